@@ -1,0 +1,21 @@
+"""The `kubectl oras` command line (kubectl finds the `kubectl-oras` executable as a plugin)."""
+
+from __future__ import annotations
+
+import typer
+
+from . import direct
+
+app = typer.Typer(
+    name="kubectl-oras",
+    help="Pass files between Kubernetes workflow steps through an OCI registry, and pull the results.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+direct.register(app)
+
+
+def main() -> None:
+    app(prog_name="kubectl-oras")

@@ -1,0 +1,158 @@
+"""Direct-mode commands: talk to a registry you can reach, no cluster needed.
+
+Names and argument order follow the `oras` CLI: push REF PATH..., pull REF -o DIR, tags REPO,
+ls (repositories), rm REF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Optional
+
+import typer
+
+from ..delete import delete_artifact
+from ..digest_cache import DigestCache
+from ..manifest import DEFAULT_ARTIFACT_TYPE
+from ..progress import TransferProgress, human_bytes
+from ..pull import pull_artifact
+from ..push import push_artifact
+from ..reference import is_valid_repository, parse_reference
+from ..errors import InvalidReference
+from .common import (
+    ConcurrencyOption,
+    Format,
+    InsecureOption,
+    PlainHttpOption,
+    RegistryOption,
+    emit,
+    handle_errors,
+    make_client,
+    parse_annotations,
+    stderr_is_terminal,
+)
+
+FormatOption = Annotated[Format, typer.Option("--output", "-o", "--format", help="Output format: text or json.")]
+
+
+@handle_errors
+def push(
+    reference: Annotated[str, typer.Argument(metavar="REF", help="repo[:tag] to push to (tag defaults to latest).")],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files and directories; directories become tar+gzip layers.")],
+    registry: RegistryOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    annotation: Annotated[Optional[list[str]], typer.Option("--annotation", "-a", metavar="KEY=VALUE", help="Manifest annotation (repeatable).")] = None,
+    artifact_type: Annotated[str, typer.Option("--artifact-type", help="artifactType of the manifest.")] = DEFAULT_ARTIFACT_TYPE,
+    concurrency: ConcurrencyOption = 4,
+    output: FormatOption = Format.text,
+) -> None:
+    """Push files and directories as one artifact.
+
+    Credentials come from ORAS_USER / ORAS_PASS (or ORAS_PUSH_PASS) or `oras login`'s config.
+    """
+    ref = parse_reference(reference, registry=registry)
+    annotations = parse_annotations(annotation or [])
+    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=True)
+    progress = TransferProgress(f"push {ref.repository}:{ref.tag}", enabled=stderr_is_terminal())
+    try:
+        result = push_artifact(client, ref, paths, annotations=annotations, artifact_type=artifact_type,
+                               concurrency=concurrency, progress=progress, cache=DigestCache())
+    finally:
+        progress.close()
+    emit(output, {
+        "reference": result.reference,
+        "digest": result.digest,
+        "mediaType": result.manifest["mediaType"],
+        "artifactType": result.manifest["artifactType"],
+        "layers": [layer.descriptor() for layer in result.layers],
+        "bytesSent": result.bytes_sent,
+        "blobsSkipped": result.blobs_skipped,
+    }, f"Pushed {result.reference} ({len(result.layers)} layers, {human_bytes(result.bytes_sent)} sent, "
+       f"{result.blobs_skipped} already present)\nDigest: {result.digest}")
+
+
+@handle_errors
+def pull(
+    reference: Annotated[str, typer.Argument(metavar="REF", help="repo[:tag] or repo@sha256:… to pull.")],
+    output_dir: Annotated[str, typer.Option("--output", "-o", metavar="DIR", help="Directory to write into.")] = ".",
+    registry: RegistryOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    include: Annotated[Optional[list[str]], typer.Option("--include", metavar="GLOB", help="Only pull layers whose title matches (repeatable).")] = None,
+    no_unpack: Annotated[bool, typer.Option("--no-unpack", help="Keep directory layers as TITLE.tar.gz.")] = False,
+    concurrency: ConcurrencyOption = 4,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format: text or json.")] = Format.text,
+) -> None:
+    """Pull an artifact's files into a directory (verified, all-or-nothing)."""
+    ref = parse_reference(reference, registry=registry)
+    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=False)
+    progress = TransferProgress(f"pull {ref.repository}:{ref.tag or ref.digest}", enabled=stderr_is_terminal())
+    try:
+        result = pull_artifact(client, ref, output_dir, include=include, unpack=not no_unpack,
+                               concurrency=concurrency, progress=progress)
+    finally:
+        progress.close()
+    lines = [f"Pulled {result.reference}", f"Digest: {result.digest}"]
+    lines += [f"  {f.path}" for f in result.files]
+    if result.skipped_untitled:
+        lines.append(f"  ({result.skipped_untitled} layers without a title skipped)")
+    if include and not result.files:
+        lines.append(f"  (no layer matched {', '.join(include)})")
+    emit(fmt, {"reference": result.reference, "digest": result.digest,
+               "files": [asdict(f) for f in result.files], "skippedUntitled": result.skipped_untitled},
+         "\n".join(lines))
+
+
+@handle_errors
+def tags(
+    repository: Annotated[str, typer.Argument(metavar="REPO", help="Repository whose tags to list.")],
+    registry: RegistryOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    output: FormatOption = Format.text,
+) -> None:
+    """List the tags of a repository."""
+    ref = parse_reference(repository, registry=registry, default_tag=None)
+    if ref.tag or ref.digest:
+        raise InvalidReference(f"{repository!r}: give a repository without a tag or digest")
+    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=False)
+    found = client.list_tags(ref.repository)
+    emit(output, {"repository": ref.repository, "tags": found}, "\n".join(found))
+
+
+@handle_errors
+def ls(
+    registry: RegistryOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    output: FormatOption = Format.text,
+) -> None:
+    """List the repositories in the registry."""
+    if not registry:
+        raise InvalidReference("no registry: pass --registry HOST:PORT")
+    client = make_client(registry, plain_http=plain_http, insecure=insecure, push=False)
+    found = [r for r in client.list_repositories() if is_valid_repository(r)]
+    emit(output, {"repositories": found}, "\n".join(found))
+
+
+@handle_errors
+def rm(
+    reference: Annotated[str, typer.Argument(metavar="REF", help="repo:tag or repo@sha256:… to delete.")],
+    registry: RegistryOption = None,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    output: FormatOption = Format.text,
+) -> None:
+    """Delete a tag (never other tags that share its manifest) or a manifest by digest."""
+    ref = parse_reference(reference, registry=registry, default_tag=None)
+    if not ref.tag and not ref.digest:
+        raise InvalidReference(f"{reference!r}: say which tag or digest to delete (repo:tag)")
+    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=True)
+    deleted = delete_artifact(client, ref)
+    emit(output, asdict(deleted), f"Deleted {deleted.reference} ({deleted.digest}, by {deleted.by})")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (push, pull, tags, ls, rm):
+        app.command(command.__name__)(command)

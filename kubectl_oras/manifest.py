@@ -1,0 +1,111 @@
+"""OCI artifact manifests as plain dicts: media types, annotations and how we build them.
+
+Conventions follow image-spec v1.1 and what the Go ``oras`` CLI writes, so either side can pull
+what the other pushed (see docs/artifacts.md).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.list.v2+json"
+ACCEPTED_MANIFEST_TYPES = (MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPE, DOCKER_LIST_MEDIA_TYPE)
+
+FILE_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+DIRECTORY_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
+EMPTY_CONFIG = b"{}"
+DEFAULT_ARTIFACT_TYPE = "application/vnd.unknown.artifact.v1"
+
+ANNOTATION_TITLE = "org.opencontainers.image.title"
+ANNOTATION_CREATED = "org.opencontainers.image.created"
+ANNOTATION_UNPACK = "io.deis.oras.content.unpack"
+ANNOTATION_CONTENT_DIGEST = "io.deis.oras.content.digest"
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A descriptor: what the manifest says about one blob."""
+
+    media_type: str
+    digest: str
+    size: int
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def descriptor(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+        if self.annotations:
+            d["annotations"] = dict(self.annotations)
+        return d
+
+
+EMPTY_CONFIG_BLOB = Blob(EMPTY_MEDIA_TYPE, sha256_digest(EMPTY_CONFIG), len(EMPTY_CONFIG))
+
+
+def file_layer(*, title: str, digest: str, size: int) -> Blob:
+    return Blob(FILE_MEDIA_TYPE, digest, size, {ANNOTATION_TITLE: title})
+
+
+def directory_layer(*, title: str, digest: str, size: int, tar_digest: str) -> Blob:
+    return Blob(
+        DIRECTORY_MEDIA_TYPE,
+        digest,
+        size,
+        {ANNOTATION_TITLE: title, ANNOTATION_UNPACK: "true", ANNOTATION_CONTENT_DIGEST: tar_digest},
+    )
+
+
+def rfc3339(moment: _dt.datetime) -> str:
+    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_manifest(
+    *,
+    layers: list[Blob],
+    artifact_type: str = DEFAULT_ARTIFACT_TYPE,
+    annotations: dict[str, str] | None = None,
+    created: _dt.datetime | None = None,
+    config: Blob = EMPTY_CONFIG_BLOB,
+) -> dict[str, Any]:
+    """An image-spec v1.1 artifact manifest: empty config, artifactType set, created stamped.
+
+    User annotations win over ours, except that ``created`` is always present.
+    """
+    merged = {ANNOTATION_CREATED: rfc3339(created or _dt.datetime.now(_dt.timezone.utc))}
+    merged.update(annotations or {})
+    return {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "artifactType": artifact_type,
+        "config": config.descriptor(),
+        "layers": [layer.descriptor() for layer in layers],
+        "annotations": merged,
+    }
+
+
+def encode_manifest(manifest: dict[str, Any]) -> bytes:
+    """Canonical bytes: what we upload is what we digest."""
+    return json.dumps(manifest, separators=(",", ":"), sort_keys=False).encode()
+
+
+def layers_of(manifest: dict[str, Any]) -> list[Blob]:
+    return [
+        Blob(
+            layer.get("mediaType", ""),
+            layer["digest"],
+            int(layer["size"]),
+            dict(layer.get("annotations") or {}),
+        )
+        for layer in manifest.get("layers") or []
+    ]

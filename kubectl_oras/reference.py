@@ -1,0 +1,96 @@
+"""Parse artifact references: ``repo[:tag]``, ``repo@sha256:…``, optionally ``host:port/repo…``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidReference
+
+DEFAULT_TAG = "latest"
+
+# The grammar of the OCI distribution spec (and docker/distribution's reference package).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+REPOSITORY_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$")
+_HOST_RE = re.compile(r"^(?:localhost|[A-Za-z0-9.-]+\.[A-Za-z0-9.-]+|[A-Za-z0-9.-]+:\d+|\[[0-9a-fA-F:]+\](?::\d+)?)$")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An artifact in a registry: repository plus a tag or a digest."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def target(self) -> str:
+        """What goes after /manifests/: the digest when known (more specific), else the tag."""
+        return self.digest or self.tag or DEFAULT_TAG
+
+    def with_tag(self, tag: str) -> Reference:
+        return Reference(self.registry, self.repository, tag, None)
+
+    def __str__(self) -> str:
+        text = f"{self.registry}/{self.repository}" if self.registry else self.repository
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+def is_valid_repository(name: str) -> bool:
+    return len(name) <= 255 and REPOSITORY_RE.match(name) is not None
+
+
+def is_valid_tag(tag: str) -> bool:
+    return TAG_RE.match(tag) is not None
+
+
+def parse_reference(text: str, *, registry: str | None = None, default_tag: str | None = DEFAULT_TAG) -> Reference:
+    """Parse ``[host[:port]/]repo[:tag][@digest]``.
+
+    ``registry`` is used when the text names no host; a text that names one wins only when no
+    registry was given (so ``--registry`` with ``localhost:5000/x`` still means repository
+    ``localhost:5000/x`` is invalid rather than silently going elsewhere).
+    """
+    original = text
+    if not text or text != text.strip():
+        raise InvalidReference(f"invalid reference {original!r}: empty or surrounded by spaces")
+    digest = None
+    if "@" in text:
+        text, digest = text.split("@", 1)
+        if not DIGEST_RE.match(digest):
+            raise InvalidReference(
+                f"invalid reference {original!r}: digest {digest!r} is not sha256:<64 hex> or sha512:<128 hex>"
+            )
+    host = None
+    first, sep, rest = text.partition("/")
+    if sep and _HOST_RE.match(first) and not registry:
+        host, text = first, rest
+    tag = None
+    last_slash = text.rfind("/")
+    colon = text.rfind(":")
+    if colon > last_slash:
+        text, tag = text[:colon], text[colon + 1 :]
+        if not is_valid_tag(tag):
+            raise InvalidReference(
+                f"invalid reference {original!r}: tag {tag!r} must match [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}"
+            )
+    if not is_valid_repository(text):
+        raise InvalidReference(
+            f"invalid reference {original!r}: repository {text!r} must be lowercase path components "
+            "of [a-z0-9] separated by '/', '.', '_', '__' or '-'"
+        )
+    if tag is None and digest is None:
+        tag = default_tag
+    target_registry = registry or host
+    if not target_registry:
+        raise InvalidReference(
+            f"no registry for {original!r}: pass --registry HOST:PORT or write HOST:PORT/{original}"
+        )
+    return Reference(target_registry, text, tag, digest)

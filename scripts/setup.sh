@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install what this project needs on a fresh Debian machine: Debian packages, the Python package
+# with its test extras, and the Go-built test binaries (cached in ~/.cache/kubectl-oras).
+# Idempotent: a second run only checks.
+#
+#   scripts/setup.sh            packages + Python package
+#   scripts/setup.sh --tests    ... + test binaries (oras CLI, distribution v3, Kubernetes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(docker-registry etcd-server apache2-utils openssl curl busybox-static)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >&2
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! python3 -c 'import kubectl_oras, pytest_asyncio, pytest_timeout' 2>/dev/null \
+   || [[ "$(python3 -c 'import kubectl_oras, os; print(os.path.dirname(os.path.dirname(kubectl_oras.__file__)))')" != "$PWD" ]]; then
+  echo "setup: pip install -e .[test]" >&2
+  python3 -m pip install -q --disable-pip-version-check -e ".[test]" >&2
+fi
+
+if [[ "${1:-}" == "--tests" ]]; then
+  bash tests/cluster/build.sh >&2
+fi

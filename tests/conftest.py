@@ -1,0 +1,63 @@
+"""Fixtures shared by every tier: real registry processes, the Go oras CLI, clients."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+from kubectl_oras.reference import Reference
+from kubectl_oras.registry import RegistryClient
+from tests.support.registries import KINDS, RegistryProcess, start_registry
+from tests.support.tools import oras_cli
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session", params=KINDS)
+def registry(request: pytest.FixtureRequest) -> RegistryProcess:
+    """A real registry process on loopback, once per kind for the session."""
+    proc = start_registry(request.param)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def any_registry() -> RegistryProcess:
+    """One registry (distribution 2.8, as Debian ships it) for tests that do not depend on the kind."""
+    proc = start_registry("distribution-2.8")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def client(registry: RegistryProcess) -> RegistryClient:
+    return RegistryClient(registry.host, plain_http=True, retries=2)
+
+
+@pytest.fixture
+def repo(request: pytest.FixtureRequest) -> str:
+    """A repository name of this test's own."""
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower()).strip("-")[:40].strip("-")
+    return f"test/{base}-{next(_names)}"
+
+
+@pytest.fixture
+def ref(registry: RegistryProcess, repo: str) -> Reference:
+    return Reference(registry.host, repo, "v1")
+
+
+@pytest.fixture(scope="session")
+def oras() -> str:
+    """The Go oras CLI, built from its pinned module (fails the run if it cannot be built)."""
+    return oras_cli()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    yield tmp_path
+    os.chdir(old)

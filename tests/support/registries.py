@@ -1,0 +1,85 @@
+"""Real registry processes on loopback: Debian's docker-registry (distribution 2.8) and distribution v3."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .net import free_port, wait_listening
+from .tools import debian_registry, distribution_v3
+
+KINDS = ("distribution-2.8", "distribution-3")
+
+
+@dataclass
+class RegistryProcess:
+    kind: str
+    host: str
+    root: Path
+    proc: subprocess.Popen
+    log: Path
+    extra: dict = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_registry(kind: str, *, htpasswd: Path | None = None, tls: tuple[Path, Path] | None = None,
+                   root: Path | None = None) -> RegistryProcess:
+    """Start a registry of ``kind`` on a free loopback port with deletes enabled."""
+    root = root or Path(tempfile.mkdtemp(prefix=f"registry-{kind}-"))
+    port = free_port()
+    config: dict = {
+        "version": 0.1,
+        "log": {"level": "warn", "accesslog": {"disabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True}},
+        "http": {"addr": f"127.0.0.1:{port}", "debug": {"addr": ""}} if kind == "distribution-3" else {"addr": f"127.0.0.1:{port}"},
+    }
+    if kind == "distribution-3":
+        del config["http"]["debug"]
+    if tls:
+        config["http"]["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
+    if htpasswd:
+        config["auth"] = {"htpasswd": {"realm": "kubectl-oras-test", "path": str(htpasswd)}}
+    config_path = root / "config.yml"
+    root.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(yaml.safe_dump(config))
+    binary = debian_registry() if kind == "distribution-2.8" else distribution_v3()
+    log = root / "registry.log"
+    env = dict(os.environ, OTEL_TRACES_EXPORTER="none")
+    proc = subprocess.Popen([binary, "serve", str(config_path)], stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_listening("127.0.0.1", port, proc=proc)
+    except RuntimeError as e:
+        proc.kill()
+        raise RuntimeError(f"{kind} registry did not start: {e}\n{log.read_text()[-2000:]}") from e
+    return RegistryProcess(kind, f"127.0.0.1:{port}", root, proc, log)
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that nothing trusts (what --insecure is for)."""
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def htpasswd_file(directory: Path, user: str, password: str) -> Path:
+    path = directory / "htpasswd"
+    out = subprocess.run(["htpasswd", "-Bbn", user, password], check=True, capture_output=True, text=True).stdout
+    path.write_text(out)
+    return path

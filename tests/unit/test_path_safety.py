@@ -1,0 +1,31 @@
+import pytest
+
+from kubectl_oras.errors import UnsafePath
+from kubectl_oras.paths import link_stays_inside, safe_relative_path
+
+
+@pytest.mark.parametrize("name, expected", [("a", "a"), ("./a/b/", "a/b"), ("a//b/./c", "a/b/c")])
+def test_relative_paths_are_normalised(name, expected):
+    assert safe_relative_path(name, what="layer title") == expected
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../x", "a/../../x", "a/..", "", ".", "C:/x", "\\\\srv\\x", "a\x00b"])
+def test_paths_that_could_leave_the_root_are_refused(name):
+    with pytest.raises(UnsafePath) as e:
+        safe_relative_path(name, what="layer title")
+    assert "layer title" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "member, target, inside",
+    [
+        ("a", "b", True),
+        ("sub/a", "../b", True),
+        ("sub/a", "../../b", False),
+        ("a", "/etc/passwd", False),
+        ("a", "..", False),
+        ("sub/deeper/a", "../../x/../y", True),
+    ],
+)
+def test_link_targets_are_judged_relative_to_the_link(member, target, inside):
+    assert link_stays_inside(member, target) is inside
