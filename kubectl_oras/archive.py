@@ -24,6 +24,7 @@ from .paths import is_within, link_stays_inside, safe_relative_path
 COMPRESS_LEVEL = 1  # zlib level 6 is ~35% slower on text and gains little for the artifacts we carry
 FIXED_MTIME = 0
 COPY_BUFFER = 1 << 20
+STREAM_BUFFER = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -187,10 +188,12 @@ def unpack_directory(archive: BinaryIO, staging: str, *, name: str, expected_tar
     top = os.path.join(staging, name)
     reader = _HashingReader(gzip.GzipFile(fileobj=archive, mode="rb"))  # type: ignore[arg-type]
     dir_modes: list[tuple[str, int]] = []
+    safe_dirs: set[str] = set()  # parents already checked to resolve inside staging
     try:
-        with tarfile.open(fileobj=reader, mode="r|", bufsize=COPY_BUFFER) as tar:  # type: ignore[call-overload]
+        # A small stream buffer: tarfile re-slices its whole buffer on every 512-byte header read.
+        with tarfile.open(fileobj=reader, mode="r|", bufsize=STREAM_BUFFER) as tar:  # type: ignore[call-overload]
             for member in tar:
-                _unpack_member(tar, member, staging=staging, name=name, dir_modes=dir_modes)
+                _unpack_member(tar, member, staging=staging, name=name, dir_modes=dir_modes, safe_dirs=safe_dirs)
             end_marker = tar.offset + 2 * tarfile.BLOCKSIZE
         reader.drain()
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as e:
@@ -208,16 +211,19 @@ def unpack_directory(archive: BinaryIO, staging: str, *, name: str, expected_tar
     return top
 
 
-def _unpack_member(tar: tarfile.TarFile, member: tarfile.TarInfo, *, staging: str, name: str, dir_modes: list) -> None:
+def _unpack_member(tar: tarfile.TarFile, member: tarfile.TarInfo, *, staging: str, name: str, dir_modes: list,
+                   safe_dirs: set[str]) -> None:
     rel = safe_relative_path(member.name, what=f"archive member of {name!r}")
     if rel != name and not rel.startswith(name + "/"):
         raise UnsafePath(f"archive member {member.name!r} is outside directory {name!r}")
     inner = rel[len(name) + 1 :]
     target = os.path.join(staging, rel)
     parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    if not is_within(parent, staging):
-        raise UnsafePath(f"archive member {member.name!r} would be written through a link outside {name!r}")
+    if parent not in safe_dirs:
+        os.makedirs(parent, exist_ok=True)
+        if not is_within(parent, staging):
+            raise UnsafePath(f"archive member {member.name!r} would be written through a link outside {name!r}")
+        safe_dirs.add(parent)
     if member.isdir():
         if os.path.islink(target):
             os.unlink(target)
@@ -234,6 +240,7 @@ def _unpack_member(tar: tarfile.TarFile, member: tarfile.TarInfo, *, staging: st
                 f"archive member {member.name!r} is a symlink to {member.linkname!r}, which points outside {name!r}"
             )
         os.symlink(member.linkname, target)
+        safe_dirs.clear()  # a new link may now sit on the path of a directory we had checked
     elif member.islnk():
         source_rel = safe_relative_path(member.linkname, what=f"hard link target in {name!r}")
         if not source_rel.startswith(name + "/"):

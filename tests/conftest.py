@@ -61,3 +61,13 @@ def workdir(tmp_path: Path) -> Path:
     os.chdir(tmp_path)
     yield tmp_path
     os.chdir(old)
+
+
+@pytest.fixture(scope="session")
+def control_plane():
+    """etcd + kube-apiserver (RBAC on) + kube-controller-manager on loopback, for the session."""
+    from tests.cluster.controlplane import ControlPlane
+
+    cp = ControlPlane.start()
+    yield cp
+    cp.stop()

@@ -2,7 +2,7 @@
 # Build the Go test-infrastructure binaries the tiers need, from pinned Go modules,
 # into a cache outside the repository. A second run with the same pins does no work.
 #
-#   tests/cluster/build.sh [kube] [oras] [distribution]    (default: all)
+#   tests/cluster/build.sh [kube] [etcd] [oras] [distribution]    (default: all)
 #
 # Prints the cache directory of each built component on stdout, one "name=path" a line.
 # Fails loudly (non-zero, with the go error) when a component cannot be built.
@@ -11,6 +11,9 @@ set -euo pipefail
 KUBE_VERSION="${KUBE_VERSION:-v1.36.3}"
 ORAS_VERSION="${ORAS_VERSION:-v1.3.2}"
 DISTRIBUTION_VERSION="${DISTRIBUTION_VERSION:-v3.0.0}"
+# The etcd the Kubernetes release is built against (its go.mod). Debian's 3.4.23 lacks the watch
+# progress notifications kube-apiserver >= 1.31 relies on for consistent reads (docs/control-plane.md).
+ETCD_VERSION="${ETCD_VERSION:-v3.6.8}"
 CACHE="${KUBECTL_ORAS_CACHE:-$HOME/.cache/kubectl-oras}"
 KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
 
@@ -105,15 +108,16 @@ go_build_pinned() {  # name version module package binary
 
 main() {
   local targets=("$@")
-  [[ ${#targets[@]} -gt 0 ]] || targets=(oras distribution kube)
+  [[ ${#targets[@]} -gt 0 ]] || targets=(oras distribution etcd kube)
   mkdir -p "$CACHE"
   local target
   for target in "${targets[@]}"; do
     case "$target" in
       kube) build_kube ;;
       oras) go_build_pinned oras "$ORAS_VERSION" oras.land/oras oras.land/oras/cmd/oras oras ;;
+      etcd) go_build_pinned etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd ;;
       distribution) go_build_pinned distribution "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3 github.com/distribution/distribution/v3/cmd/registry registry ;;
-      *) log "unknown target '$target' (known: kube oras distribution)"; exit 2 ;;
+      *) log "unknown target '$target' (known: kube etcd oras distribution)"; exit 2 ;;
     esac
   done
 }
