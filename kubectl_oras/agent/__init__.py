@@ -1,0 +1,1 @@
+"""The in-pod agent: `python -m kubectl_oras.agent pull|push`, run by the injected containers."""

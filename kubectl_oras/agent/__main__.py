@@ -1,0 +1,35 @@
+"""python -m kubectl_oras.agent pull|push — what the injected containers run."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+# The push sidecar must outlive an early SIGTERM (pod deleted while it is still importing): catch
+# it before anything heavy is imported, and let the watch loop see it.
+STOP = threading.Event()
+if sys.argv[1:] == ["push"]:
+    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+
+from ..errors import OrasError  # noqa: E402
+from . import inputs, outputs  # noqa: E402
+from .step import Step  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in ("pull", "push"):
+        print("usage: python -m kubectl_oras.agent pull|push", file=sys.stderr)
+        return 2
+    try:
+        step = Step.from_env()
+        return inputs.run(step) if argv[0] == "pull" else outputs.run(step, stop=STOP)
+    except OrasError as e:
+        print(f"kubectl-oras {argv[0]}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"kubectl-oras {argv[0]}: error: {e.filename or ''} {e.strerror or e}", file=sys.stderr)
+        return 1
+
+
+sys.exit(main(sys.argv[1:]))

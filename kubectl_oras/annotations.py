@@ -1,0 +1,222 @@
+"""The pod annotation schema (prefix ``oras.converged-computing.github.io/``): parse, validate,
+merge with the controlling owner's, and render.
+
+Every key the predecessor operator understood keeps its meaning; see DESIGN.md §4 and
+docs/annotations.md. Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations``
+naming the culprit) out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .errors import OrasError
+from .reference import DIGEST_RE, is_valid_repository, is_valid_tag
+
+PREFIX = "oras.converged-computing.github.io/"
+DEFAULT_CACHE = "oras"
+
+KNOWN = frozenset({
+    "oras-cache", "input-uri", "output-uri", "input-path", "output-path", "output-pipe", "container",
+    "registry", "oras-env", "unpack", "debug", "push-on-failure",
+})
+IGNORED = {  # accepted for old manifests, with a warning: we download nothing at pod start
+    "oras-container": "we ship the agent in our own image",
+    "entrypoint": "the wrapper ships in our own image",
+    "oras-entrypoint": "the wrapper ships in our own image",
+}
+INPUT_N = re.compile(r"^input-uri_(\d+)$")
+BOOLEAN = {"true": True, "false": False}
+PUSH_ON_FAILURE = ("never", "failed-tag")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_HOST = re.compile(r"^(?:https?://)?[A-Za-z0-9.-]+(?::\d{1,5})?$")
+
+
+class InvalidAnnotations(OrasError):
+    """The pod's annotations cannot be honoured; the message names the annotation."""
+
+
+@dataclass(frozen=True)
+class ArtifactName:
+    """``repo:tag`` (or ``repo@digest``) inside the cache or the annotated registry."""
+
+    repository: str
+    tag: str | None
+    digest: str | None = None
+
+    def __str__(self) -> str:
+        return self.repository + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """What a marked pod asks for, validated."""
+
+    cache: str = DEFAULT_CACHE
+    inputs: tuple[ArtifactName, ...] = ()
+    output: ArtifactName | None = None
+    input_path: str | None = None
+    output_path: str | None = None
+    output_pipe: str | None = None
+    container: str | None = None
+    registry: str | None = None
+    oras_env: str | None = None
+    unpack: bool = True
+    debug: bool = False
+    push_on_failure: str = "never"
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+
+def ours(annotations: dict[str, str] | None) -> dict[str, str]:
+    """Our annotations, by key without the prefix."""
+    return {k[len(PREFIX):]: v for k, v in (annotations or {}).items() if k.startswith(PREFIX)}
+
+
+def is_marked(annotations: dict[str, str] | None) -> bool:
+    return bool(ours(annotations))
+
+
+def merge_owner(pod_annotations: dict[str, str] | None, owner_annotations: dict[str, str] | None) -> dict[str, str]:
+    """The owner's keys (e.g. a Job annotated by `kubectl oras annotate`), the pod's own values winning."""
+    merged = ours(owner_annotations)
+    merged.update(ours(pod_annotations))
+    return merged
+
+
+def _key(name: str) -> str:
+    return PREFIX + name
+
+
+def parse_artifact(value: str, *, key: str) -> ArtifactName:
+    """``repo:tag`` with no registry host: the host is the cache's (or the ``registry`` annotation)."""
+    text = value
+    digest = None
+    if "@" in text:
+        text, digest = text.split("@", 1)
+        if not DIGEST_RE.match(digest):
+            raise InvalidAnnotations(f"annotation {_key(key)}: digest {digest!r} in {value!r} is not sha256:<64 hex>")
+    first = text.split("/", 1)[0]
+    if "/" in text and ("." in first or ":" in first or first == "localhost"):
+        raise InvalidAnnotations(
+            f"annotation {_key(key)}: {value!r} names a registry host ({first}); write only repo:tag and "
+            f"put the host in {_key('registry')}"
+        )
+    tag = None
+    if ":" in text:
+        text, tag = text.rsplit(":", 1)
+        if not is_valid_tag(tag):
+            raise InvalidAnnotations(f"annotation {_key(key)}: tag {tag!r} in {value!r} is not a valid tag")
+    if not is_valid_repository(text):
+        raise InvalidAnnotations(
+            f"annotation {_key(key)}: repository {text!r} in {value!r} must be lowercase [a-z0-9] components "
+            "separated by '/', '.', '_' or '-'"
+        )
+    if tag is None and digest is None:
+        tag = "latest"
+    return ArtifactName(text, tag, digest)
+
+
+def _boolean(values: dict[str, str], key: str, default: bool) -> bool:
+    if key not in values:
+        return default
+    value = values[key].strip().lower()
+    if value not in BOOLEAN:
+        raise InvalidAnnotations(f"annotation {_key(key)}: {values[key]!r} is not \"true\" or \"false\"")
+    return BOOLEAN[value]
+
+
+def _path(values: dict[str, str], key: str) -> str | None:
+    value = values.get(key)
+    if value is None:
+        return None
+    if "\x00" in value or "\n" in value:
+        raise InvalidAnnotations(f"annotation {_key(key)}: the path contains a NUL or newline")
+    return value
+
+
+def parse_settings(values: dict[str, str]) -> StepSettings:
+    """Validate our annotations (keys without prefix, e.g. from ``merge_owner``)."""
+    warnings: list[str] = []
+    for key in sorted(values):
+        if key in IGNORED:
+            warnings.append(f"annotation {_key(key)} is ignored: {IGNORED[key]}")
+            continue
+        if key not in KNOWN and not INPUT_N.match(key):
+            raise InvalidAnnotations(
+                f"annotation {_key(key)} is not known; known keys: {', '.join(sorted(KNOWN | {'input-uri_N'}))}"
+            )
+        if not values[key].strip():
+            raise InvalidAnnotations(f"annotation {_key(key)} is empty")
+    cache = values.get("oras-cache", DEFAULT_CACHE)
+    if not _DNS_LABEL.match(cache):
+        raise InvalidAnnotations(f"annotation {_key('oras-cache')}: {cache!r} is not a valid OrasCache name (DNS label)")
+    inputs = []
+    if "input-uri" in values:
+        inputs.append(parse_artifact(values["input-uri"], key="input-uri"))
+    numbered = sorted((int(m.group(1)), k) for k in values if (m := INPUT_N.match(k)))
+    for _, key in numbered:
+        inputs.append(parse_artifact(values[key], key=key))
+    output = parse_artifact(values["output-uri"], key="output-uri") if "output-uri" in values else None
+    if output and output.digest:
+        raise InvalidAnnotations(f"annotation {_key('output-uri')}: push to a tag (repo:tag), not a digest")
+    output_path, output_pipe = _path(values, "output-path"), _path(values, "output-pipe")
+    if output and not (output_path or output_pipe):
+        raise InvalidAnnotations(
+            f"annotation {_key('output-uri')} needs {_key('output-path')} (the file or directory to push)"
+        )
+    if (output_path or output_pipe) and not output:
+        which = "output-path" if output_path else "output-pipe"
+        raise InvalidAnnotations(f"annotation {_key(which)} needs {_key('output-uri')} (where to push it)")
+    registry = values.get("registry")
+    if registry is not None and not _HOST.match(registry):
+        raise InvalidAnnotations(f"annotation {_key('registry')}: {registry!r} is not HOST[:PORT] (optionally http://)")
+    oras_env = values.get("oras-env")
+    if oras_env is not None and not _DNS_SUBDOMAIN.match(oras_env):
+        raise InvalidAnnotations(f"annotation {_key('oras-env')}: {oras_env!r} is not a valid Secret name")
+    policy = values.get("push-on-failure", "never")
+    if policy not in PUSH_ON_FAILURE:
+        raise InvalidAnnotations(
+            f"annotation {_key('push-on-failure')}: {policy!r} is not one of {', '.join(PUSH_ON_FAILURE)}"
+        )
+    return StepSettings(
+        cache=cache,
+        inputs=tuple(inputs),
+        output=output,
+        input_path=_path(values, "input-path"),
+        output_path=output_path,
+        output_pipe=output_pipe,
+        container=values.get("container"),
+        registry=registry,
+        oras_env=oras_env,
+        unpack=_boolean(values, "unpack", True),
+        debug=_boolean(values, "debug", False),
+        push_on_failure=policy,
+        warnings=tuple(warnings),
+    )
+
+
+def render(settings: StepSettings) -> dict[str, str]:
+    """The annotations (with prefix) that parse back to ``settings``: what `kubectl oras annotate` writes."""
+    out: dict[str, str] = {}
+    if settings.cache != DEFAULT_CACHE:
+        out["oras-cache"] = settings.cache
+    for i, name in enumerate(settings.inputs):
+        out["input-uri" if i == 0 else f"input-uri_{i}"] = str(name)
+    optional = {
+        "output-uri": str(settings.output) if settings.output else None,
+        "input-path": settings.input_path, "output-path": settings.output_path,
+        "output-pipe": settings.output_pipe, "container": settings.container,
+        "registry": settings.registry, "oras-env": settings.oras_env,
+        "unpack": None if settings.unpack else "false", "debug": "true" if settings.debug else None,
+        "push-on-failure": None if settings.push_on_failure == "never" else settings.push_on_failure,
+    }
+    out.update({k: v for k, v in optional.items() if v is not None})
+    return {PREFIX + k: v for k, v in out.items()}
+
+
+__all__ = [
+    "PREFIX", "ArtifactName", "InvalidAnnotations", "StepSettings", "is_marked", "merge_owner", "ours",
+    "parse_artifact", "parse_settings", "render",
+]

@@ -1,0 +1,163 @@
+"""What a marked pod becomes: the pure mutation behind the webhook and `kubectl oras inject`.
+
+    initContainers: oras-pull  (regular init: pulls inputs into the share, installs the wrapper)
+                    oras-push  (native sidecar, restartPolicy: Always: pushes after the step)
+    containers:     <launcher> command -> the wrapper; original command + args kept as its args
+    volumes:        oras-share (emptyDir)
+
+Plain dicts in, plain dicts out; ``pod_patch`` turns the difference into a JSONPatch.
+See DESIGN.md §5 and docs/pod-protocol.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .annotations import InvalidAnnotations, StepSettings, parse_settings
+
+PULL_CONTAINER = "oras-pull"
+PUSH_CONTAINER = "oras-push"
+SHARE_VOLUME = "oras-share"
+SHARE_MOUNT = "/oras"
+WRAPPER = "bin/oras-wrap"
+BUSYBOX = "bin/busybox"
+STEP_ENV = "KUBECTL_ORAS_STEP"
+REGISTRY_PORT = 5000
+
+
+@dataclass(frozen=True)
+class InjectionConfig:
+    """What the cluster side decides: our image, and where caches live."""
+
+    agent_image: str
+    namespace: str
+    image_pull_policy: str = "IfNotPresent"
+    registry_port: int = REGISTRY_PORT
+
+
+def cache_registry(cache: str, namespace: str, port: int = REGISTRY_PORT) -> str:
+    """The Service of an OrasCache: reachable from any pod, no subdomain or hostname tricks."""
+    return f"{cache}.{namespace}.svc:{port}"
+
+
+def is_injected(pod: dict[str, Any]) -> bool:
+    return any(c.get("name") == PULL_CONTAINER for c in pod.get("spec", {}).get("initContainers") or [])
+
+
+def choose_launcher(pod: dict[str, Any], settings: StepSettings) -> int:
+    containers = pod.get("spec", {}).get("containers") or []
+    names = [c.get("name") for c in containers]
+    if settings.container:
+        if settings.container not in names:
+            raise InvalidAnnotations(
+                f"annotation oras.converged-computing.github.io/container: no container named {settings.container!r} "
+                f"(the pod has {', '.join(map(str, names))})"
+            )
+        return names.index(settings.container)
+    if len(containers) != 1:
+        raise InvalidAnnotations(
+            f"the pod has {len(containers)} containers ({', '.join(map(str, names))}); say which one runs the step "
+            "with annotation oras.converged-computing.github.io/container"
+        )
+    return 0
+
+
+def step_config(settings: StepSettings, config: InjectionConfig) -> dict[str, Any]:
+    """What the agent containers are told (JSON in KUBECTL_ORAS_STEP): no credentials, ever."""
+    if settings.registry:
+        plain = settings.registry.startswith("http://")
+        registry = settings.registry.split("://", 1)[-1]
+    else:
+        plain, registry = True, cache_registry(settings.cache, config.namespace, config.registry_port)
+    return {
+        "registry": registry,
+        "plainHttp": plain,
+        "inputs": [str(i) for i in settings.inputs],
+        "output": str(settings.output) if settings.output else None,
+        "unpack": settings.unpack,
+        "pushOnFailure": settings.push_on_failure,
+        "debug": settings.debug,
+        "share": SHARE_MOUNT,
+    }
+
+
+def _agent_container(name: str, command: str, settings: StepSettings, config: InjectionConfig,
+                     step: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": name,
+        "image": config.agent_image,
+        "imagePullPolicy": config.image_pull_policy,
+        "command": ["python3", "-m", "kubectl_oras.agent", command],
+        "env": [{"name": STEP_ENV, "value": json.dumps(step, separators=(",", ":"))}],
+        "volumeMounts": [{"name": SHARE_VOLUME, "mountPath": SHARE_MOUNT}],
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
+    }
+    if settings.oras_env:
+        # ORAS_USER / ORAS_PUSH_PASS / ORAS_PULL_PASS from the Secret; never in args or annotations.
+        container["envFrom"] = [{"secretRef": {"name": settings.oras_env}}]
+    return container
+
+
+def _wrap_launcher(container: dict[str, Any], settings: StepSettings) -> dict[str, Any]:
+    command = container.get("command")
+    if not command:
+        raise InvalidAnnotations(
+            f"container {container.get('name')!r} has no command, so its image's entrypoint would run and "
+            "the wrapper could not; set command: (and args:) to what the image runs"
+        )
+    wrapped = dict(container)
+    wrapped["command"] = [f"{SHARE_MOUNT}/{BUSYBOX}", "sh", f"{SHARE_MOUNT}/{WRAPPER}"]
+    wrapped["args"] = list(command) + list(container.get("args") or [])
+    env = [e for e in container.get("env") or [] if not e.get("name", "").startswith("KUBECTL_ORAS_")]
+    env += [
+        {"name": "KUBECTL_ORAS_SHARE", "value": SHARE_MOUNT},
+        {"name": "KUBECTL_ORAS_INPUT_PATH", "value": settings.input_path or ""},
+        {"name": "KUBECTL_ORAS_OUTPUT_PATH", "value": settings.output_path or ""},
+        {"name": "KUBECTL_ORAS_OUTPUT_PIPE", "value": settings.output_pipe or ""},
+        {"name": "KUBECTL_ORAS_PUSH", "value": "1" if settings.output else "0"},
+        {"name": "KUBECTL_ORAS_DEBUG", "value": "1" if settings.debug else "0"},
+    ]
+    wrapped["env"] = env
+    mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != SHARE_VOLUME]
+    wrapped["volumeMounts"] = mounts + [{"name": SHARE_VOLUME, "mountPath": SHARE_MOUNT}]
+    return wrapped
+
+
+def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionConfig) -> tuple[dict[str, Any], StepSettings]:
+    """The pod with the agent injected, and the settings it was injected with.
+
+    ``values`` are our annotations without prefix (the pod's merged over its owner's).
+    Raises InvalidAnnotations with a message for the user. A pod already injected is returned as is.
+    """
+    settings = parse_settings(values)
+    if is_injected(pod):
+        return pod, settings
+    spec = pod.get("spec") or {}
+    for volume in spec.get("volumes") or []:
+        if volume.get("name") == SHARE_VOLUME:
+            raise InvalidAnnotations(f"the pod already has a volume named {SHARE_VOLUME!r}, which the cache needs")
+    index = choose_launcher(pod, settings)
+    new = copy.deepcopy(pod)
+    new_spec = new.setdefault("spec", {})
+    step = step_config(settings, config)
+    pull = _agent_container(PULL_CONTAINER, "pull", settings, config, step)
+    push = _agent_container(PUSH_CONTAINER, "push", settings, config, step)
+    push["restartPolicy"] = "Always"
+    new_spec["initContainers"] = [pull, push] + list(spec.get("initContainers") or [])
+    new_spec["containers"][index] = _wrap_launcher(spec["containers"][index], settings)
+    new_spec["volumes"] = list(spec.get("volumes") or []) + [{"name": SHARE_VOLUME, "emptyDir": {}}]
+    return new, settings
+
+
+def pod_patch(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """A JSONPatch from ``old`` to ``new`` for the parts mutate_pod changes (whole fields replaced)."""
+    ops: list[dict[str, Any]] = []
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    for field in ("initContainers", "containers", "volumes"):
+        if old_spec.get(field) == new_spec.get(field):
+            continue
+        ops.append({"op": "replace" if field in old_spec else "add", "path": f"/spec/{field}", "value": new_spec[field]})
+    return ops

@@ -1,0 +1,93 @@
+"""Run the pod protocol as local processes: a temp dir stands in for the oras-share volume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubectl_oras.injection import BUSYBOX, WRAPPER
+
+
+@dataclass
+class LocalPod:
+    registry: str
+    root: Path
+    inputs: list[str] = field(default_factory=list)
+    output: str | None = None
+    input_path: str = ""
+    output_path: str = ""
+    output_pipe: str = ""
+    push_on_failure: str = "never"
+    sidecar: subprocess.Popen | None = None
+
+    @property
+    def share(self) -> Path:
+        return self.root / "share"
+
+    @property
+    def workdir(self) -> Path:
+        return self.root / "work"
+
+    def env(self) -> dict[str, str]:
+        step = {"registry": self.registry, "plainHttp": True, "inputs": self.inputs, "output": self.output,
+                "unpack": True, "pushOnFailure": self.push_on_failure, "debug": True, "share": str(self.share)}
+        return dict(os.environ, KUBECTL_ORAS_STEP=json.dumps(step))
+
+    def init(self) -> subprocess.CompletedProcess:
+        """The oras-pull init container."""
+        self.share.mkdir(parents=True, exist_ok=True)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return subprocess.run([sys.executable, "-m", "kubectl_oras.agent", "pull"], env=self.env(),
+                              capture_output=True, text=True)
+
+    def start_sidecar(self) -> None:
+        """The oras-push native sidecar."""
+        self.sidecar = subprocess.Popen([sys.executable, "-m", "kubectl_oras.agent", "push"], env=self.env(),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_for(lambda: catches_sigterm(self.sidecar.pid))
+
+
+
+    def launcher(self, *argv: str, **popen) -> subprocess.Popen:
+        """The launcher container: the wrapper running the step's argv."""
+        env = dict(os.environ, KUBECTL_ORAS_SHARE=str(self.share), KUBECTL_ORAS_INPUT_PATH=self.input_path,
+                   KUBECTL_ORAS_OUTPUT_PATH=self.output_path, KUBECTL_ORAS_OUTPUT_PIPE=self.output_pipe,
+                   KUBECTL_ORAS_PUSH="1" if self.output else "0", KUBECTL_ORAS_DEBUG="1")
+        cmd = [str(self.share / BUSYBOX), "sh", str(self.share / WRAPPER), *argv]
+        return subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, **popen)
+
+    def run_step(self, *argv: str, timeout: float = 60) -> tuple[int, str, str]:
+        proc = self.launcher(*argv)
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, out, err
+
+    def stop_sidecar(self, timeout: float = 10) -> tuple[int, str]:
+        assert self.sidecar
+        self.sidecar.send_signal(signal.SIGTERM)
+        out, _ = self.sidecar.communicate(timeout=timeout)
+        return self.sidecar.returncode, out
+
+
+def catches_sigterm(pid: int) -> bool:
+    """Whether the process has installed a SIGTERM handler yet (SigCgt in /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")
