@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import direct
+from . import direct, inject
 
 app = typer.Typer(
     name="kubectl-oras",
@@ -15,6 +15,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 direct.register(app)
+inject.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,77 @@
+import pytest
+
+from kubectl_oras.annotations import (
+    PREFIX,
+    ArtifactName,
+    InvalidAnnotations,
+    StepSettings,
+    is_marked,
+    merge_owner,
+    ours,
+    parse_settings,
+    render,
+)
+
+
+def a(**kw):
+    return {k.replace("_", "-") if not k.startswith("input_uri_") else k.replace("input_uri_", "input-uri_"): v
+            for k, v in kw.items()}
+
+
+def test_defaults_match_the_predecessor():
+    s = parse_settings({"output-uri": "dinosaur/hello-world:pancakes", "output-path": "pancakes.txt"})
+    assert s.cache == "oras" and s.unpack is True and s.debug is False and s.push_on_failure == "never"
+    assert s.output == ArtifactName("dinosaur/hello-world", "pancakes")
+
+
+def test_input_uri_and_numbered_inputs_keep_their_order():
+    s = parse_settings({"input-uri": "a/x:1", "input-uri_10": "c/z:3", "input-uri_2": "b/y:2"})
+    assert [str(i) for i in s.inputs] == ["a/x:1", "b/y:2", "c/z:3"]
+
+
+def test_a_reference_without_tag_means_latest_and_digests_are_allowed_for_inputs():
+    s = parse_settings({"input-uri": "a/x", "input-uri_1": "b/y@sha256:" + "a" * 64})
+    assert s.inputs[0].tag == "latest" and s.inputs[1].digest == "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    "values, culprit",
+    [
+        ({"outptu-uri": "a/b:c"}, PREFIX + "outptu-uri is not known"),
+        ({"output-uri": "", "output-path": "x"}, PREFIX + "output-uri is empty"),
+        ({"output-uri": "Bad/Name:x", "output-path": "x"}, "repository 'Bad/Name'"),
+        ({"output-uri": "a/b:bad tag", "output-path": "x"}, "tag 'bad tag'"),
+        ({"output-uri": "ghcr.io/a/b:c", "output-path": "x"}, "names a registry host"),
+        ({"output-uri": "a/b@sha256:" + "1" * 64, "output-path": "x"}, "not a digest"),
+        ({"output-uri": "a/b:c"}, PREFIX + "output-uri needs " + PREFIX + "output-path"),
+        ({"output-path": "x"}, PREFIX + "output-path needs " + PREFIX + "output-uri"),
+        ({"unpack": "yes"}, PREFIX + "unpack: 'yes' is not"),
+        ({"oras-cache": "Not_A_Name"}, PREFIX + "oras-cache"),
+        ({"push-on-failure": "always"}, PREFIX + "push-on-failure"),
+        ({"registry": "http://a b"}, PREFIX + "registry"),
+        ({"input-uri_1": "a/b@sha256:zz"}, PREFIX + "input-uri_1"),
+    ],
+)
+def test_invalid_annotations_name_the_culprit(values, culprit):
+    with pytest.raises(InvalidAnnotations) as e:
+        parse_settings(values)
+    assert culprit in str(e.value)
+
+
+def test_downloading_keys_are_accepted_with_a_warning():
+    s = parse_settings({"oras-container": "ghcr.io/x", "entrypoint": "https://x/e.sh", "oras-entrypoint": "y"})
+    assert len(s.warnings) == 3 and all("is ignored" in w for w in s.warnings)
+
+
+def test_the_pods_own_values_win_over_its_owners():
+    owner = {PREFIX + "output-uri": "a/b:job", PREFIX + "output-path": "out", "unrelated": "x"}
+    pod = {PREFIX + "output-uri": "a/b:pod"}
+    assert merge_owner(pod, owner) == {"output-uri": "a/b:pod", "output-path": "out"}
+    assert is_marked(owner) and not is_marked({"unrelated": "x"})
+
+
+def test_render_round_trips():
+    s = StepSettings(cache="c1", inputs=(ArtifactName("a/x", "1"), ArtifactName("b/y", "2")),
+                     output=ArtifactName("o/p", "t"), output_path="out", output_pipe="log.txt",
+                     container="main", unpack=False, debug=True, push_on_failure="failed-tag")
+    assert parse_settings(ours(render(s))) == s

@@ -1,0 +1,140 @@
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubectl_oras.annotations import PREFIX, InvalidAnnotations, ours
+from kubectl_oras.injection import (
+    PULL_CONTAINER,
+    PUSH_CONTAINER,
+    SHARE_VOLUME,
+    InjectionConfig,
+    mutate_pod,
+    pod_patch,
+)
+
+# Copies of the predecessor operator's examples (shared/fixtures/anchor-examples): they must keep working.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "predecessor"
+CONFIG = InjectionConfig(agent_image="kubectl-oras:test", namespace="ns1")
+
+
+def pod(annotations=None, containers=None, **spec):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": annotations or {}},
+            "spec": {"containers": containers or [{"name": "main", "image": "busybox", "command": ["echo", "hi"]}], **spec}}
+
+
+def inject(p):
+    return mutate_pod(p, ours(p["metadata"]["annotations"]), CONFIG)
+
+
+MARK = {PREFIX + "output-uri": "dinosaur/hello:v1", PREFIX + "output-path": "out.txt"}
+
+
+def test_layout_matches_the_design():
+    new, _ = inject(pod(MARK))
+    spec = new["spec"]
+    assert [c["name"] for c in spec["initContainers"]] == [PULL_CONTAINER, PUSH_CONTAINER]
+    assert "restartPolicy" not in spec["initContainers"][0]
+    assert spec["initContainers"][1]["restartPolicy"] == "Always"
+    assert {"name": SHARE_VOLUME, "emptyDir": {}} in spec["volumes"]
+    main = spec["containers"][0]
+    assert main["command"] == ["/oras/bin/busybox", "sh", "/oras/bin/oras-wrap"]
+    assert main["args"] == ["echo", "hi"]
+    step = json.loads(spec["initContainers"][0]["env"][0]["value"])
+    assert step["registry"] == "oras.ns1.svc:5000" and step["plainHttp"] is True
+    assert step["output"] == "dinosaur/hello:v1"
+
+
+@pytest.mark.parametrize("argv", [
+    ["sh", "-c", "echo \"$HOME\" 'quoted' && ls *.txt"],
+    ["python3", "-c", "print(1)\nprint(2)", "two words", "$(VAR)", "*"],
+])
+def test_original_argv_is_kept_exactly(argv):
+    new, _ = inject(pod(MARK, [{"name": "main", "image": "x", "command": argv[:1], "args": argv[1:]}]))
+    assert new["spec"]["containers"][0]["args"] == argv
+
+
+def test_a_container_without_command_is_denied_with_the_fix():
+    with pytest.raises(InvalidAnnotations, match="has no command.*set command"):
+        inject(pod(MARK, [{"name": "main", "image": "x", "args": ["a"]}]))
+
+
+def test_several_containers_need_the_container_annotation():
+    two = [{"name": "a", "image": "x", "command": ["a"]}, {"name": "b", "image": "x", "command": ["b"]}]
+    with pytest.raises(InvalidAnnotations, match=PREFIX + "container"):
+        inject(pod(MARK, two))
+    new, _ = inject(pod({**MARK, PREFIX + "container": "b"}, copy.deepcopy(two)))
+    assert new["spec"]["containers"][0] == two[0]
+    assert new["spec"]["containers"][1]["args"] == ["b"]
+    with pytest.raises(InvalidAnnotations, match="no container named 'c'"):
+        inject(pod({**MARK, PREFIX + "container": "c"}, two))
+
+
+def test_existing_init_containers_and_volumes_are_kept_after_ours():
+    p = pod(MARK, initContainers=[{"name": "setup", "image": "x"}], volumes=[{"name": "data", "emptyDir": {}}])
+    new, _ = inject(p)
+    assert [c["name"] for c in new["spec"]["initContainers"]] == [PULL_CONTAINER, PUSH_CONTAINER, "setup"]
+    assert [v["name"] for v in new["spec"]["volumes"]] == ["data", SHARE_VOLUME]
+
+
+def test_injection_is_idempotent_and_the_patch_applies():
+    original = pod(MARK)
+    new, _ = inject(original)
+    again, _ = inject(new)
+    assert again == new
+    patch = pod_patch(original, new)
+    assert {op["path"] for op in patch} == {"/spec/initContainers", "/spec/containers", "/spec/volumes"}
+    assert pod_patch(new, again) == []
+    applied = copy.deepcopy(original)
+    for op in patch:
+        applied["spec"][op["path"].rsplit("/", 1)[1]] = op["value"]
+    assert applied == new
+
+
+def test_credentials_come_from_the_secret_as_env_never_args():
+    new, _ = inject(pod({**MARK, PREFIX + "oras-env": "registry-creds", PREFIX + "registry": "ghcr.io"}))
+    for c in new["spec"]["initContainers"][:2]:
+        assert c["envFrom"] == [{"secretRef": {"name": "registry-creds"}}]
+        assert "registry-creds" not in json.dumps(c["command"])
+    step = json.loads(new["spec"]["initContainers"][0]["env"][0]["value"])
+    assert step["registry"] == "ghcr.io" and step["plainHttp"] is False
+
+
+def test_the_input_mount_does_not_disturb_existing_mounts_or_env():
+    c = {"name": "main", "image": "x", "command": ["run"], "env": [{"name": "A", "value": "1"}],
+         "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
+    new, _ = inject(pod(MARK, [c], volumes=[{"name": "data", "emptyDir": {}}]))
+    main = new["spec"]["containers"][0]
+    assert main["env"][0] == {"name": "A", "value": "1"}
+    assert main["volumeMounts"][0] == {"name": "data", "mountPath": "/data"}
+
+
+def load(name):
+    return list(yaml.safe_load_all((FIXTURES / name).read_text()))
+
+
+@pytest.mark.parametrize("name", ["tests_hello-world_pod-with-storage.yaml"])
+def test_predecessor_pod_examples_inject(name):
+    (p,) = load(name)
+    new, settings = inject(p)
+    assert settings.cache == "orascache-sample" and settings.debug is True
+    assert new["spec"]["containers"][0]["args"] == ["touch", "hello-world.txt"]
+
+
+def test_predecessor_job_example_injects_into_the_pod_its_template_makes():
+    (job,) = load("tests_hello-world_job.yaml")
+    # The Job controller copies the template; the annotations sit on the Job (its owner).
+    made = {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "breakfast-", "annotations": {}},
+            "spec": copy.deepcopy(job["spec"]["template"]["spec"])}
+    from kubectl_oras.annotations import merge_owner
+
+    new, settings = mutate_pod(made, merge_owner({}, job["metadata"]["annotations"]), CONFIG)
+    assert settings.output_pipe == "pancakes.txt" and settings.output_path == "pancakes.txt"
+    assert new["spec"]["containers"][0]["args"] == ["echo", "blueberry"]
+
+
+def test_an_unannotated_predecessor_pod_is_not_marked():
+    (p,) = load("tests_hello-world_pod.yaml")
+    assert ours(p["metadata"].get("annotations")) == {}
