@@ -1,0 +1,98 @@
+"""The webhook's own CA and serving certificate: made, checked for renewal, kept in a Secret.
+
+Pure functions make and judge certificates; ``ensure_serving_secret`` is the thin I/O around
+them. No cert-manager needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_DAYS = 3650
+SERVING_DAYS = 365
+RENEW_BEFORE = dt.timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class ServingCert:
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes
+
+    def secret_data(self) -> dict[str, str]:
+        return {k: base64.b64encode(v).decode() for k, v in
+                (("ca.crt", self.ca_pem), ("tls.crt", self.cert_pem), ("tls.key", self.key_pem))}
+
+    @classmethod
+    def from_secret_data(cls, data: dict[str, str]) -> ServingCert:
+        return cls(*(base64.b64decode(data[k]) for k in ("ca.crt", "tls.crt", "tls.key")))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def make_serving_cert(*, hosts: list[str], now: dt.datetime | None = None, ca_days: int = CA_DAYS,
+                      serving_days: int = SERVING_DAYS) -> ServingCert:
+    """A fresh CA and a serving certificate for ``hosts`` (DNS names or IP addresses)."""
+    now = now or _now()
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubectl-oras webhook CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=ca_days))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=serving_days))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return ServingCert(ca.public_bytes(serialization.Encoding.PEM), cert.public_bytes(serialization.Encoding.PEM),
+                       _pem_key(key))
+
+
+def needs_renewal(cert: ServingCert, *, hosts: list[str], now: dt.datetime | None = None,
+                  renew_before: dt.timedelta = RENEW_BEFORE) -> bool:
+    """Renew when expiry is near, or when the certificate no longer names every host we serve."""
+    now = now or _now()
+    try:
+        serving = x509.load_pem_x509_certificate(cert.cert_pem)
+        ca = x509.load_pem_x509_certificate(cert.ca_pem)
+    except ValueError:
+        return True
+    if min(serving.not_valid_after_utc, ca.not_valid_after_utc) - now < renew_before:
+        return True
+    try:
+        san = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return True
+    named = {str(n) for n in san.get_values_for_type(x509.DNSName)} | {str(n) for n in san.get_values_for_type(x509.IPAddress)}
+    return not set(hosts) <= named
+
+
+def service_hosts(service: str, namespace: str) -> list[str]:
+    return [f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local", f"{service}.{namespace}", service]

@@ -1,0 +1,46 @@
+"""Server-side apply of plain manifests with the admin session (what `kubectl apply --server-side` does)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# kind -> (api prefix, plural, namespaced) for the kinds our tests apply
+KINDS = {
+    "Namespace": ("api/v1", "namespaces", False),
+    "ServiceAccount": ("api/v1", "serviceaccounts", True),
+    "Secret": ("api/v1", "secrets", True),
+    "ConfigMap": ("api/v1", "configmaps", True),
+    "Pod": ("api/v1", "pods", True),
+    "Service": ("api/v1", "services", True),
+    "ClusterRole": ("apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+    "ClusterRoleBinding": ("apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    "Role": ("apis/rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": ("apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "CustomResourceDefinition": ("apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
+    "MutatingWebhookConfiguration": ("apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", False),
+    "Job": ("apis/batch/v1", "jobs", True),
+    "Deployment": ("apis/apps/v1", "deployments", True),
+}
+
+
+def object_url(server: str, doc: dict[str, Any], namespace: str | None = None) -> str:
+    prefix, plural, namespaced = KINDS[doc["kind"]]
+    ns = (doc.get("metadata") or {}).get("namespace") or namespace or "default"
+    where = f"/namespaces/{ns}" if namespaced else ""
+    return f"{server}/{prefix}{where}/{plural}/{doc['metadata']['name']}"
+
+
+def apply(cp, doc: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
+    r = cp.session().patch(object_url(cp.server, doc, namespace), data=yaml.safe_dump(doc),
+                           params={"fieldManager": "kubectl-oras-tests", "force": "true"},
+                           headers={"Content-Type": "application/apply-patch+yaml"})
+    if r.status_code >= 400:
+        raise RuntimeError(f"apply {doc['kind']}/{doc['metadata']['name']}: {r.status_code} {r.text}")
+    return r.json()
+
+
+def apply_file(cp, path: Path, **kw: Any) -> list[dict[str, Any]]:
+    return [apply(cp, doc, **kw) for doc in yaml.safe_load_all(path.read_text()) if doc]

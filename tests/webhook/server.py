@@ -1,0 +1,75 @@
+"""Run our webhook server (controller.webhook) in a background thread with its own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import tempfile
+import threading
+from pathlib import Path
+
+from aiohttp import web
+from kubernetes_asyncio import config
+
+from controller.certs import make_serving_cert
+from controller.owners import read_owner_annotations
+from controller.webhook import make_app, server_ssl_context
+from tests.support.net import free_port
+
+
+class WebhookThread:
+    def __init__(self, *, agent_image: str, kubeconfig: Path | None = None) -> None:
+        self.cert = make_serving_cert(hosts=["127.0.0.1"])
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}/mutate"
+        self.ca_bundle = base64.b64encode(self.cert.ca_pem).decode()
+        self.agent_image = agent_image
+        self.kubeconfig = kubeconfig
+        self.loop = asyncio.new_event_loop()
+        self.runner: web.AppRunner | None = None
+        self.api = None
+
+    async def _start(self) -> None:
+        lookup = None
+        if self.kubeconfig:
+            self.api = await config.new_client_from_config(config_file=str(self.kubeconfig))
+            lookup = lambda ns, owner: read_owner_annotations(self.api, ns, owner)  # noqa: E731
+        app = make_app(agent_image=self.agent_image, **({"lookup_owner": lookup} if lookup else {}))
+        d = Path(tempfile.mkdtemp())
+        (d / "tls.crt").write_bytes(self.cert.cert_pem)
+        (d / "tls.key").write_bytes(self.cert.key_pem)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port,
+                          ssl_context=server_ssl_context(str(d / "tls.crt"), str(d / "tls.key"))).start()
+
+    def start(self) -> WebhookThread:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(self.loop)
+            try:
+                self.loop.run_until_complete(self._start())
+            except BaseException as e:
+                failure.append(e)
+                ready.set()
+                return
+            ready.set()
+            self.loop.run_forever()
+
+        threading.Thread(target=serve, daemon=True).start()
+        assert ready.wait(20)
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            if self.runner:
+                await self.runner.cleanup()
+            if self.api:
+                await self.api.close()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)

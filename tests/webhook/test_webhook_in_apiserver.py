@@ -1,0 +1,119 @@
+"""Tier 2: our webhook registered in a real kube-apiserver, called by it, its patches accepted."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from controller.webhook_config import webhook_configuration
+from kubectl_oras.annotations import PREFIX
+from tests.cluster.apply import apply, apply_file
+from tests.webhook.server import WebhookThread
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = "kubectl-oras:test"
+MARK = {PREFIX + "output-uri": "metric/out:v1", PREFIX + "output-path": "out.txt"}
+
+
+def pod(name, annotations=None, **extra_meta):
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "annotations": annotations or {}, **extra_meta},
+            "spec": {"restartPolicy": "Never",
+                     "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", "echo hi > out.txt"]}]}}
+
+
+@pytest.fixture(scope="module")
+def webhook(control_plane):
+    apply(control_plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubectl-oras-system"}})
+    apply(control_plane, {"apiVersion": "v1", "kind": "ServiceAccount",
+                          "metadata": {"name": "kubectl-oras", "namespace": "kubectl-oras-system"}})
+    apply_file(control_plane, REPO / "manifests" / "rbac-webhook.yaml")
+    # The webhook reads owners with its own ServiceAccount's token: its RBAC is all it has.
+    hook = WebhookThread(agent_image=IMAGE,
+                         kubeconfig=control_plane.kubeconfig_for_service_account("kubectl-oras-system", "kubectl-oras")).start()
+    name = f"kubectl-oras-{uuid.uuid4().hex[:6]}"
+    apply(control_plane, webhook_configuration(name=name, own_namespace="kubectl-oras-system",
+                                               ca_bundle=hook.ca_bundle, url=hook.url))
+    yield hook
+    control_plane.session().delete(f"{control_plane.server}/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{name}")
+    hook.stop()
+
+
+@pytest.fixture
+def ns(control_plane, webhook):
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    apply(control_plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return name
+
+
+def create(cp, ns, doc):
+    plural = {"Pod": "api/v1/namespaces/{}/pods", "Job": "apis/batch/v1/namespaces/{}/jobs"}[doc["kind"]]
+    return cp.session().post(f"{cp.server}/{plural.format(ns)}", json=doc)
+
+
+def create_pod_when_webhook_ready(cp, ns, doc, attempts=50):
+    """The configuration is live once the apiserver's informer has it: retry a marked create briefly."""
+    for i in range(attempts):
+        attempt = {**doc, "metadata": {**doc["metadata"], "name": f"{doc['metadata']['name']}-{i}"}}
+        r = create(cp, ns, attempt)
+        assert r.status_code == 201, r.text
+        if r.json()["spec"].get("initContainers"):
+            return r
+        time.sleep(0.2)
+    raise AssertionError("the webhook was never called")
+
+
+def test_an_annotated_pod_is_stored_with_the_agent_injected(control_plane, ns):
+    r = create_pod_when_webhook_ready(control_plane, ns, pod("marked", MARK))
+    spec = r.json()["spec"]
+    assert [c["name"] for c in spec["initContainers"]] == ["oras-pull", "oras-push"]
+    assert spec["initContainers"][1]["restartPolicy"] == "Always"  # a native sidecar, accepted by the apiserver
+    assert spec["containers"][0]["command"] == ["/oras/bin/busybox", "sh", "/oras/bin/oras-wrap"]
+    assert spec["containers"][0]["args"] == ["sh", "-c", "echo hi > out.txt"]
+    assert f'"registry":"oras.{ns}.svc:5000"' in spec["initContainers"][0]["env"][0]["value"]
+    assert any(v["name"] == "oras-share" for v in spec["volumes"])
+
+
+def test_an_unannotated_pod_is_left_alone(control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    r = create(control_plane, ns, pod("plain", {"unrelated": "x"}))
+    assert r.status_code == 201
+    assert "initContainers" not in r.json()["spec"]
+
+
+def test_bad_annotations_are_denied_with_our_message(control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    r = create(control_plane, ns, pod("bad", {PREFIX + "output-uri": "Not/Valid:tag", PREFIX + "output-path": "x"}))
+    assert r.status_code == 400
+    message = r.json()["message"]
+    assert "denied the request" in message and PREFIX + "output-uri" in message and "'Not/Valid'" in message
+
+
+def test_deprecated_keys_come_back_as_admission_warnings(control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    r = create(control_plane, ns, pod("old", {**MARK, PREFIX + "oras-entrypoint": "https://example.invalid/e.sh"}))
+    assert r.status_code == 201
+    assert PREFIX + "oras-entrypoint is ignored" in r.headers.get("Warning", "")
+
+
+def test_a_pod_made_by_an_annotated_job_is_injected_via_its_owner(control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    job = {"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": "breakfast", "annotations": {**MARK, PREFIX + "output-pipe": "out.txt"}},
+           "spec": {"backoffLimit": 0, "template": {"spec": pod("x")["spec"]}}}
+    assert create(control_plane, ns, job).status_code == 201
+    session = control_plane.session()
+    deadline = time.monotonic() + 60
+    pods = []
+    while time.monotonic() < deadline and not pods:
+        pods = session.get(f"{control_plane.server}/api/v1/namespaces/{ns}/pods",
+                           params={"labelSelector": "job-name=breakfast"}).json()["items"]
+        time.sleep(0.2)
+    assert pods, "the Job controller made no pod"
+    spec = pods[0]["spec"]
+    assert [c["name"] for c in spec["initContainers"]] == ["oras-pull", "oras-push"]
+    env = {e["name"]: e.get("value", "") for e in spec["containers"][0]["env"]}  # "" is stored as absent
+    assert env["KUBECTL_ORAS_OUTPUT_PIPE"] == "out.txt"
