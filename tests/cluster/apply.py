@@ -44,3 +44,10 @@ def apply(cp, doc: dict[str, Any], *, namespace: str | None = None) -> dict[str,
 
 def apply_file(cp, path: Path, **kw: Any) -> list[dict[str, Any]]:
     return [apply(cp, doc, **kw) for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def delete_configuration(cp, name: str) -> None:
+    """Remove a MutatingWebhookConfiguration (a test's webhook must not outlive its server)."""
+    r = cp.session().delete(f"{cp.server}/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{name}")
+    if r.status_code not in (200, 404):
+        raise RuntimeError(f"delete webhook configuration {name}: {r.status_code} {r.text}")

@@ -10,7 +10,7 @@ import pytest
 
 from controller.webhook_config import webhook_configuration
 from kubectl_oras.annotations import PREFIX
-from tests.cluster.apply import apply, apply_file
+from tests.cluster.apply import apply, apply_file, delete_configuration
 from tests.webhook.server import WebhookThread
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def webhook(control_plane):
     apply(control_plane, webhook_configuration(name=name, own_namespace="kubectl-oras-system",
                                                ca_bundle=hook.ca_bundle, url=hook.url))
     yield hook
-    control_plane.session().delete(f"{control_plane.server}/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{name}")
+    delete_configuration(control_plane, name)
     hook.stop()
 
 

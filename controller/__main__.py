@@ -1,0 +1,49 @@
+"""python -m controller webhook [--listen HOST:PORT] [--kubeconfig FILE] [--host NAME]…
+
+Settings also come from the environment the Deployment sets: KUBECTL_ORAS_NAMESPACE (downward
+API), KUBECTL_ORAS_IMAGE (the image the agent containers run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from .webhook_process import WebhookSettings, serve
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m controller")
+    sub = parser.add_subparsers(dest="command", required=True)
+    hook = sub.add_parser("webhook", help="serve the mutating admission webhook")
+    hook.add_argument("--listen", default="0.0.0.0:8443", metavar="HOST:PORT")
+    hook.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    hook.add_argument("--host", action="append", default=[], help="extra name or IP for the serving certificate")
+    hook.add_argument("--configuration", default="kubectl-oras", help="MutatingWebhookConfiguration to keep caBundle in")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    namespace = os.environ.get("KUBECTL_ORAS_NAMESPACE")
+    image = os.environ.get("KUBECTL_ORAS_IMAGE")
+    if not namespace or not image:
+        print("error: set KUBECTL_ORAS_NAMESPACE and KUBECTL_ORAS_IMAGE", file=sys.stderr)
+        return 2
+    host, _, port = args.listen.rpartition(":")
+    settings = WebhookSettings(namespace=namespace, agent_image=image, listen_host=host, listen_port=int(port),
+                               extra_hosts=tuple(args.host), kubeconfig=args.kubeconfig, configuration=args.configuration)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop=stop)
+
+    asyncio.run(run())
+    return 0
+
+
+sys.exit(main(sys.argv[1:]))

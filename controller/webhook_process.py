@@ -1,0 +1,91 @@
+"""Run the webhook: keep its certificate (Secret + caBundle), serve /mutate, renew in time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass
+
+from aiohttp import web
+from kubernetes_asyncio import client, config
+
+from .cert_store import ensure_serving_cert, inject_ca_bundle
+from .certs import ServingCert, service_hosts
+from .owners import read_owner_annotations
+from .webhook import make_app
+
+log = logging.getLogger("kubectl_oras.webhook")
+RENEW_CHECK_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    namespace: str
+    agent_image: str
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 8443
+    service: str = "kubectl-oras-webhook"
+    secret: str = "kubectl-oras-webhook-tls"
+    configuration: str = "kubectl-oras"
+    extra_hosts: tuple[str, ...] = ()
+    kubeconfig: str | None = None
+
+    @property
+    def hosts(self) -> list[str]:
+        return service_hosts(self.service, self.namespace) + list(self.extra_hosts)
+
+
+async def api_client(kubeconfig: str | None) -> client.ApiClient:
+    if kubeconfig:
+        return await config.new_client_from_config(config_file=kubeconfig)
+    config.load_incluster_config()
+    return client.ApiClient()
+
+
+def _load(context: ssl.SSLContext, cert: ServingCert) -> None:
+    """Swap the serving certificate in place: new TLS handshakes use it, open ones carry on."""
+    with tempfile.TemporaryDirectory() as d:
+        cert_file, key_file = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
+        with open(cert_file, "wb") as f:
+            f.write(cert.cert_pem)
+        with open(os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+            f.write(cert.key_pem)
+        context.load_cert_chain(cert_file, key_file)
+
+
+async def serve(settings: WebhookSettings, *, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    async with await api_client(settings.kubeconfig) as api:
+        cert = await ensure_serving_cert(api, namespace=settings.namespace, secret=settings.secret, hosts=settings.hosts)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        _load(context, cert)
+        app = make_app(agent_image=settings.agent_image,
+                       lookup_owner=lambda ns, owner: read_owner_annotations(api, ns, owner))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.listen_host, settings.listen_port, ssl_context=context).start()
+        log.info("serving /mutate on %s:%d", settings.listen_host, settings.listen_port)
+        # After we listen: the apiserver may call as soon as it trusts the CA.
+        await inject_ca_bundle(api, configuration=settings.configuration, ca_pem=cert.ca_pem)
+        try:
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), RENEW_CHECK_SECONDS)
+                except asyncio.TimeoutError:
+                    pass
+                if stop.is_set():
+                    break
+                fresh = await ensure_serving_cert(api, namespace=settings.namespace, secret=settings.secret,
+                                                  hosts=settings.hosts)
+                if fresh != cert:
+                    # Trust first (old and new CA both valid for a moment is not possible with one
+                    # bundle, so publish the new CA, then serve the new certificate).
+                    await inject_ca_bundle(api, configuration=settings.configuration, ca_pem=fresh.ca_pem)
+                    _load(context, fresh)
+                    cert = fresh
+        finally:
+            await runner.cleanup()

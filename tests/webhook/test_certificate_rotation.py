@@ -1,0 +1,62 @@
+"""Tier 2: the webhook's certificate lives in a Secret and its CA in the webhook configuration,
+managed with nothing but the ServiceAccount's own RBAC (manifests/rbac-certs.yaml)."""
+
+import base64
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.rest import ApiException
+
+from controller.cert_store import ensure_serving_cert, inject_ca_bundle
+from controller.certs import make_serving_cert, service_hosts
+from controller.webhook_config import webhook_configuration
+from tests.cluster.apply import apply, apply_file, delete_configuration
+
+REPO = Path(__file__).resolve().parents[2]
+NS, SECRET, CONFIG = "kubectl-oras-system", "kubectl-oras-webhook-tls", "kubectl-oras"
+HOSTS = service_hosts("kubectl-oras-webhook", NS)
+
+
+@pytest.fixture(scope="module")
+def sa_kubeconfig(control_plane):
+    apply(control_plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    apply(control_plane, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "kubectl-oras", "namespace": NS}})
+    apply_file(control_plane, REPO / "manifests" / "rbac-certs.yaml")
+    apply(control_plane, webhook_configuration(name=CONFIG, own_namespace=NS, ca_bundle="", service="kubectl-oras-webhook"))
+    yield control_plane.kubeconfig_for_service_account(NS, "kubectl-oras")
+    # No Service answers for it: left behind, it would refuse every annotated pod later tests make.
+    delete_configuration(control_plane, CONFIG)
+
+
+async def test_certificate_is_created_kept_renewed_and_its_ca_injected(control_plane, sa_kubeconfig):
+    control_plane.session().delete(f"{control_plane.server}/api/v1/namespaces/{NS}/secrets/{SECRET}")
+    async with await config.new_client_from_config(config_file=str(sa_kubeconfig)) as api:
+        first = await ensure_serving_cert(api, namespace=NS, secret=SECRET, hosts=HOSTS)
+        again = await ensure_serving_cert(api, namespace=NS, secret=SECRET, hosts=HOSTS)
+        assert again == first  # valid: kept
+
+        assert await inject_ca_bundle(api, configuration=CONFIG, ca_pem=first.ca_pem)
+        assert not await inject_ca_bundle(api, configuration=CONFIG, ca_pem=first.ca_pem)
+        stored = await client.AdmissionregistrationV1Api(api).read_mutating_webhook_configuration(CONFIG)
+        assert {w.client_config.ca_bundle for w in stored.webhooks} == {base64.b64encode(first.ca_pem).decode()}
+
+        # A certificate close to expiry (planted by the admin: the SA may not patch) is replaced.
+        old = make_serving_cert(hosts=HOSTS, now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=360))
+        r = control_plane.session().patch(f"{control_plane.server}/api/v1/namespaces/{NS}/secrets/{SECRET}",
+                                          json={"data": old.secret_data()},
+                                          headers={"Content-Type": "application/merge-patch+json"})
+        assert r.status_code == 200, r.text
+        renewed = await ensure_serving_cert(api, namespace=NS, secret=SECRET, hosts=HOSTS)
+        assert renewed not in (old, first)
+
+
+async def test_the_service_account_can_touch_nothing_else(control_plane, sa_kubeconfig):
+    async with await config.new_client_from_config(config_file=str(sa_kubeconfig)) as api:
+        with pytest.raises(ApiException) as e:
+            await client.CoreV1Api(api).read_namespaced_secret("some-other-secret", NS)
+        assert e.value.status == 403
+        with pytest.raises(ApiException) as e:
+            await client.AdmissionregistrationV1Api(api).read_mutating_webhook_configuration("someone-elses")
+        assert e.value.status == 403
