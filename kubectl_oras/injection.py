@@ -1,7 +1,7 @@
 """What a marked pod becomes: the pure mutation behind the webhook and `kubectl oras inject`.
 
-    initContainers: oras-pull  (regular init: pulls inputs into the share, installs the wrapper)
-                    oras-push  (native sidecar, restartPolicy: Always: pushes after the step)
+    initContainers: oras-push  (native sidecar, restartPolicy: Always: pushes after the step)
+                    oras-pull  (regular init: pulls inputs into the share, installs the wrapper)
     containers:     <launcher> command -> the wrapper; original command + args kept as its args
     volumes:        oras-share (emptyDir)
 
@@ -146,7 +146,9 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     pull = _agent_container(PULL_CONTAINER, "pull", settings, config, step)
     push = _agent_container(PUSH_CONTAINER, "push", settings, config, step)
     push["restartPolicy"] = "Always"
-    new_spec["initContainers"] = [pull, push] + list(spec.get("initContainers") or [])
+    # The sidecar first: the kubelet starts it and moves on at once, so its start-up (the HTTP
+    # stack's imports) overlaps the pull instead of delaying the hand-off after the step.
+    new_spec["initContainers"] = [push, pull] + list(spec.get("initContainers") or [])
     new_spec["containers"][index] = _wrap_launcher(spec["containers"][index], settings)
     new_spec["volumes"] = list(spec.get("volumes") or []) + [{"name": SHARE_VOLUME, "emptyDir": {}}]
     return new, settings

@@ -13,7 +13,6 @@ if sys.argv[1:] == ["push"]:
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
 
 from ..errors import OrasError  # noqa: E402
-from . import inputs, outputs  # noqa: E402
 from .step import Step  # noqa: E402
 
 
@@ -23,7 +22,15 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         step = Step.from_env()
-        return inputs.run(step) if argv[0] == "pull" else outputs.run(step, stop=STOP)
+        # Each side imports only what it needs: the pull init container sits on the step's
+        # critical path, and with no inputs it needs no HTTP stack at all.
+        if argv[0] == "pull":
+            from . import inputs
+
+            return inputs.run(step)
+        from . import outputs
+
+        return outputs.run(step, stop=STOP)
     except OrasError as e:
         print(f"kubectl-oras {argv[0]}: error: {e}", file=sys.stderr)
         return 1

@@ -7,7 +7,6 @@ import shutil
 import sys
 from importlib import resources
 
-from ..pull import pull_artifact
 from .step import Step
 
 
@@ -39,6 +38,8 @@ def run(step: Step) -> int:
     install_tools(step)
     if not step.inputs:
         return 0
+    from ..pull import pull_artifact  # only now: a step without inputs starts without the HTTP stack
+
     client = step.client(push=False)
     for name in step.inputs:
         result = pull_artifact(client, step.reference(name), step.path("inputs"), unpack=step.unpack)

@@ -13,7 +13,6 @@ import sys
 import threading
 
 from ..errors import OrasError
-from ..push import push_artifact
 from .step import EXIT_CODE_ANNOTATION, Step
 
 POLL_SECONDS = 0.02  # the hand-off costs at most this; a stat of one file per run, 50 times a second
@@ -45,6 +44,8 @@ def handle_run(step: Step, run_dir: str) -> str:
         ref = ref.with_tag(failed_tag(ref.tag or "latest"))
     if not names:
         return "push-failed: the step produced no output to push"
+    from ..push import push_artifact  # warmed up by run()'s background import
+
     try:
         # Absolute paths: each layer is titled with the output's own name.
         result = push_artifact(step.client(push=True), ref, [os.path.join(outputs, n) for n in names],
@@ -52,6 +53,11 @@ def handle_run(step: Step, run_dir: str) -> str:
     except OrasError as e:
         return f"push-failed: pushing {ref}: {e}"
     return f"pushed {result.reference}@{result.digest}"
+
+
+def _warm_up() -> None:
+    from .. import push  # noqa: F401
+    from ..registry import RegistryClient  # noqa: F401
 
 
 def pending_runs(step: Step) -> list[str]:
@@ -69,7 +75,12 @@ def pending_runs(step: Step) -> list[str]:
 
 
 def run(step: Step, *, stop: threading.Event) -> int:
-    """Watch until ``stop`` is set (by SIGTERM, see __main__)."""
+    """Watch until ``stop`` is set (by SIGTERM, see __main__).
+
+    The HTTP stack (requests, oras-py: ~0.3 s of imports) loads in the background while the
+    step runs, so the hand-off after ``done`` does not wait for it.
+    """
+    threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
     while not stop.is_set():
         for run_dir in pending_runs(step):
             verdict = handle_run(step, run_dir)

@@ -6,9 +6,13 @@ import json
 import os
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from ..errors import OrasError
 from ..reference import Reference, parse_reference
-from ..registry import Credentials, RegistryClient
+
+if TYPE_CHECKING:
+    from ..registry import RegistryClient
 
 EXIT_CODE_ANNOTATION = "dev.kubectl-oras.exit-code"
 
@@ -41,6 +45,8 @@ class Step:
         return parse_reference(name, registry=self.registry)
 
     def client(self, *, push: bool) -> RegistryClient:
+        from ..registry import Credentials, RegistryClient  # imported on first use: see inputs.run
+
         return RegistryClient(self.registry, plain_http=self.plain_http, credentials=Credentials.from_env(push=push))
 
     def path(self, *parts: str) -> str:

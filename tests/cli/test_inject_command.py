@@ -44,7 +44,7 @@ def test_every_workload_kind_gets_its_pod_template_injected(tmp_path):
     for template in (job["spec"]["template"], deploy["spec"]["template"],
                      cron["spec"]["jobTemplate"]["spec"]["template"],
                      jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"], pod):
-        assert containers_of(template) == ["oras-pull", "oras-push"]
+        assert containers_of(template) == ["oras-push", "oras-pull"]
         assert template["spec"]["initContainers"][0]["image"] == "img:1"
         assert '"registry":"oras.lab.svc:5000"' in template["spec"]["initContainers"][0]["env"][0]["value"]
     assert cm == docs[-1]
@@ -58,7 +58,7 @@ def test_predecessor_examples_inject_unchanged(tmp_path):
             marked = any(k.startswith(PREFIX) for k in (doc.get("metadata", {}).get("annotations") or {}))
             if doc["kind"] in ("Pod", "Job") and marked:
                 template = doc if doc["kind"] == "Pod" else doc["spec"]["template"]
-                assert containers_of(template) == ["oras-pull", "oras-push"], path.name
+                assert containers_of(template) == ["oras-push", "oras-pull"], path.name
 
 
 def test_bad_annotations_name_the_object_and_the_key(tmp_path):

@@ -35,9 +35,9 @@ MARK = {PREFIX + "output-uri": "dinosaur/hello:v1", PREFIX + "output-path": "out
 def test_layout_matches_the_design():
     new, _ = inject(pod(MARK))
     spec = new["spec"]
-    assert [c["name"] for c in spec["initContainers"]] == [PULL_CONTAINER, PUSH_CONTAINER]
-    assert "restartPolicy" not in spec["initContainers"][0]
-    assert spec["initContainers"][1]["restartPolicy"] == "Always"
+    assert [c["name"] for c in spec["initContainers"]] == [PUSH_CONTAINER, PULL_CONTAINER]
+    assert spec["initContainers"][0]["restartPolicy"] == "Always"
+    assert "restartPolicy" not in spec["initContainers"][1]
     assert {"name": SHARE_VOLUME, "emptyDir": {}} in spec["volumes"]
     main = spec["containers"][0]
     assert main["command"] == ["/oras/bin/busybox", "sh", "/oras/bin/oras-wrap"]
@@ -75,7 +75,7 @@ def test_several_containers_need_the_container_annotation():
 def test_existing_init_containers_and_volumes_are_kept_after_ours():
     p = pod(MARK, initContainers=[{"name": "setup", "image": "x"}], volumes=[{"name": "data", "emptyDir": {}}])
     new, _ = inject(p)
-    assert [c["name"] for c in new["spec"]["initContainers"]] == [PULL_CONTAINER, PUSH_CONTAINER, "setup"]
+    assert [c["name"] for c in new["spec"]["initContainers"]] == [PUSH_CONTAINER, PULL_CONTAINER, "setup"]
     assert [v["name"] for v in new["spec"]["volumes"]] == ["data", SHARE_VOLUME]
 
 
