@@ -108,11 +108,11 @@ class ControlPlane:
         kube = built("kube")
         pkidir = self.root / "pki"
         pkidir.mkdir()
-        self.ca, ca_key, ca_cert = pki.make_ca(pkidir, "ca")
-        serving = pki.issue(pkidir, "apiserver", ca_key=ca_key, ca_cert=ca_cert, common_name="kube-apiserver",
-                            server=True, hosts=("127.0.0.1", "localhost", "kubernetes.default.svc"))
-        self.admin = pki.issue(pkidir, "admin", ca_key=ca_key, ca_cert=ca_cert, common_name="admin",
-                               organizations=("system:masters",), client=True)
+        self.ca, ca = pki.authority(pkidir, "ca")
+        serving = pki.certificate(pkidir, "apiserver", ca, common_name="kube-apiserver", server=True,
+                                  hosts=("127.0.0.1", "localhost", "kubernetes.default.svc"))
+        self.admin = pki.certificate(pkidir, "admin", ca, common_name="admin", organizations=("system:masters",),
+                                     client=True)
         sa = pki.service_account_keys(pkidir)
 
         etcd_port, etcd_peer = free_port(), free_port()

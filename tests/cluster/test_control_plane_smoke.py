@@ -118,10 +118,9 @@ class RecordingWebhook:
     """An HTTPS mutating webhook that labels every pod it is asked about and records the calls."""
 
     def __init__(self, tmp_path):
-        ca_pair, ca_key, ca_cert = pki.make_ca(tmp_path, "webhook-ca")
+        ca_pair, ca = pki.authority(tmp_path, "webhook-ca")
         self.ca_pem = ca_pair.cert_pem()
-        serving = pki.issue(tmp_path, "webhook", ca_key=ca_key, ca_cert=ca_cert, common_name="webhook",
-                            server=True, hosts=("127.0.0.1",))
+        serving = pki.certificate(tmp_path, "webhook", ca, common_name="webhook", server=True, hosts=("127.0.0.1",))
         self.ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ssl.load_cert_chain(serving.cert, serving.key)
         self.port = free_port()
