@@ -36,7 +36,7 @@ class RegistryProcess:
 
 
 def start_registry(kind: str, *, htpasswd: Path | None = None, tls: tuple[Path, Path] | None = None,
-                   root: Path | None = None) -> RegistryProcess:
+                   auth: dict | None = None, root: Path | None = None) -> RegistryProcess:
     """Start a registry of ``kind`` on a free loopback port with deletes enabled."""
     root = root or Path(tempfile.mkdtemp(prefix=f"registry-{kind}-"))
     port = free_port()
@@ -52,6 +52,8 @@ def start_registry(kind: str, *, htpasswd: Path | None = None, tls: tuple[Path, 
         config["http"]["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
     if htpasswd:
         config["auth"] = {"htpasswd": {"realm": "kubectl-oras-test", "path": str(htpasswd)}}
+    if auth:
+        config["auth"] = auth
     config_path = root / "config.yml"
     root.mkdir(parents=True, exist_ok=True)
     config_path.write_text(yaml.safe_dump(config))

@@ -138,3 +138,12 @@ def test_predecessor_job_example_injects_into_the_pod_its_template_makes():
 def test_an_unannotated_predecessor_pod_is_not_marked():
     (p,) = load("tests_hello-world_pod.yaml")
     assert ours(p["metadata"].get("annotations")) == {}
+
+
+def test_the_input_pod_is_never_modified():
+    c = {"name": "main", "image": "x", "command": ["run"], "env": [{"name": "A", "value": "1"}],
+         "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
+    original = pod(MARK, [c], volumes=[{"name": "data", "emptyDir": {}}], initContainers=[{"name": "i", "image": "x"}])
+    before = copy.deepcopy(original)
+    inject(original)
+    assert original == before

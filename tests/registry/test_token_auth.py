@@ -1,0 +1,48 @@
+"""A real registry in token-auth mode: we answer its Bearer challenges with tokens per scope."""
+
+import pytest
+
+from kubectl_oras.errors import AuthenticationFailed
+from kubectl_oras.pull import pull_artifact
+from kubectl_oras.push import push_artifact
+from kubectl_oras.reference import Reference
+from kubectl_oras.registry import Credentials, RegistryClient
+from tests.support.registries import KINDS, start_registry
+from tests.support.token_service import TokenService
+
+USER, PASSWORD = "pipeline", "t0ken-Pa55"
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def token_registry(request, tmp_path_factory):
+    tokens = TokenService(tmp_path_factory.mktemp("tokens"), user=USER, password=PASSWORD).start()
+    registry = start_registry(request.param, auth=tokens.registry_auth_config())
+    yield registry, tokens
+    registry.stop()
+    tokens.stop()
+
+
+def test_push_and_pull_with_tokens_for_each_repository(token_registry, tmp_path):
+    registry, tokens = token_registry
+    client = RegistryClient(registry.host, plain_http=True, credentials=Credentials(USER, PASSWORD))
+    (tmp_path / "f.txt").write_text("behind a token")
+    for repo in ("team/a", "team/b"):  # a token for one repository must not be reused for another
+        push_artifact(client, Reference(registry.host, repo, "v1"), [str(tmp_path / "f.txt")])
+        pull_artifact(client, Reference(registry.host, repo, "v1"), str(tmp_path / repo))
+        assert (tmp_path / repo / "f.txt").read_text() == "behind a token"
+    assert any(s.startswith("repository:team/a:") and "push" in s for s in tokens.issued)
+    assert any(s.startswith("repository:team/b:") for s in tokens.issued)
+
+
+def test_wrong_password_is_refused_by_the_token_service(token_registry):
+    registry, _ = token_registry
+    client = RegistryClient(registry.host, plain_http=True, credentials=Credentials(USER, "wrong"))
+    with pytest.raises(AuthenticationFailed, match="token service .* refused"):
+        client.list_tags("team/a")
+
+
+def test_no_credentials_says_which_variables_to_set(token_registry, monkeypatch):
+    registry, _ = token_registry
+    monkeypatch.setenv("HOME", "/nonexistent")
+    with pytest.raises(AuthenticationFailed, match="ORAS_USER"):
+        RegistryClient(registry.host, plain_http=True).list_tags("team/a")
