@@ -61,12 +61,19 @@ if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
     fi
   done
 fi
+# The sidecar pokes the fifo when the verdict is written: we sleep in `read` (a shell builtin: no
+# process per poll) and wake at once; the 1 s timeout re-checks in case a restarted sidecar
+# wrote the verdict without poking. Held open read-write, the fifo never blocks either side.
+"$bb" mkfifo "$run/wake" && exec 3<>"$run/wake"
 echo "$code" > "$run/done.tmp" && "$bb" mv "$run/done.tmp" "$run/done"
 
-if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$terminated" = 1 ]; then
+if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
+  while [ ! -e "$run/verdict" ] && [ "$terminated" = 0 ]; do read -t 1 _ <&3; done
+fi
+if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ ! -e "$run/verdict" ]; then
   fail "stopped by a signal: not waiting for the push"
+  [ "$code" = 0 ] && code=143  # outputs not known to be stored: never report success
 elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
-  while [ ! -e "$run/verdict" ]; do "$bb" usleep 20000; done
   verdict="$("$bb" cat "$run/verdict")"
   note "verdict: $verdict"
   case "$verdict" in

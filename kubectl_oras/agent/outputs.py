@@ -23,6 +23,16 @@ def write_verdict(run_dir: str, verdict: str) -> None:
     with open(tmp, "w") as f:
         f.write(verdict + "\n")
     os.replace(tmp, os.path.join(run_dir, "verdict"))
+    try:  # wake the waiting wrapper (it holds the fifo open; if it is gone, there is no one to wake)
+        fd = os.open(os.path.join(run_dir, "wake"), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        os.write(fd, b"\n")
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def failed_tag(tag: str) -> str:

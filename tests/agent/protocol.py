@@ -25,6 +25,7 @@ class LocalPod:
     output_pipe: str = ""
     push_on_failure: str = "never"
     sidecar: subprocess.Popen | None = None
+    launched: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def share(self) -> Path:
@@ -60,8 +61,21 @@ class LocalPod:
                    KUBECTL_ORAS_OUTPUT_PATH=self.output_path, KUBECTL_ORAS_OUTPUT_PIPE=self.output_pipe,
                    KUBECTL_ORAS_PUSH="1" if self.output else "0", KUBECTL_ORAS_DEBUG="1")
         cmd = [str(self.share / BUSYBOX), "sh", str(self.share / WRAPPER), *argv]
-        return subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        popen.setdefault("start_new_session", True)
+        proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, **popen)
+        self.launched.append(proc)
+        return proc
+
+    def cleanup(self) -> None:
+        """Whatever a failed test left running: the sidecar, and every launcher's process group."""
+        for proc in [self.sidecar, *self.launched]:
+            if proc is not None and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL) if proc in self.launched else proc.kill()
+                except ProcessLookupError:
+                    pass
+                proc.wait()
 
     def run_step(self, *argv: str, timeout: float = 60) -> tuple[int, str, str]:
         proc = self.launcher(*argv)

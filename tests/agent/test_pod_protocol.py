@@ -25,9 +25,7 @@ def client(any_registry):
 def pod(any_registry, tmp_path, repo):
     p = LocalPod(any_registry.host, tmp_path)
     yield p
-    if p.sidecar and p.sidecar.poll() is None:
-        p.sidecar.kill()
-        p.sidecar.wait()
+    p.cleanup()
 
 
 def pull_to(client, registry, name, dest):
@@ -117,7 +115,7 @@ def test_a_failed_push_fails_the_step(tmp_path, repo):
         assert code != 0
         assert "push-failed" in err and "cannot reach registry" in err
     finally:
-        pod.sidecar.kill()
+        pod.cleanup()
 
 
 def test_a_missing_output_fails_a_successful_step(pod, client, repo):
@@ -136,7 +134,7 @@ def test_sidecar_stopped_before_the_step_finishes_pushes_nothing(pod, client, re
     pod.output_path = "out.txt"
     assert pod.init().returncode == 0
     pod.start_sidecar()
-    step = pod.launcher("sh", "-c", "echo early > out.txt; exec sleep 30", start_new_session=True)
+    step = pod.launcher("sh", "-c", "echo early > out.txt; exec sleep 30")
     wait_for(lambda: (pod.workdir / "out.txt").exists())
     code, _ = pod.stop_sidecar()
     assert code == 0
@@ -170,3 +168,15 @@ def test_a_bad_input_reference_fails_the_init_container_with_one_line(pod, repo)
     init = pod.init()
     assert init.returncode == 1
     assert init.stderr.strip().count("\n") == 0 and "not found" in init.stderr
+
+
+def test_a_wrapper_waiting_for_a_verdict_stops_on_sigterm_and_does_not_report_success(pod, repo):
+    pod.output = f"{repo}:iter-0"
+    pod.output_path = "out.txt"
+    assert pod.init().returncode == 0  # no sidecar: the verdict never comes
+    step = pod.launcher("sh", "-c", "echo done > out.txt")
+    wait_for(lambda: any((d / "done").exists() for d in (pod.share / "runs").iterdir()))
+    step.send_signal(signal.SIGTERM)
+    _, err = step.communicate(timeout=10)
+    assert step.returncode == 143
+    assert "not waiting for the push" in err
