@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(docker-registry etcd-server apache2-utils openssl curl busybox-static)
+APT_PACKAGES=(docker-registry apache2-utils openssl curl busybox-static containerd runc containernetworking-plugins iproute2)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -71,3 +71,13 @@ def control_plane():
     cp = ControlPlane.start()
     yield cp
     cp.stop()
+
+
+@pytest.fixture(scope="session")
+def node(control_plane):
+    """A Ready node (kubelet + containerd + runc + CNI bridge) registered with the control plane."""
+    from tests.node.node import Node
+
+    n = Node.start(control_plane)
+    yield n
+    n.stop()

@@ -57,7 +57,7 @@ class Process:
             return ""
 
 
-def _start(name: str, argv: list[str], root: Path) -> Process:
+def start_process(name: str, argv: list[str], root: Path) -> Process:
     log = root / f"{name}.log"
     proc = subprocess.Popen(argv, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=root,
                             start_new_session=True, preexec_fn=_die_with_parent)
@@ -89,6 +89,7 @@ class ControlPlane:
     admin: pki.KeyPair | None = None
     processes: list[Process] = field(default_factory=list)
     startup_seconds: float = 0.0
+    authority: object = None  # controller.certs.Authority: signs node certificates (tier 3)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -109,6 +110,7 @@ class ControlPlane:
         pkidir = self.root / "pki"
         pkidir.mkdir()
         self.ca, ca = pki.authority(pkidir, "ca")
+        self.authority = ca
         serving = pki.certificate(pkidir, "apiserver", ca, common_name="kube-apiserver", server=True,
                                   hosts=("127.0.0.1", "localhost", "kubernetes.default.svc"))
         self.admin = pki.certificate(pkidir, "admin", ca, common_name="admin", organizations=("system:masters",),
@@ -116,7 +118,7 @@ class ControlPlane:
         sa = pki.service_account_keys(pkidir)
 
         etcd_port, etcd_peer = free_port(), free_port()
-        etcd = _start("etcd", [
+        etcd = start_process("etcd", [
             str(built("etcd") / "etcd"),
             "--data-dir", str(self.root / "etcd"),
             "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
@@ -131,13 +133,15 @@ class ControlPlane:
 
         port = free_port()
         self.server = f"https://127.0.0.1:{port}"
-        apiserver = _start("kube-apiserver", [
+        apiserver = start_process("kube-apiserver", [
             str(kube / "kube-apiserver"),
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
             f"--etcd-servers=http://127.0.0.1:{etcd_port}",
             f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
             f"--client-ca-file={self.ca.cert}",
-            "--authorization-mode=RBAC",
+            "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+            f"--kubelet-client-certificate={self.admin.cert}", f"--kubelet-client-key={self.admin.key}",
+            "--kubelet-preferred-address-types=InternalIP",  # never look node names up in DNS
             f"--service-account-key-file={sa.cert}", f"--service-account-signing-key-file={sa.key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             "--api-audiences=https://kubernetes.default.svc.cluster.local",
@@ -155,14 +159,14 @@ class ControlPlane:
         self._wait_ready(apiserver)
 
         if with_controller_manager:
-            kcm = _start("kube-controller-manager", [
+            kcm = start_process("kube-controller-manager", [
                 str(kube / "kube-controller-manager"),
                 f"--kubeconfig={self.kubeconfig}",
                 f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
                 "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
                 f"--service-account-private-key-file={sa.key}", f"--root-ca-file={self.ca.cert}",
                 "--leader-elect=false", "--use-service-account-credentials=true",
-                "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
+                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
             ], self.root)
             self.processes.append(kcm)
             self._wait_default_service_account(kcm)

@@ -1,0 +1,140 @@
+"""Container images for the test node, made without Docker and without any image registry:
+root filesystems written here (busybox from Debian's busybox-static, the Go-built registry),
+packed as OCI image archives that `ctr images import` loads into containerd.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BUSYBOX = "/bin/busybox"
+APPLETS = ("sh", "echo", "cat", "ls", "sleep", "true", "false", "touch", "mkdir", "cp", "mv", "rm", "env", "tee",
+           "head", "wc", "grep", "seq", "date", "id", "hostname", "nslookup", "wget", "test", "[")
+
+
+@dataclass
+class Image:
+    name: str  # e.g. localhost/kubectl-oras-test/busybox:1
+    files: dict[str, bytes | str] = field(default_factory=dict)  # path -> content, or "->target" symlink
+    modes: dict[str, int] = field(default_factory=dict)
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    env: list[str] = field(default_factory=lambda: ["PATH=/bin:/usr/bin:/usr/local/bin"])
+    workdir: str = "/"
+
+
+def _layer(image: Image) -> bytes:
+    """A reproducible uncompressed tar of the image's files (parents made, sorted, fixed times)."""
+    buf = io.BytesIO()
+    dirs: set[str] = set()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(image.files):
+            parts = path.strip("/").split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            content = image.files[path]
+            info = tarfile.TarInfo(path.strip("/"))
+            if isinstance(content, str) and content.startswith("->"):
+                info.type, info.linkname, info.mode = tarfile.SYMTYPE, content[2:], 0o777
+                tar.addfile(info)
+            else:
+                data = content.encode() if isinstance(content, str) else content
+                info.size, info.mode = len(data), image.modes.get(path, 0o644)
+                tar.addfile(info, io.BytesIO(data))
+        for d in ("tmp", "etc", "proc", "sys", "dev", "var", "run"):
+            if d not in dirs:
+                info = tarfile.TarInfo(d)
+                info.type, info.mode = tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755
+                tar.addfile(info)
+    return buf.getvalue()
+
+
+def _blob(blobs: dict[str, bytes], data: bytes) -> dict:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    blobs[digest] = data
+    return {"digest": digest, "size": len(data)}
+
+
+def write_oci_archive(image: Image, path: Path) -> Path:
+    layer = _layer(image)
+    compressed = gzip.compress(layer, mtime=0)
+    blobs: dict[str, bytes] = {}
+    config = {"architecture": "amd64", "os": "linux",
+              "config": {"Env": image.env, "WorkingDir": image.workdir,
+                         **({"Entrypoint": image.entrypoint} if image.entrypoint else {}),
+                         **({"Cmd": image.cmd} if image.cmd else {})},
+              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
+              "history": [{"created_by": "kubectl-oras tests/node/images.py"}]}
+    config_desc = {"mediaType": "application/vnd.oci.image.config.v1+json", **_blob(blobs, json.dumps(config).encode())}
+    layer_desc = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **_blob(blobs, compressed)}
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": config_desc, "layers": [layer_desc]}
+    manifest_desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                     **_blob(blobs, json.dumps(manifest).encode()),
+                     "annotations": {"io.containerd.image.name": image.name,
+                                     "org.opencontainers.image.ref.name": image.name.rsplit(":", 1)[1]},
+                     "platform": {"architecture": "amd64", "os": "linux"}}
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [manifest_desc]}
+    with tarfile.open(path, "w") as tar:
+        def add(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+        add("oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+        add("index.json", json.dumps(index).encode())
+        for digest, data in blobs.items():
+            add(f"blobs/sha256/{digest.split(':')[1]}", data)
+    return path
+
+
+def busybox_files() -> tuple[dict[str, bytes | str], dict[str, int]]:
+    with open(BUSYBOX, "rb") as f:
+        files: dict[str, bytes | str] = {"bin/busybox": f.read()}
+    files.update({f"bin/{applet}": "->busybox" for applet in APPLETS})
+    files["etc/passwd"] = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n"
+    files["etc/group"] = "root:x:0:\nnogroup:x:65534:\n"
+    return files, {"bin/busybox": 0o755}
+
+
+def shell_image() -> Image:
+    files, modes = busybox_files()
+    return Image("localhost/kubectl-oras-test/shell:1", files, modes, cmd=["sh"])
+
+
+def pause_image() -> Image:
+    """The pod sandbox: PID 1 that sleeps (the pod's containers each have their own PID namespace)."""
+    files, modes = busybox_files()
+    return Image("localhost/kubectl-oras-test/pause:1", files, modes, entrypoint=["/bin/busybox", "sleep", "2147483647"])
+
+
+def registry_image(binary: str) -> Image:
+    """distribution v3 (Go-built, static) serving :5000, deletes enabled, data in /var/lib/registry."""
+    config = ("version: 0.1\nlog: {level: info, accesslog: {disabled: true}}\n"
+              "storage: {filesystem: {rootdirectory: /var/lib/registry}, delete: {enabled: true}}\n"
+              "http: {addr: ':5000'}\n")
+    with open(binary, "rb") as f:
+        files: dict[str, bytes | str] = {"bin/registry": f.read(), "etc/distribution/config.yml": config,
+                                         "var/lib/registry/.keep": ""}
+    return Image("localhost/kubectl-oras-test/registry:3.0.0", files, {"bin/registry": 0o755},
+                 entrypoint=["/bin/registry", "serve", "/etc/distribution/config.yml"])
+
+
+def import_image(archive: Path, *, address: str, namespace: str = "k8s.io") -> None:
+    subprocess.run(["ctr", "--address", address, "-n", namespace, "images", "import", str(archive)],
+                   check=True, capture_output=True)
+
+
+__all__ = ["Image", "import_image", "pause_image", "registry_image", "shell_image", "write_oci_archive"]
