@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(docker-registry apache2-utils openssl curl busybox-static containerd runc containernetworking-plugins iproute2)
+APT_PACKAGES=(docker-registry apache2-utils openssl curl busybox-static containerd runc containernetworking-plugins iproute2
+              debootstrap buildah)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

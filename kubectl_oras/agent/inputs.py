@@ -21,8 +21,10 @@ def install_tools(step: Step) -> None:
     """The wrapper and a static busybox, so launchers without a shell can run the protocol."""
     bindir = step.path("bin")
     os.makedirs(bindir, exist_ok=True)
-    os.makedirs(step.path("runs"), exist_ok=True)
-    os.makedirs(step.path("inputs"), exist_ok=True)
+    for shared in ("runs", "inputs"):
+        # The launcher may run as any user: it must create run directories and read inputs.
+        os.makedirs(step.path(shared), exist_ok=True)
+        os.chmod(step.path(shared), 0o777 if shared == "runs" else 0o755)
     for name, source in (("busybox", find_busybox()), ("oras-wrap", None)):
         tmp = os.path.join(bindir, f".{name}.tmp")
         if source:

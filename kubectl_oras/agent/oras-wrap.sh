@@ -10,7 +10,8 @@ note() { [ "${KUBECTL_ORAS_DEBUG:-0}" = 1 ] && echo "kubectl-oras: $*" >&2; retu
 fail() { echo "kubectl-oras: $*" >&2; }
 
 n=1
-while ! "$bb" mkdir "$share/runs/$n" 2>/dev/null; do
+# 0777: the sidecar, which may run as another user, writes its verdict here.
+while ! "$bb" mkdir -m 0777 "$share/runs/$n" 2>/dev/null; do
   n=$((n + 1))
   [ "$n" -gt 10000 ] && { fail "cannot create a run directory in $share/runs"; exit 1; }
 done
@@ -64,7 +65,7 @@ fi
 # The sidecar pokes the fifo when the verdict is written: we sleep in `read` (a shell builtin: no
 # process per poll) and wake at once; the 1 s timeout re-checks in case a restarted sidecar
 # wrote the verdict without poking. Held open read-write, the fifo never blocks either side.
-"$bb" mkfifo "$run/wake" && exec 3<>"$run/wake"
+"$bb" mkfifo -m 0666 "$run/wake" && exec 3<>"$run/wake"
 echo "$code" > "$run/done.tmp" && "$bb" mv "$run/done.tmp" "$run/done"
 
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then

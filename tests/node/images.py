@@ -120,6 +120,9 @@ def pause_image() -> Image:
     return Image("localhost/kubectl-oras-test/pause:1", files, modes, entrypoint=["/bin/busybox", "sleep", "2147483647"])
 
 
+REGISTRY_IMAGE = "localhost/kubectl-oras-test/registry:3.0.0"
+
+
 def registry_image(binary: str) -> Image:
     """distribution v3 (Go-built, static) serving :5000, deletes enabled, data in /var/lib/registry."""
     config = ("version: 0.1\nlog: {level: info, accesslog: {disabled: true}}\n"
@@ -128,7 +131,7 @@ def registry_image(binary: str) -> Image:
     with open(binary, "rb") as f:
         files: dict[str, bytes | str] = {"bin/registry": f.read(), "etc/distribution/config.yml": config,
                                          "var/lib/registry/.keep": ""}
-    return Image("localhost/kubectl-oras-test/registry:3.0.0", files, {"bin/registry": 0o755},
+    return Image(REGISTRY_IMAGE, files, {"bin/registry": 0o755},
                  entrypoint=["/bin/registry", "serve", "/etc/distribution/config.yml"])
 
 

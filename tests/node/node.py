@@ -120,6 +120,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             archive = images.write_oci_archive(image, archives / (image.name.rsplit("/", 1)[1].replace(":", "-") + ".tar"))
             images.import_image(archive, address=self.containerd_socket)
 
+    def import_archive(self, archive: Path) -> None:
+        """Load an OCI image archive into the node's containerd (namespace k8s.io, as the kubelet sees it)."""
+        images.import_image(archive, address=self.containerd_socket)
+
     # -- kubelet ----------------------------------------------------------------------------------
 
     def _start_kubelet(self) -> None:

@@ -1,51 +1,25 @@
 """Tier 2: `python -m controller webhook` as a process with only its ServiceAccount's RBAC:
 it makes its certificate, publishes the CA, and the apiserver then calls it for marked pods."""
 
-import os
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from controller.webhook_config import webhook_configuration
 from kubectl_oras.annotations import PREFIX
-from tests.cluster.apply import apply, apply_file, delete_configuration
-from tests.support.net import free_port, wait_listening
-
-REPO = Path(__file__).resolve().parents[2]
-NS = "kubectl-oras-system"
+from tests.cluster.apply import apply
+from tests.webhook.process import NS, webhook_process
 
 
 @pytest.fixture(scope="module")
-def webhook_process(control_plane, tmp_path_factory):
-    apply(control_plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    apply(control_plane, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "kubectl-oras", "namespace": NS}})
-    for name in ("rbac-webhook.yaml", "rbac-certs.yaml"):
-        apply_file(control_plane, REPO / "manifests" / name)
-    port = free_port()
-    # In a cluster the configuration names the Service; here the apiserver dials loopback.
-    apply(control_plane, webhook_configuration(name="kubectl-oras", own_namespace=NS, ca_bundle="",
-                                               url=f"https://127.0.0.1:{port}/mutate"))
+def webhook(control_plane, tmp_path_factory):
     log = tmp_path_factory.mktemp("webhook") / "webhook.log"
-    env = dict(os.environ, KUBECTL_ORAS_NAMESPACE=NS, KUBECTL_ORAS_IMAGE="kubectl-oras:test")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "controller", "webhook", "--listen", f"127.0.0.1:{port}", "--host", "127.0.0.1",
-         "--kubeconfig", str(control_plane.kubeconfig_for_service_account(NS, "kubectl-oras"))],
-        cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    try:
-        wait_listening("127.0.0.1", port, proc=proc, timeout=30)
+    with webhook_process(control_plane, log, agent_image="kubectl-oras:test") as proc:
         yield proc, log
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        delete_configuration(control_plane, "kubectl-oras")
 
 
-def test_the_webhook_process_serves_with_its_own_certificate_and_rbac(control_plane, webhook_process):
-    proc, log = webhook_process
+def test_the_webhook_process_serves_with_its_own_certificate_and_rbac(control_plane, webhook):
+    proc, log = webhook
     session = control_plane.session()
     ns = f"t-{uuid.uuid4().hex[:8]}"
     apply(control_plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})

@@ -1,0 +1,41 @@
+"""Run `python -m controller webhook` as a process with only its ServiceAccount's RBAC, registered
+in the test apiserver by URL (in a cluster the configuration names the Service instead)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from controller.webhook_config import webhook_configuration
+from tests.cluster.apply import apply, apply_file, delete_configuration
+from tests.support.net import free_port, wait_listening
+
+REPO = Path(__file__).resolve().parents[2]
+NS = "kubectl-oras-system"
+
+
+@contextmanager
+def webhook_process(control_plane, log: Path, *, agent_image: str) -> Iterator[subprocess.Popen]:
+    apply(control_plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    apply(control_plane, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "kubectl-oras", "namespace": NS}})
+    for name in ("rbac-webhook.yaml", "rbac-certs.yaml"):
+        apply_file(control_plane, REPO / "manifests" / name)
+    port = free_port()
+    apply(control_plane, webhook_configuration(name="kubectl-oras", own_namespace=NS, ca_bundle="",
+                                               url=f"https://127.0.0.1:{port}/mutate"))
+    env = dict(os.environ, KUBECTL_ORAS_NAMESPACE=NS, KUBECTL_ORAS_IMAGE=agent_image)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller", "webhook", "--listen", f"127.0.0.1:{port}", "--host", "127.0.0.1",
+         "--kubeconfig", str(control_plane.kubeconfig_for_service_account(NS, "kubectl-oras"))],
+        cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_listening("127.0.0.1", port, proc=proc, timeout=30)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        delete_configuration(control_plane, "kubectl-oras")
