@@ -2,7 +2,7 @@
 # Build the Go test-infrastructure binaries the tiers need, from pinned Go modules,
 # into a cache outside the repository. A second run with the same pins does no work.
 #
-#   tests/cluster/build.sh [kube] [etcd] [oras] [distribution]    (default: all)
+#   tests/cluster/build.sh [kube] [etcd] [coredns] [oras] [distribution]    (default: all)
 #
 # Prints the cache directory of each built component on stdout, one "name=path" a line.
 # Fails loudly (non-zero, with the go error) when a component cannot be built.
@@ -14,8 +14,10 @@ DISTRIBUTION_VERSION="${DISTRIBUTION_VERSION:-v3.0.0}"
 # The etcd the Kubernetes release is built against (its go.mod). Debian's 3.4.23 lacks the watch
 # progress notifications kube-apiserver >= 1.31 relies on for consistent reads (docs/control-plane.md).
 ETCD_VERSION="${ETCD_VERSION:-v3.6.8}"
+# Cluster DNS for the tier-3 node (Service names inside pods).
+COREDNS_VERSION="${COREDNS_VERSION:-v1.13.1}"
 CACHE="${KUBECTL_ORAS_CACHE:-$HOME/.cache/kubectl-oras}"
-KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 
 log() { echo "build.sh: $*" >&2; }
 
@@ -59,6 +61,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
   log "kube $KUBE_VERSION: resolving modules"
@@ -108,16 +111,17 @@ go_build_pinned() {  # name version module package binary
 
 main() {
   local targets=("$@")
-  [[ ${#targets[@]} -gt 0 ]] || targets=(oras distribution etcd kube)
+  [[ ${#targets[@]} -gt 0 ]] || targets=(oras distribution etcd coredns kube)
   mkdir -p "$CACHE"
   local target
   for target in "${targets[@]}"; do
     case "$target" in
       kube) build_kube ;;
       oras) go_build_pinned oras "$ORAS_VERSION" oras.land/oras oras.land/oras/cmd/oras oras ;;
+      coredns) go_build_pinned coredns "$COREDNS_VERSION" github.com/coredns/coredns github.com/coredns/coredns coredns ;;
       etcd) go_build_pinned etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd ;;
       distribution) go_build_pinned distribution "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3 github.com/distribution/distribution/v3/cmd/registry registry ;;
-      *) log "unknown target '$target' (known: kube etcd oras distribution)"; exit 2 ;;
+      *) log "unknown target '$target' (known: kube etcd coredns oras distribution)"; exit 2 ;;
     esac
   done
 }

@@ -3,14 +3,15 @@ a registry pod, with nothing in the step's own spec but annotations.
 
 The webhook process (with only its ServiceAccount's RBAC) injects the agent from the project's
 own image (built from the Containerfile by buildah); the registry is the Go-built distribution
-in a pod. Until Services are reachable on the test node, steps name the registry pod by IP
-with the `registry` annotation instead of using an OrasCache's Service name.
+in a pod behind a Service named like the cache (what an OrasCache will create), which agents
+reach by its DNS name (CoreDNS + kube-proxy on the node) and the test reaches by ClusterIP.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -53,35 +54,43 @@ def cluster(control_plane, node, tmp_path_factory):
         yield control_plane, log
 
 
+def registry_service(cp, ns, name):
+    """A registry pod behind a Service: what an OrasCache named ``name`` stands for."""
+    labels = {"app.kubernetes.io/name": "registry", "cache": name}
+    apply(cp, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{name}-registry", "namespace": ns, "labels": labels},
+               "spec": {"containers": [{"name": "registry", "image": REGISTRY, "imagePullPolicy": "Never",
+                                        "ports": [{"containerPort": 5000}]}]}})
+    apply(cp, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+               "spec": {"selector": labels, "ports": [{"port": 5000, "targetPort": 5000}]}})
+    wait_for(cp, f"/api/v1/namespaces/{ns}/pods/{name}-registry",
+             lambda p: any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", [])))
+    service = get(cp, f"/api/v1/namespaces/{ns}/services/{name}").json()
+    host = f"{service['spec']['clusterIP']}:5000"
+    client = RegistryClient(host, plain_http=True, retries=8)
+    deadline = time.monotonic() + 30
+    while True:  # until kube-proxy has programmed the Service
+        try:
+            client.list_repositories()
+            return host, client
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @pytest.fixture
 def workspace(cluster):
     cp, log = cluster
     ns = f"e2e-{uuid.uuid4().hex[:6]}"
     apply(cp, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     wait_for(cp, f"/api/v1/namespaces/{ns}/serviceaccounts/default", lambda sa: True, timeout=30)
-    apply(cp, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "registry", "namespace": ns},
-               "spec": {"containers": [{"name": "registry", "image": REGISTRY, "imagePullPolicy": "Never",
-                                        "ports": [{"containerPort": 5000}]}]}})
-    pod = wait_for(cp, f"/api/v1/namespaces/{ns}/pods/registry",
-                   lambda p: p.get("status", {}).get("phase") == "Running" and p["status"].get("podIP"))
-    host = f"{pod['status']['podIP']}:5000"
-    client = RegistryClient(host, plain_http=True, retries=8)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.list_repositories()
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    host, client = registry_service(cp, ns, "oras")
     return cp, log, ns, host, client
 
 
-def step_job(ns, name, host, annotations, script):
+def step_job(ns, name, annotations, script):
     return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": name, "namespace": ns,
-                         "annotations": {PREFIX + "registry": f"http://{host}", **annotations}},
+            "metadata": {"name": name, "namespace": ns, "annotations": annotations},
             "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
                 {"name": "step", "image": SHELL, "imagePullPolicy": "Never", "command": ["sh", "-c", script]}]}}}}
 
@@ -92,6 +101,11 @@ def run_job(cp, ns, job):
                     lambda j: j.get("status", {}).get("succeeded") == 1 or j.get("status", {}).get("failed"))
     pods = get(cp, f"/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3D{job['metadata']['name']}").json()["items"]
     return done, pods[0]
+
+
+def all_logs(cp, ns, pod):
+    names = [c["name"] for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"]]
+    return "\n".join(f"--- {n}:\n{logs(cp, ns, pod, n)}" for n in names)
 
 
 def logs(cp, ns, pod, container):
@@ -105,23 +119,23 @@ def test_two_steps_pass_a_directory_and_the_user_pulls_the_result(workspace, tmp
     (seed / "params.txt").write_text("iterations=3\n")
     push_artifact(client, Reference(host, "experiment/params", "v1"), [str(seed / "params.txt")])
 
-    first = step_job(ns, "simulate", host, {
+    first = step_job(ns, "simulate", {
         PREFIX + "input-uri": "experiment/params:v1",
         PREFIX + "output-uri": "experiment/simulate:iter-0",
         PREFIX + "output-path": "results",
     }, "mkdir -p results && for i in 1 2 3; do echo run-$i > results/run-$i.txt; done && cp params.txt results/")
     done, pod = run_job(cp, ns, first)
-    assert done["status"].get("succeeded") == 1, (done["status"], logs(cp, ns, pod, "step"), logs(cp, ns, pod, "oras-push"))
+    assert done["status"].get("succeeded") == 1, all_logs(cp, ns, pod)
     assert [c["name"] for c in pod["spec"]["initContainers"]] == ["oras-push", "oras-pull"]
 
-    second = step_job(ns, "analyse", host, {
+    second = step_job(ns, "analyse", {
         PREFIX + "input-uri": "experiment/simulate:iter-0",
         PREFIX + "output-uri": "experiment/analyse:iter-0",
         PREFIX + "output-path": "summary.txt",
         PREFIX + "output-pipe": "summary.txt",
     }, "cat results/*.txt | sort")
     done, pod = run_job(cp, ns, second)
-    assert done["status"].get("succeeded") == 1, (done["status"], logs(cp, ns, pod, "step"), logs(cp, ns, pod, "oras-push"))
+    assert done["status"].get("succeeded") == 1, all_logs(cp, ns, pod)
     assert logs(cp, ns, pod, "step") == "iterations=3\nrun-1\nrun-2\nrun-3\n"  # the log still shows it
 
     pulled = pull_artifact(client, Reference(host, "experiment/analyse", "iter-0"), str(tmp_path / "out"))
@@ -131,8 +145,9 @@ def test_two_steps_pass_a_directory_and_the_user_pulls_the_result(workspace, tmp
 
 def test_a_failing_step_fails_its_job_and_stores_nothing(workspace):
     cp, log, ns, host, client = workspace
-    job = step_job(ns, "broken", host, {PREFIX + "output-uri": "experiment/broken:iter-0",
-                                        PREFIX + "output-path": "out.txt"}, "echo partial > out.txt; exit 3")
+    # This one names the registry itself (the `registry` annotation, plain HTTP) instead of the cache.
+    job = step_job(ns, "broken", {PREFIX + "registry": f"http://{host}", PREFIX + "output-uri": "experiment/broken:iter-0",
+                                  PREFIX + "output-path": "out.txt"}, "echo partial > out.txt; exit 3")
     done, pod = run_job(cp, ns, job)
     assert done["status"].get("failed") == 1
     step = next(c for c in pod_status(cp, ns, pod)["containerStatuses"] if c["name"] == "step")
@@ -142,3 +157,23 @@ def test_a_failing_step_fails_its_job_and_stores_nothing(workspace):
 
 def pod_status(cp, ns, pod):
     return get(cp, f"/api/v1/namespaces/{ns}/pods/{pod['metadata']['name']}").json()["status"]
+
+
+def test_the_predecessors_job_example_runs_unchanged_but_for_its_image(cluster, tmp_path):
+    import yaml
+
+    cp, _ = cluster
+    ns = f"e2e-{uuid.uuid4().hex[:6]}"
+    apply(cp, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    wait_for(cp, f"/api/v1/namespaces/{ns}/serviceaccounts/default", lambda sa: True, timeout=30)
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "predecessor" / "tests_hello-world_job.yaml"
+    (job,) = yaml.safe_load_all(fixture.read_text())
+    host, client = registry_service(cp, ns, job["metadata"]["annotations"][PREFIX + "oras-cache"])
+    job["metadata"]["namespace"] = ns
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    container["image"], container["imagePullPolicy"] = SHELL, "Never"  # perl:5.34.0 cannot be pulled here
+    done, pod = run_job(cp, ns, job)
+    assert done["status"].get("succeeded") == 1, (done["status"], logs(cp, ns, pod, "breakfast"))
+    assert "blueberry\n" in logs(cp, ns, pod, "breakfast")  # debug: "true" adds the wrapper's own lines
+    pull_artifact(client, Reference(host, "dinosaur/hello-world", "pancakes"), str(tmp_path / "out"))
+    assert (tmp_path / "out" / "pancakes.txt").read_text() == "blueberry\n"

@@ -28,6 +28,8 @@ NODE_NAME = "kubectl-oras-node"
 POD_CIDR = "10.244.0.0/24"  # pod network namespaces on a bridge of our own; nothing leaves it
 BRIDGE = "koras0"
 NODE_IP = "10.244.0.1"  # the bridge's own address: the kubelet refuses loopback as a node IP
+SERVICE_CIDR = "10.96.0.0/24"  # the apiserver's --service-cluster-ip-range; routed onto our bridge
+CLUSTER_DOMAIN = "cluster.local"
 
 
 def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -65,7 +67,10 @@ class Node:
             "cniVersion": "1.0.0", "name": "kubectl-oras-test",
             "plugins": [
                 {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False, "hairpinMode": True,
-                 "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR}]], "dataDir": str(cni / "ipam")}},
+                 # Pods get a route to Service addresses (via the host, where kube-proxy rewrites
+                 # them) and none other: nothing in a pod can send anywhere but this machine.
+                 "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR, "gateway": NODE_IP}]],
+                          "routes": [{"dst": SERVICE_CIDR, "gw": NODE_IP}], "dataDir": str(cni / "ipam")}},
                 {"type": "loopback"},
             ]}))
         config = f"""version = 2
@@ -151,7 +156,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
                                "x509": {"clientCAFile": str(self.cp.ca.cert)}},
             "authorization": {"mode": "AlwaysAllow"},
-            "podCIDR": POD_CIDR, "resolvConf": "", "clusterDNS": [],
+            # Pods resolve Service names with our CoreDNS on the bridge; no host resolver is passed on.
+            "podCIDR": POD_CIDR, "resolvConf": "", "clusterDNS": [NODE_IP], "clusterDomain": CLUSTER_DOMAIN,
             "serializeImagePulls": False,
             # Machines here have had as little as a few hundred MB free: evict only when truly out.
             "evictionHard": {"memory.available": "50Mi", "nodefs.available": "1%", "imagefs.available": "1%",
@@ -179,6 +185,46 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         ], self.root)
         self.processes.append(proc)
 
+    def _client_cert(self, name: str, common_name: str, organizations: tuple[str, ...] = ()) -> Path:
+        d = self.root / name
+        d.mkdir(parents=True, exist_ok=True)
+        cert, key = issue(self.cp.authority, common_name=common_name, organizations=organizations, server=False,
+                          client=True, days=2)
+        (d / "client.crt").write_bytes(cert)
+        (d / "client.key").write_bytes(key)
+        return write_kubeconfig(d / "kubeconfig", server=self.cp.server, ca=self.cp.ca.cert_pem(),
+                                user={"client-certificate": str(d / "client.crt"), "client-key": str(d / "client.key")},
+                                name=name)
+
+    def _start_kube_proxy(self) -> None:
+        """Services for the host and for pods: iptables mode, masquerading all Service traffic
+        (pods on one bridge without br_netfilter would otherwise get replies from the wrong address)."""
+        kubeconfig = self._client_cert("kube-proxy", "system:kube-proxy")  # bound to system:node-proxier by default
+        config = {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": str(kubeconfig)},
+            "hostnameOverride": NODE_NAME, "mode": "iptables", "clusterCIDR": POD_CIDR,
+            "healthzBindAddress": f"127.0.0.1:{free_port()}", "metricsBindAddress": f"127.0.0.1:{free_port()}",
+            "conntrack": {"maxPerCore": 0, "min": 0},  # leave the host's conntrack sysctls alone
+            "iptables": {"masqueradeAll": True, "syncPeriod": "1s", "minSyncPeriod": "0s"},
+        }
+        path = self.root / "kube-proxy" / "config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        self.processes.append(start_process("kube-proxy", [str(built("kube") / "kube-proxy"), f"--config={path}"],
+                                            self.root))
+
+    def _start_dns(self) -> None:
+        """CoreDNS on the bridge address: Service names from the API, and NXDOMAIN for every
+        other name, so no query ever leaves this machine."""
+        kubeconfig = self._client_cert("coredns", "kubectl-oras-test-dns", ("system:masters",))
+        corefile = self.root / "coredns" / "Corefile"
+        corefile.write_text(
+            f"{CLUSTER_DOMAIN}:53 {{\n  bind {NODE_IP}\n  errors\n"
+            f"  kubernetes {CLUSTER_DOMAIN} {{\n    kubeconfig {kubeconfig}\n  }}\n}}\n"
+            f".:53 {{\n  bind {NODE_IP}\n  template ANY ANY {{\n    rcode NXDOMAIN\n  }}\n}}\n")
+        self.processes.append(start_process("coredns", [str(built("coredns") / "coredns"), "-conf", str(corefile)],
+                                            self.root))
+
     def _wait_ready(self, timeout: float = 120) -> None:
         session = self.cp.session()
         deadline = time.monotonic() + timeout
@@ -204,6 +250,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         _run("ip", "link", "add", BRIDGE, "type", "bridge")
         _run("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
         _run("ip", "link", "set", BRIDGE, "up")
+        # Service addresses go onto our bridge, never to the default route: kube-proxy's DNAT
+        # turns them into pod addresses, and anything it does not know stays on this machine.
+        _run("ip", "route", "add", SERVICE_CIDR, "dev", BRIDGE)
 
     def _start(self) -> None:
         began = time.monotonic()
@@ -212,6 +261,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         self._start_containerd()
         self._import_images()
         self._start_scheduler()
+        self._start_kube_proxy()
+        self._start_dns()
         self._start_kubelet()
         self._wait_ready()
         self.ready_seconds = time.monotonic() - began
@@ -227,6 +278,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         for p in reversed(self.processes):
             p.stop()
         self.processes.clear()
+        if (self.root / "kube-proxy").exists():
+            _run(str(built("kube") / "kube-proxy"), "--cleanup", check=False)  # its iptables chains
         self._kill_shims()
         self._unmount_all()
         self._remove_network()
@@ -271,4 +324,5 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             name = ns.split(" ")[0]
             if name.startswith("cni-"):
                 _run("ip", "netns", "delete", name, check=False)
+        _run("ip", "route", "delete", SERVICE_CIDR, check=False)
         _run("ip", "link", "delete", BRIDGE, check=False)
