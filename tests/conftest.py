@@ -81,3 +81,4 @@ def node(control_plane):
     n = Node.start(control_plane)
     yield n
     n.stop()
+    assert n.leftovers() == [], "the node's teardown left things behind"

@@ -280,6 +280,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         self.processes.clear()
         if (self.root / "kube-proxy").exists():
             _run(str(built("kube") / "kube-proxy"), "--cleanup", check=False)  # its iptables chains
+        self._remove_kubelet_chains()
         self._kill_shims()
         self._unmount_all()
         self._remove_network()
@@ -311,6 +312,37 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                     os.kill(int(pid), 9)
                 except ProcessLookupError:
                     pass
+
+    def leftovers(self) -> list[str]:
+        """What stop() should have removed, if anything is still there."""
+        found = []
+        with open("/proc/self/mounts") as f:
+            found += [f"mount {line.split()[1]}" for line in f if str(self.root) in line.split()[1]]
+        found += [f"netns {n}" for n in _run("ip", "netns", "list", check=False).stdout.split("\n") if n.startswith("cni-")]
+        if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
+            found.append(f"bridge {BRIDGE}")
+        for tool in ("iptables-save", "ip6tables-save"):
+            found += [f"{tool}: {line}" for line in _run(tool, check=False).stdout.splitlines() if "KUBE" in line]
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(self.root).encode() in cmdline:
+                found.append(f"process {pid}: {cmdline.replace(bytes(1), b' ')[:120].decode(errors='replace')}")
+        return found
+
+    @staticmethod
+    def _remove_kubelet_chains() -> None:
+        """The kubelet's own iptables chains (KUBE-FIREWALL drops off-host traffic to 127/8)."""
+        for tool in ("iptables", "ip6tables"):
+            for table in ("filter", "nat", "mangle"):
+                for hook in ("INPUT", "OUTPUT"):
+                    while _run(tool, "-t", table, "-D", hook, "-j", "KUBE-FIREWALL", check=False).returncode == 0:
+                        pass
+                for chain in ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT"):
+                    _run(tool, "-t", table, "-F", chain, check=False)
+                    _run(tool, "-t", table, "-X", chain, check=False)
 
     def _unmount_all(self) -> None:
         root = str(self.root)
