@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(docker-registry apache2-utils openssl curl busybox-static containerd runc containernetworking-plugins iproute2
-              debootstrap buildah)
+              debootstrap buildah iptables)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
