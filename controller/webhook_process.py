@@ -19,6 +19,7 @@ from .webhook import make_app
 
 log = logging.getLogger("kubectl_oras.webhook")
 RENEW_CHECK_SECONDS = 3600
+TRUST_PROPAGATION_SECONDS = 10  # the apiserver reads webhook configurations through an informer
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,13 @@ async def serve(settings: WebhookSettings, *, stop: asyncio.Event | None = None)
                 fresh = await ensure_serving_cert(api, namespace=settings.namespace, secret=settings.secret,
                                                   hosts=settings.hosts)
                 if fresh != cert:
-                    # Trust first (old and new CA both valid for a moment is not possible with one
-                    # bundle, so publish the new CA, then serve the new certificate).
-                    await inject_ca_bundle(api, configuration=settings.configuration, ca_pem=fresh.ca_pem)
+                    # Trust both CAs first (a caBundle may hold several), give the apiserver time
+                    # to see that, then serve the new certificate and drop the old CA: no moment
+                    # in which the apiserver trusts only the CA we are not serving from.
+                    await inject_ca_bundle(api, configuration=settings.configuration, ca_pem=cert.ca_pem + fresh.ca_pem)
+                    await asyncio.sleep(TRUST_PROPAGATION_SECONDS)
                     _load(context, fresh)
+                    await inject_ca_bundle(api, configuration=settings.configuration, ca_pem=fresh.ca_pem)
                     cert = fresh
         finally:
             await runner.cleanup()

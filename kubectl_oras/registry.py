@@ -241,7 +241,8 @@ class RegistryClient(oras.provider.Registry):
             if token:
                 return {"Authorization": f"Bearer {token}"}
             if self._basic and self._credentials:
-                return {"Authorization": "Basic " + oras_auth_utils.get_basic_auth(*self._credentials.__dict__.values())}
+                return {"Authorization": "Basic " + oras_auth_utils.get_basic_auth(self._credentials.username,
+                                                                                   self._credentials.password)}
         return {}
 
     def _answer_challenge(self, response: requests.Response, key: tuple[str | None, bool], what: str) -> None:

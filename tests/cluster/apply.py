@@ -51,3 +51,30 @@ def delete_configuration(cp, name: str) -> None:
     r = cp.session().delete(f"{cp.server}/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{name}")
     if r.status_code not in (200, 404):
         raise RuntimeError(f"delete webhook configuration {name}: {r.status_code} {r.text}")
+
+
+def wait_for(cp, path: str, predicate, *, timeout: float = 180) -> dict[str, Any]:
+    """GET ``path`` until ``predicate(object)`` holds; the last object seen is in the failure."""
+    import time
+
+    session = cp.session()
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        r = session.get(f"{cp.server}{path}")
+        if r.status_code == 200:
+            last = r.json()
+            if predicate(last):
+                return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting on {path}; last seen:\n{last}")
+
+
+def new_namespace(cp, prefix: str) -> str:
+    """A namespace of the test's own, once its default ServiceAccount exists (pods need it)."""
+    import uuid
+
+    ns = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    apply(cp, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    wait_for(cp, f"/api/v1/namespaces/{ns}/serviceaccounts/default", lambda sa: True, timeout=30)
+    return ns

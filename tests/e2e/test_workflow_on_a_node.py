@@ -10,7 +10,6 @@ reach by its DNS name (CoreDNS + kube-proxy on the node) and the test reaches by
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from kubectl_oras.pull import pull_artifact
 from kubectl_oras.push import push_artifact
 from kubectl_oras.reference import Reference
 from kubectl_oras.registry import RegistryClient
-from tests.cluster.apply import apply
+from tests.cluster.apply import apply, new_namespace, wait_for
 from tests.node import images
 from tests.node.project_image import IMAGE_NAME, project_archive
 from tests.webhook.process import webhook_process
@@ -31,19 +30,6 @@ REGISTRY = images.REGISTRY_IMAGE
 
 def get(cp, path):
     return cp.session().get(f"{cp.server}{path}")
-
-
-def wait_for(cp, path, predicate, timeout=180):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        r = get(cp, path)
-        if r.status_code == 200:
-            last = r.json()
-            if predicate(last):
-                return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting on {path}; last:\n{last}")
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +67,7 @@ def registry_service(cp, ns, name):
 @pytest.fixture
 def workspace(cluster):
     cp, log = cluster
-    ns = f"e2e-{uuid.uuid4().hex[:6]}"
-    apply(cp, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    wait_for(cp, f"/api/v1/namespaces/{ns}/serviceaccounts/default", lambda sa: True, timeout=30)
+    ns = new_namespace(cp, "e2e")
     host, client = registry_service(cp, ns, "oras")
     return cp, log, ns, host, client
 
@@ -163,9 +147,7 @@ def test_the_predecessors_job_example_runs_unchanged_but_for_its_image(cluster, 
     import yaml
 
     cp, _ = cluster
-    ns = f"e2e-{uuid.uuid4().hex[:6]}"
-    apply(cp, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    wait_for(cp, f"/api/v1/namespaces/{ns}/serviceaccounts/default", lambda sa: True, timeout=30)
+    ns = new_namespace(cp, "e2e")
     fixture = Path(__file__).resolve().parents[1] / "fixtures" / "predecessor" / "tests_hello-world_job.yaml"
     (job,) = yaml.safe_load_all(fixture.read_text())
     host, client = registry_service(cp, ns, job["metadata"]["annotations"][PREFIX + "oras-cache"])

@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-import time
-import uuid
-
-from tests.cluster.apply import apply
+from tests.cluster.apply import apply, new_namespace, wait_for
 from tests.node import images
 
 SHELL = images.shell_image().name
 
 
-def wait(cp, url: str, predicate, timeout: float = 120):
-    session = cp.session()
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        r = session.get(url)
-        if r.status_code == 200:
-            last = r.json()
-            if predicate(last):
-                return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out; last seen:\n{last}")
-
-
-def namespace(cp) -> str:
-    ns = f"node-{uuid.uuid4().hex[:6]}"
-    apply(cp, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    wait(cp, f"{cp.server}/api/v1/namespaces/{ns}/serviceaccounts/default", lambda sa: True, timeout=30)
-    return ns
-
-
 def test_a_job_runs_a_shell_step_to_completion(control_plane, node):
-    ns = namespace(control_plane)
+    ns = new_namespace(control_plane, "node")
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "hello", "namespace": ns},
            "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
                {"name": "step", "image": SHELL, "imagePullPolicy": "Never",
                 "command": ["sh", "-c", "echo blueberry > /tmp/pancakes.txt && cat /tmp/pancakes.txt"]}]}}}}
     apply(control_plane, job)
-    done = wait(control_plane, f"{control_plane.server}/apis/batch/v1/namespaces/{ns}/jobs/hello",
+    done = wait_for(control_plane, f"/apis/batch/v1/namespaces/{ns}/jobs/hello",
                 lambda j: j.get("status", {}).get("succeeded") == 1 or j.get("status", {}).get("failed"))
     assert done["status"].get("succeeded") == 1, done["status"]
     pods = control_plane.session().get(f"{control_plane.server}/api/v1/namespaces/{ns}/pods",
@@ -50,7 +26,7 @@ def test_a_job_runs_a_shell_step_to_completion(control_plane, node):
 
 
 def test_a_native_sidecar_stops_after_the_main_container(control_plane, node):
-    ns = namespace(control_plane)
+    ns = new_namespace(control_plane, "node")
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "with-sidecar", "namespace": ns},
            "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 5,
                     "initContainers": [{"name": "sidecar", "image": SHELL, "imagePullPolicy": "Never",
@@ -60,7 +36,7 @@ def test_a_native_sidecar_stops_after_the_main_container(control_plane, node):
                     "containers": [{"name": "main", "image": SHELL, "imagePullPolicy": "Never",
                                     "command": ["sh", "-c", "sleep 1; echo main done"]}]}}
     apply(control_plane, pod)
-    final = wait(control_plane, f"{control_plane.server}/api/v1/namespaces/{ns}/pods/with-sidecar",
+    final = wait_for(control_plane, f"/api/v1/namespaces/{ns}/pods/with-sidecar",
                  lambda p: p.get("status", {}).get("phase") in ("Succeeded", "Failed"))
     assert final["status"]["phase"] == "Succeeded", final["status"]
     sidecar = final["status"]["initContainerStatuses"][0]
