@@ -20,8 +20,10 @@ note "run $n"
 
 dest="${KUBECTL_ORAS_INPUT_PATH:-}"
 [ -n "$dest" ] || dest="$PWD"
+# cp -R, not -a: the launcher may run as another user than the one that pulled, and preserving
+# ownership would only print warnings into the step's log. Modes and links are kept.
 if [ -n "$("$bb" ls -A "$share/inputs" 2>/dev/null)" ]; then
-  "$bb" mkdir -p "$dest" && "$bb" cp -a "$share/inputs/." "$dest/" || { fail "cannot copy inputs into $dest"; exit 1; }
+  "$bb" mkdir -p "$dest" && "$bb" cp -R "$share/inputs/." "$dest/" || { fail "cannot copy inputs into $dest"; exit 1; }
   note "inputs copied into $dest"
 fi
 
@@ -55,7 +57,7 @@ if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
     name="$("$bb" basename "$path")"
     [ -e "$run/outputs/$name" ] && continue
     if [ -e "$path" ]; then
-      "$bb" cp -a "$path" "$run/outputs/$name" || { fail "cannot copy output $path"; [ "$code" = 0 ] && code=1; }
+      "$bb" cp -R "$path" "$run/outputs/$name" || { fail "cannot copy output $path"; [ "$code" = 0 ] && code=1; }
     elif [ "$code" = 0 ]; then
       fail "output $path does not exist after the step; failing it so nothing is lost silently"
       code=1
