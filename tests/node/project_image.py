@@ -92,4 +92,11 @@ def project_archive() -> Path:
         tmp.rename(path)
     finally:
         shutil.rmtree(context, ignore_errors=True)
+        # Each source change makes a new ~100 MB archive and ~300 MB in buildah's storage:
+        # keep only the newest, so a machine that runs CI often does not fill its disk.
+        subprocess.run(["buildah", "rmi", "--force", IMAGE_NAME], capture_output=True)
+        subprocess.run(["buildah", "rmi", "--prune"], capture_output=True)
+    for old in CACHE.glob("kubectl-oras-*.tar"):
+        if old != path:
+            old.unlink(missing_ok=True)
     return path
