@@ -43,17 +43,18 @@ def measure(registry, *, seconds: float, repeat: int, tag: str) -> dict[str, lis
 
         pod = LocalPod(registry.host, work, output=f"bench/step:{tag}-{i}", output_path="result.bin")
         pod.share.mkdir(parents=True)
-        t0 = time.perf_counter()
-        pod.sidecar = subprocess.Popen([sys.executable, "-m", "kubectl_oras.agent", "push"], env=pod.env(),
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        init = pod.init()
-        assert init.returncode == 0, init.stderr
-        t1 = time.perf_counter()
-        code, _, err = pod.run_step(*argv)
-        t2 = time.perf_counter()
-        assert code == 0, err
-        pod.sidecar.terminate()
-        pod.sidecar.wait()
+        try:
+            t0 = time.perf_counter()
+            pod.sidecar = subprocess.Popen([sys.executable, "-m", "kubectl_oras.agent", "push"], env=pod.env(),
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            init = pod.init()
+            assert init.returncode == 0, init.stderr
+            t1 = time.perf_counter()
+            code, _, err = pod.run_step(*argv)
+            t2 = time.perf_counter()
+            assert code == 0, err
+        finally:
+            pod.cleanup()
         rows["init (oras-pull)"].append(t1 - t0)
         rows["launcher (wrapper + step + push hand-off)"].append(t2 - t1)
         rows["total"].append(t2 - t0)

@@ -190,23 +190,24 @@ def test_a_launcher_running_as_another_user_gets_its_inputs_and_pushes(client, a
     root = Path(tempfile.mkdtemp(prefix="kubectl-oras-uid-"))  # pytest's own tmp is private to root
     root.chmod(0o755)
     pod = LocalPod(any_registry.host, root)
-    parents = tmp_path / "parents"
-    parents.mkdir()
-    (parents / "tool.sh").write_text("#!/bin/sh\necho tool ran\n")
-    (parents / "tool.sh").chmod(0o755)
-    push_artifact(client, Reference(any_registry.host, f"{repo}-in", "v1"), [str(parents / "tool.sh")])
-    pod.inputs = [f"{repo}-in:v1"]
-    pod.output = f"{repo}:v1"
-    pod.output_path = "out.txt"
-    assert pod.init().returncode == 0
-    pod.start_sidecar()
-    pod.workdir.chmod(0o777)
-    # single-file layers carry no mode (as with the oras CLI): run it through sh
-    proc = pod.launcher("sh", "-c", "sh tool.sh > out.txt", user=65534, group=65534)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    assert "can't preserve" not in err
-    pull_to(client, any_registry.host, pod.output, tmp_path / "got")
-    assert (tmp_path / "got" / "out.txt").read_text() == "tool ran\n"
-    pod.cleanup()
-    shutil.rmtree(root)
+    try:
+        parents = tmp_path / "parents"
+        parents.mkdir()
+        (parents / "tool.sh").write_text("#!/bin/sh\necho tool ran\n")
+        push_artifact(client, Reference(any_registry.host, f"{repo}-in", "v1"), [str(parents / "tool.sh")])
+        pod.inputs = [f"{repo}-in:v1"]
+        pod.output = f"{repo}:v1"
+        pod.output_path = "out.txt"
+        assert pod.init().returncode == 0
+        pod.start_sidecar()
+        pod.workdir.chmod(0o777)
+        # single-file layers carry no mode (as with the oras CLI): run it through sh
+        proc = pod.launcher("sh", "-c", "sh tool.sh > out.txt", user=65534, group=65534)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "can't preserve" not in err
+        pull_to(client, any_registry.host, pod.output, tmp_path / "got")
+        assert (tmp_path / "got" / "out.txt").read_text() == "tool ran\n"
+    finally:
+        pod.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
