@@ -52,6 +52,9 @@ class Credentials:
             return cls(user, password)
         return None
 
+    def basic_header(self) -> str:
+        return "Basic " + oras_auth_utils.get_basic_auth(self.username, self.password)
+
 
 @dataclass(frozen=True)
 class Timeouts:
@@ -241,8 +244,7 @@ class RegistryClient(oras.provider.Registry):
             if token:
                 return {"Authorization": f"Bearer {token}"}
             if self._basic and self._credentials:
-                return {"Authorization": "Basic " + oras_auth_utils.get_basic_auth(self._credentials.username,
-                                                                                   self._credentials.password)}
+                return {"Authorization": self._credentials.basic_header()}
         return {}
 
     def _answer_challenge(self, response: requests.Response, key: tuple[str | None, bool], what: str) -> None:
@@ -260,7 +262,7 @@ class RegistryClient(oras.provider.Registry):
         params = {k: v for k, v in (("service", h.service), ("scope", h.scope)) if v}
         headers = {}
         if self._credentials:
-            headers["Authorization"] = "Basic " + oras_auth_utils.get_basic_auth(self._credentials.username, self._credentials.password)
+            headers["Authorization"] = self._credentials.basic_header()
         try:
             r = self.session.get(h.realm, params=params, headers=headers, verify=self._tls_verify,
                                  timeout=(self.timeouts.connect, self.timeouts.read))

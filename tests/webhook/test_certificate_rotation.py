@@ -3,7 +3,6 @@ managed with nothing but the ServiceAccount's own RBAC (manifests/rbac-certs.yam
 
 import base64
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from kubernetes_asyncio import client, config
@@ -12,20 +11,18 @@ from kubernetes_asyncio.client.rest import ApiException
 from controller.cert_store import ensure_serving_cert, inject_ca_bundle
 from controller.certs import make_serving_cert, service_hosts
 from controller.webhook_config import webhook_configuration
-from tests.cluster.apply import apply, apply_file, delete_configuration
+from tests.cluster.apply import apply, delete_configuration
+from tests.webhook.process import NS, install_identity
 
-REPO = Path(__file__).resolve().parents[2]
-NS, SECRET, CONFIG = "kubectl-oras-system", "kubectl-oras-webhook-tls", "kubectl-oras"
+SECRET, CONFIG = "kubectl-oras-webhook-tls", "kubectl-oras"
 HOSTS = service_hosts("kubectl-oras-webhook", NS)
 
 
 @pytest.fixture(scope="module")
 def sa_kubeconfig(control_plane):
-    apply(control_plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    apply(control_plane, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "kubectl-oras", "namespace": NS}})
-    apply_file(control_plane, REPO / "manifests" / "rbac-certs.yaml")
+    kubeconfig = install_identity(control_plane, "rbac-certs.yaml")
     apply(control_plane, webhook_configuration(name=CONFIG, own_namespace=NS, ca_bundle="", service="kubectl-oras-webhook"))
-    yield control_plane.kubeconfig_for_service_account(NS, "kubectl-oras")
+    yield kubeconfig
     # No Service answers for it: left behind, it would refuse every annotated pod later tests make.
     delete_configuration(control_plane, CONFIG)
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from controller.webhook_config import webhook_configuration
 from kubectl_oras.annotations import PREFIX
-from tests.cluster.apply import apply, apply_file, delete_configuration
+from tests.cluster.apply import apply, delete_configuration, new_namespace
+from tests.webhook.process import NS, install_identity
 from tests.webhook.server import WebhookThread
 
-REPO = Path(__file__).resolve().parents[2]
 IMAGE = "kubectl-oras:test"
 MARK = {PREFIX + "output-uri": "metric/out:v1", PREFIX + "output-path": "out.txt"}
 
@@ -27,15 +26,10 @@ def pod(name, annotations=None, **extra_meta):
 
 @pytest.fixture(scope="module")
 def webhook(control_plane):
-    apply(control_plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubectl-oras-system"}})
-    apply(control_plane, {"apiVersion": "v1", "kind": "ServiceAccount",
-                          "metadata": {"name": "kubectl-oras", "namespace": "kubectl-oras-system"}})
-    apply_file(control_plane, REPO / "manifests" / "rbac-webhook.yaml")
     # The webhook reads owners with its own ServiceAccount's token: its RBAC is all it has.
-    hook = WebhookThread(agent_image=IMAGE,
-                         kubeconfig=control_plane.kubeconfig_for_service_account("kubectl-oras-system", "kubectl-oras")).start()
+    hook = WebhookThread(agent_image=IMAGE, kubeconfig=install_identity(control_plane, "rbac-webhook.yaml")).start()
     name = f"kubectl-oras-{uuid.uuid4().hex[:6]}"
-    apply(control_plane, webhook_configuration(name=name, own_namespace="kubectl-oras-system",
+    apply(control_plane, webhook_configuration(name=name, own_namespace=NS,
                                                ca_bundle=hook.ca_bundle, url=hook.url))
     yield hook
     delete_configuration(control_plane, name)
@@ -44,9 +38,7 @@ def webhook(control_plane):
 
 @pytest.fixture
 def ns(control_plane, webhook):
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    apply(control_plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+    return new_namespace(control_plane, "t")
 
 
 def create(cp, ns, doc):

@@ -2,12 +2,11 @@
 it makes its certificate, publishes the CA, and the apiserver then calls it for marked pods."""
 
 import time
-import uuid
 
 import pytest
 
 from kubectl_oras.annotations import PREFIX
-from tests.cluster.apply import apply
+from tests.cluster.apply import new_namespace
 from tests.webhook.process import NS, webhook_process
 
 
@@ -21,8 +20,7 @@ def webhook(control_plane, tmp_path_factory):
 def test_the_webhook_process_serves_with_its_own_certificate_and_rbac(control_plane, webhook):
     proc, log = webhook
     session = control_plane.session()
-    ns = f"t-{uuid.uuid4().hex[:8]}"
-    apply(control_plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    ns = new_namespace(control_plane, "t")
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"annotations": {PREFIX + "output-uri": "m/o:v1",
                                                                            PREFIX + "output-path": "o"}},
            "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}
