@@ -26,12 +26,13 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kubectl_oras.pods.annotations import PREFIX  # noqa: E402
 from tests.support.net import free_port, wait_listening  # noqa: E402
 
 SERVER = """
 import asyncio, sys
 from aiohttp import web
-from controller.webhook import make_app, server_ssl_context
+from controller.runtime.webhook_server import make_app, server_ssl_context
 mode, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 if mode == "ours":
     app = make_app(agent_image="kubectl-oras:bench")
@@ -44,9 +45,6 @@ else:
     app.router.add_post("/mutate", allow)
 web.run_app(app, host="127.0.0.1", port=port, ssl_context=server_ssl_context(cert, key), print=None, access_log=None)
 """
-
-PREFIX = "oras.converged-computing.github.io/"
-
 
 def typical_review(i: int) -> bytes:
     pod = {
@@ -131,7 +129,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
-    from controller.certs import make_serving_cert
+    from controller.core.certificates import make_serving_cert
 
     cert = make_serving_cert(hosts=["127.0.0.1"])
     d = Path(tempfile.mkdtemp())

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 
-from .webhook_process import WebhookSettings, serve
+from .runtime.webhook_process import WebhookSettings, serve
 
 
 def main(argv: list[str]) -> int:

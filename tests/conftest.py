@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_oras.reference import Reference
-from kubectl_oras.registry import RegistryClient
+from kubectl_oras.oci.reference import Reference
+from kubectl_oras.oci.client import RegistryClient
 from tests.support.registries import KINDS, RegistryProcess, start_registry
 from tests.support.tools import oras_cli
 

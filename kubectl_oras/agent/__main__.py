@@ -13,7 +13,7 @@ if sys.argv[1:] == ["push"]:
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
 
 from ..errors import OrasError  # noqa: E402
-from .step import Step  # noqa: E402
+from ..pods.step import StepDescription  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m kubectl_oras.agent pull|push", file=sys.stderr)
         return 2
     try:
-        step = Step.from_env()
+        step = StepDescription.from_env()
         # Each side imports only what it needs: the pull init container sits on the step's
         # critical path, and with no inputs it needs no HTTP stack at all.
         if argv[0] == "pull":

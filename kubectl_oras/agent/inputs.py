@@ -7,7 +7,8 @@ import shutil
 import sys
 from importlib import resources
 
-from .step import Step
+from ..pods.step import StepDescription
+from . import connection
 
 
 def find_busybox() -> str:
@@ -17,34 +18,34 @@ def find_busybox() -> str:
     raise FileNotFoundError("no static busybox in this image (set KUBECTL_ORAS_BUSYBOX)")
 
 
-def install_tools(step: Step) -> None:
+def install_tools(step: StepDescription) -> None:
     """The wrapper and a static busybox, so launchers without a shell can run the protocol."""
-    bindir = step.path("bin")
-    os.makedirs(bindir, exist_ok=True)
-    for shared in ("runs", "inputs"):
-        # The launcher may run as any user: it must create run directories and read inputs.
-        os.makedirs(step.path(shared), exist_ok=True)
-        os.chmod(step.path(shared), 0o777 if shared == "runs" else 0o755)
-    for name, source in (("busybox", find_busybox()), ("oras-wrap", None)):
-        tmp = os.path.join(bindir, f".{name}.tmp")
+    share = step.layout
+    os.makedirs(share.bin, exist_ok=True)
+    # The launcher may run as any user: it must create run directories and read inputs.
+    for shared, mode in ((share.runs, 0o777), (share.inputs, 0o755)):
+        os.makedirs(shared, exist_ok=True)
+        os.chmod(shared, mode)
+    for target, source in ((share.busybox, find_busybox()), (share.wrapper, None)):
+        tmp = os.path.join(share.bin, f".{os.path.basename(target)}.tmp")
         if source:
             shutil.copyfile(source, tmp)
         else:
             with open(tmp, "wb") as f:
                 f.write(resources.files("kubectl_oras.agent").joinpath("oras-wrap.sh").read_bytes())
         os.chmod(tmp, 0o755)
-        os.replace(tmp, os.path.join(bindir, name))
+        os.replace(tmp, target)
 
 
-def run(step: Step) -> int:
+def run(step: StepDescription) -> int:
     install_tools(step)
     if not step.inputs:
         return 0
-    from ..pull import pull_artifact  # only now: a step without inputs starts without the HTTP stack
+    from ..oci.pull import pull_artifact  # only now: a step without inputs starts without the HTTP stack
 
-    client = step.client(push=False)
+    client = connection.client(step, push=False)
     for name in step.inputs:
-        result = pull_artifact(client, step.reference(name), step.path("inputs"), unpack=step.unpack)
+        result = pull_artifact(client, connection.reference(step, name), step.layout.inputs, unpack=step.unpack)
         print(f"kubectl-oras: pulled {name} ({result.digest}): {', '.join(f.title for f in result.files)}",
               file=sys.stderr)
     return 0

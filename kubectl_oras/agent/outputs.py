@@ -13,18 +13,20 @@ import sys
 import threading
 
 from ..errors import OrasError
-from .step import EXIT_CODE_ANNOTATION, Step
+from ..pods.share import Run
+from ..pods.step import EXIT_CODE_ANNOTATION, StepDescription
+from . import connection
 
 POLL_SECONDS = 0.02  # the hand-off costs at most this; a stat of one file per run, 50 times a second
 
 
-def write_verdict(run_dir: str, verdict: str) -> None:
-    tmp = os.path.join(run_dir, "verdict.tmp")
+def write_verdict(run: Run, verdict: str) -> None:
+    tmp = run.verdict + ".tmp"
     with open(tmp, "w") as f:
         f.write(verdict + "\n")
-    os.replace(tmp, os.path.join(run_dir, "verdict"))
+    os.replace(tmp, run.verdict)
     try:  # wake the waiting wrapper (it holds the fifo open; if it is gone, there is no one to wake)
-        fd = os.open(os.path.join(run_dir, "wake"), os.O_WRONLY | os.O_NONBLOCK)
+        fd = os.open(run.wake, os.O_WRONLY | os.O_NONBLOCK)
     except OSError:
         return
     try:
@@ -39,26 +41,26 @@ def failed_tag(tag: str) -> str:
     return (tag[: 128 - len("-failed")]) + "-failed"
 
 
-def handle_run(step: Step, run_dir: str) -> str:
+def handle_run(step: StepDescription, run: Run) -> str:
     """Push one finished run per policy; returns the verdict written for the wrapper."""
-    with open(os.path.join(run_dir, "done")) as f:
+    with open(run.done) as f:
         code = int(f.read().strip() or "1")
-    outputs = os.path.join(run_dir, "outputs")
+    outputs = run.outputs
     names = sorted(os.listdir(outputs)) if os.path.isdir(outputs) else []
     if step.output is None:
         return "not-pushed: no output-uri"
-    ref = step.reference(step.output)
+    ref = connection.reference(step, step.output)
     if code != 0:
         if step.push_on_failure != "failed-tag" or not names:
             return f"not-pushed: the step exited with {code}"
         ref = ref.with_tag(failed_tag(ref.tag or "latest"))
     if not names:
         return "push-failed: the step produced no output to push"
-    from ..push import push_artifact  # warmed up by run()'s background import
+    from ..oci.push import push_artifact  # warmed up by run()'s background import
 
     try:
         # Absolute paths: each layer is titled with the output's own name.
-        result = push_artifact(step.client(push=True), ref, [os.path.join(outputs, n) for n in names],
+        result = push_artifact(connection.client(step, push=True), ref, [os.path.join(outputs, n) for n in names],
                                annotations={EXIT_CODE_ANNOTATION: str(code)})
     except OrasError as e:
         return f"push-failed: pushing {ref}: {e}"
@@ -66,25 +68,24 @@ def handle_run(step: Step, run_dir: str) -> str:
 
 
 def _warm_up() -> None:
-    from .. import push  # noqa: F401
-    from ..registry import RegistryClient  # noqa: F401
+    from ..oci import client, push  # noqa: F401
 
 
-def pending_runs(step: Step) -> list[str]:
-    runs = step.path("runs")
+def pending_runs(step: StepDescription) -> list[Run]:
+    share = step.layout
     try:
-        entries = os.listdir(runs)
+        entries = os.listdir(share.runs)
     except FileNotFoundError:
         return []
     out = []
     for entry in sorted((e for e in entries if e.isdigit()), key=int):
-        d = os.path.join(runs, entry)
-        if os.path.exists(os.path.join(d, "done")) and not os.path.exists(os.path.join(d, "verdict")):
-            out.append(d)
+        run = share.run(int(entry))
+        if os.path.exists(run.done) and not os.path.exists(run.verdict):
+            out.append(run)
     return out
 
 
-def run(step: Step, *, stop: threading.Event) -> int:
+def run(step: StepDescription, *, stop: threading.Event) -> int:
     """Watch until ``stop`` is set (by SIGTERM, see __main__).
 
     The HTTP stack (requests, oras-py: ~0.3 s of imports) loads in the background while the
@@ -92,9 +93,9 @@ def run(step: Step, *, stop: threading.Event) -> int:
     """
     threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
     while not stop.is_set():
-        for run_dir in pending_runs(step):
-            verdict = handle_run(step, run_dir)
-            print(f"kubectl-oras: {os.path.basename(run_dir)}: {verdict}", file=sys.stderr, flush=True)
-            write_verdict(run_dir, verdict)
+        for pending in pending_runs(step):
+            verdict = handle_run(step, pending)
+            print(f"kubectl-oras: {pending.number}: {verdict}", file=sys.stderr, flush=True)
+            write_verdict(pending, verdict)
         stop.wait(POLL_SECONDS)
     return 0

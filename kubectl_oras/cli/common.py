@@ -12,7 +12,7 @@ from typing import Annotated, Any, Callable, TypeVar
 import typer
 
 from ..errors import OrasError
-from ..registry import Credentials, RegistryClient
+from ..oci.client import Credentials, RegistryClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 

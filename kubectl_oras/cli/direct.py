@@ -11,14 +11,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..delete import delete_artifact
-from ..digest_cache import DigestCache
-from ..manifest import DEFAULT_ARTIFACT_TYPE
-from ..progress import TransferProgress, human_bytes
-from ..pull import pull_artifact
-from ..push import push_artifact
-from ..reference import is_valid_repository, parse_reference
-from ..errors import InvalidReference
+from ..oci.delete import delete_artifact
+from ..oci.digest_cache import DigestCache
+from ..oci.manifest import DEFAULT_ARTIFACT_TYPE
+from .progress import TransferProgress, human_bytes
+from ..oci.pull import pull_artifact
+from ..oci.push import push_artifact
+from ..oci.reference import is_valid_repository, parse_reference
+from ..oci.errors import InvalidReference
 from .common import (
     ConcurrencyOption,
     Format,

@@ -11,8 +11,8 @@ import yaml
 
 from .. import __version__
 from ..errors import OrasError
-from ..injection import InjectionConfig
-from ..workloads import inject_manifest
+from ..pods.injection import InjectionConfig
+from ..pods.workloads import inject_manifest
 from .common import handle_errors
 
 DEFAULT_IMAGE = f"kubectl-oras:{__version__}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubectl_oras.injection import BUSYBOX, WRAPPER
+from kubectl_oras.pods.share import Share
+from kubectl_oras.pods.step import STEP_ENV, StepDescription, WrapperSettings, wrapper_environment
 
 
 @dataclass
@@ -36,9 +36,9 @@ class LocalPod:
         return self.root / "work"
 
     def env(self) -> dict[str, str]:
-        step = {"registry": self.registry, "plainHttp": True, "inputs": self.inputs, "output": self.output,
-                "unpack": True, "pushOnFailure": self.push_on_failure, "debug": True, "share": str(self.share)}
-        return dict(os.environ, KUBECTL_ORAS_STEP=json.dumps(step))
+        step = StepDescription(registry=self.registry, plain_http=True, inputs=tuple(self.inputs), output=self.output,
+                               unpack=True, push_on_failure=self.push_on_failure, debug=True, share=str(self.share))
+        return dict(os.environ, **{STEP_ENV: step.to_json()})
 
     def init(self) -> subprocess.CompletedProcess:
         """The oras-pull init container."""
@@ -57,10 +57,11 @@ class LocalPod:
 
     def launcher(self, *argv: str, **popen) -> subprocess.Popen:
         """The launcher container: the wrapper running the step's argv."""
-        env = dict(os.environ, KUBECTL_ORAS_SHARE=str(self.share), KUBECTL_ORAS_INPUT_PATH=self.input_path,
-                   KUBECTL_ORAS_OUTPUT_PATH=self.output_path, KUBECTL_ORAS_OUTPUT_PIPE=self.output_pipe,
-                   KUBECTL_ORAS_PUSH="1" if self.output else "0", KUBECTL_ORAS_DEBUG="1")
-        cmd = [str(self.share / BUSYBOX), "sh", str(self.share / WRAPPER), *argv]
+        share = Share(str(self.share))
+        settings = WrapperSettings(input_path=self.input_path, output_path=self.output_path,
+                                   output_pipe=self.output_pipe, push=self.output is not None, debug=True)
+        env = dict(os.environ, **wrapper_environment(settings, share))
+        cmd = [share.busybox, "sh", share.wrapper, *argv]
         popen.setdefault("start_new_session", True)
         proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, **popen)

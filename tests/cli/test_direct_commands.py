@@ -76,8 +76,9 @@ def test_missing_tag_says_not_found(any_registry, workdir):
 
 
 def test_traversal_attempt_is_one_line_and_writes_nothing(any_registry, workdir):
-    from kubectl_oras.manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest, file_layer, sha256_digest
-    from kubectl_oras.registry import RegistryClient
+    from kubectl_oras.oci.manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest, file_layer
+    from kubectl_oras.oci.digests import sha256_digest
+    from kubectl_oras.oci.client import RegistryClient
 
     client = RegistryClient(any_registry.host, plain_http=True)
     client.upload_blob_bytes("evil/x", EMPTY_CONFIG, EMPTY_CONFIG_BLOB.digest)

@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from kubectl_oras.annotations import PREFIX
+from kubectl_oras.pods.annotations import PREFIX
 from kubectl_oras.cli import app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "predecessor"

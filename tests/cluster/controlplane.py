@@ -89,7 +89,7 @@ class ControlPlane:
     admin: pki.KeyPair | None = None
     processes: list[Process] = field(default_factory=list)
     startup_seconds: float = 0.0
-    authority: object = None  # controller.certs.Authority: signs node certificates (tier 3)
+    authority: object = None  # controller.core.certificates.Authority: signs node certificates (tier 3)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from controller.certs import Authority, issue, key_pem, make_ca
+from controller.core.certificates import Authority, issue, key_pem, make_ca
 
 DAYS = 2
 

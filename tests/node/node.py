@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from controller.certs import issue
+from controller.core.certificates import issue
 from tests.cluster.controlplane import ControlPlane, Process, start_process, write_kubeconfig
 from tests.support.net import free_port, wait_listening
 from tests.support.tools import built

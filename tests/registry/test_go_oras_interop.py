@@ -2,8 +2,8 @@
 
 import subprocess
 
-from kubectl_oras.pull import pull_artifact
-from kubectl_oras.push import push_artifact
+from kubectl_oras.oci.pull import pull_artifact
+from kubectl_oras.oci.push import push_artifact
 from tests.support.trees import make_tree, snapshot
 
 

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from kubectl_oras.errors import DigestMismatch, UnsafePath
-from kubectl_oras.manifest import (
+from kubectl_oras.oci.errors import DigestMismatch, UnsafePath
+from kubectl_oras.oci.manifest import (
     EMPTY_CONFIG,
     EMPTY_CONFIG_BLOB,
     Blob,
@@ -13,11 +13,11 @@ from kubectl_oras.manifest import (
     directory_layer,
     encode_manifest,
     file_layer,
-    sha256_digest,
 )
-from kubectl_oras.pull import pull_artifact
-from kubectl_oras.reference import Reference
-from kubectl_oras.registry import RegistryClient
+from kubectl_oras.oci.digests import sha256_digest
+from kubectl_oras.oci.pull import pull_artifact
+from kubectl_oras.oci.reference import Reference
+from kubectl_oras.oci.client import RegistryClient
 from tests.support.archives import tar_gz
 from tests.support.faulty_proxy import FaultyProxy
 

@@ -3,9 +3,9 @@
 import json
 import os
 
-from kubectl_oras.manifest import ANNOTATION_CREATED
-from kubectl_oras.pull import pull_artifact
-from kubectl_oras.push import push_artifact
+from kubectl_oras.oci.manifest import ANNOTATION_CREATED
+from kubectl_oras.oci.pull import pull_artifact
+from kubectl_oras.oci.push import push_artifact
 from tests.support.trees import make_tree, snapshot
 
 
@@ -45,7 +45,7 @@ def test_absolute_paths_are_titled_by_their_name(client, ref, tmp_path):
 
 
 def test_a_second_push_of_unchanged_content_sends_no_blob(client, ref, workdir, tmp_path):
-    from kubectl_oras.digest_cache import DigestCache
+    from kubectl_oras.oci.digest_cache import DigestCache
 
     make_tree(workdir / "results")
     (workdir / "big.bin").write_bytes(os.urandom(9 << 20))

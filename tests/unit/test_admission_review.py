@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from controller.admission import MalformedReview, controlling_owner, review_pod
-from kubectl_oras.annotations import PREFIX
+from controller.core.admission import MalformedReview, controlling_owner, review_pod
+from kubectl_oras.pods.annotations import PREFIX
 
 MARK = {PREFIX + "output-uri": "a/b:c", PREFIX + "output-path": "out"}
 

@@ -1,6 +1,6 @@
 import pytest
 
-from kubectl_oras.annotations import (
+from kubectl_oras.pods.annotations import (
     PREFIX,
     ArtifactName,
     InvalidAnnotations,

@@ -4,8 +4,8 @@ import tarfile
 
 import pytest
 
-from kubectl_oras.archive import pack_directory, unpack_directory
-from kubectl_oras.errors import DigestMismatch, UnsafePath
+from kubectl_oras.oci.archive import pack_directory, unpack_directory
+from kubectl_oras.oci.errors import DigestMismatch, UnsafePath
 from tests.support.archives import tar_gz
 from tests.support.trees import make_tree, snapshot
 

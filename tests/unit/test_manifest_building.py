@@ -1,16 +1,16 @@
 import datetime as dt
 import json
 
-from kubectl_oras.manifest import (
+from kubectl_oras.oci.manifest import (
     ANNOTATION_CREATED,
     EMPTY_CONFIG_BLOB,
     build_manifest,
     directory_layer,
     encode_manifest,
     file_layer,
-    sha256_digest,
 )
-from kubectl_oras.push import title_for
+from kubectl_oras.oci.digests import sha256_digest
+from kubectl_oras.oci.push import title_for
 
 
 def test_artifact_manifest_follows_image_spec_1_1():

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import yaml
 
-from controller.webhook_config import ANNOTATED, webhook_configuration
+from controller.core.webhook_configuration import ANNOTATED, webhook_configuration
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 

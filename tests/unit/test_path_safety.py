@@ -1,7 +1,7 @@
 import pytest
 
-from kubectl_oras.errors import UnsafePath
-from kubectl_oras.paths import link_stays_inside, safe_relative_path
+from kubectl_oras.oci.errors import UnsafePath
+from kubectl_oras.oci.paths import link_stays_inside, safe_relative_path
 
 
 @pytest.mark.parametrize("name, expected", [("a", "a"), ("./a/b/", "a/b"), ("a//b/./c", "a/b/c")])

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubectl_oras.annotations import PREFIX, InvalidAnnotations, ours
-from kubectl_oras.injection import (
+from kubectl_oras.pods.annotations import PREFIX, InvalidAnnotations, ours
+from kubectl_oras.pods.injection import (
     PULL_CONTAINER,
     PUSH_CONTAINER,
     SHARE_VOLUME,
@@ -128,7 +128,7 @@ def test_predecessor_job_example_injects_into_the_pod_its_template_makes():
     # The Job controller copies the template; the annotations sit on the Job (its owner).
     made = {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "breakfast-", "annotations": {}},
             "spec": copy.deepcopy(job["spec"]["template"]["spec"])}
-    from kubectl_oras.annotations import merge_owner
+    from kubectl_oras.pods.annotations import merge_owner
 
     new, settings = mutate_pod(made, merge_owner({}, job["metadata"]["annotations"]), CONFIG)
     assert settings.output_pipe == "pancakes.txt" and settings.output_path == "pancakes.txt"

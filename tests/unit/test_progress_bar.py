@@ -1,6 +1,6 @@
 import io
 
-from kubectl_oras.progress import SHOW_ABOVE, TransferProgress, human_bytes
+from kubectl_oras.cli.progress import SHOW_ABOVE, TransferProgress, human_bytes
 
 
 def test_a_big_transfer_draws_a_bar_and_ends_the_line():

@@ -1,7 +1,7 @@
 import pytest
 
-from kubectl_oras.errors import InvalidReference
-from kubectl_oras.reference import Reference, parse_reference
+from kubectl_oras.oci.errors import InvalidReference
+from kubectl_oras.oci.reference import Reference, parse_reference
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -2,7 +2,7 @@ import datetime as dt
 
 from cryptography import x509
 
-from controller.certs import ServingCert, make_serving_cert, needs_renewal, service_hosts
+from controller.core.certificates import ServingCert, make_serving_cert, needs_renewal, service_hosts
 
 HOSTS = service_hosts("kubectl-oras-webhook", "kubectl-oras-system")
 

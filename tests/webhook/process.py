@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from controller.webhook_config import webhook_configuration
+from controller.core.webhook_configuration import webhook_configuration
 from tests.cluster.apply import apply, apply_file, delete_configuration
 from tests.support.net import free_port, wait_listening
 

@@ -1,4 +1,4 @@
-"""Run our webhook server (controller.webhook) in a background thread with its own event loop."""
+"""Run our webhook server (controller.runtime.webhook_server) in a background thread with its own event loop."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import threading
 from pathlib import Path
 
 from aiohttp import web
-from kubernetes_asyncio import config
 
-from controller.certs import make_serving_cert
-from controller.owners import read_owner_annotations
-from controller.webhook import make_app, server_ssl_context
+from controller.core.certificates import make_serving_cert
+from kubectl_oras.kube.config import connect
+from kubectl_oras.kube.owners import read_owner_annotations
+from controller.runtime.webhook_server import make_app, server_ssl_context
 from tests.support.net import free_port
 
 
@@ -32,7 +32,7 @@ class WebhookThread:
     async def _start(self) -> None:
         lookup = None
         if self.kubeconfig:
-            self.api = await config.new_client_from_config(config_file=str(self.kubeconfig))
+            self.api = await connect(kubeconfig=str(self.kubeconfig))
             lookup = lambda ns, owner: read_owner_annotations(self.api, ns, owner)  # noqa: E731
         app = make_app(agent_image=self.agent_image, **({"lookup_owner": lookup} if lookup else {}))
         d = Path(tempfile.mkdtemp())

@@ -5,12 +5,14 @@ import base64
 import datetime as dt
 
 import pytest
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.rest import ApiException
 
-from controller.cert_store import ensure_serving_cert, inject_ca_bundle
-from controller.certs import make_serving_cert, service_hosts
-from controller.webhook_config import webhook_configuration
+from kubectl_oras.kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, SECRETS
+from kubectl_oras.kube.config import connect
+from kubectl_oras.kube.errors import Forbidden
+
+from controller.runtime.cert_store import ensure_serving_cert, inject_ca_bundle
+from controller.core.certificates import make_serving_cert, service_hosts
+from controller.core.webhook_configuration import webhook_configuration
 from tests.cluster.apply import apply, delete_configuration
 from tests.webhook.process import NS, install_identity
 
@@ -29,15 +31,15 @@ def sa_kubeconfig(control_plane):
 
 async def test_certificate_is_created_kept_renewed_and_its_ca_injected(control_plane, sa_kubeconfig):
     control_plane.session().delete(f"{control_plane.server}/api/v1/namespaces/{NS}/secrets/{SECRET}")
-    async with await config.new_client_from_config(config_file=str(sa_kubeconfig)) as api:
+    async with await connect(kubeconfig=str(sa_kubeconfig)) as api:
         first = await ensure_serving_cert(api, namespace=NS, secret=SECRET, hosts=HOSTS)
         again = await ensure_serving_cert(api, namespace=NS, secret=SECRET, hosts=HOSTS)
         assert again == first  # valid: kept
 
         assert await inject_ca_bundle(api, configuration=CONFIG, ca_pem=first.ca_pem)
         assert not await inject_ca_bundle(api, configuration=CONFIG, ca_pem=first.ca_pem)
-        stored = await client.AdmissionregistrationV1Api(api).read_mutating_webhook_configuration(CONFIG)
-        assert {w.client_config.ca_bundle for w in stored.webhooks} == {base64.b64encode(first.ca_pem).decode()}
+        stored = await api.get(MUTATING_WEBHOOK_CONFIGURATIONS, CONFIG)
+        assert {w["clientConfig"]["caBundle"] for w in stored["webhooks"]} == {base64.b64encode(first.ca_pem).decode()}
 
         # A certificate close to expiry (planted by the admin: the SA may not patch) is replaced.
         old = make_serving_cert(hosts=HOSTS, now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=360))
@@ -50,10 +52,10 @@ async def test_certificate_is_created_kept_renewed_and_its_ca_injected(control_p
 
 
 async def test_the_service_account_can_touch_nothing_else(control_plane, sa_kubeconfig):
-    async with await config.new_client_from_config(config_file=str(sa_kubeconfig)) as api:
-        with pytest.raises(ApiException) as e:
-            await client.CoreV1Api(api).read_namespaced_secret("some-other-secret", NS)
+    async with await connect(kubeconfig=str(sa_kubeconfig)) as api:
+        with pytest.raises(Forbidden) as e:
+            await api.get(SECRETS, "some-other-secret", namespace=NS)
         assert e.value.status == 403
-        with pytest.raises(ApiException) as e:
-            await client.AdmissionregistrationV1Api(api).read_mutating_webhook_configuration("someone-elses")
+        with pytest.raises(Forbidden) as e:
+            await api.get(MUTATING_WEBHOOK_CONFIGURATIONS, "someone-elses")
         assert e.value.status == 403

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from controller.webhook_config import webhook_configuration
-from kubectl_oras.annotations import PREFIX
+from controller.core.webhook_configuration import webhook_configuration
+from kubectl_oras.pods.annotations import PREFIX
 from tests.cluster.apply import apply, delete_configuration, new_namespace
 from tests.webhook.process import NS, install_identity
 from tests.webhook.server import WebhookThread

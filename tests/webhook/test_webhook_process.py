@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from kubectl_oras.annotations import PREFIX
+from kubectl_oras.pods.annotations import PREFIX
 from tests.cluster.apply import new_namespace
 from tests.webhook.process import NS, webhook_process
 

@@ -6,7 +6,7 @@ import ssl
 import aiohttp
 import pytest
 
-from kubectl_oras.annotations import PREFIX
+from kubectl_oras.pods.annotations import PREFIX
 from tests.webhook.server import WebhookThread
 
 

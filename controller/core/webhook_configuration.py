@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubectl_oras.annotations import PREFIX
+from kubectl_oras.pods.annotations import PREFIX
 
 OWNER_KINDS = ("Job", "ReplicaSet", "StatefulSet", "DaemonSet")
 ANNOTATED = (f"has(object.metadata.annotations) && "

@@ -18,6 +18,7 @@ import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .digests import digest_of
 from .errors import DigestMismatch, LocalPathError, UnsafePath
 from .paths import is_within, link_stays_inside, safe_relative_path
 
@@ -95,7 +96,7 @@ class _HashingReader:
             if start >= cut:
                 break
             h.update(data[: cut - start])
-        return "sha256:" + h.hexdigest()
+        return digest_of(h)
 
     def digest(self) -> str:
         return self.digest_upto(self.position) or ""
@@ -173,9 +174,9 @@ def pack_directory(source: str, dest: BinaryIO, *, name: str) -> PackedDirectory
                 else:
                     raise LocalPathError(f"{path}: cannot archive a socket, fifo or device file")
     return PackedDirectory(
-        digest="sha256:" + layer.hash.hexdigest(),
+        digest=digest_of(layer.hash),
         size=layer.size,
-        tar_digest="sha256:" + tar_stream.hash.hexdigest(),
+        tar_digest=digest_of(tar_stream.hash),
     )
 
 

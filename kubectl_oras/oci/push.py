@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import threading
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .archive import pack_directory
 from .digest_cache import DigestCache
+from .digests import hash_file, sha256_digest
 from .errors import InvalidReference, LocalPathError
 from .manifest import (
     DEFAULT_ARTIFACT_TYPE,
@@ -22,11 +22,10 @@ from .manifest import (
     directory_layer,
     encode_manifest,
     file_layer,
-    sha256_digest,
 )
-from .progress import TransferProgress
+from .progress import Progress
 from .reference import Reference
-from .registry import IO_BLOCK, RegistryClient
+from .client import RegistryClient
 
 HASH_FIRST_BELOW = 8 << 20  # smaller files are hashed first so an existing blob is never re-sent
 DEFAULT_CONCURRENCY = 4
@@ -86,16 +85,8 @@ def plan_push(paths: list[str]) -> list[PushItem]:
     return items
 
 
-def _hash_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(IO_BLOCK):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
 class _Pusher:
-    def __init__(self, client: RegistryClient, repository: str, progress: TransferProgress | None,
+    def __init__(self, client: RegistryClient, repository: str, progress: Progress | None,
                  cache: DigestCache | None) -> None:
         self.client = client
         self.repository = repository
@@ -124,7 +115,7 @@ class _Pusher:
             raise LocalPathError(f"{item.path}: {e.strerror}") from e
         digest = self.cache.get(item.path, st) if self.cache else None
         if digest is None and st.st_size < HASH_FIRST_BELOW:
-            digest = _hash_file(item.path)
+            digest = hash_file(item.path)
         if digest is not None and self.client.blob_exists(self.repository, digest):
             self._skip(st.st_size)
         else:
@@ -159,7 +150,7 @@ def push_artifact(
     annotations: dict[str, str] | None = None,
     artifact_type: str = DEFAULT_ARTIFACT_TYPE,
     concurrency: int = DEFAULT_CONCURRENCY,
-    progress: TransferProgress | None = None,
+    progress: Progress | None = None,
     cache: DigestCache | None = None,
 ) -> PushResult:
     """Upload each path as a layer (several at once), then the config and the manifest under ref's tag."""

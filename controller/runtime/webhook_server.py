@@ -9,7 +9,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from .admission import MalformedReview, controlling_owner, request_of, review_pod
+from ..core.admission import MalformedReview, controlling_owner, request_of, review_pod
 
 log = logging.getLogger("kubectl_oras.webhook")
 

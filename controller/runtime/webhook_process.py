@@ -10,12 +10,13 @@ import tempfile
 from dataclasses import dataclass
 
 from aiohttp import web
-from kubernetes_asyncio import client, config
 
+from kubectl_oras.kube.config import connect
+from kubectl_oras.kube.owners import read_owner_annotations
+
+from ..core.certificates import ServingCert, service_hosts
 from .cert_store import ensure_serving_cert, inject_ca_bundle
-from .certs import ServingCert, service_hosts
-from .owners import read_owner_annotations
-from .webhook import make_app
+from .webhook_server import make_app
 
 log = logging.getLogger("kubectl_oras.webhook")
 RENEW_CHECK_SECONDS = 3600
@@ -39,13 +40,6 @@ class WebhookSettings:
         return service_hosts(self.service, self.namespace) + list(self.extra_hosts)
 
 
-async def api_client(kubeconfig: str | None) -> client.ApiClient:
-    if kubeconfig:
-        return await config.new_client_from_config(config_file=kubeconfig)
-    config.load_incluster_config()
-    return client.ApiClient()
-
-
 def _load(context: ssl.SSLContext, cert: ServingCert) -> None:
     """Swap the serving certificate in place: new TLS handshakes use it, open ones carry on."""
     with tempfile.TemporaryDirectory() as d:
@@ -59,19 +53,19 @@ def _load(context: ssl.SSLContext, cert: ServingCert) -> None:
 
 async def serve(settings: WebhookSettings, *, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    async with await api_client(settings.kubeconfig) as api:
-        cert = await ensure_serving_cert(api, namespace=settings.namespace, secret=settings.secret, hosts=settings.hosts)
+    async with await connect(kubeconfig=settings.kubeconfig) as kube:
+        cert = await ensure_serving_cert(kube, namespace=settings.namespace, secret=settings.secret, hosts=settings.hosts)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         _load(context, cert)
         app = make_app(agent_image=settings.agent_image,
-                       lookup_owner=lambda ns, owner: read_owner_annotations(api, ns, owner))
+                       lookup_owner=lambda ns, owner: read_owner_annotations(kube, ns, owner))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.listen_host, settings.listen_port, ssl_context=context).start()
         log.info("serving /mutate on %s:%d", settings.listen_host, settings.listen_port)
         # After we listen: the apiserver may call as soon as it trusts the CA.
-        await inject_ca_bundle(api, configuration=settings.configuration, ca_pem=cert.ca_pem)
+        await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=cert.ca_pem)
         try:
             while not stop.is_set():
                 try:
@@ -80,16 +74,16 @@ async def serve(settings: WebhookSettings, *, stop: asyncio.Event | None = None)
                     pass
                 if stop.is_set():
                     break
-                fresh = await ensure_serving_cert(api, namespace=settings.namespace, secret=settings.secret,
+                fresh = await ensure_serving_cert(kube, namespace=settings.namespace, secret=settings.secret,
                                                   hosts=settings.hosts)
                 if fresh != cert:
                     # Trust both CAs first (a caBundle may hold several), give the apiserver time
                     # to see that, then serve the new certificate and drop the old CA: no moment
                     # in which the apiserver trusts only the CA we are not serving from.
-                    await inject_ca_bundle(api, configuration=settings.configuration, ca_pem=cert.ca_pem + fresh.ca_pem)
+                    await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=cert.ca_pem + fresh.ca_pem)
                     await asyncio.sleep(TRUST_PROPAGATION_SECONDS)
                     _load(context, fresh)
-                    await inject_ca_bundle(api, configuration=settings.configuration, ca_pem=fresh.ca_pem)
+                    await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=fresh.ca_pem)
                     cert = fresh
         finally:
             await runner.cleanup()

@@ -7,10 +7,11 @@ what the other pushed (see docs/artifacts.md).
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from .digests import sha256_digest
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -28,10 +29,6 @@ ANNOTATION_TITLE = "org.opencontainers.image.title"
 ANNOTATION_CREATED = "org.opencontainers.image.created"
 ANNOTATION_UNPACK = "io.deis.oras.content.unpack"
 ANNOTATION_CONTENT_DIGEST = "io.deis.oras.content.digest"
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -6,25 +6,22 @@
     volumes:        oras-share (emptyDir)
 
 Plain dicts in, plain dicts out; ``pod_patch`` turns the difference into a JSONPatch.
-See DESIGN.md §5 and docs/pod-protocol.md.
+The contract with the agent is step.py; the share's layout is share.py (docs/pod-protocol.md).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from .annotations import InvalidAnnotations, StepSettings, parse_settings
+from .annotations import InvalidAnnotations, StepSettings, annotation_key, parse_settings
+from .share import SHARE_MOUNT, SHARE_VOLUME, Share
+from .step import STEP_ENV, WRAPPER_ENV_PREFIX, StepDescription, WrapperSettings, wrapper_environment
 
 PULL_CONTAINER = "oras-pull"
 PUSH_CONTAINER = "oras-push"
-SHARE_VOLUME = "oras-share"
-SHARE_MOUNT = "/oras"
-WRAPPER = "bin/oras-wrap"
-BUSYBOX = "bin/busybox"
-STEP_ENV = "KUBECTL_ORAS_STEP"
 REGISTRY_PORT = 5000
+SHARE = Share(SHARE_MOUNT)
 
 
 @dataclass(frozen=True)
@@ -52,45 +49,45 @@ def choose_launcher(pod: dict[str, Any], settings: StepSettings) -> int:
     if settings.container:
         if settings.container not in names:
             raise InvalidAnnotations(
-                f"annotation oras.converged-computing.github.io/container: no container named {settings.container!r} "
+                f"annotation {annotation_key('container')}: no container named {settings.container!r} "
                 f"(the pod has {', '.join(map(str, names))})"
             )
         return names.index(settings.container)
     if len(containers) != 1:
         raise InvalidAnnotations(
             f"the pod has {len(containers)} containers ({', '.join(map(str, names))}); say which one runs the step "
-            "with annotation oras.converged-computing.github.io/container"
+            f"with annotation {annotation_key('container')}"
         )
     return 0
 
 
-def step_config(settings: StepSettings, config: InjectionConfig) -> dict[str, Any]:
+def step_description(settings: StepSettings, config: InjectionConfig) -> StepDescription:
     """What the agent containers are told (JSON in KUBECTL_ORAS_STEP): no credentials, ever."""
     if settings.registry:
         plain = settings.registry.startswith("http://")
         registry = settings.registry.split("://", 1)[-1]
     else:
         plain, registry = True, cache_registry(settings.cache, config.namespace, config.registry_port)
-    return {
-        "registry": registry,
-        "plainHttp": plain,
-        "inputs": [str(i) for i in settings.inputs],
-        "output": str(settings.output) if settings.output else None,
-        "unpack": settings.unpack,
-        "pushOnFailure": settings.push_on_failure,
-        "debug": settings.debug,
-        "share": SHARE_MOUNT,
-    }
+    return StepDescription(
+        registry=registry,
+        plain_http=plain,
+        inputs=tuple(str(i) for i in settings.inputs),
+        output=str(settings.output) if settings.output else None,
+        unpack=settings.unpack,
+        push_on_failure=settings.push_on_failure,
+        debug=settings.debug,
+        share=SHARE.root,
+    )
 
 
 def _agent_container(name: str, command: str, settings: StepSettings, config: InjectionConfig,
-                     step: dict[str, Any]) -> dict[str, Any]:
+                     step: StepDescription) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": name,
         "image": config.agent_image,
         "imagePullPolicy": config.image_pull_policy,
         "command": ["python3", "-m", "kubectl_oras.agent", command],
-        "env": [{"name": STEP_ENV, "value": json.dumps(step, separators=(",", ":"))}],
+        "env": [{"name": STEP_ENV, "value": step.to_json()}],
         "volumeMounts": [{"name": SHARE_VOLUME, "mountPath": SHARE_MOUNT}],
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
     }
@@ -108,17 +105,12 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings) -> dict[st
             "the wrapper could not; set command: (and args:) to what the image runs"
         )
     wrapped = dict(container)
-    wrapped["command"] = [f"{SHARE_MOUNT}/{BUSYBOX}", "sh", f"{SHARE_MOUNT}/{WRAPPER}"]
+    wrapped["command"] = [SHARE.busybox, "sh", SHARE.wrapper]
     wrapped["args"] = list(command) + list(container.get("args") or [])
-    env = [e for e in container.get("env") or [] if not e.get("name", "").startswith("KUBECTL_ORAS_")]
-    env += [
-        {"name": "KUBECTL_ORAS_SHARE", "value": SHARE_MOUNT},
-        {"name": "KUBECTL_ORAS_INPUT_PATH", "value": settings.input_path or ""},
-        {"name": "KUBECTL_ORAS_OUTPUT_PATH", "value": settings.output_path or ""},
-        {"name": "KUBECTL_ORAS_OUTPUT_PIPE", "value": settings.output_pipe or ""},
-        {"name": "KUBECTL_ORAS_PUSH", "value": "1" if settings.output else "0"},
-        {"name": "KUBECTL_ORAS_DEBUG", "value": "1" if settings.debug else "0"},
-    ]
+    env = [e for e in container.get("env") or [] if not e.get("name", "").startswith(WRAPPER_ENV_PREFIX)]
+    wrapper = WrapperSettings(input_path=settings.input_path, output_path=settings.output_path,
+                              output_pipe=settings.output_pipe, push=settings.output is not None, debug=settings.debug)
+    env += [{"name": k, "value": v} for k, v in wrapper_environment(wrapper, SHARE).items()]
     wrapped["env"] = env
     mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != SHARE_VOLUME]
     wrapped["volumeMounts"] = mounts + [{"name": SHARE_VOLUME, "mountPath": SHARE_MOUNT}]
@@ -144,7 +136,7 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     new_spec = dict(spec)
     new = {**pod, "spec": new_spec}
     new_spec["containers"] = list(spec["containers"])
-    step = step_config(settings, config)
+    step = step_description(settings, config)
     pull = _agent_container(PULL_CONTAINER, "pull", settings, config, step)
     push = _agent_container(PUSH_CONTAINER, "push", settings, config, step)
     push["restartPolicy"] = "Always"

@@ -26,9 +26,9 @@ from .manifest import (
     layers_of,
 )
 from .paths import is_within, safe_relative_path
-from .progress import TransferProgress
+from .progress import Progress
 from .reference import Reference
-from .registry import RegistryClient
+from .client import RegistryClient
 
 DEFAULT_CONCURRENCY = 4
 STAGING_PREFIX = ".kubectl-oras-pull-"
@@ -103,7 +103,7 @@ def pull_artifact(
     include: list[str] | None = None,
     unpack: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
-    progress: TransferProgress | None = None,
+    progress: Progress | None = None,
 ) -> PullResult:
     what = f"pull {ref}"
     manifest, media_type, digest = client.fetch_manifest(ref.repository, ref.target, what=what)

@@ -51,16 +51,15 @@ def is_valid_tag(tag: str) -> bool:
     return TAG_RE.match(tag) is not None
 
 
-def parse_reference(text: str, *, registry: str | None = None, default_tag: str | None = DEFAULT_TAG) -> Reference:
-    """Parse ``[host[:port]/]repo[:tag][@digest]``.
+def registry_host_of(text: str) -> str | None:
+    """The registry host ``text`` starts with (``host[:port]/…``), or None when it names none."""
+    first, sep, _ = text.partition("/")
+    return first if sep and _HOST_RE.match(first) else None
 
-    ``registry`` is used when the text names no host; a text that names one wins only when no
-    registry was given (so ``--registry`` with ``localhost:5000/x`` still means repository
-    ``localhost:5000/x`` is invalid rather than silently going elsewhere).
-    """
-    original = text
-    if not text or text != text.strip():
-        raise InvalidReference(f"invalid reference {original!r}: empty or surrounded by spaces")
+
+def parse_name(text: str, *, default_tag: str | None = DEFAULT_TAG, original: str | None = None) -> tuple[str, str | None, str | None]:
+    """(repository, tag, digest) of ``repo[:tag][@digest]`` with no host; ``original`` is what errors quote."""
+    original = text if original is None else original
     digest = None
     if "@" in text:
         text, digest = text.split("@", 1)
@@ -68,10 +67,6 @@ def parse_reference(text: str, *, registry: str | None = None, default_tag: str 
             raise InvalidReference(
                 f"invalid reference {original!r}: digest {digest!r} is not sha256:<64 hex> or sha512:<128 hex>"
             )
-    host = None
-    first, sep, rest = text.partition("/")
-    if sep and _HOST_RE.match(first) and not registry:
-        host, text = first, rest
     tag = None
     last_slash = text.rfind("/")
     colon = text.rfind(":")
@@ -88,9 +83,26 @@ def parse_reference(text: str, *, registry: str | None = None, default_tag: str 
         )
     if tag is None and digest is None:
         tag = default_tag
+    return text, tag, digest
+
+
+def parse_reference(text: str, *, registry: str | None = None, default_tag: str | None = DEFAULT_TAG) -> Reference:
+    """Parse ``[host[:port]/]repo[:tag][@digest]``.
+
+    ``registry`` is used when the text names no host; a text that names one wins only when no
+    registry was given (so ``--registry`` with ``localhost:5000/x`` still means repository
+    ``localhost:5000/x`` is invalid rather than silently going elsewhere).
+    """
+    original = text
+    if not text or text != text.strip():
+        raise InvalidReference(f"invalid reference {original!r}: empty or surrounded by spaces")
+    host = None if registry else registry_host_of(text)
+    if host:
+        text = text[len(host) + 1 :]
+    repository, tag, digest = parse_name(text, default_tag=default_tag, original=original)
     target_registry = registry or host
     if not target_registry:
         raise InvalidReference(
             f"no registry for {original!r}: pass --registry HOST:PORT or write HOST:PORT/{original}"
         )
-    return Reference(target_registry, text, tag, digest)
+    return Reference(target_registry, repository, tag, digest)

@@ -1,8 +1,7 @@
 """The pod annotation schema (prefix ``oras.converged-computing.github.io/``): parse, validate,
 merge with the controlling owner's, and render.
 
-Every key the predecessor operator understood keeps its meaning; see DESIGN.md §4 and
-docs/annotations.md. Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations``
+Every key the predecessor operator understood keeps its meaning (docs/annotations.md). Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations``
 naming the culprit) out.
 """
 
@@ -11,8 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import OrasError
-from .reference import DIGEST_RE, is_valid_repository, is_valid_tag
+from ..errors import OrasError
+from ..oci.errors import InvalidReference
+from ..oci.reference import parse_name, registry_host_of
 
 PREFIX = "oras.converged-computing.github.io/"
 DEFAULT_CACHE = "oras"
@@ -85,37 +85,24 @@ def merge_owner(pod_annotations: dict[str, str] | None, owner_annotations: dict[
     return merged
 
 
-def _key(name: str) -> str:
+def annotation_key(name: str) -> str:
+    """The full annotation for one of our keys: what error messages name."""
     return PREFIX + name
 
 
 def parse_artifact(value: str, *, key: str) -> ArtifactName:
     """``repo:tag`` with no registry host: the host is the cache's (or the ``registry`` annotation)."""
-    text = value
-    digest = None
-    if "@" in text:
-        text, digest = text.split("@", 1)
-        if not DIGEST_RE.match(digest):
-            raise InvalidAnnotations(f"annotation {_key(key)}: digest {digest!r} in {value!r} is not sha256:<64 hex>")
-    first = text.split("/", 1)[0]
-    if "/" in text and ("." in first or ":" in first or first == "localhost"):
+    host = registry_host_of(value)
+    if host:
         raise InvalidAnnotations(
-            f"annotation {_key(key)}: {value!r} names a registry host ({first}); write only repo:tag and "
-            f"put the host in {_key('registry')}"
+            f"annotation {annotation_key(key)}: {value!r} names a registry host ({host}); write only repo:tag and "
+            f"put the host in {annotation_key('registry')}"
         )
-    tag = None
-    if ":" in text:
-        text, tag = text.rsplit(":", 1)
-        if not is_valid_tag(tag):
-            raise InvalidAnnotations(f"annotation {_key(key)}: tag {tag!r} in {value!r} is not a valid tag")
-    if not is_valid_repository(text):
-        raise InvalidAnnotations(
-            f"annotation {_key(key)}: repository {text!r} in {value!r} must be lowercase [a-z0-9] components "
-            "separated by '/', '.', '_' or '-'"
-        )
-    if tag is None and digest is None:
-        tag = "latest"
-    return ArtifactName(text, tag, digest)
+    try:
+        repository, tag, digest = parse_name(value)
+    except InvalidReference as e:
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {e}") from e
+    return ArtifactName(repository, tag, digest)
 
 
 def _boolean(values: dict[str, str], key: str, default: bool) -> bool:
@@ -123,7 +110,7 @@ def _boolean(values: dict[str, str], key: str, default: bool) -> bool:
         return default
     value = values[key].strip().lower()
     if value not in BOOLEAN:
-        raise InvalidAnnotations(f"annotation {_key(key)}: {values[key]!r} is not \"true\" or \"false\"")
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {values[key]!r} is not \"true\" or \"false\"")
     return BOOLEAN[value]
 
 
@@ -132,7 +119,7 @@ def _path(values: dict[str, str], key: str) -> str | None:
     if value is None:
         return None
     if "\x00" in value or "\n" in value:
-        raise InvalidAnnotations(f"annotation {_key(key)}: the path contains a NUL or newline")
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: the path contains a NUL or newline")
     return value
 
 
@@ -141,17 +128,17 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
     warnings: list[str] = []
     for key in sorted(values):
         if key in IGNORED:
-            warnings.append(f"annotation {_key(key)} is ignored: {IGNORED[key]}")
+            warnings.append(f"annotation {annotation_key(key)} is ignored: {IGNORED[key]}")
             continue
         if key not in KNOWN and not INPUT_N.match(key):
             raise InvalidAnnotations(
-                f"annotation {_key(key)} is not known; known keys: {', '.join(sorted(KNOWN | {'input-uri_N'}))}"
+                f"annotation {annotation_key(key)} is not known; known keys: {', '.join(sorted(KNOWN | {'input-uri_N'}))}"
             )
         if not values[key].strip():
-            raise InvalidAnnotations(f"annotation {_key(key)} is empty")
+            raise InvalidAnnotations(f"annotation {annotation_key(key)} is empty")
     cache = values.get("oras-cache", DEFAULT_CACHE)
     if not _DNS_LABEL.match(cache):
-        raise InvalidAnnotations(f"annotation {_key('oras-cache')}: {cache!r} is not a valid OrasCache name (DNS label)")
+        raise InvalidAnnotations(f"annotation {annotation_key('oras-cache')}: {cache!r} is not a valid OrasCache name (DNS label)")
     inputs = []
     if "input-uri" in values:
         inputs.append(parse_artifact(values["input-uri"], key="input-uri"))
@@ -160,25 +147,25 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         inputs.append(parse_artifact(values[key], key=key))
     output = parse_artifact(values["output-uri"], key="output-uri") if "output-uri" in values else None
     if output and output.digest:
-        raise InvalidAnnotations(f"annotation {_key('output-uri')}: push to a tag (repo:tag), not a digest")
+        raise InvalidAnnotations(f"annotation {annotation_key('output-uri')}: push to a tag (repo:tag), not a digest")
     output_path, output_pipe = _path(values, "output-path"), _path(values, "output-pipe")
     if output and not (output_path or output_pipe):
         raise InvalidAnnotations(
-            f"annotation {_key('output-uri')} needs {_key('output-path')} (the file or directory to push)"
+            f"annotation {annotation_key('output-uri')} needs {annotation_key('output-path')} (the file or directory to push)"
         )
     if (output_path or output_pipe) and not output:
         which = "output-path" if output_path else "output-pipe"
-        raise InvalidAnnotations(f"annotation {_key(which)} needs {_key('output-uri')} (where to push it)")
+        raise InvalidAnnotations(f"annotation {annotation_key(which)} needs {annotation_key('output-uri')} (where to push it)")
     registry = values.get("registry")
     if registry is not None and not _HOST.match(registry):
-        raise InvalidAnnotations(f"annotation {_key('registry')}: {registry!r} is not HOST[:PORT] (optionally http://)")
+        raise InvalidAnnotations(f"annotation {annotation_key('registry')}: {registry!r} is not HOST[:PORT] (optionally http://)")
     oras_env = values.get("oras-env")
     if oras_env is not None and not _DNS_SUBDOMAIN.match(oras_env):
-        raise InvalidAnnotations(f"annotation {_key('oras-env')}: {oras_env!r} is not a valid Secret name")
+        raise InvalidAnnotations(f"annotation {annotation_key('oras-env')}: {oras_env!r} is not a valid Secret name")
     policy = values.get("push-on-failure", "never")
     if policy not in PUSH_ON_FAILURE:
         raise InvalidAnnotations(
-            f"annotation {_key('push-on-failure')}: {policy!r} is not one of {', '.join(PUSH_ON_FAILURE)}"
+            f"annotation {annotation_key('push-on-failure')}: {policy!r} is not one of {', '.join(PUSH_ON_FAILURE)}"
         )
     return StepSettings(
         cache=cache,

@@ -10,8 +10,8 @@ import base64
 import json
 from typing import Any
 
-from kubectl_oras.annotations import InvalidAnnotations, merge_owner
-from kubectl_oras.injection import InjectionConfig, mutate_pod, pod_patch
+from kubectl_oras.pods.annotations import InvalidAnnotations, merge_owner
+from kubectl_oras.pods.injection import InjectionConfig, mutate_pod, pod_patch
 
 
 class MalformedReview(ValueError):

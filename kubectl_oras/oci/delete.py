@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .errors import DeleteRefused, NotFound, RegistryError
 from .reference import Reference
-from .registry import RegistryClient
+from .client import RegistryClient
 
 
 @dataclass(frozen=True)

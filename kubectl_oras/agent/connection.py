@@ -1,0 +1,22 @@
+"""The agent's way to the registry its step names: references resolved there, and a client."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..oci.reference import Reference, parse_reference
+from ..pods.step import StepDescription
+
+if TYPE_CHECKING:
+    from ..oci.client import RegistryClient
+
+
+def reference(step: StepDescription, name: str) -> Reference:
+    return parse_reference(name, registry=step.registry)
+
+
+def client(step: StepDescription, *, push: bool) -> RegistryClient:
+    """Credentials from the environment (the Secret the injection wired in), never from the step."""
+    from ..oci.client import Credentials, RegistryClient  # the HTTP stack, imported on first use
+
+    return RegistryClient(step.registry, plain_http=step.plain_http, credentials=Credentials.from_env(push=push))

@@ -1,0 +1,1 @@
+"""Cluster access: the only folder that imports kubernetes-asyncio (docs/architecture.md)."""

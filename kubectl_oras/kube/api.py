@@ -1,0 +1,134 @@
+"""The Kubernetes API as plain dicts: get, create, replace, patch, delete, list of any resource.
+
+Built on kubernetes-asyncio's ``ApiClient`` (its configuration, auth and connection pool) and its
+generic ``call_api``, so every object in the project is a plain dict, the same shape as the YAML
+in manifests/ and the JSON the apiserver sends; no generated model classes. Every failure becomes
+a ``KubeError`` (errors.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from .errors import ClusterUnreachable, api_error
+
+REQUEST_TIMEOUT = 30.0  # seconds for one API call; watches set their own
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource type: where its objects live in the API."""
+
+    api_version: str  # "v1", "batch/v1"
+    kind: str
+    plural: str
+    namespaced: bool = True
+
+    def path(self, *, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
+        if self.namespaced:
+            if not namespace:
+                raise ValueError(f"{self.plural} are namespaced: give a namespace")
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+    def describe(self, name: str | None, namespace: str | None) -> str:
+        """How errors name the object: "secrets lab/x", "mutatingwebhookconfigurations y"."""
+        where = f"{namespace}/" if namespace and self.namespaced else ""
+        return f"{self.plural} {where}{name}" if name else f"{self.plural} in {namespace}" if namespace else self.plural
+
+
+SECRETS = Resource("v1", "Secret", "secrets")
+PODS = Resource("v1", "Pod", "pods")
+JOBS = Resource("batch/v1", "Job", "jobs")
+REPLICA_SETS = Resource("apps/v1", "ReplicaSet", "replicasets")
+STATEFUL_SETS = Resource("apps/v1", "StatefulSet", "statefulsets")
+DAEMON_SETS = Resource("apps/v1", "DaemonSet", "daemonsets")
+MUTATING_WEBHOOK_CONFIGURATIONS = Resource("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
+                                           "mutatingwebhookconfigurations", namespaced=False)
+
+PATCH_TYPES = {
+    "json": "application/json-patch+json",
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+
+class Kube:
+    """A connection to one cluster's API; ``async with`` closes its pool."""
+
+    def __init__(self, api: ApiClient, *, namespace: str = "default", timeout: float = REQUEST_TIMEOUT) -> None:
+        self.api = api
+        self.namespace = namespace  # the context's (or the pod's) namespace: the default for commands
+        self.timeout = timeout
+
+    async def __aenter__(self) -> Kube:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def call(self, method: str, path: str, *, what: str, body: Any = None, query: dict[str, Any] | None = None,
+                   content_type: str = "application/json") -> Any:
+        """One API call returning the answer's JSON; every failure a KubeError naming ``what``."""
+        try:
+            return await self.api.call_api(
+                path, method, query_params=list((query or {}).items()), body=body,
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                response_types_map={200: "object", 201: "object", 202: "object"}, auth_settings=["BearerToken"],
+                _return_http_data_only=True, _preload_content=True, _request_timeout=self.timeout)
+        except ApiException as e:
+            raise api_error(e.status or 0, e.body, what=what) from e
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            host = self.api.configuration.host
+            raise ClusterUnreachable(f"{what}: cannot reach the Kubernetes API at {host}: {e or type(e).__name__}") from e
+
+    async def get(self, resource: Resource, name: str, *, namespace: str | None = None) -> dict[str, Any]:
+        return await self.call("GET", resource.path(namespace=namespace, name=name),
+                               what=f"get {resource.describe(name, namespace)}")
+
+    async def list(self, resource: Resource, *, namespace: str | None = None,
+                   label_selector: str | None = None) -> dict[str, Any]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        return await self.call("GET", resource.path(namespace=namespace), query=query,
+                               what=f"list {resource.describe(None, namespace)}")
+
+    async def create(self, resource: Resource, body: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
+        name = (body.get("metadata") or {}).get("name")
+        return await self.call("POST", resource.path(namespace=namespace), body=body,
+                               what=f"create {resource.describe(name, namespace)}")
+
+    async def replace(self, resource: Resource, name: str, body: dict[str, Any], *,
+                      namespace: str | None = None) -> dict[str, Any]:
+        return await self.call("PUT", resource.path(namespace=namespace, name=name), body=body,
+                               what=f"replace {resource.describe(name, namespace)}")
+
+    async def patch(self, resource: Resource, name: str, patch: Any, *, namespace: str | None = None,
+                    patch_type: str = "merge", field_manager: str | None = None, force: bool = False) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if field_manager:
+            query["fieldManager"] = field_manager
+        if force:
+            query["force"] = "true"
+        return await self.call("PATCH", resource.path(namespace=namespace, name=name), body=patch, query=query,
+                               content_type=PATCH_TYPES[patch_type],
+                               what=f"patch {resource.describe(name, namespace)}")
+
+    async def delete(self, resource: Resource, name: str, *, namespace: str | None = None) -> dict[str, Any]:
+        return await self.call("DELETE", resource.path(namespace=namespace, name=name),
+                               what=f"delete {resource.describe(name, namespace)}")

@@ -1,0 +1,247 @@
+"""One OCI registry as the engine sees it: blobs, manifests, tags and repositories.
+
+Composed over a ``Transport`` (HTTP, retries, auth); it exposes only what the engine uses, so
+nothing reachable on it fails for being inherited (docs/oras-py.md says what we take from oras-py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from typing import Any, BinaryIO, Callable, Iterator
+
+import requests
+
+from .. import __version__
+from .auth import AuthCache, Credentials, docker_config_credentials
+from .digests import IO_BLOCK, digest_of, hasher_for
+from .errors import DigestMismatch, RegistryError, RegistryUnreachable
+from .file_body import FileBody
+from .manifest import ACCEPTED_MANIFEST_TYPES, MANIFEST_MEDIA_TYPE
+from .transport import RetryPolicy, Timeouts, Transport, retrying
+
+Progress = Callable[[int], None]
+
+__all__ = ["Credentials", "RegistryClient", "RetryPolicy", "Timeouts"]
+
+
+class _Interrupted(RegistryUnreachable):
+    """A blob download broke off mid-stream; it resumes from ``received`` bytes."""
+
+    def __init__(self, message: str, *, received: int, chunked: bool) -> None:
+        super().__init__(message)
+        self.received = received
+        self.chunked = chunked
+
+
+class RegistryClient:
+    """One registry, one connection pool, shared safely by the transfer threads."""
+
+    def __init__(
+        self,
+        hostname: str,
+        *,
+        plain_http: bool = False,
+        insecure: bool = False,
+        credentials: Credentials | None = None,
+        timeouts: Timeouts = Timeouts(),
+        retries: int = 4,
+        retry: RetryPolicy | None = None,
+        pool_size: int = 8,
+    ) -> None:
+        """``retries`` is the number of tries after the first; ``retry`` overrides it with a whole policy."""
+        self.hostname = hostname
+        self.transport = Transport(
+            hostname, plain_http=plain_http, insecure=insecure,
+            auth=AuthCache(credentials or docker_config_credentials(hostname)),
+            timeouts=timeouts, retry=retry or RetryPolicy(attempts=retries + 1), pool_size=pool_size,
+            user_agent=f"kubectl-oras/{__version__}",
+        )
+
+    @property
+    def plain_http(self) -> bool:
+        return self.transport.plain_http
+
+    def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> requests.Response:
+        """A raw API call through the transport (auth, retries, errors mapped): see Transport.request."""
+        return self.transport.request(method, url, what=what, **kwargs)
+
+    # -- blobs --------------------------------------------------------------------------------
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        r = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", what=f"check blob {digest[:19]} in {repository}",
+                         ok=(200, 404))
+        return r.status_code == 200
+
+    def _start_upload(self, repository: str, what: str) -> str:
+        r = self.request("POST", f"/v2/{repository}/blobs/uploads/", what=what, headers={"Content-Length": "0"},
+                         body=b"", ok=(202,))
+        location = r.headers.get("Location")
+        if not location:
+            raise RegistryError(f"{what}: registry started an upload without a Location header")
+        return urllib.parse.urljoin(r.url, location)
+
+    @staticmethod
+    def _with_digest(location: str, digest: str) -> str:
+        sep = "&" if urllib.parse.urlparse(location).query else "?"
+        return f"{location}{sep}digest={urllib.parse.quote(digest)}"
+
+    def upload_blob_file(self, repository: str, path: str, *, size: int, digest: str | None = None,
+                         progress: Progress | None = None) -> str:
+        """Upload a file as a blob in bounded memory; returns its digest.
+
+        With a known digest: POST + PUT (monolithic, body streamed from the file).
+        Without: POST + one PATCH whose body is hashed while it streams + PUT ?digest=, so a big
+        file is read once and hashed on the way out instead of hashed first and read again.
+        A failure mid-stream starts the whole upload again, as the retry policy allows.
+        """
+        what = f"push {os.path.basename(path)} to {repository}"
+        sent = 0
+
+        def counted(n: int) -> None:
+            nonlocal sent
+            sent += n
+            if progress:
+                progress(n)
+
+        def rewind() -> None:
+            nonlocal sent
+            if progress and sent:
+                progress(-sent)
+            sent = 0
+
+        def upload() -> str:
+            location = self._start_upload(repository, what)
+            octet = {"Content-Type": "application/octet-stream"}
+            if digest is not None:
+                with FileBody(path, size, progress=counted) as body:
+                    self.request("PUT", self._with_digest(location, digest), what=what, body=body,
+                                 headers={**octet, "Content-Length": str(size)}, ok=(201,), retry=False)
+                return digest
+            with FileBody(path, size, progress=counted, hashing=True) as body:
+                r = self.request("PATCH", location, what=what, body=body, ok=(202, 204), retry=False,
+                                 headers={**octet, "Content-Length": str(size), "Content-Range": f"0-{size - 1}"})
+                computed = body.digest()
+            location = urllib.parse.urljoin(r.url, r.headers.get("Location") or location)
+            self.request("PUT", self._with_digest(location, computed), what=what, body=b"",
+                         headers={"Content-Length": "0"}, ok=(201,), retry=False)
+            return computed
+
+        return retrying(self.transport.retry, upload, on_retry=rewind)
+
+    def upload_blob_bytes(self, repository: str, data: bytes, digest: str) -> None:
+        what = f"push blob {digest[:19]} to {repository}"
+        location = self._start_upload(repository, what)
+        self.request("PUT", self._with_digest(location, digest), what=what, body=data,
+                     headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}, ok=(201,))
+
+    def download_blob(self, repository: str, digest: str, size: int, out: BinaryIO, *,
+                      progress: Progress | None = None) -> None:
+        """Stream a blob into ``out``, verifying size and digest; resume with Range after a reset."""
+        what = f"pull blob {digest} from {repository}"
+        try:
+            hasher = hasher_for(digest)
+        except ValueError as e:
+            raise DigestMismatch(f"{what}: {e}") from e
+        received = 0
+
+        def fetch() -> None:
+            nonlocal hasher, received
+            headers = {"Range": f"bytes={received}-"} if received else {}
+            r = self.request("GET", f"/v2/{repository}/blobs/{digest}", what=what, headers=headers, stream=True,
+                             ok=(200, 206), retry=False)
+            with r:
+                if received and r.status_code == 200:  # no range support: start over
+                    out.seek(0)
+                    out.truncate()
+                    if progress:
+                        progress(-received)
+                    hasher, received = hasher_for(digest), 0
+                try:
+                    for chunk in r.iter_content(IO_BLOCK):
+                        received += len(chunk)
+                        if received > size:
+                            raise DigestMismatch(f"{what}: registry sent more than the {size} bytes the manifest declares")
+                        hasher.update(chunk)
+                        out.write(chunk)
+                        if progress:
+                            progress(len(chunk))
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout) as e:
+                    raise _Interrupted(str(e), received=received,
+                                       chunked=isinstance(e, requests.exceptions.ChunkedEncodingError)) from e
+
+        try:
+            retrying(self.transport.retry, fetch)
+        except _Interrupted as e:
+            if e.chunked or e.received:
+                raise DigestMismatch(
+                    f"{what}: the connection ended after {e.received} of {size} bytes (truncated blob): {e}"
+                ) from e
+            raise self.transport.unreachable(e.__cause__ or e, what) from e
+        if received != size:
+            raise DigestMismatch(f"{what}: received {received} bytes, the manifest declares {size} (truncated blob)")
+        actual = digest_of(hasher)
+        if actual != digest:
+            raise DigestMismatch(f"{what}: content has digest {actual}; refusing it")
+
+    # -- manifests ----------------------------------------------------------------------------
+
+    def fetch_manifest(self, repository: str, reference: str, *, what: str) -> tuple[dict[str, Any], str, str]:
+        """(manifest, media type, digest); the digest is verified when the reference is one."""
+        r = self.request("GET", f"/v2/{repository}/manifests/{reference}", what=what,
+                         headers={"Accept": ", ".join(ACCEPTED_MANIFEST_TYPES)})
+        raw = r.content
+        hasher = hasher_for(reference if ":" in reference else "sha256:")
+        hasher.update(raw)
+        actual = digest_of(hasher)
+        if ":" in reference and actual != reference:
+            raise DigestMismatch(f"{what}: manifest has digest {actual}, not the {reference} asked for")
+        try:
+            manifest = json.loads(raw)
+        except ValueError as e:
+            raise RegistryError(f"{what}: the manifest is not JSON") from e
+        if not isinstance(manifest, dict):
+            raise RegistryError(f"{what}: the manifest is not a JSON object")
+        media_type = manifest.get("mediaType") or r.headers.get("Content-Type", "").split(";")[0]
+        return manifest, media_type, actual
+
+    def resolve(self, repository: str, reference: str, *, what: str) -> str | None:
+        """The digest a tag points at, or None when there is no such tag."""
+        r = self.request("HEAD", f"/v2/{repository}/manifests/{reference}", what=what, ok=(200, 404),
+                         headers={"Accept": ", ".join(ACCEPTED_MANIFEST_TYPES)})
+        if r.status_code == 404:
+            return None
+        digest = r.headers.get("Docker-Content-Digest")
+        if not digest:  # HEAD without the header: fetch and hash it ourselves
+            return self.fetch_manifest(repository, reference, what=what)[2]
+        return digest
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, *, media_type: str = MANIFEST_MEDIA_TYPE) -> None:
+        self.request("PUT", f"/v2/{repository}/manifests/{reference}", what=f"push manifest {repository}:{reference}",
+                     body=body, headers={"Content-Type": media_type}, ok=(201,))
+
+    def delete_manifest(self, repository: str, reference: str) -> requests.Response:
+        """DELETE /manifests/<tag or digest>; the caller decides what 4xx answers mean."""
+        return self.request("DELETE", f"/v2/{repository}/manifests/{reference}", what=f"delete {repository}:{reference}",
+                            ok=(200, 202, 400, 404, 405))
+
+    # -- listings -----------------------------------------------------------------------------
+
+    def _paginate(self, path: str, field: str, *, what: str) -> Iterator[str]:
+        url = self.transport.url(path)
+        while url:
+            r = self.request("GET", url, what=what)
+            try:
+                items = r.json().get(field) or []
+            except ValueError as e:
+                raise RegistryError(f"{what}: registry answered with something that is not JSON") from e
+            yield from items
+            next_link = r.links.get("next", {}).get("url")
+            url = urllib.parse.urljoin(r.url, next_link) if next_link else ""
+
+    def list_tags(self, repository: str) -> list[str]:
+        return list(self._paginate(f"/v2/{repository}/tags/list?n=1000", "tags", what=f"list tags of {repository}"))
+
+    def list_repositories(self) -> list[str]:
+        return list(self._paginate("/v2/_catalog?n=1000", "repositories", what=f"list repositories of {self.hostname}"))

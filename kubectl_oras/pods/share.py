@@ -1,0 +1,78 @@
+"""The share: the emptyDir every injected container mounts, and where each marker lives in it.
+
+Defined once here. The agent (Python) uses ``Share`` and ``Run``; the wrapper (POSIX sh) gets
+the same paths and names through its environment (``wrapper_environment`` in step.py), so no
+path is spelled twice. docs/pod-protocol.md says who writes what.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+SHARE_VOLUME = "oras-share"
+SHARE_MOUNT = "/oras"
+
+
+@dataclass(frozen=True)
+class Run:
+    """``runs/N/``: one run of the launcher; ``mkdir`` of it is atomic, so runs never mix."""
+
+    path: str
+
+    # Names inside a run directory; the wrapper receives them as KUBECTL_ORAS_RUN_* (step.py).
+    DONE = "done"  # the step's exit code: written by the wrapper (DONE + ".tmp", renamed)
+    VERDICT = "verdict"  # pushed … / not-pushed: … / push-failed: …: written by the sidecar
+    WAKE = "wake"  # a fifo the sidecar pokes when the verdict is there
+    OUTPUTS = "outputs"  # copies of output-path and output-pipe, made by the wrapper
+    STDOUT = "stdout"  # a fifo: the step's stdout on its way to tee (output-pipe)
+
+    @property
+    def number(self) -> int:
+        return int(os.path.basename(self.path))
+
+    @property
+    def done(self) -> str:
+        return os.path.join(self.path, self.DONE)
+
+    @property
+    def verdict(self) -> str:
+        return os.path.join(self.path, self.VERDICT)
+
+    @property
+    def wake(self) -> str:
+        return os.path.join(self.path, self.WAKE)
+
+    @property
+    def outputs(self) -> str:
+        return os.path.join(self.path, self.OUTPUTS)
+
+
+@dataclass(frozen=True)
+class Share:
+    root: str = SHARE_MOUNT
+
+    @property
+    def bin(self) -> str:
+        return os.path.join(self.root, "bin")
+
+    @property
+    def busybox(self) -> str:
+        """A static busybox, so launchers whose image has no shell can run the wrapper."""
+        return os.path.join(self.bin, "busybox")
+
+    @property
+    def wrapper(self) -> str:
+        return os.path.join(self.bin, "oras-wrap")
+
+    @property
+    def inputs(self) -> str:
+        """Every input, pulled and verified, before the wrapper copies it to input-path."""
+        return os.path.join(self.root, "inputs")
+
+    @property
+    def runs(self) -> str:
+        return os.path.join(self.root, "runs")
+
+    def run(self, number: int) -> Run:
+        return Run(os.path.join(self.runs, str(number)))

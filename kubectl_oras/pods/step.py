@@ -1,0 +1,105 @@
+"""The step contract: what the injection tells the agent containers and the wrapper.
+
+``StepDescription`` is written by the injection (JSON in ``KUBECTL_ORAS_STEP``) and read by the
+agent; ``wrapper_environment`` is what the launcher's wrapper is given. Both sides import this
+module, so the two can never disagree about a field. No credentials ever pass through here:
+they reach the agent containers from a Secret (envFrom).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..errors import OrasError
+from .share import Run, Share
+
+STEP_ENV = "KUBECTL_ORAS_STEP"
+WRAPPER_ENV_PREFIX = "KUBECTL_ORAS_"
+EXIT_CODE_ANNOTATION = "dev.kubectl-oras.exit-code"  # on every artifact the sidecar pushes
+
+
+class InvalidStep(OrasError):
+    """KUBECTL_ORAS_STEP is missing or does not describe a step."""
+
+
+@dataclass(frozen=True)
+class StepDescription:
+    """Where the artifacts live and which ones this step pulls and pushes."""
+
+    registry: str  # HOST:PORT
+    plain_http: bool
+    inputs: tuple[str, ...]  # repo:tag or repo@digest under ``registry``
+    output: str | None
+    unpack: bool
+    push_on_failure: str  # "never" or "failed-tag"
+    debug: bool
+    share: str
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "registry": self.registry, "plainHttp": self.plain_http, "inputs": list(self.inputs),
+            "output": self.output, "unpack": self.unpack, "pushOnFailure": self.push_on_failure,
+            "debug": self.debug, "share": self.share,
+        }, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> StepDescription:
+        try:
+            d: Any = json.loads(raw)
+            inputs = d.get("inputs") or []
+            if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+                raise TypeError("inputs must be a list of strings")
+            for key in ("registry", "share"):
+                if not isinstance(d[key], str) or not d[key]:
+                    raise TypeError(f"{key} must be a non-empty string")
+            if d.get("output") is not None and not isinstance(d["output"], str):
+                raise TypeError("output must be a string")
+            return cls(d["registry"], bool(d["plainHttp"]), tuple(inputs), d.get("output"),
+                       bool(d.get("unpack", True)), str(d.get("pushOnFailure", "never")), bool(d.get("debug")),
+                       d["share"])
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise InvalidStep(f"{STEP_ENV} is malformed: {e}") from e
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StepDescription:
+        raw = (os.environ if environ is None else environ).get(STEP_ENV)
+        if not raw:
+            raise InvalidStep(f"{STEP_ENV} is not set: this container was not injected by kubectl-oras")
+        return cls.from_json(raw)
+
+    @property
+    def layout(self) -> Share:
+        return Share(self.share)
+
+
+@dataclass(frozen=True)
+class WrapperSettings:
+    """What the launcher's wrapper does around the step's own command."""
+
+    input_path: str | None
+    output_path: str | None
+    output_pipe: str | None
+    push: bool
+    debug: bool
+
+
+def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, str]:
+    """The environment the wrapper reads: its settings and the share's layout (share.py)."""
+    return {
+        "KUBECTL_ORAS_SHARE_BUSYBOX": share.busybox,
+        "KUBECTL_ORAS_SHARE_INPUTS": share.inputs,
+        "KUBECTL_ORAS_SHARE_RUNS": share.runs,
+        "KUBECTL_ORAS_RUN_DONE": Run.DONE,
+        "KUBECTL_ORAS_RUN_VERDICT": Run.VERDICT,
+        "KUBECTL_ORAS_RUN_WAKE": Run.WAKE,
+        "KUBECTL_ORAS_RUN_OUTPUTS": Run.OUTPUTS,
+        "KUBECTL_ORAS_RUN_STDOUT": Run.STDOUT,
+        "KUBECTL_ORAS_INPUT_PATH": settings.input_path or "",
+        "KUBECTL_ORAS_OUTPUT_PATH": settings.output_path or "",
+        "KUBECTL_ORAS_OUTPUT_PIPE": settings.output_pipe or "",
+        "KUBECTL_ORAS_PUSH": "1" if settings.push else "0",
+        "KUBECTL_ORAS_DEBUG": "1" if settings.debug else "0",
+    }
