@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.agent.protocol import LocalPod  # noqa: E402
 from tests.support.registries import start_registry  # noqa: E402
 
+
 def step(seconds: float) -> list[str]:
     return ["sh", "-c", f"sleep {seconds}; head -c 1024 /dev/urandom > result.bin"]
 

@@ -251,10 +251,10 @@ def main() -> None:
 
         def in_process() -> Sample:
             """Our engine without interpreter start-up: what one agent process does per step."""
+            from kubectl_oras.oci.client import RegistryClient
             from kubectl_oras.oci.pull import pull_artifact
             from kubectl_oras.oci.push import push_artifact
             from kubectl_oras.oci.reference import Reference
-            from kubectl_oras.oci.client import RegistryClient
 
             client = RegistryClient(b.host, plain_http=True)
             ref = Reference(b.host, b.repo(), "v1")

@@ -95,7 +95,7 @@ async def load(url: str, ca: bytes, *, rate: float, seconds: float) -> tuple[lis
                     payload = await r.json()
                     if r.status != 200 or payload["response"]["uid"] != f"uid-{i}" or not payload["response"]["allowed"]:
                         errors += 1
-            except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, ValueError):
+            except (TimeoutError, aiohttp.ClientError, KeyError, ValueError):
                 errors += 1
             latencies.append(time.perf_counter() - start)
 

@@ -8,12 +8,33 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_oras.oci.reference import Reference
 from kubectl_oras.oci.client import RegistryClient
+from kubectl_oras.oci.reference import Reference
 from tests.support.registries import KINDS, RegistryProcess, start_registry
 from tests.support.tools import oras_cli
 
 _names = itertools.count()
+TESTS = Path(__file__).resolve().parent
+
+# The tier of every test, by its folder: `pytest -m tier0` runs exactly the pure tests.
+TIERS = {
+    "unit": "tier0",  # pure: no process, no network
+    "registry": "tier1", "cli": "tier1", "agent": "tier1",  # registry processes, the Go oras CLI, the pod protocol
+    "cluster": "tier2", "webhook": "tier2",  # etcd + kube-apiserver (+ controller manager)
+    "node": "tier3", "e2e": "tier3",  # + kubelet, containerd, kube-proxy, CoreDNS
+}
+
+
+def tier_of(path: Path) -> str:
+    folder = path.resolve().relative_to(TESTS).parts[0]
+    if folder not in TIERS:
+        raise pytest.UsageError(f"tests/{folder}/ has no tier: add it to TIERS in tests/conftest.py")
+    return TIERS[folder]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(tier_of(item.path))
 
 
 @pytest.fixture(scope="session", params=KINDS)

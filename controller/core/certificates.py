@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -47,7 +48,7 @@ class ServingCert:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -70,7 +71,7 @@ def make_ca(name: str, *, now: dt.datetime | None = None, days: int = CA_DAYS) -
     return Authority(key, cert)
 
 
-def issue(ca: Authority, *, common_name: str, hosts: list[str] = (), organizations: tuple[str, ...] = (),
+def issue(ca: Authority, *, common_name: str, hosts: Sequence[str] = (), organizations: tuple[str, ...] = (),
           server: bool = True, client: bool = False, now: dt.datetime | None = None,
           days: int = SERVING_DAYS) -> tuple[bytes, bytes]:
     """(certificate PEM, key PEM) signed by ``ca``; ``hosts`` are DNS names or IP addresses."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from typing import Any
 
 from kubectl_oras.kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, SECRETS, Kube
 from kubectl_oras.kube.errors import Conflict, NotFound
@@ -30,7 +31,7 @@ async def ensure_serving_cert(kube: Kube, *, namespace: str, secret: str, hosts:
     if existing and not needs_renewal(existing, hosts=hosts):
         return existing
     fresh = make_serving_cert(hosts=hosts)
-    body = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
             "metadata": {"name": secret, "namespace": namespace, "labels": {"app.kubernetes.io/name": "kubectl-oras"}},
             "data": fresh.secret_data()}
     if obj is None:

@@ -70,7 +70,7 @@ async def serve(settings: WebhookSettings, *, stop: asyncio.Event | None = None)
             while not stop.is_set():
                 try:
                     await asyncio.wait_for(stop.wait(), RENEW_CHECK_SECONDS)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 if stop.is_set():
                     break

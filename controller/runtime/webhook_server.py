@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -28,7 +29,8 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup) -
             admission = request_of(review)
         except (ValueError, MalformedReview) as e:  # JSONDecodeError is a ValueError
             return web.json_response({"error": f"not an AdmissionReview: {e}"}, status=400)
-        pod = admission.get("object") if isinstance(admission.get("object"), dict) else {}
+        obj = admission.get("object")
+        pod: dict[str, Any] = obj if isinstance(obj, dict) else {}
         owner = controlling_owner(pod)
         owner_annotations = None
         if owner is not None:
@@ -40,7 +42,8 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup) -
         result = response["response"]
         log.info("%s %s/%s: %s", admission.get("operation"), admission.get("namespace"),
                  (pod.get("metadata") or {}).get("name") or (pod.get("metadata") or {}).get("generateName"),
-                 "patched" if "patch" in result else ("allowed" if result["allowed"] else f"denied: {result['status']['message']}"))
+                 "patched" if "patch" in result
+                 else ("allowed" if result["allowed"] else f"denied: {result['status']['message']}"))
         return web.json_response(response)
 
     async def healthz(request: web.Request) -> web.Response:

@@ -7,18 +7,17 @@ ls (repositories), rm REF.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..oci.delete import delete_artifact
 from ..oci.digest_cache import DigestCache
+from ..oci.errors import InvalidReference
 from ..oci.manifest import DEFAULT_ARTIFACT_TYPE
-from .progress import TransferProgress, human_bytes
 from ..oci.pull import pull_artifact
 from ..oci.push import push_artifact
 from ..oci.reference import is_valid_repository, parse_reference
-from ..oci.errors import InvalidReference
 from .common import (
     ConcurrencyOption,
     Format,
@@ -31,6 +30,7 @@ from .common import (
     parse_annotations,
     stderr_is_terminal,
 )
+from .progress import TransferProgress, human_bytes
 
 FormatOption = Annotated[Format, typer.Option("--output", "-o", "--format", help="Output format: text or json.")]
 
@@ -38,11 +38,13 @@ FormatOption = Annotated[Format, typer.Option("--output", "-o", "--format", help
 @handle_errors
 def push(
     reference: Annotated[str, typer.Argument(metavar="REF", help="repo[:tag] to push to (tag defaults to latest).")],
-    paths: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files and directories; directories become tar+gzip layers.")],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH...",
+                                               help="Files and directories; directories become tar+gzip layers.")],
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
-    annotation: Annotated[Optional[list[str]], typer.Option("--annotation", "-a", metavar="KEY=VALUE", help="Manifest annotation (repeatable).")] = None,
+    annotation: Annotated[list[str] | None, typer.Option("--annotation", "-a", metavar="KEY=VALUE",
+                                                         help="Manifest annotation (repeatable).")] = None,
     artifact_type: Annotated[str, typer.Option("--artifact-type", help="artifactType of the manifest.")] = DEFAULT_ARTIFACT_TYPE,
     concurrency: ConcurrencyOption = 4,
     output: FormatOption = Format.text,
@@ -79,7 +81,8 @@ def pull(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
-    include: Annotated[Optional[list[str]], typer.Option("--include", metavar="GLOB", help="Only pull layers whose title matches (repeatable).")] = None,
+    include: Annotated[list[str] | None, typer.Option("--include", metavar="GLOB",
+                                                      help="Only pull layers whose title matches (repeatable).")] = None,
     no_unpack: Annotated[bool, typer.Option("--no-unpack", help="Keep directory layers as TITLE.tar.gz.")] = False,
     concurrency: ConcurrencyOption = 4,
     fmt: Annotated[Format, typer.Option("--format", help="Output format: text or json.")] = Format.text,

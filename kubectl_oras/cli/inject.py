@@ -31,8 +31,10 @@ def _read(path: str) -> str:
 @handle_errors
 def inject(
     filename: Annotated[str, typer.Option("--filename", "-f", metavar="FILE", help="Manifest(s) to inject; - for stdin.")],
-    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the cache, when the manifest names none.")] = "default",
-    image: Annotated[str, typer.Option("--image", envvar="KUBECTL_ORAS_IMAGE", help="The kubectl-oras image the agent runs from.")] = DEFAULT_IMAGE,
+    namespace: Annotated[str, typer.Option("--namespace", "-n",
+                                           help="Namespace of the cache, when the manifest names none.")] = "default",
+    image: Annotated[str, typer.Option("--image", envvar="KUBECTL_ORAS_IMAGE",
+                                       help="The kubectl-oras image the agent runs from.")] = DEFAULT_IMAGE,
 ) -> None:
     """Print the manifests with the pull/push agent injected into every annotated pod."""
     try:

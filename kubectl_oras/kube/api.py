@@ -8,7 +8,6 @@ a ``KubeError`` (errors.py).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +93,7 @@ class Kube:
                 _return_http_data_only=True, _preload_content=True, _request_timeout=self.timeout)
         except ApiException as e:
             raise api_error(e.status or 0, e.body, what=what) from e
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
             host = self.api.configuration.host
             raise ClusterUnreachable(f"{what}: cannot reach the Kubernetes API at {host}: {e or type(e).__name__}") from e
 

@@ -16,7 +16,7 @@ import stat
 import tarfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO, Protocol, cast
 
 from .digests import digest_of
 from .errors import DigestMismatch, LocalPathError, UnsafePath
@@ -35,10 +35,16 @@ class PackedDirectory:
     tar_digest: str  # of the uncompressed tar: io.deis.oras.content.digest
 
 
+class _Sink(Protocol):
+    def write(self, data: Any, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class _HashingWriter:
     """A write-only file object that hashes and counts what passes to ``sink``."""
 
-    def __init__(self, sink: BinaryIO | None) -> None:
+    def __init__(self, sink: _Sink | None) -> None:
         self.sink = sink
         self.hash = hashlib.sha256()
         self.size = 0
@@ -109,6 +115,8 @@ class _ExactTarFile(tarfile.TarFile):
     which stop at the end-of-archive marker; padding after it would fail that check.
     """
 
+    closed: bool
+
     def close(self) -> None:
         if self.closed:
             return
@@ -141,14 +149,15 @@ def _tarinfo(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
-def pack_directory(source: str, dest: BinaryIO, *, name: str) -> PackedDirectory:
+def pack_directory(source: str, dest: IO[bytes], *, name: str) -> PackedDirectory:
     """Write ``source`` as a tar.gz to ``dest`` with members under ``name/``."""
     if not os.path.isdir(source):
         raise LocalPathError(f"{source}: not a directory")
     layer = _HashingWriter(dest)
     with gzip.GzipFile(filename="", fileobj=layer, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0) as gz:
         tar_stream = _HashingWriter(gz)
-        with _ExactTarFile(fileobj=tar_stream, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER) as tar:
+        with _ExactTarFile(fileobj=cast(IO[bytes], tar_stream), mode="w", format=tarfile.PAX_FORMAT,
+                           copybufsize=COPY_BUFFER) as tar:
             root = _tarinfo(name + "/", os.stat(source))
             root.type = tarfile.DIRTYPE
             tar.addfile(root)

@@ -15,8 +15,9 @@ import base64
 import json
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import AuthenticationFailed
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
-from typing import Any, BinaryIO, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 
 import requests
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .client import RegistryClient
 from .errors import DeleteRefused, NotFound, RegistryError
 from .reference import Reference
-from .client import RegistryClient
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from .digests import IO_BLOCK, digest_of
 

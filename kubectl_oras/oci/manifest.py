@@ -64,7 +64,7 @@ def directory_layer(*, title: str, digest: str, size: int, tar_digest: str) -> B
 
 
 def rfc3339(moment: _dt.datetime) -> str:
-    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def build_manifest(
@@ -79,7 +79,7 @@ def build_manifest(
 
     User annotations win over ours, except that ``created`` is always present.
     """
-    merged = {ANNOTATION_CREATED: rfc3339(created or _dt.datetime.now(_dt.timezone.utc))}
+    merged = {ANNOTATION_CREATED: rfc3339(created or _dt.datetime.now(_dt.UTC))}
     merged.update(annotations or {})
     return {
         "schemaVersion": 2,

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .archive import unpack_directory
+from .client import RegistryClient
 from .errors import LocalPathError, UnsafePath, UnsupportedArtifact
 from .manifest import (
     ANNOTATION_CONTENT_DIGEST,
@@ -28,7 +29,6 @@ from .manifest import (
 from .paths import is_within, safe_relative_path
 from .progress import Progress
 from .reference import Reference
-from .client import RegistryClient
 
 DEFAULT_CONCURRENCY = 4
 STAGING_PREFIX = ".kubectl-oras-pull-"
@@ -136,7 +136,7 @@ def pull_artifact(
         with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="pull") as pool:
             staged = list(pool.map(fetch, enumerate(items)))
         files = []
-        for item, staged_path in zip(items, staged):
+        for item, staged_path in zip(items, staged, strict=True):
             final = os.path.join(outdir, item.title)
             _place(staged_path, final, outdir=outdir, graveyard=staging)
             files.append(PulledPath(item.title, final, item.blob.digest, item.blob.size, item.unpack))

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .archive import pack_directory
+from .client import RegistryClient
 from .digest_cache import DigestCache
 from .digests import hash_file, sha256_digest
 from .errors import InvalidReference, LocalPathError
@@ -25,7 +26,6 @@ from .manifest import (
 )
 from .progress import Progress
 from .reference import Reference
-from .client import RegistryClient
 
 HASH_FIRST_BELOW = 8 << 20  # smaller files are hashed first so an existing blob is never re-sent
 DEFAULT_CONCURRENCY = 4

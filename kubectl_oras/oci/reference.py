@@ -57,7 +57,8 @@ def registry_host_of(text: str) -> str | None:
     return first if sep and _HOST_RE.match(first) else None
 
 
-def parse_name(text: str, *, default_tag: str | None = DEFAULT_TAG, original: str | None = None) -> tuple[str, str | None, str | None]:
+def parse_name(text: str, *, default_tag: str | None = DEFAULT_TAG,
+               original: str | None = None) -> tuple[str, str | None, str | None]:
     """(repository, tag, digest) of ``repo[:tag][@digest]`` with no host; ``original`` is what errors quote."""
     original = text if original is None else original
     digest = None

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import requests
 import requests.adapters
@@ -222,7 +223,7 @@ class Transport:
         return RegistryError(f"{what}: registry answered {status} {response.reason}{detail}", status=status,
                              codes=codes, transient=status in RETRY_STATUSES, retry_after=_retry_after(response))
 
-    def unreachable(self, error: Exception, what: str) -> RegistryUnreachable:
+    def unreachable(self, error: BaseException, what: str) -> RegistryUnreachable:
         text = str(error)
         hint = ""
         tls = isinstance(error, requests.exceptions.SSLError)

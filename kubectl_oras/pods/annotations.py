@@ -1,8 +1,8 @@
 """The pod annotation schema (prefix ``oras.converged-computing.github.io/``): parse, validate,
 merge with the controlling owner's, and render.
 
-Every key the predecessor operator understood keeps its meaning (docs/annotations.md). Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations``
-naming the culprit) out.
+Every key the predecessor operator understood keeps its meaning (docs/annotations.md).
+Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations`` naming the culprit) out.
 """
 
 from __future__ import annotations
@@ -138,7 +138,8 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
             raise InvalidAnnotations(f"annotation {annotation_key(key)} is empty")
     cache = values.get("oras-cache", DEFAULT_CACHE)
     if not _DNS_LABEL.match(cache):
-        raise InvalidAnnotations(f"annotation {annotation_key('oras-cache')}: {cache!r} is not a valid OrasCache name (DNS label)")
+        raise InvalidAnnotations(
+            f"annotation {annotation_key('oras-cache')}: {cache!r} is not a valid OrasCache name (DNS label)")
     inputs = []
     if "input-uri" in values:
         inputs.append(parse_artifact(values["input-uri"], key="input-uri"))

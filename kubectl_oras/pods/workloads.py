@@ -5,7 +5,8 @@ owner's, the template's own win."""
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .annotations import InvalidAnnotations, is_marked, merge_owner
 from .injection import InjectionConfig, mutate_pod

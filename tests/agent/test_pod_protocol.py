@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
+from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
-from kubectl_oras.oci.client import RegistryClient
 from tests.agent.protocol import LocalPod, wait_for
 from tests.support.net import free_port
 from tests.support.trees import make_tree, snapshot

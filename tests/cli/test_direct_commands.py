@@ -24,7 +24,7 @@ def test_push_pull_tags_ls_rm_round_trip_with_json_output(any_registry, workdir)
     assert r.exit_code == 0, r.stderr
     pushed = json.loads(r.stdout)
     assert pushed["reference"] == f"{host}/metric/hwloc:iter-0"
-    assert [l["annotations"]["org.opencontainers.image.title"] for l in pushed["layers"]] == ["hwloc.xml", "results"]
+    assert [layer["annotations"]["org.opencontainers.image.title"] for layer in pushed["layers"]] == ["hwloc.xml", "results"]
 
     r = cli("pull", "metric/hwloc:iter-0", "-o", workdir / "out", "-r", host, "--plain-http", "--format", "json")
     assert r.exit_code == 0, r.stderr
@@ -76,9 +76,9 @@ def test_missing_tag_says_not_found(any_registry, workdir):
 
 
 def test_traversal_attempt_is_one_line_and_writes_nothing(any_registry, workdir):
-    from kubectl_oras.oci.manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest, file_layer
-    from kubectl_oras.oci.digests import sha256_digest
     from kubectl_oras.oci.client import RegistryClient
+    from kubectl_oras.oci.digests import sha256_digest
+    from kubectl_oras.oci.manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest, file_layer
 
     client = RegistryClient(any_registry.host, plain_http=True)
     client.upload_blob_bytes("evil/x", EMPTY_CONFIG, EMPTY_CONFIG_BLOB.digest)
@@ -86,7 +86,8 @@ def test_traversal_attempt_is_one_line_and_writes_nothing(any_registry, workdir)
     layer = file_layer(title="../../pwned.txt", digest=sha256_digest(b"pwned"), size=5)
     client.put_manifest("evil/x", "1", encode_manifest(build_manifest(layers=[layer])))
     (workdir / "out").mkdir()
-    one_error_line(cli("pull", "evil/x:1", "-r", any_registry.host, "--plain-http", "-o", workdir / "out"), "'..'", "../../pwned.txt")
+    one_error_line(cli("pull", "evil/x:1", "-r", any_registry.host, "--plain-http", "-o", workdir / "out"),
+                   "'..'", "../../pwned.txt")
     assert list((workdir / "out").iterdir()) == []
 
 

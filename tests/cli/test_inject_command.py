@@ -5,8 +5,8 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from kubectl_oras.pods.annotations import PREFIX
 from kubectl_oras.cli import app
+from kubectl_oras.pods.annotations import PREFIX
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "predecessor"
 MARK = {PREFIX + "output-uri": "metric/out:v1", PREFIX + "output-path": "out.txt"}

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_oras.pods.annotations import PREFIX
+from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
-from kubectl_oras.oci.client import RegistryClient
+from kubectl_oras.pods.annotations import PREFIX
 from tests.cluster.apply import apply, new_namespace, wait_for
 from tests.node import images
 from tests.node.project_image import IMAGE_NAME, project_archive

@@ -307,7 +307,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if cmdline and cmdline[0].endswith(b"containerd-shim-runc-v2") and self.containerd_socket.encode() in b" ".join(cmdline):
+            ours = self.containerd_socket.encode() in b" ".join(cmdline)
+            if cmdline and cmdline[0].endswith(b"containerd-shim-runc-v2") and ours:
                 try:
                     os.kill(int(pid), 9)
                 except ProcessLookupError:

@@ -4,8 +4,8 @@ import pytest
 from typer.testing import CliRunner
 
 from kubectl_oras.cli import app
-from kubectl_oras.oci.errors import AuthenticationFailed, RegistryUnreachable
 from kubectl_oras.oci.client import Credentials, RegistryClient
+from kubectl_oras.oci.errors import AuthenticationFailed, RegistryUnreachable
 from tests.support.registries import KINDS, htpasswd_file, self_signed_cert, start_registry
 
 USER, PASSWORD = "experimenter", "s3cret-Pa55word"

@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from kubectl_oras.oci.client import RegistryClient
+from kubectl_oras.oci.digests import sha256_digest
 from kubectl_oras.oci.errors import DigestMismatch, UnsafePath
 from kubectl_oras.oci.manifest import (
     EMPTY_CONFIG,
@@ -14,10 +16,8 @@ from kubectl_oras.oci.manifest import (
     encode_manifest,
     file_layer,
 )
-from kubectl_oras.oci.digests import sha256_digest
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.reference import Reference
-from kubectl_oras.oci.client import RegistryClient
 from tests.support.archives import tar_gz
 from tests.support.faulty_proxy import FaultyProxy
 

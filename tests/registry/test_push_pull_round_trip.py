@@ -14,7 +14,8 @@ def test_files_and_a_directory_round_trip(client, ref, workdir):
     (workdir / "pancakes.txt").write_text("blueberry\n")
     (workdir / "big.bin").write_bytes(os.urandom(9 << 20))  # above the hash-first threshold: streamed
     result = push_artifact(client, ref, ["pancakes.txt", "results", "big.bin"], annotations={"step": "breakfast"})
-    assert [l.annotations["org.opencontainers.image.title"] for l in result.layers] == ["pancakes.txt", "results", "big.bin"]
+    titles = [layer.annotations["org.opencontainers.image.title"] for layer in result.layers]
+    assert titles == ["pancakes.txt", "results", "big.bin"]
 
     out = workdir / "out"
     pulled = pull_artifact(client, ref, str(out))
@@ -54,7 +55,7 @@ def test_a_second_push_of_unchanged_content_sends_no_blob(client, ref, workdir, 
     assert first.bytes_sent >= 9 << 20 and first.blobs_skipped == 0
     second = push_artifact(client, ref.with_tag("v2"), ["results", "big.bin"], cache=cache)
     assert second.bytes_sent == 0 and second.blobs_skipped == 2
-    assert [l.digest for l in second.layers] == [l.digest for l in first.layers]
+    assert [layer.digest for layer in second.layers] == [layer.digest for layer in first.layers]
 
 
 def test_include_pulls_only_matching_layers(client, ref, workdir):

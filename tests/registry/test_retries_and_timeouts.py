@@ -4,11 +4,11 @@ import os
 
 import pytest
 
+from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.errors import RegistryError, RegistryUnreachable
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
-from kubectl_oras.oci.client import RegistryClient
 from tests.support.faulty_proxy import FaultyProxy
 from tests.support.net import free_port
 

@@ -4,11 +4,11 @@ import subprocess
 
 import pytest
 
+from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.delete import delete_artifact
 from kubectl_oras.oci.errors import DeleteRefused, NotFound
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
-from kubectl_oras.oci.client import RegistryClient
 from tests.support.faulty_proxy import FaultyProxy
 
 

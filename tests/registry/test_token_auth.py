@@ -2,11 +2,11 @@
 
 import pytest
 
+from kubectl_oras.oci.client import Credentials, RegistryClient
 from kubectl_oras.oci.errors import AuthenticationFailed
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
-from kubectl_oras.oci.client import Credentials, RegistryClient
 from tests.support.registries import KINDS, start_registry
 from tests.support.token_service import TokenService
 

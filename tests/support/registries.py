@@ -44,7 +44,8 @@ def start_registry(kind: str, *, htpasswd: Path | None = None, tls: tuple[Path, 
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
         "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True}},
-        "http": {"addr": f"127.0.0.1:{port}", "debug": {"addr": ""}} if kind == "distribution-3" else {"addr": f"127.0.0.1:{port}"},
+        "http": ({"addr": f"127.0.0.1:{port}", "debug": {"addr": ""}} if kind == "distribution-3"
+                 else {"addr": f"127.0.0.1:{port}"}),
     }
     if kind == "distribution-3":
         del config["http"]["debug"]

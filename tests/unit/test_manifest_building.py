@@ -1,6 +1,7 @@
 import datetime as dt
 import json
 
+from kubectl_oras.oci.digests import sha256_digest
 from kubectl_oras.oci.manifest import (
     ANNOTATION_CREATED,
     EMPTY_CONFIG_BLOB,
@@ -9,13 +10,12 @@ from kubectl_oras.oci.manifest import (
     encode_manifest,
     file_layer,
 )
-from kubectl_oras.oci.digests import sha256_digest
 from kubectl_oras.oci.push import title_for
 
 
 def test_artifact_manifest_follows_image_spec_1_1():
     layers = [file_layer(title="a.txt", digest=sha256_digest(b"a"), size=1)]
-    m = build_manifest(layers=layers, annotations={"k": "v"}, created=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc))
+    m = build_manifest(layers=layers, annotations={"k": "v"}, created=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
     assert m["schemaVersion"] == 2
     assert m["artifactType"] == "application/vnd.unknown.artifact.v1"
     assert m["config"] == {"mediaType": "application/vnd.oci.empty.v1+json", "digest": EMPTY_CONFIG_BLOB.digest, "size": 2}

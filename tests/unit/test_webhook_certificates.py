@@ -15,7 +15,7 @@ def test_a_fresh_certificate_names_every_host_and_needs_no_renewal():
 
 
 def test_a_certificate_is_renewed_before_it_expires():
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = make_serving_cert(hosts=HOSTS, serving_days=40)
     assert not needs_renewal(cert, hosts=HOSTS, now=now)
     assert needs_renewal(cert, hosts=HOSTS, now=now + dt.timedelta(days=11))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from controller.core.webhook_configuration import webhook_configuration
 from tests.cluster.apply import apply, apply_file, delete_configuration

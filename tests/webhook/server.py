@@ -11,9 +11,9 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.core.certificates import make_serving_cert
+from controller.runtime.webhook_server import make_app, server_ssl_context
 from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.owners import read_owner_annotations
-from controller.runtime.webhook_server import make_app, server_ssl_context
 from tests.support.net import free_port
 
 

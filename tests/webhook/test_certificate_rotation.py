@@ -6,13 +6,12 @@ import datetime as dt
 
 import pytest
 
+from controller.core.certificates import make_serving_cert, service_hosts
+from controller.core.webhook_configuration import webhook_configuration
+from controller.runtime.cert_store import ensure_serving_cert, inject_ca_bundle
 from kubectl_oras.kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, SECRETS
 from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.errors import Forbidden
-
-from controller.runtime.cert_store import ensure_serving_cert, inject_ca_bundle
-from controller.core.certificates import make_serving_cert, service_hosts
-from controller.core.webhook_configuration import webhook_configuration
 from tests.cluster.apply import apply, delete_configuration
 from tests.webhook.process import NS, install_identity
 
@@ -42,7 +41,7 @@ async def test_certificate_is_created_kept_renewed_and_its_ca_injected(control_p
         assert {w["clientConfig"]["caBundle"] for w in stored["webhooks"]} == {base64.b64encode(first.ca_pem).decode()}
 
         # A certificate close to expiry (planted by the admin: the SA may not patch) is replaced.
-        old = make_serving_cert(hosts=HOSTS, now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=360))
+        old = make_serving_cert(hosts=HOSTS, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=360))
         r = control_plane.session().patch(f"{control_plane.server}/api/v1/namespaces/{NS}/secrets/{SECRET}",
                                           json={"data": old.secret_data()},
                                           headers={"Content-Type": "application/merge-patch+json"})
