@@ -17,6 +17,7 @@ def reference(step: StepDescription, name: str) -> Reference:
 
 def client(step: StepDescription, *, push: bool) -> RegistryClient:
     """Credentials from the environment (the Secret the injection wired in), never from the step."""
-    from ..oci.client import Credentials, RegistryClient  # the HTTP stack, imported on first use
+    from ..oci.client import Credentials, RegistryClient, Timeouts  # the HTTP stack, imported on first use
 
-    return RegistryClient(step.registry, plain_http=step.plain_http, credentials=Credentials.from_env(push=push))
+    return RegistryClient(step.registry, plain_http=step.plain_http, credentials=Credentials.from_env(push=push),
+                          timeouts=Timeouts(total=step.timeout))

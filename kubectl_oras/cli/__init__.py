@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import direct, inject
+from .common import stop_on_signals
 
 app = typer.Typer(
     name="kubectl-oras",
@@ -19,4 +20,5 @@ inject.register(app)
 
 
 def main() -> None:
+    stop_on_signals()
     app(prog_name="kubectl-oras")

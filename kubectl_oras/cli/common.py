@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -12,8 +13,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from ..durations import parse_duration
 from ..errors import OrasError
-from ..oci.client import Credentials, RegistryClient
+from ..oci.client import Credentials, RegistryClient, Timeouts
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,6 +39,60 @@ InsecureOption = Annotated[
 ConcurrencyOption = Annotated[
     int, typer.Option("--concurrency", min=1, max=32, help="Layers transferred at once.")
 ]
+TimeoutOption = Annotated[
+    str | None,
+    typer.Option("--timeout", envvar="KUBECTL_ORAS_TIMEOUT", metavar="DURATION",
+                 help="Give up when the whole command has not finished after this long (e.g. 90s, 10m). "
+                      "Default: no limit."),
+]
+ConnectTimeoutOption = Annotated[
+    str, typer.Option("--connect-timeout", envvar="KUBECTL_ORAS_CONNECT_TIMEOUT", metavar="DURATION",
+                      help="How long to wait for the registry to accept a connection."),
+]
+ReadTimeoutOption = Annotated[
+    str, typer.Option("--read-timeout", envvar="KUBECTL_ORAS_READ_TIMEOUT", metavar="DURATION",
+                      help="How long to wait for the registry's next bytes; a registry silent for longer is retried, "
+                           "then given up on (within about a minute by default)."),
+]
+DEFAULT_CONNECT_TIMEOUT = f"{Timeouts.connect:g}s"
+DEFAULT_READ_TIMEOUT = f"{Timeouts.read:g}s"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: stop the transfers, clean up, exit."""
+
+
+_exit_at_once = False
+
+
+def stop_on_signals() -> None:
+    """For the real program (not tests): SIGTERM stops it like Ctrl-C, and an interrupted command
+    exits as soon as its clean-up has run, without waiting for network threads to notice."""
+    global _exit_at_once
+    _exit_at_once = True
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
+def timeouts(*, total: str | None, connect: str, read: str) -> Timeouts:
+    """The three timeout options as seconds; a clear error naming the option otherwise."""
+    values: dict[str, float | None] = {}
+    for option, text in (("--timeout", total), ("--connect-timeout", connect), ("--read-timeout", read)):
+        if text is None:
+            values[option] = None
+            continue
+        try:
+            seconds = parse_duration(text)
+        except ValueError as e:
+            raise OrasError(f"{option}: {e}") from None
+        if seconds <= 0:
+            raise OrasError(f"{option}: must be more than zero, not {text!r}")
+        values[option] = seconds
+    return Timeouts(connect=values["--connect-timeout"] or Timeouts.connect, read=values["--read-timeout"] or Timeouts.read,
+                    total=values["--timeout"])
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -56,15 +112,24 @@ def handle_errors(func: F) -> F:
         except OSError as e:
             where = f"{e.filename}: " if e.filename else ""
             raise fail(f"{where}{e.strerror or e}") from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
+        except KeyboardInterrupt as e:
+            code = 143 if isinstance(e, Terminated) else 130
+            if _exit_at_once:
+                # The command's own clean-up (staging directories, temporary archives) has run while
+                # the exception unwound; threads still blocked on the network must not hold the exit.
+                typer.echo("error: interrupted", err=True)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+            raise fail("interrupted", code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def make_client(host: str, *, plain_http: bool, insecure: bool, push: bool) -> RegistryClient:
+def make_client(host: str, *, plain_http: bool, insecure: bool, push: bool, limits: Timeouts) -> RegistryClient:
     """Credentials come from the environment (ORAS_USER / ORAS_PASS) or docker config, never flags."""
-    return RegistryClient(host, plain_http=plain_http, insecure=insecure, credentials=Credentials.from_env(push=push))
+    return RegistryClient(host, plain_http=plain_http, insecure=insecure, credentials=Credentials.from_env(push=push),
+                          timeouts=limits)
 
 
 def emit(fmt: Format, data: Any, text: str) -> None:

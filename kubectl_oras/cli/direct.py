@@ -19,16 +19,22 @@ from ..oci.pull import pull_artifact
 from ..oci.push import push_artifact
 from ..oci.reference import is_valid_repository, parse_reference
 from .common import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
     ConcurrencyOption,
+    ConnectTimeoutOption,
     Format,
     InsecureOption,
     PlainHttpOption,
+    ReadTimeoutOption,
     RegistryOption,
+    TimeoutOption,
     emit,
     handle_errors,
     make_client,
     parse_annotations,
     stderr_is_terminal,
+    timeouts,
 )
 from .progress import TransferProgress, human_bytes
 
@@ -43,6 +49,9 @@ def push(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    timeout: TimeoutOption = None,
+    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
     annotation: Annotated[list[str] | None, typer.Option("--annotation", "-a", metavar="KEY=VALUE",
                                                          help="Manifest annotation (repeatable).")] = None,
     artifact_type: Annotated[str, typer.Option("--artifact-type", help="artifactType of the manifest.")] = DEFAULT_ARTIFACT_TYPE,
@@ -55,7 +64,8 @@ def push(
     """
     ref = parse_reference(reference, registry=registry)
     annotations = parse_annotations(annotation or [])
-    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=True)
+    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=True,
+                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout))
     progress = TransferProgress(f"push {ref.repository}:{ref.tag}", enabled=stderr_is_terminal())
     try:
         result = push_artifact(client, ref, paths, annotations=annotations, artifact_type=artifact_type,
@@ -81,6 +91,9 @@ def pull(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    timeout: TimeoutOption = None,
+    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
     include: Annotated[list[str] | None, typer.Option("--include", metavar="GLOB",
                                                       help="Only pull layers whose title matches (repeatable).")] = None,
     no_unpack: Annotated[bool, typer.Option("--no-unpack", help="Keep directory layers as TITLE.tar.gz.")] = False,
@@ -89,7 +102,8 @@ def pull(
 ) -> None:
     """Pull an artifact's files into a directory (verified, all-or-nothing)."""
     ref = parse_reference(reference, registry=registry)
-    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=False)
+    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=False,
+                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout))
     progress = TransferProgress(f"pull {ref.repository}:{ref.tag or ref.digest}", enabled=stderr_is_terminal())
     try:
         result = pull_artifact(client, ref, output_dir, include=include, unpack=not no_unpack,
@@ -113,13 +127,17 @@ def tags(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    timeout: TimeoutOption = None,
+    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
     output: FormatOption = Format.text,
 ) -> None:
     """List the tags of a repository."""
     ref = parse_reference(repository, registry=registry, default_tag=None)
     if ref.tag or ref.digest:
         raise InvalidReference(f"{repository!r}: give a repository without a tag or digest")
-    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=False)
+    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=False,
+                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout))
     found = client.list_tags(ref.repository)
     emit(output, {"repository": ref.repository, "tags": found}, "\n".join(found))
 
@@ -129,12 +147,16 @@ def ls(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    timeout: TimeoutOption = None,
+    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
     output: FormatOption = Format.text,
 ) -> None:
     """List the repositories in the registry."""
     if not registry:
         raise InvalidReference("no registry: pass --registry HOST:PORT")
-    client = make_client(registry, plain_http=plain_http, insecure=insecure, push=False)
+    client = make_client(registry, plain_http=plain_http, insecure=insecure, push=False,
+                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout))
     found = [r for r in client.list_repositories() if is_valid_repository(r)]
     emit(output, {"repositories": found}, "\n".join(found))
 
@@ -145,13 +167,17 @@ def rm(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    timeout: TimeoutOption = None,
+    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
     output: FormatOption = Format.text,
 ) -> None:
     """Delete a tag (never other tags that share its manifest) or a manifest by digest."""
     ref = parse_reference(reference, registry=registry, default_tag=None)
     if not ref.tag and not ref.digest:
         raise InvalidReference(f"{reference!r}: say which tag or digest to delete (repo:tag)")
-    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=True)
+    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=True,
+                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout))
     deleted = delete_artifact(client, ref)
     emit(output, asdict(deleted), f"Deleted {deleted.reference} ({deleted.digest}, by {deleted.by})")
 

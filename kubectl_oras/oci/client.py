@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
@@ -20,7 +21,7 @@ from .digests import IO_BLOCK, digest_of, hasher_for
 from .errors import DigestMismatch, RegistryError, RegistryUnreachable
 from .file_body import FileBody
 from .manifest import ACCEPTED_MANIFEST_TYPES, MANIFEST_MEDIA_TYPE
-from .transport import RetryPolicy, Timeouts, Transport, retrying
+from .transport import RetryPolicy, Timeouts, Transport, read_timed_out, retrying
 
 Progress = Callable[[int], None]
 
@@ -89,7 +90,7 @@ class RegistryClient:
         return f"{location}{sep}digest={urllib.parse.quote(digest)}"
 
     def upload_blob_file(self, repository: str, path: str, *, size: int, digest: str | None = None,
-                         progress: Progress | None = None) -> str:
+                         progress: Progress | None = None, cancel: threading.Event | None = None) -> str:
         """Upload a file as a blob in bounded memory; returns its digest.
 
         With a known digest: POST + PUT (monolithic, body streamed from the file).
@@ -102,6 +103,7 @@ class RegistryClient:
 
         def counted(n: int) -> None:
             nonlocal sent
+            self.transport.check_going(what, cancel)  # between blocks: Ctrl-C or --timeout stop the upload
             sent += n
             if progress:
                 progress(n)
@@ -129,7 +131,7 @@ class RegistryClient:
                          headers={"Content-Length": "0"}, ok=(201,), retry=False)
             return computed
 
-        return retrying(self.transport.retry, upload, on_retry=rewind)
+        return retrying(self.transport.retry, upload, on_retry=rewind, deadline=self.transport.deadline)
 
     def upload_blob_bytes(self, repository: str, data: bytes, digest: str) -> None:
         what = f"push blob {digest[:19]} to {repository}"
@@ -138,7 +140,7 @@ class RegistryClient:
                      headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}, ok=(201,))
 
     def download_blob(self, repository: str, digest: str, size: int, out: BinaryIO, *,
-                      progress: Progress | None = None) -> None:
+                      progress: Progress | None = None, cancel: threading.Event | None = None) -> None:
         """Stream a blob into ``out``, verifying size and digest; resume with Range after a reset."""
         what = f"pull blob {digest} from {repository}"
         try:
@@ -161,6 +163,7 @@ class RegistryClient:
                     hasher, received = hasher_for(digest), 0
                 try:
                     for chunk in r.iter_content(IO_BLOCK):
+                        self.transport.check_going(what, cancel)
                         received += len(chunk)
                         if received > size:
                             raise DigestMismatch(f"{what}: registry sent more than the {size} bytes the manifest declares")
@@ -173,13 +176,21 @@ class RegistryClient:
                                        chunked=isinstance(e, requests.exceptions.ChunkedEncodingError)) from e
 
         try:
-            retrying(self.transport.retry, fetch)
+            retrying(self.transport.retry, fetch, deadline=self.transport.deadline)
         except _Interrupted as e:
+            cause = e.__cause__ or e
+            deadline = self.transport.deadline
+            if deadline is not None and deadline.remaining() <= 0:
+                raise deadline.exceeded(what) from e
+            if read_timed_out(cause):
+                raise RegistryUnreachable(
+                    f"{what}: registry {self.hostname} stopped sending after {e.received} of {size} bytes and did not "
+                    f"send more within {self.transport.timeouts.read:g} s") from e
             if e.chunked or e.received:
                 raise DigestMismatch(
                     f"{what}: the connection ended after {e.received} of {size} bytes (truncated blob): {e}"
                 ) from e
-            raise self.transport.unreachable(e.__cause__ or e, what) from e
+            raise self.transport.unreachable(cause, what) from e
         if received != size:
             raise DigestMismatch(f"{what}: received {received} bytes, the manifest declares {size} (truncated blob)")
         actual = digest_of(hasher)

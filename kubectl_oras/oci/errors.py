@@ -44,12 +44,20 @@ class RegistryUnreachable(RegistryError):
         super().__init__(message, transient=transient)
 
 
+class DeadlineExceeded(RegistryError):
+    """The whole operation took longer than the time the user allowed it (--timeout)."""
+
+
 class AuthenticationFailed(RegistryError):
     """The registry refused our credentials or asked for ones we do not have."""
 
 
 class NotFound(RegistryError):
     """The repository, tag, manifest or blob does not exist."""
+
+
+class Cancelled(OrasError):
+    """The operation was stopped (Ctrl-C, SIGTERM, or another part of it failed)."""
 
 
 class DeleteRefused(OrasError):

@@ -11,7 +11,7 @@ import fnmatch
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
 
 from .archive import unpack_directory
@@ -26,6 +26,7 @@ from .manifest import (
     Blob,
     layers_of,
 )
+from .parallel import StoppableFile, run_all
 from .paths import is_within, safe_relative_path
 from .progress import Progress
 from .reference import Reference
@@ -118,23 +119,23 @@ def pull_artifact(
         raise LocalPathError(f"{outdir}: cannot create output directory: {e.strerror}") from e
     staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir)
     try:
-        def fetch(index_item: tuple[int, PullItem]) -> str:
+        def fetch(index_item: tuple[int, PullItem], cancel: threading.Event) -> str:
             index, item = index_item
             blob_path = os.path.join(staging, f"blob-{index}")
             with open(blob_path, "wb") as out:
-                client.download_blob(ref.repository, item.blob.digest, item.blob.size, out, progress=progress)
+                client.download_blob(ref.repository, item.blob.digest, item.blob.size, out, progress=progress,
+                                     cancel=cancel)
             if not item.unpack:
                 return blob_path
             unpacked = os.path.join(staging, f"dir-{index}")
             os.mkdir(unpacked)
             with open(blob_path, "rb") as archive:
-                top = unpack_directory(archive, unpacked, name=item.title,
+                top = unpack_directory(StoppableFile(archive, cancel, what=what), unpacked, name=item.title,  # type: ignore[arg-type]
                                        expected_tar_digest=item.blob.annotations.get(ANNOTATION_CONTENT_DIGEST))
             os.unlink(blob_path)
             return top
 
-        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="pull") as pool:
-            staged = list(pool.map(fetch, enumerate(items)))
+        staged = run_all(fetch, list(enumerate(items)), concurrency=concurrency, name="pull")
         files = []
         for item, staged_path in zip(items, staged, strict=True):
             final = os.path.join(outdir, item.title)

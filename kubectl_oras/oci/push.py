@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .archive import pack_directory
@@ -24,6 +24,7 @@ from .manifest import (
     encode_manifest,
     file_layer,
 )
+from .parallel import StoppableFile, run_all
 from .progress import Progress
 from .reference import Reference
 
@@ -87,8 +88,9 @@ def plan_push(paths: list[str]) -> list[PushItem]:
 
 class _Pusher:
     def __init__(self, client: RegistryClient, repository: str, progress: Progress | None,
-                 cache: DigestCache | None) -> None:
+                 cache: DigestCache | None, workdir: str) -> None:
         self.client = client
+        self.workdir = workdir  # directory archives are written here; removed with it
         self.repository = repository
         self.progress = progress
         self.cache = cache
@@ -108,7 +110,7 @@ class _Pusher:
         if self.progress:
             self.progress(size)
 
-    def push_file(self, item: PushItem) -> Blob:
+    def push_file(self, item: PushItem, cancel: threading.Event) -> Blob:
         try:
             st = os.stat(item.path)
         except OSError as e:
@@ -120,14 +122,15 @@ class _Pusher:
             self._skip(st.st_size)
         else:
             digest = self.client.upload_blob_file(self.repository, item.path, size=st.st_size, digest=digest,
-                                                  progress=self._count)
+                                                  progress=self._count, cancel=cancel)
             if self.cache and st.st_size >= HASH_FIRST_BELOW:
                 self.cache.put(item.path, st, digest)
         return file_layer(title=item.title, digest=digest, size=st.st_size)
 
-    def push_directory(self, item: PushItem) -> Blob:
-        with tempfile.NamedTemporaryFile(prefix="kubectl-oras-", suffix=".tar.gz") as tmp:
-            packed = pack_directory(item.path, tmp, name=item.title)
+    def push_directory(self, item: PushItem, cancel: threading.Event) -> Blob:
+        with tempfile.NamedTemporaryFile(prefix="layer-", suffix=".tar.gz", dir=self.workdir) as tmp:
+            packed = pack_directory(item.path, StoppableFile(tmp, cancel, what=f"pack {item.path}"),  # type: ignore[arg-type]
+                                    name=item.title)
             tmp.flush()
             if self.progress:
                 self.progress.add_total(packed.size)
@@ -135,11 +138,11 @@ class _Pusher:
                 self._skip(packed.size)
             else:
                 self.client.upload_blob_file(self.repository, tmp.name, size=packed.size, digest=packed.digest,
-                                             progress=self._count)
+                                             progress=self._count, cancel=cancel)
         return directory_layer(title=item.title, digest=packed.digest, size=packed.size, tar_digest=packed.tar_digest)
 
-    def push_item(self, item: PushItem) -> Blob:
-        return self.push_directory(item) if item.is_directory else self.push_file(item)
+    def push_item(self, item: PushItem, cancel: threading.Event) -> Blob:
+        return self.push_directory(item, cancel) if item.is_directory else self.push_file(item, cancel)
 
 
 def push_artifact(
@@ -159,9 +162,12 @@ def push_artifact(
     items = plan_push(paths)
     if progress:
         progress.add_total(sum(os.path.getsize(i.path) for i in items if not i.is_directory))
-    pusher = _Pusher(client, ref.repository, progress, cache)
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push") as pool:
-        layers = list(pool.map(pusher.push_item, items))
+    workdir = tempfile.mkdtemp(prefix="kubectl-oras-push-")
+    try:
+        pusher = _Pusher(client, ref.repository, progress, cache, workdir)
+        layers = run_all(pusher.push_item, items, concurrency=concurrency, name="push")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     if not client.blob_exists(ref.repository, EMPTY_CONFIG_BLOB.digest):
         client.upload_blob_bytes(ref.repository, EMPTY_CONFIG, EMPTY_CONFIG_BLOB.digest)
     manifest = build_manifest(layers=layers, artifact_type=artifact_type, annotations=annotations)

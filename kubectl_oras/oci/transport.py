@@ -9,6 +9,7 @@ at once with the message the user sees.
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import requests.adapters
 
 from .auth import AuthCache, RequestToken, Scope, answer_challenge, parse_token_answer
 from .digests import IO_BLOCK
-from .errors import AuthenticationFailed, NotFound, RegistryError, RegistryUnreachable
+from .errors import AuthenticationFailed, Cancelled, DeadlineExceeded, NotFound, RegistryError, RegistryUnreachable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 T = TypeVar("T")
@@ -29,19 +30,26 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Timeouts:
+    """Seconds to wait. ``total`` bounds a whole command (every request and every retry of it)."""
+
     connect: float = 10.0
-    read: float = 120.0  # between bytes, not for the whole transfer
+    read: float = 30.0  # between bytes, not for the whole transfer
+    total: float | None = None  # none by default: a big artifact may take as long as it takes
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how long to try again after a transient failure."""
+    """How often and how long to try again after a transient failure.
+
+    With the default timeouts, a registry that accepts connections and never answers fails an
+    operation after two read timeouts: no new try starts ``deadline`` seconds after the first.
+    """
 
     attempts: int = 5  # tries in all, the first included
     backoff: float = 0.2  # seconds before the second try; doubled for each further one
     max_backoff: float = 5.0
     max_retry_after: float = 30.0  # a registry's Retry-After is honoured up to this
-    deadline: float | None = None  # seconds from the first try after which no new try starts
+    deadline: float | None = 60.0  # seconds from the first try after which no new try starts
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before try number ``attempt + 1`` (``attempt`` counts from 1)."""
@@ -50,19 +58,70 @@ class RetryPolicy:
         return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
 
 
+def worst_case_seconds(policy: RetryPolicy, timeouts: Timeouts) -> float:
+    """The longest one operation can take when the registry never answers (connects, then silence)."""
+    waited, attempt = 0.0, 1
+    while True:
+        waited += timeouts.read
+        if timeouts.total is not None and waited >= timeouts.total:
+            return timeouts.total
+        if attempt >= policy.attempts:
+            return waited
+        pause = policy.delay(attempt)
+        if policy.deadline is not None and waited + pause > policy.deadline:
+            return waited
+        waited += pause
+        attempt += 1
+
+
+class Deadline:
+    """The end of the time a whole command may take (``Timeouts.total``)."""
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._at = clock() + seconds
+
+    def remaining(self) -> float:
+        return self._at - self._clock()
+
+    def check(self, what: str) -> None:
+        if self.remaining() <= 0:
+            raise self.exceeded(what)
+
+    def exceeded(self, what: str) -> DeadlineExceeded:
+        return DeadlineExceeded(f"{what}: not done within the {self.seconds:g} s its timeout allows")
+
+
+def check_going(what: str, *, deadline: Deadline | None, cancel: threading.Event | None) -> None:
+    """Raise if the operation must stop: the user's time is up, or it was cancelled."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"{what}: stopped")
+    if deadline is not None:
+        deadline.check(what)
+
+
 def retrying(policy: RetryPolicy, operation: Callable[[], T], *, on_retry: Callable[[], None] | None = None,
-             sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> T:
-    """Run ``operation`` until it succeeds, raises a non-transient error, or the policy is spent."""
+             deadline: Deadline | None = None, sleep: Callable[[float], None] = time.sleep,
+             clock: Callable[[], float] = time.monotonic) -> T:
+    """Run ``operation`` until it succeeds, raises a non-transient error, or the policy is spent.
+
+    The error that ends it says how many tries were made when there were several.
+    """
     started = clock()
     attempt = 1
     while True:
         try:
             return operation()
         except RegistryError as e:
-            if not e.transient or attempt >= policy.attempts:
-                raise
             wait = policy.delay(attempt, e.retry_after)
-            if policy.deadline is not None and clock() + wait - started > policy.deadline:
+            elapsed = clock() - started
+            spent = (attempt >= policy.attempts
+                     or (policy.deadline is not None and elapsed + wait > policy.deadline)
+                     or (deadline is not None and deadline.remaining() < wait))
+            if not e.transient or spent:
+                if e.transient and attempt > 1 and e.args:
+                    e.args = (f"{e.args[0]} (gave up after {attempt} tries in {elapsed:.0f} s)", *e.args[1:])
                 raise
         attempt += 1
         if on_retry:
@@ -116,6 +175,21 @@ def _oci_messages(response: requests.Response) -> tuple[str, tuple[str, ...]]:
     return "; ".join(m for m in messages if m), tuple(codes)
 
 
+def read_timed_out(error: BaseException) -> bool:
+    """A read timeout in the middle of a body reaches us as a ConnectionError wrapping urllib3's."""
+    import urllib3.exceptions
+
+    cause: BaseException | None = error
+    for _ in range(8):  # a short chain: requests wraps urllib3 wraps the socket's timeout
+        if cause is None:
+            break
+        if isinstance(cause, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+            return True
+        nested = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+        cause = nested or cause.__cause__ or cause.__context__
+    return False
+
+
 def _retry_after(response: requests.Response) -> float | None:
     try:
         return float(response.headers.get("Retry-After", ""))
@@ -134,6 +208,7 @@ class Transport:
         self.insecure = insecure
         self.auth = auth
         self.timeouts = timeouts
+        self.deadline = Deadline(timeouts.total) if timeouts.total is not None else None
         self.retry = retry
         self.session = requests.Session()
         # Some registries (Harbor) take a cookie as a sign of a browser and start CSRF checks.
@@ -152,7 +227,15 @@ class Transport:
 
     @property
     def _timeout(self) -> tuple[float, float]:
-        return (self.timeouts.connect, self.timeouts.read)
+        """(connect, read) for the next request: never past the command's deadline."""
+        connect, read = self.timeouts.connect, self.timeouts.read
+        if self.deadline is not None:
+            left = max(self.deadline.remaining(), 0.001)
+            connect, read = min(connect, left), min(read, left)
+        return (connect, read)
+
+    def check_going(self, what: str, cancel: threading.Event | None = None) -> None:
+        check_going(what, deadline=self.deadline, cancel=cancel)
 
     def request(self, method: str, url: str, *, what: str, headers: dict[str, str] | None = None,
                 body: bytes | Body | None = None, stream: bool = False, ok: tuple[int, ...] = (200,),
@@ -171,12 +254,16 @@ class Transport:
         def once() -> requests.Response:
             nonlocal answered
             while True:
+                self.check_going(what)
+                limits = self._timeout
                 try:
                     response = self.session.request(
                         method, url, headers={**(headers or {}), **self.auth.headers(scope)}, data=body,
-                        stream=stream, verify=not self.insecure, timeout=self._timeout, allow_redirects=True)
+                        stream=stream, verify=not self.insecure, timeout=limits, allow_redirects=True)
                 except (requests.ConnectionError, requests.Timeout) as e:
-                    raise self.unreachable(e, what) from e
+                    if self.deadline is not None and self.deadline.remaining() <= 0:
+                        raise self.deadline.exceeded(what) from e
+                    raise self.unreachable(e, what, limits=limits) from e
                 if response.status_code == 401 and not answered:
                     response.close()
                     self._authenticate(response, scope, what)
@@ -189,7 +276,7 @@ class Transport:
                     raise self.error_for(response, what)
                 return response
 
-        return retrying(self.retry, once) if retry else once()
+        return retrying(self.retry, once, deadline=self.deadline) if retry else once()
 
     def _authenticate(self, response: requests.Response, scope: Scope, what: str) -> None:
         """Obtain what a 401 asks for: basic auth, or a bearer token for the scope it names."""
@@ -223,7 +310,12 @@ class Transport:
         return RegistryError(f"{what}: registry answered {status} {response.reason}{detail}", status=status,
                              codes=codes, transient=status in RETRY_STATUSES, retry_after=_retry_after(response))
 
-    def unreachable(self, error: BaseException, what: str) -> RegistryUnreachable:
+    def unreachable(self, error: BaseException, what: str, *, limits: tuple[float, float] | None = None) -> RegistryUnreachable:
+        connect, read = limits or (self.timeouts.connect, self.timeouts.read)
+        if isinstance(error, requests.exceptions.ConnectTimeout):
+            return RegistryUnreachable(f"{what}: registry {self.hostname} did not accept a connection within {connect:g} s")
+        if isinstance(error, requests.exceptions.ReadTimeout) or read_timed_out(error):
+            return RegistryUnreachable(f"{what}: registry {self.hostname} did not answer within {read:g} s")
         text = str(error)
         hint = ""
         tls = isinstance(error, requests.exceptions.SSLError)

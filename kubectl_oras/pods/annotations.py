@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..durations import parse_duration
 from ..errors import OrasError
 from ..oci.errors import InvalidReference
 from ..oci.reference import parse_name, registry_host_of
@@ -19,7 +20,7 @@ DEFAULT_CACHE = "oras"
 
 KNOWN = frozenset({
     "oras-cache", "input-uri", "output-uri", "input-path", "output-path", "output-pipe", "container",
-    "registry", "oras-env", "unpack", "debug", "push-on-failure",
+    "registry", "oras-env", "unpack", "debug", "push-on-failure", "timeout",
 })
 IGNORED = {  # accepted for old manifests, with a warning: we download nothing at pod start
     "oras-container": "we ship the agent in our own image",
@@ -66,6 +67,7 @@ class StepSettings:
     unpack: bool = True
     debug: bool = False
     push_on_failure: str = "never"
+    timeout: float | None = None  # seconds each transfer of the step may take (pull of the inputs, push)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -112,6 +114,18 @@ def _boolean(values: dict[str, str], key: str, default: bool) -> bool:
     if value not in BOOLEAN:
         raise InvalidAnnotations(f"annotation {annotation_key(key)}: {values[key]!r} is not \"true\" or \"false\"")
     return BOOLEAN[value]
+
+
+def _duration(values: dict[str, str], key: str) -> float | None:
+    if key not in values:
+        return None
+    try:
+        seconds = parse_duration(values[key])
+    except ValueError as e:
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {e}") from None
+    if seconds <= 0:
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: must be more than zero")
+    return seconds
 
 
 def _path(values: dict[str, str], key: str) -> str | None:
@@ -181,6 +195,7 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         unpack=_boolean(values, "unpack", True),
         debug=_boolean(values, "debug", False),
         push_on_failure=policy,
+        timeout=_duration(values, "timeout"),
         warnings=tuple(warnings),
     )
 
@@ -199,6 +214,7 @@ def render(settings: StepSettings) -> dict[str, str]:
         "registry": settings.registry, "oras-env": settings.oras_env,
         "unpack": None if settings.unpack else "false", "debug": "true" if settings.debug else None,
         "push-on-failure": None if settings.push_on_failure == "never" else settings.push_on_failure,
+        "timeout": f"{settings.timeout:g}s" if settings.timeout is not None else None,
     }
     out.update({k: v for k, v in optional.items() if v is not None})
     return {PREFIX + k: v for k, v in out.items()}

@@ -77,6 +77,7 @@ def step_description(settings: StepSettings, config: InjectionConfig) -> StepDes
         push_on_failure=settings.push_on_failure,
         debug=settings.debug,
         share=SHARE.root,
+        timeout=settings.timeout,
     )
 
 

@@ -38,12 +38,13 @@ class StepDescription:
     push_on_failure: str  # "never" or "failed-tag"
     debug: bool
     share: str
+    timeout: float | None = None  # seconds a whole pull or push may take (annotation `timeout`)
 
     def to_json(self) -> str:
         return json.dumps({
             "registry": self.registry, "plainHttp": self.plain_http, "inputs": list(self.inputs),
             "output": self.output, "unpack": self.unpack, "pushOnFailure": self.push_on_failure,
-            "debug": self.debug, "share": self.share,
+            "debug": self.debug, "share": self.share, "timeout": self.timeout,
         }, separators=(",", ":"))
 
     @classmethod
@@ -58,9 +59,12 @@ class StepDescription:
                     raise TypeError(f"{key} must be a non-empty string")
             if d.get("output") is not None and not isinstance(d["output"], str):
                 raise TypeError("output must be a string")
+            timeout = d.get("timeout")
+            if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+                raise TypeError("timeout must be a positive number of seconds")
             return cls(d["registry"], bool(d["plainHttp"]), tuple(inputs), d.get("output"),
                        bool(d.get("unpack", True)), str(d.get("pushOnFailure", "never")), bool(d.get("debug")),
-                       d["share"])
+                       d["share"], float(timeout) if timeout is not None else None)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise InvalidStep(f"{STEP_ENV} is malformed: {e}") from e
 

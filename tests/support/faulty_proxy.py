@@ -8,6 +8,9 @@ registry behind it. ``rules`` maps a predicate on (method, path) to a fault, app
   ("corrupt", None)     forward, but flip a byte of the response body
   ("truncate", n)       forward, but send only the first n body bytes, then close
   ("reset", n)          forward, send n body bytes, then reset the connection
+  ("stall", n)          a GET or HEAD: forward, send n body bytes, then fall silent (the
+                        connection stays open until the proxy stops); any other request: read
+                        its body, then never answer
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class FaultyProxy:
     host: str = ""
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _released: threading.Event = field(default_factory=threading.Event)
 
     def add(self, matches: Callable[[str, str], bool], fault: str, arg: int | None = None, *, times: int = 1) -> None:
         with self._lock:
@@ -67,6 +71,11 @@ class FaultyProxy:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                     body = self._read_chunked()
                 rule = proxy.take_rule(self.command, self.path)
+                if rule and rule.fault == "stall" and self.command not in ("GET", "HEAD"):
+                    proxy.seen.append((self.command, self.path, 0))
+                    proxy._released.wait(300)
+                    self.close_connection = True
+                    return
                 if rule and rule.fault == "status":
                     self.send_response(rule.arg or 503)
                     self.send_header("Content-Length", "0")
@@ -96,6 +105,12 @@ class FaultyProxy:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command == "HEAD":
+                    return
+                if rule and rule.fault == "stall":
+                    self.wfile.write(data[: rule.arg or 0])
+                    self.wfile.flush()
+                    proxy._released.wait(300)
+                    self.close_connection = True
                     return
                 if rule and rule.fault in ("truncate", "reset"):
                     self.wfile.write(data[: rule.arg or 0])
@@ -127,6 +142,7 @@ class FaultyProxy:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         if self._server:
             self._server.shutdown()
             self._server.server_close()

@@ -1,0 +1,30 @@
+"""Durations as users write them: ``90``, ``90s``, ``5m``, ``1h30m``, ``250ms``.
+
+A leaf module (it imports nothing of the project), so flags, annotations and the controller's
+specs all read durations the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text``; ValueError with the accepted forms when it is not a duration."""
+    value = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        return float(value)
+    parts = _PART.findall(value)
+    if not value or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"{text!r} is not a duration (write e.g. 90, 90s, 5m, 1h30m)")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def format_duration(seconds: float) -> str:
+    """A short human form: ``45 s``, ``2.5 s``, ``3 min``."""
+    if seconds >= 120:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"

@@ -1,0 +1,92 @@
+"""A registry that accepts connections and never answers: every command and the agent give up
+in bounded time, naming the registry and what was being done; the limits are the user's."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from kubectl_oras.pods.step import STEP_ENV, StepDescription
+
+KUBECTL_ORAS = [sys.executable, "-m", "kubectl_oras"]
+
+
+@pytest.fixture
+def silent_registry():
+    """Accepts every connection, reads what it is sent, answers nothing."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+def run(*args: str, env: dict[str, str] | None = None, limit: float = 60) -> subprocess.CompletedProcess:
+    """The command as a user runs it; ``limit`` only keeps a hung command from hanging the suite."""
+    return subprocess.run([*KUBECTL_ORAS, *args], capture_output=True, text=True, timeout=limit,
+                          env=dict(os.environ, **(env or {})))
+
+
+def test_a_silent_registry_fails_a_pull_naming_it_and_the_wait(silent_registry, tmp_path):
+    r = run("pull", "metric/hwloc:iter-0", "-r", silent_registry, "--plain-http", "--read-timeout", "1",
+            "-o", str(tmp_path / "out"))
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert f"pull {silent_registry}/metric/hwloc:iter-0" in r.stderr
+    assert f"registry {silent_registry} did not answer within 1 s" in r.stderr
+    assert "gave up after 5 tries" in r.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_read_timeout_can_come_from_the_environment(silent_registry):
+    r = run("tags", "metric/hwloc", "-r", silent_registry, "--plain-http",
+            env={"KUBECTL_ORAS_READ_TIMEOUT": "500ms", "KUBECTL_ORAS_TIMEOUT": "1s"})
+    assert r.returncode == 1
+    assert "list tags of metric/hwloc" in r.stderr
+    assert "not done within the 1 s its timeout allows" in r.stderr
+
+
+def test_a_total_timeout_ends_a_push_whatever_the_read_timeout(silent_registry, tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+    r = run("push", "metric/hwloc:iter-0", str(tmp_path / "f.txt"), "-r", silent_registry, "--plain-http",
+            "--timeout", "2s", "--read-timeout", "10m")
+    assert r.returncode == 1
+    assert "not done within the 2 s its timeout allows" in r.stderr
+
+
+@pytest.mark.parametrize("option, value", [("--timeout", "soon"), ("--read-timeout", "0"), ("--connect-timeout", "-3s")])
+def test_a_bad_time_limit_is_refused_naming_the_option(option, value):
+    r = run("tags", "metric/hwloc", "-r", "127.0.0.1:1", "--plain-http", option, value, limit=30)
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"error: {option}: ") and "Traceback" not in r.stderr
+
+
+def test_the_agents_pull_gives_up_within_the_steps_timeout(silent_registry, tmp_path):
+    step = StepDescription(registry=silent_registry, plain_http=True, inputs=("experiment/simulate:iter-0",), output=None,
+                           unpack=True, push_on_failure="never", debug=True, share=str(tmp_path / "share"), timeout=2)
+    r = subprocess.run([sys.executable, "-m", "kubectl_oras.agent", "pull"], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, **{STEP_ENV: step.to_json()}))
+    assert r.returncode == 1
+    assert "pull" in r.stderr and "experiment/simulate:iter-0" in r.stderr
+    assert "not done within the 2 s its timeout allows" in r.stderr
