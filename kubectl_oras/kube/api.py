@@ -8,6 +8,7 @@ a ``KubeError`` (errors.py).
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ import aiohttp
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from .errors import ClusterUnreachable, api_error
+from .errors import ClusterUnreachable, KubeError, api_error
 
 REQUEST_TIMEOUT = 30.0  # seconds for one API call; watches set their own
 
@@ -30,22 +31,30 @@ class Resource:
     namespaced: bool = True
 
     def path(self, *, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        """The object's (or with no name, the collection's) path. Every part is escaped, so a name
+        holding '/' or '..' (a pod's ownerReferences are its author's to write) stays one name."""
         base = f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
         if self.namespaced:
             if not namespace:
                 raise ValueError(f"{self.plural} are namespaced: give a namespace")
-            base += f"/namespaces/{namespace}"
+            base += f"/namespaces/{_segment(namespace)}"
         base += f"/{self.plural}"
-        if name:
-            base += f"/{name}"
+        if name is not None:
+            base += f"/{_segment(name)}"
         if subresource:
-            base += f"/{subresource}"
+            base += f"/{_segment(subresource)}"
         return base
 
     def describe(self, name: str | None, namespace: str | None) -> str:
         """How errors name the object: "secrets lab/x", "mutatingwebhookconfigurations y"."""
         where = f"{namespace}/" if namespace and self.namespaced else ""
         return f"{self.plural} {where}{name}" if name else f"{self.plural} in {namespace}" if namespace else self.plural
+
+
+def _segment(part: str) -> str:
+    if not part or part in (".", ".."):
+        raise ValueError(f"{part!r} cannot name an object")
+    return urllib.parse.quote(part, safe="")
 
 
 SECRETS = Resource("v1", "Secret", "secrets")
@@ -83,22 +92,28 @@ class Kube:
         await self.api.close()
 
     async def call(self, method: str, path: str, *, what: str, body: Any = None, query: dict[str, Any] | None = None,
-                   content_type: str = "application/json") -> Any:
-        """One API call returning the answer's JSON; every failure a KubeError naming ``what``."""
+                   content_type: str = "application/json", timeout: float | None = None) -> dict[str, Any]:
+        """One API call returning the answer's JSON object; every failure a KubeError naming ``what``."""
         try:
-            return await self.api.call_api(
+            result = await self.api.call_api(
                 path, method, query_params=list((query or {}).items()), body=body,
                 header_params={"Accept": "application/json", "Content-Type": content_type},
                 response_types_map={200: "object", 201: "object", 202: "object"}, auth_settings=["BearerToken"],
-                _return_http_data_only=True, _preload_content=True, _request_timeout=self.timeout)
+                _return_http_data_only=True, _preload_content=True, _request_timeout=timeout or self.timeout)
         except ApiException as e:
-            raise api_error(e.status or 0, e.body, what=what) from e
+            raise api_error(e.status or 0, e.body, what=what, http_reason=e.reason or "") from e
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             host = self.api.configuration.host
-            raise ClusterUnreachable(f"{what}: cannot reach the Kubernetes API at {host}: {e or type(e).__name__}") from e
+            raise ClusterUnreachable(f"{what}: cannot reach the Kubernetes API at {host}: {str(e) or type(e).__name__}") from e
+        except (ValueError, LookupError) as e:  # an answer the client cannot decode (charset, UTF-8)
+            raise KubeError(f"{what}: the Kubernetes API answered with something that is not JSON: {e}") from e
+        if not isinstance(result, dict):
+            raise KubeError(f"{what}: the Kubernetes API answered with something that is not a JSON object")
+        return result
 
-    async def get(self, resource: Resource, name: str, *, namespace: str | None = None) -> dict[str, Any]:
-        return await self.call("GET", resource.path(namespace=namespace, name=name),
+    async def get(self, resource: Resource, name: str, *, namespace: str | None = None,
+                  timeout: float | None = None) -> dict[str, Any]:
+        return await self.call("GET", resource.path(namespace=namespace, name=name), timeout=timeout,
                                what=f"get {resource.describe(name, namespace)}")
 
     async def list(self, resource: Resource, *, namespace: str | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import yaml
 from kubernetes_asyncio import config
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config.config_exception import ConfigException
@@ -36,7 +37,9 @@ async def connect(*, kubeconfig: str | None = None, context: str | None = None) 
         except OSError:
             namespace = "default"
         return Kube(ApiClient(configuration), namespace=namespace)
-    except (ConfigException, OSError) as e:
+    except (ConfigException, OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as e:
+        # A kubeconfig that is not YAML, or YAML of the wrong shape, reaches us as whatever the
+        # loader tripped on: say which file, and what.
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         raise ClusterUnreachable(f"no cluster to talk to ({where}): {e}") from e
 

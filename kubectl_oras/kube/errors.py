@@ -58,15 +58,16 @@ def status_message(body: Any) -> tuple[str, str]:
     if isinstance(body, (bytes, str)):
         try:
             body = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return "", ""
     if not isinstance(body, dict):
         return "", ""
     return str(body.get("message") or ""), str(body.get("reason") or "")
 
 
-def api_error(status: int, body: Any, *, what: str) -> KubeError:
+def api_error(status: int, body: Any, *, what: str, http_reason: str = "") -> KubeError:
     """The error for an API answer with ``status``; ``what`` says what we were doing."""
     message, reason = status_message(body)
     kind = _BY_STATUS.get(status, KubeError)
-    return kind(f"{what}: {message or f'the API answered {status}'}", status=status, reason=reason)
+    fallback = f"the API answered {status} {http_reason}".rstrip()
+    return kind(f"{what}: {message or fallback}", status=status, reason=reason)

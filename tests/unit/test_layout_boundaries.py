@@ -34,7 +34,7 @@ RULES = (
                                        "kubectl_oras.oci.reference",
                                        "kubectl_oras.oci.errors"), third_party=()),
     Rule("kubectl_oras.kube", project=("kubectl_oras.errors", "kubectl_oras.kube"),
-         third_party=("kubernetes_asyncio", "aiohttp")),
+         third_party=("kubernetes_asyncio", "aiohttp", "yaml")),
     Rule("kubectl_oras.agent", project=("kubectl_oras.errors", "kubectl_oras.oci", "kubectl_oras.pods",
                                         "kubectl_oras.agent"), third_party=()),
     Rule("kubectl_oras.cli", project=("kubectl_oras", "kubectl_oras.errors", "kubectl_oras.durations",

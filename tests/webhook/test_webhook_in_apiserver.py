@@ -109,3 +109,19 @@ def test_a_pod_made_by_an_annotated_job_is_injected_via_its_owner(control_plane,
     assert [c["name"] for c in spec["initContainers"]] == ["oras-push", "oras-pull"]
     env = {e["name"]: e.get("value", "") for e in spec["containers"][0]["env"]}  # "" is stored as absent
     assert env["KUBECTL_ORAS_OUTPUT_PIPE"] == "out.txt"
+
+
+def test_an_owner_reference_cannot_reach_into_another_namespace(control_plane, ns):
+    """A pod's ownerReferences are its author's to write: a name like '../../other/jobs/x' must not
+    make the webhook (which may read Jobs everywhere) merge another namespace's annotations."""
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    other = new_namespace(control_plane, "victim")
+    job = {"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": "secret-job", "annotations": {**MARK, PREFIX + "oras-env": "their-credentials"}},
+           "spec": {"suspend": True, "template": {"spec": pod("x")["spec"]}}}
+    assert create(control_plane, other, job).status_code == 201
+    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": f"../../{other}/jobs/secret-job",
+             "uid": str(uuid.uuid4()), "controller": True}
+    r = create(control_plane, ns, pod("intruder", ownerReferences=[owner]))
+    assert r.status_code == 201, r.text
+    assert "initContainers" not in r.json()["spec"], "another namespace's annotations were applied"
