@@ -1,3 +1,3 @@
 """kubectl-oras: an OCI-registry-backed artifact cache for Kubernetes workflows."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -102,7 +102,8 @@ def parse_token_answer(status: int, body: bytes, *, realm: str, have_credentials
     """The bearer token in a token service's answer; AuthenticationFailed naming the service otherwise."""
     if status != 200:
         hint = "" if have_credentials else CREDENTIALS_HINT
-        raise AuthenticationFailed(f"{what}: token service {realm} refused ({status}){hint}", status=status)
+        busy = status in (429, 500, 502, 503, 504)  # the token service may recover: tried again
+        raise AuthenticationFailed(f"{what}: token service {realm} refused ({status}){hint}", status=status, transient=busy)
     try:
         data: Any = json.loads(body)
     except ValueError:

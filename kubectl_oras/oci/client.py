@@ -31,10 +31,11 @@ __all__ = ["Credentials", "RegistryClient", "RetryPolicy", "Timeouts"]
 class _Interrupted(RegistryUnreachable):
     """A blob download broke off mid-stream; it resumes from ``received`` bytes."""
 
-    def __init__(self, message: str, *, received: int, chunked: bool) -> None:
+    def __init__(self, message: str, *, received: int, chunked: bool, progressed: bool) -> None:
         super().__init__(message)
         self.received = received
         self.chunked = chunked
+        self.progressed = progressed  # a try that moved bytes forward does not count against the next ones
 
 
 class RegistryClient:
@@ -76,9 +77,9 @@ class RegistryClient:
                          ok=(200, 404))
         return r.status_code == 200
 
-    def _start_upload(self, repository: str, what: str) -> str:
+    def _start_upload(self, repository: str, what: str, *, retry: bool = True) -> str:
         r = self.request("POST", f"/v2/{repository}/blobs/uploads/", what=what, headers={"Content-Length": "0"},
-                         body=b"", ok=(202,))
+                         body=b"", ok=(202,), retry=retry)
         location = r.headers.get("Location")
         if not location:
             raise RegistryError(f"{what}: registry started an upload without a Location header")
@@ -115,7 +116,7 @@ class RegistryClient:
             sent = 0
 
         def upload() -> str:
-            location = self._start_upload(repository, what)
+            location = self._start_upload(repository, what, retry=False)  # this whole function is what is retried
             octet = {"Content-Type": "application/octet-stream"}
             if digest is not None:
                 with FileBody(path, size, progress=counted) as body:
@@ -151,6 +152,7 @@ class RegistryClient:
 
         def fetch() -> None:
             nonlocal hasher, received
+            started = received
             headers = {"Range": f"bytes={received}-"} if received else {}
             r = self.request("GET", f"/v2/{repository}/blobs/{digest}", what=what, headers=headers, stream=True,
                              ok=(200, 206), retry=False)
@@ -172,7 +174,7 @@ class RegistryClient:
                         if progress:
                             progress(len(chunk))
                 except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout) as e:
-                    raise _Interrupted(str(e), received=received,
+                    raise _Interrupted(str(e), received=received, progressed=received > started,
                                        chunked=isinstance(e, requests.exceptions.ChunkedEncodingError)) from e
 
         try:

@@ -52,9 +52,13 @@ def is_valid_tag(tag: str) -> bool:
 
 
 def registry_host_of(text: str) -> str | None:
-    """The registry host ``text`` starts with (``host[:port]/…``), or None when it names none."""
+    """The registry host ``text`` starts with (``host[:port]/…``), or None when it names none.
+
+    As Docker and oras read references: a first component with a '.' or a ':', or ``localhost``,
+    is a host (``parse_reference`` then checks that it is a valid one).
+    """
     first, sep, _ = text.partition("/")
-    return first if sep and _HOST_RE.match(first) else None
+    return first if sep and ("." in first or ":" in first or first == "localhost") else None
 
 
 def parse_name(text: str, *, default_tag: str | None = DEFAULT_TAG,
@@ -99,6 +103,8 @@ def parse_reference(text: str, *, registry: str | None = None, default_tag: str 
         raise InvalidReference(f"invalid reference {original!r}: empty or surrounded by spaces")
     host = None if registry else registry_host_of(text)
     if host:
+        if not _HOST_RE.match(host):
+            raise InvalidReference(f"invalid reference {original!r}: registry host {host!r} is not HOST[:PORT]")
         text = text[len(host) + 1 :]
     repository, tag, digest = parse_name(text, default_tag=default_tag, original=original)
     target_registry = registry or host

@@ -9,6 +9,8 @@ at once with the message the user sees.
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 import time
 import urllib.parse
@@ -39,7 +41,8 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how long to try again after a transient failure.
+    """How often and how long to try again after a transient failure (counted since the last
+    progress: a download that resumes and moves forward starts afresh).
 
     With the default timeouts, a registry that accepts connections and never answers fails an
     operation after two read timeouts: no new try starts ``deadline`` seconds after the first.
@@ -114,7 +117,11 @@ def retrying(policy: RetryPolicy, operation: Callable[[], T], *, on_retry: Calla
         try:
             return operation()
         except RegistryError as e:
-            wait = policy.delay(attempt, e.retry_after)
+            if getattr(e, "progressed", False):
+                # A download that moved forward before it broke has its tries, and its time, back:
+                # the policy bounds how long we wait for a registry that makes no progress.
+                attempt, started = 0, clock()
+            wait = policy.delay(max(attempt, 1), e.retry_after)
             elapsed = clock() - started
             spent = (attempt >= policy.attempts
                      or (policy.deadline is not None and elapsed + wait > policy.deadline)
@@ -161,10 +168,23 @@ def _repository_of(path: str) -> str | None:
     return None
 
 
-def _oci_messages(response: requests.Response) -> tuple[str, tuple[str, ...]]:
+ERROR_BODY_LIMIT = 64 << 10  # an error's explanation is short; a streamed answer may be a whole blob
+
+
+def _error_body(response: requests.Response) -> bytes:
+    """At most ERROR_BODY_LIMIT bytes of an error answer's body (streamed answers included)."""
     try:
-        errors = response.json().get("errors") or []
-    except (ValueError, AttributeError):
+        return next(response.iter_content(ERROR_BODY_LIMIT), b"")
+    except requests.exceptions.StreamConsumedError:
+        return response.content or b""
+    except requests.RequestException:  # the explanation broke off: there is none
+        return b""
+
+
+def _oci_messages(body: bytes) -> tuple[str, tuple[str, ...]]:
+    try:
+        errors = json.loads(body).get("errors") or []
+    except (ValueError, AttributeError, RecursionError):
         return "", ()
     messages = []
     codes = []
@@ -192,9 +212,10 @@ def read_timed_out(error: BaseException) -> bool:
 
 def _retry_after(response: requests.Response) -> float | None:
     try:
-        return float(response.headers.get("Retry-After", ""))
+        seconds = float(response.headers.get("Retry-After", ""))
     except ValueError:
         return None
+    return seconds if math.isfinite(seconds) else None
 
 
 class Transport:
@@ -260,7 +281,9 @@ class Transport:
                     response = self.session.request(
                         method, url, headers={**(headers or {}), **self.auth.headers(scope)}, data=body,
                         stream=stream, verify=not self.insecure, timeout=limits, allow_redirects=True)
-                except (requests.ConnectionError, requests.Timeout) as e:
+                except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                        requests.exceptions.ContentDecodingError) as e:
+                    # Also a body that broke off while it was read (a manifest, a tag list).
                     if self.deadline is not None and self.deadline.remaining() <= 0:
                         raise self.deadline.exceeded(what) from e
                     raise self.unreachable(e, what, limits=limits) from e
@@ -272,8 +295,9 @@ class Transport:
                         raise ReplayUpload(what)  # the body is spent
                     continue
                 if response.status_code not in ok:
+                    error = self.error_for(response, what)  # reads the explanation before closing
                     response.close()
-                    raise self.error_for(response, what)
+                    raise error
                 return response
 
         return retrying(self.retry, once, deadline=self.deadline) if retry else once()
@@ -290,7 +314,9 @@ class Transport:
             r = self.session.get(decision.realm, params=decision.params, headers=headers, verify=not self.insecure,
                                  timeout=self._timeout)
         except requests.RequestException as e:
-            raise RegistryUnreachable(f"{what}: cannot reach the token service {decision.realm}: {e}") from e
+            reached = self.unreachable(e, what)  # a TLS failure is not tried again; a refused connection is
+            raise RegistryUnreachable(f"{what}: cannot reach the token service {decision.realm}: {e}",
+                                      transient=reached.transient) from e
         token = parse_token_answer(r.status_code, r.content, realm=decision.realm,
                                    have_credentials=self.auth.credentials is not None, what=what)
         self.auth.remember(scope, token)
@@ -298,7 +324,7 @@ class Transport:
     def error_for(self, response: requests.Response, what: str) -> RegistryError:
         """An HTTP error as our error hierarchy: the one place that maps them."""
         status = response.status_code
-        message, codes = _oci_messages(response)
+        message, codes = _oci_messages(_error_body(response))
         detail = f": {message}" if message else ""
         if status == 401:
             hint = "" if self.auth.credentials else "; set ORAS_USER and ORAS_PASS"

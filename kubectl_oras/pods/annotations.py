@@ -14,6 +14,7 @@ from ..durations import parse_duration
 from ..errors import OrasError
 from ..oci.errors import InvalidReference
 from ..oci.reference import parse_name, registry_host_of
+from .step import PUSH_ON_FAILURE
 
 PREFIX = "oras.converged-computing.github.io/"
 DEFAULT_CACHE = "oras"
@@ -29,7 +30,6 @@ IGNORED = {  # accepted for old manifests, with a warning: we download nothing a
 }
 INPUT_N = re.compile(r"^input-uri_(\d+)$")
 BOOLEAN = {"true": True, "false": False}
-PUSH_ON_FAILURE = ("never", "failed-tag")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _HOST = re.compile(r"^(?:https?://)?[A-Za-z0-9.-]+(?::\d{1,5})?$")

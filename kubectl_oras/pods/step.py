@@ -18,8 +18,14 @@ from ..errors import OrasError
 from .share import Run, Share
 
 STEP_ENV = "KUBECTL_ORAS_STEP"
+PUSH_ON_FAILURE = ("never", "failed-tag")  # what happens to the outputs of a step that failed
+_REQUIRED = object()
 WRAPPER_ENV_PREFIX = "KUBECTL_ORAS_"
 EXIT_CODE_ANNOTATION = "dev.kubectl-oras.exit-code"  # on every artifact the sidecar pushes
+
+
+def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kinds if isinstance(kinds, tuple) else (kinds,)
 
 
 class InvalidStep(OrasError):
@@ -49,24 +55,40 @@ class StepDescription:
 
     @classmethod
     def from_json(cls, raw: str) -> StepDescription:
+        """Read what the injection wrote; InvalidStep naming the field for anything else."""
         try:
-            d: Any = json.loads(raw)
-            inputs = d.get("inputs") or []
-            if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-                raise TypeError("inputs must be a list of strings")
-            for key in ("registry", "share"):
-                if not isinstance(d[key], str) or not d[key]:
-                    raise TypeError(f"{key} must be a non-empty string")
-            if d.get("output") is not None and not isinstance(d["output"], str):
-                raise TypeError("output must be a string")
-            timeout = d.get("timeout")
-            if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-                raise TypeError("timeout must be a positive number of seconds")
-            return cls(d["registry"], bool(d["plainHttp"]), tuple(inputs), d.get("output"),
-                       bool(d.get("unpack", True)), str(d.get("pushOnFailure", "never")), bool(d.get("debug")),
-                       d["share"], float(timeout) if timeout is not None else None)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise InvalidStep(f"{STEP_ENV} is malformed: {e}") from e
+            d = json.loads(raw)
+        except (ValueError, RecursionError) as e:
+            raise InvalidStep(f"{STEP_ENV} is not JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise InvalidStep(f"{STEP_ENV} is not a JSON object")
+
+        def field(name: str, kinds: type | tuple[type, ...], default: Any = _REQUIRED) -> Any:
+            if name not in d or d[name] is None:
+                if default is _REQUIRED:
+                    raise InvalidStep(f"{STEP_ENV} is missing field {name!r}")
+                return default
+            value = d[name]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds)):
+                raise InvalidStep(f"{STEP_ENV}: field {name!r} has the wrong type ({type(value).__name__})")
+            return value
+
+        inputs = field("inputs", list, [])
+        if not all(isinstance(i, str) for i in inputs):
+            raise InvalidStep(f"{STEP_ENV}: field 'inputs' must list strings")
+        policy = field("pushOnFailure", str, "never")
+        if policy not in PUSH_ON_FAILURE:
+            raise InvalidStep(f"{STEP_ENV}: field 'pushOnFailure' is {policy!r}, not one of {', '.join(PUSH_ON_FAILURE)}")
+        timeout = field("timeout", (int, float), None)
+        if timeout is not None and timeout <= 0:
+            raise InvalidStep(f"{STEP_ENV}: field 'timeout' must be a positive number of seconds")
+        registry, share = field("registry", str), field("share", str)
+        if not registry or not share:
+            raise InvalidStep(f"{STEP_ENV}: fields 'registry' and 'share' must not be empty")
+        return cls(registry=registry, plain_http=field("plainHttp", bool), inputs=tuple(inputs),
+                   output=field("output", str, None), unpack=field("unpack", bool, True), push_on_failure=policy,
+                   debug=field("debug", bool, False), share=share,
+                   timeout=float(timeout) if timeout is not None else None)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StepDescription:

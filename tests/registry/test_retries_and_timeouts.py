@@ -79,3 +79,42 @@ def test_talking_https_to_a_plain_http_registry_suggests_plain_http(registry):
     client = RegistryClient(registry.host, plain_http=False, retries=0)
     with pytest.raises(RegistryUnreachable, match="--plain-http"):
         client.list_tags("x")
+
+
+def test_a_blob_error_keeps_the_registrys_explanation(proxy, ref, workdir):
+    (workdir / "data.bin").write_bytes(os.urandom(1000))
+    client, pref = via(proxy, ref)
+    pushed = push_artifact(client, pref, ["data.bin"])
+    proxy.add(lambda m, p: m == "GET" and p.endswith(pushed.layers[0].digest), "status", 503, times=100)
+    with pytest.raises(RegistryError, match="503 Service Unavailable: injected fault"):
+        pull_artifact(client, pref, str(workdir / "out"))
+
+
+def test_a_download_that_moves_forward_gets_its_tries_back(proxy, ref, workdir):
+    payload = os.urandom(3 << 20)
+    (workdir / "data.bin").write_bytes(payload)
+    client, pref = via(proxy, ref)  # 4 tries in all
+    digest = push_artifact(client, pref, ["data.bin"]).layers[0].digest
+    blob = lambda m, p: m == "GET" and p.endswith(digest)  # noqa: E731
+    proxy.add(blob, "truncate", 1 << 20)  # one MiB arrives, then the connection ends...
+    proxy.add(blob, "status", 503, times=3)  # ...and the registry is busy three times while resuming
+    pull_artifact(client, pref, str(workdir / "out"))
+    assert (workdir / "out" / "data.bin").read_bytes() == payload
+
+
+def test_a_manifest_that_breaks_off_while_read_is_read_again(proxy, ref, workdir):
+    (workdir / "f").write_text("f")
+    client, pref = via(proxy, ref)
+    push_artifact(client, pref, ["f"])
+    proxy.add(lambda m, p: m == "GET" and "/manifests/" in p, "reset", 20)
+    pull_artifact(client, pref, str(workdir / "out"))
+    assert (workdir / "out" / "f").read_text() == "f"
+
+
+def test_a_failing_upload_is_tried_as_often_as_the_policy_says_not_squared(proxy, ref, workdir):
+    (workdir / "f").write_text("f")
+    client, pref = via(proxy, ref)  # 4 tries in all
+    proxy.add(lambda m, p: m == "POST", "status", 503, times=100)
+    with pytest.raises(RegistryError, match="503"):
+        push_artifact(client, pref, ["f"])
+    assert sum(1 for method, _, _ in proxy.seen if method == "POST") == 4

@@ -46,3 +46,14 @@ def test_no_credentials_says_which_variables_to_set(token_registry, monkeypatch)
     monkeypatch.setenv("HOME", "/nonexistent")
     with pytest.raises(AuthenticationFailed, match="ORAS_USER"):
         RegistryClient(registry.host, plain_http=True).list_tags("team/a")
+
+
+def test_a_busy_token_service_is_asked_again(token_registry, tmp_path):
+    registry, tokens = token_registry
+    client = RegistryClient(registry.host, plain_http=True, credentials=Credentials(USER, PASSWORD))
+    (tmp_path / "f.txt").write_text("token service restarting")
+    tokens.busy = 2
+    push_artifact(client, Reference(registry.host, "team/busy", "v1"), [str(tmp_path / "f.txt")])
+    pull_artifact(client, Reference(registry.host, "team/busy", "v1"), str(tmp_path / "out"))
+    assert (tmp_path / "out" / "f.txt").read_text() == "token service restarting"
+    assert tokens.busy == 0

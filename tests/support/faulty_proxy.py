@@ -4,7 +4,8 @@ This is a test double for the fault only: every request it lets through is answe
 registry behind it. ``rules`` maps a predicate on (method, path) to a fault, applied to the next
 ``times`` matching requests:
 
-  ("status", 503)       answer with that status instead of forwarding
+  ("status", 503)       answer with that status instead of forwarding (with an OCI error body
+                        whose message is "injected fault")
   ("corrupt", None)     forward, but flip a byte of the response body
   ("truncate", n)       forward, but send only the first n body bytes, then close
   ("reset", n)          forward, send n body bytes, then reset the connection
@@ -77,9 +78,13 @@ class FaultyProxy:
                     self.close_connection = True
                     return
                 if rule and rule.fault == "status":
+                    explanation = b'{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}'
                     self.send_response(rule.arg or 503)
-                    self.send_header("Content-Length", "0")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(explanation)))
                     self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(explanation)
                     proxy.seen.append((self.command, self.path, rule.arg or 503))
                     return
                 host, port = proxy.upstream.rsplit(":", 1)

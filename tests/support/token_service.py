@@ -42,6 +42,7 @@ class TokenService:
         self.port = free_port()
         self.realm = f"http://127.0.0.1:{self.port}/token"
         self.issued: list[str] = []  # scopes granted, for assertions
+        self.busy = 0  # answer 503 to this many of the next requests (a token service restarting)
         self._server: ThreadingHTTPServer | None = None
 
     def token(self, access: list[dict]) -> str:
@@ -64,6 +65,12 @@ class TokenService:
                 pass
 
             def do_GET(self) -> None:
+                if service.busy > 0:
+                    service.busy -= 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 expected = "Basic " + base64.b64encode(f"{service.user}:{service.password}".encode()).decode()
                 if self.headers.get("Authorization") != expected:
                     self.send_response(401)

@@ -75,3 +75,9 @@ def test_render_round_trips():
                      output=ArtifactName("o/p", "t"), output_path="out", output_pipe="log.txt",
                      container="main", unpack=False, debug=True, push_on_failure="failed-tag")
     assert parse_settings(ours(render(s))) == s
+
+
+@pytest.mark.parametrize("value", ["a_b.c/d:v1", "x:y/z", "localhost/x", "a.b/c"])
+def test_a_first_component_that_reads_as_a_host_is_refused_as_one(value):
+    with pytest.raises(InvalidAnnotations, match="names a registry host"):
+        parse_settings({"input-uri": value})

@@ -29,3 +29,14 @@ def test_kustomization_lists_every_manifest():
     assert sorted(kustomization["resources"]) == listed
     for name in kustomization["resources"]:
         assert all(doc.get("kind") for doc in yaml.safe_load_all((MANIFESTS / name).read_text()) if doc)
+
+
+def test_the_deployment_runs_and_injects_this_releases_image():
+    from kubectl_oras import __version__
+
+    docs = yaml.safe_load_all((MANIFESTS / "deployment.yaml").read_text())
+    deployment = next(d for d in docs if d and d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    image = f"kubectl-oras:{__version__}"
+    assert container["image"] == image
+    assert {"name": "KUBECTL_ORAS_IMAGE", "value": image} in container["env"]
