@@ -15,7 +15,7 @@ from kubectl_oras.pods.injection import (
     pod_patch,
 )
 
-# Copies of the predecessor operator's examples (shared/fixtures/anchor-examples): they must keep working.
+# Copies of the predecessor operator's examples (tests/fixtures/predecessor/): they must keep working.
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "predecessor"
 CONFIG = InjectionConfig(agent_image="kubectl-oras:test", namespace="ns1")
 
