@@ -26,12 +26,13 @@ IGNORED = {  # accepted for old manifests, with a warning: we download nothing a
     "entrypoint": "the wrapper ships in our own image",
     "oras-entrypoint": "the wrapper ships in our own image",
 }
-INPUT_N = re.compile(r"^input-uri_(\d+)$")
+# Always applied with fullmatch: `$` would also match before a trailing newline (a YAML `|` block).
+INPUT_N = re.compile(r"input-uri_([0-9]+)")
 BOOLEAN = {"true": True, "false": False}
 PUSH_ON_FAILURE = ("never", "failed-tag")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_HOST = re.compile(r"^(?:https?://)?[A-Za-z0-9.-]+(?::\d{1,5})?$")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_HOST = re.compile(r"(?:https?://)?[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 
 
 class InvalidAnnotations(OrasError):
@@ -130,20 +131,20 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         if key in IGNORED:
             warnings.append(f"annotation {annotation_key(key)} is ignored: {IGNORED[key]}")
             continue
-        if key not in KNOWN and not INPUT_N.match(key):
+        if key not in KNOWN and not INPUT_N.fullmatch(key):
             raise InvalidAnnotations(
                 f"annotation {annotation_key(key)} is not known; known keys: {', '.join(sorted(KNOWN | {'input-uri_N'}))}"
             )
         if not values[key].strip():
             raise InvalidAnnotations(f"annotation {annotation_key(key)} is empty")
     cache = values.get("oras-cache", DEFAULT_CACHE)
-    if not _DNS_LABEL.match(cache):
+    if not _DNS_LABEL.fullmatch(cache):
         raise InvalidAnnotations(
             f"annotation {annotation_key('oras-cache')}: {cache!r} is not a valid OrasCache name (DNS label)")
     inputs = []
     if "input-uri" in values:
         inputs.append(parse_artifact(values["input-uri"], key="input-uri"))
-    numbered = sorted((int(m.group(1)), k) for k in values if (m := INPUT_N.match(k)))
+    numbered = sorted((int(m.group(1)), k) for k in values if (m := INPUT_N.fullmatch(k)))
     for _, key in numbered:
         inputs.append(parse_artifact(values[key], key=key))
     output = parse_artifact(values["output-uri"], key="output-uri") if "output-uri" in values else None
@@ -158,10 +159,10 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         which = "output-path" if output_path else "output-pipe"
         raise InvalidAnnotations(f"annotation {annotation_key(which)} needs {annotation_key('output-uri')} (where to push it)")
     registry = values.get("registry")
-    if registry is not None and not _HOST.match(registry):
+    if registry is not None and not _HOST.fullmatch(registry):
         raise InvalidAnnotations(f"annotation {annotation_key('registry')}: {registry!r} is not HOST[:PORT] (optionally http://)")
     oras_env = values.get("oras-env")
-    if oras_env is not None and not _DNS_SUBDOMAIN.match(oras_env):
+    if oras_env is not None and not _DNS_SUBDOMAIN.fullmatch(oras_env):
         raise InvalidAnnotations(f"annotation {annotation_key('oras-env')}: {oras_env!r} is not a valid Secret name")
     policy = values.get("push-on-failure", "never")
     if policy not in PUSH_ON_FAILURE:

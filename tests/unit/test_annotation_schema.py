@@ -75,3 +75,27 @@ def test_render_round_trips():
                      output=ArtifactName("o/p", "t"), output_path="out", output_pipe="log.txt",
                      container="main", unpack=False, debug=True, push_on_failure="failed-tag")
     assert parse_settings(ours(render(s))) == s
+
+
+DIGEST = "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    "values, culprit",
+    [
+        ({"input-uri": "a/b:c\n"}, PREFIX + "input-uri: "),
+        ({"input-uri_1": f"a/b\n@{DIGEST}"}, PREFIX + "input-uri_1: "),
+        ({"input-uri_2": f"a/b@{DIGEST}\n"}, PREFIX + "input-uri_2: "),
+        ({"output-uri": "a/b:c\n", "output-path": "x"}, PREFIX + "output-uri: "),
+        ({"oras-cache": "oras\n"}, PREFIX + "oras-cache: "),
+        ({"registry": "registry.example:5000\n"}, PREFIX + "registry: "),
+        ({"oras-env": "credentials\n"}, PREFIX + "oras-env: "),
+        ({"input-uri_1\n": "a/b:c"}, PREFIX + "input-uri_1\n is not known"),
+    ],
+)
+def test_a_value_with_a_trailing_newline_is_refused_naming_the_key(values, culprit):
+    """A YAML `|` block ends its value with a newline; `$` in a regex matches before it."""
+    with pytest.raises(InvalidAnnotations) as e:
+        parse_settings(values)
+    assert culprit in str(e.value)
+
