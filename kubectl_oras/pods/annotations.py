@@ -7,8 +7,11 @@ Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations`` naming th
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import OrasError
 from ..oci.errors import InvalidReference
@@ -70,16 +73,39 @@ class StepSettings:
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
-def ours(annotations: dict[str, str] | None) -> dict[str, str]:
-    """Our annotations, by key without the prefix."""
-    return {k[len(PREFIX):]: v for k, v in (annotations or {}).items() if k.startswith(PREFIX)}
+def shown(value: object) -> str:
+    """A value as a message quotes it: strings as Python does, the rest as JSON (true, null, [...]), cut short."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def is_marked(annotations: dict[str, str] | None) -> bool:
+def ours(annotations: Mapping[Any, Any] | None) -> dict[str, str]:
+    """Our annotations, by key without the prefix.
+
+    Raises InvalidAnnotations when ``annotations`` is not a map or one of our values is not a
+    string (only a malformed object or an unquoted YAML scalar gets here: the apiserver decodes
+    annotations as strings).
+    """
+    if annotations is None:
+        return {}
+    if not isinstance(annotations, Mapping):
+        raise InvalidAnnotations(f"metadata.annotations must be a map of strings, not {shown(annotations)}")
+    values: dict[str, str] = {}
+    for key, value in annotations.items():
+        if not (isinstance(key, str) and key.startswith(PREFIX)):
+            continue
+        if not isinstance(value, str):
+            hint = "; quote it in YAML" if isinstance(value, int | float) or value is None else ""
+            raise InvalidAnnotations(f"annotation {key}: the value must be a string, not {shown(value)}{hint}")
+        values[key[len(PREFIX):]] = value
+    return values
+
+
+def is_marked(annotations: Mapping[Any, Any] | None) -> bool:
     return bool(ours(annotations))
 
 
-def merge_owner(pod_annotations: dict[str, str] | None, owner_annotations: dict[str, str] | None) -> dict[str, str]:
+def merge_owner(pod_annotations: Mapping[Any, Any] | None, owner_annotations: Mapping[Any, Any] | None) -> dict[str, str]:
     """The owner's keys (e.g. a Job annotated by `kubectl oras annotate`), the pod's own values winning."""
     merged = ours(owner_annotations)
     merged.update(ours(pod_annotations))

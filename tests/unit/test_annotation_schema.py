@@ -99,3 +99,21 @@ def test_a_value_with_a_trailing_newline_is_refused_naming_the_key(values, culpr
         parse_settings(values)
     assert culprit in str(e.value)
 
+
+@pytest.mark.parametrize(
+    "annotations, culprit",
+    [
+        ([PREFIX + "debug"], "metadata.annotations must be a map of strings, not [\""),
+        ({PREFIX + "debug": True}, f"annotation {PREFIX}debug: the value must be a string, not true"),
+        ({PREFIX + "input-uri_1": 5}, f"annotation {PREFIX}input-uri_1: the value must be a string, not 5; quote it"),
+        ({PREFIX + "input-uri": ["a/b:c"]}, f"annotation {PREFIX}input-uri: the value must be a string"),
+    ],
+)
+def test_annotations_that_are_not_strings_are_refused_naming_the_key(annotations, culprit):
+    with pytest.raises(InvalidAnnotations) as e:
+        ours(annotations)
+    assert culprit in str(e.value)
+
+
+def test_keys_that_are_not_ours_or_not_strings_are_ignored():
+    assert ours({1: "x", None: "y", "other/debug": True, PREFIX + "debug": "true"}) == {"debug": "true"}
