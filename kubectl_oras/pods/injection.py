@@ -76,16 +76,18 @@ def _strings(container: dict[str, Any], field: str) -> list[str]:
         return []
     if isinstance(value, str):
         try:
-            written = json.dumps(shlex.split(value))
+            words = shlex.split(value)
         except ValueError:  # unbalanced quotes: no suggestion
-            written = ""
-        hint = f" (write {field}: {written})" if written and len(written) <= 80 else ""
+            words = []
+        written = json.dumps(words)
+        hint = f" (write {field}: {written})" if words and len(written) <= 80 else ""
         raise InvalidPod(f"{where}: {field} must be a list of strings, not the string {shown(value)}{hint}")
     if not isinstance(value, list):
         raise InvalidPod(f"{where}: {field} must be a list of strings, not {shown(value)}")
     for i, item in enumerate(value):
         if not isinstance(item, str):
-            raise InvalidPod(f"{where}: {field}[{i}] must be a string, not {shown(item)} (quote it in YAML)")
+            hint = " (quote it in YAML)" if isinstance(item, int | float) or item is None else ""
+            raise InvalidPod(f"{where}: {field}[{i}] must be a string, not {shown(item)}{hint}")
     return value
 
 
