@@ -1,7 +1,11 @@
 """AdmissionReview in, AdmissionReview out: the pure core of the mutating webhook.
 
-No HTTP and no Kubernetes client here (the server in webhook.py does that); the owner's
+No HTTP and no Kubernetes client here (the server in webhook_server.py does that); the owner's
 annotations are looked up by the caller and passed in.
+
+Structurally wrong input never raises anything but MalformedReview: a body that is not an
+AdmissionReview request is a MalformedReview (the server answers 400), and a pod whose fields are
+not shaped as Kubernetes has them is denied naming the field (the apiserver would refuse it too).
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ import base64
 import json
 from typing import Any
 
-from kubectl_oras.pods.annotations import InvalidAnnotations, merge_owner
-from kubectl_oras.pods.injection import InjectionConfig, mutate_pod, pod_patch
+from kubectl_oras.pods.annotations import InvalidAnnotations, merge_owner, shown
+from kubectl_oras.pods.injection import InjectionConfig, InvalidPod, metadata_of, mutate_pod, pod_patch
 
 
 class MalformedReview(ValueError):
@@ -26,40 +30,84 @@ def request_of(review: Any) -> dict[str, Any]:
     request = review.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("uid"), str):
         raise MalformedReview("request.uid is missing")
+    for field in ("kind", "object"):
+        if not isinstance(request.get(field), dict | None):
+            raise MalformedReview(f"request.{field} is not an object")
+    for field in ("operation", "namespace"):
+        if not isinstance(request.get(field), str | None):
+            raise MalformedReview(f"request.{field} is not a string")
     return request
 
 
-def controlling_owner(pod: dict[str, Any]) -> dict[str, Any] | None:
-    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
+def controlling_owner(pod: Any) -> dict[str, Any] | None:
+    """The ownerReference with ``controller: true``; None when there is none, or when the pod's
+    metadata is malformed (review_pod then denies the pod naming the field)."""
+    metadata = pod.get("metadata") if isinstance(pod, dict) else None
+    refs = metadata.get("ownerReferences") if isinstance(metadata, dict) else None
+    for ref in refs if isinstance(refs, list) else []:
+        if isinstance(ref, dict) and ref.get("controller"):
             return ref
     return None
+
+
+def pod_label(pod: Any) -> str:
+    """The pod's name (or generateName) for the log; never fails."""
+    metadata = pod.get("metadata") if isinstance(pod, dict) else None
+    if not isinstance(metadata, dict):
+        return "?"
+    return str(metadata.get("name") or metadata.get("generateName") or "?")
 
 
 def _response(uid: str, **fields: Any) -> dict[str, Any]:
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": uid, **fields}}
 
 
+def _owner_references(metadata: dict[str, Any]) -> None:
+    refs = metadata.get("ownerReferences")
+    if refs is None:
+        return
+    if not isinstance(refs, list):
+        raise InvalidPod(f"metadata.ownerReferences must be a list, not {shown(refs)}")
+    for i, ref in enumerate(refs):
+        if not isinstance(ref, dict):
+            raise InvalidPod(f"metadata.ownerReferences[{i}] must be a map (apiVersion, kind, name, uid), not {shown(ref)}")
+
+
+def _namespace(request: dict[str, Any], metadata: dict[str, Any]) -> str:
+    namespace = request.get("namespace") or metadata.get("namespace") or "default"
+    if not isinstance(namespace, str):
+        raise InvalidPod(f"metadata.namespace must be a string, not {shown(namespace)}")
+    return namespace
+
+
 def review_pod(review: dict[str, Any], *, owner_annotations: dict[str, str] | None, agent_image: str) -> dict[str, Any]:
-    """Decide about one pod CREATE: allow untouched, allow with a JSONPatch, or deny with a reason."""
+    """Decide about one pod CREATE: allow untouched, allow with a JSONPatch, or deny with a reason.
+
+    Raises MalformedReview for a body that is not a review request, or one nested too deeply to handle.
+    """
     request = request_of(review)
     uid = request["uid"]
     pod = request.get("object")
-    if request.get("operation") != "CREATE" or (request.get("kind") or {}).get("kind") != "Pod" or not isinstance(pod, dict):
+    if request.get("operation") != "CREATE" or (request.get("kind") or {}).get("kind") != "Pod" or pod is None:
         return _response(uid, allowed=True)
-    values = merge_owner((pod.get("metadata") or {}).get("annotations"), owner_annotations)
-    if not values:
-        return _response(uid, allowed=True)
-    namespace = request.get("namespace") or (pod.get("metadata") or {}).get("namespace") or "default"
     try:
-        new, settings = mutate_pod(pod, values, InjectionConfig(agent_image=agent_image, namespace=namespace))
-    except InvalidAnnotations as e:
+        metadata = metadata_of(pod)
+        _owner_references(metadata)
+        values = merge_owner(metadata.get("annotations"), owner_annotations)
+        if not values:
+            return _response(uid, allowed=True)
+        config = InjectionConfig(agent_image=agent_image, namespace=_namespace(request, metadata))
+        new, settings = mutate_pod(pod, values, config)
+        ops = pod_patch(pod, new)
+        patch = json.dumps(ops, separators=(",", ":")) if ops else None
+    except (InvalidAnnotations, InvalidPod) as e:
         return _response(uid, allowed=False, status={"code": 400, "reason": "BadRequest", "message": str(e)})
+    except RecursionError:
+        raise MalformedReview("request.object is nested too deeply") from None
     fields: dict[str, Any] = {"allowed": True}
-    patch = pod_patch(pod, new)
     if patch:
         fields["patchType"] = "JSONPatch"
-        fields["patch"] = base64.b64encode(json.dumps(patch, separators=(",", ":")).encode()).decode()
+        fields["patch"] = base64.b64encode(patch.encode()).decode()
     if settings.warnings:
         fields["warnings"] = list(settings.warnings)
     return _response(uid, **fields)

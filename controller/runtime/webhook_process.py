@@ -9,14 +9,12 @@ import ssl
 import tempfile
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.owners import read_owner_annotations
 
 from ..core.certificates import ServingCert, service_hosts
 from .cert_store import ensure_serving_cert, inject_ca_bundle
-from .webhook_server import make_app
+from .webhook_server import make_app, start_server
 
 log = logging.getLogger("kubectl_oras.webhook")
 RENEW_CHECK_SECONDS = 3600
@@ -60,9 +58,7 @@ async def serve(settings: WebhookSettings, *, stop: asyncio.Event | None = None)
         _load(context, cert)
         app = make_app(agent_image=settings.agent_image,
                        lookup_owner=lambda ns, owner: read_owner_annotations(kube, ns, owner))
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, settings.listen_host, settings.listen_port, ssl_context=context).start()
+        runner, _ = await start_server(app, host=settings.listen_host, port=settings.listen_port, ssl_context=context)
         log.info("serving /mutate on %s:%d", settings.listen_host, settings.listen_port)
         # After we listen: the apiserver may call as soon as it trusts the CA.
         await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=cert.ca_pem)

@@ -1,36 +1,72 @@
-"""The HTTPS server around admission.review_pod: /mutate and /healthz (aiohttp)."""
+"""The HTTPS server around admission.review_pod: /mutate and /healthz (aiohttp).
+
+No client holds it up: a request must arrive in time (its headers within ``request_timeout`` of
+connecting or of the previous answer, its body within ``request_timeout`` after them), a TLS
+handshake too, and at most ``max_connections`` connections are served at once (one past that is
+closed before its handshake), so slow or idle clients cannot use up the file descriptors that the
+owner lookups and /healthz need.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import resource
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from ..core.admission import MalformedReview, controlling_owner, request_of, review_pod
+from ..core.admission import MalformedReview, controlling_owner, pod_label, request_of, review_pod
 
 log = logging.getLogger("kubectl_oras.webhook")
 
 OwnerLookup = Callable[[str, dict[str, Any]], Awaitable[dict[str, str] | None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 3 * 1024 * 1024  # a pod object is at most ~1.5 MiB (etcd's limit); reviews carry it plus oldObject
+REQUEST_TIMEOUT = 10.0  # the apiserver's own default timeout for a webhook call is 10 s
 
 
 async def no_owner_lookup(namespace: str, owner: dict[str, Any]) -> dict[str, str] | None:
     return None
 
 
-def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup) -> web.Application:
+def bad_request(reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=400)
+
+
+def body_within(timeout: float) -> Middleware:
+    """Middleware: read the whole body within ``timeout`` or answer 408 and close the connection."""
+
+    @web.middleware
+    async def read_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.can_read_body:
+            try:
+                await asyncio.wait_for(request.read(), timeout)  # kept by the request: handlers read it again
+            except TimeoutError:
+                log.warning("%s sent no whole request body within %g s; closing the connection", request.remote, timeout)
+                raise web.HTTPRequestTimeout(text=f"the request body did not arrive within {timeout:g} s") from None
+        return await handler(request)
+
+    return read_body
+
+
+def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup,
+             request_timeout: float = REQUEST_TIMEOUT) -> web.Application:
     async def mutate(request: web.Request) -> web.Response:
         try:
             review = json.loads(await request.read())
             admission = request_of(review)
-        except (ValueError, MalformedReview) as e:  # JSONDecodeError is a ValueError
-            return web.json_response({"error": f"not an AdmissionReview: {e}"}, status=400)
-        obj = admission.get("object")
-        pod: dict[str, Any] = obj if isinstance(obj, dict) else {}
+        except RecursionError:
+            return bad_request("not an AdmissionReview: nested too deeply")
+        except (ValueError, MalformedReview) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            return bad_request(f"not an AdmissionReview: {e}")
+        pod = admission.get("object")
         owner = controlling_owner(pod)
         owner_annotations = None
         if owner is not None:
@@ -38,10 +74,12 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup) -
                 owner_annotations = await lookup_owner(admission.get("namespace") or "", owner)
             except Exception as e:  # the pod's own annotations still count; say why the owner's did not
                 log.warning("could not read %s/%s: %s", owner.get("kind"), owner.get("name"), e)
-        response = review_pod(review, owner_annotations=owner_annotations, agent_image=agent_image)
+        try:
+            response = review_pod(review, owner_annotations=owner_annotations, agent_image=agent_image)
+        except MalformedReview as e:
+            return bad_request(f"not an AdmissionReview: {e}")
         result = response["response"]
-        log.info("%s %s/%s: %s", admission.get("operation"), admission.get("namespace"),
-                 (pod.get("metadata") or {}).get("name") or (pod.get("metadata") or {}).get("generateName"),
+        log.info("%s %s/%s: %s", admission.get("operation"), admission.get("namespace"), pod_label(pod),
                  "patched" if "patch" in result
                  else ("allowed" if result["allowed"] else f"denied: {result['status']['message']}"))
         return web.json_response(response)
@@ -49,10 +87,113 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup) -
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    app = web.Application(client_max_size=MAX_BODY)
+    # keepalive_timeout also closes a connection that has not sent whole headers in time (aiohttp
+    # starts it at connect); lingering_time 0: after a 408, close instead of reading on.
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[body_within(request_timeout)],
+                          handler_args={"keepalive_timeout": request_timeout, "lingering_time": 0})
     app.router.add_post("/mutate", mutate)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+def default_max_connections() -> int:
+    """Half the process's file descriptors (the rest: the apiserver client, certificates, logs), 8 to 1024."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 2048
+    return max(8, min(1024, soft // 2))
+
+
+class CappedSite(web.BaseSite):
+    """A TCP site (TLS when given a context) serving at most ``max_connections`` connections at once.
+
+    It accepts connections itself so that one past the cap is closed at once, before its TLS
+    handshake, and a handshake that does not finish within ``handshake_timeout`` is dropped.
+    """
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, ssl_context: ssl.SSLContext | None,
+                 max_connections: int, handshake_timeout: float = REQUEST_TIMEOUT) -> None:
+        super().__init__(runner, ssl_context=ssl_context)
+        self.host, self.port = host, port
+        self.max_connections = max_connections
+        self.handshake_timeout = handshake_timeout
+        self.handshaking: set[asyncio.Task[None]] = set()
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{'https' if self._ssl_context else 'http'}://{self.host}:{self.port}"
+
+    def open_connections(self) -> int:
+        server = self._runner.server
+        return len(self.handshaking) + (len(server.connections) if server else 0)
+
+    async def start(self) -> None:
+        await super().start()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._listener = socket.create_server((self.host, self.port), family=family, backlog=self._backlog)
+        self._listener.setblocking(False)
+        self.port = self._listener.getsockname()[1]
+        self._accepting = asyncio.get_running_loop().create_task(self._accept(self._listener))
+
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, peer = await loop.sock_accept(listener)
+            except OSError as e:  # e.g. EMFILE: wait for descriptors to come back instead of spinning
+                log.warning("cannot accept a connection: %s", e)
+                await asyncio.sleep(0.5)
+                continue
+            if self.open_connections() >= self.max_connections:
+                log.warning("%s:%s refused: %d connections open already", peer[0], peer[1], self.max_connections)
+                conn.close()
+                continue
+            task = loop.create_task(self._open(conn, peer))
+            self.handshaking.add(task)
+            task.add_done_callback(self.handshaking.discard)
+
+    async def _open(self, conn: socket.socket, peer: Any) -> None:
+        server = self._runner.server
+        assert server is not None
+        loop = asyncio.get_running_loop()
+        try:
+            if self._ssl_context is None:
+                await loop.connect_accepted_socket(server, conn)
+            else:
+                await loop.connect_accepted_socket(server, conn, ssl=self._ssl_context,
+                                                   ssl_handshake_timeout=self.handshake_timeout)
+        except asyncio.CancelledError:  # the site stops
+            conn.close()
+            raise
+        except Exception as e:  # a failed or slow handshake: that client's problem, not the server's
+            log.debug("%s: connection dropped: %s", peer, e or type(e).__name__)
+            conn.close()
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._accepting, *self.handshaking) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._listener is not None:
+            self._listener.close()
+        await super().stop()
+
+
+async def start_server(app: web.Application, *, host: str, port: int, ssl_context: ssl.SSLContext | None,
+                       max_connections: int | None = None,
+                       handshake_timeout: float = REQUEST_TIMEOUT) -> tuple[web.AppRunner, CappedSite]:
+    """Serve ``app`` on host:port; stop it with ``runner.cleanup()``."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = CappedSite(runner, host, port, ssl_context=ssl_context,
+                      max_connections=max_connections or default_max_connections(),
+                      handshake_timeout=handshake_timeout)
+    await site.start()
+    return runner, site
 
 
 def server_ssl_context(cert_file: str, key_file: str) -> ssl.SSLContext:

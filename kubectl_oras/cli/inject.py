@@ -19,13 +19,15 @@ DEFAULT_IMAGE = f"kubectl-oras:{__version__}"
 
 
 def _read(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
     try:
-        with open(path) as f:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as f:
             return f.read()
     except OSError as e:
         raise OrasError(f"{path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise OrasError(f"{path}: not UTF-8 text (byte {e.start})") from None
 
 
 @handle_errors
@@ -37,14 +39,20 @@ def inject(
                                        help="The kubectl-oras image the agent runs from.")] = DEFAULT_IMAGE,
 ) -> None:
     """Print the manifests with the pull/push agent injected into every annotated pod."""
+    text = _read(filename)
     try:
-        documents = [d for d in yaml.safe_load_all(_read(filename)) if d is not None]
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as e:
         raise OrasError(f"{filename}: not valid YAML: {e}") from e
+    except RecursionError:
+        raise OrasError(f"{filename}: nested too deeply to be a Kubernetes manifest") from None
+    config = InjectionConfig(agent_image=image, namespace=namespace)
     out = []
-    for doc in documents:
-        ns = (doc.get("metadata") or {}).get("namespace") or namespace if isinstance(doc, dict) else namespace
-        new, warnings = inject_manifest(doc, InjectionConfig(agent_image=image, namespace=ns))
+    for number, doc in enumerate(documents, start=1):
+        try:
+            new, warnings = inject_manifest(doc, config, document=number)
+        except RecursionError:
+            raise OrasError(f"{filename}: document {number} is nested too deeply to be a Kubernetes object") from None
         for warning in warnings:
             typer.echo(f"warning: {warning}", err=True)
         out.append(new)

@@ -10,11 +10,12 @@ from .errors import InvalidReference
 DEFAULT_TAG = "latest"
 
 # The grammar of the OCI distribution spec (and docker/distribution's reference package).
+# Always applied with fullmatch: `$` would also match before a trailing newline.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-REPOSITORY_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$")
-_HOST_RE = re.compile(r"^(?:localhost|[A-Za-z0-9.-]+\.[A-Za-z0-9.-]+|[A-Za-z0-9.-]+:\d+|\[[0-9a-fA-F:]+\](?::\d+)?)$")
+REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
+_HOST_RE = re.compile(r"localhost|[A-Za-z0-9.-]+\.[A-Za-z0-9.-]+|[A-Za-z0-9.-]+:[0-9]+|\[[0-9a-fA-F:]+\](?::[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,11 @@ class Reference:
 
 
 def is_valid_repository(name: str) -> bool:
-    return len(name) <= 255 and REPOSITORY_RE.match(name) is not None
+    return len(name) <= 255 and REPOSITORY_RE.fullmatch(name) is not None
 
 
 def is_valid_tag(tag: str) -> bool:
-    return TAG_RE.match(tag) is not None
+    return TAG_RE.fullmatch(tag) is not None
 
 
 def registry_host_of(text: str) -> str | None:
@@ -68,7 +69,7 @@ def parse_name(text: str, *, default_tag: str | None = DEFAULT_TAG,
     digest = None
     if "@" in text:
         text, digest = text.split("@", 1)
-        if not DIGEST_RE.match(digest):
+        if not DIGEST_RE.fullmatch(digest):
             raise InvalidReference(
                 f"invalid reference {original!r}: digest {digest!r} is not sha256:<64 hex> or sha512:<128 hex>"
             )
@@ -103,7 +104,7 @@ def parse_reference(text: str, *, registry: str | None = None, default_tag: str 
         raise InvalidReference(f"invalid reference {original!r}: empty or surrounded by spaces")
     host = None if registry else registry_host_of(text)
     if host:
-        if not _HOST_RE.match(host):
+        if not _HOST_RE.fullmatch(host):
             raise InvalidReference(f"invalid reference {original!r}: registry host {host!r} is not HOST[:PORT]")
         text = text[len(host) + 1 :]
     repository, tag, digest = parse_name(text, default_tag=default_tag, original=original)

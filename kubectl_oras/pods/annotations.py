@@ -7,8 +7,11 @@ Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations`` naming th
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..durations import parse_duration
 from ..errors import OrasError
@@ -28,11 +31,12 @@ IGNORED = {  # accepted for old manifests, with a warning: we download nothing a
     "entrypoint": "the wrapper ships in our own image",
     "oras-entrypoint": "the wrapper ships in our own image",
 }
-INPUT_N = re.compile(r"^input-uri_(\d+)$")
+# Always applied with fullmatch: `$` would also match before a trailing newline (a YAML `|` block).
+INPUT_N = re.compile(r"input-uri_([0-9]+)")
 BOOLEAN = {"true": True, "false": False}
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_HOST = re.compile(r"^(?:https?://)?[A-Za-z0-9.-]+(?::\d{1,5})?$")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_HOST = re.compile(r"(?:https?://)?[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 
 
 class InvalidAnnotations(OrasError):
@@ -71,16 +75,39 @@ class StepSettings:
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
-def ours(annotations: dict[str, str] | None) -> dict[str, str]:
-    """Our annotations, by key without the prefix."""
-    return {k[len(PREFIX):]: v for k, v in (annotations or {}).items() if k.startswith(PREFIX)}
+def shown(value: object) -> str:
+    """A value as a message quotes it: strings as Python does, the rest as JSON (true, null, [...]), cut short."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def is_marked(annotations: dict[str, str] | None) -> bool:
+def ours(annotations: Mapping[Any, Any] | None) -> dict[str, str]:
+    """Our annotations, by key without the prefix.
+
+    Raises InvalidAnnotations when ``annotations`` is not a map or one of our values is not a
+    string (only a malformed object or an unquoted YAML scalar gets here: the apiserver decodes
+    annotations as strings).
+    """
+    if annotations is None:
+        return {}
+    if not isinstance(annotations, Mapping):
+        raise InvalidAnnotations(f"metadata.annotations must be a map of strings, not {shown(annotations)}")
+    values: dict[str, str] = {}
+    for key, value in annotations.items():
+        if not (isinstance(key, str) and key.startswith(PREFIX)):
+            continue
+        if not isinstance(value, str):
+            hint = "; quote it in YAML" if isinstance(value, int | float) or value is None else ""
+            raise InvalidAnnotations(f"annotation {key}: the value must be a string, not {shown(value)}{hint}")
+        values[key[len(PREFIX):]] = value
+    return values
+
+
+def is_marked(annotations: Mapping[Any, Any] | None) -> bool:
     return bool(ours(annotations))
 
 
-def merge_owner(pod_annotations: dict[str, str] | None, owner_annotations: dict[str, str] | None) -> dict[str, str]:
+def merge_owner(pod_annotations: Mapping[Any, Any] | None, owner_annotations: Mapping[Any, Any] | None) -> dict[str, str]:
     """The owner's keys (e.g. a Job annotated by `kubectl oras annotate`), the pod's own values winning."""
     merged = ours(owner_annotations)
     merged.update(ours(pod_annotations))
@@ -144,20 +171,20 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         if key in IGNORED:
             warnings.append(f"annotation {annotation_key(key)} is ignored: {IGNORED[key]}")
             continue
-        if key not in KNOWN and not INPUT_N.match(key):
+        if key not in KNOWN and not INPUT_N.fullmatch(key):
             raise InvalidAnnotations(
                 f"annotation {annotation_key(key)} is not known; known keys: {', '.join(sorted(KNOWN | {'input-uri_N'}))}"
             )
         if not values[key].strip():
             raise InvalidAnnotations(f"annotation {annotation_key(key)} is empty")
     cache = values.get("oras-cache", DEFAULT_CACHE)
-    if not _DNS_LABEL.match(cache):
+    if not _DNS_LABEL.fullmatch(cache):
         raise InvalidAnnotations(
             f"annotation {annotation_key('oras-cache')}: {cache!r} is not a valid OrasCache name (DNS label)")
     inputs = []
     if "input-uri" in values:
         inputs.append(parse_artifact(values["input-uri"], key="input-uri"))
-    numbered = sorted((int(m.group(1)), k) for k in values if (m := INPUT_N.match(k)))
+    numbered = sorted((int(m.group(1)), k) for k in values if (m := INPUT_N.fullmatch(k)))
     for _, key in numbered:
         inputs.append(parse_artifact(values[key], key=key))
     output = parse_artifact(values["output-uri"], key="output-uri") if "output-uri" in values else None
@@ -172,10 +199,10 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         which = "output-path" if output_path else "output-pipe"
         raise InvalidAnnotations(f"annotation {annotation_key(which)} needs {annotation_key('output-uri')} (where to push it)")
     registry = values.get("registry")
-    if registry is not None and not _HOST.match(registry):
+    if registry is not None and not _HOST.fullmatch(registry):
         raise InvalidAnnotations(f"annotation {annotation_key('registry')}: {registry!r} is not HOST[:PORT] (optionally http://)")
     oras_env = values.get("oras-env")
-    if oras_env is not None and not _DNS_SUBDOMAIN.match(oras_env):
+    if oras_env is not None and not _DNS_SUBDOMAIN.fullmatch(oras_env):
         raise InvalidAnnotations(f"annotation {annotation_key('oras-env')}: {oras_env!r} is not a valid Secret name")
     policy = values.get("push-on-failure", "never")
     if policy not in PUSH_ON_FAILURE:

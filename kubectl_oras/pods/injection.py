@@ -11,10 +11,13 @@ The contract with the agent is step.py; the share's layout is share.py (docs/pod
 
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from .annotations import InvalidAnnotations, StepSettings, annotation_key, parse_settings
+from ..errors import OrasError
+from .annotations import InvalidAnnotations, StepSettings, annotation_key, parse_settings, shown
 from .share import SHARE_MOUNT, SHARE_VOLUME, Share
 from .step import STEP_ENV, WRAPPER_ENV_PREFIX, StepDescription, WrapperSettings, wrapper_environment
 
@@ -22,6 +25,11 @@ PULL_CONTAINER = "oras-pull"
 PUSH_CONTAINER = "oras-push"
 REGISTRY_PORT = 5000
 SHARE = Share(SHARE_MOUNT)
+
+
+class InvalidPod(OrasError):
+    """A pod (template) not shaped like one where the injection reads or changes it; the message
+    names the field. The apiserver would refuse such a pod anyway; we say which field first."""
 
 
 @dataclass(frozen=True)
@@ -39,12 +47,68 @@ def cache_registry(cache: str, namespace: str, port: int = REGISTRY_PORT) -> str
     return f"{cache}.{namespace}.svc:{port}"
 
 
+def _map(value: Any, field: str) -> dict[str, Any]:
+    """``value`` when it is a map; {} when absent (null)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidPod(f"{field} must be a map, not {shown(value)}")
+    return value
+
+
+def _maps(value: Any, field: str) -> list[dict[str, Any]]:
+    """``value`` when it is a list of maps; [] when absent (null)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidPod(f"{field} must be a list, not {shown(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InvalidPod(f"{field}[{i}] must be a map, not {shown(item)}")
+    return value
+
+
+def _strings(container: dict[str, Any], field: str) -> list[str]:
+    """A container's command or args: a list of strings (a string is not split: Kubernetes refuses it)."""
+    value = container.get(field)
+    where = f"container {shown(container.get('name'))}"
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            words = shlex.split(value)
+        except ValueError:  # unbalanced quotes: no suggestion
+            words = []
+        written = json.dumps(words)
+        hint = f" (write {field}: {written})" if words and len(written) <= 80 else ""
+        raise InvalidPod(f"{where}: {field} must be a list of strings, not the string {shown(value)}{hint}")
+    if not isinstance(value, list):
+        raise InvalidPod(f"{where}: {field} must be a list of strings, not {shown(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            hint = " (quote it in YAML)" if isinstance(item, int | float) or item is None else ""
+            raise InvalidPod(f"{where}: {field}[{i}] must be a string, not {shown(item)}{hint}")
+    return value
+
+
+def metadata_of(pod: dict[str, Any]) -> dict[str, Any]:
+    """A pod's (or any object's) metadata, checked to be a map; {} when absent."""
+    return _map(pod.get("metadata"), "metadata")
+
+
+def check_pod(pod: dict[str, Any]) -> None:
+    """Raise InvalidPod naming the first field the injection reads that is not shaped as Kubernetes has it."""
+    spec = _map(pod.get("spec"), "spec")
+    for field in ("containers", "initContainers", "volumes"):
+        _maps(spec.get(field), f"spec.{field}")
+
+
 def is_injected(pod: dict[str, Any]) -> bool:
-    return any(c.get("name") == PULL_CONTAINER for c in pod.get("spec", {}).get("initContainers") or [])
+    return any(c.get("name") == PULL_CONTAINER for c in (pod.get("spec") or {}).get("initContainers") or [])
 
 
 def choose_launcher(pod: dict[str, Any], settings: StepSettings) -> int:
-    containers = pod.get("spec", {}).get("containers") or []
+    containers = (pod.get("spec") or {}).get("containers") or []
     names = [c.get("name") for c in containers]
     if settings.container:
         if settings.container not in names:
@@ -98,22 +162,28 @@ def _agent_container(name: str, command: str, settings: StepSettings, config: In
     return container
 
 
-def _wrap_launcher(container: dict[str, Any], settings: StepSettings) -> dict[str, Any]:
-    command = container.get("command")
+def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: str) -> dict[str, Any]:
+    command = _strings(container, "command")
     if not command:
         raise InvalidAnnotations(
             f"container {container.get('name')!r} has no command, so its image's entrypoint would run and "
             "the wrapper could not; set command: (and args:) to what the image runs"
         )
+    args = _strings(container, "args")
+    old_env = _maps(container.get("env"), f"{field}.env")
+    for i, e in enumerate(old_env):
+        if not isinstance(e.get("name", ""), str):
+            raise InvalidPod(f"{field}.env[{i}].name must be a string, not {shown(e.get('name'))}")
+    old_mounts = _maps(container.get("volumeMounts"), f"{field}.volumeMounts")
     wrapped = dict(container)
     wrapped["command"] = [SHARE.busybox, "sh", SHARE.wrapper]
-    wrapped["args"] = list(command) + list(container.get("args") or [])
-    env = [e for e in container.get("env") or [] if not e.get("name", "").startswith(WRAPPER_ENV_PREFIX)]
+    wrapped["args"] = command + args
+    env = [e for e in old_env if not e.get("name", "").startswith(WRAPPER_ENV_PREFIX)]
     wrapper = WrapperSettings(input_path=settings.input_path, output_path=settings.output_path,
                               output_pipe=settings.output_pipe, push=settings.output is not None, debug=settings.debug)
     env += [{"name": k, "value": v} for k, v in wrapper_environment(wrapper, SHARE).items()]
     wrapped["env"] = env
-    mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != SHARE_VOLUME]
+    mounts = [m for m in old_mounts if m.get("name") != SHARE_VOLUME]
     wrapped["volumeMounts"] = mounts + [{"name": SHARE_VOLUME, "mountPath": SHARE_MOUNT}]
     return wrapped
 
@@ -122,8 +192,10 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     """The pod with the agent injected, and the settings it was injected with.
 
     ``values`` are our annotations without prefix (the pod's merged over its owner's).
-    Raises InvalidAnnotations with a message for the user. A pod already injected is returned as is.
+    Raises InvalidAnnotations or InvalidPod with a message for the user. A pod already injected is
+    returned as is.
     """
+    check_pod(pod)
     settings = parse_settings(values)
     if is_injected(pod):
         return pod, settings
@@ -144,7 +216,8 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     # The sidecar first: the kubelet starts it and moves on at once, so its start-up (the HTTP
     # stack's imports) overlaps the pull instead of delaying the hand-off after the step.
     new_spec["initContainers"] = [push, pull] + list(spec.get("initContainers") or [])
-    new_spec["containers"][index] = _wrap_launcher(spec["containers"][index], settings)
+    new_spec["containers"][index] = _wrap_launcher(spec["containers"][index], settings,
+                                                   field=f"spec.containers[{index}]")
     new_spec["volumes"] = list(spec.get("volumes") or []) + [{"name": SHARE_VOLUME, "emptyDir": {}}]
     return new, settings
 

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -16,9 +17,21 @@ POD_SPEC = {"containers": [{"name": "main", "image": "busybox", "command": ["sh"
 def run(tmp_path, docs, *args):
     path = tmp_path / "in.yaml"
     path.write_text(yaml.safe_dump_all(docs))
+    return invoke(path, *args)
+
+
+def invoke(path, *args):
     result = CliRunner().invoke(app, ["inject", "-f", str(path), "--image", "img:1", *args])
-    assert "Traceback" not in result.output + result.stderr
+    # CliRunner catches an unexpected exception (a traceback for a user) and reports exit code 1.
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     return result
+
+
+def one_error_line(result):
+    assert result.exit_code == 1 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
 
 
 def containers_of(template):
@@ -84,3 +97,94 @@ def test_unreadable_and_invalid_files_are_one_line(tmp_path):
     (tmp_path / "bad.yaml").write_text("a: [unclosed")
     bad = CliRunner().invoke(app, ["inject", "-f", str(tmp_path / "bad.yaml")])
     assert bad.exit_code == 1 and "not valid YAML" in bad.stderr
+
+
+def test_a_list_from_kubectl_get_has_each_item_injected(tmp_path):
+    """`kubectl get -o yaml` prints kind: List; its items were passed through un-injected, exit 0."""
+    listing = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": [
+        {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "lab", "annotations": MARK},
+         "spec": {"template": {"spec": POD_SPEC}}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": MARK}, "spec": POD_SPEC},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "untouched"}, "data": {"a": "b"}},
+    ]}
+    result = run(tmp_path, [listing], "-n", "other")
+    assert result.exit_code == 0, result.stderr
+    (out,) = yaml.safe_load_all(result.stdout)
+    job, pod, cm = out["items"]
+    for template, namespace in ((job["spec"]["template"], "lab"), (pod, "other")):
+        assert containers_of(template) == ["oras-push", "oras-pull"]
+        assert f'"registry":"oras.{namespace}.svc:5000"' in template["spec"]["initContainers"][0]["env"][0]["value"]
+    assert cm == listing["items"][2]
+
+
+def test_errors_in_a_list_item_name_the_item(tmp_path):
+    bad = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": {PREFIX + "nope": "x"}},
+           "spec": POD_SPEC}
+    line = one_error_line(run(tmp_path, [{"apiVersion": "v1", "kind": "List", "items": [bad]}]))
+    assert line.startswith("error: List (document 1) items[0]: Pod/p: annotation " + PREFIX + "nope is not known")
+
+
+def test_an_unquoted_yaml_boolean_is_taken_as_the_string(tmp_path):
+    (tmp_path / "in.yaml").write_text(f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  annotations:
+    {PREFIX}output-uri: metric/out:v1
+    {PREFIX}output-path: out.txt
+    {PREFIX}debug: true
+    {PREFIX}unpack: no
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, "echo hi > out.txt"]
+""")
+    result = invoke(tmp_path / "in.yaml")
+    assert result.exit_code == 0, result.stderr
+    (pod,) = yaml.safe_load_all(result.stdout)
+    # written back as strings, which Kubernetes accepts (it refuses a boolean annotation)
+    assert pod["metadata"]["annotations"][PREFIX + "debug"] == "true"
+    assert pod["metadata"]["annotations"][PREFIX + "unpack"] == "false"
+    step = pod["spec"]["initContainers"][0]["env"][0]["value"]
+    assert '"debug":true' in step and '"unpack":false' in step
+
+
+@pytest.mark.parametrize(
+    "doc, culprit",
+    [
+        ({"apiVersion": "v1", "kind": "Pod", "metadata": "oops", "spec": POD_SPEC},
+         "error: Pod (document 1): metadata must be a map, not 'oops'"),
+        ({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "annotations": MARK},
+          "spec": {"template": {"metadata": "oops", "spec": POD_SPEC}}},
+         "error: Job/j (spec.template): metadata must be a map, not 'oops'"),
+        ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": {**MARK, PREFIX + "input-uri": 5}},
+          "spec": POD_SPEC},
+         f"error: Pod/p: annotation {PREFIX}input-uri: the value must be a string, not 5; quote it in YAML"),
+        ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": MARK},
+          "spec": {"containers": [{"name": "main", "image": "python", "command": "python3 train.py"}]}},
+         "error: Pod/p: container 'main': command must be a list of strings, not the string 'python3 train.py' "
+         '(write command: ["python3", "train.py"])'),
+        ({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "annotations": MARK},
+          "spec": {"template": {"spec": {"containers": {"name": "main"}}}}},
+         "error: Job/j (spec.template): spec.containers must be a list"),
+        ({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "annotations": MARK}, "spec": {}},
+         "error: Job/j is annotated for the cache"),
+        ({"apiVersion": "v1", "kind": "List", "items": {"a": 1}}, "error: List (document 1): items must be a list"),
+        (["a", "list"], "error: document 1 is not a Kubernetes object"),
+        ({"metadata": {"name": "no-kind"}}, "error: document 1 is not a Kubernetes object"),
+    ],
+)
+def test_a_malformed_manifest_is_one_line_naming_the_document_and_field(tmp_path, doc, culprit):
+    assert one_error_line(run(tmp_path, [doc])).startswith(culprit)
+
+
+def test_a_manifest_nested_too_deeply_is_one_line(tmp_path):
+    (tmp_path / "deep.yaml").write_text("a: " + "[" * 3000 + "]" * 3000 + "\n")
+    assert "nested too deeply" in one_error_line(invoke(tmp_path / "deep.yaml"))
+
+
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path):
+    (tmp_path / "bin.yaml").write_bytes(b"kind: Pod\nmetadata: {name: \xff}\n")
+    assert "not UTF-8" in one_error_line(invoke(tmp_path / "bin.yaml"))

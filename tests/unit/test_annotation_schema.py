@@ -81,3 +81,45 @@ def test_render_round_trips():
 def test_a_first_component_that_reads_as_a_host_is_refused_as_one(value):
     with pytest.raises(InvalidAnnotations, match="names a registry host"):
         parse_settings({"input-uri": value})
+
+
+DIGEST = "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    "values, culprit",
+    [
+        ({"input-uri": "a/b:c\n"}, PREFIX + "input-uri: "),
+        ({"input-uri_1": f"a/b\n@{DIGEST}"}, PREFIX + "input-uri_1: "),
+        ({"input-uri_2": f"a/b@{DIGEST}\n"}, PREFIX + "input-uri_2: "),
+        ({"output-uri": "a/b:c\n", "output-path": "x"}, PREFIX + "output-uri: "),
+        ({"oras-cache": "oras\n"}, PREFIX + "oras-cache: "),
+        ({"registry": "registry.example:5000\n"}, PREFIX + "registry: "),
+        ({"oras-env": "credentials\n"}, PREFIX + "oras-env: "),
+        ({"input-uri_1\n": "a/b:c"}, PREFIX + "input-uri_1\n is not known"),
+    ],
+)
+def test_a_value_with_a_trailing_newline_is_refused_naming_the_key(values, culprit):
+    """A YAML `|` block ends its value with a newline; `$` in a regex matches before it."""
+    with pytest.raises(InvalidAnnotations) as e:
+        parse_settings(values)
+    assert culprit in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "annotations, culprit",
+    [
+        ([PREFIX + "debug"], "metadata.annotations must be a map of strings, not [\""),
+        ({PREFIX + "debug": True}, f"annotation {PREFIX}debug: the value must be a string, not true"),
+        ({PREFIX + "input-uri_1": 5}, f"annotation {PREFIX}input-uri_1: the value must be a string, not 5; quote it"),
+        ({PREFIX + "input-uri": ["a/b:c"]}, f"annotation {PREFIX}input-uri: the value must be a string"),
+    ],
+)
+def test_annotations_that_are_not_strings_are_refused_naming_the_key(annotations, culprit):
+    with pytest.raises(InvalidAnnotations) as e:
+        ours(annotations)
+    assert culprit in str(e.value)
+
+
+def test_keys_that_are_not_ours_or_not_strings_are_ignored():
+    assert ours({1: "x", None: "y", "other/debug": True, PREFIX + "debug": "true"}) == {"debug": "true"}

@@ -1,7 +1,7 @@
 import pytest
 
 from kubectl_oras.oci.errors import InvalidReference
-from kubectl_oras.oci.reference import Reference, parse_reference
+from kubectl_oras.oci.reference import Reference, parse_name, parse_reference
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -50,3 +50,33 @@ def test_malformed_references_are_refused_naming_the_culprit(text, culprit):
 def test_missing_registry_says_how_to_give_one():
     with pytest.raises(InvalidReference, match="--registry"):
         parse_reference("a/b:c")
+
+
+@pytest.mark.parametrize(
+    "text, culprit",
+    [
+        ("localhost:5000\n/x/y:1", "'localhost:5000\\n/x/y:1'"),  # a host with a newline is no host
+        ("a/b:v1\n", "spaces"),
+        ("a/b\n", "spaces"),
+    ],
+)
+def test_a_newline_anywhere_in_a_reference_is_refused_naming_it(text, culprit):
+    with pytest.raises(InvalidReference) as e:
+        parse_reference(text)
+    assert culprit in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "text, culprit",
+    [
+        ("a/b:v1\n", "tag 'v1\\n'"),
+        ("a/b\n", "repository 'a/b\\n'"),
+        (f"a/b\n@{DIGEST}", "repository 'a/b\\n'"),
+        (f"a/b@{DIGEST}\n", f"digest '{DIGEST}\\n'"),
+    ],
+)
+def test_names_match_whole_not_up_to_a_trailing_newline(text, culprit):
+    """`$` matches before a final newline: every part of the grammar is matched whole."""
+    with pytest.raises(InvalidReference) as e:
+        parse_name(text)
+    assert culprit in str(e.value)

@@ -11,14 +11,15 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.core.certificates import make_serving_cert
-from controller.runtime.webhook_server import make_app, server_ssl_context
+from controller.runtime.webhook_server import make_app, server_ssl_context, start_server
 from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.owners import read_owner_annotations
 from tests.support.net import free_port
 
 
 class WebhookThread:
-    def __init__(self, *, agent_image: str, kubeconfig: Path | None = None) -> None:
+    def __init__(self, *, agent_image: str, kubeconfig: Path | None = None, **limits: float) -> None:
+        """``limits``: request_timeout (make_app), max_connections and handshake_timeout (start_server)."""
         self.cert = make_serving_cert(hosts=["127.0.0.1"])
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}/mutate"
@@ -28,20 +29,22 @@ class WebhookThread:
         self.loop = asyncio.new_event_loop()
         self.runner: web.AppRunner | None = None
         self.api = None
+        self.limits = limits
 
     async def _start(self) -> None:
         lookup = None
         if self.kubeconfig:
             self.api = await connect(kubeconfig=str(self.kubeconfig))
             lookup = lambda ns, owner: read_owner_annotations(self.api, ns, owner)  # noqa: E731
-        app = make_app(agent_image=self.agent_image, **({"lookup_owner": lookup} if lookup else {}))
+        app_limits = {k: v for k, v in self.limits.items() if k == "request_timeout"}
+        site_limits = {k: v for k, v in self.limits.items() if k != "request_timeout"}
+        app = make_app(agent_image=self.agent_image, **({"lookup_owner": lookup} if lookup else {}), **app_limits)
         d = Path(tempfile.mkdtemp())
         (d / "tls.crt").write_bytes(self.cert.cert_pem)
         (d / "tls.key").write_bytes(self.cert.key_pem)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port,
-                          ssl_context=server_ssl_context(str(d / "tls.crt"), str(d / "tls.key"))).start()
+        self.runner, _ = await start_server(app, host="127.0.0.1", port=self.port,
+                                            ssl_context=server_ssl_context(str(d / "tls.crt"), str(d / "tls.key")),
+                                            **site_limits)
 
     def start(self) -> WebhookThread:
         ready = threading.Event()

@@ -1,5 +1,6 @@
 """The webhook's HTTPS server on loopback: malformed input never crashes it, health answers."""
 
+import asyncio
 import json
 import ssl
 
@@ -50,3 +51,108 @@ async def test_healthz(hook):
     async with aiohttp.ClientSession() as s:
         async with s.get(hook.url.replace("/mutate", "/healthz"), ssl=ssl_for(hook)) as r:
             assert r.status == 200 and await r.text() == "ok"
+
+
+def review_of(obj, **request):
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "x", "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "n", "object": obj,
+                        **request}}
+
+
+MARK = {PREFIX + "output-uri": "a/b:c", PREFIX + "output-path": "out"}
+
+
+@pytest.mark.parametrize(
+    "obj, culprit",
+    [
+        ({"metadata": {"annotations": [PREFIX + "debug"]}}, "metadata.annotations must be a map"),
+        ({"metadata": {"annotations": {**MARK, PREFIX + "debug": True}}}, PREFIX + "debug: the value must be a string"),
+        ({"metadata": {"ownerReferences": ["x"]}}, "metadata.ownerReferences[0] must be a map"),
+        ({"metadata": {"annotations": MARK}, "spec": []}, "spec must be a map"),
+        ({"metadata": {"annotations": MARK}, "spec": {"containers": {"name": "c"}}}, "spec.containers must be a list"),
+        ({"metadata": {"annotations": MARK},
+          "spec": {"containers": [{"name": "c", "image": "i", "command": ["a"], "env": ["A=1"]}]}},
+         "spec.containers[0].env[0] must be a map"),
+        ({"metadata": {"annotations": MARK},
+          "spec": {"containers": [{"name": "c", "image": "i", "command": ["a"]}], "volumes": [None]}},
+         "spec.volumes[0] must be a map"),
+    ],
+)
+async def test_a_structurally_wrong_pod_is_denied_naming_the_field_not_a_500(hook, obj, culprit):
+    status, text = await post(hook, json.dumps(review_of(obj)).encode())
+    assert status == 200, text
+    response = json.loads(text)["response"]
+    assert response["allowed"] is False and culprit in response["status"]["message"]
+
+
+@pytest.mark.parametrize(
+    "body, culprit",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (json.dumps(review_of({}, kind="Pod")).encode(), "request.kind is not an object"),
+        (json.dumps(review_of("a pod")).encode(), "request.object is not an object"),
+    ],
+)
+async def test_a_structurally_wrong_review_is_a_400_not_a_500(hook, body, culprit):
+    status, text = await post(hook, body)
+    assert status == 400 and culprit in text, (status, text)
+
+
+async def healthz_answers(hook, *, within: float) -> bool:
+    """/healthz answers ok within ``within`` seconds (retrying: the server frees slots asynchronously)."""
+    url = hook.url.replace("/mutate", "/healthz")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        try:
+            async with aiohttp.ClientSession() as s:
+                async with s.get(url, ssl=ssl_for(hook), timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    if r.status == 200 and await r.text() == "ok":
+                        return True
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        await asyncio.sleep(0.2)
+    return False
+
+
+async def slow_client(hook, first_bytes: bytes):
+    """A TLS connection that sends ``first_bytes`` and then nothing."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", hook.port, ssl=ssl_for(hook))
+    writer.write(first_bytes)
+    await writer.drain()
+    return reader, writer
+
+
+PARTIAL_BODY = b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+PARTIAL_HEADERS = b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Le"
+
+
+async def test_a_slow_loris_is_cut_off_while_healthz_answers():
+    """Clients that send part of a request and then nothing were held for as long as they liked."""
+    hook = WebhookThread(agent_image="img", request_timeout=1).start()
+    try:
+        clients = [await slow_client(hook, PARTIAL_BODY) for _ in range(5)]
+        clients += [await slow_client(hook, PARTIAL_HEADERS) for _ in range(5)]
+        assert await healthz_answers(hook, within=5)
+        for i, (reader, writer) in enumerate(clients):
+            answer = await asyncio.wait_for(reader.read(), 10)  # EOF: the server closed the connection
+            if i < 5:
+                assert answer.startswith(b"HTTP/1.1 408"), answer
+            writer.close()
+        assert await healthz_answers(hook, within=5)
+    finally:
+        hook.stop()
+
+
+async def test_connections_past_the_cap_are_closed_at_once_and_slots_come_back():
+    hook = WebhookThread(agent_image="img", max_connections=3, request_timeout=60).start()
+    try:
+        held = [await slow_client(hook, PARTIAL_HEADERS) for _ in range(3)]
+        # the fourth is closed before its TLS handshake, long before the 60 s request timeout
+        with pytest.raises((ConnectionError, ssl.SSLError, OSError)):
+            await asyncio.wait_for(slow_client(hook, PARTIAL_HEADERS), 10)
+        for _, writer in held:
+            writer.close()
+        assert await healthz_answers(hook, within=10)
+    finally:
+        hook.stop()
