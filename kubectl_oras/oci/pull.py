@@ -109,7 +109,7 @@ def pull_artifact(
     manifest, media_type, digest = client.fetch_manifest(ref.repository, ref.target, what=what)
     if media_type in (INDEX_MEDIA_TYPE, DOCKER_LIST_MEDIA_TYPE) or "manifests" in manifest:
         raise UnsupportedArtifact(f"{what}: this is an image index (several manifests); pull one of them by digest")
-    items, untitled = plan_pull(layers_of(manifest), include=include, unpack=unpack)
+    items, untitled = plan_pull(layers_of(manifest, what=what), include=include, unpack=unpack)
     if progress:
         progress.add_total(sum(item.blob.size for item in items))
     try:

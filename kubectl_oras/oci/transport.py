@@ -203,9 +203,11 @@ class Transport:
             r = self.session.get(decision.realm, params=decision.params, headers=headers, verify=not self.insecure,
                                  timeout=self._timeout)
         except requests.RequestException as e:
-            raise RegistryUnreachable(f"{what}: cannot reach the token service {decision.realm}: {e}") from e
-        token = parse_token_answer(r.status_code, r.content, realm=decision.realm,
-                                   have_credentials=self.auth.credentials is not None, what=what)
+            raise RegistryUnreachable(
+                f"{what}: cannot reach the token service {decision.realm} (for registry {self.hostname}): {e}") from e
+        token = parse_token_answer(r.status_code, r.content, realm=decision.realm, registry=self.hostname,
+                                   have_credentials=self.auth.credentials is not None, what=what,
+                                   content_type=r.headers.get("Content-Type", ""))
         self.auth.remember(scope, token)
 
     def error_for(self, response: requests.Response, what: str) -> RegistryError:
