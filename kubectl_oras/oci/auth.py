@@ -98,19 +98,22 @@ def answer_challenge(challenge: str, *, credentials: Credentials | None, registr
     return RequestToken(h.realm, params, credentials.basic_header() if credentials else None)
 
 
-def parse_token_answer(status: int, body: bytes, *, realm: str, have_credentials: bool, what: str) -> str:
-    """The bearer token in a token service's answer; AuthenticationFailed naming the service otherwise."""
+def parse_token_answer(status: int, body: bytes, *, realm: str, registry: str, have_credentials: bool, what: str,
+                       content_type: str = "") -> str:
+    """The bearer token in a token service's answer; AuthenticationFailed naming the service and the registry."""
+    service = f"token service {realm} (for registry {registry})"
     if status != 200:
         hint = "" if have_credentials else CREDENTIALS_HINT
         busy = status in (429, 500, 502, 503, 504)  # the token service may recover: tried again
-        raise AuthenticationFailed(f"{what}: token service {realm} refused ({status}){hint}", status=status, transient=busy)
+        raise AuthenticationFailed(f"{what}: {service} refused ({status}){hint}", status=status, transient=busy)
     try:
         data: Any = json.loads(body)
     except ValueError:
-        data = None
+        kind = f" ({content_type.split(';')[0].strip()})" if content_type.strip() else ""
+        raise AuthenticationFailed(f"{what}: {service} answered with something that is not JSON{kind}") from None
     token = (data.get("token") or data.get("access_token")) if isinstance(data, dict) else None
     if not token or not isinstance(token, str):
-        raise AuthenticationFailed(f"{what}: token service {realm} answered without a token")
+        raise AuthenticationFailed(f"{what}: {service} answered without a token")
     return token
 
 

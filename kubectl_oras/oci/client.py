@@ -18,7 +18,7 @@ import requests
 from .. import __version__
 from .auth import AuthCache, Credentials, docker_config_credentials
 from .digests import IO_BLOCK, digest_of, hasher_for
-from .errors import DigestMismatch, RegistryError, RegistryUnreachable
+from .errors import DigestMismatch, RegistryError, RegistryUnreachable, UnsupportedArtifact
 from .file_body import FileBody
 from .manifest import ACCEPTED_MANIFEST_TYPES, MANIFEST_MEDIA_TYPE
 from .transport import RetryPolicy, Timeouts, Transport, read_timed_out, retrying
@@ -26,6 +26,33 @@ from .transport import RetryPolicy, Timeouts, Transport, read_timed_out, retryin
 Progress = Callable[[int], None]
 
 __all__ = ["Credentials", "RegistryClient", "RetryPolicy", "Timeouts"]
+
+MAX_MANIFEST_BYTES = 4 << 20  # distribution refuses to store a bigger one; the Go oras CLI to read one
+MANIFEST_CHUNK = 64 << 10
+
+
+def _manifest_too_big(what: str, declared: int | None) -> UnsupportedArtifact:
+    size = f"{declared} bytes, " if declared is not None else ""
+    return UnsupportedArtifact(f"{what}: the manifest is {size}over the {MAX_MANIFEST_BYTES >> 20} MiB "
+                               "a manifest may have (as distribution and oras limit it); refusing it")
+
+
+def names_in_page(page: Any, field: str, *, what: str) -> list[str]:
+    """The names one page of a tag or repository listing holds: ``{"<field>": ["name", ...]}``.
+
+    A missing or null list is an empty page (distribution answers ``"tags": null``); any other
+    shape is a RegistryError naming the field.
+    """
+    if not isinstance(page, dict):
+        raise RegistryError(f"{what}: registry answered with JSON that is not an object with {field!r} "
+                            f"(got {type(page).__name__})")
+    names = page.get(field)
+    if names is None:
+        return []
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        shown = repr(names) if len(repr(names)) <= 80 else repr(names)[:77] + "..."
+        raise RegistryError(f"{what}: registry answered {field!r} as {shown}, not a list of names")
+    return names
 
 
 class _Interrupted(RegistryUnreachable):
@@ -202,10 +229,29 @@ class RegistryClient:
     # -- manifests ----------------------------------------------------------------------------
 
     def fetch_manifest(self, repository: str, reference: str, *, what: str) -> tuple[dict[str, Any], str, str]:
-        """(manifest, media type, digest); the digest is verified when the reference is one."""
-        r = self.request("GET", f"/v2/{repository}/manifests/{reference}", what=what,
-                         headers={"Accept": ", ".join(ACCEPTED_MANIFEST_TYPES)})
-        raw = r.content
+        """(manifest, media type, digest); the digest is verified when the reference is one.
+
+        The body is read as it streams, and refused past MAX_MANIFEST_BYTES (as distribution and
+        the Go oras CLI do), so a huge or endless answer never fills the memory.
+        """
+        def fetch() -> tuple[bytes, str]:
+            r = self.request("GET", f"/v2/{repository}/manifests/{reference}", what=what, stream=True, retry=False,
+                             headers={"Accept": ", ".join(ACCEPTED_MANIFEST_TYPES)})
+            with r:
+                declared = r.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
+                    raise _manifest_too_big(what, int(declared))
+                body = bytearray()
+                try:
+                    for chunk in r.iter_content(MANIFEST_CHUNK):
+                        body += chunk
+                        if len(body) > MAX_MANIFEST_BYTES:
+                            raise _manifest_too_big(what, None)
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout) as e:
+                    raise self.transport.unreachable(e, what) from e
+                return bytes(body), r.headers.get("Content-Type", "")
+
+        raw, content_type = retrying(self.transport.retry, fetch)
         hasher = hasher_for(reference if ":" in reference else "sha256:")
         hasher.update(raw)
         actual = digest_of(hasher)
@@ -217,7 +263,9 @@ class RegistryClient:
             raise RegistryError(f"{what}: the manifest is not JSON") from e
         if not isinstance(manifest, dict):
             raise RegistryError(f"{what}: the manifest is not a JSON object")
-        media_type = manifest.get("mediaType") or r.headers.get("Content-Type", "").split(";")[0]
+        media_type = manifest.get("mediaType") or content_type.split(";")[0]
+        if not isinstance(media_type, str):
+            raise RegistryError(f"{what}: the manifest's mediaType is {media_type!r}, not a string")
         return manifest, media_type, actual
 
     def resolve(self, repository: str, reference: str, *, what: str) -> str | None:
@@ -243,19 +291,21 @@ class RegistryClient:
     # -- listings -----------------------------------------------------------------------------
 
     def _paginate(self, path: str, field: str, *, what: str) -> Iterator[str]:
+        """The names in ``field`` of every page; RegistryError naming the request for any other shape."""
         url = self.transport.url(path)
         while url:
             r = self.request("GET", url, what=what)
             try:
-                items = r.json().get(field) or []
+                page = r.json()
             except ValueError as e:
                 raise RegistryError(f"{what}: registry answered with something that is not JSON") from e
-            yield from items
+            yield from names_in_page(page, field, what=what)
             next_link = r.links.get("next", {}).get("url")
             url = urllib.parse.urljoin(r.url, next_link) if next_link else ""
 
     def list_tags(self, repository: str) -> list[str]:
-        return list(self._paginate(f"/v2/{repository}/tags/list?n=1000", "tags", what=f"list tags of {repository}"))
+        what = f"list tags of {self.hostname}/{repository}"
+        return list(self._paginate(f"/v2/{repository}/tags/list?n=1000", "tags", what=what))
 
     def list_repositories(self) -> list[str]:
         return list(self._paginate("/v2/_catalog?n=1000", "repositories", what=f"list repositories of {self.hostname}"))

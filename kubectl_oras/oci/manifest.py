@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .digests import sha256_digest
+from .errors import UnsupportedArtifact
+from .reference import DIGEST_RE
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -96,13 +98,41 @@ def encode_manifest(manifest: dict[str, Any]) -> bytes:
     return json.dumps(manifest, separators=(",", ":"), sort_keys=False).encode()
 
 
-def layers_of(manifest: dict[str, Any]) -> list[Blob]:
-    return [
-        Blob(
-            layer.get("mediaType", ""),
-            layer["digest"],
-            int(layer["size"]),
-            dict(layer.get("annotations") or {}),
-        )
-        for layer in manifest.get("layers") or []
-    ]
+def layers_of(manifest: dict[str, Any], *, what: str) -> list[Blob]:
+    """The layer descriptors of ``manifest``, each field checked for its type.
+
+    A registry (or whoever pushed) may send anything: a field of the wrong type is an
+    UnsupportedArtifact naming the field, ``what`` says which request got it.
+    """
+    layers = manifest.get("layers")
+    if layers is None:
+        return []
+    if not isinstance(layers, list):
+        raise _malformed(what, "layers", layers, "a list of descriptors")
+    return [_descriptor(layer, f"layers[{index}]", what=what) for index, layer in enumerate(layers)]
+
+
+def _malformed(what: str, where: str, value: Any, expected: str) -> UnsupportedArtifact:
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    return UnsupportedArtifact(f"{what}: the manifest's {where} is {shown}, not {expected}")
+
+
+def _descriptor(layer: Any, where: str, *, what: str) -> Blob:
+    if not isinstance(layer, dict):
+        raise _malformed(what, where, layer, "a descriptor (a JSON object)")
+    media_type = layer.get("mediaType", "")
+    if not isinstance(media_type, str):
+        raise _malformed(what, f"{where}.mediaType", media_type, "a string")
+    digest = layer.get("digest")
+    if not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):
+        raise _malformed(what, f"{where}.digest", digest, "a digest (sha256:<64 hex> or sha512:<128 hex>)")
+    size = layer.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _malformed(what, f"{where}.size", size, "a size in bytes (a whole number)")
+    annotations = layer.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise _malformed(what, f"{where}.annotations", annotations, "a JSON object of strings")
+    for key, value in annotations.items():
+        if not isinstance(value, str):
+            raise _malformed(what, f"{where}.annotations[{key!r}]", value, "a string")
+    return Blob(media_type, digest, size, dict(annotations))

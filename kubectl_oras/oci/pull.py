@@ -1,15 +1,23 @@
 """Pull an artifact into a directory: every blob verified, nothing placed until all are.
 
-Blobs download (several at once) into a staging directory inside the output directory; only
-when every digest has checked out do files and unpacked directories move into place with
-rename(2). Any failure removes the staging directory and leaves the output directory as it was.
+Blobs download (several at once) into a staging directory inside the output directory, after a
+check that the output filesystem has room for them. Only when every digest has checked out are
+the layers assembled there into one tree and moved into place with rename(2).
+
+Placing merges into what the output directory holds, as the Go ``oras`` CLI does: a directory of
+the artifact merges into a directory of the same name, its files replace same-named files, and
+everything else of the user's stays (docs/artifacts.md has the whole table). Every destination is
+checked before the first rename; a rename that still fails undoes the ones before it. A failed
+pull leaves the output directory as it was.
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -33,6 +41,7 @@ from .reference import Reference
 
 DEFAULT_CONCURRENCY = 4
 STAGING_PREFIX = ".kubectl-oras-pull-"
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,19 @@ class PullResult:
     skipped_untitled: int = 0
 
 
+@dataclass(frozen=True)
+class Move:
+    """One rename that places the artifact: ``staged`` becomes ``final``.
+
+    ``replaces``: a file or symlink is there now; it is set aside first, and put back if the
+    pull fails.
+    """
+
+    staged: str
+    final: str
+    replaces: bool
+
+
 def plan_pull(layers: list[Blob], *, include: list[str] | None = None, unpack: bool = True) -> tuple[list[PullItem], int]:
     """Which layers to write where. Refuses unsafe or duplicate titles before anything is fetched."""
     items: list[PullItem] = []
@@ -81,19 +103,149 @@ def plan_pull(layers: list[Blob], *, include: list[str] | None = None, unpack: b
     return items, untitled
 
 
-def _place(staged: str, final: str, *, outdir: str, graveyard: str) -> None:
-    parent = os.path.dirname(final)
-    os.makedirs(parent, exist_ok=True)
-    if not is_within(parent, outdir):
-        raise UnsafePath(f"{os.path.relpath(final, outdir)}: a link on its path leads outside {outdir}")
-    staged_is_dir = os.path.isdir(staged)
-    if os.path.isdir(final) and not os.path.islink(final):
-        if not staged_is_dir:
-            raise LocalPathError(f"{final}: is a directory; the artifact has a file there")
-        os.replace(final, os.path.join(graveyard, os.path.basename(staged) + ".old"))
-    elif staged_is_dir and os.path.lexists(final):
-        os.unlink(final)
-    os.replace(staged, final)
+# -- room on the output filesystem -----------------------------------------------------------------
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def check_free_space(outdir: str, needed: int, *, what: str) -> None:
+    """Refuse to start a download the output filesystem has no room for (before anything is written)."""
+    probe = os.path.abspath(outdir)
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    try:
+        st = os.statvfs(probe)
+    except OSError:
+        return  # cannot tell: the download itself will say
+    if st.f_blocks == 0:
+        return  # a filesystem that reports no size (some FUSE and network ones): cannot tell either
+    available = st.f_bavail * st.f_frsize
+    if needed > available:
+        raise LocalPathError(
+            f"{outdir}: not enough free space to {what}: the layers need {needed} bytes ({_mib(needed)}), "
+            f"the filesystem has {available} bytes ({_mib(available)}) available"
+        )
+
+
+def _local_failure(e: OSError, *, outdir: str, title: str, what: str) -> LocalPathError | None:
+    """A local write failure while fetching ``title`` as a one-line error; None when it is not one."""
+    if e.errno is None:
+        return None
+    if e.errno in NO_SPACE:
+        return LocalPathError(f"{outdir}: no space left on the device while writing {title!r} to {what} "
+                              f"({e.strerror}); nothing was placed")
+    return LocalPathError(f"{outdir}: cannot write {title!r} to {what}: {e.strerror}; nothing was placed")
+
+
+# -- assembling the staged tree --------------------------------------------------------------------
+
+
+def _is_dir(path: str) -> bool:
+    return os.path.isdir(path) and not os.path.islink(path)
+
+
+def _merge_staged(source: str, dest: str, *, rel: str) -> None:
+    """Merge one layer into the staged tree (our own files): a later layer's file wins."""
+    if not os.path.lexists(dest):
+        os.rename(source, dest)
+    elif _is_dir(source) and _is_dir(dest):
+        for name in sorted(os.listdir(source)):
+            _merge_staged(os.path.join(source, name), os.path.join(dest, name), rel=f"{rel}/{name}")
+    elif _is_dir(source) or _is_dir(dest):
+        raise UnsafePath(f"the artifact's layers disagree whether {rel!r} is a file or a directory; "
+                         "refusing an ambiguous artifact")
+    else:
+        os.replace(source, dest)
+
+
+def _stage_into_tree(staged: str, title: str, *, tree: str, wrap: str) -> None:
+    """Put a fetched layer at ``tree/title``, with the directories on its path."""
+    os.makedirs(os.path.join(wrap, os.path.dirname(title)), exist_ok=True)
+    os.rename(staged, os.path.join(wrap, title))
+    top = title.split("/", 1)[0]
+    _merge_staged(os.path.join(wrap, top), os.path.join(tree, top), rel=top)
+
+
+# -- placing it: check everything, then rename, undo on failure ------------------------------------
+
+
+def plan_placement(tree: str, outdir: str) -> list[Move]:
+    """The renames that merge ``tree`` into ``outdir``, every destination checked; nothing is changed.
+
+    | the output has   | the artifact has a file      | the artifact has a directory                |
+    | nothing          | moved in                     | moved in                                    |
+    | a file           | replaced                     | refused                                     |
+    | a directory      | refused                      | merged: its entries are placed the same way |
+    | a symlink        | the link is replaced         | followed if it leads to a directory inside  |
+    |                  | (what it points at is kept)  | the output directory, refused otherwise     |
+    """
+    moves: list[Move] = []
+
+    def visit(staged: str, final: str, rel: str) -> None:
+        staged_dir = _is_dir(staged)
+        try:
+            mode = os.lstat(final).st_mode
+        except FileNotFoundError:
+            moves.append(Move(staged, final, replaces=False))
+            return
+        if stat.S_ISLNK(mode):
+            if not staged_dir:
+                moves.append(Move(staged, final, replaces=True))
+                return
+            if not os.path.isdir(final) or not is_within(final, outdir):
+                raise UnsafePath(f"{final}: a symlink that does not lead to a directory inside {outdir} stands where "
+                                 f"the artifact has directory {rel!r}; refusing to write through it; nothing was changed")
+        elif not stat.S_ISDIR(mode):
+            if staged_dir:
+                raise LocalPathError(f"{final}: is a file; the artifact has directory {rel!r} there; nothing was changed")
+            moves.append(Move(staged, final, replaces=True))
+            return
+        elif not staged_dir:
+            raise LocalPathError(f"{final}: is a directory; the artifact has file {rel!r} there; nothing was changed")
+        if not os.access(final, os.W_OK | os.X_OK):
+            raise LocalPathError(f"{final}: cannot write into this directory (the artifact has {rel!r}); "
+                                 "nothing was changed")
+        for name in sorted(os.listdir(staged)):
+            visit(os.path.join(staged, name), os.path.join(final, name), f"{rel}/{name}")
+
+    for name in sorted(os.listdir(tree)):
+        visit(os.path.join(tree, name), os.path.join(outdir, name), name)
+    return moves
+
+
+class UndoIncomplete(LocalPathError):
+    """A failed placement could not be undone: the staging directory keeps what it holds."""
+
+
+def apply_placement(moves: list[Move], *, graveyard: str) -> None:
+    """Rename every move into place; on a failure undo the renames done and raise LocalPathError.
+
+    A replaced file is first renamed into ``graveyard``, so undoing puts it back. If even that
+    fails (UndoIncomplete), the message says where the files are and the caller keeps them.
+    """
+    done: list[tuple[str, str]] = []  # (from, to) of every rename made, in order
+    for index, move in enumerate(moves):
+        try:
+            if move.replaces:
+                aside = os.path.join(graveyard, f"replaced-{index}")
+                os.rename(move.final, aside)
+                done.append((move.final, aside))
+            os.rename(move.staged, move.final)
+            done.append((move.staged, move.final))
+        except OSError as e:
+            problems = []
+            for source, dest in reversed(done):
+                try:
+                    os.rename(dest, source)
+                except OSError as undo:
+                    problems.append(f"{dest} should be at {source}: {undo.strerror or undo}")
+            reason = f"{move.final}: cannot place it: {e.strerror or e}"
+            if problems:
+                raise UndoIncomplete(f"{reason}; undoing failed, the files are kept in {graveyard}: "
+                                     f"{'; '.join(problems)}") from e
+            raise LocalPathError(f"{reason}; the output directory is as it was") from e
 
 
 def pull_artifact(
@@ -110,37 +262,58 @@ def pull_artifact(
     manifest, media_type, digest = client.fetch_manifest(ref.repository, ref.target, what=what)
     if media_type in (INDEX_MEDIA_TYPE, DOCKER_LIST_MEDIA_TYPE) or "manifests" in manifest:
         raise UnsupportedArtifact(f"{what}: this is an image index (several manifests); pull one of them by digest")
-    items, untitled = plan_pull(layers_of(manifest), include=include, unpack=unpack)
+    items, untitled = plan_pull(layers_of(manifest, what=what), include=include, unpack=unpack)
+    total = sum(item.blob.size for item in items)
+    check_free_space(outdir, total, what=what)
     if progress:
-        progress.add_total(sum(item.blob.size for item in items))
+        progress.add_total(total)
     try:
         os.makedirs(outdir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir)
     except OSError as e:
-        raise LocalPathError(f"{outdir}: cannot create output directory: {e.strerror}") from e
-    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir)
+        raise LocalPathError(f"{outdir}: cannot write to the output directory: {e.strerror}") from e
+    keep_staging = False
     try:
         def fetch(index_item: tuple[int, PullItem], cancel: threading.Event) -> str:
             index, item = index_item
-            blob_path = os.path.join(staging, f"blob-{index}")
-            with open(blob_path, "wb") as out:
-                client.download_blob(ref.repository, item.blob.digest, item.blob.size, out, progress=progress,
-                                     cancel=cancel)
-            if not item.unpack:
-                return blob_path
-            unpacked = os.path.join(staging, f"dir-{index}")
-            os.mkdir(unpacked)
-            with open(blob_path, "rb") as archive:
-                top = unpack_directory(StoppableFile(archive, cancel, what=what), unpacked, name=item.title,  # type: ignore[arg-type]
-                                       expected_tar_digest=item.blob.annotations.get(ANNOTATION_CONTENT_DIGEST))
-            os.unlink(blob_path)
-            return top
+            try:
+                blob_path = os.path.join(staging, f"blob-{index}")
+                with open(blob_path, "wb") as out:
+                    client.download_blob(ref.repository, item.blob.digest, item.blob.size, out, progress=progress,
+                                         cancel=cancel)
+                if not item.unpack:
+                    return blob_path
+                unpacked = os.path.join(staging, f"dir-{index}")
+                os.mkdir(unpacked)
+                with open(blob_path, "rb") as archive:
+                    stoppable = StoppableFile(archive, cancel, what=what)
+                    top = unpack_directory(stoppable, unpacked, name=item.title,  # type: ignore[arg-type]
+                                           expected_tar_digest=item.blob.annotations.get(ANNOTATION_CONTENT_DIGEST))
+                os.unlink(blob_path)
+                return top
+            except OSError as e:
+                failure = _local_failure(e, outdir=outdir, title=item.title, what=what)
+                if failure is None:
+                    raise
+                raise failure from e
 
         staged = run_all(fetch, list(enumerate(items)), concurrency=concurrency, name="pull")
-        files = []
-        for item, staged_path in zip(items, staged, strict=True):
-            final = os.path.join(outdir, item.title)
-            _place(staged_path, final, outdir=outdir, graveyard=staging)
-            files.append(PulledPath(item.title, final, item.blob.digest, item.blob.size, item.unpack))
+        tree = os.path.join(staging, "tree")
+        try:
+            os.mkdir(tree)
+            for index, (item, staged_path) in enumerate(zip(items, staged, strict=True)):
+                _stage_into_tree(staged_path, item.title, tree=tree, wrap=os.path.join(staging, f"wrap-{index}"))
+            moves = plan_placement(tree, outdir)
+        except OSError as e:
+            raise LocalPathError(f"{e.filename or outdir}: {e.strerror}; nothing was changed") from e
+        try:
+            apply_placement(moves, graveyard=staging)
+        except UndoIncomplete:
+            keep_staging = True  # it holds the user's replaced files now: never delete them
+            raise
+        files = [PulledPath(item.title, os.path.join(outdir, item.title), item.blob.digest, item.blob.size, item.unpack)
+                 for item in items]
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not keep_staging:
+            shutil.rmtree(staging, ignore_errors=True)
     return PullResult(reference=str(ref), digest=digest, files=files, skipped_untitled=untitled)

@@ -315,10 +315,12 @@ class Transport:
                                  timeout=self._timeout)
         except requests.RequestException as e:
             reached = self.unreachable(e, what)  # a TLS failure is not tried again; a refused connection is
-            raise RegistryUnreachable(f"{what}: cannot reach the token service {decision.realm}: {e}",
-                                      transient=reached.transient) from e
-        token = parse_token_answer(r.status_code, r.content, realm=decision.realm,
-                                   have_credentials=self.auth.credentials is not None, what=what)
+            raise RegistryUnreachable(
+                f"{what}: cannot reach the token service {decision.realm} (for registry {self.hostname}): {e}",
+                transient=reached.transient) from e
+        token = parse_token_answer(r.status_code, r.content, realm=decision.realm, registry=self.hostname,
+                                   have_credentials=self.auth.credentials is not None, what=what,
+                                   content_type=r.headers.get("Content-Type", ""))
         self.auth.remember(scope, token)
 
     def error_for(self, response: requests.Response, what: str) -> RegistryError:

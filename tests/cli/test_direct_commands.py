@@ -1,10 +1,14 @@
 """The direct-mode CLI against a real registry: output for people and for scripts, and exit codes."""
 
 import json
+import time
 
+import pytest
 from typer.testing import CliRunner
 
 from kubectl_oras.cli import app
+from kubectl_oras.oci.manifest import ANNOTATION_TITLE, EMPTY_CONFIG_BLOB, FILE_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
+from tests.support.lying_registry import Answer, LyingRegistry
 from tests.support.trees import make_tree, snapshot
 
 runner = CliRunner()
@@ -101,3 +105,99 @@ def test_help_explains_every_command():
     for command in ("push", "pull", "tags", "ls", "rm"):
         assert command in r.stdout
     assert "--include" in cli("pull", "--help").stdout
+
+
+# -- a registry (or token service) that lies: one line naming the registry and the request ----------
+
+LAYER_DIGEST = "sha256:" + "a" * 64
+
+
+@pytest.fixture
+def liar():
+    fake = LyingRegistry().start()
+    yield fake
+    fake.stop()
+
+
+def json_answer(data) -> Answer:
+    return Answer(json.dumps(data).encode(), headers={"Content-Type": "application/json"})
+
+
+def manifest_with(layer) -> Answer:
+    return Answer(json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE, "config": EMPTY_CONFIG_BLOB.descriptor(),
+                              "layers": [layer]}).encode(), headers={"Content-Type": MANIFEST_MEDIA_TYPE})
+
+
+@pytest.mark.parametrize("command, path, body, needles", [
+    (["tags", "x/y"], "/v2/x/y/tags/list", ["v1", "v2"], ["list tags of {host}/x/y", "not an object with 'tags'"]),
+    (["ls"], "/v2/_catalog", ["x/y"], ["list repositories of {host}", "not an object with 'repositories'"]),
+    (["tags", "x/y"], "/v2/x/y/tags/list", {"name": "x/y", "tags": "v1"}, ["list tags of {host}/x/y", "'tags' as 'v1'"]),
+    (["tags", "x/y"], "/v2/x/y/tags/list", {"name": "x/y", "tags": [1, 2]}, ["list tags of {host}/x/y", "not a list of names"]),
+    (["ls"], "/v2/_catalog", {"repositories": {"x": "y"}}, ["list repositories of {host}", "'repositories' as"]),
+], ids=["tags-as-a-json-list", "catalog-as-a-json-list", "tags-as-a-string", "tags-as-numbers", "catalog-as-an-object"])
+def test_a_listing_of_the_wrong_shape_is_one_line_naming_registry_and_request(liar, workdir, command, path, body, needles):
+    liar.answer(path, json_answer(body))
+    r = cli(*command, "-r", liar.host, "--plain-http")
+    one_error_line(r, *(n.format(host=liar.host) for n in needles))
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("layer, needles", [
+    ({"mediaType": FILE_MEDIA_TYPE, "digest": LAYER_DIGEST, "size": "lots", "annotations": {ANNOTATION_TITLE: "f"}},
+     ["layers[0].size is 'lots'", "not a size in bytes"]),
+    ({"mediaType": FILE_MEDIA_TYPE, "digest": 12, "size": 1, "annotations": {ANNOTATION_TITLE: "f"}},
+     ["layers[0].digest is 12"]),
+    ({"mediaType": FILE_MEDIA_TYPE, "digest": LAYER_DIGEST, "size": 1, "annotations": {ANNOTATION_TITLE: ["f"]}},
+     ["layers[0].annotations['org.opencontainers.image.title'] is ['f']", "not a string"]),
+    ("a layer", ["layers[0] is 'a layer'", "not a descriptor"]),
+], ids=["size-lots", "digest-a-number", "title-a-list", "layer-a-string"])
+def test_a_layer_with_fields_of_the_wrong_type_is_one_line_naming_the_field(liar, workdir, layer, needles):
+    liar.answer("/v2/x/y/manifests/1", manifest_with(layer))
+    (workdir / "out").mkdir()
+    r = cli("pull", "x/y:1", "-r", liar.host, "--plain-http", "-o", workdir / "out")
+    one_error_line(r, f"pull {liar.host}/x/y:1", *needles)
+    assert list((workdir / "out").iterdir()) == []
+    assert not [p for _, p in liar.seen if "/blobs/" in p], "nothing is downloaded for a malformed manifest"
+
+
+def test_a_token_service_answering_html_is_one_line_naming_the_service_and_the_registry(liar, workdir):
+    token_service = LyingRegistry().start()
+    try:
+        realm = token_service.url("/token")
+        token_service.answer("/token", Answer(b"<html><body>Sign in</body></html>", headers={"Content-Type": "text/html"}))
+        liar.answer("/v2/x/y/tags/list", Answer(b"", status=401, headers={
+            "Www-Authenticate": f'Bearer realm="{realm}",service="fake",scope="repository:x/y:pull"'}))
+        r = cli("tags", "x/y", "-r", liar.host, "--plain-http")
+    finally:
+        token_service.stop()
+    one_error_line(r, f"list tags of {liar.host}/x/y", f"token service {realm}", f"registry {liar.host}",
+                   "not JSON (text/html)")
+    assert ("GET", "/token?service=fake&scope=repository%3Ax%2Fy%3Apull") in token_service.seen
+
+
+def test_a_manifest_over_4_mib_is_refused_while_it_streams(liar, workdir):
+    """An endless manifest (64 MiB, chunked, no Content-Length) is cut off after 4 MiB, not read whole."""
+    def endless():
+        yield b'{"schemaVersion":2,"layers":['
+        for _ in range(64):
+            yield b" " * (1 << 20)
+        yield b"]}"
+
+    path = "/v2/x/y/manifests/1"
+    liar.answer(path, Answer(endless, headers={"Content-Type": MANIFEST_MEDIA_TYPE}))
+    (workdir / "out").mkdir()
+    r = cli("pull", "x/y:1", "-r", liar.host, "--plain-http", "-o", workdir / "out")
+    one_error_line(r, f"pull {liar.host}/x/y:1", "over the 4 MiB a manifest may have")
+    # The client hung up after 4 MiB; what the kernel's socket buffers took on top is far below 64 MiB.
+    deadline = time.monotonic() + 10
+    while liar.sent.get(path, 0) < 4 << 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 4 << 20 <= liar.sent[path] < 32 << 20
+    assert list((workdir / "out").iterdir()) == []
+
+
+def test_a_manifest_declaring_more_than_4_mib_is_refused_unread(liar, workdir):
+    path = "/v2/x/y/manifests/1"
+    liar.answer(path, Answer(b" " * ((4 << 20) + 1), headers={"Content-Type": MANIFEST_MEDIA_TYPE}))
+    r = cli("pull", "x/y:1", "-r", liar.host, "--plain-http", "-o", workdir / "out")
+    one_error_line(r, f"pull {liar.host}/x/y:1", f"the manifest is {(4 << 20) + 1} bytes, over the 4 MiB")
