@@ -63,7 +63,7 @@ def test_the_read_timeout_can_come_from_the_environment(silent_registry):
     r = run("tags", "metric/hwloc", "-r", silent_registry, "--plain-http",
             env={"KUBECTL_ORAS_READ_TIMEOUT": "500ms", "KUBECTL_ORAS_TIMEOUT": "1s"})
     assert r.returncode == 1
-    assert "list tags of metric/hwloc" in r.stderr
+    assert f"list tags of {silent_registry}/metric/hwloc" in r.stderr
     assert "not done within the 1 s its timeout allows" in r.stderr
 
 
