@@ -71,12 +71,14 @@ if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
       code=1
     fi
   done
+  # The sidecar runs as another user: whatever the step's umask, it must be able to read the copies.
+  "$bb" chmod -R a+rX "$outputs" || { fail "cannot make the outputs readable to the agent"; [ "$code" = 0 ] && code=1; }
 fi
 # The sidecar pokes the fifo when the verdict is written: we sleep in `read` (a shell builtin: no
 # process per poll) and wake at once; the 1 s timeout re-checks in case a restarted sidecar
 # wrote the verdict without poking. Held open read-write, the fifo never blocks either side.
 "$bb" mkfifo -m 0666 "$wake" && exec 3<>"$wake"
-echo "$code" > "$done_file.tmp" && "$bb" mv "$done_file.tmp" "$done_file"
+echo "$code" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "$bb" mv "$done_file.tmp" "$done_file"
 
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
   while [ ! -e "$verdict_file" ] && [ "$terminated" = 0 ]; do read -t 1 _ <&3; done
