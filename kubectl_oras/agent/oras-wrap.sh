@@ -11,6 +11,15 @@ runs="$KUBECTL_ORAS_SHARE_RUNS"
 inputs="$KUBECTL_ORAS_SHARE_INPUTS"
 note() { [ "${KUBECTL_ORAS_DEBUG:-0}" = 1 ] && echo "kubectl-oras: $*" >&2; return 0; }
 fail() { echo "kubectl-oras: $*" >&2; }
+failed() { [ "$code" = 0 ] && code=1; return 0; }  # the step succeeded, but something of ours did not
+
+# The paths the user gave; one that starts with '-' gets './', so that no tool reads it as an option.
+input_path="${KUBECTL_ORAS_INPUT_PATH:-}"
+output_path="${KUBECTL_ORAS_OUTPUT_PATH:-}"
+output_pipe="${KUBECTL_ORAS_OUTPUT_PIPE:-}"
+case "$input_path" in -*) input_path="./$input_path" ;; esac
+case "$output_path" in -*) output_path="./$output_path" ;; esac
+case "$output_pipe" in -*) output_pipe="./$output_pipe" ;; esac
 
 n=1
 # 0777: the sidecar, which may run as another user, writes its verdict here.
@@ -26,7 +35,7 @@ outputs="$run/$KUBECTL_ORAS_RUN_OUTPUTS"
 stdout="$run/$KUBECTL_ORAS_RUN_STDOUT"
 note "run $n"
 
-dest="${KUBECTL_ORAS_INPUT_PATH:-}"
+dest="$input_path"
 [ -n "$dest" ] || dest="$PWD"
 # cp -R, not -a: the launcher may run as another user than the one that pulled, and preserving
 # ownership would only print warnings into the step's log. Modes and links are kept.
@@ -39,9 +48,9 @@ child=""
 terminated=0
 forward() { terminated=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null; }
 trap forward TERM INT
-if [ -n "${KUBECTL_ORAS_OUTPUT_PIPE:-}" ]; then
+if [ -n "$output_pipe" ]; then
   "$bb" mkfifo "$stdout"
-  "$bb" tee "$KUBECTL_ORAS_OUTPUT_PIPE" < "$stdout" &
+  "$bb" tee "$output_pipe" < "$stdout" &
   tee_pid=$!
   "$@" <&0 > "$stdout" &
   child=$!
@@ -58,21 +67,35 @@ done
 [ -n "$tee_pid" ] && wait "$tee_pid"
 note "step exited with $code"
 
+# Every declared output is copied under its own name (docs/outputs.md), or the step fails naming
+# it: nothing is lost silently.
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
   "$bb" mkdir -p "$outputs"
-  for path in "${KUBECTL_ORAS_OUTPUT_PATH:-}" "${KUBECTL_ORAS_OUTPUT_PIPE:-}"; do
+  first="" first_key="" first_name=""
+  for key in output-path output-pipe; do
+    if [ "$key" = output-path ]; then path="$output_path"; else path="$output_pipe"; fi
     [ -n "$path" ] || continue
-    name="$("$bb" basename "$path")"
-    [ -e "$outputs/$name" ] && continue
-    if [ -e "$path" ]; then
-      "$bb" cp -R "$path" "$outputs/$name" || { fail "cannot copy output $path"; [ "$code" = 0 ] && code=1; }
-    elif [ "$code" = 0 ]; then
-      fail "output $path does not exist after the step; failing it so nothing is lost silently"
-      code=1
+    if [ ! -e "$path" ]; then
+      if [ "$code" = 0 ]; then
+        fail "output $path does not exist after the step ($key); failing it so nothing is lost silently"; failed
+      fi
+      continue
     fi
+    [ -n "$first" ] && [ "$path" -ef "$first" ] && continue  # one file declared twice: pushed once
+    name="$("$bb" basename "$path")"
+    case "$name" in .|..) name="$(cd "$path" && "$bb" basename "$PWD")" ;; esac  # a directory, by its own name
+    if [ "$name" = / ]; then
+      fail "output $path ($key) is the root directory, which has no name to push it under"; failed; continue
+    fi
+    if [ -n "$first" ] && [ "$name" = "$first_name" ]; then
+      fail "outputs $first ($first_key) and $path ($key) would both be pushed as $name; give them different names"
+      failed; continue
+    fi
+    "$bb" cp -R "$path" "$outputs/$name" || { fail "cannot copy output $path ($key)"; failed; }
+    first="$path" first_key="$key" first_name="$name"
   done
   # The sidecar runs as another user: whatever the step's umask, it must be able to read the copies.
-  "$bb" chmod -R a+rX "$outputs" || { fail "cannot make the outputs readable to the agent"; [ "$code" = 0 ] && code=1; }
+  "$bb" chmod -R a+rX "$outputs" || { fail "cannot make the outputs readable to the agent"; failed; }
 fi
 # The sidecar pokes the fifo when the verdict is written: we sleep in `read` (a shell builtin: no
 # process per poll) and wake at once; the 1 s timeout re-checks in case a restarted sidecar

@@ -7,6 +7,7 @@ Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations`` naming th
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 
@@ -123,6 +124,33 @@ def _path(values: dict[str, str], key: str) -> str | None:
     return value
 
 
+def output_name(path: str) -> str | None:
+    """The name an output is pushed under (its base name), when the path alone says it.
+
+    None when only the step's working directory can tell (``.``, ``..``, ``x/..``, ``/``): the
+    wrapper names those after the directory they resolve to (docs/outputs.md).
+    """
+    name = posixpath.basename(posixpath.normpath(path))
+    return None if name in ("", ".", "..") else name
+
+
+def _check_output_names(output_path: str | None, output_pipe: str | None) -> None:
+    """Two different outputs pushed under one name would lose one of them: deny, naming both."""
+    if not output_path or not output_pipe:
+        return
+    name = output_name(output_path)
+    if name is None or name != output_name(output_pipe):
+        return
+    if posixpath.isabs(output_path) != posixpath.isabs(output_pipe):
+        return  # "/work/log.txt" and "log.txt" may be one file; the wrapper decides in the step's directory
+    if posixpath.normpath(output_path) == posixpath.normpath(output_pipe):
+        return  # one file declared twice (the predecessor's example): pushed once
+    raise InvalidAnnotations(
+        f"annotations {annotation_key('output-path')} ({output_path}) and {annotation_key('output-pipe')} "
+        f"({output_pipe}) would both be pushed as {name!r}, and one would be lost; give them different names"
+    )
+
+
 def parse_settings(values: dict[str, str]) -> StepSettings:
     """Validate our annotations (keys without prefix, e.g. from ``merge_owner``)."""
     warnings: list[str] = []
@@ -157,6 +185,7 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
     if (output_path or output_pipe) and not output:
         which = "output-path" if output_path else "output-pipe"
         raise InvalidAnnotations(f"annotation {annotation_key(which)} needs {annotation_key('output-uri')} (where to push it)")
+    _check_output_names(output_path, output_pipe)
     registry = values.get("registry")
     if registry is not None and not _HOST.match(registry):
         raise InvalidAnnotations(f"annotation {annotation_key('registry')}: {registry!r} is not HOST[:PORT] (optionally http://)")
@@ -206,5 +235,5 @@ def render(settings: StepSettings) -> dict[str, str]:
 
 __all__ = [
     "PREFIX", "ArtifactName", "InvalidAnnotations", "StepSettings", "is_marked", "merge_owner", "ours",
-    "parse_artifact", "parse_settings", "render",
+    "output_name", "parse_artifact", "parse_settings", "render",
 ]

@@ -17,6 +17,7 @@ import pytest
 
 from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.pull import pull_artifact
+from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
 from tests.agent.protocol import LocalPod, wait_for
 from tests.support.registries import start_registry
@@ -166,3 +167,56 @@ def test_a_token_service_answering_a_list_fails_the_step_naming_the_service(tmp_
         pod.cleanup()
         registry.stop()
         fake.stop()
+
+
+# -- 2. every declared output is pushed, or the step fails naming it ---------------------------------
+
+
+def test_two_outputs_with_the_same_name_fail_the_step_naming_both(pod, client, repo):
+    pod.output = f"{repo}:v1"
+    pod.output_path, pod.output_pipe = "results/log.txt", "log.txt"
+    assert pod.init().returncode == 0
+    pod.start_sidecar()
+    code, _, err = pod.run_step("sh", "-c", "mkdir results && echo inner > results/log.txt && echo piped",
+                                timeout=STEP_TIMEOUT)
+    assert code == 1
+    line = next(x for x in err.splitlines() if "results/log.txt" in x)
+    assert "output-path" in line and "output-pipe" in line and "log.txt" in line.replace("results/log.txt", "")
+    assert client.resolve(repo, "v1", what="check") is None
+
+
+@pytest.mark.parametrize("output_pipe", ["", "log.txt"], ids=["alone", "with-output-pipe"])
+def test_output_path_dot_pushes_the_working_directory(pod, client, any_registry, repo, tmp_path, output_pipe):
+    pod.output = f"{repo}:v1"
+    pod.output_path, pod.output_pipe = ".", output_pipe
+    assert pod.init().returncode == 0
+    pod.start_sidecar()
+    code, _, err = pod.run_step("sh", "-c", "mkdir sub && echo a > a.txt && echo b > sub/b.txt && echo piped",
+                                timeout=STEP_TIMEOUT)
+    assert code == 0, err
+    pulled = pull_to(client, any_registry.host, pod.output, tmp_path / "got")
+    titles = sorted(f.title for f in pulled.files)
+    assert titles == sorted(["work", *([output_pipe] if output_pipe else [])])
+    got = tmp_path / "got"
+    assert (got / "work" / "a.txt").read_text() == "a\n" and (got / "work" / "sub" / "b.txt").read_text() == "b\n"
+    if output_pipe:
+        assert (got / "log.txt").read_text() == "piped\n"
+
+
+# -- 3. paths starting with '-' are paths ------------------------------------------------------------
+
+
+def test_paths_starting_with_a_dash_are_paths_not_options(pod, client, any_registry, repo, tmp_path):
+    (tmp_path / "tool.txt").write_text("a tool\n")
+    push_artifact(client, Reference(any_registry.host, f"{repo}-in", "v1"), [str(tmp_path / "tool.txt")])
+    pod.inputs = [f"{repo}-in:v1"]
+    pod.output = f"{repo}:v1"
+    pod.input_path, pod.output_path, pod.output_pipe = "-p", "-results", "-log"
+    assert pod.init().returncode == 0
+    pod.start_sidecar()
+    code, _, err = pod.run_step("sh", "-c", "mkdir ./-results && cp ./-p/tool.txt ./-results/ && echo piped",
+                                timeout=STEP_TIMEOUT)
+    assert code == 0, err
+    pull_to(client, any_registry.host, pod.output, tmp_path / "got")
+    assert (tmp_path / "got" / "-results" / "tool.txt").read_text() == "a tool\n"
+    assert (tmp_path / "got" / "-log").read_text() == "piped\n"
