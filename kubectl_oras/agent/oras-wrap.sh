@@ -68,7 +68,8 @@ done
 note "step exited with $code"
 
 # Every declared output is copied under its own name (docs/outputs.md), or the step fails naming
-# it: nothing is lost silently.
+# it: nothing is lost silently. The copy is made here, in the step's filesystem: a link given as
+# the output is followed here (-H), never by the sidecar; links inside a directory stay links.
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
   "$bb" mkdir -p "$outputs"
   first="" first_key="" first_name=""
@@ -76,7 +77,9 @@ if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
     if [ "$key" = output-path ]; then path="$output_path"; else path="$output_pipe"; fi
     [ -n "$path" ] || continue
     if [ ! -e "$path" ]; then
-      if [ "$code" = 0 ]; then
+      if [ -L "$path" ]; then
+        fail "output $path ($key) is a symbolic link to $("$bb" readlink "$path"), which does not exist"; failed
+      elif [ "$code" = 0 ]; then
         fail "output $path does not exist after the step ($key); failing it so nothing is lost silently"; failed
       fi
       continue
@@ -91,7 +94,7 @@ if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
       fail "outputs $first ($first_key) and $path ($key) would both be pushed as $name; give them different names"
       failed; continue
     fi
-    "$bb" cp -R "$path" "$outputs/$name" || { fail "cannot copy output $path ($key)"; failed; }
+    "$bb" cp -R -H "$path" "$outputs/$name" || { fail "cannot copy output $path ($key)"; failed; }
     first="$path" first_key="$key" first_name="$name"
   done
   # The sidecar runs as another user: whatever the step's umask, it must be able to read the copies.

@@ -56,9 +56,17 @@ def read_exit_code(run: Run) -> int:
 
 
 def output_names(run: Run) -> list[str]:
-    """The outputs the wrapper copied."""
+    """The outputs the wrapper copied; a link among them is refused, never followed.
+
+    The wrapper resolves links in the step's filesystem before copying (docs/outputs.md), so a
+    link here was put by something else, and would point into the sidecar's own filesystem.
+    """
     outputs = run.outputs
-    return sorted(os.listdir(outputs)) if os.path.isdir(outputs) else []
+    names = sorted(os.listdir(outputs)) if os.path.isdir(outputs) and not os.path.islink(outputs) else []
+    for name in names:
+        if os.path.islink(os.path.join(outputs, name)):
+            raise RunUnusable(f"output {name} is a symbolic link in the share; the sidecar never follows one")
+    return names
 
 
 def push_run(step: StepDescription, run: Run) -> str:

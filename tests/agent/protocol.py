@@ -61,13 +61,13 @@ class LocalPod:
                                         preexec_fn=drop_file_capabilities)
         wait_for(lambda: catches_sigterm(self.sidecar.pid))
 
-    def launcher(self, *argv: str, **popen) -> subprocess.Popen:
-        """The launcher container: the wrapper running the step's argv."""
+    def launcher(self, *argv: str, prefix: tuple[str, ...] = (), **popen) -> subprocess.Popen:
+        """The launcher container: the wrapper running the step's argv (``prefix``: run it under, e.g. unshare)."""
         share = Share(str(self.share))
         settings = WrapperSettings(input_path=self.input_path, output_path=self.output_path,
                                    output_pipe=self.output_pipe, push=self.output is not None, debug=True)
         env = dict(os.environ, **wrapper_environment(settings, share))
-        cmd = [share.busybox, "sh", share.wrapper, *argv]
+        cmd = [*prefix, share.busybox, "sh", share.wrapper, *argv]
         popen.setdefault("start_new_session", True)
         proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, **popen)

@@ -220,3 +220,69 @@ def test_paths_starting_with_a_dash_are_paths_not_options(pod, client, any_regis
     pull_to(client, any_registry.host, pod.output, tmp_path / "got")
     assert (tmp_path / "got" / "-results" / "tool.txt").read_text() == "a tool\n"
     assert (tmp_path / "got" / "-log").read_text() == "piped\n"
+
+
+# -- 4. links: resolved in the launcher's filesystem, refused when they leave an output --------------
+
+
+def test_a_relative_symlink_output_pushes_what_it_points_to(pod, client, any_registry, repo, tmp_path):
+    pod.output = f"{repo}:v1"
+    pod.output_path = "out.txt"
+    assert pod.init().returncode == 0
+    pod.start_sidecar()
+    code, _, err = pod.run_step("sh", "-c", "mkdir data && echo real > data/real.txt && ln -s data/real.txt out.txt",
+                                timeout=STEP_TIMEOUT)
+    assert code == 0, err
+    pull_to(client, any_registry.host, pod.output, tmp_path / "got")
+    got = tmp_path / "got" / "out.txt"
+    assert not got.is_symlink() and got.read_text() == "real\n"
+
+
+def test_an_absolute_symlink_output_is_resolved_in_the_launchers_filesystem(pod, client, any_registry, repo, tmp_path):
+    """The launcher runs in a mount namespace of its own, as a container does: the path the link
+    names holds one file there and another in the sidecar's view."""
+    view = tmp_path / "view"
+    view.mkdir()
+    (view / "data").write_text("the sidecar's file\n")
+    pod.output = f"{repo}:v1"
+    pod.output_path = "out.txt"
+    assert pod.init().returncode == 0
+    pod.start_sidecar()
+    script = f"mount -t tmpfs none {view} && echo \"the launcher's file\" > {view}/data && ln -s {view}/data out.txt"
+    code, _, err = pod.run_step("sh", "-c", script, timeout=STEP_TIMEOUT,
+                                prefix=("unshare", "--mount", "--propagation", "private"))
+    assert code == 0, err
+    assert (view / "data").read_text() == "the sidecar's file\n"  # the two views did differ
+    pull_to(client, any_registry.host, pod.output, tmp_path / "got")
+    assert (tmp_path / "got" / "out.txt").read_text() == "the launcher's file\n"
+
+
+@pytest.mark.parametrize("link, target", [("abs", "/etc/hostname"), ("up", "../outside.txt")])
+def test_a_link_out_of_an_output_directory_fails_the_producer_naming_it(pod, client, repo, link, target):
+    pod.output = f"{repo}:v1"
+    pod.output_path = "results"
+    assert pod.init().returncode == 0
+    pod.start_sidecar()
+    script = f"mkdir results && echo x > results/data.txt && ln -s data.txt results/latest && ln -s {target} results/{link}"
+    code, _, err = pod.run_step("sh", "-c", script, timeout=STEP_TIMEOUT)
+    assert code == 1
+    line = next(x for x in err.splitlines() if "push-failed" in x)
+    assert f"results/{link}" in line and target in line and "results/latest" not in line
+    assert client.resolve(repo, "v1", what="check") is None
+
+
+def test_the_sidecar_never_follows_a_link_in_the_share(pod, client, repo, tmp_path):
+    """A step can write the share: a run it forges must not make the sidecar push its own files."""
+    private = tmp_path / "sidecar-only"
+    private.mkdir()
+    (private / "credentials").write_text("ORAS_PUSH_PASS=hunter2\n")
+    pod.output = f"{repo}:v1"
+    pod.output_path = "out.txt"
+    assert pod.init().returncode == 0
+    run = forge_run(pod, done="0\n", outputs={})
+    (run / "outputs" / "out.txt").symlink_to(private / "credentials")
+    pod.start_sidecar()
+    wait_for(lambda: (run / "verdict").exists())
+    verdict = (run / "verdict").read_text()
+    assert verdict.startswith("push-failed: ") and "out.txt" in verdict and "link" in verdict
+    assert client.resolve(repo, "v1", what="check") is None
