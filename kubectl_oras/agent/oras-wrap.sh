@@ -37,10 +37,43 @@ note "run $n"
 
 dest="$input_path"
 [ -n "$dest" ] || dest="$PWD"
+# Prints each path (relative to input-path) where copying an input would replace something that
+# differs from it: a file of other content, a link elsewhere, a file where the input has a
+# directory or the reverse. Equal files (a restarted launcher's earlier copy) are not replacements.
+replacements='bb=$1 src=$2 dst=$3; shift 3
+for f; do
+  rel="${f#"$src"/}"
+  t="$dst/$rel"
+  [ -e "$t" ] || [ -L "$t" ] || continue
+  if [ -L "$f" ]; then
+    [ -L "$t" ] && [ "$("$bb" readlink "$f")" = "$("$bb" readlink "$t")" ] && continue
+  elif [ -d "$f" ]; then
+    [ -d "$t" ] && [ ! -L "$t" ] && continue
+  elif [ -f "$t" ] && [ ! -L "$t" ] && "$bb" cmp -s "$f" "$t"; then
+    continue
+  fi
+  echo "$rel"
+done'
 # cp -R, not -a: the launcher may run as another user than the one that pulled, and preserving
 # ownership would only print warnings into the step's log. Modes and links are kept.
 if [ -n "$("$bb" ls -A "$inputs" 2>/dev/null)" ]; then
-  "$bb" mkdir -p "$dest" && "$bb" cp -R "$inputs/." "$dest/" || { fail "cannot copy inputs into $dest"; exit 1; }
+  "$bb" mkdir -p "$dest" || { fail "cannot create input-path $dest"; exit 1; }
+  replaced="$("$bb" find "$inputs" -mindepth 1 -exec "$bb" sh -c "$replacements" sh "$bb" "$inputs" "$dest" {} +)"
+  if [ -n "$replaced" ] && [ "${KUBECTL_ORAS_INPUT_OVERWRITE:-0}" != 1 ]; then
+    list=""
+    while IFS= read -r r; do list="${list:+$list, }$r"; done <<EOF
+$replaced
+EOF
+    fail "inputs would replace files in $dest that differ from them: $list; the step was not run" \
+         "(set annotation input-overwrite: \"true\" to allow it, or give the inputs an input-path of their own)"
+    exit 1
+  fi
+  "$bb" cp -R "$inputs/." "$dest/" || { fail "cannot copy inputs into $dest"; exit 1; }
+  if [ -n "$replaced" ]; then
+    while IFS= read -r r; do fail "an input replaced $r in $dest (input-overwrite)"; done <<EOF
+$replaced
+EOF
+  fi
   note "inputs copied into $dest"
 fi
 

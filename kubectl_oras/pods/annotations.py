@@ -20,7 +20,7 @@ DEFAULT_CACHE = "oras"
 
 KNOWN = frozenset({
     "oras-cache", "input-uri", "output-uri", "input-path", "output-path", "output-pipe", "container",
-    "registry", "oras-env", "unpack", "debug", "push-on-failure",
+    "registry", "oras-env", "unpack", "debug", "push-on-failure", "input-overwrite",
 })
 IGNORED = {  # accepted for old manifests, with a warning: we download nothing at pod start
     "oras-container": "we ship the agent in our own image",
@@ -67,6 +67,7 @@ class StepSettings:
     unpack: bool = True
     debug: bool = False
     push_on_failure: str = "never"
+    input_overwrite: bool = False
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -210,6 +211,7 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         unpack=_boolean(values, "unpack", True),
         debug=_boolean(values, "debug", False),
         push_on_failure=policy,
+        input_overwrite=_boolean(values, "input-overwrite", False),
         warnings=tuple(warnings),
     )
 
@@ -228,6 +230,7 @@ def render(settings: StepSettings) -> dict[str, str]:
         "registry": settings.registry, "oras-env": settings.oras_env,
         "unpack": None if settings.unpack else "false", "debug": "true" if settings.debug else None,
         "push-on-failure": None if settings.push_on_failure == "never" else settings.push_on_failure,
+        "input-overwrite": "true" if settings.input_overwrite else None,
     }
     out.update({k: v for k, v in optional.items() if v is not None})
     return {PREFIX + k: v for k, v in out.items()}

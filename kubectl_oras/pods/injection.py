@@ -109,7 +109,8 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings) -> dict[st
     wrapped["args"] = list(command) + list(container.get("args") or [])
     env = [e for e in container.get("env") or [] if not e.get("name", "").startswith(WRAPPER_ENV_PREFIX)]
     wrapper = WrapperSettings(input_path=settings.input_path, output_path=settings.output_path,
-                              output_pipe=settings.output_pipe, push=settings.output is not None, debug=settings.debug)
+                              output_pipe=settings.output_pipe, push=settings.output is not None, debug=settings.debug,
+                              input_overwrite=settings.input_overwrite)
     env += [{"name": k, "value": v} for k, v in wrapper_environment(wrapper, SHARE).items()]
     wrapped["env"] = env
     mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != SHARE_VOLUME]

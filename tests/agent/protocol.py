@@ -31,6 +31,7 @@ class LocalPod:
     output_path: str = ""
     output_pipe: str = ""
     push_on_failure: str = "never"
+    input_overwrite: bool = False
     sidecar: subprocess.Popen | None = None
     launched: list[subprocess.Popen] = field(default_factory=list)
 
@@ -65,7 +66,8 @@ class LocalPod:
         """The launcher container: the wrapper running the step's argv (``prefix``: run it under, e.g. unshare)."""
         share = Share(str(self.share))
         settings = WrapperSettings(input_path=self.input_path, output_path=self.output_path,
-                                   output_pipe=self.output_pipe, push=self.output is not None, debug=True)
+                                   output_pipe=self.output_pipe, push=self.output is not None, debug=True,
+                                   input_overwrite=self.input_overwrite)
         env = dict(os.environ, **wrapper_environment(settings, share))
         cmd = [*prefix, share.busybox, "sh", share.wrapper, *argv]
         popen.setdefault("start_new_session", True)

@@ -286,3 +286,44 @@ def test_the_sidecar_never_follows_a_link_in_the_share(pod, client, repo, tmp_pa
     verdict = (run / "verdict").read_text()
     assert verdict.startswith("push-failed: ") and "out.txt" in verdict and "link" in verdict
     assert client.resolve(repo, "v1", what="check") is None
+
+
+# -- 5. inputs never replace the step's own files unless asked ---------------------------------------
+
+
+@pytest.fixture
+def clashing_input(pod, client, any_registry, repo, tmp_path):
+    """An input holding run.sh, and a working directory whose own run.sh the step runs."""
+    (tmp_path / "run.sh").write_text("echo theirs\n")
+    push_artifact(client, Reference(any_registry.host, f"{repo}-in", "v1"), [str(tmp_path / "run.sh")])
+    pod.inputs = [f"{repo}-in:v1"]
+    assert pod.init().returncode == 0
+    (pod.workdir / "run.sh").write_text("echo mine\n")
+    return pod
+
+
+def test_an_input_does_not_replace_the_steps_own_file(clashing_input):
+    pod = clashing_input
+    code, out, err = pod.run_step("sh", "run.sh", timeout=STEP_TIMEOUT)
+    assert code == 1
+    assert out == ""  # the step did not run
+    line = next(x for x in err.splitlines() if "run.sh" in x)
+    assert "input-overwrite" in line
+    assert (pod.workdir / "run.sh").read_text() == "echo mine\n"
+
+
+def test_an_input_replaces_the_steps_file_when_asked_and_says_so(clashing_input):
+    pod = clashing_input
+    pod.input_overwrite = True
+    code, out, err = pod.run_step("sh", "run.sh", timeout=STEP_TIMEOUT)
+    assert code == 0, err
+    assert out == "theirs\n"
+    assert any("replaced" in x and "run.sh" in x for x in err.splitlines()), err
+
+
+def test_an_input_equal_to_the_file_in_place_is_no_replacement(clashing_input):
+    pod = clashing_input  # e.g. a launcher restarted with its working directory on a volume
+    (pod.workdir / "run.sh").write_text("echo theirs\n")
+    code, out, err = pod.run_step("sh", "run.sh", timeout=STEP_TIMEOUT)
+    assert code == 0, err
+    assert out == "theirs\n" and "replaced" not in err

@@ -73,7 +73,7 @@ def test_the_pods_own_values_win_over_its_owners():
 def test_render_round_trips():
     s = StepSettings(cache="c1", inputs=(ArtifactName("a/x", "1"), ArtifactName("b/y", "2")),
                      output=ArtifactName("o/p", "t"), output_path="out", output_pipe="log.txt",
-                     container="main", unpack=False, debug=True, push_on_failure="failed-tag")
+                     container="main", unpack=False, debug=True, push_on_failure="failed-tag", input_overwrite=True)
     assert parse_settings(ours(render(s))) == s
 
 
@@ -101,3 +101,9 @@ def test_outputs_that_are_one_file_or_have_distinct_names_are_accepted(output_pa
     s = parse_settings({"output-uri": "a/b:c", "output-path": output_path, "output-pipe": output_pipe})
     assert (s.output_path, s.output_pipe) == (output_path, output_pipe)
 
+
+def test_input_overwrite_is_a_boolean_off_by_default():
+    assert parse_settings({}).input_overwrite is False
+    assert parse_settings({"input-overwrite": "true"}).input_overwrite is True
+    with pytest.raises(InvalidAnnotations, match=PREFIX + "input-overwrite"):
+        parse_settings({"input-overwrite": "always"})
