@@ -37,6 +37,9 @@ def main(argv: list[str]) -> int:
     except OSError as e:
         print(f"kubectl-oras {argv[0]}: error: {e.filename or ''} {e.strerror or e}", file=sys.stderr)
         return 1
+    except Exception as e:  # still one line, never a traceback
+        print(f"kubectl-oras {argv[0]}: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
 
 
 sys.exit(main(sys.argv[1:]))

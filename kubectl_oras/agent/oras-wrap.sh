@@ -11,6 +11,15 @@ runs="$KUBECTL_ORAS_SHARE_RUNS"
 inputs="$KUBECTL_ORAS_SHARE_INPUTS"
 note() { [ "${KUBECTL_ORAS_DEBUG:-0}" = 1 ] && echo "kubectl-oras: $*" >&2; return 0; }
 fail() { echo "kubectl-oras: $*" >&2; }
+failed() { [ "$code" = 0 ] && code=1; return 0; }  # the step succeeded, but something of ours did not
+
+# The paths the user gave; one that starts with '-' gets './', so that no tool reads it as an option.
+input_path="${KUBECTL_ORAS_INPUT_PATH:-}"
+output_path="${KUBECTL_ORAS_OUTPUT_PATH:-}"
+output_pipe="${KUBECTL_ORAS_OUTPUT_PIPE:-}"
+case "$input_path" in -*) input_path="./$input_path" ;; esac
+case "$output_path" in -*) output_path="./$output_path" ;; esac
+case "$output_pipe" in -*) output_pipe="./$output_pipe" ;; esac
 
 n=1
 # 0777: the sidecar, which may run as another user, writes its verdict here.
@@ -26,12 +35,45 @@ outputs="$run/$KUBECTL_ORAS_RUN_OUTPUTS"
 stdout="$run/$KUBECTL_ORAS_RUN_STDOUT"
 note "run $n"
 
-dest="${KUBECTL_ORAS_INPUT_PATH:-}"
+dest="$input_path"
 [ -n "$dest" ] || dest="$PWD"
+# Prints each path (relative to input-path) where copying an input would replace something that
+# differs from it: a file of other content, a link elsewhere, a file where the input has a
+# directory or the reverse. Equal files (a restarted launcher's earlier copy) are not replacements.
+replacements='bb=$1 src=$2 dst=$3; shift 3
+for f; do
+  rel="${f#"$src"/}"
+  t="$dst/$rel"
+  [ -e "$t" ] || [ -L "$t" ] || continue
+  if [ -L "$f" ]; then
+    [ -L "$t" ] && [ "$("$bb" readlink "$f")" = "$("$bb" readlink "$t")" ] && continue
+  elif [ -d "$f" ]; then
+    [ -d "$t" ] && [ ! -L "$t" ] && continue
+  elif [ -f "$t" ] && [ ! -L "$t" ] && "$bb" cmp -s "$f" "$t"; then
+    continue
+  fi
+  echo "$rel"
+done'
 # cp -R, not -a: the launcher may run as another user than the one that pulled, and preserving
 # ownership would only print warnings into the step's log. Modes and links are kept.
 if [ -n "$("$bb" ls -A "$inputs" 2>/dev/null)" ]; then
-  "$bb" mkdir -p "$dest" && "$bb" cp -R "$inputs/." "$dest/" || { fail "cannot copy inputs into $dest"; exit 1; }
+  "$bb" mkdir -p "$dest" || { fail "cannot create input-path $dest"; exit 1; }
+  replaced="$("$bb" find "$inputs" -mindepth 1 -exec "$bb" sh -c "$replacements" sh "$bb" "$inputs" "$dest" {} +)"
+  if [ -n "$replaced" ] && [ "${KUBECTL_ORAS_INPUT_OVERWRITE:-0}" != 1 ]; then
+    list=""
+    while IFS= read -r r; do list="${list:+$list, }$r"; done <<EOF
+$replaced
+EOF
+    fail "inputs would replace files in $dest that differ from them: $list; the step was not run" \
+         "(set annotation input-overwrite: \"true\" to allow it, or give the inputs an input-path of their own)"
+    exit 1
+  fi
+  "$bb" cp -R "$inputs/." "$dest/" || { fail "cannot copy inputs into $dest"; exit 1; }
+  if [ -n "$replaced" ]; then
+    while IFS= read -r r; do fail "an input replaced $r in $dest (input-overwrite)"; done <<EOF
+$replaced
+EOF
+  fi
   note "inputs copied into $dest"
 fi
 
@@ -39,9 +81,9 @@ child=""
 terminated=0
 forward() { terminated=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null; }
 trap forward TERM INT
-if [ -n "${KUBECTL_ORAS_OUTPUT_PIPE:-}" ]; then
+if [ -n "$output_pipe" ]; then
   "$bb" mkfifo "$stdout"
-  "$bb" tee "$KUBECTL_ORAS_OUTPUT_PIPE" < "$stdout" &
+  "$bb" tee "$output_pipe" < "$stdout" &
   tee_pid=$!
   "$@" <&0 > "$stdout" &
   child=$!
@@ -58,25 +100,44 @@ done
 [ -n "$tee_pid" ] && wait "$tee_pid"
 note "step exited with $code"
 
+# Every declared output is copied under its own name (docs/outputs.md), or the step fails naming
+# it: nothing is lost silently. The copy is made here, in the step's filesystem: a link given as
+# the output is followed here (-H), never by the sidecar; links inside a directory stay links.
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
   "$bb" mkdir -p "$outputs"
-  for path in "${KUBECTL_ORAS_OUTPUT_PATH:-}" "${KUBECTL_ORAS_OUTPUT_PIPE:-}"; do
+  first="" first_key="" first_name=""
+  for key in output-path output-pipe; do
+    if [ "$key" = output-path ]; then path="$output_path"; else path="$output_pipe"; fi
     [ -n "$path" ] || continue
-    name="$("$bb" basename "$path")"
-    [ -e "$outputs/$name" ] && continue
-    if [ -e "$path" ]; then
-      "$bb" cp -R "$path" "$outputs/$name" || { fail "cannot copy output $path"; [ "$code" = 0 ] && code=1; }
-    elif [ "$code" = 0 ]; then
-      fail "output $path does not exist after the step; failing it so nothing is lost silently"
-      code=1
+    if [ ! -e "$path" ]; then
+      if [ -L "$path" ]; then
+        fail "output $path ($key) is a symbolic link to $("$bb" readlink "$path"), which does not exist"; failed
+      elif [ "$code" = 0 ]; then
+        fail "output $path does not exist after the step ($key); failing it so nothing is lost silently"; failed
+      fi
+      continue
     fi
+    [ -n "$first" ] && [ "$path" -ef "$first" ] && continue  # one file declared twice: pushed once
+    name="$("$bb" basename "$path")"
+    case "$name" in .|..) name="$(cd "$path" && "$bb" basename "$PWD")" ;; esac  # a directory, by its own name
+    if [ "$name" = / ]; then
+      fail "output $path ($key) is the root directory, which has no name to push it under"; failed; continue
+    fi
+    if [ -n "$first" ] && [ "$name" = "$first_name" ]; then
+      fail "outputs $first ($first_key) and $path ($key) would both be pushed as $name; give them different names"
+      failed; continue
+    fi
+    "$bb" cp -R -H "$path" "$outputs/$name" || { fail "cannot copy output $path ($key)"; failed; }
+    first="$path" first_key="$key" first_name="$name"
   done
+  # The sidecar runs as another user: whatever the step's umask, it must be able to read the copies.
+  "$bb" chmod -R a+rX "$outputs" || { fail "cannot make the outputs readable to the agent"; failed; }
 fi
 # The sidecar pokes the fifo when the verdict is written: we sleep in `read` (a shell builtin: no
 # process per poll) and wake at once; the 1 s timeout re-checks in case a restarted sidecar
 # wrote the verdict without poking. Held open read-write, the fifo never blocks either side.
 "$bb" mkfifo -m 0666 "$wake" && exec 3<>"$wake"
-echo "$code" > "$done_file.tmp" && "$bb" mv "$done_file.tmp" "$done_file"
+echo "$code" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "$bb" mv "$done_file.tmp" "$done_file"
 
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
   while [ ! -e "$verdict_file" ] && [ "$terminated" = 0 ]; do read -t 1 _ <&3; done

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import traceback
 
 from ..errors import OrasError
 from ..pods.share import Run
@@ -41,14 +42,39 @@ def failed_tag(tag: str) -> str:
     return (tag[: 128 - len("-failed")]) + "-failed"
 
 
-def handle_run(step: StepDescription, run: Run) -> str:
-    """Push one finished run per policy; returns the verdict written for the wrapper."""
+class RunUnusable(OrasError):
+    """A run directory the sidecar cannot work with (written by something other than the wrapper)."""
+
+
+def read_exit_code(run: Run) -> int:
     with open(run.done) as f:
-        code = int(f.read().strip() or "1")
+        raw = f.read().strip()
+    try:
+        return int(raw or "1")
+    except ValueError:
+        raise RunUnusable(f"run {run.number}: its done marker holds {raw[:40]!r}, not an exit code") from None
+
+
+def output_names(run: Run) -> list[str]:
+    """The outputs the wrapper copied; a link among them is refused, never followed.
+
+    The wrapper resolves links in the step's filesystem before copying (docs/outputs.md), so a
+    link here was put by something else, and would point into the sidecar's own filesystem.
+    """
     outputs = run.outputs
-    names = sorted(os.listdir(outputs)) if os.path.isdir(outputs) else []
+    names = sorted(os.listdir(outputs)) if os.path.isdir(outputs) and not os.path.islink(outputs) else []
+    for name in names:
+        if os.path.islink(os.path.join(outputs, name)):
+            raise RunUnusable(f"output {name} is a symbolic link in the share; the sidecar never follows one")
+    return names
+
+
+def push_run(step: StepDescription, run: Run) -> str:
+    """Push one finished run per policy; returns the verdict. Raises on what it cannot do."""
+    code = read_exit_code(run)
     if step.output is None:
         return "not-pushed: no output-uri"
+    names = output_names(run)
     ref = connection.reference(step, step.output)
     if code != 0:
         if step.push_on_failure != "failed-tag" or not names:
@@ -60,11 +86,25 @@ def handle_run(step: StepDescription, run: Run) -> str:
 
     try:
         # Absolute paths: each layer is titled with the output's own name.
-        result = push_artifact(connection.client(step, push=True), ref, [os.path.join(outputs, n) for n in names],
+        result = push_artifact(connection.client(step, push=True), ref, [os.path.join(run.outputs, n) for n in names],
                                annotations={EXIT_CODE_ANNOTATION: str(code)})
     except OrasError as e:
         return f"push-failed: pushing {ref}: {e}"
     return f"pushed {result.reference}@{result.digest}"
+
+
+def handle_run(step: StepDescription, run: Run) -> str:
+    """The verdict for one finished run: every failure is one, so the wrapper never waits forever."""
+    try:
+        return push_run(step, run)
+    except OrasError as e:
+        return f"push-failed: {e}"
+    except OSError as e:  # e.g. an output the step made unreadable to us
+        return f"push-failed: {e.filename}: {e.strerror}" if e.filename and e.strerror else f"push-failed: {e}"
+    except Exception as e:  # a bug of ours is still a verdict, never a crash (and a crash loop on this run)
+        if step.debug:
+            traceback.print_exc()
+        return f"push-failed: unexpected error ({type(e).__name__}: {e})"
 
 
 def _warm_up() -> None:
@@ -92,10 +132,27 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
     step runs, so the hand-off after ``done`` does not wait for it.
     """
     threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+    decided: dict[str, str] = {}  # verdicts not written yet (the share refused them): retried, not re-pushed
+    reported: set[str] = set()
     while not stop.is_set():
-        for pending in pending_runs(step):
-            verdict = handle_run(step, pending)
-            print(f"kubectl-oras: {pending.number}: {verdict}", file=sys.stderr, flush=True)
-            write_verdict(pending, verdict)
+        try:
+            for pending in pending_runs(step):
+                verdict = decided.pop(pending.path, None)
+                if verdict is None:
+                    verdict = handle_run(step, pending)
+                    print(f"kubectl-oras: {pending.number}: {verdict}", file=sys.stderr, flush=True)
+                try:
+                    write_verdict(pending, verdict)
+                except OSError as e:
+                    decided[pending.path] = verdict
+                    _report_once(reported, f"run {pending.number}: cannot write the verdict: {e}")
+        except Exception as e:  # the watch itself never ends on an error: a new run may still be served
+            _report_once(reported, f"watching {step.layout.runs}: {type(e).__name__}: {e}")
         stop.wait(POLL_SECONDS)
     return 0
+
+
+def _report_once(reported: set[str], message: str) -> None:
+    if message not in reported:
+        reported.add(message)
+        print(f"kubectl-oras: {message}", file=sys.stderr, flush=True)

@@ -150,7 +150,12 @@ def _tarinfo(name: str, st: os.stat_result) -> tarfile.TarInfo:
 
 
 def pack_directory(source: str, dest: IO[bytes], *, name: str) -> PackedDirectory:
-    """Write ``source`` as a tar.gz to ``dest`` with members under ``name/``."""
+    """Write ``source`` as a tar.gz to ``dest`` with members under ``name/``.
+
+    Links are kept as links when they stay inside ``source``; one that points outside (absolute,
+    or climbing out with '..') raises LocalPathError naming it: unpack refuses the same links, so
+    the producer fails, not the consumer (docs/outputs.md).
+    """
     if not os.path.isdir(source):
         raise LocalPathError(f"{source}: not a directory")
     layer = _HashingWriter(dest)
@@ -168,6 +173,11 @@ def pack_directory(source: str, dest: IO[bytes], *, name: str) -> PackedDirector
                 if stat.S_ISLNK(st.st_mode):
                     info.type = tarfile.SYMTYPE
                     info.linkname = os.readlink(path)
+                    if not link_stays_inside(rel, info.linkname):  # what unpack refuses: fail here, not at the pull
+                        raise LocalPathError(
+                            f"{name}/{rel} is a symbolic link to {info.linkname!r}, which points outside {name!r}; "
+                            "an artifact keeps only links that stay inside its directory (copy the file in instead)"
+                        )
                     tar.addfile(info)
                 elif stat.S_ISDIR(st.st_mode):
                     info.type = tarfile.DIRTYPE
@@ -175,8 +185,8 @@ def pack_directory(source: str, dest: IO[bytes], *, name: str) -> PackedDirector
                     tar.addfile(info)
                 elif stat.S_ISREG(st.st_mode):
                     info.size = st.st_size
-                    try:
-                        with open(path, "rb") as f:
+                    try:  # O_NOFOLLOW: a file swapped for a link since the walk is not followed
+                        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
                             tar.addfile(info, f)
                     except OSError as e:
                         raise LocalPathError(f"{path}: cannot read: {e.strerror}") from e

@@ -8,6 +8,7 @@ Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations`` naming th
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ DEFAULT_CACHE = "oras"
 
 KNOWN = frozenset({
     "oras-cache", "input-uri", "output-uri", "input-path", "output-path", "output-pipe", "container",
-    "registry", "oras-env", "unpack", "debug", "push-on-failure", "timeout",
+    "registry", "oras-env", "unpack", "debug", "push-on-failure", "timeout", "input-overwrite",
 })
 IGNORED = {  # accepted for old manifests, with a warning: we download nothing at pod start
     "oras-container": "we ship the agent in our own image",
@@ -72,6 +73,7 @@ class StepSettings:
     debug: bool = False
     push_on_failure: str = "never"
     timeout: float | None = None  # seconds each transfer of the step may take (pull of the inputs, push)
+    input_overwrite: bool = False
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -164,6 +166,33 @@ def _path(values: dict[str, str], key: str) -> str | None:
     return value
 
 
+def output_name(path: str) -> str | None:
+    """The name an output is pushed under (its base name), when the path alone says it.
+
+    None when only the step's working directory can tell (``.``, ``..``, ``x/..``, ``/``): the
+    wrapper names those after the directory they resolve to (docs/outputs.md).
+    """
+    name = posixpath.basename(posixpath.normpath(path))
+    return None if name in ("", ".", "..") else name
+
+
+def _check_output_names(output_path: str | None, output_pipe: str | None) -> None:
+    """Two different outputs pushed under one name would lose one of them: deny, naming both."""
+    if not output_path or not output_pipe:
+        return
+    name = output_name(output_path)
+    if name is None or name != output_name(output_pipe):
+        return
+    if posixpath.isabs(output_path) != posixpath.isabs(output_pipe):
+        return  # "/work/log.txt" and "log.txt" may be one file; the wrapper decides in the step's directory
+    if posixpath.normpath(output_path) == posixpath.normpath(output_pipe):
+        return  # one file declared twice (the predecessor's example): pushed once
+    raise InvalidAnnotations(
+        f"annotations {annotation_key('output-path')} ({output_path}) and {annotation_key('output-pipe')} "
+        f"({output_pipe}) would both be pushed as {name!r}, and one would be lost; give them different names"
+    )
+
+
 def parse_settings(values: dict[str, str]) -> StepSettings:
     """Validate our annotations (keys without prefix, e.g. from ``merge_owner``)."""
     warnings: list[str] = []
@@ -198,6 +227,7 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
     if (output_path or output_pipe) and not output:
         which = "output-path" if output_path else "output-pipe"
         raise InvalidAnnotations(f"annotation {annotation_key(which)} needs {annotation_key('output-uri')} (where to push it)")
+    _check_output_names(output_path, output_pipe)
     registry = values.get("registry")
     if registry is not None and not _HOST.fullmatch(registry):
         raise InvalidAnnotations(f"annotation {annotation_key('registry')}: {registry!r} is not HOST[:PORT] (optionally http://)")
@@ -223,6 +253,7 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         debug=_boolean(values, "debug", False),
         push_on_failure=policy,
         timeout=_duration(values, "timeout"),
+        input_overwrite=_boolean(values, "input-overwrite", False),
         warnings=tuple(warnings),
     )
 
@@ -242,6 +273,7 @@ def render(settings: StepSettings) -> dict[str, str]:
         "unpack": None if settings.unpack else "false", "debug": "true" if settings.debug else None,
         "push-on-failure": None if settings.push_on_failure == "never" else settings.push_on_failure,
         "timeout": f"{settings.timeout:g}s" if settings.timeout is not None else None,
+        "input-overwrite": "true" if settings.input_overwrite else None,
     }
     out.update({k: v for k, v in optional.items() if v is not None})
     return {PREFIX + k: v for k, v in out.items()}
@@ -249,5 +281,5 @@ def render(settings: StepSettings) -> dict[str, str]:
 
 __all__ = [
     "PREFIX", "ArtifactName", "InvalidAnnotations", "StepSettings", "is_marked", "merge_owner", "ours",
-    "parse_artifact", "parse_settings", "render",
+    "output_name", "parse_artifact", "parse_settings", "render",
 ]

@@ -180,7 +180,8 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: 
     wrapped["args"] = command + args
     env = [e for e in old_env if not e.get("name", "").startswith(WRAPPER_ENV_PREFIX)]
     wrapper = WrapperSettings(input_path=settings.input_path, output_path=settings.output_path,
-                              output_pipe=settings.output_pipe, push=settings.output is not None, debug=settings.debug)
+                              output_pipe=settings.output_pipe, push=settings.output is not None, debug=settings.debug,
+                              input_overwrite=settings.input_overwrite)
     env += [{"name": k, "value": v} for k, v in wrapper_environment(wrapper, SHARE).items()]
     wrapped["env"] = env
     mounts = [m for m in old_mounts if m.get("name") != SHARE_VOLUME]

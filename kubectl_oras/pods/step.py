@@ -111,6 +111,7 @@ class WrapperSettings:
     output_pipe: str | None
     push: bool
     debug: bool
+    input_overwrite: bool = False  # inputs may replace files already in input-path (docs/outputs.md)
 
 
 def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, str]:
@@ -125,6 +126,7 @@ def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, st
         "KUBECTL_ORAS_RUN_OUTPUTS": Run.OUTPUTS,
         "KUBECTL_ORAS_RUN_STDOUT": Run.STDOUT,
         "KUBECTL_ORAS_INPUT_PATH": settings.input_path or "",
+        "KUBECTL_ORAS_INPUT_OVERWRITE": "1" if settings.input_overwrite else "0",
         "KUBECTL_ORAS_OUTPUT_PATH": settings.output_path or "",
         "KUBECTL_ORAS_OUTPUT_PIPE": settings.output_pipe or "",
         "KUBECTL_ORAS_PUSH": "1" if settings.push else "0",

@@ -1,7 +1,14 @@
-"""Run the pod protocol as local processes: a temp dir stands in for the oras-share volume."""
+"""Run the pod protocol as local processes: a temp dir stands in for the oras-share volume.
+
+The sidecar runs without the capabilities that let root read and write any file (as the image's
+non-root user in a real pod), so a file the launcher keeps to itself stays hidden from it. The
+interpreter lives under /root here, so it cannot run as another uid; uid 0 without these
+capabilities is held to the same permission checks for files it does not own.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -24,6 +31,7 @@ class LocalPod:
     output_path: str = ""
     output_pipe: str = ""
     push_on_failure: str = "never"
+    input_overwrite: bool = False
     sidecar: subprocess.Popen | None = None
     launched: list[subprocess.Popen] = field(default_factory=list)
 
@@ -47,21 +55,21 @@ class LocalPod:
         return subprocess.run([sys.executable, "-m", "kubectl_oras.agent", "pull"], env=self.env(),
                               capture_output=True, text=True)
 
-    def start_sidecar(self) -> None:
-        """The oras-push native sidecar."""
-        self.sidecar = subprocess.Popen([sys.executable, "-m", "kubectl_oras.agent", "push"], env=self.env(),
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    def start_sidecar(self, **env: str) -> None:
+        """The oras-push native sidecar (``env``: more of its environment, e.g. credentials)."""
+        self.sidecar = subprocess.Popen([sys.executable, "-m", "kubectl_oras.agent", "push"], env=dict(self.env(), **env),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        preexec_fn=drop_file_capabilities)
         wait_for(lambda: catches_sigterm(self.sidecar.pid))
 
-
-
-    def launcher(self, *argv: str, **popen) -> subprocess.Popen:
-        """The launcher container: the wrapper running the step's argv."""
+    def launcher(self, *argv: str, prefix: tuple[str, ...] = (), **popen) -> subprocess.Popen:
+        """The launcher container: the wrapper running the step's argv (``prefix``: run it under, e.g. unshare)."""
         share = Share(str(self.share))
         settings = WrapperSettings(input_path=self.input_path, output_path=self.output_path,
-                                   output_pipe=self.output_pipe, push=self.output is not None, debug=True)
+                                   output_pipe=self.output_pipe, push=self.output is not None, debug=True,
+                                   input_overwrite=self.input_overwrite)
         env = dict(os.environ, **wrapper_environment(settings, share))
-        cmd = [share.busybox, "sh", share.wrapper, *argv]
+        cmd = [*prefix, share.busybox, "sh", share.wrapper, *argv]
         popen.setdefault("start_new_session", True)
         proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, **popen)
@@ -78,8 +86,8 @@ class LocalPod:
                     pass
                 proc.wait()
 
-    def run_step(self, *argv: str, timeout: float = 60) -> tuple[int, str, str]:
-        proc = self.launcher(*argv)
+    def run_step(self, *argv: str, timeout: float = 60, **popen) -> tuple[int, str, str]:
+        proc = self.launcher(*argv, **popen)
         out, err = proc.communicate(timeout=timeout)
         return proc.returncode, out, err
 
@@ -88,6 +96,20 @@ class LocalPod:
         self.sidecar.send_signal(signal.SIGTERM)
         out, _ = self.sidecar.communicate(timeout=timeout)
         return self.sidecar.returncode, out
+
+
+PR_CAPBSET_DROP = 24
+FILE_CAPABILITIES = (1, 2, 3)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+
+
+def drop_file_capabilities() -> None:
+    """In the child before exec: root's permission bypasses leave the bounding set, so exec drops them."""
+    if os.geteuid() != 0:
+        return  # a non-root test run has no bypasses to drop
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in FILE_CAPABILITIES:
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"cannot drop capability {cap}")
 
 
 def catches_sigterm(pid: int) -> bool:

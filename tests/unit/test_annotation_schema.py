@@ -73,7 +73,7 @@ def test_the_pods_own_values_win_over_its_owners():
 def test_render_round_trips():
     s = StepSettings(cache="c1", inputs=(ArtifactName("a/x", "1"), ArtifactName("b/y", "2")),
                      output=ArtifactName("o/p", "t"), output_path="out", output_pipe="log.txt",
-                     container="main", unpack=False, debug=True, push_on_failure="failed-tag")
+                     container="main", unpack=False, debug=True, push_on_failure="failed-tag", input_overwrite=True)
     assert parse_settings(ours(render(s))) == s
 
 
@@ -123,3 +123,35 @@ def test_annotations_that_are_not_strings_are_refused_naming_the_key(annotations
 
 def test_keys_that_are_not_ours_or_not_strings_are_ignored():
     assert ours({1: "x", None: "y", "other/debug": True, PREFIX + "debug": "true"}) == {"debug": "true"}
+
+
+@pytest.mark.parametrize("output_path, output_pipe", [
+    ("results/log.txt", "log.txt"),
+    ("a/log.txt", "b/log.txt/"),
+    ("/data/out/log.txt", "/var/log.txt"),
+])
+def test_two_outputs_that_would_share_a_name_are_denied_naming_both(output_path, output_pipe):
+    with pytest.raises(InvalidAnnotations) as e:
+        parse_settings({"output-uri": "a/b:c", "output-path": output_path, "output-pipe": output_pipe})
+    message = str(e.value)
+    assert PREFIX + "output-path" in message and PREFIX + "output-pipe" in message
+    assert output_path in message and output_pipe in message and "'log.txt'" in message
+
+
+@pytest.mark.parametrize("output_path, output_pipe", [
+    ("pancakes.txt", "pancakes.txt"),  # the predecessor's example: one file, pushed once
+    ("./log.txt", "log.txt"),
+    ("results", "log.txt"),
+    (".", "log.txt"),  # the working directory, under its own name
+    ("/work/log.txt", "log.txt"),  # may be the same file: only the step's working directory tells
+])
+def test_outputs_that_are_one_file_or_have_distinct_names_are_accepted(output_path, output_pipe):
+    s = parse_settings({"output-uri": "a/b:c", "output-path": output_path, "output-pipe": output_pipe})
+    assert (s.output_path, s.output_pipe) == (output_path, output_pipe)
+
+
+def test_input_overwrite_is_a_boolean_off_by_default():
+    assert parse_settings({}).input_overwrite is False
+    assert parse_settings({"input-overwrite": "true"}).input_overwrite is True
+    with pytest.raises(InvalidAnnotations, match=PREFIX + "input-overwrite"):
+        parse_settings({"input-overwrite": "always"})

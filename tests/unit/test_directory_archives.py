@@ -5,7 +5,7 @@ import tarfile
 import pytest
 
 from kubectl_oras.oci.archive import pack_directory, unpack_directory
-from kubectl_oras.oci.errors import DigestMismatch, UnsafePath
+from kubectl_oras.oci.errors import DigestMismatch, LocalPathError, UnsafePath
 from tests.support.archives import tar_gz
 from tests.support.trees import make_tree, snapshot
 
@@ -111,3 +111,27 @@ def test_a_corrupt_archive_is_reported_as_invalid(tmp_path):
     staging.mkdir()
     with pytest.raises(DigestMismatch, match="not a valid tar.gz"):
         unpack_directory(io.BytesIO(b"\x1f\x8b\x08\x00garbage" * 10), str(staging), name="d", expected_tar_digest=None)
+
+
+@pytest.mark.parametrize("link, target", [
+    ("abs", "/etc/hostname"),
+    ("up", "../outside.txt"),
+    ("sub/up", "../../outside.txt"),
+])
+def test_a_link_out_of_the_directory_is_refused_at_push_naming_it(tmp_path, link, target):
+    """The same links our pull refuses (link_stays_inside): the producer fails, not the consumer."""
+    src = make_tree(tmp_path / "results")
+    (src / link).symlink_to(target)
+    with pytest.raises(LocalPathError) as e:
+        _pack(src)
+    assert f"results/{link}" in str(e.value) and repr(target) in str(e.value)
+
+
+def test_links_that_stay_inside_are_kept_as_links(tmp_path):
+    src = make_tree(tmp_path / "results")  # holds latest -> sub/log.txt
+    (src / "sub" / "up").symlink_to("../metrics.json")
+    (src / "dangling").symlink_to("not-yet")
+    _, data = _pack(src)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
+    assert links == {"results/latest": "sub/log.txt", "results/sub/up": "../metrics.json", "results/dangling": "not-yet"}

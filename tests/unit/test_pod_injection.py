@@ -111,6 +111,13 @@ def test_the_input_mount_does_not_disturb_existing_mounts_or_env():
     assert main["volumeMounts"][0] == {"name": "data", "mountPath": "/data"}
 
 
+@pytest.mark.parametrize("annotations, expected", [({}, "0"), ({PREFIX + "input-overwrite": "true"}, "1")])
+def test_the_wrapper_is_told_whether_inputs_may_replace_files(annotations, expected):
+    new, _ = inject(pod({**MARK, **annotations}))
+    env = {e["name"]: e["value"] for e in new["spec"]["containers"][0]["env"]}
+    assert env["KUBECTL_ORAS_INPUT_OVERWRITE"] == expected
+
+
 def load(name):
     return list(yaml.safe_load_all((FIXTURES / name).read_text()))
 
