@@ -32,7 +32,7 @@ from tests.support.net import free_port, wait_listening  # noqa: E402
 SERVER = """
 import asyncio, sys
 from aiohttp import web
-from controller.runtime.webhook_server import make_app, server_ssl_context
+from controller.runtime.webhook_server import make_app, server_ssl_context, start_server
 mode, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 if mode == "ours":
     app = make_app(agent_image="kubectl-oras:bench")
@@ -43,8 +43,14 @@ else:
                                   "response": {"uid": review["request"]["uid"], "allowed": True}})
     app = web.Application()
     app.router.add_post("/mutate", allow)
-web.run_app(app, host="127.0.0.1", port=port, ssl_context=server_ssl_context(cert, key), print=None, access_log=None)
+
+async def serve():  # the production server (connection cap, request deadlines), for both
+    await start_server(app, host="127.0.0.1", port=port, ssl_context=server_ssl_context(cert, key))
+    await asyncio.Event().wait()
+
+asyncio.run(serve())
 """
+
 
 def typical_review(i: int) -> bytes:
     pod = {
