@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -42,4 +43,7 @@ def main(argv: list[str]) -> int:
         return 1
 
 
-sys.exit(main(sys.argv[1:]))
+code = main(sys.argv[1:])
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(code)  # a failed pull's threads may still wait on a silent registry: they must not hold the exit

@@ -42,10 +42,12 @@ def run(step: StepDescription) -> int:
     if not step.inputs:
         return 0
     from ..oci.pull import pull_artifact  # only now: a step without inputs starts without the HTTP stack
+    from ..oci.signals import alarm_after
 
     client = connection.client(step, push=False)
-    for name in step.inputs:
-        result = pull_artifact(client, connection.reference(step, name), step.layout.inputs, unpack=step.unpack)
-        print(f"kubectl-oras: pulled {name} ({result.digest}): {', '.join(f.title for f in result.files)}",
-              file=sys.stderr)
+    with alarm_after(step.timeout, what="pull the step's inputs"):  # also when a registry only drips
+        for name in step.inputs:
+            result = pull_artifact(client, connection.reference(step, name), step.layout.inputs, unpack=step.unpack)
+            print(f"kubectl-oras: pulled {name} ({result.digest}): {', '.join(f.title for f in result.files)}",
+                  file=sys.stderr)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import direct, inject
-from .common import stop_on_signals
+from .common import run_as_program
 
 app = typer.Typer(
     name="kubectl-oras",
@@ -20,5 +20,4 @@ inject.register(app)
 
 
 def main() -> None:
-    stop_on_signals()
-    app(prog_name="kubectl-oras")
+    run_as_program(lambda: app(prog_name="kubectl-oras"))

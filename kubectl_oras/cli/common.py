@@ -16,6 +16,7 @@ import typer
 from ..durations import parse_duration
 from ..errors import OrasError
 from ..oci.client import Credentials, RegistryClient, Timeouts
+from ..oci.signals import arm_alarm
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,19 +63,29 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: stop the transfers, clean up, exit."""
 
 
-_exit_at_once = False
+_running_as_program = False  # not in tests that call the commands in-process
 
 
-def stop_on_signals() -> None:
-    """For the real program (not tests): SIGTERM stops it like Ctrl-C, and an interrupted command
-    exits as soon as its clean-up has run, without waiting for network threads to notice."""
-    global _exit_at_once
-    _exit_at_once = True
+def run_as_program(command: Callable[[], Any]) -> None:
+    """Run the command line as the real program: SIGTERM stops it like Ctrl-C, --timeout rings even
+    when a read blocks, and it exits as soon as its own clean-up (staging directories, temporary
+    archives) has run, without waiting for threads still blocked on a socket."""
+    global _running_as_program
+    _running_as_program = True
 
     def terminate(signum: int, frame: object) -> None:
         raise Terminated()
 
     signal.signal(signal.SIGTERM, terminate)
+    code = 0
+    try:
+        command()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def timeouts(*, total: str | None, connect: str, read: str) -> Timeouts:
@@ -113,21 +124,19 @@ def handle_errors(func: F) -> F:
             where = f"{e.filename}: " if e.filename else ""
             raise fail(f"{where}{e.strerror or e}") from None
         except KeyboardInterrupt as e:
-            code = 143 if isinstance(e, Terminated) else 130
-            if _exit_at_once:
-                # The command's own clean-up (staging directories, temporary archives) has run while
-                # the exception unwound; threads still blocked on the network must not hold the exit.
-                typer.echo("error: interrupted", err=True)
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-            raise fail("interrupted", code) from None
+            raise fail("interrupted", 143 if isinstance(e, Terminated) else 130) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def make_client(host: str, *, plain_http: bool, insecure: bool, push: bool, limits: Timeouts) -> RegistryClient:
-    """Credentials come from the environment (ORAS_USER / ORAS_PASS) or docker config, never flags."""
+def make_client(host: str, *, plain_http: bool, insecure: bool, push: bool, limits: Timeouts,
+                what: str) -> RegistryClient:
+    """Credentials come from the environment (ORAS_USER / ORAS_PASS) or docker config, never flags.
+
+    With --timeout, the clock starts here and covers the rest of the command (``what``).
+    """
+    if limits.total is not None and _running_as_program:
+        arm_alarm(limits.total, what=what)
     return RegistryClient(host, plain_http=plain_http, insecure=insecure, credentials=Credentials.from_env(push=push),
                           timeouts=limits)
 

@@ -65,7 +65,8 @@ def push(
     ref = parse_reference(reference, registry=registry)
     annotations = parse_annotations(annotation or [])
     client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=True,
-                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout))
+                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
+                         what=f"push {ref}")
     progress = TransferProgress(f"push {ref.repository}:{ref.tag}", enabled=stderr_is_terminal())
     try:
         result = push_artifact(client, ref, paths, annotations=annotations, artifact_type=artifact_type,
@@ -103,7 +104,8 @@ def pull(
     """Pull an artifact's files into a directory (verified, all-or-nothing)."""
     ref = parse_reference(reference, registry=registry)
     client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=False,
-                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout))
+                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
+                         what=f"pull {ref}")
     progress = TransferProgress(f"pull {ref.repository}:{ref.tag or ref.digest}", enabled=stderr_is_terminal())
     try:
         result = pull_artifact(client, ref, output_dir, include=include, unpack=not no_unpack,
@@ -137,7 +139,8 @@ def tags(
     if ref.tag or ref.digest:
         raise InvalidReference(f"{repository!r}: give a repository without a tag or digest")
     client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=False,
-                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout))
+                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
+                         what=f"list tags of {ref.registry}/{ref.repository}")
     found = client.list_tags(ref.repository)
     emit(output, {"repository": ref.repository, "tags": found}, "\n".join(found))
 
@@ -156,7 +159,8 @@ def ls(
     if not registry:
         raise InvalidReference("no registry: pass --registry HOST:PORT")
     client = make_client(registry, plain_http=plain_http, insecure=insecure, push=False,
-                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout))
+                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
+                         what=f"list repositories of {registry}")
     found = [r for r in client.list_repositories() if is_valid_repository(r)]
     emit(output, {"repositories": found}, "\n".join(found))
 
@@ -177,7 +181,8 @@ def rm(
     if not ref.tag and not ref.digest:
         raise InvalidReference(f"{reference!r}: say which tag or digest to delete (repo:tag)")
     client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=True,
-                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout))
+                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
+                         what=f"delete {ref}")
     deleted = delete_artifact(client, ref)
     emit(output, asdict(deleted), f"Deleted {deleted.reference} ({deleted.digest}, by {deleted.by})")
 

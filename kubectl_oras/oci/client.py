@@ -24,6 +24,7 @@ from .manifest import ACCEPTED_MANIFEST_TYPES, MANIFEST_MEDIA_TYPE
 from .transport import RetryPolicy, Timeouts, Transport, read_timed_out, retrying
 
 Progress = Callable[[int], None]
+MAX_PAGES = 10_000  # of a tag or repository listing: 10 million names at 1000 a page
 
 __all__ = ["Credentials", "RegistryClient", "RetryPolicy", "Timeouts"]
 
@@ -291,9 +292,22 @@ class RegistryClient:
     # -- listings -----------------------------------------------------------------------------
 
     def _paginate(self, path: str, field: str, *, what: str) -> Iterator[str]:
-        """The names in ``field`` of every page; RegistryError naming the request for any other shape."""
+        """The names in ``field`` of every page; RegistryError naming the request for any other shape.
+
+        A registry's next-page link is followed only to the same registry (our credentials go with
+        every request), never to a page already read, and for at most MAX_PAGES pages.
+        """
         url = self.transport.url(path)
+        origin = urllib.parse.urlsplit(url)[:2]
+        visited: set[str] = set()
         while url:
+            if url in visited:
+                raise RegistryError(f"{what}: the registry's next-page link leads back to a page already read ({url})")
+            if len(visited) >= MAX_PAGES:
+                raise RegistryError(f"{what}: the registry answered with more than {MAX_PAGES} pages; giving up")
+            if urllib.parse.urlsplit(url)[:2] != origin:
+                raise RegistryError(f"{what}: the registry's next-page link leads to another host ({url}); not followed")
+            visited.add(url)
             r = self.request("GET", url, what=what)
             try:
                 page = r.json()

@@ -38,6 +38,7 @@ from .parallel import StoppableFile, run_all
 from .paths import is_within, safe_relative_path
 from .progress import Progress
 from .reference import Reference
+from .signals import interrupts_deferred
 
 DEFAULT_CONCURRENCY = 4
 STAGING_PREFIX = ".kubectl-oras-pull-"
@@ -307,7 +308,8 @@ def pull_artifact(
         except OSError as e:
             raise LocalPathError(f"{e.filename or outdir}: {e.strerror}; nothing was changed") from e
         try:
-            apply_placement(moves, graveyard=staging)
+            with interrupts_deferred():  # all placed, or all undone: never cut in the middle
+                apply_placement(moves, graveyard=staging)
         except UndoIncomplete:
             keep_staging = True  # it holds the user's replaced files now: never delete them
             raise

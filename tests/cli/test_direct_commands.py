@@ -201,3 +201,15 @@ def test_a_manifest_declaring_more_than_4_mib_is_refused_unread(liar, workdir):
     liar.answer(path, Answer(b" " * ((4 << 20) + 1), headers={"Content-Type": MANIFEST_MEDIA_TYPE}))
     r = cli("pull", "x/y:1", "-r", liar.host, "--plain-http", "-o", workdir / "out")
     one_error_line(r, f"pull {liar.host}/x/y:1", f"the manifest is {(4 << 20) + 1} bytes, over the 4 MiB")
+
+
+@pytest.mark.parametrize("next_link, needle", [
+    ("</v2/x/y/tags/list?n=1000>; rel=\"next\"", "leads back to a page already read"),
+    ("<http://127.0.0.2:1/v2/x/y/tags/list?last=a>; rel=\"next\"", "leads to another host"),
+])
+def test_a_next_page_link_that_loops_or_leaves_the_registry_is_not_followed(liar, workdir, next_link, needle):
+    liar.answer("/v2/x/y/tags/list", Answer(json.dumps({"name": "x/y", "tags": ["a"]}).encode(),
+                                            headers={"Content-Type": "application/json", "Link": next_link}))
+    r = cli("tags", "x/y", "-r", liar.host, "--plain-http")
+    one_error_line(r, f"list tags of {liar.host}/x/y", needle)
+    assert sum(1 for _, path in liar.seen if "/tags/list" in path) == 1

@@ -6,6 +6,7 @@ file changes nothing; a pull the filesystem has no room for says so, naming the 
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -187,3 +188,45 @@ def test_a_symlink_where_the_artifact_has_a_file_is_replaced_never_written_throu
     pull_artifact(client, ref, str(out))
     assert not (out / "f.txt").is_symlink() and (out / "f.txt").read_text() == "from the artifact"
     assert target.read_text() == "outside the output directory"
+
+
+PLACE_AND_INTERRUPT = """
+import os, signal, sys
+from kubectl_oras.oci.client import RegistryClient
+from kubectl_oras.oci.pull import pull_artifact
+from kubectl_oras.oci.reference import Reference
+
+host, repo, out = sys.argv[1:4]
+real_rename, renames = os.rename, []
+
+def rename(src, dst):  # the fault: Ctrl-C arrives while the files are being placed in `out`
+    if out in (os.path.dirname(str(src)), os.path.dirname(str(dst))):
+        renames.append(dst)
+        if len(renames) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+    real_rename(src, dst)
+
+os.rename = rename
+try:
+    pull_artifact(RegistryClient(host, plain_http=True), Reference(host, repo, "v1"), out)
+except KeyboardInterrupt:
+    print("interrupted after", len(renames), "renames")
+"""
+
+
+def test_ctrl_c_while_files_are_placed_neither_cuts_the_artifact_nor_loses_the_users_files(any_registry, repo, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (src / name).write_text(f"artifact {name}")
+    push_artifact(RegistryClient(any_registry.host, plain_http=True), Reference(any_registry.host, repo, "v1"),
+                  [str(src / n) for n in ("a.txt", "b.txt", "c.txt")])
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (out / name).write_text(f"user's {name}")
+    r = subprocess.run([sys.executable, "-c", PLACE_AND_INTERRUPT, any_registry.host, repo, str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert "interrupted after" in r.stdout, r.stderr
+    # The placement ran to its end, then the interrupt took effect: all of the artifact, nothing lost.
+    assert {p.name: p.read_text() for p in out.iterdir()} == {n: f"artifact {n}" for n in ("a.txt", "b.txt", "c.txt")}

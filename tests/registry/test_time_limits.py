@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -16,12 +17,11 @@ from kubectl_oras.pods.step import STEP_ENV, StepDescription
 KUBECTL_ORAS = [sys.executable, "-m", "kubectl_oras"]
 
 
-@pytest.fixture
-def silent_registry():
-    """Accepts every connection, reads what it is sent, answers nothing."""
+def serve_on_loopback(handle: Callable[[socket.socket, threading.Event], None]) -> Iterator[str]:
+    """A server on 127.0.0.1 that gives every connection to ``handle`` in a thread; yields HOST:PORT."""
     server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
     stop = threading.Event()
+    held: list[socket.socket] = []
 
     def accept() -> None:
         server.settimeout(0.2)
@@ -33,6 +33,7 @@ def silent_registry():
             except OSError:
                 return
             held.append(conn)
+            threading.Thread(target=handle, args=(conn, stop), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     yield f"127.0.0.1:{server.getsockname()[1]}"
@@ -40,6 +41,29 @@ def silent_registry():
     server.close()
     for conn in held:
         conn.close()
+
+
+@pytest.fixture
+def silent_registry():
+    """Accepts every connection, reads what it is sent, answers nothing."""
+    yield from serve_on_loopback(lambda conn, stop: None)
+
+
+@pytest.fixture
+def dripping_registry():
+    """Answers every request with headers promising a big body, then sends it a byte at a time,
+    one every half second: no read ever times out."""
+
+    def drip(conn: socket.socket, stop: threading.Event) -> None:
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+            while not stop.wait(0.5):
+                conn.sendall(b" ")
+        except OSError:
+            return
+
+    yield from serve_on_loopback(drip)
 
 
 def run(*args: str, env: dict[str, str] | None = None, limit: float = 60) -> subprocess.CompletedProcess:
@@ -89,4 +113,21 @@ def test_the_agents_pull_gives_up_within_the_steps_timeout(silent_registry, tmp_
                        env=dict(os.environ, **{STEP_ENV: step.to_json()}))
     assert r.returncode == 1
     assert "pull" in r.stderr and "experiment/simulate:iter-0" in r.stderr
+    assert "not done within the 2 s its timeout allows" in r.stderr
+
+
+@pytest.mark.parametrize("command", [("pull", "metric/hwloc:iter-0", "-o", "out"), ("tags", "metric/hwloc")])
+def test_the_timeout_holds_against_a_registry_that_only_drips(dripping_registry, workdir, command):
+    r = run(*command, "-r", dripping_registry, "--plain-http", "--timeout", "3s", limit=40)
+    assert r.returncode == 1
+    assert "not done within the 3 s its timeout allows" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_the_agents_timeout_holds_against_a_registry_that_only_drips(dripping_registry, tmp_path):
+    step = StepDescription(registry=dripping_registry, plain_http=True, inputs=("experiment/simulate:iter-0",),
+                           output=None, unpack=True, push_on_failure="never", debug=True, share=str(tmp_path / "share"),
+                           timeout=2)
+    r = subprocess.run([sys.executable, "-m", "kubectl_oras.agent", "pull"], capture_output=True, text=True, timeout=40,
+                       env=dict(os.environ, **{STEP_ENV: step.to_json()}))
+    assert r.returncode == 1
     assert "not done within the 2 s its timeout allows" in r.stderr
