@@ -20,7 +20,7 @@ from typing import IO, Any, BinaryIO, Protocol, cast
 
 from .digests import digest_of
 from .errors import DigestMismatch, LocalPathError, UnsafePath
-from .paths import is_within, link_stays_inside, safe_relative_path
+from .paths import is_within, link_escape, link_stays_inside, safe_relative_path
 
 COMPRESS_LEVEL = 1  # zlib level 6 is ~35% slower on text and gains little for the artifacts we carry
 FIXED_MTIME = 0
@@ -153,11 +153,15 @@ def pack_directory(source: str, dest: IO[bytes], *, name: str) -> PackedDirector
     """Write ``source`` as a tar.gz to ``dest`` with members under ``name/``.
 
     Links are kept as links when they stay inside ``source``; one that points outside (absolute,
-    or climbing out with '..') raises LocalPathError naming it: unpack refuses the same links, so
-    the producer fails, not the consumer (docs/outputs.md).
+    climbing out with '..', or through other links, like ``u -> d/..`` beside ``d -> .``) raises
+    LocalPathError naming it: unpack refuses the same links, so the producer fails, not the
+    consumer (docs/outputs.md).
     """
     if not os.path.isdir(source):
         raise LocalPathError(f"{source}: not a directory")
+    entries = _walk_sorted(source)
+    links = {rel: os.readlink(os.path.join(source, rel)) for rel in entries if os.path.islink(os.path.join(source, rel))}
+    _refuse_links_out(source, links, name=name)
     layer = _HashingWriter(dest)
     with gzip.GzipFile(filename="", fileobj=layer, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0) as gz:
         tar_stream = _HashingWriter(gz)
@@ -166,18 +170,15 @@ def pack_directory(source: str, dest: IO[bytes], *, name: str) -> PackedDirector
             root = _tarinfo(name + "/", os.stat(source))
             root.type = tarfile.DIRTYPE
             tar.addfile(root)
-            for rel in _walk_sorted(source):
+            for rel in entries:
                 path = os.path.join(source, rel)
                 st = os.lstat(path)
                 info = _tarinfo(f"{name}/{rel}", st)
                 if stat.S_ISLNK(st.st_mode):
+                    if rel not in links:  # became a link since the walk: not checked
+                        raise LocalPathError(f"{path}: changed into a symbolic link while being archived")
                     info.type = tarfile.SYMTYPE
-                    info.linkname = os.readlink(path)
-                    if not link_stays_inside(rel, info.linkname):  # what unpack refuses: fail here, not at the pull
-                        raise LocalPathError(
-                            f"{name}/{rel} is a symbolic link to {info.linkname!r}, which points outside {name!r}; "
-                            "an artifact keeps only links that stay inside its directory (copy the file in instead)"
-                        )
+                    info.linkname = links[rel]
                     tar.addfile(info)
                 elif stat.S_ISDIR(st.st_mode):
                     info.type = tarfile.DIRTYPE
@@ -199,6 +200,32 @@ def pack_directory(source: str, dest: IO[bytes], *, name: str) -> PackedDirector
     )
 
 
+def _refuse_links_out(source: str, links: dict[str, str], *, name: str) -> None:
+    """What unpack refuses, refused at push: the producer fails, not the consumer."""
+    real_source = os.path.realpath(source)
+    for rel, target in links.items():
+        why = ""
+        if not link_stays_inside(rel, target):
+            why = f"points outside {name!r}"
+        elif (chain := link_escape(rel, links)) is not None:
+            why = f"leads outside {name!r}{_through(chain, links, name=name)}"
+        else:
+            real = os.path.realpath(os.path.join(source, rel))
+            if real != real_source and not real.startswith(real_source + os.sep):
+                why = f"leads to {real}, outside {name!r}"
+        if why:
+            raise LocalPathError(
+                f"{name}/{rel} is a symbolic link to {target!r}, which {why}; "
+                "an artifact keeps only links that stay inside its directory (copy the file in instead)"
+            )
+
+
+def _through(chain: list[str], links: dict[str, str], *, name: str) -> str:
+    """" through the links a -> 'x', b -> 'y'": the other links a link's lookup followed."""
+    others = [f"{name}/{link} -> {links[link]!r}" for link in chain[1:]]
+    return " through the links " + ", ".join(others) if others else ""
+
+
 def unpack_directory(archive: BinaryIO, staging: str, *, name: str, expected_tar_digest: str | None) -> str:
     """Unpack a tar.gz layer titled ``name`` into the empty directory ``staging``.
 
@@ -208,7 +235,7 @@ def unpack_directory(archive: BinaryIO, staging: str, *, name: str, expected_tar
     top = os.path.join(staging, name)
     reader = _HashingReader(gzip.GzipFile(fileobj=archive, mode="rb"))  # type: ignore[arg-type]
     dir_modes: list[tuple[str, int]] = []
-    safe_dirs: set[str] = set()  # parents already checked to resolve inside staging
+    safe_dirs: set[str] = set()  # real directories made or checked under staging (never replaced later)
     try:
         # A small stream buffer: tarfile re-slices its whole buffer on every 512-byte header read.
         with tarfile.open(fileobj=reader, mode="r|", bufsize=STREAM_BUFFER) as tar:  # type: ignore[call-overload]
@@ -226,9 +253,64 @@ def unpack_directory(archive: BinaryIO, staging: str, *, name: str, expected_tar
             raise DigestMismatch(
                 f"directory layer {name!r}: unpacked tar has digest {whole}, annotation says {expected_tar_digest}"
             )
+    _refuse_links_out_of(top, name=name)
     for path, mode in reversed(dir_modes):
         os.chmod(path, mode | 0o700)
     return top
+
+
+def _refuse_links_out_of(top: str, *, name: str) -> None:
+    """Every link of the unpacked tree, followed together with the others, must stay inside ``top``.
+
+    Each link's own text was checked as it came; a chain (``d -> .``, ``u -> d/..``) only shows
+    once all are there.
+    """
+    links: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(top):  # does not follow links
+        for entry in dirnames + filenames:
+            path = os.path.join(dirpath, entry)
+            if os.path.islink(path):
+                links[os.path.relpath(path, top).replace(os.sep, "/")] = os.readlink(path)
+    real_top = os.path.realpath(top)
+    for rel, target in sorted(links.items()):
+        real = os.path.realpath(os.path.join(top, rel))
+        chain = link_escape(rel, links)
+        if chain is not None or (real != real_top and not real.startswith(real_top + os.sep)):
+            where = _through(chain, links, name=name) if chain else f" (to {os.path.relpath(real, real_top)})"
+            raise UnsafePath(
+                f"archive member {name + '/' + rel!r} is a symlink to {target!r}, which leads outside {name!r}{where}"
+            )
+
+
+def _make_parents(staging: str, rel: str, *, member: str, safe_dirs: set[str]) -> None:
+    """Create the directories above ``staging/rel`` one level at a time, never through a link.
+
+    Our pack never puts a member under a linked directory (it archives links as links), so a
+    member that would be written through one is refused: a chain of links could lead anywhere.
+    """
+    path = staging
+    for part in rel.split("/")[:-1]:
+        path = os.path.join(path, part)
+        if path in safe_dirs:
+            continue
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            os.mkdir(path)
+        else:
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafePath(
+                    f"archive member {member!r} would be written through the symlink "
+                    f"{os.path.relpath(path, staging).replace(os.sep, '/')!r}; refusing to write through a link"
+                )
+            if not stat.S_ISDIR(st.st_mode):
+                _refuse_over_file(path, member=member)
+        safe_dirs.add(path)
+
+
+def _refuse_over_file(path: str, *, member: str) -> None:
+    if os.path.lexists(path):
+        raise UnsafePath(f"archive member {member!r} needs a directory where the archive has a file")
 
 
 def _unpack_member(tar: tarfile.TarFile, member: tarfile.TarInfo, *, staging: str, name: str, dir_modes: list,
@@ -238,21 +320,21 @@ def _unpack_member(tar: tarfile.TarFile, member: tarfile.TarInfo, *, staging: st
         raise UnsafePath(f"archive member {member.name!r} is outside directory {name!r}")
     inner = rel[len(name) + 1 :]
     target = os.path.join(staging, rel)
-    parent = os.path.dirname(target)
-    if parent not in safe_dirs:
-        os.makedirs(parent, exist_ok=True)
-        if not is_within(parent, staging):
-            raise UnsafePath(f"archive member {member.name!r} would be written through a link outside {name!r}")
-        safe_dirs.add(parent)
+    _make_parents(staging, rel, member=member.name, safe_dirs=safe_dirs)
     if member.isdir():
         if os.path.islink(target):
             os.unlink(target)
-        os.makedirs(target, exist_ok=True)
+        if not os.path.isdir(target):
+            _refuse_over_file(target, member=member.name)
+            os.mkdir(target)
+        safe_dirs.add(target)
         dir_modes.append((target, member.mode & 0o777))
         return
     if rel == name:
         raise UnsafePath(f"archive member {member.name!r}: the top of directory {name!r} must be a directory")
-    if os.path.lexists(target) and not os.path.isdir(target):
+    if os.path.lexists(target):
+        if os.path.isdir(target) and not os.path.islink(target):
+            raise UnsafePath(f"archive member {member.name!r} would replace a directory of the same name")
         os.unlink(target)
     if member.issym():
         if not link_stays_inside(inner, member.linkname):
@@ -260,7 +342,6 @@ def _unpack_member(tar: tarfile.TarFile, member: tarfile.TarInfo, *, staging: st
                 f"archive member {member.name!r} is a symlink to {member.linkname!r}, which points outside {name!r}"
             )
         os.symlink(member.linkname, target)
-        safe_dirs.clear()  # a new link may now sit on the path of a directory we had checked
     elif member.islnk():
         source_rel = safe_relative_path(member.linkname, what=f"hard link target in {name!r}")
         if not source_rel.startswith(name + "/"):
@@ -268,7 +349,7 @@ def _unpack_member(tar: tarfile.TarFile, member: tarfile.TarInfo, *, staging: st
                 f"archive member {member.name!r} is a hard link to {member.linkname!r}, which is outside {name!r}"
             )
         source = os.path.join(staging, source_rel)
-        if not os.path.isfile(source) or os.path.islink(source) or not is_within(source, staging):
+        if not os.path.isfile(source) or os.path.islink(source) or not is_within(source, os.path.join(staging, name)):
             raise UnsafePath(f"archive member {member.name!r} is a hard link to {member.linkname!r}, not a file in {name!r}")
         os.link(source, target)
     elif member.isreg():

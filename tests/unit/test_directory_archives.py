@@ -97,13 +97,54 @@ def test_archives_that_escape_are_refused_and_write_nothing_outside(tmp_path, me
     assert not os.path.exists("/tmp/abs-escape.txt")
 
 
-def test_a_file_written_through_an_inside_link_stays_inside(tmp_path):
+def test_a_member_under_a_link_is_refused_naming_both(tmp_path):
+    """Our pack never writes a member under a linked directory; unpack never writes through one."""
     staging = tmp_path / "staging"
     staging.mkdir()
     archive = _evil_archive(("dir", "d", None), ("dir", "d/real", None), ("sym", "d/alias", "real"), ("file", "d/alias/f", b"ok"))
-    top = unpack_directory(archive, str(staging), name="d", expected_tar_digest=None)
-    assert (staging / "d" / "real" / "f").read_bytes() == b"ok"
-    assert top == str(staging / "d")
+    with pytest.raises(UnsafePath) as e:
+        unpack_directory(archive, str(staging), name="d", expected_tar_digest=None)
+    assert "'d/alias/f'" in str(e.value) and "symlink 'd/alias'" in str(e.value)
+    assert os.listdir(staging / "d" / "real") == []
+
+
+def _outside(tmp_path, staging):
+    """Everything under tmp_path but the staging directory: what a pull must leave alone."""
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(tmp_path):
+        if os.path.abspath(dirpath).startswith(str(staging)):
+            continue
+        out.update(os.path.join(dirpath, n) for n in dirnames + filenames)
+    return out
+
+
+def _chain(n):
+    """d -> . and u1 -> d/.., u2 -> u1/.., ...: each text normalises to '.', each climbs one more level."""
+    return [("dir", "results", None), ("sym", "results/d", "."), ("sym", "results/u1", "d/..")] + [
+        ("sym", f"results/u{k}", f"u{k - 1}/..") for k in range(2, n + 1)
+    ]
+
+
+def test_a_chain_of_links_climbing_out_is_refused_at_unpack_naming_it(tmp_path):
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with pytest.raises(UnsafePath) as e:
+        unpack_directory(io.BytesIO(tar_gz(*_chain(2))), str(staging), name="results", expected_tar_digest=None)
+    assert "'results/u1'" in str(e.value) and "'d/..'" in str(e.value) and "results/d -> '.'" in str(e.value)
+
+
+def test_a_member_under_a_chain_of_links_creates_nothing_outside_the_staging_dir(tmp_path):
+    """u7 leads seven levels up, to l2; the member would create l2/PWNED/x/f there."""
+    staging = tmp_path.joinpath("sentinel", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "staging")
+    staging.mkdir(parents=True)
+    (tmp_path / "sentinel" / "keep.txt").write_text("mine")
+    before = _outside(tmp_path, staging)
+    archive = tar_gz(*_chain(7), ("file", "results/u7/PWNED/x/f", b"hi"))
+    with pytest.raises(UnsafePath) as e:
+        unpack_directory(io.BytesIO(archive), str(staging), name="results", expected_tar_digest=None)
+    assert _outside(tmp_path, staging) == before
+    assert not (tmp_path / "sentinel" / "l1" / "l2" / "PWNED").exists()
+    assert "'results/u7/PWNED/x/f'" in str(e.value) and "'results/u7'" in str(e.value)
 
 
 def test_a_corrupt_archive_is_reported_as_invalid(tmp_path):
@@ -135,3 +176,41 @@ def test_links_that_stay_inside_are_kept_as_links(tmp_path):
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
     assert links == {"results/latest": "sub/log.txt", "results/sub/up": "../metrics.json", "results/dangling": "not-yet"}
+
+
+@pytest.mark.parametrize("link, target, through", [
+    ("u1", "d/..", "results/d -> '.'"),
+    ("l", "d/../secret.txt", "results/d -> '.'"),
+])
+def test_a_chain_of_links_climbing_out_is_refused_at_push_naming_it(tmp_path, link, target, through):
+    """d -> . makes d/.. the parent of results, though the text normalises inside."""
+    src = tmp_path / "results"
+    src.mkdir()
+    (tmp_path / "secret.txt").write_text("outside results")
+    (src / "d").symlink_to(".")
+    (src / link).symlink_to(target)
+    (src / "u2").symlink_to("u1/..")
+    with pytest.raises(LocalPathError) as e:
+        _pack(src)
+    message = str(e.value)
+    assert f"results/{link} is a symbolic link to {target!r}" in message and through in message
+
+
+def test_chains_of_links_that_stay_inside_round_trip(tmp_path):
+    src = make_tree(tmp_path / "results")
+    (src / "d").symlink_to("sub")
+    (src / "l").symlink_to("d/log.txt")
+    (src / "e").symlink_to("d/deeper")
+    (src / "m").symlink_to("e/data.bin")
+    (src / "self").symlink_to(".")
+    (src / "back").symlink_to("self/sub/../metrics.json")
+    (src / "sub" / "deeper" / "up").symlink_to("../../d/deeper/../log.txt")
+    (src / "loop1").symlink_to("loop2")
+    (src / "loop2").symlink_to("loop1")
+    packed, data = _pack(src)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    top = unpack_directory(io.BytesIO(data), str(staging), name="results", expected_tar_digest=packed.tar_digest)
+    assert snapshot(src) == snapshot(top)
+    assert (staging / "results" / "m").read_bytes() == (src / "sub" / "deeper" / "data.bin").read_bytes()
+    assert (staging / "results" / "sub" / "deeper" / "up").read_text() == (src / "sub" / "log.txt").read_text()

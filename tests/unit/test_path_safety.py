@@ -1,7 +1,7 @@
 import pytest
 
 from kubectl_oras.oci.errors import UnsafePath
-from kubectl_oras.oci.paths import link_stays_inside, safe_relative_path
+from kubectl_oras.oci.paths import link_escape, link_stays_inside, safe_relative_path
 
 
 @pytest.mark.parametrize("name, expected", [("a", "a"), ("./a/b/", "a/b"), ("a//b/./c", "a/b/c")])
@@ -29,3 +29,15 @@ def test_paths_that_could_leave_the_root_are_refused(name):
 )
 def test_link_targets_are_judged_relative_to_the_link(member, target, inside):
     assert link_stays_inside(member, target) is inside
+
+
+LINKS = {"d": ".", "u1": "d/..", "u2": "u1/..", "l": "d/../secret.txt", "s": "sub", "ok": "s/file",
+         "sub/self": ".", "far": "sub/self/../..", "back": "sub/self/../sub/x", "a": "b", "b": "a"}
+
+
+@pytest.mark.parametrize("member, chain", [
+    ("d", None), ("ok", None), ("back", None), ("a", None),  # a loop leads nowhere: not out
+    ("u1", ["u1", "d"]), ("u2", ["u2", "u1", "d"]), ("l", ["l", "d"]), ("far", ["far", "sub/self"]),
+])
+def test_links_are_followed_together_and_may_not_climb_out_on_the_way(member, chain):
+    assert link_escape(member, LINKS) == chain
