@@ -79,7 +79,8 @@ fi
 
 child=""
 terminated=0
-forward() { terminated=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null; }
+# Forwarded only while the step runs: once waited for, its pid may belong to another process.
+forward() { terminated=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null; return 0; }
 trap forward TERM INT
 if [ -n "$output_pipe" ]; then
   "$bb" mkfifo "$stdout"
@@ -97,8 +98,25 @@ while :; do
   code=$?
   kill -0 "$child" 2>/dev/null || break  # wait was only interrupted by a signal we forwarded
 done
-[ -n "$tee_pid" ] && wait "$tee_pid"
+child=""
+# tee ends when every writer of the fifo has closed it, and a process the step left running may
+# hold it open for ever: tee gets a grace to drain, then is stopped; what it wrote is pushed.
+# (No race on its pid: ash reaps a child only inside a wait or a foreground command, so a pid
+# that answers kill -0 here is still tee's.)
+if [ -n "$tee_pid" ]; then
+  grace=20  # tenths of a second
+  while [ "$grace" -gt 0 ] && kill -0 "$tee_pid" 2>/dev/null; do "$bb" sleep 0.1; grace=$((grace - 1)); done
+  if kill -0 "$tee_pid" 2>/dev/null; then
+    kill -TERM "$tee_pid" 2>/dev/null
+    fail "the step's stdout was still held open 2 s after it exited (by a process it left running);" \
+         "output-pipe $output_pipe holds what was written until then"
+  fi
+  wait "$tee_pid"
+fi
 note "step exited with $code"
+# Stopped by a signal (the pod is going away): the outputs may be cut short (a log whose tee was
+# interrupted), so success is never reported, and nothing partial is pushed to the tag.
+[ "$terminated" = 1 ] && [ "$code" = 0 ] && code=143
 
 # Every declared output is copied under its own name (docs/outputs.md), or the step fails naming
 # it: nothing is lost silently. The copy is made here, in the step's filesystem: a link given as
@@ -119,7 +137,7 @@ if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
     fi
     [ -n "$first" ] && [ "$path" -ef "$first" ] && continue  # one file declared twice: pushed once
     name="$("$bb" basename "$path")"
-    case "$name" in .|..) name="$(cd "$path" && "$bb" basename "$PWD")" ;; esac  # a directory, by its own name
+    case "$name" in .|..) name="$(cd -P "$path" && "$bb" basename "$PWD")" ;; esac  # a directory, by its own (physical) name, as cp -H copies it
     if [ "$name" = / ]; then
       fail "output $path ($key) is the root directory, which has no name to push it under"; failed; continue
     fi
@@ -137,6 +155,7 @@ fi
 # process per poll) and wake at once; the 1 s timeout re-checks in case a restarted sidecar
 # wrote the verdict without poking. Held open read-write, the fifo never blocks either side.
 "$bb" mkfifo -m 0666 "$wake" && exec 3<>"$wake"
+[ "$terminated" = 1 ] && [ "$code" = 0 ] && code=143  # a signal during the copies
 echo "$code" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "$bb" mv "$done_file.tmp" "$done_file"
 
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then

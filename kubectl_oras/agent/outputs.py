@@ -8,8 +8,11 @@ finished (no ``done``) is never pushed.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import sys
+import tempfile
 import threading
 import traceback
 
@@ -21,17 +24,31 @@ from . import connection
 POLL_SECONDS = 0.02  # the hand-off costs at most this; a stat of one file per run, 50 times a second
 
 
+DONE_MAX_BYTES = 32  # an exit code and a newline; more is not a marker the wrapper wrote
+
+
 def write_verdict(run: Run, verdict: str) -> None:
-    tmp = run.verdict + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(verdict + "\n")
-    os.replace(tmp, run.verdict)
+    """Write ``verdict`` atomically. The run directory is writable to the step, so nothing in it
+    is trusted: the temporary file is a new one of our own (never a name the step may have
+    planted as a link), and the wake fifo is opened without following a link and poked only if
+    it is a fifo."""
+    fd, tmp = tempfile.mkstemp(prefix=Run.VERDICT + ".", suffix=".tmp", dir=run.path)  # O_EXCL: never follows
+    try:
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o644)  # the wrapper may run as another user
+            f.write(verdict + "\n")
+        os.replace(tmp, run.verdict)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     try:  # wake the waiting wrapper (it holds the fifo open; if it is gone, there is no one to wake)
-        fd = os.open(run.wake, os.O_WRONLY | os.O_NONBLOCK)
+        fd = os.open(run.wake, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return
     try:
-        os.write(fd, b"\n")
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.write(fd, b"\n")
     except OSError:
         pass
     finally:
@@ -47,25 +64,57 @@ class RunUnusable(OrasError):
 
 
 def read_exit_code(run: Run) -> int:
-    with open(run.done) as f:
-        raw = f.read().strip()
+    """The code in ``done``: opened without following a link or blocking on a fifo, and only if
+    it is a regular file, of which at most a few bytes are read (the step can write the share)."""
+    try:
+        fd = os.open(run.done, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if os.path.islink(run.done):
+            raise RunUnusable(f"run {run.number}: its done marker is a symbolic link; the sidecar never follows one") from None
+        raise RunUnusable(f"run {run.number}: cannot open its done marker: {e.strerror}") from None
+    try:
+        kind = file_kind(os.fstat(fd).st_mode)
+        if kind != "regular file":
+            raise RunUnusable(f"run {run.number}: its done marker is a {kind}, not a file the wrapper wrote")
+        raw = os.read(fd, DONE_MAX_BYTES + 1).decode("utf-8", "replace").strip()
+    finally:
+        os.close(fd)
     try:
         return int(raw or "1")
     except ValueError:
         raise RunUnusable(f"run {run.number}: its done marker holds {raw[:40]!r}, not an exit code") from None
 
 
+def file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symbolic link"),
+                       (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return kind
+    return "special file"
+
+
 def output_names(run: Run) -> list[str]:
-    """The outputs the wrapper copied; a link among them is refused, never followed.
+    """The outputs the wrapper copied; a link among them is refused, never followed, and so is
+    anything but a regular file or a directory (a fifo would hang the push, a device never ends).
 
     The wrapper resolves links in the step's filesystem before copying (docs/outputs.md), so a
     link here was put by something else, and would point into the sidecar's own filesystem.
     """
     outputs = run.outputs
-    names = sorted(os.listdir(outputs)) if os.path.isdir(outputs) and not os.path.islink(outputs) else []
+    try:
+        kind = file_kind(os.lstat(outputs).st_mode)
+    except FileNotFoundError:
+        return []
+    if kind != "directory":
+        raise RunUnusable(f"run {run.number}: its outputs directory is a {kind}; the sidecar never follows one")
+    names = sorted(os.listdir(outputs))
     for name in names:
-        if os.path.islink(os.path.join(outputs, name)):
+        kind = file_kind(os.lstat(os.path.join(outputs, name)).st_mode)
+        if kind == "symbolic link":
             raise RunUnusable(f"output {name} is a symbolic link in the share; the sidecar never follows one")
+        if kind not in ("regular file", "directory"):
+            raise RunUnusable(f"output {name} is a {kind} in the share, not a file the wrapper copied")
     return names
 
 
@@ -120,7 +169,9 @@ def pending_runs(step: StepDescription) -> list[Run]:
     out = []
     for entry in sorted((e for e in entries if e.isdigit()), key=int):
         run = share.run(int(entry))
-        if os.path.exists(run.done) and not os.path.exists(run.verdict):
+        if os.path.islink(run.path):  # not the wrapper's (it makes a directory): its verdict would land elsewhere
+            continue
+        if os.path.lexists(run.done) and not os.path.lexists(run.verdict):
             out.append(run)
     return out
 

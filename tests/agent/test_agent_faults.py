@@ -8,6 +8,7 @@ always runs without root's permission bypasses (tests/agent/protocol.py).
 
 import os
 import shutil
+import signal
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -327,3 +328,118 @@ def test_an_input_equal_to_the_file_in_place_is_no_replacement(clashing_input):
     code, out, err = pod.run_step("sh", "run.sh", timeout=STEP_TIMEOUT)
     assert code == 0, err
     assert out == "theirs\n" and "replaced" not in err
+
+
+# -- 6. the share is writable to the step: nothing the sidecar opens there is trusted ----------------
+
+
+def forge_done(kind: str):
+    def forge(done: Path) -> None:
+        if kind == "fifo":
+            os.mkfifo(done)
+        else:
+            done.symlink_to("/dev/zero")
+    return forge
+
+
+@pytest.mark.parametrize("kind, reason", [("fifo", "fifo"), ("link-to-dev-zero", "symbolic link")])
+def test_a_done_marker_that_is_no_file_is_a_verdict_and_the_next_run_is_served(pod, client, any_registry, repo,
+                                                                              tmp_path, kind, reason):
+    pod.output = f"{repo}:v1"
+    pod.output_path = "out.txt"
+    assert pod.init().returncode == 0
+    forged = pod.share / "runs" / "1"
+    (forged / "outputs").mkdir(parents=True)
+    forge_done(kind)(forged / "done")
+    pod.start_sidecar()
+    wait_for(lambda: (forged / "verdict").exists())
+    verdict = (forged / "verdict").read_text()
+    assert verdict.startswith("push-failed: ") and "done marker" in verdict and reason in verdict, verdict
+    code, _, err = pod.run_step("sh", "-c", "echo real > out.txt", timeout=10)  # the genuine run gets its verdict
+    assert code == 0, err
+    pull_to(client, any_registry.host, pod.output, tmp_path / "got")
+    assert (tmp_path / "got" / "out.txt").read_text() == "real\n"
+
+
+def test_the_sidecar_writes_its_verdict_through_no_link_the_step_planted(pod, repo, tmp_path):
+    victim = tmp_path / "sidecar-own-file"
+    victim.write_text("the sidecar's own file\n")
+    pod.output = f"{repo}:v1"
+    pod.output_path = "out.txt"
+    assert pod.init().returncode == 0
+    run = forge_run(pod, done="1\n", outputs={})
+    (run / "verdict.tmp").symlink_to(victim)
+    (run / "wake").symlink_to(victim)
+    pod.start_sidecar()
+    wait_for(lambda: (run / "verdict").exists())
+    assert victim.read_text() == "the sidecar's own file\n"
+    assert not (run / "verdict").is_symlink() and (run / "verdict").read_text().startswith("not-pushed: ")
+
+
+def test_an_outputs_directory_that_is_a_link_is_refused(pod, client, repo, tmp_path):
+    private = tmp_path / "sidecar-only"
+    private.mkdir()
+    (private / "credentials").write_text("ORAS_PUSH_PASS=hunter2\n")
+    pod.output = f"{repo}:v1"
+    pod.output_path = "credentials"
+    assert pod.init().returncode == 0
+    run = pod.share / "runs" / "1"
+    run.mkdir(parents=True)
+    (run / "outputs").symlink_to(private)
+    (run / "done").write_text("0\n")
+    pod.start_sidecar()
+    wait_for(lambda: (run / "verdict").exists())
+    verdict = (run / "verdict").read_text()
+    assert verdict.startswith("push-failed: ") and "outputs directory" in verdict and "link" in verdict, verdict
+    assert client.resolve(repo, "v1", what="check") is None
+
+
+# -- 7. a step's leftovers and signals never hang the wrapper nor push a partial log -----------------
+
+
+def test_a_background_process_holding_stdout_does_not_hang_the_wrapper(pod, client, any_registry, repo, tmp_path):
+    pod.output = f"{repo}:v1"
+    pod.output_pipe = "log.txt"
+    assert pod.init().returncode == 0
+    pod.start_sidecar()
+    code, out, err = pod.run_step("sh", "-c", "sleep 60 2>/dev/null & echo hi", timeout=10)
+    assert code == 0, err
+    assert out == "hi\n" and "still held open" in err and "log.txt" in err
+    pull_to(client, any_registry.host, pod.output, tmp_path / "got")
+    assert (tmp_path / "got" / "log.txt").read_text() == "hi\n"
+
+
+@pytest.mark.parametrize("step", [
+    # SIGTERM while the wrapper waits for tee (a leftover process holds the step's stdout)
+    "echo hi; sleep 60 2>/dev/null & touch ended",
+    # SIGTERM forwarded to a step that then exits 0
+    "trap 'echo bye; exit 0' TERM; echo hi; touch ended; sleep 60 >/dev/null 2>&1 & wait",
+], ids=["while-waiting-for-tee", "step-exits-0-on-sigterm"])
+def test_a_wrapper_stopped_by_sigterm_never_reports_success(pod, client, repo, step):
+    pod.output = f"{repo}:v1"
+    pod.output_pipe = "log.txt"
+    assert pod.init().returncode == 0
+    pod.start_sidecar()
+    proc = pod.launcher("sh", "-c", step)
+    wait_for(lambda: (pod.workdir / "ended").exists())
+    proc.send_signal(signal.SIGTERM)  # the wrapper only, as the kubelet does to a container's first process
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 143, err
+    run = pod.share / "runs" / "1"
+    wait_for(lambda: (run / "verdict").exists())
+    assert (run / "done").read_text() == "143\n"
+    assert client.resolve(repo, "v1", what="check") is None  # nothing partial under the success tag
+
+
+def test_output_path_dot_dot_through_a_link_is_named_after_the_directory_copied(pod, client, any_registry, repo,
+                                                                                tmp_path):
+    pod.output = f"{repo}:v1"
+    pod.output_path = "sub/.."
+    assert pod.init().returncode == 0
+    pod.start_sidecar()
+    script = "mkdir -p real/inner && echo r > real/r.txt && ln -s real/inner sub"
+    code, _, err = pod.run_step("sh", "-c", script, timeout=STEP_TIMEOUT)
+    assert code == 0, err
+    pulled = pull_to(client, any_registry.host, pod.output, tmp_path / "got")
+    assert [f.title for f in pulled.files] == ["real"]
+    assert (tmp_path / "got" / "real" / "r.txt").read_text() == "r\n"
