@@ -132,11 +132,14 @@ def push_run(step: StepDescription, run: Run) -> str:
     if not names:
         return "push-failed: the step produced no output to push"
     from ..oci.push import push_artifact  # warmed up by run()'s background import
+    from ..oci.signals import alarm_after
 
     try:
-        # Absolute paths: each layer is titled with the output's own name.
-        result = push_artifact(connection.client(step, push=True), ref, [os.path.join(run.outputs, n) for n in names],
-                               annotations={EXIT_CODE_ANNOTATION: str(code)})
+        # Absolute paths: each layer is titled with the output's own name. The step's timeout also
+        # ends a push to a registry that only drips (the transport's own checks would not).
+        with alarm_after(step.timeout, what=f"push {ref}"):
+            result = push_artifact(connection.client(step, push=True), ref,
+                                   [os.path.join(run.outputs, n) for n in names], annotations={EXIT_CODE_ANNOTATION: str(code)})
     except OrasError as e:
         return f"push-failed: pushing {ref}: {e}"
     return f"pushed {result.reference}@{result.digest}"
