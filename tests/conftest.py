@@ -13,6 +13,7 @@ from kubectl_oras.oci.reference import Reference
 from tests.support.registries import KINDS, RegistryProcess, start_registry
 from tests.support.tools import oras_cli
 
+pytest_plugins = ["tests.support.slow_servers"]  # silent_registry, dripping_registry
 _names = itertools.count()
 TESTS = Path(__file__).resolve().parent
 

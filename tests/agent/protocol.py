@@ -32,6 +32,7 @@ class LocalPod:
     output_pipe: str = ""
     push_on_failure: str = "never"
     input_overwrite: bool = False
+    timeout: float | None = None
     sidecar: subprocess.Popen | None = None
     launched: list[subprocess.Popen] = field(default_factory=list)
 
@@ -45,7 +46,8 @@ class LocalPod:
 
     def env(self) -> dict[str, str]:
         step = StepDescription(registry=self.registry, plain_http=True, inputs=tuple(self.inputs), output=self.output,
-                               unpack=True, push_on_failure=self.push_on_failure, debug=True, share=str(self.share))
+                               unpack=True, push_on_failure=self.push_on_failure, debug=True, share=str(self.share),
+                               timeout=self.timeout)
         return dict(os.environ, **{STEP_ENV: step.to_json()})
 
     def init(self) -> subprocess.CompletedProcess:

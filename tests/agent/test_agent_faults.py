@@ -443,3 +443,15 @@ def test_output_path_dot_dot_through_a_link_is_named_after_the_directory_copied(
     pulled = pull_to(client, any_registry.host, pod.output, tmp_path / "got")
     assert [f.title for f in pulled.files] == ["real"]
     assert (tmp_path / "got" / "real" / "r.txt").read_text() == "r\n"
+
+
+def test_a_push_to_a_registry_that_only_drips_ends_within_the_steps_timeout(dripping_registry, tmp_path, repo):
+    pod = LocalPod(dripping_registry, tmp_path, output=f"{repo}:v1", output_path="out.txt", timeout=2)
+    try:
+        assert pod.init().returncode == 0
+        pod.start_sidecar()
+        code, _, err = pod.run_step("sh", "-c", "echo result > out.txt", timeout=60)
+        assert code == 1
+        assert "push-failed" in err and "not done within the 2 s its timeout allows" in err
+    finally:
+        pod.cleanup()
