@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class RegistryProcess:
     proc: subprocess.Popen
     log: Path
     extra: dict = field(default_factory=dict)
+    owns_root: bool = False  # the root is a temporary directory of its own: removed with it
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -33,11 +35,14 @@ class RegistryProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.owns_root:  # a benchmark's registry holds gigabytes: it left them in /tmp every run
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def start_registry(kind: str, *, htpasswd: Path | None = None, tls: tuple[Path, Path] | None = None,
                    auth: dict | None = None, root: Path | None = None) -> RegistryProcess:
     """Start a registry of ``kind`` on a free loopback port with deletes enabled."""
+    owns_root = root is None
     root = root or Path(tempfile.mkdtemp(prefix=f"registry-{kind}-"))
     port = free_port()
     config: dict = {
@@ -67,7 +72,7 @@ def start_registry(kind: str, *, htpasswd: Path | None = None, tls: tuple[Path, 
     except RuntimeError as e:
         proc.kill()
         raise RuntimeError(f"{kind} registry did not start: {e}\n{log.read_text()[-2000:]}") from e
-    return RegistryProcess(kind, f"127.0.0.1:{port}", root, proc, log)
+    return RegistryProcess(kind, f"127.0.0.1:{port}", root, proc, log, owns_root=owns_root)
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
