@@ -1,0 +1,90 @@
+"""Tier 2: the OrasCache CRD in a real kube-apiserver: the predecessor's resources apply unchanged,
+ours are validated by the apiserver itself, and a bad spec is refused naming the field."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cluster.apply import apply_file, new_namespace
+
+REPO = Path(__file__).resolve().parents[2]
+CRD = REPO / "manifests" / "crd-orascache.yaml"
+PREDECESSOR = REPO / "tests" / "fixtures" / "predecessor"
+GROUP_VERSION = "cache.converged-computing.github.io/v1alpha1"
+
+
+@pytest.fixture(scope="module")
+def crd(control_plane):
+    apply_file(control_plane, CRD)
+    name = yaml.safe_load(CRD.read_text())["metadata"]["name"]
+    session = control_plane.session()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = session.get(f"{control_plane.server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}").json()
+        if any(c["type"] == "Established" and c["status"] == "True" for c in got.get("status", {}).get("conditions", [])):
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"{name} never became Established")
+
+
+def create(cp, ns: str, doc: dict):
+    """As `kubectl apply` sends it: strict field validation, so an unknown field is an error."""
+    return cp.session().post(f"{cp.server}/apis/{GROUP_VERSION}/namespaces/{ns}/orascaches", json=doc,
+                             params={"fieldValidation": "Strict"})
+
+
+def cache(name: str, spec: dict | None) -> dict:
+    return {"apiVersion": GROUP_VERSION, "kind": "OrasCache", "metadata": {"name": name}, "spec": spec}
+
+
+def predecessor_caches() -> list[tuple[str, dict]]:
+    return [(f"{path.name}#{i}", doc) for path in sorted(PREDECESSOR.glob("*.yaml"))
+            for i, doc in enumerate(yaml.safe_load_all(path.read_text())) if doc and doc.get("kind") == "OrasCache"]
+
+
+@pytest.mark.parametrize("where, doc", predecessor_caches(), ids=[w for w, _ in predecessor_caches()])
+def test_the_predecessors_caches_apply_unchanged(control_plane, crd, where, doc):
+    ns = new_namespace(control_plane, "oc")
+    r = create(control_plane, ns, doc)
+    assert r.status_code == 201, r.text
+
+
+def test_a_full_spec_of_ours_is_accepted_and_kept(control_plane, crd):
+    ns = new_namespace(control_plane, "oc")
+    spec = {"image": "docker.io/library/registry:3.0.0", "deploy": True, "auth": {"enabled": False},
+            "storage": {"pvc": {"size": "10Gi", "storageClassName": "fast"}},
+            "resources": {"requests": {"cpu": "100m", "memory": 134217728}, "limits": {"memory": "1Gi"}},
+            "retention": {"keepLast": 5, "maxAge": "720h", "keep": ["final-*"], "interval": "1h", "dryRun": True}}
+    r = create(control_plane, ns, cache("full", spec))
+    assert r.status_code == 201, r.text
+    assert r.json()["spec"] == spec
+
+
+@pytest.mark.parametrize("spec, field, status", [
+    ({"storage": {"pvc": {"size": "lots"}}}, "spec.storage.pvc.size", 422),
+    ({"storage": {"pvc": {"size": "-1Gi"}}}, "spec.storage.pvc.size", 422),
+    ({"storage": {"pvc": {"storageClassName": "fast"}}}, "spec.storage.pvc.size", 422),
+    ({"storage": {"emptyDir": {"sizeLimit": "1Gi"}, "pvc": {"size": "1Gi"}}}, "give storage.emptyDir or storage.pvc", 422),
+    ({"resources": {"limits": {"memory": "a lot"}}}, "spec.resources.limits[memory]", 422),
+    ({"retention": {"keepLast": -1}}, "spec.retention.keepLast", 422),
+    ({"retention": {"maxAge": "soon"}}, "spec.retention.maxAge", 422),
+    ({"deploy": "yes"}, "spec.deploy", 422),
+    ({"imag": "typo"}, 'unknown field "spec.imag"', 400),  # refused while decoding, before validation
+    ({"retention": {"keepLats": 3}}, 'unknown field "spec.retention.keepLats"', 400),
+])
+def test_a_bad_spec_is_refused_naming_the_field(control_plane, crd, spec, field, status):
+    ns = new_namespace(control_plane, "oc")
+    r = create(control_plane, ns, cache("bad", spec))
+    assert r.status_code == status, r.text
+    assert field in r.json()["message"]
+
+
+def test_the_resource_has_its_short_name_columns_and_status_subresource(crd):
+    assert crd["spec"]["names"]["shortNames"] == ["oc"]
+    version = crd["spec"]["versions"][0]
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Ready", "Endpoint", "Storage", "Age"]
+    assert version["subresources"] == {"status": {}}
