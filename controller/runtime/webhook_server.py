@@ -164,6 +164,11 @@ class CappedSite(web.BaseSite):
             else:
                 await loop.connect_accepted_socket(server, conn, ssl=self._ssl_context,
                                                    ssl_handshake_timeout=self.handshake_timeout)
+            # Counted in server.connections from here: stop counting it as handshaking now, not when
+            # the task's done-callback runs later (counted twice meanwhile, it refused a client early).
+            task = asyncio.current_task()
+            if task is not None:
+                self.handshaking.discard(task)
         except asyncio.CancelledError:  # the site stops
             conn.close()
             raise
