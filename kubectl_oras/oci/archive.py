@@ -202,17 +202,15 @@ def pack_directory(source: str, dest: IO[bytes], *, name: str) -> PackedDirector
 
 def _refuse_links_out(source: str, links: dict[str, str], *, name: str) -> None:
     """What unpack refuses, refused at push: the producer fails, not the consumer."""
-    real_source = os.path.realpath(source)
     for rel, target in links.items():
         why = ""
+        path = os.path.join(source, rel)
         if not link_stays_inside(rel, target):
             why = f"points outside {name!r}"
         elif (chain := link_escape(rel, links)) is not None:
             why = f"leads outside {name!r}{_through(chain, links, name=name)}"
-        else:
-            real = os.path.realpath(os.path.join(source, rel))
-            if real != real_source and not real.startswith(real_source + os.sep):
-                why = f"leads to {real}, outside {name!r}"
+        elif not is_within(path, source):
+            why = f"leads to {os.path.realpath(path)}, outside {name!r}"
         if why:
             raise LocalPathError(
                 f"{name}/{rel} is a symbolic link to {target!r}, which {why}; "
@@ -271,12 +269,12 @@ def _refuse_links_out_of(top: str, *, name: str) -> None:
             path = os.path.join(dirpath, entry)
             if os.path.islink(path):
                 links[os.path.relpath(path, top).replace(os.sep, "/")] = os.readlink(path)
-    real_top = os.path.realpath(top)
     for rel, target in sorted(links.items()):
-        real = os.path.realpath(os.path.join(top, rel))
+        path = os.path.join(top, rel)
         chain = link_escape(rel, links)
-        if chain is not None or (real != real_top and not real.startswith(real_top + os.sep)):
-            where = _through(chain, links, name=name) if chain else f" (to {os.path.relpath(real, real_top)})"
+        if chain is not None or not is_within(path, top):
+            where = (_through(chain, links, name=name) if chain
+                     else f" (to {os.path.relpath(os.path.realpath(path), os.path.realpath(top))})")
             raise UnsafePath(
                 f"archive member {name + '/' + rel!r} is a symlink to {target!r}, which leads outside {name!r}{where}"
             )

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import AuthenticationFailed
+from .errors import RETRY_STATUSES, AuthenticationFailed
 
 CREDENTIALS_HINT = "; set ORAS_USER and ORAS_PASS"
 
@@ -104,8 +104,8 @@ def parse_token_answer(status: int, body: bytes, *, realm: str, registry: str, h
     service = f"token service {realm} (for registry {registry})"
     if status != 200:
         hint = "" if have_credentials else CREDENTIALS_HINT
-        busy = status in (429, 500, 502, 503, 504)  # the token service may recover: tried again
-        raise AuthenticationFailed(f"{what}: {service} refused ({status}){hint}", status=status, transient=busy)
+        raise AuthenticationFailed(f"{what}: {service} refused ({status}){hint}", status=status,
+                                   transient=status in RETRY_STATUSES)  # a busy token service may recover
     try:
         data: Any = json.loads(body)
     except ValueError:

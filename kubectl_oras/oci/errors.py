@@ -21,6 +21,11 @@ class DigestMismatch(OrasError):
     """Content received from the registry does not match its descriptor."""
 
 
+# Answers that may go away when the request is made again: too many requests, a server error,
+# a gateway that could not reach the registry (for the registry and its token service alike).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
 class RegistryError(OrasError):
     """The registry answered with an error.
 

@@ -24,9 +24,16 @@ import requests.adapters
 
 from .auth import AuthCache, RequestToken, Scope, answer_challenge, parse_token_answer
 from .digests import IO_BLOCK
-from .errors import AuthenticationFailed, Cancelled, DeadlineExceeded, NotFound, RegistryError, RegistryUnreachable
+from .errors import (
+    RETRY_STATUSES,
+    AuthenticationFailed,
+    Cancelled,
+    DeadlineExceeded,
+    NotFound,
+    RegistryError,
+    RegistryUnreachable,
+)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 T = TypeVar("T")
 
 
