@@ -42,7 +42,7 @@ RULES = (
                                       "kubectl_oras.kube", "kubectl_oras.cli"), third_party=("typer", "yaml")),
     Rule("kubectl_oras", project=("kubectl_oras", "kubectl_oras.cli"), third_party=()),
     Rule("controller.core", project=("kubectl_oras.errors", "kubectl_oras.pods", "controller.core"),
-         third_party=("cryptography",)),
+         third_party=("cryptography", "bcrypt")),
     Rule("controller.runtime", project=("kubectl_oras.errors", "kubectl_oras.pods", "kubectl_oras.kube",
                                         "controller.core", "controller.runtime"), third_party=("aiohttp",)),
     Rule("controller", project=("controller",), third_party=()),
