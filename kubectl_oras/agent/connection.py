@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from ..oci.reference import Reference, parse_reference
 from ..pods.step import StepDescription
+from .registry_wait import wait_bound, wait_for_registry
 
 if TYPE_CHECKING:
     from ..oci.client import RegistryClient
@@ -21,3 +23,10 @@ def client(step: StepDescription, *, push: bool) -> RegistryClient:
 
     return RegistryClient(step.registry, plain_http=step.plain_http, credentials=Credentials.from_env(push=push),
                           timeouts=Timeouts(total=step.timeout))
+
+
+def wait_until_up(step: StepDescription, client: RegistryClient, *, what: str | None = None) -> None:
+    """Before the first request: wait (bounded, saying so) for a registry that does not answer yet."""
+    bound, by_timeout = wait_bound(os.environ, step.timeout)
+    wait_for_registry(step.registry, lambda limit: client.probe(limit=limit), bound=bound, by_timeout=by_timeout,
+                      what=what)

@@ -46,6 +46,8 @@ def run(step: StepDescription) -> int:
 
     client = connection.client(step, push=False)
     with alarm_after(step.timeout, what="pull the step's inputs"):  # also when a registry only drips
+        # A cache created with the workflow may not be up yet.
+        connection.wait_until_up(step, client, what=f"pull {', '.join(step.inputs)}")
         for name in step.inputs:
             result = pull_artifact(client, connection.reference(step, name), step.layout.inputs, unpack=step.unpack)
             print(f"kubectl-oras: pulled {name} ({result.digest}): {', '.join(f.title for f in result.files)}",

@@ -138,7 +138,9 @@ def push_run(step: StepDescription, run: Run) -> str:
         # Absolute paths: each layer is titled with the output's own name. The step's timeout also
         # ends a push to a registry that only drips (the transport's own checks would not).
         with alarm_after(step.timeout, what=f"push {ref}"):
-            result = push_artifact(connection.client(step, push=True), ref,
+            client = connection.client(step, push=True)
+            connection.wait_until_up(step, client)  # a cache created with the workflow may not be up yet
+            result = push_artifact(client, ref,
                                    [os.path.join(run.outputs, n) for n in names], annotations={EXIT_CODE_ANNOTATION: str(code)})
     except OrasError as e:
         return f"push-failed: pushing {ref}: {e}"

@@ -21,12 +21,12 @@ from .digests import IO_BLOCK, digest_of, hasher_for
 from .errors import DigestMismatch, RegistryError, RegistryUnreachable, UnsupportedArtifact
 from .file_body import FileBody
 from .manifest import ACCEPTED_MANIFEST_TYPES, MANIFEST_MEDIA_TYPE
-from .transport import RetryPolicy, Timeouts, Transport, read_timed_out, retrying
+from .transport import Probe, RetryPolicy, Timeouts, Transport, read_timed_out, retrying
 
 Progress = Callable[[int], None]
 MAX_PAGES = 10_000  # of a tag or repository listing: 10 million names at 1000 a page
 
-__all__ = ["Credentials", "RegistryClient", "RetryPolicy", "Timeouts"]
+__all__ = ["Credentials", "Probe", "RegistryClient", "RetryPolicy", "Timeouts"]
 
 MAX_MANIFEST_BYTES = 4 << 20  # distribution refuses to store a bigger one; the Go oras CLI to read one
 MANIFEST_CHUNK = 64 << 10
@@ -97,6 +97,10 @@ class RegistryClient:
     def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> requests.Response:
         """A raw API call through the transport (auth, retries, errors mapped): see Transport.request."""
         return self.transport.request(method, url, what=what, **kwargs)
+
+    def probe(self, *, limit: float) -> Probe:
+        """Whether the registry answers at all (``Transport.probe``): for waiting until it does."""
+        return self.transport.probe(limit=limit)
 
     # -- blobs --------------------------------------------------------------------------------
 

@@ -217,6 +217,59 @@ def read_timed_out(error: BaseException) -> bool:
     return False
 
 
+# A gateway that could not reach the registry behind it, or a registry not ready to serve (its
+# storage health check failing): not up yet. Any other answer, 401 and 404 included, is a registry.
+NOT_UP_STATUSES = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One look at whether a registry answers: ``up``, or why not (``reason``, a short phrase)."""
+
+    up: bool
+    reason: str = ""
+
+
+def judge_status(status: int, reason: str = "") -> Probe:
+    if status in NOT_UP_STATUSES:
+        return Probe(False, f"it answers {status}{' ' + reason if reason else ''}")
+    return Probe(True)
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and len(out) < 8:  # requests wraps urllib3 wraps the socket's error
+        out.append(cause)
+        reason = getattr(cause, "reason", None)  # urllib3's MaxRetryError holds its cause there
+        nested = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+        cause = (reason if isinstance(reason, BaseException) else None) or nested or cause.__cause__ or cause.__context__
+    return out
+
+
+def judge_error(error: BaseException, *, connect: float, read: float) -> Probe:
+    """A request that got no HTTP answer: a registry that does not answer yet, or (TLS) one that
+    answers in a way only the real request can explain, so it counts as up."""
+    import urllib3.exceptions
+
+    if isinstance(error, requests.exceptions.SSLError):
+        return Probe(True)  # something speaks there; the first real request says what is wrong
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return Probe(False, f"no connection within {connect:g} s")
+    if isinstance(error, requests.exceptions.ReadTimeout) or read_timed_out(error):
+        return Probe(False, f"no answer within {read:g} s")
+    for cause in _causes(error):
+        if isinstance(cause, urllib3.exceptions.NameResolutionError) or "Name or service not known" in str(cause) \
+                or "Temporary failure in name resolution" in str(cause):
+            return Probe(False, "its name does not resolve")
+        if isinstance(cause, ConnectionRefusedError) or "Connection refused" in str(cause):
+            return Probe(False, "connection refused")
+        if isinstance(cause, ConnectionResetError):
+            return Probe(False, "connection reset")
+    text = str(error).split("Caused by ")[-1].rstrip(")") if "Caused by" in str(error) else str(error)
+    return Probe(False, text[:200] or type(error).__name__)
+
+
 def _retry_after(response: requests.Response) -> float | None:
     try:
         seconds = float(response.headers.get("Retry-After", ""))
@@ -308,6 +361,18 @@ class Transport:
                 return response
 
         return retrying(self.retry, once, deadline=self.deadline) if retry else once()
+
+    def probe(self, *, limit: float) -> Probe:
+        """One ``GET /v2/`` without credentials, no retry, within ``limit`` seconds: does the
+        registry answer? Only the status line is read."""
+        connect, read = min(self.timeouts.connect, limit), min(self.timeouts.read, limit)
+        try:
+            response = self.session.get(self.url("/v2/"), stream=True, verify=not self.insecure,
+                                        timeout=(connect, read), allow_redirects=False)
+        except (requests.ConnectionError, requests.Timeout) as e:
+            return judge_error(e, connect=connect, read=read)
+        response.close()
+        return judge_status(response.status_code, response.reason or "")
 
     def _authenticate(self, response: requests.Response, scope: Scope, what: str) -> None:
         """Obtain what a 401 asks for: basic auth, or a bearer token for the scope it names."""

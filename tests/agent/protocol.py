@@ -22,6 +22,20 @@ from kubectl_oras.pods.step import STEP_ENV, StepDescription, WrapperSettings, w
 
 
 @dataclass
+class InitProcess:
+    proc: subprocess.Popen
+
+    def wait_done(self, timeout: float = 600) -> subprocess.CompletedProcess:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            raise AssertionError(f"the init container did not end within {timeout} s:\n{err}") from None
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
+
+
+@dataclass
 class LocalPod:
     registry: str
     root: Path
@@ -50,12 +64,17 @@ class LocalPod:
                                timeout=self.timeout)
         return dict(os.environ, **{STEP_ENV: step.to_json()})
 
-    def init(self) -> subprocess.CompletedProcess:
-        """The oras-pull init container."""
+    def init(self, **env: str) -> subprocess.CompletedProcess:
+        """The oras-pull init container (``env``: more of its environment)."""
+        return self.start_init(**env).wait_done()
+
+    def start_init(self, **env: str) -> InitProcess:
+        """The oras-pull init container, started and not waited for."""
         self.share.mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        return subprocess.run([sys.executable, "-m", "kubectl_oras.agent", "pull"], env=self.env(),
-                              capture_output=True, text=True)
+        return InitProcess(subprocess.Popen([sys.executable, "-m", "kubectl_oras.agent", "pull"],
+                                            env=dict(self.env(), **env), stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True))
 
     def start_sidecar(self, **env: str) -> None:
         """The oras-push native sidecar (``env``: more of its environment, e.g. credentials)."""

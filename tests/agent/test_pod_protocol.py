@@ -109,11 +109,11 @@ def test_a_failed_push_fails_the_step(tmp_path, repo):
     pod.output = f"{repo}:iter-0"
     pod.output_path = "out.txt"
     assert pod.init().returncode == 0
-    pod.start_sidecar()
+    pod.start_sidecar(KUBECTL_ORAS_REGISTRY_WAIT="1s")  # the sidecar waits for a registry not up yet
     try:
         code, _, err = pod.run_step("sh", "-c", "echo result > out.txt", timeout=120)
         assert code != 0
-        assert "push-failed" in err and "cannot reach registry" in err
+        assert "push-failed" in err and "did not answer for 1 s (connection refused)" in err
     finally:
         pod.cleanup()
 

@@ -91,3 +91,49 @@ def htpasswd_file(directory: Path, user: str, password: str) -> Path:
     out = subprocess.run(["htpasswd", "-Bbn", user, password], check=True, capture_output=True, text=True).stdout
     path.write_text(out)
     return path
+
+
+# The config file the official registry:3.0.0 image ships at /etc/distribution/config.yml: the
+# controller's registry pods keep it and change everything they need through REGISTRY_* variables.
+IMAGE_CONFIG = """\
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+"""
+
+
+def start_with_environment(kind: str, config: str, environment: dict[str, str], directory: Path) -> RegistryProcess:
+    """Start a registry of ``kind`` with the config file text ``config`` and ONLY ``environment``
+    (plus PATH) as its environment. ``environment`` must name its address in REGISTRY_HTTP_ADDR
+    as 127.0.0.1:PORT."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / "config.yml"
+    config_path.write_text(config)
+    binary = debian_registry() if kind == "distribution-2.8" else distribution_v3()
+    log = directory / "registry.log"
+    host = environment["REGISTRY_HTTP_ADDR"]
+    address, _, port = host.rpartition(":")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment}
+    proc = subprocess.Popen([binary, "serve", str(config_path)], stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                            env=env)
+    try:
+        wait_listening(address, int(port), proc=proc)
+    except RuntimeError as e:
+        proc.kill()
+        raise RuntimeError(f"{kind} registry did not start: {e}\n{log.read_text()[-2000:]}") from e
+    return RegistryProcess(kind, host, directory, proc, log)
