@@ -14,7 +14,8 @@ import base64
 import json
 from typing import Any
 
-from kubectl_oras.pods.annotations import InvalidAnnotations, merge_owner, shown
+from kubectl_oras.pods.annotations import InvalidAnnotations, merge_owner, parse_settings, shown
+from kubectl_oras.pods.caches import CacheView
 from kubectl_oras.pods.injection import InjectionConfig, InvalidPod, metadata_of, mutate_pod, pod_patch
 
 
@@ -80,10 +81,35 @@ def _namespace(request: dict[str, Any], metadata: dict[str, Any]) -> str:
     return namespace
 
 
-def review_pod(review: dict[str, Any], *, owner_annotations: dict[str, str] | None, agent_image: str) -> dict[str, Any]:
+def cache_to_look_up(review: dict[str, Any], *, owner_annotations: dict[str, str] | None) -> tuple[str, str] | None:
+    """(namespace, name) of the OrasCache the pod in ``review`` uses; None when it uses none (not
+    marked, or it names its own registry) or when its annotations are wrong (review_pod denies it
+    naming the key, with no lookup). Raises MalformedReview like review_pod."""
+    request = request_of(review)
+    pod = request.get("object")
+    if request.get("operation") != "CREATE" or (request.get("kind") or {}).get("kind") != "Pod" or pod is None:
+        return None
+    try:
+        metadata = metadata_of(pod)
+        _owner_references(metadata)
+        values = merge_owner(metadata.get("annotations"), owner_annotations)
+        if not values:
+            return None
+        settings = parse_settings(values)
+        return None if settings.registry else (_namespace(request, metadata), settings.cache)
+    except (InvalidAnnotations, InvalidPod):
+        return None
+    except RecursionError:
+        raise MalformedReview("request.object is nested too deeply") from None
+
+
+def review_pod(review: dict[str, Any], *, owner_annotations: dict[str, str] | None, agent_image: str,
+               cache: CacheView | None = None) -> dict[str, Any]:
     """Decide about one pod CREATE: allow untouched, allow with a JSONPatch, or deny with a reason.
 
-    Raises MalformedReview for a body that is not a review request, or one nested too deeply to handle.
+    ``cache`` is what the cluster says of the OrasCache that cache_to_look_up named (None: the
+    defaults). Raises MalformedReview for a body that is not a review request, or one nested too
+    deeply to handle.
     """
     request = request_of(review)
     uid = request["uid"]
@@ -97,7 +123,7 @@ def review_pod(review: dict[str, Any], *, owner_annotations: dict[str, str] | No
         if not values:
             return _response(uid, allowed=True)
         config = InjectionConfig(agent_image=agent_image, namespace=_namespace(request, metadata))
-        new, settings = mutate_pod(pod, values, config)
+        new, settings = mutate_pod(pod, values, config, cache)
         ops = pod_patch(pod, new)
         patch = json.dumps(ops, separators=(",", ":")) if ops else None
     except (InvalidAnnotations, InvalidPod) as e:

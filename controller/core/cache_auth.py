@@ -7,8 +7,8 @@ what we learned). Two Secrets per cache:
 
 - ``<cache>-oras-auth`` (``ORAS_USER``, ``ORAS_PASS``): envFrom into the agents, read by
   ``kubectl oras``;
-- ``<cache>-oras-htpasswd`` (``htpasswd``, ``password-sha256``): mounted by the registry alone,
-  so the agents never see the hash.
+- ``<cache>-oras-registry`` (``htpasswd``, ``password-sha256``, ``REGISTRY_HTTP_SECRET``): used
+  by the registry alone, so the agents never see the hash.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from typing import Any
 import bcrypt
 
 from kubectl_oras.errors import OrasError
-from kubectl_oras.pods.injection import REGISTRY_PORT
+from kubectl_oras.pods.caches import REGISTRY_PORT, auth_secret_name, registry_secret_name
+
+__all__ = ["auth_secret_name", "registry_secret_name"]  # the names are the pods' business too: made there
 
 DATA_DIR = "/var/lib/registry"  # the registry's filesystem storage: the emptyDir or the PVC
 HTPASSWD_DIR = "/etc/kubectl-oras/htpasswd"  # where the registry pod mounts the htpasswd Secret
@@ -33,8 +35,9 @@ USER = "oras"
 USER_KEY = "ORAS_USER"
 PASSWORD_KEY = "ORAS_PASS"
 REALM = "kubectl-oras"
-# The key of the user's Secret named by spec.secrets.registryHttp (the predecessor passed that
-# field's value itself as REGISTRY_HTTP_SECRET; we never put a secret value in the pod spec).
+# The registry's HTTP secret (it signs upload state) in the registry Secret: the value of
+# spec.secrets.registryHttp as the predecessor took it, or one generated once. Read through a
+# secretKeyRef, so no secret value is ever in the pod spec.
 HTTP_SECRET_KEY = "REGISTRY_HTTP_SECRET"
 
 # distribution checks the bcrypt hash on every authenticated request (it caches nothing), so the
@@ -45,36 +48,8 @@ HTTP_SECRET_KEY = "REGISTRY_HTTP_SECRET"
 BCRYPT_COST = 4
 PASSWORD_BYTES = 32  # 256 bits, as 43 URL-safe characters: [A-Za-z0-9_-], nothing to quote
 
-NAME_MAX = 253  # a Secret's name is a DNS subdomain
-_AUTH_SUFFIX = "-oras-auth"
-_HTPASSWD_SUFFIX = "-oras-htpasswd"
-_HASH_CHARS = 8
-
-
 class InvalidCredentials(OrasError):
     """The auth Secret does not hold a user and password the registry can be given."""
-
-
-def _secret_name(cache: str, suffix: str) -> str:
-    """``cache + suffix``; when that is over 253 characters, the cache name cut short and marked
-    with a hash of the whole of it, so two long names that share a beginning stay apart."""
-    name = cache + suffix
-    if len(name) <= NAME_MAX:
-        return name
-    digest = hashlib.sha256(cache.encode()).hexdigest()[:_HASH_CHARS]
-    # A cut may end in '.' or '-': '.-' would start a label with '-', which a DNS name may not.
-    head = cache[: NAME_MAX - len(suffix) - _HASH_CHARS - 1].rstrip(".-")
-    return f"{head}-{digest}{suffix}"
-
-
-def auth_secret_name(cache: str) -> str:
-    """The Secret the agents get through envFrom: ORAS_USER and ORAS_PASS."""
-    return _secret_name(cache, _AUTH_SUFFIX)
-
-
-def htpasswd_secret_name(cache: str) -> str:
-    """The Secret only the registry mounts: the bcrypt hash of the password."""
-    return _secret_name(cache, _HTPASSWD_SUFFIX)
 
 
 def new_credentials() -> dict[str, str]:
@@ -122,6 +97,25 @@ def htpasswd_current(credentials: Mapping[str, str], htpasswd_secret: Mapping[st
 
 def _value(name: str, value: str) -> dict[str, Any]:
     return {"name": name, "value": value}
+
+
+def new_http_secret() -> str:
+    return secrets.token_urlsafe(PASSWORD_BYTES)
+
+
+def registry_secret_data(credentials: Mapping[str, str] | None, http_secret: str) -> dict[str, str]:
+    """The registry Secret's stringData: the HTTP secret, and with auth the htpasswd file."""
+    return {HTTP_SECRET_KEY: http_secret, **(htpasswd_data(credentials) if credentials is not None else {})}
+
+
+def registry_secret_current(credentials: Mapping[str, str] | None, http_secret: str, data: Mapping[str, str]) -> bool:
+    """Whether a registry Secret holding ``data`` is what registry_secret_data would make (so it
+    is not written again: its bcrypt salt would change every time)."""
+    if not hmac.compare_digest(data.get(HTTP_SECRET_KEY) or "", http_secret):
+        return False
+    if credentials is None:
+        return HTPASSWD_KEY not in data
+    return HTPASSWD_KEY in data and htpasswd_current(credentials, data)
 
 
 def registry_environment(*, auth: bool, http_secret_name: str | None) -> list[dict[str, Any]]:

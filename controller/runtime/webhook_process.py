@@ -9,12 +9,13 @@ import ssl
 import tempfile
 from dataclasses import dataclass
 
+from kubectl_oras.kube.api import Kube
 from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.owners import read_owner_annotations
 
 from ..core.certificates import ServingCert, service_hosts
 from .cert_store import ensure_serving_cert, inject_ca_bundle
-from .webhook_server import make_app, start_server
+from .webhook_server import CacheLookup, Observer, default_cache, make_app, start_server
 
 log = logging.getLogger("kubectl_oras.webhook")
 RENEW_CHECK_SECONDS = 3600
@@ -50,36 +51,47 @@ def _load(context: ssl.SSLContext, cert: ServingCert) -> None:
 
 
 async def serve(settings: WebhookSettings, *, stop: asyncio.Event | None = None) -> None:
-    stop = stop or asyncio.Event()
+    """The webhook alone, every cache taken with its defaults (`python -m controller webhook`)."""
     async with await connect(kubeconfig=settings.kubeconfig) as kube:
-        cert = await ensure_serving_cert(kube, namespace=settings.namespace, secret=settings.secret, hosts=settings.hosts)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        _load(context, cert)
-        app = make_app(agent_image=settings.agent_image,
-                       lookup_owner=lambda ns, owner: read_owner_annotations(kube, ns, owner))
-        runner, _ = await start_server(app, host=settings.listen_host, port=settings.listen_port, ssl_context=context)
-        log.info("serving /mutate on %s:%d", settings.listen_host, settings.listen_port)
-        # After we listen: the apiserver may call as soon as it trusts the CA.
-        await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=cert.ca_pem)
-        try:
-            while not stop.is_set():
-                try:
-                    await asyncio.wait_for(stop.wait(), RENEW_CHECK_SECONDS)
-                except TimeoutError:
-                    pass
-                if stop.is_set():
-                    break
-                fresh = await ensure_serving_cert(kube, namespace=settings.namespace, secret=settings.secret,
-                                                  hosts=settings.hosts)
-                if fresh != cert:
-                    # Trust both CAs first (a caBundle may hold several), give the apiserver time
-                    # to see that, then serve the new certificate and drop the old CA: no moment
-                    # in which the apiserver trusts only the CA we are not serving from.
-                    await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=cert.ca_pem + fresh.ca_pem)
-                    await asyncio.sleep(TRUST_PROPAGATION_SECONDS)
-                    _load(context, fresh)
-                    await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=fresh.ca_pem)
-                    cert = fresh
-        finally:
-            await runner.cleanup()
+        await serve_webhook(kube, settings, stop=stop or asyncio.Event())
+
+
+async def serve_webhook(kube: Kube, settings: WebhookSettings, *, stop: asyncio.Event,
+                        lookup_cache: CacheLookup = default_cache, observe: Observer | None = None,
+                        serving: asyncio.Event | None = None) -> None:
+    """Serve /mutate until ``stop``, keeping the certificate fresh; ``serving`` is set once the
+    apiserver has been told to trust it."""
+    cert = await ensure_serving_cert(kube, namespace=settings.namespace, secret=settings.secret, hosts=settings.hosts)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    _load(context, cert)
+    app = make_app(agent_image=settings.agent_image,
+                   lookup_owner=lambda ns, owner: read_owner_annotations(kube, ns, owner),
+                   lookup_cache=lookup_cache, observe=observe)
+    runner, _ = await start_server(app, host=settings.listen_host, port=settings.listen_port, ssl_context=context)
+    log.info("serving /mutate on %s:%d", settings.listen_host, settings.listen_port)
+    # After we listen: the apiserver may call as soon as it trusts the CA.
+    await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=cert.ca_pem)
+    if serving is not None:
+        serving.set()
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), RENEW_CHECK_SECONDS)
+            except TimeoutError:
+                pass
+            if stop.is_set():
+                break
+            fresh = await ensure_serving_cert(kube, namespace=settings.namespace, secret=settings.secret,
+                                              hosts=settings.hosts)
+            if fresh != cert:
+                # Trust both CAs first (a caBundle may hold several), give the apiserver time
+                # to see that, then serve the new certificate and drop the old CA: no moment
+                # in which the apiserver trusts only the CA we are not serving from.
+                await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=cert.ca_pem + fresh.ca_pem)
+                await asyncio.sleep(TRUST_PROPAGATION_SECONDS)
+                _load(context, fresh)
+                await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=fresh.ca_pem)
+                cert = fresh
+    finally:
+        await runner.cleanup()

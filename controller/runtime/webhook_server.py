@@ -16,17 +16,22 @@ import logging
 import resource
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from ..core.admission import MalformedReview, controlling_owner, pod_label, request_of, review_pod
+from kubectl_oras.pods.caches import CacheView
+
+from ..core.admission import MalformedReview, cache_to_look_up, controlling_owner, pod_label, request_of, review_pod
 
 log = logging.getLogger("kubectl_oras.webhook")
 
 OwnerLookup = Callable[[str, dict[str, Any]], Awaitable[dict[str, str] | None]]
+CacheLookup = Callable[[str, str], Awaitable[CacheView]]  # (namespace, name) -> what the cluster says of it
+Observer = Callable[[str, float], None]  # (outcome, seconds) of each review
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 3 * 1024 * 1024  # a pod object is at most ~1.5 MiB (etcd's limit); reviews carry it plus oldObject
 REQUEST_TIMEOUT = 10.0  # the apiserver's own default timeout for a webhook call is 10 s
@@ -34,6 +39,18 @@ REQUEST_TIMEOUT = 10.0  # the apiserver's own default timeout for a webhook call
 
 async def no_owner_lookup(namespace: str, owner: dict[str, Any]) -> dict[str, str] | None:
     return None
+
+
+async def default_cache(namespace: str, name: str) -> CacheView:
+    """No cluster to ask: every cache exists with the defaults (what `kubectl oras inject` assumes)."""
+    return CacheView.default(name)
+
+
+def _denied(review: Any, message: str) -> dict[str, Any]:
+    uid = review["request"]["uid"]
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "response": {"uid": uid, "allowed": False, "status": {"code": 503, "reason": "ServiceUnavailable",
+                                                                 "message": message}}}
 
 
 def bad_request(reason: str) -> web.Response:
@@ -56,9 +73,18 @@ def body_within(timeout: float) -> Middleware:
     return read_body
 
 
-def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup,
-             request_timeout: float = REQUEST_TIMEOUT) -> web.Application:
+def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, lookup_cache: CacheLookup = default_cache,
+             request_timeout: float = REQUEST_TIMEOUT, observe: Observer | None = None) -> web.Application:
+    """``observe(outcome, seconds)`` hears of every review: allowed, mutated, denied or error."""
+
     async def mutate(request: web.Request) -> web.Response:
+        started = time.monotonic()
+        response = await decide(request)
+        if observe is not None:
+            observe(request.get("outcome", "error"), time.monotonic() - started)
+        return response
+
+    async def decide(request: web.Request) -> web.Response:
         try:
             review = json.loads(await request.read())
             admission = request_of(review)
@@ -75,10 +101,25 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup,
             except Exception as e:  # the pod's own annotations still count; say why the owner's did not
                 log.warning("could not read %s/%s: %s", owner.get("kind"), owner.get("name"), e)
         try:
-            response = review_pod(review, owner_annotations=owner_annotations, agent_image=agent_image)
+            wanted = cache_to_look_up(review, owner_annotations=owner_annotations)
+        except MalformedReview as e:
+            return bad_request(f"not an AdmissionReview: {e}")
+        cache = None
+        if wanted is not None:
+            namespace, name = wanted
+            try:
+                cache = await lookup_cache(namespace, name)
+            except Exception as e:  # deny: injecting without knowing the cache's registry and Secret would break the step later
+                log.warning("could not read OrasCache %s/%s: %s", namespace, name, e)
+                request["outcome"] = "denied"
+                return web.json_response(_denied(review, f"cannot read OrasCache {name!r} in {namespace} to wire the "
+                                                         f"pod to its registry: {e}; try again"))
+        try:
+            response = review_pod(review, owner_annotations=owner_annotations, agent_image=agent_image, cache=cache)
         except MalformedReview as e:
             return bad_request(f"not an AdmissionReview: {e}")
         result = response["response"]
+        request["outcome"] = "mutated" if "patch" in result else "allowed" if result["allowed"] else "denied"
         log.info("%s %s/%s: %s", admission.get("operation"), admission.get("namespace"), pod_label(pod),
                  "patched" if "patch" in result
                  else ("allowed" if result["allowed"] else f"denied: {result['status']['message']}"))

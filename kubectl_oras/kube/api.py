@@ -62,6 +62,8 @@ PODS = Resource("v1", "Pod", "pods")
 JOBS = Resource("batch/v1", "Job", "jobs")
 REPLICA_SETS = Resource("apps/v1", "ReplicaSet", "replicasets")
 STATEFUL_SETS = Resource("apps/v1", "StatefulSet", "statefulsets")
+SERVICES = Resource("v1", "Service", "services")
+ORAS_CACHES = Resource("cache.converged-computing.github.io/v1alpha1", "OrasCache", "orascaches")
 DAEMON_SETS = Resource("apps/v1", "DaemonSet", "daemonsets")
 MUTATING_WEBHOOK_CONFIGURATIONS = Resource("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
                                            "mutatingwebhookconfigurations", namespaced=False)
@@ -133,15 +135,16 @@ class Kube:
                                what=f"replace {resource.describe(name, namespace)}")
 
     async def patch(self, resource: Resource, name: str, patch: Any, *, namespace: str | None = None,
-                    patch_type: str = "merge", field_manager: str | None = None, force: bool = False) -> dict[str, Any]:
+                    patch_type: str = "merge", field_manager: str | None = None, force: bool = False,
+                    subresource: str | None = None) -> dict[str, Any]:
         query: dict[str, Any] = {}
         if field_manager:
             query["fieldManager"] = field_manager
         if force:
             query["force"] = "true"
-        return await self.call("PATCH", resource.path(namespace=namespace, name=name), body=patch, query=query,
-                               content_type=PATCH_TYPES[patch_type],
-                               what=f"patch {resource.describe(name, namespace)}")
+        return await self.call("PATCH", resource.path(namespace=namespace, name=name, subresource=subresource), body=patch,
+                               query=query, content_type=PATCH_TYPES[patch_type],
+                               what=f"patch {resource.describe(name, namespace)}{'/' + subresource if subresource else ''}")
 
     async def delete(self, resource: Resource, name: str, *, namespace: str | None = None) -> dict[str, Any]:
         return await self.call("DELETE", resource.path(namespace=namespace, name=name),

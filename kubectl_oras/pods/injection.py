@@ -18,12 +18,12 @@ from typing import Any
 
 from ..errors import OrasError
 from .annotations import InvalidAnnotations, StepSettings, annotation_key, parse_settings, shown
+from .caches import REGISTRY_PORT, CacheView, cache_registry
 from .share import SHARE_MOUNT, SHARE_VOLUME, Share
 from .step import STEP_ENV, WRAPPER_ENV_PREFIX, StepDescription, WrapperSettings, wrapper_environment
 
 PULL_CONTAINER = "oras-pull"
 PUSH_CONTAINER = "oras-push"
-REGISTRY_PORT = 5000
 SHARE = Share(SHARE_MOUNT)
 
 
@@ -40,11 +40,6 @@ class InjectionConfig:
     namespace: str
     image_pull_policy: str = "IfNotPresent"
     registry_port: int = REGISTRY_PORT
-
-
-def cache_registry(cache: str, namespace: str, port: int = REGISTRY_PORT) -> str:
-    """The Service of an OrasCache: reachable from any pod, no subdomain or hostname tricks."""
-    return f"{cache}.{namespace}.svc:{port}"
 
 
 def _map(value: Any, field: str) -> dict[str, Any]:
@@ -145,8 +140,8 @@ def step_description(settings: StepSettings, config: InjectionConfig) -> StepDes
     )
 
 
-def _agent_container(name: str, command: str, settings: StepSettings, config: InjectionConfig,
-                     step: StepDescription) -> dict[str, Any]:
+def _agent_container(name: str, command: str, config: InjectionConfig, step: StepDescription,
+                     secrets: list[str]) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": name,
         "image": config.agent_image,
@@ -156,10 +151,42 @@ def _agent_container(name: str, command: str, settings: StepSettings, config: In
         "volumeMounts": [{"name": SHARE_VOLUME, "mountPath": SHARE_MOUNT}],
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
     }
-    if settings.oras_env:
-        # ORAS_USER / ORAS_PUSH_PASS / ORAS_PULL_PASS from the Secret; never in args or annotations.
-        container["envFrom"] = [{"secretRef": {"name": settings.oras_env}}]
+    if secrets:
+        # ORAS_USER / ORAS_PASS (or ORAS_PUSH_PASS / ORAS_PULL_PASS) from Secrets; never in args or annotations.
+        container["envFrom"] = [{"secretRef": {"name": name}} for name in secrets]
     return container
+
+
+def agent_secrets(settings: StepSettings, cache: CacheView | None) -> list[str]:
+    """The Secrets the agent containers take their credentials from, in envFrom order.
+
+    A pod naming its own registry gets only its ``oras-env`` Secret. A pod using its cache gets
+    ``oras-env`` (when given) and then the cache's own auth Secret, which wins for the keys both
+    have: the cache's registry accepts only its own password. Raises InvalidAnnotations when the
+    cache does not exist or runs no registry.
+    """
+    secrets = [settings.oras_env] if settings.oras_env else []
+    if settings.registry:
+        return secrets
+    cache = cache or CacheView.default(settings.cache)
+    key = annotation_key("oras-cache")
+    if not cache.exists:
+        return _no_cache(settings, cache)
+    if not cache.deploy:
+        raise InvalidAnnotations(
+            f"OrasCache {cache.name!r} has deploy: false, so it runs no registry; name the registry this pod "
+            f"uses with annotation {annotation_key('registry')} (or set deploy: true; annotation {key})")
+    if cache.auth_secret:
+        secrets.append(cache.auth_secret)
+    return secrets
+
+
+def _no_cache(settings: StepSettings, cache: CacheView) -> list[str]:
+    key = annotation_key("oras-cache")
+    said = f"annotation {key}" if settings.cache == cache.name else "the default cache"
+    raise InvalidAnnotations(
+        f"no OrasCache named {cache.name!r} in this namespace ({said}); create it with: "
+        f"kubectl oras create-cache {cache.name}, or name a registry with annotation {annotation_key('registry')}")
 
 
 def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: str) -> dict[str, Any]:
@@ -189,10 +216,12 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: 
     return wrapped
 
 
-def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionConfig) -> tuple[dict[str, Any], StepSettings]:
+def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionConfig,
+               cache: CacheView | None = None) -> tuple[dict[str, Any], StepSettings]:
     """The pod with the agent injected, and the settings it was injected with.
 
-    ``values`` are our annotations without prefix (the pod's merged over its owner's).
+    ``values`` are our annotations without prefix (the pod's merged over its owner's); ``cache``
+    what the cluster says of the pod's OrasCache (None: the defaults, for `kubectl oras inject`).
     Raises InvalidAnnotations or InvalidPod with a message for the user. A pod already injected is
     returned as is.
     """
@@ -210,9 +239,10 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     new_spec = dict(spec)
     new = {**pod, "spec": new_spec}
     new_spec["containers"] = list(spec["containers"])
+    secrets = agent_secrets(settings, cache)
     step = step_description(settings, config)
-    pull = _agent_container(PULL_CONTAINER, "pull", settings, config, step)
-    push = _agent_container(PUSH_CONTAINER, "push", settings, config, step)
+    pull = _agent_container(PULL_CONTAINER, "pull", config, step, secrets)
+    push = _agent_container(PUSH_CONTAINER, "push", config, step, secrets)
     push["restartPolicy"] = "Always"
     # The sidecar first: the kubelet starts it and moves on at once, so its start-up (the HTTP
     # stack's imports) overlaps the pull instead of delaying the hand-off after the step.

@@ -23,6 +23,9 @@ KINDS = {
     "MutatingWebhookConfiguration": ("apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", False),
     "Job": ("apis/batch/v1", "jobs", True),
     "Deployment": ("apis/apps/v1", "deployments", True),
+    "StatefulSet": ("apis/apps/v1", "statefulsets", True),
+    "PersistentVolume": ("api/v1", "persistentvolumes", False),
+    "OrasCache": ("apis/cache.converged-computing.github.io/v1alpha1", "orascaches", True),
 }
 
 

@@ -1,20 +1,26 @@
 """End to end on a real node: a two-step workflow whose steps hand files to each other through
-a registry pod, with nothing in the step's own spec but annotations.
+the registry of an OrasCache, with nothing in the step's own spec but annotations.
 
-The webhook process (with only its ServiceAccount's RBAC) injects the agent from the project's
-own image (built from the Containerfile by buildah); the registry is the Go-built distribution
-in a pod behind a Service named like the cache (what an OrasCache will create), which agents
-reach by its DNS name (CoreDNS + kube-proxy on the node) and the test reaches by ClusterIP.
+The controller process (webhook + reconciler, with only its ServiceAccount's RBAC) turns each
+OrasCache into a registry pod (the default image, docker.io/library/registry:3.0.0, with auth on)
+behind a Service, and injects the agent from the project's own image (built from the Containerfile
+by buildah) into annotated pods. Agents reach the registry by its DNS name (CoreDNS + kube-proxy on
+the node); the test reaches it by ClusterIP with the password from the cache's Secret.
 """
 
 from __future__ import annotations
 
+import base64
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
+from kubectl_oras.oci.auth import Credentials
 from kubectl_oras.oci.client import RegistryClient
+from kubectl_oras.oci.errors import RegistryError
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
@@ -22,10 +28,11 @@ from kubectl_oras.pods.annotations import PREFIX
 from tests.cluster.apply import apply, new_namespace, wait_for
 from tests.node import images
 from tests.node.project_image import IMAGE_NAME, project_archive
-from tests.webhook.process import webhook_process
+from tests.webhook.process import controller_process
 
 SHELL = images.shell_image().name
-REGISTRY = images.REGISTRY_IMAGE
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "predecessor"
+GROUP = "apis/cache.converged-computing.github.io/v1alpha1"
 
 
 def get(cp, path):
@@ -35,24 +42,30 @@ def get(cp, path):
 @pytest.fixture(scope="module")
 def cluster(control_plane, node, tmp_path_factory):
     node.import_archive(project_archive())
-    log = tmp_path_factory.mktemp("e2e") / "webhook.log"
-    with webhook_process(control_plane, log, agent_image=IMAGE_NAME):
+    log = tmp_path_factory.mktemp("e2e") / "controller.log"
+    with controller_process(control_plane, log, agent_image=IMAGE_NAME):
         yield control_plane, log
 
 
-def registry_service(cp, ns, name):
-    """A registry pod behind a Service: what an OrasCache named ``name`` stands for."""
-    labels = {"app.kubernetes.io/name": "registry", "cache": name}
-    apply(cp, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{name}-registry", "namespace": ns, "labels": labels},
-               "spec": {"containers": [{"name": "registry", "image": REGISTRY, "imagePullPolicy": "Never",
-                                        "ports": [{"containerPort": 5000}]}]}})
-    apply(cp, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
-               "spec": {"selector": labels, "ports": [{"port": 5000, "targetPort": 5000}]}})
-    wait_for(cp, f"/api/v1/namespaces/{ns}/pods/{name}-registry",
-             lambda p: any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", [])))
+def ready(cache):
+    return any(c["type"] == "Ready" and c["status"] == "True" and c.get("observedGeneration") == cache["metadata"]["generation"]
+               for c in (cache.get("status") or {}).get("conditions") or [])
+
+
+def orascache(cp, ns, name, spec=None):
+    """An OrasCache, once Ready; the test's way to its registry (ClusterIP, the cache's password)."""
+    apply(cp, {"apiVersion": "cache.converged-computing.github.io/v1alpha1", "kind": "OrasCache",
+               "metadata": {"name": name, "namespace": ns}, "spec": spec or {}})
+    return cache_client(cp, ns, name)
+
+
+def cache_client(cp, ns, name):
+    cache = wait_for(cp, f"/{GROUP}/namespaces/{ns}/orascaches/{name}", ready, timeout=180)
+    secret = get(cp, f"/api/v1/namespaces/{ns}/secrets/{cache['status']['authSecret']}").json()
+    user, password = (base64.b64decode(secret["data"][k]).decode() for k in ("ORAS_USER", "ORAS_PASS"))
     service = get(cp, f"/api/v1/namespaces/{ns}/services/{name}").json()
     host = f"{service['spec']['clusterIP']}:5000"
-    client = RegistryClient(host, plain_http=True, retries=8)
+    client = RegistryClient(host, plain_http=True, retries=8, credentials=Credentials(user, password))
     deadline = time.monotonic() + 30
     while True:  # until kube-proxy has programmed the Service
         try:
@@ -68,7 +81,7 @@ def registry_service(cp, ns, name):
 def workspace(cluster):
     cp, log = cluster
     ns = new_namespace(cp, "e2e")
-    host, client = registry_service(cp, ns, "oras")
+    host, client = orascache(cp, ns, "oras")
     return cp, log, ns, host, client
 
 
@@ -144,13 +157,14 @@ def pod_status(cp, ns, pod):
 
 
 def test_the_predecessors_job_example_runs_unchanged_but_for_its_image(cluster, tmp_path):
-    import yaml
-
     cp, _ = cluster
     ns = new_namespace(cp, "e2e")
-    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "predecessor" / "tests_hello-world_job.yaml"
-    (job,) = yaml.safe_load_all(fixture.read_text())
-    host, client = registry_service(cp, ns, job["metadata"]["annotations"][PREFIX + "oras-cache"])
+    (cache,) = yaml.safe_load_all((FIXTURES / "cache_v1alpha1_orascache.yaml").read_text())
+    cache["metadata"]["namespace"] = ns
+    apply(cp, cache)  # the predecessor's own sample cache, unchanged: now a registry with auth on
+    (job,) = yaml.safe_load_all((FIXTURES / "tests_hello-world_job.yaml").read_text())
+    assert job["metadata"]["annotations"][PREFIX + "oras-cache"] == cache["metadata"]["name"]
+    host, client = cache_client(cp, ns, cache["metadata"]["name"])
     job["metadata"]["namespace"] = ns
     container = job["spec"]["template"]["spec"]["containers"][0]
     container["image"], container["imagePullPolicy"] = SHELL, "Never"  # perl:5.34.0 cannot be pulled here
@@ -159,3 +173,91 @@ def test_the_predecessors_job_example_runs_unchanged_but_for_its_image(cluster, 
     assert "blueberry\n" in logs(cp, ns, pod, "breakfast")  # debug: "true" adds the wrapper's own lines
     pull_artifact(client, Reference(host, "dinosaur/hello-world", "pancakes"), str(tmp_path / "out"))
     assert (tmp_path / "out" / "pancakes.txt").read_text() == "blueberry\n"
+
+
+def hostpath_volume(cp, node, name, size="1Gi"):
+    """A static PersistentVolume on the node's disk, owned by the registry's uid, for one claim."""
+    import os
+
+    path = node.root / "volumes" / name
+    path.mkdir(parents=True)
+    os.chown(path, 65532, 65532)
+    apply(cp, {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+               "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"],
+                        "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "kubectl-oras-local",
+                        "hostPath": {"path": str(path), "type": "Directory"}}})
+    return path
+
+
+def test_a_pvc_backed_cache_keeps_every_artifact_when_its_registry_pod_is_replaced(cluster, node, tmp_path):
+    cp, _ = cluster
+    ns = new_namespace(cp, "e2e")
+    volume = hostpath_volume(cp, node, f"pv-{uuid.uuid4().hex[:6]}")
+    host, client = orascache(cp, ns, "kept", {"storage": {"pvc": {"size": "1Gi", "storageClassName": "kubectl-oras-local"}}})
+    files = []
+    for i in range(3):
+        f = tmp_path / f"result-{i}.txt"
+        f.write_text(f"iteration {i}\n" * 1000)
+        push_artifact(client, Reference(host, "experiment/kept", f"iter-{i}"), [str(f)])
+        files.append(f)
+    pod = get(cp, f"/api/v1/namespaces/{ns}/pods/kept-0").json()
+    assert get(cp, f"/api/v1/namespaces/{ns}/persistentvolumeclaims/data-kept-0").json()["status"]["phase"] == "Bound"
+    assert cp.session().delete(f"{cp.server}/api/v1/namespaces/{ns}/pods/kept-0").status_code == 200
+    wait_for(cp, f"/api/v1/namespaces/{ns}/pods/kept-0",
+             lambda p: p["metadata"]["uid"] != pod["metadata"]["uid"] and any(
+                 c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", [])))
+    host, client = cache_client(cp, ns, "kept")
+    for i, f in enumerate(files):
+        out = tmp_path / f"out-{i}"
+        pull_artifact(client, Reference(host, "experiment/kept", f"iter-{i}"), str(out))
+        assert (out / f.name).read_bytes() == f.read_bytes()
+    assert any(volume.rglob("data")), "the registry wrote its data to the volume"
+
+
+def test_the_registry_has_auth_on_and_refuses_a_client_without_the_password(workspace, tmp_path):
+    cp, log, ns, host, client = workspace
+    f = tmp_path / "x.txt"
+    f.write_text("x")
+    push_artifact(client, Reference(host, "auth/check", "v1"), [str(f)])
+    anonymous = RegistryClient(host, plain_http=True, retries=1)
+    with pytest.raises(RegistryError, match="401|denied|unauthorized|credentials"):
+        pull_artifact(anonymous, Reference(host, "auth/check", "v1"), str(tmp_path / "out"))
+
+
+def test_a_pod_naming_a_missing_cache_is_refused_saying_how_to_create_it(cluster):
+    cp, _ = cluster
+    ns = new_namespace(cp, "e2e")
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "orphan", "annotations": {PREFIX + "oras-cache": "nowhere", PREFIX + "output-uri": "a/b:c",
+                                                          PREFIX + "output-path": "out"}},
+           "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": SHELL, "command": ["true"]}]}}
+    r = cp.session().post(f"{cp.server}/api/v1/namespaces/{ns}/pods", json=pod)
+    assert r.status_code == 400, r.text
+    assert "kubectl oras create-cache nowhere" in r.json()["message"]
+
+
+def test_a_workflow_submitted_with_its_cache_starts_without_back_off(cluster):
+    """The Job comes in the same moment as its cache: the agent waits for the registry."""
+    cp, _ = cluster
+    ns = new_namespace(cp, "e2e")
+    apply(cp, {"apiVersion": "cache.converged-computing.github.io/v1alpha1", "kind": "OrasCache",
+               "metadata": {"name": "oras", "namespace": ns}, "spec": {}})
+    job = step_job(ns, "eager", {PREFIX + "output-uri": "eager/out:v1", PREFIX + "output-path": "out.txt"},
+                   "echo done > out.txt")
+    done, pod = run_job(cp, ns, job)
+    assert done["status"].get("succeeded") == 1, all_logs(cp, ns, pod)
+    host, client = cache_client(cp, ns, "oras")
+    assert client.resolve("eager/out", "v1", what="check") is not None
+
+
+def test_the_predecessors_deploy_false_cache_deploys_nothing(cluster):
+    cp, _ = cluster
+    ns = new_namespace(cp, "e2e")
+    (cache,) = yaml.safe_load_all((FIXTURES / "registry_oras.yaml").read_text())
+    cache["metadata"]["namespace"] = ns
+    apply(cp, cache)
+    wait_for(cp, f"/{GROUP}/namespaces/{ns}/orascaches/oras", ready, timeout=60)
+    time.sleep(1)
+    for path in ("apis/apps/v1/namespaces/{ns}/statefulsets", "api/v1/namespaces/{ns}/services",
+                 "api/v1/namespaces/{ns}/pods", "api/v1/namespaces/{ns}/secrets"):
+        assert get(cp, "/" + path.format(ns=ns)).json()["items"] == []

@@ -120,19 +120,39 @@ def pause_image() -> Image:
     return Image("localhost/kubectl-oras-test/pause:1", files, modes, entrypoint=["/bin/busybox", "sleep", "2147483647"])
 
 
-REGISTRY_IMAGE = "localhost/kubectl-oras-test/registry:3.0.0"
+# The OrasCache default, under exactly its name: the node has no way to pull, so an OrasCache with
+# an empty spec runs this image (imagePullPolicy IfNotPresent) unchanged.
+REGISTRY_IMAGE = "docker.io/library/registry:3.0.0"
+# The file the official image ships at /etc/distribution/config.yml; the controller configures the
+# rest through REGISTRY_* variables, as it must for any distribution image.
+OFFICIAL_CONFIG = """version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+"""
 
 
 def registry_image(binary: str) -> Image:
-    """distribution v3 (Go-built, static) serving :5000, deletes enabled, data in /var/lib/registry."""
-    config = ("version: 0.1\nlog: {level: info, accesslog: {disabled: true}}\n"
-              "storage: {filesystem: {rootdirectory: /var/lib/registry}, delete: {enabled: true}}\n"
-              "http: {addr: ':5000'}\n")
+    """distribution v3 (Go-built, static) laid out as the official registry:3.0.0 image is."""
     with open(binary, "rb") as f:
-        files: dict[str, bytes | str] = {"bin/registry": f.read(), "etc/distribution/config.yml": config,
+        files: dict[str, bytes | str] = {"bin/registry": f.read(), "etc/distribution/config.yml": OFFICIAL_CONFIG,
                                          "var/lib/registry/.keep": ""}
     return Image(REGISTRY_IMAGE, files, {"bin/registry": 0o755},
-                 entrypoint=["/bin/registry", "serve", "/etc/distribution/config.yml"])
+                 entrypoint=["/bin/registry"], cmd=["serve", "/etc/distribution/config.yml"])
 
 
 def import_image(archive: Path, *, address: str, namespace: str = "k8s.io") -> None:

@@ -22,7 +22,7 @@ from controller.core.cache_auth import (
     auth_secret_name,
     htpasswd_current,
     htpasswd_data,
-    htpasswd_secret_name,
+    registry_secret_name,
     new_credentials,
     registry_environment,
 )
@@ -32,7 +32,7 @@ DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*
 
 def test_secret_names_for_a_short_cache_name():
     assert auth_secret_name("oras") == "oras-oras-auth"
-    assert htpasswd_secret_name("oras") == "oras-oras-htpasswd"
+    assert registry_secret_name("oras") == "oras-oras-registry"
 
 
 @pytest.mark.parametrize("cache", [
@@ -45,7 +45,7 @@ def test_secret_names_for_a_short_cache_name():
 ])
 def test_long_cache_names_give_valid_names_that_fit(cache):
     assert DNS_SUBDOMAIN.fullmatch(cache)
-    for name_of, suffix in ((auth_secret_name, "-oras-auth"), (htpasswd_secret_name, "-oras-htpasswd")):
+    for name_of, suffix in ((auth_secret_name, "-oras-auth"), (registry_secret_name, "-oras-registry")):
         name = name_of(cache)
         assert len(name) <= 253
         assert DNS_SUBDOMAIN.fullmatch(name), name
@@ -58,7 +58,7 @@ def test_long_cache_names_give_valid_names_that_fit(cache):
 def test_long_names_that_share_a_beginning_stay_apart():
     a, b = "a" * 250 + "bcd", "a" * 250 + "xyz"
     assert auth_secret_name(a) != auth_secret_name(b)
-    assert htpasswd_secret_name(a) != htpasswd_secret_name(b)
+    assert registry_secret_name(a) != registry_secret_name(b)
     assert hashlib.sha256(a.encode()).hexdigest()[:8] in auth_secret_name(a)
 
 

@@ -1,0 +1,182 @@
+"""The objects an OrasCache stands for, as pure functions of its spec: a StatefulSet of one registry
+pod, a ClusterIP Service named after the cache, and (auth on) two Secrets.
+
+Agents reach the registry at NAME.NAMESPACE.svc:5000 (the Service; no headless subdomain, no pod
+label tricks). Every object carries an ownerReference to the cache, so deleting the cache deletes
+them (a PVC too: the StatefulSet's retention policy hands it to the StatefulSet).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from kubectl_oras.pods.caches import REGISTRY_PORT, registry_secret_name
+
+from .cache_auth import DATA_DIR, HTPASSWD_DIR, HTPASSWD_KEY, registry_environment
+from .cache_spec import API_VERSION, KIND, CacheSpec
+
+MANAGER = "kubectl-oras"  # our field manager, and the managed-by label
+DOMAIN = "kubectl-oras.converged-computing.github.io"
+TEMPLATE_HASH = f"{DOMAIN}/template-hash"  # on the StatefulSet: what its pod template was made from
+REGISTRY_UID = 65532  # non-root; fsGroup makes the data volume writable for it
+DEFAULT_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}}
+MANAGED = {"app.kubernetes.io/managed-by": MANAGER}
+MANAGED_SELECTOR = "app.kubernetes.io/managed-by=" + MANAGER  # how the controller watches what it made
+
+
+def selector(spec: CacheSpec) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "oras-cache-registry", "app.kubernetes.io/instance": spec.name}
+
+
+def labels(spec: CacheSpec) -> dict[str, str]:
+    return {**selector(spec), **MANAGED, "app.kubernetes.io/part-of": "kubectl-oras"}
+
+
+def owner_reference(spec: CacheSpec) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": KIND, "name": spec.name, "uid": spec.uid,
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def _metadata(spec: CacheSpec, name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": spec.namespace, "labels": labels(spec),
+            "ownerReferences": [owner_reference(spec)], **extra}
+
+
+def owner_of(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """(namespace, name) of the OrasCache that controls ``obj``; None when it is not one of ours."""
+    metadata = obj.get("metadata") or {}
+    for ref in metadata.get("ownerReferences") or []:
+        if isinstance(ref, dict) and ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(API_VERSION.split("/")[0]) \
+                and ref.get("controller") and isinstance(ref.get("name"), str):
+            return str(metadata.get("namespace") or ""), ref["name"]
+    return None
+
+
+def service(spec: CacheSpec) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": _metadata(spec, spec.name),
+            "spec": {"type": "ClusterIP", "selector": selector(spec),
+                     "ports": [{"name": "registry", "port": REGISTRY_PORT, "targetPort": "registry", "protocol": "TCP"}]}}
+
+
+def auth_secret(spec: CacheSpec, credentials: dict[str, str]) -> dict[str, Any]:
+    """The Secret agents (envFrom) and `kubectl oras` take ORAS_USER / ORAS_PASS from. Made once:
+    its password is random, so the controller creates it when missing and never rewrites it."""
+    assert spec.auth_secret
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": _metadata(spec, spec.auth_secret),
+            "stringData": dict(credentials)}
+
+
+def registry_secret(spec: CacheSpec, data: dict[str, str]) -> dict[str, Any]:
+    """The registry's own secrets (its HTTP secret; with auth, the htpasswd file made from the auth
+    Secret's password): only the registry uses it."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": _metadata(spec, registry_secret_name(spec.name)), "stringData": dict(data)}
+
+
+def _probe(spec: CacheSpec, **timing: Any) -> dict[str, Any]:
+    # /v2/ answers 401 when auth is on, and the kubelet cannot log in (a password in the pod spec
+    # would be readable by anyone who can read pods); "/" answers 200 on distribution 2.x and 3.x
+    # without credentials once the HTTP server is up.
+    path = "/" if spec.auth else "/v2/"
+    return {"httpGet": {"path": path, "port": "registry"}, **timing}
+
+
+def registry_container(spec: CacheSpec) -> dict[str, Any]:
+    mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
+    if spec.auth:
+        mounts.append({"name": "htpasswd", "mountPath": HTPASSWD_DIR, "readOnly": True})
+    return {
+        "name": "registry",
+        "image": spec.image,
+        "env": registry_environment(auth=spec.auth, http_secret_name=registry_secret_name(spec.name)),
+        "ports": [{"name": "registry", "containerPort": REGISTRY_PORT, "protocol": "TCP"}],
+        "readinessProbe": _probe(spec, periodSeconds=2, failureThreshold=3),
+        "livenessProbe": _probe(spec, initialDelaySeconds=10, periodSeconds=10, failureThreshold=6),
+        "resources": spec.resources or DEFAULT_RESOURCES,
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": mounts,
+    }
+
+
+def pod_template(spec: CacheSpec) -> dict[str, Any]:
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    if spec.storage.kind == "emptyDir":
+        volumes.insert(0, {"name": "data", "emptyDir": {"sizeLimit": spec.storage.size} if spec.storage.size else {}})
+    if spec.auth:
+        volumes.append({"name": "htpasswd", "secret": {"secretName": registry_secret_name(spec.name),
+                                                      "items": [{"key": HTPASSWD_KEY, "path": HTPASSWD_KEY}]}})
+    return {
+        "metadata": {"labels": labels(spec)},
+        "spec": {
+            # The registry reads REGISTRY_* variables as configuration: a Service named "registry" in
+            # the namespace would inject REGISTRY_PORT=tcp://… and break it. No service links.
+            "enableServiceLinks": False,
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": REGISTRY_UID, "runAsGroup": REGISTRY_UID,
+                                "fsGroup": REGISTRY_UID, "seccompProfile": {"type": "RuntimeDefault"}},
+            "terminationGracePeriodSeconds": 30,
+            "containers": [registry_container(spec)],
+            "volumes": volumes,
+        },
+    }
+
+
+def template_hash(template: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(template, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def volume_claim_templates(spec: CacheSpec) -> list[dict[str, Any]]:
+    if spec.storage.kind != "pvc":
+        return []
+    claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": spec.storage.size}}}
+    if spec.storage.storage_class:
+        claim["storageClassName"] = spec.storage.storage_class
+    return [{"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data", "labels": labels(spec)}, "spec": claim}]
+
+
+def statefulset(spec: CacheSpec) -> dict[str, Any]:
+    template = pod_template(spec)
+    body: dict[str, Any] = {
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": _metadata(spec, spec.name, annotations={TEMPLATE_HASH: template_hash(template)}),
+        "spec": {
+            "replicas": 1,
+            "serviceName": spec.name,
+            "selector": {"matchLabels": selector(spec)},
+            "template": template,
+            "updateStrategy": {"type": "RollingUpdate"},
+            # Deleting the cache deletes the StatefulSet, and with it the claim (and its data).
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Retain"},
+        },
+    }
+    claims = volume_claim_templates(spec)
+    if claims:
+        body["spec"]["volumeClaimTemplates"] = claims
+    return body
+
+
+def storage_of(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """An observed StatefulSet's claim templates, as compared with the desired ones (the fields we set)."""
+    out = []
+    for claim in (obj.get("spec") or {}).get("volumeClaimTemplates") or []:
+        spec = claim.get("spec") or {}
+        out.append({"size": str(((spec.get("resources") or {}).get("requests") or {}).get("storage")),
+                    "class": spec.get("storageClassName")})
+    return out
+
+
+def storage_change(desired: dict[str, Any], observed: dict[str, Any]) -> str | None:
+    """Why ``observed`` cannot become ``desired`` in place (a StatefulSet's claim templates cannot
+    change), or None. The controller reports it instead of deleting a claim that holds artifacts."""
+    want, have = storage_of(desired), storage_of(observed)
+    if [c["size"] for c in want] == [c["size"] for c in have] and \
+            all(w["class"] in (None, h["class"]) for w, h in zip(want, have, strict=True)):
+        return None
+    def shown(claims: list[dict[str, Any]]) -> str:
+        return " ".join(f"pvc {c['size']}" + (f" ({c['class']})" if c["class"] else "") for c in claims) or "emptyDir"
+    return (f"spec.storage changed from {shown(have)} to {shown(want)}, which a running registry cannot take "
+            f"in place; delete the OrasCache and create it again to change its storage (its artifacts go with it)")

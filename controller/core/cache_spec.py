@@ -1,0 +1,164 @@
+"""An OrasCache object (a plain dict, as the apiserver sends it) read into what the controller acts on.
+
+The CRD's schema refuses most bad specs at the apiserver; this reads defensively anyway (a CRD
+applied from an older manifest, or none at all, lets anything through) and raises InvalidCache
+naming the field, which the controller reports in the cache's status instead of failing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubectl_oras.errors import OrasError
+from kubectl_oras.pods.caches import CacheView, auth_secret_name, cache_registry
+
+GROUP = "cache.converged-computing.github.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "OrasCache"
+DEFAULT_IMAGE = "docker.io/library/registry:3.0.0"
+# The cache's name names its Service (a DNS-1035 label) and its StatefulSet, whose pods carry the
+# label controller-revision-hash: NAME-<10 characters>, at most 63: so at most 52 characters.
+MAX_NAME = 52
+_SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+
+
+class InvalidCache(OrasError):
+    """An OrasCache the controller cannot act on; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Storage:
+    kind: str = "emptyDir"  # or "pvc"
+    size: str | None = None  # emptyDir: its sizeLimit; pvc: the claim's size
+    storage_class: str | None = None
+
+    def describe(self) -> str:
+        """For the status and the printer column: "emptyDir", "emptyDir 10Gi", "pvc 10Gi (fast)"."""
+        words = [self.kind] + ([self.size] if self.size else []) + ([f"({self.storage_class})"] if self.storage_class else [])
+        return " ".join(words)
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    name: str
+    namespace: str
+    uid: str
+    generation: int = 0
+    image: str = DEFAULT_IMAGE
+    deploy: bool = True
+    auth: bool = True
+    registry_http_secret: str | None = None  # secrets.registryHttp: a Secret holding the registry's HTTP secret
+    storage: Storage = Storage()
+    resources: dict[str, Any] = field(default_factory=dict)
+    retention: dict[str, Any] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return cache_registry(self.name, self.namespace)
+
+    @property
+    def auth_secret(self) -> str | None:
+        return auth_secret_name(self.name) if self.auth else None
+
+
+def _map(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidCache(f"{where} must be a map, not {type(value).__name__}")
+    return value
+
+
+def _string(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidCache(f"{where} must be a non-empty string")
+    return value
+
+
+def _bool(value: Any, where: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidCache(f"{where} must be true or false, not {value!r}")
+    return value
+
+
+def _quantity(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or (isinstance(value, int) and value < 0):
+        raise InvalidCache(f"{where} must be a quantity such as 10Gi")
+    return str(value)
+
+
+def _storage(spec: dict[str, Any]) -> Storage:
+    storage = _map(spec.get("storage"), "spec.storage")
+    if "emptyDir" in storage and "pvc" in storage:
+        raise InvalidCache("spec.storage: give emptyDir or pvc, not both")
+    if "pvc" in storage:
+        pvc = _map(storage["pvc"], "spec.storage.pvc")
+        size = _quantity(pvc.get("size"), "spec.storage.pvc.size")
+        if size is None:
+            raise InvalidCache("spec.storage.pvc.size is required (for example 10Gi)")
+        return Storage("pvc", size, _string(pvc.get("storageClassName"), "spec.storage.pvc.storageClassName"))
+    empty = _map(storage.get("emptyDir"), "spec.storage.emptyDir")
+    return Storage("emptyDir", _quantity(empty.get("sizeLimit"), "spec.storage.emptyDir.sizeLimit"))
+
+
+def _resources(spec: dict[str, Any]) -> dict[str, Any]:
+    resources = _map(spec.get("resources"), "spec.resources")
+    out: dict[str, Any] = {}
+    for part in ("requests", "limits"):
+        values = _map(resources.get(part), f"spec.resources.{part}")
+        for key, value in values.items():
+            _quantity(value, f"spec.resources.{part}[{key}]")
+        if values:
+            out[part] = dict(values)
+    return out
+
+
+def cache_spec(obj: dict[str, Any]) -> CacheSpec:
+    """Read an OrasCache object; raises InvalidCache naming the first field it cannot use."""
+    metadata = _map(obj.get("metadata"), "metadata")
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    if not isinstance(name, str) or not isinstance(namespace, str):
+        raise InvalidCache("metadata.name and metadata.namespace must be strings")
+    if len(name) > MAX_NAME or not _SERVICE_NAME.fullmatch(name):
+        raise InvalidCache(
+            f"metadata.name {name!r}: a cache's name names its registry's Service and StatefulSet, so it must be a "
+            f"DNS label of at most {MAX_NAME} characters starting with a letter (a-z, 0-9, -)")
+    spec = _map(obj.get("spec"), "spec")
+    secrets = _map(spec.get("secrets"), "spec.secrets")
+    auth = _map(spec.get("auth"), "spec.auth")
+    retention = spec.get("retention")
+    return CacheSpec(
+        name=name,
+        namespace=namespace,
+        uid=str(metadata.get("uid") or ""),
+        generation=int(metadata.get("generation") or 0),
+        image=_string(spec.get("image"), "spec.image") or DEFAULT_IMAGE,
+        deploy=_bool(spec.get("deploy"), "spec.deploy", True),
+        auth=_bool(auth.get("enabled"), "spec.auth.enabled", True),
+        registry_http_secret=_string(secrets.get("registryHttp"), "spec.secrets.registryHttp"),
+        storage=_storage(spec),
+        resources=_resources(spec),
+        retention=_map(retention, "spec.retention") if retention is not None else None,
+    )
+
+
+def cache_view(obj: dict[str, Any] | None, name: str) -> CacheView:
+    """What the webhook needs of a cache object (None: there is none). A cache whose spec cannot be
+    read is taken with the defaults its fields fall back to, so its pods still get its Secret."""
+    if obj is None:
+        return CacheView(name, exists=False)
+    spec = obj.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    deploy = spec.get("deploy") is not False
+    auth = spec.get("auth")
+    enabled = not isinstance(auth, dict) or auth.get("enabled") is not False
+    return CacheView(name, deploy=deploy, auth_secret=auth_secret_name(name) if enabled else None)

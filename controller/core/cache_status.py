@@ -1,0 +1,95 @@
+"""An OrasCache's status from what the controller sees: pure, so every case is a unit test.
+
+Conditions follow the Kubernetes conventions: Ready, Progressing and Degraded, each with a
+CamelCase reason, a message for people, the generation it speaks of, and a lastTransitionTime
+that moves only when the condition's status does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .cache_spec import CacheSpec
+
+
+@dataclass(frozen=True)
+class Note:
+    """A reason and a message: a problem (Degraded) or what is under way (Progressing)."""
+
+    reason: str
+    message: str
+
+
+def _condition(kind: str, status: bool, reason: str, message: str, *, generation: int,
+               previous: list[dict[str, Any]], now: str) -> dict[str, Any]:
+    value = "True" if status else "False"
+    before = next((c for c in previous if isinstance(c, dict) and c.get("type") == kind), None)
+    since = before.get("lastTransitionTime") if before and before.get("status") == value else None
+    return {"type": kind, "status": value, "reason": reason, "message": message, "observedGeneration": generation,
+            "lastTransitionTime": since or now}
+
+
+def registry_state(spec: CacheSpec, statefulset: dict[str, Any] | None, service: dict[str, Any] | None) -> tuple[bool, Note]:
+    """(ready, why) for a cache that deploys a registry."""
+    if statefulset is None or service is None:
+        missing = " and ".join(k for k, v in (("StatefulSet", statefulset), ("Service", service)) if v is None)
+        return False, Note("Creating", f"creating the registry's {missing}")
+    status = statefulset.get("status") or {}
+    generation = (statefulset.get("metadata") or {}).get("generation") or 0
+    pod = f"{spec.name}-0"
+    if (status.get("observedGeneration") or 0) < generation or \
+            (status.get("updateRevision") and status.get("currentRevision") != status.get("updateRevision")):
+        return False, Note("Rolling", f"the registry pod {pod} is being replaced with the new spec")
+    if (status.get("readyReplicas") or 0) >= 1:
+        return True, Note("RegistryReady", f"the registry answers at {spec.endpoint}")
+    return False, Note("RegistryNotReady", f"waiting for the registry pod {pod} to be ready")
+
+
+def cache_status(spec: CacheSpec | None, *, generation: int, previous: dict[str, Any] | None, now: str,
+                 statefulset: dict[str, Any] | None = None, service: dict[str, Any] | None = None,
+                 problem: Note | None = None, progress: Note | None = None) -> dict[str, Any]:
+    """The whole status subresource. ``spec`` None: the spec could not be read (``problem`` says why).
+
+    ``problem`` is what went wrong this time (Degraded); ``progress`` what the controller is doing
+    that the objects do not show yet (for example a restart it just announced).
+    """
+    previous = previous or {}
+    found = previous.get("conditions")
+    conditions: list[dict[str, Any]] = found if isinstance(found, list) else []
+    status: dict[str, Any] = {"observedGeneration": generation}
+    if spec is None:
+        note = problem or Note("InvalidSpec", "the spec cannot be read")
+        ready, why, moving = False, note, Note("InvalidSpec", "nothing is done until the spec is fixed")
+        moving_now = False
+    elif not spec.deploy:
+        ready, why = True, Note("NotDeployed", "deploy is false: no registry runs; pods name theirs with the registry annotation")
+        moving, moving_now = Note("NotDeployed", "nothing to deploy"), False
+        status["storage"] = "none"
+    else:
+        ready, why = registry_state(spec, statefulset, service)
+        status["endpoint"] = spec.endpoint
+        status["storage"] = spec.storage.describe()
+        if spec.auth_secret:
+            status["authSecret"] = spec.auth_secret
+        moving_now = progress is not None or (not ready and why.reason in ("Creating", "Rolling", "RegistryNotReady"))
+        moving = progress or (why if moving_now else Note("Settled", "the registry runs the current spec"))
+        if problem is not None:
+            ready = ready and problem.reason not in ("StorageImmutable",)
+    made = [
+        _condition("Ready", ready, why.reason, why.message, generation=generation, previous=conditions, now=now),
+        _condition("Progressing", moving_now, moving.reason, moving.message, generation=generation, previous=conditions,
+                   now=now),
+        _condition("Degraded", problem is not None, problem.reason if problem else "AsExpected",
+                   problem.message if problem else "no problem seen", generation=generation, previous=conditions, now=now),
+    ]
+    status["conditions"] = made
+    for key in ("lastRetention",):  # kept: written by retention, not by this reconcile
+        if key in previous:
+            status[key] = previous[key]
+    return status
+
+
+def same_status(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Whether writing ``b`` over ``a`` would change anything (so an unchanged status is not written)."""
+    return (a or {}) == (b or {})

@@ -1,0 +1,34 @@
+"""The webhook's way to a pod's OrasCache: the informer's copy when it has one, else one GET (a
+cache created a moment before the pod may not have reached the watch yet)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from kubectl_oras.kube.api import ORAS_CACHES, Kube
+from kubectl_oras.kube.errors import NotFound
+from kubectl_oras.pods.caches import CacheView
+
+from ..core.cache_spec import cache_view
+
+LOOKUP_TIMEOUT = 3.0  # the apiserver waits 10 s at most for the whole review
+
+
+class Store(Protocol):
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+class CacheDirectory:
+    def __init__(self, store: Store, kube: Kube, *, timeout: float = LOOKUP_TIMEOUT) -> None:
+        self.store, self.kube, self.timeout = store, kube, timeout
+        self.gets = 0  # lookups the informer could not answer
+
+    async def lookup(self, namespace: str, name: str) -> CacheView:
+        obj = self.store.get(namespace, name)
+        if obj is None:
+            self.gets += 1
+            try:
+                obj = await self.kube.get(ORAS_CACHES, name, namespace=namespace, timeout=self.timeout)
+            except NotFound:
+                obj = None
+        return cache_view(obj, name)

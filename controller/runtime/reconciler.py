@@ -1,0 +1,289 @@
+"""Reconcile OrasCaches: make the objects each one stands for exist as its spec says, and say how
+it is in its status. Watch driven: informers keep every cache and every object we own in memory,
+so a reconcile reads nothing from the apiserver and writes only what differs; in a steady state
+the controller sends no request beyond its watches.
+
+The decisions are pure (controller/core/: cache_spec, cache_objects, cache_status, cache_auth);
+this module only moves plain dicts between them and the apiserver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kubectl_oras.kube.api import ORAS_CACHES, SECRETS, SERVICES, STATEFUL_SETS, Kube, Resource
+from kubectl_oras.kube.errors import Conflict, KubeError, NotFound
+from kubectl_oras.pods.caches import registry_secret_name
+
+from ..core import cache_objects as objects
+from ..core.cache_auth import HTTP_SECRET_KEY, new_credentials, new_http_secret, registry_secret_current, registry_secret_data
+from ..core.cache_spec import CacheSpec, InvalidCache, cache_spec
+from ..core.cache_status import Note, cache_status, same_status
+from .events import EventRecorder, now_rfc3339
+from .work_queue import WorkQueue
+
+log = logging.getLogger("kubectl_oras.controller")
+Key = tuple[str, str]  # (namespace, name) of a cache
+
+
+class Store(Protocol):
+    """What the reconciler reads: an informer's view of one resource."""
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+@dataclass
+class Stores:
+    caches: Store
+    statefulsets: Store
+    services: Store
+    secrets: Store
+
+
+@dataclass
+class Counters:
+    """What the reconciler did, for /metrics and the benchmarks."""
+
+    reconciles: int = 0
+    errors: int = 0
+    writes: int = 0
+    on_reconcile: Callable[[str, float], None] | None = None  # (result, seconds)
+
+
+def _decoded(secret: dict[str, Any] | None) -> dict[str, str]:
+    out = {}
+    for key, value in ((secret or {}).get("data") or {}).items():
+        try:
+            out[key] = base64.b64decode(value).decode()
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return out
+
+
+def _owned_by(obj: dict[str, Any] | None, spec: CacheSpec) -> bool:
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return any(isinstance(r, dict) and r.get("uid") == spec.uid and r.get("controller") for r in refs)
+
+
+def _status_patch(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch taking ``old`` to ``new``: keys that went away are nulled."""
+    patch: dict[str, Any] = dict(new)
+    for key in old or {}:
+        if key not in new:
+            patch[key] = None
+    return {"status": patch}
+
+
+@dataclass
+class Reconciler:
+    kube: Kube
+    stores: Stores
+    events: EventRecorder
+    counters: Counters = field(default_factory=Counters)
+    # (kind, namespace, name) -> (resourceVersion after our last write, what we wrote): an object
+    # whose resourceVersion is still that one needs no write.
+    _applied: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def _apply(self, resource: Resource, desired: dict[str, Any], observed: dict[str, Any] | None) -> dict[str, Any]:
+        """Server-side apply ``desired`` unless ``observed`` is exactly what our last apply left."""
+        metadata = desired["metadata"]
+        key = (resource.kind, metadata["namespace"], metadata["name"])
+        fingerprint = objects.template_hash(desired)
+        if observed is not None:
+            seen = ((observed.get("metadata") or {}).get("resourceVersion") or "", fingerprint)
+            if self._applied.get(key) == seen:
+                return observed
+        result = await self.kube.patch(resource, metadata["name"], desired, namespace=metadata["namespace"],
+                                       patch_type="apply", field_manager=objects.MANAGER, force=True)
+        self.counters.writes += 1
+        self._applied[key] = ((result.get("metadata") or {}).get("resourceVersion") or "", fingerprint)
+        return result
+
+    async def _write_status(self, cache: dict[str, Any], status: dict[str, Any]) -> None:
+        old = cache.get("status")
+        if same_status(old, status):
+            return
+        metadata = cache["metadata"]
+        await self.kube.patch(ORAS_CACHES, metadata["name"], _status_patch(old, status), namespace=metadata["namespace"],
+                              patch_type="merge", subresource="status")
+        self.counters.writes += 1
+        cache["status"] = status  # what we see until the watch brings it: no second write meanwhile
+
+    # -- one cache --------------------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> None:
+        started = time.monotonic()
+        result = "error"
+        try:
+            await self._reconcile(key)
+            result = "ok"
+        finally:
+            self.counters.reconciles += 1
+            if result == "error":
+                self.counters.errors += 1
+            if self.counters.on_reconcile:
+                self.counters.on_reconcile(result, time.monotonic() - started)
+
+    async def _reconcile(self, key: Key) -> None:
+        namespace, name = key
+        cache = self.stores.caches.get(namespace, name)
+        if cache is None or (cache.get("metadata") or {}).get("deletionTimestamp"):
+            return  # gone: the garbage collector deletes what it owned
+        cache = dict(cache)
+        generation = int((cache.get("metadata") or {}).get("generation") or 0)
+        try:
+            spec = cache_spec(cache)
+        except InvalidCache as e:
+            await self.events.emit(cache, "Warning", "InvalidSpec", str(e))
+            await self._write_status(cache, cache_status(None, generation=generation, previous=cache.get("status"),
+                                                         now=now_rfc3339(), problem=Note("InvalidSpec", str(e))))
+            return
+        try:
+            problem, progress, statefulset, service = await self._objects(cache, spec)
+        except KubeError as e:
+            await self.events.emit(cache, "Warning", "ReconcileFailed", str(e))
+            status = cache_status(spec, generation=generation, previous=cache.get("status"), now=now_rfc3339(),
+                                  statefulset=self.stores.statefulsets.get(namespace, name),
+                                  service=self.stores.services.get(namespace, name),
+                                  problem=Note("ReconcileFailed", str(e)))
+            try:
+                await self._write_status(cache, status)
+            except KubeError as status_error:
+                log.warning("%s/%s: cannot write status: %s", namespace, name, status_error)
+            raise
+        status = cache_status(spec, generation=generation, previous=cache.get("status"), now=now_rfc3339(),
+                              statefulset=statefulset, service=service, problem=problem, progress=progress)
+        await self._write_status(cache, status)
+
+    async def _objects(self, cache: dict[str, Any], spec: CacheSpec) -> tuple[Note | None, Note | None, Any, Any]:
+        ns, name = spec.namespace, spec.name
+        statefulset = self.stores.statefulsets.get(ns, name)
+        service = self.stores.services.get(ns, name)
+        for kind, obj in (("StatefulSet", statefulset), ("Service", service)):
+            if obj is not None and not _owned_by(obj, spec):
+                message = (f"a {kind} named {name} exists in {ns} that this cache does not own; delete or rename it, "
+                           f"or give the cache another name")
+                await self.events.emit(cache, "Warning", "NameTaken", message)
+                return Note("NameTaken", message), None, None, None
+        if not spec.deploy:
+            for resource, obj in ((STATEFUL_SETS, statefulset), (SERVICES, service)):
+                if obj is not None:
+                    await self._delete(resource, ns, name)
+                    await self.events.emit(cache, "Normal", "Removed", f"deleted {resource.kind} {name}: deploy is false")
+            return None, None, None, None
+        await self._secrets(cache, spec)
+        desired_service = objects.service(spec)
+        created = service is None
+        service = await self._apply(SERVICES, desired_service, service)
+        if created:
+            await self.events.emit(cache, "Normal", "Created",
+                                   f"created Service {name}: the registry's address is {spec.endpoint}")
+        desired = objects.statefulset(spec)
+        problem = progress = None
+        if statefulset is not None:
+            change = objects.storage_change(desired, statefulset)
+            if change:
+                await self.events.emit(cache, "Warning", "StorageImmutable", change)
+                return Note("StorageImmutable", change), None, statefulset, service
+            progress = await self._announce_restart(cache, spec, desired, statefulset)
+        created = statefulset is None
+        statefulset = await self._apply(STATEFUL_SETS, desired, statefulset)
+        if created:
+            await self.events.emit(cache, "Normal", "Created", f"created StatefulSet {name}: one registry pod "
+                                                               f"({spec.image}), storage {spec.storage.describe()}")
+        return problem, progress, statefulset, service
+
+    async def _announce_restart(self, cache: dict[str, Any], spec: CacheSpec, desired: dict[str, Any],
+                                observed: dict[str, Any]) -> Note | None:
+        """Before a change that replaces the registry pod: say so (event and status) first; with
+        emptyDir storage the pod's artifacts go with it."""
+        want = desired["metadata"]["annotations"][objects.TEMPLATE_HASH]
+        have = ((observed.get("metadata") or {}).get("annotations") or {}).get(objects.TEMPLATE_HASH)
+        if have == want:
+            return None
+        if spec.storage.kind == "emptyDir":
+            note = Note("RestartingRegistry",
+                        f"the spec changed, so the registry pod {spec.name}-0 restarts; its storage is an emptyDir, "
+                        f"so every artifact in this cache is lost (use spec.storage.pvc to keep them across restarts)")
+            await self.events.emit(cache, "Warning", "ArtifactsLost", note.message)
+        else:
+            note = Note("RestartingRegistry", f"the spec changed, so the registry pod {spec.name}-0 restarts; "
+                                              f"its artifacts are kept on its PVC")
+            await self.events.emit(cache, "Normal", "RestartingRegistry", note.message)
+        generation = int((cache.get("metadata") or {}).get("generation") or 0)
+        status = cache_status(spec, generation=generation, previous=cache.get("status"), now=now_rfc3339(),
+                              statefulset=observed, service=self.stores.services.get(spec.namespace, spec.name),
+                              progress=note)
+        await self._write_status(cache, status)  # said before it is done
+        return note
+
+    async def _secrets(self, cache: dict[str, Any], spec: CacheSpec) -> None:
+        """The auth Secret (made once, never rewritten) and the registry Secret made from it."""
+        ns = spec.namespace
+        credentials = None
+        if spec.auth_secret:
+            auth = self.stores.secrets.get(ns, spec.auth_secret)
+            if auth is None:
+                credentials = new_credentials()
+                try:
+                    await self.kube.create(SECRETS, objects.auth_secret(spec, credentials), namespace=ns)
+                    self.counters.writes += 1
+                except Conflict:
+                    # Made meanwhile (by a previous leader, or by the user): its own password counts.
+                    # The watch brings it; the retry reads it.
+                    raise KubeError(f"Secret {spec.auth_secret} appeared while being created; retrying") from None
+                await self.events.emit(cache, "Normal", "Created",
+                                       f"created Secret {spec.auth_secret} with the registry's generated password")
+            else:
+                credentials = _decoded(auth)
+        name = registry_secret_name(spec.name)
+        observed = self.stores.secrets.get(ns, name)
+        have = _decoded(observed) if observed is not None and _owned_by(observed, spec) else {}
+        http_secret = spec.registry_http_secret or have.get(HTTP_SECRET_KEY) or new_http_secret()
+        if observed is not None and have and registry_secret_current(credentials, http_secret, have):
+            return
+        await self._apply(SECRETS, objects.registry_secret(spec, registry_secret_data(credentials, http_secret)), None)
+
+    async def _delete(self, resource: Resource, namespace: str, name: str) -> None:
+        try:
+            await self.kube.delete(resource, name, namespace=namespace)
+            self.counters.writes += 1
+        except NotFound:
+            pass
+
+
+async def run_workers(reconciler: Reconciler, queue: WorkQueue[Key], stopping: asyncio.Event, *, workers: int = 4) -> None:
+    """Take keys off ``queue`` until ``stopping``; a reconcile in flight then finishes before this returns."""
+
+    async def worker() -> None:
+        while not stopping.is_set():
+            getter = asyncio.ensure_future(queue.get())
+            stopper = asyncio.ensure_future(stopping.wait())
+            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                stopper.cancel()
+                return
+            stopper.cancel()
+            key = getter.result()
+            try:
+                await reconciler.reconcile(key)
+                queue.forget(key)
+            except KubeError as e:
+                delay = queue.retry(key)
+                log.warning("%s/%s: %s (again in %.1f s)", key[0], key[1], e, delay)
+            except Exception:
+                delay = queue.retry(key)
+                log.exception("%s/%s: reconcile failed (again in %.1f s)", key[0], key[1], delay)
+            finally:
+                queue.done(key)
+
+    await asyncio.gather(*(worker() for _ in range(workers)))

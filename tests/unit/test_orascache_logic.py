@@ -1,0 +1,257 @@
+"""The OrasCache's pure parts: its spec read, the objects it stands for, its status, the webhook's view."""
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from controller.core import cache_objects as objects
+from controller.core.admission import cache_to_look_up, review_pod
+from controller.core.cache_spec import DEFAULT_IMAGE, MAX_NAME, InvalidCache, cache_spec, cache_view
+from controller.core.cache_status import Note, cache_status
+from kubectl_oras.pods.annotations import PREFIX
+from kubectl_oras.pods.caches import CacheView, auth_secret_name, registry_secret_name
+
+NOW = "2026-11-23T12:00:00Z"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "predecessor"
+
+
+def cache(spec=None, name="oras", namespace="lab", generation=1):
+    return {"apiVersion": "cache.converged-computing.github.io/v1alpha1", "kind": "OrasCache",
+            "metadata": {"name": name, "namespace": namespace, "uid": "u-1", "generation": generation},
+            "spec": spec if spec is not None else {}}
+
+
+# -- the spec -------------------------------------------------------------------------------------
+
+def test_an_empty_spec_runs_the_default_registry_with_auth_on_emptydir():
+    spec = cache_spec(cache())
+    assert (spec.image, spec.deploy, spec.auth, spec.storage.kind) == (DEFAULT_IMAGE, True, True, "emptyDir")
+    assert spec.endpoint == "oras.lab.svc:5000" and spec.auth_secret == "oras-oras-auth"
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("*.yaml")))
+def test_the_predecessors_examples_read(fixture):
+    for doc in yaml.safe_load_all((FIXTURES / fixture).read_text()):
+        if doc and doc.get("kind") == "OrasCache":
+            doc["metadata"].setdefault("namespace", "lab")
+            spec = cache_spec(doc)
+            assert spec.name == doc["metadata"]["name"]
+
+
+@pytest.mark.parametrize("spec, field", [
+    ({"deploy": "yes"}, "spec.deploy"),
+    ({"storage": {"pvc": {}}}, "spec.storage.pvc.size"),
+    ({"storage": {"pvc": {"size": "1Gi"}, "emptyDir": {}}}, "spec.storage"),
+    ({"storage": {"emptyDir": {"sizeLimit": -1}}}, "spec.storage.emptyDir.sizeLimit"),
+    ({"resources": {"limits": {"memory": True}}}, "spec.resources.limits[memory]"),
+    ({"auth": "off"}, "spec.auth"),
+    ({"image": ""}, "spec.image"),
+])
+def test_a_spec_the_schema_would_refuse_is_named_by_field(spec, field):
+    with pytest.raises(InvalidCache, match=f"^{field.replace('[', '.').replace(']', '.')}"):
+        cache_spec(cache(spec))
+
+
+@pytest.mark.parametrize("name", ["1abc", "a" * (MAX_NAME + 1), "a.b"])
+def test_a_name_that_cannot_name_a_service_and_statefulset_is_refused(name):
+    with pytest.raises(InvalidCache, match="metadata.name"):
+        cache_spec(cache(name=name))
+
+
+# -- the objects ----------------------------------------------------------------------------------
+
+def test_every_object_is_owned_by_the_cache_and_labelled_ours():
+    spec = cache_spec(cache())
+    made = [objects.service(spec), objects.statefulset(spec), objects.auth_secret(spec, {"ORAS_USER": "u"}),
+            objects.registry_secret(spec, {"htpasswd": "x"})]
+    for obj in made:
+        (ref,) = obj["metadata"]["ownerReferences"]
+        assert ref == {"apiVersion": "cache.converged-computing.github.io/v1alpha1", "kind": "OrasCache", "name": "oras",
+                       "uid": "u-1", "controller": True, "blockOwnerDeletion": True}
+        assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kubectl-oras"
+        assert objects.owner_of(obj) == ("lab", "oras")
+    assert [o["metadata"]["name"] for o in made] == ["oras", "oras", "oras-oras-auth", "oras-oras-registry"]
+
+
+def test_the_service_is_clusterip_on_5000_selecting_the_registry_pod():
+    spec = cache_spec(cache())
+    svc, sts = objects.service(spec), objects.statefulset(spec)
+    assert svc["spec"]["type"] == "ClusterIP" and svc["spec"]["ports"][0]["port"] == 5000
+    assert svc["spec"]["selector"] == sts["spec"]["selector"]["matchLabels"]
+    assert set(svc["spec"]["selector"].items()) <= set(sts["spec"]["template"]["metadata"]["labels"].items())
+
+
+def test_the_registry_pod_is_non_root_read_only_without_service_links_or_token():
+    pod = objects.statefulset(cache_spec(cache()))["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
+    assert pod["enableServiceLinks"] is False and pod["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["image"] == DEFAULT_IMAGE
+    names = {e["name"] for e in container["env"]}
+    assert "REGISTRY_STORAGE_DELETE_ENABLED" in names and "REGISTRY_AUTH" in names
+    assert not any("ORAS_PASS" in json.dumps(e) for e in container["env"])  # the password never in the pod spec
+    (http_secret,) = [e for e in container["env"] if e["name"] == "REGISTRY_HTTP_SECRET"]
+    assert http_secret["valueFrom"]["secretKeyRef"]["name"] == "oras-oras-registry"  # a reference, not the value
+    htpasswd = next(v for v in pod["volumes"] if v["name"] == "htpasswd")
+    assert htpasswd["secret"]["secretName"] == "oras-oras-registry"
+
+
+def test_probes_use_v2_without_auth_and_the_unauthenticated_root_with_it():
+    with_auth = objects.statefulset(cache_spec(cache()))["spec"]["template"]["spec"]["containers"][0]
+    without = objects.statefulset(cache_spec(cache({"auth": {"enabled": False}})))["spec"]["template"]["spec"]["containers"][0]
+    assert with_auth["readinessProbe"]["httpGet"]["path"] == "/"
+    assert without["readinessProbe"]["httpGet"]["path"] == "/v2/"
+    assert {"name": "REGISTRY_AUTH", "value": ""} in without["env"]
+    assert not any(v["name"] == "htpasswd" for v in
+                   objects.statefulset(cache_spec(cache({"auth": {"enabled": False}})))["spec"]["template"]["spec"]["volumes"])
+
+
+def test_emptydir_storage_with_a_size_limit_and_pvc_storage_through_claim_templates():
+    small = objects.statefulset(cache_spec(cache({"storage": {"emptyDir": {"sizeLimit": "2Gi"}}})))
+    data = next(v for v in small["spec"]["template"]["spec"]["volumes"] if v["name"] == "data")
+    assert data == {"name": "data", "emptyDir": {"sizeLimit": "2Gi"}} and "volumeClaimTemplates" not in small["spec"]
+    kept = objects.statefulset(cache_spec(cache({"storage": {"pvc": {"size": "10Gi", "storageClassName": "fast"}}})))
+    (claim,) = kept["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "data"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi" and claim["spec"]["storageClassName"] == "fast"
+    assert not any(v["name"] == "data" for v in kept["spec"]["template"]["spec"]["volumes"])
+    assert kept["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
+
+
+def test_resources_from_the_spec_replace_the_defaults():
+    spec = cache_spec(cache({"resources": {"limits": {"memory": "1Gi"}}}))
+    container = objects.statefulset(spec)["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"] == {"limits": {"memory": "1Gi"}}
+
+
+def test_the_template_hash_follows_the_pod_template_only():
+    a = objects.statefulset(cache_spec(cache()))
+    b = objects.statefulset(cache_spec(cache({"image": "registry:2"})))
+    c = objects.statefulset(cache_spec(cache(generation=7)))
+    key = objects.TEMPLATE_HASH
+    assert a["metadata"]["annotations"][key] != b["metadata"]["annotations"][key]
+    assert a["metadata"]["annotations"][key] == c["metadata"]["annotations"][key]
+
+
+def test_a_storage_change_is_refused_in_place_naming_both():
+    empty = objects.statefulset(cache_spec(cache()))
+    pvc = objects.statefulset(cache_spec(cache({"storage": {"pvc": {"size": "1Gi"}}})))
+    bigger = objects.statefulset(cache_spec(cache({"storage": {"pvc": {"size": "2Gi"}}})))
+    assert objects.storage_change(pvc, pvc) is None and objects.storage_change(empty, empty) is None
+    assert "from emptyDir to pvc 1Gi" in objects.storage_change(pvc, empty)
+    assert "from pvc 1Gi to pvc 2Gi" in objects.storage_change(bigger, pvc)
+    assert objects.storage_change(empty, pvc) is not None
+
+
+def test_a_long_cache_name_still_gives_valid_secret_names():
+    name = "c" * 250
+    for made in (auth_secret_name(name), registry_secret_name(name)):
+        assert len(made) <= 253 and made != auth_secret_name("c" * 249)
+
+
+# -- the status -----------------------------------------------------------------------------------
+
+def sts(ready=0, generation=1, observed=1, current="r1", update="r1"):
+    return {"metadata": {"generation": generation},
+            "status": {"observedGeneration": observed, "readyReplicas": ready, "currentRevision": current,
+                       "updateRevision": update}}
+
+
+def conditions(status):
+    return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+
+
+def test_status_while_creating_then_ready():
+    spec = cache_spec(cache())
+    creating = cache_status(spec, generation=1, previous=None, now=NOW)
+    assert conditions(creating) == {"Ready": ("False", "Creating"), "Progressing": ("True", "Creating"),
+                                    "Degraded": ("False", "AsExpected")}
+    assert creating["endpoint"] == "oras.lab.svc:5000" and creating["authSecret"] == "oras-oras-auth"
+    assert creating["observedGeneration"] == 1 and creating["storage"] == "emptyDir"
+    starting = cache_status(spec, generation=1, previous=creating, now=NOW, statefulset=sts(0), service={})
+    assert conditions(starting)["Ready"] == ("False", "RegistryNotReady")
+    ready = cache_status(spec, generation=1, previous=starting, now="2026-11-23T12:01:00Z", statefulset=sts(1), service={})
+    assert conditions(ready) == {"Ready": ("True", "RegistryReady"), "Progressing": ("False", "Settled"),
+                                 "Degraded": ("False", "AsExpected")}
+    times = {c["type"]: c["lastTransitionTime"] for c in ready["conditions"]}
+    assert times["Ready"] == "2026-11-23T12:01:00Z" and times["Degraded"] == NOW  # moved only when its status did
+
+
+def test_a_rolling_registry_is_not_ready():
+    spec = cache_spec(cache())
+    for rolling in (sts(1, generation=2, observed=1), sts(1, current="r1", update="r2")):
+        status = cache_status(spec, generation=2, previous=None, now=NOW, statefulset=rolling, service={})
+        assert conditions(status)["Ready"] == ("False", "Rolling") and conditions(status)["Progressing"][0] == "True"
+
+
+def test_a_problem_degrades_and_an_invalid_spec_says_why():
+    spec = cache_spec(cache())
+    status = cache_status(spec, generation=1, previous=None, now=NOW, statefulset=sts(1), service={},
+                          problem=Note("StorageImmutable", "spec.storage changed"))
+    assert conditions(status)["Degraded"] == ("True", "StorageImmutable")
+    assert conditions(status)["Ready"] == ("False", "RegistryReady") or conditions(status)["Ready"][0] == "False"
+    bad = cache_status(None, generation=3, previous=None, now=NOW, problem=Note("InvalidSpec", "spec.deploy must be"))
+    assert conditions(bad)["Ready"] == ("False", "InvalidSpec") and conditions(bad)["Degraded"][0] == "True"
+    assert [c["message"] for c in bad["conditions"] if c["type"] == "Ready"] == ["spec.deploy must be"]
+
+
+def test_deploy_false_is_ready_with_nothing_deployed():
+    status = cache_status(cache_spec(cache({"deploy": False})), generation=1, previous=None, now=NOW)
+    assert conditions(status)["Ready"] == ("True", "NotDeployed") and "endpoint" not in status
+
+
+# -- the webhook's view of a cache ----------------------------------------------------------------
+
+def review(annotations):
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u", "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "lab",
+                        "object": {"metadata": {"name": "p", "annotations": annotations},
+                                   "spec": {"containers": [{"name": "c", "image": "x", "command": ["run"]}]}}}}
+
+
+MARK = {PREFIX + "output-uri": "a/b:c", PREFIX + "output-path": "out"}
+
+
+def patch_of(out):
+    return json.loads(base64.b64decode(out["response"]["patch"]))
+
+
+def test_the_cache_to_look_up_is_the_pods_or_none():
+    assert cache_to_look_up(review(MARK), owner_annotations=None) == ("lab", "oras")
+    assert cache_to_look_up(review({**MARK, PREFIX + "oras-cache": "c2"}), owner_annotations=None) == ("lab", "c2")
+    assert cache_to_look_up(review({**MARK, PREFIX + "registry": "r:5000"}), owner_annotations=None) is None
+    assert cache_to_look_up(review({}), owner_annotations=None) is None
+    assert cache_to_look_up(review({PREFIX + "nonsense": "x"}), owner_annotations=None) is None  # denied by review_pod
+
+
+def test_a_missing_cache_is_denied_saying_how_to_create_it():
+    out = review_pod(review(MARK), owner_annotations=None, agent_image="img", cache=CacheView("oras", exists=False))
+    assert out["response"]["allowed"] is False
+    assert "kubectl oras create-cache oras" in out["response"]["status"]["message"]
+
+
+def test_a_cache_without_a_registry_is_denied_unless_the_pod_names_one():
+    out = review_pod(review(MARK), owner_annotations=None, agent_image="img", cache=CacheView("oras", deploy=False))
+    assert not out["response"]["allowed"] and "deploy: false" in out["response"]["status"]["message"]
+
+
+def test_the_caches_auth_secret_is_wired_by_envfrom_after_the_pods_own():
+    out = review_pod(review({**MARK, PREFIX + "oras-env": "mine"}), owner_annotations=None, agent_image="img",
+                     cache=CacheView("oras", auth_secret="oras-oras-auth"))
+    (init,) = [op for op in patch_of(out) if op["path"] == "/spec/initContainers"]
+    for container in init["value"]:
+        assert container["envFrom"] == [{"secretRef": {"name": "mine"}}, {"secretRef": {"name": "oras-oras-auth"}}]
+    off = review_pod(review(MARK), owner_annotations=None, agent_image="img", cache=CacheView("oras"))
+    (init,) = [op for op in patch_of(off) if op["path"] == "/spec/initContainers"]
+    assert all("envFrom" not in c for c in init["value"])
+
+
+def test_cache_view_of_objects():
+    assert cache_view(None, "x") == CacheView("x", exists=False)
+    assert cache_view(cache(), "oras") == CacheView("oras", auth_secret="oras-oras-auth")
+    assert cache_view(cache({"auth": {"enabled": False}, "deploy": False}), "oras") == CacheView("oras", deploy=False)
+    assert cache_view(cache({"auth": "garbage"}), "oras").auth_secret == "oras-oras-auth"
