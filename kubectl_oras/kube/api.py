@@ -63,6 +63,8 @@ JOBS = Resource("batch/v1", "Job", "jobs")
 REPLICA_SETS = Resource("apps/v1", "ReplicaSet", "replicasets")
 STATEFUL_SETS = Resource("apps/v1", "StatefulSet", "statefulsets")
 DAEMON_SETS = Resource("apps/v1", "DaemonSet", "daemonsets")
+LEASES = Resource("coordination.k8s.io/v1", "Lease", "leases")
+EVENTS = Resource("events.k8s.io/v1", "Event", "events")
 MUTATING_WEBHOOK_CONFIGURATIONS = Resource("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
                                            "mutatingwebhookconfigurations", namespaced=False)
 
