@@ -65,6 +65,8 @@ STATEFUL_SETS = Resource("apps/v1", "StatefulSet", "statefulsets")
 SERVICES = Resource("v1", "Service", "services")
 ORAS_CACHES = Resource("cache.converged-computing.github.io/v1alpha1", "OrasCache", "orascaches")
 DAEMON_SETS = Resource("apps/v1", "DaemonSet", "daemonsets")
+LEASES = Resource("coordination.k8s.io/v1", "Lease", "leases")
+EVENTS = Resource("events.k8s.io/v1", "Event", "events")
 MUTATING_WEBHOOK_CONFIGURATIONS = Resource("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
                                            "mutatingwebhookconfigurations", namespaced=False)
 

@@ -44,7 +44,8 @@ RULES = (
     Rule("controller.core", project=("kubectl_oras.errors", "kubectl_oras.pods", "controller.core"),
          third_party=("cryptography", "bcrypt")),
     Rule("controller.runtime", project=("kubectl_oras.errors", "kubectl_oras.pods", "kubectl_oras.kube",
-                                        "controller.core", "controller.runtime"), third_party=("aiohttp",)),
+                                        "controller.core", "controller.runtime"),
+         third_party=("aiohttp", "prometheus_client")),
     Rule("controller", project=("controller",), third_party=()),
 )
 
@@ -120,6 +121,7 @@ def test_every_module_imports_only_what_its_folder_may(module, path):
     ("kubectl_oras.agent.inputs", "from ..cli.common import fail", "kubectl_oras.cli.common"),
     ("controller.core.admission", "from kubectl_oras.kube.owners import read_owner_annotations", "kubectl_oras.kube"),
     ("controller.core.admission", "import aiohttp", "aiohttp"),
+    ("controller.core.admission", "from prometheus_client import Counter", "prometheus_client"),
     ("controller.runtime.cert_store", "from kubernetes_asyncio.client import ApiClient", "kubernetes_asyncio"),
     ("kubectl_oras.cli.direct", "from controller.core import admission", "controller.core"),
     ("kubectl_oras.errors", "from .oci.errors import NotFound", "kubectl_oras.oci.errors"),
