@@ -14,6 +14,8 @@ import os
 import signal
 import sys
 
+from kubectl_oras.errors import OrasError
+
 from .runtime.logs import configure_logging, wants_json
 from .runtime.webhook_process import WebhookSettings
 
@@ -122,6 +124,9 @@ def main(argv: list[str]) -> int:
     except ValueError as e:  # settings the parts refuse (e.g. lease timings out of order)
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OrasError as e:  # e.g. no cluster to talk to, or no right to keep the serving certificate
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

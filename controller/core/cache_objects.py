@@ -180,3 +180,17 @@ def storage_change(desired: dict[str, Any], observed: dict[str, Any]) -> str | N
         return " ".join(f"pvc {c['size']}" + (f" ({c['class']})" if c["class"] else "") for c in claims) or "emptyDir"
     return (f"spec.storage changed from {shown(have)} to {shown(want)}, which a running registry cannot take "
             f"in place; delete the OrasCache and create it again to change its storage (its artifacts go with it)")
+
+
+def contains(observed: Any, desired: Any, *, skip: tuple[str, ...] = ("stringData",)) -> bool:
+    """Whether ``observed`` holds every field of ``desired`` as desired has it (fields the apiserver
+    or others add are fine; lists must match item for item). A server-side apply leaves an item
+    another manager added to a list (a hand-added Service port), so the controller checks this
+    after applying and replaces the lists when it does not hold."""
+    if isinstance(desired, dict):
+        return isinstance(observed, dict) and all(
+            k in skip or contains(observed.get(k), v, skip=skip) for k, v in desired.items())
+    if isinstance(desired, list):
+        return isinstance(observed, list) and len(observed) == len(desired) and all(
+            contains(o, d, skip=skip) for o, d in zip(observed, desired, strict=True))
+    return bool(observed == desired)

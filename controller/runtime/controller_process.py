@@ -14,6 +14,7 @@ while the Service drops this replica, then stops.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,14 +101,14 @@ class Controller:
         stop_owned = asyncio.Event()
         self.owned = [Informer(self.kube, resource, label_selector=MANAGED_SELECTOR, on_change=self._owned_changed,
                                watch_seconds=s.watch_seconds, name=resource.plural,
-                               on_restart=lambda why, r=resource.plural: self.metrics.watch_restarted(r, why))
+                               on_restart=functools.partial(self.metrics.watch_restarted, resource.plural))
                       for resource in (STATEFUL_SETS, SERVICES, SECRETS)]
         tasks = [asyncio.create_task(informer.run(stop_owned)) for informer in self.owned]
         reconciler = Reconciler(self.kube, Stores(self.caches, self.owned[0], self.owned[1], self.owned[2]), self.events,
                                 self.counters)
         try:
-            synced = asyncio.gather(self.caches.synced.wait(), *(i.synced.wait() for i in self.owned))
-            stopped = asyncio.ensure_future(stepping_down.wait())
+            synced: asyncio.Future[Any] = asyncio.gather(self.caches.synced.wait(), *(i.synced.wait() for i in self.owned))
+            stopped: asyncio.Future[Any] = asyncio.ensure_future(stepping_down.wait())
             await asyncio.wait({synced, stopped}, return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
             if stepping_down.is_set():

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kubectl_oras.kube.api import ORAS_CACHES, SECRETS, SERVICES, STATEFUL_SETS, Kube, Resource
-from kubectl_oras.kube.errors import Conflict, KubeError, NotFound
+from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, NotFound
 from kubectl_oras.pods.caches import registry_secret_name
 
 from ..core import cache_objects as objects
@@ -101,9 +101,20 @@ class Reconciler:
             seen = ((observed.get("metadata") or {}).get("resourceVersion") or "", fingerprint)
             if self._applied.get(key) == seen:
                 return observed
-        result = await self.kube.patch(resource, metadata["name"], desired, namespace=metadata["namespace"],
-                                       patch_type="apply", field_manager=objects.MANAGER, force=True)
+        try:
+            result: dict[str, Any] | None = await self.kube.patch(
+                resource, metadata["name"], desired, namespace=metadata["namespace"], patch_type="apply",
+                field_manager=objects.MANAGER, force=True)
+        except Invalid:  # what another manager added to a list makes the merged object invalid
+            result = None
         self.counters.writes += 1
+        if result is None or not objects.contains(result, desired):
+            # Lists others added to (a hand-edited Service port) are replaced whole by a merge patch.
+            put_back = {"metadata": {"labels": metadata["labels"], "ownerReferences": metadata["ownerReferences"]},
+                        **{k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "metadata")}}
+            result = await self.kube.patch(resource, metadata["name"], put_back, namespace=metadata["namespace"],
+                                           patch_type="merge", field_manager=objects.MANAGER)
+            self.counters.writes += 1
         self._applied[key] = ((result.get("metadata") or {}).get("resourceVersion") or "", fingerprint)
         return result
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from kubectl_oras.kube.api import Kube
 from kubectl_oras.kube.config import connect
+from kubectl_oras.kube.errors import KubeError
 from kubectl_oras.kube.owners import read_owner_annotations
 
 from ..core.certificates import ServingCert, service_hosts
@@ -19,7 +20,8 @@ from .webhook_server import CacheLookup, Observer, default_cache, make_app, star
 
 log = logging.getLogger("kubectl_oras.webhook")
 RENEW_CHECK_SECONDS = 3600
-TRUST_PROPAGATION_SECONDS = 10  # the apiserver reads webhook configurations through an informer
+TRUST_PROPAGATION_SECONDS = 10
+CONFIGURATION_RETRY_SECONDS = 5  # the apiserver reads webhook configurations through an informer
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,25 @@ def _load(context: ssl.SSLContext, cert: ServingCert) -> None:
         context.load_cert_chain(cert_file, key_file)
 
 
+async def _trusted(kube: Kube, settings: WebhookSettings, ca_pem: bytes, stop: asyncio.Event) -> None:
+    said = ""
+    while not stop.is_set():
+        try:
+            await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=ca_pem)
+            if said:
+                log.info("caBundle set on MutatingWebhookConfiguration %s", settings.configuration)
+            return
+        except KubeError as e:
+            if str(e) != said:
+                log.warning("cannot set caBundle on MutatingWebhookConfiguration %s (retrying every %d s): %s",
+                            settings.configuration, CONFIGURATION_RETRY_SECONDS, e)
+                said = str(e)
+        try:
+            await asyncio.wait_for(stop.wait(), CONFIGURATION_RETRY_SECONDS)
+        except TimeoutError:
+            pass
+
+
 async def serve(settings: WebhookSettings, *, stop: asyncio.Event | None = None) -> None:
     """The webhook alone, every cache taken with its defaults (`python -m controller webhook`)."""
     async with await connect(kubeconfig=settings.kubeconfig) as kube:
@@ -70,11 +91,12 @@ async def serve_webhook(kube: Kube, settings: WebhookSettings, *, stop: asyncio.
                    lookup_cache=lookup_cache, observe=observe)
     runner, _ = await start_server(app, host=settings.listen_host, port=settings.listen_port, ssl_context=context)
     log.info("serving /mutate on %s:%d", settings.listen_host, settings.listen_port)
-    # After we listen: the apiserver may call as soon as it trusts the CA.
-    await inject_ca_bundle(kube, configuration=settings.configuration, ca_pem=cert.ca_pem)
-    if serving is not None:
-        serving.set()
     try:
+        # After we listen: the apiserver may call as soon as it trusts the CA. A configuration
+        # not there yet (applied after us, or deleted) is waited for, not a crash: /readyz says so.
+        await _trusted(kube, settings, cert.ca_pem, stop)
+        if serving is not None and not stop.is_set():
+            serving.set()
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), RENEW_CHECK_SECONDS)

@@ -22,9 +22,9 @@ from controller.core.cache_auth import (
     auth_secret_name,
     htpasswd_current,
     htpasswd_data,
-    registry_secret_name,
     new_credentials,
     registry_environment,
+    registry_secret_name,
 )
 
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
