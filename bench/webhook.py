@@ -32,10 +32,19 @@ from tests.support.net import free_port, wait_listening  # noqa: E402
 SERVER = """
 import asyncio, sys
 from aiohttp import web
+from controller.runtime.cache_directory import CacheDirectory
 from controller.runtime.webhook_server import make_app, server_ssl_context, start_server
 mode, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 if mode == "ours":
-    app = make_app(agent_image="kubectl-oras:bench")
+    # Every review looks its OrasCache up, as in the controller: in the informer's store (a dict
+    # of the objects the watch brought), turned into what the injection needs.
+    class Store(dict):
+        def get(self, namespace, name):
+            return dict.get(self, (namespace, name))
+    store = Store({("experiments", "oras"): {"apiVersion": "cache.converged-computing.github.io/v1alpha1",
+                                            "kind": "OrasCache", "metadata": {"name": "oras", "namespace": "experiments"},
+                                            "spec": {}}})
+    app = make_app(agent_image="kubectl-oras:bench", lookup_cache=CacheDirectory(store, None).lookup)
 else:
     async def allow(request):
         review = await request.json()

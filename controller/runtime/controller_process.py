@@ -65,6 +65,7 @@ class Controller:
 
     def __post_init__(self) -> None:
         s = self.settings
+        self.kube.on_request = self.metrics.api_request
         self.caches = Informer(self.kube, ORAS_CACHES, on_change=self._cache_changed, watch_seconds=s.watch_seconds,
                                name="orascaches", on_restart=lambda why: self.metrics.watch_restarted("orascaches", why))
         self.directory = CacheDirectory(self.caches, self.kube)

@@ -16,7 +16,9 @@ from prometheus_client.exposition import choose_encoder
 
 RESULTS = ("ok", "error")
 OUTCOMES = ("allowed", "mutated", "denied", "error")
-WATCH_REASONS = ("expired", "closed", "timeout", "error")  # expired: 410 Gone, list again
+# Why an informer started its list or watch again (kube/watch.py: restart_reason); expired: 410 Gone.
+WATCH_REASONS = ("expired", "continue-expired", "unreachable", "unauthorized", "forbidden", "throttled", "server-error",
+                 "bad-answer", "error", "bug")
 OPERATIONS = ("get", "list", "watch", "create", "replace", "patch", "delete")
 OTHER = "other"
 _PLURAL = re.compile(r"[a-z][a-z0-9]{0,62}")  # what a resource's plural looks like
@@ -43,6 +45,8 @@ class Metrics:
                                       ["resource", "reason"], registry=r)
         self.api_errors = Counter("kubectl_oras_api_errors", "Kubernetes API calls that failed, by operation.",
                                   ["operation"], registry=r)
+        self.api_requests = Counter("kubectl_oras_api_requests", "Kubernetes API calls (but watches), by operation and resource.",
+                                    ["operation", "resource"], registry=r)
         # Known series start at zero, so a rate() over them exists before the first event.
         for result in RESULTS:
             self.reconciles.labels(result=result)
@@ -66,6 +70,10 @@ class Metrics:
         """``resource``: the type's plural ("orascaches", "pods")."""
         self.watch_restarts.labels(resource=resource if _PLURAL.fullmatch(resource) else OTHER,
                                    reason=reason if reason in WATCH_REASONS else OTHER).inc()
+
+    def api_request(self, operation: str, resource: str) -> None:
+        self.api_requests.labels(operation=operation if operation in OPERATIONS else OTHER,
+                                 resource=resource if _PLURAL.fullmatch(resource) else OTHER).inc()
 
     def api_error(self, operation: str) -> None:
         self.api_errors.labels(operation=operation if operation in OPERATIONS else OTHER).inc()

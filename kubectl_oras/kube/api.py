@@ -9,6 +9,7 @@ a ``KubeError`` (errors.py).
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,8 @@ class Kube:
         self.api = api
         self.namespace = namespace  # the context's (or the pod's) namespace: the default for commands
         self.timeout = timeout
+        # Told of every call as (operation, resource plural) from ``what``: "patch", "statefulsets".
+        self.on_request: Callable[[str, str], None] | None = None
 
     async def __aenter__(self) -> Kube:
         return self
@@ -98,6 +101,9 @@ class Kube:
     async def call(self, method: str, path: str, *, what: str, body: Any = None, query: dict[str, Any] | None = None,
                    content_type: str = "application/json", timeout: float | None = None) -> dict[str, Any]:
         """One API call returning the answer's JSON object; every failure a KubeError naming ``what``."""
+        if self.on_request is not None:
+            words = what.split()
+            self.on_request(words[0], words[1] if len(words) > 1 else "")
         try:
             result = await self.api.call_api(
                 path, method, query_params=list((query or {}).items()), body=body,

@@ -88,3 +88,12 @@ def test_the_resource_has_its_short_name_columns_and_status_subresource(crd):
     version = crd["spec"]["versions"][0]
     assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Ready", "Endpoint", "Storage", "Age"]
     assert version["subresources"] == {"status": {}}
+
+
+def test_an_empty_spec_also_applies_server_side(control_plane, crd):
+    """`spec:` with nothing under it is null in YAML: kubectl apply --server-side sends it so."""
+    from tests.cluster.apply import apply
+
+    ns = new_namespace(control_plane, "oc")
+    applied = apply(control_plane, {**cache("ssa", None), "metadata": {"name": "ssa", "namespace": ns}})
+    assert applied["metadata"]["name"] == "ssa" and not applied.get("spec")

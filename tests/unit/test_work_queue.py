@@ -1,0 +1,52 @@
+"""The reconciler's work queue: a key once, never twice at once, a change meanwhile not lost,
+failures retried after a growing back-off that one key's failures keep to itself."""
+
+import asyncio
+
+from controller.core.cache_objects import contains
+from controller.runtime.work_queue import WorkQueue, backoff_delay
+
+
+async def test_a_key_is_queued_once_and_handed_out_in_order():
+    q = WorkQueue()
+    for key in ("a", "b", "a", "c", "b"):
+        q.add(key)
+    assert len(q) == 3
+    assert [await q.get() for _ in range(3)] == ["a", "b", "c"]
+
+
+async def test_a_change_while_a_key_is_worked_on_queues_it_again_after():
+    q = WorkQueue()
+    q.add("a")
+    key = await q.get()
+    q.add("a")  # changed meanwhile: not handed to a second worker now
+    assert len(q) == 0
+    q.done(key)
+    assert len(q) == 1 and await q.get() == "a"
+
+
+async def test_failures_back_off_per_key_and_success_resets():
+    assert [backoff_delay(n, base=0.5, cap=60) for n in (1, 2, 3, 4, 10)] == [0.5, 1.0, 2.0, 4.0, 60]
+    q = WorkQueue(base_delay=0.01, max_delay=0.05)
+    q.add("bad")
+    q.add("good")
+    bad = await q.get()
+    delay = q.retry(bad)
+    q.done(bad)
+    assert 0.008 <= delay <= 0.012 and q.waiting == 1
+    assert await q.get() == "good"  # not held up by the failing one
+    q.done("good")
+    assert await asyncio.wait_for(q.get(), 1) == "bad"
+    assert 0.016 <= q.retry("bad") <= 0.024  # the second failure waits longer
+    q.forget("bad")
+    q.close()
+
+
+def test_contains_sees_a_list_item_another_manager_added():
+    want = {"spec": {"ports": [{"name": "registry", "port": 5000}], "type": "ClusterIP"}}
+    assert contains({"spec": {"ports": [{"name": "registry", "port": 5000, "protocol": "TCP"}], "type": "ClusterIP",
+                              "clusterIP": "10.0.0.1"}}, want)
+    assert not contains({"spec": {"ports": [{"name": "registry", "port": 5000}, {"name": "x", "port": 6000}],
+                                  "type": "ClusterIP"}}, want)
+    assert not contains({"spec": {"ports": [{"name": "registry", "port": 6000}], "type": "ClusterIP"}}, want)
+    assert contains({"data": {"k": "dg=="}}, {"stringData": {"k": "v"}})  # written as stringData, read back as data
