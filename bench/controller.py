@@ -114,6 +114,9 @@ def main() -> None:
     minutes = args.steady / 60
     print(f"  steady state over {args.steady:.0f} s: {sum(per_cache.values()) / n / minutes:.3f} requests per cache "
           f"per minute beyond the watches (target 0); Lease renewals {leases / minutes:.0f} per minute in all")
+    for (op, resource), count in sorted(per_cache.items(), key=lambda kv: -kv[1]):
+        if count:
+            print(f"    {op:<8}{resource:<28}{count:>6.0f} in all")
 
 
 if __name__ == "__main__":

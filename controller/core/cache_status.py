@@ -38,7 +38,9 @@ def registry_state(spec: CacheSpec, statefulset: dict[str, Any] | None, service:
     status = statefulset.get("status") or {}
     generation = (statefulset.get("metadata") or {}).get("generation") or 0
     pod = f"{spec.name}-0"
-    if (status.get("observedGeneration") or 0) < generation or \
+    # A StatefulSet just made has no status yet: waiting for its pod, not rolling.
+    seen = status.get("observedGeneration")
+    if (seen is not None and seen < generation) or \
             (status.get("updateRevision") and status.get("currentRevision") != status.get("updateRevision")):
         return False, Note("Rolling", f"the registry pod {pod} is being replaced with the new spec")
     if (status.get("readyReplicas") or 0) >= 1:

@@ -71,6 +71,18 @@ def _owned_by(obj: dict[str, Any] | None, spec: CacheSpec) -> bool:
     return any(isinstance(r, dict) and r.get("uid") == spec.uid and r.get("controller") for r in refs)
 
 
+def _version(obj: dict[str, Any]) -> str:
+    """What changes when someone changes an object, but not when its status does: the generation
+    (spec changes) with our metadata, for kinds that have one (a StatefulSet's status moves with
+    every pod change, and re-applying it each time was most of the controller's requests);
+    else the resourceVersion."""
+    metadata = obj.get("metadata") or {}
+    if metadata.get("generation"):
+        mine = {k: metadata.get(k) for k in ("labels", "annotations", "ownerReferences")}
+        return f"{metadata['generation']}:{objects.template_hash(mine)}"
+    return str(metadata.get("resourceVersion") or "")
+
+
 def _status_patch(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     """A merge patch taking ``old`` to ``new``: keys that went away are nulled."""
     patch: dict[str, Any] = dict(new)
@@ -98,7 +110,7 @@ class Reconciler:
         key = (resource.kind, metadata["namespace"], metadata["name"])
         fingerprint = objects.template_hash(desired)
         if observed is not None:
-            seen = ((observed.get("metadata") or {}).get("resourceVersion") or "", fingerprint)
+            seen = (_version(observed), fingerprint)
             if self._applied.get(key) == seen:
                 return observed
         try:
@@ -115,7 +127,7 @@ class Reconciler:
             result = await self.kube.patch(resource, metadata["name"], put_back, namespace=metadata["namespace"],
                                            patch_type="merge", field_manager=objects.MANAGER)
             self.counters.writes += 1
-        self._applied[key] = ((result.get("metadata") or {}).get("resourceVersion") or "", fingerprint)
+        self._applied[key] = (_version(result), fingerprint)
         return result
 
     async def _write_status(self, cache: dict[str, Any], status: dict[str, Any]) -> None:
@@ -190,27 +202,30 @@ class Reconciler:
                     await self._delete(resource, ns, name)
                     await self.events.emit(cache, "Normal", "Removed", f"deleted {resource.kind} {name}: deploy is false")
             return None, None, None, None
-        await self._secrets(cache, spec)
+        made = await self._secrets(cache, spec)
         desired_service = objects.service(spec)
-        created = service is None
+        if service is None:
+            made.append(f"Service {name} ({spec.endpoint})")
         service = await self._apply(SERVICES, desired_service, service)
-        if created:
-            await self.events.emit(cache, "Normal", "Created",
-                                   f"created Service {name}: the registry's address is {spec.endpoint}")
         desired = objects.statefulset(spec)
         problem = progress = None
         if statefulset is not None:
             change = objects.storage_change(desired, statefulset)
             if change:
+                await self._created(cache, made)
                 await self.events.emit(cache, "Warning", "StorageImmutable", change)
                 return Note("StorageImmutable", change), None, statefulset, service
             progress = await self._announce_restart(cache, spec, desired, statefulset)
-        created = statefulset is None
+        else:
+            made.append(f"StatefulSet {name} (one registry pod, {spec.image}, storage {spec.storage.describe()})")
         statefulset = await self._apply(STATEFUL_SETS, desired, statefulset)
-        if created:
-            await self.events.emit(cache, "Normal", "Created", f"created StatefulSet {name}: one registry pod "
-                                                               f"({spec.image}), storage {spec.storage.describe()}")
+        await self._created(cache, made)
         return problem, progress, statefulset, service
+
+    async def _created(self, cache: dict[str, Any], made: list[str]) -> None:
+        """One event for what a reconcile made (or put back)."""
+        if made:
+            await self.events.emit(cache, "Normal", "Created", "created " + ", ".join(made))
 
     async def _announce_restart(self, cache: dict[str, Any], spec: CacheSpec, desired: dict[str, Any],
                                 observed: dict[str, Any]) -> Note | None:
@@ -236,9 +251,10 @@ class Reconciler:
         await self._write_status(cache, status)  # said before it is done
         return note
 
-    async def _secrets(self, cache: dict[str, Any], spec: CacheSpec) -> None:
-        """The auth Secret (made once, never rewritten) and the registry Secret made from it."""
+    async def _secrets(self, cache: dict[str, Any], spec: CacheSpec) -> list[str]:
+        """The auth Secret (made once, never rewritten) and the registry Secret made from it; what was made."""
         ns = spec.namespace
+        made: list[str] = []
         credentials = None
         if spec.auth_secret:
             auth = self.stores.secrets.get(ns, spec.auth_secret)
@@ -251,8 +267,7 @@ class Reconciler:
                     # Made meanwhile (by a previous leader, or by the user): its own password counts.
                     # The watch brings it; the retry reads it.
                     raise KubeError(f"Secret {spec.auth_secret} appeared while being created; retrying") from None
-                await self.events.emit(cache, "Normal", "Created",
-                                       f"created Secret {spec.auth_secret} with the registry's generated password")
+                made.append(f"Secret {spec.auth_secret} (the registry's generated password)")
             else:
                 credentials = _decoded(auth)
         name = registry_secret_name(spec.name)
@@ -260,8 +275,9 @@ class Reconciler:
         have = _decoded(observed) if observed is not None and _owned_by(observed, spec) else {}
         http_secret = spec.registry_http_secret or have.get(HTTP_SECRET_KEY) or new_http_secret()
         if observed is not None and have and registry_secret_current(credentials, http_secret, have):
-            return
+            return made
         await self._apply(SECRETS, objects.registry_secret(spec, registry_secret_data(credentials, http_secret)), None)
+        return made
 
     async def _delete(self, resource: Resource, namespace: str, name: str) -> None:
         try:

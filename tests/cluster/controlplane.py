@@ -200,6 +200,20 @@ class ControlPlane:
             time.sleep(0.25)
         raise RuntimeError(f"no default ServiceAccount after {timeout}s:\n{kcm.tail()}")
 
+    def stop_apiserver(self) -> tuple[int, list[str]]:
+        """Stop the kube-apiserver alone (etcd keeps the data); start_apiserver brings it back."""
+        index, process = next((i, p) for i, p in enumerate(self.processes) if p.name.startswith("kube-apiserver"))
+        process.stop()
+        return index, list(process.proc.args)
+
+    def start_apiserver(self, index: int, argv: list[str]) -> Process:
+        """The apiserver again, with a watch cache that starts from a fresh list of etcd: a watch
+        from a resourceVersion of before is answered 410 Gone."""
+        process = start_process(f"kube-apiserver-{time.monotonic_ns()}", argv, self.root)
+        self.processes[index] = process
+        self._wait_ready(process)
+        return process
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()

@@ -19,7 +19,7 @@ from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.errors import Gone
 from kubectl_oras.kube.watch import Informer, watch
 from tests.cluster.apply import apply
-from tests.cluster.controlplane import ControlPlane, Process, start_process
+from tests.cluster.controlplane import ControlPlane
 from tests.support.net import free_port
 
 CONFIGMAPS = Resource("v1", "ConfigMap", "configmaps")
@@ -170,19 +170,6 @@ def own_control_plane():
     cp.stop()
 
 
-def stop_apiserver(cp: ControlPlane) -> tuple[int, list[str]]:
-    index, process = next((i, p) for i, p in enumerate(cp.processes) if p.name.startswith("kube-apiserver"))
-    process.stop()
-    return index, list(process.proc.args)
-
-
-def start_apiserver(cp: ControlPlane, index: int, argv: list[str]) -> Process:
-    process = start_process(f"kube-apiserver-{time.monotonic_ns()}", argv, cp.root)
-    cp.processes[index] = process
-    cp._wait_ready(process)
-    return process
-
-
 async def test_a_real_410_lists_again_and_reports_what_was_deleted_while_not_watching(own_control_plane, caplog):
     cp = own_control_plane
     caplog.set_level(logging.INFO, logger="kubectl_oras.watch")
@@ -201,11 +188,11 @@ async def test_a_real_410_lists_again_and_reports_what_was_deleted_while_not_wat
         # cache starts from a fresh list of etcd, so it holds no event as old as ours.
         await writer.delete(CONFIGMAPS, "a", namespace=ns)
         await writer.patch(CONFIGMAPS, "b", {"data": {"k": "v"}}, namespace=ns)
-        index, argv = stop_apiserver(cp)
+        index, argv = cp.stop_apiserver()
         run.start()  # watches from old_version: the apiserver is down, so it backs off
         await until(lambda: run.informer.restarts["unreachable"] >= 2, what="failed attempts")
         assert not run.task.done()
-        start_apiserver(cp, index, argv)
+        cp.start_apiserver(index, argv)
         with pytest.raises(Gone, match=rf"too old resource version: {old_version} \(\d+\)"):  # the stream alone
             async for _ in watch(writer, CONFIGMAPS, namespace=ns, resource_version=old_version or "",
                                    timeout_seconds=5):
