@@ -24,8 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
+from controller.core.webhook_configuration import webhook_configuration  # noqa: E402
 from tests.cluster.apply import apply, new_namespace, wait_for  # noqa: E402
 from tests.cluster.controlplane import ControlPlane  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
 from tests.webhook.process import NS, install_controller, start_replica, stop_replica  # noqa: E402
 
 GROUP = "apis/cache.converged-computing.github.io/v1alpha1"
@@ -83,7 +85,10 @@ def main() -> None:
     try:
         kubeconfig = install_controller(cp)
         log = Path(tempfile.mkdtemp(prefix="bench-controller-")) / "controller.log"
-        replica = start_replica(kubeconfig, log, agent_image="kubectl-oras:bench", identity="bench")
+        port = free_port()  # the configuration the webhook keeps its CA in, as an install has it
+        apply(cp, webhook_configuration(name="kubectl-oras", own_namespace=NS, ca_bundle="",
+                                        url=f"https://127.0.0.1:{port}/mutate"))
+        replica = start_replica(kubeconfig, log, agent_image="kubectl-oras:bench", identity="bench", webhook_port=port)
         wait_for(cp, f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/kubectl-oras-controller",
                  lambda lease: lease["spec"].get("holderIdentity") == "bench", timeout=60)
         one = time_to_settle(cp, new_namespace(cp, "one"), ["solo"])

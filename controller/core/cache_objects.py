@@ -182,15 +182,29 @@ def storage_change(desired: dict[str, Any], observed: dict[str, Any]) -> str | N
             f"in place; delete the OrasCache and create it again to change its storage (its artifacts go with it)")
 
 
-def contains(observed: Any, desired: Any, *, skip: tuple[str, ...] = ("stringData",)) -> bool:
-    """Whether ``observed`` holds every field of ``desired`` as desired has it (fields the apiserver
-    or others add are fine; lists must match item for item). A server-side apply leaves an item
-    another manager added to a list (a hand-added Service port), so the controller checks this
-    after applying and replaces the lists when it does not hold."""
+def difference(observed: Any, desired: Any, *, skip: tuple[str, ...] = ("stringData",), at: str = "") -> str | None:
+    """Where ``observed`` does not hold a field of ``desired`` as desired has it (a path such as
+    ``spec.ports``), or None. Fields the apiserver or others add are fine; lists must match item
+    for item. A server-side apply leaves an item another manager added to a list (a hand-added
+    Service port), so the controller checks this after applying and replaces the lists when it
+    does not hold."""
     if isinstance(desired, dict):
-        return isinstance(observed, dict) and all(
-            k in skip or contains(observed.get(k), v, skip=skip) for k, v in desired.items())
+        if not isinstance(observed, dict):
+            return at or "."
+        for k, v in desired.items():
+            if k not in skip and (found := difference(observed.get(k), v, skip=skip, at=f"{at}.{k}" if at else k)):
+                return found
+        return None
     if isinstance(desired, list):
-        return isinstance(observed, list) and len(observed) == len(desired) and all(
-            contains(o, d, skip=skip) for o, d in zip(observed, desired, strict=True))
-    return bool(observed == desired)
+        if not isinstance(observed, list) or len(observed) != len(desired):
+            return at
+        for i, (o, d) in enumerate(zip(observed, desired, strict=True)):
+            if found := difference(o, d, skip=skip, at=f"{at}[{i}]"):
+                return found
+        return None
+    # The apiserver drops empty strings (omitempty): an env var's value "" comes back without one.
+    return None if observed == desired or (desired == "" and observed is None) else at
+
+
+def contains(observed: Any, desired: Any, *, skip: tuple[str, ...] = ("stringData",)) -> bool:
+    return difference(observed, desired, skip=skip) is None

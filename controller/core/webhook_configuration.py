@@ -48,7 +48,11 @@ def webhook_configuration(*, name: str, own_namespace: str, ca_bundle: str, serv
         "webhooks": [
             {"name": "annotated.pods.kubectl-oras.dev", **common, "failurePolicy": "Fail",
              "matchConditions": [{"name": "annotated", "expression": ANNOTATED}]},
+            # Not our own registry pods (made by the controller's StatefulSets): nothing to inject,
+            # and a slow webhook must not hold up a cache's registry.
             {"name": "owned.pods.kubectl-oras.dev", **common, "failurePolicy": "Ignore",
+             "objectSelector": {"matchExpressions": [{"key": "app.kubernetes.io/managed-by", "operator": "NotIn",
+                                                      "values": ["kubectl-oras"]}]},
              "matchConditions": [{"name": "not-annotated", "expression": f"!({ANNOTATED})"},
                                  {"name": "owned", "expression": OWNED}]},
         ],

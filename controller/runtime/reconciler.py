@@ -120,8 +120,10 @@ class Reconciler:
         except Invalid:  # what another manager added to a list makes the merged object invalid
             result = None
         self.counters.writes += 1
-        if result is None or not objects.contains(result, desired):
+        differs = "the apply was refused" if result is None else objects.difference(result, desired)
+        if differs:
             # Lists others added to (a hand-edited Service port) are replaced whole by a merge patch.
+            log.info("%s %s/%s: putting back %s", resource.kind, metadata["namespace"], metadata["name"], differs)
             put_back = {"metadata": {"labels": metadata["labels"], "ownerReferences": metadata["ownerReferences"]},
                         **{k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "metadata")}}
             result = await self.kube.patch(resource, metadata["name"], put_back, namespace=metadata["namespace"],

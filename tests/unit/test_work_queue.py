@@ -3,7 +3,7 @@ failures retried after a growing back-off that one key's failures keep to itself
 
 import asyncio
 
-from controller.core.cache_objects import contains
+from controller.core.cache_objects import contains, difference
 from controller.runtime.work_queue import WorkQueue, backoff_delay
 
 
@@ -50,3 +50,5 @@ def test_contains_sees_a_list_item_another_manager_added():
                                   "type": "ClusterIP"}}, want)
     assert not contains({"spec": {"ports": [{"name": "registry", "port": 6000}], "type": "ClusterIP"}}, want)
     assert contains({"data": {"k": "dg=="}}, {"stringData": {"k": "v"}})  # written as stringData, read back as data
+    assert contains({"env": [{"name": "A"}]}, {"env": [{"name": "A", "value": ""}]})  # an empty value is dropped
+    assert difference({"spec": {"ports": [{"name": "registry", "port": 6000}]}}, want) == "spec.ports[0].port"
