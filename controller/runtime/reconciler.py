@@ -120,10 +120,11 @@ class Reconciler:
         except Invalid:  # what another manager added to a list makes the merged object invalid
             result = None
         self.counters.writes += 1
-        differs = "the apply was refused" if result is None else objects.difference(result, desired)
-        if differs:
+        differs = None if result is None else objects.difference(result, desired)
+        if result is None or differs:
             # Lists others added to (a hand-edited Service port) are replaced whole by a merge patch.
-            log.info("%s %s/%s: putting back %s", resource.kind, metadata["namespace"], metadata["name"], differs)
+            log.info("%s %s/%s: putting back %s", resource.kind, metadata["namespace"], metadata["name"],
+                     differs or "what the apply was refused for")
             put_back = {"metadata": {"labels": metadata["labels"], "ownerReferences": metadata["ownerReferences"]},
                         **{k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "metadata")}}
             result = await self.kube.patch(resource, metadata["name"], put_back, namespace=metadata["namespace"],
