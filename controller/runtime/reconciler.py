@@ -22,7 +22,14 @@ from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, NotFound
 from kubectl_oras.pods.caches import registry_secret_name
 
 from ..core import cache_objects as objects
-from ..core.cache_auth import HTTP_SECRET_KEY, new_credentials, new_http_secret, registry_secret_current, registry_secret_data
+from ..core.cache_auth import (
+    HTTP_SECRET_KEY,
+    InvalidCredentials,
+    new_credentials,
+    new_http_secret,
+    registry_secret_current,
+    registry_secret_data,
+)
 from ..core.cache_spec import CacheSpec, InvalidCache, cache_spec
 from ..core.cache_status import Note, cache_status, same_status
 from .events import EventRecorder, now_rfc3339
@@ -174,17 +181,24 @@ class Reconciler:
             return
         try:
             problem, progress, statefulset, service = await self._objects(cache, spec)
-        except KubeError as e:
-            await self.events.emit(cache, "Warning", "ReconcileFailed", str(e))
+        except (KubeError, InvalidCredentials) as e:
+            # A user's edit of the auth Secret that htpasswd cannot hold is theirs to fix: said on the
+            # cache, not retried (the Secret's next change queues the cache again).
+            reason = "InvalidAuthSecret" if isinstance(e, InvalidCredentials) else "ReconcileFailed"
+            message = (f"Secret {spec.auth_secret}: {e}; fix it, or delete it and a new password is generated"
+                       if isinstance(e, InvalidCredentials) else str(e))
+            await self.events.emit(cache, "Warning", reason, message)
             status = cache_status(spec, generation=generation, previous=cache.get("status"), now=now_rfc3339(),
                                   statefulset=self.stores.statefulsets.get(namespace, name),
                                   service=self.stores.services.get(namespace, name),
-                                  problem=Note("ReconcileFailed", str(e)))
+                                  problem=Note(reason, message))
             try:
                 await self._write_status(cache, status)
             except KubeError as status_error:
                 log.warning("%s/%s: cannot write status: %s", namespace, name, status_error)
-            raise
+            if isinstance(e, KubeError):
+                raise
+            return
         status = cache_status(spec, generation=generation, previous=cache.get("status"), now=now_rfc3339(),
                               statefulset=statefulset, service=service, problem=problem, progress=progress)
         await self._write_status(cache, status)
