@@ -8,6 +8,7 @@ them (a PVC too: the StatefulSet's retention policy hands it to the StatefulSet)
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from typing import Any
@@ -70,9 +71,11 @@ def auth_secret(spec: CacheSpec, credentials: dict[str, str]) -> dict[str, Any]:
 
 def registry_secret(spec: CacheSpec, data: dict[str, str]) -> dict[str, Any]:
     """The registry's own secrets (its HTTP secret; with auth, the htpasswd file made from the auth
-    Secret's password): only the registry uses it."""
+    Secret's password): only the registry uses it. As ``data``, not ``stringData``: an apply owns
+    the keys of ``data``, so a key it no longer sends (the htpasswd, once auth is off) is removed."""
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": _metadata(spec, registry_secret_name(spec.name)), "stringData": dict(data)}
+            "metadata": _metadata(spec, registry_secret_name(spec.name)), "data": encoded}
 
 
 def _probe(spec: CacheSpec, **timing: Any) -> dict[str, Any]:
@@ -182,24 +185,29 @@ def storage_change(desired: dict[str, Any], observed: dict[str, Any]) -> str | N
             f"in place; delete the OrasCache and create it again to change its storage (its artifacts go with it)")
 
 
-def difference(observed: Any, desired: Any, *, skip: tuple[str, ...] = ("stringData",), at: str = "") -> str | None:
+def difference(observed: Any, desired: Any, *, skip: tuple[str, ...] = ("stringData",), exact: tuple[str, ...] = ("data",),
+               at: str = "") -> str | None:
     """Where ``observed`` does not hold a field of ``desired`` as desired has it (a path such as
     ``spec.ports``), or None. Fields the apiserver or others add are fine; lists must match item
     for item. A server-side apply leaves an item another manager added to a list (a hand-added
     Service port), so the controller checks this after applying and replaces the lists when it
-    does not hold."""
+    does not hold. A map named in ``exact`` (a Secret's ``data``) must have no other keys either:
+    a key another write made stays through our apply."""
     if isinstance(desired, dict):
         if not isinstance(observed, dict):
             return at or "."
+        if at.rsplit(".", 1)[-1] in exact and set(observed) - set(desired):
+            return f"{at}[{sorted(set(observed) - set(desired))[0]}]"
         for k, v in desired.items():
-            if k not in skip and (found := difference(observed.get(k), v, skip=skip, at=f"{at}.{k}" if at else k)):
+            where = f"{at}.{k}" if at else k
+            if k not in skip and (found := difference(observed.get(k), v, skip=skip, exact=exact, at=where)):
                 return found
         return None
     if isinstance(desired, list):
         if not isinstance(observed, list) or len(observed) != len(desired):
             return at
         for i, (o, d) in enumerate(zip(observed, desired, strict=True)):
-            if found := difference(o, d, skip=skip, at=f"{at}[{i}]"):
+            if found := difference(o, d, skip=skip, exact=exact, at=f"{at}[{i}]"):
                 return found
         return None
     # The apiserver drops empty strings (omitempty): an env var's value "" comes back without one.

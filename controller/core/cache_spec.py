@@ -161,4 +161,24 @@ def cache_view(obj: dict[str, Any] | None, name: str) -> CacheView:
     deploy = spec.get("deploy") is not False
     auth = spec.get("auth")
     enabled = not isinstance(auth, dict) or auth.get("enabled") is not False
-    return CacheView(name, deploy=deploy, auth_secret=auth_secret_name(name) if enabled else None)
+    secrets = spec.get("secrets")
+    found = secrets.get("orasEnv") if isinstance(secrets, dict) else None
+    oras_env = found if isinstance(found, str) and found else None
+    return CacheView(name, deploy=deploy, auth_secret=auth_secret_name(name) if enabled else None,
+                     oras_env=oras_env, problem=cache_problem(obj))
+
+
+# What the controller reports when a cache cannot run its registry at all: its pods would only
+# wait for a Secret that is never made.
+BLOCKING = ("InvalidSpec", "NameTaken", "InvalidAuthSecret")
+
+
+def cache_problem(obj: dict[str, Any]) -> str | None:
+    """The message of a Degraded condition that keeps the cache from running a registry, if any."""
+    status = obj.get("status")
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    for condition in conditions if isinstance(conditions, list) else []:
+        if isinstance(condition, dict) and condition.get("type") == "Degraded" and condition.get("status") == "True" \
+                and condition.get("reason") in BLOCKING:
+            return str(condition.get("message") or condition.get("reason"))
+    return None

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from kubectl_oras.kube.api import ORAS_CACHES, SECRETS, SERVICES, STATEFUL_SETS, Kube, Resource
 from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, NotFound
-from kubectl_oras.pods.caches import registry_secret_name
+from kubectl_oras.pods.caches import auth_secret_name, registry_secret_name
 
 from ..core import cache_objects as objects
 from ..core.cache_auth import (
@@ -99,6 +99,18 @@ def _status_patch(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, 
     return {"status": patch}
 
 
+class NameTaken(Exception):
+    """An object with one of the cache's names exists that this cache did not make: reported on
+    the cache and left alone (never adopted: deleting the cache would delete it)."""
+
+
+def _taken(kind: str, name: str, namespace: str, obj: dict[str, Any] | None = None) -> NameTaken:
+    earlier = obj is not None and objects.owner_of(obj) is not None
+    why = ("it belongs to an earlier cache of this name and goes when the garbage collector deletes it"
+           if earlier else "delete or rename it, or give the cache another name")
+    return NameTaken(f"a {kind} named {name} exists in {namespace} that this cache did not make; {why}")
+
+
 @dataclass
 class Reconciler:
     kube: Kube
@@ -112,14 +124,25 @@ class Reconciler:
     # -- writes ---------------------------------------------------------------------------------
 
     async def _apply(self, resource: Resource, desired: dict[str, Any], observed: dict[str, Any] | None) -> dict[str, Any]:
-        """Server-side apply ``desired`` unless ``observed`` is exactly what our last apply left."""
+        """Make ``desired`` exist as it is, with a server-side apply (field manager kubectl-oras),
+        unless ``observed`` (what the informer shows: ours) is exactly what our last write left.
+        When the informer shows nothing, one of the same name may still exist that someone else
+        made (the informers see only ours): that is reported (NameTaken), never taken over."""
         metadata = desired["metadata"]
         key = (resource.kind, metadata["namespace"], metadata["name"])
         fingerprint = objects.template_hash(desired)
-        if observed is not None:
-            seen = (_version(observed), fingerprint)
-            if self._applied.get(key) == seen:
-                return observed
+        if observed is None:
+            # The informers see only what we made: one of this name may be someone else's.
+            observed = await self._unseen(resource, metadata)
+            if observed is None:
+                created = await self.kube.patch(resource, metadata["name"], desired, namespace=metadata["namespace"],
+                                                patch_type="apply", field_manager=objects.MANAGER, force=True)
+                self.counters.writes += 1
+                self._applied[key] = (_version(created), fingerprint)
+                return created
+        seen = (_version(observed), fingerprint)
+        if self._applied.get(key) == seen:
+            return observed
         try:
             result: dict[str, Any] | None = await self.kube.patch(
                 resource, metadata["name"], desired, namespace=metadata["namespace"], patch_type="apply",
@@ -132,13 +155,28 @@ class Reconciler:
             # Lists others added to (a hand-edited Service port) are replaced whole by a merge patch.
             log.info("%s %s/%s: putting back %s", resource.kind, metadata["namespace"], metadata["name"],
                      differs or "what the apply was refused for")
-            put_back = {"metadata": {"labels": metadata["labels"], "ownerReferences": metadata["ownerReferences"]},
+            put_back = {"metadata": {"labels": metadata["labels"]},
                         **{k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "metadata")}}
+            if "data" in put_back and result is not None:  # a merge patch removes a key only when told: null
+                put_back["data"] = {**{k: None for k in result.get("data") or {}}, **put_back["data"]}
             result = await self.kube.patch(resource, metadata["name"], put_back, namespace=metadata["namespace"],
                                            patch_type="merge", field_manager=objects.MANAGER)
             self.counters.writes += 1
         self._applied[key] = (_version(result), fingerprint)
         return result
+
+    async def _unseen(self, resource: Resource, metadata: dict[str, Any]) -> dict[str, Any] | None:
+        """The object of this name the informer does not show: None when there is none, ours when
+        the watch has not brought it yet; NameTaken when it is someone else's."""
+        try:
+            found = await self.kube.get(resource, metadata["name"], namespace=metadata["namespace"])
+        except NotFound:
+            return None
+        uid = metadata["ownerReferences"][0]["uid"]
+        refs = (found.get("metadata") or {}).get("ownerReferences") or []
+        if any(isinstance(r, dict) and r.get("uid") == uid and r.get("controller") for r in refs):
+            return found
+        raise _taken(resource.kind, metadata["name"], metadata["namespace"], found)
 
     async def _write_status(self, cache: dict[str, Any], status: dict[str, Any]) -> None:
         old = cache.get("status")
@@ -169,7 +207,11 @@ class Reconciler:
         namespace, name = key
         cache = self.stores.caches.get(namespace, name)
         if cache is None or (cache.get("metadata") or {}).get("deletionTimestamp"):
-            return  # gone: the garbage collector deletes what it owned
+            # Gone: the garbage collector deletes what it owned; we forget what we wrote.
+            names = {name, auth_secret_name(name), registry_secret_name(name)}
+            for written in [k for k in self._applied if k[1] == namespace and k[2] in names]:
+                del self._applied[written]
+            return
         cache = dict(cache)
         generation = int((cache.get("metadata") or {}).get("generation") or 0)
         try:
@@ -181,6 +223,12 @@ class Reconciler:
             return
         try:
             problem, progress, statefulset, service = await self._objects(cache, spec)
+        except NameTaken as e:
+            # Not retried: the other object's deletion (or the cache's change) queues the cache again.
+            await self.events.emit(cache, "Warning", "NameTaken", str(e))
+            await self._write_status(cache, cache_status(spec, generation=generation, previous=cache.get("status"),
+                                                         now=now_rfc3339(), problem=Note("NameTaken", str(e))))
+            return
         except (KubeError, InvalidCredentials) as e:
             # A user's edit of the auth Secret that htpasswd cannot hold is theirs to fix: said on the
             # cache, not retried (the Secret's next change queues the cache again).
@@ -209,10 +257,7 @@ class Reconciler:
         service = self.stores.services.get(ns, name)
         for kind, obj in (("StatefulSet", statefulset), ("Service", service)):
             if obj is not None and not _owned_by(obj, spec):
-                message = (f"a {kind} named {name} exists in {ns} that this cache does not own; delete or rename it, "
-                           f"or give the cache another name")
-                await self.events.emit(cache, "Warning", "NameTaken", message)
-                return Note("NameTaken", message), None, None, None
+                raise _taken(kind, name, ns, obj)
         if not spec.deploy:
             for resource, obj in ((STATEFUL_SETS, statefulset), (SERVICES, service)):
                 if obj is not None:
@@ -273,27 +318,32 @@ class Reconciler:
         ns = spec.namespace
         made: list[str] = []
         credentials = None
+        name = registry_secret_name(spec.name)
+        observed = self.stores.secrets.get(ns, name)
+        for secret_name, obj in ((spec.auth_secret, self.stores.secrets.get(ns, spec.auth_secret or "")), (name, observed)):
+            if obj is not None and not _owned_by(obj, spec):
+                raise _taken("Secret", str(secret_name), ns, obj)
         if spec.auth_secret:
             auth = self.stores.secrets.get(ns, spec.auth_secret)
+            desired_auth = objects.auth_secret(spec, new_credentials())
             if auth is None:
-                credentials = new_credentials()
+                auth = await self._unseen(SECRETS, desired_auth["metadata"])
+            if auth is None:
+                # Made once, with a password of its own, and never rewritten (create, not apply).
                 try:
-                    await self.kube.create(SECRETS, objects.auth_secret(spec, credentials), namespace=ns)
-                    self.counters.writes += 1
-                except Conflict:
-                    # Made meanwhile (by a previous leader, or by the user): its own password counts.
-                    # The watch brings it; the retry reads it.
-                    raise KubeError(f"Secret {spec.auth_secret} appeared while being created; retrying") from None
+                    await self.kube.create(SECRETS, desired_auth, namespace=ns)
+                except Conflict:  # made a moment ago (by us, or someone): the next reconcile looks again
+                    raise KubeError(f"Secret {spec.auth_secret} appeared while being made; retrying") from None
+                self.counters.writes += 1
+                credentials = desired_auth["stringData"]
                 made.append(f"Secret {spec.auth_secret} (the registry's generated password)")
             else:
                 credentials = _decoded(auth)
-        name = registry_secret_name(spec.name)
-        observed = self.stores.secrets.get(ns, name)
-        have = _decoded(observed) if observed is not None and _owned_by(observed, spec) else {}
+        have = _decoded(observed)
         http_secret = spec.registry_http_secret or have.get(HTTP_SECRET_KEY) or new_http_secret()
-        if observed is not None and have and registry_secret_current(credentials, http_secret, have):
+        if observed is not None and registry_secret_current(credentials, http_secret, have):
             return made
-        await self._apply(SECRETS, objects.registry_secret(spec, registry_secret_data(credentials, http_secret)), None)
+        await self._apply(SECRETS, objects.registry_secret(spec, registry_secret_data(credentials, http_secret)), observed)
         return made
 
     async def _delete(self, resource: Resource, namespace: str, name: str) -> None:

@@ -52,6 +52,8 @@ class CacheView:
     exists: bool = True
     deploy: bool = True
     auth_secret: str | None = None  # None: auth off
+    oras_env: str | None = None  # spec.secrets.orasEnv: the agents' Secret for a cache without auth
+    problem: str | None = None  # why the cache cannot run its registry (its status says so)
 
     @classmethod
     def default(cls, name: str) -> CacheView:

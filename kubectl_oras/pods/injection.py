@@ -11,6 +11,7 @@ The contract with the agent is step.py; the share's layout is share.py (docs/pod
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from dataclasses import dataclass
@@ -157,31 +158,39 @@ def _agent_container(name: str, command: str, config: InjectionConfig, step: Ste
     return container
 
 
-def agent_secrets(settings: StepSettings, cache: CacheView | None) -> list[str]:
-    """The Secrets the agent containers take their credentials from, in envFrom order.
+def agent_secrets(settings: StepSettings, cache: CacheView | None) -> tuple[list[str], list[str]]:
+    """The Secrets the agent containers take their credentials from (envFrom), and warnings.
 
-    A pod naming its own registry gets only its ``oras-env`` Secret. A pod using its cache gets
-    ``oras-env`` (when given) and then the cache's own auth Secret, which wins for the keys both
-    have: the cache's registry accepts only its own password. Raises InvalidAnnotations when the
-    cache does not exist or runs no registry.
+    A pod naming its own registry gets its ``oras-env`` Secret. A pod using a cache with auth on
+    gets the cache's auth Secret alone: its registry takes no other password, and an ``oras-env``
+    Secret in the predecessor's shape (ORAS_PUSH_PASS) would win over the cache's ORAS_PASS. With
+    auth off, ``oras-env`` (or the cache's ``spec.secrets.orasEnv``) as the predecessor had it.
+    Raises InvalidAnnotations when the cache does not exist, runs no registry, or cannot run one.
     """
-    secrets = [settings.oras_env] if settings.oras_env else []
     if settings.registry:
-        return secrets
+        return ([settings.oras_env] if settings.oras_env else []), []
     cache = cache or CacheView.default(settings.cache)
     key = annotation_key("oras-cache")
     if not cache.exists:
-        return _no_cache(settings, cache)
+        _no_cache(settings, cache)
     if not cache.deploy:
         raise InvalidAnnotations(
             f"OrasCache {cache.name!r} has deploy: false, so it runs no registry; name the registry this pod "
             f"uses with annotation {annotation_key('registry')} (or set deploy: true; annotation {key})")
+    if cache.problem:
+        raise InvalidAnnotations(f"OrasCache {cache.name!r} cannot run its registry: {cache.problem} "
+                                 f"(kubectl describe orascache {cache.name})")
     if cache.auth_secret:
-        secrets.append(cache.auth_secret)
-    return secrets
+        warnings = []
+        if settings.oras_env:
+            warnings.append(f"annotation {annotation_key('oras-env')} is ignored: the registry of OrasCache "
+                            f"{cache.name!r} takes only its own password (Secret {cache.auth_secret})")
+        return [cache.auth_secret], warnings
+    own = settings.oras_env or cache.oras_env
+    return ([own] if own else []), []
 
 
-def _no_cache(settings: StepSettings, cache: CacheView) -> list[str]:
+def _no_cache(settings: StepSettings, cache: CacheView) -> None:
     key = annotation_key("oras-cache")
     said = f"annotation {key}" if settings.cache == cache.name else "the default cache"
     raise InvalidAnnotations(
@@ -239,7 +248,9 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     new_spec = dict(spec)
     new = {**pod, "spec": new_spec}
     new_spec["containers"] = list(spec["containers"])
-    secrets = agent_secrets(settings, cache)
+    secrets, warnings = agent_secrets(settings, cache)
+    if warnings:
+        settings = dataclasses.replace(settings, warnings=settings.warnings + tuple(warnings))
     step = step_description(settings, config)
     pull = _agent_container(PULL_CONTAINER, "pull", config, step, secrets)
     push = _agent_container(PUSH_CONTAINER, "push", config, step, secrets)

@@ -90,6 +90,7 @@ class ControlPlane:
     processes: list[Process] = field(default_factory=list)
     startup_seconds: float = 0.0
     authority: object = None  # controller.core.certificates.Authority: signs node certificates (tier 3)
+    etcd: str = ""  # etcd's client URL (its JSON gateway answers /v3/...)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -130,6 +131,7 @@ class ControlPlane:
         ], self.root)
         self.processes.append(etcd)
         wait_listening("127.0.0.1", etcd_port, proc=etcd.proc, timeout=30)
+        self.etcd = f"http://127.0.0.1:{etcd_port}"
 
         port = free_port()
         self.server = f"https://127.0.0.1:{port}"
@@ -200,9 +202,24 @@ class ControlPlane:
             time.sleep(0.25)
         raise RuntimeError(f"no default ServiceAccount after {timeout}s:\n{kcm.tail()}")
 
-    def stop_apiserver(self) -> tuple[int, list[str]]:
-        """Stop the kube-apiserver alone (etcd keeps the data); start_apiserver brings it back."""
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to now (as its periodic compaction does): a watch from an older
+        resourceVersion is then answered 410 Gone whether the apiserver's watch cache or etcd
+        serves it. Returns the revision."""
+        head = requests.post(f"{self.etcd}/v3/kv/range", json={"key": "AA=="}, timeout=10).json()["header"]
+        revision = int(head["revision"])
+        requests.post(f"{self.etcd}/v3/kv/compaction", json={"revision": revision, "physical": True},
+                      timeout=30).raise_for_status()
+        return revision
+
+    def stop_apiserver(self, *, kill: bool = False) -> tuple[int, list[str]]:
+        """Stop the kube-apiserver alone (etcd keeps the data); start_apiserver brings it back.
+        SIGTERM lets it end its watches with a last bookmark (the resourceVersion they can go on
+        from); ``kill`` (SIGKILL) is a crash: no bookmark, the watches just break."""
         index, process = next((i, p) for i, p in enumerate(self.processes) if p.name.startswith("kube-apiserver"))
+        if kill and process.proc.poll() is None:
+            os.killpg(process.proc.pid, signal.SIGKILL)
+            process.proc.wait()
         process.stop()
         return index, list(process.proc.args)
 

@@ -1,6 +1,6 @@
 """Tier 2: objects a user made with the names a cache's objects take, and a cache whose auth is
-turned off, against a real kube-apiserver. The strict xfails are known defects: each passes once
-the controller does what its docs say."""
+turned off, against a real kube-apiserver: the controller sees only the objects it made, so one
+of the same name that a user made is reported (NameTaken), never taken over."""
 
 from __future__ import annotations
 
@@ -35,10 +35,6 @@ def api_requests(replica, operation, resource):
                and f'resource="{resource}"' in line)
 
 
-@pytest.mark.xfail(strict=True, reason="the owned-object informers see only objects labelled managed-by=kubectl-oras, "
-                                       "so a user's unlabelled Service is force-applied over (selector and ports "
-                                       "replaced, ownerReference added: deleting the cache then deletes it), never "
-                                       "NameTaken")
 def test_a_users_service_with_the_caches_name_is_name_taken_and_left_alone(control_plane, leader, ns):
     cp = control_plane
     apply(cp, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
@@ -51,8 +47,6 @@ def test_a_users_service_with_the_caches_name_is_name_taken_and_left_alone(contr
     assert condition(get(cp, cache_path(ns, "web")), "Degraded").get("reason") == "NameTaken"
 
 
-@pytest.mark.xfail(strict=True, reason="a user's unlabelled Secret named <cache>-oras-registry is force-applied over "
-                                       "and adopted (our keys, labels and ownerReference added to theirs)")
 def test_a_users_secret_with_the_registry_secrets_name_is_left_alone(control_plane, leader, ns):
     cp = control_plane
     apply(cp, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "reg-oras-registry", "namespace": ns},
@@ -64,9 +58,6 @@ def test_a_users_secret_with_the_registry_secrets_name_is_left_alone(control_pla
     assert sorted(secret["data"]) == ["tls.key"] and not secret["metadata"].get("ownerReferences")
 
 
-@pytest.mark.xfail(strict=True, reason="a user's unlabelled Secret named <cache>-oras-auth makes every reconcile fail "
-                                       "with 'appeared while being created; retrying' (a Conflict on create), forever, "
-                                       "and no registry is made")
 def test_a_users_secret_with_the_auth_secrets_name_is_reported_as_name_taken(control_plane, leader, ns):
     cp = control_plane
     apply(cp, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "held-oras-auth", "namespace": ns},
@@ -77,8 +68,6 @@ def test_a_users_secret_with_the_auth_secrets_name_is_reported_as_name_taken(con
     assert condition(cache, "Degraded").get("reason") == "NameTaken", condition(cache, "Degraded")
 
 
-@pytest.mark.xfail(strict=True, reason="auth on -> off: a server-side apply of stringData cannot remove the htpasswd "
-                                       "key, so the registry Secret keeps it and is patched again on every reconcile")
 def test_auth_turned_off_settles_the_registry_secret(control_plane, leader, ns):
     cp = control_plane
     apply(cp, orascache(ns, "flip"))

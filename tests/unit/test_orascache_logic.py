@@ -239,12 +239,22 @@ def test_a_cache_without_a_registry_is_denied_unless_the_pod_names_one():
     assert not out["response"]["allowed"] and "deploy: false" in out["response"]["status"]["message"]
 
 
-def test_the_caches_auth_secret_is_wired_by_envfrom_after_the_pods_own():
+def test_the_caches_auth_secret_is_wired_by_envfrom_alone_and_oras_env_is_said_to_be_ignored():
     out = review_pod(review({**MARK, PREFIX + "oras-env": "mine"}), owner_annotations=None, agent_image="img",
                      cache=CacheView("oras", auth_secret="oras-oras-auth"))
     (init,) = [op for op in patch_of(out) if op["path"] == "/spec/initContainers"]
     for container in init["value"]:
-        assert container["envFrom"] == [{"secretRef": {"name": "mine"}}, {"secretRef": {"name": "oras-oras-auth"}}]
+        assert container["envFrom"] == [{"secretRef": {"name": "oras-oras-auth"}}]
+    assert any("oras-env" in w and "ignored" in w for w in out["response"]["warnings"])
+
+
+def test_a_cache_that_cannot_run_its_registry_denies_its_pods_saying_why():
+    broken = cache(name="oras")
+    broken["status"] = {"conditions": [{"type": "Degraded", "status": "True", "reason": "NameTaken",
+                                        "message": "a Service named oras exists in lab that this cache did not make"}]}
+    out = review_pod(review(MARK), owner_annotations=None, agent_image="img", cache=cache_view(broken, "oras"))
+    assert not out["response"]["allowed"]
+    assert "cannot run its registry: a Service named oras exists" in out["response"]["status"]["message"]
     off = review_pod(review(MARK), owner_annotations=None, agent_image="img", cache=CacheView("oras"))
     (init,) = [op for op in patch_of(off) if op["path"] == "/spec/initContainers"]
     assert all("envFrom" not in c for c in init["value"])

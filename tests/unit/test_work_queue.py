@@ -51,4 +51,5 @@ def test_contains_sees_a_list_item_another_manager_added():
     assert not contains({"spec": {"ports": [{"name": "registry", "port": 6000}], "type": "ClusterIP"}}, want)
     assert contains({"data": {"k": "dg=="}}, {"stringData": {"k": "v"}})  # written as stringData, read back as data
     assert contains({"env": [{"name": "A"}]}, {"env": [{"name": "A", "value": ""}]})  # an empty value is dropped
+    assert difference({"data": {"a": "1", "htpasswd": "x"}}, {"data": {"a": "1"}}) == "data[htpasswd]"  # a key left over
     assert difference({"spec": {"ports": [{"name": "registry", "port": 6000}]}}, want) == "spec.ports[0].port"
