@@ -2,8 +2,8 @@
 python -m controller webhook …   (the webhook alone: no reconciler, every cache taken with its defaults)
 
 Settings also come from the environment the Deployment sets: KUBECTL_ORAS_NAMESPACE (downward
-API), KUBECTL_ORAS_IMAGE (the image the agent containers run), POD_NAME (the leader election's
-identity), KUBECTL_ORAS_LOG_FORMAT (text or json).
+API), KUBECTL_ORAS_IMAGE (the image the agent containers run), KUBECTL_ORAS_POD_NAME (the leader
+election's identity, with a random suffix), KUBECTL_ORAS_LOG_FORMAT (text or json).
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def _controller_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--health", default="0.0.0.0:8080", type=_host_port, metavar="HOST:PORT",
                    help="plain HTTP address of /healthz, /readyz and /metrics")
     p.add_argument("--lease", default="kubectl-oras-controller", help="the Lease the replicas elect a leader on")
+    p.add_argument("--identity", default=None,
+                   help="this replica's name in the Lease (default: KUBECTL_ORAS_POD_NAME or the hostname, and a random suffix)")
     p.add_argument("--lease-seconds", type=_positive, default=15.0, help="how long a leader's Lease holds (default 15)")
     p.add_argument("--renew-seconds", type=_positive, default=10.0, help="a leader that cannot renew this long steps down")
     p.add_argument("--retry-seconds", type=_positive, default=2.0, help="how often a replica tries to take the Lease")
@@ -88,6 +90,10 @@ def main(argv: list[str]) -> int:
         configure_logging(json=wants_json(args.log_format, os.environ), level=args.log_level)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    if command == "run" and not args.retry_seconds < args.renew_seconds < args.lease_seconds:
+        print(f"error: leader election needs --retry-seconds < --renew-seconds < --lease-seconds (got "
+              f"{args.retry_seconds:g}, {args.renew_seconds:g}, {args.lease_seconds:g})", file=sys.stderr)
         return 2
     namespace = os.environ.get("KUBECTL_ORAS_NAMESPACE")
     image = os.environ.get("KUBECTL_ORAS_IMAGE")
@@ -114,7 +120,7 @@ def main(argv: list[str]) -> int:
         health_host, health_port = args.health
         settings = ControllerSettings(
             webhook=webhook, health_host=health_host, health_port=health_port, lease=args.lease,
-            identity=os.environ.get("POD_NAME"), lease_seconds=args.lease_seconds, renew_seconds=args.renew_seconds,
+            identity=args.identity, lease_seconds=args.lease_seconds, renew_seconds=args.renew_seconds,
             retry_seconds=args.retry_seconds, watch_seconds=args.watch_seconds, workers=args.workers,
             drain_seconds=args.drain_seconds)
         await serve_controller(settings, stop=stop, kubeconfig=args.kubeconfig)

@@ -88,10 +88,11 @@ class Replica:
 def start_replica(kubeconfig: Path, log: Path, *, agent_image: str, identity: str, webhook_port: int | None = None,
                   extra: tuple[str, ...] = ()) -> Replica:
     port, health = webhook_port or free_port(), free_port()
-    env = dict(os.environ, KUBECTL_ORAS_NAMESPACE=NS, KUBECTL_ORAS_IMAGE=agent_image, POD_NAME=identity)
+    env = dict(os.environ, KUBECTL_ORAS_NAMESPACE=NS, KUBECTL_ORAS_IMAGE=agent_image)
     proc = subprocess.Popen(
         [sys.executable, "-m", "controller", "run", "--listen", f"127.0.0.1:{port}", "--host", "127.0.0.1",
-         "--health", f"127.0.0.1:{health}", "--kubeconfig", str(kubeconfig), "--drain-seconds", "0", *extra],
+         "--health", f"127.0.0.1:{health}", "--kubeconfig", str(kubeconfig), "--drain-seconds", "0",
+         "--identity", identity, *extra],
         cwd=REPO, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     wait_listening("127.0.0.1", health, proc=proc, timeout=30)
     return Replica(proc, identity, port, f"http://127.0.0.1:{health}", log)
