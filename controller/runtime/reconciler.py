@@ -167,11 +167,14 @@ class Reconciler:
 
     async def _unseen(self, resource: Resource, metadata: dict[str, Any]) -> dict[str, Any] | None:
         """The object of this name the informer does not show: None when there is none, ours when
-        the watch has not brought it yet; NameTaken when it is someone else's."""
-        try:
-            found = await self.kube.get(resource, metadata["name"], namespace=metadata["namespace"])
-        except NotFound:
+        the watch has not brought it yet; NameTaken when it is someone else's. Asked with a list
+        of that one name (a field selector), which needs no right beyond the informer's: a get
+        right on Secrets would read any Secret by name."""
+        items = (await self.kube.list(resource, namespace=metadata["namespace"],
+                                      field_selector=f"metadata.name={metadata['name']}")).get("items") or []
+        if not items:
             return None
+        found = items[0]
         uid = metadata["ownerReferences"][0]["uid"]
         refs = (found.get("metadata") or {}).get("ownerReferences") or []
         if any(isinstance(r, dict) and r.get("uid") == uid and r.get("controller") for r in refs):

@@ -126,9 +126,9 @@ class Kube:
         return await self.call("GET", resource.path(namespace=namespace, name=name), timeout=timeout,
                                what=f"get {resource.describe(name, namespace)}")
 
-    async def list(self, resource: Resource, *, namespace: str | None = None,
-                   label_selector: str | None = None) -> dict[str, Any]:
-        query = {"labelSelector": label_selector} if label_selector else None
+    async def list(self, resource: Resource, *, namespace: str | None = None, label_selector: str | None = None,
+                   field_selector: str | None = None) -> dict[str, Any]:
+        query = {k: v for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v} or None
         return await self.call("GET", resource.path(namespace=namespace), query=query,
                                what=f"list {resource.describe(None, namespace)}")
 

@@ -28,11 +28,9 @@ class RecordingKube:
         self.calls = []
         self.version = 0
 
-    async def get(self, resource, name, *, namespace=None, timeout=None):
-        from kubectl_oras.kube.errors import NotFound
-
-        self.calls.append(("get", resource.plural, name, None))
-        raise NotFound(f"{resource.plural} {name} not found")
+    async def list(self, resource, *, namespace=None, label_selector=None, field_selector=None):
+        self.calls.append(("list", resource.plural, field_selector, None))
+        return {"items": []}
 
     async def create(self, resource, body, *, namespace=None):
         self.calls.append(("create", resource.plural, body["metadata"].get("name"), body))
