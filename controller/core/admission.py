@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
-from kubectl_oras.pods.annotations import InvalidAnnotations, merge_owner, parse_settings, shown
+from kubectl_oras.pods.annotations import InvalidAnnotations, StepSettings, merge_owner, parse_settings, shown
 from kubectl_oras.pods.caches import CacheView
 from kubectl_oras.pods.injection import InjectionConfig, InvalidPod, metadata_of, mutate_pod, pod_patch
 
@@ -81,10 +81,18 @@ def _namespace(request: dict[str, Any], metadata: dict[str, Any]) -> str:
     return namespace
 
 
-def cache_to_look_up(review: dict[str, Any], *, owner_annotations: dict[str, str] | None) -> tuple[str, str] | None:
-    """(namespace, name) of the OrasCache the pod in ``review`` uses; None when it uses none (not
-    marked, or it names its own registry) or when its annotations are wrong (review_pod denies it
-    naming the key, with no lookup). Raises MalformedReview like review_pod."""
+class CacheWanted(NamedTuple):
+    """The OrasCache a pod uses, and the pod's settings (read once: review_pod takes them)."""
+
+    namespace: str
+    name: str
+    settings: StepSettings
+
+
+def cache_to_look_up(review: dict[str, Any], *, owner_annotations: dict[str, str] | None) -> CacheWanted | None:
+    """The OrasCache the pod in ``review`` uses; None when it uses none (not marked, or it names
+    its own registry) or when its annotations are wrong (review_pod denies it naming the key, with
+    no lookup). Raises MalformedReview like review_pod."""
     request = request_of(review)
     pod = request.get("object")
     if request.get("operation") != "CREATE" or (request.get("kind") or {}).get("kind") != "Pod" or pod is None:
@@ -96,7 +104,7 @@ def cache_to_look_up(review: dict[str, Any], *, owner_annotations: dict[str, str
         if not values:
             return None
         settings = parse_settings(values)
-        return None if settings.registry else (_namespace(request, metadata), settings.cache)
+        return None if settings.registry else CacheWanted(_namespace(request, metadata), settings.cache, settings)
     except (InvalidAnnotations, InvalidPod):
         return None
     except RecursionError:
@@ -104,12 +112,12 @@ def cache_to_look_up(review: dict[str, Any], *, owner_annotations: dict[str, str
 
 
 def review_pod(review: dict[str, Any], *, owner_annotations: dict[str, str] | None, agent_image: str,
-               cache: CacheView | None = None) -> dict[str, Any]:
+               cache: CacheView | None = None, settings: StepSettings | None = None) -> dict[str, Any]:
     """Decide about one pod CREATE: allow untouched, allow with a JSONPatch, or deny with a reason.
 
     ``cache`` is what the cluster says of the OrasCache that cache_to_look_up named (None: the
-    defaults). Raises MalformedReview for a body that is not a review request, or one nested too
-    deeply to handle.
+    defaults), ``settings`` the pod's settings it read (None: read here). Raises MalformedReview
+    for a body that is not a review request, or one nested too deeply to handle.
     """
     request = request_of(review)
     uid = request["uid"]
@@ -123,7 +131,7 @@ def review_pod(review: dict[str, Any], *, owner_annotations: dict[str, str] | No
         if not values:
             return _response(uid, allowed=True)
         config = InjectionConfig(agent_image=agent_image, namespace=_namespace(request, metadata))
-        new, settings = mutate_pod(pod, values, config, cache)
+        new, settings = mutate_pod(pod, values, config, cache, settings=settings)
         ops = pod_patch(pod, new)
         patch = json.dumps(ops, separators=(",", ":")) if ops else None
     except (InvalidAnnotations, InvalidPod) as e:

@@ -106,7 +106,7 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
             return bad_request(f"not an AdmissionReview: {e}")
         cache = None
         if wanted is not None:
-            namespace, name = wanted
+            namespace, name = wanted.namespace, wanted.name
             try:
                 cache = await lookup_cache(namespace, name)
             except Exception as e:  # deny: injecting without knowing the cache's registry and Secret would break the step later
@@ -115,7 +115,8 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
                 return web.json_response(_denied(review, f"cannot read OrasCache {name!r} in {namespace} to wire the "
                                                          f"pod to its registry: {e}; try again"))
         try:
-            response = review_pod(review, owner_annotations=owner_annotations, agent_image=agent_image, cache=cache)
+            response = review_pod(review, owner_annotations=owner_annotations, agent_image=agent_image, cache=cache,
+                                  settings=wanted.settings if wanted is not None else None)
         except MalformedReview as e:
             return bad_request(f"not an AdmissionReview: {e}")
         result = response["response"]

@@ -226,16 +226,17 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: 
 
 
 def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionConfig,
-               cache: CacheView | None = None) -> tuple[dict[str, Any], StepSettings]:
+               cache: CacheView | None = None, *, settings: StepSettings | None = None) -> tuple[dict[str, Any], StepSettings]:
     """The pod with the agent injected, and the settings it was injected with.
 
     ``values`` are our annotations without prefix (the pod's merged over its owner's); ``cache``
-    what the cluster says of the pod's OrasCache (None: the defaults, for `kubectl oras inject`).
+    what the cluster says of the pod's OrasCache (None: the defaults, for `kubectl oras inject`);
+    ``settings`` those ``values`` were read into already, if they were.
     Raises InvalidAnnotations or InvalidPod with a message for the user. A pod already injected is
     returned as is.
     """
     check_pod(pod)
-    settings = parse_settings(values)
+    settings = settings or parse_settings(values)
     if is_injected(pod):
         return pod, settings
     spec = pod.get("spec") or {}

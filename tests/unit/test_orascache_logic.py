@@ -221,8 +221,8 @@ def patch_of(out):
 
 
 def test_the_cache_to_look_up_is_the_pods_or_none():
-    assert cache_to_look_up(review(MARK), owner_annotations=None) == ("lab", "oras")
-    assert cache_to_look_up(review({**MARK, PREFIX + "oras-cache": "c2"}), owner_annotations=None) == ("lab", "c2")
+    assert cache_to_look_up(review(MARK), owner_annotations=None)[:2] == ("lab", "oras")
+    assert cache_to_look_up(review({**MARK, PREFIX + "oras-cache": "c2"}), owner_annotations=None)[:2] == ("lab", "c2")
     assert cache_to_look_up(review({**MARK, PREFIX + "registry": "r:5000"}), owner_annotations=None) is None
     assert cache_to_look_up(review({}), owner_annotations=None) is None
     assert cache_to_look_up(review({PREFIX + "nonsense": "x"}), owner_annotations=None) is None  # denied by review_pod
