@@ -117,8 +117,8 @@ class Reconciler:
     stores: Stores
     events: EventRecorder
     counters: Counters = field(default_factory=Counters)
-    # (kind, namespace, name) -> (resourceVersion after our last write, what we wrote): an object
-    # whose resourceVersion is still that one needs no write.
+    # (kind, namespace, name) -> (the object's _version after our last write, what we wrote): an
+    # object still at that version needs no write.
     _applied: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
 
     # -- writes ---------------------------------------------------------------------------------
