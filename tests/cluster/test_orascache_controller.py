@@ -15,10 +15,10 @@ import bcrypt
 import pytest
 
 from tests.cluster.apply import apply, new_namespace, wait_for
-from tests.webhook.process import NS, install_controller, start_replica, stop_replica
+from tests.cluster.conftest import FAST
+from tests.webhook.process import NS, start_replica, stop_replica
 
 GROUP = "apis/cache.converged-computing.github.io/v1alpha1"
-FAST = ("--lease-seconds", "4", "--renew-seconds", "3", "--retry-seconds", "0.5")
 
 
 def orascache(ns, name, spec=None):
@@ -52,21 +52,6 @@ def events(cp, ns, name):
     items = cp.session().get(f"{cp.server}/api/v1/namespaces/{ns}/events").json()["items"]
     return [(e["type"], e["reason"], e["message"]) for e in items if e["involvedObject"]["name"] == name
             and e["involvedObject"]["kind"] == "OrasCache"]
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(control_plane):
-    return install_controller(control_plane)
-
-
-@pytest.fixture(scope="module")
-def leader(control_plane, kubeconfig, tmp_path_factory):
-    log = tmp_path_factory.mktemp("controller") / "controller.log"
-    replica = start_replica(kubeconfig, log, agent_image="kubectl-oras:test", identity="replica-a", extra=FAST)
-    wait_for(control_plane, f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/kubectl-oras-controller",
-             lambda lease: lease["spec"].get("holderIdentity") == "replica-a", timeout=30)
-    yield replica
-    stop_replica(replica)
 
 
 @pytest.fixture

@@ -9,19 +9,7 @@ import time
 import pytest
 
 from tests.cluster.apply import apply, new_namespace, wait_for
-from tests.cluster.test_orascache_controller import FAST, cache_path, condition, get, orascache, settled
-from tests.webhook.process import NS, install_controller, start_replica, stop_replica
-
-
-@pytest.fixture(scope="module")
-def leader(control_plane, tmp_path_factory):
-    kubeconfig = install_controller(control_plane)
-    log = tmp_path_factory.mktemp("controller") / "controller.log"
-    replica = start_replica(kubeconfig, log, agent_image="kubectl-oras:test", identity="replica-a", extra=FAST)
-    wait_for(control_plane, f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/kubectl-oras-controller",
-             lambda lease: lease["spec"].get("holderIdentity") == "replica-a", timeout=30)
-    yield replica
-    stop_replica(replica)
+from tests.cluster.test_orascache_controller import cache_path, condition, get, orascache, settled
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.registries import IMAGE_CONFIG
+
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "echo", "cat", "ls", "sleep", "true", "false", "touch", "mkdir", "cp", "mv", "rm", "env", "tee",
            "head", "wc", "grep", "seq", "date", "id", "hostname", "nslookup", "wget", "test", "[")
@@ -123,27 +125,9 @@ def pause_image() -> Image:
 # The OrasCache default, under exactly its name: the node has no way to pull, so an OrasCache with
 # an empty spec runs this image (imagePullPolicy IfNotPresent) unchanged.
 REGISTRY_IMAGE = "docker.io/library/registry:3.0.0"
-# The file the official image ships at /etc/distribution/config.yml; the controller configures the
-# rest through REGISTRY_* variables, as it must for any distribution image.
-OFFICIAL_CONFIG = """version: 0.1
-log:
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: /var/lib/registry
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-"""
+# The file the official image ships (tests/support/registries.py: IMAGE_CONFIG); the controller
+# configures the rest through REGISTRY_* variables, as it must for any distribution image.
+OFFICIAL_CONFIG = IMAGE_CONFIG
 
 
 def registry_image(binary: str) -> Image:

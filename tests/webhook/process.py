@@ -98,6 +98,17 @@ def start_replica(kubeconfig: Path, log: Path, *, agent_image: str, identity: st
     return Replica(proc, identity, port, f"http://127.0.0.1:{health}", log)
 
 
+def leading_replica(control_plane, kubeconfig: Path, log: Path, *, identity: str = "replica-a",
+                    extra: tuple[str, ...] = ()) -> Replica:
+    """A controller process, once it holds the Lease (the first one does at once)."""
+    from tests.cluster.apply import wait_for
+
+    replica = start_replica(kubeconfig, log, agent_image="kubectl-oras:test", identity=identity, extra=extra)
+    wait_for(control_plane, f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/kubectl-oras-controller",
+             lambda lease: lease["spec"].get("holderIdentity") == identity, timeout=30)
+    return replica
+
+
 def stop_replica(replica: Replica, *, kill: bool = False) -> int:
     if replica.proc.poll() is None:
         (replica.proc.kill if kill else replica.proc.terminate)()
