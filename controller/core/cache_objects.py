@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kubectl_oras.pods.caches import REGISTRY_PORT, registry_secret_name
@@ -162,6 +164,31 @@ def statefulset(spec: CacheSpec) -> dict[str, Any]:
     return body
 
 
+_QUANTITY = re.compile(r"([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?")
+_SUFFIX: dict[str, Decimal | int] = {
+    "": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def quantity(value: Any) -> Decimal | None:
+    """A Kubernetes quantity's value ("1Gi", "1024Mi", "0.5", 2, "500m"), or None when it is none.
+    The apiserver keeps quantities in a canonical form of its own: compare values, not strings."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    match = _QUANTITY.fullmatch(str(value).strip())
+    if not match:
+        return None
+    try:
+        return Decimal(match.group(1)) * _SUFFIX[match.group(2) or ""]
+    except InvalidOperation:
+        return None
+
+
+def same_quantity(a: Any, b: Any) -> bool:
+    qa, qb = quantity(a), quantity(b)
+    return qa is not None and qa == qb
+
+
 def storage_of(obj: dict[str, Any]) -> list[dict[str, Any]]:
     """An observed StatefulSet's claim templates, as compared with the desired ones (the fields we set)."""
     out = []
@@ -176,7 +203,7 @@ def storage_change(desired: dict[str, Any], observed: dict[str, Any]) -> str | N
     """Why ``observed`` cannot become ``desired`` in place (a StatefulSet's claim templates cannot
     change), or None. The controller reports it instead of deleting a claim that holds artifacts."""
     want, have = storage_of(desired), storage_of(observed)
-    if [c["size"] for c in want] == [c["size"] for c in have] and \
+    if len(want) == len(have) and all(same_quantity(w["size"], h["size"]) for w, h in zip(want, have, strict=True)) and \
             all(w["class"] in (None, h["class"]) for w, h in zip(want, have, strict=True)):
         return None
     def shown(claims: list[dict[str, Any]]) -> str:
@@ -210,8 +237,11 @@ def difference(observed: Any, desired: Any, *, skip: tuple[str, ...] = ("stringD
             if found := difference(o, d, skip=skip, exact=exact, at=f"{at}[{i}]"):
                 return found
         return None
-    # The apiserver drops empty strings (omitempty): an env var's value "" comes back without one.
-    return None if observed == desired or (desired == "" and observed is None) else at
+    # The apiserver drops empty strings (omitempty): an env var's value "" comes back without one;
+    # and keeps quantities in its own canonical form ("0.5" comes back "500m").
+    if observed == desired or (desired == "" and observed is None) or same_quantity(observed, desired):
+        return None
+    return at
 
 
 def contains(observed: Any, desired: Any, *, skip: tuple[str, ...] = ("stringData",)) -> bool:

@@ -50,7 +50,7 @@ class CacheSpec:
     image: str = DEFAULT_IMAGE
     deploy: bool = True
     auth: bool = True
-    registry_http_secret: str | None = None  # secrets.registryHttp: a Secret holding the registry's HTTP secret
+    registry_http_secret: str | None = None  # secrets.registryHttp: the registry's HTTP secret itself (the predecessor's)
     storage: Storage = Storage()
     resources: dict[str, Any] = field(default_factory=dict)
     retention: dict[str, Any] | None = None
@@ -152,8 +152,9 @@ def cache_spec(obj: dict[str, Any]) -> CacheSpec:
 
 
 def cache_view(obj: dict[str, Any] | None, name: str) -> CacheView:
-    """What the webhook needs of a cache object (None: there is none). A cache whose spec cannot be
-    read is taken with the defaults its fields fall back to, so its pods still get its Secret."""
+    """What the webhook needs of a cache object (None: there is none). Fields that cannot be read
+    fall back to their defaults; a cache whose status says it cannot run its registry
+    (cache_problem) has that as its ``problem``, and its pods are denied saying so."""
     if obj is None:
         return CacheView(name, exists=False)
     spec = obj.get("spec")
@@ -177,8 +178,10 @@ def cache_problem(obj: dict[str, Any]) -> str | None:
     """The message of a Degraded condition that keeps the cache from running a registry, if any."""
     status = obj.get("status")
     conditions = status.get("conditions") if isinstance(status, dict) else None
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    generation = metadata.get("generation") if isinstance(metadata, dict) else None
     for condition in conditions if isinstance(conditions, list) else []:
         if isinstance(condition, dict) and condition.get("type") == "Degraded" and condition.get("status") == "True" \
-                and condition.get("reason") in BLOCKING:
+                and condition.get("reason") in BLOCKING and condition.get("observedGeneration") == generation:
             return str(condition.get("message") or condition.get("reason"))
     return None

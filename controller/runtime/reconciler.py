@@ -104,6 +104,11 @@ class NameTaken(Exception):
     the cache and left alone (never adopted: deleting the cache would delete it)."""
 
 
+class LookAgain(Exception):
+    """The cache was reported and waits on something the informers may never tell of (the
+    deletion of a user's object): look again after the key's back-off (at most a minute)."""
+
+
 def _taken(kind: str, name: str, namespace: str, obj: dict[str, Any] | None = None) -> NameTaken:
     earlier = obj is not None and objects.owner_of(obj) is not None
     why = ("it belongs to an earlier cache of this name and goes when the garbage collector deletes it"
@@ -125,21 +130,17 @@ class Reconciler:
 
     async def _apply(self, resource: Resource, desired: dict[str, Any], observed: dict[str, Any] | None) -> dict[str, Any]:
         """Make ``desired`` exist as it is, with a server-side apply (field manager kubectl-oras),
-        unless ``observed`` (what the informer shows: ours) is exactly what our last write left.
-        When the informer shows nothing, one of the same name may still exist that someone else
-        made (the informers see only ours): that is reported (NameTaken), never taken over."""
+        unless ``observed`` (ours, as _observed found it; None: there is none) is exactly what our
+        last write left."""
         metadata = desired["metadata"]
         key = (resource.kind, metadata["namespace"], metadata["name"])
         fingerprint = objects.template_hash(desired)
-        if observed is None:
-            # The informers see only what we made: one of this name may be someone else's.
-            observed = await self._unseen(resource, metadata)
-            if observed is None:
-                created = await self.kube.patch(resource, metadata["name"], desired, namespace=metadata["namespace"],
-                                                patch_type="apply", field_manager=objects.MANAGER, force=True)
-                self.counters.writes += 1
-                self._applied[key] = (_version(created), fingerprint)
-                return created
+        if observed is None:  # looked for (_observed): there is none of this name
+            created = await self.kube.patch(resource, metadata["name"], desired, namespace=metadata["namespace"],
+                                            patch_type="apply", field_manager=objects.MANAGER, force=True)
+            self.counters.writes += 1
+            self._applied[key] = (_version(created), fingerprint)
+            return created
         seen = (_version(observed), fingerprint)
         if self._applied.get(key) == seen:
             return observed
@@ -164,6 +165,13 @@ class Reconciler:
             self.counters.writes += 1
         self._applied[key] = (_version(result), fingerprint)
         return result
+
+    async def _observed(self, store: Store, resource: Resource, metadata: dict[str, Any]) -> dict[str, Any] | None:
+        """The object of this name as the informer shows it; when it shows none, as the apiserver
+        does: the informers see only what carries our label, and one of this name may be ours
+        without it (a label removed) or someone else's (NameTaken: never taken over)."""
+        found = store.get(metadata["namespace"], metadata["name"])
+        return found if found is not None else await self._unseen(resource, metadata)
 
     async def _unseen(self, resource: Resource, metadata: dict[str, Any]) -> dict[str, Any] | None:
         """The object of this name the informer does not show: None when there is none, ours when
@@ -227,11 +235,11 @@ class Reconciler:
         try:
             problem, progress, statefulset, service = await self._objects(cache, spec)
         except NameTaken as e:
-            # Not retried: the other object's deletion (or the cache's change) queues the cache again.
+            # The other object is not ours, so no watch tells of its deletion: look again later.
             await self.events.emit(cache, "Warning", "NameTaken", str(e))
             await self._write_status(cache, cache_status(spec, generation=generation, previous=cache.get("status"),
                                                          now=now_rfc3339(), problem=Note("NameTaken", str(e))))
-            return
+            raise LookAgain(str(e)) from None
         except (KubeError, InvalidCredentials) as e:
             # A user's edit of the auth Secret that htpasswd cannot hold is theirs to fix: said on the
             # cache, not retried (the Secret's next change queues the cache again).
@@ -256,11 +264,17 @@ class Reconciler:
 
     async def _objects(self, cache: dict[str, Any], spec: CacheSpec) -> tuple[Note | None, Note | None, Any, Any]:
         ns, name = spec.namespace, spec.name
-        statefulset = self.stores.statefulsets.get(ns, name)
-        service = self.stores.services.get(ns, name)
-        for kind, obj in (("StatefulSet", statefulset), ("Service", service)):
+        desired_service, desired = objects.service(spec), objects.statefulset(spec)
+        for kind, obj in (("StatefulSet", self.stores.statefulsets.get(ns, name)),
+                          ("Service", self.stores.services.get(ns, name))):
             if obj is not None and not _owned_by(obj, spec):
                 raise _taken(kind, name, ns, obj)
+        if not spec.deploy:
+            statefulset = self.stores.statefulsets.get(ns, name)
+            service = self.stores.services.get(ns, name)
+        else:
+            statefulset = await self._observed(self.stores.statefulsets, STATEFUL_SETS, desired["metadata"])
+            service = await self._observed(self.stores.services, SERVICES, desired_service["metadata"])
         if not spec.deploy:
             for resource, obj in ((STATEFUL_SETS, statefulset), (SERVICES, service)):
                 if obj is not None:
@@ -268,11 +282,9 @@ class Reconciler:
                     await self.events.emit(cache, "Normal", "Removed", f"deleted {resource.kind} {name}: deploy is false")
             return None, None, None, None
         made = await self._secrets(cache, spec)
-        desired_service = objects.service(spec)
         if service is None:
             made.append(f"Service {name} ({spec.endpoint})")
         service = await self._apply(SERVICES, desired_service, service)
-        desired = objects.statefulset(spec)
         problem = progress = None
         if statefulset is not None:
             change = objects.storage_change(desired, statefulset)
@@ -322,16 +334,18 @@ class Reconciler:
         made: list[str] = []
         credentials = None
         name = registry_secret_name(spec.name)
-        observed = self.stores.secrets.get(ns, name)
-        for secret_name, obj in ((spec.auth_secret, self.stores.secrets.get(ns, spec.auth_secret or "")), (name, observed)):
+        for secret_name, obj in ((spec.auth_secret, self.stores.secrets.get(ns, spec.auth_secret or "")),
+                                 (name, self.stores.secrets.get(ns, name))):
             if obj is not None and not _owned_by(obj, spec):
                 raise _taken("Secret", str(secret_name), ns, obj)
+        desired_registry = objects.registry_secret(spec, {})
+        observed = await self._observed(self.stores.secrets, SECRETS, desired_registry["metadata"])
         if spec.auth_secret:
             auth = self.stores.secrets.get(ns, spec.auth_secret)
             desired_auth = objects.auth_secret(spec, new_credentials())
             if auth is None:
                 auth = await self._unseen(SECRETS, desired_auth["metadata"])
-            if auth is None:
+            if auth is None:  # looked for: there is none of this name
                 # Made once, with a password of its own, and never rewritten (create, not apply).
                 try:
                     await self.kube.create(SECRETS, desired_auth, namespace=ns)
@@ -345,6 +359,12 @@ class Reconciler:
         have = _decoded(observed)
         http_secret = spec.registry_http_secret or have.get(HTTP_SECRET_KEY) or new_http_secret()
         if observed is not None and registry_secret_current(credentials, http_secret, have):
+            labels = desired_registry["metadata"]["labels"]
+            if not labels.items() <= ((observed.get("metadata") or {}).get("labels") or {}).items():
+                # Ours, with its label removed: the label back (so the watch sees it), the data kept.
+                await self.kube.patch(SECRETS, name, {"metadata": {"labels": labels}}, namespace=ns, patch_type="merge",
+                                      field_manager=objects.MANAGER)
+                self.counters.writes += 1
             return made
         await self._apply(SECRETS, objects.registry_secret(spec, registry_secret_data(credentials, http_secret)), observed)
         return made
@@ -374,6 +394,9 @@ async def run_workers(reconciler: Reconciler, queue: WorkQueue[Key], stopping: a
             try:
                 await reconciler.reconcile(key)
                 queue.forget(key)
+            except LookAgain as e:
+                delay = queue.retry(key)
+                log.debug("%s/%s: %s (looking again in %.1f s)", key[0], key[1], e, delay)
             except KubeError as e:
                 delay = queue.retry(key)
                 log.warning("%s/%s: %s (again in %.1f s)", key[0], key[1], e, delay)

@@ -33,8 +33,6 @@ def owned_by(obj, uid):
     return any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
 
 
-@pytest.mark.xfail(strict=True, reason="a NameTaken cache is never queued again when an object the informers "
-                                       "cannot see (unlabelled) is deleted; it stays NameTaken")
 def test_a_cache_gets_its_service_once_the_users_service_is_deleted(control_plane, leader, ns):
     cp = control_plane
     apply(cp, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
@@ -46,8 +44,6 @@ def test_a_cache_gets_its_service_once_the_users_service_is_deleted(control_plan
     wait_for(cp, cache_path(ns, "web"), settled, timeout=30)
 
 
-@pytest.mark.xfail(strict=True, reason="objects orphaned from an earlier cache keep our label but no owner: "
-                                       "their deletion queues no cache, so the new one stays NameTaken")
 def test_a_cache_made_again_after_an_orphaning_delete_settles_once_the_orphans_go(control_plane, leader, ns):
     cp = control_plane
     apply(cp, orascache(ns, "orph"))
@@ -79,9 +75,6 @@ def test_a_cache_deleted_and_made_again_settles_once_the_old_objects_are_collect
     assert not condition(cache, "Degraded") or condition(cache, "Degraded").get("status") != "True"
 
 
-@pytest.mark.xfail(strict=True, reason="the registry Secret the informer no longer shows (label removed) is "
-                                       "rewritten with a new random REGISTRY_HTTP_SECRET: _secrets reads the "
-                                       "informer's None, not what _unseen found")
 def test_the_registry_secret_keeps_its_http_secret_when_its_label_is_removed(control_plane, leader, ns):
     cp = control_plane
     apply(cp, orascache(ns, "lbl"))
@@ -96,8 +89,6 @@ def test_the_registry_secret_keeps_its_http_secret_when_its_label_is_removed(con
     assert base64.b64decode(after["data"]["REGISTRY_HTTP_SECRET"]) == base64.b64decode(before)
 
 
-@pytest.mark.xfail(strict=True, reason="storage_change compares the claim size as written (1024Mi) with the "
-                                       "apiserver's canonical form (1Gi): StorageImmutable for an unchanged spec")
 def test_a_pvc_size_in_a_non_canonical_form_is_not_a_storage_change(control_plane, leader, ns):
     cp = control_plane
     apply(cp, orascache(ns, "canon", {"storage": {"pvc": {"size": "1024Mi"}}}))

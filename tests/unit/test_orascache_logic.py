@@ -250,11 +250,23 @@ def test_the_caches_auth_secret_is_wired_by_envfrom_alone_and_oras_env_is_said_t
 
 def test_a_cache_that_cannot_run_its_registry_denies_its_pods_saying_why():
     broken = cache(name="oras")
-    broken["status"] = {"conditions": [{"type": "Degraded", "status": "True", "reason": "NameTaken",
+    broken["status"] = {"conditions": [{"type": "Degraded", "status": "True", "reason": "NameTaken", "observedGeneration": 1,
                                         "message": "a Service named oras exists in lab that this cache did not make"}]}
     out = review_pod(review(MARK), owner_annotations=None, agent_image="img", cache=cache_view(broken, "oras"))
     assert not out["response"]["allowed"]
     assert "cannot run its registry: a Service named oras exists" in out["response"]["status"]["message"]
+    broken["metadata"]["generation"] = 2  # changed since: the condition speaks of an older spec
+    assert cache_view(broken, "oras").problem is None
+
+
+def test_quantities_compare_by_value_as_the_apiserver_rewrites_them():
+    from controller.core.cache_objects import quantity, same_quantity
+
+    assert same_quantity("1Gi", "1024Mi") and same_quantity("0.5", "500m") and same_quantity(2, "2")
+    assert not same_quantity("1Gi", "1G") and quantity("lots") is None and quantity(True) is None
+    pvc = objects.statefulset(cache_spec(cache({"storage": {"pvc": {"size": "1024Mi"}}})))
+    stored = objects.statefulset(cache_spec(cache({"storage": {"pvc": {"size": "1Gi"}}})))
+    assert objects.storage_change(pvc, stored) is None
     off = review_pod(review(MARK), owner_annotations=None, agent_image="img", cache=CacheView("oras"))
     (init,) = [op for op in patch_of(off) if op["path"] == "/spec/initContainers"]
     assert all("envFrom" not in c for c in init["value"])
