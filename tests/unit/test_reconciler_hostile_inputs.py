@@ -106,13 +106,13 @@ async def test_auth_turned_off_writes_the_registry_secret_once():
     kube, r = reconciler({("lab", "oras-oras-registry"): registry}, spec={"auth": {"enabled": False}})
     for i in range(3):
         await r.reconcile(KEY)  # each a change the watch brought (a StatefulSet's status, a label)
-        written = [c for c in kube.calls if c[1] == "secrets"]
+        written = [c for c in kube.calls if c[1] == "secrets" and c[0] in ("create", "patch")]
         if written:
             body = written[-1][3]
             assert "htpasswd" not in body["data"] and "stringData" not in body
             r.stores.secrets[("lab", "oras-oras-registry")] = {
                 "metadata": {**registry["metadata"], "resourceVersion": str(10 + i)}, "data": body["data"]}
-    writes = [c[:3] for c in kube.calls if c[1] == "secrets"]
+    writes = [c[:3] for c in kube.calls if c[1] == "secrets" and c[0] in ("create", "patch")]
     assert len(writes) == 1, writes
 
 
