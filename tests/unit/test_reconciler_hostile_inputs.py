@@ -111,7 +111,8 @@ async def test_auth_turned_off_writes_the_registry_secret_once():
             body = written[-1][3]
             assert "htpasswd" not in body["data"] and "stringData" not in body
             r.stores.secrets[("lab", "oras-oras-registry")] = {
-                "metadata": {**registry["metadata"], "resourceVersion": str(10 + i)}, "data": body["data"]}
+                "metadata": {**registry["metadata"], "labels": body["metadata"]["labels"], "resourceVersion": str(10 + i)},
+                "data": body["data"]}
     writes = [c[:3] for c in kube.calls if c[1] == "secrets" and c[0] in ("create", "patch")]
     assert len(writes) == 1, writes
 
