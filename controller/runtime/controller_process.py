@@ -29,7 +29,7 @@ from .cache_directory import CacheDirectory
 from .events import EventRecorder
 from .health import make_health_app, start_health_server
 from .metrics import Metrics
-from .reconciler import Counters, Reconciler, Stores, run_workers
+from .reconciler import Reconciler, Stores, run_workers
 from .webhook_process import WebhookSettings, serve_webhook
 from .work_queue import WorkQueue
 
@@ -73,7 +73,6 @@ class Controller:
                                        lease_seconds=s.lease_seconds, renew_seconds=s.renew_seconds,
                                        retry_seconds=s.retry_seconds)
         self.events = EventRecorder(self.kube, instance=self.election.identity)
-        self.counters = Counters(on_reconcile=self.metrics.reconciled)
         self.owned: list[Informer] = []
 
     # -- changes ----------------------------------------------------------------------------------
@@ -106,7 +105,7 @@ class Controller:
                       for resource in (STATEFUL_SETS, SERVICES, SECRETS)]
         tasks = [asyncio.create_task(informer.run(stop_owned)) for informer in self.owned]
         reconciler = Reconciler(self.kube, Stores(self.caches, self.owned[0], self.owned[1], self.owned[2]), self.events,
-                                self.counters)
+                                on_reconcile=self.metrics.reconciled)
         try:
             synced: asyncio.Future[Any] = asyncio.gather(self.caches.synced.wait(), *(i.synced.wait() for i in self.owned))
             stopped: asyncio.Future[Any] = asyncio.ensure_future(stepping_down.wait())

@@ -53,16 +53,6 @@ class Stores:
     secrets: Store
 
 
-@dataclass
-class Counters:
-    """What the reconciler did, for /metrics and the benchmarks."""
-
-    reconciles: int = 0
-    errors: int = 0
-    writes: int = 0
-    on_reconcile: Callable[[str, float], None] | None = None  # (result, seconds)
-
-
 def _decoded(secret: dict[str, Any] | None) -> dict[str, str]:
     out = {}
     for key, value in ((secret or {}).get("data") or {}).items():
@@ -73,9 +63,10 @@ def _decoded(secret: dict[str, Any] | None) -> dict[str, str]:
     return out
 
 
-def _owned_by(obj: dict[str, Any] | None, spec: CacheSpec) -> bool:
+def _owned_by(obj: dict[str, Any] | None, uid: str) -> bool:
+    """Whether the cache of ``uid`` controls ``obj``."""
     refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
-    return any(isinstance(r, dict) and r.get("uid") == spec.uid and r.get("controller") for r in refs)
+    return any(isinstance(r, dict) and r.get("uid") == uid and r.get("controller") for r in refs)
 
 
 def _version(obj: dict[str, Any]) -> str:
@@ -121,7 +112,7 @@ class Reconciler:
     kube: Kube
     stores: Stores
     events: EventRecorder
-    counters: Counters = field(default_factory=Counters)
+    on_reconcile: Callable[[str, float], None] | None = None  # told (result, seconds) of each reconcile: /metrics
     # (kind, namespace, name) -> (the object's _version after our last write, what we wrote): an
     # object still at that version needs no write.
     _applied: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
@@ -138,7 +129,6 @@ class Reconciler:
         if observed is None:  # looked for (_observed): there is none of this name
             created = await self.kube.patch(resource, metadata["name"], desired, namespace=metadata["namespace"],
                                             patch_type="apply", field_manager=objects.MANAGER, force=True)
-            self.counters.writes += 1
             self._applied[key] = (_version(created), fingerprint)
             return created
         seen = (_version(observed), fingerprint)
@@ -150,7 +140,6 @@ class Reconciler:
                 field_manager=objects.MANAGER, force=True)
         except Invalid:  # what another manager added to a list makes the merged object invalid
             result = None
-        self.counters.writes += 1
         differs = None if result is None else objects.difference(result, desired)
         if result is None or differs:
             # Lists others added to (a hand-edited Service port) are replaced whole by a merge patch.
@@ -162,7 +151,6 @@ class Reconciler:
                 put_back["data"] = {**{k: None for k in result.get("data") or {}}, **put_back["data"]}
             result = await self.kube.patch(resource, metadata["name"], put_back, namespace=metadata["namespace"],
                                            patch_type="merge", field_manager=objects.MANAGER)
-            self.counters.writes += 1
         self._applied[key] = (_version(result), fingerprint)
         return result
 
@@ -183,9 +171,7 @@ class Reconciler:
         if not items:
             return None
         found = items[0]
-        uid = metadata["ownerReferences"][0]["uid"]
-        refs = (found.get("metadata") or {}).get("ownerReferences") or []
-        if any(isinstance(r, dict) and r.get("uid") == uid and r.get("controller") for r in refs):
+        if _owned_by(found, metadata["ownerReferences"][0]["uid"]):
             return found
         raise _taken(resource.kind, metadata["name"], metadata["namespace"], found)
 
@@ -196,7 +182,6 @@ class Reconciler:
         metadata = cache["metadata"]
         await self.kube.patch(ORAS_CACHES, metadata["name"], _status_patch(old, status), namespace=metadata["namespace"],
                               patch_type="merge", subresource="status")
-        self.counters.writes += 1
         cache["status"] = status  # what we see until the watch brings it: no second write meanwhile
 
     # -- one cache --------------------------------------------------------------------------------
@@ -208,11 +193,8 @@ class Reconciler:
             await self._reconcile(key)
             result = "ok"
         finally:
-            self.counters.reconciles += 1
-            if result == "error":
-                self.counters.errors += 1
-            if self.counters.on_reconcile:
-                self.counters.on_reconcile(result, time.monotonic() - started)
+            if self.on_reconcile:
+                self.on_reconcile(result, time.monotonic() - started)
 
     async def _reconcile(self, key: Key) -> None:
         namespace, name = key
@@ -267,7 +249,7 @@ class Reconciler:
         desired_service, desired = objects.service(spec), objects.statefulset(spec)
         for kind, obj in (("StatefulSet", self.stores.statefulsets.get(ns, name)),
                           ("Service", self.stores.services.get(ns, name))):
-            if obj is not None and not _owned_by(obj, spec):
+            if obj is not None and not _owned_by(obj, spec.uid):
                 raise _taken(kind, name, ns, obj)
         if not spec.deploy:
             statefulset = self.stores.statefulsets.get(ns, name)
@@ -336,7 +318,7 @@ class Reconciler:
         name = registry_secret_name(spec.name)
         for secret_name, obj in ((spec.auth_secret, self.stores.secrets.get(ns, spec.auth_secret or "")),
                                  (name, self.stores.secrets.get(ns, name))):
-            if obj is not None and not _owned_by(obj, spec):
+            if obj is not None and not _owned_by(obj, spec.uid):
                 raise _taken("Secret", str(secret_name), ns, obj)
         desired_registry = objects.registry_secret(spec, {})
         observed = await self._observed(self.stores.secrets, SECRETS, desired_registry["metadata"])
@@ -351,7 +333,6 @@ class Reconciler:
                     await self.kube.create(SECRETS, desired_auth, namespace=ns)
                 except Conflict:  # made a moment ago (by us, or someone): the next reconcile looks again
                     raise KubeError(f"Secret {spec.auth_secret} appeared while being made; retrying") from None
-                self.counters.writes += 1
                 credentials = desired_auth["stringData"]
                 made.append(f"Secret {spec.auth_secret} (the registry's generated password)")
             else:
@@ -364,7 +345,6 @@ class Reconciler:
                 # Ours, with its label removed: the label back (so the watch sees it), the data kept.
                 await self.kube.patch(SECRETS, name, {"metadata": {"labels": labels}}, namespace=ns, patch_type="merge",
                                       field_manager=objects.MANAGER)
-                self.counters.writes += 1
             return made
         await self._apply(SECRETS, objects.registry_secret(spec, registry_secret_data(credentials, http_secret)), observed)
         return made
@@ -372,7 +352,6 @@ class Reconciler:
     async def _delete(self, resource: Resource, namespace: str, name: str) -> None:
         try:
             await self.kube.delete(resource, name, namespace=namespace)
-            self.counters.writes += 1
         except NotFound:
             pass
 
