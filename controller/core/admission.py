@@ -59,7 +59,7 @@ def pod_label(pod: Any) -> str:
     return str(metadata.get("name") or metadata.get("generateName") or "?")
 
 
-def _response(uid: str, **fields: Any) -> dict[str, Any]:
+def review_response(uid: str, **fields: Any) -> dict[str, Any]:
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": uid, **fields}}
 
 
@@ -123,19 +123,19 @@ def review_pod(review: dict[str, Any], *, owner_annotations: dict[str, str] | No
     uid = request["uid"]
     pod = request.get("object")
     if request.get("operation") != "CREATE" or (request.get("kind") or {}).get("kind") != "Pod" or pod is None:
-        return _response(uid, allowed=True)
+        return review_response(uid, allowed=True)
     try:
         metadata = metadata_of(pod)
         _owner_references(metadata)
         values = merge_owner(metadata.get("annotations"), owner_annotations)
         if not values:
-            return _response(uid, allowed=True)
+            return review_response(uid, allowed=True)
         config = InjectionConfig(agent_image=agent_image, namespace=_namespace(request, metadata))
         new, settings = mutate_pod(pod, values, config, cache, settings=settings)
         ops = pod_patch(pod, new)
         patch = json.dumps(ops, separators=(",", ":")) if ops else None
     except (InvalidAnnotations, InvalidPod) as e:
-        return _response(uid, allowed=False, status={"code": 400, "reason": "BadRequest", "message": str(e)})
+        return review_response(uid, allowed=False, status={"code": 400, "reason": "BadRequest", "message": str(e)})
     except RecursionError:
         raise MalformedReview("request.object is nested too deeply") from None
     fields: dict[str, Any] = {"allowed": True}
@@ -144,4 +144,4 @@ def review_pod(review: dict[str, Any], *, owner_annotations: dict[str, str] | No
         fields["patch"] = base64.b64encode(patch.encode()).decode()
     if settings.warnings:
         fields["warnings"] = list(settings.warnings)
-    return _response(uid, **fields)
+    return review_response(uid, **fields)

@@ -25,7 +25,15 @@ from aiohttp.typedefs import Middleware
 
 from kubectl_oras.pods.caches import CacheView
 
-from ..core.admission import MalformedReview, cache_to_look_up, controlling_owner, pod_label, request_of, review_pod
+from ..core.admission import (
+    MalformedReview,
+    cache_to_look_up,
+    controlling_owner,
+    pod_label,
+    request_of,
+    review_pod,
+    review_response,
+)
 
 log = logging.getLogger("kubectl_oras.webhook")
 
@@ -44,13 +52,6 @@ async def no_owner_lookup(namespace: str, owner: dict[str, Any]) -> dict[str, st
 async def default_cache(namespace: str, name: str) -> CacheView:
     """No cluster to ask: every cache exists with the defaults (what `kubectl oras inject` assumes)."""
     return CacheView.default(name)
-
-
-def _denied(review: Any, message: str) -> dict[str, Any]:
-    uid = review["request"]["uid"]
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "response": {"uid": uid, "allowed": False, "status": {"code": 503, "reason": "ServiceUnavailable",
-                                                                 "message": message}}}
 
 
 def bad_request(reason: str) -> web.Response:
@@ -112,8 +113,9 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
             except Exception as e:  # deny: injecting without knowing the cache's registry and Secret would break the step later
                 log.warning("could not read OrasCache %s/%s: %s", namespace, name, e)
                 request["outcome"] = "denied"
-                return web.json_response(_denied(review, f"cannot read OrasCache {name!r} in {namespace} to wire the "
-                                                         f"pod to its registry: {e}; try again"))
+                message = f"cannot read OrasCache {name!r} in {namespace} to wire the pod to its registry: {e}; try again"
+                return web.json_response(review_response(admission["uid"], allowed=False, status={
+                    "code": 503, "reason": "ServiceUnavailable", "message": message}))
         try:
             response = review_pod(review, owner_annotations=owner_annotations, agent_image=agent_image, cache=cache,
                                   settings=wanted.settings if wanted is not None else None)

@@ -156,3 +156,40 @@ async def test_connections_past_the_cap_are_closed_at_once_and_slots_come_back()
         assert await healthz_answers(hook, within=10)
     finally:
         hook.stop()
+
+
+async def test_the_cache_lookup_decides_and_its_failure_denies_naming_the_cache():
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from controller.runtime.webhook_server import make_app
+    from kubectl_oras.pods.caches import CacheView
+
+    async def lookup(namespace, name):
+        if name == "broken":
+            raise RuntimeError("the apiserver did not answer")
+        return CacheView(name, exists=name != "missing")
+
+    seen = []
+    app = make_app(agent_image="img", lookup_cache=lookup, observe=lambda outcome, seconds: seen.append(outcome))
+
+    def review(cache):
+        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": cache, "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "lab",
+                            "object": {"metadata": {"annotations": {PREFIX + "oras-cache": cache,
+                                                                    PREFIX + "output-uri": "a/b:c",
+                                                                    PREFIX + "output-path": "out"}},
+                                       "spec": {"containers": [{"name": "c", "image": "i", "command": ["a"]}]}}}}
+
+    async with TestClient(TestServer(app)) as client:
+        answers = {}
+        for cache in ("broken", "missing", "here"):
+            r = await client.post("/mutate", json=review(cache))
+            assert r.status == 200
+            answers[cache] = (await r.json())["response"]
+    assert answers["broken"]["uid"] == "broken" and not answers["broken"]["allowed"]
+    assert answers["broken"]["status"]["code"] == 503
+    assert "cannot read OrasCache 'broken' in lab" in answers["broken"]["status"]["message"]
+    assert "the apiserver did not answer" in answers["broken"]["status"]["message"]
+    assert "kubectl oras create-cache missing" in answers["missing"]["status"]["message"]
+    assert answers["here"]["allowed"] and answers["here"]["patchType"] == "JSONPatch"
+    assert seen == ["denied", "denied", "mutated"]
