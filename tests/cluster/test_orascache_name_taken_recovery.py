@@ -29,6 +29,13 @@ def delete(cp, path, **body):
     assert r.status_code in (200, 202), r.text
 
 
+def gone(cp, path, timeout=30):
+    deadline = time.monotonic() + timeout
+    while cp.session().get(f"{cp.server}{path}").status_code != 404:
+        assert time.monotonic() < deadline, f"{path} still there after {timeout} s"
+        time.sleep(0.2)
+
+
 def owned_by(obj, uid):
     return any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
 
@@ -51,6 +58,7 @@ def test_a_cache_made_again_after_an_orphaning_delete_settles_once_the_orphans_g
     delete(cp, cache_path(ns, "orph"), propagationPolicy="Orphan")
     wait_for(cp, f"/api/v1/namespaces/{ns}/services/orph", lambda s: not s["metadata"].get("ownerReferences"),
              timeout=30)
+    gone(cp, cache_path(ns, "orph"))  # its orphan finalizer done: an apply before would land on the old one
     apply(cp, orascache(ns, "orph"))
     wait_for(cp, cache_path(ns, "orph"), name_taken, timeout=60)
     time.sleep(2)
