@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import direct, inject
+from . import direct, gc, inject
 from .common import run_as_program
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 direct.register(app)
 inject.register(app)
+gc.register(app)
 
 
 def main() -> None:

@@ -130,7 +130,7 @@ def handle_errors(func: F) -> F:
 
 
 def make_client(host: str, *, plain_http: bool, insecure: bool, push: bool, limits: Timeouts,
-                what: str) -> RegistryClient:
+                what: str, pool_size: int = 8) -> RegistryClient:
     """Credentials come from the environment (ORAS_USER / ORAS_PASS) or docker config, never flags.
 
     With --timeout, the clock starts here and covers the rest of the command (``what``).
@@ -138,7 +138,7 @@ def make_client(host: str, *, plain_http: bool, insecure: bool, push: bool, limi
     if limits.total is not None and _running_as_program:
         arm_alarm(limits.total, what=what)
     return RegistryClient(host, plain_http=plain_http, insecure=insecure, credentials=Credentials.from_env(push=push),
-                          timeouts=limits)
+                          timeouts=limits, pool_size=pool_size)
 
 
 def emit(fmt: Format, data: Any, text: str) -> None:

@@ -1,0 +1,148 @@
+"""`kubectl oras gc`: delete the tags a retention policy no longer keeps (docs/retention.md)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from typing import Annotated
+
+import typer
+
+from ..durations import parse_duration
+from ..errors import OrasError
+from ..oci.errors import InvalidReference
+from ..oci.reference import is_valid_repository
+from ..retention.choice import Policy, Verdict, bytes_freed, choose
+from ..retention.registry import DELETED, FAILED, SPARED, WOULD_DELETE, Outcome, delete_chosen, scan
+from .common import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    ConnectTimeoutOption,
+    Format,
+    InsecureOption,
+    PlainHttpOption,
+    ReadTimeoutOption,
+    RegistryOption,
+    TimeoutOption,
+    emit,
+    handle_errors,
+    make_client,
+    stderr_is_terminal,
+    timeouts,
+)
+from .progress import human_bytes
+
+EPILOG = """\
+Examples:
+
+  # what would go if each repository kept its newest 5 tags
+  kubectl oras gc -r 127.0.0.1:5000 --plain-http --keep-last 5 --dry-run
+
+  # tags over 30 days old in two repositories, never final-*
+  kubectl oras gc metric/lammps metric/hwloc -r localhost:5000 \\
+      --max-age 720h --keep 'final-*'
+
+A tag's time is its manifest's org.opencontainers.image.created (none: now). \
+Referrer tags (sha256-...) are never deleted. \
+Disk is freed when the registry's garbage collector runs.
+"""
+
+
+class NoLimit(OrasError):
+    pass
+
+
+def _verdict_json(v: Verdict, outcome: Outcome | None) -> dict[str, object]:
+    return {
+        "repository": v.repository, "tag": v.tag, "digest": v.digest, "action": v.action, "reason": v.reason,
+        "time": v.time.isoformat().replace("+00:00", "Z"), "timeSource": v.time_source,
+        "result": outcome.result if outcome else "kept", "deletedBy": outcome.by if outcome else "",
+        "message": outcome.message if outcome else "",
+    }
+
+
+@handle_errors
+def gc(
+    repositories: Annotated[list[str] | None, typer.Argument(
+        metavar="[REPO]...", help="Repositories to clean (all the registry lists when none are given).")] = None,
+    registry: RegistryOption = None,
+    keep_last: Annotated[int | None, typer.Option("--keep-last", min=0, metavar="N",
+                                                  help="Keep the newest N tags of each repository.")] = None,
+    max_age: Annotated[str | None, typer.Option("--max-age", metavar="DURATION",
+                                                help="Delete tags older than this (e.g. 720h).")] = None,
+    keep: Annotated[list[str] | None, typer.Option("--keep", metavar="PATTERN",
+                                                   help="Never delete tags matching this shell pattern (repeatable).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be deleted; delete nothing.")] = False,
+    plain_http: PlainHttpOption = False,
+    insecure: InsecureOption = False,
+    timeout: TimeoutOption = None,
+    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=32,
+                                             help="Registry requests at once.")] = 8,
+    output: Annotated[Format, typer.Option("--output", "-o", help="Output format: text or json.")] = Format.text,
+) -> None:
+    """Delete the tags a retention policy no longer keeps, printing each one and why."""
+    if not registry:
+        raise InvalidReference("no registry: pass --registry HOST:PORT")
+    if keep_last is None and max_age is None:
+        raise NoLimit("say what to delete: --keep-last N, --max-age DURATION, or both")
+    try:
+        age = parse_duration(max_age) if max_age is not None else None
+    except ValueError as e:
+        raise NoLimit(f"--max-age: {e}") from None
+    for name in repositories or []:
+        if not is_valid_repository(name):
+            raise InvalidReference(f"{name!r} is not a repository name (lowercase, e.g. metric/lammps; no tag)")
+    policy = Policy(keep_last=keep_last, max_age=age, keep=tuple(keep or ()))
+    client = make_client(registry, plain_http=plain_http, insecure=insecure, push=not dry_run,
+                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
+                         what=f"gc {registry}", pool_size=concurrency)
+    show_progress = stderr_is_terminal() and output is Format.text
+
+    def progress(done: int, total: int) -> None:
+        if show_progress and (done == total or done % 50 == 0):
+            sys.stderr.write(f"\rread {done}/{total} tags")
+            if done == total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    found = scan(client, repositories or None, concurrency=concurrency, on_progress=progress)
+    now = _dt.datetime.now(_dt.UTC)
+    verdicts = choose(found.tags, policy, now)
+    outcomes, mode = delete_chosen(client, verdicts, dry_run=dry_run, concurrency=concurrency)
+    by_tag = {(o.repository, o.tag): o for o in outcomes}
+    freed = bytes_freed([v for v in verdicts if (v.repository, v.tag) in by_tag
+                         and by_tag[(v.repository, v.tag)].result in (DELETED, WOULD_DELETE)], found.tags)
+    failed = [o for o in outcomes if o.result == FAILED]
+    lines = []
+    for v in verdicts:
+        o = by_tag.get((v.repository, v.tag))
+        if o is None:
+            continue
+        verb = {DELETED: "deleted", WOULD_DELETE: "would delete"}.get(o.result, o.result)
+        why = o.message if o.result == SPARED else v.reason + (f" ({o.message})" if o.message else "")
+        lines.append(f"{verb} {v.reference}: {why}")
+    count = sum(1 for o in outcomes if o.result in (DELETED, WOULD_DELETE))
+    kept = sum(1 for v in verdicts if (v.repository, v.tag) not in by_tag or by_tag[(v.repository, v.tag)].result
+               not in (DELETED, WOULD_DELETE))
+    repos = f"{len(found.repositories)} {'repository' if len(found.repositories) == 1 else 'repositories'}"
+    summary = (f"{'Would delete' if dry_run else 'Deleted'} {count} of {len(verdicts)} tags in {repos} ({kept} kept); "
+               f"{human_bytes(freed)} of blobs {'would be' if dry_run else 'are'} freed by the registry's garbage collector")
+    emit(output, {
+        "registry": registry, "dryRun": dry_run, "deletedBy": mode,
+        "policy": {"keepLast": keep_last, "maxAge": max_age, "keep": list(policy.keep)},
+        "tags": [_verdict_json(v, by_tag.get((v.repository, v.tag))) for v in verdicts],
+        "deleted": count, "kept": kept, "bytesFreed": freed, "problems": found.problems,
+        "failed": [o.reference for o in failed],
+    }, "\n".join([*lines, summary]))
+    for problem in found.problems:
+        typer.echo(f"warning: {problem}", err=True)
+    if failed or found.problems:
+        for o in failed:
+            typer.echo(f"error: delete {o.reference}: {o.message}", err=True)
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("gc", epilog=EPILOG)(gc)

@@ -1,0 +1,231 @@
+"""Which tags retention deletes: a pure function of the tags and the policy (docs/retention.md).
+
+Plain data in (each tag's repository, name, manifest digest and times), plain data out (a
+verdict with its reason for every tag). Nothing here talks to a registry; ``registry.py`` reads
+the tags and carries out the verdicts.
+
+The rules, in the order they are applied:
+
+1. A tag's time is its manifest's ``org.opencontainers.image.created``; without one, when it was
+   first seen (the caller keeps that); without either, now. A time in the future counts as now
+   (a pusher's clock ahead of ours must not make its artifact immortal, or count as newest).
+2. Never deleted: a referrer tag (``sha256-<hex>``, and cosign's ``.sig``/``.att``/``.sbom``
+   forms: the tag schema that stands in for the referrers API), and a tag that a ``keep``
+   pattern matches (shell style, the whole tag: ``final-*``).
+3. The others of each repository, newest first (ties broken by the tag's name in natural
+   order, so ``iter-10`` is newer than ``iter-9`` pushed in the same second), are deleted past
+   the newest ``keepLast``, and when older than ``maxAge``. Either limit alone applies alone;
+   with both, a tag goes when it breaks either.
+4. On a registry that deletes only by digest (distribution 2.x), deleting a tag deletes its
+   manifest and with it every other tag on that manifest: ``by_digest`` keeps a tag whose
+   manifest another kept tag points at (``digests_to_delete`` then says which manifests go).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+# The tag schema for referrers (distribution-spec 1.1) and cosign's signature/attestation tags.
+_REFERRER_TAG = re.compile(r"sha(256|512)-[0-9a-f]{32,128}(\.(sig|att|sbom))?")
+_NUMBERS = re.compile(r"(\d+)")
+
+DELETE = "delete"
+KEEP = "keep"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What to keep. ``keep_last`` and ``max_age`` (seconds) are limits; None is no limit."""
+
+    keep_last: int | None = None
+    max_age: float | None = None
+    keep: tuple[str, ...] = ()
+
+    @property
+    def deletes_anything(self) -> bool:
+        return self.keep_last is not None or self.max_age is not None
+
+
+@dataclass(frozen=True)
+class Tag:
+    repository: str
+    tag: str
+    digest: str
+    created: _dt.datetime | None = None  # the manifest's org.opencontainers.image.created
+    first_seen: _dt.datetime | None = None  # when the caller first saw this tag (no created)
+    blobs: tuple[tuple[str, int], ...] = ()  # (digest, size) of the blobs its manifest lists
+
+
+@dataclass(frozen=True)
+class Verdict:
+    repository: str
+    tag: str
+    digest: str
+    action: str  # DELETE or KEEP
+    reason: str
+    time: _dt.datetime  # the time the rules used
+    time_source: str  # "created", "first seen" or "now"
+    rank: int | None = None  # 1 = newest of the repository's deletable tags; None: protected
+    sharing: tuple[str, ...] = field(default=())  # kept tags on the same manifest (by-digest registries)
+
+    @property
+    def delete(self) -> bool:
+        return self.action == DELETE
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+def is_referrer_tag(tag: str) -> bool:
+    return _REFERRER_TAG.fullmatch(tag) is not None
+
+
+def parse_created(value: object) -> _dt.datetime | None:
+    """An RFC 3339 ``created`` annotation as an aware UTC time; None when absent or unreadable."""
+    if not isinstance(value, str) or not value or len(value) > 64:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # fromisoformat (3.11) reads fractions of any length only up to microseconds: trim the rest.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        moment = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:  # RFC 3339 requires an offset; a bare time is read as UTC
+        moment = moment.replace(tzinfo=_dt.UTC)
+    return moment.astimezone(_dt.UTC)
+
+
+def natural_key(tag: str) -> tuple[tuple[int, int, str], ...]:
+    """``iter-9`` < ``iter-10``: digit runs compare as numbers, the rest as text."""
+    return tuple((1, int(part), "") if part.isdigit() else (0, 0, part) for part in _NUMBERS.split(tag) if part)
+
+
+def _time_of(tag: Tag, now: _dt.datetime) -> tuple[_dt.datetime, str]:
+    if tag.created is not None:
+        moment, source = tag.created, "created"
+    elif tag.first_seen is not None:
+        moment, source = tag.first_seen, "first seen"
+    else:
+        return now, "now"
+    return min(moment, now), source
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}".replace(".0" + unit, unit)
+    return f"{seconds:.0f}s"
+
+
+def choose(tags: Iterable[Tag], policy: Policy, now: _dt.datetime, *, by_digest: bool = False) -> list[Verdict]:
+    """A verdict for every tag, grouped by repository (sorted), newest first within each."""
+    by_repository: dict[str, list[Tag]] = defaultdict(list)
+    for tag in tags:
+        by_repository[tag.repository].append(tag)
+    verdicts: list[Verdict] = []
+    for repository in sorted(by_repository):
+        verdicts.extend(_choose_in(by_repository[repository], policy, now))
+    return spare_shared(verdicts) if by_digest else verdicts
+
+
+def _choose_in(tags: Sequence[Tag], policy: Policy, now: _dt.datetime) -> list[Verdict]:
+    timed = [(tag, *_time_of(tag, now)) for tag in tags]
+    timed.sort(key=lambda item: (item[1], natural_key(item[0].tag), item[0].tag), reverse=True)
+    out: list[Verdict] = []
+    rank = 0
+    for tag, moment, source in timed:
+        base = Verdict(tag.repository, tag.tag, tag.digest, KEEP, "", moment, source)
+        if is_referrer_tag(tag.tag):
+            out.append(replace(base, reason="a referrer tag (signatures, SBOMs): never deleted"))
+            continue
+        pattern = next((p for p in policy.keep if fnmatch.fnmatchcase(tag.tag, p)), None)
+        if pattern is not None:
+            out.append(replace(base, reason=f"matches keep pattern {pattern!r}"))
+            continue
+        rank += 1
+        age = (now - moment).total_seconds()
+        reasons = []
+        if policy.keep_last is not None and rank > policy.keep_last:
+            reasons.append(f"beyond the newest {policy.keep_last} (number {rank})")
+        if policy.max_age is not None and age > policy.max_age:
+            reasons.append(f"{_age(age)} old ({source}), over maxAge {_age(policy.max_age)}")
+        if reasons:
+            out.append(replace(base, action=DELETE, reason="; ".join(reasons), rank=rank))
+        else:
+            kept = []
+            if policy.keep_last is not None:
+                kept.append(f"number {rank} of the newest {policy.keep_last}")
+            if policy.max_age is not None:
+                kept.append(f"{_age(age)} old ({source})")
+            out.append(replace(base, reason="; ".join(kept) or "no limit set", rank=rank))
+    return out
+
+
+def spare_shared(verdicts: Sequence[Verdict]) -> list[Verdict]:
+    """For a registry that deletes only by digest: keep every tag whose manifest a kept tag of the
+    same repository points at (deleting it would delete that tag too)."""
+    kept_on: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for v in verdicts:
+        if not v.delete:
+            kept_on[(v.repository, v.digest)].append(v.tag)
+    out = []
+    for v in verdicts:
+        others = kept_on.get((v.repository, v.digest))
+        if v.delete and others:
+            shown = ", ".join(sorted(others)[:3]) + (" …" if len(others) > 3 else "")
+            v = replace(v, action=KEEP, sharing=tuple(sorted(others)),
+                        reason=f"{v.reason}, but kept: its manifest is also tagged {shown}, and this registry "
+                               f"deletes by digest only")
+        out.append(v)
+    return out
+
+
+def digests_to_delete(verdicts: Sequence[Verdict]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(repository, digest, its tags) for each manifest whose every tag is to be deleted: what a
+    digest-only registry is asked to delete, once per manifest. Call after ``spare_shared``."""
+    tags_on: dict[tuple[str, str], list[Verdict]] = defaultdict(list)
+    for v in verdicts:
+        tags_on[(v.repository, v.digest)].append(v)
+    return [(repository, digest, tuple(sorted(v.tag for v in group)))
+            for (repository, digest), group in sorted(tags_on.items())
+            if all(v.delete for v in group)]
+
+
+def bytes_freed(verdicts: Sequence[Verdict], tags: Iterable[Tag]) -> int:
+    """Bytes of the blobs that only deleted tags' manifests list (what garbage collection can free,
+    as far as the tags seen tell: a blob is stored once however many manifests list it)."""
+    deleted = {(v.repository, v.tag) for v in verdicts if v.delete}
+    kept_blobs: set[str] = set()
+    freed: dict[str, int] = {}
+    for tag in tags:
+        if (tag.repository, tag.tag) in deleted:
+            freed.update(tag.blobs)
+        else:
+            kept_blobs.update(digest for digest, _ in tag.blobs)
+    return sum(size for digest, size in freed.items() if digest not in kept_blobs)
+
+
+def first_seen_times(previous: dict[str, tuple[str, _dt.datetime]], tags: Iterable[Tag],
+                     now: _dt.datetime) -> dict[str, tuple[str, _dt.datetime]]:
+    """When each tag without a ``created`` time was first seen, as ``{"repo:tag": (digest, time)}``.
+
+    A tag keeps its time while it points at the same manifest; one pushed again (another digest)
+    is seen anew; a tag no longer there is forgotten. Tags with a ``created`` time need no entry.
+    """
+    out: dict[str, tuple[str, _dt.datetime]] = {}
+    for tag in tags:
+        if tag.created is not None:
+            continue
+        key = f"{tag.repository}:{tag.tag}"
+        seen = previous.get(key)
+        out[key] = seen if seen is not None and seen[0] == tag.digest else (tag.digest, now)
+    return out
