@@ -11,8 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubectl_oras.durations import parse_duration
 from kubectl_oras.errors import OrasError
 from kubectl_oras.pods.caches import CacheView, auth_secret_name, cache_registry
+from kubectl_oras.retention.choice import Policy
 
 GROUP = "cache.converged-computing.github.io"
 VERSION = "v1alpha1"
@@ -42,6 +44,13 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class RetentionPlan:
+    policy: Policy
+    interval: float
+    dry_run: bool
+
+
+@dataclass(frozen=True)
 class CacheSpec:
     name: str
     namespace: str
@@ -53,7 +62,7 @@ class CacheSpec:
     registry_http_secret: str | None = None  # secrets.registryHttp: the registry's HTTP secret itself (the predecessor's)
     storage: Storage = Storage()
     resources: dict[str, Any] = field(default_factory=dict)
-    retention: dict[str, Any] | None = None
+    retention: RetentionPlan | None = None  # None: no retention
 
     @property
     def endpoint(self) -> str:
@@ -122,6 +131,44 @@ def _resources(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+DEFAULT_RETENTION_INTERVAL = 3600.0
+MIN_RETENTION_INTERVAL = 10.0
+
+
+def _duration(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidCache(f"{field}: must be a duration such as 90s or 720h, not {value!r}")
+    try:
+        return parse_duration(str(value))
+    except ValueError as e:
+        raise InvalidCache(f"{field}: {e}") from None
+
+
+def _retention(raw: dict[str, Any] | None) -> RetentionPlan | None:
+    """``spec.retention``, or None when it has none (or one that deletes nothing by limit)."""
+    if not raw:
+        return None
+    keep_last = raw.get("keepLast")
+    if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0):
+        raise InvalidCache(f"spec.retention.keepLast: must be a whole number of tags, 0 or more, not {keep_last!r}")
+    keep = raw.get("keep") or []
+    if not isinstance(keep, list) or not all(isinstance(p, str) and p for p in keep):
+        raise InvalidCache("spec.retention.keep: must be a list of tag patterns such as final-*")
+    dry_run = raw.get("dryRun", False)
+    if not isinstance(dry_run, bool):
+        raise InvalidCache(f"spec.retention.dryRun: must be true or false, not {dry_run!r}")
+    interval = _duration(raw.get("interval"), "spec.retention.interval")
+    if interval is not None:  # shorter would only load the registry: taken as the minimum, not refused
+        interval = max(interval, MIN_RETENTION_INTERVAL)
+    policy = Policy(keep_last=keep_last, max_age=_duration(raw.get("maxAge"), "spec.retention.maxAge"),
+                    keep=tuple(keep))
+    if not policy.deletes_anything:
+        return None
+    return RetentionPlan(policy, interval or DEFAULT_RETENTION_INTERVAL, dry_run)
+
+
 def cache_spec(obj: dict[str, Any]) -> CacheSpec:
     """Read an OrasCache object; raises InvalidCache naming the first field it cannot use."""
     metadata = _map(obj.get("metadata"), "metadata")
@@ -147,7 +194,7 @@ def cache_spec(obj: dict[str, Any]) -> CacheSpec:
         registry_http_secret=_string(secrets.get("registryHttp"), "spec.secrets.registryHttp"),
         storage=_storage(spec),
         resources=_resources(spec),
-        retention=_map(retention, "spec.retention") if retention is not None else None,
+        retention=_retention(_map(retention, "spec.retention")) if retention is not None else None,
     )
 
 

@@ -30,6 +30,7 @@ from .events import EventRecorder
 from .health import make_health_app, start_health_server
 from .metrics import Metrics
 from .reconciler import Reconciler, Stores, run_workers
+from .retention import RetentionLoop
 from .webhook_process import WebhookSettings, serve_webhook
 from .work_queue import WorkQueue
 
@@ -119,7 +120,14 @@ class Controller:
             for namespace, name in list(self.caches.store):
                 queue.add((namespace, name))
             self.metrics.set_queue_depth(len(queue))
-            await run_workers(reconciler, queue, stepping_down, workers=s.workers)
+            retention = RetentionLoop(self.kube, self.caches, self.owned[1], self.owned[2], self.events,
+                                      on_run=self.metrics.retention_ran)
+            cleaning = asyncio.create_task(retention.run(stepping_down))
+            try:
+                await run_workers(reconciler, queue, stepping_down, workers=s.workers)
+            finally:
+                cleaning.cancel()
+                await asyncio.gather(cleaning, return_exceptions=True)
         finally:
             self.queue = None
             queue.close()

@@ -47,7 +47,17 @@ class Metrics:
                                   ["operation"], registry=r)
         self.api_requests = Counter("kubectl_oras_api_requests", "Kubernetes API calls (but watches), by operation and resource.",
                                     ["operation", "resource"], registry=r)
+        self.retention_runs = Counter("kubectl_oras_retention_runs", "Retention runs, by result (ok, failed).",
+                                      ["result"], registry=r)
+        self.retention_tags_deleted = Counter("kubectl_oras_retention_tags_deleted", "Tags retention deleted.", registry=r)
+        self.retention_bytes = Counter("kubectl_oras_retention_bytes_freed",
+                                       "Bytes of blobs only deleted tags listed (freed by the registry's garbage collector).",
+                                       registry=r)
+        self.retention_seconds = Histogram("kubectl_oras_retention_seconds", "Time one retention run took.",
+                                           buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 1800), registry=r)
         # Known series start at zero, so a rate() over them exists before the first event.
+        for result in ("ok", "failed"):
+            self.retention_runs.labels(result=result)
         for result in RESULTS:
             self.reconciles.labels(result=result)
         for outcome in OUTCOMES:
@@ -60,6 +70,12 @@ class Metrics:
             raise ValueError(f"reconcile result {result!r} is not one of {RESULTS}")
         self.reconciles.labels(result=result).inc()
         self.reconcile_seconds.observe(seconds)
+
+    def retention_ran(self, result: str, deleted: int, freed: int, seconds: float) -> None:
+        self.retention_runs.labels(result=result).inc()
+        self.retention_tags_deleted.inc(deleted)
+        self.retention_bytes.inc(freed)
+        self.retention_seconds.observe(seconds)
 
     def webhook_answered(self, outcome: str, seconds: float) -> None:
         if outcome not in OUTCOMES:

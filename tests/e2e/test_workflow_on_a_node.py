@@ -261,3 +261,40 @@ def test_the_predecessors_deploy_false_cache_deploys_nothing(cluster):
     for path in ("apis/apps/v1/namespaces/{ns}/statefulsets", "api/v1/namespaces/{ns}/services",
                  "api/v1/namespaces/{ns}/pods", "api/v1/namespaces/{ns}/secrets"):
         assert get(cp, "/" + path.format(ns=ns)).json()["items"] == []
+
+
+def last_retention(cp, ns, name, predicate, timeout=120):
+    cache = wait_for(cp, f"/{GROUP}/namespaces/{ns}/orascaches/{name}",
+                     lambda c: predicate((c.get("status") or {}).get("lastRetention") or {}), timeout=timeout)
+    return cache["status"]["lastRetention"]
+
+
+def test_retention_deletes_what_the_cache_policy_no_longer_keeps_and_kept_tags_pull_intact(cluster, tmp_path):
+    """The leader runs a cache's retention at once, then on its interval or when asked (the
+    run-retention annotation): against the cache's registry pod, with the cache's password."""
+    cp, _ = cluster
+    ns = new_namespace(cp, "retention")
+    host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["final"], "interval": "1h"}})
+    last_retention(cp, ns, "oras", lambda r: "time" in r)  # the first run: nothing there yet
+    content = {}
+    for tag in ("iter-0", "iter-1", "iter-2", "iter-3", "iter-4", "final"):
+        f = tmp_path / tag
+        f.write_bytes(f"{tag} of a long experiment\n".encode() * 1000)
+        content[tag] = f.read_bytes()
+        push_artifact(client, Reference(host, "metric/lammps", tag), [str(f)])
+
+    cp.session().patch(f"{cp.server}/{GROUP}/namespaces/{ns}/orascaches/oras",
+                       json={"metadata": {"annotations": {"cache.converged-computing.github.io/run-retention": "1"}}},
+                       headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+    record = last_retention(cp, ns, "oras", lambda r: r.get("request") == "1")
+    assert record["errors"] == [] and record["tagsDeleted"] == 3, record
+    assert sorted(record["tags"]) == [f"metric/lammps:iter-{i}" for i in range(3)]
+    assert record["bytesFreed"] == sum(len(content[f"iter-{i}"]) for i in range(3))
+    assert sorted(client.list_tags("metric/lammps")) == ["final", "iter-3", "iter-4"]
+    for tag in ("final", "iter-3", "iter-4"):
+        out = tmp_path / "pulled" / tag
+        pull_artifact(client, Reference(host, "metric/lammps", tag), str(out))
+        assert (out / tag).read_bytes() == content[tag]
+    events = get(cp, f"/api/v1/namespaces/{ns}/events").json()["items"]
+    deleted = [e for e in events if e["reason"] == "RetentionDeleted"]
+    assert deleted and "deleted 3 tags" in deleted[0]["message"], [e["reason"] for e in events]

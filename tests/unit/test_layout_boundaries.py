@@ -43,9 +43,11 @@ RULES = (
                                       "kubectl_oras.oci", "kubectl_oras.pods", "kubectl_oras.retention",
                                       "kubectl_oras.kube", "kubectl_oras.cli"), third_party=("typer", "yaml")),
     Rule("kubectl_oras", project=("kubectl_oras", "kubectl_oras.cli"), third_party=()),
-    Rule("controller.core", project=("kubectl_oras.errors", "kubectl_oras.pods", "controller.core"),
+    Rule("controller.core", project=("kubectl_oras.errors", "kubectl_oras.durations", "kubectl_oras.pods",
+                                     "kubectl_oras.retention.choice", "controller.core"),
          third_party=("cryptography", "bcrypt")),
     Rule("controller.runtime", project=("kubectl_oras.errors", "kubectl_oras.pods", "kubectl_oras.kube",
+                                        "kubectl_oras.oci", "kubectl_oras.retention",
                                         "controller.core", "controller.runtime"),
          third_party=("aiohttp", "prometheus_client")),
     Rule("controller", project=("kubectl_oras.errors", "controller"), third_party=()),  # __main__: one-line errors

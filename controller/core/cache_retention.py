@@ -1,0 +1,111 @@
+"""An OrasCache's retention: its plan, when it is due, and what its status records (docs/retention.md).
+
+Plain functions over plain data. The choice of tags is ``kubectl_oras.retention.choice`` (the
+CLI's ``gc`` runs the same); the run against the registry is controller/runtime/retention.py.
+
+``status.lastRetention`` holds the last run (time, what it deleted, errors) and the times the
+controller first saw tags whose manifests carry no ``created`` time, so a restarted controller
+(or a new leader) ages them from when they were first seen, not from its own start.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from kubectl_oras.retention.choice import Tag, first_seen_times
+
+from .cache_spec import RetentionPlan
+
+__all__ = ["RetentionPlan"]
+
+MAX_FIRST_SEEN = 2000  # tags without a created time remembered; past that, the oldest are kept
+MAX_LISTED = 50  # deleted tags named in the status; the Event and the count say the rest
+MAX_ERRORS = 10
+# A user asks for a run now by setting this annotation on the cache to a new value (any text,
+# e.g. a date): `kubectl annotate orascache/NAME cache.converged-computing.github.io/run-retention="$(date +%s)" --overwrite`.
+RUN_ANNOTATION = "cache.converged-computing.github.io/run-retention"
+
+
+def parse_time(value: Any) -> _dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.UTC)
+
+
+def rfc3339(moment: _dt.datetime) -> str:
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def requested_run(cache: dict[str, Any]) -> str:
+    annotations = (cache.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(RUN_ANNOTATION)
+    return value if isinstance(value, str) else ""
+
+
+def seconds_until_due(cache: dict[str, Any], plan: RetentionPlan, now: _dt.datetime) -> float:
+    """0 when a run is due: never run, a new run-retention request, or ``interval`` since the last."""
+    last = ((cache.get("status") or {}).get("lastRetention")) or {}
+    if not isinstance(last, dict):
+        return 0.0
+    request = requested_run(cache)
+    if request and request != last.get("request", ""):
+        return 0.0
+    when = parse_time(last.get("time"))
+    if when is None or (when - now).total_seconds() > 60:  # unreadable, or written by a clock far ahead
+        return 0.0
+    return max(0.0, plan.interval - (now - when).total_seconds())
+
+
+def first_seen_of(cache: dict[str, Any]) -> dict[str, tuple[str, _dt.datetime]]:
+    """What ``status.lastRetention.firstSeen`` remembers; entries that cannot be read are dropped."""
+    last = ((cache.get("status") or {}).get("lastRetention")) or {}
+    stored = last.get("firstSeen") if isinstance(last, dict) else None
+    out: dict[str, tuple[str, _dt.datetime]] = {}
+    if isinstance(stored, dict):
+        for key, entry in stored.items():
+            if isinstance(entry, dict) and isinstance(entry.get("digest"), str):
+                moment = parse_time(entry.get("time"))
+                if moment is not None:
+                    out[str(key)] = (entry["digest"], moment)
+    return out
+
+
+def retention_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, tags: list[Tag],
+                     deleted: list[str], failed: list[str], errors: list[str],
+                     bytes_freed: int, deleted_by: str, previous_first_seen: dict[str, tuple[str, _dt.datetime]],
+                     seconds: float) -> dict[str, Any]:
+    """``status.lastRetention`` for a run."""
+    seen = first_seen_times(previous_first_seen, tags, now)
+    if len(seen) > MAX_FIRST_SEEN:  # the oldest are the ones that will expire first: keep them
+        seen = dict(sorted(seen.items(), key=lambda item: item[1][1])[:MAX_FIRST_SEEN])
+    record: dict[str, Any] = {
+        "time": rfc3339(now),
+        "dryRun": plan.dry_run,
+        "tagsSeen": len(tags),
+        "tagsDeleted": 0 if plan.dry_run else len(deleted),
+        "tags": sorted(deleted)[:MAX_LISTED],
+        "bytesFreed": bytes_freed,
+        "deletedBy": deleted_by,
+        "durationSeconds": round(seconds, 3),
+        "errors": [*errors, *(f"delete {ref} failed" for ref in failed)][:MAX_ERRORS],
+        "request": request,
+        "firstSeen": {key: {"digest": digest, "time": rfc3339(moment)} for key, (digest, moment) in sorted(seen.items())},
+    }
+    if plan.dry_run:
+        record["tagsWouldDelete"] = len(deleted)
+    return record
+
+
+def failed_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, error: str,
+                  previous: dict[str, Any] | None) -> dict[str, Any]:
+    """``status.lastRetention`` for a run that could not read the registry: the first-seen times stay."""
+    record: dict[str, Any] = {"time": rfc3339(now), "dryRun": plan.dry_run, "tagsSeen": 0, "tagsDeleted": 0,
+                              "tags": [], "errors": [error][:MAX_ERRORS], "request": request}
+    if isinstance(previous, dict) and isinstance(previous.get("firstSeen"), dict):
+        record["firstSeen"] = previous["firstSeen"]
+    return record
