@@ -30,7 +30,7 @@ from kubectl_oras.oci.errors import Cancelled
 from kubectl_oras.oci.transport import Timeouts
 from kubectl_oras.pods.caches import REGISTRY_PORT, auth_secret_name
 from kubectl_oras.retention.choice import bytes_freed, choose
-from kubectl_oras.retention.registry import DELETED, FAILED, WOULD_DELETE, delete_chosen, scan
+from kubectl_oras.retention.registry import DELETED, FAILED, WOULD_DELETE, Outcome, delete_chosen, delete_mode, scan
 
 from ..core.cache_auth import PASSWORD_KEY, USER_KEY
 from ..core.cache_retention import (
@@ -74,15 +74,22 @@ def run_against_registry(host: str, credentials: Credentials | None, plan: Reten
     first_seen = first_seen_of(cache)
     client = RegistryClient(host, plain_http=True, credentials=credentials, pool_size=concurrency,
                             timeouts=Timeouts(connect=5.0, read=30.0, total=None), retries=3)
+    outcomes: list[Outcome] = []
+    mode, stopped_by = "", ""
     try:
         found = scan(client, concurrency=concurrency, first_seen=first_seen)
         if stop is not None and stop.is_set():  # stepping down: leave the deletes to the next leader
             raise Cancelled("stopped before deleting: this replica is no longer the leader")
         verdicts = choose(found.tags, plan.policy, now)
-        outcomes, mode = delete_chosen(client, verdicts, dry_run=plan.dry_run, concurrency=concurrency)
+        chosen = [v for v in verdicts if v.delete]
+        if chosen:
+            mode = delete_mode(client, chosen[0].repository)
+            delete_chosen(client, verdicts, mode=mode, dry_run=plan.dry_run, concurrency=concurrency, done=outcomes)
     except OrasError as e:
-        return RunResult(failed_record(now=now, plan=plan, request=request, error=str(e),
-                                       previous=previous if isinstance(previous, dict) else None), 0, 0, True)
+        if not outcomes:
+            return RunResult(failed_record(now=now, plan=plan, request=request, error=str(e),
+                                           previous=previous if isinstance(previous, dict) else None), 0, 0, True)
+        stopped_by = str(e)  # some deletes were done: they are recorded, with the error that stopped the rest
     finally:
         client.transport.session.close()
     gone = [o for o in outcomes if o.result in (DELETED, WOULD_DELETE)]
@@ -90,10 +97,11 @@ def run_against_registry(host: str, credentials: Credentials | None, plan: Reten
     done = {(o.repository, o.tag) for o in gone}
     freed = bytes_freed([v for v in verdicts if (v.repository, v.tag) in done], found.tags)
     record = retention_record(now=now, plan=plan, request=request, tags=found.tags,
-                              deleted=[o.reference for o in gone], failed=failed, errors=found.problems,
+                              deleted=[o.reference for o in gone], failed=failed,
+                              errors=[*([stopped_by] if stopped_by else []), *found.problems],
                               bytes_freed=freed, deleted_by=mode, previous_first_seen=first_seen,
                               seconds=time.monotonic() - started)
-    return RunResult(record, 0 if plan.dry_run else len(gone), freed, bool(failed or found.problems))
+    return RunResult(record, 0 if plan.dry_run else len(gone), freed, bool(failed or found.problems or stopped_by))
 
 
 def replacing(old: Any, new: dict[str, Any]) -> dict[str, Any]:

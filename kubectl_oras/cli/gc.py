@@ -13,7 +13,19 @@ from ..errors import OrasError
 from ..oci.errors import InvalidReference
 from ..oci.reference import is_valid_repository
 from ..retention.choice import Policy, Verdict, bytes_freed, choose
-from ..retention.registry import DELETED, FAILED, SPARED, WOULD_DELETE, Outcome, delete_chosen, scan
+from ..retention.registry import (
+    CHANGED,
+    DELETED,
+    FAILED,
+    GONE,
+    SPARED,
+    WOULD_DELETE,
+    Outcome,
+    Scan,
+    delete_chosen,
+    delete_mode,
+    scan,
+)
 from .common import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
@@ -42,7 +54,7 @@ Examples:
   kubectl oras gc metric/lammps metric/hwloc -r localhost:5000 \\
       --max-age 720h --keep 'final-*'
 
-A tag's time is its manifest's org.opencontainers.image.created (none: now). \
+A tag's time is its manifest's org.opencontainers.image.created; tags without one are kept. \
 Referrer tags (sha256-...) are never deleted. \
 Disk is freed when the registry's garbage collector runs.
 """
@@ -108,40 +120,61 @@ def gc(
             sys.stderr.flush()
 
     found = scan(client, repositories or None, concurrency=concurrency, on_progress=progress)
-    now = _dt.datetime.now(_dt.UTC)
-    verdicts = choose(found.tags, policy, now)
-    outcomes, mode = delete_chosen(client, verdicts, dry_run=dry_run, concurrency=concurrency)
-    by_tag = {(o.repository, o.tag): o for o in outcomes}
-    freed = bytes_freed([v for v in verdicts if (v.repository, v.tag) in by_tag
-                         and by_tag[(v.repository, v.tag)].result in (DELETED, WOULD_DELETE)], found.tags)
-    failed = [o for o in outcomes if o.result == FAILED]
+    verdicts = choose(found.tags, policy, _dt.datetime.now(_dt.UTC))
+    chosen = [v for v in verdicts if v.delete]
+    done: list[Outcome] = []
+    mode = ""
+    try:
+        if chosen:
+            mode = delete_mode(client, chosen[0].repository)
+            delete_chosen(client, verdicts, mode=mode, dry_run=dry_run, concurrency=concurrency, done=done)
+    except BaseException:
+        if done:  # cut short (Ctrl-C, an error): say what was done before saying why it stopped
+            _report(output, registry, dry_run, mode, policy, max_age, verdicts, list(done), found)
+        raise
+    failed = _report(output, registry, dry_run, mode, policy, max_age, verdicts, done, found)
+    if failed or found.problems:
+        raise typer.Exit(1)
+
+
+_VERBS = {DELETED: "deleted", WOULD_DELETE: "would delete", SPARED: "not deleted", CHANGED: "not deleted",
+          GONE: "already gone", FAILED: "failed to delete"}
+
+
+def _report(output: Format, registry: str, dry_run: bool, mode: str, policy: Policy, max_age: str | None,
+            verdicts: list[Verdict], done: list[Outcome], found: Scan) -> int:
+    """Print what was done; the number of deletes that failed."""
+    outcome_of = {(o.repository, o.tag): o for o in done}
+    gone = [o for o in done if o.result in (DELETED, WOULD_DELETE)]
+    freed = bytes_freed([v for v in verdicts if (v.repository, v.tag) in {(o.repository, o.tag) for o in gone}],
+                        found.tags)
+    failed = [o for o in done if o.result == FAILED]
     lines = []
     for v in verdicts:
-        o = by_tag.get((v.repository, v.tag))
+        o = outcome_of.get((v.repository, v.tag))
         if o is None:
             continue
-        verb = {DELETED: "deleted", WOULD_DELETE: "would delete"}.get(o.result, o.result)
-        why = o.message if o.result == SPARED else v.reason + (f" ({o.message})" if o.message else "")
-        lines.append(f"{verb} {v.reference}: {why}")
-    count = sum(1 for o in outcomes if o.result in (DELETED, WOULD_DELETE))
-    kept = sum(1 for v in verdicts if (v.repository, v.tag) not in by_tag or by_tag[(v.repository, v.tag)].result
-               not in (DELETED, WOULD_DELETE))
+        why = o.message if o.result in (SPARED, CHANGED) else v.reason
+        lines.append(f"{_VERBS[o.result]} {v.reference}: {why}" if why else f"{_VERBS[o.result]} {v.reference}")
+    kept = sum(1 for v in verdicts if not v.delete)
+    others = len(done) - len(gone)
     repos = f"{len(found.repositories)} {'repository' if len(found.repositories) == 1 else 'repositories'}"
-    summary = (f"{'Would delete' if dry_run else 'Deleted'} {count} of {len(verdicts)} tags in {repos} ({kept} kept); "
+    summary = (f"{'Would delete' if dry_run else 'Deleted'} {len(gone)} of {len(verdicts)} tags in {repos} "
+               f"({kept} kept by the policy{f', {others} not deleted' if others else ''}); "
                f"{human_bytes(freed)} of blobs {'would be' if dry_run else 'are'} freed by the registry's garbage collector")
     emit(output, {
         "registry": registry, "dryRun": dry_run, "deletedBy": mode,
-        "policy": {"keepLast": keep_last, "maxAge": max_age, "keep": list(policy.keep)},
-        "tags": [_verdict_json(v, by_tag.get((v.repository, v.tag))) for v in verdicts],
-        "deleted": count, "kept": kept, "bytesFreed": freed, "problems": found.problems,
+        "policy": {"keepLast": policy.keep_last, "maxAge": max_age, "keep": list(policy.keep)},
+        "tags": [_verdict_json(v, outcome_of.get((v.repository, v.tag))) for v in verdicts],
+        "deleted": len(gone), "kept": kept, "bytesFreed": freed, "problems": found.problems,
         "failed": [o.reference for o in failed],
     }, "\n".join([*lines, summary]))
     for problem in found.problems:
         typer.echo(f"warning: {problem}", err=True)
-    if failed or found.problems:
-        for o in failed:
-            typer.echo(f"error: delete {o.reference}: {o.message}", err=True)
-        raise typer.Exit(1)
+    for o in failed:
+        typer.echo(f"error: {o.message}" if o.reference in o.message else f"error: delete {o.reference}: {o.message}",
+                   err=True)
+    return len(failed)
 
 
 def register(app: typer.Typer) -> None:

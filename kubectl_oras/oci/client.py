@@ -6,14 +6,17 @@ nothing reachable on it fails for being inherited (docs/oras-py.md says what we 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import requests
+import urllib3
 
 from .. import __version__
 from .auth import AuthCache, Credentials, docker_config_credentials
@@ -29,7 +32,33 @@ MAX_PAGES = 10_000  # of a tag or repository listing: 10 million names at 1000 a
 __all__ = ["Credentials", "Probe", "RegistryClient", "RetryPolicy", "Timeouts"]
 
 MAX_MANIFEST_BYTES = 4 << 20  # distribution refuses to store a bigger one; the Go oras CLI to read one
+MAX_PAGE_BYTES = 16 << 20  # one page of a listing: 1000 names of at most 255 characters, with room
 MANIFEST_CHUNK = 64 << 10
+# A manifest or a page of a listing is small: a registry that takes longer than this to send
+# one is dripping bytes (each within the read timeout), and would otherwise be waited for forever.
+SMALL_ANSWER_SECONDS = 60.0
+
+
+def read_small_answer(r: requests.Response, what: str, *, limit: int, seconds: float | None = None,
+                      too_big: Callable[[int | None], Exception]) -> bytes:
+    """The body of a streamed response, refused past ``limit`` bytes or ``seconds`` (ending at once:
+    each read returns what has arrived, so a slow trickle is timed as it comes)."""
+    declared = r.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big(int(declared))
+    seconds = SMALL_ANSWER_SECONDS if seconds is None else seconds
+    started = time.monotonic()
+    body = bytearray()
+    while True:
+        chunk = r.raw.read1(MANIFEST_CHUNK, decode_content=True)
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > limit:
+            raise too_big(None)
+        if time.monotonic() - started > seconds:
+            raise RegistryUnreachable(f"{what}: the registry took over {seconds:g} s to send {len(body)} bytes "
+                                      f"of a small answer; giving up", transient=False)
 
 
 def _manifest_too_big(what: str, declared: int | None) -> UnsupportedArtifact:
@@ -243,18 +272,13 @@ class RegistryClient:
             r = self.request("GET", f"/v2/{repository}/manifests/{reference}", what=what, stream=True, retry=False,
                              headers={"Accept": ", ".join(ACCEPTED_MANIFEST_TYPES)})
             with r:
-                declared = r.headers.get("Content-Length", "")
-                if declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
-                    raise _manifest_too_big(what, int(declared))
-                body = bytearray()
                 try:
-                    for chunk in r.iter_content(MANIFEST_CHUNK):
-                        body += chunk
-                        if len(body) > MAX_MANIFEST_BYTES:
-                            raise _manifest_too_big(what, None)
-                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout) as e:
+                    body = read_small_answer(r, what, limit=MAX_MANIFEST_BYTES,
+                                             too_big=lambda declared: _manifest_too_big(what, declared))
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout,
+                        urllib3.exceptions.HTTPError) as e:
                     raise self.transport.unreachable(e, what) from e
-                return bytes(body), r.headers.get("Content-Type", "")
+                return body, r.headers.get("Content-Type", "")
 
         raw, content_type = retrying(self.transport.retry, fetch)
         hasher = hasher_for(reference if ":" in reference else "sha256:")
@@ -312,14 +336,26 @@ class RegistryClient:
             if urllib.parse.urlsplit(url)[:2] != origin:
                 raise RegistryError(f"{what}: the registry's next-page link leads to another host ({url}); not followed")
             visited.add(url)
-            r = self.request("GET", url, what=what)
+            r, body = retrying(self.transport.retry, functools.partial(self._read_page, url, what))
             try:
-                page = r.json()
+                page = json.loads(body)
             except ValueError as e:
                 raise RegistryError(f"{what}: registry answered with something that is not JSON") from e
             yield from names_in_page(page, field, what=what)
             next_link = r.links.get("next", {}).get("url")
             url = urllib.parse.urljoin(r.url, next_link) if next_link else ""
+
+    def _read_page(self, url: str, what: str) -> tuple[requests.Response, bytes]:
+        def too_big(declared: int | None) -> RegistryError:
+            return RegistryError(f"{what}: a page of the listing is over {MAX_PAGE_BYTES >> 20} MiB; refusing it")
+
+        r = self.request("GET", url, what=what, stream=True, retry=False)
+        with r:
+            try:
+                return r, read_small_answer(r, what, limit=MAX_PAGE_BYTES, too_big=too_big)
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout,
+                    urllib3.exceptions.HTTPError) as e:
+                raise self.transport.unreachable(e, what) from e
 
     def list_tags(self, repository: str) -> list[str]:
         what = f"list tags of {self.hostname}/{repository}"

@@ -6,19 +6,23 @@ the tags and carries out the verdicts.
 
 The rules, in the order they are applied:
 
-1. A tag's time is its manifest's ``org.opencontainers.image.created``; without one, when it was
-   first seen (the caller keeps that); without either, now. A time in the future counts as now
-   (a pusher's clock ahead of ours must not make its artifact immortal, or count as newest).
+1. A tag's time is its manifest's ``org.opencontainers.image.created``. A time in the future
+   counts as now (a pusher's clock ahead of ours must not make its artifact immortal, or count
+   as newest).
 2. Never deleted: a referrer tag (``sha256-<hex>``, and cosign's ``.sig``/``.att``/``.sbom``
    forms: the tag schema that stands in for the referrers API), and a tag that a ``keep``
    pattern matches (shell style, the whole tag: ``final-*``).
-3. The others of each repository, newest first (ties broken by the tag's name in natural
-   order, so ``iter-10`` is newer than ``iter-9`` pushed in the same second), are deleted past
-   the newest ``keepLast``, and when older than ``maxAge``. Either limit alone applies alone;
-   with both, a tag goes when it breaks either.
-4. On a registry that deletes only by digest (distribution 2.x), deleting a tag deletes its
+3. The tags of each repository with a time, newest first (ties broken by the tag's name in
+   natural order, so ``iter-10`` is newer than ``iter-9`` pushed in the same second), are
+   deleted past the newest ``keepLast``, and when older than ``maxAge``. Either limit alone
+   applies alone; with both, a tag goes when it breaks either.
+4. A tag without a (readable) ``created`` time has no place in that order: ``keepLast`` neither
+   counts nor deletes it. ``maxAge`` applies from when the caller first saw it (the controller
+   remembers); one never seen before is kept.
+5. On a registry that deletes only by digest (distribution 2.x), deleting a tag deletes its
    manifest and with it every other tag on that manifest: ``by_digest`` keeps a tag whose
-   manifest another kept tag points at (``digests_to_delete`` then says which manifests go).
+   manifest another kept tag points at, or a kept index lists (``digests_to_delete`` then says
+   which manifests go).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class Tag:
     created: _dt.datetime | None = None  # the manifest's org.opencontainers.image.created
     first_seen: _dt.datetime | None = None  # when the caller first saw this tag (no created)
     blobs: tuple[tuple[str, int], ...] = ()  # (digest, size) of the blobs its manifest lists
+    children: tuple[str, ...] = ()  # an index's manifests (digests)
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class Verdict:
     time_source: str  # "created", "first seen" or "now"
     rank: int | None = None  # 1 = newest of the repository's deletable tags; None: protected
     sharing: tuple[str, ...] = field(default=())  # kept tags on the same manifest (by-digest registries)
+    children: tuple[str, ...] = field(default=())  # an index's manifests
 
     @property
     def delete(self) -> bool:
@@ -101,7 +107,10 @@ def parse_created(value: object) -> _dt.datetime | None:
         return None
     if moment.tzinfo is None:  # RFC 3339 requires an offset; a bare time is read as UTC
         moment = moment.replace(tzinfo=_dt.UTC)
-    return moment.astimezone(_dt.UTC)
+    try:
+        return moment.astimezone(_dt.UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past what a datetime holds in UTC
+        return None
 
 
 def natural_key(tag: str) -> tuple[tuple[int, int, str], ...]:
@@ -138,12 +147,18 @@ def choose(tags: Iterable[Tag], policy: Policy, now: _dt.datetime, *, by_digest:
 
 
 def _choose_in(tags: Sequence[Tag], policy: Policy, now: _dt.datetime) -> list[Verdict]:
+    seen: set[str] = set()
+    for tag in tags:
+        if tag.tag in seen:  # ranked twice, a tag would push another out: the caller must not
+            raise ValueError(f"{tag.repository}:{tag.tag} is given twice")
+        seen.add(tag.tag)
     timed = [(tag, *_time_of(tag, now)) for tag in tags]
-    timed.sort(key=lambda item: (item[1], natural_key(item[0].tag), item[0].tag), reverse=True)
+    timed.sort(key=lambda item: (item[2] == "created", item[1], natural_key(item[0].tag), item[0].tag), reverse=True)
     out: list[Verdict] = []
     rank = 0
     for tag, moment, source in timed:
-        base = Verdict(tag.repository, tag.tag, tag.digest, KEEP, "", moment, source)
+        base = Verdict(tag.repository, tag.tag, tag.digest, KEEP, "", moment, source, children=tag.children)
+        age = (now - moment).total_seconds()
         if is_referrer_tag(tag.tag):
             out.append(replace(base, reason="a referrer tag (signatures, SBOMs): never deleted"))
             continue
@@ -151,13 +166,21 @@ def _choose_in(tags: Sequence[Tag], policy: Policy, now: _dt.datetime) -> list[V
         if pattern is not None:
             out.append(replace(base, reason=f"matches keep pattern {pattern!r}"))
             continue
+        if source != "created":
+            if source == "first seen" and policy.max_age is not None and age > policy.max_age:
+                out.append(replace(base, action=DELETE,
+                                   reason=f"no creation time; first seen {_age(age)} ago, over maxAge {_age(policy.max_age)}"))
+            elif source == "first seen":
+                out.append(replace(base, reason=f"no creation time, so not ranked; first seen {_age(age)} ago"))
+            else:
+                out.append(replace(base, reason="no creation time, so not ranked; seen for the first time"))
+            continue
         rank += 1
-        age = (now - moment).total_seconds()
         reasons = []
         if policy.keep_last is not None and rank > policy.keep_last:
             reasons.append(f"beyond the newest {policy.keep_last} (number {rank})")
         if policy.max_age is not None and age > policy.max_age:
-            reasons.append(f"{_age(age)} old ({source}), over maxAge {_age(policy.max_age)}")
+            reasons.append(f"{_age(age)} old, over maxAge {_age(policy.max_age)}")
         if reasons:
             out.append(replace(base, action=DELETE, reason="; ".join(reasons), rank=rank))
         else:
@@ -165,7 +188,7 @@ def _choose_in(tags: Sequence[Tag], policy: Policy, now: _dt.datetime) -> list[V
             if policy.keep_last is not None:
                 kept.append(f"number {rank} of the newest {policy.keep_last}")
             if policy.max_age is not None:
-                kept.append(f"{_age(age)} old ({source})")
+                kept.append(f"{_age(age)} old")
             out.append(replace(base, reason="; ".join(kept) or "no limit set", rank=rank))
     return out
 
@@ -174,16 +197,25 @@ def spare_shared(verdicts: Sequence[Verdict]) -> list[Verdict]:
     """For a registry that deletes only by digest: keep every tag whose manifest a kept tag of the
     same repository points at (deleting it would delete that tag too)."""
     kept_on: dict[tuple[str, str], list[str]] = defaultdict(list)
+    listed_by: dict[tuple[str, str], list[str]] = defaultdict(list)
     for v in verdicts:
         if not v.delete:
             kept_on[(v.repository, v.digest)].append(v.tag)
+            for child in v.children:
+                listed_by[(v.repository, child)].append(v.tag)
     out = []
     for v in verdicts:
         others = kept_on.get((v.repository, v.digest))
+        indexes = listed_by.get((v.repository, v.digest))
         if v.delete and others:
             shown = ", ".join(sorted(others)[:3]) + (" …" if len(others) > 3 else "")
             v = replace(v, action=KEEP, sharing=tuple(sorted(others)),
                         reason=f"{v.reason}, but kept: its manifest is also tagged {shown}, and this registry "
+                               f"deletes by digest only")
+        elif v.delete and indexes:
+            shown = ", ".join(sorted(indexes)[:3]) + (" …" if len(indexes) > 3 else "")
+            v = replace(v, action=KEEP, sharing=tuple(sorted(indexes)),
+                        reason=f"{v.reason}, but kept: the kept index {shown} lists its manifest, and this registry "
                                f"deletes by digest only")
         out.append(v)
     return out
@@ -204,10 +236,13 @@ def bytes_freed(verdicts: Sequence[Verdict], tags: Iterable[Tag]) -> int:
     """Bytes of the blobs that only deleted tags' manifests list (what garbage collection can free,
     as far as the tags seen tell: a blob is stored once however many manifests list it)."""
     deleted = {(v.repository, v.tag) for v in verdicts if v.delete}
+    tags = list(tags)
+    # a manifest a kept index lists stays (garbage collection keeps an index's children)
+    listed = {child for tag in tags if (tag.repository, tag.tag) not in deleted for child in tag.children}
     kept_blobs: set[str] = set()
     freed: dict[str, int] = {}
     for tag in tags:
-        if (tag.repository, tag.tag) in deleted:
+        if (tag.repository, tag.tag) in deleted and tag.digest not in listed:
             freed.update(tag.blobs)
         else:
             kept_blobs.update(digest for digest, _ in tag.blobs)

@@ -1,20 +1,24 @@
 """Retention against a registry: read every tag's manifest, then delete what ``choice`` chose.
 
 Reading costs one request per tag (a GET of its manifest gives the digest, the ``created``
-annotation and the blob sizes) plus one per page of each tag list, run ``concurrency`` at a
-time. A repository with a tag that cannot be read is left alone: its tags cannot be ranked, and
-a guess could delete the wrong one.
+annotation, the blob sizes and an index's manifests) plus one per page of each tag list, run
+``concurrency`` at a time. A repository is left alone, and reported, when its tags cannot all
+be read, or when the registry lists a name that is not a valid tag (it would go into a URL):
+its tags cannot be ranked, and a guess could delete the wrong one.
 
-Deleting re-checks each tag first (a HEAD: has it been pushed again since it was read?), then
-deletes by tag. A registry that refuses that (distribution 2.x deletes manifests by digest
-only) is asked to delete by digest, and only manifests whose every tag is to go: the tag list
-is read again and every tag resolved, so a tag pushed or moved onto such a manifest since the
+Before deleting (and before a dry run), two requests that change nothing tell how the registry
+deletes (``delete_mode``). Deleting by tag re-checks each tag first (a HEAD: has it been pushed
+again since it was read?). On a registry that deletes only by digest (distribution 2.x) only
+manifests whose every tag is to go are deleted, after the tag list is read again and every tag
+resolved, so a tag pushed or moved onto such a manifest (or onto an index listing it) since the
 scan keeps it (docs/retention.md).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
+import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -26,19 +30,26 @@ from ..oci.client import RegistryClient
 from ..oci.errors import NotFound, RegistryError
 from ..oci.manifest import ANNOTATION_CREATED
 from ..oci.parallel import run_all
-from ..oci.reference import is_valid_repository
+from ..oci.reference import is_valid_repository, is_valid_tag
 from .choice import Tag, Verdict, digests_to_delete, parse_created, spare_shared
 
+log = logging.getLogger(__name__)
+
+# Outcomes: fixed words, for -o json and the status alike.
 DELETED = "deleted"
-WOULD_DELETE = "would delete"
-GONE = "already gone"
-CHANGED = "pushed again since it was read: not deleted"
-SPARED = "not deleted"
+WOULD_DELETE = "would-delete"
+GONE = "gone"  # deleted by someone else since it was read
+CHANGED = "changed"  # pushed again since it was read: not deleted
+SPARED = "spared"  # a digest-only registry would take a kept tag with it: not deleted
 FAILED = "failed"
+
+BY_TAG = "tag"
+BY_DIGEST = "digest"
+_NO_DIGEST = "sha256:" + "0" * 64
 
 
 class DeletesDisabled(RegistryError):
-    """The registry answers every delete with 405 (distribution: storage.delete.enabled is off)."""
+    """The registry refuses deletes (distribution: storage.delete.enabled is off)."""
 
 
 @dataclass
@@ -54,7 +65,7 @@ class Outcome:
     tag: str
     digest: str
     result: str  # DELETED, WOULD_DELETE, GONE, CHANGED, SPARED or FAILED
-    by: str = ""  # "tag" or "digest"
+    by: str = ""  # BY_TAG or BY_DIGEST
     message: str = ""
 
     @property
@@ -62,14 +73,27 @@ class Outcome:
         return f"{self.repository}:{self.tag}"
 
 
+def _unique(names: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
 def _blobs_of(manifest: dict[str, Any]) -> tuple[tuple[str, int], ...]:
     out = []
-    for descriptor in [manifest.get("config"), *(manifest.get("layers") or [])]:
+    for descriptor in [manifest.get("config"), *(_list(manifest.get("layers")))]:
         if isinstance(descriptor, dict):
             digest, size = descriptor.get("digest"), descriptor.get("size")
             if isinstance(digest, str) and isinstance(size, int) and not isinstance(size, bool) and size >= 0:
                 out.append((digest, size))
     return tuple(out)
+
+
+def _children_of(manifest: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(d["digest"] for d in _list(manifest.get("manifests"))
+                 if isinstance(d, dict) and isinstance(d.get("digest"), str))
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def read_tag(client: RegistryClient, repository: str, tag: str,
@@ -84,7 +108,7 @@ def read_tag(client: RegistryClient, repository: str, tag: str,
     seen = (first_seen or {}).get(f"{repository}:{tag}")
     return Tag(repository, tag, digest, created=created,
                first_seen=seen[1] if seen is not None and seen[0] == digest else None,
-               blobs=_blobs_of(manifest))
+               blobs=_blobs_of(manifest), children=_children_of(manifest))
 
 
 def scan(client: RegistryClient, repositories: Sequence[str] | None = None, *, concurrency: int = 8,
@@ -92,24 +116,39 @@ def scan(client: RegistryClient, repositories: Sequence[str] | None = None, *, c
          on_progress: Callable[[int, int], None] | None = None) -> Scan:
     """Every tag of ``repositories`` (all the catalog lists when None), read ``concurrency`` at a time."""
     result = Scan()
-    names = list(repositories) if repositories is not None else [
-        r for r in client.list_repositories() if is_valid_repository(r)]
+    named = repositories is not None
+    if repositories is not None:
+        names = _unique(repositories)
+    else:
+        names = []
+        for name in _unique(client.list_repositories()):
+            if is_valid_repository(name):
+                names.append(name)
+            else:
+                result.problems.append(f"{name!r}: left alone, the registry lists it but it is not a repository name")
 
     def list_one(repository: str, cancel: threading.Event) -> tuple[str, list[str] | str]:
         try:
             return repository, client.list_tags(repository)
         except NotFound:
-            return repository, []
+            return repository, "no such repository" if named else []
         except OrasError as e:
-            return repository, str(e)
+            return repository, f"its tags could not be listed: {e}"
 
     listed = run_all(list_one, names, concurrency=concurrency, name="retention-list")
     work: list[tuple[str, str]] = []
+    ranked: list[str] = []
     for repository, found in listed:
         if isinstance(found, str):
-            result.problems.append(f"{repository}: left alone, its tags could not be listed: {found}")
+            result.problems.append(f"{repository}: left alone, {found}")
             continue
-        work.extend((repository, tag) for tag in found)
+        bad = [t for t in found if not isinstance(t, str) or not is_valid_tag(t)]
+        if bad:
+            result.problems.append(f"{repository}: left alone, the registry lists {len(bad)} names that are not "
+                                   f"tags (first: {bad[0]!r})")
+            continue
+        ranked.append(repository)
+        work.extend((repository, tag) for tag in _unique(found))
 
     done = 0
     lock = threading.Lock()
@@ -123,6 +162,9 @@ def scan(client: RegistryClient, repositories: Sequence[str] | None = None, *, c
             return read_tag(client, repository, tag, first_seen)
         except OrasError as e:
             return f"{repository}:{tag}: {e}"
+        except Exception as e:  # anything a registry's answer can provoke: this tag cannot be read
+            log.debug("reading %s:%s", repository, tag, exc_info=True)
+            return f"{repository}:{tag}: unreadable answer ({type(e).__name__}: {e})"
         finally:
             with lock:
                 done += 1
@@ -134,117 +176,140 @@ def scan(client: RegistryClient, repositories: Sequence[str] | None = None, *, c
     for (repository, _), outcome in zip(work, read, strict=True):
         if isinstance(outcome, str):
             broken[repository].append(outcome)
-    for repository, found in listed:
-        if isinstance(found, str):
-            continue
+    for repository in ranked:
         if broken.get(repository):
             first = broken[repository][0]
             result.problems.append(f"{repository}: left alone, {len(broken[repository])} of its tags could not be "
                                    f"read (first: {first})")
             continue
         result.repositories.append(repository)
-    ranked = set(result.repositories)
-    result.tags = [t for t in read if isinstance(t, Tag) and t.repository in ranked]
+    kept = set(result.repositories)
+    result.tags = [t for t in read if isinstance(t, Tag) and t.repository in kept]
     return result
 
 
-def _delete(client: RegistryClient, repository: str, reference: str) -> int:
-    return client.delete_manifest(repository, reference).status_code
+def delete_mode(client: RegistryClient, repository: str) -> str:
+    """BY_TAG or BY_DIGEST, from two deletes of things that do not exist (measured answers:
+    docs/retention.md); DeletesDisabled when the registry refuses deletes."""
+    what = f"find out how {client.hostname} deletes"
+    by_digest = client.delete_manifest(repository, _NO_DIGEST).status_code
+    if by_digest == 405:
+        raise DeletesDisabled(f"{what}: the registry does not allow deletes (405); for distribution set "
+                              f"storage.delete.enabled: true", status=405)
+    missing_tag = "kubectl-oras-probe-" + secrets.token_hex(8)
+    by_tag = client.delete_manifest(repository, missing_tag).status_code
+    return BY_DIGEST if by_tag in (400, 405) else BY_TAG
 
 
-def _refuses_tag_deletes(status: int) -> bool:
-    return status in (400, 405)
+def plan_deletes(verdicts: Sequence[Verdict], mode: str) -> tuple[list[Verdict], list[Outcome]]:
+    """The verdicts to act on for ``mode`` and the tags spared by it (a digest-only registry)."""
+    if mode != BY_DIGEST:
+        return list(verdicts), []
+    spared = spare_shared(verdicts)
+    outcomes = [Outcome(v.repository, v.tag, v.digest, SPARED, message=v.reason.split(", but kept: ", 1)[-1])
+                for v, before in zip(spared, verdicts, strict=True) if before.delete and not v.delete]
+    return spared, outcomes
 
 
-def delete_chosen(client: RegistryClient, verdicts: Sequence[Verdict], *, dry_run: bool = False,
-                  concurrency: int = 8) -> tuple[list[Outcome], str]:
-    """Carry out the deletes among ``verdicts``; (an outcome per tag deleted or spared, "tag" or "digest")."""
-    chosen = [v for v in verdicts if v.delete]
-    if dry_run or not chosen:
-        return [Outcome(v.repository, v.tag, v.digest, WOULD_DELETE) for v in chosen], "tag"
-    first, rest = chosen[0], chosen[1:]
-    outcome = _delete_tag(client, first)
-    if outcome is not None:
-        later = run_all(lambda v, cancel: _delete_tag(client, v) or _failed(v, "the registry stopped deleting by tag"),
-                        rest, concurrency=concurrency, name="retention-delete")
-        return [outcome, *later], "tag"
-    return _delete_by_digest(client, verdicts, concurrency), "digest"
+def delete_chosen(client: RegistryClient, verdicts: Sequence[Verdict], *, mode: str, dry_run: bool = False,
+                  concurrency: int = 8, done: list[Outcome] | None = None) -> list[Outcome]:
+    """Carry out the deletes among ``verdicts``; an outcome per tag chosen. Outcomes are also
+    appended to ``done`` as they happen, so a run cut short can still say what it did."""
+    done = [] if done is None else done
+    acting, spared = plan_deletes(verdicts, mode)
+    done.extend(spared)
+    chosen = [v for v in acting if v.delete]
+    if dry_run:
+        done.extend(Outcome(v.repository, v.tag, v.digest, WOULD_DELETE, by=mode) for v in chosen)
+        return done
+    if mode == BY_DIGEST:
+        _delete_by_digest(client, acting, concurrency, done)
+        return done
+
+    def one(v: Verdict, cancel: threading.Event) -> None:
+        if not cancel.is_set():
+            done.append(_delete_tag(client, v))
+
+    run_all(one, chosen, concurrency=concurrency, name="retention-delete")
+    return done
 
 
 def _failed(v: Verdict, message: str) -> Outcome:
     return Outcome(v.repository, v.tag, v.digest, FAILED, message=message)
 
 
-def _delete_tag(client: RegistryClient, v: Verdict) -> Outcome | None:
-    """Delete one tag by name; None when the registry deletes by digest only."""
+def _status_message(status: int) -> str:
+    if status == 405:
+        return "the registry refused the delete (405: deletes disabled?)"
+    return f"the registry answered {status}"
+
+
+def _delete_tag(client: RegistryClient, v: Verdict) -> Outcome:
     try:
         now = client.resolve(v.repository, v.tag, what=f"check {v.reference} before deleting it")
         if now is None:
             return Outcome(v.repository, v.tag, v.digest, GONE)
         if now != v.digest:
-            return Outcome(v.repository, v.tag, v.digest, CHANGED, message=f"now {now}")
-        status = _delete(client, v.repository, v.tag)
+            return Outcome(v.repository, v.tag, v.digest, CHANGED, message=f"pushed again since it was read (now {now})")
+        status = client.delete_manifest(v.repository, v.tag).status_code
     except OrasError as e:
         return _failed(v, str(e))
     if status in (200, 202):
-        return Outcome(v.repository, v.tag, v.digest, DELETED, by="tag")
+        return Outcome(v.repository, v.tag, v.digest, DELETED, by=BY_TAG)
     if status == 404:
         return Outcome(v.repository, v.tag, v.digest, GONE)
-    if _refuses_tag_deletes(status):
-        return None
-    return _failed(v, f"the registry answered {status}")
+    return _failed(v, _status_message(status))
 
 
-def _delete_by_digest(client: RegistryClient, verdicts: Sequence[Verdict], concurrency: int) -> list[Outcome]:
-    spared = spare_shared(verdicts)
-    outcomes = [Outcome(v.repository, v.tag, v.digest, SPARED, message=v.reason)
-                for v, before in zip(spared, verdicts, strict=True) if before.delete and not v.delete]
-    groups = digests_to_delete(spared)
+def _delete_by_digest(client: RegistryClient, verdicts: Sequence[Verdict], concurrency: int,
+                      done: list[Outcome]) -> None:
     by_repository: dict[str, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
-    for repository, digest, tags in groups:
+    for repository, digest, tags in digests_to_delete(verdicts):
         by_repository[repository].append((digest, tags))
+    read = {(v.repository, v.tag): v.digest for v in verdicts}
 
-    def one_repository(item: tuple[str, list[tuple[str, tuple[str, ...]]]], cancel: threading.Event) -> list[Outcome]:
+    def one_repository(item: tuple[str, list[tuple[str, tuple[str, ...]]]], cancel: threading.Event) -> None:
         repository, manifests = item
-        out: list[Outcome] = []
         try:
             # Where every tag points now: a tag pushed (or moved) since the scan onto a manifest
-            # about to be deleted would go with it, and a tag pushed again points elsewhere.
-            current = client.list_tags(repository)
+            # about to be deleted, or onto an index listing it, would lose it; a tag pushed again
+            # points elsewhere.
+            current = _unique(client.list_tags(repository))
             now = dict(zip(current, run_all(
                 lambda t, cancel: client.resolve(repository, t, what=f"check {repository}:{t} before deleting"),
                 current, concurrency=concurrency, name="retention-check"), strict=True))
+            moved = [t for t, d in now.items() if d is not None and read.get((repository, t)) != d]
+            listed: dict[str, str] = {}
+            for t in moved:  # new or changed since the scan: an index among them holds its manifests
+                manifest = client.fetch_manifest(repository, t, what=f"read {repository}:{t}")[0]
+                listed.update((child, t) for child in _children_of(manifest))
         except OrasError as e:
-            return [Outcome(repository, t, d, FAILED, message=str(e)) for d, tags in manifests for t in tags]
+            done.extend(Outcome(repository, t, d, FAILED, message=str(e)) for d, tags in manifests for t in tags)
+            return
         for digest, tags in manifests:
+            if cancel.is_set():
+                return
             holders = {t for t, d in now.items() if d == digest}
             others = sorted(holders - set(tags))
-            moved = [Outcome(repository, t, digest, CHANGED, message=f"now {now[t]}")
-                     for t in tags if now.get(t) not in (None, digest)]
-            moved += [Outcome(repository, t, digest, GONE) for t in tags if now.get(t) is None]
+            changed = [Outcome(repository, t, digest, CHANGED, message=f"pushed again since it was read (now {now[t]})")
+                       for t in tags if now.get(t) not in (None, digest)]
+            changed += [Outcome(repository, t, digest, GONE) for t in tags if now.get(t) is None]
             still = [t for t in tags if now.get(t) == digest]
-            if others:
-                out += [Outcome(repository, t, digest, SPARED, by="digest",
-                                message=f"{repository}:{others[0]} now points at the same manifest") for t in still]
-                out += moved
+            done.extend(changed)
+            holder = f"{repository}:{others[0]} now points at the same manifest" if others else (
+                f"{repository}:{listed[digest]} now lists the same manifest" if digest in listed else "")
+            if holder:
+                done.extend(Outcome(repository, t, digest, SPARED, by=BY_DIGEST, message=holder) for t in still)
                 continue
-            out += moved
             if not still:
                 continue
             try:
-                status = _delete(client, repository, digest)
+                status = client.delete_manifest(repository, digest).status_code
             except OrasError as e:
-                out += [Outcome(repository, t, digest, FAILED, message=str(e)) for t in still]
+                done.extend(Outcome(repository, t, digest, FAILED, message=str(e)) for t in still)
                 continue
-            if status == 405:
-                raise DeletesDisabled(f"delete {repository}@{digest}: the registry does not allow deletes (405); "
-                                      f"for distribution set storage.delete.enabled: true", status=405)
             result = DELETED if status in (200, 202) else GONE if status == 404 else FAILED
-            out += [Outcome(repository, t, digest, result, by="digest",
-                            message="" if result != FAILED else f"the registry answered {status}") for t in still]
-        return out
+            done.extend(Outcome(repository, t, digest, result, by=BY_DIGEST,
+                                message="" if result != FAILED else _status_message(status)) for t in still)
 
-    for outcomes_of_one in run_all(one_repository, sorted(by_repository.items()), concurrency=4,
-                                   name="retention-delete"):
-        outcomes.extend(outcomes_of_one)
-    return outcomes
+    run_all(one_repository, sorted(by_repository.items()), concurrency=4, name="retention-delete")

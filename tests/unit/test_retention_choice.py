@@ -71,7 +71,7 @@ def test_max_age_deletes_only_what_is_older():
             Tag("a", "edge", digest(3), created=ago(24))]
     verdicts = choose(tags, Policy(max_age=24 * HOUR), NOW)
     assert deleted(verdicts) == ["a:old"]  # exactly maxAge old is not over it
-    assert "2d old (created), over maxAge 1d" in next(v for v in verdicts if v.tag == "old").reason
+    assert "2d old, over maxAge 1d" in next(v for v in verdicts if v.tag == "old").reason
 
 
 def test_with_both_limits_a_tag_goes_when_it_breaks_either():
@@ -178,6 +178,7 @@ def test_first_seen_times_survive_while_the_digest_stays():
     ("2026-11-23T10:00:00.123456789Z", dt.datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=dt.UTC)),
     ("2026-11-23T10:00:00", dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)),
     ("yesterday", None), ("", None), (None, None), (12345, None), ("9" * 100, None),
+    ("9999-12-31T23:59:59-23:59", None), ("0001-01-01T00:00:00+01:00", None),  # past what UTC holds
 ])
 def test_created_annotation_parsing(text, expected):
     assert parse_created(text) == expected
@@ -198,3 +199,42 @@ def test_thousands_of_tags_in_many_repositories():
         assert len(kept) == 21  # 20 newest + iter-1
         newest_deleted = max(v.time for v in mine if v.delete)
         assert all(v.time >= newest_deleted for v in kept if v.tag != "iter-1")
+
+
+def test_tags_without_a_creation_time_are_not_ranked_by_keep_last():
+    # plain image pushes carry no created annotation: ordering them by name would delete
+    # "latest" and "stable" before "v1.9"
+    tags = [Tag("app", t, digest(i)) for i, t in enumerate(["v1.9", "v1.10", "latest", "stable"])]
+    tags.append(Tag("app", "build-7", digest(9), created=ago(1)))
+    tags.append(Tag("app", "build-6", digest(8), created=ago(2)))
+    verdicts = choose(tags, Policy(keep_last=1), NOW)
+    assert deleted(verdicts) == ["app:build-6"]
+    assert all("not ranked" in v.reason for v in verdicts if v.time_source == "now")
+    # maxAge applies to them from when they were first seen; never seen before: kept
+    seen = [Tag("app", "old", digest(1), first_seen=ago(30)), Tag("app", "young", digest(2), first_seen=ago(1)),
+            Tag("app", "new", digest(3))]
+    verdicts = choose(seen, Policy(keep_last=0, max_age=10 * HOUR), NOW)
+    assert deleted(verdicts) == ["app:old"]
+    assert "first seen 1.2d ago, over maxAge 10h" in next(v for v in verdicts if v.tag == "old").reason
+
+
+def test_a_tag_given_twice_is_refused_not_ranked_twice():
+    tags = [Tag("a", "run-1", digest(1), created=ago(2)), Tag("a", "run-2", digest(2), created=ago(1)),
+            Tag("a", "run-2", digest(2), created=ago(1))]
+    with pytest.raises(ValueError, match="a:run-2 is given twice"):
+        choose(tags, Policy(keep_last=2), NOW)
+
+
+def test_by_digest_keeps_a_manifest_a_kept_index_lists():
+    child = digest("child")
+    tags = [Tag("app", "amd64-old", child, created=ago(5)),
+            Tag("app", "release", digest("index"), created=ago(1), children=(child, digest("other"))),
+            Tag("app", "junk", digest(3), created=ago(6))]
+    by_tag = choose(tags, Policy(keep_last=1), NOW)
+    assert deleted(by_tag) == ["app:amd64-old", "app:junk"]  # untagging leaves the index whole
+    by_digest = choose(tags, Policy(keep_last=1), NOW, by_digest=True)
+    assert deleted(by_digest) == ["app:junk"]
+    assert "the kept index release lists its manifest" in next(v for v in by_digest if v.tag == "amd64-old").reason
+    sized = [Tag("app", "amd64-old", child, created=ago(5), blobs=(("sha256:" + "1" * 64, 100),)),
+             Tag("app", "release", digest("index"), created=ago(1), children=(child,))]
+    assert bytes_freed(choose(sized, Policy(keep_last=1), NOW), sized) == 0  # the index keeps them
