@@ -24,6 +24,8 @@ import bcrypt
 from kubectl_oras.errors import OrasError
 from kubectl_oras.pods.caches import REGISTRY_PORT, auth_secret_name, registry_secret_name
 
+from .registry_supervisor import DRAIN_SECONDS
+
 __all__ = ["auth_secret_name", "registry_secret_name"]  # the names are the pods' business too: made there
 
 DATA_DIR = "/var/lib/registry"  # the registry's filesystem storage: the emptyDir or the PVC
@@ -130,6 +132,8 @@ def registry_environment(*, auth: bool, http_secret_name: str | None) -> list[di
         # Some images' config (distribution's own config-dev.yml) start a debug server on :5001
         # serving pprof and metrics to anyone on the pod network; empty starts none.
         _value("REGISTRY_HTTP_DEBUG_ADDR", ""),
+        # A stop for disk reclamation (registry_supervisor.py) lets requests in flight finish first.
+        _value("REGISTRY_HTTP_DRAINTIMEOUT", f"{DRAIN_SECONDS}s"),
         # Every request is already logged once by the registry itself ("response completed",
         # with method, path, status, duration); the access log would log it twice.
         _value("REGISTRY_LOG_ACCESSLOG_DISABLED", "true"),

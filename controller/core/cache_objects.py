@@ -19,6 +19,7 @@ from kubectl_oras.pods.caches import REGISTRY_PORT, registry_secret_name
 
 from .cache_auth import DATA_DIR, HTPASSWD_DIR, HTPASSWD_KEY, registry_environment
 from .cache_spec import API_VERSION, KIND, CacheSpec
+from .registry_supervisor import supervisor_command
 
 MANAGER = "kubectl-oras"  # our field manager, and the managed-by label
 DOMAIN = "kubectl-oras.converged-computing.github.io"
@@ -95,6 +96,8 @@ def registry_container(spec: CacheSpec) -> dict[str, Any]:
     return {
         "name": "registry",
         "image": spec.image,
+        # serves, and reclaims disk when retention asks (registry_supervisor.py): the image needs /bin/sh
+        "command": supervisor_command(),
         "env": registry_environment(auth=spec.auth, http_secret_name=registry_secret_name(spec.name)),
         "ports": [{"name": "registry", "containerPort": REGISTRY_PORT, "protocol": "TCP"}],
         "readinessProbe": _probe(spec, periodSeconds=2, failureThreshold=3),

@@ -11,6 +11,8 @@ controller first saw tags whose manifests carry no ``created`` time, so a restar
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 from typing import Any
 
 from kubectl_oras.retention.choice import Tag, first_seen_times
@@ -22,6 +24,9 @@ __all__ = ["RetentionPlan"]
 MAX_FIRST_SEEN = 2000  # tags without a created time remembered; past that, the oldest are kept
 MAX_LISTED = 50  # deleted tags named in the status; the Event and the count say the rest
 MAX_ERRORS = 10
+MAX_ERROR_TEXT = 300
+MAX_REQUEST = 64
+MAX_FIRST_SEEN_BYTES = 128 << 10  # of the status; an OrasCache must stay far below etcd's 1.5 MiB
 # A user asks for a run now by setting this annotation on the cache to a new value (any text,
 # e.g. a date): `kubectl annotate orascache/NAME cache.converged-computing.github.io/run-retention="$(date +%s)" --overwrite`.
 RUN_ANNOTATION = "cache.converged-computing.github.io/run-retention"
@@ -42,9 +47,15 @@ def rfc3339(moment: _dt.datetime) -> str:
 
 
 def requested_run(cache: dict[str, Any]) -> str:
+    """The run-retention annotation's value, as the status records it (a long one by its hash:
+    annotations may hold 256 KiB, the status should not)."""
     annotations = (cache.get("metadata") or {}).get("annotations") or {}
     value = annotations.get(RUN_ANNOTATION)
-    return value if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    if len(value) > MAX_REQUEST or not value.isprintable():
+        return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return value
 
 
 def seconds_until_due(cache: dict[str, Any], plan: RetentionPlan, now: _dt.datetime) -> float:
@@ -75,26 +86,50 @@ def first_seen_of(cache: dict[str, Any]) -> dict[str, tuple[str, _dt.datetime]]:
     return out
 
 
-def retention_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, tags: list[Tag],
+def _clean(text: object) -> str:
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return out if len(out) <= MAX_ERROR_TEXT else out[: MAX_ERROR_TEXT - 1] + "…"
+
+
+def _bounded(seen: dict[str, tuple[str, _dt.datetime]]) -> dict[str, dict[str, str]]:
+    """The firstSeen map for the status, oldest first (they expire first), within its limits."""
+    out: dict[str, dict[str, str]] = {}
+    size = 0
+    for key, (digest, moment) in sorted(seen.items(), key=lambda item: (item[1][1], item[0]))[:MAX_FIRST_SEEN]:
+        entry = {"digest": digest, "time": rfc3339(moment)}
+        size += len(json.dumps({key: entry}))
+        if size > MAX_FIRST_SEEN_BYTES:
+            break
+        out[key] = entry
+    return dict(sorted(out.items()))
+
+
+def retention_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, tags: list[Tag], ranked: list[str],
                      deleted: list[str], failed: list[str], errors: list[str],
                      bytes_freed: int, deleted_by: str, previous_first_seen: dict[str, tuple[str, _dt.datetime]],
                      seconds: float) -> dict[str, Any]:
-    """``status.lastRetention`` for a run."""
-    seen = first_seen_times(previous_first_seen, tags, now)
-    if len(seen) > MAX_FIRST_SEEN:  # the oldest are the ones that will expire first: keep them
-        seen = dict(sorted(seen.items(), key=lambda item: item[1][1])[:MAX_FIRST_SEEN])
+    """``status.lastRetention`` for a run. ``ranked``: the repositories read in full; first-seen
+    times of the others (left alone this time) are kept as they were. Deleted tags are forgotten:
+    the same content pushed again is new."""
+    gone = set(deleted) if not plan.dry_run else set()
+    present = [t for t in tags if f"{t.repository}:{t.tag}" not in gone]
+    seen = first_seen_times(previous_first_seen, present, now)
+    read = set(ranked)
+    for key, entry in previous_first_seen.items():
+        if key.rpartition(":")[0] not in read:
+            seen.setdefault(key, entry)
     record: dict[str, Any] = {
         "time": rfc3339(now),
         "dryRun": plan.dry_run,
         "tagsSeen": len(tags),
         "tagsDeleted": 0 if plan.dry_run else len(deleted),
-        "tags": sorted(deleted)[:MAX_LISTED],
+        "tags": [_clean(t) for t in sorted(deleted)[:MAX_LISTED]],
         "bytesFreed": bytes_freed,
         "deletedBy": deleted_by,
         "durationSeconds": round(seconds, 3),
-        "errors": [*errors, *(f"delete {ref} failed" for ref in failed)][:MAX_ERRORS],
+        "errors": [_clean(e) for e in [*errors, *(f"delete {ref} failed" for ref in failed)][:MAX_ERRORS]],
         "request": request,
-        "firstSeen": {key: {"digest": digest, "time": rfc3339(moment)} for key, (digest, moment) in sorted(seen.items())},
+        "firstSeen": _bounded(seen),
     }
     if plan.dry_run:
         record["tagsWouldDelete"] = len(deleted)
@@ -105,7 +140,7 @@ def failed_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, error
                   previous: dict[str, Any] | None) -> dict[str, Any]:
     """``status.lastRetention`` for a run that could not read the registry: the first-seen times stay."""
     record: dict[str, Any] = {"time": rfc3339(now), "dryRun": plan.dry_run, "tagsSeen": 0, "tagsDeleted": 0,
-                              "tags": [], "errors": [error][:MAX_ERRORS], "request": request}
+                              "tags": [], "errors": [_clean(error)], "request": request}
     if isinstance(previous, dict) and isinstance(previous.get("firstSeen"), dict):
         record["firstSeen"] = previous["firstSeen"]
     return record

@@ -81,11 +81,15 @@ def _version(obj: dict[str, Any]) -> str:
     return str(metadata.get("resourceVersion") or "")
 
 
+RETENTION_KEYS = ("lastRetention",)  # written by the retention loop alone (retention.py)
+
+
 def _status_patch(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch taking ``old`` to ``new``: keys that went away are nulled."""
-    patch: dict[str, Any] = dict(new)
+    """A merge patch taking ``old`` to ``new``: keys that went away are nulled. Retention's keys
+    are never sent: the copy here may be older than what the retention loop has just written."""
+    patch: dict[str, Any] = {key: value for key, value in new.items() if key not in RETENTION_KEYS}
     for key in old or {}:
-        if key not in new:
+        if key not in new and key not in RETENTION_KEYS:
             patch[key] = None
     return {"status": patch}
 

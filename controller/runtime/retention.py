@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as _dt
+import functools
 import logging
 import threading
 import time
@@ -26,14 +27,27 @@ from kubectl_oras.kube.errors import KubeError
 from kubectl_oras.kube.watch import Informer
 from kubectl_oras.oci.auth import Credentials
 from kubectl_oras.oci.client import RegistryClient
+from kubectl_oras.oci.digests import sha256_digest
 from kubectl_oras.oci.errors import Cancelled
+from kubectl_oras.oci.manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest
 from kubectl_oras.oci.transport import Timeouts
 from kubectl_oras.pods.caches import REGISTRY_PORT, auth_secret_name
 from kubectl_oras.retention.choice import bytes_freed, choose
-from kubectl_oras.retention.registry import DELETED, FAILED, WOULD_DELETE, Outcome, delete_chosen, delete_mode, scan
+from kubectl_oras.retention.registry import (
+    DELETED,
+    FAILED,
+    WOULD_DELETE,
+    Outcome,
+    Scan,
+    clean,
+    delete_chosen,
+    delete_mode,
+    scan,
+)
 
 from ..core.cache_auth import PASSWORD_KEY, USER_KEY
 from ..core.cache_retention import (
+    MAX_ERRORS,
     RetentionPlan,
     failed_record,
     first_seen_of,
@@ -42,6 +56,7 @@ from ..core.cache_retention import (
     seconds_until_due,
 )
 from ..core.cache_spec import InvalidCache, cache_spec
+from ..core.registry_supervisor import MARKER_ARTIFACT_TYPE, MARKER_REPOSITORY, MARKER_TAG, RESERVED_PREFIX
 from .events import EventRecorder
 
 log = logging.getLogger(__name__)
@@ -65,61 +80,120 @@ def _secret_value(secret: dict[str, Any] | None, key: str) -> str:
         return ""
 
 
+def request_reclaim(client: RegistryClient, now: _dt.datetime) -> str:
+    """Ask the registry's supervisor to reclaim disk (controller/core/registry_supervisor.py): push
+    the marker artifact, a new manifest each time. Its digest."""
+    if not client.blob_exists(MARKER_REPOSITORY, EMPTY_CONFIG_BLOB.digest):
+        client.upload_blob_bytes(MARKER_REPOSITORY, EMPTY_CONFIG, EMPTY_CONFIG_BLOB.digest)
+    body = encode_manifest(build_manifest(layers=[], artifact_type=MARKER_ARTIFACT_TYPE, created=now,
+                                          annotations={"io.kubectl-oras.reclaim.requested": now.isoformat()}))
+    client.put_manifest(MARKER_REPOSITORY, MARKER_TAG, body)
+    return sha256_digest(body)
+
+
+RUN_LIMIT = 30 * 60.0  # seconds a run may take; past it the loop records it failed and moves on
+RUN_SLACK = 60.0  # past RUN_LIMIT, for the run's own deadline to end it first
+
+
 def run_against_registry(host: str, credentials: Credentials | None, plan: RetentionPlan, cache: dict[str, Any],
-                         now: _dt.datetime, *, concurrency: int = 8, stop: threading.Event | None = None) -> RunResult:
-    """One retention run (blocking): read every tag, choose, delete; the status record of it."""
+                         now: _dt.datetime, *, concurrency: int = 8, stop: threading.Event | None = None,
+                         still_wanted: Callable[[], str] | None = None) -> RunResult:
+    """One retention run (blocking): read every tag, choose, delete, ask for the disk to be
+    reclaimed; the status record of it. Once ``stop`` is set no further delete starts; before the
+    deletes, ``still_wanted()`` says why they must not happen ("" when they may: the cache's
+    retention is still the one this run chose by)."""
+    client = RegistryClient(host, plain_http=True, credentials=credentials, pool_size=concurrency,
+                            timeouts=Timeouts(connect=5.0, read=30.0, total=RUN_LIMIT), retries=3)
+    try:
+        return _run(client, plan, cache, now, concurrency=concurrency, stop=stop or threading.Event(),
+                    still_wanted=still_wanted or (lambda: ""))
+    finally:
+        client.transport.session.close()
+
+
+def _run(client: RegistryClient, plan: RetentionPlan, cache: dict[str, Any], now: _dt.datetime, *,
+         concurrency: int, stop: threading.Event, still_wanted: Callable[[], str]) -> RunResult:
     started = time.monotonic()
     request = requested_run(cache)
     previous = ((cache.get("status") or {}).get("lastRetention"))
     first_seen = first_seen_of(cache)
-    client = RegistryClient(host, plain_http=True, credentials=credentials, pool_size=concurrency,
-                            timeouts=Timeouts(connect=5.0, read=30.0, total=None), retries=3)
     outcomes: list[Outcome] = []
     mode, stopped_by = "", ""
+    found, verdicts = Scan(), []
     try:
-        found = scan(client, concurrency=concurrency, first_seen=first_seen)
-        if stop is not None and stop.is_set():  # stepping down: leave the deletes to the next leader
-            raise Cancelled("stopped before deleting: this replica is no longer the leader")
+        found = scan(client, concurrency=concurrency, first_seen=first_seen, reserved=RESERVED_PREFIX)
         verdicts = choose(found.tags, plan.policy, now)
         chosen = [v for v in verdicts if v.delete]
         if chosen:
+            why_not = "stopped: this replica is no longer the leader" if stop.is_set() else still_wanted()
+            if why_not:
+                raise Cancelled(f"nothing deleted: {why_not}")
             mode = delete_mode(client, chosen[0].repository)
-            delete_chosen(client, verdicts, mode=mode, dry_run=plan.dry_run, concurrency=concurrency, done=outcomes)
-    except OrasError as e:
+            delete_chosen(client, verdicts, mode=mode, dry_run=plan.dry_run, concurrency=concurrency, done=outcomes,
+                          stop=stop)
+    except Exception as e:  # noqa: BLE001 - whatever ends a run, it is recorded (and not run again at once)
+        error = str(e) if isinstance(e, OrasError) else f"{type(e).__name__}: {e}"
         if not outcomes:
-            return RunResult(failed_record(now=now, plan=plan, request=request, error=str(e),
+            return RunResult(failed_record(now=now, plan=plan, request=request, error=error,
                                            previous=previous if isinstance(previous, dict) else None), 0, 0, True)
-        stopped_by = str(e)  # some deletes were done: they are recorded, with the error that stopped the rest
-    finally:
-        client.transport.session.close()
+        stopped_by = error  # some deletes were done: they are recorded, with the error that stopped the rest
+    left = sum(1 for v in verdicts if v.delete) - len(outcomes)
+    if stop.is_set() and not stopped_by and left > 0:
+        stopped_by = f"stopped: this replica is no longer the leader; {left} chosen tags not deleted"
     gone = [o for o in outcomes if o.result in (DELETED, WOULD_DELETE)]
     failed = [o.reference for o in outcomes if o.result == FAILED]
     done = {(o.repository, o.tag) for o in gone}
     freed = bytes_freed([v for v in verdicts if (v.repository, v.tag) in done], found.tags)
-    record = retention_record(now=now, plan=plan, request=request, tags=found.tags,
+    record = retention_record(now=now, plan=plan, request=request, tags=found.tags, ranked=found.repositories,
                               deleted=[o.reference for o in gone], failed=failed,
                               errors=[*([stopped_by] if stopped_by else []), *found.problems],
                               bytes_freed=freed, deleted_by=mode, previous_first_seen=first_seen,
                               seconds=time.monotonic() - started)
-    return RunResult(record, 0 if plan.dry_run else len(gone), freed, bool(failed or found.problems or stopped_by))
+    deleted = 0 if plan.dry_run else len(gone)
+    if deleted:  # the disk is freed by the registry's garbage collector: ask its supervisor to run it
+        try:
+            record["reclaimRequested"] = request_reclaim(client, now)
+        except OrasError as e:
+            record["errors"] = [*record["errors"], clean(f"could not ask the registry to reclaim disk: {e}")][:MAX_ERRORS]
+            stopped_by = stopped_by or str(e)
+    return RunResult(record, deleted, freed, bool(failed or found.problems or stopped_by))
 
 
-def replacing(old: Any, new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch that leaves exactly ``new`` where ``old`` was (a merge patch only adds keys
-    unless told to drop them with null), one level into maps such as firstSeen."""
-    if not isinstance(old, dict):
-        return new
-    patch: dict[str, Any] = {key: None for key in old if key not in new}
-    for key, value in new.items():
-        before = old.get(key)
-        patch[key] = replacing(before, value) if isinstance(value, dict) and isinstance(before, dict) else value
-    return patch
+def in_daemon_thread(work: Callable[[], RunResult]) -> asyncio.Future[RunResult]:
+    """``work()`` in a thread of its own that never holds up the process's exit (asyncio.to_thread's
+    pool is joined at exit: a run stuck on a registry would keep a stopped controller alive)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[RunResult] = loop.create_future()
+
+    def settle(result: RunResult | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def target() -> None:
+        try:
+            outcome: tuple[RunResult | None, BaseException | None] = (work(), None)
+        except BaseException as e:  # noqa: BLE001 - handed to the awaiting task
+            outcome = (None, e)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the loop is closed: the run was given up, and so is its result
+            log.info("a retention run given up earlier has ended")
+
+    threading.Thread(target=target, name="retention-run", daemon=True).start()
+    return future
 
 
 def registry_ready(cache: dict[str, Any]) -> bool:
     """The reconciler's Ready condition: a registry pod answers (before that, a run could only fail)."""
     conditions = (cache.get("status") or {}).get("conditions") or []
     return any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+STOP_WAIT = 10.0  # seconds a stepping-down leader waits for its runs to record what they did
 
 
 class RetentionLoop:
@@ -133,7 +207,8 @@ class RetentionLoop:
         self.tick = tick
         self.clock = clock
         self._slots = asyncio.Semaphore(at_once)
-        self._stop = threading.Event()  # seen by the runs' threads, which a task cancel cannot reach
+        self._stop = threading.Event()  # set when the loop stops
+        self._run_stops: dict[tuple[str, str], threading.Event] = {}  # one per run: seen by its thread
         self._running: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -145,10 +220,16 @@ class RetentionLoop:
                 except TimeoutError:
                     pass
         finally:
+            # No delete starts once stepping down; the runs record what they did, for a while.
             self._stop.set()
-            for task in self._running.values():
-                task.cancel()
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
+            for run_stop in self._run_stops.values():
+                run_stop.set()
+            running = list(self._running.values())
+            if running:
+                _, late = await asyncio.wait(running, timeout=STOP_WAIT)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
 
     def _start_due(self) -> None:
         now = self.clock()
@@ -188,32 +269,74 @@ class RetentionLoop:
         host = f"[{address}]:{REGISTRY_PORT}" if ":" in address else f"{address}:{REGISTRY_PORT}"
         return host, credentials
 
-    async def _run_one(self, key: tuple[str, str], plan: RetentionPlan) -> None:
+    def _plan_now(self, namespace: str, name: str, plan: RetentionPlan, uid: str) -> str:
+        """Why the deletes of a run chosen by ``plan`` must not happen now ("" when they may):
+        read from the informer's store, which the event loop keeps current."""
+        cache = self.caches.get(namespace, name)
+        if cache is None or (cache.get("metadata") or {}).get("uid") != uid:
+            return "the cache is gone"
+        try:
+            spec = cache_spec(cache)
+        except InvalidCache as e:
+            return f"the cache's spec is not valid now: {e}"
+        if not spec.deploy:
+            return "the cache no longer deploys a registry"
+        if spec.retention != plan:
+            return "the cache's retention changed during the run; the next run follows it"
+        return ""
+
+    async def _run_one(self, key: tuple[str, str], _plan: RetentionPlan) -> None:
         namespace, name = key
         async with self._slots:
             cache = self.caches.get(namespace, name)
-            if cache is None:
+            if cache is None or self._stop.is_set():
+                return
+            try:  # the spec as it is now, not as it was when the run was queued
+                spec = cache_spec(cache)
+            except InvalidCache:
+                return
+            plan = spec.retention
+            if plan is None or not spec.deploy or not registry_ready(cache):
                 return
             now = self.clock()
-            spec = cache_spec(cache)
+            uid = str((cache.get("metadata") or {}).get("uid") or "")
             where = self._registry_of(namespace, name, spec.auth)
             if isinstance(where, str):
                 previous = (cache.get("status") or {}).get("lastRetention")
-                result = RunResult(failed_record(now=now, plan=plan, request=requested_run(cache),
-                                                 error=f"not run: {where}",
-                                                 previous=previous if isinstance(previous, dict) else None), 0, 0, True)
+                last = previous if isinstance(previous, dict) else {}
+                # not run: the request stays unanswered, so it is tried again at the next interval or request
+                result = RunResult(failed_record(now=now, plan=plan, request=str(last.get("request") or ""),
+                                                 error=f"not run: {where}", previous=last or None), 0, 0, True)
             else:
                 host, credentials = where
-                result = await asyncio.to_thread(run_against_registry, host, credentials, plan, cache, now, stop=self._stop)
+                stop = self._run_stops[key] = threading.Event()
+                work = functools.partial(run_against_registry, host, credentials, plan, cache, now, stop=stop,
+                                         still_wanted=functools.partial(self._plan_now, namespace, name, plan, uid))
+                try:
+                    result = await asyncio.wait_for(asyncio.shield(in_daemon_thread(work)), RUN_LIMIT + RUN_SLACK)
+                except TimeoutError:
+                    stop.set()  # the thread, stuck on the registry, starts no delete from now on
+                    result = RunResult(failed_record(now=now, plan=plan, request=requested_run(cache),
+                                                     error=f"the run took over {RUN_LIMIT / 60:g} min; given up",
+                                                     previous=(cache.get("status") or {}).get("lastRetention")),
+                                       0, 0, True)
+                finally:
+                    self._run_stops.pop(key, None)
             await self._record(cache, plan, result)
 
     async def _record(self, cache: dict[str, Any], plan: RetentionPlan, result: RunResult) -> None:
         metadata = cache["metadata"]
         record = result.record
-        previous = (cache.get("status") or {}).get("lastRetention")
+        # A JSON patch: the record replaces the last one whole, whatever this replica's copy of it
+        # is (a merge patch computed from a stale copy would merge two firstSeen maps), and only
+        # on this cache, not one of the same name made since (the uid test).
+        ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": metadata.get("uid")}]
+        if not isinstance(cache.get("status"), dict):
+            ops.append({"op": "add", "path": "/status", "value": {}})
+        ops.append({"op": "add", "path": "/status/lastRetention", "value": record})
         try:
-            await self.kube.patch(ORAS_CACHES, metadata["name"], {"status": {"lastRetention": replacing(previous, record)}},
-                                  namespace=metadata["namespace"], patch_type="merge", subresource="status")
+            await self.kube.patch(ORAS_CACHES, metadata["name"], ops, namespace=metadata["namespace"], patch_type="json",
+                                  subresource="status")
         except KubeError as e:
             log.warning("%s/%s: cannot record the retention run: %s", metadata["namespace"], metadata["name"], e)
         status = cache.setdefault("status", {})

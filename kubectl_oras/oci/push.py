@@ -12,7 +12,7 @@ from .archive import pack_directory
 from .client import RegistryClient
 from .digest_cache import DigestCache
 from .digests import hash_file, sha256_digest
-from .errors import InvalidReference, LocalPathError
+from .errors import InvalidReference, LocalPathError, RegistryError
 from .manifest import (
     DEFAULT_ARTIFACT_TYPE,
     EMPTY_CONFIG,
@@ -145,6 +145,20 @@ class _Pusher:
         return self.push_directory(item, cancel) if item.is_directory else self.push_file(item, cancel)
 
 
+MANIFEST_REPAIRS = 3  # each one needs a garbage collection to land between the uploads and the manifest
+
+
+def _upload_again(client: RegistryClient, pusher: _Pusher, repository: str, items: list[PushItem],
+                  layers: list[Blob]) -> None:
+    for item, layer in zip(items, layers, strict=True):
+        if client.blob_exists(repository, layer.digest):
+            continue
+        again = pusher.push_item(item, threading.Event())
+        if again.digest != layer.digest:
+            raise LocalPathError(f"{item.path}: changed while it was being pushed (it is now {again.digest}, "
+                                 f"the manifest lists {layer.digest}); push again")
+
+
 def push_artifact(
     client: RegistryClient,
     ref: Reference,
@@ -166,13 +180,23 @@ def push_artifact(
     try:
         pusher = _Pusher(client, ref.repository, progress, cache, workdir)
         layers = run_all(pusher.push_item, items, concurrency=concurrency, name="push")
+        manifest = build_manifest(layers=layers, artifact_type=artifact_type, annotations=annotations)
+        body = encode_manifest(manifest)
+        for attempt in range(MANIFEST_REPAIRS + 1):
+            if not client.blob_exists(ref.repository, EMPTY_CONFIG_BLOB.digest):
+                client.upload_blob_bytes(ref.repository, EMPTY_CONFIG, EMPTY_CONFIG_BLOB.digest)
+            try:
+                client.put_manifest(ref.repository, ref.tag, body, media_type=MANIFEST_MEDIA_TYPE)
+                break
+            except RegistryError as e:
+                if "MANIFEST_BLOB_UNKNOWN" not in e.codes or attempt == MANIFEST_REPAIRS:
+                    raise
+                # A blob we uploaded is gone before the manifest that lists it arrived: the
+                # registry's garbage collector ran in between (it deletes blobs no manifest lists
+                # yet; docs/retention.md). Upload again what is missing, and put the manifest again.
+                _upload_again(client, pusher, ref.repository, items, layers)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    if not client.blob_exists(ref.repository, EMPTY_CONFIG_BLOB.digest):
-        client.upload_blob_bytes(ref.repository, EMPTY_CONFIG, EMPTY_CONFIG_BLOB.digest)
-    manifest = build_manifest(layers=layers, artifact_type=artifact_type, annotations=annotations)
-    body = encode_manifest(manifest)
-    client.put_manifest(ref.repository, ref.tag, body, media_type=MANIFEST_MEDIA_TYPE)
     return PushResult(
         reference=str(ref),
         digest=sha256_digest(body),

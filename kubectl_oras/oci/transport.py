@@ -347,6 +347,8 @@ class Transport:
                     if self.deadline is not None and self.deadline.remaining() <= 0:
                         raise self.deadline.exceeded(what) from e
                     raise self.unreachable(e, what, limits=limits) from e
+                except requests.RequestException as e:  # redirects without end, an invalid redirect URL, …
+                    raise RegistryError(f"{what}: {type(e).__name__}: {e}") from e
                 if response.status_code == 401 and not answered:
                     response.close()
                     self._authenticate(response, scope, what)

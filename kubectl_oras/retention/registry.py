@@ -28,7 +28,7 @@ from typing import Any
 from ..errors import OrasError
 from ..oci.client import RegistryClient
 from ..oci.errors import NotFound, RegistryError
-from ..oci.manifest import ANNOTATION_CREATED
+from ..oci.manifest import ANNOTATION_CREATED, DOCKER_LIST_MEDIA_TYPE, INDEX_MEDIA_TYPE
 from ..oci.parallel import run_all
 from ..oci.reference import is_valid_repository, is_valid_tag
 from .choice import Tag, Verdict, digests_to_delete, parse_created, spare_shared
@@ -43,6 +43,7 @@ CHANGED = "changed"  # pushed again since it was read: not deleted
 SPARED = "spared"  # a digest-only registry would take a kept tag with it: not deleted
 FAILED = "failed"
 
+INDEX_TYPES = (INDEX_MEDIA_TYPE, DOCKER_LIST_MEDIA_TYPE)
 BY_TAG = "tag"
 BY_DIGEST = "digest"
 _NO_DIGEST = "sha256:" + "0" * 64
@@ -73,6 +74,15 @@ class Outcome:
         return f"{self.repository}:{self.tag}"
 
 
+MAX_TEXT = 300  # of any text a registry supplies that goes into a report, a status or a log
+
+
+def clean(text: object, limit: int = MAX_TEXT) -> str:
+    """Registry-supplied text made safe to show: control characters escaped, at most ``limit``."""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
 def _unique(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
@@ -92,6 +102,25 @@ def _children_of(manifest: dict[str, Any]) -> tuple[str, ...]:
                  if isinstance(d, dict) and isinstance(d.get("digest"), str))
 
 
+MAX_NESTING = 4  # an index of indexes of …: deeper than any image or artifact layout there is
+
+
+def reachable_from(client: RegistryClient, repository: str, manifest: dict[str, Any], *, depth: int = MAX_NESTING,
+                   seen: set[str] | None = None) -> tuple[str, ...]:
+    """Every manifest an index lists, and those its listed indexes list, down to ``depth``."""
+    seen = set() if seen is None else seen
+    out: list[str] = []
+    for d in _list(manifest.get("manifests")):
+        if not isinstance(d, dict) or not isinstance(d.get("digest"), str) or d["digest"] in seen:
+            continue
+        seen.add(d["digest"])
+        out.append(d["digest"])
+        if depth > 1 and d.get("mediaType") in INDEX_TYPES:
+            child = client.fetch_manifest(repository, d["digest"], what=f"read {repository}@{d['digest']}")[0]
+            out += reachable_from(client, repository, child, depth=depth - 1, seen=seen)
+    return tuple(out)
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
@@ -108,13 +137,14 @@ def read_tag(client: RegistryClient, repository: str, tag: str,
     seen = (first_seen or {}).get(f"{repository}:{tag}")
     return Tag(repository, tag, digest, created=created,
                first_seen=seen[1] if seen is not None and seen[0] == digest else None,
-               blobs=_blobs_of(manifest), children=_children_of(manifest))
+               blobs=_blobs_of(manifest), children=reachable_from(client, repository, manifest))
 
 
 def scan(client: RegistryClient, repositories: Sequence[str] | None = None, *, concurrency: int = 8,
          first_seen: dict[str, tuple[str, _dt.datetime]] | None = None,
-         on_progress: Callable[[int, int], None] | None = None) -> Scan:
-    """Every tag of ``repositories`` (all the catalog lists when None), read ``concurrency`` at a time."""
+         on_progress: Callable[[int, int], None] | None = None, reserved: str = "") -> Scan:
+    """Every tag of ``repositories`` (all the catalog lists when None, but those starting with
+    ``reserved``), read ``concurrency`` at a time."""
     result = Scan()
     named = repositories is not None
     if repositories is not None:
@@ -122,18 +152,21 @@ def scan(client: RegistryClient, repositories: Sequence[str] | None = None, *, c
     else:
         names = []
         for name in _unique(client.list_repositories()):
+            if reserved and name.startswith(reserved):
+                continue
             if is_valid_repository(name):
                 names.append(name)
             else:
-                result.problems.append(f"{name!r}: left alone, the registry lists it but it is not a repository name")
+                result.problems.append(f"{clean(repr(name), 80)}: left alone, the registry lists it but it is not a "
+                                       f"repository name")
 
     def list_one(repository: str, cancel: threading.Event) -> tuple[str, list[str] | str]:
         try:
             return repository, client.list_tags(repository)
         except NotFound:
             return repository, "no such repository" if named else []
-        except OrasError as e:
-            return repository, f"its tags could not be listed: {e}"
+        except Exception as e:  # noqa: BLE001 - whatever the answer provokes: this repository cannot be ranked
+            return repository, f"its tags could not be listed: {clean(e)}"
 
     listed = run_all(list_one, names, concurrency=concurrency, name="retention-list")
     work: list[tuple[str, str]] = []
@@ -145,7 +178,7 @@ def scan(client: RegistryClient, repositories: Sequence[str] | None = None, *, c
         bad = [t for t in found if not isinstance(t, str) or not is_valid_tag(t)]
         if bad:
             result.problems.append(f"{repository}: left alone, the registry lists {len(bad)} names that are not "
-                                   f"tags (first: {bad[0]!r})")
+                                   f"tags (first: {clean(repr(bad[0]), 80)})")
             continue
         ranked.append(repository)
         work.extend((repository, tag) for tag in _unique(found))
@@ -161,10 +194,10 @@ def scan(client: RegistryClient, repositories: Sequence[str] | None = None, *, c
                 return "stopped"
             return read_tag(client, repository, tag, first_seen)
         except OrasError as e:
-            return f"{repository}:{tag}: {e}"
-        except Exception as e:  # anything a registry's answer can provoke: this tag cannot be read
+            return f"{repository}:{tag}: {clean(e)}"
+        except Exception as e:  # noqa: BLE001 - anything a registry's answer can provoke: this tag cannot be read
             log.debug("reading %s:%s", repository, tag, exc_info=True)
-            return f"{repository}:{tag}: unreadable answer ({type(e).__name__}: {e})"
+            return f"{repository}:{tag}: unreadable answer ({type(e).__name__}: {clean(e)})"
         finally:
             with lock:
                 done += 1
@@ -212,10 +245,13 @@ def plan_deletes(verdicts: Sequence[Verdict], mode: str) -> tuple[list[Verdict],
 
 
 def delete_chosen(client: RegistryClient, verdicts: Sequence[Verdict], *, mode: str, dry_run: bool = False,
-                  concurrency: int = 8, done: list[Outcome] | None = None) -> list[Outcome]:
+                  concurrency: int = 8, done: list[Outcome] | None = None,
+                  stop: threading.Event | None = None) -> list[Outcome]:
     """Carry out the deletes among ``verdicts``; an outcome per tag chosen. Outcomes are also
-    appended to ``done`` as they happen, so a run cut short can still say what it did."""
+    appended to ``done`` as they happen, so a run cut short can still say what it did. Once
+    ``stop`` is set no further delete starts."""
     done = [] if done is None else done
+    stop = stop or threading.Event()
     acting, spared = plan_deletes(verdicts, mode)
     done.extend(spared)
     chosen = [v for v in acting if v.delete]
@@ -223,12 +259,12 @@ def delete_chosen(client: RegistryClient, verdicts: Sequence[Verdict], *, mode: 
         done.extend(Outcome(v.repository, v.tag, v.digest, WOULD_DELETE, by=mode) for v in chosen)
         return done
     if mode == BY_DIGEST:
-        _delete_by_digest(client, acting, concurrency, done)
+        _delete_by_digest(client, acting, concurrency, done, stop)
         return done
 
     def one(v: Verdict, cancel: threading.Event) -> None:
-        if not cancel.is_set():
-            done.append(_delete_tag(client, v))
+        if not cancel.is_set() and not stop.is_set():
+            done.append(_delete_tag(client, v, stop))
 
     run_all(one, chosen, concurrency=concurrency, name="retention-delete")
     return done
@@ -244,16 +280,18 @@ def _status_message(status: int) -> str:
     return f"the registry answered {status}"
 
 
-def _delete_tag(client: RegistryClient, v: Verdict) -> Outcome:
+def _delete_tag(client: RegistryClient, v: Verdict, stop: threading.Event) -> Outcome:
     try:
         now = client.resolve(v.repository, v.tag, what=f"check {v.reference} before deleting it")
+        if stop.is_set():
+            return _failed(v, "not deleted: the run was stopped")
         if now is None:
             return Outcome(v.repository, v.tag, v.digest, GONE)
         if now != v.digest:
             return Outcome(v.repository, v.tag, v.digest, CHANGED, message=f"pushed again since it was read (now {now})")
         status = client.delete_manifest(v.repository, v.tag).status_code
     except OrasError as e:
-        return _failed(v, str(e))
+        return _failed(v, clean(e))
     if status in (200, 202):
         return Outcome(v.repository, v.tag, v.digest, DELETED, by=BY_TAG)
     if status == 404:
@@ -262,7 +300,7 @@ def _delete_tag(client: RegistryClient, v: Verdict) -> Outcome:
 
 
 def _delete_by_digest(client: RegistryClient, verdicts: Sequence[Verdict], concurrency: int,
-                      done: list[Outcome]) -> None:
+                      done: list[Outcome], stop: threading.Event) -> None:
     by_repository: dict[str, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
     for repository, digest, tags in digests_to_delete(verdicts):
         by_repository[repository].append((digest, tags))
@@ -282,12 +320,12 @@ def _delete_by_digest(client: RegistryClient, verdicts: Sequence[Verdict], concu
             listed: dict[str, str] = {}
             for t in moved:  # new or changed since the scan: an index among them holds its manifests
                 manifest = client.fetch_manifest(repository, t, what=f"read {repository}:{t}")[0]
-                listed.update((child, t) for child in _children_of(manifest))
-        except OrasError as e:
-            done.extend(Outcome(repository, t, d, FAILED, message=str(e)) for d, tags in manifests for t in tags)
+                listed.update((child, t) for child in reachable_from(client, repository, manifest))
+        except Exception as e:  # noqa: BLE001 - nothing in this repository is deleted
+            done.extend(Outcome(repository, t, d, FAILED, message=clean(e)) for d, tags in manifests for t in tags)
             return
         for digest, tags in manifests:
-            if cancel.is_set():
+            if cancel.is_set() or stop.is_set():
                 return
             holders = {t for t, d in now.items() if d == digest}
             others = sorted(holders - set(tags))
@@ -306,7 +344,7 @@ def _delete_by_digest(client: RegistryClient, verdicts: Sequence[Verdict], concu
             try:
                 status = client.delete_manifest(repository, digest).status_code
             except OrasError as e:
-                done.extend(Outcome(repository, t, digest, FAILED, message=str(e)) for t in still)
+                done.extend(Outcome(repository, t, digest, FAILED, message=clean(e)) for t in still)
                 continue
             result = DELETED if status in (200, 202) else GONE if status == 404 else FAILED
             done.extend(Outcome(repository, t, digest, result, by=BY_DIGEST,

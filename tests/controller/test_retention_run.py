@@ -13,7 +13,7 @@ import hashlib
 import pytest
 
 from controller.core.cache_retention import RetentionPlan, first_seen_of
-from controller.runtime.retention import replacing, run_against_registry
+from controller.runtime.retention import run_against_registry
 from kubectl_oras.oci.auth import Credentials
 from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest, file_layer
@@ -59,7 +59,7 @@ def test_a_run_deletes_by_the_cache_policy_and_remembers_first_seen_times(kind, 
         assert record["firstSeen"]["raw/unstamped:x"]["time"] == now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
         # Nine hours on, another controller reads the status back: x is now 9 h old by first sight.
-        cache["status"] = {"lastRetention": replacing(None, record)}
+        cache["status"] = {"lastRetention": record}
         assert first_seen_of(cache)["raw/unstamped:x"][1] == now
         later = run_against_registry(registry.host, credentials, plan, cache, now + dt.timedelta(hours=9))
         assert not later.failed, later.record
@@ -87,10 +87,3 @@ def test_a_run_without_the_password_fails_and_keeps_what_it_remembered(tmp_path)
         assert PASSWORD not in str(result.record) and "wrong" not in str(result.record)
     finally:
         registry.stop()
-
-
-def test_the_status_patch_replaces_the_last_run_exactly():
-    old = {"time": "t0", "tagsWouldDelete": 3, "firstSeen": {"a:x": {"digest": "d", "time": "t"}, "a:y": {"digest": "d"}}}
-    new = {"time": "t1", "firstSeen": {"a:x": {"digest": "d", "time": "t"}}}
-    patch = replacing(old, new)
-    assert patch == {"tagsWouldDelete": None, "time": "t1", "firstSeen": {"a:y": None, "a:x": {"digest": "d", "time": "t"}}}

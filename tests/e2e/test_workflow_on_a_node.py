@@ -298,3 +298,85 @@ def test_retention_deletes_what_the_cache_policy_no_longer_keeps_and_kept_tags_p
     events = get(cp, f"/api/v1/namespaces/{ns}/events").json()["items"]
     deleted = [e for e in events if e["reason"] == "RetentionDeleted"]
     assert deleted and "deleted 3 tags" in deleted[0]["message"], [e["reason"] for e in events]
+
+
+def blob_files(root: Path) -> int:
+    blobs = root / "docker" / "registry" / "v2" / "blobs"
+    return sum(f.stat().st_size for f in blobs.rglob("*") if f.is_file())
+
+
+def test_reclamation_frees_the_disk_of_deleted_tags_while_steps_keep_pushing(cluster, node, tmp_path):
+    """An emptyDir cache: retention deletes, the registry's supervisor stops it for distribution's
+    garbage collector and serves again, in the same container (the emptyDir stays). Pushes under
+    way wait and succeed; the disk shrinks by the deleted artifacts, measured on the node."""
+    import os
+    import threading
+
+    cp, _ = cluster
+    ns = new_namespace(cp, "reclaim")
+    # the pushes meanwhile (p-*, and the steps' v1) are kept by pattern: retention deletes 4 iterations
+    host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["p-*", "v1"], "interval": "1h"}})
+    last_retention(cp, ns, "oras", lambda r: "time" in r)
+    pod = get(cp, f"/api/v1/namespaces/{ns}/pods/oras-0").json()
+    data = node.root / "kubelet" / "root" / "pods" / pod["metadata"]["uid"] / "volumes" / "kubernetes.io~empty-dir" / "data"
+    content = {}
+    for i in range(6):
+        f = tmp_path / f"iter-{i}"
+        f.write_bytes(os.urandom(2 << 20))
+        content[f"iter-{i}"] = f.read_bytes()
+        push_artifact(client, Reference(host, "metric/big", f"iter-{i}"), [str(f)])
+    before = blob_files(data)
+
+    pushed, failures, stop = [], [], threading.Event()
+
+    def keep_pushing():
+        n = 0
+        while not stop.is_set():
+            f = tmp_path / f"during-{n}"
+            f.write_bytes(os.urandom(64 << 10))
+            try:
+                push_artifact(client, Reference(host, "metric/during", f"p-{n}"), [str(f)])
+                pushed.append(f)
+            except Exception as e:  # noqa: BLE001 - every failure is the finding
+                failures.append(e)
+            n += 1
+
+    pusher = threading.Thread(target=keep_pushing)
+    pusher.start()
+    job = step_job(ns, "steps", {PREFIX + "output-uri": "steps/out:v1", PREFIX + "output-path": "out.txt"},
+                   "seq 1 100000 > out.txt")
+    job["spec"].update({"completions": 4, "parallelism": 2})
+    apply(cp, job)
+    cp.session().patch(f"{cp.server}/{GROUP}/namespaces/{ns}/orascaches/oras",
+                       json={"metadata": {"annotations": {"cache.converged-computing.github.io/run-retention": "1"}}},
+                       headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+    record = last_retention(cp, ns, "oras", lambda r: r.get("request") == "1")
+    assert record["tagsDeleted"] == 4 and record.get("reclaimRequested"), record
+    deadline = time.monotonic() + 120
+    while "kubectl-oras: reclaimed" not in logs(cp, ns, pod, "registry") and time.monotonic() < deadline:
+        time.sleep(1)
+    done = wait_for(cp, f"/apis/batch/v1/namespaces/{ns}/jobs/steps",
+                    lambda j: j.get("status", {}).get("succeeded") == 4 or j.get("status", {}).get("failed"))
+    stop.set()
+    pusher.join(120)
+    registry_log = logs(cp, ns, pod, "registry")
+    assert "kubectl-oras: reclaimed" in registry_log, registry_log[-3000:]
+    assert done["status"].get("succeeded") == 4, done["status"]
+    assert not failures, failures
+    after = blob_files(data)
+    added = sum(f.stat().st_size for f in pushed) + len(b"".join(f"{i}\n".encode() for i in range(1, 100001)))
+    freed = before + added - after
+    print(f"registry blobs: {before} bytes before, {after} after, {added} added meanwhile: {freed} freed")
+    # the manifests written meanwhile (under 1 KiB each) are not in "added"
+    assert freed >= 4 * (2 << 20) - (len(pushed) + 8) * 1024, (before, added, after, len(pushed))
+    for tag in ("iter-4", "iter-5"):
+        out = tmp_path / "pulled" / tag
+        pull_artifact(client, Reference(host, "metric/big", tag), str(out))
+        assert (out / tag).read_bytes() == content[tag]
+    for f in pushed[-3:]:
+        out = tmp_path / "pulled" / f.name
+        pull_artifact(client, Reference(host, "metric/during", "p-" + f.name.removeprefix("during-")), str(out))
+        assert (out / f.name).read_bytes() == f.read_bytes()
+    now = get(cp, f"/api/v1/namespaces/{ns}/pods/oras-0").json()
+    assert now["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert [c["restartCount"] for c in now["status"]["containerStatuses"]] == [0]  # the same container

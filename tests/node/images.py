@@ -18,7 +18,7 @@ from tests.support.registries import IMAGE_CONFIG
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "echo", "cat", "ls", "sleep", "true", "false", "touch", "mkdir", "cp", "mv", "rm", "env", "tee",
-           "head", "wc", "grep", "seq", "date", "id", "hostname", "nslookup", "wget", "test", "[")
+           "head", "wc", "grep", "seq", "date", "id", "hostname", "nslookup", "wget", "test", "[", "du", "cut", "tail", "kill")
 
 
 @dataclass
@@ -131,11 +131,13 @@ OFFICIAL_CONFIG = IMAGE_CONFIG
 
 
 def registry_image(binary: str) -> Image:
-    """distribution v3 (Go-built, static) laid out as the official registry:3.0.0 image is."""
+    """distribution v3 (Go-built, static) laid out as the official registry:3.0.0 image is, on a
+    busybox userland as the official image's Alpine one (/bin/sh runs the controller's supervisor)."""
+    files, modes = busybox_files()
     with open(binary, "rb") as f:
-        files: dict[str, bytes | str] = {"bin/registry": f.read(), "etc/distribution/config.yml": OFFICIAL_CONFIG,
-                                         "var/lib/registry/.keep": ""}
-    return Image(REGISTRY_IMAGE, files, {"bin/registry": 0o755},
+        files.update({"bin/registry": f.read(), "etc/distribution/config.yml": OFFICIAL_CONFIG,
+                      "var/lib/registry/.keep": ""})
+    return Image(REGISTRY_IMAGE, files, {**modes, "bin/registry": 0o755},
                  entrypoint=["/bin/registry"], cmd=["serve", "/etc/distribution/config.yml"])
 
 

@@ -165,3 +165,21 @@ def test_a_registry_that_drips_its_answers_is_given_up_on(dripping_registry, mon
     result = CliRunner().invoke(app, ["gc", "-r", dripping_registry, "--plain-http", "--keep-last", "1"])
     assert result.exit_code == 1
     assert "took over 2 s to send" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_on_a_digest_only_registry_an_index_of_indexes_keeps_what_it_reaches(fresh):
+    registry, store = fresh("distribution-2.8")
+    leaf = store.put("app", "old-build", b"the amd64 build", created=at(1))
+    leaf_digest = "sha256:" + hashlib.sha256(leaf).hexdigest()
+    inner = json.dumps({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": leaf_digest, "size": len(leaf)}]}).encode()
+    inner_digest = "sha256:" + hashlib.sha256(inner).hexdigest()
+    store.client.put_manifest("app", inner_digest, inner, media_type=INDEX_MEDIA_TYPE)  # untagged
+    outer = {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE,
+             "manifests": [{"mediaType": INDEX_MEDIA_TYPE, "digest": inner_digest, "size": len(inner)}],
+             "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:10Z"}}
+    store.client.put_manifest("app", "release", json.dumps(outer).encode(), media_type=INDEX_MEDIA_TYPE)
+    r = gc(registry.host, "app", "--keep-last", "1", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert {t["tag"]: t["result"] for t in json.loads(r.stdout)["tags"]} == {"release": "kept", "old-build": "spared"}
+    assert store.client.fetch_manifest("app", leaf_digest, what="t")[2] == leaf_digest

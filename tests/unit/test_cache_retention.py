@@ -8,9 +8,12 @@ import pytest
 
 from controller.core.cache_retention import (
     MAX_FIRST_SEEN,
+    MAX_FIRST_SEEN_BYTES,
     RUN_ANNOTATION,
     RetentionPlan,
+    failed_record,
     first_seen_of,
+    requested_run,
     retention_record,
     seconds_until_due,
 )
@@ -71,10 +74,72 @@ def test_first_seen_times_go_round_the_status_and_are_bounded():
     tags = [Tag("r", f"t{i}", f"sha256:{i:064d}") for i in range(MAX_FIRST_SEEN + 10)]
     plan = RetentionPlan(Policy(keep_last=1), 60.0, False)
     remembered = {"r:t0": (tags[0].digest, NOW - dt.timedelta(days=1))}
-    record = retention_record(now=NOW, plan=plan, request="", tags=tags, deleted=[], failed=[], errors=[],
+    record = retention_record(now=NOW, plan=plan, request="", tags=tags, ranked=["r"], deleted=[], failed=[], errors=[],
                               bytes_freed=0, deleted_by="tag", previous_first_seen=remembered, seconds=1.0)
-    assert len(record["firstSeen"]) == MAX_FIRST_SEEN
+    assert 500 < len(record["firstSeen"]) <= MAX_FIRST_SEEN  # bounded by count and by bytes
     assert record["firstSeen"]["r:t0"]["time"] == "2026-11-22T12:00:00Z"  # the oldest is kept
     back = first_seen_of({"status": {"lastRetention": record}})
     assert back["r:t0"] == (tags[0].digest, NOW - dt.timedelta(days=1))
     assert first_seen_of({"status": {"lastRetention": {"firstSeen": {"a:b": "junk", "c:d": {"digest": 1}}}}}) == {}
+
+
+def record(**kw):
+    args = dict(now=NOW, plan=RetentionPlan(Policy(keep_last=1), 60.0, False), request="", tags=[], ranked=[],
+                deleted=[], failed=[], errors=[], bytes_freed=0, deleted_by="tag", previous_first_seen={}, seconds=1.0)
+    args.update(kw)
+    return retention_record(**args)
+
+
+def test_a_deleted_tag_is_forgotten_so_the_same_content_pushed_again_is_new():
+    old = NOW - dt.timedelta(days=3)
+    tag = Tag("ci", "base", "sha256:" + "1" * 64)
+    kept = Tag("ci", "other", "sha256:" + "2" * 64)
+    made = record(tags=[tag, kept], ranked=["ci"], deleted=["ci:base"],
+                  previous_first_seen={"ci:base": (tag.digest, old), "ci:other": (kept.digest, old)})
+    assert set(made["firstSeen"]) == {"ci:other"}
+    dry = record(plan=RetentionPlan(Policy(keep_last=1), 60.0, True), tags=[tag], ranked=["ci"], deleted=["ci:base"],
+                 previous_first_seen={"ci:base": (tag.digest, old)})
+    assert set(dry["firstSeen"]) == {"ci:base"}  # a dry run deletes nothing: nothing to forget
+
+
+def test_a_repository_left_alone_keeps_its_first_seen_times():
+    old = NOW - dt.timedelta(days=3)
+    made = record(tags=[], ranked=["read"], previous_first_seen={"flaky/repo:t": ("sha256:" + "3" * 64, old),
+                                                                 "read:gone": ("sha256:" + "4" * 64, old)})
+    assert set(made["firstSeen"]) == {"flaky/repo:t"}  # read in full: gone; left alone: kept
+
+
+def test_the_record_stays_small_whatever_the_registry_says():
+    hostile = "boom\n2026-01-01 CRITICAL controller: leadership lost\x1b[2J" + "x" * 100_000
+    made = record(errors=[hostile] * 20, deleted=["r:" + "t" * 128] * 60)
+    assert len(made["errors"]) == 10 and all(len(e) <= 300 for e in made["errors"])
+    assert all("\n" not in e and "\x1b" not in e for e in made["errors"])
+    failed = failed_record(now=NOW, plan=RetentionPlan(Policy(keep_last=1), 60.0, False), request="", error=hostile,
+                           previous=None)
+    assert len(failed["errors"][0]) <= 300 and "\n" not in failed["errors"][0]
+    many = {f"{'r' * 200}:{i:0128d}": ("sha256:" + "5" * 64, NOW - dt.timedelta(seconds=i)) for i in range(3000)}
+    tags = [Tag("r" * 200, f"{i:0128d}", "sha256:" + "5" * 64) for i in range(3000)]
+    big = record(tags=tags, ranked=["r" * 200], previous_first_seen=many)
+    import json
+    assert len(json.dumps(big["firstSeen"])) <= MAX_FIRST_SEEN_BYTES
+    # the oldest are kept (they expire first): the newest entry kept is older than the oldest dropped
+    dropped = set(many) - set(big["firstSeen"])
+    assert dropped and max(big["firstSeen"][k]["time"] for k in big["firstSeen"]) <= min(
+        many[k][1] for k in dropped).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert len(json.dumps(big)) < 200_000
+
+
+def test_a_long_or_odd_run_request_is_recorded_by_its_hash():
+    assert requested_run(cache({"keepLast": 1}, annotations={RUN_ANNOTATION: "2026-11-23"})) == "2026-11-23"
+    long = requested_run(cache({"keepLast": 1}, annotations={RUN_ANNOTATION: "x" * 250_000}))
+    assert long.startswith("sha256:") and len(long) == 71
+    assert requested_run(cache({"keepLast": 1}, annotations={RUN_ANNOTATION: "a\nb"})).startswith("sha256:")
+
+
+def test_the_reconciler_never_sends_what_retention_owns():
+    from controller.runtime.reconciler import _status_patch
+
+    stale = {"conditions": [], "lastRetention": {"time": "t0", "request": "1"}}
+    patch = _status_patch(stale, {"conditions": [{"type": "Ready"}], "lastRetention": {"time": "t0", "request": "1"}})
+    assert patch == {"status": {"conditions": [{"type": "Ready"}]}}
+    assert "lastRetention" not in _status_patch(stale, {"conditions": []})["status"]  # not nulled either
