@@ -101,7 +101,8 @@ def registry_container(spec: CacheSpec) -> dict[str, Any]:
         "env": registry_environment(auth=spec.auth, http_secret_name=registry_secret_name(spec.name)),
         "ports": [{"name": "registry", "containerPort": REGISTRY_PORT, "protocol": "TCP"}],
         "readinessProbe": _probe(spec, periodSeconds=2, failureThreshold=3),
-        "livenessProbe": _probe(spec, initialDelaySeconds=10, periodSeconds=10, failureThreshold=6),
+        # 5 minutes: the registry is stopped while the garbage collector runs (about 5 ms a manifest)
+        "livenessProbe": _probe(spec, initialDelaySeconds=10, periodSeconds=10, failureThreshold=30),
         "resources": spec.resources or DEFAULT_RESOURCES,
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},

@@ -13,7 +13,13 @@ descriptor cache, which would otherwise vouch for swept blobs.
 
 Asking needs no exec and no new RBAC: the controller, which already holds the cache's password,
 pushes a small marker artifact to ``kubectl-oras/reclaim:request``; the script notices its tag
-change in the registry's own storage (a file it reads every 2 seconds) and reclaims once.
+change in the registry's own storage (a file it reads every 2 seconds) and reclaims once. A disk
+too full to take the marker is reclaimed when it is 90% full and the collector's dry run finds
+something to free. At most one stop every 5 minutes, whoever asks.
+
+Never ``--delete-untagged``: builds of distribution differ in what it deletes (2.x, and forks
+that print a v3 version, delete the manifests a tagged index lists). Retention deletes manifests
+by digest once no tag needs them, so the plain collector frees them (docs/retention.md).
 """
 
 from __future__ import annotations
@@ -26,26 +32,36 @@ DRAIN_SECONDS = 10  # REGISTRY_HTTP_DRAINTIMEOUT: requests in flight finish befo
 
 SUPERVISOR = r"""
 set -u
+PAUSE="${KUBECTL_ORAS_RECLAIM_PAUSE:-300}"
+FULL="${KUBECTL_ORAS_RECLAIM_FULL_PERCENT:-90}"
 root="${REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY:-/var/lib/registry}"
 mark="$root/docker/registry/v2/repositories/kubectl-oras/reclaim/_manifests/tags/request/current/link"
-config="${KUBECTL_ORAS_REGISTRY_CONFIG:-}"
+done_file="$root/.kubectl-oras-reclaimed"
+log="${TMPDIR:-/tmp}/kubectl-oras-gc.log"
+config="${KUBECTL_ORAS_REGISTRY_CONFIG:-${REGISTRY_CONFIGURATION_PATH:-}}"
 if [ -z "$config" ]; then
   for c in /etc/distribution/config.yml /etc/docker/registry/config.yml; do
     if [ -f "$c" ]; then config="$c"; break; fi
   done
 fi
 registry="$(command -v registry || echo /bin/registry)"
-# v3 deletes a tag by untagging: its manifest goes only with --delete-untagged. 2.x deletes
-# manifests by digest, and its --delete-untagged deletes the children of tagged indexes.
-case "$("$registry" --version 2>&1)" in
-  *distribution/v3*) untagged=--delete-untagged ;;
-  *) untagged= ;;
-esac
+limit=
+if command -v timeout >/dev/null 2>&1; then limit="timeout 900"; fi
 pid=
-serve() { "$registry" serve "$config" & pid=$!; }
+gc=
+serve() { "$registry" serve ${config:+"$config"} & pid=$!; }
 halt() { if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null; wait "$pid"; fi; pid=; }
-trap 'halt; exit 0' TERM INT
-seen="$(cat "$mark" 2>/dev/null || true)"
+finish() {
+  trap '' TERM INT
+  if [ -n "$gc" ]; then kill -TERM "$gc" 2>/dev/null; fi
+  halt
+  exit 0
+}
+trap finish TERM INT
+# The marker last acted on survives a restart of the container: one that came while the
+# collector ran (or was cut) is acted on again.
+seen="$(cat "$done_file" 2>/dev/null || true)"
+last=0
 serve
 while :; do
   sleep 2 & wait $!
@@ -55,15 +71,43 @@ while :; do
     exit "$code"
   fi
   now="$(cat "$mark" 2>/dev/null || true)"
-  if [ -z "$now" ] || [ "$now" = "$seen" ]; then continue; fi
-  seen="$now"
+  t="$(date +%s)"
+  # at most one stop a pause, whoever pushes the marker (anyone with the cache's password can)
+  if [ $(( t - last )) -lt "$PAUSE" ]; then continue; fi
+  why=
+  if [ -n "$now" ] && [ "$now" != "$seen" ]; then
+    why="asked by $now"
+  else
+    # a full disk cannot take the marker: reclaim when it is nearly full and there is something to free
+    set -- $(df -P "$root" 2>/dev/null | tail -n 1)
+    used="${5:-0%}"; used="${used%\%}"
+    case "$used" in ''|*[!0-9]*) used=0 ;; esac
+    if [ "$used" -ge "$FULL" ]; then
+      last="$t"
+      if "$registry" garbage-collect --dry-run ${config:+"$config"} 2>/dev/null | grep -q "blob eligible for deletion"; then
+        why="the disk is $used% full"
+      fi
+    fi
+  fi
+  if [ -z "$why" ]; then continue; fi
+  last="$t"
   before="$(du -sk "$root" 2>/dev/null | cut -f1)"
-  echo "kubectl-oras: reclaiming disk (asked by $now); the registry stops for the garbage collector" >&2
+  echo "kubectl-oras: reclaiming disk ($why); the registry stops for the garbage collector" >&2
   halt
-  "$registry" garbage-collect $untagged "$config" 2>&1 | tail -n 3 >&2
+  $limit "$registry" garbage-collect ${config:+"$config"} > "$log" 2>&1 &
+  gc=$!
+  wait "$gc"
+  code=$?
+  gc=
   serve
-  after="$(du -sk "$root" 2>/dev/null | cut -f1)"
-  echo "kubectl-oras: reclaimed $(( ${before:-0} - ${after:-0} )) KiB (${before:-?} KiB before, ${after:-?} KiB after)" >&2
+  tail -n 3 "$log" >&2
+  if [ "$code" -eq 0 ]; then
+    if [ -n "$now" ]; then seen="$now"; echo "$now" > "$done_file"; fi
+    after="$(du -sk "$root" 2>/dev/null | cut -f1)"
+    echo "kubectl-oras: reclaimed $(( ${before:-0} - ${after:-0} )) KiB (${before:-?} KiB before, ${after:-?} KiB after)" >&2
+  else
+    echo "kubectl-oras: the garbage collector failed (exit $code); the registry serves again, retried after a pause" >&2
+  fi
 done
 """
 

@@ -26,7 +26,7 @@ from kubectl_oras.kube.api import ORAS_CACHES, Kube
 from kubectl_oras.kube.errors import KubeError
 from kubectl_oras.kube.watch import Informer
 from kubectl_oras.oci.auth import Credentials
-from kubectl_oras.oci.client import RegistryClient
+from kubectl_oras.oci.client import RegistryClient, RetryPolicy
 from kubectl_oras.oci.digests import sha256_digest
 from kubectl_oras.oci.errors import Cancelled
 from kubectl_oras.oci.manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest
@@ -83,12 +83,19 @@ def _secret_value(secret: dict[str, Any] | None, key: str) -> str:
 def request_reclaim(client: RegistryClient, now: _dt.datetime) -> str:
     """Ask the registry's supervisor to reclaim disk (controller/core/registry_supervisor.py): push
     the marker artifact, a new manifest each time. Its digest."""
+    before = client.resolve(MARKER_REPOSITORY, MARKER_TAG, what="read the reclamation marker")
     if not client.blob_exists(MARKER_REPOSITORY, EMPTY_CONFIG_BLOB.digest):
         client.upload_blob_bytes(MARKER_REPOSITORY, EMPTY_CONFIG, EMPTY_CONFIG_BLOB.digest)
     body = encode_manifest(build_manifest(layers=[], artifact_type=MARKER_ARTIFACT_TYPE, created=now,
                                           annotations={"io.kubectl-oras.reclaim.requested": now.isoformat()}))
     client.put_manifest(MARKER_REPOSITORY, MARKER_TAG, body)
-    return sha256_digest(body)
+    digest = sha256_digest(body)
+    if before is not None and before != digest:  # the last marker, untagged now: gone with the next collection
+        try:
+            client.delete_manifest(MARKER_REPOSITORY, before)
+        except OrasError as e:
+            log.info("could not delete the previous reclamation marker %s: %s", before, e)
+    return digest
 
 
 RUN_LIMIT = 30 * 60.0  # seconds a run may take; past it the loop records it failed and moves on
@@ -103,7 +110,8 @@ def run_against_registry(host: str, credentials: Credentials | None, plan: Reten
     deletes, ``still_wanted()`` says why they must not happen ("" when they may: the cache's
     retention is still the one this run chose by)."""
     client = RegistryClient(host, plain_http=True, credentials=credentials, pool_size=concurrency,
-                            timeouts=Timeouts(connect=5.0, read=30.0, total=RUN_LIMIT), retries=3)
+                            timeouts=Timeouts(connect=5.0, read=30.0, total=RUN_LIMIT),
+                            retry=RetryPolicy(attempts=4, refused_for=120.0))  # through a reclamation's stop
     try:
         return _run(client, plan, cache, now, concurrency=concurrency, stop=stop or threading.Event(),
                     still_wanted=still_wanted or (lambda: ""))

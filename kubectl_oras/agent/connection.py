@@ -17,12 +17,17 @@ def reference(step: StepDescription, name: str) -> Reference:
     return parse_reference(name, registry=step.registry)
 
 
+REFUSED_FOR = 180.0
+
+
 def client(step: StepDescription, *, push: bool) -> RegistryClient:
     """Credentials from the environment (the Secret the injection wired in), never from the step."""
-    from ..oci.client import Credentials, RegistryClient, Timeouts  # the HTTP stack, imported on first use
+    from ..oci.client import Credentials, RegistryClient, RetryPolicy, Timeouts  # the HTTP stack, on first use
 
+    # A cache's registry stops for a moment while it reclaims disk (docs/retention.md): a refused
+    # connection is tried again for up to REFUSED_FOR seconds (within the step's timeout, if any).
     return RegistryClient(step.registry, plain_http=step.plain_http, credentials=Credentials.from_env(push=push),
-                          timeouts=Timeouts(total=step.timeout))
+                          timeouts=Timeouts(total=step.timeout), retry=RetryPolicy(refused_for=REFUSED_FOR))
 
 
 def wait_until_up(step: StepDescription, client: RegistryClient, *, what: str | None = None) -> None:

@@ -43,10 +43,13 @@ class RegistryError(OrasError):
 
 
 class RegistryUnreachable(RegistryError):
-    """The registry could not be reached (connection refused, DNS, TLS, timeout)."""
+    """The registry could not be reached (connection refused, DNS, TLS, timeout).
 
-    def __init__(self, message: str, *, transient: bool = True) -> None:
+    ``refused``: the port is closed or the connection was cut, as while a registry restarts."""
+
+    def __init__(self, message: str, *, transient: bool = True, refused: bool = False) -> None:
         super().__init__(message, transient=transient)
+        self.refused = refused
 
 
 class DeadlineExceeded(RegistryError):

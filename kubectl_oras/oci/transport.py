@@ -60,6 +60,10 @@ class RetryPolicy:
     max_backoff: float = 5.0
     max_retry_after: float = 30.0  # a registry's Retry-After is honoured up to this
     deadline: float | None = 60.0  # seconds from the first try after which no new try starts
+    # A port that refuses connections (a registry stopped for a moment, e.g. for its garbage
+    # collector) is tried again for this long, whatever ``attempts`` and ``deadline`` say. The
+    # agent in the pods waits; a command at a terminal had better say at once (0).
+    refused_for: float = 0.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before try number ``attempt + 1`` (``attempt`` counts from 1)."""
@@ -130,9 +134,12 @@ def retrying(policy: RetryPolicy, operation: Callable[[], T], *, on_retry: Calla
                 attempt, started = 0, clock()
             wait = policy.delay(max(attempt, 1), e.retry_after)
             elapsed = clock() - started
-            spent = (attempt >= policy.attempts
-                     or (policy.deadline is not None and elapsed + wait > policy.deadline)
-                     or (deadline is not None and deadline.remaining() < wait))
+            if getattr(e, "refused", False) and elapsed + wait <= policy.refused_for:
+                spent = deadline is not None and deadline.remaining() < wait
+            else:
+                spent = (attempt >= policy.attempts
+                         or (policy.deadline is not None and elapsed + wait > policy.deadline)
+                         or (deadline is not None and deadline.remaining() < wait))
             if not e.transient or spent:
                 if e.transient and attempt > 1 and e.args:
                     e.args = (f"{e.args[0]} (gave up after {attempt} tries in {elapsed:.0f} s)", *e.args[1:])
@@ -430,4 +437,7 @@ class Transport:
             hint = " (is it HTTPS? for a plain-HTTP registry pass --plain-http)"
         reason = text.split("Caused by ")[-1].rstrip(")") if "Caused by" in text else text
         # A TLS failure does not heal by trying again; a refused or broken connection may.
-        return RegistryUnreachable(f"{what}: cannot reach registry {self.hostname}: {reason}{hint}", transient=not tls)
+        refused = any(s in text for s in ("Connection refused", "Connection reset", "RemoteDisconnected",
+                                          "Connection aborted"))
+        return RegistryUnreachable(f"{what}: cannot reach registry {self.hostname}: {reason}{hint}", transient=not tls,
+                                   refused=refused and not tls)

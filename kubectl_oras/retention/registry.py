@@ -31,7 +31,7 @@ from ..oci.errors import NotFound, RegistryError
 from ..oci.manifest import ANNOTATION_CREATED, DOCKER_LIST_MEDIA_TYPE, INDEX_MEDIA_TYPE
 from ..oci.parallel import run_all
 from ..oci.reference import is_valid_repository, is_valid_tag
-from .choice import Tag, Verdict, digests_to_delete, parse_created, spare_shared
+from .choice import DELETE, Tag, Verdict, digests_to_delete, parse_created, spare_shared
 
 log = logging.getLogger(__name__)
 
@@ -259,14 +259,22 @@ def delete_chosen(client: RegistryClient, verdicts: Sequence[Verdict], *, mode: 
         done.extend(Outcome(v.repository, v.tag, v.digest, WOULD_DELETE, by=mode) for v in chosen)
         return done
     if mode == BY_DIGEST:
-        _delete_by_digest(client, acting, concurrency, done, stop)
+        _delete_by_digest(client, acting, concurrency, done, stop, untag_when_held=False)
         return done
+    # A registry that deletes by tag (v3). A manifest whose every tag goes is deleted by digest all
+    # the same: the garbage collector then frees it without --delete-untagged, which some builds
+    # run unsafely (they delete the manifests a tagged index lists). A tag whose manifest a kept
+    # tag (or a kept index) still needs is only untagged.
+    needed = spare_shared(verdicts)
+    whole = {(repository, digest) for repository, digest, _ in digests_to_delete(needed)}
+    _delete_by_digest(client, needed, concurrency, done, stop, untag_when_held=True)
 
     def one(v: Verdict, cancel: threading.Event) -> None:
         if not cancel.is_set() and not stop.is_set():
             done.append(_delete_tag(client, v, stop))
 
-    run_all(one, chosen, concurrency=concurrency, name="retention-delete")
+    run_all(one, [v for v in chosen if (v.repository, v.digest) not in whole], concurrency=concurrency,
+            name="retention-delete")
     return done
 
 
@@ -300,7 +308,9 @@ def _delete_tag(client: RegistryClient, v: Verdict, stop: threading.Event) -> Ou
 
 
 def _delete_by_digest(client: RegistryClient, verdicts: Sequence[Verdict], concurrency: int,
-                      done: list[Outcome], stop: threading.Event) -> None:
+                      done: list[Outcome], stop: threading.Event, *, untag_when_held: bool) -> None:
+    """Delete the manifests whose every tag is to go, once each; ``untag_when_held``: when a tag
+    pushed since the scan holds one, delete the expiring tags by name instead (a registry that can)."""
     by_repository: dict[str, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
     for repository, digest, tags in digests_to_delete(verdicts):
         by_repository[repository].append((digest, tags))
@@ -324,7 +334,8 @@ def _delete_by_digest(client: RegistryClient, verdicts: Sequence[Verdict], concu
         except Exception as e:  # noqa: BLE001 - nothing in this repository is deleted
             done.extend(Outcome(repository, t, d, FAILED, message=clean(e)) for d, tags in manifests for t in tags)
             return
-        for digest, tags in manifests:
+        def one_manifest(item: tuple[str, tuple[str, ...]], cancel: threading.Event) -> None:
+            digest, tags = item
             if cancel.is_set() or stop.is_set():
                 return
             holders = {t for t, d in now.items() if d == digest}
@@ -336,18 +347,27 @@ def _delete_by_digest(client: RegistryClient, verdicts: Sequence[Verdict], concu
             done.extend(changed)
             holder = f"{repository}:{others[0]} now points at the same manifest" if others else (
                 f"{repository}:{listed[digest]} now lists the same manifest" if digest in listed else "")
+            if holder and untag_when_held:
+                done.extend(_delete_tag(client, Verdict(repository, t, digest, DELETE, "", _dt.datetime.now(_dt.UTC), ""),
+                                        stop) for t in still)
+                return
             if holder:
                 done.extend(Outcome(repository, t, digest, SPARED, by=BY_DIGEST, message=holder) for t in still)
-                continue
+                return
             if not still:
-                continue
+                return
             try:
                 status = client.delete_manifest(repository, digest).status_code
             except OrasError as e:
                 done.extend(Outcome(repository, t, digest, FAILED, message=clean(e)) for t in still)
-                continue
+                return
             result = DELETED if status in (200, 202) else GONE if status == 404 else FAILED
             done.extend(Outcome(repository, t, digest, result, by=BY_DIGEST,
                                 message="" if result != FAILED else _status_message(status)) for t in still)
 
-    run_all(one_repository, sorted(by_repository.items()), concurrency=4, name="retention-delete")
+        run_all(one_manifest, manifests, concurrency=concurrency, name="retention-delete-manifest")
+
+    for item in sorted(by_repository.items()):  # one repository at a time, its manifests side by side
+        if stop.is_set():
+            break
+        one_repository(item, threading.Event())

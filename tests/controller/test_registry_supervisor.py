@@ -39,22 +39,27 @@ def disk_usage(path: Path) -> int:
 
 
 class Supervised:
-    def __init__(self, kind: str, directory: Path) -> None:
+    def __init__(self, kind: str, directory: Path, *, pause: int = 60, full_percent: int = 90,
+                 registry_binary: str | None = None, keep: bool = False) -> None:
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.data = directory / "data"
         bin_dir = directory / "bin"
-        bin_dir.mkdir(parents=True)
-        (bin_dir / "registry").symlink_to(debian_registry() if kind == "distribution-2.8" else distribution_v3())
+        # a second start on the same storage (keep: a container restarted) keeps what is there
+        bin_dir.mkdir(parents=True, exist_ok=keep)
+        binary = registry_binary or (debian_registry() if kind == "distribution-2.8" else distribution_v3())
+        (bin_dir / "registry").unlink(missing_ok=True)
+        (bin_dir / "registry").symlink_to(binary)
         (directory / "config.yml").write_text(IMAGE_CONFIG)
-        self.log = directory / "supervisor.log"
+        self.log = directory / ("supervisor-again.log" if keep else "supervisor.log")
         env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "REGISTRY_HTTP_ADDR": self.host,
                "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(self.data), "REGISTRY_STORAGE_DELETE_ENABLED": "true",
                "REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR": "inmemory", "REGISTRY_HTTP_DRAINTIMEOUT": "10s",
                "REGISTRY_LOG_LEVEL": "warn", "OTEL_TRACES_EXPORTER": "none",
-               "KUBECTL_ORAS_REGISTRY_CONFIG": str(directory / "config.yml")}
+               "KUBECTL_ORAS_REGISTRY_CONFIG": str(directory / "config.yml"), "KUBECTL_ORAS_RECLAIM_PAUSE": str(pause),
+               "KUBECTL_ORAS_RECLAIM_FULL_PERCENT": str(full_percent), "TMPDIR": str(directory)}
         self.proc = subprocess.Popen(["/bin/sh", "-c", SUPERVISOR, "kubectl-oras-registry"], env=env,
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
         wait_listening("127.0.0.1", self.port, proc=self.proc)
 
     def said(self, text: str) -> bool:
@@ -163,5 +168,128 @@ def test_a_registry_that_dies_ends_the_container_so_the_kubelet_restarts_it(tmp_
         assert out.returncode == 0
         registry.proc.wait(10)
         assert registry.proc.returncode != 0 and registry.said("the registry exited")
+    finally:
+        registry.stop()
+
+
+def test_markers_pushed_in_a_burst_stop_the_registry_at_most_once_a_pause(tmp_path):
+    """Anyone with the cache's password can push the marker: a burst of them is one stop, and the
+    last one is still served once the pause is over."""
+    registry = Supervised("distribution-3", tmp_path / "registry", pause=5)
+    try:
+        client = RegistryClient(registry.host, plain_http=True)
+        request_reclaim(client, dt.datetime.now(dt.UTC))
+        deadline = time.monotonic() + 30
+        while not registry.said("kubectl-oras: reclaimed") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _ in range(5):
+            request_reclaim(client, dt.datetime.now(dt.UTC))
+        time.sleep(2.5)
+        assert registry.log.read_text().count("kubectl-oras: reclaiming") == 1
+        while registry.log.read_text().count("kubectl-oras: reclaimed") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(3)
+        assert registry.log.read_text().count("kubectl-oras: reclaiming") == 2
+    finally:
+        registry.stop()
+
+
+def test_what_the_collector_frees_and_what_it_never_touches(tmp_path):
+    """Untagged manifests (an index's children pushed before it, as buildx and oras do) stay: the
+    collector runs without --delete-untagged. A nearly full disk is reclaimed without a marker
+    (here "full" from 0%) once the dry run finds something to free."""
+    import hashlib
+    import json
+
+    registry = Supervised("distribution-3", tmp_path / "registry", pause=1)
+    registry.proc.terminate()
+    registry.proc.wait()
+    registry = Supervised("distribution-3", tmp_path / "registry2", pause=1, full_percent=0)
+    try:
+        client = RegistryClient(registry.host, plain_http=True)
+        (tmp_path / "f").write_bytes(os.urandom(MIB))
+        push_artifact(client, Reference(registry.host, "app/img", "old"), [str(tmp_path / "f")])
+        child = client.fetch_manifest("app/img", "old", what="t")
+        client.delete_manifest("app/img", "old")  # v3: untagged only; its manifest stays, by digest
+        time.sleep(5)  # the disk counts as full: the dry run finds nothing eligible (untagged is not)
+        assert not registry.said("reclaiming")
+        body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": child[0]["config"], "layers": child[0]["layers"]}).encode()
+        assert hashlib.sha256(body).hexdigest()  # a child pushed by digest, its index not yet
+        client.put_manifest("app/img", "sha256:" + hashlib.sha256(body).hexdigest(), body)
+        (tmp_path / "g").write_bytes(os.urandom(MIB))
+        push_artifact(client, Reference(registry.host, "app/other", "gone"), [str(tmp_path / "g")])
+        digest = client.resolve("app/other", "gone", what="t")
+        client.delete_manifest("app/other", digest)  # by digest: its blobs are now eligible
+        deadline = time.monotonic() + 30
+        while not registry.said("kubectl-oras: reclaimed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert registry.said("the disk is 0% full") or registry.said("% full"), registry.log.read_text()
+        assert client.fetch_manifest("app/img", child[2], what="t")[2] == child[2]  # untagged: kept
+        assert client.fetch_manifest("app/img", "sha256:" + hashlib.sha256(body).hexdigest(), what="t")
+        out = tmp_path / "pulled"
+        pull_artifact(client, Reference(registry.host, "app/img", None, child[2]), str(out))
+        assert (out / "f").read_bytes() == (tmp_path / "f").read_bytes()
+    finally:
+        registry.stop()
+
+
+def test_a_marker_the_collector_did_not_finish_is_acted_on_after_a_restart(tmp_path):
+    """SIGTERM while the collector runs stops everything at once; the marker is still pending
+    when the container starts again (the kubelet restarts it), and is acted on then."""
+    slow = tmp_path / "slow-bin"
+    slow.mkdir()
+    real = distribution_v3()
+    (slow / "registry").write_text(f'#!/bin/sh\nif [ "$1" = garbage-collect ]; then sleep 30; fi\nexec {real} "$@"\n')
+    (slow / "registry").chmod(0o755)
+    registry = Supervised("distribution-3", tmp_path / "registry", pause=1, registry_binary=str(slow / "registry"))
+    client = RegistryClient(registry.host, plain_http=True)
+    request_reclaim(client, dt.datetime.now(dt.UTC))
+    deadline = time.monotonic() + 20
+    while not registry.said("reclaiming") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = time.monotonic()
+    assert registry.stop() == 0
+    assert time.monotonic() - started < 5  # not after the 30 s collection
+    again = Supervised("distribution-3", tmp_path / "registry", pause=1, keep=True)  # same storage
+    try:
+        deadline = time.monotonic() + 30
+        while not again.said("kubectl-oras: reclaimed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert again.said("kubectl-oras: reclaimed"), again.log.read_text()
+    finally:
+        again.stop()
+
+
+def test_an_agent_push_waits_through_a_long_stop(tmp_path):
+    """A big store keeps the registry stopped for a while (about 5 ms a manifest): the agent's
+    policy tries a refused port again for minutes; a command at a terminal says so at once."""
+    from kubectl_oras.agent.connection import REFUSED_FOR
+    from kubectl_oras.oci.client import RetryPolicy
+    from kubectl_oras.oci.errors import RegistryUnreachable
+
+    slow = tmp_path / "slow-bin"
+    slow.mkdir()
+    (slow / "registry").write_text(f'#!/bin/sh\nif [ "$1" = garbage-collect ]; then sleep 8; fi\n'
+                                   f'exec {distribution_v3()} "$@"\n')
+    (slow / "registry").chmod(0o755)
+    registry = Supervised("distribution-3", tmp_path / "registry", pause=1, registry_binary=str(slow / "registry"))
+    try:
+        (tmp_path / "f").write_bytes(os.urandom(MIB))
+        agent = RegistryClient(registry.host, plain_http=True, retry=RetryPolicy(refused_for=REFUSED_FOR))
+        request_reclaim(agent, dt.datetime.now(dt.UTC))
+        deadline = time.monotonic() + 20
+        while not registry.said("reclaiming") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        with pytest.raises(RegistryUnreachable, match="refused"):
+            push_artifact(RegistryClient(registry.host, plain_http=True), Reference(registry.host, "a/b", "cli"),
+                          [str(tmp_path / "f")])
+        started = time.monotonic()
+        push_artifact(agent, Reference(registry.host, "a/b", "agent"), [str(tmp_path / "f")])
+        assert time.monotonic() - started > 3  # it waited for the registry to come back
+        out = tmp_path / "pulled"
+        pull_artifact(agent, Reference(registry.host, "a/b", "agent"), str(out))
+        assert (out / "f").read_bytes() == (tmp_path / "f").read_bytes()
     finally:
         registry.stop()

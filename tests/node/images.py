@@ -18,7 +18,8 @@ from tests.support.registries import IMAGE_CONFIG
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "echo", "cat", "ls", "sleep", "true", "false", "touch", "mkdir", "cp", "mv", "rm", "env", "tee",
-           "head", "wc", "grep", "seq", "date", "id", "hostname", "nslookup", "wget", "test", "[", "du", "cut", "tail", "kill")
+           "head", "wc", "grep", "seq", "date", "id", "hostname", "nslookup", "wget", "test", "[",
+           "du", "cut", "tail", "kill", "df", "timeout")
 
 
 @dataclass

@@ -85,3 +85,26 @@ def test_retry_after_is_a_finite_number_or_nothing(header, seconds):
     assert _retry_after(response) == seconds
     if seconds is not None:
         assert RetryPolicy().delay(1, seconds) == min(max(seconds, 0), 30)
+
+
+def test_a_refused_port_is_tried_again_for_refused_for_seconds_whatever_the_attempts():
+    """A cache's registry stops for its garbage collector (seconds, a minute on a big store): the
+    agent's policy waits through it; the default (a command at a terminal) does not."""
+    refused = RegistryUnreachable("push: cannot reach registry r:5000: [Errno 111] Connection refused", refused=True)
+    clock = Clock()
+    agent = RetryPolicy(refused_for=120.0)
+    assert retrying(agent, failing(*[refused] * 20), sleep=clock.sleep, clock=clock) == "done"
+    assert 40 < clock.now <= 120 and max(clock.sleeps) == 5.0  # backoff capped, 20 tries
+    clock = Clock()
+    with pytest.raises(RegistryUnreachable, match="gave up after"):
+        retrying(agent, failing(*[refused] * 100), sleep=clock.sleep, clock=clock)
+    assert clock.now <= 120
+    clock = Clock()
+    with pytest.raises(RegistryUnreachable):
+        retrying(RetryPolicy(), failing(*[refused] * 6), sleep=clock.sleep, clock=clock)
+    assert clock.now == pytest.approx(3.0)  # 5 tries: 0.2 + 0.4 + 0.8 + 1.6
+    silent = RegistryUnreachable("did not answer within 30 s")  # not refused: the usual limits
+    clock = Clock()
+    with pytest.raises(RegistryUnreachable):
+        retrying(agent, failing(*[silent] * 6), sleep=clock.sleep, clock=clock)
+    assert len(clock.sleeps) == 4
