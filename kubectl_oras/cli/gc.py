@@ -10,10 +10,11 @@ import typer
 
 from ..durations import parse_duration
 from ..errors import OrasError
-from ..oci.errors import InvalidReference
+from ..oci.errors import AuthenticationFailed, InvalidReference
 from ..oci.reference import is_valid_repository
 from ..retention.choice import Policy, Verdict, bytes_freed, choose
 from ..retention.registry import (
+    BY_TAG,
     CHANGED,
     DELETED,
     FAILED,
@@ -126,7 +127,12 @@ def gc(
     mode = ""
     try:
         if chosen:
-            mode = delete_mode(client, chosen[0].repository)
+            try:
+                mode = delete_mode(client, chosen[0].repository)
+            except AuthenticationFailed:
+                if not dry_run:
+                    raise
+                mode = BY_TAG  # credentials that may only read cannot ask: the dry run goes by the rules alone
             delete_chosen(client, verdicts, mode=mode, dry_run=dry_run, concurrency=concurrency, done=done)
     except BaseException:
         if done:  # cut short (Ctrl-C, an error): say what was done before saying why it stopped

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import OrasError
 from ..oci.client import RegistryClient
-from ..oci.errors import NotFound, RegistryError
+from ..oci.errors import AuthenticationFailed, NotFound, RegistryError
 from ..oci.manifest import ANNOTATION_CREATED, DOCKER_LIST_MEDIA_TYPE, INDEX_MEDIA_TYPE
 from ..oci.parallel import run_all
 from ..oci.reference import is_valid_repository, is_valid_tag
@@ -225,7 +225,11 @@ def delete_mode(client: RegistryClient, repository: str) -> str:
     """BY_TAG or BY_DIGEST, from two deletes of things that do not exist (measured answers:
     docs/retention.md); DeletesDisabled when the registry refuses deletes."""
     what = f"find out how {client.hostname} deletes"
-    by_digest = client.delete_manifest(repository, _NO_DIGEST).status_code
+    try:
+        by_digest = client.delete_manifest(repository, _NO_DIGEST).status_code
+    except AuthenticationFailed as e:
+        raise AuthenticationFailed(f"{what} (a delete of nothing in {repository}): these credentials may not delete "
+                                   f"({e.status})", status=e.status) from e
     if by_digest == 405:
         raise DeletesDisabled(f"{what}: the registry does not allow deletes (405); for distribution set "
                               f"storage.delete.enabled: true", status=405)

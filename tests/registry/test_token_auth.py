@@ -57,3 +57,31 @@ def test_a_busy_token_service_is_asked_again(token_registry, tmp_path):
     pull_artifact(client, Reference(registry.host, "team/busy", "v1"), str(tmp_path / "out"))
     assert (tmp_path / "out" / "f.txt").read_text() == "token service restarting"
     assert tokens.busy == 0
+
+
+def test_gc_dry_run_needs_only_read_access_and_the_real_run_says_it_may_not_delete(token_registry, tmp_path):
+    """A dry run asks nothing of the registry's delete rights it cannot have (the delete-mode probe
+    is refused to a reader): it lists by the rules alone; the real run stops, saying denied."""
+    import os
+    import subprocess
+
+    registry, tokens = token_registry
+    client = RegistryClient(registry.host, plain_http=True, credentials=Credentials(USER, PASSWORD))
+    (tmp_path / "f.txt").write_text("x")
+    for i in range(3):
+        push_artifact(client, Reference(registry.host, "team/gc", f"iter-{i}"), [str(tmp_path / "f.txt")],
+                      annotations={"org.opencontainers.image.created": f"2026-01-0{i + 1}T00:00:00Z"})
+    env = dict(os.environ, ORAS_USER=USER, ORAS_PASS=PASSWORD)
+    tokens.read_only = True
+    try:
+        dry = subprocess.run(["kubectl-oras", "gc", "team/gc", "-r", registry.host, "--plain-http", "--keep-last", "1",
+                              "--dry-run"], capture_output=True, text=True, env=env)
+        real = subprocess.run(["kubectl-oras", "gc", "team/gc", "-r", registry.host, "--plain-http", "--keep-last", "1"],
+                              capture_output=True, text=True, env=env)
+    finally:
+        tokens.read_only = False
+    assert dry.returncode == 0, dry.stderr
+    assert "would delete team/gc:iter-0" in dry.stdout and "would delete team/gc:iter-1" in dry.stdout
+    assert real.returncode == 1 and "these credentials may not delete" in real.stderr, real.stderr
+    assert "Traceback" not in real.stderr
+    assert sorted(client.list_tags("team/gc")) == ["iter-0", "iter-1", "iter-2"]

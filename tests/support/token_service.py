@@ -43,6 +43,7 @@ class TokenService:
         self.realm = f"http://127.0.0.1:{self.port}/token"
         self.issued: list[str] = []  # scopes granted, for assertions
         self.busy = 0  # answer 503 to this many of the next requests (a token service restarting)
+        self.read_only = False  # grant only "pull", whatever is asked (a user who may read, not write)
         self._server: ThreadingHTTPServer | None = None
 
     def token(self, access: list[dict]) -> str:
@@ -81,7 +82,8 @@ class TokenService:
                 access = []
                 for scope in query.get("scope", []):
                     kind, name, actions = scope.split(":", 2)
-                    access.append({"type": kind, "name": name, "actions": actions.split(",")})
+                    granted = [a for a in actions.split(",") if a == "pull" or not service.read_only]
+                    access.append({"type": kind, "name": name, "actions": granted})
                     service.issued.append(scope)
                 body = json.dumps({"token": service.token(access), "expires_in": 300}).encode()
                 self.send_response(200)
