@@ -4,8 +4,11 @@ at once when its ``run-retention`` annotation changes (docs/retention.md).
 Reads only the informers (the cache, its Service for the registry's address, its auth Secret for
 the password); the registry is reached at the Service's ClusterIP, so no DNS is needed, and with
 the cache's own credentials. The registry work (kubectl_oras.retention.registry, blocking HTTP)
-runs in a thread; the outcome goes to ``status.lastRetention`` (a merge patch on the status
-subresource, like the reconciler's), an Event when it deleted something or failed, and metrics.
+runs in a daemon thread of its own; the outcome goes to ``status.lastRetention`` (a JSON patch on
+the status subresource that replaces the last record whole and tests the cache's uid; the
+reconciler never writes it), an Event when it deleted something or failed, and metrics. After a
+run that deleted something, a marker asks the registry's supervisor to reclaim the disk
+(controller/core/registry_supervisor.py).
 """
 
 from __future__ import annotations
