@@ -13,6 +13,7 @@ what we learned). Two Secrets per cache:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -49,6 +50,19 @@ HTTP_SECRET_KEY = "REGISTRY_HTTP_SECRET"
 # ~1 ms at 4 (docs/registries.md has the figures). bcrypt's minimum it is.
 BCRYPT_COST = 4
 PASSWORD_BYTES = 32  # 256 bits, as 43 URL-safe characters: [A-Za-z0-9_-], nothing to quote
+
+def secret_strings(secret: dict[str, Any] | None) -> dict[str, str]:
+    """A Secret's ``data`` decoded; a value that is not base64 of UTF-8 text is left out."""
+    out = {}
+    for key, value in ((secret or {}).get("data") or {}).items():
+        if not isinstance(value, str):
+            continue
+        try:
+            out[key] = base64.b64decode(value).decode()
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return out
+
 
 class InvalidCredentials(OrasError):
     """The auth Secret does not hold a user and password the registry can be given."""

@@ -15,7 +15,8 @@ import hashlib
 import json
 from typing import Any
 
-from kubectl_oras.retention.choice import Tag, first_seen_times
+from kubectl_oras.retention.choice import Tag, first_seen_times, parse_created
+from kubectl_oras.retention.text import clean
 
 from .cache_spec import RetentionPlan
 
@@ -30,16 +31,6 @@ MAX_FIRST_SEEN_BYTES = 128 << 10  # of the status; an OrasCache must stay far be
 # A user asks for a run now by setting this annotation on the cache to a new value (any text,
 # e.g. a date): `kubectl annotate orascache/NAME cache.converged-computing.github.io/run-retention="$(date +%s)" --overwrite`.
 RUN_ANNOTATION = "cache.converged-computing.github.io/run-retention"
-
-
-def parse_time(value: Any) -> _dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.UTC)
 
 
 def rfc3339(moment: _dt.datetime) -> str:
@@ -66,7 +57,7 @@ def seconds_until_due(cache: dict[str, Any], plan: RetentionPlan, now: _dt.datet
     request = requested_run(cache)
     if request and request != last.get("request", ""):
         return 0.0
-    when = parse_time(last.get("time"))
+    when = parse_created(last.get("time"))
     if when is None or (when - now).total_seconds() > 60:  # unreadable, or written by a clock far ahead
         return 0.0
     return max(0.0, plan.interval - (now - when).total_seconds())
@@ -80,15 +71,10 @@ def first_seen_of(cache: dict[str, Any]) -> dict[str, tuple[str, _dt.datetime]]:
     if isinstance(stored, dict):
         for key, entry in stored.items():
             if isinstance(entry, dict) and isinstance(entry.get("digest"), str):
-                moment = parse_time(entry.get("time"))
+                moment = parse_created(entry.get("time"))
                 if moment is not None:
                     out[str(key)] = (entry["digest"], moment)
     return out
-
-
-def _clean(text: object) -> str:
-    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
-    return out if len(out) <= MAX_ERROR_TEXT else out[: MAX_ERROR_TEXT - 1] + "…"
 
 
 def _bounded(seen: dict[str, tuple[str, _dt.datetime]]) -> dict[str, dict[str, str]]:
@@ -123,11 +109,11 @@ def retention_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, ta
         "dryRun": plan.dry_run,
         "tagsSeen": len(tags),
         "tagsDeleted": 0 if plan.dry_run else len(deleted),
-        "tags": [_clean(t) for t in sorted(deleted)[:MAX_LISTED]],
+        "tags": [clean(t, MAX_ERROR_TEXT) for t in sorted(deleted)[:MAX_LISTED]],
         "bytesFreed": bytes_freed,
         "deletedBy": deleted_by,
         "durationSeconds": round(seconds, 3),
-        "errors": [_clean(e) for e in [*errors, *(f"delete {ref} failed" for ref in failed)][:MAX_ERRORS]],
+        "errors": [clean(e, MAX_ERROR_TEXT) for e in [*errors, *(f"delete {ref} failed" for ref in failed)][:MAX_ERRORS]],
         "request": request,
         "firstSeen": _bounded(seen),
     }
@@ -140,7 +126,7 @@ def failed_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, error
                   previous: dict[str, Any] | None) -> dict[str, Any]:
     """``status.lastRetention`` for a run that could not read the registry: the first-seen times stay."""
     record: dict[str, Any] = {"time": rfc3339(now), "dryRun": plan.dry_run, "tagsSeen": 0, "tagsDeleted": 0,
-                              "tags": [], "errors": [_clean(error)], "request": request}
+                              "tags": [], "errors": [clean(error, MAX_ERROR_TEXT)], "request": request}
     if isinstance(previous, dict) and isinstance(previous.get("firstSeen"), dict):
         record["firstSeen"] = previous["firstSeen"]
     return record

@@ -10,7 +10,6 @@ this module only moves plain dicts between them and the apiserver.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from ..core.cache_auth import (
     new_http_secret,
     registry_secret_current,
     registry_secret_data,
+    secret_strings,
 )
 from ..core.cache_spec import CacheSpec, InvalidCache, cache_spec
 from ..core.cache_status import Note, cache_status, same_status
@@ -51,16 +51,6 @@ class Stores:
     statefulsets: Store
     services: Store
     secrets: Store
-
-
-def _decoded(secret: dict[str, Any] | None) -> dict[str, str]:
-    out = {}
-    for key, value in ((secret or {}).get("data") or {}).items():
-        try:
-            out[key] = base64.b64decode(value).decode()
-        except (ValueError, UnicodeDecodeError):
-            continue
-    return out
 
 
 def _owned_by(obj: dict[str, Any] | None, uid: str) -> bool:
@@ -340,8 +330,8 @@ class Reconciler:
                 credentials = desired_auth["stringData"]
                 made.append(f"Secret {spec.auth_secret} (the registry's generated password)")
             else:
-                credentials = _decoded(auth)
-        have = _decoded(observed)
+                credentials = secret_strings(auth)
+        have = secret_strings(observed)
         http_secret = spec.registry_http_secret or have.get(HTTP_SECRET_KEY) or new_http_secret()
         if observed is not None and registry_secret_current(credentials, http_secret, have):
             labels = desired_registry["metadata"]["labels"]

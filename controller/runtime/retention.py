@@ -14,7 +14,6 @@ run that deleted something, a marker asks the registry's supervisor to reclaim t
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as _dt
 import functools
 import logging
@@ -42,13 +41,13 @@ from kubectl_oras.retention.registry import (
     WOULD_DELETE,
     Outcome,
     Scan,
-    clean,
     delete_chosen,
     delete_mode,
     scan,
 )
+from kubectl_oras.retention.text import clean
 
-from ..core.cache_auth import PASSWORD_KEY, USER_KEY
+from ..core.cache_auth import PASSWORD_KEY, USER_KEY, secret_strings
 from ..core.cache_retention import (
     MAX_ERRORS,
     RetentionPlan,
@@ -71,16 +70,6 @@ class RunResult:
     deleted: int
     bytes_freed: int
     failed: bool
-
-
-def _secret_value(secret: dict[str, Any] | None, key: str) -> str:
-    raw = ((secret or {}).get("data") or {}).get(key)
-    if not isinstance(raw, str):
-        return ""
-    try:
-        return base64.b64decode(raw).decode()
-    except ValueError:
-        return ""
 
 
 def request_reclaim(client: RegistryClient, now: _dt.datetime) -> str:
@@ -273,7 +262,8 @@ class RetentionLoop:
         credentials = None
         if auth:
             secret = self.secrets.get(namespace, auth_secret_name(name))
-            user, password = _secret_value(secret, USER_KEY), _secret_value(secret, PASSWORD_KEY)
+            data = secret_strings(secret)
+            user, password = data.get(USER_KEY, ""), data.get(PASSWORD_KEY, "")
             if not user or not password:
                 return f"its auth Secret {auth_secret_name(name)} has no {USER_KEY} and {PASSWORD_KEY} yet"
             credentials = Credentials(user, password)

@@ -152,8 +152,8 @@ def _report(output: Format, registry: str, dry_run: bool, mode: str, policy: Pol
     """Print what was done; the number of deletes that failed."""
     outcome_of = {(o.repository, o.tag): o for o in done}
     gone = [o for o in done if o.result in (DELETED, WOULD_DELETE)]
-    freed = bytes_freed([v for v in verdicts if (v.repository, v.tag) in {(o.repository, o.tag) for o in gone}],
-                        found.tags)
+    gone_tags = {(o.repository, o.tag) for o in gone}
+    freed = bytes_freed([v for v in verdicts if (v.repository, v.tag) in gone_tags], found.tags)
     failed = [o for o in done if o.result == FAILED]
     lines = []
     for v in verdicts:

@@ -32,6 +32,7 @@ from ..oci.manifest import ANNOTATION_CREATED, DOCKER_LIST_MEDIA_TYPE, INDEX_MED
 from ..oci.parallel import run_all
 from ..oci.reference import is_valid_repository, is_valid_tag
 from .choice import DELETE, Tag, Verdict, digests_to_delete, parse_created, spare_shared
+from .text import clean
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +75,6 @@ class Outcome:
         return f"{self.repository}:{self.tag}"
 
 
-MAX_TEXT = 300  # of any text a registry supplies that goes into a report, a status or a log
-
-
-def clean(text: object, limit: int = MAX_TEXT) -> str:
-    """Registry-supplied text made safe to show: control characters escaped, at most ``limit``."""
-    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
-    return out if len(out) <= limit else out[: limit - 1] + "…"
-
-
 def _unique(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
@@ -95,11 +87,6 @@ def _blobs_of(manifest: dict[str, Any]) -> tuple[tuple[str, int], ...]:
             if isinstance(digest, str) and isinstance(size, int) and not isinstance(size, bool) and size >= 0:
                 out.append((digest, size))
     return tuple(out)
-
-
-def _children_of(manifest: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(d["digest"] for d in _list(manifest.get("manifests"))
-                 if isinstance(d, dict) and isinstance(d.get("digest"), str))
 
 
 MAX_NESTING = 4  # an index of indexes of …: deeper than any image or artifact layout there is

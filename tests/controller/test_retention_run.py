@@ -8,7 +8,6 @@ restarted controller, or another leader) reads them back and ages those tags fro
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 
 import pytest
 
@@ -16,21 +15,15 @@ from controller.core.cache_retention import RetentionPlan, first_seen_of
 from controller.runtime.retention import run_against_registry
 from kubectl_oras.oci.auth import Credentials
 from kubectl_oras.oci.client import RegistryClient
-from kubectl_oras.oci.manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest, file_layer
 from kubectl_oras.retention.choice import Policy
+from tests.registry.test_retention_against_registries import Store
 from tests.support.registries import KINDS, htpasswd_file, start_registry
 
 USER, PASSWORD = "oras", "a-generated-password"
 
 
 def put(client: RegistryClient, repo: str, tag: str, data: bytes, created: dt.datetime | None) -> None:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    client.upload_blob_bytes(repo, EMPTY_CONFIG, EMPTY_CONFIG_BLOB.digest)
-    client.upload_blob_bytes(repo, data, digest)
-    manifest = build_manifest(layers=[file_layer(title="f", digest=digest, size=len(data))], created=created)
-    if created is None:
-        del manifest["annotations"]
-    client.put_manifest(repo, tag, encode_manifest(manifest))
+    Store(client).put(repo, tag, data, created=created, stamp=created is not None)
 
 
 @pytest.mark.parametrize("kind", KINDS)

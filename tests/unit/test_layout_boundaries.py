@@ -44,7 +44,7 @@ RULES = (
                                       "kubectl_oras.kube", "kubectl_oras.cli"), third_party=("typer", "yaml")),
     Rule("kubectl_oras", project=("kubectl_oras", "kubectl_oras.cli"), third_party=()),
     Rule("controller.core", project=("kubectl_oras.errors", "kubectl_oras.durations", "kubectl_oras.pods",
-                                     "kubectl_oras.retention.choice", "controller.core"),
+                                     "kubectl_oras.retention.choice", "kubectl_oras.retention.text", "controller.core"),
          third_party=("cryptography", "bcrypt")),
     Rule("controller.runtime", project=("kubectl_oras.errors", "kubectl_oras.pods", "kubectl_oras.kube",
                                         "kubectl_oras.oci", "kubectl_oras.retention",
