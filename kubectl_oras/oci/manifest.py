@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .defaults import DEFAULT_ARTIFACT_TYPE
 from .digests import sha256_digest
 from .errors import UnsupportedArtifact
 from .reference import DIGEST_RE
@@ -25,7 +26,6 @@ FILE_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 DIRECTORY_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY_CONFIG = b"{}"
-DEFAULT_ARTIFACT_TYPE = "application/vnd.unknown.artifact.v1"
 
 ANNOTATION_TITLE = "org.opencontainers.image.title"
 ANNOTATION_CREATED = "org.opencontainers.image.created"

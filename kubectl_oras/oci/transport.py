@@ -23,6 +23,7 @@ import requests
 import requests.adapters
 
 from .auth import AuthCache, RequestToken, Scope, answer_challenge, parse_token_answer
+from .defaults import Timeouts
 from .digests import IO_BLOCK
 from .errors import (
     RETRY_STATUSES,
@@ -35,15 +36,6 @@ from .errors import (
 )
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds to wait. ``total`` bounds a whole command (every request and every retry of it)."""
-
-    connect: float = 10.0
-    read: float = 30.0  # between bytes, not for the whole transfer
-    total: float | None = None  # none by default: a big artifact may take as long as it takes
 
 
 @dataclass(frozen=True)
