@@ -1,10 +1,14 @@
-"""The `kubectl oras` command line (kubectl finds the `kubectl-oras` executable as a plugin)."""
+"""The `kubectl oras` command line (kubectl finds the `kubectl-oras` executable as a plugin).
+
+Importing it loads only what builds the commands and their help: each command imports the engine
+it runs when it runs, so `--help` and `version` start fast (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
 import typer
 
-from . import direct, gc, inject
+from . import direct, gc, inject, version
 from .common import run_as_program
 
 app = typer.Typer(
@@ -13,11 +17,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: loading rich to draw it would cost more than the rest of start-up
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 direct.register(app)
 inject.register(app)
 gc.register(app)
+version.register(app)
 
 
 def main() -> None:

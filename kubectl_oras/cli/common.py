@@ -1,4 +1,8 @@
-"""What every command shares: registry options, output format, and turning errors into one line."""
+"""What every command shares: registry options, output format, and turning errors into one line.
+
+Light on purpose: every command imports it to build its options, and `--help` should not load the
+HTTP stack, so the engine is imported inside ``make_client`` (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,16 @@ import signal
 import sys
 from collections.abc import Callable
 from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from ..durations import parse_duration
 from ..errors import OrasError
-from ..oci.client import Credentials, RegistryClient, Timeouts
-from ..oci.signals import arm_alarm
+from ..oci.defaults import Timeouts
+
+if TYPE_CHECKING:
+    from ..oci.client import RegistryClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,6 +112,20 @@ def timeouts(*, total: str | None, connect: str, read: str) -> Timeouts:
                     total=values["--timeout"])
 
 
+def examples(*lines: str, note: str = "") -> str:
+    """A command's epilog: "Examples:", the lines kept as written (click rewraps only the note)."""
+    block = "\n".join(f"  {line}" if line else "" for line in lines)
+    paragraphs = ["\b\nExamples:", *(f"\b\n{part}" for part in block.split("\n\n"))]
+    return "\n\n".join([*paragraphs, *([note] if note else [])])
+
+
+def add_command(app: typer.Typer, command: Callable[..., Any], *, epilog: str, name: str | None = None) -> None:
+    """Register ``command`` under its function's name; the list of commands shows the first line of
+    its docstring whole (click's plain help would cut it to fit the line)."""
+    summary = (command.__doc__ or "").strip().splitlines()[0]
+    app.command(name or command.__name__, epilog=epilog, short_help=summary)(command)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -135,6 +155,9 @@ def make_client(host: str, *, plain_http: bool, insecure: bool, push: bool, limi
 
     With --timeout, the clock starts here and covers the rest of the command (``what``).
     """
+    from ..oci.client import Credentials, RegistryClient
+    from ..oci.signals import arm_alarm
+
     if limits.total is not None and _running_as_program:
         arm_alarm(limits.total, what=what)
     return RegistryClient(host, plain_http=plain_http, insecure=insecure, credentials=Credentials.from_env(push=push),

@@ -2,22 +2,19 @@
 
 Names and argument order follow the `oras` CLI: push REF PATH..., pull REF -o DIR, tags REPO,
 ls (repositories), rm REF.
+
+The engine is imported inside each command, so that `--help` does not load the HTTP stack.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ..oci.delete import delete_artifact
-from ..oci.digest_cache import DigestCache
-from ..oci.errors import InvalidReference
-from ..oci.manifest import DEFAULT_ARTIFACT_TYPE
-from ..oci.pull import pull_artifact
-from ..oci.push import push_artifact
-from ..oci.reference import is_valid_repository, parse_reference
+from ..oci.defaults import DEFAULT_ARTIFACT_TYPE
 from .common import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
@@ -29,7 +26,9 @@ from .common import (
     ReadTimeoutOption,
     RegistryOption,
     TimeoutOption,
+    add_command,
     emit,
+    examples,
     handle_errors,
     make_client,
     parse_annotations,
@@ -62,6 +61,10 @@ def push(
 
     Credentials come from ORAS_USER / ORAS_PASS (or ORAS_PUSH_PASS) or `oras login`'s config.
     """
+    from ..oci.digest_cache import DigestCache
+    from ..oci.push import push_artifact
+    from ..oci.reference import parse_reference
+
     ref = parse_reference(reference, registry=registry)
     annotations = parse_annotations(annotation or [])
     client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=True,
@@ -102,6 +105,9 @@ def pull(
     fmt: Annotated[Format, typer.Option("--format", help="Output format: text or json.")] = Format.text,
 ) -> None:
     """Pull an artifact's files into a directory (verified, all-or-nothing)."""
+    from ..oci.pull import pull_artifact
+    from ..oci.reference import parse_reference
+
     ref = parse_reference(reference, registry=registry)
     client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=False,
                          limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
@@ -135,6 +141,9 @@ def tags(
     output: FormatOption = Format.text,
 ) -> None:
     """List the tags of a repository."""
+    from ..oci.errors import InvalidReference
+    from ..oci.reference import parse_reference
+
     ref = parse_reference(repository, registry=registry, default_tag=None)
     if ref.tag or ref.digest:
         raise InvalidReference(f"{repository!r}: give a repository without a tag or digest")
@@ -156,6 +165,9 @@ def ls(
     output: FormatOption = Format.text,
 ) -> None:
     """List the repositories in the registry."""
+    from ..oci.errors import InvalidReference
+    from ..oci.reference import is_valid_repository
+
     if not registry:
         raise InvalidReference("no registry: pass --registry HOST:PORT")
     client = make_client(registry, plain_http=plain_http, insecure=insecure, push=False,
@@ -177,6 +189,10 @@ def rm(
     output: FormatOption = Format.text,
 ) -> None:
     """Delete a tag (never other tags that share its manifest) or a manifest by digest."""
+    from ..oci.delete import delete_artifact
+    from ..oci.errors import InvalidReference
+    from ..oci.reference import parse_reference
+
     ref = parse_reference(reference, registry=registry, default_tag=None)
     if not ref.tag and not ref.digest:
         raise InvalidReference(f"{reference!r}: say which tag or digest to delete (repo:tag)")
@@ -187,6 +203,29 @@ def rm(
     emit(output, asdict(deleted), f"Deleted {deleted.reference} ({deleted.digest}, by {deleted.by})")
 
 
+EXAMPLES: dict[Callable[..., Any], str] = {
+    push: examples(
+        "# two files and a directory (a tar+gzip layer), with an annotation",
+        "kubectl oras push metric/hwloc:iter-0 hwloc.xml env.txt results/ \\",
+        "    -r localhost:5000 --plain-http -a iteration=0",
+    ),
+    pull: examples(
+        "kubectl oras pull metric/hwloc:iter-0 -o out -r localhost:5000 --plain-http",
+        "",
+        "# only the XML files, by layer title",
+        "kubectl oras pull localhost:5000/metric/hwloc:iter-0 -o out --plain-http --include '*.xml'",
+    ),
+    tags: examples("kubectl oras tags metric/hwloc -r localhost:5000 --plain-http -o json"),
+    ls: examples("kubectl oras ls -r localhost:5000 --plain-http"),
+    rm: examples(
+        "kubectl oras rm metric/hwloc:iter-0 -r localhost:5000 --plain-http",
+        "",
+        "# a manifest by digest (the registry drops the tags that point to it)",
+        "kubectl oras rm localhost:5000/metric/hwloc@sha256:<digest> --plain-http",
+    ),
+}
+
+
 def register(app: typer.Typer) -> None:
-    for command in (push, pull, tags, ls, rm):
-        app.command(command.__name__)(command)
+    for command, epilog in EXAMPLES.items():
+        add_command(app, command, epilog=epilog)

@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..durations import parse_duration
 from ..errors import OrasError
-from ..oci.errors import AuthenticationFailed, InvalidReference
-from ..oci.reference import is_valid_repository
-from ..retention.choice import Policy, Verdict, bytes_freed, choose
-from ..retention.registry import (
-    BY_TAG,
-    CHANGED,
-    DELETED,
-    FAILED,
-    GONE,
-    SPARED,
-    WOULD_DELETE,
-    Outcome,
-    Scan,
-    delete_chosen,
-    delete_mode,
-    scan,
-)
 from .common import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
@@ -37,7 +19,9 @@ from .common import (
     ReadTimeoutOption,
     RegistryOption,
     TimeoutOption,
+    add_command,
     emit,
+    examples,
     handle_errors,
     make_client,
     stderr_is_terminal,
@@ -45,20 +29,21 @@ from .common import (
 )
 from .progress import human_bytes
 
-EPILOG = """\
-Examples:
+if TYPE_CHECKING:
+    from ..retention.choice import Policy, Verdict
+    from ..retention.registry import Outcome, Scan
 
-  # what would go if each repository kept its newest 5 tags
-  kubectl oras gc -r 127.0.0.1:5000 --plain-http --keep-last 5 --dry-run
-
-  # tags over 30 days old in two repositories, never final-*
-  kubectl oras gc metric/lammps metric/hwloc -r localhost:5000 \\
-      --max-age 720h --keep 'final-*'
-
-A tag's time is its manifest's org.opencontainers.image.created; tags without one are kept. \
-Referrer tags (sha256-...) are never deleted. \
-Disk is freed when the registry's garbage collector runs.
-"""
+EPILOG = examples(
+    "# what would go if each repository kept its newest 5 tags",
+    "kubectl oras gc -r 127.0.0.1:5000 --plain-http --keep-last 5 --dry-run",
+    "",
+    "# tags over 30 days old in two repositories, never final-*",
+    "kubectl oras gc metric/lammps metric/hwloc -r localhost:5000 \\",
+    "    --max-age 720h --keep 'final-*'",
+    note="A tag's time is its manifest's org.opencontainers.image.created; tags without one are kept. "
+         "Referrer tags (sha256-...) are never deleted. "
+         "Disk is freed when the registry's garbage collector runs.",
+)
 
 
 class NoLimit(OrasError):
@@ -96,6 +81,12 @@ def gc(
     output: Annotated[Format, typer.Option("--output", "-o", help="Output format: text or json.")] = Format.text,
 ) -> None:
     """Delete the tags a retention policy no longer keeps, printing each one and why."""
+    from ..durations import parse_duration
+    from ..oci.errors import AuthenticationFailed, InvalidReference
+    from ..oci.reference import is_valid_repository
+    from ..retention.choice import Policy, choose
+    from ..retention.registry import BY_TAG, delete_chosen, delete_mode, scan
+
     if not registry:
         raise InvalidReference("no registry: pass --registry HOST:PORT")
     if keep_last is None and max_age is None:
@@ -143,13 +134,14 @@ def gc(
         raise typer.Exit(1)
 
 
-_VERBS = {DELETED: "deleted", WOULD_DELETE: "would delete", SPARED: "not deleted", CHANGED: "not deleted",
-          GONE: "already gone", FAILED: "failed to delete"}
-
-
 def _report(output: Format, registry: str, dry_run: bool, mode: str, policy: Policy, max_age: str | None,
             verdicts: list[Verdict], done: list[Outcome], found: Scan) -> int:
     """Print what was done; the number of deletes that failed."""
+    from ..retention.choice import bytes_freed
+    from ..retention.registry import CHANGED, DELETED, FAILED, GONE, SPARED, WOULD_DELETE
+
+    verbs = {DELETED: "deleted", WOULD_DELETE: "would delete", SPARED: "not deleted", CHANGED: "not deleted",
+             GONE: "already gone", FAILED: "failed to delete"}
     outcome_of = {(o.repository, o.tag): o for o in done}
     gone = [o for o in done if o.result in (DELETED, WOULD_DELETE)]
     gone_tags = {(o.repository, o.tag) for o in gone}
@@ -161,7 +153,7 @@ def _report(output: Format, registry: str, dry_run: bool, mode: str, policy: Pol
         if o is None:
             continue
         why = o.message if o.result in (SPARED, CHANGED) else v.reason
-        lines.append(f"{_VERBS[o.result]} {v.reference}: {why}" if why else f"{_VERBS[o.result]} {v.reference}")
+        lines.append(f"{verbs[o.result]} {v.reference}: {why}" if why else f"{verbs[o.result]} {v.reference}")
     kept = sum(1 for v in verdicts if not v.delete)
     others = len(done) - len(gone)
     repos = f"{len(found.repositories)} {'repository' if len(found.repositories) == 1 else 'repositories'}"
@@ -184,4 +176,4 @@ def _report(output: Format, registry: str, dry_run: bool, mode: str, policy: Pol
 
 
 def register(app: typer.Typer) -> None:
-    app.command("gc", epilog=EPILOG)(gc)
+    add_command(app, gc, epilog=EPILOG)

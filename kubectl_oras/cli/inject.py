@@ -7,13 +7,10 @@ import sys
 from typing import Annotated
 
 import typer
-import yaml
 
 from .. import __version__
 from ..errors import OrasError
-from ..pods.injection import InjectionConfig
-from ..pods.workloads import inject_manifest
-from .common import handle_errors
+from .common import add_command, examples, handle_errors
 
 DEFAULT_IMAGE = f"kubectl-oras:{__version__}"
 
@@ -39,6 +36,11 @@ def inject(
                                        help="The kubectl-oras image the agent runs from.")] = DEFAULT_IMAGE,
 ) -> None:
     """Print the manifests with the pull/push agent injected into every annotated pod."""
+    import yaml
+
+    from ..pods.injection import InjectionConfig
+    from ..pods.workloads import inject_manifest
+
     text = _read(filename)
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
@@ -59,5 +61,13 @@ def inject(
     sys.stdout.write(yaml.safe_dump_all(out, sort_keys=False))
 
 
+EPILOG = examples(
+    "kubectl oras inject -f job.yaml | kubectl apply -f -",
+    "",
+    "# review what the webhook would do to a workflow's pods",
+    "kubectl oras inject -f workflow.yaml -n ml | less",
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("inject")(inject)
+    add_command(app, inject, epilog=EPILOG)
