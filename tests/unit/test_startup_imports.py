@@ -1,0 +1,85 @@
+"""`kubectl oras --help`, every command's `--help` and `version` load no engine: the command line
+imports the HTTP stack, the cluster stack, YAML and rich only in the command that uses them
+(docs/architecture.md). Read from the interpreter's own record of its imports (-X importtime) while
+the real program runs, exit and all."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubectl_oras import __version__
+from kubectl_oras.oci.defaults import DEFAULT_ARTIFACT_TYPE, Timeouts
+
+REPO = Path(__file__).resolve().parents[2]
+
+# What starting the command line must not load, by module name (a name covers its submodules).
+HEAVY = (
+    "kubectl_oras.oci.client", "kubectl_oras.oci.transport", "requests", "urllib3", "oras",  # the transfer engine
+    "kubernetes_asyncio", "aiohttp", "kubectl_oras.kube",  # the cluster stack
+    "yaml", "rich", "kubectl_oras.retention.registry", "kubectl_oras.pods",
+)
+
+COMMANDS = ("push", "pull", "tags", "ls", "rm", "gc", "inject", "version")
+
+
+def run(*args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run the interpreter with ``args`` under -X importtime; the process and every module it imported."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
+    env.pop("PYTHONSTARTUP", None)
+    done = subprocess.run([sys.executable, "-X", "importtime", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    imported = []
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rpartition("|")[2].strip()
+            if name != "imported package":
+                imported.append(name)
+    return done, imported
+
+
+def heavy_in(imported: list[str]) -> list[str]:
+    return sorted({name for name in imported for heavy in HEAVY if name == heavy or name.startswith(heavy + ".")})
+
+
+@pytest.mark.parametrize("args", [
+    ("--help",), (), ("version",), ("version", "-o", "json"), *((command, "--help") for command in COMMANDS),
+], ids=lambda args: " ".join(args) or "(no arguments)")
+def test_help_and_version_load_no_engine(args):
+    done, imported = run("-m", "kubectl_oras", *args)
+    assert "kubectl_oras.cli" in imported, done.stderr[-2000:]  # the record covers the program's own imports
+    assert heavy_in(imported) == []
+    assert done.returncode == (2 if not args else 0), done.stderr[-2000:]  # no arguments: the help, as a usage error
+    if args[1:] == ("--help",):  # every command shows how it is used
+        assert f"kubectl oras {args[0]}" in done.stdout.partition("Examples:\n")[2], done.stdout
+
+
+def test_version_prints_the_client_version():
+    text, _ = run("-m", "kubectl_oras", "version")
+    assert text.stdout == f"kubectl-oras {__version__}\n"
+    as_json, _ = run("-m", "kubectl_oras", "version", "-o", "json")
+    assert json.loads(as_json.stdout) == {"client": {"version": __version__}}
+
+
+def test_the_check_sees_heavy_imports():
+    """The same reading catches the engine when it is loaded: in a bare interpreter, and when a
+    command runs (inject reads YAML and mutates pods, and fails here on a missing file)."""
+    _, imported = run("-c", "import requests")
+    assert {"requests", "urllib3"} <= set(heavy_in(imported))
+    done, imported = run("-m", "kubectl_oras", "inject", "-f", "no-such-manifest.yaml")
+    assert done.returncode == 1 and "no-such-manifest.yaml" in done.stderr
+    assert {"yaml", "kubectl_oras.pods.workloads"} <= set(heavy_in(imported))
+
+
+def test_the_light_defaults_are_the_engines():
+    """The help shows these without loading the engine; the engine uses the same objects."""
+    from kubectl_oras.cli.common import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+    from kubectl_oras.oci import manifest, transport
+
+    assert transport.Timeouts is Timeouts and manifest.DEFAULT_ARTIFACT_TYPE == DEFAULT_ARTIFACT_TYPE
+    assert (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT) == ("10s", "30s")
