@@ -127,7 +127,11 @@ def upgrade_refused(status: int, body: Any, *, namespace: str, pod: str, port: i
     if status == 403:
         found = _DENIED.search(message)
         verb, resource = found.groups() if found else ("create", "pods/portforward")
-        detail = f" ({message})" if message else " (port-forward needs get and create on pods/portforward)"
+        if found:
+            detail = f" ({message})"
+        else:  # v1.36 says only 'pods "x" is forbidden: ' when the upgrade's create is refused
+            said = message.strip().rstrip(":").strip()
+            detail = f" (port-forward needs get and create on pods/portforward{'; the apiserver: ' + said if said else ''})"
         return Forbidden(f"{what}: you cannot {verb} {resource} in namespace {namespace}{detail}", status=403,
                          reason=reason)
     kind = {401: Unauthorized, 404: NotFound}.get(status, PortForwardError)

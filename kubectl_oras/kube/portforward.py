@@ -77,6 +77,8 @@ class Tunnel:
         self.last_error: str | None = None
         self.connections = 0  # local connections accepted
         self.reconnects = 0  # times the Service's pod was looked up again
+        self.frames = 0  # messages from the kubelet, and the largest (docs/kube-client.md says what they were)
+        self.largest_frame = 0
         self.target: tuple[str, int] | None = None  # (pod, port) connections go to
         self._server: asyncio.Server | None = None
         self._streams: set[asyncio.Task[None]] = set()
@@ -283,6 +285,8 @@ class Tunnel:
                     if message.type == aiohttp.WSMsgType.TEXT:
                         continue  # only the base64 protocol sends text, and we do not ask for it
                     return
+                self.frames += 1
+                self.largest_frame = max(self.largest_frame, len(message.data))
                 incoming = channels.feed(message.data)
                 if incoming.data is not None:
                     writer.write(incoming.data)
@@ -290,9 +294,11 @@ class Tunnel:
 
         up = asyncio.create_task(upstream())
         down = asyncio.create_task(downstream())
+        local_first = False
         try:
             done, _ = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
             if up in done and not down.done():
+                local_first = True
                 await asyncio.wait({down}, timeout=EOF_GRACE)
         finally:
             for task in (up, down):
@@ -301,6 +307,8 @@ class Tunnel:
             await ws.close()
         failure = next((r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)),
                        None)
+        log.debug("port-forward: stream to %s ended (%s first, close code %s, %d messages ignored)", pod,
+                  "local side" if local_first else "pod side", ws.close_code, channels.ignored)
         if channels.error:
             self.last_error = f"port-forward to pod {self.namespace}/{pod}: {channels.error_message()}"
             self._stale = True
@@ -308,7 +316,7 @@ class Tunnel:
             self.last_error = str(failure)
         elif failure is not None and not isinstance(failure, (ConnectionError, OSError)):
             self.last_error = f"port-forward to pod {self.namespace}/{pod}: {failure}"
-        elif ws.close_code not in (None, 1000):
+        elif not local_first and ws.close_code not in (None, 1000):  # how it closes after we close it is no failure
             self.last_error = f"port-forward to pod {self.namespace}/{pod}: the stream ended with code {ws.close_code}"
 
 

@@ -92,6 +92,9 @@ def test_an_rbac_refusal_names_verb_resource_and_namespace():
     assert str(e) == f"port-forward to pod lab/oras-0 port 5000: you cannot create pods/portforward in namespace lab ({message})"
     get = upgrade_refused(403, status(message.replace("create", "get")), namespace="lab", pod="oras-0", port=5000)
     assert "you cannot get pods/portforward" in str(get)
+    terse = upgrade_refused(403, status('pods "oras-0" is forbidden: '), namespace="lab", pod="oras-0", port=5000)
+    assert str(terse) == ("port-forward to pod lab/oras-0 port 5000: you cannot create pods/portforward in namespace lab "
+                          '(port-forward needs get and create on pods/portforward; the apiserver: pods "oras-0" is forbidden)')
     bare = upgrade_refused(403, b"", namespace="lab", pod="oras-0", port=5000)
     assert str(bare).endswith("you cannot create pods/portforward in namespace lab "
                               "(port-forward needs get and create on pods/portforward)")
