@@ -71,3 +71,11 @@ def api_error(status: int, body: Any, *, what: str, http_reason: str = "") -> Ku
     kind = _BY_STATUS.get(status, KubeError)
     fallback = f"the API answered {status} {http_reason}".rstrip()
     return kind(f"{what}: {message or fallback}", status=status, reason=reason)
+
+
+class PortForwardError(KubeError):
+    """A port-forward could not be set up or broke: the kubelet's error, a protocol fault."""
+
+
+class NoReadyPod(PortForwardError):
+    """No pod behind the Service is Running and Ready; the message says what state each is in."""
