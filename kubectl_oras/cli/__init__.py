@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import direct, gc, inject
+from . import annotate, cluster, direct, gc, inject
 from .common import run_as_program
 
 app = typer.Typer(
@@ -18,6 +18,8 @@ app = typer.Typer(
 direct.register(app)
 inject.register(app)
 gc.register(app)
+cluster.register(app)
+annotate.register(app)
 
 
 def main() -> None:

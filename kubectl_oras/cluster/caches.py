@@ -17,6 +17,7 @@ from ..durations import positive_duration
 from ..errors import OrasError
 from ..kube.api import ORAS_CACHES, SECRETS, Kube
 from ..kube.errors import NotFound
+from .polling import Progress, poll
 
 API_VERSION = f"{ORAS_CACHES.api_version}"
 DEFAULT_NAME = "oras"
@@ -302,3 +303,20 @@ async def delete_cache(kube: Kube, namespace: str, name: str) -> str:
     cache = await find_cache(kube, namespace, name)
     await kube.delete(ORAS_CACHES, name, namespace=namespace)
     return what_deleting_loses(cache)
+
+
+async def wait_ready(kube: Kube, namespace: str, name: str, progress: Progress, *, timeout: float,
+                     interval: float = 1.0) -> dict[str, Any]:
+    """Until the cache is Ready for its current spec; a progress line when its condition changes;
+    CacheNotReady with the condition's last message after ``timeout`` seconds."""
+    found: dict[str, Any] = {}
+
+    async def look() -> str | None:
+        found["cache"] = await find_cache(kube, namespace, name)
+        ready, reason, message = readiness(found["cache"])
+        found["why"] = f"({reason}): {message}"
+        return None if ready else f"cache {name!r} {reason}: {message}"
+
+    if await poll(look, progress, timeout=timeout, interval=interval) is not None:
+        raise CacheNotReady(f"cache {name!r} in namespace {namespace} is not ready after {timeout:g}s {found['why']}")
+    return found["cache"]
