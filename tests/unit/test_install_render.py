@@ -23,13 +23,13 @@ def test_render_follows_the_kustomization_and_sets_the_image_everywhere():
     kustomization = yaml.safe_load((manifest_dir() / "kustomization.yaml").read_text())
     docs = render("mirror.example.com/kubectl-oras:9")
     assert docs[0]["kind"] == "Namespace" and docs[-1]["kind"] == "MutatingWebhookConfiguration"
-    assert len(kustomization["resources"]) == 7 and all(d["kind"] in RESOURCES for d in docs)
+    assert len(kustomization["resources"]) == 8 and all(d["kind"] in RESOURCES for d in docs)
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "mirror.example.com/kubectl-oras:9"
     assert {"name": "KUBECTL_ORAS_IMAGE", "value": "mirror.example.com/kubectl-oras:9"} in container["env"]
     assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == __version__
-    assert render()[13]["spec"]["template"]["spec"]["containers"][0]["image"] == f"kubectl-oras:{__version__}"
+    assert _deployment(render())["spec"]["template"]["spec"]["containers"][0]["image"] == f"kubectl-oras:{__version__}"
 
 
 def test_the_webhooks_empty_ca_bundle_is_not_applied_over_the_one_the_webhook_sets():
@@ -60,7 +60,11 @@ def test_readiness_of_the_pieces():
 
 
 def test_the_controllers_version_is_its_label_else_its_image_tag():
-    assert version_of(render()[13]) == __version__
+    assert version_of(_deployment(render())) == __version__
     assert version_of({"spec": {"template": {"spec": {"containers": [{"image": "r.io:5000/kubectl-oras:1.2@sha256:ab"}]}}}}) \
         == "1.2"
     assert version_of({"spec": {"template": {"spec": {"containers": [{"image": "r.io:5000/kubectl-oras"}]}}}}) is None
+
+
+def _deployment(docs):
+    return next(d for d in docs if d["kind"] == "Deployment")
