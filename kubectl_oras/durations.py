@@ -23,6 +23,14 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
+def positive_duration(text: str) -> float:
+    """``parse_duration`` of a limit, which must be more than zero; ValueError saying which it is not."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"must be more than zero, not {text!r}")
+    return seconds
+
+
 def format_duration(seconds: float) -> str:
     """A short human form: ``45 s``, ``2.5 s``, ``3 min``."""
     if seconds >= 120:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from . import direct, gc, inject, version
+from . import annotate, cluster, direct, gc, inject, version
 from .common import run_as_program
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ direct.register(app)
 inject.register(app)
 gc.register(app)
 version.register(app)
+cluster.register(app)
+annotate.register(app)
 
 
 def main() -> None:

@@ -1,9 +1,19 @@
-"""How to reach a cluster, as kubectl finds it: a kubeconfig (KUBECONFIG, ~/.kube/config) with a
-context and its namespace, or the in-cluster ServiceAccount when running in a pod."""
+"""How to reach a cluster, as kubectl finds it: a kubeconfig (``--kubeconfig``, else every file
+in ``KUBECONFIG``, else ~/.kube/config) with a context and its namespace, or the in-cluster
+ServiceAccount when running in a pod and no kubeconfig is there.
+
+Several files in ``KUBECONFIG`` are merged as kubectl merges them: for clusters, users and
+contexts the first file to name one wins; ``current-context`` is the first file's that sets one.
+kubernetes-asyncio's own merger takes the *last* file's ``current-context`` (docs/kube-client.md),
+so the context is chosen here (``merge_kubeconfigs``, pure) and handed to the loader by name.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 from kubernetes_asyncio import config
@@ -11,40 +21,121 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from .api import Kube
-from .errors import ClusterUnreachable
+from .errors import ClusterUnreachable, KubeError
 
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
+class ContextNotFound(KubeError):
+    """The context asked for is in no kubeconfig file; the message lists those that are."""
 
 
 def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
-async def connect(*, kubeconfig: str | None = None, context: str | None = None) -> Kube:
-    """A Kube for the kubeconfig (its current or the given context), or in-cluster when there is none."""
+def kubeconfig_files(kubeconfig: str | None, environ: Mapping[str, str]) -> list[str]:
+    """The kubeconfig files kubectl would read: the flag's one file, else KUBECONFIG's list
+    (``:``-separated, empty entries skipped), else ~/.kube/config. Paths are not checked here."""
+    if kubeconfig:
+        return [os.path.expanduser(kubeconfig)]
+    listed = environ.get("KUBECONFIG")
+    if listed:
+        return [os.path.expanduser(p) for p in listed.split(os.pathsep) if p]
+    return [os.path.expanduser(DEFAULT_KUBECONFIG)]
+
+
+@dataclass(frozen=True)
+class MergedConfig:
+    """What the merged kubeconfig says about contexts (the loader reads the rest itself)."""
+
+    contexts: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> its `context` map
+    current: str | None = None
+    files: tuple[str, ...] = ()  # the files that exist, in order
+
+
+def merge_kubeconfigs(documents: list[tuple[str, Any]]) -> MergedConfig:
+    """kubectl's merge of the (path, parsed YAML) of each file that exists, in KUBECONFIG order.
+
+    The first file to name a context wins; ``current-context`` comes from the first file that
+    sets a non-empty one. A file that is not a map is an error naming it.
+    """
+    contexts: dict[str, dict[str, Any]] = {}
+    current: str | None = None
+    for path, doc in documents:
+        if doc is None:
+            continue  # an empty file: kubectl skips it too
+        if not isinstance(doc, dict):
+            raise ClusterUnreachable(f"{path} is not a kubeconfig (a YAML map)")
+        for entry in doc.get("contexts") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"] not in contexts:
+                body = entry.get("context")
+                contexts[entry["name"]] = body if isinstance(body, dict) else {}
+        if current is None and isinstance(doc.get("current-context"), str) and doc["current-context"]:
+            current = doc["current-context"]
+    return MergedConfig(contexts, current, tuple(path for path, _ in documents))
+
+
+def choose_context(merged: MergedConfig, context: str | None) -> tuple[str, str]:
+    """(context name, its namespace or "default"); ContextNotFound listing the contexts there are."""
+    where = ", ".join(merged.files)
+    name = context or merged.current
+    if not name:
+        listed = ", ".join(sorted(merged.contexts)) or "none"
+        raise ContextNotFound(f"no current context in {where}; give --context (contexts: {listed})")
+    if name not in merged.contexts:
+        listed = ", ".join(sorted(merged.contexts)) or "there are none"
+        raise ContextNotFound(f"no context {name!r} in {where}; contexts: {listed}")
+    namespace = merged.contexts[name].get("namespace")
+    return name, namespace if isinstance(namespace, str) and namespace else "default"
+
+
+def read_kubeconfigs(files: list[str]) -> MergedConfig:
+    """Read and merge the files that exist; ClusterUnreachable when none does."""
+    documents = []
+    for path in files:
+        if not os.path.exists(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                documents.append((path, yaml.safe_load(f)))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            raise ClusterUnreachable(f"cannot read the kubeconfig {path}: {e}") from e
+    if not documents:
+        raise ClusterUnreachable(f"no cluster to talk to: no kubeconfig at {', '.join(files)} "
+                                 "(give --kubeconfig or set KUBECONFIG) and not running in a pod")
+    return merge_kubeconfigs(documents)
+
+
+async def connect(*, kubeconfig: str | None = None, context: str | None = None,
+                  namespace: str | None = None, environ: Mapping[str, str] | None = None) -> Kube:
+    """A Kube for the kubeconfig (its current or the given context), or in-cluster when there is
+    none. ``namespace`` overrides the context's (``-n``)."""
+    env = os.environ if environ is None else environ
+    files = kubeconfig_files(kubeconfig, env)
+    # kubectl falls back to the pod's ServiceAccount only when no kubeconfig file is there.
+    use_kubeconfig = bool(kubeconfig) or any(os.path.exists(p) for p in files) or not env.get("KUBERNETES_SERVICE_HOST")
     try:
-        if kubeconfig or not in_cluster():
+        if use_kubeconfig:
+            merged = read_kubeconfigs(files)
+            name, context_namespace = choose_context(merged, context)
             configuration = Configuration()
-            await config.load_kube_config(config_file=kubeconfig, context=context,
+            await config.load_kube_config(config_file=os.pathsep.join(merged.files), context=name,
                                           client_configuration=configuration, persist_config=False)
-            namespace = _context_namespace(kubeconfig, context)
-            return Kube(ApiClient(configuration), namespace=namespace)
+            return Kube(ApiClient(configuration), namespace=namespace or context_namespace)
+        if context:
+            raise ContextNotFound(f"no context {context!r}: there is no kubeconfig, only the pod's own ServiceAccount")
         configuration = Configuration()
         config.load_incluster_config(client_configuration=configuration)
         try:
             with open(IN_CLUSTER_NAMESPACE_FILE) as f:
-                namespace = f.read().strip() or "default"
+                pod_namespace = f.read().strip() or "default"
         except OSError:
-            namespace = "default"
-        return Kube(ApiClient(configuration), namespace=namespace)
+            pod_namespace = "default"
+        return Kube(ApiClient(configuration), namespace=namespace or pod_namespace)
     except (ConfigException, OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as e:
-        # A kubeconfig that is not YAML, or YAML of the wrong shape, reaches us as whatever the
-        # loader tripped on: say which file, and what.
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        # A kubeconfig of the wrong shape reaches us as whatever the loader tripped on: say which
+        # file, and what.
+        where = ", ".join(files) if use_kubeconfig else "in-cluster"
         raise ClusterUnreachable(f"no cluster to talk to ({where}): {e}") from e
-
-
-def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
-    contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
-    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
-    return ((chosen or {}).get("context") or {}).get("namespace") or "default"

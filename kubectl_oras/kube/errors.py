@@ -7,6 +7,7 @@ User … cannot get resource …"); that message is what the user is shown, afte
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..errors import OrasError
@@ -65,10 +66,40 @@ def status_message(body: Any) -> tuple[str, str]:
     return str(body.get("message") or ""), str(body.get("reason") or "")
 
 
+# RBAC's refusal, as the apiserver words it (k8s.io/apiserver's authorization/forbidden):
+#   User "bob" cannot create resource "orascaches" in API group "cache…" in the namespace "lab"
+#   User "bob" cannot list resource "customresourcedefinitions" in API group "…" at the cluster scope
+_RBAC_REFUSAL = re.compile(
+    r'(?P<who>(?:User|ServiceAccount|Group) "[^"]*") cannot (?P<verb>[a-z]+) resource "(?P<resource>[^"]+)"'
+    r'(?: in API group "[^"]*")?(?: in the namespace "(?P<namespace>[^"]+)"| (?P<cluster>at the cluster scope))?')
+
+
+def forbidden_words(body: Any) -> str | None:
+    """A 403's refusal in the user's words: ``you cannot create orascaches in namespace lab (User "bob")``.
+
+    Read from the Status's message, which alone names the verb and the namespace (its
+    ``details`` hold only the group and the resource's plural, in ``kind``). None for a refusal
+    worded otherwise (an admission plugin's): the caller shows the apiserver's message as it is.
+    """
+    message, _ = status_message(body)
+    found = _RBAC_REFUSAL.search(message)
+    if found:
+        where = (f" in namespace {found['namespace']}" if found["namespace"]
+                 else " at cluster scope" if found["cluster"] else "")
+        return f"you cannot {found['verb']} {found['resource']}{where} ({found['who']})"
+    return None
+
+
 def api_error(status: int, body: Any, *, what: str, http_reason: str = "") -> KubeError:
-    """The error for an API answer with ``status``; ``what`` says what we were doing."""
+    """The error for an API answer with ``status``; ``what`` says what we were doing.
+
+    A 403 from RBAC is said in the user's words (``forbidden_words``), without the apiserver's
+    repetition of the resource's full name.
+    """
     message, reason = status_message(body)
     kind = _BY_STATUS.get(status, KubeError)
+    if status == 403 and (words := forbidden_words(body)):
+        return kind(words, status=status, reason=reason)
     fallback = f"the API answered {status} {http_reason}".rstrip()
     return kind(f"{what}: {message or fallback}", status=status, reason=reason)
 

@@ -39,9 +39,13 @@ RULES = (
                                         "kubectl_oras.pods", "kubectl_oras.agent"), third_party=()),
     Rule("kubectl_oras.retention", project=("kubectl_oras.errors", "kubectl_oras.durations", "kubectl_oras.oci",
                                             "kubectl_oras.retention"), third_party=()),
+    Rule("kubectl_oras.cluster", project=("kubectl_oras", "kubectl_oras.errors", "kubectl_oras.durations",
+                                          "kubectl_oras.pods", "kubectl_oras.kube", "kubectl_oras.cluster"),
+         third_party=("yaml",)),
     Rule("kubectl_oras.cli", project=("kubectl_oras", "kubectl_oras.errors", "kubectl_oras.durations",
                                       "kubectl_oras.oci", "kubectl_oras.pods", "kubectl_oras.retention",
-                                      "kubectl_oras.kube", "kubectl_oras.cli"), third_party=("typer", "yaml")),
+                                      "kubectl_oras.kube", "kubectl_oras.cluster", "kubectl_oras.cli"),
+         third_party=("typer", "yaml")),
     Rule("kubectl_oras", project=("kubectl_oras", "kubectl_oras.cli"), third_party=()),
     Rule("controller.core", project=("kubectl_oras.errors", "kubectl_oras.durations", "kubectl_oras.pods",
                                      "kubectl_oras.retention.choice", "kubectl_oras.retention.text", "controller.core"),
@@ -129,6 +133,9 @@ def test_every_module_imports_only_what_its_folder_may(module, path):
     ("controller.runtime.cert_store", "from kubernetes_asyncio.client import ApiClient", "kubernetes_asyncio"),
     ("kubectl_oras.cli.direct", "from controller.core import admission", "controller.core"),
     ("kubectl_oras.errors", "from .oci.errors import NotFound", "kubectl_oras.oci.errors"),
+    ("kubectl_oras.cluster.caches", "from ..cli.common import fail", "kubectl_oras.cli.common"),
+    ("kubectl_oras.cluster.install", "import aiohttp", "aiohttp"),
+    ("kubectl_oras.pods.annotate", "from ..kube.api import Kube", "kubectl_oras.kube.api"),
 ])
 def test_an_import_across_a_boundary_is_caught(module, source, culprit):
     found = violations(module, imports_of(source, module, is_package=False))

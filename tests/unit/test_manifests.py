@@ -40,3 +40,5 @@ def test_the_deployment_runs_and_injects_this_releases_image():
     image = f"kubectl-oras:{__version__}"
     assert container["image"] == image
     assert {"name": "KUBECTL_ORAS_IMAGE", "value": image} in container["env"]
+    # `kubectl oras version` reads the controller's version from this label (cluster/version.py).
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == __version__

@@ -1,0 +1,106 @@
+"""`kubectl oras annotate TYPE/NAME` (or `-f FILE`): mark a workload's pods for the cache."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ..errors import OrasError
+from .cluster_options import Cluster, ContextOption, KubeconfigOption, NamespaceOption, progress
+from .common import handle_errors
+
+if TYPE_CHECKING:
+    from ..kube.api import Kube
+
+EPILOG = """\
+Examples:
+
+  # a suspended Job: annotate, then let it run
+  kubectl oras annotate job/train --input data/mnist:v1 --output models/mnist:v1 --output-path model/
+  kubectl patch job train -p '{"spec":{"suspend":false}}'
+
+  # every replicated job of a JobSet, two inputs, the step in container "trainer"
+  kubectl oras annotate jobset/sweep --input data/a:v1 --input data/b:v1 --container trainer \\
+      --output results/sweep:v1 --output-path out/
+
+  # a manifest, without a cluster
+  kubectl oras annotate -f job.yaml --output results/x:v1 --output-pipe log.txt | kubectl apply -f -
+
+A Job is annotated on the Job itself (the webhook reads it for the Job's pods); other workloads on
+their pod templates. Pods made before the annotation do not change. A different value already
+there is kept unless --overwrite.
+"""
+
+
+@handle_errors
+def annotate(
+    target: Annotated[str | None, typer.Argument(metavar="TYPE/NAME", help="job/x, deploy/x, jobset/x, cronjob/x, …")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="[NAME]", help="The name, when TYPE is given apart.",
+                                               show_default=False)] = None,
+    filename: Annotated[str | None, typer.Option("--filename", "-f", metavar="FILE",
+                                                 help="Annotate a manifest (- for stdin) and print it; no cluster.")] = None,
+    output: Annotated[str | None, typer.Option("--output", metavar="REF", help="repo:tag to push after the step.")] = None,
+    output_path: Annotated[str | None, typer.Option("--output-path", metavar="PATH", help="What to push.")] = None,
+    inputs: Annotated[list[str] | None, typer.Option("--input", metavar="REF",
+                                                     help="repo:tag to pull before the step (repeatable).")] = None,
+    input_path: Annotated[str | None, typer.Option("--input-path", metavar="PATH", help="Where inputs go.")] = None,
+    output_pipe: Annotated[str | None, typer.Option("--output-pipe", metavar="PATH",
+                                                    help="File that gets the step's stdout (pushed too).")] = None,
+    container: Annotated[str | None, typer.Option("--container", "-c", metavar="NAME",
+                                                  help="The container that runs the step.")] = None,
+    cache: Annotated[str | None, typer.Option("--cache", metavar="NAME", help="The OrasCache (default: oras).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace different values already there.")] = False,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+) -> None:
+    """Annotate a workload so that its pods pull inputs from, and push outputs to, the cache."""
+    from ..pods.annotate import Request, parse_target
+
+    values = Request(output=output, output_path=output_path, inputs=tuple(inputs or ()), input_path=input_path,
+                     output_pipe=output_pipe, container=container, cache=cache).values()
+    if filename is not None:
+        if target is not None:
+            raise OrasError("give TYPE/NAME or -f FILE, not both")
+        _annotate_file(filename, values, overwrite=overwrite, namespace=namespace or "default")
+        return
+    if target is None:
+        raise OrasError("say what to annotate: TYPE/NAME (job/train) or -f FILE")
+    kind, object_name = parse_target(target, name)
+
+    async def body(kube: Kube) -> tuple[str, list[str]]:
+        from ..cluster.annotate import annotate_live
+
+        _, warnings = await annotate_live(kube, kind, object_name, kube.namespace, values, overwrite=overwrite)
+        return kube.namespace, warnings
+
+    where, warnings = Cluster(kubeconfig, context, namespace).run(body)
+    for warning in warnings:
+        progress(f"warning: {warning}")
+    typer.echo(f"{kind.lower()}/{object_name} annotated in namespace {where}")
+
+
+def _annotate_file(filename: str, values: dict[str, str], *, overwrite: bool, namespace: str) -> None:
+    import yaml
+
+    from ..pods.annotate import annotate_object
+    from .inject import _read
+
+    text = _read(filename)
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        raise OrasError(f"{filename}: not valid YAML: {e}") from e
+    out: list[Any] = []
+    for doc in documents:
+        new, warnings = annotate_object(doc, values, overwrite=overwrite, namespace=namespace)
+        for warning in warnings:
+            progress(f"warning: {warning}")
+        out.append(new)
+    sys.stdout.write(yaml.safe_dump_all(out, sort_keys=False))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("annotate", epilog=EPILOG)(annotate)

@@ -1,0 +1,322 @@
+"""OrasCaches as the plugin sees them: the object `create-cache` makes, the summary `status`
+shows, and the access contract other commands build on (``find_cache``, ``require_ready``,
+``cache_endpoint``).
+
+Pure functions of plain dicts, and a few async calls through ``Kube``. Credentials read from a
+cache's auth Secret are never printed or logged: ``CacheEndpoint``'s repr leaves the password out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..durations import positive_duration
+from ..errors import OrasError
+from ..kube.api import ORAS_CACHES, SECRETS, Kube
+from ..kube.errors import NotFound
+from .polling import Progress, poll
+
+API_VERSION = f"{ORAS_CACHES.api_version}"
+DEFAULT_NAME = "oras"
+REGISTRY_PORT = 5000  # the Service's port (docs/orascache.md)
+USER_KEY, PASSWORD_KEY = "ORAS_USER", "ORAS_PASS"  # the auth Secret's keys (controller/core/cache_auth.py)
+
+
+class CacheError(OrasError):
+    """A cache cannot be used as asked."""
+
+
+class CacheNotFound(CacheError):
+    """No OrasCache of that name; the message lists those in the namespace."""
+
+
+class CacheNotReady(CacheError):
+    """The cache is not Ready for its current spec; the message is its Ready condition's."""
+
+
+class CacheExists(CacheError):
+    """create-cache of a name that is taken."""
+
+
+# -- the object create-cache makes ------------------------------------------------------------
+
+
+def cache_object(name: str, namespace: str, *, storage: str | None = None, storage_class: str | None = None,
+                 auth: bool = True, keep_last: int | None = None, max_age: str | None = None) -> dict[str, Any]:
+    """The OrasCache for create-cache's options (pure). Options left out leave the controller's
+    defaults (an emptyDir, auth on, no retention) out of the spec too, so they follow the
+    controller. ``storage`` with or without ``storage_class`` asks for a PVC of that size;
+    ``storage_class`` alone is refused (a PVC needs a size)."""
+    if storage_class and not storage:
+        raise CacheError("--storage-class needs --storage SIZE (the size of the cache's PersistentVolumeClaim)")
+    if keep_last is not None and keep_last < 0:
+        raise CacheError(f"--keep-last: must be 0 or more, not {keep_last}")
+    if max_age is not None:
+        try:
+            positive_duration(max_age)
+        except ValueError as e:
+            raise CacheError(f"--max-age: {e}") from None
+    spec: dict[str, Any] = {}
+    if storage:
+        pvc: dict[str, Any] = {"size": storage}
+        if storage_class:
+            pvc["storageClassName"] = storage_class
+        spec["storage"] = {"pvc": pvc}
+    if not auth:
+        spec["auth"] = {"enabled": False}
+    retention: dict[str, Any] = {}
+    if keep_last is not None:
+        retention["keepLast"] = keep_last
+    if max_age is not None:
+        retention["maxAge"] = max_age
+    if retention:
+        spec["retention"] = retention
+    return {"apiVersion": API_VERSION, "kind": ORAS_CACHES.kind, "metadata": {"name": name, "namespace": namespace},
+            "spec": spec}
+
+
+# -- reading a cache's status -----------------------------------------------------------------
+
+
+def condition(cache: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    conditions = ((cache.get("status") or {}).get("conditions")) or []
+    return next((c for c in conditions if isinstance(c, dict) and c.get("type") == kind), None)
+
+
+def readiness(cache: dict[str, Any]) -> tuple[bool, str, str]:
+    """(ready for the current generation, reason, message) from the Ready condition.
+
+    A Ready condition written for an older generation speaks of an older spec: not ready, and
+    the message says the controller has not caught up yet.
+    """
+    ready = condition(cache, "Ready")
+    generation = (cache.get("metadata") or {}).get("generation")
+    if ready is None:
+        return False, "NoStatus", "the controller has not reported on this cache yet (is it installed? kubectl oras install)"
+    seen = ready.get("observedGeneration", (cache.get("status") or {}).get("observedGeneration"))
+    reason, message = str(ready.get("reason") or ""), str(ready.get("message") or "")
+    if generation is not None and seen is not None and seen < generation:
+        return False, "Outdated", f"the controller has not caught up with the latest spec yet (last said: {message})"
+    return ready.get("status") == "True", reason, message
+
+
+def summary(cache: dict[str, Any]) -> dict[str, Any]:
+    """What `status` shows of one cache (pure): readiness and why, endpoint, storage, auth,
+    retention's last run; the other conditions when they say something is wrong or under way."""
+    metadata = cache.get("metadata") or {}
+    spec = cache.get("spec") or {}
+    status = cache.get("status") or {}
+    ready, reason, message = readiness(cache)
+    out: dict[str, Any] = {
+        "name": metadata.get("name"), "namespace": metadata.get("namespace"),
+        "ready": ready, "reason": reason, "message": message,
+        "endpoint": status.get("endpoint"), "storage": status.get("storage"),
+        "auth": bool(status.get("authSecret")) if status else ((spec.get("auth") or {}).get("enabled", True) is not False),
+        "authSecret": status.get("authSecret"),
+    }
+    if spec.get("deploy") is False:
+        out["deploy"] = False
+    for kind, unusual in (("Degraded", "True"), ("Progressing", "True")):
+        found = condition(cache, kind)
+        if found and found.get("status") == unusual:
+            out[kind.lower()] = {"reason": found.get("reason"), "message": found.get("message")}
+    if isinstance(spec.get("retention"), dict):
+        out["retention"] = spec["retention"]
+    last = status.get("lastRetention")
+    if isinstance(last, dict):
+        out["lastRetention"] = {k: v for k, v in last.items() if k != "firstSeen"}  # firstSeen: bookkeeping, long
+        first_seen = last.get("firstSeen")
+        if isinstance(first_seen, dict) and first_seen:
+            # The only listing of the registry the status holds: the tags present at that run.
+            counts: dict[str, int] = {}
+            for key in first_seen:
+                repository = str(key).rpartition(":")[0]
+                counts[repository] = counts.get(repository, 0) + 1
+            out["repositories"] = dict(sorted(counts.items()))
+    return out
+
+
+def _last_retention_line(last: dict[str, Any]) -> str:
+    """``status.lastRetention`` (controller/core/cache_retention.py) in one line."""
+    parts = [f"at {last.get('time', '?')}"]
+    if last.get("dryRun"):
+        parts.append("dry run")
+    if isinstance(last.get("tagsSeen"), int):
+        parts.append(f"{last['tagsSeen']} tags seen")
+    if last.get("dryRun") and isinstance(last.get("tagsWouldDelete"), int):
+        parts.append(f"{last['tagsWouldDelete']} would be deleted")
+    elif isinstance(last.get("tagsDeleted"), int):
+        parts.append(f"{last['tagsDeleted']} deleted")
+    errors = last.get("errors")
+    if isinstance(errors, list) and errors:
+        parts.append(f"{len(errors)} error(s), first: {errors[0]}")
+    return ", ".join(parts)
+
+
+def summary_text(item: dict[str, Any]) -> str:
+    """One cache's summary as lines for people."""
+    state = "Ready" if item["ready"] else "not ready"
+    lines = [f"{item['namespace']}/{item['name']}: {state} ({item['reason']}: {item['message']})"]
+    if item.get("deploy") is False:
+        lines.append("  deploy: false (no registry; pods name theirs in the registry annotation)")
+    if item.get("endpoint"):
+        lines.append(f"  endpoint: {item['endpoint']}")
+    if item.get("storage"):
+        lines.append(f"  storage: {item['storage']}")
+    auth = f"on (Secret {item['authSecret']})" if item.get("authSecret") else ("on" if item.get("auth") else "off")
+    lines.append(f"  auth: {auth}")
+    for kind in ("degraded", "progressing"):
+        if kind in item:
+            lines.append(f"  {kind}: {item[kind]['reason']}: {item[kind]['message']}")
+    if "retention" in item:
+        policy = ", ".join(f"{k}={v}" for k, v in item["retention"].items())
+        lines.append(f"  retention: {policy or 'on'}")
+    if "lastRetention" in item:
+        lines.append(f"  last retention run: {_last_retention_line(item['lastRetention'])}")
+    if item.get("repositories"):
+        listed = ", ".join(f"{repo} ({n} tag{'s' if n != 1 else ''})" for repo, n in item["repositories"].items())
+        lines.append(f"  repositories at that run: {listed}")
+    return "\n".join(lines)
+
+
+def require_ready(cache: dict[str, Any]) -> None:
+    """CacheNotReady with the Ready condition's message (and reason) unless the cache is Ready
+    for its current generation."""
+    ready, reason, message = readiness(cache)
+    if not ready:
+        metadata = cache.get("metadata") or {}
+        raise CacheNotReady(f"cache {metadata.get('name')!r} in namespace {metadata.get('namespace')} is not ready "
+                            f"({reason}): {message}")
+
+
+# -- the access contract ----------------------------------------------------------------------
+
+
+def not_found_message(name: str, namespace: str, existing: list[str]) -> str:
+    here = f"caches here: {', '.join(sorted(existing))}" if existing else \
+        "there are none: kubectl oras create-cache"
+    return f"no cache {name!r} in namespace {namespace}; {here}"
+
+
+async def cache_names(kube: Kube, namespace: str) -> list[str]:
+    listed = await kube.list(ORAS_CACHES, namespace=namespace)
+    return sorted(str((item.get("metadata") or {}).get("name")) for item in listed.get("items") or [])
+
+
+async def find_cache(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+    """The OrasCache, or CacheNotFound listing the caches in the namespace."""
+    try:
+        return await kube.get(ORAS_CACHES, name, namespace=namespace)
+    except NotFound:
+        existing = await cache_names(kube, namespace)
+        raise CacheNotFound(not_found_message(name, namespace, existing)) from None
+
+
+@dataclass(frozen=True)
+class CacheEndpoint:
+    """Where a Ready cache's registry answers: its Service ``service`` in ``namespace``, on
+    ``port``; with auth on, the user and password from its auth Secret (never shown in a repr)."""
+
+    namespace: str
+    name: str
+    service: str
+    port: int
+    username: str | None
+    password: str | None = field(repr=False)
+
+    @property
+    def host(self) -> str:
+        """The registry's address inside the cluster: NAME.NAMESPACE.svc:PORT."""
+        return f"{self.service}.{self.namespace}.svc:{self.port}"
+
+
+def _secret_value(secret: dict[str, Any], key: str) -> str | None:
+    value = (secret.get("data") or {}).get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+def endpoint_port(endpoint: Any) -> int:
+    """The port of ``status.endpoint`` (``NAME.NS.svc:5000``); the Service's usual one otherwise."""
+    if isinstance(endpoint, str) and ":" in endpoint:
+        text = endpoint.rsplit(":", 1)[1]
+        if text.isdigit() and 0 < int(text) < 65536:
+            return int(text)
+    return REGISTRY_PORT
+
+
+async def cache_endpoint(kube: Kube, namespace: str, name: str) -> CacheEndpoint:
+    """find_cache + require_ready + the credentials of its auth Secret when auth is on."""
+    cache = await find_cache(kube, namespace, name)
+    if (cache.get("spec") or {}).get("deploy") is False:
+        raise CacheError(f"cache {name!r} in namespace {namespace} runs no registry (deploy: false)")
+    require_ready(cache)
+    status = cache.get("status") or {}
+    username = password = None
+    secret_name = status.get("authSecret")
+    if isinstance(secret_name, str) and secret_name:
+        secret = await kube.get(SECRETS, secret_name, namespace=namespace)
+        username, password = _secret_value(secret, USER_KEY), _secret_value(secret, PASSWORD_KEY)
+        if not username or not password:
+            raise CacheError(f"cache {name!r}: its auth Secret {secret_name} holds no {USER_KEY} and {PASSWORD_KEY}")
+    return CacheEndpoint(namespace=namespace, name=name, service=name, port=endpoint_port(status.get("endpoint")),
+                         username=username, password=password)
+
+
+# -- create, delete ---------------------------------------------------------------------------
+
+
+async def create_cache(kube: Kube, cache: dict[str, Any]) -> dict[str, Any]:
+    """Create the cache; CacheExists (naming its state) when the name is taken."""
+    from ..kube.errors import Conflict
+
+    metadata = cache["metadata"]
+    try:
+        return await kube.create(ORAS_CACHES, cache, namespace=metadata["namespace"])
+    except Conflict:
+        raise CacheExists(f"cache {metadata['name']!r} exists in namespace {metadata['namespace']} already "
+                          f"(kubectl oras status {metadata['name']}; delete it first to re-create it: "
+                          f"kubectl oras delete-cache {metadata['name']})") from None
+
+
+def what_deleting_loses(cache: dict[str, Any]) -> str:
+    """What goes with a cache (docs/orascache.md): its registry, its Secrets, and its artifacts,
+    a PVC's included (the StatefulSet's claim retention policy deletes the claim with it)."""
+    storage = ((cache.get("spec") or {}).get("storage")) or {}
+    if (cache.get("spec") or {}).get("deploy") is False:
+        return "it runs no registry (deploy: false): nothing else goes with it"
+    if "pvc" in storage:
+        return ("its registry, Secrets and PersistentVolumeClaim go with it: the artifacts on the claim are deleted "
+                "(whether the volume's data is kept is up to its StorageClass's reclaim policy)")
+    return "its registry and Secrets go with it, and every artifact it held (they were in an emptyDir)"
+
+
+async def delete_cache(kube: Kube, namespace: str, name: str) -> str:
+    """Delete the cache; what went with it, for the user. CacheNotFound listing the others."""
+    cache = await find_cache(kube, namespace, name)
+    await kube.delete(ORAS_CACHES, name, namespace=namespace)
+    return what_deleting_loses(cache)
+
+
+async def wait_ready(kube: Kube, namespace: str, name: str, progress: Progress, *, timeout: float,
+                     interval: float = 1.0) -> dict[str, Any]:
+    """Until the cache is Ready for its current spec; a progress line when its condition changes;
+    CacheNotReady with the condition's last message after ``timeout`` seconds."""
+    found: dict[str, Any] = {}
+
+    async def look() -> str | None:
+        found["cache"] = await find_cache(kube, namespace, name)
+        ready, reason, message = readiness(found["cache"])
+        found["why"] = f"({reason}): {message}"
+        return None if ready else f"cache {name!r} {reason}: {message}"
+
+    if await poll(look, progress, timeout=timeout, interval=interval) is not None:
+        raise CacheNotReady(f"cache {name!r} in namespace {namespace} is not ready after {timeout:g}s {found['why']}")
+    return found["cache"]

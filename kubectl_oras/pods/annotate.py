@@ -1,0 +1,185 @@
+"""`kubectl oras annotate`'s pure part: put our annotations on a workload where the webhook reads
+them, refuse what the webhook would refuse, and say what will not change.
+
+Where they go:
+- a Job: on the Job itself. The webhook reads a pod's controlling owner's annotations for Jobs
+  (docs/annotations.md), and a Job's pod template cannot be changed once it exists.
+- a Pod: its own annotations (but the webhook acts when a pod is created: a running pod keeps
+  its containers; a warning says so).
+- anything with pod templates (Deployment, StatefulSet, DaemonSet, ReplicaSet, CronJob, JobSet,
+  …, found by ``workloads.pod_templates``): every template's annotations.
+- a List: each item.
+
+Validation is the webhook's own: the result is injected the way the webhook would inject it
+(``workloads.inject_manifest``), so a bad value is refused naming its annotation key, and a pod
+the webhook would deny (several containers and no ``container``, …) naming the field.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import OrasError
+from .annotations import PREFIX, annotation_key, ours, parse_settings
+from .injection import InjectionConfig, InvalidPod, is_injected, metadata_of
+from .workloads import describe, inject_manifest, is_list, pod_templates
+
+# kubectl's names for the kinds `annotate TYPE/NAME` takes: singular, plural, short, and
+# kind.group, as `kubectl get` accepts them.
+KIND_NAMES: dict[str, tuple[str, ...]] = {
+    "Pod": ("pod", "pods", "po"),
+    "Job": ("job", "jobs", "job.batch"),
+    "CronJob": ("cronjob", "cronjobs", "cj", "cronjob.batch"),
+    "Deployment": ("deployment", "deployments", "deploy", "deployment.apps"),
+    "StatefulSet": ("statefulset", "statefulsets", "sts", "statefulset.apps"),
+    "DaemonSet": ("daemonset", "daemonsets", "ds", "daemonset.apps"),
+    "ReplicaSet": ("replicaset", "replicasets", "rs", "replicaset.apps"),
+    "JobSet": ("jobset", "jobsets", "jobset.jobset.x-k8s.io"),
+}
+_BY_NAME = {alias: kind for kind, aliases in KIND_NAMES.items() for alias in (*aliases, kind.lower())}
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+class AnnotationConflict(OrasError):
+    """A different value is there already, and --overwrite was not given."""
+
+
+def parse_target(text: str, name: str | None = None) -> tuple[str, str]:
+    """(Kind, name) from ``TYPE/NAME`` (or ``TYPE`` and ``NAME`` apart), with kubectl's type names."""
+    kind_text, slash, rest = text.partition("/")
+    if slash:
+        if name is not None:
+            raise OrasError(f"give TYPE/NAME or TYPE NAME, not both ({text} {name})")
+        name = rest
+    if not name:
+        raise OrasError(f"{text!r}: say which object, as TYPE/NAME (job/train, deploy/web, jobset/sweep)")
+    kind = _BY_NAME.get(kind_text.lower())
+    if kind is None:
+        known = ", ".join(aliases[0] for aliases in KIND_NAMES.values())
+        raise OrasError(f"{kind_text!r} is not a kind annotate knows; one of: {known}")
+    if not _OBJECT_NAME.fullmatch(name):
+        raise OrasError(f"{name!r} is not an object name")
+    return kind, name
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the flags ask for, as values by key without the prefix."""
+
+    output: str | None = None
+    output_path: str | None = None
+    inputs: tuple[str, ...] = ()
+    input_path: str | None = None
+    output_pipe: str | None = None
+    container: str | None = None
+    cache: str | None = None
+
+    def values(self) -> dict[str, str]:
+        """Our keys and values: the first --input is input-uri, the next input-uri_1, … (docs/annotations.md)."""
+        out: dict[str, str] = {}
+        for i, ref in enumerate(self.inputs):
+            out["input-uri" if i == 0 else f"input-uri_{i}"] = ref
+        for key, value in (("output-uri", self.output), ("output-path", self.output_path),
+                           ("input-path", self.input_path), ("output-pipe", self.output_pipe),
+                           ("container", self.container), ("oras-cache", self.cache)):
+            if value is not None:
+                out[key] = value
+        if not out:
+            raise OrasError("nothing to annotate: give --output/--output-path, --input, … (kubectl oras annotate --help)")
+        return out
+
+
+def _set(annotations: dict[str, Any], values: dict[str, str], *, where: str, overwrite: bool) -> None:
+    """Our values into ``annotations`` (in place); AnnotationConflict on a different value unless ``overwrite``."""
+    for key, value in values.items():
+        full = annotation_key(key)
+        old = annotations.get(full)
+        if old is not None and old != value and not overwrite:
+            raise AnnotationConflict(f"{where}: {full} is {old!r} already, not {value!r}; give --overwrite to replace it")
+        annotations[full] = value
+
+
+def _annotations_of(metadata: dict[str, Any], where: str) -> dict[str, Any]:
+    annotations = metadata.get("annotations")
+    if annotations is None:
+        annotations = metadata["annotations"] = {}
+    if not isinstance(annotations, dict):
+        raise InvalidPod(f"{where}: metadata.annotations must be a map")
+    return annotations
+
+
+def _job_warnings(job: dict[str, Any], where: str, live: bool) -> list[str]:
+    status = job.get("status") or {}
+    made = sum(n for n in (status.get("active"), status.get("succeeded"), status.get("failed")) if isinstance(n, int))
+    if made:
+        return [f"{where} has made {made} pod(s) already: running pods will not change; the pods it makes from now "
+                "on are injected"]
+    if live and not (job.get("spec") or {}).get("suspend"):
+        return [f"{where} is not suspended: pods it made before this will not change (create it with "
+                "spec.suspend: true, annotate, then unsuspend)"]
+    return []
+
+
+def _shadowed(template: dict[str, Any], values: dict[str, str], where: str) -> list[str]:
+    """Keys the pod template sets itself: its own value wins over the Job's (merge_owner)."""
+    own = ours((template.get("metadata") or {}).get("annotations"))
+    return [f"{where}: the pod template sets {annotation_key(k)} to {own[k]!r} itself, which wins over {values[k]!r}"
+            for k in sorted(values) if k in own and own[k] != values[k]]
+
+
+def annotate_object(obj: Any, values: dict[str, str], *, overwrite: bool = False, live: bool = False,
+                    namespace: str = "default") -> tuple[dict[str, Any], list[str]]:
+    """The object with ``values`` (keys without prefix) where the webhook reads them, and warnings.
+
+    ``live``: the object is in the cluster (a Pod running, a Job not suspended: warnings say what
+    will not change). Raises AnnotationConflict, InvalidAnnotations naming the key, InvalidPod
+    naming the field.
+    """
+    if not isinstance(obj, dict) or not obj.get("kind"):
+        raise InvalidPod("the manifest is not a Kubernetes object (a map with kind)")
+    new = copy.deepcopy(obj)
+    where = describe(new)
+    warnings: list[str] = []
+    if is_list(new):
+        items = new.get("items")
+        if not isinstance(items, list):
+            raise InvalidPod(f"{where}: items must be a list")
+        for i, item in enumerate(items):
+            items[i], more = annotate_object(item, values, overwrite=overwrite, live=live, namespace=namespace)
+            warnings += more
+        return new, warnings
+    kind = new["kind"]
+    if kind in ("Job", "Pod"):
+        _set(_annotations_of(metadata_of(new), where), values, where=where, overwrite=overwrite)
+        if kind == "Job":
+            warnings += _job_warnings(new, where, live)
+            warnings += [w for _, t in pod_templates(new) for w in _shadowed(t, values, where)]
+        elif live:
+            warnings.append(f"{where} exists: the webhook acts when a pod is created, so its containers will not "
+                            "change; annotate what makes it (its Job, Deployment, …) or re-create it")
+    else:
+        templates = list(pod_templates(new))
+        if not templates:
+            raise InvalidPod(f"{where} holds no pod template (spec.template) to annotate")
+        for path, template in templates:
+            _set(_annotations_of(metadata_of(template), f"{where} ({path})"), values, where=f"{where} ({path})",
+                 overwrite=overwrite)
+    warnings += validate(new, namespace=namespace)
+    return new, warnings
+
+
+def validate(obj: dict[str, Any], *, namespace: str) -> list[str]:
+    """What the webhook would say of the pods ``obj`` makes: its warnings, or its refusal raised
+    (InvalidAnnotations naming the key, InvalidPod naming the field)."""
+    if obj.get("kind") == "Pod" and is_injected(obj):
+        # Injected already (a live pod): the webhook would not inject it again; check the values alone.
+        parse_settings(ours((obj.get("metadata") or {}).get("annotations")))
+        return []
+    _, warnings = inject_manifest(obj, InjectionConfig(agent_image="kubectl-oras", namespace=namespace))
+    return warnings
+
+
+__all__ = ["KIND_NAMES", "PREFIX", "AnnotationConflict", "Request", "annotate_object", "parse_target", "validate"]
