@@ -78,19 +78,19 @@ def main() -> None:
         "python -S -c pass": [python, "-S", "-c", "pass"],
         "python -c pass": [python, "-c", "pass"],
         "python -m kubectl_oras --help": [python, "-m", "kubectl_oras", "--help"],
-        "python -m kubectl_oras version": [python, "-m", "kubectl_oras", "version"],
+        "python -m kubectl_oras version --client": [python, "-m", "kubectl_oras", "version", "--client"],
         "python -m kubectl_oras pull --help": [python, "-m", "kubectl_oras", "pull", "--help"],
     }
     beside = Path(python).parent / "kubectl-oras"
     if beside.exists():
         cases[f"{beside} --help"] = [str(beside), "--help"]
-        cases[f"{beside} version"] = [str(beside), "version"]
+        cases[f"{beside} version"] = [str(beside), "version", "--client"]
     # as a user's shell finds it: a version manager runs its interpreter with its own bin first on PATH
     elsewhere = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
                                 if p and Path(p).resolve() != beside.parent.resolve())
     on_path = shutil.which("kubectl-oras", path=elsewhere)
     if on_path and Path(on_path).resolve() != beside.resolve():
-        cases[f"{on_path} version (as PATH finds it)"] = [on_path, "version"]
+        cases[f"{on_path} version (as PATH finds it)"] = [on_path, "version", "--client"]
 
     times: dict[str, list[float]] = {name: [] for name in cases}
     for command in cases.values():  # once each, unmeasured: warm the file cache

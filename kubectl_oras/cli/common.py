@@ -22,7 +22,7 @@ from ..errors import OrasError
 from ..oci.defaults import Timeouts
 
 if TYPE_CHECKING:
-    from ..oci.client import RegistryClient
+    from ..oci.client import Credentials, RegistryClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -150,8 +150,9 @@ def handle_errors(func: F) -> F:
 
 
 def make_client(host: str, *, plain_http: bool, insecure: bool, push: bool, limits: Timeouts,
-                what: str, pool_size: int = 8) -> RegistryClient:
-    """Credentials come from the environment (ORAS_USER / ORAS_PASS) or docker config, never flags.
+                what: str, pool_size: int = 8, credentials: Credentials | None = None) -> RegistryClient:
+    """Credentials come from the environment (ORAS_USER / ORAS_PASS) or docker config, never flags;
+    through a cache, from its Secret (``credentials``).
 
     With --timeout, the clock starts here and covers the rest of the command (``what``).
     """
@@ -160,7 +161,8 @@ def make_client(host: str, *, plain_http: bool, insecure: bool, push: bool, limi
 
     if limits.total is not None and _running_as_program:
         arm_alarm(limits.total, what=what)
-    return RegistryClient(host, plain_http=plain_http, insecure=insecure, credentials=Credentials.from_env(push=push),
+    return RegistryClient(host, plain_http=plain_http, insecure=insecure,
+                          credentials=credentials or Credentials.from_env(push=push),
                           timeouts=limits, pool_size=pool_size)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -30,12 +30,16 @@ from .common import (
     emit,
     examples,
     handle_errors,
-    make_client,
     parse_annotations,
     stderr_is_terminal,
     timeouts,
 )
 from .progress import TransferProgress, human_bytes
+from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, Where, open_target
+
+if TYPE_CHECKING:
+    from ..oci.client import RegistryClient
+    from ..oci.reference import Reference
 
 FormatOption = Annotated[Format, typer.Option("--output", "-o", "--format", help="Output format: text or json.")]
 
@@ -48,6 +52,10 @@ def push(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    cache: CacheOption = "oras",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
     timeout: TimeoutOption = None,
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
@@ -59,33 +67,34 @@ def push(
 ) -> None:
     """Push files and directories as one artifact.
 
-    Credentials come from ORAS_USER / ORAS_PASS (or ORAS_PUSH_PASS) or `oras login`'s config.
+    To a cache, its credentials come from its Secret; to a --registry, from ORAS_USER / ORAS_PASS
+    (or ORAS_PUSH_PASS) or `oras login`'s config.
     """
     from ..oci.digest_cache import DigestCache
     from ..oci.push import push_artifact
-    from ..oci.reference import parse_reference
 
-    ref = parse_reference(reference, registry=registry)
     annotations = parse_annotations(annotation or [])
-    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=True,
-                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
-                         what=f"push {ref}")
-    progress = TransferProgress(f"push {ref.repository}:{ref.tag}", enabled=stderr_is_terminal())
-    try:
-        result = push_artifact(client, ref, paths, annotations=annotations, artifact_type=artifact_type,
-                               concurrency=concurrency, progress=progress, cache=DigestCache())
-    finally:
-        progress.close()
+    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
+    where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
+    with open_target(where, reference) as target:
+        ref = target.reference(reference)
+        client = target.client(push=True, limits=limits, what=f"push {target.named(str(ref))}")
+        progress = TransferProgress(f"push {ref.repository}:{ref.tag}", enabled=stderr_is_terminal())
+        try:
+            result = push_artifact(client, ref, paths, annotations=annotations, artifact_type=artifact_type,
+                                   concurrency=concurrency, progress=progress, cache=DigestCache())
+        finally:
+            progress.close()
     emit(output, {
-        "reference": result.reference,
+        "reference": target.named(result.reference), **target.description,
         "digest": result.digest,
         "mediaType": result.manifest["mediaType"],
         "artifactType": result.manifest["artifactType"],
         "layers": [layer.descriptor() for layer in result.layers],
         "bytesSent": result.bytes_sent,
         "blobsSkipped": result.blobs_skipped,
-    }, f"Pushed {result.reference} ({len(result.layers)} layers, {human_bytes(result.bytes_sent)} sent, "
-       f"{result.blobs_skipped} already present)\nDigest: {result.digest}")
+    }, f"Pushed {target.named(result.reference)}{target.suffix} ({len(result.layers)} layers, "
+       f"{human_bytes(result.bytes_sent)} sent, {result.blobs_skipped} already present)\nDigest: {result.digest}")
 
 
 @handle_errors
@@ -95,6 +104,10 @@ def pull(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    cache: CacheOption = "oras",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
     timeout: TimeoutOption = None,
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
@@ -105,26 +118,29 @@ def pull(
     fmt: Annotated[Format, typer.Option("--format", help="Output format: text or json.")] = Format.text,
 ) -> None:
     """Pull an artifact's files into a directory (verified, all-or-nothing)."""
+    from ..oci.errors import NotFound
     from ..oci.pull import pull_artifact
-    from ..oci.reference import parse_reference
 
-    ref = parse_reference(reference, registry=registry)
-    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=False,
-                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
-                         what=f"pull {ref}")
-    progress = TransferProgress(f"pull {ref.repository}:{ref.tag or ref.digest}", enabled=stderr_is_terminal())
-    try:
-        result = pull_artifact(client, ref, output_dir, include=include, unpack=not no_unpack,
-                               concurrency=concurrency, progress=progress)
-    finally:
-        progress.close()
-    lines = [f"Pulled {result.reference}", f"Digest: {result.digest}"]
+    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
+    where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
+    with open_target(where, reference) as target:
+        ref = target.reference(reference)
+        client = target.client(push=False, limits=limits, what=f"pull {target.named(str(ref))}")
+        progress = TransferProgress(f"pull {ref.repository}:{ref.tag or ref.digest}", enabled=stderr_is_terminal())
+        try:
+            result = pull_artifact(client, ref, output_dir, include=include, unpack=not no_unpack,
+                                   concurrency=concurrency, progress=progress)
+        except NotFound as e:
+            raise NotFound(f"{e}; {tags_said(client, ref)}", status=e.status, codes=e.codes) from e
+        finally:
+            progress.close()
+    lines = [f"Pulled {target.named(result.reference)}{target.suffix}", f"Digest: {result.digest}"]
     lines += [f"  {f.path}" for f in result.files]
     if result.skipped_untitled:
         lines.append(f"  ({result.skipped_untitled} layers without a title skipped)")
     if include and not result.files:
         lines.append(f"  (no layer matched {', '.join(include)})")
-    emit(fmt, {"reference": result.reference, "digest": result.digest,
+    emit(fmt, {"reference": target.named(result.reference), **target.description, "digest": result.digest,
                "files": [asdict(f) for f in result.files], "skippedUntitled": result.skipped_untitled},
          "\n".join(lines))
 
@@ -135,6 +151,10 @@ def tags(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    cache: CacheOption = "oras",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
     timeout: TimeoutOption = None,
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
@@ -142,16 +162,17 @@ def tags(
 ) -> None:
     """List the tags of a repository."""
     from ..oci.errors import InvalidReference
-    from ..oci.reference import parse_reference
 
-    ref = parse_reference(repository, registry=registry, default_tag=None)
-    if ref.tag or ref.digest:
-        raise InvalidReference(f"{repository!r}: give a repository without a tag or digest")
-    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=False,
-                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
-                         what=f"list tags of {ref.registry}/{ref.repository}")
-    found = client.list_tags(ref.repository)
-    emit(output, {"repository": ref.repository, "tags": found}, "\n".join(found))
+    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
+    where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
+    with open_target(where, repository) as target:
+        ref = target.reference(repository, default_tag=None)
+        if ref.tag or ref.digest:
+            raise InvalidReference(f"{repository!r}: give a repository without a tag or digest")
+        client = target.client(push=False, limits=limits,
+                               what=f"list tags of {target.named(f'{ref.registry}/{ref.repository}')}")
+        found = client.list_tags(ref.repository)
+    emit(output, {"repository": ref.repository, **target.description, "tags": found}, "\n".join(found))
 
 
 @handle_errors
@@ -159,22 +180,24 @@ def ls(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    cache: CacheOption = "oras",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
     timeout: TimeoutOption = None,
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
     output: FormatOption = Format.text,
 ) -> None:
     """List the repositories in the registry."""
-    from ..oci.errors import InvalidReference
     from ..oci.reference import is_valid_repository
 
-    if not registry:
-        raise InvalidReference("no registry: pass --registry HOST:PORT")
-    client = make_client(registry, plain_http=plain_http, insecure=insecure, push=False,
-                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
-                         what=f"list repositories of {registry}")
-    found = [r for r in client.list_repositories() if is_valid_repository(r)]
-    emit(output, {"repositories": found}, "\n".join(found))
+    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
+    where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
+    with open_target(where) as target:
+        client = target.client(push=False, limits=limits, what=f"list repositories{target.suffix or ' of ' + target.host}")
+        found = [r for r in client.list_repositories() if is_valid_repository(r)]
+    emit(output, {**target.description, "repositories": found}, "\n".join(found))
 
 
 @handle_errors
@@ -183,6 +206,10 @@ def rm(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    cache: CacheOption = "oras",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
     timeout: TimeoutOption = None,
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
@@ -191,33 +218,65 @@ def rm(
     """Delete a tag (never other tags that share its manifest) or a manifest by digest."""
     from ..oci.delete import delete_artifact
     from ..oci.errors import InvalidReference
-    from ..oci.reference import parse_reference
 
-    ref = parse_reference(reference, registry=registry, default_tag=None)
-    if not ref.tag and not ref.digest:
-        raise InvalidReference(f"{reference!r}: say which tag or digest to delete (repo:tag)")
-    client = make_client(ref.registry, plain_http=plain_http, insecure=insecure, push=True,
-                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
-                         what=f"delete {ref}")
-    deleted = delete_artifact(client, ref)
-    emit(output, asdict(deleted), f"Deleted {deleted.reference} ({deleted.digest}, by {deleted.by})")
+    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
+    where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
+    with open_target(where, reference) as target:
+        ref = target.reference(reference, default_tag=None)
+        if not ref.tag and not ref.digest:
+            raise InvalidReference(f"{reference!r}: say which tag or digest to delete (repo:tag)")
+        client = target.client(push=True, limits=limits, what=f"delete {target.named(str(ref))}")
+        deleted = delete_artifact(client, ref)
+    named = target.named(deleted.reference)
+    emit(output, {**asdict(deleted), "reference": named, **target.description},
+         f"Deleted {named}{target.suffix} ({deleted.digest}, by {deleted.by})")
+
+
+MAX_TAGS_SAID = 20
+
+
+def tags_said(client: RegistryClient, ref: Reference) -> str:
+    """After "not found": the repository's tags, so the user sees what there is."""
+    from ..oci.errors import NotFound, RegistryError
+
+    if not ref.tag:
+        return f"no manifest {ref.digest} in {ref.repository}"
+    try:
+        found = client.list_tags(ref.repository)
+    except NotFound:
+        return f"there is no repository {ref.repository}"
+    except RegistryError:
+        return f"no tag {ref.tag} in {ref.repository}"
+    if not found:
+        return f"{ref.repository} has no tags"
+    shown = ", ".join(found[:MAX_TAGS_SAID]) + (f", … ({len(found) - MAX_TAGS_SAID} more)" if len(found) > MAX_TAGS_SAID else "")
+    return f"tags in {ref.repository}: {shown}"
 
 
 EXAMPLES: dict[Callable[..., Any], str] = {
     push: examples(
-        "# two files and a directory (a tar+gzip layer), with an annotation",
+        "# to the cache oras in the current namespace, through a port-forward",
+        "kubectl oras push metric/hwloc:iter-0 hwloc.xml results/",
+        "",
+        "# two files and a directory (a tar+gzip layer), with an annotation, to any registry",
         "kubectl oras push metric/hwloc:iter-0 hwloc.xml env.txt results/ \\",
         "    -r localhost:5000 --plain-http -a iteration=0",
     ),
     pull: examples(
+        "# from the cache oras in the current namespace, through a port-forward",
+        "kubectl oras pull metric/hwloc:iter-0 -o data",
+        "kubectl oras pull metric/lammps:iter-0 -o data --cache results -n lab",
+        "",
+        "# from any registry",
         "kubectl oras pull metric/hwloc:iter-0 -o out -r localhost:5000 --plain-http",
         "",
         "# only the XML files, by layer title",
         "kubectl oras pull localhost:5000/metric/hwloc:iter-0 -o out --plain-http --include '*.xml'",
     ),
-    tags: examples("kubectl oras tags metric/hwloc -r localhost:5000 --plain-http -o json"),
-    ls: examples("kubectl oras ls -r localhost:5000 --plain-http"),
+    tags: examples("kubectl oras tags metric/hwloc", "kubectl oras tags metric/hwloc -r localhost:5000 --plain-http -o json"),
+    ls: examples("kubectl oras ls --cache oras -n lab", "kubectl oras ls -r localhost:5000 --plain-http"),
     rm: examples(
+        "kubectl oras rm metric/hwloc:iter-0",
         "kubectl oras rm metric/hwloc:iter-0 -r localhost:5000 --plain-http",
         "",
         "# a manifest by digest (the registry drops the tags that point to it)",

@@ -23,18 +23,22 @@ from .common import (
     emit,
     examples,
     handle_errors,
-    make_client,
     stderr_is_terminal,
     timeouts,
 )
 from .progress import human_bytes
+from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, Target, Where, open_target
 
 if TYPE_CHECKING:
+    from ..oci.defaults import Timeouts
     from ..retention.choice import Policy, Verdict
     from ..retention.registry import Outcome, Scan
 
 EPILOG = examples(
-    "# what would go if each repository kept its newest 5 tags",
+    "# in the cache oras of the current namespace: what would go if each repository kept 5 tags",
+    "kubectl oras gc --keep-last 5 --dry-run",
+    "",
+    "# the same against any registry",
     "kubectl oras gc -r 127.0.0.1:5000 --plain-http --keep-last 5 --dry-run",
     "",
     "# tags over 30 days old in two repositories, never final-*",
@@ -73,6 +77,10 @@ def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be deleted; delete nothing.")] = False,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
+    cache: CacheOption = "oras",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
     timeout: TimeoutOption = None,
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
@@ -82,13 +90,10 @@ def gc(
 ) -> None:
     """Delete the tags a retention policy no longer keeps, printing each one and why."""
     from ..durations import parse_duration
-    from ..oci.errors import AuthenticationFailed, InvalidReference
+    from ..oci.errors import InvalidReference
     from ..oci.reference import is_valid_repository
-    from ..retention.choice import Policy, choose
-    from ..retention.registry import BY_TAG, delete_chosen, delete_mode, scan
+    from ..retention.choice import Policy
 
-    if not registry:
-        raise InvalidReference("no registry: pass --registry HOST:PORT")
     if keep_last is None and max_age is None:
         raise NoLimit("say what to delete: --keep-last N, --max-age DURATION, or both")
     try:
@@ -99,9 +104,20 @@ def gc(
         if not is_valid_repository(name):
             raise InvalidReference(f"{name!r} is not a repository name (lowercase, e.g. metric/lammps; no tag)")
     policy = Policy(keep_last=keep_last, max_age=age, keep=tuple(keep or ()))
-    client = make_client(registry, plain_http=plain_http, insecure=insecure, push=not dry_run,
-                         limits=timeouts(total=timeout, connect=connect_timeout, read=read_timeout),
-                         what=f"gc {registry}", pool_size=concurrency)
+    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
+    with open_target(Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)) as target:
+        _collect(target, repositories, policy, max_age, limits=limits, dry_run=dry_run, concurrency=concurrency,
+                 output=output)
+
+
+def _collect(target: Target, repositories: list[str] | None, policy: Policy, max_age: str | None, *, limits: Timeouts,
+             dry_run: bool, concurrency: int, output: Format) -> None:
+    from ..oci.errors import AuthenticationFailed
+    from ..retention.choice import choose
+    from ..retention.registry import BY_TAG, delete_chosen, delete_mode, scan
+
+    registry = target.cache.name if target.cache is not None else target.host
+    client = target.client(push=not dry_run, limits=limits, what=f"gc {registry}", pool_size=concurrency)
     show_progress = stderr_is_terminal() and output is Format.text
 
     def progress(done: int, total: int) -> None:

@@ -198,3 +198,48 @@ def test_no_cluster_and_an_unknown_context_are_one_line_each(tmp_path):
     assert unknown.stderr.strip() == f"error: no context 'elsewhere' in {closed}; contexts: here, there"
     nothing = cli("status", kubeconfig=tmp_path / "absent")
     assert nothing.returncode == 1 and "no cluster to talk to: no kubeconfig at" in nothing.stderr
+
+
+def test_transfers_to_a_cache_say_why_it_cannot_be_used(control_plane, lab, tmp_path):
+    """pull/push/tags/ls/rm/gc without --registry go to a cache; each reason it cannot be reached is
+    one line: no such cache (those there are), not Ready (its condition's message), a Secret the
+    user may not read, no cluster at all."""
+    ns, kubeconfig = lab
+    assert cli("create-cache", "waiting", kubeconfig=kubeconfig).returncode == 0
+    wait_for(control_plane, f"/apis/cache.converged-computing.github.io/v1alpha1/namespaces/{ns}/orascaches/waiting",
+             lambda cache: "registry pod" in json.dumps((cache.get("status") or {}).get("conditions")), timeout=60)
+
+    missing = cli("pull", "metric/hwloc:iter-0", "-o", str(tmp_path), "--cache", "nope", kubeconfig=kubeconfig)
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.stderr.startswith(f"error: no cache 'nope' in namespace {ns}; caches here: ") and "waiting" in missing.stderr
+    default = cli("tags", "metric/hwloc", "-n", ns, kubeconfig=kubeconfig)  # --cache defaults to oras
+    assert default.returncode == 1 and f"no cache 'oras' in namespace {ns}" in default.stderr
+
+    for argv in (("pull", "metric/hwloc:iter-0", "-o", str(tmp_path)), ("push", "metric/hwloc:iter-0", str(tmp_path)),
+                 ("ls",), ("rm", "metric/hwloc:iter-0"), ("gc", "--keep-last", "1", "--dry-run")):
+        not_ready = cli(*argv, "--cache", "waiting", kubeconfig=kubeconfig)
+        assert not_ready.returncode == 1, (argv, not_ready.stderr)
+        line = not_ready.stderr.strip()
+        assert "\n" not in line and line.startswith("error: cache 'waiting'") and "not ready" in line, (argv, line)
+        assert "waiting for the registry pod waiting-0 to be ready" in line, line
+
+    # A user who may read caches but not Secrets (the built-in `view`) is told which call was refused.
+    apply(control_plane, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "bob", "namespace": ns}})
+    apply(control_plane, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                          "metadata": {"name": "bob-view", "namespace": ns},
+                          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                          "subjects": [{"kind": "ServiceAccount", "name": "bob", "namespace": ns}]})
+    denied = cli("tags", "metric/hwloc", "--cache", "nope", kubeconfig=user_kubeconfig(control_plane, ns, "bob"))
+    assert denied.returncode == 1 and f"no cache 'nope' in namespace {ns}" in denied.stderr  # view may list caches
+    stranger = cli("tags", "metric/hwloc", "--cache", "waiting", "-n", "default",
+                   kubeconfig=user_kubeconfig(control_plane, ns, "bob"))
+    assert stranger.returncode == 1
+    assert stranger.stderr.strip().startswith("error: you cannot get orascaches in namespace default"), stranger.stderr
+
+    closed = tmp_path / "closed.kubeconfig"
+    config = yaml.safe_load(Path(kubeconfig).read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"
+    closed.write_text(yaml.safe_dump(config))
+    nobody = cli("pull", "metric/hwloc:iter-0", "-o", str(tmp_path), kubeconfig=closed)
+    assert nobody.returncode == 1 and "\n" not in nobody.stderr.strip()
+    assert "cannot reach the Kubernetes API at https://127.0.0.1:" in nobody.stderr, nobody.stderr

@@ -25,7 +25,8 @@ HEAVY = (
     "yaml", "rich", "kubectl_oras.retention.registry", "kubectl_oras.pods",
 )
 
-COMMANDS = ("push", "pull", "tags", "ls", "rm", "gc", "inject", "version")
+COMMANDS = ("push", "pull", "tags", "ls", "rm", "gc", "inject", "version", "install", "uninstall", "create-cache",
+            "delete-cache", "status", "annotate")
 
 
 def run(*args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
@@ -53,7 +54,8 @@ def heavy_in(imported: list[str], heavy: tuple[str, ...] = HEAVY) -> list[str]:
 
 
 @pytest.mark.parametrize("args", [
-    ("--help",), (), ("version",), ("version", "-o", "json"), *((command, "--help") for command in COMMANDS),
+    ("--help",), (), ("version", "--client"), ("version", "--client", "-o", "json"),
+    *((command, "--help") for command in COMMANDS),
 ], ids=lambda args: " ".join(args) or "(no arguments)")
 def test_help_and_version_load_no_engine(args):
     done, imported = run("-m", "kubectl_oras", *args)
@@ -65,9 +67,9 @@ def test_help_and_version_load_no_engine(args):
 
 
 def test_version_prints_the_client_version():
-    text, _ = run("-m", "kubectl_oras", "version")
+    text, _ = run("-m", "kubectl_oras", "version", "--client")
     assert text.stdout == f"kubectl-oras {__version__}\n"
-    as_json, _ = run("-m", "kubectl_oras", "version", "-o", "json")
+    as_json, _ = run("-m", "kubectl_oras", "version", "--client", "-o", "json")
     assert json.loads(as_json.stdout) == {"client": {"version": __version__}}
 
 
