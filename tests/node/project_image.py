@@ -23,7 +23,8 @@ MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("python3", "python3-pip", "busybox-static", "ca-certificates")
 BASE_NAME = "localhost/kubectl-oras-test/python-base:bookworm"
 IMAGE_NAME = "localhost/kubectl-oras:test"
-SOURCES = ("Containerfile", ".containerignore", "pyproject.toml", "README.md", "kubectl_oras", "controller")
+SOURCES = ("Containerfile", ".containerignore", "pyproject.toml", "setup.py", "README.md", "kubectl_oras", "controller",
+           "manifests")
 
 
 def _run(*argv: str, **kw) -> subprocess.CompletedProcess:

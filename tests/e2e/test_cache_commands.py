@@ -1,0 +1,96 @@
+"""Tier 3: the user's commands against a real node, as `kubectl oras …` found by kubectl's own plugin
+discovery (an executable `kubectl-oras` on PATH): create-cache --wait, then push and pull through
+the port-forward the real kubelet serves, byte for byte, with the cache's auth on and its password
+read from its Secret (never shown); tags, ls, gc and rm aimed at the cache by name; a missing tag
+answered with the tags there are; status of the Ready cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.apply import new_namespace
+from tests.e2e.test_workflow_on_a_node import cluster, get  # noqa: F401 - fixture
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("cluster")
+
+
+@pytest.fixture(scope="module")
+def kubectl_oras(tmp_path_factory) -> dict[str, str]:
+    """An environment whose PATH has this checkout's `kubectl-oras` (and kubectl), nothing else of ours."""
+    bin_dir = tmp_path_factory.mktemp("bin")
+    plugin = bin_dir / "kubectl-oras"
+    plugin.write_text(f"#!/bin/sh\nexec {sys.executable} -m kubectl_oras \"$@\"\n")
+    plugin.chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(bin_dir),
+            "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def kubectl(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_push_and_pull_through_the_kubelets_port_forward_as_a_kubectl_plugin(cluster, kubectl_oras, tmp_path):  # noqa: F811
+    cp, _ = cluster
+    ns = new_namespace(cp, "lab")
+    env = dict(kubectl_oras, KUBECONFIG=str(cp.kubeconfig))
+
+    listed = kubectl(env, "plugin", "list")
+    assert "kubectl-oras" in listed.stdout, listed.stdout + listed.stderr
+
+    made = kubectl(env, "oras", "create-cache", "-n", ns, "--wait", "--timeout", "3m")
+    assert made.returncode == 0, made.stderr
+    cache = get(cp, f"/apis/cache.converged-computing.github.io/v1alpha1/namespaces/{ns}/orascaches/oras").json()
+    secret = get(cp, f"/api/v1/namespaces/{ns}/secrets/{cache['status']['authSecret']}").json()
+    password = base64.b64decode(secret["data"]["ORAS_PASS"]).decode()
+
+    results = tmp_path / "analysis"
+    (results / "nested").mkdir(parents=True)
+    big, small = os.urandom(6 << 20) + b"tail", b"cpu 4\nmemory 8G\n"
+    (results / "nested" / "big.bin").write_bytes(big)
+    (results / "summary.txt").write_bytes(small)
+    log = tmp_path / "lammps.out"
+    log.write_bytes(os.urandom(1 << 20))
+    for ref, path in (("metric/hwloc:iter-0", results), ("metric/lammps:iter-0", log), ("metric/lammps:iter-1", log)):
+        pushed = kubectl(env, "oras", "push", ref, str(path), "-n", ns, "-o", "json")
+        assert pushed.returncode == 0, pushed.stderr
+        out = json.loads(pushed.stdout)
+        assert out["reference"] == ref and out["cache"] == f"{ns}/oras"
+
+    data = tmp_path / "data"
+    pulled = kubectl(env, "oras", "pull", "metric/hwloc:iter-0", "-o", str(data), "-n", ns)
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.splitlines()[0] == f"Pulled metric/hwloc:iter-0 (cache {ns}/oras)"
+    assert (data / "analysis" / "nested" / "big.bin").read_bytes() == big
+    assert (data / "analysis" / "summary.txt").read_bytes() == small
+    lammps = kubectl(env, "oras", "pull", "metric/lammps:iter-1", "-o", str(data), "-n", ns)
+    assert lammps.returncode == 0, lammps.stderr
+    assert (data / "lammps.out").read_bytes() == log.read_bytes()
+
+    tags = kubectl(env, "oras", "tags", "metric/lammps", "-n", ns, "-o", "json")
+    assert json.loads(tags.stdout)["tags"] == ["iter-0", "iter-1"], tags.stderr
+    repositories = kubectl(env, "oras", "ls", "-n", ns)
+    assert repositories.stdout.split() == ["metric/hwloc", "metric/lammps"], repositories.stderr
+    missing = kubectl(env, "oras", "pull", "metric/lammps:iter-7", "-o", str(tmp_path / "none"), "-n", ns)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().endswith("tags in metric/lammps: iter-0, iter-1"), missing.stderr
+    assert f"cache {ns}/oras" in missing.stderr and "127.0.0.1" not in missing.stderr
+    planned = kubectl(env, "oras", "gc", "--keep-last", "1", "--dry-run", "-n", ns, "-o", "json")
+    assert planned.returncode == 0, planned.stderr
+    would = {(v["repository"], v["tag"]) for v in json.loads(planned.stdout)["tags"] if v["result"] == "would-delete"}
+    assert would == {("metric/lammps", "iter-0")}
+    removed = kubectl(env, "oras", "rm", "metric/lammps:iter-0", "-n", ns)
+    assert removed.returncode == 0 and removed.stdout.startswith(f"Deleted metric/lammps:iter-0 (cache {ns}/oras)")
+
+    status = kubectl(env, "oras", "status", "-n", ns, "-o", "json")
+    assert status.returncode == 0 and json.loads(status.stdout)[0]["ready"] is True, status.stdout + status.stderr
+    for done in (made, pulled, lammps, tags, repositories, missing, planned, removed, status):
+        assert password not in done.stdout + done.stderr
