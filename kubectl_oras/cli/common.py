@@ -22,7 +22,8 @@ from ..errors import OrasError
 from ..oci.defaults import Timeouts
 
 if TYPE_CHECKING:
-    from ..oci.client import Credentials, RegistryClient
+    from ..oci.client import RegistryClient
+    from ..targets import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -149,21 +150,14 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def make_client(host: str, *, plain_http: bool, insecure: bool, push: bool, limits: Timeouts,
-                what: str, pool_size: int = 8, credentials: Credentials | None = None) -> RegistryClient:
-    """Credentials come from the environment (ORAS_USER / ORAS_PASS) or docker config, never flags;
-    through a cache, from its Secret (``credentials``).
-
-    With --timeout, the clock starts here and covers the rest of the command (``what``).
-    """
-    from ..oci.client import Credentials, RegistryClient
+def make_client(target: Target, *, push: bool, limits: Timeouts, what: str, pool_size: int = 8) -> RegistryClient:
+    """The target's client. With --timeout, the clock starts here and covers the rest of the
+    command (``what``)."""
     from ..oci.signals import arm_alarm
 
     if limits.total is not None and _running_as_program:
         arm_alarm(limits.total, what=what)
-    return RegistryClient(host, plain_http=plain_http, insecure=insecure,
-                          credentials=credentials or Credentials.from_env(push=push),
-                          timeouts=limits, pool_size=pool_size)
+    return target.client(push=push, limits=limits, pool_size=pool_size)
 
 
 def emit(fmt: Format, data: Any, text: str) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from ..oci.defaults import DEFAULT_ARTIFACT_TYPE
+from ..targets import tags_said
 from .common import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
@@ -30,16 +31,13 @@ from .common import (
     emit,
     examples,
     handle_errors,
+    make_client,
     parse_annotations,
     stderr_is_terminal,
     timeouts,
 )
 from .progress import TransferProgress, human_bytes
 from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, Where, open_target
-
-if TYPE_CHECKING:
-    from ..oci.client import RegistryClient
-    from ..oci.reference import Reference
 
 FormatOption = Annotated[Format, typer.Option("--output", "-o", "--format", help="Output format: text or json.")]
 
@@ -78,7 +76,7 @@ def push(
     where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
     with open_target(where, reference) as target:
         ref = target.reference(reference)
-        client = target.client(push=True, limits=limits, what=f"push {target.named(str(ref))}")
+        client = make_client(target, push=True, limits=limits, what=f"push {target.named(str(ref))}")
         progress = TransferProgress(f"push {ref.repository}:{ref.tag}", enabled=stderr_is_terminal())
         try:
             result = push_artifact(client, ref, paths, annotations=annotations, artifact_type=artifact_type,
@@ -125,7 +123,7 @@ def pull(
     where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
     with open_target(where, reference) as target:
         ref = target.reference(reference)
-        client = target.client(push=False, limits=limits, what=f"pull {target.named(str(ref))}")
+        client = make_client(target, push=False, limits=limits, what=f"pull {target.named(str(ref))}")
         progress = TransferProgress(f"pull {ref.repository}:{ref.tag or ref.digest}", enabled=stderr_is_terminal())
         try:
             result = pull_artifact(client, ref, output_dir, include=include, unpack=not no_unpack,
@@ -169,7 +167,7 @@ def tags(
         ref = target.reference(repository, default_tag=None)
         if ref.tag or ref.digest:
             raise InvalidReference(f"{repository!r}: give a repository without a tag or digest")
-        client = target.client(push=False, limits=limits,
+        client = make_client(target, push=False, limits=limits,
                                what=f"list tags of {target.named(f'{ref.registry}/{ref.repository}')}")
         found = client.list_tags(ref.repository)
     emit(output, {"repository": ref.repository, **target.description, "tags": found}, "\n".join(found))
@@ -195,7 +193,7 @@ def ls(
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
     where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
     with open_target(where) as target:
-        client = target.client(push=False, limits=limits, what=f"list repositories{target.suffix or ' of ' + target.host}")
+        client = make_client(target, push=False, limits=limits, what=f"list repositories{target.suffix or ' of ' + target.host}")
         found = [r for r in client.list_repositories() if is_valid_repository(r)]
     emit(output, {**target.description, "repositories": found}, "\n".join(found))
 
@@ -225,32 +223,11 @@ def rm(
         ref = target.reference(reference, default_tag=None)
         if not ref.tag and not ref.digest:
             raise InvalidReference(f"{reference!r}: say which tag or digest to delete (repo:tag)")
-        client = target.client(push=True, limits=limits, what=f"delete {target.named(str(ref))}")
+        client = make_client(target, push=True, limits=limits, what=f"delete {target.named(str(ref))}")
         deleted = delete_artifact(client, ref)
     named = target.named(deleted.reference)
     emit(output, {**asdict(deleted), "reference": named, **target.description},
          f"Deleted {named}{target.suffix} ({deleted.digest}, by {deleted.by})")
-
-
-MAX_TAGS_SAID = 20
-
-
-def tags_said(client: RegistryClient, ref: Reference) -> str:
-    """After "not found": the repository's tags, so the user sees what there is."""
-    from ..oci.errors import NotFound, RegistryError
-
-    if not ref.tag:
-        return f"no manifest {ref.digest} in {ref.repository}"
-    try:
-        found = client.list_tags(ref.repository)
-    except NotFound:
-        return f"there is no repository {ref.repository}"
-    except RegistryError:
-        return f"no tag {ref.tag} in {ref.repository}"
-    if not found:
-        return f"{ref.repository} has no tags"
-    shown = ", ".join(found[:MAX_TAGS_SAID]) + (f", … ({len(found) - MAX_TAGS_SAID} more)" if len(found) > MAX_TAGS_SAID else "")
-    return f"tags in {ref.repository}: {shown}"
 
 
 EXAMPLES: dict[Callable[..., Any], str] = {

@@ -23,6 +23,7 @@ from .common import (
     emit,
     examples,
     handle_errors,
+    make_client,
     stderr_is_terminal,
     timeouts,
 )
@@ -117,7 +118,7 @@ def _collect(target: Target, repositories: list[str] | None, policy: Policy, max
     from ..retention.registry import BY_TAG, delete_chosen, delete_mode, scan
 
     registry = target.cache.name if target.cache is not None else target.host
-    client = target.client(push=not dry_run, limits=limits, what=f"gc {registry}", pool_size=concurrency)
+    client = make_client(target, push=not dry_run, limits=limits, what=f"gc {registry}", pool_size=concurrency)
     show_progress = stderr_is_terminal() and output is Format.text
 
     def progress(done: int, total: int) -> None:

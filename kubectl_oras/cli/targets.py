@@ -1,131 +1,19 @@
-"""Which registry a transfer command talks to: the one named by ``--registry`` (or a ``HOST:PORT/``
-in front of the reference), else a cache in the cluster (``--cache``, default ``oras``) through a
-port-forward, with the cache's credentials read from its Secret.
-
-Light at import: the engine, the cluster stack and the port-forward are imported when a command
-opens its target, so `--help` loads none of them.
-"""
+"""The options that aim a transfer command at a cache (``--cache``, and the cluster options);
+which registry that means is kubectl_oras/targets.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from ..errors import OrasError
+from ..targets import Target, Where, names_a_registry, open_target
 from .cluster_options import ContextOption, KubeconfigOption, NamespaceOption
-
-if TYPE_CHECKING:
-    from ..cluster.registry import CacheRegistry
-    from ..oci.client import Credentials, RegistryClient, Timeouts
-    from ..oci.reference import Reference
 
 CacheOption = Annotated[
     str, typer.Option("--cache", envvar="KUBECTL_ORAS_CACHE", metavar="NAME",
                       help="The OrasCache to use when no --registry is given: reached through a port-forward to its "
                            "registry pod, with its credentials read from its Secret (never shown).")]
-
-
-@dataclass(frozen=True)
-class Where:
-    """The target options of one command, as given."""
-
-    registry: str | None = None
-    plain_http: bool = False
-    insecure: bool = False
-    cache: str = "oras"
-    kubeconfig: str | None = None
-    context: str | None = None
-    namespace: str | None = None
-
-
-def names_a_registry(reference: str | None, registry: str | None) -> bool:
-    """Direct mode: ``--registry`` (or KUBECTL_ORAS_REGISTRY) is set, or the reference starts with a
-    registry host. Otherwise the command goes to a cache in the cluster."""
-    if registry:
-        return True
-    if not reference:
-        return False
-    from ..oci.reference import registry_host_of
-
-    return registry_host_of(reference) is not None
-
-
-@dataclass
-class Target:
-    """An open registry: ``host`` for the engine, and, through a cache, the port-forward."""
-
-    host: str
-    plain_http: bool
-    insecure: bool
-    credentials: Credentials | None = field(repr=False, default=None)
-    cache: CacheRegistry | None = None
-
-    def reference(self, text: str, *, default_tag: str | None = "latest") -> Reference:
-        from ..oci.reference import parse_reference
-
-        if self.cache is None:
-            return parse_reference(text, registry=None if names_a_registry(text, None) else self.host,
-                                   default_tag=default_tag)
-        return parse_reference(text, registry=self.host, default_tag=default_tag)
-
-    def client(self, *, push: bool, limits: Timeouts, what: str, pool_size: int = 8) -> RegistryClient:
-        from .common import make_client
-
-        return make_client(self.host, plain_http=self.plain_http, insecure=self.insecure, push=push, limits=limits,
-                           what=what, pool_size=pool_size, credentials=self.credentials)
-
-    def shown(self, text: str) -> str:
-        """A line about the registry, said the user's way: the cache, not the tunnel's local port."""
-        return self.cache.explain(text) if self.cache is not None else text
-
-    def named(self, reference: str) -> str:
-        """A reference as the user wrote it: through a cache, without the tunnel's local address."""
-        if self.cache is not None and reference.startswith(self.host + "/"):
-            return reference[len(self.host) + 1:]
-        return reference
-
-    @property
-    def suffix(self) -> str:
-        """`` (cache lab/oras)`` after a line about a cache's registry; nothing in direct mode."""
-        return f" ({self.cache.name})" if self.cache is not None else ""
-
-    @property
-    def description(self) -> dict[str, str]:
-        """For -o json through a cache: which one (direct mode's output is as it always was)."""
-        if self.cache is not None:
-            return {"cache": f"{self.cache.endpoint.namespace}/{self.cache.endpoint.name}"}
-        return {}
-
-
-@contextmanager
-def open_target(where: Where, reference: str | None = None) -> Iterator[Target]:
-    """The registry a command talks to, for the ``with`` block. Through a cache, a failure inside
-    the block is said about the cache, with what the port-forward saw."""
-    if names_a_registry(reference, where.registry):
-        host = where.registry or ""
-        if not host and reference:
-            from ..oci.reference import registry_host_of
-
-            host = registry_host_of(reference) or ""
-        yield Target(host, where.plain_http, where.insecure)
-        return
-    from ..cluster.registry import open_cache_registry
-    from ..oci.auth import Credentials
-
-    with open_cache_registry(cache=where.cache, namespace=where.namespace, kubeconfig=where.kubeconfig,
-                             context=where.context) as cache:
-        endpoint = cache.endpoint
-        credentials = Credentials(endpoint.username, endpoint.password) if endpoint.username and endpoint.password else None
-        target = Target(cache.address, plain_http=True, insecure=False, credentials=credentials, cache=cache)
-        try:
-            yield target
-        except OrasError as e:
-            raise OrasError(target.shown(str(e))) from e
-
 
 __all__ = ["CacheOption", "ContextOption", "KubeconfigOption", "NamespaceOption", "Target", "Where", "names_a_registry",
            "open_target"]

@@ -1,6 +1,6 @@
 """Tier 3: the user's commands against a real node, as `kubectl oras …` found by kubectl's own plugin
 discovery (an executable `kubectl-oras` on PATH): create-cache --wait, then push and pull through
-the port-forward the real kubelet serves, byte for byte, with the cache's auth on and its password
+the port-forward the real kubelet serves (and the Python API, to the same cache), byte for byte, with the cache's auth on and its password
 read from its Secret (never shown); tags, ls, gc and rm aimed at the cache by name; a missing tag
 answered with the tags there are; status of the Ready cache.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import kubectl_oras
 from tests.cluster.apply import new_namespace
 from tests.e2e.test_workflow_on_a_node import cluster, get  # noqa: F401 - fixture
 
@@ -89,6 +90,11 @@ def test_push_and_pull_through_the_kubelets_port_forward_as_a_kubectl_plugin(clu
     assert would == {("metric/lammps", "iter-0")}
     removed = kubectl(env, "oras", "rm", "metric/lammps:iter-0", "-n", ns)
     assert removed.returncode == 0 and removed.stdout.startswith(f"Deleted metric/lammps:iter-0 (cache {ns}/oras)")
+
+    # The Python API, in this process, to the same cache by name.
+    got = kubectl_oras.pull("metric/hwloc:iter-0", str(tmp_path / "api"), namespace=ns, kubeconfig=str(cp.kubeconfig))
+    assert got.reference == "metric/hwloc:iter-0" and (tmp_path / "api" / "analysis" / "summary.txt").read_bytes() == small
+    assert kubectl_oras.tags("metric/lammps", namespace=ns, kubeconfig=str(cp.kubeconfig)) == ["iter-1"]
 
     status = kubectl(env, "oras", "status", "-n", ns, "-o", "json")
     assert status.returncode == 0 and json.loads(status.stdout)[0]["ready"] is True, status.stdout + status.stderr
