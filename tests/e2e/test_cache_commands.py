@@ -1,8 +1,9 @@
 """Tier 3: the user's commands against a real node, as `kubectl oras …` found by kubectl's own plugin
 discovery (an executable `kubectl-oras` on PATH): create-cache --wait, then push and pull through
-the port-forward the real kubelet serves (and the Python API, to the same cache), byte for byte, with the cache's auth on and its password
-read from its Secret (never shown); tags, ls, gc and rm aimed at the cache by name; a missing tag
-answered with the tags there are; status of the Ready cache.
+the port-forward the real kubelet serves (and the Python API, to the same cache), byte for byte,
+with the cache's auth on and its password read from its Secret (never shown); tags, ls, gc and rm
+aimed at the cache by name; a missing tag answered with the tags there are; status of the Ready
+cache.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("cluster")
 
 
 @pytest.fixture(scope="module")
-def kubectl_oras(tmp_path_factory) -> dict[str, str]:
+def plugin_env(tmp_path_factory) -> dict[str, str]:
     """An environment whose PATH has this checkout's `kubectl-oras` (and kubectl), nothing else of ours."""
     bin_dir = tmp_path_factory.mktemp("bin")
     plugin = bin_dir / "kubectl-oras"
@@ -39,10 +40,10 @@ def kubectl(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess
     return subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def test_push_and_pull_through_the_kubelets_port_forward_as_a_kubectl_plugin(cluster, kubectl_oras, tmp_path):  # noqa: F811
+def test_push_and_pull_through_the_kubelets_port_forward_as_a_kubectl_plugin(cluster, plugin_env, tmp_path):  # noqa: F811
     cp, _ = cluster
     ns = new_namespace(cp, "lab")
-    env = dict(kubectl_oras, KUBECONFIG=str(cp.kubeconfig))
+    env = dict(plugin_env, KUBECONFIG=str(cp.kubeconfig))
 
     listed = kubectl(env, "plugin", "list")
     assert "kubectl-oras" in listed.stdout, listed.stdout + listed.stderr
