@@ -84,13 +84,13 @@ def main() -> None:
     beside = Path(python).parent / "kubectl-oras"
     if beside.exists():
         cases[f"{beside} --help"] = [str(beside), "--help"]
-        cases[f"{beside} version"] = [str(beside), "version", "--client"]
+        cases[f"{beside} version --client"] = [str(beside), "version", "--client"]
     # as a user's shell finds it: a version manager runs its interpreter with its own bin first on PATH
     elsewhere = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
                                 if p and Path(p).resolve() != beside.parent.resolve())
     on_path = shutil.which("kubectl-oras", path=elsewhere)
     if on_path and Path(on_path).resolve() != beside.resolve():
-        cases[f"{on_path} version (as PATH finds it)"] = [on_path, "version", "--client"]
+        cases[f"{on_path} version --client (as PATH finds it)"] = [on_path, "version", "--client"]
 
     times: dict[str, list[float]] = {name: [] for name in cases}
     for command in cases.values():  # once each, unmeasured: warm the file cache
