@@ -37,8 +37,8 @@ class Where:
 
 
 def names_a_registry(reference: str | None, registry: str | None) -> bool:
-    """Direct mode: ``--registry`` (or KUBECTL_ORAS_REGISTRY) is set, or the reference starts with a
-    registry host. Otherwise the command goes to a cache in the cluster."""
+    """Direct mode: a registry is given, or the reference starts with a registry host. Otherwise
+    the command goes to a cache in the cluster."""
     if registry:
         return True
     if not reference:
@@ -57,14 +57,15 @@ class Target:
     insecure: bool
     credentials: Credentials | None = field(repr=False, default=None)
     cache: CacheRegistry | None = None
+    given_registry: str | None = None  # the registry named apart from the reference (--registry)
 
     def reference(self, text: str, *, default_tag: str | None = "latest") -> Reference:
+        """``text`` parsed as the engine will use it. A registry given apart from the reference
+        wins, so a reference that names another host is refused rather than sent elsewhere."""
         from .oci.reference import parse_reference
 
-        if self.cache is None:
-            return parse_reference(text, registry=None if names_a_registry(text, None) else self.host,
-                                   default_tag=default_tag)
-        return parse_reference(text, registry=self.host, default_tag=default_tag)
+        registry = self.host if self.cache is not None else self.given_registry
+        return parse_reference(text, registry=registry, default_tag=default_tag)
 
     def client(self, *, push: bool, limits: Timeouts | None = None, pool_size: int = 8) -> RegistryClient:
         """A client for the engine: a cache's credentials, else the environment's (ORAS_USER /
@@ -108,10 +109,14 @@ def open_target(where: Where, reference: str | None = None) -> Iterator[Target]:
             from .oci.reference import registry_host_of
 
             host = registry_host_of(reference) or ""
-        yield Target(host, where.plain_http, where.insecure)
+        yield Target(host, where.plain_http, where.insecure, given_registry=where.registry or None)
         return
     from .cluster.registry import open_cache_registry
     from .oci.auth import Credentials
+    from .oci.reference import parse_reference
+
+    if reference:  # a reference that cannot be one is said before the cluster is asked anything
+        parse_reference(reference, registry="cache.invalid", default_tag=None)
 
     with open_cache_registry(cache=where.cache, namespace=where.namespace, kubeconfig=where.kubeconfig,
                              context=where.context) as cache:

@@ -64,7 +64,10 @@ def annotate(
     if filename is not None:
         if target is not None:
             raise OrasError("give TYPE/NAME or -f FILE, not both")
-        _annotate_file(filename, values, overwrite=overwrite, namespace=namespace or "default")
+        try:
+            _annotate_file(filename, values, overwrite=overwrite, namespace=namespace or "default")
+        except RecursionError:
+            raise OrasError(f"{filename}: nested too deeply to be a Kubernetes manifest") from None
         return
     if target is None:
         raise OrasError("say what to annotate: TYPE/NAME (job/train) or -f FILE")

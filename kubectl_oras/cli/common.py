@@ -35,8 +35,9 @@ class Format(str, Enum):
 
 RegistryOption = Annotated[
     str | None,
-    typer.Option("--registry", "-r", envvar="KUBECTL_ORAS_REGISTRY", metavar="HOST:PORT",
-                 help="Registry to talk to (or write HOST:PORT/ in front of the reference)."),
+    typer.Option("--registry", "-r", metavar="HOST:PORT",
+                 help="Registry to talk to (or write HOST:PORT/ in front of the reference; or set "
+                      "KUBECTL_ORAS_REGISTRY). Without one, the command goes to a cache (--cache)."),
 ]
 PlainHttpOption = Annotated[
     bool, typer.Option("--plain-http", envvar="KUBECTL_ORAS_PLAIN_HTTP", help="Use HTTP instead of HTTPS.")

@@ -37,7 +37,7 @@ from .common import (
     timeouts,
 )
 from .progress import TransferProgress, human_bytes
-from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, Where, open_target
+from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, open_target, where_to
 
 FormatOption = Annotated[Format, typer.Option("--output", "-o", "--format", help="Output format: text or json.")]
 
@@ -50,7 +50,7 @@ def push(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
-    cache: CacheOption = "oras",
+    cache: CacheOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -73,7 +73,8 @@ def push(
 
     annotations = parse_annotations(annotation or [])
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
+    where = where_to(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                     kubeconfig=kubeconfig, context=context, namespace=namespace)
     with open_target(where, reference) as target:
         ref = target.reference(reference)
         client = make_client(target, push=True, limits=limits, what=f"push {target.named(str(ref))}")
@@ -102,7 +103,7 @@ def pull(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
-    cache: CacheOption = "oras",
+    cache: CacheOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -120,7 +121,8 @@ def pull(
     from ..oci.pull import pull_artifact
 
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
+    where = where_to(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                     kubeconfig=kubeconfig, context=context, namespace=namespace)
     with open_target(where, reference) as target:
         ref = target.reference(reference)
         client = make_client(target, push=False, limits=limits, what=f"pull {target.named(str(ref))}")
@@ -149,7 +151,7 @@ def tags(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
-    cache: CacheOption = "oras",
+    cache: CacheOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -162,7 +164,8 @@ def tags(
     from ..oci.errors import InvalidReference
 
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
+    where = where_to(repository, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                     kubeconfig=kubeconfig, context=context, namespace=namespace)
     with open_target(where, repository) as target:
         ref = target.reference(repository, default_tag=None)
         if ref.tag or ref.digest:
@@ -178,7 +181,7 @@ def ls(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
-    cache: CacheOption = "oras",
+    cache: CacheOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -191,7 +194,8 @@ def ls(
     from ..oci.reference import is_valid_repository
 
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
+    where = where_to(None, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                     kubeconfig=kubeconfig, context=context, namespace=namespace)
     with open_target(where) as target:
         client = make_client(target, push=False, limits=limits, what=f"list repositories{target.suffix or ' of ' + target.host}")
         found = [r for r in client.list_repositories() if is_valid_repository(r)]
@@ -204,7 +208,7 @@ def rm(
     registry: RegistryOption = None,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
-    cache: CacheOption = "oras",
+    cache: CacheOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -218,7 +222,8 @@ def rm(
     from ..oci.errors import InvalidReference
 
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
+    where = where_to(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                     kubeconfig=kubeconfig, context=context, namespace=namespace)
     with open_target(where, reference) as target:
         ref = target.reference(reference, default_tag=None)
         if not ref.tag and not ref.digest:

@@ -28,7 +28,7 @@ from .common import (
     timeouts,
 )
 from .progress import human_bytes
-from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, Target, Where, open_target
+from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, Target, open_target, where_to
 
 if TYPE_CHECKING:
     from ..oci.defaults import Timeouts
@@ -78,7 +78,7 @@ def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be deleted; delete nothing.")] = False,
     plain_http: PlainHttpOption = False,
     insecure: InsecureOption = False,
-    cache: CacheOption = "oras",
+    cache: CacheOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -106,7 +106,9 @@ def gc(
             raise InvalidReference(f"{name!r} is not a repository name (lowercase, e.g. metric/lammps; no tag)")
     policy = Policy(keep_last=keep_last, max_age=age, keep=tuple(keep or ()))
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    with open_target(Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)) as target:
+    where = where_to(None, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                     kubeconfig=kubeconfig, context=context, namespace=namespace)
+    with open_target(where) as target:
         _collect(target, repositories, policy, max_age, limits=limits, dry_run=dry_run, concurrency=concurrency,
                  output=output)
 

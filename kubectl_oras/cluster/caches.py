@@ -114,7 +114,7 @@ def summary(cache: dict[str, Any]) -> dict[str, Any]:
         "name": metadata.get("name"), "namespace": metadata.get("namespace"),
         "ready": ready, "reason": reason, "message": message,
         "endpoint": status.get("endpoint"), "storage": status.get("storage"),
-        "auth": bool(status.get("authSecret")) if status else ((spec.get("auth") or {}).get("enabled", True) is not False),
+        "auth": (spec.get("auth") or {}).get("enabled", True) is not False,
         "authSecret": status.get("authSecret"),
     }
     if spec.get("deploy") is False:

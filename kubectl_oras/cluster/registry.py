@@ -39,8 +39,12 @@ class CacheRegistry:
         return f"cache {self.endpoint.namespace}/{self.endpoint.name}"
 
     def explain(self, message: str) -> str:
-        """``message`` about the local address, said about the cache, with what the tunnel saw."""
-        text = message.replace(self.address, self.name)
+        """``message`` about the local address, said about the cache (``metric/x:v1``, not
+        ``127.0.0.1:PORT/metric/x:v1``), with what the tunnel saw."""
+        said = message.replace(self.address + "/", "")
+        text = said.replace(self.address, self.name)
+        if text != message:
+            text += "" if self.name in text else f" ({self.name})"
         failure = self.forward.last_error
         if failure and failure not in text:
             text += f" (port-forward: {failure})"

@@ -22,6 +22,10 @@ from .errors import ClusterUnreachable, KubeError, api_error
 REQUEST_TIMEOUT = 30.0  # seconds for one API call; watches set their own
 
 
+class InvalidName(KubeError, ValueError):
+    """A name or namespace that cannot be one (empty, ``.``, ``..``): refused before any call."""
+
+
 @dataclass(frozen=True)
 class Resource:
     """One resource type: where its objects live in the API."""
@@ -37,7 +41,7 @@ class Resource:
         base = f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
         if self.namespaced:
             if not namespace:
-                raise ValueError(f"{self.plural} are namespaced: give a namespace")
+                raise InvalidName(f"{self.plural} are namespaced: give a namespace")
             base += f"/namespaces/{_segment(namespace)}"
         base += f"/{self.plural}"
         if name is not None:
@@ -54,7 +58,7 @@ class Resource:
 
 def _segment(part: str) -> str:
     if not part or part in (".", ".."):
-        raise ValueError(f"{part!r} cannot name an object")
+        raise InvalidName(f"{part!r} cannot name an object or a namespace")
     return urllib.parse.quote(part, safe="")
 
 

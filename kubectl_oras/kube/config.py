@@ -53,6 +53,7 @@ class MergedConfig:
     contexts: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> its `context` map
     current: str | None = None
     files: tuple[str, ...] = ()  # the files that exist, in order
+    loaded: tuple[str, ...] = ()  # those with something in them: the loader is given these alone
 
 
 def merge_kubeconfigs(documents: list[tuple[str, Any]]) -> MergedConfig:
@@ -74,7 +75,8 @@ def merge_kubeconfigs(documents: list[tuple[str, Any]]) -> MergedConfig:
                 contexts[entry["name"]] = body if isinstance(body, dict) else {}
         if current is None and isinstance(doc.get("current-context"), str) and doc["current-context"]:
             current = doc["current-context"]
-    return MergedConfig(contexts, current, tuple(path for path, _ in documents))
+    return MergedConfig(contexts, current, tuple(path for path, _ in documents),
+                        tuple(path for path, doc in documents if doc is not None))
 
 
 def choose_context(merged: MergedConfig, context: str | None) -> tuple[str, str]:
@@ -121,7 +123,7 @@ async def connect(*, kubeconfig: str | None = None, context: str | None = None,
             merged = read_kubeconfigs(files)
             name, context_namespace = choose_context(merged, context)
             configuration = Configuration()
-            await config.load_kube_config(config_file=os.pathsep.join(merged.files), context=name,
+            await config.load_kube_config(config_file=os.pathsep.join(merged.loaded), context=name,
                                           client_configuration=configuration, persist_config=False)
             return Kube(ApiClient(configuration), namespace=namespace or context_namespace)
         if context:
