@@ -113,8 +113,13 @@ def run(cp: ControlPlane, work: Path, args: argparse.Namespace) -> None:
         def via_clusterip() -> None:
             pull_artifact(direct, Reference(host, "bench/big", "v1"), str(fresh()))
 
+        def via_command() -> None:  # the whole command: find the cache, read its Secret, open the tunnel, pull
+            subprocess.run([sys.executable, "-m", "kubectl_oras", "pull", "bench/big:v1", "-o", str(fresh()), "-n", ns,
+                            "--kubeconfig", str(cp.kubeconfig)], check=True, stdout=subprocess.DEVNULL,
+                           cwd=Path(__file__).resolve().parents[1])
+
         ways = {"ours (PortForward + engine)": via_ours, "kubectl port-forward + oras": via_kubectl,
-                "direct ClusterIP + engine": via_clusterip}
+                "direct ClusterIP + engine": via_clusterip, "kubectl oras pull (command)": via_command}
         times: dict[str, list[float]] = {name: [] for name in ways}
         for way in ways.values():  # warm: page cache on the node, connections, the tunnel's pod
             way()
@@ -126,8 +131,10 @@ def run(cp: ControlPlane, work: Path, args: argparse.Namespace) -> None:
         print()
         for name, m in med.items():
             print(f"{name:32} median {m:6.2f} s  {args.size_mib / m:7.1f} MiB/s")
-        a, b, c = med.values()
+        a, b, c, d = med.values()
         print(f"ours / kubectl+oras = {a / b:.3f}   ours / direct = {a / c:.3f}")
+        print(f"the command / kubectl+oras (its port-forward already running) = {d / b:.3f}   "
+              f"the command / direct = {d / c:.3f}")
         t = pf.tunnel
         assert t is not None
         print(f"tunnel: {t.connections} connections, {t.frames} frames from the kubelet, largest {t.largest_frame} "

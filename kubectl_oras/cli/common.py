@@ -91,8 +91,11 @@ def run_as_program(command: Callable[[], Any]) -> None:
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except OSError:  # a closed pipe: what was not written cannot be
+                code = code or 141
     os._exit(code)
 
 
@@ -142,6 +145,11 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except OrasError as e:
             raise fail(str(e)) from None
+        except BrokenPipeError:
+            # stdout closed early (`| head`): stop quietly with the code of a SIGPIPE death, as
+            # other command-line tools do, and let nothing more be written to the closed pipe.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except OSError as e:
             where = f"{e.filename}: " if e.filename else ""
             raise fail(f"{where}{e.strerror or e}") from None

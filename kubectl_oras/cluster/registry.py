@@ -7,17 +7,13 @@ it goes through a tunnel. Nothing here prints or logs the password.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
 
-from ..kube.portforward import PortForward
+from ..kube.api import Kube
+from ..kube.portforward import ForwardTo, PortForward
 from .caches import CacheEndpoint, cache_endpoint
-
-T = TypeVar("T")
 
 DEFAULT_CACHE = "oras"
 
@@ -51,35 +47,22 @@ class CacheRegistry:
         return text
 
 
-def run_coroutine(make: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine to its end from synchronous code, also when the calling thread already runs
-    an event loop (a notebook): then in a thread of its own."""
-    async def main() -> T:
-        return await make()
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, main()).result()
-
-
-async def find_endpoint(*, cache: str, namespace: str | None, kubeconfig: str | None,
-                        context: str | None) -> CacheEndpoint:
-    from ..kube.config import connect
-
-    async with await connect(kubeconfig=kubeconfig, context=context, namespace=namespace) as kube:
-        return await cache_endpoint(kube, kube.namespace, cache)
-
-
 @contextmanager
 def open_cache_registry(*, cache: str = DEFAULT_CACHE, namespace: str | None = None, kubeconfig: str | None = None,
                         context: str | None = None) -> Iterator[CacheRegistry]:
     """The cache's registry through a port-forward, for the ``with`` block; one clear error when
-    there is no cluster, no such cache, it is not Ready, or the port-forward is refused."""
-    endpoint = run_coroutine(lambda: find_endpoint(cache=cache, namespace=namespace, kubeconfig=kubeconfig,
-                                                   context=context))
-    with PortForward(namespace=endpoint.namespace, service=endpoint.service, port=endpoint.port,
-                     kubeconfig=kubeconfig, context=context) as forward:
-        yield CacheRegistry(endpoint, forward)
+    there is no cluster, no such cache, it is not Ready, or the port-forward is refused. One
+    connection to the cluster serves the lookup and the tunnel (in the tunnel's own thread, so
+    this works from a thread that runs an event loop, as a notebook's does)."""
+    from ..kube.config import connect
+
+    found: list[CacheEndpoint] = []
+
+    async def target(kube: Kube) -> ForwardTo:
+        endpoint = await cache_endpoint(kube, kube.namespace, cache)
+        found.append(endpoint)
+        return ForwardTo(endpoint.namespace, endpoint.port, service=endpoint.service)
+
+    with PortForward(connect=lambda: connect(kubeconfig=kubeconfig, context=context, namespace=namespace),
+                     target=target) as forward:
+        yield CacheRegistry(found[0], forward)

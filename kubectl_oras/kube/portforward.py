@@ -325,10 +325,20 @@ class PortForward:
     then talk to ``pf.address``. Starting resolves, probes and listens, or raises the one-line
     error; the tunnel runs in a daemon thread's event loop until ``close()``."""
 
-    def __init__(self, *, namespace: str, port: int | str, service: str | None = None, pod: str | None = None,
-                 kubeconfig: str | None = None, context: str | None = None,
-                 connect: Callable[[], Awaitable[Kube]] | None = None, wait_ready: float = WAIT_READY) -> None:
-        self.to = ForwardTo(namespace, port, service, pod)
+    def __init__(self, *, namespace: str | None = None, port: int | str | None = None, service: str | None = None,
+                 pod: str | None = None, kubeconfig: str | None = None, context: str | None = None,
+                 connect: Callable[[], Awaitable[Kube]] | None = None, wait_ready: float = WAIT_READY,
+                 target: Callable[[Kube], Awaitable[ForwardTo]] | None = None) -> None:
+        """Forward to ``service`` (or ``pod``) in ``namespace`` on ``port``; or, with ``target``, to
+        where ``target(kube)`` says once connected (one connection for the lookup and the tunnel:
+        an exec credential plugin runs once, and both see the same context)."""
+        if target is None:
+            if namespace is None or port is None:
+                raise ValueError("give a namespace and a port, or a target")
+            self.to: ForwardTo | None = ForwardTo(namespace, port, service, pod)
+        else:
+            self.to = None
+        self._target = target
         self.wait_ready = wait_ready
         self._connect = connect or (lambda: _kube(kubeconfig, context))
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -366,6 +376,9 @@ class PortForward:
 
     async def _start(self) -> None:
         self._kube = await self._connect()
+        if self._target is not None:
+            self.to = await self._target(self._kube)
+        assert self.to is not None
         self.tunnel = Tunnel(self._kube, self.to, wait_ready=self.wait_ready)
         await self.tunnel.start()
 
@@ -375,6 +388,8 @@ class PortForward:
             return
         self._loop = self._thread = None
         if not loop.is_closed() and thread.is_alive():
+            with contextlib.suppress(Exception):  # a start cut short (Ctrl-C) leaves its task: end it first
+                asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result(timeout=5)
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(self._stop(), loop).result(timeout=10)
             loop.call_soon_threadsafe(loop.stop)
@@ -387,6 +402,13 @@ class PortForward:
             await self.tunnel.close()
         if self._kube is not None:
             await self._kube.close()
+
+
+async def _cancel_the_rest() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _kube(kubeconfig: str | None, context: str | None) -> Kube:
