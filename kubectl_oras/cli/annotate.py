@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -88,7 +88,7 @@ def annotate(
 def _annotate_file(filename: str, values: dict[str, str], *, overwrite: bool, namespace: str) -> None:
     import yaml
 
-    from ..pods.annotate import annotate_object
+    from ..pods.annotate import annotate_documents
     from .inject import _read
 
     text = _read(filename)
@@ -96,12 +96,9 @@ def _annotate_file(filename: str, values: dict[str, str], *, overwrite: bool, na
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as e:
         raise OrasError(f"{filename}: not valid YAML: {e}") from e
-    out: list[Any] = []
-    for doc in documents:
-        new, warnings = annotate_object(doc, values, overwrite=overwrite, namespace=namespace)
-        for warning in warnings:
-            progress(f"warning: {warning}")
-        out.append(new)
+    out, warnings = annotate_documents(documents, values, overwrite=overwrite, namespace=namespace)
+    for warning in warnings:
+        progress(f"warning: {warning}")
     sys.stdout.write(yaml.safe_dump_all(out, sort_keys=False))
 
 

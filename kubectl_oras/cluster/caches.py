@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..durations import positive_duration
@@ -44,23 +46,60 @@ class CacheExists(CacheError):
 # -- the object create-cache makes ------------------------------------------------------------
 
 
+# The controller's rule for a cache's name (controller/core/cache_spec.py, _SERVICE_NAME and
+# MAX_NAME): it names the registry's Service and StatefulSet (whose pods' names add "-0" and the
+# controller-revision-hash label its hash). Duplicated, as kubectl_oras imports nothing from
+# controller/; tests/unit/test_cluster_caches.py checks that the two agree.
+MAX_NAME = 52
+_CACHE_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+# The CRD's pattern for spec.retention durations (manifests/crd-orascache.yaml), matched whole.
+_CRD_DURATION = re.compile(r"([0-9]+(\.[0-9]+)?(ms|s|m|h))+|[0-9]+")
+# A Kubernetes quantity, not negative (what the CRD's isQuantity accepts for pvc.size).
+_QUANTITY = re.compile(r"\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][-+]?[0-9]+)?")
+
+
+def check_cache_name(name: str) -> None:
+    """CacheError unless the controller can run a cache of this name."""
+    if len(name) > MAX_NAME or not _CACHE_NAME.fullmatch(name):
+        raise CacheError(f"{name!r} cannot name a cache: it names its registry's Service and StatefulSet, so it must "
+                         f"be a DNS label of at most {MAX_NAME} characters starting with a letter (a-z, 0-9, -)")
+
+
+def _check_size(storage: str) -> None:
+    match = _QUANTITY.fullmatch(storage)
+    try:
+        ok = match is not None and Decimal(match.group(1)) > 0
+    except InvalidOperation:
+        ok = False
+    if not ok:
+        raise CacheError(f"--storage: {storage!r} is not a size; give one more than zero, such as 10Gi")
+
+
 def cache_object(name: str, namespace: str, *, storage: str | None = None, storage_class: str | None = None,
                  auth: bool = True, keep_last: int | None = None, max_age: str | None = None) -> dict[str, Any]:
     """The OrasCache for create-cache's options (pure). Options left out leave the controller's
     defaults (an emptyDir, auth on, no retention) out of the spec too, so they follow the
     controller. ``storage`` with or without ``storage_class`` asks for a PVC of that size;
     ``storage_class`` alone is refused (a PVC needs a size)."""
-    if storage_class and not storage:
+    check_cache_name(name)
+    if storage is not None:
+        _check_size(storage)
+    if storage_class is not None and storage is None:
         raise CacheError("--storage-class needs --storage SIZE (the size of the cache's PersistentVolumeClaim)")
+    if storage_class == "":
+        raise CacheError("--storage-class: give a StorageClass's name (leave it out for the default one)")
     if keep_last is not None and keep_last < 0:
         raise CacheError(f"--keep-last: must be 0 or more, not {keep_last}")
     if max_age is not None:
+        if not _CRD_DURATION.fullmatch(max_age):
+            raise CacheError(f"--max-age: {max_age!r} is not a duration the OrasCache takes "
+                             "(a number of seconds, or e.g. 90s, 10m, 720h, 1h30m)")
         try:
             positive_duration(max_age)
         except ValueError as e:
             raise CacheError(f"--max-age: {e}") from None
     spec: dict[str, Any] = {}
-    if storage:
+    if storage is not None:
         pvc: dict[str, Any] = {"size": storage}
         if storage_class:
             pvc["storageClassName"] = storage_class

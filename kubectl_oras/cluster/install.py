@@ -7,6 +7,7 @@ Rendering is pure (``render``); applying, waiting and deleting go through ``Kube
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +63,25 @@ def manifest_dir() -> Path:
     raise OrasError(f"this kubectl-oras has no manifests (looked in {package / 'manifests'}): reinstall it")
 
 
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference (``r.io:5000/kubectl-oras:1.2@sha256:…`` → ``1.2``), as the
+    Deployment's version label says it: None when there is no tag (a digest alone) or it cannot be
+    a label value."""
+    tail = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    if ":" not in tail:
+        return None
+    tag = tail.rsplit(":", 1)[1]
+    return tag if _LABEL_VALUE.fullmatch(tag) else None
+
+
 def render(image: str = DEFAULT_IMAGE, directory: Path | None = None) -> list[dict[str, Any]]:
     """The objects of manifests/, in the kustomization's order, with ``image`` as the controller's
-    and the agents' image. The webhook's empty ``caBundle`` is left out: the webhook process fills
-    it in, and an apply that sets it would take it back."""
+    and the agents' image, and its tag as the Deployment's version label (none without a tag).
+    The webhook's empty ``caBundle`` is left out: the webhook process fills it in, and an apply
+    that sets it would take it back."""
     folder = directory or manifest_dir()
     kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
     docs: list[dict[str, Any]] = []
@@ -75,7 +91,12 @@ def render(image: str = DEFAULT_IMAGE, directory: Path | None = None) -> list[di
         if doc.get("kind") not in RESOURCES:
             raise OrasError(f"{folder}: {doc.get('kind')} is not a kind install knows how to apply")
         if doc["kind"] == "Deployment":
-            doc["metadata"].setdefault("labels", {})[VERSION_LABEL] = __version__
+            labels = doc["metadata"].setdefault("labels", {})
+            version = image_tag(image)
+            if version is None:  # `version` falls back to the image, which says what it is
+                labels.pop(VERSION_LABEL, None)
+            else:
+                labels[VERSION_LABEL] = version
             for container in doc["spec"]["template"]["spec"]["containers"]:
                 container["image"] = image
                 for env in container.get("env") or []:

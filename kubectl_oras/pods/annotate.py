@@ -8,7 +8,8 @@ Where they go:
   its containers; a warning says so).
 - anything with pod templates (Deployment, StatefulSet, DaemonSet, ReplicaSet, CronJob, JobSet,
   …, found by ``workloads.pod_templates``): every template's annotations.
-- a List: each item.
+- a List: each item; an item that makes no pods (ConfigMap, Service, …) is left as it is, and
+  so is such a document of `annotate -f`'s file. Only nothing to annotate at all is refused.
 
 Validation is the webhook's own: the result is injected the way the webhook would inject it
 (``workloads.inject_manifest``), so a bad value is refused naming its annotation key, and a pod
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import OrasError
-from .annotations import PREFIX, annotation_key, ours, parse_settings
+from .annotations import INPUT_N, PREFIX, annotation_key, ours, parse_settings
 from .injection import InjectionConfig, InvalidPod, is_injected, metadata_of
 from .workloads import describe, inject_manifest, is_list, pod_templates
 
@@ -45,6 +46,10 @@ _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 class AnnotationConflict(OrasError):
     """A different value is there already, and --overwrite was not given."""
+
+
+class NothingToAnnotate(InvalidPod):
+    """Nothing given makes pods: no Job, Pod or pod template anywhere."""
 
 
 def parse_target(text: str, name: str | None = None) -> tuple[str, str]:
@@ -92,14 +97,38 @@ class Request:
         return out
 
 
+def _stale_inputs(annotations: dict[str, Any], values: dict[str, str]) -> list[str]:
+    """The full keys of numbered inputs (input-uri_N) there already that ``values`` does not set, in
+    numeric order: when --input is given it is the whole input list, so these would be pulled too."""
+    if "input-uri" not in values:
+        return []
+    numbered = [(int(m.group(1)), key) for key in annotations
+                if isinstance(key, str) and key.startswith(PREFIX) and (m := INPUT_N.fullmatch(key[len(PREFIX):]))
+                and key[len(PREFIX):] not in values]
+    return [key for _, key in sorted(numbered)]
+
+
 def _set(annotations: dict[str, Any], values: dict[str, str], *, where: str, overwrite: bool) -> None:
-    """Our values into ``annotations`` (in place); AnnotationConflict on a different value unless ``overwrite``."""
+    """Our values into ``annotations`` (in place); AnnotationConflict on a different value unless ``overwrite``.
+
+    --input replaces the whole input list: numbered inputs there already beyond the new ones are a
+    conflict too, and removed with ``overwrite``.
+    """
     for key, value in values.items():
         full = annotation_key(key)
         old = annotations.get(full)
         if old is not None and old != value and not overwrite:
             raise AnnotationConflict(f"{where}: {full} is {old!r} already, not {value!r}; give --overwrite to replace it")
-        annotations[full] = value
+    stale = _stale_inputs(annotations, values)
+    if stale and not overwrite:
+        there = ", ".join(f"{key} {annotations[key]!r}" for key in stale)
+        count = sum(1 for key in values if key == "input-uri" or INPUT_N.fullmatch(key))
+        raise AnnotationConflict(f"{where}: {there} already, beyond the {count} --input given (its pods would pull "
+                                 f"{'it' if len(stale) == 1 else 'them'} too); give --overwrite to replace the inputs")
+    for key in stale:
+        del annotations[key]
+    for key, value in values.items():
+        annotations[annotation_key(key)] = value
 
 
 def _annotations_of(metadata: dict[str, Any], where: str) -> dict[str, Any]:
@@ -126,8 +155,11 @@ def _job_warnings(job: dict[str, Any], where: str, live: bool) -> list[str]:
 def _shadowed(template: dict[str, Any], values: dict[str, str], where: str) -> list[str]:
     """Keys the pod template sets itself: its own value wins over the Job's (merge_owner)."""
     own = ours((template.get("metadata") or {}).get("annotations"))
-    return [f"{where}: the pod template sets {annotation_key(k)} to {own[k]!r} itself, which wins over {values[k]!r}"
-            for k in sorted(values) if k in own and own[k] != values[k]]
+    shadowed = [f"{where}: the pod template sets {annotation_key(k)} to {own[k]!r} itself, which wins over {values[k]!r}"
+                for k in sorted(values) if k in own and own[k] != values[k]]
+    stale = _stale_inputs({annotation_key(k): v for k, v in own.items()}, values)
+    return shadowed + [f"{where}: the pod template sets {key} to {own[key[len(PREFIX):]]!r} itself, so its pods pull "
+                       "it too" for key in stale]
 
 
 def annotate_object(obj: Any, values: dict[str, str], *, overwrite: bool = False, live: bool = False,
@@ -135,9 +167,40 @@ def annotate_object(obj: Any, values: dict[str, str], *, overwrite: bool = False
     """The object with ``values`` (keys without prefix) where the webhook reads them, and warnings.
 
     ``live``: the object is in the cluster (a Pod running, a Job not suspended: warnings say what
-    will not change). Raises AnnotationConflict, InvalidAnnotations naming the key, InvalidPod
-    naming the field.
+    will not change). In a List, an item that makes no pods (a ConfigMap, a Service, …) is left
+    as it is; NothingToAnnotate when nothing at all could be annotated. Raises AnnotationConflict,
+    InvalidAnnotations naming the key, InvalidPod naming the field.
     """
+    new, warnings, annotated = _annotate(obj, values, overwrite=overwrite, live=live, namespace=namespace)
+    if not annotated:
+        raise NothingToAnnotate(f"{describe(new)} holds no pod template (spec.template) to annotate")
+    return new, warnings
+
+
+def annotate_documents(documents: list[Any], values: dict[str, str], *, overwrite: bool = False,
+                       namespace: str = "default") -> tuple[list[Any], list[str]]:
+    """Every document of a file annotated (`annotate -f`): those that make no pods (a ConfigMap,
+    a Service, …) pass through as they are, as `inject -f` passes them; NothingToAnnotate when no
+    document could be annotated."""
+    out: list[Any] = []
+    warnings: list[str] = []
+    annotated = 0
+    for doc in documents:
+        new, more, count = _annotate(doc, values, overwrite=overwrite, live=False, namespace=namespace)
+        out.append(new)
+        warnings += more
+        annotated += count
+    if not annotated:
+        names = ", ".join(describe(d, document=i) if isinstance(d, dict) else f"document {i}"
+                          for i, d in enumerate(documents, 1)) or "no object"
+        raise NothingToAnnotate(f"nothing to annotate: {names}: no pod template (spec.template) in any of them")
+    return out, warnings
+
+
+def _annotate(obj: Any, values: dict[str, str], *, overwrite: bool, live: bool,
+              namespace: str) -> tuple[Any, list[str], int]:
+    """(the object annotated, warnings, how many objects were annotated): 0, and the object
+    unchanged, for one that makes no pods (a kind annotate does not know, with no pod template)."""
     if not isinstance(obj, dict) or not obj.get("kind"):
         raise InvalidPod("the manifest is not a Kubernetes object (a map with kind)")
     new = copy.deepcopy(obj)
@@ -147,10 +210,12 @@ def annotate_object(obj: Any, values: dict[str, str], *, overwrite: bool = False
         items = new.get("items")
         if not isinstance(items, list):
             raise InvalidPod(f"{where}: items must be a list")
+        annotated = 0
         for i, item in enumerate(items):
-            items[i], more = annotate_object(item, values, overwrite=overwrite, live=live, namespace=namespace)
+            items[i], more, count = _annotate(item, values, overwrite=overwrite, live=live, namespace=namespace)
             warnings += more
-        return new, warnings
+            annotated += count
+        return new, warnings, annotated
     kind = new["kind"]
     if kind in ("Job", "Pod"):
         _set(_annotations_of(metadata_of(new), where), values, where=where, overwrite=overwrite)
@@ -163,12 +228,14 @@ def annotate_object(obj: Any, values: dict[str, str], *, overwrite: bool = False
     else:
         templates = list(pod_templates(new))
         if not templates:
-            raise InvalidPod(f"{where} holds no pod template (spec.template) to annotate")
+            if kind in KIND_NAMES:  # a workload with no template is broken, not something to pass by
+                raise InvalidPod(f"{where} holds no pod template (spec.template) to annotate")
+            return new, [], 0
         for path, template in templates:
             _set(_annotations_of(metadata_of(template), f"{where} ({path})"), values, where=f"{where} ({path})",
                  overwrite=overwrite)
     warnings += validate(new, namespace=namespace)
-    return new, warnings
+    return new, warnings, 1
 
 
 def validate(obj: dict[str, Any], *, namespace: str) -> list[str]:
@@ -182,4 +249,5 @@ def validate(obj: dict[str, Any], *, namespace: str) -> list[str]:
     return warnings
 
 
-__all__ = ["KIND_NAMES", "PREFIX", "AnnotationConflict", "Request", "annotate_object", "parse_target", "validate"]
+__all__ = ["KIND_NAMES", "PREFIX", "AnnotationConflict", "NothingToAnnotate", "Request", "annotate_documents",
+           "annotate_object", "parse_target", "validate"]

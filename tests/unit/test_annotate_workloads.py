@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from kubectl_oras.errors import OrasError
-from kubectl_oras.pods.annotate import AnnotationConflict, Request, annotate_object, parse_target
+from kubectl_oras.pods.annotate import (
+    AnnotationConflict,
+    NothingToAnnotate,
+    Request,
+    annotate_documents,
+    annotate_object,
+    parse_target,
+)
 from kubectl_oras.pods.annotations import PREFIX, InvalidAnnotations
 from kubectl_oras.pods.injection import InvalidPod
 
@@ -132,6 +139,75 @@ def test_a_pod_the_webhook_would_deny_is_refused_naming_why():
 def test_an_object_without_a_pod_template_is_refused():
     with pytest.raises(InvalidPod, match="no pod template"):
         annotate_object({"kind": "ConfigMap", "metadata": {"name": "c"}}, VALUES)
+    with pytest.raises(InvalidPod, match="Deployment/w holds no pod template"):  # a workload without one is broken
+        annotate_object({"kind": "Deployment", "metadata": {"name": "w"}, "spec": {}}, VALUES)
+
+
+CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "b"}}
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}}
+
+
+def test_a_file_with_a_configmap_next_to_the_job_annotates_the_job_and_passes_the_rest_through():
+    out, warnings = annotate_documents([CONFIGMAP, _job(suspend=True), SERVICE], VALUES)
+    assert out[0] == CONFIGMAP and out[2] == SERVICE
+    assert out[1]["metadata"]["annotations"][PREFIX + "output-uri"] == "results/train:v1"
+    assert warnings == []
+
+
+def test_a_list_with_a_configmap_annotates_its_workloads_and_leaves_the_configmap():
+    listed = {"kind": "List", "items": [CONFIGMAP, _job(suspend=True)]}
+    new, _ = annotate_object(listed, VALUES)
+    assert new["items"][0] == CONFIGMAP
+    assert PREFIX + "output-uri" in new["items"][1]["metadata"]["annotations"]
+    out, _ = annotate_documents([SERVICE, listed], VALUES)
+    assert out[0] == SERVICE and out[1] == new
+
+
+def test_a_file_with_nothing_to_annotate_is_refused_naming_what_it_holds():
+    with pytest.raises(NothingToAnnotate, match="nothing to annotate: ConfigMap/cfg, Service/svc"):
+        annotate_documents([CONFIGMAP, SERVICE], VALUES)
+    with pytest.raises(NothingToAnnotate, match="List holds no pod template"):
+        annotate_object({"kind": "List", "items": [CONFIGMAP]}, VALUES)
+    with pytest.raises(NothingToAnnotate):
+        annotate_documents([], VALUES)
+
+
+def _inputs(annotations):
+    return {k[len(PREFIX):]: v for k, v in annotations.items() if k[len(PREFIX):].startswith("input-uri")}
+
+
+def test_input_with_overwrite_replaces_the_whole_input_list():
+    three = Request(inputs=("a:v1", "b:v1", "c:v1")).values()
+    job, _ = annotate_object(_job(suspend=True), three)
+    assert _inputs(job["metadata"]["annotations"]) == {"input-uri": "a:v1", "input-uri_1": "b:v1", "input-uri_2": "c:v1"}
+    one = Request(inputs=("z:v9",)).values()
+    new, _ = annotate_object(job, one, overwrite=True)
+    assert _inputs(new["metadata"]["annotations"]) == {"input-uri": "z:v9"}
+    deploy = {"kind": "Deployment", "metadata": {"name": "w"}, "spec": {"template": _template()}}
+    deploy["spec"]["template"]["metadata"]["annotations"] = {PREFIX + "input-uri": "a:v1", PREFIX + "input-uri_7": "q:v1",
+                                                             "other": "x"}
+    new, _ = annotate_object(deploy, one, overwrite=True)
+    assert new["spec"]["template"]["metadata"]["annotations"] == {PREFIX + "input-uri": "z:v9", "other": "x"}
+
+
+def test_input_without_overwrite_names_older_inputs_beyond_the_new_ones_as_a_conflict():
+    job = _job(suspend=True)
+    job["metadata"]["annotations"] = {PREFIX + "input-uri": "z:v9", PREFIX + "input-uri_1": "b:v1",
+                                      PREFIX + "input-uri_2": "c:v1"}
+    with pytest.raises(AnnotationConflict) as e:
+        annotate_object(job, Request(inputs=("z:v9",)).values())
+    assert str(e.value) == (f"Job/train: {PREFIX}input-uri_1 'b:v1', {PREFIX}input-uri_2 'c:v1' already, beyond the 1 "
+                            "--input given (its pods would pull them too); give --overwrite to replace the inputs")
+    # Without --input the inputs there are not ours to judge: kept, no conflict.
+    new, _ = annotate_object(job, Request(output="r:v1", output_path="out").values())
+    assert _inputs(new["metadata"]["annotations"]) == _inputs(job["metadata"]["annotations"])
+
+
+def test_a_jobs_template_with_its_own_extra_input_is_warned_about():
+    job = _job(suspend=True)
+    job["spec"]["template"]["metadata"]["annotations"] = {PREFIX + "input-uri_3": "old:v1"}
+    _, warnings = annotate_object(job, Request(inputs=("z:v9",)).values())
+    assert any(f"sets {PREFIX}input-uri_3 to 'old:v1' itself, so its pods pull it too" in w for w in warnings)
 
 
 @pytest.mark.parametrize("text, name, expected", [

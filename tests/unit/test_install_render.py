@@ -3,6 +3,7 @@ controller's version read back from its Deployment."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from kubectl_oras import __version__
@@ -11,6 +12,7 @@ from kubectl_oras.cluster.install import (
     crd_established,
     deployment_state,
     endpoints_ready,
+    image_tag,
     manifest_dir,
     pod_problems,
     render,
@@ -28,7 +30,7 @@ def test_render_follows_the_kustomization_and_sets_the_image_everywhere():
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "mirror.example.com/kubectl-oras:9"
     assert {"name": "KUBECTL_ORAS_IMAGE", "value": "mirror.example.com/kubectl-oras:9"} in container["env"]
-    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == __version__
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "9"
     assert _deployment(render())["spec"]["template"]["spec"]["containers"][0]["image"] == f"kubectl-oras:{__version__}"
 
 
@@ -64,6 +66,24 @@ def test_the_controllers_version_is_its_label_else_its_image_tag():
     assert version_of({"spec": {"template": {"spec": {"containers": [{"image": "r.io:5000/kubectl-oras:1.2@sha256:ab"}]}}}}) \
         == "1.2"
     assert version_of({"spec": {"template": {"spec": {"containers": [{"image": "r.io:5000/kubectl-oras"}]}}}}) is None
+
+
+@pytest.mark.parametrize("image, version", [
+    ("kubectl-oras:0.1.0", "0.1.0"),  # an older release: its own version, not this plugin's
+    ("r.io:5000/kubectl-oras:1.2@sha256:" + "a" * 64, "1.2"),
+    ("r.io:5000/kubectl-oras@sha256:" + "a" * 64, None),  # a digest alone: no label, version reads the image
+    ("r.io:5000/kubectl-oras", None),
+    ("kubectl-oras:" + "v" * 100, None),  # a tag too long for a label value
+])
+def test_the_version_label_is_the_installed_images_tag(image, version):
+    deployment = _deployment(render(image))
+    assert deployment["metadata"]["labels"].get("app.kubernetes.io/version") == version
+    assert image_tag(image) == version
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "kubectl-oras"  # the other labels stay
+    if version is not None:
+        assert version_of(deployment) == version
+    else:
+        assert version_of(deployment) == version_of({"spec": deployment["spec"]})  # what the image says
 
 
 def _deployment(docs):
