@@ -32,15 +32,31 @@ from .workloads import describe, inject_manifest, is_list, pod_templates
 # kind.group, as `kubectl get` accepts them.
 KIND_NAMES: dict[str, tuple[str, ...]] = {
     "Pod": ("pod", "pods", "po"),
-    "Job": ("job", "jobs", "job.batch"),
-    "CronJob": ("cronjob", "cronjobs", "cj", "cronjob.batch"),
-    "Deployment": ("deployment", "deployments", "deploy", "deployment.apps"),
-    "StatefulSet": ("statefulset", "statefulsets", "sts", "statefulset.apps"),
-    "DaemonSet": ("daemonset", "daemonsets", "ds", "daemonset.apps"),
-    "ReplicaSet": ("replicaset", "replicasets", "rs", "replicaset.apps"),
-    "JobSet": ("jobset", "jobsets", "jobset.jobset.x-k8s.io"),
+    "Job": ("job", "jobs"),
+    "CronJob": ("cronjob", "cronjobs", "cj"),
+    "Deployment": ("deployment", "deployments", "deploy"),
+    "StatefulSet": ("statefulset", "statefulsets", "sts"),
+    "DaemonSet": ("daemonset", "daemonsets", "ds"),
+    "ReplicaSet": ("replicaset", "replicasets", "rs"),
+    "JobSet": ("jobset", "jobsets"),
 }
+ROLLING_KINDS = ("Deployment", "StatefulSet", "DaemonSet")  # their controllers replace pods when the template changes
+KIND_GROUPS = {"Pod": "", "Job": "batch", "CronJob": "batch", "Deployment": "apps", "StatefulSet": "apps",
+               "DaemonSet": "apps", "ReplicaSet": "apps", "JobSet": "jobset.x-k8s.io"}
 _BY_NAME = {alias: kind for kind, aliases in KIND_NAMES.items() for alias in (*aliases, kind.lower())}
+
+
+def kind_named(text: str) -> str | None:
+    """The kind kubectl means by ``text``: a name (``job``, ``deploy``), or with its group, as
+    ``TYPE.GROUP`` or ``TYPE.VERSION.GROUP`` (``jobs.batch``, ``deployments.v1.apps``)."""
+    base, _, group = text.lower().partition(".")
+    kind = _BY_NAME.get(base)
+    if kind is None or not group:
+        return kind
+    version, _, rest = group.partition(".")
+    if group == KIND_GROUPS[kind] or (rest == KIND_GROUPS[kind] and version.startswith("v")):
+        return kind
+    return None
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
@@ -61,7 +77,7 @@ def parse_target(text: str, name: str | None = None) -> tuple[str, str]:
         name = rest
     if not name:
         raise OrasError(f"{text!r}: say which object, as TYPE/NAME (job/train, deploy/web, jobset/sweep)")
-    kind = _BY_NAME.get(kind_text.lower())
+    kind = kind_named(kind_text)
     if kind is None:
         known = ", ".join(aliases[0] for aliases in KIND_NAMES.values())
         raise OrasError(f"{kind_text!r} is not a kind annotate knows; one of: {known}")
@@ -234,6 +250,9 @@ def _annotate(obj: Any, values: dict[str, str], *, overwrite: bool, live: bool,
         for path, template in templates:
             _set(_annotations_of(metadata_of(template), f"{where} ({path})"), values, where=f"{where} ({path})",
                  overwrite=overwrite)
+        if live and kind in ROLLING_KINDS:
+            warnings.append(f"{where}: a changed pod template rolls out: its running pods are replaced by new ones "
+                            "that carry the annotations (as `kubectl rollout restart` would)")
     warnings += validate(new, namespace=namespace)
     return new, warnings, 1
 

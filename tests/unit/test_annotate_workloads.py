@@ -217,9 +217,26 @@ def test_a_jobs_template_with_its_own_extra_input_is_warned_about():
     ("cronjob/c", None, ("CronJob", "c")), ("cj/c", None, ("CronJob", "c")), ("sts/r", None, ("StatefulSet", "r")),
     ("ds/d", None, ("DaemonSet", "d")), ("rs/r", None, ("ReplicaSet", "r")), ("po/p", None, ("Pod", "p")),
     ("Job/x", None, ("Job", "x")), ("job", "x", ("Job", "x")),
+    ("jobs.batch/x", None, ("Job", "x")), ("deployments.v1.apps/web", None, ("Deployment", "web")),
+    ("jobsets.v1alpha2.jobset.x-k8s.io/s", None, ("JobSet", "s")), ("pods/p", None, ("Pod", "p")),
 ])
 def test_type_and_name_take_kubectls_forms(text, name, expected):
     assert parse_target(text, name) == expected
+
+
+@pytest.mark.parametrize("text", ["job.apps/x", "deployments.batch/x", "pods.v1.apps/x"])
+def test_a_type_with_another_kinds_group_is_refused(text):
+    with pytest.raises(OrasError, match="is not a kind annotate knows"):
+        parse_target(text)
+
+
+def test_a_live_deployment_is_said_to_roll_out():
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                  "spec": {"template": {"spec": {"containers": [{"name": "m", "image": "i", "command": ["serve"]}]}}}}
+    _, warnings = annotate_object(deployment, {"input-uri": "model/w:v1", "input-path": "/models"}, live=True)
+    assert any("rolls out: its running pods are replaced" in w for w in warnings), warnings
+    _, offline = annotate_object(deployment, {"input-uri": "model/w:v1", "input-path": "/models"})
+    assert not any("rolls out" in w for w in offline)
 
 
 @pytest.mark.parametrize("text, name, words", [
