@@ -9,7 +9,7 @@ opened, so `kubectl oras --help` loads none of them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -112,14 +112,19 @@ def open_target(where: Where, reference: str | None = None) -> Iterator[Target]:
         yield Target(host, where.plain_http, where.insecure, given_registry=where.registry or None)
         return
     from .cluster.registry import open_cache_registry
+    from .kube.errors import ClusterUnreachable
     from .oci.auth import Credentials
     from .oci.reference import parse_reference
 
     if reference:  # a reference that cannot be one is said before the cluster is asked anything
         parse_reference(reference, registry="cache.invalid", default_tag=None)
 
-    with open_cache_registry(cache=where.cache, namespace=where.namespace, kubeconfig=where.kubeconfig,
-                             context=where.context) as cache:
+    with ExitStack() as stack:
+        try:
+            cache = stack.enter_context(open_cache_registry(cache=where.cache, namespace=where.namespace,
+                                                            kubeconfig=where.kubeconfig, context=where.context))
+        except ClusterUnreachable as e:  # no cluster at all: say the other way too
+            raise ClusterUnreachable(f"{e} (or name a registry with --registry HOST:PORT)") from e
         endpoint = cache.endpoint
         credentials = Credentials(endpoint.username, endpoint.password) if endpoint.username and endpoint.password else None
         target = Target(cache.address, plain_http=True, insecure=False, credentials=credentials, cache=cache)

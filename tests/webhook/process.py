@@ -34,6 +34,7 @@ def install_identity(control_plane, *rbac_files: str) -> Path:
 def webhook_process(control_plane, log: Path, *, agent_image: str) -> Iterator[subprocess.Popen]:
     kubeconfig = install_identity(control_plane, "rbac-webhook.yaml", "rbac-certs.yaml")
     port = free_port()
+    delete_configuration(control_plane, "kubectl-oras")  # one an install left (service, not url) would merge with ours
     apply(control_plane, webhook_configuration(name="kubectl-oras", own_namespace=NS, ca_bundle="",
                                                url=f"https://127.0.0.1:{port}/mutate"))
     env = dict(os.environ, KUBECTL_ORAS_NAMESPACE=NS, KUBECTL_ORAS_IMAGE=agent_image)
@@ -121,6 +122,7 @@ def controller_process(control_plane, log: Path, *, agent_image: str, identity: 
     """The whole controller (webhook + reconciler), called by the apiserver for annotated pods."""
     kubeconfig = install_controller(control_plane)
     port = free_port()
+    delete_configuration(control_plane, "kubectl-oras")  # one an install left (service, not url) would merge with ours
     apply(control_plane, webhook_configuration(name="kubectl-oras", own_namespace=NS, ca_bundle="",
                                                url=f"https://127.0.0.1:{port}/mutate"))
     replica = start_replica(kubeconfig, log, agent_image=agent_image, identity=identity, webhook_port=port, extra=extra)
