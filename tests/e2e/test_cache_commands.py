@@ -43,7 +43,13 @@ def kubectl(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess
 def test_push_and_pull_through_the_kubelets_port_forward_as_a_kubectl_plugin(cluster, plugin_env, tmp_path):  # noqa: F811
     cp, _ = cluster
     ns = new_namespace(cp, "lab")
-    env = dict(plugin_env, KUBECONFIG=str(cp.kubeconfig))
+    try:
+        run_the_users_commands(cp, ns, dict(plugin_env, KUBECONFIG=str(cp.kubeconfig)), tmp_path)
+    finally:
+        cp.session().delete(f"{cp.server}/api/v1/namespaces/{ns}")  # the node runs the later tests' pods too
+
+
+def run_the_users_commands(cp, ns: str, env: dict[str, str], tmp_path: Path) -> None:
 
     listed = kubectl(env, "plugin", "list")
     assert "kubectl-oras" in listed.stdout, listed.stdout + listed.stderr

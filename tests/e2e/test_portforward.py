@@ -38,7 +38,8 @@ def cache(cluster):  # noqa: F811 - the fixture imported above
     cp, _ = cluster
     ns = new_namespace(cp, "pf")
     host, direct = orascache(cp, ns, "oras")
-    return cp, ns, host, direct, credentials(cp, ns, "oras")
+    yield cp, ns, host, direct, credentials(cp, ns, "oras")
+    cp.session().delete(f"{cp.server}/api/v1/namespaces/{ns}")  # the node runs the later tests' pods too
 
 
 def test_an_artifact_round_trips_byte_for_byte_through_the_real_kubelet(cache, tmp_path):
@@ -83,8 +84,13 @@ def test_how_streams_end_normally_is_not_an_error(cache, caplog):
             s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
             assert s.recv(1 << 16).startswith(b"HTTP/1.1 401")
         time.sleep(2)
-        print([r.getMessage() for r in caplog.records if "ended" in r.getMessage()])
-        assert pf.last_error is None
+        ended = [r.getMessage() for r in caplog.records if "ended" in r.getMessage()]
+        print(ended)
+        # After the pod's own close, the kubelet sends a close frame (1000), but once in a while (a
+        # loaded machine) drops the connection instead (1006): that is kept as a hint for a failed
+        # transfer, never an error-channel message.
+        assert pf.last_error is None or pf.last_error.endswith("the stream ended with code 1006"), (pf.last_error, ended)
+        assert any("local side first" in line for line in ended), ended
 
 
 def test_the_registry_pod_deleted_mid_use_the_tunnel_goes_on_to_its_replacement(cache, tmp_path):
