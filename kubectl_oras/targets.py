@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .oci.client import Credentials, RegistryClient, Timeouts
     from .oci.reference import Reference
 
-DEFAULT_CACHE = "oras"
+DEFAULT_CACHE = "oras"  # pods/annotations.py's, without importing the pod logic (a test holds them equal)
 
 
 @dataclass(frozen=True)

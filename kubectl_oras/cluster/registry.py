@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from ..kube.api import Kube
 from ..kube.portforward import ForwardTo, PortForward
+from ..pods.annotations import DEFAULT_CACHE
 from .caches import CacheEndpoint, cache_endpoint
-
-DEFAULT_CACHE = "oras"
 
 
 @dataclass(frozen=True)

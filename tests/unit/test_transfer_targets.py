@@ -92,3 +92,11 @@ def test_status_says_auth_from_the_spec_not_from_whether_the_secret_exists_yet()
     assert summary(pending)["auth"] is True
     off = {"metadata": {"name": "b", "namespace": "lab"}, "spec": {"auth": {"enabled": False}}, "status": {}}
     assert summary(off)["auth"] is False
+
+
+def test_the_default_cache_is_the_annotations_default():
+    from kubectl_oras import targets
+    from kubectl_oras.cluster import registry
+    from kubectl_oras.pods.annotations import DEFAULT_CACHE
+
+    assert targets.DEFAULT_CACHE == registry.DEFAULT_CACHE == DEFAULT_CACHE
