@@ -89,8 +89,8 @@ def clean_root(directory: Path) -> Path:
         manifest = json.load(oci.extractfile(f"blobs/sha256/{manifest_digest}"))  # type: ignore[arg-type]
         layers = [layer["digest"].split(":", 1)[1] for layer in manifest["layers"]]
     for digest in layers:  # GNU tar: device nodes, owners and modes as the layer has them
-        subprocess.run(["tar", "-xf", archive, "-O", f"blobs/sha256/{digest}"], check=True,
-                       stdout=open(directory / ".layer", "wb"))
+        with open(directory / ".layer", "wb") as layer:
+            subprocess.run(["tar", "-xf", archive, "-O", f"blobs/sha256/{digest}"], check=True, stdout=layer)
         subprocess.run(["tar", "-C", str(directory), "-xf", str(directory / ".layer")], check=True)
         (directory / ".layer").unlink()
     return directory
