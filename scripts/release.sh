@@ -69,6 +69,16 @@ if [[ ! -f "$VENV/.complete" ]]; then
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
   pip_install "$VENV" -c "$CONSTRAINTS"
+  # The constraints must name exactly what is installed: a distribution no longer needed (pydantic
+  # left with typer 0.29) or one not pinned (a new dependency) means they are stale.
+  installed="$("$VENV/bin/python" -m pip freeze --disable-pip-version-check --all | grep -vE '^(pip|setuptools|wheel)==' | LC_ALL=C sort -f)"
+  pinned="$(grep -v '^#' "$CONSTRAINTS" | LC_ALL=C sort -f)"
+  if [[ "$installed" != "$pinned" ]]; then
+    log "$CONSTRAINTS is not what the requirements install (< pinned, > installed):"
+    diff <(echo "$pinned") <(echo "$installed") >&2 || true
+    log "fix it, or rewrite it: scripts/release.sh --refresh-constraints"
+    rm -rf "$VENV"; exit 1
+  fi
   touch "$VENV/.complete"
   # One environment is kept: the others belong to requirements or constraints no longer in use.
   find "$CACHE" -mindepth 1 -maxdepth 1 -name 'release-env-*' ! -path "$VENV" -exec rm -rf {} +
@@ -78,10 +88,10 @@ fi
 sources_key="$( (
   echo "$env_key"
   "$VENV/bin/python" -m pip freeze --disable-pip-version-check
-  find kubectl_oras scripts/release -type f ! -name '*.pyc' ! -path '*/__pycache__/*' | LC_ALL=C sort | while read -r f; do
+  find kubectl_oras manifests scripts/release -type f ! -name '*.pyc' ! -path '*/__pycache__/*' | LC_ALL=C sort | while read -r f; do
     echo "$f"; sha256sum < "$f"
   done
-  for f in pyproject.toml LICENSE scripts/release.sh; do echo "$f"; sha256sum < "$f"; done
+  for f in pyproject.toml setup.py LICENSE scripts/release.sh; do echo "$f"; sha256sum < "$f"; done
 ) | sha256sum | cut -c1-16)"
 BUILD="$CACHE/release/$sources_key"
 eval "$("$PYTHON" - <<'PY'

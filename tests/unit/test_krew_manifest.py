@@ -24,6 +24,8 @@ def test_krew_yaml_is_the_generator_s_output_for_its_sha256s() -> None:
     platforms = [krew["Platform"](p["selector"]["matchLabels"]["os"], p["selector"]["matchLabels"]["arch"], p["sha256"])
                  for p in committed["spec"]["platforms"]]
     assert krew["render_manifest"](committed["spec"]["version"], platforms) == text
+    # A version bump without a release build (scripts/release.sh --write-krew-yaml) fails here, at once.
+    assert committed["spec"]["version"] == "v" + kubectl_oras.__version__, "krew.yaml: scripts/release.sh --write-krew-yaml"
 
 
 def test_the_manifest_follows_the_package_version_and_krew_s_rules() -> None:
@@ -97,3 +99,26 @@ def test_a_bundle_krew_could_not_unpack_is_not_archived(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="symlink"):
         krew["write_archive"](bundle, tmp_path / "b.tar.gz")
     assert not (tmp_path / "b.tar.gz").exists()
+
+
+def test_the_release_constraints_satisfy_the_project_s_requirements() -> None:
+    """What the bundle freezes (scripts/release/constraints.txt) is allowed by pyproject.toml: typer
+    stays below 0.29 there too (0.29 loads pydantic on every command), and so pydantic is not pinned
+    (release.sh refuses constraints that name what the requirements do not install)."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (REPO / "scripts" / "release" / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for text in project["dependencies"] + project["optional-dependencies"]["release"]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (text, pins[name])
+    assert "pydantic" not in pins and "pydantic-core" not in pins
