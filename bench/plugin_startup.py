@@ -3,7 +3,8 @@
 Builds the release (scripts/release.sh, cached), installs it with the real krew into a fresh
 KREW_ROOT, and times whole commands: `python -c pass` (the floor of anything in Python), the
 source checkout (`python -m kubectl_oras`), the installed bundle run directly and through kubectl's
-plugin discovery (`kubectl oras …`). Median wall time and median CPU time (user + system, less
+plugin discovery (`kubectl oras …`): --help, tags --help, version --client, and plain version
+with no kubeconfig. Median wall time and median CPU time (user + system, less
 disturbed by other work on the machine) of --repeat runs, after one warm-up run each.
 
     python bench/plugin_startup.py [--repeat 21]
@@ -53,21 +54,20 @@ def main() -> None:
         subprocess.run(["kubectl", "krew", "install", f"--manifest={release.manifest}", f"--archive={release.archive}"],
                        env=env, check=True, capture_output=True)
         source_env = dict(os.environ)
-        cases = [
-            ("python -c pass", [sys.executable, "-c", "pass"], source_env),
-            ("source: python -m kubectl_oras --help", [sys.executable, "-m", "kubectl_oras", "--help"], source_env),
-            ("source: … tags --help", [sys.executable, "-m", "kubectl_oras", "tags", "--help"], source_env),
-            ("bundle: kubectl-oras --help", [f"{root}/bin/kubectl-oras", "--help"], env),
-            ("bundle: kubectl-oras tags --help", [f"{root}/bin/kubectl-oras", "tags", "--help"], env),
-            ("kubectl oras --help", ["kubectl", "oras", "--help"], env),
-            ("kubectl oras tags --help", ["kubectl", "oras", "tags", "--help"], env),
-        ]
+        commands = [["--help"], ["tags", "--help"], ["version", "--client"]]
+        cases = [("python -c pass", [sys.executable, "-c", "pass"], source_env)]
+        cases += [(f"source: python -m kubectl_oras {' '.join(c)}", [sys.executable, "-m", "kubectl_oras", *c], source_env)
+                  for c in commands]
+        cases += [(f"bundle: kubectl-oras {' '.join(c)}", [f"{root}/bin/kubectl-oras", *c], env) for c in commands]
+        cases += [(f"kubectl oras {' '.join(c)}", ["kubectl", "oras", *c], env) for c in commands]
+        # With no kubeconfig: the client's version, after finding there is no cluster to ask.
+        cases += [("kubectl oras version (no cluster)", ["kubectl", "oras", "version"], env)]
         floor = None
-        print(f"{'command':42s} {'wall s':>8s} {'cpu s':>8s} {'wall / python -c pass':>22s}")
+        print(f"{'command':52s} {'wall s':>8s} {'cpu s':>8s} {'wall / python -c pass':>22s}")
         for name, argv, case_env in cases:
             wall, cpu = medians(argv, case_env, args.repeat)
             floor = floor or wall
-            print(f"{name:42s} {wall:8.3f} {cpu:8.3f} {wall / floor:22.1f}", flush=True)
+            print(f"{name:52s} {wall:8.3f} {cpu:8.3f} {wall / floor:22.1f}", flush=True)
 
 
 if __name__ == "__main__":
