@@ -22,6 +22,7 @@ TIERS = {
     "unit": "tier0",  # pure: no process, no network
     "registry": "tier1", "cli": "tier1", "agent": "tier1",  # registry processes, the Go oras CLI, the pod protocol
     "controller": "tier1",  # the controller's own servers on loopback (probes, metrics)
+    "packaging": "tier1",  # the krew release: the frozen bundle, krew and kubectl as processes, a chroot
     "cluster": "tier2", "webhook": "tier2",  # etcd + kube-apiserver (+ controller manager)
     "node": "tier3", "e2e": "tier3",  # + kubelet, containerd, kube-proxy, CoreDNS
 }

@@ -2,7 +2,7 @@
 # Build the Go test-infrastructure binaries the tiers need, from pinned Go modules,
 # into a cache outside the repository. A second run with the same pins does no work.
 #
-#   tests/cluster/build.sh [kube] [etcd] [coredns] [oras] [distribution]    (default: all)
+#   tests/cluster/build.sh [kube] [kubectl] [etcd] [coredns] [oras] [distribution] [krew]    (default: all)
 #
 # Prints the cache directory of each built component on stdout, one "name=path" a line.
 # Fails loudly (non-zero, with the go error) when a component cannot be built.
@@ -16,6 +16,8 @@ DISTRIBUTION_VERSION="${DISTRIBUTION_VERSION:-v3.0.0}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.8}"
 # Cluster DNS for the tier-3 node (Service names inside pods).
 COREDNS_VERSION="${COREDNS_VERSION:-v1.13.1}"
+# The plugin manager and the krew-index's manifest validator (tests/packaging), both from sigs.k8s.io/krew.
+KREW_VERSION="${KREW_VERSION:-v0.5.0}"
 CACHE="${KUBECTL_ORAS_CACHE:-$HOME/.cache/kubectl-oras}"
 KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 
@@ -29,14 +31,15 @@ new_workdir() { WORK="$(mktemp -d)"; WORKDIRS+=("$WORK"); }
 # its go.mod replaces every k8s.io/<staging> module with ./staging/src/..., which
 # `go install pkg@version` refuses. We require the release and replace each staging module
 # with its published v0.Y.Z twin, generated from that tag's own go.mod.
-build_kube() {
-  local out="$CACHE/kube-$KUBE_VERSION"
-  if all_present "$out" "${KUBE_BINARIES[@]}"; then echo "kube=$out"; return; fi
+build_kube() {  # name binary...: k8s.io/kubernetes commands, into $CACHE/name-$KUBE_VERSION
+  local name="$1"; shift
+  local out="$CACHE/$name-$KUBE_VERSION"
+  if all_present "$out" "$@"; then echo "$name=$out"; return; fi
   local start=$SECONDS work minor staging_version gomod
   new_workdir; work="$WORK"
   minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
   staging_version="v0.${KUBE_VERSION#v1.}"
-  log "kube $KUBE_VERSION: downloading module"
+  log "$name $KUBE_VERSION: downloading module"
   gomod="$(cd "$work" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
   {
     echo "module kubectl-oras.test/kube-build"
@@ -51,20 +54,13 @@ build_kube() {
       | awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
     echo ")"
   } > "$work/go.mod"
-  cat > "$work/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubelet"
-	_ "k8s.io/kubernetes/cmd/kube-proxy"
-)
-GO
-  log "kube $KUBE_VERSION: resolving modules"
+  local binary
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for binary in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$binary"; done
+    printf ')\n'
+  } > "$work/tools.go"
+  log "$name $KUBE_VERSION: resolving modules"
   (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >&2 && go mod download >&2)
   local ldflags="-s -w"
   local pkg
@@ -72,15 +68,14 @@ GO
     ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  mkdir -p "$out.tmp"
-  local name
-  for name in "${KUBE_BINARIES[@]}"; do
-    log "kube $KUBE_VERSION: building $name"
-    (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out.tmp/$name" "k8s.io/kubernetes/cmd/$name" >&2)
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  for binary in "$@"; do
+    log "$name $KUBE_VERSION: building $binary"
+    (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out.tmp/$binary" "k8s.io/kubernetes/cmd/$binary" >&2)
   done
   rm -rf "$out"; mv "$out.tmp" "$out"
-  log "kube $KUBE_VERSION: built in $((SECONDS - start))s"
-  echo "kube=$out"
+  log "$name $KUBE_VERSION: built in $((SECONDS - start))s"
+  echo "$name=$out"
 }
 
 all_present() {
@@ -90,20 +85,30 @@ all_present() {
 }
 
 # `go install pkg@version` would be the natural tool, but it reads the module's version list to
-# check for deprecation, and the module proxy answers 403 for some lists (oras.land/oras).
+# check for deprecation, and the module proxy answers 403 for some lists (oras.land/oras, sigs.k8s.io/krew).
 # A wrapper module that requires the exact version needs no list.
-go_build_pinned() {  # name version module package binary
-  local name="$1" version="$2" module="$3" pkg="$4" binary="$5"
+go_build_pinned() {  # name version module [ldflags] -- package binary [package binary...]
+  local name="$1" version="$2" module="$3" extra_ldflags=""; shift 3
+  if [[ "$1" != "--" ]]; then extra_ldflags="$1"; shift; fi
+  shift  # --
+  local pkgs=() binaries=()
+  while [[ $# -gt 0 ]]; do pkgs+=("$1"); binaries+=("$2"); shift 2; done
   local out="$CACHE/$name-$version"
-  if all_present "$out" "$binary"; then echo "$name=$out"; return; fi
-  local start=$SECONDS work
+  if all_present "$out" "${binaries[@]}"; then echo "$name=$out"; return; fi
+  local start=$SECONDS work i
   new_workdir; work="$WORK"
-  log "$name $version: building $pkg"
+  log "$name $version: building ${pkgs[*]}"
   printf 'module kubectl-oras.test/%s-build\n\ngo 1.22\n\nrequire %s %s\n' "$name" "$module" "$version" > "$work/go.mod"
-  printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$pkg" > "$work/tools.go"
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for i in "${!pkgs[@]}"; do printf '\t_ "%s"\n' "${pkgs[$i]}"; done
+    printf ')\n'
+  } > "$work/tools.go"
   (cd "$work" && GOFLAGS=-mod=mod go mod tidy >&2)
   rm -rf "$out.tmp"; mkdir -p "$out.tmp"
-  (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp/$binary" "$pkg" >&2)
+  for i in "${!pkgs[@]}"; do
+    (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $extra_ldflags" -o "$out.tmp/${binaries[$i]}" "${pkgs[$i]}" >&2)
+  done
   rm -rf "$out"; mv "$out.tmp" "$out"
   log "$name $version: built in $((SECONDS - start))s"
   echo "$name=$out"
@@ -111,17 +116,22 @@ go_build_pinned() {  # name version module package binary
 
 main() {
   local targets=("$@")
-  [[ ${#targets[@]} -gt 0 ]] || targets=(oras distribution etcd coredns kube)
+  [[ ${#targets[@]} -gt 0 ]] || targets=(oras distribution etcd coredns kube kubectl krew)
   mkdir -p "$CACHE"
   local target
   for target in "${targets[@]}"; do
     case "$target" in
-      kube) build_kube ;;
-      oras) go_build_pinned oras "$ORAS_VERSION" oras.land/oras oras.land/oras/cmd/oras oras ;;
-      coredns) go_build_pinned coredns "$COREDNS_VERSION" github.com/coredns/coredns github.com/coredns/coredns coredns ;;
-      etcd) go_build_pinned etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd ;;
-      distribution) go_build_pinned distribution "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3 github.com/distribution/distribution/v3/cmd/registry registry ;;
-      *) log "unknown target '$target' (known: kube etcd coredns oras distribution)"; exit 2 ;;
+      kube) build_kube kube "${KUBE_BINARIES[@]}" ;;
+      kubectl) build_kube kubectl kubectl ;;  # its own directory: adding it to kube's would rebuild all of them
+      oras) go_build_pinned oras "$ORAS_VERSION" oras.land/oras -- oras.land/oras/cmd/oras oras ;;
+      coredns) go_build_pinned coredns "$COREDNS_VERSION" github.com/coredns/coredns -- github.com/coredns/coredns coredns ;;
+      etcd) go_build_pinned etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 -- go.etcd.io/etcd/server/v3 etcd ;;
+      distribution) go_build_pinned distribution "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3 -- \
+                      github.com/distribution/distribution/v3/cmd/registry registry ;;
+      # kubectl finds `kubectl-krew` on PATH as the `krew` plugin.
+      krew) go_build_pinned krew "$KREW_VERSION" sigs.k8s.io/krew "-X sigs.k8s.io/krew/internal/version.gitTag=$KREW_VERSION" -- \
+              sigs.k8s.io/krew/cmd/krew kubectl-krew sigs.k8s.io/krew/cmd/validate-krew-manifest validate-krew-manifest ;;
+      *) log "unknown target '$target' (known: kube kubectl etcd coredns oras distribution krew)"; exit 2 ;;
     esac
   done
 }

@@ -3,7 +3,9 @@ discovery (an executable `kubectl-oras` on PATH): create-cache --wait, then push
 the port-forward the real kubelet serves (and the Python API, to the same cache), byte for byte,
 with the cache's auth on and its password read from its Secret (never shown); tags, ls, gc and rm
 aimed at the cache by name; a missing tag answered with the tags there are; status of the Ready
-cache.
+cache. The same session again from the krew release: the frozen bundle scripts/release.sh builds,
+installed by the real krew, with no Python of ours on PATH or PYTHONPATH (in this module, so the
+node's controller is started once for both).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pytest
 import kubectl_oras
 from tests.cluster.apply import new_namespace
 from tests.e2e.test_workflow_on_a_node import cluster, get  # noqa: F401 - fixture
+from tests.packaging.release import krew, release_build
+from tests.packaging.release import kubectl as built_kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("cluster")
@@ -47,6 +51,25 @@ def test_push_and_pull_through_the_kubelets_port_forward_as_a_kubectl_plugin(clu
         run_the_users_commands(cp, ns, dict(plugin_env, KUBECONFIG=str(cp.kubeconfig)), tmp_path)
     finally:
         cp.session().delete(f"{cp.server}/api/v1/namespaces/{ns}")  # the node runs the later tests' pods too
+
+
+def test_the_krew_installed_bundle_runs_the_same_session(cluster, tmp_path):  # noqa: F811
+    """The bundle's own aiohttp and websocket stack through the kubelet's port-forward."""
+    cp, _ = cluster
+    release = release_build()
+    krew_root = tmp_path / "krew"
+    env = {"PATH": f"{krew_root}/bin:{krew()}:{built_kubectl().parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "KREW_ROOT": str(krew_root), "KREW_NO_UPGRADE_CHECK": "1", "KUBECONFIG": str(cp.kubeconfig)}
+    subprocess.run(["kubectl", "krew", "install", f"--manifest={release.manifest}", f"--archive={release.archive}"],
+                   env=env, check=True, capture_output=True, timeout=300)
+    assert (krew_root / "bin" / "kubectl-oras").resolve().is_relative_to(krew_root / "store" / "oras")
+    work = tmp_path / "work"
+    work.mkdir()
+    ns = new_namespace(cp, "krew")
+    try:
+        run_the_users_commands(cp, ns, env, work)
+    finally:
+        cp.session().delete(f"{cp.server}/api/v1/namespaces/{ns}")
 
 
 def run_the_users_commands(cp, ns: str, env: dict[str, str], tmp_path: Path) -> None:
