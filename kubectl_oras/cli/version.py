@@ -20,6 +20,10 @@ def controller_version(kubeconfig: str | None, context: str | None) -> str | Non
     """The version of the controller in the cluster, when it is reachable; None when it is not, or
     cannot be asked. The cluster stack is imported here, never at the top of this module:
     `version --client` starts without it."""
+    from ..kube.kubeconfig_files import cluster_configured
+
+    if not cluster_configured(kubeconfig):  # nothing to ask: no need to load the Kubernetes client
+        return None
     from ..cluster.version import read_controller_version
 
     return read_controller_version(kubeconfig=kubeconfig, context=context)

@@ -18,8 +18,8 @@ from typing import Any
 from ..durations import positive_duration
 from ..errors import OrasError
 from ..kube.api import ORAS_CACHES, SECRETS, Kube
-from ..pods.annotations import DEFAULT_CACHE
 from ..kube.errors import NotFound
+from ..pods.annotations import DEFAULT_CACHE
 from .polling import Progress, poll
 
 API_VERSION = f"{ORAS_CACHES.api_version}"

@@ -22,28 +22,13 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 
 from .api import Kube
 from .errors import ClusterUnreachable, KubeError
+from .kubeconfig_files import kubeconfig_files
 
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-DEFAULT_KUBECONFIG = "~/.kube/config"
 
 
 class ContextNotFound(KubeError):
     """The context asked for is in no kubeconfig file; the message lists those that are."""
-
-
-def in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-
-
-def kubeconfig_files(kubeconfig: str | None, environ: Mapping[str, str]) -> list[str]:
-    """The kubeconfig files kubectl would read: the flag's one file, else KUBECONFIG's list
-    (``:``-separated, empty entries skipped), else ~/.kube/config. Paths are not checked here."""
-    if kubeconfig:
-        return [os.path.expanduser(kubeconfig)]
-    listed = environ.get("KUBECONFIG")
-    if listed:
-        return [os.path.expanduser(p) for p in listed.split(os.pathsep) if p]
-    return [os.path.expanduser(DEFAULT_KUBECONFIG)]
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ COMMANDS = ("push", "pull", "tags", "ls", "rm", "gc", "inject", "version", "inst
             "delete-cache", "status", "annotate")
 
 
-def run(*args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def run(*args: str, **extra_env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """Run the interpreter with ``args`` under -X importtime; the process and every module it imported."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80", **extra_env}
     env.pop("PYTHONSTARTUP", None)
     done = subprocess.run([sys.executable, "-X", "importtime", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
@@ -90,3 +90,17 @@ def test_the_light_defaults_are_the_engines():
 
     assert transport.Timeouts is Timeouts and manifest.DEFAULT_ARTIFACT_TYPE == DEFAULT_ARTIFACT_TYPE
     assert (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT) == ("10s", "30s")
+
+
+def test_version_with_no_cluster_to_ask_loads_no_kubernetes_client(tmp_path):
+    """Like `kubectl version`, plain `version` asks the cluster, but with no kubeconfig and no pod's
+    ServiceAccount there is none: it answers with the client's version without loading the client."""
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    code = ("import runpy, sys; sys.argv = ['kubectl-oras', 'version']; "
+            "import kubectl_oras.cli as c; c.app(prog_name='kubectl-oras')")
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=REPO, capture_output=True, text=True,
+                          env={**env, "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}, timeout=60)
+    assert done.stdout == f"kubectl-oras {__version__}\n", done.stderr[-2000:]
+    imported = [line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert "kubectl_oras.kube.kubeconfig_files" in imported  # it looked (standard library alone)
+    assert heavy_in(imported) == ["kubectl_oras.kube", "kubectl_oras.kube.kubeconfig_files"]
