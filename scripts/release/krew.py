@@ -41,24 +41,23 @@ KREW_PLATFORMS = {
 SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 ARCHIVE_NAME = re.compile(r"^kubectl-oras_(?P<tag>v[^_]+)_(?P<os>[a-z0-9]+)_(?P<arch>[a-z0-9]+)\.tar\.gz$")
 
-SHORT_DESCRIPTION = "Pass files between workflow steps through an OCI registry"
+SHORT_DESCRIPTION = "Pass files between workflow steps through OCI"  # krew-index asks for <= 50
 DESCRIPTION = """\
-Pass files between the steps of a Kubernetes workflow through an OCI registry, and pull the
-results with one command. Annotated pods get an agent that pulls their inputs before the step
-and pushes their outputs after it, into a registry the controller runs in the namespace (an
-OrasCache). Direct mode (push, pull, tags, ls, rm, gc) works against any registry you can
-reach, with no cluster at all.
+Pass files between the steps of a Kubernetes workflow through an OCI registry,
+and pull the results with one command. Annotated pods get an agent that pulls
+their inputs before the step and pushes their outputs after it, into a registry
+the controller runs in the namespace (an OrasCache). Direct mode (push, pull,
+tags, ls, rm, gc) works against any registry you can reach, with no cluster.
 
 The plugin is a self-contained bundle: it needs no Python on your machine.
 """
 CAVEATS = """\
-Direct mode (kubectl oras push/pull/tags/ls/rm/gc -r HOST) needs nothing in a cluster.
+This build runs on Linux with glibc 2.36 or newer (Debian 12, Ubuntu 23.04 and later).
 
-The OrasCache registries and the injection of the agent into annotated pods need the
-controller in the cluster; install it once per cluster (namespace, CRD, RBAC, controller,
-webhook) with:
-
-  kubectl oras install
+Direct mode (push, pull, tags, ls, rm, gc with -r HOST) needs nothing in a cluster. The
+caches and the agent in annotated pods need the controller, installed once per cluster with
+`kubectl oras install --image IMAGE`, where IMAGE is the controller image built from the
+project's Containerfile and pushed to a registry the cluster pulls from.
 """
 
 

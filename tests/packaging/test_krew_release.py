@@ -50,6 +50,37 @@ def test_the_archive_is_one_krew_unpacks(release: Release) -> None:
     assert not [name for name in members if name.startswith(("_internal/pydantic", "_internal/annotated_types"))]
 
 
+def test_a_credential_plugin_the_bundle_starts_gets_the_users_environment_not_the_bundles(
+        release: Release, tmp_path: Path) -> None:
+    """A kubeconfig's exec plugin (aws, gke-gcloud-auth-plugin, …) must load its own libraries: the
+    bundle's LD_LIBRARY_PATH (into _internal/) and PyInstaller's _PYI_* variables are not passed on."""
+    unpacked = tmp_path / "plugin"
+    unpacked.mkdir()
+    with tarfile.open(release.archive, "r:gz") as tar:
+        tar.extractall(unpacked, filter="tar")
+    seen = tmp_path / "seen.env"
+    plugin = tmp_path / "credentials.sh"
+    plugin.write_text(f"#!/bin/sh\nenv > {seen}\n"
+                      'echo \'{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", '
+                      '"status": {"token": "t"}}\'\n')
+    plugin.chmod(0o755)
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+              "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+              "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+              "users": [{"name": "u", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                                        "command": str(plugin), "interactiveMode": "Never"}}}]}
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "kubeconfig"),
+           "LD_LIBRARY_PATH": "/users/own/lib"}
+    done = subprocess.run([str(unpacked / "kubectl-oras"), "version"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith(f"kubectl-oras {kubectl_oras.__version__}"), done.stderr
+    inherited = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+    assert inherited.get("LD_LIBRARY_PATH") == "/users/own/lib"  # the user's, as it was
+    assert [name for name in inherited if name.startswith("_PYI_")] == []
+    assert not [v for v in inherited.values() if "_internal" in v]
+
+
 def test_the_committed_manifest_is_the_build_s_but_for_the_sha256(release: Release) -> None:
     built, committed = yaml.safe_load(release.manifest.read_text()), yaml.safe_load((REPO / "krew.yaml").read_text())
     for manifest in (built, committed):
@@ -144,7 +175,7 @@ def test_krew_installs_the_plugin_where_no_python_of_ours_exists_and_it_runs(
     assert _ok(in_root(root, ["kubectl", "oras", "version", "--client"], ROOT_ENV)) == client
     start = time.monotonic()
     assert _ok(in_root(root, ["kubectl", "oras", "version"], ROOT_ENV)) == client
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 10  # at once: no client loaded (a loaded 2-core machine varies)
     # install renders the manifests the bundle carries: the same objects as from the source tree.
     env = {k: v for k, v in os.environ.items() if k != "KUBECTL_ORAS_IMAGE"}
     from_source = subprocess.run([sys.executable, "-m", "kubectl_oras", "install", "--dry-run"], cwd=REPO, env=env,
