@@ -89,13 +89,9 @@ def _annotate_file(filename: str, values: dict[str, str], *, overwrite: bool, na
     import yaml
 
     from ..pods.annotate import annotate_documents
-    from .inject import _read
+    from .manifest_files import read_documents
 
-    text = _read(filename)
-    try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as e:
-        raise OrasError(f"{filename}: not valid YAML: {e}") from e
+    documents = read_documents(filename)
     out, warnings = annotate_documents(documents, values, overwrite=overwrite, namespace=namespace)
     for warning in warnings:
         progress(f"warning: {warning}")

@@ -37,7 +37,7 @@ from .common import (
     timeouts,
 )
 from .progress import TransferProgress, human_bytes
-from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, open_target, where_to
+from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, target_for
 
 FormatOption = Annotated[Format, typer.Option("--output", "-o", "--format", help="Output format: text or json.")]
 
@@ -73,9 +73,8 @@ def push(
 
     annotations = parse_annotations(annotation or [])
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    where = where_to(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                     kubeconfig=kubeconfig, context=context, namespace=namespace)
-    with open_target(where, reference) as target:
+    with target_for(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
         ref = target.reference(reference)
         client = make_client(target, push=True, limits=limits, what=f"push {target.named(str(ref))}")
         progress = TransferProgress(f"push {ref.repository}:{ref.tag}", enabled=stderr_is_terminal())
@@ -121,9 +120,8 @@ def pull(
     from ..oci.pull import pull_artifact
 
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    where = where_to(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                     kubeconfig=kubeconfig, context=context, namespace=namespace)
-    with open_target(where, reference) as target:
+    with target_for(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
         ref = target.reference(reference)
         client = make_client(target, push=False, limits=limits, what=f"pull {target.named(str(ref))}")
         progress = TransferProgress(f"pull {ref.repository}:{ref.tag or ref.digest}", enabled=stderr_is_terminal())
@@ -164,9 +162,8 @@ def tags(
     from ..oci.errors import InvalidReference
 
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    where = where_to(repository, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                     kubeconfig=kubeconfig, context=context, namespace=namespace)
-    with open_target(where, repository) as target:
+    with target_for(repository, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
         ref = target.reference(repository, default_tag=None)
         if ref.tag or ref.digest:
             raise InvalidReference(f"{repository!r}: give a repository without a tag or digest")
@@ -194,9 +191,8 @@ def ls(
     from ..oci.reference import is_valid_repository
 
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    where = where_to(None, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                     kubeconfig=kubeconfig, context=context, namespace=namespace)
-    with open_target(where) as target:
+    with target_for(None, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
         client = make_client(target, push=False, limits=limits, what=f"list repositories{target.suffix or ' of ' + target.host}")
         found = [r for r in client.list_repositories() if is_valid_repository(r)]
     emit(output, {**target.description, "repositories": found}, "\n".join(found))
@@ -222,9 +218,8 @@ def rm(
     from ..oci.errors import InvalidReference
 
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    where = where_to(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                     kubeconfig=kubeconfig, context=context, namespace=namespace)
-    with open_target(where, reference) as target:
+    with target_for(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
         ref = target.reference(reference, default_tag=None)
         if not ref.tag and not ref.digest:
             raise InvalidReference(f"{reference!r}: say which tag or digest to delete (repo:tag)")

@@ -28,7 +28,7 @@ from .common import (
     timeouts,
 )
 from .progress import human_bytes
-from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, Target, open_target, where_to
+from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, Target, target_for
 
 if TYPE_CHECKING:
     from ..oci.defaults import Timeouts
@@ -106,9 +106,8 @@ def gc(
             raise InvalidReference(f"{name!r} is not a repository name (lowercase, e.g. metric/lammps; no tag)")
     policy = Policy(keep_last=keep_last, max_age=age, keep=tuple(keep or ()))
     limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    where = where_to(None, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                     kubeconfig=kubeconfig, context=context, namespace=namespace)
-    with open_target(where) as target:
+    with target_for(None, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
         _collect(target, repositories, policy, max_age, limits=limits, dry_run=dry_run, concurrency=concurrency,
                  output=output)
 

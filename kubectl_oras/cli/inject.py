@@ -11,20 +11,9 @@ import typer
 from .. import __version__
 from ..errors import OrasError
 from .common import add_command, examples, handle_errors
+from .manifest_files import read_documents
 
 DEFAULT_IMAGE = f"kubectl-oras:{__version__}"
-
-
-def _read(path: str) -> str:
-    try:
-        if path == "-":
-            return sys.stdin.read()
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as e:
-        raise OrasError(f"{path}: {e.strerror}") from e
-    except UnicodeDecodeError as e:
-        raise OrasError(f"{path}: not UTF-8 text (byte {e.start})") from None
 
 
 @handle_errors
@@ -41,13 +30,7 @@ def inject(
     from ..pods.injection import InjectionConfig
     from ..pods.workloads import inject_manifest
 
-    text = _read(filename)
-    try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as e:
-        raise OrasError(f"{filename}: not valid YAML: {e}") from e
-    except RecursionError:
-        raise OrasError(f"{filename}: nested too deeply to be a Kubernetes manifest") from None
+    documents = read_documents(filename)
     config = InjectionConfig(agent_image=image, namespace=namespace)
     out = []
     for number, doc in enumerate(documents, start=1):

@@ -4,13 +4,14 @@ which registry that means is kubectl_oras/targets.py."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
 from ..errors import OrasError
-from ..targets import DEFAULT_CACHE, Target, Where, names_a_registry, open_target
+from ..targets import DEFAULT_CACHE, Target, Where, open_target
 from .cluster_options import ContextOption, KubeconfigOption, NamespaceOption
 
 REGISTRY_ENV = "KUBECTL_ORAS_REGISTRY"
@@ -44,5 +45,14 @@ def where_to(reference: str | None, *, registry: str | None, cache: str | None, 
         registry = env.get(REGISTRY_ENV) or None
     return Where(registry, plain_http, insecure, cache or DEFAULT_CACHE, kubeconfig, context, namespace)
 
-__all__ = ["CacheOption", "ContextOption", "KubeconfigOption", "NamespaceOption", "Target", "Where", "names_a_registry",
-           "open_target", "where_to"]
+
+@contextmanager
+def target_for(reference: str | None, *, registry: str | None, cache: str | None, plain_http: bool, insecure: bool,
+               kubeconfig: str | None, context: str | None, namespace: str | None) -> Iterator[Target]:
+    """The registry a command's options mean (``where_to``), open for the ``with`` block."""
+    where = where_to(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
+                     kubeconfig=kubeconfig, context=context, namespace=namespace)
+    with open_target(where, reference) as target:
+        yield target
+
+__all__ = ["CacheOption", "ContextOption", "KubeconfigOption", "NamespaceOption", "Target", "target_for", "where_to"]

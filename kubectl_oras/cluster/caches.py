@@ -19,11 +19,9 @@ from ..durations import positive_duration
 from ..errors import OrasError
 from ..kube.api import ORAS_CACHES, SECRETS, Kube
 from ..kube.errors import NotFound
-from ..pods.annotations import DEFAULT_CACHE
 from .polling import Progress, poll
 
 API_VERSION = f"{ORAS_CACHES.api_version}"
-DEFAULT_NAME = DEFAULT_CACHE  # the cache pods use unless annotated otherwise
 REGISTRY_PORT = 5000  # the Service's port (docs/orascache.md)
 USER_KEY, PASSWORD_KEY = "ORAS_USER", "ORAS_PASS"  # the auth Secret's keys (controller/core/cache_auth.py)
 
