@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from controller.core.webhook_configuration import webhook_configuration  # noqa: E402
+from localcluster.controlplane import ControlPlane  # noqa: E402
 from tests.cluster.apply import apply, new_namespace, wait_for  # noqa: E402
-from tests.cluster.controlplane import ControlPlane  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.webhook.process import NS, install_controller, start_replica, stop_replica  # noqa: E402
 

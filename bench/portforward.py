@@ -25,12 +25,13 @@ from kubectl_oras.oci.client import RegistryClient  # noqa: E402
 from kubectl_oras.oci.pull import pull_artifact  # noqa: E402
 from kubectl_oras.oci.push import push_artifact  # noqa: E402
 from kubectl_oras.oci.reference import Reference  # noqa: E402
+from localcluster.cluster import LocalCluster  # noqa: E402
+from localcluster.controlplane import ControlPlane  # noqa: E402
+from localcluster.project_image import IMAGE_NAME, project_archive  # noqa: E402
 from tests.cluster.apply import new_namespace  # noqa: E402
-from tests.cluster.controlplane import ControlPlane  # noqa: E402
 from tests.e2e.test_portforward import credentials  # noqa: E402
 from tests.e2e.test_workflow_on_a_node import orascache  # noqa: E402
-from tests.node.node import Node  # noqa: E402
-from tests.node.project_image import IMAGE_NAME, project_archive  # noqa: E402
+from tests.support.cluster_fixtures import TEST_NETWORK  # noqa: E402
 from tests.support.net import free_port, wait_listening  # noqa: E402
 from tests.support.tools import oras_cli  # noqa: E402
 from tests.webhook.process import controller_process  # noqa: E402
@@ -58,17 +59,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-pf-"))
-    cp = ControlPlane.start()
-    node = None
+    cluster = LocalCluster.start(work / "cluster", TEST_NETWORK, images=((project_archive(), ()),))
     try:
-        node = Node.start(cp)
-        node.import_archive(project_archive())
-        with controller_process(cp, work / "controller.log", agent_image=IMAGE_NAME):
-            run(cp, work, args)
+        with controller_process(cluster.cp, work / "controller.log", agent_image=IMAGE_NAME):
+            run(cluster.cp, work, args)
     finally:
-        if node is not None:
-            node.stop()
-        cp.stop()
+        cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

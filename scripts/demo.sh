@@ -1,41 +1,127 @@
 #!/usr/bin/env bash
-# The main job, on one machine: start a registry on loopback and run a two-step workflow whose
-# steps hand files to each other through it, then pull the final result like a user would.
+# The main job: a user's journey on a real cluster, end to end (docs/local-cluster.md).
+#
+#   bash scripts/demo.sh                      on a local cluster this script brings up (root)
+#   bash scripts/demo.sh --context NAME       on the cluster of a kubeconfig context of yours
+#                        [--image IMAGE]      the controller/agent image that cluster can pull
+#                        [--nodes N]          nodes of the local cluster (default 2)
+#                        [--namespace NS]     default kubectl-oras-demo (made afresh)
+#
+# 1. set up: Debian packages and this package; the local cluster unless --context is given
+# 2. kubectl oras install                      the controller and the webhook
+# 3. kubectl oras create-cache oras --wait     a registry in the namespace, auth on
+# 4. a metrics experiment: a step writing a directory of results (as hwloc's /tmp/analysis) and a
+#    step whose log is kept through output-pipe (as lammps.out), annotated with kubectl oras annotate
+# 5. kubectl oras pull metric/hwloc:iter-0 and metric/lammps:iter-0 into ./data, and the tree
+#
+# Each phase prints its wall time; DEMO_TIMINGS=FILE also writes them there (bench/main_job.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo="$PWD"
+
+context="" image="" nodes=2 ns="kubectl-oras-demo"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --context) context="$2"; shift 2 ;;
+    --image) image="$2"; shift 2 ;;
+    --nodes) nodes="$2"; shift 2 ;;
+    --namespace|-n) ns="$2"; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+began=$SECONDS phase_began=$SECONDS phase=""
+: > "${DEMO_TIMINGS:=/dev/null}"
+step() {  # ends the phase under way (its time) and, given a title, starts the next
+  [[ -n "$phase" ]] && { echo "   ($phase: $((SECONDS - phase_began))s)"; echo "$phase $((SECONDS - phase_began))" >> "$DEMO_TIMINGS"; }
+  phase="${1:-}" phase_began=$SECONDS
+  [[ -n "$phase" ]] && { echo; echo "== $2"; }
+  return 0
+}
+
+step setup "set up: packages, this package$( [[ -z "$context" ]] && echo ', and a local cluster')"
 bash scripts/setup.sh
+if [[ -n "$context" ]]; then
+  kubectl config get-contexts "$context" >/dev/null || { echo "demo.sh: no context $context in your kubeconfig" >&2; exit 1; }
+  k=(kubectl --context "$context") ko=(kubectl oras --context "$context")  # kubectl passes no flag before a plugin's name
+else
+  eval "$(bash scripts/local-cluster.sh up --nodes "$nodes")"
+  export KUBECONFIG
+  k=(kubectl) ko=(kubectl oras)
+fi
+"${k[@]}" get nodes
 
+step install "kubectl oras install"
+"${ko[@]}" install ${image:+--image "$image"}
+
+step cache "kubectl oras create-cache oras --wait (namespace $ns, made afresh)"
+"${k[@]}" delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
+"${k[@]}" create namespace "$ns" >/dev/null
+"${ko[@]}" create-cache oras -n "$ns" --wait
+
+step experiment "a metrics experiment: hwloc writes a directory, lammps a log (output-pipe)"
 work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-cat > "$work/registry.yml" <<YAML
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/data}, delete: {enabled: true}}
-http: {addr: "127.0.0.1:$port"}
+trap 'rm -rf "$work"' EXIT
+job() {  # a Job of one busybox step: job NAME SCRIPT (busybox is preloaded: IfNotPresent, not Always)
+  cat <<YAML
+apiVersion: batch/v1
+kind: Job
+metadata: {name: $1}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: $1
+        image: busybox
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c]
+        args:
+        - |
+$(printf '%s\n' "${2#$'\n'}" | sed 's/^/          /')
 YAML
-docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 &
-registry_pid=$!
-trap 'kill $registry_pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+}
+job hwloc '
+mkdir -p /tmp/analysis/cpu
+grep -c ^processor /proc/cpuinfo > /tmp/analysis/cpu/count.txt
+grep -m1 "model name" /proc/cpuinfo > /tmp/analysis/cpu/model.txt || echo unknown > /tmp/analysis/cpu/model.txt
+head -3 /proc/meminfo > /tmp/analysis/memory.txt
+hostname > /tmp/analysis/node.txt
+echo "hwloc: topology written to /tmp/analysis"' > "$work/hwloc.yaml"
+job lammps '
+echo "LAMMPS (simulated): reaxc benchmark, 2 x 2 x 2"
+for step in 0 10 20 30 40 50; do echo "Step $step Temp $((300 + step)) E_pair -$((800 + step * 2))"; done
+echo "Total wall time: 0:00:01"' > "$work/lammps.yaml"
+"${ko[@]}" annotate -f "$work/hwloc.yaml" --output metric/hwloc:iter-0 --output-path /tmp/analysis \
+  | "${k[@]}" apply -n "$ns" -f -
+"${ko[@]}" annotate -f "$work/lammps.yaml" --output metric/lammps:iter-0 --output-pipe lammps.out \
+    --output-path lammps.out \
+  | "${k[@]}" apply -n "$ns" -f -
+for job in hwloc lammps; do  # until each succeeded or failed (kubectl wait knows only one outcome)
+  for _ in $(seq 600); do
+    outcome="$("${k[@]}" get job "$job" -n "$ns" -o 'jsonpath={.status.succeeded}/{.status.failed}')"
+    [[ "$outcome" != "/" ]] && break
+    sleep 0.5
+  done
+  if [[ "$outcome" != 1/ ]]; then
+    echo "demo.sh: step $job did not succeed (succeeded/failed: $outcome); its pods:" >&2
+    "${k[@]}" get pods -n "$ns" -l job-name="$job" -o wide >&2
+    exit 1
+  fi
+  echo "step $job succeeded"
+done
+"${k[@]}" get pods -n "$ns" -o wide
 
-export KUBECTL_ORAS_REGISTRY="127.0.0.1:$port" KUBECTL_ORAS_PLAIN_HTTP=1
-step() { echo; echo "== $*"; }
-
-step "step 1 (simulate): writes a results directory and a metrics file, pushes them"
-mkdir -p "$work/step1/results" && cd "$work/step1"
-for i in 1 2 3; do seq 1 $((i * 1000)) > "results/run-$i.txt"; done
-echo '{"runs": 3, "seconds": 4.2}' > metrics.json
-kubectl-oras push experiment/simulate:iter-0 results metrics.json -a iteration=0
-
-step "step 2 (analyse): pulls step 1's output, summarises it, pushes the summary"
-mkdir -p "$work/step2" && cd "$work/step2"
-kubectl-oras pull experiment/simulate:iter-0 -o inputs
-wc -l inputs/results/*.txt | tail -1 | awk '{print "total lines:", $1}' > summary.txt
-cat inputs/metrics.json >> summary.txt
-kubectl-oras push experiment/analyse:iter-0 summary.txt
-
-step "you: list what the workflow stored, and pull the result"
-kubectl-oras ls
-kubectl-oras tags experiment/analyse
-cd "$work" && kubectl-oras pull experiment/analyse:iter-0 -o result
-echo; echo "result/summary.txt:"; cat result/summary.txt
+step pull "kubectl oras pull metric/hwloc:iter-0 and metric/lammps:iter-0 into ./data"
+rm -rf "$repo/data"
+"${ko[@]}" tags metric/hwloc -n "$ns"
+"${ko[@]}" pull metric/hwloc:iter-0 -o "$repo/data" -n "$ns"
+"${ko[@]}" pull metric/lammps:iter-0 -o "$repo/data" -n "$ns"
+(cd "$repo" && find data | sort | sed 's/[^/]*\//  /g')
+echo; echo "data/lammps.out:"; cat "$repo/data/lammps.out"
+step
+echo "done in $((SECONDS - began))s: the results are in ./data; \`kubectl oras status -n $ns\` shows the cache"
+[[ -z "$context" ]] && echo "the local cluster stays up (bash scripts/local-cluster.sh down removes it); export KUBECONFIG=$KUBECONFIG"
+exit 0

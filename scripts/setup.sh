@@ -47,5 +47,5 @@ if ! installed 2>/dev/null; then
 fi
 
 if [[ "${1:-}" == "--tests" ]]; then
-  bash tests/cluster/build.sh >&2
+  bash localcluster/build.sh >&2
 fi

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.reference import Reference
+from tests.support.cluster_fixtures import TEST_NETWORK
 from tests.support.registries import KINDS, RegistryProcess, start_registry
 from tests.support.tools import oras_cli
 
@@ -90,7 +92,7 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def control_plane():
     """etcd + kube-apiserver (RBAC on) + kube-controller-manager on loopback, for the session."""
-    from tests.cluster.controlplane import ControlPlane
+    from localcluster.controlplane import ControlPlane
 
     cp = ControlPlane.start()
     yield cp
@@ -98,11 +100,19 @@ def control_plane():
 
 
 @pytest.fixture(scope="session")
-def node(control_plane):
-    """A Ready node (kubelet + containerd + runc + CNI bridge) registered with the control plane."""
-    from tests.node.node import Node
+def local_cluster(tmp_path_factory):
+    """The local cluster of scripts/local-cluster.sh, with two nodes (the second in a network
+    namespace of its own), on a network of its own so a user's local cluster may run beside it;
+    tier-3 tests get its control plane as `control_plane` (tests/node, tests/e2e conftest.py)."""
+    from localcluster.cluster import LocalCluster
 
-    n = Node.start(control_plane)
-    yield n
-    n.stop()
-    assert n.leftovers() == [], "the node's teardown left things behind"
+    cluster = LocalCluster.start(Path(tempfile.mkdtemp(prefix="kubectl-oras-cluster-")), TEST_NETWORK, nodes=2)
+    yield cluster
+    cluster.stop()
+    assert cluster.leftovers() == [], "the cluster's teardown left things behind"
+
+
+@pytest.fixture(scope="session")
+def node(local_cluster):
+    """The first node (kubelet + containerd + runc + CNI bridge), in the host's network namespace."""
+    return local_cluster.nodes[0]

@@ -15,7 +15,7 @@ from aiohttp import web
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.rest import ApiException
 
-from tests.cluster import pki
+from localcluster import pki
 from tests.support.net import free_port
 
 CRD = {

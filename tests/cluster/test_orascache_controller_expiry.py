@@ -13,8 +13,8 @@ import time
 
 import pytest
 
+from localcluster.controlplane import ControlPlane
 from tests.cluster.apply import apply, wait_for
-from tests.cluster.controlplane import ControlPlane
 from tests.cluster.test_orascache_controller import cache_path, orascache, settled
 from tests.webhook.process import NS, install_controller, start_replica, stop_replica
 

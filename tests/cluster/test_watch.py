@@ -18,8 +18,8 @@ from kubectl_oras.kube.api import Kube, Resource
 from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.errors import Gone
 from kubectl_oras.kube.watch import Informer, watch
+from localcluster.controlplane import ControlPlane
 from tests.cluster.apply import apply
-from tests.cluster.controlplane import ControlPlane
 from tests.support.net import free_port
 
 CONFIGMAPS = Resource("v1", "ConfigMap", "configmaps")

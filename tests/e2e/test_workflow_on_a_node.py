@@ -25,9 +25,9 @@ from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
 from kubectl_oras.pods.annotations import PREFIX
+from localcluster import images
+from localcluster.project_image import IMAGE_NAME, project_archive
 from tests.cluster.apply import apply, new_namespace, wait_for
-from tests.node import images
-from tests.node.project_image import IMAGE_NAME, project_archive
 from tests.webhook.process import controller_process
 
 SHELL = images.shell_image().name
@@ -40,8 +40,8 @@ def get(cp, path):
 
 
 @pytest.fixture(scope="module")
-def cluster(control_plane, node, tmp_path_factory):
-    node.import_archive(project_archive())
+def cluster(control_plane, local_cluster, tmp_path_factory):
+    local_cluster.import_archive(project_archive())
     log = tmp_path_factory.mktemp("e2e") / "controller.log"
     with controller_process(control_plane, log, agent_image=IMAGE_NAME):
         yield control_plane, log
@@ -305,7 +305,7 @@ def blob_files(root: Path) -> int:
     return sum(f.stat().st_size for f in blobs.rglob("*") if f.is_file())
 
 
-def test_reclamation_frees_the_disk_of_deleted_tags_while_steps_keep_pushing(cluster, node, tmp_path):
+def test_reclamation_frees_the_disk_of_deleted_tags_while_steps_keep_pushing(cluster, local_cluster, tmp_path):
     """An emptyDir cache: retention deletes, the registry's supervisor stops it for distribution's
     garbage collector and serves again, in the same container (the emptyDir stays). Pushes under
     way wait and succeed; the disk shrinks by the deleted artifacts, measured on the node."""
@@ -318,6 +318,7 @@ def test_reclamation_frees_the_disk_of_deleted_tags_while_steps_keep_pushing(clu
     host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["p-*", "v1"], "interval": "1h"}})
     last_retention(cp, ns, "oras", lambda r: "time" in r)
     pod = get(cp, f"/api/v1/namespaces/{ns}/pods/oras-0").json()
+    node = local_cluster.node_named(pod["spec"]["nodeName"])
     data = node.root / "kubelet" / "root" / "pods" / pod["metadata"]["uid"] / "volumes" / "kubernetes.io~empty-dir" / "data"
     content = {}
     for i in range(6):

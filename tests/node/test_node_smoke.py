@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from localcluster import images
 from tests.cluster.apply import apply, new_namespace, wait_for
-from tests.node import images
 
 SHELL = images.shell_image().name
 

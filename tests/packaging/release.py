@@ -79,7 +79,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def clean_root(directory: Path) -> Path:
     """A Debian bookworm root (debootstrap; python3 from Debian, none of our packages) unpacked
     into ``directory``: the tier-3 node's base image, built and cached by tests/node/project_image."""
-    from tests.node.project_image import base_archive
+    from localcluster.project_image import base_archive
 
     archive = base_archive()
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,25 +1,5 @@
-"""Loopback ports and waiting for servers to listen."""
+"""Loopback ports and waiting for servers to listen (shared with the local cluster)."""
 
-from __future__ import annotations
+from localcluster.processes import free_port, wait_listening
 
-import socket
-import time
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(host: str, port: int, *, timeout: float = 20.0, proc=None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {host}:{port}")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {host}:{port} after {timeout}s")
+__all__ = ["free_port", "wait_listening"]

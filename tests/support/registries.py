@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from localcluster.images import OFFICIAL_CONFIG
+
 from .net import free_port, wait_listening
 from .tools import debian_registry, distribution_v3
 
@@ -95,26 +97,7 @@ def htpasswd_file(directory: Path, user: str, password: str) -> Path:
 
 # The config file the official registry:3.0.0 image ships at /etc/distribution/config.yml: the
 # controller's registry pods keep it and change everything they need through REGISTRY_* variables.
-IMAGE_CONFIG = """\
-version: 0.1
-log:
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: /var/lib/registry
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-"""
+IMAGE_CONFIG = OFFICIAL_CONFIG  # the config file the official registry image ships
 
 
 def start_with_environment(kind: str, config: str, environment: dict[str, str], directory: Path) -> RegistryProcess:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.core.webhook_configuration import webhook_configuration
+from localcluster.processes import die_with_parent
 from tests.cluster.apply import apply, apply_file, delete_configuration
-from tests.cluster.controlplane import _die_with_parent
 from tests.support.net import free_port, wait_listening
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def start_replica(kubeconfig: Path, log: Path, *, agent_image: str, identity: st
         [sys.executable, "-m", "controller", "run", "--listen", f"127.0.0.1:{port}", "--host", "127.0.0.1",
          "--health", f"127.0.0.1:{health}", "--kubeconfig", str(kubeconfig), "--drain-seconds", "0",
          "--identity", identity, *extra],
-        cwd=REPO, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        cwd=REPO, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     wait_listening("127.0.0.1", health, proc=proc, timeout=30)
     return Replica(proc, identity, port, f"http://127.0.0.1:{health}", log)
 

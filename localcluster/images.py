@@ -1,6 +1,7 @@
-"""Container images for the test node, made without Docker and without any image registry:
-root filesystems written here (busybox from Debian's busybox-static, the Go-built registry),
-packed as OCI image archives that `ctr images import` loads into containerd.
+"""Container images for a local cluster's nodes, made without Docker and without any image
+registry: root filesystems written here (busybox from Debian's busybox-static, the Go-built
+registry), packed as OCI image archives that `ctr images import` loads into containerd. Nothing is
+ever pulled: manifests run offline because their images are already on every node.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.registries import IMAGE_CONFIG
+from .binaries import built
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "echo", "cat", "ls", "sleep", "true", "false", "touch", "mkdir", "cp", "mv", "rm", "env", "tee",
@@ -117,6 +118,14 @@ def shell_image() -> Image:
     return Image("localhost/kubectl-oras-test/shell:1", files, modes, cmd=["sh"])
 
 
+def busybox_image() -> Image:
+    """Under the name `busybox` stands for in a pod spec (the CRI completes it to this), so the
+    tutorials' manifests run unchanged. `latest` means imagePullPolicy Always by default: such
+    manifests need `imagePullPolicy: IfNotPresent` (or Never) here, as on any offline node."""
+    files, modes = busybox_files()
+    return Image("docker.io/library/busybox:latest", files, modes, cmd=["sh"])
+
+
 def pause_image() -> Image:
     """The pod sandbox: PID 1 that sleeps (the pod's containers each have their own PID namespace)."""
     files, modes = busybox_files()
@@ -126,9 +135,28 @@ def pause_image() -> Image:
 # The OrasCache default, under exactly its name: the node has no way to pull, so an OrasCache with
 # an empty spec runs this image (imagePullPolicy IfNotPresent) unchanged.
 REGISTRY_IMAGE = "docker.io/library/registry:3.0.0"
-# The file the official image ships (tests/support/registries.py: IMAGE_CONFIG); the controller
-# configures the rest through REGISTRY_* variables, as it must for any distribution image.
-OFFICIAL_CONFIG = IMAGE_CONFIG
+# The file the official image ships (its /etc/distribution/config.yml); the controller configures
+# the rest through REGISTRY_* variables, as it must for any distribution image.
+OFFICIAL_CONFIG = """\
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+"""
 
 
 def registry_image(binary: str) -> Image:
@@ -142,9 +170,39 @@ def registry_image(binary: str) -> Image:
                  entrypoint=["/bin/registry"], cmd=["serve", "/etc/distribution/config.yml"])
 
 
-def import_image(archive: Path, *, address: str, namespace: str = "k8s.io") -> None:
-    subprocess.run(["ctr", "--address", address, "-n", namespace, "images", "import", str(archive)],
-                   check=True, capture_output=True)
+def node_archives(directory: Path) -> list[Path]:
+    """The images every node has: the sandbox, the tests' shell, busybox, and the default registry
+    image of an OrasCache; written once into ``directory`` and shared by the nodes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    archives = []
+    for image in (pause_image(), shell_image(), busybox_image(), registry_image(str(built("distribution") / "registry"))):
+        path = directory / (image.name.rsplit("/", 1)[1].replace(":", "-") + ".tar")
+        if not path.exists():
+            write_oci_archive(image, path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").rename(path)
+        archives.append(path)
+    return archives
 
 
-__all__ = ["Image", "import_image", "pause_image", "registry_image", "shell_image", "write_oci_archive"]
+def import_image(archive: Path, *, address: str, namespace: str = "k8s.io", also: tuple[str, ...] = ()) -> None:
+    """Load ``archive`` into the containerd at ``address``; ``also``: more names for its image."""
+    ctr = ["ctr", "--address", address, "-n", namespace]
+    result = subprocess.run([*ctr, "images", "import", str(archive)], check=True, capture_output=True, text=True)
+    if also:
+        name = _archive_name(archive)
+        for other in also:
+            subprocess.run([*ctr, "images", "tag", "--force", name, other], check=True, capture_output=True)
+    del result
+
+
+def _archive_name(archive: Path) -> str:
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("index.json")
+        assert member is not None
+        index = json.load(member)
+    annotations = index["manifests"][0].get("annotations", {})
+    return annotations.get("io.containerd.image.name") or annotations["org.opencontainers.image.ref.name"]
+
+
+__all__ = ["Image", "busybox_image", "import_image", "node_archives", "pause_image", "registry_image", "shell_image",
+           "write_oci_archive"]

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("KUBECTL_ORAS_CACHE") or Path.home() / ".cache" / "kubectl-oras") / "images"
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"

@@ -1,18 +1,20 @@
-"""A real Kubernetes control plane on loopback for tier-2 tests: etcd + kube-apiserver (RBAC on)
-+ kube-controller-manager, from the binaries tests/cluster/build.sh makes.
+"""A real Kubernetes control plane: etcd + kube-apiserver (RBAC on) + kube-controller-manager,
+from the binaries localcluster/build.sh makes.
 
-Modelled on controller-runtime's envtest: client-certificate auth for an admin in
-system:masters, service-account signing keys, a service CIDR that nothing ever routes to.
+On loopback (the tier-2 tests) it is modelled on controller-runtime's envtest: client-certificate
+auth for an admin in system:masters, service-account signing keys, a service CIDR that nothing
+routes to, and no endpoints for the `kubernetes` Service. On a routable address of this machine
+(a local cluster's bridge) the apiserver also publishes itself as the `kubernetes` Service's
+endpoint, so pods reach it: an installed controller runs in the cluster.
 See docs/control-plane.md for the flags and why each is there.
 """
 
 from __future__ import annotations
 
-import ctypes
+import ipaddress
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,47 +23,13 @@ from pathlib import Path
 import requests
 import yaml
 
-from tests.support.net import free_port, wait_listening
-from tests.support.tools import built
+from controller.core.certificates import Authority
 
 from . import pki
+from .binaries import built
+from .processes import Process, free_port, start_process, wait_listening
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Children get SIGKILL if the test process dies, so no etcd or apiserver outlives a crash."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-@dataclass
-class Process:
-    name: str
-    proc: subprocess.Popen
-    log: Path
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def tail(self, n: int = 3000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
-
-
-def start_process(name: str, argv: list[str], root: Path) -> Process:
-    log = root / f"{name}.log"
-    proc = subprocess.Popen(argv, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=root,
-                            start_new_session=True, preexec_fn=_die_with_parent)
-    return Process(name, proc, log)
+LOOPBACK = "127.0.0.1"
 
 
 def write_kubeconfig(path: Path, *, server: str, ca: bytes, user: dict, name: str = "test") -> Path:
@@ -89,37 +57,50 @@ class ControlPlane:
     admin: pki.KeyPair | None = None
     processes: list[Process] = field(default_factory=list)
     startup_seconds: float = 0.0
-    authority: object = None  # controller.core.certificates.Authority: signs node certificates (tier 3)
+    authority: Authority | None = None  # signs the nodes' certificates
     etcd: str = ""  # etcd's client URL (its JSON gateway answers /v3/...)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, *, with_controller_manager: bool = True) -> ControlPlane:
-        root = Path(tempfile.mkdtemp(prefix="kubectl-oras-cp-"))
+    def start(cls, *, with_controller_manager: bool = True, address: str = LOOPBACK, port: int | None = None,
+              service_cidr: str = "10.96.0.0/24", root: Path | None = None, detach: bool = False) -> ControlPlane:
+        """``address``: where the apiserver listens (loopback, or a bridge's address pods can
+        reach); ``root``: a directory of its own (a temporary one if not given); ``detach``: its
+        processes outlive this one (a local cluster)."""
+        root = root or Path(tempfile.mkdtemp(prefix="kubectl-oras-cp-"))
+        root.mkdir(parents=True, exist_ok=True)
         cp = cls(root)
         try:
-            cp._start(with_controller_manager)
+            cp._start(with_controller_manager, address, port or free_port(address), service_cidr, detach)
         except BaseException:
             cp.stop()
             raise
         return cp
 
-    def _start(self, with_controller_manager: bool) -> None:
+    def _start(self, with_controller_manager: bool, address: str, port: int, service_cidr: str, detach: bool) -> None:
         began = time.monotonic()
         kube = built("kube")
         pkidir = self.root / "pki"
         pkidir.mkdir()
         self.ca, ca = pki.authority(pkidir, "ca")
         self.authority = ca
+        service_ip = str(ipaddress.ip_network(service_cidr)[1])  # the `kubernetes` Service's ClusterIP
         serving = pki.certificate(pkidir, "apiserver", ca, common_name="kube-apiserver", server=True,
-                                  hosts=("127.0.0.1", "localhost", "kubernetes.default.svc"))
+                                  hosts=tuple(dict.fromkeys((address, LOOPBACK, service_ip, "localhost", "kubernetes",
+                                                             "kubernetes.default", "kubernetes.default.svc",
+                                                             "kubernetes.default.svc.cluster.local"))))
         self.admin = pki.certificate(pkidir, "admin", ca, common_name="admin", organizations=("system:masters",),
                                      client=True)
         sa = pki.service_account_keys(pkidir)
 
+        def start(name: str, argv: list[str]) -> Process:
+            process = start_process(name, argv, self.root, detach=detach)
+            self.processes.append(process)
+            return process
+
         etcd_port, etcd_peer = free_port(), free_port()
-        etcd = start_process("etcd", [
+        etcd = start("etcd", [
             str(built("etcd") / "etcd"),
             "--data-dir", str(self.root / "etcd"),
             "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
@@ -127,17 +108,15 @@ class ControlPlane:
             "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
             "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
             "--initial-cluster", f"default=http://127.0.0.1:{etcd_peer}",
-            "--unsafe-no-fsync",  # test data: durability buys nothing, fsync costs seconds per test
-        ], self.root)
-        self.processes.append(etcd)
+            "--unsafe-no-fsync",  # test and demo data: durability buys nothing, fsync costs seconds per test
+        ])
         wait_listening("127.0.0.1", etcd_port, proc=etcd.proc, timeout=30)
         self.etcd = f"http://127.0.0.1:{etcd_port}"
 
-        port = free_port()
-        self.server = f"https://127.0.0.1:{port}"
-        apiserver = start_process("kube-apiserver", [
+        self.server = f"https://{address}:{port}"
+        apiserver = start("kube-apiserver", [
             str(kube / "kube-apiserver"),
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
+            f"--bind-address={address}", f"--advertise-address={address}", f"--secure-port={port}",
             f"--etcd-servers=http://127.0.0.1:{etcd_port}",
             f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
             f"--client-ca-file={self.ca.cert}",
@@ -147,13 +126,13 @@ class ControlPlane:
             f"--service-account-key-file={sa.cert}", f"--service-account-signing-key-file={sa.key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             "--api-audiences=https://kubernetes.default.svc.cluster.local",
-            "--service-cluster-ip-range=10.96.0.0/24",
+            f"--service-cluster-ip-range={service_cidr}",
             "--allow-privileged=true",
             "--enable-priority-and-fairness=false",
-            "--endpoint-reconciler-type=none",
+            # On loopback, pods could not reach the address the `kubernetes` Service would point at.
+            *(["--endpoint-reconciler-type=none"] if address == LOOPBACK else []),
             f"--cert-dir={self.root / 'apiserver-certs'}",
-        ], self.root)
-        self.processes.append(apiserver)
+        ])
         self.kubeconfig = write_kubeconfig(
             self.root / "admin.kubeconfig", server=self.server, ca=self.ca.cert_pem(),
             user={"client-certificate": str(self.admin.cert), "client-key": str(self.admin.key)},
@@ -161,7 +140,7 @@ class ControlPlane:
         self._wait_ready(apiserver)
 
         if with_controller_manager:
-            kcm = start_process("kube-controller-manager", [
+            kcm = start("kube-controller-manager", [
                 str(kube / "kube-controller-manager"),
                 f"--kubeconfig={self.kubeconfig}",
                 f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
@@ -169,8 +148,7 @@ class ControlPlane:
                 f"--service-account-private-key-file={sa.key}", f"--root-ca-file={self.ca.cert}",
                 "--leader-elect=false", "--use-service-account-credentials=true",
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
-            ], self.root)
-            self.processes.append(kcm)
+            ])
             self._wait_default_service_account(kcm)
         self.startup_seconds = time.monotonic() - began
 
@@ -178,8 +156,8 @@ class ControlPlane:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
-            if apiserver.proc.poll() is not None:
-                raise RuntimeError(f"kube-apiserver exited ({apiserver.proc.returncode}):\n{apiserver.tail()}")
+            if apiserver.exit_code() is not None:
+                raise RuntimeError(f"kube-apiserver exited ({apiserver.exit_code()}):\n{apiserver.tail()}")
             try:
                 r = self.session().get(f"{self.server}/readyz", timeout=2)
                 if r.status_code == 200:
@@ -194,8 +172,8 @@ class ControlPlane:
         """Pods need the namespace's default ServiceAccount, which the controller manager makes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if kcm.proc.poll() is not None:
-                raise RuntimeError(f"kube-controller-manager exited ({kcm.proc.returncode}):\n{kcm.tail()}")
+            if kcm.exit_code() is not None:
+                raise RuntimeError(f"kube-controller-manager exited ({kcm.exit_code()}):\n{kcm.tail()}")
             r = self.session().get(f"{self.server}/api/v1/namespaces/default/serviceaccounts/default", timeout=2)
             if r.status_code == 200:
                 return
@@ -217,11 +195,10 @@ class ControlPlane:
         SIGTERM lets it end its watches with a last bookmark (the resourceVersion they can go on
         from); ``kill`` (SIGKILL) is a crash: no bookmark, the watches just break."""
         index, process = next((i, p) for i, p in enumerate(self.processes) if p.name.startswith("kube-apiserver"))
-        if kill and process.proc.poll() is None:
-            os.killpg(process.proc.pid, signal.SIGKILL)
-            process.proc.wait()
+        if kill and process.exit_code() is None:
+            os.killpg(process.pid, signal.SIGKILL)
         process.stop()
-        return index, list(process.proc.args)
+        return index, process.argv
 
     def start_apiserver(self, index: int, argv: list[str]) -> Process:
         """The apiserver again, with a watch cache that starts from a fresh list of etcd: a watch
@@ -230,6 +207,25 @@ class ControlPlane:
         self.processes[index] = process
         self._wait_ready(process)
         return process
+
+    def signing(self) -> tuple[Authority, pki.KeyPair]:
+        """The cluster's CA: to sign with, and its files."""
+        assert self.authority and self.ca, "a control plane read back from its state file signs nothing"
+        return self.authority, self.ca
+
+    def record(self) -> dict:
+        """What a later command needs to reach and stop this control plane (the state file)."""
+        assert self.ca and self.admin
+        return {"root": str(self.root), "server": self.server, "kubeconfig": str(self.kubeconfig), "etcd": self.etcd,
+                "ca": [str(self.ca.cert), str(self.ca.key)], "admin": [str(self.admin.cert), str(self.admin.key)],
+                "processes": [p.record() for p in self.processes]}
+
+    @classmethod
+    def recorded(cls, record: dict) -> ControlPlane:
+        cp = cls(Path(record["root"]), server=record["server"], kubeconfig=Path(record["kubeconfig"]), etcd=record["etcd"])
+        cp.ca, cp.admin = (pki.KeyPair(Path(c), Path(k)) for c, k in (record["ca"], record["admin"]))
+        cp.processes = [Process.recorded(p) for p in record["processes"]]
+        return cp
 
     def stop(self) -> None:
         for process in reversed(self.processes):

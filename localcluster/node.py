@@ -1,7 +1,8 @@
-"""A real node on this machine for tier-3 tests: containerd + runc + CNI bridge from Debian,
-kubelet and kube-scheduler built by tests/cluster/build.sh, registered with the tier-2 control
-plane. Everything lives under one temp directory and is torn down with it: containers, shims,
-mounts, network namespaces and the bridge. docs/node.md says why each setting is what it is.
+"""One node of a local cluster: containerd + runc + the CNI bridge from Debian, and a kubelet and a
+kube-proxy built by localcluster/build.sh, registered with the control plane. The first node runs
+in the host's network namespace, the others each in their own (localcluster/network.py); all
+share the host's filesystem and mounts. Everything lives under the node's directory and is torn
+down with it: containers, shims, mounts, cgroups. docs/node.md says why each setting is what it is.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +18,15 @@ from pathlib import Path
 import yaml
 
 from controller.core.certificates import issue
-from tests.cluster.controlplane import ControlPlane, Process, start_process, write_kubeconfig
-from tests.support.net import free_port, wait_listening
-from tests.support.tools import built
 
 from . import images
+from .binaries import built
+from .controlplane import ControlPlane, write_kubeconfig
+from .network import Network
+from .processes import Process, free_port, start_process, wait_listening
 
-NODE_NAME = "kubectl-oras-node"
-POD_CIDR = "10.244.0.0/24"  # pod network namespaces on a bridge of our own; nothing leaves it
-BRIDGE = "koras0"
-NODE_IP = "10.244.0.1"  # the bridge's own address: the kubelet refuses loopback as a node IP
-SERVICE_CIDR = "10.96.0.0/24"  # the apiserver's --service-cluster-ip-range; routed onto our bridge
 CLUSTER_DOMAIN = "cluster.local"
+CGROUP = Path("/sys/fs/cgroup")
 
 
 def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -40,37 +37,71 @@ def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 class Node:
     cp: ControlPlane
     root: Path
+    network: Network
+    index: int = 0
+    detach: bool = False
     processes: list[Process] = field(default_factory=list)
     ready_seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.network.node_name(self.index)
+
+    @property
+    def ip(self) -> str:
+        return self.network.node_ip(self.index)
+
+    @property
+    def netns(self) -> str | None:
+        return self.network.netns(self.index)
 
     @property
     def containerd_socket(self) -> str:
         return str(self.root / "containerd" / "containerd.sock")
 
+    @property
+    def cgroup_root(self) -> str:
+        """The first node's pods under /kubepods, as any kubelet's; every other node's under a
+        cgroup of its own, so two kubelets never take each other's pods for orphans."""
+        return "/" if self.index == 0 else f"/{self.name}"
+
     @classmethod
-    def start(cls, cp: ControlPlane) -> Node:
-        node = cls(cp, Path(tempfile.mkdtemp(prefix="kubectl-oras-node-")))
+    def start(cls, cp: ControlPlane, root: Path, network: Network, index: int = 0, *, detach: bool = False,
+              extra_images: tuple[Path, ...] = ()) -> Node:
+        root.mkdir(parents=True, exist_ok=True)
+        node = cls(cp, root, network, index, detach)
         try:
-            node._start()
+            node._start(extra_images)
         except BaseException:
             node.stop()
             raise
         return node
+
+    def _process(self, name: str, argv: list[str]) -> Process:
+        process = start_process(name, argv, self.root, detach=self.detach, netns=self.netns)
+        self.processes.append(process)
+        return process
 
     # -- containerd -------------------------------------------------------------------------------
 
     def _containerd_config(self) -> Path:
         r = self.root / "containerd"
         cni = self.root / "cni"
+        net, i = self.network, self.index
+        gateway = net.gateway(i)
         (cni / "net.d").mkdir(parents=True)
         (cni / "net.d" / "10-kubectl-oras.conflist").write_text(json.dumps({
-            "cniVersion": "1.0.0", "name": "kubectl-oras-test",
+            "cniVersion": "1.0.0", "name": "kubectl-oras",
             "plugins": [
-                {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False, "hairpinMode": True,
-                 # Pods get a route to Service addresses (via the host, where kube-proxy rewrites
-                 # them) and none other: nothing in a pod can send anywhere but this machine.
-                 "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR, "gateway": NODE_IP}]],
-                          "routes": [{"dst": SERVICE_CIDR, "gw": NODE_IP}], "dataDir": str(cni / "ipam")}},
+                {"type": "bridge", "bridge": net.bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True,
+                 # Pods get routes to Service addresses (via their node, where kube-proxy rewrites
+                 # them) and to the other nodes' pods, and none other: nothing in a pod can send
+                 # anywhere but this machine.
+                 "ipam": {"type": "host-local", "ranges": [[{"subnet": net.pod_cidr(i), "gateway": gateway}]],
+                          # The nodes' own addresses too: kube-proxy masquerades Service traffic
+                          # as the client's node, and the reply goes back there.
+                          "routes": [{"dst": dst, "gw": gateway} for dst in (net.services, net.cluster_cidr, net.link_cidr)],
+                          "dataDir": str(cni / "ipam")}},
                 {"type": "loopback"},
             ]}))
         config = f"""version = 2
@@ -105,59 +136,61 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def _start_containerd(self) -> None:
         config = self._containerd_config()
-        proc = start_process("containerd", ["containerd", "--config", str(config)], self.root)
-        self.processes.append(proc)
+        proc = self._process("containerd", ["containerd", "--config", str(config)])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if proc.proc.poll() is not None:
+            if proc.exit_code() is not None:
                 raise RuntimeError(f"containerd exited:\n{proc.tail()}")
             if _run("ctr", "--address", self.containerd_socket, "version", check=False).returncode == 0:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"containerd did not answer:\n{proc.tail()}")
 
-    def _import_images(self) -> None:
-        archives = self.root / "images"
-        archives.mkdir()
-        wanted = [images.pause_image(), images.shell_image(),
-                  images.registry_image(str(built("distribution") / "registry"))]
-        for image in wanted:
-            archive = images.write_oci_archive(image, archives / (image.name.rsplit("/", 1)[1].replace(":", "-") + ".tar"))
+    def _import_images(self, extra: tuple[Path, ...]) -> None:
+        for archive in (*images.node_archives(self.root.parent / "images"), *extra):
             images.import_image(archive, address=self.containerd_socket)
 
-    def import_archive(self, archive: Path) -> None:
-        """Load an OCI image archive into the node's containerd (namespace k8s.io, as the kubelet sees it)."""
-        images.import_image(archive, address=self.containerd_socket)
+    def import_archive(self, archive: Path, *also: str) -> None:
+        """Load an OCI image archive into the node's containerd (namespace k8s.io, as the kubelet
+        sees it), also under the names ``also``."""
+        images.import_image(archive, address=self.containerd_socket, also=also)
 
     # -- kubelet ----------------------------------------------------------------------------------
 
     def _start_kubelet(self) -> None:
         k = self.root / "kubelet"
         (k / "pki").mkdir(parents=True)
-        ca = self.cp.authority
-        cert, key = issue(ca, common_name=f"system:node:{NODE_NAME}", organizations=("system:nodes",),
-                          server=False, client=True, days=2)
+        ca, ca_files = self.cp.signing()
+        cert, key = issue(ca, common_name=f"system:node:{self.name}", organizations=("system:nodes",),
+                          server=False, client=True, days=365)
         (k / "pki" / "node.crt").write_bytes(cert)
         (k / "pki" / "node.key").write_bytes(key)
-        serving, serving_key = issue(ca, common_name=NODE_NAME, hosts=[NODE_IP, NODE_NAME], days=2)
+        serving, serving_key = issue(ca, common_name=self.name, hosts=[self.ip, self.name], days=365)
         (k / "pki" / "serving.crt").write_bytes(serving)
         (k / "pki" / "serving.key").write_bytes(serving_key)
-        kubeconfig = write_kubeconfig(k / "kubeconfig", server=self.cp.server, ca=self.cp.ca.cert_pem(),
+        kubeconfig = write_kubeconfig(k / "kubeconfig", server=self.cp.server, ca=ca_files.cert_pem(),
                                       user={"client-certificate": str(k / "pki" / "node.crt"),
                                             "client-key": str(k / "pki" / "node.key")}, name="node")
+        healthz = free_port()
         config = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
             "failCgroupV1": False,  # this VM has a cgroup v1 hierarchy; 1.35+ refuses it unless told
             "cgroupDriver": "cgroupfs", "failSwapOn": False,
             "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
-            "address": NODE_IP, "port": free_port(), "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1", "healthzPort": free_port(),
+            "address": self.ip, "port": free_port(), "readOnlyPort": 0,
+            # Checked from the host: a node in a namespace of its own has a loopback of its own.
+            "healthzBindAddress": self.ip, "healthzPort": healthz,
+            "cgroupRoot": self.cgroup_root,
+            # Its own, not the default /var/log/pods: a kubelet deletes the log directories of pods
+            # it does not run, which would be the other nodes'.
+            "podLogsDirectory": str(k / "pod-logs"),
             "tlsCertFile": str(k / "pki" / "serving.crt"), "tlsPrivateKeyFile": str(k / "pki" / "serving.key"),
             "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
-                               "x509": {"clientCAFile": str(self.cp.ca.cert)}},
+                               "x509": {"clientCAFile": str(ca_files.cert)}},
             "authorization": {"mode": "AlwaysAllow"},
             # Pods resolve Service names with our CoreDNS on the bridge; no host resolver is passed on.
-            "podCIDR": POD_CIDR, "resolvConf": "", "clusterDNS": [NODE_IP], "clusterDomain": CLUSTER_DOMAIN,
+            "podCIDR": self.network.pod_cidr(self.index), "resolvConf": "", "clusterDNS": [self.network.dns],
+            "clusterDomain": CLUSTER_DOMAIN,
             "serializeImagePulls": False,
             # Machines here have had as little as a few hundred MB free: evict only when truly out.
             "evictionHard": {"memory.available": "50Mi", "nodefs.available": "1%", "imagefs.available": "1%",
@@ -168,31 +201,22 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         }
         (k / "config.yaml").write_text(yaml.safe_dump(config))
         kube = built("kube")
-        proc = start_process("kubelet", [
+        proc = self._process("kubelet", [
             str(kube / "kubelet"), f"--config={k / 'config.yaml'}", f"--kubeconfig={kubeconfig}",
-            f"--root-dir={k / 'root'}", f"--cert-dir={k / 'pki'}", f"--hostname-override={NODE_NAME}",
-            f"--node-ip={NODE_IP}", "--v=1",
-        ], self.root)
-        self.processes.append(proc)
-        wait_listening("127.0.0.1", config["healthzPort"], proc=proc.proc, timeout=60)
-
-    def _start_scheduler(self) -> None:
-        kube = built("kube")
-        proc = start_process("kube-scheduler", [
-            str(kube / "kube-scheduler"), f"--kubeconfig={self.cp.kubeconfig}",
-            f"--authentication-kubeconfig={self.cp.kubeconfig}", f"--authorization-kubeconfig={self.cp.kubeconfig}",
-            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
-        ], self.root)
-        self.processes.append(proc)
+            f"--root-dir={k / 'root'}", f"--cert-dir={k / 'pki'}", f"--hostname-override={self.name}",
+            f"--node-ip={self.ip}", "--v=1",
+        ])
+        wait_listening(self.ip, healthz, proc=proc.proc, timeout=60)
 
     def _client_cert(self, name: str, common_name: str, organizations: tuple[str, ...] = ()) -> Path:
         d = self.root / name
         d.mkdir(parents=True, exist_ok=True)
-        cert, key = issue(self.cp.authority, common_name=common_name, organizations=organizations, server=False,
+        ca, ca_files = self.cp.signing()
+        cert, key = issue(ca, common_name=common_name, organizations=organizations, server=False,
                           client=True, days=2)
         (d / "client.crt").write_bytes(cert)
         (d / "client.key").write_bytes(key)
-        return write_kubeconfig(d / "kubeconfig", server=self.cp.server, ca=self.cp.ca.cert_pem(),
+        return write_kubeconfig(d / "kubeconfig", server=self.cp.server, ca=ca_files.cert_pem(),
                                 user={"client-certificate": str(d / "client.crt"), "client-key": str(d / "client.key")},
                                 name=name)
 
@@ -203,27 +227,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         config = {
             "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
             "clientConnection": {"kubeconfig": str(kubeconfig)},
-            "hostnameOverride": NODE_NAME, "mode": "iptables", "clusterCIDR": POD_CIDR,
+            "hostnameOverride": self.name, "mode": "iptables", "clusterCIDR": self.network.cluster_cidr,
             "healthzBindAddress": f"127.0.0.1:{free_port()}", "metricsBindAddress": f"127.0.0.1:{free_port()}",
             "conntrack": {"maxPerCore": 0, "min": 0},  # leave the host's conntrack sysctls alone
             "iptables": {"masqueradeAll": True, "syncPeriod": "1s", "minSyncPeriod": "0s"},
         }
         path = self.root / "kube-proxy" / "config.yaml"
         path.write_text(yaml.safe_dump(config))
-        self.processes.append(start_process("kube-proxy", [str(built("kube") / "kube-proxy"), f"--config={path}"],
-                                            self.root))
-
-    def _start_dns(self) -> None:
-        """CoreDNS on the bridge address: Service names from the API, and NXDOMAIN for every
-        other name, so no query ever leaves this machine."""
-        kubeconfig = self._client_cert("coredns", "kubectl-oras-test-dns", ("system:masters",))
-        corefile = self.root / "coredns" / "Corefile"
-        corefile.write_text(
-            f"{CLUSTER_DOMAIN}:53 {{\n  bind {NODE_IP}\n  errors\n"
-            f"  kubernetes {CLUSTER_DOMAIN} {{\n    kubeconfig {kubeconfig}\n  }}\n}}\n"
-            f".:53 {{\n  bind {NODE_IP}\n  template ANY ANY {{\n    rcode NXDOMAIN\n  }}\n}}\n")
-        self.processes.append(start_process("coredns", [str(built("coredns") / "coredns"), "-conf", str(corefile)],
-                                            self.root))
+        self._process("kube-proxy", [str(built("kube") / "kube-proxy"), f"--config={path}"])
 
     def _wait_ready(self, timeout: float = 120) -> None:
         session = self.cp.session()
@@ -231,9 +242,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         last = "not registered"
         while time.monotonic() < deadline:
             for p in self.processes:
-                if p.proc.poll() is not None:
-                    raise RuntimeError(f"{p.name} exited ({p.proc.returncode}):\n{p.tail()}")
-            r = session.get(f"{self.cp.server}/api/v1/nodes/{NODE_NAME}")
+                if p.exit_code() is not None:
+                    raise RuntimeError(f"{p.name} exited ({p.exit_code()}):\n{p.tail()}")
+            r = session.get(f"{self.cp.server}/api/v1/nodes/{self.name}")
             if r.status_code == 200:
                 conditions = {c["type"]: c for c in r.json()["status"].get("conditions", [])}
                 ready = conditions.get("Ready", {})
@@ -244,28 +255,67 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         kubelet = next(p for p in self.processes if p.name == "kubelet")
         raise RuntimeError(f"node not Ready after {timeout}s ({last})\n{kubelet.tail(6000)}")
 
-    def _make_bridge(self) -> None:
-        """The CNI bridge, made up front so the node's address exists before the kubelet starts
-        (the bridge plugin adopts an existing bridge of its name)."""
-        _run("ip", "link", "add", BRIDGE, "type", "bridge")
-        _run("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
-        _run("ip", "link", "set", BRIDGE, "up")
-        # Service addresses go onto our bridge, never to the default route: kube-proxy's DNAT
-        # turns them into pod addresses, and anything it does not know stays on this machine.
-        _run("ip", "route", "add", SERVICE_CIDR, "dev", BRIDGE)
+    def _make_cgroup(self) -> None:
+        """The kubelet refuses a cgroupRoot that does not exist; cpuset needs its cpus and mems."""
+        if self.cgroup_root == "/":
+            return
+        for hierarchy in self._hierarchies():
+            mine = hierarchy / self.name
+            mine.mkdir(exist_ok=True)
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                if (mine / knob).exists() and not (mine / knob).read_text().strip():
+                    (mine / knob).write_text((hierarchy / knob).read_text())
 
-    def _start(self) -> None:
+    @staticmethod
+    def _hierarchies() -> list[Path]:
+        if (CGROUP / "cgroup.controllers").exists():  # the unified hierarchy (cgroup v2)
+            return [CGROUP]
+        return [d for d in CGROUP.iterdir() if d.is_dir() and not d.is_symlink() and (d / "cgroup.procs").exists()]
+
+    def _remove_cgroup(self) -> None:
+        if self.cgroup_root == "/":
+            return
+        for hierarchy in self._hierarchies():
+            mine = hierarchy / self.name
+            if mine.exists():
+                for d in sorted((d for d in mine.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True):
+                    self._rmdir_when_empty(d)
+                self._rmdir_when_empty(mine)
+
+    @staticmethod
+    def _rmdir_when_empty(cgroup: Path, timeout: float = 10) -> None:
+        """A cgroup goes once its last process has exited, a moment after its kill (EBUSY until
+        then); one that does not is left for leftovers() to report."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                cgroup.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.1)
+
+    def _start(self, extra_images: tuple[Path, ...]) -> None:
         began = time.monotonic()
         _run("mount", "--make-rshared", "/", check=False)  # kubelet needs shared mount propagation
-        self._make_bridge()
+        self._make_cgroup()
         self._start_containerd()
-        self._import_images()
-        self._start_scheduler()
+        self._import_images(extra_images)
         self._start_kube_proxy()
-        self._start_dns()
         self._start_kubelet()
         self._wait_ready()
         self.ready_seconds = time.monotonic() - began
+
+    def record(self) -> dict:
+        return {"root": str(self.root), "index": self.index, "processes": [p.record() for p in self.processes]}
+
+    @classmethod
+    def recorded(cls, cp: ControlPlane, network: Network, record: dict) -> Node:
+        return cls(cp, Path(record["root"]), network, record["index"],
+                   processes=[Process.recorded(p) for p in record["processes"]])
 
     # -- teardown ---------------------------------------------------------------------------------
 
@@ -273,22 +323,35 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         for p in reversed(self.processes):
             if p.name == "kubelet":
                 p.stop()
-        if any(p.name == "containerd" and p.proc.poll() is None for p in self.processes):
-            self._remove_containers()
+        pod_namespaces: set[int] = set()
+        if any(p.name == "containerd" and p.exit_code() is None for p in self.processes):
+            pod_namespaces = self._remove_containers()
         for p in reversed(self.processes):
             p.stop()
         self.processes.clear()
-        if (self.root / "kube-proxy").exists():
-            _run(str(built("kube") / "kube-proxy"), "--cleanup", check=False)  # its iptables chains
-        self._remove_kubelet_chains()
+        if self.netns is None:  # a node in a namespace of its own takes its iptables with it
+            if (self.root / "kube-proxy").exists():
+                _run(str(built("kube") / "kube-proxy"), "--cleanup", check=False)  # its iptables chains
+            self._remove_kubelet_chains()
         self._kill_shims()
+        self._remove_pod_namespaces(pod_namespaces)
         self._unmount_all()
-        self._remove_network()
+        self._remove_cgroup()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def _remove_containers(self) -> None:
+    def _remove_containers(self) -> set[int]:
+        """Kill and delete every container; returns the network namespaces (inodes) its pods had."""
         ctr = ["ctr", "--address", self.containerd_socket, "-n", "k8s.io"]
-        tasks = _run(*ctr, "tasks", "ls", "-q", check=False).stdout.split()
+        namespaces = set()
+        listing = _run(*ctr, "tasks", "ls", check=False).stdout.splitlines()[1:]
+        for line in listing:
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit():
+                try:
+                    namespaces.add(os.stat(f"/proc/{fields[1]}/ns/net").st_ino)
+                except OSError:
+                    pass
+        tasks = [line.split()[0] for line in listing if line.split()]
         for task in tasks:
             _run(*ctr, "tasks", "kill", "-s", "SIGKILL", task, check=False)
         deadline = time.monotonic() + 10
@@ -297,6 +360,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                 time.sleep(0.1)
         for container in _run(*ctr, "containers", "ls", "-q", check=False).stdout.split():
             _run(*ctr, "containers", "delete", container, check=False)
+        return namespaces
+
+    @staticmethod
+    def _remove_pod_namespaces(inodes: set[int]) -> None:
+        """The pods' network namespaces CNI made (containerd removes them only through the CRI)."""
+        netns = Path("/run/netns")
+        for path in netns.glob("cni-*") if netns.exists() else []:
+            try:
+                if path.stat().st_ino in inodes:
+                    _run("ip", "netns", "delete", path.name, check=False)
+            except OSError:
+                pass
 
     def _kill_shims(self) -> None:
         """Shims outlive containerd by design; ours are the ones started with our socket."""
@@ -319,11 +394,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         found = []
         with open("/proc/self/mounts") as f:
             found += [f"mount {line.split()[1]}" for line in f if str(self.root) in line.split()[1]]
-        found += [f"netns {n}" for n in _run("ip", "netns", "list", check=False).stdout.split("\n") if n.startswith("cni-")]
-        if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
-            found.append(f"bridge {BRIDGE}")
-        for tool in ("iptables-save", "ip6tables-save"):
-            found += [f"{tool}: {line}" for line in _run(tool, check=False).stdout.splitlines() if "KUBE" in line]
+        if self.netns is None:
+            for tool in ("iptables-save", "ip6tables-save"):
+                found += [f"{tool}: {line}" for line in _run(tool, check=False).stdout.splitlines() if "KUBE" in line]
+        if self.cgroup_root != "/":
+            found += [f"cgroup {h / self.name}" for h in self._hierarchies() if (h / self.name).exists()]
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -351,11 +426,3 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             mounts = [line.split()[1] for line in f]
         for mountpoint in sorted((m for m in mounts if m.startswith(root)), key=len, reverse=True):
             _run("umount", "-l", mountpoint, check=False)
-
-    def _remove_network(self) -> None:
-        for ns in _run("ip", "netns", "list", check=False).stdout.split("\n"):
-            name = ns.split(" ")[0]
-            if name.startswith("cni-"):
-                _run("ip", "netns", "delete", name, check=False)
-        _run("ip", "route", "delete", SERVICE_CIDR, check=False)
-        _run("ip", "link", "delete", BRIDGE, check=False)

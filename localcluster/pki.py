@@ -1,4 +1,4 @@
-"""Certificate files for a test control plane, made with the webhook's own certificate code."""
+"""Certificate files for a control plane, made with the webhook's own certificate code."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from controller.core.certificates import Authority, issue, key_pem, make_ca
 
-DAYS = 2
+DAYS = 365  # a local cluster may stay up for weeks; nothing here leaves this machine
 
 
 @dataclass(frozen=True)

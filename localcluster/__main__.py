@@ -1,0 +1,184 @@
+"""`python3 -m localcluster up [--nodes N] | down | status`: a Kubernetes cluster on this machine
+for people without one (scripts/local-cluster.sh; docs/local-cluster.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from . import network as networking
+from .binaries import BUILD
+from .cluster import MAX_NODES, LocalCluster
+from .controlplane import ControlPlane, write_kubeconfig
+from .network import Network
+
+CONTEXT = "kubectl-oras-local"
+KUBECONFIG = Path.home() / ".kube" / "kubectl-oras-local.yaml"
+COMPONENTS = ("kube", "etcd", "coredns", "distribution")
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "kubectl-oras" / "local-cluster"
+
+
+def say(line: str) -> None:
+    print(f"local-cluster: {line}", file=sys.stderr, flush=True)
+
+
+def fail(line: str) -> int:
+    print(f"local-cluster: error: {line}", file=sys.stderr, flush=True)
+    return 1
+
+
+def project_image_names() -> tuple[str, ...]:
+    """The names `kubectl oras install`'s default image goes by, so it runs without a registry:
+    `kubectl-oras:VERSION` is `docker.io/library/kubectl-oras:VERSION` to the CRI."""
+    from kubectl_oras import __version__
+
+    return (f"docker.io/library/kubectl-oras:{__version__}",)
+
+
+def build_binaries() -> None:
+    """The Go builds, with build.sh's own progress (minutes the first time, then cached)."""
+    result = subprocess.run(["bash", str(BUILD), *COMPONENTS], stdout=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise RuntimeError(f"building {', '.join(COMPONENTS)} failed (build.sh's output above)")
+
+
+def build_project_image() -> Path:
+    from .project_image import CACHE, IMAGE_NAME, project_archive
+
+    fresh = not any(CACHE.glob("kubectl-oras-*.tar"))
+    if fresh:
+        say(f"building the project image {IMAGE_NAME} with buildah (the first time a Debian base by debootstrap, "
+            "~2 min; then ~30 s after a source change)")
+    began = time.monotonic()
+    archive = project_archive()
+    if time.monotonic() - began > 2:
+        say(f"project image built in {time.monotonic() - began:.0f}s")
+    return archive
+
+
+def write_user_kubeconfig(cluster: LocalCluster) -> Path:
+    cp = cluster.cp
+    assert cp.ca and cp.admin
+    KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)
+    return write_kubeconfig(KUBECONFIG, server=cp.server, ca=cp.ca.cert_pem(), name=CONTEXT,
+                            user={"client-certificate": str(cp.admin.cert), "client-key": str(cp.admin.key)})
+
+
+def ours(path: Path) -> bool:
+    try:
+        return yaml.safe_load(path.read_text()).get("current-context") == CONTEXT
+    except (OSError, AttributeError, yaml.YAMLError):
+        return False
+
+
+def up(nodes: int) -> int:
+    root = state_dir()
+    existing = LocalCluster.recorded(root)
+    if existing is not None:
+        down_parts = existing.not_running()
+        readiness = existing.node_readiness() if not down_parts else {}
+        if not down_parts and len(existing.nodes) == nodes and set(readiness.values()) == {"Ready"}:
+            write_user_kubeconfig(existing)
+            say(f"already up: {nodes} node(s) Ready, apiserver {existing.cp.server}")
+            print(f"export KUBECONFIG={KUBECONFIG}")
+            return 0
+        if not down_parts and len(existing.nodes) != nodes:
+            return fail(f"the local cluster is up with {len(existing.nodes)} node(s); "
+                        f"`scripts/local-cluster.sh down` first to have {nodes}")
+        say(f"the local cluster in {root} is partly down ({', '.join(down_parts) or readiness}): starting it again")
+        existing.stop(say)
+    elif networking.leftovers(Network(), MAX_NODES):
+        return fail(f"{', '.join(networking.leftovers(Network(), MAX_NODES))} exist but no cluster is recorded in "
+                    f"{root}: `scripts/local-cluster.sh down` removes them")
+    began = time.monotonic()
+    say(f"building or finding {', '.join(COMPONENTS)} (pinned Go modules, cached in ~/.cache/kubectl-oras; "
+        "the first build takes ~10 min)")
+    build_binaries()
+    archive = build_project_image()
+    from .project_image import IMAGE_NAME
+
+    cluster = LocalCluster.start(root, Network(), nodes=nodes, detach=True, say=say,
+                                 images=((archive, project_image_names()),))
+    path = write_user_kubeconfig(cluster)
+    say(f"up in {time.monotonic() - began:.0f}s: {nodes} node(s) Ready; images preloaded: {IMAGE_NAME} "
+        f"(also {', '.join(project_image_names())}), docker.io/library/registry:3.0.0, "
+        "docker.io/library/busybox:latest")
+    say(f"kubeconfig {path} (context {CONTEXT})")
+    print(f"export KUBECONFIG={path}")
+    return 0
+
+
+def down() -> int:
+    root = state_dir()
+    existing = LocalCluster.recorded(root)
+    leftovers = networking.leftovers(Network(), MAX_NODES)
+    if existing is None and not leftovers:
+        say("no local cluster to take down")
+        return 0
+    cluster = existing or LocalCluster(root, Network(), ControlPlane(root / "control-plane"))
+    cluster.stop(say)
+    if ours(KUBECONFIG):
+        KUBECONFIG.unlink()
+        say(f"removed {KUBECONFIG}")
+    say(f"down: removed every process, container, mount, cgroup, network and file it made ({root})")
+    return 0
+
+
+def status() -> int:
+    existing = LocalCluster.recorded(state_dir())
+    if existing is None:
+        print("no local cluster (`scripts/local-cluster.sh up` starts one)")
+        return 1
+    stopped = existing.not_running()
+    print(f"apiserver: {existing.cp.server}")
+    for name, ready in existing.node_readiness().items():
+        print(f"node {name}: {ready}")
+    print(f"processes: {len(existing.everything()) - len(stopped)} running"
+          + (f", not running: {', '.join(stopped)}" if stopped else ""))
+    print(f"kubeconfig: {KUBECONFIG}" if ours(KUBECONFIG) else "kubeconfig: missing (`up` writes it again)")
+    return 0 if not stopped else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/local-cluster.sh",
+        description="A Kubernetes cluster on this machine (root; nothing leaves it): etcd, kube-apiserver, "
+                    "controller manager, scheduler, CoreDNS, and kubelet + containerd + kube-proxy nodes.",
+        epilog="examples:\n  bash scripts/local-cluster.sh up && export KUBECONFIG=~/.kube/kubectl-oras-local.yaml\n"
+               "  bash scripts/local-cluster.sh up --nodes 2\n  bash scripts/local-cluster.sh status\n"
+               "  bash scripts/local-cluster.sh down",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("up", help="start it (idempotent); prints `export KUBECONFIG=…`")
+    start.add_argument("--nodes", type=int, default=1, help=f"how many nodes (1-{MAX_NODES}; default 1)")
+    commands.add_parser("down", help="stop it and remove everything it made")
+    commands.add_parser("status", help="what runs, and whether each node is Ready")
+    args = parser.parse_args(argv)
+    if args.command == "up" and not 1 <= args.nodes <= MAX_NODES:
+        parser.error(f"--nodes must be between 1 and {MAX_NODES}")
+    if os.geteuid() != 0:
+        return fail("needs root: it makes a bridge and network namespaces, and runs containerd and kubelets")
+    try:
+        if args.command == "up":
+            return up(args.nodes)
+        if args.command == "down":
+            return down()
+        return status()
+    except KeyboardInterrupt:
+        return fail("interrupted (whatever `up` had started is stopped again)")
+    except RuntimeError as e:
+        return fail(str(e))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""A whole local cluster: the network, the control plane, the scheduler, CoreDNS and N nodes.
+
+`scripts/local-cluster.sh up` starts one detached under a directory of its own and records what
+it started in ``state.json``, so `down` and `status` (later commands) find it; the tier-3 tests
+start one for their session the same way, but tied to the test run. docs/local-cluster.md.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from . import network as networking
+from .binaries import built
+from .controlplane import ControlPlane
+from .network import Network
+from .node import CLUSTER_DOMAIN, Node
+from .processes import Process, free_port, start_process
+
+STATE = "state.json"
+MAX_NODES = 8
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class LocalCluster:
+    root: Path
+    network: Network
+    cp: ControlPlane
+    nodes: list[Node] = field(default_factory=list)
+    processes: list[Process] = field(default_factory=list)  # the scheduler and CoreDNS
+    detach: bool = False
+
+    # -- start ------------------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, root: Path, network: Network, *, nodes: int = 1, detach: bool = False,
+              images: tuple[tuple[Path, tuple[str, ...]], ...] = (), say: Callable[[str], None] = _quiet) -> LocalCluster:
+        """``images``: more OCI archives every node loads, each with more names for its image."""
+        root.mkdir(parents=True, exist_ok=True)
+        cluster = cls(root, network, ControlPlane(root / "control-plane"), detach=detach)
+        try:
+            cluster._start(nodes, images, say)
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster
+
+    def _start(self, nodes: int, images: tuple[tuple[Path, tuple[str, ...]], ...], say: Callable[[str], None]) -> None:
+        net = self.network
+        other = networking.other_kube_proxy()
+        if other:
+            raise RuntimeError(f"another cluster's kube-proxy owns this machine's iptables ({other}); one local "
+                               "cluster at a time: `scripts/local-cluster.sh down` (or end the test run) first")
+        say(f"network: bridge {net.bridge} {net.gateway(0)}/24, Services {net.services}")
+        networking.make_host(net)
+        for i in range(1, nodes):
+            networking.make_node_link(net, i)
+        say(f"control plane: etcd, kube-apiserver on {net.api_address}:{net.api_port}, kube-controller-manager")
+        self.cp = ControlPlane.start(address=net.api_address, port=net.api_port, service_cidr=net.services,
+                                     root=self.root / "control-plane", detach=self.detach)
+        self._write_state()
+        self._start_scheduler()
+        self._start_dns()
+        self._write_state()
+        for i in range(nodes):
+            say(f"node {net.node_name(i)} ({net.node_ip(i)}): containerd, kube-proxy, kubelet")
+            node = Node(self.cp, self.root / f"node-{i + 1}", net, i, self.detach)
+            self.nodes.append(node)
+            node.root.mkdir(parents=True, exist_ok=True)
+            try:
+                node._start(())
+            finally:
+                self._write_state()
+            for archive, names in images:
+                node.import_archive(archive, *names)
+
+    def _start_scheduler(self) -> None:
+        kubeconfig = self.cp.kubeconfig
+        self.processes.append(start_process("kube-scheduler", [
+            str(built("kube") / "kube-scheduler"), f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
+        ], self.root, detach=self.detach))
+
+    def _start_dns(self) -> None:
+        """CoreDNS on the first node's bridge address: Service names from the API, and NXDOMAIN for
+        every other name, so no query ever leaves this machine."""
+        corefile = self.root / "coredns" / "Corefile"
+        corefile.parent.mkdir(parents=True, exist_ok=True)
+        dns = self.network.dns
+        corefile.write_text(
+            f"{CLUSTER_DOMAIN}:53 {{\n  bind {dns}\n  errors\n"
+            f"  kubernetes {CLUSTER_DOMAIN} {{\n    kubeconfig {self.cp.kubeconfig}\n  }}\n}}\n"
+            f".:53 {{\n  bind {dns}\n  template ANY ANY {{\n    rcode NXDOMAIN\n  }}\n}}\n")
+        self.processes.append(start_process("coredns", [str(built("coredns") / "coredns"), "-conf", str(corefile)],
+                                            self.root, detach=self.detach))
+
+    def import_archive(self, archive: Path, *names: str) -> None:
+        """Load an image archive into every node, also under ``names``."""
+        for node in self.nodes:
+            node.import_archive(archive, *names)
+
+    def node_named(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def _write_state(self) -> None:
+        state = {"network": self.network.__dict__, "control_plane": self.cp.record() if self.cp.ca else None,
+                 "processes": [p.record() for p in self.processes], "nodes": [n.record() for n in self.nodes]}
+        tmp = self.root / (STATE + ".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.rename(self.root / STATE)
+
+    @classmethod
+    def recorded(cls, root: Path) -> LocalCluster | None:
+        """The cluster a previous command started under ``root``, or None if there is none."""
+        try:
+            state = json.loads((root / STATE).read_text())
+        except FileNotFoundError:
+            return None
+        net = Network(**state["network"])
+        cp = ControlPlane.recorded(state["control_plane"]) if state["control_plane"] else ControlPlane(root / "control-plane")
+        return cls(root, net, cp, [Node.recorded(cp, net, n) for n in state["nodes"]],
+                   [Process.recorded(p) for p in state["processes"]], detach=True)
+
+    def everything(self) -> list[Process]:
+        return [*self.cp.processes, *self.processes, *(p for n in self.nodes for p in n.processes)]
+
+    def not_running(self) -> list[str]:
+        return [p.name if not n else f"{p.name} of {n}" for n, ps in
+                [("", self.cp.processes), ("", self.processes), *((n.name, n.processes) for n in self.nodes)]
+                for p in ps if p.exit_code() is not None]
+
+    def node_readiness(self) -> dict[str, str]:
+        """Each node's Ready condition as the API says it, or why the API could not say."""
+        try:
+            items = self.cp.session().get(f"{self.cp.server}/api/v1/nodes", timeout=5).json()["items"]
+        except (requests.RequestException, ValueError, KeyError) as e:
+            return {n.name: f"unknown ({type(e).__name__})" for n in self.nodes}
+        ready = {}
+        for item in items:
+            condition: dict = next((c for c in item["status"].get("conditions", []) if c["type"] == "Ready"), {})
+            ready[item["metadata"]["name"]] = "Ready" if condition.get("status") == "True" else \
+                f"NotReady ({condition.get('reason', 'no status yet')})"
+        return {n.name: ready.get(n.name, "not registered") for n in self.nodes}
+
+    # -- stop -------------------------------------------------------------------------------------
+
+    def stop(self, say: Callable[[str], None] = _quiet) -> None:
+        """Stop everything and remove what it made: containers, processes, mounts, cgroups, the
+        network, the directory. Each part is removed even when an earlier one failed."""
+        steps: list[tuple[str, Callable[[], None]]] = [
+            *((f"node {n.name}: containers, kubelet, kube-proxy, containerd, mounts", n.stop) for n in reversed(self.nodes)),
+            ("scheduler, CoreDNS", self._stop_shared),
+            ("control plane: kube-controller-manager, kube-apiserver, etcd", self.cp.stop),
+            (f"network: bridge {self.network.bridge}, node namespaces, routes",
+             lambda: networking.remove(self.network, MAX_NODES)),  # any it may have made
+            (f"directory {self.root}", lambda: shutil.rmtree(self.root, ignore_errors=True)),
+        ]
+        failed = []
+        for what, step in steps:
+            say(what)
+            try:
+                step()
+            except Exception as e:  # the rest still goes
+                failed.append(f"{what}: {e}")
+        self.processes.clear()
+        if failed:
+            raise RuntimeError("stopping left things behind: " + "; ".join(failed))
+
+    def _stop_shared(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+    def leftovers(self) -> list[str]:
+        found = networking.leftovers(self.network, MAX_NODES)
+        for node in self.nodes:
+            found += node.leftovers()
+        return found
+
+    def wait_nodes_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while set(self.node_readiness().values()) != {"Ready"}:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nodes not Ready after {timeout}s: {self.node_readiness()}")
+            time.sleep(0.5)
