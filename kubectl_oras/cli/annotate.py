@@ -9,29 +9,26 @@ import typer
 
 from ..errors import OrasError
 from .cluster_options import Cluster, ContextOption, KubeconfigOption, NamespaceOption, progress
-from .common import handle_errors
+from .common import add_command, examples, handle_errors
 
 if TYPE_CHECKING:
     from ..kube.api import Kube
 
-EPILOG = """\
-Examples:
-
-  # a suspended Job: annotate, then let it run
-  kubectl oras annotate job/train --input data/mnist:v1 --output models/mnist:v1 --output-path model/
-  kubectl patch job train -p '{"spec":{"suspend":false}}'
-
-  # every replicated job of a JobSet, two inputs, the step in container "trainer"
-  kubectl oras annotate jobset/sweep --input data/a:v1 --input data/b:v1 --container trainer \\
-      --output results/sweep:v1 --output-path out/
-
-  # a manifest, without a cluster
-  kubectl oras annotate -f job.yaml --output results/x:v1 --output-pipe log.txt | kubectl apply -f -
-
-A Job is annotated on the Job itself (the webhook reads it for the Job's pods); other workloads on
-their pod templates. Pods made before the annotation do not change. A different value already
-there is kept unless --overwrite.
-"""
+EPILOG = examples(
+    "# a suspended Job: annotate, then let it run",
+    "kubectl oras annotate job/train --input data/mnist:v1 --output models/mnist:v1 --output-path model/",
+    "kubectl patch job train -p '{\"spec\":{\"suspend\":false}}'",
+    "",
+    "# every replicated job of a JobSet, two inputs, the step in container \"trainer\"",
+    "kubectl oras annotate jobset/sweep --input data/a:v1 --input data/b:v1 --container trainer \\",
+    "    --output results/sweep:v1 --output-path out/",
+    "",
+    "# a manifest, without a cluster",
+    "kubectl oras annotate -f job.yaml --output results/x:v1 --output-pipe log.txt | kubectl apply -f -",
+    note="A Job is annotated on the Job itself (the webhook reads it for the Job's pods); other workloads on "
+         "their pod templates. Pods made before the annotation do not change. A different value already "
+         "there is kept unless --overwrite.",
+)
 
 
 @handle_errors
@@ -99,4 +96,4 @@ def _annotate_file(filename: str, values: dict[str, str], *, overwrite: bool, na
 
 
 def register(app: typer.Typer) -> None:
-    app.command("annotate", epilog=EPILOG)(annotate)
+    add_command(app, annotate, epilog=EPILOG)

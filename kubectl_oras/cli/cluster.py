@@ -22,65 +22,54 @@ from .cluster_options import (
     progress,
     seconds,
 )
-from .common import handle_errors
+from .common import add_command, examples, handle_errors
 
 if TYPE_CHECKING:
     from ..kube.api import Kube
 
 DEFAULT_IMAGE = f"kubectl-oras:{__version__}"
 
-INSTALL_EPILOG = """\
-Examples:
+INSTALL_EPILOG = examples(
+    "# install the controller and webhook of this release, and wait for them",
+    "kubectl oras install",
+    "",
+    "# another image (a registry mirror), waiting at most 10 minutes",
+    "kubectl oras install --image registry.example.com/kubectl-oras:0.2.0 --timeout 10m",
+    "",
+    "# print what would be applied",
+    "kubectl oras install --dry-run > kubectl-oras.yaml",
+    note="Applies with server-side apply (field manager kubectl-oras) into kubectl-oras-system; "
+         "needs cluster-admin rights.",
+)
 
-  # install the controller and webhook of this release, and wait for them
-  kubectl oras install
+UNINSTALL_EPILOG = examples(
+    "kubectl oras uninstall",
+    "",
+    "# also when caches exist: deletes every OrasCache, its registry and its artifacts",
+    "kubectl oras uninstall --force",
+)
 
-  # another image (a registry mirror), waiting at most 10 minutes
-  kubectl oras install --image registry.example.com/kubectl-oras:0.2.0 --timeout 10m
+CREATE_EPILOG = examples(
+    "# a cache named oras (what pods use by default) in the context's namespace, and wait for it",
+    "kubectl oras create-cache --wait",
+    "",
+    "# 50Gi on a PersistentVolumeClaim, newest 10 tags per repository kept",
+    "kubectl oras create-cache results -n lab --storage 50Gi --storage-class fast --keep-last 10",
+    "",
+    "# no password (any pod that can reach the Service may push), tags deleted after 30 days",
+    "kubectl oras create-cache scratch --no-auth --max-age 720h",
+)
 
-  # print what would be applied
-  kubectl oras install --dry-run > kubectl-oras.yaml
+DELETE_EPILOG = examples(
+    "kubectl oras delete-cache scratch -n lab",
+    note="The cache's registry, its Secrets and its artifacts go with it (a PersistentVolumeClaim included).",
+)
 
-Applies with server-side apply (field manager kubectl-oras) into kubectl-oras-system; needs cluster-admin rights.
-"""
-
-UNINSTALL_EPILOG = """\
-Examples:
-
-  kubectl oras uninstall
-
-  # also when caches exist: deletes every OrasCache, its registry and its artifacts
-  kubectl oras uninstall --force
-"""
-
-CREATE_EPILOG = """\
-Examples:
-
-  # a cache named oras (what pods use by default) in the context's namespace, and wait for it
-  kubectl oras create-cache --wait
-
-  # 50Gi on a PersistentVolumeClaim, newest 10 tags per repository kept
-  kubectl oras create-cache results -n lab --storage 50Gi --storage-class fast --keep-last 10
-
-  # no password (any pod that can reach the Service may push), tags deleted after 30 days
-  kubectl oras create-cache scratch --no-auth --max-age 720h
-"""
-
-DELETE_EPILOG = """\
-Examples:
-
-  kubectl oras delete-cache scratch -n lab
-
-The cache's registry, its Secrets and its artifacts go with it (a PersistentVolumeClaim included).
-"""
-
-STATUS_EPILOG = """\
-Examples:
-
-  kubectl oras status                 # every cache in the namespace
-  kubectl oras status oras -n lab
-  kubectl oras status -o json
-"""
+STATUS_EPILOG = examples(
+    "kubectl oras status                 # every cache in the namespace",
+    "kubectl oras status oras -n lab",
+    "kubectl oras status -o json",
+)
 
 
 @handle_errors
@@ -213,8 +202,8 @@ def status(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("install", epilog=INSTALL_EPILOG)(install)
-    app.command("uninstall", epilog=UNINSTALL_EPILOG)(uninstall)
-    app.command("create-cache", epilog=CREATE_EPILOG)(create_cache)
-    app.command("delete-cache", epilog=DELETE_EPILOG)(delete_cache)
-    app.command("status", epilog=STATUS_EPILOG)(status)
+    add_command(app, install, epilog=INSTALL_EPILOG)
+    add_command(app, uninstall, epilog=UNINSTALL_EPILOG)
+    add_command(app, create_cache, epilog=CREATE_EPILOG, name="create-cache")
+    add_command(app, delete_cache, epilog=DELETE_EPILOG, name="delete-cache")
+    add_command(app, status, epilog=STATUS_EPILOG)
