@@ -201,7 +201,7 @@ def expand_for_pod(settings: StepSettings, metadata: Mapping[str, Any]) -> StepS
                 raise InvalidAnnotations(
                     f"{said} (expanded from {text!r}; the pod's name will be generated from generateName "
                     f"{generated!r}: up to {variables.GENERATED_PREFIX_MAX} of its characters and 5 more)") from None
-        return dataclasses.replace(parse_artifact(result, key=key), key=artifact.key)
+        return parse_artifact(result, key=key)
 
     return dataclasses.replace(
         settings, inputs=tuple(expanded(i) for i in settings.inputs),

@@ -6,18 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
 from kubectl_oras.pods.annotations import PREFIX
 from tests.agent.protocol import LocalPod
 from tests.support.faulty_proxy import FaultyProxy
 from tests.support.trees import make_tree, snapshot
-
-
-@pytest.fixture
-def client(registry):
-    return RegistryClient(registry.host, plain_http=True)
 
 
 @pytest.fixture
