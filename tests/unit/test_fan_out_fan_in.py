@@ -207,3 +207,14 @@ def test_an_injected_template_leaves_every_variable_for_the_kubelet():
     assert names == ["JOB_COMPLETION_INDEX", STEP_ENV]
     assert push["env"][0]["valueFrom"]["fieldRef"]["fieldPath"] == f"metadata.annotations['{INDEX}']"
     assert json.loads(push["env"][1]["value"])["output"] == "results/pi:run-$(JOB_COMPLETION_INDEX)"
+
+
+def test_a_variable_the_kubelet_left_unexpanded_is_refused_by_the_agent_naming_the_reference():
+    from kubectl_oras.agent.connection import reference
+    from kubectl_oras.pods.step import InvalidStep
+
+    step = StepDescription(registry="oras.lab.svc:5000", plain_http=True, inputs=("results/pi:$(POD_NAME)",),
+                           output=None, unpack=True, push_on_failure="never", debug=False, share="/oras")
+    with pytest.raises(InvalidStep, match=r"results/pi:\$\(POD_NAME\): a \$\(VARIABLE\) in it was not expanded"):
+        reference(step, step.inputs[0])
+    assert str(reference(step, "results/pi:pi-7xk2q")) == "oras.lab.svc:5000/results/pi:pi-7xk2q"
