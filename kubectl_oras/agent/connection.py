@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ..oci.reference import Reference, parse_reference
-from ..pods.step import StepDescription
+from ..pods.step import STEP_ENV, InvalidStep, StepDescription
 from .registry_wait import wait_bound, wait_for_registry
 
 if TYPE_CHECKING:
@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 
 def reference(step: StepDescription, name: str) -> Reference:
+    if "$(" in name:  # the kubelet leaves a $(NAME) it has no variable for as it is
+        raise InvalidStep(f"{name}: a $(VARIABLE) in it was not expanded: this container defines no such variable "
+                          f"before {STEP_ENV}")
     return parse_reference(name, registry=step.registry)
 
 

@@ -7,6 +7,7 @@ Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations`` naming th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 import re
@@ -18,6 +19,7 @@ from ..durations import parse_duration
 from ..errors import OrasError
 from ..oci.errors import InvalidReference
 from ..oci.reference import parse_name, registry_host_of
+from . import patterns, variables
 from .step import PUSH_ON_FAILURE
 
 PREFIX = "oras.converged-computing.github.io/"
@@ -49,11 +51,16 @@ class ArtifactName:
     """``repo:tag`` (or ``repo@digest``) inside the cache or the annotated registry."""
 
     repository: str
-    tag: str | None
+    tag: str | None  # may be a pattern (``run-*``) in an input; may hold $(VARIABLE)s until expanded
     digest: str | None = None
+    key: str | None = field(default=None, compare=False, repr=False)  # the annotation it came from, without prefix
 
     def __str__(self) -> str:
         return self.repository + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+    @property
+    def is_pattern(self) -> bool:
+        return bool(self.tag) and patterns.is_pattern(self.tag or "")
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,11 @@ def annotation_key(name: str) -> str:
 
 
 def parse_artifact(value: str, *, key: str) -> ArtifactName:
-    """``repo:tag`` with no registry host: the host is the cache's (or the ``registry`` annotation)."""
+    """``repo:tag`` with no registry host: the host is the cache's (or the ``registry`` annotation).
+
+    The value may hold $(JOB_COMPLETION_INDEX) and $(POD_NAME) (checked with values of their
+    kind; expand_for_pod checks the pod's own) and, in the tag alone, a pattern (``run-*``).
+    """
     host = registry_host_of(value)
     if host:
         raise InvalidAnnotations(
@@ -130,10 +141,71 @@ def parse_artifact(value: str, *, key: str) -> ArtifactName:
             f"put the host in {annotation_key('registry')}"
         )
     try:
-        repository, tag, digest = parse_name(value)
+        variables.variables_in(value)
+    except variables.VariableError as e:
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {e}") from None
+    name, at, digest = value.partition("@")
+    repository, colon, tag = name.rpartition(":") if ":" in name.rpartition("/")[2] else (name, "", "")
+    if patterns.is_pattern(repository) or patterns.is_pattern(digest):
+        raise InvalidAnnotations(
+            f"annotation {annotation_key(key)}: {value!r}: a pattern (* or ?) may only be in the tag (repo:run-*)")
+    if patterns.is_pattern(tag) and at:
+        raise InvalidAnnotations(
+            f"annotation {annotation_key(key)}: {value!r}: a tag pattern cannot go with a digest")
+    checked = variables.sample(patterns.sample(value) if patterns.is_pattern(tag) else value)
+    try:
+        _, default_tag, _ = parse_name(checked, original=value)
     except InvalidReference as e:
         raise InvalidAnnotations(f"annotation {annotation_key(key)}: {e}") from e
-    return ArtifactName(repository, tag, digest)
+    return ArtifactName(repository, tag if colon else default_tag, digest if at else None, key=key)
+
+
+def expand_for_pod(settings: StepSettings, metadata: Mapping[str, Any]) -> StepSettings:
+    """``settings`` with the variables in its artifacts expanded from the metadata of the pod being
+    created, checked to give valid references. $(POD_NAME) in a pod whose name the apiserver will
+    generate is left for the kubelet (variables.downward_env), checked against the longest name
+    it may generate. Raises InvalidAnnotations naming the annotation and the variable."""
+    name, generate_name = metadata.get("name"), metadata.get("generateName")
+    index = variables.completion_index(metadata)
+    known: dict[str, str] = {}
+    if isinstance(name, str) and name:
+        known[variables.POD_NAME] = name
+    if index is not None and variables.is_completion_index(index):
+        known[variables.JOB_COMPLETION_INDEX] = index
+    generated = generate_name if isinstance(generate_name, str) and generate_name and not name else None
+
+    def expanded(artifact: ArtifactName) -> ArtifactName:
+        text = str(artifact)
+        key = artifact.key or "input-uri"
+        for needed in variables.variables_in(text):
+            if needed in known or (needed == variables.POD_NAME and generated):
+                continue
+            if needed == variables.POD_NAME:
+                why = "the pod has neither metadata.name nor metadata.generateName"
+            elif index is None:
+                why = (f"the pod has no {variables.COMPLETION_INDEX_KEY} annotation (only the pods of an "
+                       "Indexed Job have one)")
+            else:
+                why = f"its {variables.COMPLETION_INDEX_KEY} annotation is {index!r}, not a completion index"
+            raise InvalidAnnotations(f"annotation {annotation_key(key)}: $({needed}) cannot be expanded: {why}")
+        result = variables.expand(text, known)
+        final = variables.expand(result, {variables.POD_NAME: variables.generated_name_sample(generated or "")})
+        if final != text:
+            try:
+                parse_artifact(final, key=key)
+            except InvalidAnnotations as e:
+                if final == result:
+                    raise InvalidAnnotations(f"{e} (expanded from {text!r})") from None
+                # The name is generated after admission: say what it may be, not the sample checked.
+                said = str(e).replace(variables.generated_name_sample(generated or ""), "<generated name>")
+                raise InvalidAnnotations(
+                    f"{said} (expanded from {text!r}; the pod's name will be generated from generateName "
+                    f"{generated!r}: up to {variables.GENERATED_PREFIX_MAX} of its characters and 5 more)") from None
+        return parse_artifact(result, key=key)
+
+    return dataclasses.replace(
+        settings, inputs=tuple(expanded(i) for i in settings.inputs),
+        output=expanded(settings.output) if settings.output else None)
 
 
 def _boolean(values: dict[str, str], key: str, default: bool) -> bool:
@@ -217,6 +289,10 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
     for _, key in numbered:
         inputs.append(parse_artifact(values[key], key=key))
     output = parse_artifact(values["output-uri"], key="output-uri") if "output-uri" in values else None
+    if output and output.is_pattern:
+        raise InvalidAnnotations(
+            f"annotation {annotation_key('output-uri')}: {str(output)!r}: a pattern (* or ?) can only be pulled "
+            "(in an input-uri); push to one tag")
     if output and output.digest:
         raise InvalidAnnotations(f"annotation {annotation_key('output-uri')}: push to a tag (repo:tag), not a digest")
     output_path, output_pipe = _path(values, "output-path"), _path(values, "output-pipe")
@@ -280,6 +356,6 @@ def render(settings: StepSettings) -> dict[str, str]:
 
 
 __all__ = [
-    "PREFIX", "ArtifactName", "InvalidAnnotations", "StepSettings", "is_marked", "merge_owner", "ours",
-    "output_name", "parse_artifact", "parse_settings", "render",
+    "PREFIX", "ArtifactName", "InvalidAnnotations", "StepSettings", "expand_for_pod", "is_marked", "merge_owner",
+    "ours", "output_name", "parse_artifact", "parse_settings", "render",
 ]

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import OrasError
-from .annotations import InvalidAnnotations, StepSettings, annotation_key, parse_settings, shown
+from .annotations import InvalidAnnotations, StepSettings, annotation_key, expand_for_pod, parse_settings, shown
 from .caches import REGISTRY_PORT, CacheView, cache_registry
 from .share import SHARE_MOUNT, SHARE_VOLUME, Share
 from .step import STEP_ENV, WRAPPER_ENV_PREFIX, StepDescription, WrapperSettings, wrapper_environment
+from .variables import downward_env, variables_in
 
 PULL_CONTAINER = "oras-pull"
 PUSH_CONTAINER = "oras-push"
@@ -138,6 +139,7 @@ def step_description(settings: StepSettings, config: InjectionConfig) -> StepDes
         debug=settings.debug,
         share=SHARE.root,
         timeout=settings.timeout,
+        input_keys=tuple(annotation_key(i.key or "input-uri") for i in settings.inputs),
     )
 
 
@@ -148,7 +150,10 @@ def _agent_container(name: str, command: str, config: InjectionConfig, step: Ste
         "image": config.agent_image,
         "imagePullPolicy": config.image_pull_policy,
         "command": ["python3", "-m", "kubectl_oras.agent", command],
-        "env": [{"name": STEP_ENV, "value": step.to_json()}],
+        # A variable not known at admission ($(POD_NAME) of a pod whose name is generated after it)
+        # is left in the step for the kubelet, which expands $(NAME) in an env value from the
+        # variables defined before it in the same container: so they come first.
+        "env": [*downward_env(variables_in(step.to_json())), {"name": STEP_ENV, "value": step.to_json()}],
         "volumeMounts": [{"name": SHARE_VOLUME, "mountPath": SHARE_MOUNT}],
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
     }
@@ -226,12 +231,15 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: 
 
 
 def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionConfig,
-               cache: CacheView | None = None, *, settings: StepSettings | None = None) -> tuple[dict[str, Any], StepSettings]:
+               cache: CacheView | None = None, *, settings: StepSettings | None = None,
+               template: bool = False) -> tuple[dict[str, Any], StepSettings]:
     """The pod with the agent injected, and the settings it was injected with.
 
     ``values`` are our annotations without prefix (the pod's merged over its owner's); ``cache``
     what the cluster says of the pod's OrasCache (None: the defaults, for `kubectl oras inject`);
-    ``settings`` those ``values`` were read into already, if they were.
+    ``settings`` those ``values`` were read into already, if they were. A pod's $(VARIABLES) are
+    expanded from its own metadata; a workload's pod ``template`` is no pod yet, so its
+    variables are left for the kubelet (defined from the downward API).
     Raises InvalidAnnotations or InvalidPod with a message for the user. A pod already injected is
     returned as is.
     """
@@ -243,6 +251,8 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     for volume in spec.get("volumes") or []:
         if volume.get("name") == SHARE_VOLUME:
             raise InvalidAnnotations(f"the pod already has a volume named {SHARE_VOLUME!r}, which the cache needs")
+    if not template:
+        settings = expand_for_pod(settings, metadata_of(pod))
     index = choose_launcher(pod, settings)
     # Shallow copies are enough: nothing below changes a nested object in place, and a deep copy
     # of the pod was half of the webhook's time per review (bench/webhook.py).

@@ -45,12 +45,13 @@ class StepDescription:
     debug: bool
     share: str
     timeout: float | None = None  # seconds a whole pull or push may take (annotation `timeout`)
+    input_keys: tuple[str, ...] = ()  # the annotation each input came from, for messages (empty: not known)
 
     def to_json(self) -> str:
         return json.dumps({
             "registry": self.registry, "plainHttp": self.plain_http, "inputs": list(self.inputs),
             "output": self.output, "unpack": self.unpack, "pushOnFailure": self.push_on_failure,
-            "debug": self.debug, "share": self.share, "timeout": self.timeout,
+            "debug": self.debug, "share": self.share, "timeout": self.timeout, "inputKeys": list(self.input_keys),
         }, separators=(",", ":"))
 
     @classmethod
@@ -76,6 +77,9 @@ class StepDescription:
         inputs = field("inputs", list, [])
         if not all(isinstance(i, str) for i in inputs):
             raise InvalidStep(f"{STEP_ENV}: field 'inputs' must list strings")
+        input_keys = field("inputKeys", list, [])
+        if not all(isinstance(k, str) for k in input_keys) or len(input_keys) not in (0, len(inputs)):
+            raise InvalidStep(f"{STEP_ENV}: field 'inputKeys' must list one string per input")
         policy = field("pushOnFailure", str, "never")
         if policy not in PUSH_ON_FAILURE:
             raise InvalidStep(f"{STEP_ENV}: field 'pushOnFailure' is {policy!r}, not one of {', '.join(PUSH_ON_FAILURE)}")
@@ -88,7 +92,7 @@ class StepDescription:
         return cls(registry=registry, plain_http=field("plainHttp", bool), inputs=tuple(inputs),
                    output=field("output", str, None), unpack=field("unpack", bool, True), push_on_failure=policy,
                    debug=field("debug", bool, False), share=share,
-                   timeout=float(timeout) if timeout is not None else None)
+                   timeout=float(timeout) if timeout is not None else None, input_keys=tuple(input_keys))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StepDescription:
@@ -100,6 +104,10 @@ class StepDescription:
     @property
     def layout(self) -> Share:
         return Share(self.share)
+
+    def input_key(self, index: int) -> str:
+        """What a message calls input ``index``: its annotation, when the injection said it."""
+        return f"annotation {self.input_keys[index]}" if index < len(self.input_keys) else f"input {self.inputs[index]}"
 
 
 @dataclass(frozen=True)

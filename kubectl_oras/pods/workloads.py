@@ -126,7 +126,7 @@ def inject_manifest(obj: Any, config: InjectionConfig, *,
             if not values:
                 continue
             pod = {"metadata": template_metadata, "spec": template.get("spec")}
-            injected, settings = mutate_pod(pod, values, config)
+            injected, settings = mutate_pod(pod, values, config, template=True)
         template["spec"] = injected["spec"]
         warnings += [f"{name}: {w}" for w in settings.warnings]
     if owner and not templates:

@@ -40,6 +40,7 @@ class LocalPod:
     registry: str
     root: Path
     inputs: list[str] = field(default_factory=list)
+    input_keys: list[str] = field(default_factory=list)  # the annotation of each input, as the injection says
     output: str | None = None
     input_path: str = ""
     output_path: str = ""
@@ -61,7 +62,7 @@ class LocalPod:
     def env(self) -> dict[str, str]:
         step = StepDescription(registry=self.registry, plain_http=True, inputs=tuple(self.inputs), output=self.output,
                                unpack=True, push_on_failure=self.push_on_failure, debug=True, share=str(self.share),
-                               timeout=self.timeout)
+                               timeout=self.timeout, input_keys=tuple(self.input_keys))
         return dict(os.environ, **{STEP_ENV: step.to_json()})
 
     def init(self, **env: str) -> subprocess.CompletedProcess:

@@ -11,7 +11,8 @@ from kubectl_oras.pods.share import Share
 from kubectl_oras.pods.step import InvalidStep, StepDescription, WrapperSettings, wrapper_environment
 
 STEP = StepDescription(registry="oras.lab.svc:5000", plain_http=True, inputs=("a/b:c", "d/e@sha256:" + "1" * 64),
-                       output="o/p:t", unpack=False, push_on_failure="failed-tag", debug=True, share="/oras", timeout=90)
+                       output="o/p:t", unpack=False, push_on_failure="failed-tag", debug=True, share="/oras", timeout=90,
+                       input_keys=("x/input-uri", "x/input-uri_2"))
 
 
 def test_what_the_injection_writes_the_agent_reads():
@@ -42,6 +43,8 @@ def with_fields(**changes) -> str:
     (with_fields(inputs="a/b:c"), "field 'inputs' has the wrong type"),
     (with_fields(timeout=True), "field 'timeout' has the wrong type"),
     (with_fields(timeout=-1), "positive number of seconds"),
+    (with_fields(inputKeys=["x/input-uri"]), "field 'inputKeys' must list one string per input"),
+    (with_fields(inputKeys=["x/input-uri", 2]), "field 'inputKeys' must list one string per input"),
 ])
 def test_anything_else_is_refused_naming_the_field(raw, message):
     with pytest.raises(InvalidStep, match="KUBECTL_ORAS_STEP") as e:
@@ -50,8 +53,10 @@ def test_anything_else_is_refused_naming_the_field(raw, message):
 
 
 def test_optional_fields_take_their_defaults():
-    step = StepDescription.from_json(with_fields(output=None, unpack=..., debug=..., pushOnFailure=..., timeout=...))
+    step = StepDescription.from_json(with_fields(output=None, unpack=..., debug=..., pushOnFailure=..., timeout=...,
+                                                 inputKeys=...))
     assert (step.output, step.unpack, step.debug, step.push_on_failure, step.timeout) == (None, True, False, "never", None)
+    assert step.input_keys == () and step.input_key(1) == "input " + STEP.inputs[1]
 
 
 def test_the_wrapper_is_told_every_path_of_the_share():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -125,3 +126,65 @@ def test_an_owner_reference_cannot_reach_into_another_namespace(control_plane, n
     r = create(control_plane, ns, pod("intruder", ownerReferences=[owner]))
     assert r.status_code == 201, r.text
     assert "initContainers" not in r.json()["spec"], "another namespace's annotations were applied"
+
+
+# -- fan-out: $(JOB_COMPLETION_INDEX) and $(POD_NAME), expanded per pod (docs/annotations.md) ---------
+
+INDEX = "batch.kubernetes.io/job-completion-index"
+FAN_OUT = {PREFIX + "output-uri": "results/pi:run-$(JOB_COMPLETION_INDEX)", PREFIX + "output-path": "pi.txt"}
+
+
+def agent_env(stored_pod):
+    return stored_pod["spec"]["initContainers"][0]["env"]
+
+
+def step_value(stored_pod):
+    return json.loads(next(e["value"] for e in agent_env(stored_pod) if e["name"] == "KUBECTL_ORAS_STEP"))
+
+
+def test_a_pod_with_a_completion_index_pushes_its_own_tag(control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    r = create(control_plane, ns, pod("pi-2", {**FAN_OUT, INDEX: "2"}))
+    assert r.status_code == 201, r.text
+    assert step_value(r.json())["output"] == "results/pi:run-2"
+
+
+def test_a_completion_index_the_pod_does_not_have_is_denied_naming_the_key(control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    r = create(control_plane, ns, pod("pi-x", FAN_OUT))
+    assert r.status_code == 400
+    message = r.json()["message"]
+    assert "denied the request" in message
+    assert f"annotation {PREFIX}output-uri: $(JOB_COMPLETION_INDEX) cannot be expanded" in message
+
+
+def test_a_generated_name_is_defined_for_the_kubelet_before_the_step(control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    doc = pod("unused", {PREFIX + "output-uri": "results/pi:$(POD_NAME)", PREFIX + "output-path": "pi.txt"})
+    doc["metadata"] = {"generateName": "pi-", "annotations": doc["metadata"]["annotations"]}
+    r = create(control_plane, ns, doc)
+    assert r.status_code == 201, r.text
+    stored = r.json()
+    assert stored["metadata"]["name"].startswith("pi-")
+    env = agent_env(stored)
+    assert [e["name"] for e in env] == ["POD_NAME", "KUBECTL_ORAS_STEP"]
+    assert env[0]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert step_value(stored)["output"] == "results/pi:$(POD_NAME)"
+
+
+def test_each_pod_of_an_indexed_job_is_told_its_own_tag(control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi", "annotations": FAN_OUT},
+           "spec": {"completionMode": "Indexed", "completions": 3, "parallelism": 3, "backoffLimit": 0,
+                    "template": {"spec": pod("x")["spec"]}}}
+    assert create(control_plane, ns, job).status_code == 201
+    session = control_plane.session()
+    deadline = time.monotonic() + 60
+    pods = []
+    while time.monotonic() < deadline and len(pods) < 3:
+        pods = session.get(f"{control_plane.server}/api/v1/namespaces/{ns}/pods",
+                           params={"labelSelector": "job-name=pi"}).json()["items"]
+        time.sleep(0.2)
+    assert len(pods) == 3, "the Job controller did not make a pod per index"
+    told = {p["metadata"]["annotations"][INDEX]: step_value(p)["output"] for p in pods}
+    assert told == {"0": "results/pi:run-0", "1": "results/pi:run-1", "2": "results/pi:run-2"}

@@ -1,0 +1,220 @@
+"""Fan-out and fan-in: $(JOB_COMPLETION_INDEX) and $(POD_NAME) in artifact annotations, expanded
+per pod at admission (or by the kubelet, for a name generated after it), and tag patterns in
+inputs (docs/annotations.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from controller.core.admission import review_pod
+from kubectl_oras.pods.annotate import Request, annotate_object
+from kubectl_oras.pods.annotations import PREFIX, ArtifactName, InvalidAnnotations, ours, parse_settings
+from kubectl_oras.pods.injection import InjectionConfig, mutate_pod
+from kubectl_oras.pods.patterns import matching_tags, split_pattern
+from kubectl_oras.pods.step import STEP_ENV, StepDescription
+from kubectl_oras.pods.variables import VariableError, expand, variables_in
+from kubectl_oras.pods.workloads import inject_manifest
+
+CONFIG = InjectionConfig(agent_image="kubectl-oras:test", namespace="lab")
+INDEX = "batch.kubernetes.io/job-completion-index"
+FAN_OUT = {PREFIX + "output-uri": "results/pi:run-$(JOB_COMPLETION_INDEX)", PREFIX + "output-path": "pi.txt"}
+FAN_IN = {PREFIX + "input-uri": "results/pi:run-*"}
+
+
+def pod(annotations, *, name="p", generate_name=None, labels=None):
+    metadata = {"annotations": dict(annotations)}
+    if name:
+        metadata["name"] = name
+    if generate_name:
+        metadata["generateName"] = generate_name
+    if labels:
+        metadata["labels"] = labels
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+            "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", "true"]}]}}
+
+
+def inject(p):
+    new, _ = mutate_pod(p, ours(p["metadata"]["annotations"]), CONFIG)
+    return new
+
+
+def agent_env(new):
+    """The env of both agent containers (they are told the same)."""
+    push, pull = new["spec"]["initContainers"][:2]
+    assert push["env"] == pull["env"]
+    return push["env"]
+
+
+def step_of(new) -> StepDescription:
+    return StepDescription.from_json(next(e["value"] for e in agent_env(new) if e["name"] == STEP_ENV))
+
+
+def denial(annotations, **pod_fields) -> str:
+    with pytest.raises(InvalidAnnotations) as e:
+        inject(pod(annotations, **pod_fields))
+    return str(e.value)
+
+
+# -- the pure parts ---------------------------------------------------------------------------------
+
+
+def test_variables_are_found_once_each_and_expanded_only_where_known():
+    text = "r/$(POD_NAME):run-$(JOB_COMPLETION_INDEX)-$(POD_NAME)"
+    assert variables_in(text) == ("POD_NAME", "JOB_COMPLETION_INDEX")
+    assert expand(text, {"JOB_COMPLETION_INDEX": "7"}) == "r/$(POD_NAME):run-7-$(POD_NAME)"
+    assert expand(text, {"JOB_COMPLETION_INDEX": "7", "POD_NAME": "pi-x"}) == "r/pi-x:run-7-pi-x"
+    with pytest.raises(VariableError, match=r"\$\(FOO\) is not a variable"):
+        variables_in("r:$(JOB_COMPLETION_INDEX)-$(FOO)")
+
+
+def test_a_tag_pattern_matches_shell_style_in_the_tag_alone():
+    assert split_pattern("results/pi:run-*") == ("results/pi", "run-*")
+    assert split_pattern("results/pi:run-1") is None
+    assert split_pattern("results/pi") is None
+    tags = ["run-0", "run-1", "run-10", "Run-2", "run-", "rerun-1", "run-1-failed", "latest"]
+    assert matching_tags("run-*", tags) == ["run-", "run-0", "run-1", "run-1-failed", "run-10"]
+    assert matching_tags("run-?", tags) == ["run-0", "run-1"]
+    assert matching_tags("run-*-failed", tags) == ["run-1-failed"]
+    assert matching_tags("*", ["b", "a"]) == ["a", "b"]
+    assert matching_tags("run.*", ["run.1", "runx1"]) == ["run.1"]  # '.' is itself, not any character
+
+
+# -- the annotations: accepted as templates, refused naming the key -----------------------------------
+
+
+def test_variables_and_input_patterns_are_accepted_as_written():
+    settings = parse_settings({**ours(FAN_OUT), "input-uri": "results/pi:run-*",
+                               "input-uri_3": "data/$(POD_NAME):v1"})
+    assert settings.output == ArtifactName("results/pi", "run-$(JOB_COMPLETION_INDEX)")
+    assert settings.inputs == (ArtifactName("results/pi", "run-*"), ArtifactName("data/$(POD_NAME)", "v1"))
+    assert [i.key for i in settings.inputs] == ["input-uri", "input-uri_3"]
+    assert settings.inputs[0].is_pattern and not settings.inputs[1].is_pattern
+
+
+@pytest.mark.parametrize("values, key, said", [
+    ({"input-uri": "results/pi:run-$(FOO)"}, "input-uri", "$(FOO) is not a variable kubectl-oras expands"),
+    ({"output-uri": "results/$(HOSTNAME):v1", "output-path": "x"}, "output-uri", "$(HOSTNAME) is not a variable"),
+    ({"output-uri": "results/pi:run-*", "output-path": "x"}, "output-uri", "can only be pulled"),
+    ({"input-uri_2": "results/*:v1"}, "input-uri_2", "a pattern (* or ?) may only be in the tag"),
+    ({"input-uri": "results/pi:run-*@sha256:" + "a" * 64}, "input-uri", "a tag pattern cannot go with a digest"),
+    ({"input-uri": "results/pi:-*"}, "input-uri", "invalid reference 'results/pi:-*'"),
+    ({"input-uri": "results/pi:run-" + "*" * 130}, "input-uri", "invalid reference"),
+])
+def test_what_cannot_be_honoured_is_refused_naming_the_key(values, key, said):
+    with pytest.raises(InvalidAnnotations) as e:
+        parse_settings(values)
+    assert f"annotation {PREFIX}{key}" in str(e.value) and said in str(e.value)
+
+
+# -- per pod, at admission --------------------------------------------------------------------------
+
+
+def test_a_pod_of_an_indexed_job_pushes_its_own_tag():
+    new = inject(pod({**FAN_OUT, INDEX: "2"}, name=None, generate_name="pi-"))
+    step = step_of(new)
+    assert step.output == "results/pi:run-2"
+    assert [e["name"] for e in agent_env(new)] == [STEP_ENV]  # nothing left for the kubelet
+
+
+def test_the_completion_index_label_serves_when_the_annotation_is_absent():
+    new = inject(pod(FAN_OUT, labels={INDEX: "0"}))
+    assert step_of(new).output == "results/pi:run-0"
+
+
+@pytest.mark.parametrize("annotations, pod_fields, said", [
+    (FAN_OUT, {}, f"$(JOB_COMPLETION_INDEX) cannot be expanded: the pod has no {INDEX} annotation"),
+    ({**FAN_OUT, INDEX: "two"}, {}, f"its {INDEX} annotation is 'two', not a completion index"),
+    ({PREFIX + "input-uri": "r:$(POD_NAME)"}, {"name": None}, "neither metadata.name nor metadata.generateName"),
+])
+def test_a_variable_the_pod_cannot_give_is_denied_naming_the_key(annotations, pod_fields, said):
+    message = denial(annotations, **pod_fields)
+    key = "output-uri" if PREFIX + "output-uri" in annotations else "input-uri"
+    assert message.startswith(f"annotation {PREFIX}{key}: ") and said in message
+
+
+def test_an_expanded_reference_that_is_not_valid_is_denied_naming_the_key():
+    long_tag = {PREFIX + "output-uri": "results/pi:" + "r" * 127 + "$(JOB_COMPLETION_INDEX)",
+                PREFIX + "output-path": "x", INDEX: "12"}
+    message = denial(long_tag)
+    assert message.startswith(f"annotation {PREFIX}output-uri: invalid reference") and "expanded from" in message
+    inject(pod({**long_tag, INDEX: "1"}))  # 128 characters: the longest valid tag
+
+
+def test_a_named_pod_has_its_name_expanded_at_admission():
+    new = inject(pod({PREFIX + "input-uri": "results/pi:$(POD_NAME)", PREFIX + "input-uri_1": "results/pi:run-*"},
+                     name="consumer-1"))
+    step = step_of(new)
+    assert step.inputs == ("results/pi:consumer-1", "results/pi:run-*")
+    assert step.input_keys == (PREFIX + "input-uri", PREFIX + "input-uri_1")
+
+
+def test_a_generated_name_is_left_for_the_kubelet_defined_before_the_step():
+    new = inject(pod({**FAN_OUT, INDEX: "1", PREFIX + "output-uri": "results/$(POD_NAME):run-$(JOB_COMPLETION_INDEX)"},
+                     name=None, generate_name="pi-"))
+    env = agent_env(new)
+    assert env[0] == {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}
+    assert env[1]["name"] == STEP_ENV and '"output":"results/$(POD_NAME):run-1"' in env[1]["value"]
+    # What the kubelet does with it: $(POD_NAME) from the variable defined before.
+    expanded = StepDescription.from_json(expand(env[1]["value"], {"POD_NAME": "pi-7xk2q"}))
+    assert expanded.output == "results/pi-7xk2q:run-1"
+
+
+def test_a_generated_name_is_checked_at_its_longest():
+    values = {PREFIX + "output-uri": "results/pi:" + "t" * 70 + "-$(POD_NAME)", PREFIX + "output-path": "x"}
+    inject(pod(values, name=None, generate_name="g" * 40 + "-"))  # 70 + 1 + 41 + 5 = 117 characters
+    message = denial(values, name=None, generate_name="g" * 90)  # 70 + 1 + 58 + 5 = 134: over 128
+    assert message.startswith(f"annotation {PREFIX}output-uri: ") and "<generated name>" in message
+    assert "from generateName" in message and "xxxxx" not in message
+
+
+def test_the_webhook_denies_naming_the_key():
+    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+              "request": {"uid": "u", "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "lab",
+                          "object": pod(FAN_OUT, name=None, generate_name="pi-")}}
+    response = review_pod(review, owner_annotations=None, agent_image="img")["response"]
+    assert response["allowed"] is False and f"annotation {PREFIX}output-uri: $(JOB_COMPLETION_INDEX)" in \
+        response["status"]["message"]
+
+
+# -- templates: `kubectl oras annotate` and `inject` ---------------------------------------------------
+
+
+def indexed_job(annotations):
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi", "annotations": annotations},
+            "spec": {"completionMode": "Indexed", "completions": 3, "parallelism": 3, "template": {
+                "spec": {"restartPolicy": "Never",
+                         "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", "true"]}]}}}}
+
+
+def test_annotate_accepts_a_fan_out_job_and_a_fan_in_consumer():
+    new, warnings = annotate_object(indexed_job({}), Request(output="results/pi:run-$(JOB_COMPLETION_INDEX)",
+                                                              output_path="pi.txt").values())
+    assert new["metadata"]["annotations"][PREFIX + "output-uri"] == "results/pi:run-$(JOB_COMPLETION_INDEX)"
+    new, _ = annotate_object(indexed_job({}), Request(inputs=("results/pi:run-*",)).values())
+    assert new["metadata"]["annotations"][PREFIX + "input-uri"] == "results/pi:run-*"
+    with pytest.raises(InvalidAnnotations, match=rf"annotation {PREFIX}output-uri: .*can only be pulled"):
+        annotate_object(indexed_job({}), Request(output="results/pi:run-*", output_path="pi.txt").values())
+    with pytest.raises(InvalidAnnotations, match=rf"annotation {PREFIX}input-uri: \$\(INDEX\) is not a variable"):
+        annotate_object(indexed_job({}), Request(inputs=("results/pi:run-$(INDEX)",)).values())
+
+
+def test_an_injected_template_leaves_every_variable_for_the_kubelet():
+    new, _ = inject_manifest(indexed_job(FAN_OUT), CONFIG)
+    push = new["spec"]["template"]["spec"]["initContainers"][0]
+    names = [e["name"] for e in push["env"]]
+    assert names == ["JOB_COMPLETION_INDEX", STEP_ENV]
+    assert push["env"][0]["valueFrom"]["fieldRef"]["fieldPath"] == f"metadata.annotations['{INDEX}']"
+    assert json.loads(push["env"][1]["value"])["output"] == "results/pi:run-$(JOB_COMPLETION_INDEX)"
+
+
+def test_a_variable_the_kubelet_left_unexpanded_is_refused_by_the_agent_naming_the_reference():
+    from kubectl_oras.agent.connection import reference
+    from kubectl_oras.pods.step import InvalidStep
+
+    step = StepDescription(registry="oras.lab.svc:5000", plain_http=True, inputs=("results/pi:$(POD_NAME)",),
+                           output=None, unpack=True, push_on_failure="never", debug=False, share="/oras")
+    with pytest.raises(InvalidStep, match=r"results/pi:\$\(POD_NAME\): a \$\(VARIABLE\) in it was not expanded"):
+        reference(step, step.inputs[0])
+    assert str(reference(step, "results/pi:pi-7xk2q")) == "oras.lab.svc:5000/results/pi:pi-7xk2q"
