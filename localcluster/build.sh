@@ -2,7 +2,7 @@
 # Build the Go test-infrastructure binaries the tiers need, from pinned Go modules,
 # into a cache outside the repository. A second run with the same pins does no work.
 #
-#   tests/cluster/build.sh [kube] [kubectl] [etcd] [coredns] [oras] [distribution] [krew]    (default: all)
+#   localcluster/build.sh [kube] [kubectl] [etcd] [coredns] [oras] [distribution] [krew]    (default: all)
 #
 # Prints the cache directory of each built component on stdout, one "name=path" a line.
 # Fails loudly (non-zero, with the go error) when a component cannot be built.

@@ -80,7 +80,7 @@ def write_oci_archive(image: Image, path: Path) -> Path:
                          **({"Entrypoint": image.entrypoint} if image.entrypoint else {}),
                          **({"Cmd": image.cmd} if image.cmd else {})},
               "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
-              "history": [{"created_by": "kubectl-oras tests/node/images.py"}]}
+              "history": [{"created_by": "kubectl-oras localcluster/images.py"}]}
     config_desc = {"mediaType": "application/vnd.oci.image.config.v1+json", **_blob(blobs, json.dumps(config).encode())}
     layer_desc = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **_blob(blobs, compressed)}
     manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",

@@ -6,6 +6,7 @@
 #                        [--image IMAGE]      the controller/agent image that cluster can pull
 #                        [--nodes N]          nodes of the local cluster (default 2)
 #                        [--namespace NS]     default kubectl-oras-demo (made afresh)
+#                        [--out DIR]          where the results go (default ./data)
 #
 # 1. set up: Debian packages and this package; the local cluster unless --context is given
 # 2. kubectl oras install                      the controller and the webhook
@@ -17,16 +18,16 @@
 # Each phase prints its wall time; DEMO_TIMINGS=FILE also writes them there (bench/main_job.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo="$PWD"
 
-context="" image="" nodes=2 ns="kubectl-oras-demo"
+context="" image="" nodes=2 ns="kubectl-oras-demo" out="$PWD/data"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --context) context="$2"; shift 2 ;;
     --image) image="$2"; shift 2 ;;
     --nodes) nodes="$2"; shift 2 ;;
     --namespace|-n) ns="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --out) out="$(realpath -m "$2")"; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,21 +45,24 @@ step setup "set up: packages, this package$( [[ -z "$context" ]] && echo ', and 
 bash scripts/setup.sh
 if [[ -n "$context" ]]; then
   kubectl config get-contexts "$context" >/dev/null || { echo "demo.sh: no context $context in your kubeconfig" >&2; exit 1; }
-  k=(kubectl --context "$context") ko=(kubectl oras --context "$context")  # kubectl passes no flag before a plugin's name
+  k=(kubectl --context "$context")
 else
   eval "$(bash scripts/local-cluster.sh up --nodes "$nodes")"
   export KUBECONFIG
-  k=(kubectl) ko=(kubectl oras)
+  k=(kubectl)
 fi
 "${k[@]}" get nodes
+# kubectl oras COMMAND [--context]: kubectl hands a plugin no flag before its name, and the
+# plugin's flags follow the command
+ko() { kubectl oras "$1" ${context:+--context "$context"} "${@:2}"; }
 
 step install "kubectl oras install"
-"${ko[@]}" install ${image:+--image "$image"}
+ko install ${image:+--image "$image"}
 
 step cache "kubectl oras create-cache oras --wait (namespace $ns, made afresh)"
 "${k[@]}" delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
 "${k[@]}" create namespace "$ns" >/dev/null
-"${ko[@]}" create-cache oras -n "$ns" --wait
+ko create-cache oras -n "$ns" --wait
 
 step experiment "a metrics experiment: hwloc writes a directory, lammps a log (output-pipe)"
 work="$(mktemp -d)"
@@ -94,9 +98,9 @@ job lammps '
 echo "LAMMPS (simulated): reaxc benchmark, 2 x 2 x 2"
 for step in 0 10 20 30 40 50; do echo "Step $step Temp $((300 + step)) E_pair -$((800 + step * 2))"; done
 echo "Total wall time: 0:00:01"' > "$work/lammps.yaml"
-"${ko[@]}" annotate -f "$work/hwloc.yaml" --output metric/hwloc:iter-0 --output-path /tmp/analysis \
+ko annotate -f "$work/hwloc.yaml" --output metric/hwloc:iter-0 --output-path /tmp/analysis \
   | "${k[@]}" apply -n "$ns" -f -
-"${ko[@]}" annotate -f "$work/lammps.yaml" --output metric/lammps:iter-0 --output-pipe lammps.out \
+ko annotate -f "$work/lammps.yaml" --output metric/lammps:iter-0 --output-pipe lammps.out \
     --output-path lammps.out \
   | "${k[@]}" apply -n "$ns" -f -
 for job in hwloc lammps; do  # until each succeeded or failed (kubectl wait knows only one outcome)
@@ -115,13 +119,13 @@ done
 "${k[@]}" get pods -n "$ns" -o wide
 
 step pull "kubectl oras pull metric/hwloc:iter-0 and metric/lammps:iter-0 into ./data"
-rm -rf "$repo/data"
-"${ko[@]}" tags metric/hwloc -n "$ns"
-"${ko[@]}" pull metric/hwloc:iter-0 -o "$repo/data" -n "$ns"
-"${ko[@]}" pull metric/lammps:iter-0 -o "$repo/data" -n "$ns"
-(cd "$repo" && find data | sort | sed 's/[^/]*\//  /g')
-echo; echo "data/lammps.out:"; cat "$repo/data/lammps.out"
+rm -rf "$out"
+ko tags metric/hwloc -n "$ns"
+ko pull metric/hwloc:iter-0 -o "$out" -n "$ns"
+ko pull metric/lammps:iter-0 -o "$out" -n "$ns"
+(cd "$(dirname "$out")" && find "$(basename "$out")" | sort | sed 's/[^/]*\//  /g')
+echo; echo "$out/lammps.out:"; cat "$out/lammps.out"
 step
-echo "done in $((SECONDS - began))s: the results are in ./data; \`kubectl oras status -n $ns\` shows the cache"
+echo "done in $((SECONDS - began))s: the results are in $out; \`kubectl oras status -n $ns\` shows the cache"
 [[ -z "$context" ]] && echo "the local cluster stays up (bash scripts/local-cluster.sh down removes it); export KUBECONFIG=$KUBECONFIG"
 exit 0

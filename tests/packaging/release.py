@@ -78,7 +78,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def clean_root(directory: Path) -> Path:
     """A Debian bookworm root (debootstrap; python3 from Debian, none of our packages) unpacked
-    into ``directory``: the tier-3 node's base image, built and cached by tests/node/project_image."""
+    into ``directory``: the tier-3 node's base image, built and cached by localcluster/project_image."""
     from localcluster.project_image import base_archive
 
     archive = base_archive()
