@@ -95,6 +95,9 @@ def up(nodes: int) -> int:
         if not down_parts and len(existing.nodes) != nodes:
             return fail(f"the local cluster is up with {len(existing.nodes)} node(s); "
                         f"`scripts/local-cluster.sh down` first to have {nodes}")
+        if not down_parts:  # every process runs: slow or NotReady for now, never torn down for it
+            return fail(f"the local cluster is up but not every node is Ready ({readiness}); "
+                        "`scripts/local-cluster.sh status` again in a moment")
         say(f"the local cluster in {root} is partly down ({', '.join(down_parts) or readiness}): starting it again")
         existing.stop(say)
     elif networking.leftovers(Network(), MAX_NODES):

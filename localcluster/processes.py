@@ -34,6 +34,7 @@ class Process:
     log: Path
     proc: subprocess.Popen | None = None
     argv: list[str] = field(default_factory=list)
+    started: str = ""  # /proc/PID/stat's start time: a pid reused after a reboot is not ours
 
     def exit_code(self) -> int | None:
         """None while it runs."""
@@ -42,6 +43,8 @@ class Process:
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
+            return -1
+        if self.started and _start_time(self.pid) != self.started:
             return -1
         try:
             if Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
@@ -59,7 +62,8 @@ class Process:
             time.sleep(0.05)
         if self.exit_code() is None:
             self._signal(signal.SIGKILL)
-            while self.exit_code() is None:
+            deadline = time.monotonic() + 10
+            while self.exit_code() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
 
     def _signal(self, sig: int) -> None:
@@ -75,11 +79,19 @@ class Process:
             return ""
 
     def record(self) -> dict:
-        return {"name": self.name, "pid": self.pid, "log": str(self.log)}
+        return {"name": self.name, "pid": self.pid, "log": str(self.log), "started": self.started or _start_time(self.pid)}
 
     @classmethod
     def recorded(cls, record: dict) -> Process:
-        return cls(record["name"], int(record["pid"]), Path(record["log"]))
+        # Without a start time to compare, a recorded pid is never taken for ours.
+        return cls(record["name"], int(record["pid"]), Path(record["log"]), started=record.get("started") or "unknown")
+
+
+def _start_time(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
 
 
 def start_process(name: str, argv: list[str], root: Path, *, detach: bool = False, netns: str | None = None) -> Process:

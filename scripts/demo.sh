@@ -17,16 +17,17 @@
 #
 # Each phase prints its wall time; DEMO_TIMINGS=FILE also writes them there (bench/main_job.py).
 set -euo pipefail
+caller="$PWD"  # --out and ./data are the caller's, not the checkout's
 cd "$(dirname "$0")/.."
 
-context="" image="" nodes=2 ns="kubectl-oras-demo" out="$PWD/data"
+context="" image="" nodes=2 ns="kubectl-oras-demo" out="$caller/data"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --context) context="$2"; shift 2 ;;
     --image) image="$2"; shift 2 ;;
     --nodes) nodes="$2"; shift 2 ;;
     --namespace|-n) ns="$2"; shift 2 ;;
-    --out) out="$(realpath -m "$2")"; shift 2 ;;
+    --out) out="$(cd "$caller" && realpath -m "$2")"; shift 2 ;;
     -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -47,7 +48,8 @@ if [[ -n "$context" ]]; then
   kubectl config get-contexts "$context" >/dev/null || { echo "demo.sh: no context $context in your kubeconfig" >&2; exit 1; }
   k=(kubectl --context "$context")
 else
-  eval "$(bash scripts/local-cluster.sh up --nodes "$nodes")"
+  line="$(bash scripts/local-cluster.sh up --nodes "$nodes")"  # an assignment keeps up's exit status for set -e
+  eval "$line"
   export KUBECONFIG
   k=(kubectl)
 fi
@@ -60,8 +62,16 @@ step install "kubectl oras install"
 ko install ${image:+--image "$image"}
 
 step cache "kubectl oras create-cache oras --wait (namespace $ns, made afresh)"
-"${k[@]}" delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
+# Only a namespace this script made (it carries the label) is deleted; any other is left alone.
+if "${k[@]}" get namespace "$ns" >/dev/null 2>&1; then
+  if [[ "$("${k[@]}" get namespace "$ns" -o 'jsonpath={.metadata.labels.kubectl-oras-demo}')" != "true" ]]; then
+    echo "demo.sh: namespace $ns exists and was not made by this script; choose another with --namespace" >&2
+    exit 1
+  fi
+  "${k[@]}" delete namespace "$ns" --wait=true >/dev/null
+fi
 "${k[@]}" create namespace "$ns" >/dev/null
+"${k[@]}" label namespace "$ns" kubectl-oras-demo=true >/dev/null
 ko create-cache oras -n "$ns" --wait
 
 step experiment "a metrics experiment: hwloc writes a directory, lammps a log (output-pipe)"
@@ -119,7 +129,7 @@ done
 "${k[@]}" get pods -n "$ns" -o wide
 
 step pull "kubectl oras pull metric/hwloc:iter-0 and metric/lammps:iter-0 into ./data"
-rm -rf "$out"
+rm -rf "${out:?}/analysis" "$out/lammps.out"  # only what this pull puts there: anything else in $out stays
 ko tags metric/hwloc -n "$ns"
 ko pull metric/hwloc:iter-0 -o "$out" -n "$ns"
 ko pull metric/lammps:iter-0 -o "$out" -n "$ns"
