@@ -1,6 +1,6 @@
 """The README's main job, warm (Go builds and the project image cached): `bash scripts/demo.sh`
 from no cluster, its wall time by phase; then, on the cluster it leaves up, the baseline in the
-same script: the experiment's two Jobs without annotations (nothing stored, nothing pulled),
+same script: the experiment's two Jobs (scripts/demo-jobs.sh) without annotations (nothing stored, nothing pulled),
 applied and waited for the same way, against the demo's experiment phase.
 
 Needs root and the machine's network to itself (one local cluster at a time); it takes the local
@@ -21,20 +21,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 KUBECONFIG = Path.home() / ".kube" / "kubectl-oras-local.yaml"
-PLAIN = """apiVersion: batch/v1
-kind: Job
-metadata: {{name: {name}}}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-      - name: {name}
-        image: busybox
-        imagePullPolicy: IfNotPresent
-        command: [sh, -c, "mkdir -p /tmp/analysis && hostname > /tmp/analysis/node.txt"]
-"""
 
 
 def down() -> None:
@@ -60,7 +46,8 @@ def baseline() -> float:
                          capture_output=True).returncode != 0:
         time.sleep(0.1)
     began = time.perf_counter()
-    manifest = "---\n".join(PLAIN.format(name=n) for n in ("hwloc", "lammps"))
+    manifest = "---\n".join(subprocess.run(["bash", str(REPO / "scripts" / "demo-jobs.sh"), n], check=True,
+                                            capture_output=True, text=True).stdout for n in ("hwloc", "lammps"))
     subprocess.run(["kubectl", "apply", "-n", ns, "-f", "-"], input=manifest.encode(), env=env, check=True,
                    stdout=subprocess.DEVNULL)
     subprocess.run(["kubectl", "wait", "-n", ns, "--for=condition=Complete", "job/hwloc", "job/lammps",

@@ -77,37 +77,8 @@ ko create-cache oras -n "$ns" --wait
 step experiment "a metrics experiment: hwloc writes a directory, lammps a log (output-pipe)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-job() {  # a Job of one busybox step: job NAME SCRIPT (busybox is preloaded: IfNotPresent, not Always)
-  cat <<YAML
-apiVersion: batch/v1
-kind: Job
-metadata: {name: $1}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-      - name: $1
-        image: busybox
-        imagePullPolicy: IfNotPresent
-        command: [sh, -c]
-        args:
-        - |
-$(printf '%s\n' "${2#$'\n'}" | sed 's/^/          /')
-YAML
-}
-job hwloc '
-mkdir -p /tmp/analysis/cpu
-grep -c ^processor /proc/cpuinfo > /tmp/analysis/cpu/count.txt
-grep -m1 "model name" /proc/cpuinfo > /tmp/analysis/cpu/model.txt || echo unknown > /tmp/analysis/cpu/model.txt
-head -3 /proc/meminfo > /tmp/analysis/memory.txt
-hostname > /tmp/analysis/node.txt
-echo "hwloc: topology written to /tmp/analysis"' > "$work/hwloc.yaml"
-job lammps '
-echo "LAMMPS (simulated): reaxc benchmark, 2 x 2 x 2"
-for step in 0 10 20 30 40 50; do echo "Step $step Temp $((300 + step)) E_pair -$((800 + step * 2))"; done
-echo "Total wall time: 0:00:01"' > "$work/lammps.yaml"
+bash scripts/demo-jobs.sh hwloc > "$work/hwloc.yaml"
+bash scripts/demo-jobs.sh lammps > "$work/lammps.yaml"
 ko annotate -f "$work/hwloc.yaml" --output metric/hwloc:iter-0 --output-path /tmp/analysis \
   | "${k[@]}" apply -n "$ns" -f -
 ko annotate -f "$work/lammps.yaml" --output metric/lammps:iter-0 --output-pipe lammps.out \
