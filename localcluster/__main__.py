@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,9 +15,10 @@ import yaml
 
 from . import network as networking
 from .binaries import BUILD
-from .cluster import MAX_NODES, LocalCluster
-from .controlplane import ControlPlane, write_kubeconfig
+from .cluster import MAX_NODES, LocalCluster, StateError, too_long_for_sockets
+from .controlplane import write_kubeconfig
 from .network import Network
+from .processes import running_under
 
 CONTEXT = "kubectl-oras-local"
 KUBECONFIG = Path.home() / ".kube" / "kubectl-oras-local.yaml"
@@ -83,7 +85,10 @@ def ours(path: Path) -> bool:
 
 def up(nodes: int) -> int:
     root = state_dir()
-    existing = LocalCluster.recorded(root)
+    try:
+        existing = LocalCluster.recorded(root)
+    except StateError as e:
+        return fail(f"{e}: `scripts/local-cluster.sh down` removes what it can find of that cluster")
     if existing is not None:
         down_parts = existing.not_running()
         readiness = existing.node_readiness() if not down_parts else {}
@@ -100,9 +105,12 @@ def up(nodes: int) -> int:
                         "`scripts/local-cluster.sh status` again in a moment")
         say(f"the local cluster in {root} is partly down ({', '.join(down_parts) or readiness}): starting it again")
         existing.stop(say)
-    elif networking.leftovers(Network(), MAX_NODES):
-        return fail(f"{', '.join(networking.leftovers(Network(), MAX_NODES))} exist but no cluster is recorded in "
-                    f"{root}: `scripts/local-cluster.sh down` removes them")
+    elif networking.leftovers(Network(), MAX_NODES) or running_under(root):
+        found = [*networking.leftovers(Network(), MAX_NODES), *(f"process {pid}" for pid in running_under(root))]
+        return fail(f"{', '.join(found)} exist but no cluster is recorded in {root}: "
+                    "`scripts/local-cluster.sh down` removes them")
+    if too_long_for_sockets(root):
+        return fail(f"{too_long_for_sockets(root)} (set XDG_STATE_HOME to one)")
     began = time.monotonic()
     say(f"building or finding {', '.join(COMPONENTS)} (pinned Go modules, cached in ~/.cache/kubectl-oras; "
         "the first build takes ~10 min)")
@@ -123,12 +131,16 @@ def up(nodes: int) -> int:
 
 def down() -> int:
     root = state_dir()
-    existing = LocalCluster.recorded(root)
+    try:
+        existing = LocalCluster.recorded(root)
+    except StateError as e:
+        say(f"{e}; removing what can be found without it")
+        existing = None
     leftovers = networking.leftovers(Network(), MAX_NODES)
-    if existing is None and not leftovers:
+    if existing is None and not leftovers and not root.exists():
         say("no local cluster to take down")
         return 0
-    cluster = existing or LocalCluster(root, Network(), ControlPlane(root / "control-plane"))
+    cluster = existing or LocalCluster.unrecorded(root, Network())
     cluster.stop(say)
     if ours(KUBECONFIG):
         KUBECONFIG.unlink()
@@ -138,7 +150,10 @@ def down() -> int:
 
 
 def status() -> int:
-    existing = LocalCluster.recorded(state_dir())
+    try:
+        existing = LocalCluster.recorded(state_dir())
+    except StateError as e:
+        return fail(f"{e}: `scripts/local-cluster.sh down` removes what it can find of that cluster")
     if existing is None:
         print("no local cluster (`scripts/local-cluster.sh up` starts one)")
         return 1
@@ -171,6 +186,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--nodes must be between 1 and {MAX_NODES}")
     if os.geteuid() != 0:
         return fail("needs root: it makes a bridge and network namespaces, and runs containerd and kubelets")
+    interrupted: list[int] = []
+
+    def interrupt(signum: int, _frame: object) -> None:
+        """SIGTERM or SIGHUP (a closed terminal) stops `up` as Ctrl-C does: what it started is
+        stopped again. Once: a second signal does not cut that cleanup short."""
+        if not interrupted:
+            interrupted.append(signum)
+            raise KeyboardInterrupt
+        say(f"{signal.Signals(signum).name}: already stopping, please wait")
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
     try:
         if args.command == "up":
             return up(args.nodes)

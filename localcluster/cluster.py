@@ -8,7 +8,7 @@ start one for their session the same way, but tied to the test run. docs/local-c
 from __future__ import annotations
 
 import json
-import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,11 +17,12 @@ from pathlib import Path
 import requests
 
 from . import network as networking
+from . import pki
 from .binaries import built
 from .controlplane import ControlPlane
 from .network import Network
-from .node import CLUSTER_DOMAIN, Node
-from .processes import Process, free_port, start_process
+from .node import CLUSTER_DOMAIN, Node, remove_tree
+from .processes import Process, free_port, start_process, stop_all, stop_running_under
 
 STATE = "state.json"
 MAX_NODES = 8
@@ -29,6 +30,27 @@ MAX_NODES = 8
 
 def _quiet(_: str) -> None:
     pass
+
+
+# The deepest unix socket under a cluster's directory (a kubelet's pod-resources socket), and the
+# longest socket path containerd accepts: a longer directory fails deep in containerd's start.
+DEEPEST_SOCKET = f"node-{MAX_NODES}/kubelet/root/pod-resources/kubelet.sock"
+SOCKET_PATH_MAX = 104
+
+
+def too_long_for_sockets(root: Path) -> str:
+    """Why ``root`` is too long a path for the sockets under it, or ""."""
+    deepest = f"{str(root).rstrip('/')}/{DEEPEST_SOCKET}"
+    if len(deepest) <= SOCKET_PATH_MAX:
+        return ""
+    return (f"{root} is too long a path for the unix sockets under it ({len(deepest)} characters for "
+            f"{deepest}; at most {SOCKET_PATH_MAX}): use a shorter directory")
+
+
+class StateError(RuntimeError):
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path} is not a local cluster's state ({why})")
+        self.path = path
 
 
 @dataclass
@@ -39,6 +61,8 @@ class LocalCluster:
     nodes: list[Node] = field(default_factory=list)
     processes: list[Process] = field(default_factory=list)  # the scheduler and CoreDNS
     detach: bool = False
+    forwarding_before: str = ""  # the machine's net.ipv4.ip_forward before this cluster set it
+    stopped: bool = False
 
     # -- start ------------------------------------------------------------------------------------
 
@@ -46,7 +70,9 @@ class LocalCluster:
     def start(cls, root: Path, network: Network, *, nodes: int = 1, detach: bool = False,
               images: tuple[tuple[Path, tuple[str, ...]], ...] = (), say: Callable[[str], None] = _quiet) -> LocalCluster:
         """``images``: more OCI archives every node loads, each with more names for its image."""
-        root.mkdir(parents=True, exist_ok=True)
+        if too_long_for_sockets(root):
+            raise RuntimeError(too_long_for_sockets(root))
+        pki.private_dir(root)
         cluster = cls(root, network, ControlPlane(root / "control-plane"), detach=detach)
         try:
             cluster._start(nodes, images, say)
@@ -62,21 +88,23 @@ class LocalCluster:
             raise RuntimeError(f"another cluster's kube-proxy owns this machine's iptables ({other}); one local "
                                "cluster at a time: `scripts/local-cluster.sh down` (or end the test run) first")
         say(f"network: bridge {net.bridge} {net.gateway(0)}/24, Services {net.services}")
+        self.forwarding_before = networking.forwarding()
+        self._write_state()  # from here on, whatever is made is recorded as soon as it is
         networking.make_host(net)
         for i in range(1, nodes):
             networking.make_node_link(net, i)
         say(f"control plane: etcd, kube-apiserver on {net.api_address}:{net.api_port}, kube-controller-manager")
-        self.cp = ControlPlane.start(address=net.api_address, port=net.api_port, service_cidr=net.services,
-                                     root=self.root / "control-plane", detach=self.detach)
+        self.cp.recorder = self._write_state
+        self.cp.launch(address=net.api_address, port=net.api_port, service_cidr=net.services, detach=self.detach)
         self._write_state()
         self._start_scheduler()
         self._start_dns()
         self._write_state()
         for i in range(nodes):
             say(f"node {net.node_name(i)} ({net.node_ip(i)}): containerd, kube-proxy, kubelet")
-            node = Node(self.cp, self.root / f"node-{i + 1}", net, i, self.detach)
+            node = Node(self.cp, self.root / f"node-{i + 1}", net, i, self.detach, recorder=self._write_state)
             self.nodes.append(node)
-            node.root.mkdir(parents=True, exist_ok=True)
+            pki.private_dir(node.root)
             try:
                 node._start(())
             finally:
@@ -86,11 +114,15 @@ class LocalCluster:
 
     def _start_scheduler(self) -> None:
         kubeconfig = self.cp.kubeconfig
-        self.processes.append(start_process("kube-scheduler", [
+        self._started(start_process("kube-scheduler", [
             str(built("kube") / "kube-scheduler"), f"--kubeconfig={kubeconfig}",
             f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
             "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
         ], self.root, detach=self.detach))
+
+    def _started(self, process: Process) -> None:
+        self.processes.append(process)
+        self._write_state()
 
     def _start_dns(self) -> None:
         """CoreDNS on the first node's bridge address: Service names from the API, and NXDOMAIN for
@@ -102,7 +134,7 @@ class LocalCluster:
             f"{CLUSTER_DOMAIN}:53 {{\n  bind {dns}\n  errors\n"
             f"  kubernetes {CLUSTER_DOMAIN} {{\n    kubeconfig {self.cp.kubeconfig}\n  }}\n}}\n"
             f".:53 {{\n  bind {dns}\n  template ANY ANY {{\n    rcode NXDOMAIN\n  }}\n}}\n")
-        self.processes.append(start_process("coredns", [str(built("coredns") / "coredns"), "-conf", str(corefile)],
+        self._started(start_process("coredns", [str(built("coredns") / "coredns"), "-conf", str(corefile)],
                                             self.root, detach=self.detach))
 
     def import_archive(self, archive: Path, *names: str) -> None:
@@ -116,23 +148,44 @@ class LocalCluster:
     # -- state ------------------------------------------------------------------------------------
 
     def _write_state(self) -> None:
-        state = {"network": self.network.__dict__, "control_plane": self.cp.record() if self.cp.ca else None,
+        state = {"network": self.network.__dict__, "forwarding_before": self.forwarding_before,
+                 "control_plane": self.cp.record() if self.cp.ca and self.cp.admin else None,
                  "processes": [p.record() for p in self.processes], "nodes": [n.record() for n in self.nodes]}
         tmp = self.root / (STATE + ".tmp")
-        tmp.write_text(json.dumps(state, indent=1))
+        pki.write_private(tmp, json.dumps(state, indent=1).encode())
         tmp.rename(self.root / STATE)
 
     @classmethod
     def recorded(cls, root: Path) -> LocalCluster | None:
-        """The cluster a previous command started under ``root``, or None if there is none."""
+        """The cluster a previous command started under ``root``, or None if there is none; a
+        state file that cannot be read is a StateError naming it."""
+        path = root / STATE
         try:
-            state = json.loads((root / STATE).read_text())
+            state = json.loads(path.read_text())
         except FileNotFoundError:
             return None
-        net = Network(**state["network"])
-        cp = ControlPlane.recorded(state["control_plane"]) if state["control_plane"] else ControlPlane(root / "control-plane")
-        return cls(root, net, cp, [Node.recorded(cp, net, n) for n in state["nodes"]],
-                   [Process.recorded(p) for p in state["processes"]], detach=True)
+        except (OSError, ValueError) as e:
+            raise StateError(path, str(e)) from None
+        try:
+            net = Network(**state["network"])
+            cp = ControlPlane.recorded(state["control_plane"]) if state["control_plane"] else \
+                ControlPlane(root / "control-plane")
+            return cls(root, net, cp, [Node.recorded(cp, net, n) for n in state["nodes"]],
+                       [Process.recorded(p) for p in state["processes"]], detach=True,
+                       forwarding_before=str(state.get("forwarding_before", "")))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise StateError(path, f"{type(e).__name__}: {e}") from None
+
+    @classmethod
+    def unrecorded(cls, root: Path, network: Network) -> LocalCluster:
+        """What to stop when no state file says: the nodes by their directories under ``root``
+        (their containerd, if it still answers, removes their containers), any process whose
+        command line names ``root``, and the network's names."""
+        cp = ControlPlane(root / "control-plane")
+        indices = sorted(int(d.name.removeprefix("node-")) - 1 for d in root.glob("node-*")
+                         if d.is_dir() and d.name.removeprefix("node-").isdigit()) if root.is_dir() else []
+        return cls(root, network, cp, [Node(cp, root / f"node-{i + 1}", network, i) for i in indices
+                                       if 0 <= i < MAX_NODES], detach=True)
 
     def everything(self) -> list[Process]:
         return [*self.cp.processes, *self.processes, *(p for n in self.nodes for p in n.processes)]
@@ -159,14 +212,17 @@ class LocalCluster:
 
     def stop(self, say: Callable[[str], None] = _quiet) -> None:
         """Stop everything and remove what it made: containers, processes, mounts, cgroups, the
-        network, the directory. Each part is removed even when an earlier one failed."""
-        steps: list[tuple[str, Callable[[], None]]] = [
+        network, the directory. Each part is removed even when an earlier one failed; the
+        directory only when every part went (its logs then say what did not)."""
+        if self.stopped:
+            return
+        steps: list[tuple[str, Callable[[], object]]] = [
             *((f"node {n.name}: containers, kubelet, kube-proxy, containerd, mounts", n.stop) for n in reversed(self.nodes)),
             ("scheduler, CoreDNS", self._stop_shared),
             ("control plane: kube-controller-manager, kube-apiserver, etcd", self.cp.stop),
-            (f"network: bridge {self.network.bridge}, node namespaces, routes",
-             lambda: networking.remove(self.network, MAX_NODES)),  # any it may have made
-            (f"directory {self.root}", lambda: shutil.rmtree(self.root, ignore_errors=True)),
+            (f"any other process started from {self.root}", self._stop_strays),
+            (f"network: bridge {self.network.bridge}, node namespaces, pods' namespaces, guard",
+             lambda: networking.remove(self.network, MAX_NODES, self.forwarding_before)),  # any it may have made
         ]
         failed = []
         for what, step in steps:
@@ -175,13 +231,18 @@ class LocalCluster:
                 step()
             except Exception as e:  # the rest still goes
                 failed.append(f"{what}: {e}")
-        self.processes.clear()
         if failed:
-            raise RuntimeError("stopping left things behind: " + "; ".join(failed))
+            raise RuntimeError(f"stopping left things behind (kept {self.root} with their logs): " + "; ".join(failed))
+        say(f"directory {self.root}")
+        remove_tree(self.root)
+        self.stopped = True
+
+    def _stop_strays(self) -> None:
+        for stray in stop_running_under(self.root):
+            print(f"stopped {stray}", file=sys.stderr)
 
     def _stop_shared(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
+        self.processes = stop_all(self.processes)
 
     def leftovers(self) -> list[str]:
         found = networking.leftovers(self.network, MAX_NODES)

@@ -17,6 +17,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from controller.core.certificates import Authority
 
 from . import pki
 from .binaries import built
-from .processes import Process, free_port, start_process, wait_listening
+from .processes import Process, free_port, start_process, stop_all, stop_running_under, wait_listening
 
 LOOPBACK = "127.0.0.1"
 
@@ -43,9 +44,7 @@ def write_kubeconfig(path: Path, *, server: str, ca: bytes, user: dict, name: st
         "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}],
         "current-context": name,
     }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
+    return pki.write_private(path, yaml.safe_dump(config).encode())
 
 
 @dataclass
@@ -59,6 +58,9 @@ class ControlPlane:
     startup_seconds: float = 0.0
     authority: Authority | None = None  # signs the nodes' certificates
     etcd: str = ""  # etcd's client URL (its JSON gateway answers /v3/...)
+    etcd_client: pki.KeyPair | None = None  # the certificate etcd asks of its clients
+    etcd_ca: pki.KeyPair | None = None
+    recorder: Callable[[], None] = field(default=lambda: None, repr=False)  # called after each process starts
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -68,21 +70,26 @@ class ControlPlane:
         """``address``: where the apiserver listens (loopback, or a bridge's address pods can
         reach); ``root``: a directory of its own (a temporary one if not given); ``detach``: its
         processes outlive this one (a local cluster)."""
-        root = root or Path(tempfile.mkdtemp(prefix="kubectl-oras-cp-"))
-        root.mkdir(parents=True, exist_ok=True)
-        cp = cls(root)
+        cp = cls(root or Path(tempfile.mkdtemp(prefix="kubectl-oras-cp-")))
         try:
-            cp._start(with_controller_manager, address, port or free_port(address), service_cidr, detach)
+            cp.launch(with_controller_manager=with_controller_manager, address=address, port=port,
+                      service_cidr=service_cidr, detach=detach)
         except BaseException:
             cp.stop()
             raise
         return cp
 
+    def launch(self, *, with_controller_manager: bool = True, address: str = LOOPBACK, port: int | None = None,
+               service_cidr: str = "10.96.0.0/24", detach: bool = False) -> None:
+        """Start this control plane's processes (``start`` without the cleanup: whoever called
+        this stops it on failure, having seen ``recorder`` called after each process)."""
+        pki.private_dir(self.root)
+        self._start(with_controller_manager, address, port or free_port(address), service_cidr, detach)
+
     def _start(self, with_controller_manager: bool, address: str, port: int, service_cidr: str, detach: bool) -> None:
         began = time.monotonic()
         kube = built("kube")
-        pkidir = self.root / "pki"
-        pkidir.mkdir()
+        pkidir = pki.private_dir(self.root / "pki")
         self.ca, ca = pki.authority(pkidir, "ca")
         self.authority = ca
         service_ip = str(ipaddress.ip_network(service_cidr)[1])  # the `kubernetes` Service's ClusterIP
@@ -97,27 +104,42 @@ class ControlPlane:
         def start(name: str, argv: list[str]) -> Process:
             process = start_process(name, argv, self.root, detach=detach)
             self.processes.append(process)
+            self.recorder()
             return process
 
+        # etcd holds every Secret and RBAC binding: any local user who could write to it would be
+        # cluster-admin, and so root. It trusts only clients holding a certificate from a CA of its
+        # own (the apiserver's, this file's admin), its peer port likewise (docs/control-plane.md).
+        self.etcd_ca, etcd_ca = pki.authority(pkidir, "etcd-ca")
+        etcd_serving = pki.certificate(pkidir, "etcd", etcd_ca, common_name="etcd", server=True, client=True,
+                                       hosts=(LOOPBACK, "localhost"))
+        self.etcd_client = pki.certificate(pkidir, "etcd-client", etcd_ca, common_name="kube-apiserver-etcd-client",
+                                           client=True)
         etcd_port, etcd_peer = free_port(), free_port()
+        tls = [f"--trusted-ca-file={self.etcd_ca.cert}", f"--cert-file={etcd_serving.cert}",
+               f"--key-file={etcd_serving.key}", "--client-cert-auth",
+               f"--peer-trusted-ca-file={self.etcd_ca.cert}", f"--peer-cert-file={etcd_serving.cert}",
+               f"--peer-key-file={etcd_serving.key}", "--peer-client-cert-auth"]
         etcd = start("etcd", [
             str(built("etcd") / "etcd"),
             "--data-dir", str(self.root / "etcd"),
-            "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
-            "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
-            "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-            "--initial-cluster", f"default=http://127.0.0.1:{etcd_peer}",
+            "--listen-client-urls", f"https://127.0.0.1:{etcd_port}",
+            "--advertise-client-urls", f"https://127.0.0.1:{etcd_port}",
+            "--listen-peer-urls", f"https://127.0.0.1:{etcd_peer}",
+            "--initial-advertise-peer-urls", f"https://127.0.0.1:{etcd_peer}",
+            "--initial-cluster", f"default=https://127.0.0.1:{etcd_peer}",
+            *tls,
             "--unsafe-no-fsync",  # test and demo data: durability buys nothing, fsync costs seconds per test
         ])
         wait_listening("127.0.0.1", etcd_port, proc=etcd.proc, timeout=30)
-        self.etcd = f"http://127.0.0.1:{etcd_port}"
+        self.etcd = f"https://127.0.0.1:{etcd_port}"
 
         self.server = f"https://{address}:{port}"
         apiserver = start("kube-apiserver", [
             str(kube / "kube-apiserver"),
             f"--bind-address={address}", f"--advertise-address={address}", f"--secure-port={port}",
-            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            f"--etcd-servers={self.etcd}", f"--etcd-cafile={self.etcd_ca.cert}",
+            f"--etcd-certfile={self.etcd_client.cert}", f"--etcd-keyfile={self.etcd_client.key}",
             f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
             f"--client-ca-file={self.ca.cert}",
             "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
@@ -184,10 +206,15 @@ class ControlPlane:
         """Compact etcd's history up to now (as its periodic compaction does): a watch from an older
         resourceVersion is then answered 410 Gone whether the apiserver's watch cache or etcd
         serves it. Returns the revision."""
-        head = requests.post(f"{self.etcd}/v3/kv/range", json={"key": "AA=="}, timeout=10).json()["header"]
+        assert self.etcd_ca and self.etcd_client
+        etcd = requests.Session()
+        etcd.trust_env = False  # as in session(): our CA, not the environment's bundle
+        etcd.verify = str(self.etcd_ca.cert)
+        etcd.cert = (str(self.etcd_client.cert), str(self.etcd_client.key))
+        head = etcd.post(f"{self.etcd}/v3/kv/range", json={"key": "AA=="}, timeout=10).json()["header"]
         revision = int(head["revision"])
-        requests.post(f"{self.etcd}/v3/kv/compaction", json={"revision": revision, "physical": True},
-                      timeout=30).raise_for_status()
+        etcd.post(f"{self.etcd}/v3/kv/compaction", json={"revision": revision, "physical": True},
+                  timeout=30).raise_for_status()
         return revision
 
     def stop_apiserver(self, *, kill: bool = False) -> tuple[int, list[str]]:
@@ -228,9 +255,10 @@ class ControlPlane:
         return cp
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
-        self.processes.clear()
+        """Stop every process (each tried even when one before would not stop), then remove the
+        directory: not while any of them may still run."""
+        self.processes = stop_all(self.processes)
+        stop_running_under(self.root)  # any it started but had not recorded (a command killed meanwhile)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # -- clients ------------------------------------------------------------------------------

@@ -83,15 +83,56 @@ def in_netns(netns: str | None, *argv: str) -> list[str]:
     return ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
 
 
-def make_host(net: Network) -> None:
+FORWARDING = "net.ipv4.ip_forward"
+
+
+def guard_rules(net: Network) -> list[list[str]]:
+    """The rules of the guard chain (iptables' raw table, before any NAT): a packet from outside
+    the cluster's own ranges to one of its addresses (a pod, a node, a Service, the apiserver on
+    the bridge) is dropped, so nothing on the LAN reaches into the cluster through this machine
+    even though it forwards. Packets this machine sends itself never pass PREROUTING."""
+    ours = (net.cluster_cidr, net.link_cidr)
+    return [["-i", "lo", "-j", "RETURN"], *(["-s", cidr, "-j", "RETURN"] for cidr in ours),
+            *(["-d", cidr, "-j", "DROP"] for cidr in (*ours, net.services))]
+
+
+def guard_chain(net: Network) -> str:
+    return f"{net.name.upper()}-GUARD"
+
+
+def make_guard(net: Network) -> None:
+    chain = guard_chain(net)
+    run("iptables", "-t", "raw", "-N", chain)
+    for rule in guard_rules(net):
+        run("iptables", "-t", "raw", "-A", chain, *rule)
+    run("iptables", "-t", "raw", "-I", "PREROUTING", "1", "-j", chain)
+
+
+def remove_guard(net: Network) -> None:
+    chain = guard_chain(net)
+    while run("iptables", "-t", "raw", "-D", "PREROUTING", "-j", chain, check=False).returncode == 0:
+        pass
+    run("iptables", "-t", "raw", "-F", chain, check=False)
+    run("iptables", "-t", "raw", "-X", chain, check=False)
+
+
+def forwarding() -> str:
+    return run("sysctl", "-n", FORWARDING).stdout.strip()
+
+
+def make_host(net: Network) -> str:
     """The first node's bridge (made before the kubelet and the apiserver: its address is theirs;
-    the bridge CNI plugin adopts a bridge of its name) and the Service range routed onto it, so an
-    address kube-proxy does not know never takes the default route."""
+    the bridge CNI plugin adopts a bridge of its name), the Service range routed onto it, so an
+    address kube-proxy does not know never takes the default route, and the guard. Returns the
+    machine's forwarding setting from before, for remove() to restore."""
+    before = forwarding()
+    make_guard(net)
     run("ip", "link", "add", net.bridge, "type", "bridge")
     run("ip", "addr", "add", f"{net.gateway(0)}/24", "dev", net.bridge)
     run("ip", "link", "set", net.bridge, "up")
     run("ip", "route", "add", net.services, "dev", net.bridge)
-    run("sysctl", "-qw", "net.ipv4.ip_forward=1")  # pods of one node reach another's through the host
+    run("sysctl", "-qw", f"{FORWARDING}=1")  # pods of one node reach another's through the host
+    return before
 
 
 def make_node_link(net: Network, i: int) -> None:
@@ -110,23 +151,71 @@ def make_node_link(net: Network, i: int) -> None:
     run("ip", "route", "add", net.pod_cidr(i), "via", net.node_ip(i))
 
 
-def remove(net: Network, nodes: int) -> None:
-    """Everything make_host and make_node_link made (deleting a namespace deletes its veth)."""
+def remove(net: Network, nodes: int, forwarding_before: str = "") -> None:
+    """Everything make_host and make_node_link made: the routes go with the links they use (none
+    is deleted by its prefix alone, which could be someone else's), a namespace takes its veth
+    with it. ``forwarding_before``: the setting make_host found, put back."""
+    for namespace in pod_namespaces(net):
+        run("ip", "netns", "delete", namespace, check=False)
     for i in range(1, nodes):
-        run("ip", "route", "delete", net.pod_cidr(i), check=False)
         run("ip", "netns", "delete", str(net.netns(i)), check=False)
-        run("ip", "link", "delete", net.veth(i), check=False)
-    run("ip", "route", "delete", net.services, check=False)
-    run("ip", "link", "delete", net.bridge, check=False)
+        if _link_kind(net.veth(i)) == "veth":
+            run("ip", "link", "delete", net.veth(i), check=False)
+    if _link_kind(net.bridge) == "bridge":
+        run("ip", "link", "delete", net.bridge, check=False)
+    remove_guard(net)
+    if forwarding_before in ("0", "1") and forwarding() != forwarding_before:
+        run("sysctl", "-qw", f"{FORWARDING}={forwarding_before}")
+
+
+def _link_kind(name: str) -> str:
+    """``bridge``, ``veth``…, or "" when there is no such link."""
+    shown = run("ip", "-d", "-o", "link", "show", name, check=False)
+    if shown.returncode != 0:
+        return ""
+    words = shown.stdout.split()
+    for kind in ("bridge", "veth"):
+        if kind in words:
+            return kind
+    return "other"
+
+
+def holds_pod_address(addresses: str, net: Network) -> bool:
+    """Whether `ip -o -4 addr` output (of a pod's network namespace) holds an address in the
+    cluster's pod range: such a namespace is one of this cluster's pods', whoever else makes
+    `cni-*` namespaces on this machine."""
+    pods = ipaddress.ip_network(net.cluster_cidr)
+    for line in addresses.splitlines():
+        words = line.split()
+        if "inet" in words and words.index("inet") + 1 < len(words):
+            try:
+                if ipaddress.ip_interface(words[words.index("inet") + 1]).ip in pods:
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def pod_namespaces(net: Network) -> list[str]:
+    """This cluster's pods' `cni-*` network namespaces (a kubelet that died leaves them behind)."""
+    found = []
+    for line in run("ip", "netns", "list", check=False).stdout.splitlines():
+        name = line.split(" ")[0]
+        if name.startswith("cni-") and holds_pod_address(run("ip", "-n", name, "-o", "-4", "addr", check=False).stdout, net):
+            found.append(name)
+    return found
 
 
 def leftovers(net: Network, nodes: int) -> list[str]:
+    """What make_host, make_node_link and the nodes' pods made that is still there."""
     found = []
-    if run("ip", "link", "show", net.bridge, check=False).returncode == 0:
+    if _link_kind(net.bridge):
         found.append(f"bridge {net.bridge}")
-    namespaces = run("ip", "netns", "list", check=False).stdout.split("\n")
-    found += [f"netns {n.split(' ')[0]}" for n in namespaces
-              if n.startswith("cni-") or any(n.split(" ")[0] == net.netns(i) for i in range(1, nodes))]
+    namespaces = [n.split(" ")[0] for n in run("ip", "netns", "list", check=False).stdout.splitlines()]
+    found += [f"netns {n}" for n in namespaces if any(n == net.netns(i) for i in range(1, nodes))]
+    found += [f"netns {n} (a pod's)" for n in pod_namespaces(net)]
+    if run("iptables", "-t", "raw", "-S", guard_chain(net), check=False).returncode == 0:
+        found.append(f"iptables chain raw/{guard_chain(net)}")
     return found
 
 

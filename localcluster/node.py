@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,13 +20,14 @@ import yaml
 
 from controller.core.certificates import issue
 
-from . import images
+from . import images, pki
 from .binaries import built
 from .controlplane import ControlPlane, write_kubeconfig
 from .network import Network
-from .processes import Process, free_port, start_process, wait_listening
+from .processes import Process, free_port, start_process, stop_all, wait_listening
 
 CLUSTER_DOMAIN = "cluster.local"
+NO_IPV6_ADDRESS = "fd6b:6f72:6173::/128"  # a unique-local address no interface here has
 CGROUP = Path("/sys/fs/cgroup")
 
 
@@ -42,6 +44,7 @@ class Node:
     detach: bool = False
     processes: list[Process] = field(default_factory=list)
     ready_seconds: float = 0.0
+    recorder: Callable[[], None] = field(default=lambda: None, repr=False)  # called after each process starts
 
     @property
     def name(self) -> str:
@@ -80,6 +83,7 @@ class Node:
     def _process(self, name: str, argv: list[str]) -> Process:
         process = start_process(name, argv, self.root, detach=self.detach, netns=self.netns)
         self.processes.append(process)
+        self.recorder()
         return process
 
     # -- containerd -------------------------------------------------------------------------------
@@ -159,15 +163,15 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def _start_kubelet(self) -> None:
         k = self.root / "kubelet"
-        (k / "pki").mkdir(parents=True)
+        pki.private_dir(k / "pki")
         ca, ca_files = self.cp.signing()
         cert, key = issue(ca, common_name=f"system:node:{self.name}", organizations=("system:nodes",),
                           server=False, client=True, days=365)
-        (k / "pki" / "node.crt").write_bytes(cert)
-        (k / "pki" / "node.key").write_bytes(key)
+        pki.write_private(k / "pki" / "node.crt", cert)
+        pki.write_private(k / "pki" / "node.key", key)
         serving, serving_key = issue(ca, common_name=self.name, hosts=[self.ip, self.name], days=365)
-        (k / "pki" / "serving.crt").write_bytes(serving)
-        (k / "pki" / "serving.key").write_bytes(serving_key)
+        pki.write_private(k / "pki" / "serving.crt", serving)
+        pki.write_private(k / "pki" / "serving.key", serving_key)
         kubeconfig = write_kubeconfig(k / "kubeconfig", server=self.cp.server, ca=ca_files.cert_pem(),
                                       user={"client-certificate": str(k / "pki" / "node.crt"),
                                             "client-key": str(k / "pki" / "node.key")}, name="node")
@@ -209,13 +213,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         wait_listening(self.ip, healthz, proc=proc.proc, timeout=60)
 
     def _client_cert(self, name: str, common_name: str, organizations: tuple[str, ...] = ()) -> Path:
-        d = self.root / name
-        d.mkdir(parents=True, exist_ok=True)
+        d = pki.private_dir(self.root / name)
         ca, ca_files = self.cp.signing()
         cert, key = issue(ca, common_name=common_name, organizations=organizations, server=False,
                           client=True, days=2)
-        (d / "client.crt").write_bytes(cert)
-        (d / "client.key").write_bytes(key)
+        pki.write_private(d / "client.crt", cert)
+        pki.write_private(d / "client.key", key)
         return write_kubeconfig(d / "kubeconfig", server=self.cp.server, ca=ca_files.cert_pem(),
                                 user={"client-certificate": str(d / "client.crt"), "client-key": str(d / "client.key")},
                                 name=name)
@@ -230,7 +233,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "hostnameOverride": self.name, "mode": "iptables", "clusterCIDR": self.network.cluster_cidr,
             "healthzBindAddress": f"127.0.0.1:{free_port()}", "metricsBindAddress": f"127.0.0.1:{free_port()}",
             "conntrack": {"maxPerCore": 0, "min": 0},  # leave the host's conntrack sysctls alone
-            "iptables": {"masqueradeAll": True, "syncPeriod": "1s", "minSyncPeriod": "0s"},
+            # NodePorts on the node's own address only: not on the machine's LAN addresses, and not on
+            # 127.0.0.1 (which would also set route_localnet on the host). A family given no CIDR
+            # gets all its addresses, so IPv6 gets one no interface has: no IPv6 NodePorts at all.
+            "nodePortAddresses": [f"{self.ip}/32", NO_IPV6_ADDRESS],
+            "iptables": {"masqueradeAll": True, "syncPeriod": "1s", "minSyncPeriod": "0s", "localhostNodePorts": False},
         }
         path = self.root / "kube-proxy" / "config.yaml"
         path.write_text(yaml.safe_dump(config))
@@ -320,24 +327,47 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     # -- teardown ---------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        for p in reversed(self.processes):
-            if p.name == "kubelet":
-                p.stop()
+        """Containers, processes, iptables, shims, pod namespaces, mounts, cgroups, then the
+        directory. Each part is tried even when one before it failed; the directory is removed only
+        when all went (never while anything may still be mounted under it)."""
+        kube_proxy = next((p.argv[0] for p in self.processes if p.name == "kube-proxy" and p.argv), "")
         pod_namespaces: set[int] = set()
-        if any(p.name == "containerd" and p.exit_code() is None for p in self.processes):
-            pod_namespaces = self._remove_containers()
-        for p in reversed(self.processes):
-            p.stop()
-        self.processes.clear()
-        if self.netns is None:  # a node in a namespace of its own takes its iptables with it
-            if (self.root / "kube-proxy").exists():
-                _run(str(built("kube") / "kube-proxy"), "--cleanup", check=False)  # its iptables chains
-            self._remove_kubelet_chains()
-        self._kill_shims()
-        self._remove_pod_namespaces(pod_namespaces)
-        self._unmount_all()
-        self._remove_cgroup()
-        shutil.rmtree(self.root, ignore_errors=True)
+
+        def containers() -> None:
+            nonlocal pod_namespaces
+            for p in reversed(self.processes):
+                if p.name == "kubelet":
+                    p.stop()
+            if self._containerd_answers():  # whoever started it: it listens on our socket
+                pod_namespaces = self._remove_containers()
+
+        def processes() -> None:
+            self.processes = stop_all(self.processes)
+
+        def iptables() -> None:
+            if self.netns is None:  # a node in a namespace of its own takes its iptables with it
+                if kube_proxy:  # only the rules of a kube-proxy this node started
+                    _run(kube_proxy, "--cleanup", check=False)
+                self._remove_kubelet_chains()
+
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("containers", containers), ("processes", processes), ("iptables", iptables),
+            ("shims", self._kill_shims), ("pod network namespaces", lambda: self._remove_pod_namespaces(pod_namespaces)),
+            ("mounts", self._unmount_all), ("cgroups", self._remove_cgroup),
+        ]
+        failed = []
+        for what, step in steps:
+            try:
+                step()
+            except Exception as e:  # the rest still goes
+                failed.append(f"{what}: {e}")
+        if failed:
+            raise RuntimeError(f"node {self.name}: {'; '.join(failed)} ({self.root} is kept)")
+        remove_tree(self.root)
+
+    def _containerd_answers(self) -> bool:
+        return Path(self.containerd_socket).is_socket() and \
+            _run("ctr", "--address", self.containerd_socket, "version", check=False).returncode == 0
 
     def _remove_containers(self) -> set[int]:
         """Kill and delete every container; returns the network namespaces (inodes) its pods had."""
@@ -421,8 +451,34 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                     _run(tool, "-t", table, "-X", chain, check=False)
 
     def _unmount_all(self) -> None:
-        root = str(self.root)
-        with open("/proc/self/mounts") as f:
-            mounts = [line.split()[1] for line in f]
-        for mountpoint in sorted((m for m in mounts if m.startswith(root)), key=len, reverse=True):
-            _run("umount", "-l", mountpoint, check=False)
+        unmount_under(self.root)
+
+
+def mounts_under(root: Path, mounts: str) -> list[str]:
+    """The mount points at or under ``root`` in /proc/self/mounts' text (spaces in them escaped)."""
+    prefix = str(root).rstrip("/")
+    points = [line.split()[1].replace("\\040", " ") for line in mounts.splitlines() if len(line.split()) > 1]
+    return sorted((m for m in points if m == prefix or m.startswith(prefix + "/")), key=len, reverse=True)
+
+
+def _mounts() -> str:
+    return Path("/proc/self/mounts").read_text()
+
+
+def unmount_under(root: Path) -> None:
+    """Lazily unmount everything mounted at or under ``root``, the deepest first; fails naming
+    what is still mounted."""
+    for mountpoint in mounts_under(root, _mounts()):
+        _run("umount", "-l", mountpoint, check=False)
+    left = mounts_under(root, _mounts())
+    if left:
+        raise RuntimeError(f"still mounted: {', '.join(left[:5])}")
+
+
+def remove_tree(root: Path) -> None:
+    """Remove a cluster's directory, but never while something is mounted under it: a bind mount
+    (a pod's hostPath volume) would take the files it shows with it."""
+    unmount_under(root)
+    shutil.rmtree(root, ignore_errors=True)
+    if root.exists():
+        raise RuntimeError(f"could not remove {root}")

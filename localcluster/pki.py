@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,22 +23,33 @@ class KeyPair:
         return self.cert.read_bytes()
 
 
-def _write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    path.chmod(0o600)
+def private_dir(path: Path) -> Path:
+    """A directory only its owner reads (keys, kubeconfigs, state), made with its parents."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """A file only its owner reads, created so (never readable by others, not even for a moment)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(data)
     return path
 
 
 def authority(directory: Path, name: str) -> tuple[KeyPair, Authority]:
     ca = make_ca(name, days=DAYS)
-    return KeyPair(_write(directory / f"{name}.crt", ca.pem), _write(directory / f"{name}.key", key_pem(ca.key))), ca
+    cert = write_private(directory / f"{name}.crt", ca.pem)
+    return KeyPair(cert, write_private(directory / f"{name}.key", key_pem(ca.key))), ca
 
 
 def certificate(directory: Path, name: str, ca: Authority, *, common_name: str, organizations: tuple[str, ...] = (),
                 server: bool = False, client: bool = False, hosts: tuple[str, ...] = ()) -> KeyPair:
     cert, key = issue(ca, common_name=common_name, hosts=list(hosts), organizations=organizations, server=server,
                       client=client, days=DAYS)
-    return KeyPair(_write(directory / f"{name}.crt", cert), _write(directory / f"{name}.key", key))
+    return KeyPair(write_private(directory / f"{name}.crt", cert), write_private(directory / f"{name}.key", key))
 
 
 def service_account_keys(directory: Path) -> KeyPair:
@@ -45,4 +57,4 @@ def service_account_keys(directory: Path) -> KeyPair:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return KeyPair(_write(directory / "sa.pub", pub), _write(directory / "sa.key", private))
+    return KeyPair(write_private(directory / "sa.pub", pub), write_private(directory / "sa.key", private))

@@ -65,6 +65,8 @@ class Process:
             deadline = time.monotonic() + 10
             while self.exit_code() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
+        if self.exit_code() is None:
+            raise RuntimeError(f"{self.name} (pid {self.pid}) still runs 10s after SIGKILL")
 
     def _signal(self, sig: int) -> None:
         try:
@@ -79,12 +81,28 @@ class Process:
             return ""
 
     def record(self) -> dict:
-        return {"name": self.name, "pid": self.pid, "log": str(self.log), "started": self.started or _start_time(self.pid)}
+        return {"name": self.name, "pid": self.pid, "log": str(self.log), "argv": self.argv,
+                "started": self.started or _start_time(self.pid)}
 
     @classmethod
     def recorded(cls, record: dict) -> Process:
         # Without a start time to compare, a recorded pid is never taken for ours.
-        return cls(record["name"], int(record["pid"]), Path(record["log"]), started=record.get("started") or "unknown")
+        return cls(str(record["name"]), int(record["pid"]), Path(record["log"]), argv=list(record.get("argv") or []),
+                   started=str(record.get("started") or "unknown"))
+
+
+def stop_all(processes: list[Process]) -> list[Process]:
+    """Stop each, the last started first, every one tried even when one before would not stop;
+    returns those still running, and raises naming them if any is."""
+    failed = []
+    for process in reversed(processes):
+        try:
+            process.stop()
+        except RuntimeError as e:
+            failed.append(str(e))
+    if failed:
+        raise RuntimeError("; ".join(failed))
+    return [p for p in processes if p.exit_code() is None]
 
 
 def _start_time(pid: int) -> str:
@@ -92,6 +110,65 @@ def _start_time(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return ""
+
+
+def running_under(root: Path) -> dict[int, str]:
+    """Processes whose command line names a path under ``root`` (a cluster's directory): every
+    process a cluster starts does, so this finds them when no record of them was written (a
+    command killed while it started them). pid -> command line; this process and its parents never."""
+    mine = {os.getpid(), *_ancestors()}
+    prefix = str(root).rstrip("/").encode()
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in mine:
+            continue
+        try:
+            words = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(_names_under(word, prefix) for word in words):
+            found[int(entry)] = b" ".join(words).decode(errors="replace").strip()
+    return found
+
+
+def _names_under(word: bytes, prefix: bytes) -> bool:
+    """``word`` (an argument such as ``--config=/x/y``) names ``prefix`` or a path under it."""
+    at = word.find(prefix)
+    while at != -1:
+        end = at + len(prefix)
+        if (at == 0 or word[at - 1:at] in b"=:,") and (end == len(word) or word[end:end + 1] == b"/"):
+            return True
+        at = word.find(prefix, at + 1)
+    return False
+
+
+def _ancestors() -> list[int]:
+    pids, pid = [], os.getppid()
+    while pid > 1:
+        pids.append(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return pids
+
+
+def stop_running_under(root: Path, timeout: float = 15) -> list[str]:
+    """SIGTERM, then SIGKILL, every process running_under ``root``; what it stopped."""
+    found = running_under(root)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in running_under(root):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while running_under(root) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    left = running_under(root)
+    if left:
+        raise RuntimeError(f"still running after SIGKILL: {', '.join(f'{p} ({c[:80]})' for p, c in left.items())}")
+    return [f"{pid} ({cmd[:80]})" for pid, cmd in found.items()]
 
 
 def start_process(name: str, argv: list[str], root: Path, *, detach: bool = False, netns: str | None = None) -> Process:

@@ -24,6 +24,7 @@ TIERS = {
     "unit": "tier0",  # pure: no process, no network
     "registry": "tier1", "cli": "tier1", "agent": "tier1",  # registry processes, the Go oras CLI, the pod protocol
     "controller": "tier1",  # the controller's own servers on loopback (probes, metrics)
+    "localcluster": "tier1",  # the local cluster's commands and sweeps, with processes but no cluster
     "packaging": "tier1",  # the krew release: the frozen bundle, krew and kubectl as processes, a chroot
     "cluster": "tier2", "webhook": "tier2",  # etcd + kube-apiserver (+ controller manager)
     "node": "tier3", "e2e": "tier3",  # + kubelet, containerd, kube-proxy, CoreDNS
@@ -40,6 +41,8 @@ def tier_of(path: Path) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(tier_of(item.path))
+    # A test that takes the machine's one local cluster for itself runs after all the others.
+    items.sort(key=lambda item: item.get_closest_marker("whole_machine") is not None)
 
 
 @pytest.fixture(scope="session", params=KINDS)
@@ -107,9 +110,22 @@ def local_cluster(tmp_path_factory):
     from localcluster.cluster import LocalCluster
 
     cluster = LocalCluster.start(Path(tempfile.mkdtemp(prefix="kubectl-oras-cluster-")), TEST_NETWORK, nodes=2)
+    _SESSION_CLUSTERS.append(cluster)
     yield cluster
     cluster.stop()
     assert cluster.leftovers() == [], "the cluster's teardown left things behind"
+
+
+_SESSION_CLUSTERS: list = []
+
+
+@pytest.fixture
+def whole_machine():
+    """The machine without the tests' local cluster (stopped if it ran; tests marked
+    `whole_machine` run last): one local cluster at a time, and this test brings up its own."""
+    for cluster in _SESSION_CLUSTERS:
+        cluster.stop()
+        assert cluster.leftovers() == [], "the cluster's teardown left things behind"
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,8 @@ def test_every_tier_selects_only_its_own_folders():
     everything = collected()
     tiers = {tier: collected("-m", tier) for tier in ("tier0", "tier1", "tier2", "tier3")}
     assert set().union(*tiers.values()) == everything
-    assert all(t.startswith(("tests/registry/", "tests/cli/", "tests/agent/", "tests/controller/", "tests/packaging/"))
+    assert all(t.startswith(("tests/registry/", "tests/cli/", "tests/agent/", "tests/controller/", "tests/packaging/",
+                                  "tests/localcluster/"))
                for t in tiers["tier1"])
     assert all(t.startswith(("tests/cluster/", "tests/webhook/")) for t in tiers["tier2"])
     assert all(t.startswith(("tests/node/", "tests/e2e/")) for t in tiers["tier3"])
