@@ -13,7 +13,9 @@ added (its own documentation; not measured here). Target: <= 1 s added.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -42,19 +44,66 @@ def job(ns: str, name: str, annotated: bool) -> dict:
                 {"name": "step", "image": SHELL, "imagePullPolicy": "Never", "command": ["sh", "-c", STEP]}]}}}}
 
 
-def run(cp, ns: str, name: str, annotated: bool) -> float:
+def run(cp, ns: str, name: str, annotated: bool) -> tuple[float, float, float]:
+    """(seconds from create to Complete, and the wall-clock times of both, for the timeline)."""
     session = cp.session()
     url = f"{cp.server}/apis/batch/v1/namespaces/{ns}/jobs/{name}"
-    began = time.perf_counter()
+    began, wall = time.perf_counter(), time.time()
     apply(cp, job(ns, name, annotated))
     while True:
         conditions = (session.get(url).json().get("status") or {}).get("conditions") or []
         done = {c["type"] for c in conditions if c["status"] == "True"}
         if "Complete" in done:
-            return time.perf_counter() - began
+            return time.perf_counter() - began, wall, time.time()
         if "Failed" in done:
             raise SystemExit(f"job {name} failed")
         time.sleep(0.05)
+
+
+_STAMP = re.compile(r'^time="([^"]+)"')
+_SANDBOX = re.compile(r'RunPodSandbox for &PodSandboxMetadata\{Name:([^,]+),')
+_SANDBOX_ID = re.compile(r'returns sandbox id \\"([0-9a-f]+)')
+_CREATED = re.compile(r'CreateContainer within sandbox \\"([0-9a-f]+)\\" for &ContainerMetadata\{Name:([^,]+),')
+_CONTAINER_ID = re.compile(r'returns container id \\"([0-9a-f]+)')
+_STARTED = re.compile(r'StartContainer for \\"([0-9a-f]+)\\" returns successfully')
+_EXITED = re.compile(r'(?:TaskExit event.*?ContainerID:|received exit event container_id:\\")([0-9a-f]+)')
+
+
+def _seconds(stamp: str) -> float:
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    return datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC).timestamp() + \
+        float("0." + (fraction or "0"))
+
+
+def timeline(containerd_log: str, pod_prefix: str) -> dict[str, float]:
+    """When, by containerd's log, the pod named ``pod_prefix``… was asked for, got its sandbox, and
+    each of its containers started and exited (epoch seconds; first of each)."""
+    events: dict[str, float] = {}
+    sandbox, names = "", {}
+    for line in containerd_log.splitlines():
+        stamp = _STAMP.match(line)
+        if not stamp:
+            continue
+        at = _seconds(stamp.group(1))
+        if (m := _SANDBOX.search(line)) and m.group(1).startswith(pod_prefix):
+            if ready := _SANDBOX_ID.search(line):
+                sandbox = ready.group(1)
+                events.setdefault("sandbox ready", at)
+            else:
+                events.setdefault("sandbox asked", at)
+        elif sandbox and (m := _CREATED.search(line)) and m.group(1) == sandbox and (c := _CONTAINER_ID.search(line)):
+            names[c.group(1)] = m.group(2)
+        elif (m := _STARTED.search(line)) and m.group(1) in names:
+            events.setdefault(f"{names[m.group(1)]} started", at)
+        elif (m := _EXITED.search(line)) and m.group(1) in names:
+            events.setdefault(f"{names[m.group(1)]} exited", at)
+    return events
+
+
+def phases(containerd_log: str, pod_prefix: str, created: float, complete: float) -> dict[str, float]:
+    """Each event's time after the Job's create, and Complete last."""
+    events = {"created": created, **timeline(containerd_log, pod_prefix), "Complete seen": complete}
+    return {event: at - created for event, at in sorted(events.items(), key=lambda item: item[1])}
 
 
 def main() -> None:
@@ -75,10 +124,20 @@ def main() -> None:
         run(cp, ns, "warm-plain", False)
         run(cp, ns, "warm-injected", True)
         times: dict[str, list[float]] = {"plain": [], "injected": []}
+        walls: dict[str, list[tuple[str, float, float]]] = {"plain": [], "injected": []}
         for i in range(args.repeat):
-            times["plain"].append(run(cp, ns, f"plain-{i}", False))
-            times["injected"].append(run(cp, ns, f"injected-{i}", True))
+            for kind in ("plain", "injected"):
+                took, created, complete = run(cp, ns, f"{kind}-{i}", kind == "injected")
+                times[kind].append(took)
+                walls[kind].append((f"{kind}-{i}-", created, complete))
             print(f"pair {i + 1}: plain {times['plain'][-1]:.2f} s, injected {times['injected'][-1]:.2f} s", flush=True)
+        log = (cluster.nodes[0].root / "containerd.log").read_text(errors="replace")
+        for kind in ("plain", "injected"):
+            runs = [phases(log, *w) for w in walls[kind]]
+            print(f"\n{kind}: where the time goes, by containerd's log (median s after the Job's create)")
+            for event in runs[0]:
+                values = [r[event] for r in runs if event in r]
+                print(f"  {event:24s} {statistics.median(values):6.2f}")
         plain, injected = (statistics.median(times[k]) for k in ("plain", "injected"))
         print(f"\na Job writing 1 KB, create -> Complete, median of {args.repeat} interleaved pairs (one node)")
         print(f"  plain            {plain:6.2f} s")
