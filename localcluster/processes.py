@@ -115,7 +115,8 @@ def _start_time(pid: int) -> str:
 def running_under(root: Path) -> dict[int, str]:
     """Processes whose command line names a path under ``root`` (a cluster's directory): every
     process a cluster starts does, so this finds them when no record of them was written (a
-    command killed while it started them). pid -> command line; this process and its parents never."""
+    command killed while it started them). pid -> command line; this process and its parents never,
+    nor another user's (whose command line may name any path it likes)."""
     mine = {os.getpid(), *_ancestors()}
     prefix = str(root).rstrip("/").encode()
     found = {}
@@ -123,6 +124,8 @@ def running_under(root: Path) -> dict[int, str]:
         if not entry.isdigit() or int(entry) in mine:
             continue
         try:
+            if os.stat(f"/proc/{entry}").st_uid != os.getuid():
+                continue
             words = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue

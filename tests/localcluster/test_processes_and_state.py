@@ -28,15 +28,20 @@ def test_processes_naming_a_clusters_directory_are_stopped_and_no_others(tmp_pat
     polite = _python(f"--config={root}/node-1/config.yaml")
     stubborn = _python("-conf", f"{root}/coredns/Corefile", ignore_term=True)  # needs SIGKILL
     neighbour = _python(f"--data-dir={root}-other/etcd")
+    # Another user naming the directory: not the cluster's, never signalled (nobody, 65534).
+    stranger = subprocess.Popen(["/bin/sh", "-c", "echo ready; sleep 300; :", "sh", f"--config={root}/node-1/config.yaml"],
+                                stdout=subprocess.PIPE, start_new_session=True, user=65534)
+    assert stranger.stdout and stranger.stdout.readline() == b"ready\n"
     try:
         assert set(running_under(root)) == {polite.pid, stubborn.pid}
         stopped = stop_running_under(root, timeout=5)
         assert sorted(int(s.split()[0]) for s in stopped) == sorted([polite.pid, stubborn.pid])
         assert polite.wait(5) == -signal.SIGTERM and stubborn.wait(5) == -signal.SIGKILL
         assert neighbour.poll() is None  # its directory only shares a prefix
+        assert stranger.poll() is None
         assert running_under(root) == {}
     finally:
-        for p in (polite, stubborn, neighbour):
+        for p in (polite, stubborn, neighbour, stranger):
             if p.poll() is None:
                 os.kill(p.pid, signal.SIGKILL)
                 p.wait()
