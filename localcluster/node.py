@@ -24,7 +24,7 @@ from . import images, pki
 from .binaries import built
 from .controlplane import ControlPlane, write_kubeconfig
 from .network import Network
-from .processes import Process, free_port, start_process, stop_all, wait_listening
+from .processes import Process, free_port, start_process, stop_all, stop_running_under, wait_listening
 
 CLUSTER_DOMAIN = "cluster.local"
 NO_IPV6_ADDRESS = "fd6b:6f72:6173::/128"  # a unique-local address no interface here has
@@ -187,7 +187,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "cgroupRoot": self.cgroup_root,
             # Its own, not the default /var/log/pods: a kubelet deletes the log directories of pods
             # it does not run, which would be the other nodes'.
-            "podLogsDirectory": str(k / "pod-logs"),
+            "podLogsDir": str(k / "pod-logs"),
             "tlsCertFile": str(k / "pki" / "serving.crt"), "tlsPrivateKeyFile": str(k / "pki" / "serving.key"),
             "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
                                "x509": {"clientCAFile": str(ca_files.cert)}},
@@ -241,7 +241,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         }
         path = self.root / "kube-proxy" / "config.yaml"
         path.write_text(yaml.safe_dump(config))
-        self._process("kube-proxy", [str(built("kube") / "kube-proxy"), f"--config={path}"])
+        binary = str(built("kube") / "kube-proxy")
+        (self.root / "kube-proxy" / "binary").write_text(binary)  # for --cleanup at down, even without the state
+        self._process("kube-proxy", [binary, f"--config={path}"])
 
     def _wait_ready(self, timeout: float = 120) -> None:
         session = self.cp.session()
@@ -331,6 +333,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         directory. Each part is tried even when one before it failed; the directory is removed only
         when all went (never while anything may still be mounted under it)."""
         kube_proxy = next((p.argv[0] for p in self.processes if p.name == "kube-proxy" and p.argv), "")
+        if not kube_proxy and (self.root / "kube-proxy" / "binary").is_file():  # started, then its record lost
+            kube_proxy = (self.root / "kube-proxy" / "binary").read_text().strip()
         pod_namespaces: set[int] = set()
 
         def containers() -> None:
@@ -343,6 +347,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
         def processes() -> None:
             self.processes = stop_all(self.processes)
+            stop_running_under(self.root)  # any started but not recorded (the state lost): before --cleanup
 
         def iptables() -> None:
             if self.netns is None:  # a node in a namespace of its own takes its iptables with it

@@ -103,10 +103,14 @@ def test_up_stopped_by_sigterm_stops_what_it_started(tmp_path: Path, root: Path)
 
 def test_up_killed_outright_then_its_state_garbled_is_still_taken_down(tmp_path: Path, root: Path):
     up = start_up(tmp_path, 1)
-    wait_state(root, up, lambda s: len((s.get("control_plane") or {}).get("processes", [])) >= 2)  # etcd, apiserver
+    # Once the first node's kube-proxy runs: its iptables chains are the machine's, to be cleaned up too.
+    wait_state(root, up, lambda s: any(p["name"] == "kube-proxy" for n in s["nodes"] for p in n["processes"]))
+    deadline = time.monotonic() + 30
+    while not kube_rules() and time.monotonic() < deadline:
+        time.sleep(0.2)
     up.kill()
     up.communicate(timeout=60)
-    assert running_under(root), "nothing ran yet when `up` was killed: the test proves nothing"
+    assert running_under(root) and kube_rules(), "nothing ran yet when `up` was killed: the test proves nothing"
     (root / "state.json").write_text('{"network": ')
     status = cli(tmp_path, "status")
     assert status.returncode == 1 and "is not a local cluster's state" in status.stderr, status

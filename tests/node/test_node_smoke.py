@@ -44,3 +44,21 @@ def test_a_native_sidecar_stops_after_the_main_container(control_plane, node):
     log = control_plane.session().get(f"{control_plane.server}/api/v1/namespaces/{ns}/pods/with-sidecar/log",
                                       params={"container": "sidecar"}).text
     assert "got TERM" in log  # it was asked to stop, after main, and did
+
+
+def test_the_kubelets_config_file_has_only_fields_it_knows(control_plane, local_cluster):
+    """The kubelet drops a field of its config file it does not know without a word: each node's
+    kubelet, asked for the configuration it runs with (/configz), has every field we wrote, with
+    our value. (`podLogsDirectory` for `podLogsDir` once left both kubelets on /var/log/pods,
+    each deleting the other's pods' logs.)"""
+    import yaml
+
+    for node in local_cluster.nodes:
+        written = yaml.safe_load((node.root / "kubelet" / "config.yaml").read_text())
+        running = control_plane.session().get(f"{control_plane.server}/api/v1/nodes/{node.name}/proxy/configz",
+                                              timeout=10).json()["kubeletconfig"]
+        # A zero value (readOnlyPort: 0) is left out of its answer as of any default; the rest must be there.
+        unknown = sorted(k for k in set(written) - set(running) - {"apiVersion", "kind"} if written[k])
+        assert unknown == [], f"{node.name}: the kubelet ignored {unknown}"
+        assert running["podLogsDir"] == str(node.root / "kubelet" / "pod-logs")
+        assert running["cgroupRoot"] == node.cgroup_root and running["healthzBindAddress"] == node.ip
