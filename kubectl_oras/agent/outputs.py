@@ -18,7 +18,7 @@ import traceback
 
 from ..errors import OrasError
 from ..pods.share import Run
-from ..pods.step import EXIT_CODE_ANNOTATION, StepDescription
+from ..pods.step import EXIT_CODE_ANNOTATION, FAILED_TAG_SUFFIX, StepDescription
 from . import connection
 
 POLL_SECONDS = 0.02  # the hand-off costs at most this; a stat of one file per run, 50 times a second
@@ -56,7 +56,7 @@ def write_verdict(run: Run, verdict: str) -> None:
 
 
 def failed_tag(tag: str) -> str:
-    return (tag[: 128 - len("-failed")]) + "-failed"
+    return (tag[: 128 - len(FAILED_TAG_SUFFIX)]) + FAILED_TAG_SUFFIX
 
 
 class RunUnusable(OrasError):

@@ -19,6 +19,7 @@ from .share import Run, Share
 
 STEP_ENV = "KUBECTL_ORAS_STEP"
 PUSH_ON_FAILURE = ("never", "failed-tag")  # what happens to the outputs of a step that failed
+FAILED_TAG_SUFFIX = "-failed"  # failed-tag pushes to <tag>-failed; a tag pattern takes those only if asked (patterns.py)
 _REQUIRED = object()
 WRAPPER_ENV_PREFIX = "KUBECTL_ORAS_"
 EXIT_CODE_ANNOTATION = "dev.kubectl-oras.exit-code"  # on every artifact the sidecar pushes

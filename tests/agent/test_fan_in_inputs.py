@@ -38,7 +38,7 @@ def test_every_matching_tag_lands_in_a_subdirectory_named_by_it(pod, client, reg
     for i in range(3):
         produce(client, registry, repo, f"run-{i}", tmp_path, text=f"3.14{i}\n")
     produce(client, registry, repo, "run-3", tmp_path, tree=True)
-    for other in ("rerun-0", "latest", "Run-9", "run"):  # not matched by run-*
+    for other in ("rerun-0", "latest", "Run-9", "run", "run-1-failed"):  # not matched by run-*
         produce(client, registry, repo, other, tmp_path)
     produce(client, registry, f"{repo}-plain", "v1", tmp_path, text="plain\n")
     pod.inputs = [f"{repo}:run-*", f"{repo}-plain:v1"]

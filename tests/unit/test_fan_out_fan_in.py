@@ -9,6 +9,7 @@ import json
 import pytest
 
 from controller.core.admission import review_pod
+from kubectl_oras.agent.outputs import failed_tag
 from kubectl_oras.pods.annotate import Request, annotate_object
 from kubectl_oras.pods.annotations import PREFIX, ArtifactName, InvalidAnnotations, ours, parse_settings
 from kubectl_oras.pods.injection import InjectionConfig, mutate_pod
@@ -74,11 +75,23 @@ def test_a_tag_pattern_matches_shell_style_in_the_tag_alone():
     assert split_pattern("results/pi:run-1") is None
     assert split_pattern("results/pi") is None
     tags = ["run-0", "run-1", "run-10", "Run-2", "run-", "rerun-1", "run-1-failed", "latest"]
-    assert matching_tags("run-*", tags) == ["run-", "run-0", "run-1", "run-1-failed", "run-10"]
+    assert matching_tags("run-*", tags) == ["run-", "run-0", "run-1", "run-10"]
     assert matching_tags("run-?", tags) == ["run-0", "run-1"]
     assert matching_tags("run-*-failed", tags) == ["run-1-failed"]
     assert matching_tags("*", ["b", "a"]) == ["a", "b"]
     assert matching_tags("run.*", ["run.1", "runx1"]) == ["run.1"]  # '.' is itself, not any character
+
+
+def test_a_failed_steps_tag_is_matched_only_by_a_pattern_that_ends_in_failed():
+    tags = ["run-0", "run-1", "run-1-failed", "run-2-failed", "run-failed", "run-" + "x" * 114 + "-failed"]
+    assert [t for t in tags if t.endswith("-failed")] == [failed_tag(t) for t in ("run-1", "run-2", "run", "run-" + "x" * 114)]
+    assert matching_tags("run-*", tags) == ["run-0", "run-1"]  # never a failed step's leftovers
+    assert matching_tags("*", tags) == ["run-0", "run-1"]
+    assert matching_tags("run-?*", tags) == ["run-0", "run-1"]
+    assert matching_tags("run-*-failed", tags) == ["run-1-failed", "run-2-failed", "run-" + "x" * 114 + "-failed"]
+    assert matching_tags("*-failed", tags) == sorted(t for t in tags if t.endswith("-failed"))
+    assert matching_tags("run-*failed", tags) == []  # ends in "failed", not "-failed": not a failed-tag pattern
+    assert matching_tags("run-?", tags) == ["run-0", "run-1"]
 
 
 # -- the annotations: accepted as templates, refused naming the key -----------------------------------
