@@ -13,7 +13,7 @@ from kubectl_oras.agent.outputs import failed_tag
 from kubectl_oras.pods.annotate import Request, annotate_object
 from kubectl_oras.pods.annotations import PREFIX, ArtifactName, InvalidAnnotations, ours, parse_settings
 from kubectl_oras.pods.injection import InjectionConfig, mutate_pod
-from kubectl_oras.pods.patterns import matching_tags, split_pattern
+from kubectl_oras.pods.patterns import MAX_MATCHES, MatchError, first_clash, matching_tags, select_matches, split_pattern
 from kubectl_oras.pods.step import STEP_ENV, StepDescription
 from kubectl_oras.pods.variables import VariableError, expand, variables_in
 from kubectl_oras.pods.workloads import inject_manifest
@@ -92,6 +92,28 @@ def test_a_failed_steps_tag_is_matched_only_by_a_pattern_that_ends_in_failed():
     assert matching_tags("*-failed", tags) == sorted(t for t in tags if t.endswith("-failed"))
     assert matching_tags("run-*failed", tags) == []  # ends in "failed", not "-failed": not a failed-tag pattern
     assert matching_tags("run-?", tags) == ["run-0", "run-1"]
+
+
+def test_a_tag_listing_is_checked_before_anything_is_pulled():
+    listed = ["run-1", "run-0", "run-0", "latest"]
+    assert select_matches("results/pi", "run-*", listed) == ["run-0", "run-1"]
+    with pytest.raises(MatchError, match=r"^no tag of results/pi matches run-\?\?$"):
+        select_matches("results/pi", "run-??", listed)
+    with pytest.raises(MatchError, match=r"the registry listed '\.\./x' among the tags of results/pi, which is not "
+                                         r"a valid tag"):
+        select_matches("results/pi", "nothing-*", [*listed, "../x"])  # a lying registry is refused, match or not
+    many = [f"run-{i}" for i in range(MAX_MATCHES + 1)]
+    assert len(select_matches("results/pi", "run-*", many[:MAX_MATCHES])) == MAX_MATCHES
+    with pytest.raises(MatchError) as e:
+        select_matches("results/pi", "run-*", many)
+    assert str(e.value) == (f"results/pi:run-* matches {MAX_MATCHES + 1} tags, more than the {MAX_MATCHES} one "
+                            "pattern may pull; narrow the pattern")
+
+
+def test_the_first_directory_two_inputs_would_both_place_is_found():
+    assert first_clash({0: ["run-0", "run-1"], 2: ["run-2"]}, {1: ["run-0"], 3: ["pi.txt"]}) == ("run-0", 0, 1)
+    assert first_clash({0: ["run-0", "run-1"], 2: ["run-1"]}) == ("run-1", 0, 2)
+    assert first_clash({0: ["run-0"]}, {1: ["pi.txt", "sim"], 2: ["pi.txt"]}) is None  # plain ones: the later wins
 
 
 # -- the annotations: accepted as templates, refused naming the key -----------------------------------
