@@ -306,3 +306,62 @@ def test_a_variable_the_kubelet_left_unexpanded_is_refused_by_the_agent_naming_t
         reference(step, step.inputs[0])
     assert str(reference(step, "results/pi:pi-7xk2q")) == "oras.lab.svc:5000/results/pi:pi-7xk2q"
 
+
+FAN_OUT_VALUES = Request(output="results/pi:run-$(JOB_COMPLETION_INDEX)", output_path="pi.txt").values()
+TEMPLATE = {"metadata": {"labels": {"app": "pi"}}, "spec": {"restartPolicy": "Never", "containers": [
+    {"name": "main", "image": "busybox", "command": ["sh", "-c", "true"]}]}}
+
+
+def not_indexed_job(mode):
+    job = indexed_job({})
+    if mode is None:
+        del job["spec"]["completionMode"]
+    else:
+        job["spec"]["completionMode"] = mode
+    return job
+
+
+@pytest.mark.parametrize("mode", [None, "NonIndexed"], ids=["no-completionMode", "NonIndexed"])
+@pytest.mark.parametrize("values", [FAN_OUT_VALUES, Request(inputs=("data/x:v1", "results/pi:run-$(JOB_COMPLETION_INDEX)"),
+                                                            ).values()], ids=["output-uri", "input-uri_1"])
+def test_annotate_refuses_the_completion_index_on_a_job_that_is_not_indexed(mode, values):
+    key = next(k for k, v in values.items() if "$(JOB_COMPLETION_INDEX)" in v)
+    with pytest.raises(InvalidAnnotations) as e:
+        annotate_object(not_indexed_job(mode), values)
+    assert str(e.value) == (
+        f"Job/pi (spec.template): annotation {PREFIX}{key}: $(JOB_COMPLETION_INDEX) would never be known: only the "
+        "pods of an Indexed Job have a completion index; the Job must have spec.completionMode: Indexed")
+    with pytest.raises(InvalidAnnotations, match=rf"annotation {PREFIX}{key}: .*spec.completionMode: Indexed"):
+        inject_manifest(not_indexed_job(mode) | {"metadata": {"name": "pi", "annotations": {
+            PREFIX + k: v for k, v in values.items()}}}, CONFIG)
+
+
+@pytest.mark.parametrize("kind, spec, said", [
+    ("Deployment", {"template": TEMPLATE}, "the pods of a Deployment have none"),
+    ("StatefulSet", {"template": TEMPLATE}, "the pods of a StatefulSet have none"),
+    ("CronJob", {"jobTemplate": {"spec": {"template": TEMPLATE}}},
+     "the Job must have spec.jobTemplate.spec.completionMode: Indexed"),
+    ("JobSet", {"replicatedJobs": [{"name": "w", "template": {"spec": {"completionMode": "NonIndexed",
+                                                                         "template": TEMPLATE}}}]},
+     "the Job must have spec.replicatedJobs[0].template.spec.completionMode: Indexed"),
+])
+def test_annotate_refuses_the_completion_index_where_no_pod_will_have_one(kind, spec, said):
+    with pytest.raises(InvalidAnnotations) as e:
+        annotate_object({"kind": kind, "metadata": {"name": "w"}, "spec": spec}, FAN_OUT_VALUES)
+    assert f"annotation {PREFIX}output-uri: $(JOB_COMPLETION_INDEX) would never be known" in str(e.value)
+    assert str(e.value).endswith(said)
+
+
+@pytest.mark.parametrize("kind, spec", [
+    ("CronJob", {"jobTemplate": {"spec": {"completionMode": "Indexed", "template": TEMPLATE}}}),
+    ("JobSet", {"replicatedJobs": [{"name": "w", "template": {"spec": {"template": TEMPLATE}}}]}),  # Indexed by default
+    ("Workflow", {"template": TEMPLATE}),  # a kind we do not know: its pods may have one
+])
+def test_annotate_accepts_the_completion_index_where_pods_have_one_or_may(kind, spec):
+    annotate_object({"kind": kind, "metadata": {"name": "w"}, "spec": spec}, FAN_OUT_VALUES)
+
+
+def test_a_bare_pod_with_the_completion_index_is_refused_as_the_webhook_would():
+    with pytest.raises(InvalidAnnotations, match=rf"annotation {PREFIX}output-uri: \$\(JOB_COMPLETION_INDEX\) cannot "
+                                                 rf"be expanded: the pod has no {INDEX} annotation"):
+        annotate_object(pod({}), FAN_OUT_VALUES)
