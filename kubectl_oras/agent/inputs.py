@@ -9,12 +9,13 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from ..errors import OrasError
-from ..pods.patterns import matching_tags, split_pattern
+from ..pods.patterns import MatchError, first_clash, select_matches, split_pattern
 from ..pods.step import StepDescription
 from . import connection
 
 if TYPE_CHECKING:
     from ..oci.client import RegistryClient
+    from ..oci.pull import PullResult
 
 
 def find_busybox() -> str:
@@ -43,11 +44,17 @@ def install_tools(step: StepDescription) -> None:
         os.replace(tmp, target)
 
 
-class NoMatchingTag(OrasError):
-    """An input's tag pattern matches no tag of its repository."""
+class PatternInputError(OrasError):
+    """A pattern input that cannot be pulled: its tag listing, its matches, or where they would go."""
 
 
 def run(step: StepDescription) -> int:
+    """Pull every input; the pattern inputs' matches last, once nothing can land on anything else.
+
+    Each pattern's tags are listed, checked and logged before anything is pulled; the plain inputs
+    are pulled in order (a later one wins on equal names); then, if no pattern match's directory
+    is a name another input places, the matches.
+    """
     install_tools(step)
     if not step.inputs:
         return 0
@@ -57,36 +64,56 @@ def run(step: StepDescription) -> int:
     with alarm_after(step.timeout, what="pull the step's inputs"):  # also when a registry only drips
         # A cache created with the workflow may not be up yet.
         connection.wait_until_up(step, client, what=f"pull {', '.join(step.inputs)}")
+        splits = {index: split for index, name in enumerate(step.inputs) if (split := split_pattern(name))}
+        matches = {index: list_matches(step, client, index, *split) for index, split in splits.items()}
+        refuse_clash(step, first_clash(matches))
+        placed: dict[int, list[str]] = {}
         for index, name in enumerate(step.inputs):
-            split = split_pattern(name)
-            if split is None:
-                pull_input(step, client, name, step.layout.inputs)
-            else:
-                pull_matches(step, client, index, *split)
+            if index not in splits:
+                result = pull_input(step, client, name, step.layout.inputs)
+                placed[index] = [f.title.split("/", 1)[0] for f in result.files]
+        refuse_clash(step, first_clash(matches, placed))
+        for index, tags in matches.items():
+            repository = splits[index][0]
+            for tag in tags:
+                pull_input(step, client, f"{repository}:{tag}", os.path.join(step.layout.inputs, tag))
     return 0
 
 
-def pull_input(step: StepDescription, client: RegistryClient, name: str, outdir: str) -> None:
+def pull_input(step: StepDescription, client: RegistryClient, name: str, outdir: str) -> PullResult:
     from ..oci.pull import pull_artifact
 
     result = pull_artifact(client, connection.reference(step, name), outdir, unpack=step.unpack)
     print(f"kubectl-oras: pulled {name} ({result.digest}): {', '.join(f.title for f in result.files)}",
           file=sys.stderr)
+    return result
 
 
-def pull_matches(step: StepDescription, client: RegistryClient, index: int, repository: str, pattern: str) -> None:
-    """Every tag of ``repository`` that ``pattern`` matches, each pulled as a plain input would be,
-    into ``inputs/<tag>/`` (one after another: each pull already fetches its layers side by side)."""
+def list_matches(step: StepDescription, client: RegistryClient, index: int, repository: str, pattern: str) -> list[str]:
+    """The tags of ``repository`` that ``pattern`` pulls, each checked to be a tag (so a safe
+    directory name), at most MAX_MATCHES; logged in one line naming the annotation."""
     from ..oci.errors import NotFound
 
     ref = connection.reference(step, repository)
     try:
-        tags = client.list_tags(ref.repository)
+        listed = client.list_tags(ref.repository)
     except NotFound:  # a repository nothing was pushed to yet
-        tags = []
-    matches = matching_tags(pattern, tags)
-    if not matches:
-        raise NoMatchingTag(f"{step.input_key(index)}: no tag of {ref.repository} matches {pattern}")
-    print(f"kubectl-oras: {repository}:{pattern} matches {len(matches)} tags: {', '.join(matches)}", file=sys.stderr)
-    for tag in matches:
-        pull_input(step, client, f"{repository}:{tag}", os.path.join(step.layout.inputs, tag))
+        listed = []
+    try:
+        tags = select_matches(ref.repository, pattern, listed)
+    except MatchError as e:
+        raise PatternInputError(f"{step.input_key(index)}: {e}") from None
+    print(f"kubectl-oras: {step.input_key(index)}: {repository}:{pattern} pulls {len(tags)} tags: {', '.join(tags)}",
+          file=sys.stderr)
+    return tags
+
+
+def refuse_clash(step: StepDescription, clash: tuple[str, int, int] | None) -> None:
+    """Two inputs that would place one name in input-path: never merged, never overwritten."""
+    if clash is None:
+        return
+    name, one, other = clash
+    raise PatternInputError(
+        f"{step.input_key(one)} ({step.inputs[one]}) and {step.input_key(other)} ({step.inputs[other]}) would both "
+        f"place {name} in input-path; nothing was merged and the step was not run: make the pattern match other "
+        "tags, or pull these in different steps")

@@ -265,6 +265,27 @@ def _check_output_names(output_path: str | None, output_pipe: str | None) -> Non
     )
 
 
+def _check_patterns_apart(inputs: list[ArtifactName]) -> None:
+    """Two pattern inputs pull each match into input-path/<tag>: if some tag could match both,
+    one would land on the other. Deny, naming both (a $(VARIABLE) in one counts as a `*`)."""
+    found = [i for i in inputs if i.is_pattern]
+    if len(found) < 2:
+        return
+    anything = dict.fromkeys(variables.VARIABLES, "*")
+    try:
+        overlap = patterns.first_overlap([variables.expand(i.tag or "", anything) for i in found])
+    except patterns.TooIntricate:
+        keys = ", ".join(annotation_key(i.key or "input-uri") for i in found)
+        raise InvalidAnnotations(f"annotations {keys}: these tag patterns are too intricate to tell whether two of "
+                                 "them can match one tag; use fewer wildcards") from None
+    if overlap:
+        one, other, tag = found[overlap[0]], found[overlap[1]], overlap[2]
+        raise InvalidAnnotations(
+            f"annotations {annotation_key(one.key or 'input-uri')} ({one}) and {annotation_key(other.key or 'input-uri')} "
+            f"({other}) are patterns that can both match one tag ({tag}, for one), and would both pull it into the "
+            "same directory of input-path; make them match different tags, or pull them in different steps")
+
+
 def parse_settings(values: dict[str, str]) -> StepSettings:
     """Validate our annotations (keys without prefix, e.g. from ``merge_owner``)."""
     warnings: list[str] = []
@@ -288,6 +309,7 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
     numbered = sorted((int(m.group(1)), k) for k in values if (m := INPUT_N.fullmatch(k)))
     for _, key in numbered:
         inputs.append(parse_artifact(values[key], key=key))
+    _check_patterns_apart(inputs)
     output = parse_artifact(values["output-uri"], key="output-uri") if "output-uri" in values else None
     if output and output.is_pattern:
         raise InvalidAnnotations(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .annotations import PREFIX, InvalidAnnotations, merge_owner, ours, shown
+from . import variables
+from .annotations import PREFIX, InvalidAnnotations, StepSettings, annotation_key, merge_owner, ours, shown
 from .injection import InjectionConfig, InvalidPod, metadata_of, mutate_pod
 
 
@@ -41,6 +43,56 @@ def pod_templates(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         if isinstance(replicated, dict) and isinstance(replicated.get("template"), dict):
             for path, inner in pod_templates(replicated["template"]):
                 yield f"spec.replicatedJobs[{i}].template.{path}", inner
+
+
+# Kinds whose pod templates sit in a Job's spec, and the completionMode a Job of theirs has when
+# the manifest sets none (a JobSet's webhook makes its Jobs Indexed by default).
+JOB_KINDS = {"Job": "NonIndexed", "CronJob": "NonIndexed", "JobSet": "Indexed"}
+# Kinds whose pods never have a completion index.
+UNINDEXED_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController")
+_SEGMENT = re.compile(r"([^.\[\]]+)(?:\[([0-9]+)\])?")
+
+
+def _at(obj: Any, path: str) -> Any:
+    """The value at a path as pod_templates writes them (``spec.replicatedJobs[0].template.spec``)."""
+    for segment in path.split("."):
+        match = _SEGMENT.fullmatch(segment)
+        if match is None or not isinstance(obj, dict):
+            return None
+        obj = obj.get(match.group(1))
+        if match.group(2) is not None:
+            obj = obj[int(match.group(2))] if isinstance(obj, list) and int(match.group(2)) < len(obj) else None
+    return obj
+
+
+def no_completion_index(obj: dict[str, Any], path: str) -> str | None:
+    """Why the pods of ``obj``'s template at ``path`` will never have a completion index, or None
+    when they will or may (a kind we do not know)."""
+    kind = obj.get("kind")
+    if kind in UNINDEXED_KINDS:
+        return f"the pods of a {kind} have none"
+    if kind not in JOB_KINDS or not path.endswith(".template"):
+        return None
+    job_spec = path[: -len(".template")]
+    spec = _at(obj, job_spec)
+    mode = spec.get("completionMode") if isinstance(spec, dict) else None
+    if (mode or JOB_KINDS[kind]) == "Indexed":
+        return None
+    return f"the Job must have {job_spec}.completionMode: Indexed"
+
+
+def check_completion_index(obj: dict[str, Any], path: str, settings: StepSettings) -> None:
+    """InvalidAnnotations naming the key when an artifact holds $(JOB_COMPLETION_INDEX) and the
+    template's pods will never have one: the webhook would deny every one of them (and a template
+    injected by `kubectl oras inject` would be told an empty index)."""
+    why = no_completion_index(obj, path)
+    if why is None:
+        return
+    for artifact in (*settings.inputs, *([settings.output] if settings.output else [])):
+        if variables.JOB_COMPLETION_INDEX in variables.variables_in(str(artifact)):
+            raise InvalidAnnotations(
+                f"annotation {annotation_key(artifact.key or 'input-uri')}: $({variables.JOB_COMPLETION_INDEX}) "
+                f"would never be known: only the pods of an Indexed Job have a completion index; {why}")
 
 
 def yaml_booleans(metadata: dict[str, Any]) -> None:
@@ -127,6 +179,7 @@ def inject_manifest(obj: Any, config: InjectionConfig, *,
                 continue
             pod = {"metadata": template_metadata, "spec": template.get("spec")}
             injected, settings = mutate_pod(pod, values, config, template=True)
+            check_completion_index(new, path, settings)
         template["spec"] = injected["spec"]
         warnings += [f"{name}: {w}" for w in settings.warnings]
     if owner and not templates:

@@ -4,6 +4,8 @@ match at all is the init container's one-line failure naming the annotation."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kubectl_oras.oci.push import push_artifact
@@ -11,6 +13,7 @@ from kubectl_oras.oci.reference import Reference
 from kubectl_oras.pods.annotations import PREFIX
 from tests.agent.protocol import LocalPod
 from tests.support.faulty_proxy import FaultyProxy
+from tests.support.lying_registry import Answer, LyingRegistry
 from tests.support.trees import make_tree, snapshot
 
 
@@ -46,7 +49,7 @@ def test_every_matching_tag_lands_in_a_subdirectory_named_by_it(pod, client, reg
     pod.input_path = "gathered"
     init = pod.init()
     assert init.returncode == 0, init.stderr
-    assert f"{repo}:run-* matches 4 tags: run-0, run-1, run-2, run-3" in init.stderr
+    assert f"input-uri: {repo}:run-* pulls 4 tags: run-0, run-1, run-2, run-3\n" in init.stderr
     inputs = pod.share / "inputs"
     assert sorted(p.name for p in inputs.iterdir()) == ["pi.txt", "run-0", "run-1", "run-2", "run-3"]
     code, out, err = pod.run_step("sh", "-c", "cat gathered/run-*/pi.txt; cat gathered/pi.txt")
@@ -93,3 +96,95 @@ def test_no_matching_tag_fails_the_pull_with_one_line_naming_the_annotation(pod,
     assert init.stderr.strip().splitlines()[-1] == (
         f"kubectl-oras pull: error: annotation {pod.input_keys[-1]}: no tag of {repo} matches run-*")
     assert "Traceback" not in init.stderr
+
+
+# -- faults: what a pattern must never do -------------------------------------------------------------
+
+
+def test_the_tags_a_pattern_pulls_are_logged_in_one_line_naming_the_annotation(pod, client, registry, repo,
+                                                                                 tmp_path):
+    for tag in ("run-0", "run-1"):
+        produce(client, registry, repo, tag, tmp_path)
+    pod.inputs = [f"{repo}:run-*"]
+    pod.input_keys = [PREFIX + "input-uri"]
+    init = pod.init()
+    assert init.returncode == 0, init.stderr
+    assert f"kubectl-oras: annotation {PREFIX}input-uri: {repo}:run-* pulls 2 tags: run-0, run-1\n" in init.stderr
+
+
+def test_two_pattern_inputs_matching_one_tag_are_refused_naming_both_and_the_directory(pod, client, registry, repo,
+                                                                                        tmp_path):
+    produce(client, registry, f"{repo}-a", "run-0", tmp_path / "a", text="from a\n")
+    produce(client, registry, f"{repo}-b", "run-0", tmp_path / "b", text="from b\n")
+    pod.inputs = [f"{repo}-a:run-*", f"{repo}-b:run-*"]
+    pod.input_keys = [PREFIX + "input-uri", PREFIX + "input-uri_1"]
+    init = pod.init()
+    assert init.returncode == 1, init.stderr
+    last = init.stderr.strip().splitlines()[-1]
+    assert last.startswith("kubectl-oras pull: error: ")
+    assert f"annotation {PREFIX}input-uri " in last and f"annotation {PREFIX}input-uri_1 " in last
+    assert "run-0" in last and "Traceback" not in init.stderr
+    assert not (pod.share / "inputs" / "run-0").exists()  # nothing pulled, so nothing merged
+
+
+def test_a_pattern_match_and_a_plain_inputs_directory_of_one_name_are_refused(pod, client, registry, repo, tmp_path):
+    produce(client, registry, repo, "run-0", tmp_path, text="match\n")
+    clash = tmp_path / "plain" / "run-0"  # the plain artifact has a directory run-0 at its top
+    clash.mkdir(parents=True)
+    (clash / "pi.txt").write_text("plain\n")
+    push_artifact(client, Reference(registry.host, f"{repo}-plain", "v1"), [str(clash)])
+    pod.inputs = [f"{repo}-plain:v1", f"{repo}:run-*"]
+    pod.input_keys = [PREFIX + "input-uri", PREFIX + "input-uri_1"]
+    init = pod.init()
+    assert init.returncode == 1, init.stderr
+    last = init.stderr.strip().splitlines()[-1]
+    assert f"annotation {PREFIX}input-uri " in last and f"annotation {PREFIX}input-uri_1 " in last
+    assert "run-0" in last and "Traceback" not in init.stderr
+    assert (pod.share / "inputs" / "run-0" / "pi.txt").read_text() == "plain\n"  # the match was never pulled over it
+
+
+@pytest.fixture
+def liar(tmp_path):
+    """A registry that answers /v2/ and whatever tag list a test gives it; nothing else."""
+    fake = LyingRegistry().start()
+    fake.answer("/v2/", Answer(b"{}", headers={"Content-Type": "application/json"}))
+    yield fake
+    fake.stop()
+
+
+def lying_pod(liar, tmp_path, tags):
+    liar.answer("/v2/results/pi/tags/list", Answer(json.dumps({"name": "results/pi", "tags": tags}).encode(),
+                                                   headers={"Content-Type": "application/json"}))
+    p = LocalPod(liar.host, tmp_path)
+    p.inputs = ["results/pi:*"]
+    p.input_keys = [PREFIX + "input-uri_2"]
+    return p
+
+
+def test_more_matches_than_the_cap_pull_nothing_and_say_narrow_the_pattern(liar, tmp_path):
+    from kubectl_oras.pods.patterns import MAX_MATCHES
+
+    pod = lying_pod(liar, tmp_path, [f"run-{i}" for i in range(MAX_MATCHES + 1)])
+    init = pod.init()
+    assert init.returncode == 1
+    assert init.stderr.strip().splitlines()[-1] == (
+        f"kubectl-oras pull: error: annotation {PREFIX}input-uri_2: results/pi:* matches {MAX_MATCHES + 1} tags, "
+        f"more than the {MAX_MATCHES} one pattern may pull; narrow the pattern")
+    assert not [path for _, path in liar.seen if "/manifests/" in path or "/blobs/" in path]
+
+
+@pytest.mark.parametrize("lie", ["..", "../x", "a/b", "", "r" * 200, "run-1\nkubectl-oras: pulled"],
+                         ids=["dotdot", "dotdot-x", "slash", "empty", "200-characters", "newline"])
+def test_a_listed_tag_that_is_no_tag_is_refused_naming_the_answer_and_the_annotation(liar, tmp_path, lie):
+    pod = lying_pod(liar, tmp_path, ["0", lie])  # "0" sorts after most lies: a valid match is no excuse either
+    init = pod.init()
+    assert init.returncode == 1
+    last = init.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"kubectl-oras pull: error: annotation {PREFIX}input-uri_2: "), init.stderr
+    said = repr(lie) if len(repr(lie)) <= 60 else repr(lie)[:57] + "..."
+    assert f"the registry listed {said} among the tags of results/pi" in last
+    assert "kubectl-oras: pulled" not in init.stderr.replace(said, "")  # the lie is quoted, never printed raw
+    assert "not a valid tag" in last and "Traceback" not in init.stderr
+    assert not [path for _, path in liar.seen if "/manifests/" in path or "/blobs/" in path]
+    assert sorted(p.name for p in pod.share.iterdir()) == ["bin", "inputs", "runs"]  # nothing written elsewhere
+    assert list((pod.share / "inputs").iterdir()) == []

@@ -13,7 +13,15 @@ from kubectl_oras.agent.outputs import failed_tag
 from kubectl_oras.pods.annotate import Request, annotate_object
 from kubectl_oras.pods.annotations import PREFIX, ArtifactName, InvalidAnnotations, ours, parse_settings
 from kubectl_oras.pods.injection import InjectionConfig, mutate_pod
-from kubectl_oras.pods.patterns import matching_tags, split_pattern
+from kubectl_oras.pods.patterns import (
+    MAX_MATCHES,
+    MatchError,
+    common_tag,
+    first_clash,
+    matching_tags,
+    select_matches,
+    split_pattern,
+)
 from kubectl_oras.pods.step import STEP_ENV, StepDescription
 from kubectl_oras.pods.variables import VariableError, expand, variables_in
 from kubectl_oras.pods.workloads import inject_manifest
@@ -94,6 +102,44 @@ def test_a_failed_steps_tag_is_matched_only_by_a_pattern_that_ends_in_failed():
     assert matching_tags("run-?", tags) == ["run-0", "run-1"]
 
 
+@pytest.mark.parametrize("one, other, common", [
+    ("run-*", "run-*", "run-"),
+    ("a*", "*b", "ab"),
+    ("run-?", "run-1*", "run-1"),
+    ("run-*", "run-*-failed", None),  # one takes only the failed steps' tags, the other never
+    ("*-failed", "run-*-failed", "run--failed"),
+    ("*d", "*-faile?", None),  # every common one ends in -failed, which neither pattern takes
+    ("x-*", "y-*", None),
+    ("run-?", "run-??", None),
+    ("*-x", "?x", None),  # only "-x": not a tag (a tag starts with [A-Za-z0-9_])
+    ("r" * 100 + "*", "*" + "s" * 100, None),  # 200 characters at least: longer than a tag may be
+])
+def test_two_patterns_share_a_tag_when_some_valid_tag_matches_both(one, other, common):
+    assert common_tag(one, other) == common and common_tag(other, one) == common
+
+
+def test_a_tag_listing_is_checked_before_anything_is_pulled():
+    listed = ["run-1", "run-0", "run-0", "latest"]
+    assert select_matches("results/pi", "run-*", listed) == ["run-0", "run-1"]
+    with pytest.raises(MatchError, match=r"^no tag of results/pi matches run-\?\?$"):
+        select_matches("results/pi", "run-??", listed)
+    with pytest.raises(MatchError, match=r"the registry listed '\.\./x' among the tags of results/pi, which is not "
+                                         r"a valid tag"):
+        select_matches("results/pi", "nothing-*", [*listed, "../x"])  # a lying registry is refused, match or not
+    many = [f"run-{i}" for i in range(MAX_MATCHES + 1)]
+    assert len(select_matches("results/pi", "run-*", many[:MAX_MATCHES])) == MAX_MATCHES
+    with pytest.raises(MatchError) as e:
+        select_matches("results/pi", "run-*", many)
+    assert str(e.value) == (f"results/pi:run-* matches {MAX_MATCHES + 1} tags, more than the {MAX_MATCHES} one "
+                            "pattern may pull; narrow the pattern")
+
+
+def test_the_first_directory_two_inputs_would_both_place_is_found():
+    assert first_clash({0: ["run-0", "run-1"], 2: ["run-2"]}, {1: ["run-0"], 3: ["pi.txt"]}) == ("run-0", 0, 1)
+    assert first_clash({0: ["run-0", "run-1"], 2: ["run-1"]}) == ("run-1", 0, 2)
+    assert first_clash({0: ["run-0"]}, {1: ["pi.txt", "sim"], 2: ["pi.txt"]}) is None  # plain ones: the later wins
+
+
 # -- the annotations: accepted as templates, refused naming the key -----------------------------------
 
 
@@ -104,6 +150,34 @@ def test_variables_and_input_patterns_are_accepted_as_written():
     assert settings.inputs == (ArtifactName("results/pi", "run-*"), ArtifactName("data/$(POD_NAME)", "v1"))
     assert [i.key for i in settings.inputs] == ["input-uri", "input-uri_3"]
     assert settings.inputs[0].is_pattern and not settings.inputs[1].is_pattern
+
+
+def test_two_pattern_inputs_that_can_match_one_tag_are_denied_naming_both():
+    with pytest.raises(InvalidAnnotations) as e:
+        parse_settings({"input-uri": "a/pi:run-*", "input-uri_1": "data/x:v1", "input-uri_2": "b/pi:run-*"})
+    assert str(e.value) == (
+        f"annotations {PREFIX}input-uri (a/pi:run-*) and {PREFIX}input-uri_2 (b/pi:run-*) are patterns that can both "
+        "match one tag (run-, for one), and would both pull it into the same directory of input-path; make them "
+        "match different tags, or pull them in different steps")
+    with pytest.raises(InvalidAnnotations, match=rf"{PREFIX}input-uri \(r:run-\$\(JOB_COMPLETION_INDEX\)\*\) and "):
+        parse_settings({"input-uri": "r:run-$(JOB_COMPLETION_INDEX)*", "input-uri_1": "r:run-1*"})  # index 1 would
+    parse_settings({"input-uri": "a/pi:run-a-*", "input-uri_1": "b/pi:run-b-*"})
+    parse_settings({"input-uri": "a/pi:run-*", "input-uri_1": "a/pi:run-*-failed"})  # the failed ones apart
+    parse_settings({"input-uri": "a/pi:run-?", "input-uri_1": "a/pi:run-??", "input-uri_2": "a/pi:run-0"})
+    intricate = {"input-uri": "a:" + "*a" * 60, "input-uri_1": "b:" + "*b" * 60}  # apart, but slow to tell
+    with pytest.raises(InvalidAnnotations, match=rf"annotations {PREFIX}input-uri, {PREFIX}input-uri_1: these tag "
+                                                 "patterns are too intricate"):
+        parse_settings(intricate)
+
+
+def test_the_webhook_denies_two_pattern_inputs_naming_both():
+    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+              "request": {"uid": "u", "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "lab",
+                          "object": pod({PREFIX + "input-uri": "a/pi:run-*", PREFIX + "input-uri_1": "b/pi:run-*"})}}
+    response = review_pod(review, owner_annotations=None, agent_image="img")["response"]
+    assert response["allowed"] is False
+    assert f"annotations {PREFIX}input-uri (a/pi:run-*) and {PREFIX}input-uri_1 (b/pi:run-*)" in \
+        response["status"]["message"]
 
 
 @pytest.mark.parametrize("values, key, said", [
@@ -231,3 +305,63 @@ def test_a_variable_the_kubelet_left_unexpanded_is_refused_by_the_agent_naming_t
     with pytest.raises(InvalidStep, match=r"results/pi:\$\(POD_NAME\): a \$\(VARIABLE\) in it was not expanded"):
         reference(step, step.inputs[0])
     assert str(reference(step, "results/pi:pi-7xk2q")) == "oras.lab.svc:5000/results/pi:pi-7xk2q"
+
+
+FAN_OUT_VALUES = Request(output="results/pi:run-$(JOB_COMPLETION_INDEX)", output_path="pi.txt").values()
+TEMPLATE = {"metadata": {"labels": {"app": "pi"}}, "spec": {"restartPolicy": "Never", "containers": [
+    {"name": "main", "image": "busybox", "command": ["sh", "-c", "true"]}]}}
+
+
+def not_indexed_job(mode):
+    job = indexed_job({})
+    if mode is None:
+        del job["spec"]["completionMode"]
+    else:
+        job["spec"]["completionMode"] = mode
+    return job
+
+
+@pytest.mark.parametrize("mode", [None, "NonIndexed"], ids=["no-completionMode", "NonIndexed"])
+@pytest.mark.parametrize("values", [FAN_OUT_VALUES, Request(inputs=("data/x:v1", "results/pi:run-$(JOB_COMPLETION_INDEX)"),
+                                                            ).values()], ids=["output-uri", "input-uri_1"])
+def test_annotate_refuses_the_completion_index_on_a_job_that_is_not_indexed(mode, values):
+    key = next(k for k, v in values.items() if "$(JOB_COMPLETION_INDEX)" in v)
+    with pytest.raises(InvalidAnnotations) as e:
+        annotate_object(not_indexed_job(mode), values)
+    assert str(e.value) == (
+        f"Job/pi (spec.template): annotation {PREFIX}{key}: $(JOB_COMPLETION_INDEX) would never be known: only the "
+        "pods of an Indexed Job have a completion index; the Job must have spec.completionMode: Indexed")
+    with pytest.raises(InvalidAnnotations, match=rf"annotation {PREFIX}{key}: .*spec.completionMode: Indexed"):
+        inject_manifest(not_indexed_job(mode) | {"metadata": {"name": "pi", "annotations": {
+            PREFIX + k: v for k, v in values.items()}}}, CONFIG)
+
+
+@pytest.mark.parametrize("kind, spec, said", [
+    ("Deployment", {"template": TEMPLATE}, "the pods of a Deployment have none"),
+    ("StatefulSet", {"template": TEMPLATE}, "the pods of a StatefulSet have none"),
+    ("CronJob", {"jobTemplate": {"spec": {"template": TEMPLATE}}},
+     "the Job must have spec.jobTemplate.spec.completionMode: Indexed"),
+    ("JobSet", {"replicatedJobs": [{"name": "w", "template": {"spec": {"completionMode": "NonIndexed",
+                                                                         "template": TEMPLATE}}}]},
+     "the Job must have spec.replicatedJobs[0].template.spec.completionMode: Indexed"),
+])
+def test_annotate_refuses_the_completion_index_where_no_pod_will_have_one(kind, spec, said):
+    with pytest.raises(InvalidAnnotations) as e:
+        annotate_object({"kind": kind, "metadata": {"name": "w"}, "spec": spec}, FAN_OUT_VALUES)
+    assert f"annotation {PREFIX}output-uri: $(JOB_COMPLETION_INDEX) would never be known" in str(e.value)
+    assert str(e.value).endswith(said)
+
+
+@pytest.mark.parametrize("kind, spec", [
+    ("CronJob", {"jobTemplate": {"spec": {"completionMode": "Indexed", "template": TEMPLATE}}}),
+    ("JobSet", {"replicatedJobs": [{"name": "w", "template": {"spec": {"template": TEMPLATE}}}]}),  # Indexed by default
+    ("Workflow", {"template": TEMPLATE}),  # a kind we do not know: its pods may have one
+])
+def test_annotate_accepts_the_completion_index_where_pods_have_one_or_may(kind, spec):
+    annotate_object({"kind": kind, "metadata": {"name": "w"}, "spec": spec}, FAN_OUT_VALUES)
+
+
+def test_a_bare_pod_with_the_completion_index_is_refused_as_the_webhook_would():
+    with pytest.raises(InvalidAnnotations, match=rf"annotation {PREFIX}output-uri: \$\(JOB_COMPLETION_INDEX\) cannot "
+                                                 rf"be expanded: the pod has no {INDEX} annotation"):
+        annotate_object(pod({}), FAN_OUT_VALUES)

@@ -158,6 +158,18 @@ def test_a_completion_index_the_pod_does_not_have_is_denied_naming_the_key(contr
     assert f"annotation {PREFIX}output-uri: $(JOB_COMPLETION_INDEX) cannot be expanded" in message
 
 
+def test_two_input_patterns_that_can_match_one_tag_are_denied_naming_both(control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    r = create(control_plane, ns, pod("gather", {PREFIX + "input-uri": "a/pi:run-*", PREFIX + "input-uri_1": "b/pi:run-*"}))
+    assert r.status_code == 400
+    message = r.json()["message"]
+    assert "denied the request" in message
+    assert f"annotations {PREFIX}input-uri (a/pi:run-*) and {PREFIX}input-uri_1 (b/pi:run-*) are patterns" in message
+    r = create(control_plane, ns, pod("gather-apart", {PREFIX + "input-uri": "a/pi:run-a-*",
+                                                       PREFIX + "input-uri_1": "b/pi:run-b-*"}))
+    assert r.status_code == 201, r.text
+
+
 def test_a_generated_name_is_defined_for_the_kubelet_before_the_step(control_plane, ns):
     create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
     doc = pod("unused", {PREFIX + "output-uri": "results/pi:$(POD_NAME)", PREFIX + "output-path": "pi.txt"})
