@@ -147,6 +147,13 @@ def _set(annotations: dict[str, Any], values: dict[str, str], *, where: str, ove
         annotations[annotation_key(key)] = value
 
 
+def _writable_metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj``'s metadata, made when absent (null or missing): what is written there must stay."""
+    if obj.get("metadata") is None:
+        obj["metadata"] = {}
+    return metadata_of(obj)
+
+
 def _annotations_of(metadata: dict[str, Any], where: str) -> dict[str, Any]:
     annotations = metadata.get("annotations")
     if annotations is None:
@@ -234,7 +241,7 @@ def _annotate(obj: Any, values: dict[str, str], *, overwrite: bool, live: bool,
         return new, warnings, annotated
     kind = new["kind"]
     if kind in ("Job", "Pod"):
-        _set(_annotations_of(metadata_of(new), where), values, where=where, overwrite=overwrite)
+        _set(_annotations_of(_writable_metadata(new), where), values, where=where, overwrite=overwrite)
         if kind == "Job":
             warnings += _job_warnings(new, where, live)
             warnings += [w for _, t in pod_templates(new) for w in _shadowed(t, values, where)]
@@ -248,7 +255,7 @@ def _annotate(obj: Any, values: dict[str, str], *, overwrite: bool, live: bool,
                 raise InvalidPod(f"{where} holds no pod template (spec.template) to annotate")
             return new, [], 0
         for path, template in templates:
-            _set(_annotations_of(metadata_of(template), f"{where} ({path})"), values, where=f"{where} ({path})",
+            _set(_annotations_of(_writable_metadata(template), f"{where} ({path})"), values, where=f"{where} ({path})",
                  overwrite=overwrite)
         if live and kind in ROLLING_KINDS:
             warnings.append(f"{where}: a changed pod template rolls out: its running pods are replaced by new ones "

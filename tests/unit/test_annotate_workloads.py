@@ -246,3 +246,16 @@ def test_a_live_deployment_is_said_to_roll_out():
 def test_bad_targets_are_refused_clearly(text, name, words):
     with pytest.raises(OrasError, match=words):
         parse_target(text, name)
+
+
+@pytest.mark.parametrize("obj, where", [
+    ({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+      "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": {"spec": _pod_spec()}}}}},
+     lambda o: o["spec"]["jobTemplate"]["spec"]["template"]),
+    ({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+      "spec": {"template": {"metadata": None, "spec": _pod_spec()}}}, lambda o: o["spec"]["template"]),
+    ({"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": _template()}}, lambda o: o),
+])
+def test_a_template_or_object_without_metadata_gets_the_annotations_not_a_silent_no_op(obj, where):
+    new, _ = annotate_object(obj, VALUES)
+    assert where(new)["metadata"]["annotations"][PREFIX + "output-uri"] == "results/train:v1"
