@@ -1,4 +1,8 @@
-"""python -m kubectl_oras.agent pull|push — what the injected containers run."""
+"""python -m kubectl_oras.agent pull|push|prepare — what the injected containers run.
+
+pull: the oras-pull init container. push: the oras-push sidecar (which also pulls, first, when
+the launcher runs once). prepare: that sidecar's postStart hook (agent/pull_in_sidecar.py).
+"""
 
 from __future__ import annotations
 
@@ -13,34 +17,32 @@ STOP = threading.Event()
 if sys.argv[1:] == ["push"]:
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
 
-from ..errors import OrasError  # noqa: E402
 from ..pods.step import StepDescription  # noqa: E402
+from . import error_text  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in ("pull", "push"):
-        print("usage: python -m kubectl_oras.agent pull|push", file=sys.stderr)
+    if len(argv) != 1 or argv[0] not in ("pull", "push", "prepare"):
+        print("usage: python -m kubectl_oras.agent pull|push|prepare", file=sys.stderr)
         return 2
     try:
         step = StepDescription.from_env()
-        # Each side imports only what it needs: the pull init container sits on the step's
-        # critical path, and with no inputs it needs no HTTP stack at all.
+        # Each side imports only what it needs: the pull sits on the step's critical path, and
+        # with no inputs it needs no HTTP stack at all.
         if argv[0] == "pull":
             from . import inputs
 
             return inputs.run(step)
+        if argv[0] == "prepare":  # the sidecar's postStart hook, when the sidecar pulls
+            from . import pull_in_sidecar
+
+            return pull_in_sidecar.prepare(step)
         from . import outputs
 
         return outputs.run(step, stop=STOP)
-    except OrasError as e:
-        print(f"kubectl-oras {argv[0]}: error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f"kubectl-oras {argv[0]}: error: {e.filename or ''} {e.strerror or e}", file=sys.stderr)
-        return 1
-    except Exception as e:  # still one line, never a traceback
-        print(f"kubectl-oras {argv[0]}: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+    except Exception as e:  # one line, never a traceback
+        print(f"kubectl-oras {argv[0]}: error: {error_text(e)}", file=sys.stderr)
+        return 0 if argv[0] == "prepare" else 1  # a failing hook restarts the sidecar, for ever
 
 
 code = main(sys.argv[1:])

@@ -1,4 +1,8 @@
-"""oras-pull: install the wrapper and busybox into the share, then pull every input, verified."""
+"""The pull: install the wrapper and busybox into the share, then pull every input, verified.
+
+Run by the oras-pull init container (``run``), or by the sidecar itself (pull_in_sidecar.py), whose
+postStart hook installs the tools (``install_tools``).
+"""
 
 from __future__ import annotations
 
@@ -49,15 +53,21 @@ class PatternInputError(OrasError):
 
 
 def run(step: StepDescription) -> int:
+    """The oras-pull init container: the wrapper and busybox into the share, then every input."""
+    install_tools(step)
+    pull_all(step)
+    return 0
+
+
+def pull_all(step: StepDescription) -> None:
     """Pull every input; the pattern inputs' matches last, once nothing can land on anything else.
 
     Each pattern's tags are listed, checked and logged before anything is pulled; the plain inputs
     are pulled in order (a later one wins on equal names); then, if no pattern match's directory
     is a name another input places, the matches.
     """
-    install_tools(step)
     if not step.inputs:
-        return 0
+        return
     from ..oci.signals import alarm_after  # only now: a step without inputs starts without the HTTP stack
 
     client = connection.client(step, push=False)
@@ -77,7 +87,6 @@ def run(step: StepDescription) -> int:
             repository = splits[index][0]
             for tag in tags:
                 pull_input(step, client, f"{repository}:{tag}", os.path.join(step.layout.inputs, tag))
-    return 0
 
 
 def pull_input(step: StepDescription, client: RegistryClient, name: str, outdir: str) -> PullResult:

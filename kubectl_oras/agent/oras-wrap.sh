@@ -1,4 +1,4 @@
-# kubectl-oras step wrapper (POSIX sh; run by the busybox the oras-pull container installed).
+# kubectl-oras step wrapper (POSIX sh; run by the busybox the pull installed in the share).
 # Runs the step's own argv ("$@", exactly as written in the pod spec) between the cache's pull
 # and push, and exits with the step's code, or non-zero when its outputs could not be stored.
 # Protocol: docs/pod-protocol.md. Every marker lives in a run directory of this run's own, so a
@@ -20,6 +20,30 @@ output_pipe="${KUBECTL_ORAS_OUTPUT_PIPE:-}"
 case "$input_path" in -*) input_path="./$input_path" ;; esac
 case "$output_path" in -*) output_path="./$output_path" ;; esac
 case "$output_pipe" in -*) output_pipe="./$output_pipe" ;; esac
+
+# When the sidecar pulls the inputs (a launcher that runs once), its answer comes first: the
+# wrapper waits for it, and after a failed pull runs nothing; the reason goes to the step's log.
+pull_verdict="${KUBECTL_ORAS_PULL_VERDICT:-}"
+if [ -n "$pull_verdict" ]; then
+  trap 'exit 143' TERM INT  # the pod is going away: nothing has run, nothing to report
+  pull_wake="${KUBECTL_ORAS_PULL_WAKE:-}"
+  # The sidecar writes a line into the fifo once the answer is there: `read` sleeps in the shell
+  # (no process per look) and wakes at once; held open read-write, it never blocks either side.
+  [ -n "$pull_wake" ] && [ -p "$pull_wake" ] && [ ! -L "$pull_wake" ] && exec 4<>"$pull_wake"
+  waited=0
+  while [ ! -f "$pull_verdict" ]; do
+    if { true <&4; } 2>/dev/null; then read -t 1 _ <&4; else "$bb" sleep 0.1; fi
+    waited=$((waited + 1))
+    [ "$waited" = 5 ] && fail "waiting for the inputs to be pulled (kubectl logs POD -c oras-push)"
+  done
+  exec 4<&-
+  pulled="$("$bb" head -c 4096 "$pull_verdict")"
+  case "$pulled" in
+    pulled) note "inputs pulled" ;;
+    *) fail "$pulled; the step was not run (kubectl logs POD -c oras-push has the pull's log)"; exit 1 ;;
+  esac
+  trap - TERM INT
+fi
 
 n=1
 # 0777: the sidecar, which may run as another user, writes its verdict here.
@@ -166,6 +190,7 @@ if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ ! -e "$verdict_file" ]; then
   [ "$code" = 0 ] && code=143  # outputs not known to be stored: never report success
 elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
   verdict="$("$bb" cat "$verdict_file")"
+  : > "$run/$KUBECTL_ORAS_RUN_SEEN" 2>/dev/null  # a sidecar that ends after this run waits for it
   note "verdict: $verdict"
   case "$verdict" in
     pushed*|not-pushed*) ;;

@@ -3,23 +3,25 @@
 It watches the share for run directories whose ``done`` marker has no ``verdict`` yet (also
 after its own restart), pushes per policy, writes ``verdict`` atomically, and goes on watching:
 a launcher restarted in the same pod starts a new run. SIGTERM ends it; a run whose step never
-finished (no ``done``) is never pushed.
+finished (no ``done``) is never pushed. When the launcher runs once (restartPolicy Never), it pulls
+the inputs first, and, when the launcher is the pod's only container, ends by itself once that
+run's verdict is read, so the kubelet sees the pod's end in one look.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import sys
-import tempfile
 import threading
+import time
 import traceback
 
 from ..errors import OrasError
 from ..pods.share import Run
 from ..pods.step import EXIT_CODE_ANNOTATION, FAILED_TAG_SUFFIX, StepDescription
-from . import connection
+from . import connection, pull_in_sidecar
+from .markers import wake, write_marker
 
 POLL_SECONDS = 0.02  # the hand-off costs at most this; a stat of one file per run, 50 times a second
 
@@ -28,31 +30,10 @@ DONE_MAX_BYTES = 32  # an exit code and a newline; more is not a marker the wrap
 
 
 def write_verdict(run: Run, verdict: str) -> None:
-    """Write ``verdict`` atomically. The run directory is writable to the step, so nothing in it
-    is trusted: the temporary file is a new one of our own (never a name the step may have
-    planted as a link), and the wake fifo is opened without following a link and poked only if
-    it is a fifo."""
-    fd, tmp = tempfile.mkstemp(prefix=Run.VERDICT + ".", suffix=".tmp", dir=run.path)  # O_EXCL: never follows
-    try:
-        with os.fdopen(fd, "w") as f:
-            os.fchmod(f.fileno(), 0o644)  # the wrapper may run as another user
-            f.write(verdict + "\n")
-        os.replace(tmp, run.verdict)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    try:  # wake the waiting wrapper (it holds the fifo open; if it is gone, there is no one to wake)
-        fd = os.open(run.wake, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError:
-        return
-    try:
-        if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            os.write(fd, b"\n")
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Write ``verdict`` atomically and wake the waiting wrapper (markers.py: nothing in the run
+    directory, which the step can write, is trusted)."""
+    write_marker(run.verdict, verdict)
+    wake(run.wake)
 
 
 def failed_tag(tag: str) -> str:
@@ -182,12 +163,16 @@ def pending_runs(step: StepDescription) -> list[Run]:
 
 
 def run(step: StepDescription, *, stop: threading.Event) -> int:
-    """Watch until ``stop`` is set (by SIGTERM, see __main__).
+    """Watch until ``stop`` is set (by SIGTERM, see __main__), or, when the launcher runs once
+    (``single_run``), until that run has its verdict and the wrapper has read it. When the
+    sidecar pulls (``pull_in_sidecar``), it does that first (pull_in_sidecar.py).
 
     The HTTP stack (requests, oras-py: ~0.3 s of imports) loads in the background while the
     step runs, so the hand-off after ``done`` does not wait for it.
     """
     threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+    if step.pull_in_sidecar:
+        pull_in_sidecar.pull(step, stop)
     decided: dict[str, str] = {}  # verdicts not written yet (the share refused them): retried, not re-pushed
     reported: set[str] = set()
     while not stop.is_set():
@@ -202,10 +187,41 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
                 except OSError as e:
                     decided[pending.path] = verdict
                     _report_once(reported, f"run {pending.number}: cannot write the verdict: {e}")
+            if step.single_run and (answered := answered_run(step)):
+                if step.output is not None:  # with nothing to push, the wrapper waits for no verdict
+                    wait_until_seen(answered, stop)
+                print(f"kubectl-oras: run {answered.number} has its verdict and the launcher runs once "
+                      "(restartPolicy Never): the sidecar ends", file=sys.stderr, flush=True)
+                return 0
         except Exception as e:  # the watch itself never ends on an error: a new run may still be served
             _report_once(reported, f"watching {step.layout.runs}: {type(e).__name__}: {e}")
         stop.wait(POLL_SECONDS)
     return 0
+
+
+SEEN_WAIT_SECONDS = 1.0
+
+
+def answered_run(step: StepDescription) -> Run | None:
+    """A run of the launcher that has its verdict (there is at most one when it runs once)."""
+    share = step.layout
+    try:
+        entries = os.listdir(share.runs)
+    except FileNotFoundError:
+        return None
+    for entry in sorted((e for e in entries if e.isdigit()), key=int):
+        run = share.run(int(entry))
+        if not os.path.islink(run.path) and os.path.lexists(run.verdict):
+            return run
+    return None
+
+
+def wait_until_seen(run: Run, stop: threading.Event) -> None:
+    """Until the wrapper says it has read the verdict (it exits right after), for at most
+    SEEN_WAIT_SECONDS: a sidecar that ended while the launcher still ran would be restarted."""
+    deadline = time.monotonic() + SEEN_WAIT_SECONDS
+    while not os.path.lexists(run.seen) and time.monotonic() < deadline and not stop.is_set():
+        stop.wait(POLL_SECONDS)
 
 
 def _report_once(reported: set[str], message: str) -> None:

@@ -5,6 +5,10 @@
     containers:     <launcher> command -> the wrapper; original command + args kept as its args
     volumes:        oras-share (emptyDir)
 
+A pod whose launcher runs once (restartPolicy: Never) has no oras-pull: the sidecar's postStart
+hook prepares the share, the sidecar pulls, and (the launcher alone in the pod) ends after the
+run's verdict (docs/pod-protocol.md).
+
 Plain dicts in, plain dicts out; ``pod_patch`` turns the difference into a JSONPatch.
 The contract with the agent is step.py; the share's layout is share.py (docs/pod-protocol.md).
 """
@@ -101,7 +105,19 @@ def check_pod(pod: dict[str, Any]) -> None:
 
 
 def is_injected(pod: dict[str, Any]) -> bool:
-    return any(c.get("name") == PULL_CONTAINER for c in (pod.get("spec") or {}).get("initContainers") or [])
+    return any(c.get("name") == PUSH_CONTAINER for c in (pod.get("spec") or {}).get("initContainers") or [])
+
+
+def runs_once(pod: dict[str, Any]) -> bool:
+    """Whether the kubelet starts the launcher only once: restartPolicy Never (a pod's default is Always)."""
+    return (pod.get("spec") or {}).get("restartPolicy") == "Never"
+
+
+def sidecar_may_end(pod: dict[str, Any]) -> bool:
+    """Whether the sidecar may end after the launcher's one run: only when the launcher is the
+    pod's only container. Beside another container that still runs, the kubelet would start an
+    ended sidecar again, and again, with back-off, until that container ends."""
+    return runs_once(pod) and len((pod.get("spec") or {}).get("containers") or []) == 1
 
 
 def choose_launcher(pod: dict[str, Any], settings: StepSettings) -> int:
@@ -122,7 +138,8 @@ def choose_launcher(pod: dict[str, Any], settings: StepSettings) -> int:
     return 0
 
 
-def step_description(settings: StepSettings, config: InjectionConfig) -> StepDescription:
+def step_description(settings: StepSettings, config: InjectionConfig, *, pull_in_sidecar: bool = False,
+                     single_run: bool = False) -> StepDescription:
     """What the agent containers are told (JSON in KUBECTL_ORAS_STEP): no credentials, ever."""
     if settings.registry:
         plain = settings.registry.startswith("http://")
@@ -140,7 +157,13 @@ def step_description(settings: StepSettings, config: InjectionConfig) -> StepDes
         share=SHARE.root,
         timeout=settings.timeout,
         input_keys=tuple(annotation_key(i.key or "input-uri") for i in settings.inputs),
+        pull_in_sidecar=pull_in_sidecar,
+        single_run=single_run,
     )
+
+
+def agent_command(*args: str) -> list[str]:
+    return ["python3", "-m", "kubectl_oras.agent", *args]
 
 
 def _agent_container(name: str, command: str, config: InjectionConfig, step: StepDescription,
@@ -149,7 +172,7 @@ def _agent_container(name: str, command: str, config: InjectionConfig, step: Ste
         "name": name,
         "image": config.agent_image,
         "imagePullPolicy": config.image_pull_policy,
-        "command": ["python3", "-m", "kubectl_oras.agent", command],
+        "command": agent_command(command),
         # A variable not known at admission ($(POD_NAME) of a pod whose name is generated after it)
         # is left in the step for the kubelet, which expands $(NAME) in an env value from the
         # variables defined before it in the same container: so they come first.
@@ -203,7 +226,8 @@ def _no_cache(settings: StepSettings, cache: CacheView) -> None:
         f"kubectl oras create-cache {cache.name}, or name a registry with annotation {annotation_key('registry')}")
 
 
-def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: str) -> dict[str, Any]:
+def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: str,
+                   pulled_by_sidecar: bool) -> dict[str, Any]:
     command = _strings(container, "command")
     if not command:
         raise InvalidAnnotations(
@@ -222,7 +246,7 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: 
     env = [e for e in old_env if not e.get("name", "").startswith(WRAPPER_ENV_PREFIX)]
     wrapper = WrapperSettings(input_path=settings.input_path, output_path=settings.output_path,
                               output_pipe=settings.output_pipe, push=settings.output is not None, debug=settings.debug,
-                              input_overwrite=settings.input_overwrite)
+                              input_overwrite=settings.input_overwrite, pulled_by_sidecar=pulled_by_sidecar)
     env += [{"name": k, "value": v} for k, v in wrapper_environment(wrapper, SHARE).items()]
     wrapped["env"] = env
     mounts = [m for m in old_mounts if m.get("name") != SHARE_VOLUME]
@@ -262,15 +286,24 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     secrets, warnings = agent_secrets(settings, cache)
     if warnings:
         settings = dataclasses.replace(settings, warnings=settings.warnings + tuple(warnings))
-    step = step_description(settings, config)
-    pull = _agent_container(PULL_CONTAINER, "pull", config, step, secrets)
+    once = runs_once(pod)
+    step = step_description(settings, config, pull_in_sidecar=once, single_run=sidecar_may_end(pod))
     push = _agent_container(PUSH_CONTAINER, "push", config, step, secrets)
     push["restartPolicy"] = "Always"
-    # The sidecar first: the kubelet starts it and moves on at once, so its start-up (the HTTP
-    # stack's imports) overlaps the pull instead of delaying the hand-off after the step.
-    new_spec["initContainers"] = [push, pull] + list(spec.get("initContainers") or [])
+    if once:
+        # No init container whose exit the kubelet would notice only at its next look, up to a
+        # second later: the sidecar pulls. Its hook, which the kubelet runs as soon as it has
+        # started it, puts the launcher's busybox and wrapper into the share; the kubelet starts
+        # the launcher when the hook returns. The hook always succeeds and never takes long.
+        push["lifecycle"] = {"postStart": {"exec": {"command": agent_command("prepare")}}}
+        agents = [push]
+    else:
+        # The sidecar first: the kubelet starts it and moves on at once, so its start-up (the HTTP
+        # stack's imports) overlaps the pull instead of delaying the hand-off after the step.
+        agents = [push, _agent_container(PULL_CONTAINER, "pull", config, step, secrets)]
+    new_spec["initContainers"] = agents + list(spec.get("initContainers") or [])
     new_spec["containers"][index] = _wrap_launcher(spec["containers"][index], settings,
-                                                   field=f"spec.containers[{index}]")
+                                                   field=f"spec.containers[{index}]", pulled_by_sidecar=once)
     new_spec["volumes"] = list(spec.get("volumes") or []) + [{"name": SHARE_VOLUME, "emptyDir": {}}]
     return new, settings
 

@@ -26,6 +26,7 @@ class Run:
     WAKE = "wake"  # a fifo the sidecar pokes when the verdict is there
     OUTPUTS = "outputs"  # copies of output-path and output-pipe, made by the wrapper
     STDOUT = "stdout"  # a fifo: the step's stdout on its way to tee (output-pipe)
+    SEEN = "seen"  # made by the wrapper once it has read the verdict: a sidecar that ends after one run waits for it
 
     @property
     def number(self) -> int:
@@ -46,6 +47,10 @@ class Run:
     @property
     def outputs(self) -> str:
         return os.path.join(self.path, self.OUTPUTS)
+
+    @property
+    def seen(self) -> str:
+        return os.path.join(self.path, self.SEEN)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,26 @@ class Share:
     def inputs(self) -> str:
         """Every input, pulled and verified, before the wrapper copies it to input-path."""
         return os.path.join(self.root, "inputs")
+
+    @property
+    def pull(self) -> str:
+        """The pull's answer when the sidecar pulls (a launcher that runs once): the agent's own, 0755."""
+        return os.path.join(self.root, "pull")
+
+    @property
+    def pull_verdict(self) -> str:
+        """``pulled`` or ``pull-failed: …``: the sidecar's answer, read by the wrapper before the step."""
+        return os.path.join(self.pull, "verdict")
+
+    @property
+    def pull_wake(self) -> str:
+        """A fifo the sidecar writes a line into once the answer is there (the wrapper holds it open)."""
+        return os.path.join(self.pull, "wake")
+
+    @property
+    def pull_started(self) -> str:
+        """Made when the sidecar's pull begins: found without an answer, an earlier sidecar died pulling."""
+        return os.path.join(self.pull, "started")
 
     @property
     def runs(self) -> str:

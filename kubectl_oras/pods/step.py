@@ -47,12 +47,18 @@ class StepDescription:
     share: str
     timeout: float | None = None  # seconds a whole pull or push may take (annotation `timeout`)
     input_keys: tuple[str, ...] = ()  # the annotation each input came from, for messages (empty: not known)
+    # restartPolicy Never: the sidecar pulls (no init container whose exit the kubelet must notice)
+    pull_in_sidecar: bool = False
+    # ... and the launcher is the only container: the sidecar ends by itself after the run's
+    # verdict, and the kubelet sees both containers end together (docs/pod-protocol.md).
+    single_run: bool = False
 
     def to_json(self) -> str:
         return json.dumps({
             "registry": self.registry, "plainHttp": self.plain_http, "inputs": list(self.inputs),
             "output": self.output, "unpack": self.unpack, "pushOnFailure": self.push_on_failure,
             "debug": self.debug, "share": self.share, "timeout": self.timeout, "inputKeys": list(self.input_keys),
+            "pullInSidecar": self.pull_in_sidecar, "singleRun": self.single_run,
         }, separators=(",", ":"))
 
     @classmethod
@@ -93,7 +99,8 @@ class StepDescription:
         return cls(registry=registry, plain_http=field("plainHttp", bool), inputs=tuple(inputs),
                    output=field("output", str, None), unpack=field("unpack", bool, True), push_on_failure=policy,
                    debug=field("debug", bool, False), share=share,
-                   timeout=float(timeout) if timeout is not None else None, input_keys=tuple(input_keys))
+                   timeout=float(timeout) if timeout is not None else None, input_keys=tuple(input_keys),
+                   pull_in_sidecar=field("pullInSidecar", bool, False), single_run=field("singleRun", bool, False))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StepDescription:
@@ -121,6 +128,9 @@ class WrapperSettings:
     push: bool
     debug: bool
     input_overwrite: bool = False  # inputs may replace files already in input-path (docs/outputs.md)
+    # The sidecar pulls the inputs, not an init container: the wrapper waits for its answer
+    # before the step, and runs nothing after a failed pull.
+    pulled_by_sidecar: bool = False
 
 
 def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, str]:
@@ -134,6 +144,9 @@ def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, st
         "KUBECTL_ORAS_RUN_WAKE": Run.WAKE,
         "KUBECTL_ORAS_RUN_OUTPUTS": Run.OUTPUTS,
         "KUBECTL_ORAS_RUN_STDOUT": Run.STDOUT,
+        "KUBECTL_ORAS_RUN_SEEN": Run.SEEN,
+        "KUBECTL_ORAS_PULL_VERDICT": share.pull_verdict if settings.pulled_by_sidecar else "",
+        "KUBECTL_ORAS_PULL_WAKE": share.pull_wake if settings.pulled_by_sidecar else "",
         "KUBECTL_ORAS_INPUT_PATH": settings.input_path or "",
         "KUBECTL_ORAS_INPUT_OVERWRITE": "1" if settings.input_overwrite else "0",
         "KUBECTL_ORAS_OUTPUT_PATH": settings.output_path or "",

@@ -48,6 +48,7 @@ class LocalPod:
     push_on_failure: str = "never"
     input_overwrite: bool = False
     timeout: float | None = None
+    runs_once: bool = False  # restartPolicy Never, the launcher alone: the sidecar pulls, and ends after the run
     sidecar: subprocess.Popen | None = None
     launched: list[subprocess.Popen] = field(default_factory=list)
 
@@ -62,7 +63,8 @@ class LocalPod:
     def env(self) -> dict[str, str]:
         step = StepDescription(registry=self.registry, plain_http=True, inputs=tuple(self.inputs), output=self.output,
                                unpack=True, push_on_failure=self.push_on_failure, debug=True, share=str(self.share),
-                               timeout=self.timeout, input_keys=tuple(self.input_keys))
+                               timeout=self.timeout, input_keys=tuple(self.input_keys),
+                               pull_in_sidecar=self.runs_once, single_run=self.runs_once)
         return dict(os.environ, **{STEP_ENV: step.to_json()})
 
     def init(self, **env: str) -> subprocess.CompletedProcess:
@@ -77,8 +79,18 @@ class LocalPod:
                                             env=dict(self.env(), **env), stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE, text=True))
 
+    def hook(self, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+        """The sidecar's postStart hook (a launcher that runs once): prepares the share, run as the sidecar runs."""
+        self.share.mkdir(parents=True, exist_ok=True)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return subprocess.run([sys.executable, "-m", "kubectl_oras.agent", "prepare"],
+                              env=dict(self.env(), **env), capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=drop_file_capabilities)
+
     def start_sidecar(self, **env: str) -> None:
         """The oras-push native sidecar (``env``: more of its environment, e.g. credentials)."""
+        self.share.mkdir(parents=True, exist_ok=True)  # the emptyDir: there before any container
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.sidecar = subprocess.Popen([sys.executable, "-m", "kubectl_oras.agent", "push"], env=dict(self.env(), **env),
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                         preexec_fn=drop_file_capabilities)
@@ -89,7 +101,7 @@ class LocalPod:
         share = Share(str(self.share))
         settings = WrapperSettings(input_path=self.input_path, output_path=self.output_path,
                                    output_pipe=self.output_pipe, push=self.output is not None, debug=True,
-                                   input_overwrite=self.input_overwrite)
+                                   input_overwrite=self.input_overwrite, pulled_by_sidecar=self.runs_once)
         env = dict(os.environ, **wrapper_environment(settings, share))
         cmd = [*prefix, share.busybox, "sh", share.wrapper, *argv]
         popen.setdefault("start_new_session", True)

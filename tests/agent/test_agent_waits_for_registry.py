@@ -131,10 +131,12 @@ def test_a_registry_that_answers_at_once_is_not_mentioned(stored, tmp_path):
     assert "waiting" not in init.stderr
 
 
-def test_a_pull_with_no_inputs_neither_waits_nor_loads_the_http_stack(tmp_path):
+@pytest.mark.parametrize("command", [["pull"], ["prepare"]], ids=["init container", "sidecar hook"])
+def test_a_pull_with_no_inputs_neither_waits_nor_loads_the_http_stack(tmp_path, command):
+    """Both run before the launcher can start: neither may load what it does not need."""
     pod = LocalPod(f"127.0.0.1:{free_port()}", tmp_path)  # nothing listens: nothing is asked of it
     pod.share.mkdir(parents=True)
-    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "kubectl_oras.agent", "pull"], env=pod.env(),
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "kubectl_oras.agent", *command], env=pod.env(),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}

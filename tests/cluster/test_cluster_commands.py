@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from kubectl_oras.pods.annotations import PREFIX
-from kubectl_oras.pods.injection import PULL_CONTAINER
+from kubectl_oras.pods.injection import PUSH_CONTAINER
 from tests.cluster.apply import apply, apply_file, new_namespace, wait_for
 from tests.support.net import free_port
 from tests.webhook.process import controller_process
@@ -159,7 +159,7 @@ def test_an_annotated_suspended_job_gets_injected_pods_once_unsuspended(control_
                     lambda listed: bool(listed["items"]), timeout=60)["items"]
     pod = pods[0]
     assert not any(k.startswith(PREFIX) for k in (pod["metadata"].get("annotations") or {}))
-    assert PULL_CONTAINER in [c["name"] for c in pod["spec"]["initContainers"]]
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == [PUSH_CONTAINER]  # restartPolicy Never: the sidecar pulls
 
     running = _job("live", suspend=False)
     apply(control_plane, running, namespace=ns)

@@ -123,7 +123,12 @@ def test_two_steps_pass_a_directory_and_the_user_pulls_the_result(workspace, tmp
     }, "mkdir -p results && for i in 1 2 3; do echo run-$i > results/run-$i.txt; done && cp params.txt results/")
     done, pod = run_job(cp, ns, first)
     assert done["status"].get("succeeded") == 1, all_logs(cp, ns, pod)
-    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["oras-push", "oras-pull"]
+    # restartPolicy Never: the sidecar pulled, and ended by itself
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["oras-push"]
+    sidecar = logs(cp, ns, pod, "oras-push")
+    assert "pulled experiment/params:v1" in sidecar
+    assert "run 1 has its verdict and the launcher runs once" in sidecar, sidecar
+    assert pod["status"]["initContainerStatuses"][0]["restartCount"] == 0
 
     second = step_job(ns, "analyse", {
         PREFIX + "input-uri": "experiment/simulate:iter-0",
@@ -150,6 +155,49 @@ def test_a_failing_step_fails_its_job_and_stores_nothing(workspace):
     step = next(c for c in pod_status(cp, ns, pod)["containerStatuses"] if c["name"] == "step")
     assert step["state"]["terminated"]["exitCode"] == 3
     assert client.resolve("experiment/broken", "iter-0", what="check") is None
+
+
+def test_a_missing_input_fails_its_job_without_running_the_step_and_the_step_log_says_why(workspace):
+    cp, log, ns, host, client = workspace
+    job = step_job(ns, "starved", {PREFIX + "input-uri": "experiment/never-pushed:v1",
+                                   PREFIX + "output-uri": "experiment/starved:iter-0", PREFIX + "output-path": "out.txt"},
+                   "echo the step ran; echo x > out.txt")
+    done, pod = run_job(cp, ns, job)
+    assert done["status"].get("failed") == 1, all_logs(cp, ns, pod)
+    status = pod_status(cp, ns, pod)
+    step = next(c for c in status["containerStatuses"] if c["name"] == "step")
+    assert step["state"]["terminated"]["exitCode"] == 1
+    step_log = logs(cp, ns, pod, "step")
+    assert "the step ran" not in step_log
+    assert "pull-failed:" in step_log and "experiment/never-pushed:v1" in step_log, step_log
+    assert "the step was not run" in step_log
+    assert "kubectl-oras pull: error:" in logs(cp, ns, pod, "oras-push")
+    assert status["initContainerStatuses"][0]["restartCount"] == 0  # the hook never failed: no restart loop
+    assert client.resolve("experiment/starved", "iter-0", what="check") is None
+
+
+def test_a_pod_deleted_while_its_sidecar_waits_for_a_registry_goes_away_at_once(workspace):
+    """The pull runs in the sidecar, not in its postStart hook: the kubelet cancels no running hook,
+    so a pod deleted during a pull in the hook would stay until the pull gave up (300 s here)."""
+    cp, log, ns, host, client = workspace
+    name = "waits-" + uuid.uuid4().hex[:6]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "annotations": {
+        PREFIX + "registry": "http://127.0.0.1:9", PREFIX + "input-uri": "experiment/params:v1"}},
+        "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 5, "containers": [
+            {"name": "step", "image": SHELL, "imagePullPolicy": "Never", "command": ["sh", "-c", "echo ran"]}]}}
+    apply(cp, pod)
+    path = f"/api/v1/namespaces/{ns}/pods/{name}"
+    deadline = time.monotonic() + 120
+    # The pod runs while the sidecar pulls (its status and logs are there to see), the step waits.
+    while "waiting for the inputs to be pulled" not in get(cp, f"{path}/log?container=step").text:
+        assert time.monotonic() < deadline, get(cp, path).json().get("status")
+        time.sleep(0.5)
+    assert "waiting for registry 127.0.0.1:9" in get(cp, f"{path}/log?container=oras-push").text
+    began = time.monotonic()
+    assert cp.session().delete(f"{cp.server}{path}").status_code == 200
+    while get(cp, path).status_code != 404:
+        assert time.monotonic() - began < 60, "the pod outlived its 5 s grace period by far"
+        time.sleep(0.5)
 
 
 def pod_status(cp, ns, pod):

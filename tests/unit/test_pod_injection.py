@@ -47,6 +47,45 @@ def test_layout_matches_the_design():
     assert step["output"] == "dinosaur/hello:v1"
 
 
+def test_a_launcher_that_runs_once_is_prepared_by_the_sidecars_hook_and_the_sidecar_pulls():
+    new, _ = inject(pod({**MARK, PREFIX + "input-uri": "dinosaur/seed:v1"}, restartPolicy="Never",
+                        initContainers=[{"name": "setup", "image": "x"}]))
+    spec = new["spec"]
+    assert [c["name"] for c in spec["initContainers"]] == [PUSH_CONTAINER, "setup"]
+    sidecar = spec["initContainers"][0]
+    assert sidecar["restartPolicy"] == "Always"
+    assert sidecar["command"] == ["python3", "-m", "kubectl_oras.agent", "push"]
+    assert sidecar["lifecycle"] == {"postStart": {"exec": {"command": ["python3", "-m", "kubectl_oras.agent",
+                                                                        "prepare"]}}}
+    step = json.loads(next(e["value"] for e in sidecar["env"] if e["name"] == "KUBECTL_ORAS_STEP"))
+    assert step["pullInSidecar"] is step["singleRun"] is True and step["inputs"] == ["dinosaur/seed:v1"]
+    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    assert (env["KUBECTL_ORAS_PULL_VERDICT"], env["KUBECTL_ORAS_PULL_WAKE"]) == ("/oras/pull/verdict", "/oras/pull/wake")
+    again, _ = inject(new)
+    assert again == new  # injected once: the sidecar alone marks it
+
+
+def test_beside_another_container_the_sidecar_pulls_but_stays():
+    two = [{"name": "a", "image": "x", "command": ["a"]}, {"name": "b", "image": "x", "command": ["b"]}]
+    new, _ = inject(pod({**MARK, PREFIX + "container": "a"}, two, restartPolicy="Never"))
+    sidecar = new["spec"]["initContainers"][0]
+    assert [c["name"] for c in new["spec"]["initContainers"]] == [PUSH_CONTAINER] and "lifecycle" in sidecar
+    step = json.loads(sidecar["env"][0]["value"])
+    assert step["pullInSidecar"] is True and step["singleRun"] is False  # b may still run: an ended sidecar restarts
+
+
+@pytest.mark.parametrize("policy", [None, "OnFailure", "Always"])
+def test_a_launcher_that_may_run_again_keeps_the_pull_init_container_and_a_sidecar_that_stays(policy):
+    new, _ = inject(pod(MARK, **({"restartPolicy": policy} if policy else {})))
+    spec = new["spec"]
+    assert [c["name"] for c in spec["initContainers"]] == [PUSH_CONTAINER, PULL_CONTAINER]
+    assert "lifecycle" not in spec["initContainers"][0]
+    step = json.loads(spec["initContainers"][0]["env"][0]["value"])
+    assert step["pullInSidecar"] is step["singleRun"] is False
+    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    assert env["KUBECTL_ORAS_PULL_VERDICT"] == env["KUBECTL_ORAS_PULL_WAKE"] == ""
+
+
 @pytest.mark.parametrize("argv", [
     ["sh", "-c", "echo \"$HOME\" 'quoted' && ls *.txt"],
     ["python3", "-c", "print(1)\nprint(2)", "two words", "$(VAR)", "*"],

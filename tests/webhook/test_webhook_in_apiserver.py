@@ -62,8 +62,10 @@ def create_pod_when_webhook_ready(cp, ns, doc, attempts=50):
 def test_an_annotated_pod_is_stored_with_the_agent_injected(control_plane, ns):
     r = create_pod_when_webhook_ready(control_plane, ns, pod("marked", MARK))
     spec = r.json()["spec"]
-    assert [c["name"] for c in spec["initContainers"]] == ["oras-push", "oras-pull"]
-    assert spec["initContainers"][0]["restartPolicy"] == "Always"  # a native sidecar, accepted by the apiserver
+    # restartPolicy Never: one native sidecar, with a postStart hook, accepted by the apiserver
+    assert [c["name"] for c in spec["initContainers"]] == ["oras-push"]
+    assert spec["initContainers"][0]["restartPolicy"] == "Always"
+    assert spec["initContainers"][0]["lifecycle"]["postStart"]["exec"]["command"][-1] == "prepare"
     assert spec["containers"][0]["command"] == ["/oras/bin/busybox", "sh", "/oras/bin/oras-wrap"]
     assert spec["containers"][0]["args"] == ["sh", "-c", "echo hi > out.txt"]
     assert f'"registry":"oras.{ns}.svc:5000"' in spec["initContainers"][0]["env"][0]["value"]
@@ -107,7 +109,7 @@ def test_a_pod_made_by_an_annotated_job_is_injected_via_its_owner(control_plane,
         time.sleep(0.2)
     assert pods, "the Job controller made no pod"
     spec = pods[0]["spec"]
-    assert [c["name"] for c in spec["initContainers"]] == ["oras-push", "oras-pull"]
+    assert [c["name"] for c in spec["initContainers"]] == ["oras-push"]  # the Job's restartPolicy is Never
     env = {e["name"]: e.get("value", "") for e in spec["containers"][0]["env"]}  # "" is stored as absent
     assert env["KUBECTL_ORAS_OUTPUT_PIPE"] == "out.txt"
 

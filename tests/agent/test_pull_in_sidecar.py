@@ -1,0 +1,181 @@
+"""Tier 1: a launcher that runs once (restartPolicy Never), as processes against a real registry.
+
+The sidecar's postStart hook (``prepare``) puts the wrapper and busybox into the share and never
+fails; the sidecar pulls before it watches for runs and writes its answer to the share, where
+the wrapper waits for it; and the sidecar ends by itself once the run's verdict is read.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kubectl_oras.oci.client import RegistryClient
+from kubectl_oras.oci.pull import pull_artifact
+from kubectl_oras.oci.push import push_artifact
+from kubectl_oras.oci.reference import Reference
+from tests.agent.protocol import LocalPod, drop_file_capabilities, wait_for
+
+STEP_TIMEOUT = 30
+
+
+@pytest.fixture
+def client(any_registry):
+    return RegistryClient(any_registry.host, plain_http=True)
+
+
+@pytest.fixture
+def pod(any_registry, tmp_path):
+    p = LocalPod(any_registry.host, tmp_path, runs_once=True)
+    yield p
+    p.cleanup()
+
+
+def verdict(pod: LocalPod) -> str:
+    return (pod.share / "pull" / "verdict").read_text()
+
+
+def seed(client, host, name, tmp_path, text="iterations=3\n"):
+    path = tmp_path / "seed.txt"
+    path.write_text(text)
+    push_artifact(client, Reference(host, *name.split(":")), [str(path)])
+
+
+def test_the_sidecar_pulls_the_step_runs_and_the_sidecar_ends_once_its_verdict_is_read(pod, client, any_registry,
+                                                                                         repo, tmp_path):
+    seed(client, any_registry.host, f"{repo}-in:v1", tmp_path)
+    pod.inputs, pod.input_keys = [f"{repo}-in:v1"], ["x/input-uri"]
+    pod.output, pod.output_path = f"{repo}-out:v1", "out.txt"
+    pod.start_sidecar()  # as the kubelet does: the sidecar starts, then its hook runs beside it
+    hook = pod.hook()
+    assert (hook.returncode, hook.stdout, hook.stderr) == (0, "", "")
+    assert oct((pod.share / "pull").stat().st_mode & 0o777) == "0o755"
+    code, out, err = pod.run_step("sh", "-c", "cp seed.txt out.txt && echo ran", timeout=STEP_TIMEOUT)
+    assert (code, out) == (0, "ran\n"), err
+    assert verdict(pod) == "pulled\n"
+    assert pod.sidecar.wait(timeout=10) == 0  # it ended by itself, after the wrapper read the verdict
+    log = pod.sidecar.stdout.read()
+    assert f"pulled {repo}-in:v1" in log  # the pull's log is the sidecar's own
+    assert "run 1 has its verdict and the launcher runs once" in log
+    assert (pod.share / "runs" / "1" / "seen").exists()
+    pull_artifact(client, Reference(any_registry.host, f"{repo}-out", "v1"), str(tmp_path / "got"))
+    assert (tmp_path / "got" / "out.txt").read_text() == "iterations=3\n"
+
+
+def test_the_wrapper_waits_for_a_pull_that_ends_after_it_started(pod, client, any_registry, repo, tmp_path):
+    """The launcher starts as soon as the hook returns, usually before the pull has ended."""
+    seed(client, any_registry.host, f"{repo}-late:v1", tmp_path)
+    pod.inputs = [f"{repo}-late:v1"]
+    assert pod.hook().returncode == 0
+    launcher = pod.launcher("cat", "seed.txt")
+    time.sleep(5.5)  # long enough for the wrapper to say what it waits for
+    assert launcher.poll() is None  # waiting for the answer
+    pod.start_sidecar()
+    out, err = launcher.communicate(timeout=STEP_TIMEOUT)
+    assert (launcher.returncode, out) == (0, "iterations=3\n"), err
+    assert "waiting for the inputs to be pulled" in err  # said once the wait is long enough to notice
+
+
+def test_a_failed_pull_is_answered_and_the_wrapper_runs_nothing_saying_why(pod, repo):
+    pod.inputs, pod.input_keys = [f"{repo}-missing:v1"], ["x/input-uri"]
+    pod.output, pod.output_path = f"{repo}-out:v1", "out.txt"
+    pod.start_sidecar()
+    assert pod.hook().returncode == 0
+    code, out, err = pod.run_step("sh", "-c", "touch ran", timeout=STEP_TIMEOUT)
+    assert code == 1 and out == ""
+    assert not (pod.workdir / "ran").exists()
+    answer = verdict(pod)
+    assert answer.startswith("pull-failed: ") and f"{repo}-missing:v1" in answer, answer
+    assert answer.strip() in err and "the step was not run" in err, err
+    assert not (pod.share / "runs" / "1").exists()  # no run: nothing for the sidecar to push
+    code, log = pod.stop_sidecar()
+    assert code == 0
+    assert "kubectl-oras pull: error:" in log and f"{repo}-missing:v1" in log, log
+
+
+def test_a_sidecar_started_again_after_the_answer_pulls_nothing(pod, client, any_registry, repo, tmp_path):
+    seed(client, any_registry.host, f"{repo}-in:v1", tmp_path)
+    pod.inputs = [f"{repo}-in:v1"]
+    pod.start_sidecar()
+    wait_for(lambda: (pod.share / "pull" / "verdict").exists())
+    pod.stop_sidecar()
+    (pod.share / "inputs" / "seed.txt").write_text("changed by nobody else")
+    pod.start_sidecar()  # restarted later in the pod's life
+    assert pod.hook().returncode == 0
+    _, log = pod.stop_sidecar()
+    assert "pulled" not in log
+    assert verdict(pod) == "pulled\n"
+    assert (pod.share / "inputs" / "seed.txt").read_text() == "changed by nobody else"
+
+
+def test_a_sidecar_killed_mid_pull_is_answered_by_the_next_one_without_trying_again(pod, silent_registry):
+    pod.registry = silent_registry  # the pull waits for an answer that never comes
+    pod.inputs = ["lab/in:v1"]
+    pod.start_sidecar()
+    wait_for(lambda: (pod.share / "pull" / "started").exists())
+    pod.sidecar.send_signal(signal.SIGKILL)  # as the OOM killer would
+    pod.sidecar.communicate()
+    assert not (pod.share / "pull" / "verdict").exists()
+    began = time.monotonic()
+    pod.start_sidecar()
+    wait_for(lambda: (pod.share / "pull" / "verdict").exists())
+    assert time.monotonic() - began < 10  # no second wait for the registry
+    assert verdict(pod).startswith("pull-failed: an earlier pull in this pod ended without an answer")
+    assert pod.hook().returncode == 0
+    code, _, err = pod.run_step("sh", "-c", "touch ran", timeout=STEP_TIMEOUT)
+    assert code == 1 and "ended without an answer" in err and not (pod.workdir / "ran").exists()
+
+
+def test_sigterm_stops_the_sidecars_pull_at_once_and_the_waiting_wrapper_too(pod, silent_registry):
+    pod.registry = silent_registry
+    pod.inputs = ["lab/in:v1"]
+    pod.start_sidecar()
+    assert pod.hook().returncode == 0
+    wait_for(lambda: (pod.share / "pull" / "started").exists())
+    launcher = pod.launcher("sh", "-c", "touch ran")
+    time.sleep(0.5)
+    assert launcher.poll() is None  # waiting for the answer
+    began = time.monotonic()
+    code, log = pod.stop_sidecar(timeout=10)  # the pod is deleted: SIGTERM to both
+    launcher.send_signal(signal.SIGTERM)
+    assert launcher.wait(timeout=10) in (1, 143)  # woken by the answer "stopped", or by its own SIGTERM
+    assert time.monotonic() - began < 5  # not the registry wait's 300 s
+    assert code == 0
+    assert verdict(pod).startswith("pull-failed: stopped by SIGTERM")
+    assert not (pod.workdir / "ran").exists()
+
+
+def test_a_hook_that_cannot_prepare_still_succeeds(pod):
+    pod.share.mkdir(parents=True)
+    (pod.share / "bin").write_text("not a directory")  # the busybox cannot go in
+    hook = pod.hook()
+    assert hook.returncode == 0  # a failing hook would restart the sidecar for ever
+    assert "kubectl-oras prepare: error:" in hook.stderr
+    bad = subprocess.run([sys.executable, "-m", "kubectl_oras.agent", "prepare"], env={**os.environ},
+                         capture_output=True, text=True, timeout=60, preexec_fn=drop_file_capabilities)
+    assert bad.returncode == 0 and "KUBECTL_ORAS_STEP is not set" in bad.stderr
+
+
+def test_a_sidecar_whose_wrapper_never_reads_the_verdict_still_ends(pod, repo):
+    pod.output, pod.output_path = f"{repo}-out:v1", "out.txt"
+    run = pod.share / "runs" / "1"
+    run.mkdir(parents=True)
+    (run / "done").write_text("3\n")  # a wrapper that wrote done, then was killed
+    pod.start_sidecar()
+    assert pod.sidecar.wait(timeout=10) == 0
+    assert (run / "verdict").read_text() == "not-pushed: the step exited with 3\n"
+
+
+def test_a_step_with_inputs_and_no_output_ends_its_sidecar_too(pod, client, any_registry, repo, tmp_path):
+    seed(client, any_registry.host, f"{repo}-in:v1", tmp_path)
+    pod.inputs = [f"{repo}-in:v1"]
+    pod.start_sidecar()
+    assert pod.hook().returncode == 0
+    code, out, err = pod.run_step("cat", "seed.txt", timeout=STEP_TIMEOUT)
+    assert (code, out) == (0, "iterations=3\n"), err
+    assert pod.sidecar.wait(timeout=10) == 0
+    assert (pod.share / "runs" / "1" / "verdict").read_text() == "not-pushed: no output-uri\n"
+    assert not (pod.share / "runs" / "1" / "seen").exists()  # the wrapper waited for no verdict
