@@ -28,15 +28,16 @@ def write_marker(path: str, text: str) -> None:
         raise
 
 
-def wake(fifo: str) -> None:
-    """Write a line into the wrapper's wake fifo, if it holds it open (else nobody waits)."""
+def wake(fifo: str, line: str = "") -> None:
+    """Write a line (empty: only a wake-up) into the wrapper's wake fifo, if it holds it open
+    (else nobody waits)."""
     try:
         fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return
     try:
         if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            os.write(fd, b"\n")
+            os.write(fd, line.replace("\n", " ").encode()[:4000] + b"\n")
     except OSError:
         pass
     finally:

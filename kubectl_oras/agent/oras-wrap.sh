@@ -21,30 +21,6 @@ case "$input_path" in -*) input_path="./$input_path" ;; esac
 case "$output_path" in -*) output_path="./$output_path" ;; esac
 case "$output_pipe" in -*) output_pipe="./$output_pipe" ;; esac
 
-# When the sidecar pulls the inputs (a launcher that runs once), its answer comes first: the
-# wrapper waits for it, and after a failed pull runs nothing; the reason goes to the step's log.
-pull_verdict="${KUBECTL_ORAS_PULL_VERDICT:-}"
-if [ -n "$pull_verdict" ]; then
-  trap 'exit 143' TERM INT  # the pod is going away: nothing has run, nothing to report
-  pull_wake="${KUBECTL_ORAS_PULL_WAKE:-}"
-  # The sidecar writes a line into the fifo once the answer is there: `read` sleeps in the shell
-  # (no process per look) and wakes at once; held open read-write, it never blocks either side.
-  [ -n "$pull_wake" ] && [ -p "$pull_wake" ] && [ ! -L "$pull_wake" ] && exec 4<>"$pull_wake"
-  waited=0
-  while [ ! -f "$pull_verdict" ]; do
-    if { true <&4; } 2>/dev/null; then read -t 1 _ <&4; else "$bb" sleep 0.1; fi
-    waited=$((waited + 1))
-    [ "$waited" = 5 ] && fail "waiting for the inputs to be pulled (kubectl logs POD -c oras-push)"
-  done
-  exec 4<&-
-  pulled="$("$bb" head -c 4096 "$pull_verdict")"
-  case "$pulled" in
-    pulled) note "inputs pulled" ;;
-    *) fail "$pulled; the step was not run (kubectl logs POD -c oras-push has the pull's log)"; exit 1 ;;
-  esac
-  trap - TERM INT
-fi
-
 n=1
 # 0777: the sidecar, which may run as another user, writes its verdict here.
 while ! "$bb" mkdir -m 0777 "$runs/$n" 2>/dev/null; do
@@ -57,7 +33,59 @@ verdict_file="$run/$KUBECTL_ORAS_RUN_VERDICT"
 wake="$run/$KUBECTL_ORAS_RUN_WAKE"
 outputs="$run/$KUBECTL_ORAS_RUN_OUTPUTS"
 stdout="$run/$KUBECTL_ORAS_RUN_STDOUT"
+seen="$run/${KUBECTL_ORAS_RUN_SEEN:-seen}"  # a default: a pod spec from before this marker still runs
 note "run $n"
+
+# Why the container failed, for its status (kubectl describe; `kubectl get pod -o yaml`).
+termination_message() { printf '%s\n' "$1" > "${KUBECTL_ORAS_TERMINATION_LOG:-/dev/termination-log}" 2>/dev/null; return 0; }
+
+# When the sidecar pulls the inputs (a launcher that runs once), its answer comes first: the
+# wrapper waits for it, and after a failed pull runs nothing; the reason goes to the step's log.
+pull_verdict="${KUBECTL_ORAS_PULL_VERDICT:-}"
+if [ -n "$pull_verdict" ]; then
+  trap 'exit 143' TERM INT  # the pod is going away: nothing has run, nothing to report
+  pull_wake="${KUBECTL_ORAS_PULL_WAKE:-}"
+  # The sidecar writes a line into the fifo once the answer is there: `read` sleeps in the shell
+  # (no process per look) and wakes at once; held open read-write, it never blocks either side.
+  # A line that says the pull failed is an answer too: the sidecar sends it when the share
+  # refuses the answer's file (a full disk). Only a failure is taken from the fifo, which anyone
+  # in the pod may write; success only from the file, in the agent's own directory.
+  fifo=0
+  [ -n "$pull_wake" ] && [ -p "$pull_wake" ] && [ ! -L "$pull_wake" ] && exec 4<>"$pull_wake" && fifo=1
+  pulled="" tenths=0 said=0
+  while [ -z "$pulled" ] && [ ! -e "$pull_verdict" ] && [ ! -L "$pull_verdict" ]; do
+    if [ "$fifo" = 1 ]; then
+      if read -t 1 line <&4; then
+        case "$line" in pull-failed:*) pulled="$line" ;; esac
+        continue
+      fi
+      tenths=$((tenths + 10))
+    else
+      "$bb" sleep 0.1
+      tenths=$((tenths + 1))
+    fi
+    if [ "$tenths" -ge 50 ] && [ "$said" = 0 ]; then
+      fail "waiting for the inputs to be pulled (kubectl logs POD -c oras-push)"; said=1
+    fi
+  done
+  [ "$fifo" = 1 ] && exec 4<&-
+  if [ -z "$pulled" ]; then
+    if [ -f "$pull_verdict" ]; then
+      pulled="$("$bb" head -c 4096 "$pull_verdict")"
+    else
+      pulled="pull-failed: $pull_verdict is not a file the sidecar wrote"
+    fi
+  fi
+  case "$pulled" in
+    pulled) note "inputs pulled" ;;
+    *)
+      fail "$pulled; the step was not run (kubectl logs POD -c oras-push has the pull's log)"
+      termination_message "$pulled"
+      : > "$seen" 2>/dev/null  # a sidecar that ends after the launcher's one run waits for it
+      exit 1 ;;
+  esac
+  trap - TERM INT
+fi
 
 dest="$input_path"
 [ -n "$dest" ] || dest="$PWD"
@@ -190,11 +218,11 @@ if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ ! -e "$verdict_file" ]; then
   [ "$code" = 0 ] && code=143  # outputs not known to be stored: never report success
 elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
   verdict="$("$bb" cat "$verdict_file")"
-  : > "$run/$KUBECTL_ORAS_RUN_SEEN" 2>/dev/null  # a sidecar that ends after this run waits for it
+  : > "$seen" 2>/dev/null  # a sidecar that ends after this run waits for it
   note "verdict: $verdict"
   case "$verdict" in
     pushed*|not-pushed*) ;;
-    *) fail "$verdict"; [ "$code" = 0 ] && code=1 ;;
+    *) fail "$verdict"; termination_message "$verdict"; [ "$code" = 0 ] && code=1 ;;
   esac
 fi
 exit "$code"

@@ -147,19 +147,8 @@ def _warm_up() -> None:
 
 
 def pending_runs(step: StepDescription) -> list[Run]:
-    share = step.layout
-    try:
-        entries = os.listdir(share.runs)
-    except FileNotFoundError:
-        return []
-    out = []
-    for entry in sorted((e for e in entries if e.isdigit()), key=int):
-        run = share.run(int(entry))
-        if os.path.islink(run.path):  # not the wrapper's (it makes a directory): its verdict would land elsewhere
-            continue
-        if os.path.lexists(run.done) and not os.path.lexists(run.verdict):
-            out.append(run)
-    return out
+    """Runs whose step is done and that have no verdict yet."""
+    return [run for run in run_dirs(step) if os.path.lexists(run.done) and not os.path.lexists(run.verdict)]
 
 
 def run(step: StepDescription, *, stop: threading.Event) -> int:
@@ -171,11 +160,15 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
     step runs, so the hand-off after ``done`` does not wait for it.
     """
     threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
-    if step.pull_in_sidecar:
-        pull_in_sidecar.pull(step, stop)
+    unwritten = pull_in_sidecar.pull(step, stop) if step.pull_in_sidecar else None  # an answer the share refused
+    pull_failed = step.pull_in_sidecar and (unwritten is not None or pull_in_sidecar.failed_answer(step.layout))
+    next_answer = time.monotonic() + 1
     decided: dict[str, str] = {}  # verdicts not written yet (the share refused them): retried, not re-pushed
     reported: set[str] = set()
     while not stop.is_set():
+        if unwritten is not None and time.monotonic() >= next_answer:
+            unwritten = pull_in_sidecar.answer_again(step.layout, unwritten, report=False)
+            next_answer = time.monotonic() + 1
         try:
             for pending in pending_runs(step):
                 verdict = decided.pop(pending.path, None)
@@ -187,6 +180,10 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
                 except OSError as e:
                     decided[pending.path] = verdict
                     _report_once(reported, f"run {pending.number}: cannot write the verdict: {e}")
+            if step.single_run and pull_failed and (acknowledged := seen_run(step)):
+                print(f"kubectl-oras: run {acknowledged.number} read the failed pull's answer and the launcher runs "
+                      "once (restartPolicy Never): the sidecar ends", file=sys.stderr, flush=True)
+                return 0
             if step.single_run and (answered := answered_run(step)):
                 if step.output is not None:  # with nothing to push, the wrapper waits for no verdict
                     wait_until_seen(answered, stop)
@@ -199,26 +196,37 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
     return 0
 
 
-SEEN_WAIT_SECONDS = 1.0
+SEEN_WAIT_SECONDS = 5.0  # the wrapper makes ``seen`` within ms of the verdict; this only bounds a killed one
 
 
-def answered_run(step: StepDescription) -> Run | None:
-    """A run of the launcher that has its verdict (there is at most one when it runs once)."""
+def run_dirs(step: StepDescription) -> list[Run]:
+    """The launcher's runs in the share, oldest first (a link is not the wrapper's: left alone)."""
     share = step.layout
     try:
         entries = os.listdir(share.runs)
     except FileNotFoundError:
-        return None
-    for entry in sorted((e for e in entries if e.isdigit()), key=int):
-        run = share.run(int(entry))
-        if not os.path.islink(run.path) and os.path.lexists(run.verdict):
-            return run
+        return []
+    runs = (share.run(int(e)) for e in sorted((e for e in entries if e.isdigit()), key=int))
+    return [run for run in runs if not os.path.islink(run.path)]
+
+
+def answered_run(step: StepDescription) -> Run | None:
+    """The launcher's run, once every run in the share has its verdict (when the launcher runs
+    once there is one; a second would mean it ran again, and is then waited for too)."""
+    runs = run_dirs(step)
+    if runs and all(os.path.lexists(run.verdict) for run in runs):
+        return runs[-1]
     return None
+
+
+def seen_run(step: StepDescription) -> Run | None:
+    """A run whose wrapper has read the pull's failed answer (it made ``seen``, and exits 1)."""
+    return next((run for run in run_dirs(step) if os.path.lexists(run.seen)), None)
 
 
 def wait_until_seen(run: Run, stop: threading.Event) -> None:
     """Until the wrapper says it has read the verdict (it exits right after), for at most
-    SEEN_WAIT_SECONDS: a sidecar that ended while the launcher still ran would be restarted."""
+    SEEN_WAIT_SECONDS: a sidecar that ended while the launcher still ran would be started again."""
     deadline = time.monotonic() + SEEN_WAIT_SECONDS
     while not os.path.lexists(run.seen) and time.monotonic() < deadline and not stop.is_set():
         stop.wait(POLL_SECONDS)

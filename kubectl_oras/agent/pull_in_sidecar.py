@@ -37,15 +37,24 @@ FAILED = "pull-failed"
 
 
 def prepare(step: StepDescription) -> int:
-    """The postStart hook: always 0 (what it could not do, the launcher's start or the wrapper says)."""
+    """The postStart hook: always 0. What it cannot do goes to the sidecar's log (the hook's own
+    output reaches none); the launcher's start then fails naming the busybox."""
     from .inputs import install_tools
 
     try:
         make_pull_dir(step.layout)
         install_tools(step)
-    except Exception as e:  # the hook's output reaches no log: the launcher's start will fail naming the busybox
-        print(f"kubectl-oras prepare: error: {error_text(e)}", file=sys.stderr)
+    except Exception as e:
+        to_sidecar_log(f"kubectl-oras prepare: error: {error_text(e)}")
     return 0
+
+
+def to_sidecar_log(line: str) -> None:
+    """A line into the sidecar's log from its hook: the hook runs in the sidecar's container,
+    whose first process is the sidecar (unless the pod shares one process namespace)."""
+    print(line, file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError), open("/proc/1/fd/2", "w") as log:
+        log.write(line + "\n")
 
 
 def make_pull_dir(layout: Share) -> None:
@@ -63,11 +72,18 @@ class PullStopped(Exception):
     """SIGTERM came while the sidecar pulled: the pod is going away."""
 
 
-def pull(step: StepDescription, stop: threading.Event) -> None:
-    """The sidecar's pull, once per pod, in its main thread (the step's timeout is a SIGALRM)."""
+STOPPED = f"{FAILED}: stopped by SIGTERM (the pod is going away)"
+
+
+def pull(step: StepDescription, stop: threading.Event) -> str | None:
+    """The sidecar's pull, once per pod, in its main thread (the step's timeout is a SIGALRM).
+
+    Returns the answer if it could not be written into the share (a full disk, say), for the
+    caller to write again (``answer_again``); None once it is there.
+    """
     layout = step.layout
     if os.path.lexists(layout.pull_verdict):
-        return  # started again later in the pod's life: the inputs were pulled once
+        return None  # started again later in the pod's life: the inputs were pulled once
     try:
         make_pull_dir(layout)
         if os.path.lexists(layout.pull_started):
@@ -76,35 +92,66 @@ def pull(step: StepDescription, stop: threading.Event) -> None:
         else:
             os.close(os.open(layout.pull_started, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
             verdict = _pull(step, stop)
+    except PullStopped:  # SIGTERM just as the pull ended
+        verdict = STOPPED
     except Exception as e:
         verdict = f"{FAILED}: {error_text(e)}"
     if verdict != PULLED:
         print(f"kubectl-oras pull: error: {verdict.removeprefix(FAILED + ': ')}", file=sys.stderr, flush=True)
-    answer(layout, verdict)
+    return answer_again(layout, verdict)
 
 
 def _pull(step: StepDescription, stop: threading.Event) -> str:
     from .inputs import pull_all
 
+    pulling = True
+
     def stopped(signum: int, frame: Any) -> None:
         stop.set()
-        raise PullStopped
+        if pulling:
+            raise PullStopped
 
     previous = signal.signal(signal.SIGTERM, stopped)
     try:
         if stop.is_set():  # SIGTERM before the handler above
-            raise PullStopped
+            return STOPPED
         pull_all(step)
         return PULLED
     except PullStopped:
-        return f"{FAILED}: stopped by SIGTERM (the pod is going away)"
+        return STOPPED
     except Exception as e:
         return f"{FAILED}: {error_text(e)}"
     finally:
+        pulling = False  # from here a SIGTERM only sets ``stop``, as the sidecar's own handler does
         signal.signal(signal.SIGTERM, previous)
+
+
+def answer_again(layout: Share, verdict: str, *, report: bool = True) -> str | None:
+    """Write the answer and wake the wrapper; None once written. If it cannot be written, the
+    wrapper, if it waits, is told through the fifo (which needs no disk) that the pull failed:
+    only a failure is ever taken from the fifo, which anyone in the pod may write."""
+    try:
+        answer(layout, verdict)
+        return None
+    except Exception as e:
+        reason = f"{FAILED}: cannot write the pull's answer into {layout.pull} ({error_text(e)})"
+        if report:
+            print(f"kubectl-oras pull: error: {reason.removeprefix(FAILED + ': ')}; trying again every second",
+                  file=sys.stderr, flush=True)
+        wake(layout.pull_wake, reason)
+        return verdict
 
 
 def answer(layout: Share, verdict: str) -> None:
     """Write the verdict atomically, then wake the wrapper if it waits (markers.py)."""
     write_marker(layout.pull_verdict, verdict)
     wake(layout.pull_wake)
+
+
+def failed_answer(layout: Share) -> bool:
+    """Whether the pull's answer in the share is a failure (the step will not run)."""
+    try:
+        with open(layout.pull_verdict, "rb") as f:
+            return not f.read(64).startswith(PULLED.encode() + b"\n")
+    except OSError:
+        return False

@@ -108,16 +108,21 @@ def is_injected(pod: dict[str, Any]) -> bool:
     return any(c.get("name") == PUSH_CONTAINER for c in (pod.get("spec") or {}).get("initContainers") or [])
 
 
-def runs_once(pod: dict[str, Any]) -> bool:
-    """Whether the kubelet starts the launcher only once: restartPolicy Never (a pod's default is Always)."""
-    return (pod.get("spec") or {}).get("restartPolicy") == "Never"
+def runs_once(pod: dict[str, Any], launcher: int) -> bool:
+    """Whether the kubelet starts the launcher only once: the pod's restartPolicy is Never (its
+    default is Always), and the launcher sets no restartPolicy or restartPolicyRules of its own
+    (a container may restart under a pod's Never: ContainerRestartRules, on by default in 1.35)."""
+    spec = pod.get("spec") or {}
+    container = spec["containers"][launcher]
+    return (spec.get("restartPolicy") == "Never" and container.get("restartPolicy") in (None, "Never")
+            and not container.get("restartPolicyRules"))
 
 
-def sidecar_may_end(pod: dict[str, Any]) -> bool:
+def sidecar_may_end(pod: dict[str, Any], launcher: int) -> bool:
     """Whether the sidecar may end after the launcher's one run: only when the launcher is the
     pod's only container. Beside another container that still runs, the kubelet would start an
     ended sidecar again, and again, with back-off, until that container ends."""
-    return runs_once(pod) and len((pod.get("spec") or {}).get("containers") or []) == 1
+    return runs_once(pod, launcher) and len((pod.get("spec") or {}).get("containers") or []) == 1
 
 
 def choose_launcher(pod: dict[str, Any], settings: StepSettings) -> int:
@@ -226,6 +231,13 @@ def _no_cache(settings: StepSettings, cache: CacheView) -> None:
         f"kubectl oras create-cache {cache.name}, or name a registry with annotation {annotation_key('registry')}")
 
 
+def _termination_log(container: dict[str, Any], field: str) -> str:
+    path = container.get("terminationMessagePath") or "/dev/termination-log"
+    if not isinstance(path, str):
+        raise InvalidPod(f"{field}.terminationMessagePath must be a string, not {shown(path)}")
+    return path
+
+
 def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: str,
                    pulled_by_sidecar: bool) -> dict[str, Any]:
     command = _strings(container, "command")
@@ -246,7 +258,8 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: 
     env = [e for e in old_env if not e.get("name", "").startswith(WRAPPER_ENV_PREFIX)]
     wrapper = WrapperSettings(input_path=settings.input_path, output_path=settings.output_path,
                               output_pipe=settings.output_pipe, push=settings.output is not None, debug=settings.debug,
-                              input_overwrite=settings.input_overwrite, pulled_by_sidecar=pulled_by_sidecar)
+                              input_overwrite=settings.input_overwrite, pulled_by_sidecar=pulled_by_sidecar,
+                              termination_log=_termination_log(container, field))
     env += [{"name": k, "value": v} for k, v in wrapper_environment(wrapper, SHARE).items()]
     wrapped["env"] = env
     mounts = [m for m in old_mounts if m.get("name") != SHARE_VOLUME]
@@ -286,8 +299,8 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     secrets, warnings = agent_secrets(settings, cache)
     if warnings:
         settings = dataclasses.replace(settings, warnings=settings.warnings + tuple(warnings))
-    once = runs_once(pod)
-    step = step_description(settings, config, pull_in_sidecar=once, single_run=sidecar_may_end(pod))
+    once = runs_once(pod, index)
+    step = step_description(settings, config, pull_in_sidecar=once, single_run=sidecar_may_end(pod, index))
     push = _agent_container(PUSH_CONTAINER, "push", config, step, secrets)
     push["restartPolicy"] = "Always"
     if once:

@@ -131,6 +131,9 @@ class WrapperSettings:
     # The sidecar pulls the inputs, not an init container: the wrapper waits for its answer
     # before the step, and runs nothing after a failed pull.
     pulled_by_sidecar: bool = False
+    # Where the launcher's container keeps its termination message (its terminationMessagePath):
+    # a failed pull's or push's reason goes there, for the pod's status.
+    termination_log: str = "/dev/termination-log"
 
 
 def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, str]:
@@ -147,6 +150,7 @@ def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, st
         "KUBECTL_ORAS_RUN_SEEN": Run.SEEN,
         "KUBECTL_ORAS_PULL_VERDICT": share.pull_verdict if settings.pulled_by_sidecar else "",
         "KUBECTL_ORAS_PULL_WAKE": share.pull_wake if settings.pulled_by_sidecar else "",
+        "KUBECTL_ORAS_TERMINATION_LOG": settings.termination_log,
         "KUBECTL_ORAS_INPUT_PATH": settings.input_path or "",
         "KUBECTL_ORAS_INPUT_OVERWRITE": "1" if settings.input_overwrite else "0",
         "KUBECTL_ORAS_OUTPUT_PATH": settings.output_path or "",

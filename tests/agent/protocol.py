@@ -57,6 +57,11 @@ class LocalPod:
         return self.root / "share"
 
     @property
+    def termination_log(self) -> Path:
+        """The launcher's terminationMessagePath (in a pod, /dev/termination-log)."""
+        return self.root / "termination-log"
+
+    @property
     def workdir(self) -> Path:
         return self.root / "work"
 
@@ -101,7 +106,8 @@ class LocalPod:
         share = Share(str(self.share))
         settings = WrapperSettings(input_path=self.input_path, output_path=self.output_path,
                                    output_pipe=self.output_pipe, push=self.output is not None, debug=True,
-                                   input_overwrite=self.input_overwrite, pulled_by_sidecar=self.runs_once)
+                                   input_overwrite=self.input_overwrite, pulled_by_sidecar=self.runs_once,
+                                   termination_log=str(self.termination_log))
         env = dict(os.environ, **wrapper_environment(settings, share))
         cmd = [*prefix, share.busybox, "sh", share.wrapper, *argv]
         popen.setdefault("start_new_session", True)

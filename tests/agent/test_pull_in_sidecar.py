@@ -20,6 +20,7 @@ from kubectl_oras.oci.reference import Reference
 from tests.agent.protocol import LocalPod, drop_file_capabilities, wait_for
 
 STEP_TIMEOUT = 30
+NOBODY = 65534
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_the_wrapper_waits_for_a_pull_that_ends_after_it_started(pod, client, an
     assert "waiting for the inputs to be pulled" in err  # said once the wait is long enough to notice
 
 
-def test_a_failed_pull_is_answered_and_the_wrapper_runs_nothing_saying_why(pod, repo):
+def test_a_failed_pull_is_answered_the_wrapper_runs_nothing_saying_why_and_the_sidecar_ends(pod, repo):
     pod.inputs, pod.input_keys = [f"{repo}-missing:v1"], ["x/input-uri"]
     pod.output, pod.output_path = f"{repo}-out:v1", "out.txt"
     pod.start_sidecar()
@@ -90,10 +91,62 @@ def test_a_failed_pull_is_answered_and_the_wrapper_runs_nothing_saying_why(pod, 
     answer = verdict(pod)
     assert answer.startswith("pull-failed: ") and f"{repo}-missing:v1" in answer, answer
     assert answer.strip() in err and "the step was not run" in err, err
-    assert not (pod.share / "runs" / "1").exists()  # no run: nothing for the sidecar to push
-    code, log = pod.stop_sidecar()
-    assert code == 0
+    assert pod.termination_log.read_text() == answer  # for the pod's status
+    run = pod.share / "runs" / "1"
+    assert (run / "seen").exists() and not (run / "done").exists()  # nothing for the sidecar to push
+    assert pod.sidecar.wait(timeout=10) == 0  # it ends once the wrapper has read the answer
+    log = pod.sidecar.stdout.read()
     assert "kubectl-oras pull: error:" in log and f"{repo}-missing:v1" in log, log
+    assert "read the failed pull's answer" in log
+
+
+def test_an_answer_the_share_refuses_reaches_the_waiting_wrapper_through_the_fifo(pod):
+    """A full disk, say: the sidecar cannot write pull/verdict. The wrapper must not wait for ever."""
+    pod.inputs = ["lab/in:v1"]
+    assert pod.hook().returncode == 0
+    os.chown(pod.share / "pull", NOBODY, NOBODY)  # the sidecar (no root bypasses) can no longer write there
+    launcher = pod.launcher("sh", "-c", "touch ran")
+    time.sleep(0.3)  # the wrapper holds the fifo and waits
+    pod.start_sidecar()
+    out, err = launcher.communicate(timeout=STEP_TIMEOUT)
+    assert launcher.returncode == 1 and not (pod.workdir / "ran").exists()
+    assert "pull-failed: cannot write the pull's answer into" in err, err
+    assert not (pod.share / "pull" / "verdict").exists()
+    assert pod.sidecar.wait(timeout=10) == 0  # alive until the wrapper read it, never a crash loop
+    assert "trying again every second" in pod.sidecar.stdout.read()
+
+
+@pytest.mark.parametrize("planted", ["directory", "fifo"])
+def test_an_answer_that_is_not_a_file_fails_the_wrapper_instead_of_a_wait(pod, planted):
+    assert pod.hook().returncode == 0
+    target = pod.share / "pull" / "verdict"
+    target.mkdir() if planted == "directory" else os.mkfifo(target)
+    code, _, err = pod.run_step("sh", "-c", "touch ran", timeout=STEP_TIMEOUT)
+    assert code == 1 and not (pod.workdir / "ran").exists()
+    assert f"{target} is not a file the sidecar wrote" in err, err
+
+
+def test_a_pod_spec_from_before_the_seen_marker_still_runs_its_step(pod, repo):
+    """A node may still run an older pod spec against this wrapper: no KUBECTL_ORAS_RUN_SEEN."""
+    pod.runs_once = False
+    pod.output, pod.output_path = f"{repo}-old:v1", "out.txt"
+    assert pod.init().returncode == 0
+    pod.start_sidecar()
+    env = {**os.environ, **launcher_env(pod)}
+    del env["KUBECTL_ORAS_RUN_SEEN"]
+    r = subprocess.run([str(pod.share / "bin" / "busybox"), "sh", str(pod.share / "bin" / "oras-wrap"), "sh", "-c",
+                        "echo y > out.txt"], cwd=pod.workdir, env=env, capture_output=True, text=True,
+                       timeout=STEP_TIMEOUT)
+    assert r.returncode == 0 and "verdict: pushed" in r.stderr, r.stderr
+
+
+def launcher_env(pod: LocalPod) -> dict[str, str]:
+    from kubectl_oras.pods.share import Share
+    from kubectl_oras.pods.step import WrapperSettings, wrapper_environment
+
+    settings = WrapperSettings(input_path="", output_path=pod.output_path, output_pipe="", push=True, debug=True,
+                               termination_log=str(pod.termination_log))
+    return wrapper_environment(settings, Share(str(pod.share)))
 
 
 def test_a_sidecar_started_again_after_the_answer_pulls_nothing(pod, client, any_registry, repo, tmp_path):

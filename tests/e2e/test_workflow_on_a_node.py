@@ -167,11 +167,13 @@ def test_a_missing_input_fails_its_job_without_running_the_step_and_the_step_log
     status = pod_status(cp, ns, pod)
     step = next(c for c in status["containerStatuses"] if c["name"] == "step")
     assert step["state"]["terminated"]["exitCode"] == 1
+    assert step["state"]["terminated"]["message"].startswith("pull-failed: ")  # the pod's status says why
     step_log = logs(cp, ns, pod, "step")
     assert "the step ran" not in step_log
     assert "pull-failed:" in step_log and "experiment/never-pushed:v1" in step_log, step_log
     assert "the step was not run" in step_log
-    assert "kubectl-oras pull: error:" in logs(cp, ns, pod, "oras-push")
+    sidecar = logs(cp, ns, pod, "oras-push")
+    assert "kubectl-oras pull: error:" in sidecar and "read the failed pull's answer" in sidecar, sidecar
     assert status["initContainerStatuses"][0]["restartCount"] == 0  # the hook never failed: no restart loop
     assert client.resolve("experiment/starved", "iter-0", what="check") is None
 

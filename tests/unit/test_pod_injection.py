@@ -74,6 +74,23 @@ def test_beside_another_container_the_sidecar_pulls_but_stays():
     assert step["pullInSidecar"] is True and step["singleRun"] is False  # b may still run: an ended sidecar restarts
 
 
+@pytest.mark.parametrize("own", [{"restartPolicy": "OnFailure"}, {"restartPolicyRules": [
+    {"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}]}])
+def test_a_launcher_that_restarts_by_its_own_policy_under_a_pods_never_keeps_the_init_container(own):
+    new, _ = inject(pod(MARK, [{"name": "main", "image": "x", "command": ["a"], **own}], restartPolicy="Never"))
+    assert [c["name"] for c in new["spec"]["initContainers"]] == [PUSH_CONTAINER, PULL_CONTAINER]
+    assert json.loads(new["spec"]["initContainers"][0]["env"][0]["value"])["singleRun"] is False
+
+
+def test_the_launchers_termination_message_path_is_where_the_wrapper_says_why():
+    new, _ = inject(pod(MARK, [{"name": "main", "image": "x", "command": ["a"], "terminationMessagePath": "/tmp/why"}]))
+    env = {e["name"]: e["value"] for e in new["spec"]["containers"][0]["env"]}
+    assert env["KUBECTL_ORAS_TERMINATION_LOG"] == "/tmp/why"
+    new, _ = inject(pod(MARK))
+    assert {e["name"]: e["value"] for e in new["spec"]["containers"][0]["env"]}["KUBECTL_ORAS_TERMINATION_LOG"] == \
+        "/dev/termination-log"
+
+
 @pytest.mark.parametrize("policy", [None, "OnFailure", "Always"])
 def test_a_launcher_that_may_run_again_keeps_the_pull_init_container_and_a_sidecar_that_stays(policy):
     new, _ = inject(pod(MARK, **({"restartPolicy": policy} if policy else {})))
