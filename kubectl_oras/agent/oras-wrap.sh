@@ -21,11 +21,24 @@ case "$input_path" in -*) input_path="./$input_path" ;; esac
 case "$output_path" in -*) output_path="./$output_path" ;; esac
 case "$output_pipe" in -*) output_pipe="./$output_pipe" ;; esac
 
+# Why the container failed, for its status (kubectl describe; `kubectl get pod -o yaml`); never
+# over a message the step wrote itself, and never into anything but a file.
+termination_message() {
+  t="${KUBECTL_ORAS_TERMINATION_LOG:-/dev/termination-log}"
+  [ -p "$t" ] || [ -d "$t" ] || [ -s "$t" ] || printf '%s\n' "$1" 2>/dev/null > "$t"
+  return 0
+}
+
 n=1
-# 0777: the sidecar, which may run as another user, writes its verdict here.
+# 0777: the sidecar, which may run as another user, writes its verdict here. Only a number taken
+# by an earlier run is skipped; any other refusal (a full disk, say) ends here, saying so.
 while ! "$bb" mkdir -m 0777 "$runs/$n" 2>/dev/null; do
+  if { [ ! -e "$runs/$n" ] && [ ! -L "$runs/$n" ]; } || [ "$n" -ge 10000 ]; then
+    fail "cannot create a run directory in $runs; the step was not run"
+    termination_message "kubectl-oras: cannot create a run directory in $runs"
+    exit 1
+  fi
   n=$((n + 1))
-  [ "$n" -gt 10000 ] && { fail "cannot create a run directory in $runs"; exit 1; }
 done
 run="$runs/$n"
 done_file="$run/$KUBECTL_ORAS_RUN_DONE"
@@ -35,9 +48,6 @@ outputs="$run/$KUBECTL_ORAS_RUN_OUTPUTS"
 stdout="$run/$KUBECTL_ORAS_RUN_STDOUT"
 seen="$run/${KUBECTL_ORAS_RUN_SEEN:-seen}"  # a default: a pod spec from before this marker still runs
 note "run $n"
-
-# Why the container failed, for its status (kubectl describe; `kubectl get pod -o yaml`).
-termination_message() { printf '%s\n' "$1" > "${KUBECTL_ORAS_TERMINATION_LOG:-/dev/termination-log}" 2>/dev/null; return 0; }
 
 # When the sidecar pulls the inputs (a launcher that runs once), its answer comes first: the
 # wrapper waits for it, and after a failed pull runs nothing; the reason goes to the step's log.

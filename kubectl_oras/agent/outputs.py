@@ -211,11 +211,12 @@ def run_dirs(step: StepDescription) -> list[Run]:
 
 
 def answered_run(step: StepDescription) -> Run | None:
-    """The launcher's run, once every run in the share has its verdict (when the launcher runs
-    once there is one; a second would mean it ran again, and is then waited for too)."""
-    runs = run_dirs(step)
-    if runs and all(os.path.lexists(run.verdict) for run in runs):
-        return runs[-1]
+    """The launcher's last finished run, once every finished run (with ``done``) has its verdict.
+    A run directory without ``done`` is a step still running, or not the wrapper's: neither is
+    waited for here."""
+    finished = [run for run in run_dirs(step) if os.path.lexists(run.done)]
+    if finished and all(os.path.lexists(run.verdict) for run in finished):
+        return finished[-1]
     return None
 
 

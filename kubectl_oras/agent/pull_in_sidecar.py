@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import sys
 import threading
 from typing import Any
@@ -53,8 +54,12 @@ def to_sidecar_log(line: str) -> None:
     """A line into the sidecar's log from its hook: the hook runs in the sidecar's container,
     whose first process is the sidecar (unless the pod shares one process namespace)."""
     print(line, file=sys.stderr, flush=True)
-    with contextlib.suppress(OSError), open("/proc/1/fd/2", "w") as log:
-        log.write(line + "\n")
+    with contextlib.suppress(OSError):
+        with open("/proc/1/cmdline", "rb") as f:
+            if b"kubectl_oras.agent" not in f.read():
+                return  # not the sidecar: a shared process namespace, or no pod at all
+        with open("/proc/1/fd/2", "w") as log:
+            log.write(line + "\n")
 
 
 def make_pull_dir(layout: Share) -> None:
@@ -92,7 +97,7 @@ def pull(step: StepDescription, stop: threading.Event) -> str | None:
         else:
             os.close(os.open(layout.pull_started, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
             verdict = _pull(step, stop)
-    except PullStopped:  # SIGTERM just as the pull ended
+    except PullStopped:  # SIGTERM just as the handler went in
         verdict = STOPPED
     except Exception as e:
         verdict = f"{FAILED}: {error_text(e)}"
@@ -104,26 +109,28 @@ def pull(step: StepDescription, stop: threading.Event) -> str | None:
 def _pull(step: StepDescription, stop: threading.Event) -> str:
     from .inputs import pull_all
 
-    pulling = True
+    raising = [True]  # SIGTERM stops the pull once; after that, and after the pull, it only sets ``stop``
 
     def stopped(signum: int, frame: Any) -> None:
         stop.set()
-        if pulling:
+        if raising[0]:
+            raising[0] = False
             raise PullStopped
 
     previous = signal.signal(signal.SIGTERM, stopped)
     try:
-        if stop.is_set():  # SIGTERM before the handler above
-            return STOPPED
-        pull_all(step)
-        return PULLED
+        try:
+            if stop.is_set():  # SIGTERM before the handler above
+                return STOPPED
+            pull_all(step)
+            return PULLED
+        finally:
+            raising[0] = False
+            signal.signal(signal.SIGTERM, previous)
     except PullStopped:
         return STOPPED
     except Exception as e:
         return f"{FAILED}: {error_text(e)}"
-    finally:
-        pulling = False  # from here a SIGTERM only sets ``stop``, as the sidecar's own handler does
-        signal.signal(signal.SIGTERM, previous)
 
 
 def answer_again(layout: Share, verdict: str, *, report: bool = True) -> str | None:
@@ -149,9 +156,16 @@ def answer(layout: Share, verdict: str) -> None:
 
 
 def failed_answer(layout: Share) -> bool:
-    """Whether the pull's answer in the share is a failure (the step will not run)."""
+    """Whether the pull's answer in the share is a failure (the step will not run): anything but
+    a regular file saying ``pulled`` is one, as the wrapper reads it. Opened without following a
+    link or blocking (a fifo planted there must not hold the sidecar)."""
     try:
-        with open(layout.pull_verdict, "rb") as f:
-            return not f.read(64).startswith(PULLED.encode() + b"\n")
-    except OSError:
+        fd = os.open(layout.pull_verdict, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
         return False
+    except OSError:
+        return True
+    try:
+        return not (stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, 64) == PULLED.encode() + b"\n")
+    finally:
+        os.close(fd)

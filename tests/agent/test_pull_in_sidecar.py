@@ -117,13 +117,53 @@ def test_an_answer_the_share_refuses_reaches_the_waiting_wrapper_through_the_fif
 
 
 @pytest.mark.parametrize("planted", ["directory", "fifo"])
-def test_an_answer_that_is_not_a_file_fails_the_wrapper_instead_of_a_wait(pod, planted):
+def test_an_answer_that_is_not_a_file_fails_the_wrapper_and_holds_no_one(pod, planted):
     assert pod.hook().returncode == 0
     target = pod.share / "pull" / "verdict"
     target.mkdir() if planted == "directory" else os.mkfifo(target)
+    pod.start_sidecar()  # started again after it was planted: it must neither block on it nor wait for ever
     code, _, err = pod.run_step("sh", "-c", "touch ran", timeout=STEP_TIMEOUT)
     assert code == 1 and not (pod.workdir / "ran").exists()
     assert f"{target} is not a file the sidecar wrote" in err, err
+    assert pod.sidecar.wait(timeout=10) == 0
+
+
+def test_the_steps_own_termination_message_is_kept_when_the_push_fails(pod, repo):
+    pod.registry, pod.timeout = "127.0.0.1:9", 2  # nothing listens: the push fails after the step's timeout
+    pod.output, pod.output_path = f"{repo}-out:v1", "out.txt"
+    pod.start_sidecar()
+    assert pod.hook().returncode == 0
+    code, _, err = pod.run_step("sh", "-c", f"echo x > out.txt; echo result=42 > {pod.termination_log}",
+                                timeout=STEP_TIMEOUT)
+    assert code == 1 and "push-failed" in err, err
+    assert pod.termination_log.read_text() == "result=42\n"  # a tool may read results from it
+
+
+def test_extra_run_directories_neither_keep_the_sidecar_nor_stand_for_the_run(pod, repo, client, any_registry,
+                                                                              tmp_path):
+    pod.output, pod.output_path = f"{repo}-out:v1", "out.txt"
+    (pod.share / "runs" / "9").mkdir(parents=True)  # no done: not a finished run
+    (pod.share / "runs" / "8").mkdir()
+    (pod.share / "runs" / "8" / "verdict").write_text("pushed forged\n")  # a verdict without done
+    pod.start_sidecar()
+    assert pod.hook().returncode == 0
+    code, _, err = pod.run_step("sh", "-c", "echo x > out.txt", timeout=STEP_TIMEOUT)
+    assert code == 0, err
+    assert pod.sidecar.wait(timeout=10) == 0
+    assert "run 1 has its verdict" in pod.sidecar.stdout.read()
+
+
+def test_a_run_directory_that_cannot_be_made_fails_at_once_saying_so(pod):
+    pod.inputs = []
+    pod.start_sidecar()
+    assert pod.hook().returncode == 0
+    runs = pod.share / "runs"
+    runs.rmdir()
+    runs.write_text("")  # mkdir in it fails, and not because a run took the number
+    began = time.monotonic()
+    code, _, err = pod.run_step("true", timeout=STEP_TIMEOUT)
+    assert code == 1 and f"cannot create a run directory in {runs}" in err, err
+    assert time.monotonic() - began < 5  # not 10,000 tries
 
 
 def test_a_pod_spec_from_before_the_seen_marker_still_runs_its_step(pod, repo):
