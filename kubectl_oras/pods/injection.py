@@ -118,11 +118,11 @@ def runs_once(pod: dict[str, Any], launcher: int) -> bool:
             and not container.get("restartPolicyRules"))
 
 
-def sidecar_may_end(pod: dict[str, Any], launcher: int) -> bool:
-    """Whether the sidecar may end after the launcher's one run: only when the launcher is the
-    pod's only container. Beside another container that still runs, the kubelet would start an
-    ended sidecar again, and again, with back-off, until that container ends."""
-    return runs_once(pod, launcher) and len((pod.get("spec") or {}).get("containers") or []) == 1
+def launcher_is_alone(pod: dict[str, Any]) -> bool:
+    """Whether the launcher is the pod's only container, which a sidecar that ends after the
+    launcher's one run needs: beside another container that still runs, the kubelet would start
+    an ended sidecar again, and again, with back-off, until that container ends."""
+    return len((pod.get("spec") or {}).get("containers") or []) == 1
 
 
 def choose_launcher(pod: dict[str, Any], settings: StepSettings) -> int:
@@ -300,7 +300,7 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     if warnings:
         settings = dataclasses.replace(settings, warnings=settings.warnings + tuple(warnings))
     once = runs_once(pod, index)
-    step = step_description(settings, config, pull_in_sidecar=once, single_run=sidecar_may_end(pod, index))
+    step = step_description(settings, config, pull_in_sidecar=once, single_run=once and launcher_is_alone(pod))
     push = _agent_container(PUSH_CONTAINER, "push", config, step, secrets)
     push["restartPolicy"] = "Always"
     if once:
