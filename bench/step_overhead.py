@@ -6,9 +6,10 @@ both shapes the injection gives a pod (docs/pod-protocol.md):
 - a launcher that may run again (restartPolicy OnFailure/Always): the oras-push native sidecar
   (started, not waited for), the oras-pull init container (no inputs), then the launcher (wrapper
   + step), until the wrapper exits with the output stored;
-- a launcher that runs once (restartPolicy Never): the sidecar, its postStart hook's pull
-  (waited for, as the kubelet does), then the launcher, until both the wrapper and the sidecar,
-  which then ends by itself, have exited.
+- a launcher that runs once (restartPolicy Never): the sidecar, which pulls (no inputs) before
+  it watches for runs, its postStart hook that prepares the share (waited for, as the kubelet
+  does), then the launcher, which waits for the sidecar's answer, until both the wrapper and the
+  sidecar, which then ends by itself, have exited.
 
 The baseline, in the same run, is the bare step. Median of --repeat runs.
 
@@ -39,7 +40,7 @@ def step(seconds: float) -> list[str]:
 
 
 def measure(registry, *, seconds: float, repeat: int, tag: str, once: bool) -> dict[str, list[float]]:
-    pull = "pull (postStart hook)" if once else "pull (oras-pull init)"
+    pull = "prepare (postStart hook)" if once else "pull (oras-pull init)"
     rows: dict[str, list[float]] = {"bare step": [], pull: [],
                                     "launcher (wrapper + step + push hand-off)": [], "total": []}
     argv = step(seconds)
@@ -99,7 +100,7 @@ def main() -> None:
     print("pod protocol around a step writing a 1 KB output; registry: distribution 2.8 on loopback")
     verdicts = []
     for once in (False, True):
-        shape = "runs once (hook pull, sidecar ends)" if once else "may run again (init pull, sidecar stays)"
+        shape = "runs once (sidecar pulls and ends)" if once else "may run again (init pull, sidecar stays)"
         for seconds in (0, 1):
             when = "an instant step (the sidecar's start-up is not over when it ends)" if seconds == 0 else \
                 "a 1-second step (the sidecar is ready when it ends)"
