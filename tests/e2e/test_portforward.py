@@ -101,8 +101,12 @@ def test_the_registry_pod_deleted_mid_use_the_tunnel_goes_on_to_its_replacement(
         client = RegistryClient(pf.address, plain_http=True, retries=8, credentials=creds)
         push_artifact(client, Reference(pf.address, "pf/before", "v1"), [str(tmp_path / "a.bin")])
         old = get(cp, f"/api/v1/namespaces/{ns}/pods/oras-0").json()["metadata"]["uid"]
+        # Not a force delete (grace 0): that removes the pod from the API at once while its registry
+        # may still answer on the node, through a stream the tunnel still holds, after the replacement
+        # is Ready (seen in CI). With a grace period the pod object stays until the kubelet has
+        # stopped it, so the replacement comes only after the old registry is gone.
         assert cp.session().delete(f"{cp.server}/api/v1/namespaces/{ns}/pods/oras-0",
-                                   params={"gracePeriodSeconds": "0"}).status_code == 200
+                                   params={"gracePeriodSeconds": "1"}).status_code == 200
         wait_for(cp, f"/api/v1/namespaces/{ns}/pods/oras-0", lambda p: p["metadata"]["uid"] != old and any(
             c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", [])))
         # the engine's pooled connection went with the old pod's stream; the emptyDir went with the
