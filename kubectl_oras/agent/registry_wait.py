@@ -104,6 +104,8 @@ def wait_for_registry(host: str, probe: Callable[[float], Probe], *, bound: floa
         if answer.up:
             say(answered_message(host, now - start))
             return now - start
+        if now - start >= bound:  # a look can outlast its limit (a name slow to resolve): no "giving up in -2 s"
+            break
         if now - logged >= LOG_EVERY:
             say(still_waiting_message(host, answer.reason, now - start, bound - (now - start)))
             logged = now

@@ -115,3 +115,18 @@ def test_when_the_steps_timeout_is_the_bound_it_says_so():
     with pytest.raises(RegistryUnreachable, match=says):
         wait_for_registry("cache:5000", lambda limit: Probe(False, "connection refused"), bound=2, by_timeout=True,
                           clock=t.clock, sleep=t.sleep, log=lambda line: None)
+
+
+def test_a_look_that_outlasts_the_deadline_gives_up_without_a_negative_wait():
+    """A look may take longer than its limit (a name slow to resolve, a connect and a read timeout
+    one after the other): once it ends past the deadline, the wait gives up, and no line says it
+    gives up in a negative time (it said "giving up in -2 s")."""
+    t, said = FakeTime(), []
+
+    def slow_probe(limit):
+        t.now += limit + 3
+        return Probe(False, "no answer within 5 s")
+
+    with pytest.raises(RegistryUnreachable, match=r"did not answer for 2[0-9.]+ s"):
+        wait_for_registry("cache:5000", slow_probe, bound=20, clock=t.clock, sleep=t.sleep, log=said.append)
+    assert said and not [line for line in said if "giving up in -" in line or "giving up in 0 s" in line], said
