@@ -17,6 +17,7 @@ from .. import __version__
 from ..errors import OrasError
 from ..kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, ORAS_CACHES, PODS, Kube, Resource
 from ..kube.errors import NotFound
+from ..pods.pod_state import pod_trouble
 from .polling import Progress, poll
 
 NAMESPACE = "kubectl-oras-system"
@@ -154,22 +155,12 @@ def deployment_state(deployment: dict[str, Any]) -> tuple[bool, str]:
 
 
 def pod_problems(pods: list[dict[str, Any]]) -> str:
-    """Why the controller's pods are not ready, in a few words per pod."""
+    """Why the controller's pods are not ready, in a few words per pod (pods/pod_state.py)."""
     said = []
     for pod in pods:
         name = (pod.get("metadata") or {}).get("name")
-        status = pod.get("status") or {}
-        why = status.get("phase") or "Pending"
-        for c in status.get("conditions") or []:
-            if c.get("type") == "PodScheduled" and c.get("status") == "False":
-                why = f"not scheduled: {c.get('message') or c.get('reason')}"
-        if not (pod.get("spec") or {}).get("nodeName") and why == "Pending":
-            why = "Pending, on no node yet"
-        for container in status.get("containerStatuses") or []:
-            waiting = (container.get("state") or {}).get("waiting")
-            if waiting:
-                why = f"{waiting.get('reason')}: {waiting.get('message') or ''}".rstrip(": ")
-        said.append(f"{name}: {why}")
+        trouble = pod_trouble(pod)
+        said.append(f"{name}: {trouble.words if trouble else (pod.get('status') or {}).get('phase') or 'Pending'}")
     return "; ".join(said)
 
 

@@ -54,7 +54,7 @@ def test_readiness_of_the_pieces():
     assert deployment_state({**ready, "status": {"observedGeneration": 1}})[1] == \
         "0/2 controller replicas available (the new spec is not picked up yet)"
     assert endpoints_ready([{"endpoints": [{"conditions": {"ready": False}}, {"conditions": {"ready": True}}]}]) == 1
-    assert pod_problems([{"metadata": {"name": "a"}, "status": {"phase": "Pending"}}]) == "a: Pending, on no node yet"
+    assert pod_problems([{"metadata": {"name": "a"}, "status": {"phase": "Pending"}}]) == "a: Pending: on no node yet"
     assert pod_problems([{"metadata": {"name": "a"}, "spec": {"nodeName": "n"}, "status": {
         "phase": "Pending", "containerStatuses": [{"state": {"waiting": {"reason": "ImagePullBackOff",
                                                                           "message": "no such image"}}}]}}]) == \
