@@ -217,6 +217,11 @@ class Reconciler:
                                                          now=now_rfc3339(), problem=Note("NameTaken", str(e))))
             raise LookAgain(str(e)) from None
         except (KubeError, InvalidCredentials) as e:
+            if isinstance(e, KubeError) and not await self._still_there(cache):
+                # Deleted meanwhile, or with its namespace: a Warning now would land on nothing, or
+                # (namespace re-created) on a new cache of this name: 'namespaces "x" not found'.
+                log.info("%s/%s: gone while reconciled (%s)", namespace, name, e)
+                return
             # A user's edit of the auth Secret that htpasswd cannot hold is theirs to fix: said on the
             # cache, not retried (the Secret's next change queues the cache again).
             reason = "InvalidAuthSecret" if isinstance(e, InvalidCredentials) else "ReconcileFailed"
@@ -237,6 +242,17 @@ class Reconciler:
         status = cache_status(spec, generation=generation, previous=cache.get("status"), now=now_rfc3339(),
                               statefulset=statefulset, service=service, problem=problem, progress=progress)
         await self._write_status(cache, status)
+
+    async def _still_there(self, cache: dict[str, Any]) -> bool:
+        """Whether the cache reconciled still exists (the same one, not a new one of its name)."""
+        metadata = cache.get("metadata") or {}
+        try:
+            now = await self.kube.get(ORAS_CACHES, str(metadata.get("name")), namespace=metadata.get("namespace"))
+        except NotFound:
+            return False
+        except KubeError:
+            return True  # cannot tell: say what failed
+        return (now.get("metadata") or {}).get("uid") == metadata.get("uid")
 
     async def _objects(self, cache: dict[str, Any], spec: CacheSpec) -> tuple[Note | None, Note | None, Any, Any]:
         ns, name = spec.namespace, spec.name

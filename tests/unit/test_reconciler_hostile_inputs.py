@@ -133,3 +133,53 @@ def test_the_caches_password_wins_over_an_oras_env_secret_in_the_predecessors_sh
     secrets, _ = agent_secrets(parse_settings({"output-uri": "a/b:c", "output-path": "out"}),
                                CacheView("oras", oras_env="cache-wide"))  # the cache's spec.secrets.orasEnv
     assert secrets == ["cache-wide"]
+
+
+class NamespaceGoneKube(RecordingKube):
+    """The apiserver after the cache's namespace was deleted while it was reconciled: every write
+    is refused with 'namespaces "lab" not found'; the namespace may since have been made again,
+    holding a new cache of the same name (``now``) or none."""
+
+    def __init__(self, now):
+        super().__init__()
+        self.now = now
+
+    async def get(self, resource, name, *, namespace=None, **_):
+        from kubectl_oras.kube.errors import NotFound
+
+        self.calls.append(("get", resource.plural, name, None))
+        if self.now is None or resource.plural != "orascaches":
+            raise NotFound(f'{resource.plural} "{name}" not found')
+        return self.now
+
+    async def create(self, resource, body, *, namespace=None):
+        from kubectl_oras.kube.errors import NotFound
+
+        if resource.plural == "events":  # the namespace is there again: the event would land in it
+            return await super().create(resource, body, namespace=namespace)
+        raise NotFound(f'create {resource.plural}: namespaces "{namespace}" not found')
+
+    async def patch(self, resource, name, patch, *, namespace=None, subresource=None, **_):
+        from kubectl_oras.kube.errors import NotFound
+
+        raise NotFound(f'patch {resource.plural}: namespaces "{namespace}" not found')
+
+
+@pytest.mark.parametrize("now", [None, {**a_cache(), "metadata": {**a_cache()["metadata"], "uid": "u-2"}}],
+                         ids=["namespace-gone", "namespace-made-again"])
+async def test_a_cache_gone_with_its_namespace_leaves_no_stale_warning(now):
+    """A reconcile that fails because the cache's namespace was deleted under it said so in a
+    Warning (ReconcileFailed 'namespaces "lab" not found') on the cache: when the namespace was
+    made again, the new namespace got that stale Warning. A cache that is no longer there (or is
+    another one of its name) gets no event and no status."""
+    kube = NamespaceGoneKube(now)
+    r = Reconciler(kube, Stores(DictStore({KEY: a_cache()}), DictStore(), DictStore(), DictStore()),
+                   EventRecorder(kube, instance="test"))
+    from kubectl_oras.kube.errors import KubeError
+
+    try:
+        await r.reconcile(KEY)
+    except KubeError:
+        pass  # retried or not: what counts is what was written
+    assert [c[3]["message"] for c in kube.calls if c[1] == "events"] == []
+    assert ("get", "orascaches", "oras", None) in kube.calls
