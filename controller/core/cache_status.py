@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .cache_spec import CacheSpec
+from .cache_spec import BLOCKING, CacheSpec
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,12 @@ def cache_status(spec: CacheSpec | None, *, generation: int, previous: dict[str,
         status["storage"] = spec.storage.describe()
         if spec.auth_secret:
             status["authSecret"] = spec.auth_secret
-        moving_now = progress is not None or (not ready and why.reason in ("Creating", "Rolling", "RegistryNotReady"))
-        moving = progress or (why if moving_now else Note("Settled", "the registry runs the current spec"))
+        if problem is not None and problem.reason in BLOCKING:
+            # Nothing moves until someone fixes what Degraded says (not "Creating" for ever).
+            moving_now, moving = False, Note(problem.reason, "nothing more is done until what Degraded says is fixed")
+        else:
+            moving_now = progress is not None or (not ready and why.reason in ("Creating", "Rolling", "RegistryNotReady"))
+            moving = progress or (why if moving_now else Note("Settled", "the registry runs the current spec"))
         if problem is not None:
             ready = ready and problem.reason not in ("StorageImmutable",)
     made = [

@@ -199,6 +199,15 @@ def test_a_problem_degrades_and_an_invalid_spec_says_why():
     assert [c["message"] for c in bad["conditions"] if c["type"] == "Ready"] == ["spec.deploy must be"]
 
 
+def test_a_name_taken_is_degraded_and_not_also_progressing():
+    """A cache whose names are taken makes nothing until they are free: Progressing said "Creating"
+    beside Degraded NameTaken, for ever."""
+    taken = Note("NameTaken", "a Service named oras exists in lab that this cache did not make")
+    status = cache_status(cache_spec(cache()), generation=1, previous=None, now=NOW, problem=taken)
+    assert conditions(status) == {"Ready": ("False", "Creating"), "Progressing": ("False", "NameTaken"),
+                                  "Degraded": ("True", "NameTaken")}
+
+
 def test_deploy_false_is_ready_with_nothing_deployed():
     status = cache_status(cache_spec(cache({"deploy": False})), generation=1, previous=None, now=NOW)
     assert conditions(status)["Ready"] == ("True", "NotDeployed") and "endpoint" not in status
