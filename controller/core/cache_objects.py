@@ -203,6 +203,17 @@ def storage_of(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def running_storage(obj: dict[str, Any]) -> str:
+    """A StatefulSet's storage in the words of ``Storage.describe``: "pvc 1Gi (fast)", "emptyDir 10Gi"."""
+    claims = storage_of(obj)
+    if claims:
+        return " ".join(f"pvc {c['size']}" + (f" ({c['class']})" if c["class"] else "") for c in claims)
+    volumes = (((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes") or []
+    data = next((v for v in volumes if isinstance(v, dict) and v.get("name") == "data"), {})
+    limit = (data.get("emptyDir") or {}).get("sizeLimit") if isinstance(data.get("emptyDir"), dict) else None
+    return f"emptyDir {limit}" if limit else "emptyDir"
+
+
 def storage_change(desired: dict[str, Any], observed: dict[str, Any]) -> str | None:
     """Why ``observed`` cannot become ``desired`` in place (a StatefulSet's claim templates cannot
     change), or None. The controller reports it instead of deleting a claim that holds artifacts."""
@@ -210,10 +221,9 @@ def storage_change(desired: dict[str, Any], observed: dict[str, Any]) -> str | N
     if len(want) == len(have) and all(same_quantity(w["size"], h["size"]) for w, h in zip(want, have, strict=True)) and \
             all(w["class"] in (None, h["class"]) for w, h in zip(want, have, strict=True)):
         return None
-    def shown(claims: list[dict[str, Any]]) -> str:
-        return " ".join(f"pvc {c['size']}" + (f" ({c['class']})" if c["class"] else "") for c in claims) or "emptyDir"
-    return (f"spec.storage changed from {shown(have)} to {shown(want)}, which a running registry cannot take "
-            f"in place; delete the OrasCache and create it again to change its storage (its artifacts go with it)")
+    return (f"spec.storage changed from {running_storage(observed)} to {running_storage(desired)}, which a running "
+            f"registry cannot take in place; delete the OrasCache and create it again to change its storage "
+            f"(its artifacts go with it)")
 
 
 def difference(observed: Any, desired: Any, *, skip: tuple[str, ...] = ("stringData",), exact: tuple[str, ...] = ("data",),

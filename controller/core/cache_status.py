@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .cache_objects import running_storage
 from .cache_spec import BLOCKING, CacheSpec
 
 
@@ -74,14 +75,19 @@ def cache_status(spec: CacheSpec | None, *, generation: int, previous: dict[str,
         status["storage"] = spec.storage.describe()
         if spec.auth_secret:
             status["authSecret"] = spec.auth_secret
-        if problem is not None and problem.reason in BLOCKING:
+        if problem is not None and problem.reason == "StorageImmutable" and statefulset is not None:
+            # What runs, not what was asked for: the registry keeps the storage it was made with,
+            # and while it answers the cache stays Ready, so its artifacts can be pulled out.
+            status["storage"] = running = running_storage(statefulset)
+            if ready:
+                why = Note("RegistryReady", f"the registry answers at {spec.endpoint}, with the storage it was made "
+                                            f"with ({running}), not spec.storage's: see Degraded")
+        if problem is not None and problem.reason in (*BLOCKING, "StorageImmutable"):
             # Nothing moves until someone fixes what Degraded says (not "Creating" for ever).
             moving_now, moving = False, Note(problem.reason, "nothing more is done until what Degraded says is fixed")
         else:
             moving_now = progress is not None or (not ready and why.reason in ("Creating", "Rolling", "RegistryNotReady"))
             moving = progress or (why if moving_now else Note("Settled", "the registry runs the current spec"))
-        if problem is not None:
-            ready = ready and problem.reason not in ("StorageImmutable",)
     made = [
         _condition("Ready", ready, why.reason, why.message, generation=generation, previous=conditions, now=now),
         _condition("Progressing", moving_now, moving.reason, moving.message, generation=generation, previous=conditions,

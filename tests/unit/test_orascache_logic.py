@@ -189,14 +189,26 @@ def test_a_rolling_registry_is_not_ready():
 
 
 def test_a_problem_degrades_and_an_invalid_spec_says_why():
-    spec = cache_spec(cache())
-    status = cache_status(spec, generation=1, previous=None, now=NOW, statefulset=sts(1), service={},
-                          problem=Note("StorageImmutable", "spec.storage changed"))
-    assert conditions(status)["Degraded"] == ("True", "StorageImmutable")
-    assert conditions(status)["Ready"] == ("False", "RegistryReady") or conditions(status)["Ready"][0] == "False"
     bad = cache_status(None, generation=3, previous=None, now=NOW, problem=Note("InvalidSpec", "spec.deploy must be"))
     assert conditions(bad)["Ready"] == ("False", "InvalidSpec") and conditions(bad)["Degraded"][0] == "True"
     assert [c["message"] for c in bad["conditions"] if c["type"] == "Ready"] == ["spec.deploy must be"]
+
+
+def test_a_refused_storage_change_shows_the_storage_that_runs_and_stays_ready_while_the_registry_answers():
+    """After StorageImmutable the registry keeps the storage it was made with: the status (and the
+    Storage column) says that one, not the spec's, and the cache stays Ready while its registry
+    answers, so `kubectl oras pull` can save the artifacts before the cache is re-created."""
+    running = {**objects.statefulset(cache_spec(cache())), **sts(1)}
+    spec = cache_spec(cache({"storage": {"pvc": {"size": "2Gi"}}}))
+    refused = Note("StorageImmutable", objects.storage_change(objects.statefulset(spec), running))
+    status = cache_status(spec, generation=1, previous=None, now=NOW, statefulset=running, service={}, problem=refused)
+    assert conditions(status) == {"Ready": ("True", "RegistryReady"), "Progressing": ("False", "StorageImmutable"),
+                                  "Degraded": ("True", "StorageImmutable")}
+    assert status["storage"] == "emptyDir" and "from emptyDir to pvc 2Gi" in refused.message
+    assert "(emptyDir), not spec.storage's" in next(c["message"] for c in status["conditions"] if c["type"] == "Ready")
+    down = cache_status(spec, generation=1, previous=None, now=NOW, statefulset={**running, **sts(0)}, service={},
+                        problem=refused)
+    assert conditions(down)["Ready"] == ("False", "RegistryNotReady") and down["storage"] == "emptyDir"
 
 
 def test_a_name_taken_is_degraded_and_not_also_progressing():
