@@ -30,8 +30,25 @@ MANAGED = {"app.kubernetes.io/managed-by": MANAGER}
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=" + MANAGER  # how the controller watches what it made
 
 
+REGISTRY_NAME = "oras-cache-registry"
+# The registry pods and their claims (the StatefulSet's, which it owns): watched for why a
+# registry cannot start.
+REGISTRY_SELECTOR = f"{MANAGED_SELECTOR},app.kubernetes.io/name={REGISTRY_NAME}"
+
+
 def selector(spec: CacheSpec) -> dict[str, str]:
-    return {"app.kubernetes.io/name": "oras-cache-registry", "app.kubernetes.io/instance": spec.name}
+    return {"app.kubernetes.io/name": REGISTRY_NAME, "app.kubernetes.io/instance": spec.name}
+
+
+def registry_of(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """(namespace, name) of the OrasCache whose registry pod or claim ``obj`` is, by its labels
+    (the StatefulSet owns those, not the cache); None when it is not one."""
+    metadata = obj.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    name = labels.get("app.kubernetes.io/instance") if isinstance(labels, dict) else None
+    if labels.get("app.kubernetes.io/name") != REGISTRY_NAME or not isinstance(name, str) or not name:
+        return None
+    return str(metadata.get("namespace") or ""), name
 
 
 def labels(spec: CacheSpec) -> dict[str, str]:

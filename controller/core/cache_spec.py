@@ -13,7 +13,7 @@ from typing import Any
 
 from kubectl_oras.durations import parse_duration
 from kubectl_oras.errors import OrasError
-from kubectl_oras.pods.caches import CacheView, auth_secret_name, cache_registry
+from kubectl_oras.pods.caches import REGISTRY_CANNOT_START, CacheView, auth_secret_name, cache_registry
 from kubectl_oras.retention.choice import Policy
 
 GROUP = "cache.converged-computing.github.io"
@@ -217,8 +217,8 @@ def cache_view(obj: dict[str, Any] | None, name: str) -> CacheView:
 
 
 # What the controller reports when a cache cannot run its registry at all: its pods would only
-# wait for a Secret that is never made.
-BLOCKING = ("InvalidSpec", "NameTaken", "InvalidAuthSecret")
+# wait for a Secret that is never made, or for a registry pod that cannot start.
+BLOCKING = ("InvalidSpec", "NameTaken", "InvalidAuthSecret", REGISTRY_CANNOT_START)
 
 
 def cache_problem(obj: dict[str, Any]) -> str | None:

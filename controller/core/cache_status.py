@@ -7,8 +7,12 @@ that moves only when the condition's status does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from kubectl_oras.pods.caches import REGISTRY_CANNOT_START
+from kubectl_oras.pods.pod_state import pod_trouble
 
 from .cache_objects import running_storage
 from .cache_spec import BLOCKING, CacheSpec
@@ -49,13 +53,54 @@ def registry_state(spec: CacheSpec, statefulset: dict[str, Any] | None, service:
     return False, Note("RegistryNotReady", f"waiting for the registry pod {pod} to be ready")
 
 
+def claim_name(spec: CacheSpec) -> str:
+    """The registry pod's PersistentVolumeClaim: the StatefulSet's claim template ``data``, pod 0."""
+    return f"data-{spec.name}-0"
+
+
+CLAIM_STUCK = ("FailedBinding",)  # a claim's Normal events that still mean it cannot be bound as it is
+
+
+def _when(event: dict[str, Any]) -> str:
+    series = event.get("series")
+    seen = series.get("lastObservedTime") if isinstance(series, dict) else None
+    return str(event.get("lastTimestamp") or seen or event.get("eventTime")
+               or (event.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def registry_trouble(spec: CacheSpec, *, pod: dict[str, Any] | None, claim: dict[str, Any] | None = None,
+                     claim_events: Sequence[dict[str, Any]] = ()) -> Note | None:
+    """Why the registry pod cannot start, when it is stuck (None while it is on its way): its
+    claim's, when the claim is Pending and the volume controller said why (the claim itself holds
+    no reason: only its Events do), else the pod's own (pods/pod_state.py). ``claim_events`` are
+    the claim's events: its Warnings count (ProvisioningFailed: a StorageClass that does not exist,
+    a provisioner's error), and FailedBinding, which the volume controller sends as a Normal event
+    ("no persistent volumes available for this claim and no storage class is set"); not
+    WaitForFirstConsumer or ExternalProvisioning, which it says on the way too."""
+    said = [e for e in claim_events if isinstance(e, dict) and (e.get("type") == "Warning" or e.get("reason") in CLAIM_STUCK)]
+    if isinstance(claim, dict) and (claim.get("status") or {}).get("phase", "Pending") == "Pending" and said:
+        last = max(said, key=_when)
+        words = " ".join(str(last.get("message") or "").split())
+        return Note(REGISTRY_CANNOT_START, f"its PersistentVolumeClaim {claim_name(spec)} is Pending: "
+                                           f"{last.get('reason') or 'Warning'}" + (f": {words}" if words else ""))
+    trouble = pod_trouble(pod)
+    metadata = pod.get("metadata") if isinstance(pod, dict) else None
+    going = isinstance(metadata, dict) and metadata.get("deletionTimestamp")
+    if trouble is None or not trouble.stuck or going:  # a pod being deleted speaks of the spec before
+        return None
+    return Note(REGISTRY_CANNOT_START, f"the registry pod {spec.name}-0 cannot start: {trouble.words}")
+
+
 def cache_status(spec: CacheSpec | None, *, generation: int, previous: dict[str, Any] | None, now: str,
                  statefulset: dict[str, Any] | None = None, service: dict[str, Any] | None = None,
-                 problem: Note | None = None, progress: Note | None = None) -> dict[str, Any]:
+                 problem: Note | None = None, progress: Note | None = None, pod: dict[str, Any] | None = None,
+                 claim: dict[str, Any] | None = None, claim_events: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The whole status subresource. ``spec`` None: the spec could not be read (``problem`` says why).
 
     ``problem`` is what went wrong this time (Degraded); ``progress`` what the controller is doing
-    that the objects do not show yet (for example a restart it just announced).
+    that the objects do not show yet (for example a restart it just announced). ``pod``, ``claim``
+    and ``claim_events`` (the claim's events) are the registry pod's, as the informers hold them:
+    a registry that cannot start is Degraded, naming their reason (``registry_trouble``).
     """
     previous = previous or {}
     found = previous.get("conditions")
@@ -75,6 +120,11 @@ def cache_status(spec: CacheSpec | None, *, generation: int, previous: dict[str,
         status["storage"] = spec.storage.describe()
         if spec.auth_secret:
             status["authSecret"] = spec.auth_secret
+        stuck = None if ready or statefulset is None else \
+            registry_trouble(spec, pod=pod, claim=claim, claim_events=claim_events)
+        if stuck is not None:
+            why = Note("RegistryNotReady", stuck.message)
+            problem = problem or stuck
         if problem is not None and problem.reason == "StorageImmutable" and statefulset is not None:
             # What runs, not what was asked for: the registry keeps the storage it was made with,
             # and while it answers the cache stays Ready, so its artifacts can be pulled out.

@@ -4,6 +4,7 @@ OrasCaches on the one replica that holds the Lease.
     every replica: OrasCache informer ─▶ webhook lookups      /healthz /readyz /metrics
                    webhook (HTTPS)
     the leader:    StatefulSet, Service, Secret informers (ours only, by label) ─┐
+                   registry pod and claim informers (by label) ───────────────┤
                    OrasCache changes ──────────────────────────────▶ work queue ─▶ reconcile workers
 
 SIGTERM: the leader stops taking work, finishes the reconciles in flight and gives the Lease up
@@ -19,12 +20,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_oras.kube.api import ORAS_CACHES, SECRETS, SERVICES, STATEFUL_SETS, Kube
+from kubectl_oras.kube.api import ORAS_CACHES, PERSISTENT_VOLUME_CLAIMS, PODS, SECRETS, SERVICES, STATEFUL_SETS, Kube
 from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.lease import LeaderElection
 from kubectl_oras.kube.watch import Informer
 
-from ..core.cache_objects import MANAGED_SELECTOR, owner_of
+from ..core.cache_objects import MANAGED_SELECTOR, REGISTRY_SELECTOR, owner_of, registry_of
 from .cache_directory import CacheDirectory
 from .events import EventRecorder
 from .health import make_health_app, start_health_server
@@ -85,7 +86,7 @@ class Controller:
             self.metrics.set_queue_depth(len(self.queue))
 
     def _owned_changed(self, kind: str, obj: dict[str, Any]) -> None:
-        owner = owner_of(obj)
+        owner = owner_of(obj) or registry_of(obj)
         if owner is not None and self.queue is not None:
             self.queue.add(owner)
             self.metrics.set_queue_depth(len(self.queue))
@@ -104,8 +105,13 @@ class Controller:
                                watch_seconds=s.watch_seconds, name=resource.plural,
                                on_restart=functools.partial(self.metrics.watch_restarted, resource.plural))
                       for resource in (STATEFUL_SETS, SERVICES, SECRETS)]
+        # The registry pods and their claims, for why a registry cannot start (the StatefulSet owns them).
+        self.owned += [Informer(self.kube, resource, label_selector=REGISTRY_SELECTOR, on_change=self._owned_changed,
+                                watch_seconds=s.watch_seconds, name=resource.plural,
+                                on_restart=functools.partial(self.metrics.watch_restarted, resource.plural))
+                       for resource in (PODS, PERSISTENT_VOLUME_CLAIMS)]
         tasks = [asyncio.create_task(informer.run(stop_owned)) for informer in self.owned]
-        reconciler = Reconciler(self.kube, Stores(self.caches, self.owned[0], self.owned[1], self.owned[2]), self.events,
+        reconciler = Reconciler(self.kube, Stores(self.caches, *self.owned), self.events,
                                 on_reconcile=self.metrics.reconciled)
         try:
             synced: asyncio.Future[Any] = asyncio.gather(self.caches.synced.wait(), *(i.synced.wait() for i in self.owned))

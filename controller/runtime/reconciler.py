@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from kubectl_oras.kube.api import ORAS_CACHES, SECRETS, SERVICES, STATEFUL_SETS, Kube, Resource
 from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, NotFound
-from kubectl_oras.pods.caches import auth_secret_name, registry_secret_name
+from kubectl_oras.pods.caches import REGISTRY_CANNOT_START, auth_secret_name, registry_secret_name
 
 from ..core import cache_objects as objects
 from ..core.cache_auth import (
@@ -31,8 +31,8 @@ from ..core.cache_auth import (
     secret_strings,
 )
 from ..core.cache_spec import CacheSpec, InvalidCache, cache_spec
-from ..core.cache_status import Note, cache_status, same_status
-from .events import EventRecorder, now_rfc3339
+from ..core.cache_status import Note, cache_status, claim_name, same_status
+from .events import CORE_EVENTS, EventRecorder, now_rfc3339
 from .work_queue import WorkQueue
 
 log = logging.getLogger("kubectl_oras.controller")
@@ -45,12 +45,21 @@ class Store(Protocol):
     def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
 
+class NoStore:
+    """A store that holds nothing (a reconciler that is not shown registry pods or claims)."""
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
+
+
 @dataclass
 class Stores:
     caches: Store
     statefulsets: Store
     services: Store
     secrets: Store
+    pods: Store = field(default_factory=NoStore)  # the registry pods (why one cannot start)
+    claims: Store = field(default_factory=NoStore)  # their PersistentVolumeClaims
 
 
 def _owned_by(obj: dict[str, Any] | None, uid: str) -> bool:
@@ -239,9 +248,19 @@ class Reconciler:
             if isinstance(e, KubeError):
                 raise
             return
+        pod, claim, claim_events = await self._registry_pod(spec, statefulset)
         status = cache_status(spec, generation=generation, previous=cache.get("status"), now=now_rfc3339(),
-                              statefulset=statefulset, service=service, problem=problem, progress=progress)
+                              statefulset=statefulset, service=service, problem=problem, progress=progress,
+                              pod=pod, claim=claim, claim_events=claim_events)
+        degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+        if degraded["reason"] == REGISTRY_CANNOT_START:
+            await self.events.emit(cache, "Warning", REGISTRY_CANNOT_START, degraded["message"])
         await self._write_status(cache, status)
+        if claim is not None and (claim.get("status") or {}).get("phase", "Pending") == "Pending" and \
+                degraded["status"] == "False":
+            # Why a claim stays Pending is only in its Events, and no watch of ours brings them:
+            # look again after the key's back-off (at most a minute) until it binds or says why.
+            raise LookAgain(f"claim {claim_name(spec)} is Pending")
 
     async def _still_there(self, cache: dict[str, Any]) -> bool:
         """Whether the cache reconciled still exists (the same one, not a new one of its name)."""
@@ -253,6 +272,26 @@ class Reconciler:
         except KubeError:
             return True  # cannot tell: say what failed
         return (now.get("metadata") or {}).get("uid") == metadata.get("uid")
+
+    async def _registry_pod(self, spec: CacheSpec, statefulset: dict[str, Any] | None
+                            ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[dict[str, Any]]]:
+        """The registry pod, its claim, and the claim's events (read only while it is Pending and
+        the registry is not ready: the volume controller says why there alone)."""
+        if statefulset is None or not spec.deploy:
+            return None, None, []
+        pod = self.stores.pods.get(spec.namespace, f"{spec.name}-0")
+        claim = self.stores.claims.get(spec.namespace, claim_name(spec)) if spec.storage.kind == "pvc" else None
+        ready = ((statefulset.get("status") or {}).get("readyReplicas") or 0) >= 1
+        if claim is None or ready or (claim.get("status") or {}).get("phase", "Pending") != "Pending":
+            return pod, None if ready else claim, []
+        uid = (claim.get("metadata") or {}).get("uid")
+        try:
+            listed = await self.kube.list(CORE_EVENTS, namespace=spec.namespace, field_selector=(
+                f"involvedObject.kind=PersistentVolumeClaim,involvedObject.uid={uid}"))
+        except KubeError as e:
+            log.warning("%s/%s: cannot read the events of claim %s: %s", spec.namespace, spec.name, claim_name(spec), e)
+            return pod, claim, []
+        return pod, claim, [e for e in listed.get("items") or [] if isinstance(e, dict)]
 
     async def _objects(self, cache: dict[str, Any], spec: CacheSpec) -> tuple[Note | None, Note | None, Any, Any]:
         ns, name = spec.namespace, spec.name

@@ -19,6 +19,7 @@ from ..durations import positive_duration
 from ..errors import OrasError
 from ..kube.api import ORAS_CACHES, SECRETS, Kube
 from ..kube.errors import NotFound
+from ..pods.caches import REGISTRY_CANNOT_START
 from .polling import Progress, poll
 
 API_VERSION = f"{ORAS_CACHES.api_version}"
@@ -139,6 +140,23 @@ def readiness(cache: dict[str, Any]) -> tuple[bool, str, str]:
     if generation is not None and seen is not None and seen < generation:
         return False, "Outdated", f"the controller has not caught up with the latest spec yet (last said: {message})"
     return ready.get("status") == "True", reason, message
+
+
+# What keeps a cache from ever becoming Ready until someone changes something: a wait gives up
+# at once saying it (controller/core/cache_spec.py's BLOCKING but NameTaken, which an earlier
+# cache of the name being deleted also causes, for a moment).
+HOPELESS = (REGISTRY_CANNOT_START, "InvalidSpec", "InvalidAuthSecret")
+
+
+def hopeless(cache: dict[str, Any]) -> str | None:
+    """``(reason): message`` of a Degraded condition, for the current spec, that keeps the cache
+    from becoming Ready (HOPELESS); None when it may still become Ready by itself."""
+    degraded = condition(cache, "Degraded")
+    generation = (cache.get("metadata") or {}).get("generation")
+    if not degraded or degraded.get("status") != "True" or degraded.get("reason") not in HOPELESS or \
+            (generation is not None and degraded.get("observedGeneration") != generation):
+        return None
+    return f"({degraded.get('reason')}): {degraded.get('message') or ''}".rstrip(": ")
 
 
 def summary(cache: dict[str, Any]) -> dict[str, Any]:
@@ -346,13 +364,19 @@ async def delete_cache(kube: Kube, namespace: str, name: str) -> str:
 async def wait_ready(kube: Kube, namespace: str, name: str, progress: Progress, *, timeout: float,
                      interval: float = 1.0) -> dict[str, Any]:
     """Until the cache is Ready for its current spec; a progress line when its condition changes;
-    CacheNotReady with the condition's last message after ``timeout`` seconds."""
+    CacheNotReady with the condition's last message after ``timeout`` seconds, and at once when
+    the cache is Degraded in a way that keeps it from becoming Ready (``hopeless``: a registry
+    pod that cannot start, a spec the controller cannot act on)."""
     found: dict[str, Any] = {}
 
     async def look() -> str | None:
         found["cache"] = await find_cache(kube, namespace, name)
         ready, reason, message = readiness(found["cache"])
         found["why"] = f"({reason}): {message}"
+        stuck = None if ready else hopeless(found["cache"])
+        if stuck is not None:
+            raise CacheNotReady(f"cache {name!r} in namespace {namespace} cannot become ready {stuck} "
+                                f"(kubectl describe orascache {name} -n {namespace})")
         return None if ready else f"cache {name!r} {reason}: {message}"
 
     if await poll(look, progress, timeout=timeout, interval=interval) is not None:

@@ -64,6 +64,7 @@ def _segment(part: str) -> str:
 
 SECRETS = Resource("v1", "Secret", "secrets")
 PODS = Resource("v1", "Pod", "pods")
+PERSISTENT_VOLUME_CLAIMS = Resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims")
 JOBS = Resource("batch/v1", "Job", "jobs")
 REPLICA_SETS = Resource("apps/v1", "ReplicaSet", "replicasets")
 STATEFUL_SETS = Resource("apps/v1", "StatefulSet", "statefulsets")

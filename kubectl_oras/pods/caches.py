@@ -40,6 +40,12 @@ def registry_secret_name(cache: str) -> str:
     return _named(cache, "-oras-registry")
 
 
+# The Degraded reason of a cache whose registry pod is stuck (an image that cannot be pulled, a
+# claim no volume binds, a container that keeps dying): the webhook denies its steps, and
+# `create-cache --wait` stops waiting, both naming the pod's or the claim's reason.
+REGISTRY_CANNOT_START = "RegistryCannotStart"
+
+
 @dataclass(frozen=True)
 class CacheView:
     """What the injection needs to know of a pod's OrasCache.

@@ -19,6 +19,7 @@ from kubectl_oras.cluster.caches import (
     require_ready,
     summary,
     summary_text,
+    wait_ready,
     what_deleting_loses,
 )
 from kubectl_oras.kube.errors import NotFound
@@ -217,3 +218,32 @@ async def test_the_endpoint_of_a_cache_not_ready_or_not_deployed_is_refused():
         await cache_endpoint(FakeKube({"oras": _cache(ready="False", reason="Creating", message="x")}), "lab", "oras")
     with pytest.raises(CacheError, match="deploy: false"):
         await cache_endpoint(FakeKube({"oras": _cache(spec={"deploy": False})}), "lab", "oras")
+
+
+def _stuck(reason, message, observed=2):
+    cache = _cache(ready="False", reason="RegistryNotReady", message=message)
+    cache["status"]["conditions"][2].update(status="True", reason=reason, message=message, observedGeneration=observed)
+    return cache
+
+
+async def test_create_cache_wait_gives_up_at_once_naming_why_the_registry_cannot_start():
+    """A registry pod that cannot start (here its image cannot be pulled) kept `create-cache
+    --wait` waiting its whole timeout, then saying "waiting for the registry pod". It stops at the
+    first look that finds the cache Degraded so, with the pod's reason."""
+    words = 'the registry pod oras-0 cannot start: ImagePullBackOff: Back-off pulling image "nope.invalid/r:1"'
+    said = []
+    with pytest.raises(CacheNotReady) as e:
+        await wait_ready(FakeKube({"oras": _stuck("RegistryCannotStart", words)}), "lab", "oras", said.append,
+                         timeout=2, interval=0.01)
+    assert str(e.value) == (f"cache 'oras' in namespace lab cannot become ready (RegistryCannotStart): {words} "
+                            "(kubectl describe orascache oras -n lab)")
+    assert said == []
+
+
+@pytest.mark.parametrize("cache", [
+    _stuck("NameTaken", "a Service named oras belongs to an earlier cache of this name"),  # goes by itself
+    _stuck("RegistryCannotStart", "an older spec's pod", observed=1),  # said of the spec before this one
+])
+async def test_create_cache_wait_keeps_waiting_for_what_may_pass(cache):
+    with pytest.raises(CacheNotReady, match="is not ready after 0.2s"):
+        await wait_ready(FakeKube({"oras": cache}), "lab", "oras", lambda line: None, timeout=0.2, interval=0.05)

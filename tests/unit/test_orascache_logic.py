@@ -220,6 +220,86 @@ def test_a_name_taken_is_degraded_and_not_also_progressing():
                                   "Degraded": ("True", "NameTaken")}
 
 
+def registry_pod(*containers, scheduled=None, node="n1"):
+    status = {"phase": "Pending", "containerStatuses": list(containers)}
+    if scheduled is not None:
+        status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                 "message": scheduled}]
+    return {"metadata": {"name": "oras-0", "namespace": "lab"}, "spec": {"nodeName": node} if node else {},
+            "status": status}
+
+
+PULL_BACKOFF = {"name": "registry", "state": {"waiting": {
+    "reason": "ImagePullBackOff", "message": 'Back-off pulling image "nope.invalid/registry:3"'}}}
+PENDING_CLAIM = {"metadata": {"name": "data-oras-0"}, "status": {"phase": "Pending"}}
+OOM_LOOP = {"name": "registry", "restartCount": 4,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}},
+            "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}
+
+
+@pytest.mark.parametrize("pod, claim, claim_events, words", [
+    (registry_pod(PULL_BACKOFF), None, [],
+     'the registry pod oras-0 cannot start: ImagePullBackOff: container registry: Back-off pulling image '
+     '"nope.invalid/registry:3"'),
+    (registry_pod(OOM_LOOP), None, [],
+     "the registry pod oras-0 cannot start: CrashLoopBackOff: container registry: its last run ended OOMKilled, "
+     "exit code 137 (back-off 40s restarting failed container)"),
+    (registry_pod({**OOM_LOOP, "state": {"running": {}}, "ready": False}), None, [],  # between two back-offs
+     "the registry pod oras-0 cannot start: CrashLoopBackOff: container registry: restarted 4 times, its last run "
+     "ended OOMKilled, exit code 137"),
+    (registry_pod(scheduled="0/2 nodes are available: 2 Insufficient memory.", node=None), None, [],
+     "the registry pod oras-0 cannot start: Unschedulable: 0/2 nodes are available: 2 Insufficient memory."),
+    (registry_pod(node=None), PENDING_CLAIM,
+     [{"type": "Normal", "reason": "FailedBinding", "lastTimestamp": "2026-11-23T12:00:01Z",
+       "message": "no persistent volumes available for this claim and no storage class is set"},
+      {"type": "Warning", "reason": "ProvisioningFailed", "lastTimestamp": "2026-11-23T11:00:00Z", "message": "older"}],
+     "its PersistentVolumeClaim data-oras-0 is Pending: FailedBinding: no persistent volumes available for this "
+     "claim and no storage class is set"),
+    (registry_pod(node=None), PENDING_CLAIM,
+     [{"type": "Warning", "reason": "ProvisioningFailed", "lastTimestamp": "2026-11-23T12:00:01Z",
+       "message": 'storageclass.storage.k8s.io "fast" not found'}],
+     'its PersistentVolumeClaim data-oras-0 is Pending: ProvisioningFailed: storageclass.storage.k8s.io "fast" '
+     'not found'),
+])
+def test_a_registry_that_cannot_start_is_degraded_naming_the_pods_or_the_claims_reason(pod, claim, claim_events, words):
+    """An image that cannot be pulled, a registry killed for memory over and over, a pod no node
+    can take, a claim no volume binds: the status said "waiting for the registry pod" and
+    "no problem seen" for ever. Now Degraded (RegistryCannotStart) and Ready's message name it,
+    Progressing stops, and the webhook's view of the cache denies its steps with it."""
+    spec = cache_spec(cache({"storage": {"pvc": {"size": "1Gi"}}} if claim else {}))
+    status = cache_status(spec, generation=1, previous=None, now=NOW, statefulset=sts(0), service={}, pod=pod,
+                          claim=claim, claim_events=claim_events)
+    assert conditions(status) == {"Ready": ("False", "RegistryNotReady"), "Progressing": ("False", "RegistryCannotStart"),
+                                  "Degraded": ("True", "RegistryCannotStart")}
+    messages = {c["type"]: c["message"] for c in status["conditions"]}
+    assert messages["Ready"] == messages["Degraded"] == words
+    view = cache_view({**cache(), "status": status}, "oras")
+    out = review_pod(review(MARK), owner_annotations=None, agent_image="img", cache=view)
+    assert not out["response"]["allowed"] and words in out["response"]["status"]["message"]
+
+
+@pytest.mark.parametrize("pod, claim, claim_events", [
+    (None, None, []),  # not made yet
+    (registry_pod(node=None), None, []),  # waiting for the scheduler
+    (registry_pod({"name": "registry", "state": {"waiting": {"reason": "ContainerCreating"}}}), None, []),
+    (registry_pod({"name": "registry", "state": {"running": {}}, "lastState": {"terminated": {"reason": "OOMKilled"}}}),
+     None, []),  # killed once, running again: on its way
+    (registry_pod(node=None), PENDING_CLAIM, []),  # nothing said yet
+    (registry_pod(node=None), PENDING_CLAIM,  # what the volume controller says on the way
+     [{"type": "Normal", "reason": "WaitForFirstConsumer", "message": "waiting for first consumer to be created"},
+      {"type": "Normal", "reason": "ExternalProvisioning", "message": "Waiting for a volume to be created"}]),
+    (registry_pod(node=None), {**PENDING_CLAIM, "status": {"phase": "Bound"}},
+     [{"type": "Warning", "reason": "ProvisioningFailed", "message": "said before it was bound"}]),
+    ({**registry_pod(PULL_BACKOFF), "metadata": {"name": "oras-0", "deletionTimestamp": NOW}}, None, []),  # going
+])
+def test_a_registry_on_its_way_is_not_degraded(pod, claim, claim_events):
+    spec = cache_spec(cache())
+    status = cache_status(spec, generation=1, previous=None, now=NOW, statefulset=sts(0), service={}, pod=pod,
+                          claim=claim, claim_events=claim_events)
+    assert conditions(status) == {"Ready": ("False", "RegistryNotReady"), "Progressing": ("True", "RegistryNotReady"),
+                                  "Degraded": ("False", "AsExpected")}
+
+
 def test_deploy_false_is_ready_with_nothing_deployed():
     status = cache_status(cache_spec(cache({"deploy": False})), generation=1, previous=None, now=NOW)
     assert conditions(status)["Ready"] == ("True", "NotDeployed") and "endpoint" not in status
