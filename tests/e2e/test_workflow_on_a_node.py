@@ -264,6 +264,31 @@ def test_a_pvc_backed_cache_keeps_every_artifact_when_its_registry_pod_is_replac
     assert any(volume.rglob("data")), "the registry wrote its data to the volume"
 
 
+def test_after_a_refused_storage_change_the_caches_artifacts_can_still_be_read_through_it(cluster, tmp_path):
+    """A storage change is refused (StorageImmutable) and the registry keeps its emptyDir: the
+    cache showed the storage asked for and `kubectl oras pull/tags` refused it as not Ready,
+    although its registry answered; reading its artifacts out is what a user must do before
+    re-creating it."""
+    import kubectl_oras
+
+    cp, _ = cluster
+    ns = new_namespace(cp, "e2e")
+    host, client = orascache(cp, ns, "moving")
+    f = tmp_path / "result.txt"
+    f.write_text("keep me\n")
+    push_artifact(client, Reference(host, "experiment/moving", "v1"), [str(f)])
+    apply(cp, {"apiVersion": "cache.converged-computing.github.io/v1alpha1", "kind": "OrasCache",
+               "metadata": {"name": "moving", "namespace": ns}, "spec": {"storage": {"pvc": {"size": "1Gi"}}}})
+    cache = wait_for(cp, f"/{GROUP}/namespaces/{ns}/orascaches/moving", lambda c: c["status"]["observedGeneration"] == 2
+                     and any(d["type"] == "Degraded" and d["reason"] == "StorageImmutable" for d in c["status"]["conditions"]),
+                     timeout=60)
+    assert cache["status"]["storage"] == "emptyDir" and ready(cache)
+    assert kubectl_oras.tags("experiment/moving", cache="moving", namespace=ns, kubeconfig=str(cp.kubeconfig)) == ["v1"]
+    kubectl_oras.pull("experiment/moving:v1", str(tmp_path / "saved"), cache="moving", namespace=ns,
+                      kubeconfig=str(cp.kubeconfig))
+    assert (tmp_path / "saved" / "result.txt").read_text() == "keep me\n"
+
+
 def test_the_registry_has_auth_on_and_refuses_a_client_without_the_password(workspace, tmp_path):
     cp, log, ns, host, client = workspace
     f = tmp_path / "x.txt"
