@@ -45,7 +45,9 @@ def test_a_cache_gets_its_service_once_the_users_service_is_deleted(control_plan
     apply(cp, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
                "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}]}})
     apply(cp, orascache(ns, "web"))
-    wait_for(cp, cache_path(ns, "web"), name_taken, timeout=60)
+    taken = wait_for(cp, cache_path(ns, "web"), name_taken, timeout=60)
+    assert (condition(taken, "Progressing")["status"], condition(taken, "Progressing")["reason"]) == \
+        ("False", "NameTaken")  # nothing is made until the name is free: not "Creating" for ever
     time.sleep(2)  # the reconcile its own status write queues is over
     delete(cp, f"/api/v1/namespaces/{ns}/services/web")
     wait_for(cp, cache_path(ns, "web"), settled, timeout=30)
