@@ -210,6 +210,9 @@ def spec_hash(inputs: dict[str, Any]) -> str:
     return template_hash(inputs)
 
 
+UNCHANGEABLE = ("selector", "serviceName", "volumeClaimTemplates")  # of a StatefulSet's spec
+
+
 def statefulset_update(desired: dict[str, Any], observed: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """What to apply over an existing StatefulSet, and whether that replaces its registry pod.
 
@@ -219,14 +222,20 @@ def statefulset_update(desired: dict[str, Any], observed: dict[str, Any]) -> tup
     would write it, the running pod stays. Otherwise ``desired`` whole, and the pod is replaced."""
     want = desired["metadata"]["annotations"][SPEC_HASH]
     have = ((observed.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH)
-    template = (observed.get("spec") or {}).get("template")
+    spec = observed.get("spec") or {}
+    template = spec.get("template")
     if have is None and (inputs := pod_inputs_of(template)) is not None:
         have = spec_hash(inputs)
-    if have != want or not isinstance(template, dict):
-        return desired, True
-    kept = copy.deepcopy(desired)
-    kept["spec"]["template"] = copy.deepcopy(template)
-    return kept, False
+    replaces = have != want or not isinstance(template, dict)
+    update = copy.deepcopy(desired)
+    # Fields the apiserver refuses to change (storage_change has checked what of the claim
+    # templates matters): a build that writes them otherwise (a label more) must not be refused.
+    for name in UNCHANGEABLE:
+        if name in spec and name in update["spec"]:
+            update["spec"][name] = copy.deepcopy(spec[name])
+    if not replaces:
+        update["spec"]["template"] = copy.deepcopy(template)
+    return update, replaces
 
 
 def statefulset(spec: CacheSpec, *, build_mark: str = "") -> dict[str, Any]:

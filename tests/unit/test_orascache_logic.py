@@ -185,6 +185,22 @@ def test_a_spec_change_that_shapes_the_pod_takes_the_builds_whole_template():
     assert objects.statefulset_update(retention, running)[1] is False
 
 
+def test_what_the_apiserver_will_not_change_in_a_statefulset_is_kept_as_it_is():
+    spec = cache_spec(cache({"storage": {"pvc": {"size": "1Gi"}}}))
+    running = as_stored(objects.statefulset(spec))
+    running["spec"]["volumeClaimTemplates"][0]["status"] = {"phase": "Pending"}
+    upgraded = objects.statefulset(spec, build_mark="next")
+    upgraded["spec"]["volumeClaimTemplates"][0]["metadata"]["labels"]["added-by"] = "a-later-build"
+    upgraded["spec"]["selector"]["matchLabels"]["added-by"] = "a-later-build"
+    changed = objects.statefulset(cache_spec(cache({"storage": {"pvc": {"size": "1Gi"}}, "image": "registry:2"})),
+                                  build_mark="next")
+    changed["spec"]["volumeClaimTemplates"][0]["metadata"]["labels"]["added-by"] = "a-later-build"
+    for update in (upgraded, changed):  # the pod kept, and the pod replaced
+        applied, _ = objects.statefulset_update(update, running)
+        for name in ("selector", "serviceName", "volumeClaimTemplates"):
+            assert applied["spec"][name] == running["spec"][name], name
+
+
 @pytest.mark.parametrize("spec", [{}, {"auth": {"enabled": False}}, {"resources": {"limits": {"memory": "1Gi"}}},
                                   {"storage": {"emptyDir": {"sizeLimit": "2Gi"}}},
                                   {"storage": {"pvc": {"size": "1Gi"}}}, {"image": "registry:2.8"}])
