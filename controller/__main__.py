@@ -81,6 +81,9 @@ def _controller_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--watch-seconds", type=int, default=300, help="each watch request's length before it is renewed")
     p.add_argument("--workers", type=int, default=4, help="caches reconciled at once")
     p.add_argument("--drain-seconds", type=float, default=3.0, help="after SIGTERM, keep serving the webhook this long")
+    # A test seam, not a setting: the registry's script and pod template carry this mark, as
+    # another build's would differ (tests/cluster/test_orascache_controller_upgrade.py).
+    p.add_argument("--build-mark", default="", help=argparse.SUPPRESS)
 
 
 def main(argv: list[str]) -> int:
@@ -122,7 +125,7 @@ def main(argv: list[str]) -> int:
             webhook=webhook, health_host=health_host, health_port=health_port, lease=args.lease,
             identity=args.identity, lease_seconds=args.lease_seconds, renew_seconds=args.renew_seconds,
             retry_seconds=args.retry_seconds, watch_seconds=args.watch_seconds, workers=args.workers,
-            drain_seconds=args.drain_seconds)
+            drain_seconds=args.drain_seconds, build_mark=args.build_mark)
         await serve_controller(settings, stop=stop, kubeconfig=args.kubeconfig)
 
     try:

@@ -4,11 +4,18 @@ pod, a ClusterIP Service named after the cache, and (auth on) two Secrets.
 Agents reach the registry at NAME.NAMESPACE.svc:5000 (the Service; no headless subdomain, no pod
 label tricks). Every object carries an ownerReference to the cache, so deleting the cache deletes
 them (a PVC too: the StatefulSet's retention policy hands it to the StatefulSet).
+
+A changed pod template replaces the registry pod, and an emptyDir cache loses every artifact with
+it. So the template of an existing StatefulSet changes only when what of the cache's spec shapes
+the pod does (``pod_inputs``, recorded as a hash in ``SPEC_HASH``), never because another build of
+the controller would write it otherwise (its supervisor script, env, probes, labels):
+``statefulset_update`` keeps the template the StatefulSet has, whichever build wrote it.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import re
@@ -23,7 +30,10 @@ from .registry_supervisor import supervisor_command
 
 MANAGER = "kubectl-oras"  # our field manager, and the managed-by label
 DOMAIN = "kubectl-oras.converged-computing.github.io"
-TEMPLATE_HASH = f"{DOMAIN}/template-hash"  # on the StatefulSet: what its pod template was made from
+SPEC_HASH = f"{DOMAIN}/spec-hash"  # on the StatefulSet: the hash of the pod_inputs its pod template was made from
+# On the pod template, with build_mark only: a test's stand-in for another build of the controller (its
+# script and template differ from this one's, as a release's would), never set in a real deployment.
+BUILD_MARK = f"{DOMAIN}/build"
 REGISTRY_UID = 65532  # non-root; fsGroup makes the data volume writable for it
 DEFAULT_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}}
 MANAGED = {"app.kubernetes.io/managed-by": MANAGER}
@@ -106,7 +116,7 @@ def _probe(spec: CacheSpec, **timing: Any) -> dict[str, Any]:
     return {"httpGet": {"path": path, "port": "registry"}, **timing}
 
 
-def registry_container(spec: CacheSpec) -> dict[str, Any]:
+def registry_container(spec: CacheSpec, *, build_mark: str = "") -> dict[str, Any]:
     mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
     if spec.auth:
         mounts.append({"name": "htpasswd", "mountPath": HTPASSWD_DIR, "readOnly": True})
@@ -114,7 +124,7 @@ def registry_container(spec: CacheSpec) -> dict[str, Any]:
         "name": "registry",
         "image": spec.image,
         # serves, and reclaims disk when retention asks (registry_supervisor.py): the image needs /bin/sh
-        "command": supervisor_command(),
+        "command": supervisor_command(build_mark=build_mark),
         "env": registry_environment(auth=spec.auth, http_secret_name=registry_secret_name(spec.name)),
         "ports": [{"name": "registry", "containerPort": REGISTRY_PORT, "protocol": "TCP"}],
         "readinessProbe": _probe(spec, periodSeconds=2, failureThreshold=3),
@@ -127,15 +137,18 @@ def registry_container(spec: CacheSpec) -> dict[str, Any]:
     }
 
 
-def pod_template(spec: CacheSpec) -> dict[str, Any]:
+def pod_template(spec: CacheSpec, *, build_mark: str = "") -> dict[str, Any]:
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
     if spec.storage.kind == "emptyDir":
         volumes.insert(0, {"name": "data", "emptyDir": {"sizeLimit": spec.storage.size} if spec.storage.size else {}})
     if spec.auth:
         volumes.append({"name": "htpasswd", "secret": {"secretName": registry_secret_name(spec.name),
                                                       "items": [{"key": HTPASSWD_KEY, "path": HTPASSWD_KEY}]}})
+    metadata: dict[str, Any] = {"labels": labels(spec)}
+    if build_mark:
+        metadata["annotations"] = {BUILD_MARK: build_mark}
     return {
-        "metadata": {"labels": labels(spec)},
+        "metadata": metadata,
         "spec": {
             # The registry reads REGISTRY_* variables as configuration: a Service named "registry" in
             # the namespace would inject REGISTRY_PORT=tcp://… and break it. No service links.
@@ -144,7 +157,7 @@ def pod_template(spec: CacheSpec) -> dict[str, Any]:
             "securityContext": {"runAsNonRoot": True, "runAsUser": REGISTRY_UID, "runAsGroup": REGISTRY_UID,
                                 "fsGroup": REGISTRY_UID, "seccompProfile": {"type": "RuntimeDefault"}},
             "terminationGracePeriodSeconds": 30,
-            "containers": [registry_container(spec)],
+            "containers": [registry_container(spec, build_mark=build_mark)],
             "volumes": volumes,
         },
     }
@@ -164,11 +177,91 @@ def volume_claim_templates(spec: CacheSpec) -> list[dict[str, Any]]:
              "metadata": {"name": "data", "labels": labels(spec)}, "spec": claim}]
 
 
-def statefulset(spec: CacheSpec) -> dict[str, Any]:
-    template = pod_template(spec)
+def _by_value(value: Any) -> str:
+    found = quantity(value)
+    return str(found.normalize()) if found is not None else str(value)
+
+
+def _resource_values(resources: Any) -> dict[str, dict[str, str]]:
+    if not isinstance(resources, dict):
+        return {}
+    return {part: {k: _by_value(v) for k, v in sorted(values.items())}
+            for part, values in sorted(resources.items()) if isinstance(values, dict) and values}
+
+
+def pod_inputs(spec: CacheSpec) -> dict[str, Any]:
+    """What of a cache's spec shapes its registry pod: the pod is replaced when this changes, and
+    only then. Quantities by value (``1Gi`` is ``1024Mi``). The user's resources, not the defaults
+    a build fills in. A later build that lets another field shape the pod leaves it out here while
+    it has its default, so that the caches made before keep their hash, and their pods."""
+    inputs: dict[str, Any] = {"image": spec.image, "auth": spec.auth, "storage": spec.storage.kind,
+                              "resources": _resource_values(spec.resources)}
+    if spec.storage.kind == "emptyDir" and spec.storage.size:
+        inputs["sizeLimit"] = _by_value(spec.storage.size)
+    return inputs
+
+
+def pod_inputs_of(template: Any) -> dict[str, Any] | None:
+    """The pod_inputs a pod template was made from, read back from it: for a StatefulSet an earlier
+    build made without SPEC_HASH. None when it has no registry container to read them from."""
+    spec = (template.get("spec") if isinstance(template, dict) else None) or {}
+    found = [c for c in spec.get("containers") or [] if isinstance(c, dict) and c.get("name") == "registry"]
+    if len(found) != 1:
+        return None
+    (container,) = found
+    env = {e.get("name"): e.get("value") for e in container.get("env") or [] if isinstance(e, dict)}
+    data = next((v for v in spec.get("volumes") or [] if isinstance(v, dict) and v.get("name") == "data"), None)
+    resources = _resource_values(container.get("resources"))
+    inputs: dict[str, Any] = {
+        "image": container.get("image"), "auth": env.get("REGISTRY_AUTH") == "htpasswd",
+        "storage": "emptyDir" if isinstance(data, dict) and "emptyDir" in data else "pvc",
+        # the defaults are what a spec without resources was given
+        "resources": {} if resources == _resource_values(DEFAULT_RESOURCES) else resources}
+    size = ((data or {}).get("emptyDir") or {}).get("sizeLimit") if isinstance(data, dict) else None
+    if size:
+        inputs["sizeLimit"] = _by_value(size)
+    return inputs
+
+
+def spec_hash(inputs: dict[str, Any]) -> str:
+    return template_hash(inputs)
+
+
+UNCHANGEABLE = ("selector", "serviceName", "volumeClaimTemplates")  # of a StatefulSet's spec
+
+
+def statefulset_update(desired: dict[str, Any], observed: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """What to apply over an existing StatefulSet, and whether that replaces its registry pod.
+
+    When the cache's spec still shapes the pod as it did (``observed``'s SPEC_HASH, or for one an
+    earlier build made without it, the inputs read back from its template, equal ``desired``'s),
+    ``desired`` with ``observed``'s pod template: whatever build wrote it, and however this one
+    would write it, the running pod stays. Otherwise ``desired`` whole, and the pod is replaced."""
+    want = desired["metadata"]["annotations"][SPEC_HASH]
+    have = ((observed.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH)
+    spec = observed.get("spec") or {}
+    template = spec.get("template")
+    if have is None and (inputs := pod_inputs_of(template)) is not None:
+        have = spec_hash(inputs)
+    replaces = have != want or not isinstance(template, dict)
+    update = copy.deepcopy(desired)
+    # Fields the apiserver refuses to change (storage_change has checked what of the claim
+    # templates matters): a build that writes them otherwise (a label more) must not be refused.
+    for name in UNCHANGEABLE:
+        if name in spec and name in update["spec"]:
+            update["spec"][name] = copy.deepcopy(spec[name])
+    if not replaces:
+        update["spec"]["template"] = copy.deepcopy(template)
+    return update, replaces
+
+
+def statefulset(spec: CacheSpec, *, build_mark: str = "") -> dict[str, Any]:
+    """The StatefulSet as this build writes it; ``build_mark`` (tests only) stands in for another
+    build: its supervisor script and pod template differ by that mark."""
+    template = pod_template(spec, build_mark=build_mark)
     body: dict[str, Any] = {
         "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": _metadata(spec, spec.name, annotations={TEMPLATE_HASH: template_hash(template)}),
+        "metadata": _metadata(spec, spec.name, annotations={SPEC_HASH: spec_hash(pod_inputs(spec))}),
         "spec": {
             "replicas": 1,
             "serviceName": spec.name,

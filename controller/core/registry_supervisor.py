@@ -17,6 +17,10 @@ change in the registry's own storage (a file it reads every 2 seconds) and recla
 too full to take the marker is reclaimed when it is 90% full and the collector's dry run finds
 something to free. At most one stop every 5 minutes, whoever asks.
 
+The script is part of the registry pod's template, which a controller upgrade leaves as it is
+(cache_objects.py: a changed template would replace the pod and empty an emptyDir cache): a new
+build's script reaches a cache's registry with the next change of its spec that replaces the pod.
+
 Never ``--delete-untagged``: builds of distribution differ in what it deletes (2.x, and forks
 that print a v3 version, delete the manifests a tagged index lists). Retention deletes manifests
 by digest once no tag needs them, so the plain collector frees them (docs/retention.md).
@@ -112,6 +116,8 @@ done
 """
 
 
-def supervisor_command() -> list[str]:
-    """The registry container's command: the script, run by the image's POSIX shell."""
-    return ["/bin/sh", "-c", SUPERVISOR.strip() + "\n", "kubectl-oras-registry"]
+def supervisor_command(*, build_mark: str = "") -> list[str]:
+    """The registry container's command: the script, run by the image's POSIX shell. ``build_mark``
+    (a test's stand-in for another build of the controller, cache_objects.py) adds a comment line."""
+    mark = f"# build {build_mark}\n" if build_mark else ""
+    return ["/bin/sh", "-c", mark + SUPERVISOR.strip() + "\n", "kubectl-oras-registry"]

@@ -52,6 +52,7 @@ class ControllerSettings:
     workers: int = 4
     drain_seconds: float = 3  # after SIGTERM, the webhook keeps serving while endpoints drop us
     reconcile: bool = True
+    build_mark: str = ""  # tests only: stands in for another build (cache_objects.statefulset); --build-mark
 
 
 @dataclass
@@ -112,7 +113,7 @@ class Controller:
                        for resource in (PODS, PERSISTENT_VOLUME_CLAIMS)]
         tasks = [asyncio.create_task(informer.run(stop_owned)) for informer in self.owned]
         reconciler = Reconciler(self.kube, Stores(self.caches, *self.owned), self.events,
-                                on_reconcile=self.metrics.reconciled)
+                                on_reconcile=self.metrics.reconciled, build_mark=s.build_mark)
         try:
             synced: asyncio.Future[Any] = asyncio.gather(self.caches.synced.wait(), *(i.synced.wait() for i in self.owned))
             stopped: asyncio.Future[Any] = asyncio.ensure_future(stepping_down.wait())

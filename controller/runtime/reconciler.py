@@ -116,6 +116,7 @@ class Reconciler:
     stores: Stores
     events: EventRecorder
     on_reconcile: Callable[[str, float], None] | None = None  # told (result, seconds) of each reconcile: /metrics
+    build_mark: str = ""  # tests only: stands in for another build of the controller (cache_objects.statefulset)
     # (kind, namespace, name) -> (the object's _version after our last write, what we wrote): an
     # object still at that version needs no write.
     _applied: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
@@ -295,7 +296,7 @@ class Reconciler:
 
     async def _objects(self, cache: dict[str, Any], spec: CacheSpec) -> tuple[Note | None, Note | None, Any, Any]:
         ns, name = spec.namespace, spec.name
-        desired_service, desired = objects.service(spec), objects.statefulset(spec)
+        desired_service, desired = objects.service(spec), objects.statefulset(spec, build_mark=self.build_mark)
         for kind, obj in (("StatefulSet", self.stores.statefulsets.get(ns, name)),
                           ("Service", self.stores.services.get(ns, name))):
             if obj is not None and not _owned_by(obj, spec.uid):
@@ -323,7 +324,11 @@ class Reconciler:
                 await self._created(cache, made)
                 await self.events.emit(cache, "Warning", "StorageImmutable", change)
                 return Note("StorageImmutable", change), None, statefulset, service
-            progress = await self._announce_restart(cache, spec, desired, statefulset)
+            # A controller upgrade never replaces the registry pod: only a change of what of the
+            # cache's spec shapes it does, and that is announced first.
+            desired, replaces = objects.statefulset_update(desired, statefulset)
+            if replaces:
+                progress = await self._announce_restart(cache, spec, statefulset)
         else:
             made.append(f"StatefulSet {name} (one registry pod, {spec.image}, storage {spec.storage.describe()})")
         statefulset = await self._apply(STATEFUL_SETS, desired, statefulset)
@@ -335,14 +340,9 @@ class Reconciler:
         if made:
             await self.events.emit(cache, "Normal", "Created", "created " + ", ".join(made))
 
-    async def _announce_restart(self, cache: dict[str, Any], spec: CacheSpec, desired: dict[str, Any],
-                                observed: dict[str, Any]) -> Note | None:
+    async def _announce_restart(self, cache: dict[str, Any], spec: CacheSpec, observed: dict[str, Any]) -> Note:
         """Before a change that replaces the registry pod: say so (event and status) first; with
         emptyDir storage the pod's artifacts go with it."""
-        want = desired["metadata"]["annotations"][objects.TEMPLATE_HASH]
-        have = ((observed.get("metadata") or {}).get("annotations") or {}).get(objects.TEMPLATE_HASH)
-        if have == want:
-            return None
         if spec.storage.kind == "emptyDir":
             note = Note("RestartingRegistry",
                         f"the spec changed, so the registry pod {spec.name}-0 restarts; its storage is an emptyDir, "

@@ -128,13 +128,99 @@ def test_resources_from_the_spec_replace_the_defaults():
     assert container["resources"] == {"limits": {"memory": "1Gi"}}
 
 
-def test_the_template_hash_follows_the_pod_template_only():
-    a = objects.statefulset(cache_spec(cache()))
-    b = objects.statefulset(cache_spec(cache({"image": "registry:2"})))
-    c = objects.statefulset(cache_spec(cache(generation=7)))
-    key = objects.TEMPLATE_HASH
-    assert a["metadata"]["annotations"][key] != b["metadata"]["annotations"][key]
-    assert a["metadata"]["annotations"][key] == c["metadata"]["annotations"][key]
+def test_the_spec_hash_follows_what_of_the_spec_shapes_the_pod_only():
+    def hashed(spec=None, **kw):
+        return objects.statefulset(cache_spec(cache(spec, **kw)), **({"build_mark": "next"} if "mark" in kw else {}))[
+            "metadata"]["annotations"][objects.SPEC_HASH]
+    a = hashed()
+    for changed in ({"image": "registry:2"}, {"auth": {"enabled": False}}, {"resources": {"limits": {"memory": "1Gi"}}},
+                    {"storage": {"emptyDir": {"sizeLimit": "1Gi"}}}):
+        assert hashed(changed) != a, changed
+    for same in ({"retention": {"keepLast": 3}}, {"secrets": {"registryHttp": "s"}}, {"storage": {"emptyDir": {}}}):
+        assert hashed(same) == a, same
+    assert hashed(generation=7) == a
+    # quantities by value: the apiserver gives back its own canonical form
+    assert hashed({"resources": {"limits": {"memory": "1Gi", "cpu": "0.5"}}}) == \
+        hashed({"resources": {"limits": {"cpu": "500m", "memory": "1024Mi"}}})
+
+
+def as_stored(sts):
+    """A StatefulSet as the apiserver gives it back: defaults filled in, its metadata grown."""
+    stored = json.loads(json.dumps(sts))
+    stored["metadata"].update(generation=3, resourceVersion="41", uid="s-1")
+    stored["spec"]["template"]["metadata"]["creationTimestamp"] = None
+    pod = stored["spec"]["template"]["spec"]
+    pod.update(dnsPolicy="ClusterFirst", restartPolicy="Always", schedulerName="default-scheduler")
+    for container in pod["containers"]:
+        container.update(imagePullPolicy="IfNotPresent", terminationMessagePath="/dev/termination-log")
+    stored["status"] = {"observedGeneration": 3, "currentRevision": "oras-1", "updateRevision": "oras-1"}
+    return stored
+
+
+def test_another_build_of_the_controller_keeps_the_registry_pod_of_an_unchanged_spec():
+    spec = cache_spec(cache())
+    running = as_stored(objects.statefulset(spec))
+    upgraded = objects.statefulset(spec, build_mark="next")
+    # the other build writes another script and template, as a release would ...
+    assert upgraded["spec"]["template"] != objects.statefulset(spec)["spec"]["template"]
+    assert upgraded["spec"]["template"]["spec"]["containers"][0]["command"] != \
+        running["spec"]["template"]["spec"]["containers"][0]["command"]
+    # ... and applies the template the StatefulSet has: the pod is not replaced
+    applied, replaces = objects.statefulset_update(upgraded, running)
+    assert not replaces
+    assert applied["spec"]["template"] == running["spec"]["template"]
+    assert {k: v for k, v in applied["spec"].items() if k != "template"} == \
+        {k: v for k, v in upgraded["spec"].items() if k != "template"}
+    assert applied["metadata"] == upgraded["metadata"]
+    assert upgraded["spec"]["template"] != running["spec"]["template"]  # nothing of the caller's changed
+
+
+def test_a_spec_change_that_shapes_the_pod_takes_the_builds_whole_template():
+    running = as_stored(objects.statefulset(cache_spec(cache())))
+    for changed in ({"image": "registry:2"}, {"resources": {"limits": {"memory": "1Gi"}}}):
+        upgraded = objects.statefulset(cache_spec(cache(changed)), build_mark="next")
+        applied, replaces = objects.statefulset_update(upgraded, running)
+        assert replaces and applied == upgraded, changed
+    retention = objects.statefulset(cache_spec(cache({"retention": {"keepLast": 1}})), build_mark="next")
+    assert objects.statefulset_update(retention, running)[1] is False
+
+
+def test_what_the_apiserver_will_not_change_in_a_statefulset_is_kept_as_it_is():
+    spec = cache_spec(cache({"storage": {"pvc": {"size": "1Gi"}}}))
+    running = as_stored(objects.statefulset(spec))
+    running["spec"]["volumeClaimTemplates"][0]["status"] = {"phase": "Pending"}
+    upgraded = objects.statefulset(spec, build_mark="next")
+    upgraded["spec"]["volumeClaimTemplates"][0]["metadata"]["labels"]["added-by"] = "a-later-build"
+    upgraded["spec"]["selector"]["matchLabels"]["added-by"] = "a-later-build"
+    changed = objects.statefulset(cache_spec(cache({"storage": {"pvc": {"size": "1Gi"}}, "image": "registry:2"})),
+                                  build_mark="next")
+    changed["spec"]["volumeClaimTemplates"][0]["metadata"]["labels"]["added-by"] = "a-later-build"
+    for update in (upgraded, changed):  # the pod kept, and the pod replaced
+        applied, _ = objects.statefulset_update(update, running)
+        for name in ("selector", "serviceName", "volumeClaimTemplates"):
+            assert applied["spec"][name] == running["spec"][name], name
+
+
+@pytest.mark.parametrize("spec", [{}, {"auth": {"enabled": False}}, {"resources": {"limits": {"memory": "1Gi"}}},
+                                  {"storage": {"emptyDir": {"sizeLimit": "2Gi"}}},
+                                  {"storage": {"pvc": {"size": "1Gi"}}}, {"image": "registry:2.8"}])
+def test_a_statefulset_an_earlier_build_made_without_the_spec_hash_is_read_back_from_its_template(spec):
+    earlier = as_stored(objects.statefulset(cache_spec(cache(spec)), build_mark="earlier"))
+    del earlier["metadata"]["annotations"][objects.SPEC_HASH]
+    assert objects.pod_inputs_of(earlier["spec"]["template"]) == objects.pod_inputs(cache_spec(cache(spec)))
+    applied, replaces = objects.statefulset_update(objects.statefulset(cache_spec(cache(spec))), earlier)
+    assert not replaces and applied["spec"]["template"] == earlier["spec"]["template"]
+    assert applied["metadata"]["annotations"][objects.SPEC_HASH]  # recorded from now on
+    other = {**spec, "image": "registry:3.1"}
+    assert objects.statefulset_update(objects.statefulset(cache_spec(cache(other))), earlier)[1] is True
+
+
+def test_a_template_with_no_registry_container_to_read_is_replaced():
+    odd = as_stored(objects.statefulset(cache_spec(cache())))
+    del odd["metadata"]["annotations"][objects.SPEC_HASH]
+    odd["spec"]["template"]["spec"]["containers"][0]["name"] = "renamed"
+    assert objects.pod_inputs_of(odd["spec"]["template"]) is None
+    assert objects.statefulset_update(objects.statefulset(cache_spec(cache())), odd)[1] is True
 
 
 def test_a_storage_change_is_refused_in_place_naming_both():
