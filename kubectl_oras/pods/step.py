@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..durations import within_bound
 from ..errors import OrasError
 from .share import Run, Share
 
@@ -93,6 +94,10 @@ class StepDescription:
         timeout = field("timeout", (int, float), None)
         if timeout is not None and timeout <= 0:
             raise InvalidStep(f"{STEP_ENV}: field 'timeout' must be a positive number of seconds")
+        try:
+            within_bound(timeout or 0, timeout)
+        except ValueError as e:
+            raise InvalidStep(f"{STEP_ENV}: field 'timeout': {e}") from None
         registry, share = field("registry", str), field("share", str)
         if not registry or not share:
             raise InvalidStep(f"{STEP_ENV}: fields 'registry' and 'share' must not be empty")
