@@ -33,6 +33,9 @@ def test_a_directory_1200_deep_is_pushed_and_pulls_back(registry, repo, deep_wor
     pulled = cli("pull", ref, "-o", "out", "-r", registry.host, "--plain-http", cwd=deep_workdir)
     assert pulled.returncode == 0, pulled.stderr
     assert deep_bottom(deep_workdir / "out" / "deep", DEEP) == "the bottom\n"
+    again = cli("pull", ref, "-o", "out", "-r", registry.host, "--plain-http", cwd=deep_workdir)  # merges into it
+    assert again.returncode == 0, again.stderr
+    assert deep_bottom(deep_workdir / "out" / "deep", DEEP) == "the bottom\n"
 
     (deep_workdir / "go-out").mkdir()
     go = subprocess.run([oras, "pull", "--plain-http", f"{registry.host}/{ref}"], cwd=deep_workdir / "go-out",
