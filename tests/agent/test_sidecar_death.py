@@ -43,11 +43,18 @@ def pod(tmp_path, registry_that_holds_the_push):
     p.cleanup()
 
 
-def test_a_sidecar_killed_mid_push_answers_push_failed_when_started_again(pod, registry_that_holds_the_push):
+@pytest.mark.parametrize("runs_once", [False, True], ids=["init-container-pulls", "launcher-runs-once"])
+def test_a_sidecar_killed_mid_push_answers_push_failed_when_started_again(pod, registry_that_holds_the_push,
+                                                                        runs_once):
     _, connected = registry_that_holds_the_push
+    pod.runs_once = runs_once
     pod.verdict_wait = STEP_TIMEOUT  # without an answer, the wrapper would still end (saying no verdict came)
-    assert pod.init().returncode == 0
-    pod.start_sidecar()
+    if runs_once:
+        pod.start_sidecar()
+        assert pod.hook().returncode == 0
+    else:
+        assert pod.init().returncode == 0
+        pod.start_sidecar()
     launcher = pod.launcher("sh", "-c", "echo result > out.txt")
     assert connected.wait(30), "the sidecar never began the push"
     pod.sidecar.send_signal(signal.SIGKILL)  # what the kubelet does to a container over its memory limit
@@ -61,8 +68,13 @@ def test_a_sidecar_killed_mid_push_answers_push_failed_when_started_again(pod, r
     assert "not tried again in this pod" in verdict and "last state" in verdict
     assert launcher.returncode == 1, err
     assert pod.termination_log.read_text() == verdict
-    code, log = pod.stop_sidecar()
-    assert code == 0 and "push-failed: the push of run 1 was interrupted" in log
+    if runs_once:  # it ends by itself once the wrapper has read the answer
+        assert pod.sidecar.wait(timeout=10) == 0
+        log = pod.sidecar.stdout.read()
+    else:
+        code, log = pod.stop_sidecar()
+        assert code == 0
+    assert "push-failed: the push of run 1 was interrupted" in log
 
 
 def test_the_wrapper_stops_waiting_for_a_verdict_at_its_bound(pod):
