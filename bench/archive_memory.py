@@ -3,9 +3,9 @@ listing one it replaced, and against itself on 1,000 files.
 
 A sidecar with a 256Mi limit was OOMKilled packing 600,000 empty files: the packer listed every
 path first and tarfile kept every member it wrote (~0.45 KB a file). Each packing runs in a child
-process of its own (its peak RSS from wait4, the archive written to /dev/null); the trees are
-built once, in /dev/shm unless --dir says where. "listing" is the same code with the two things
-that grew put back: the whole tree listed before archiving, and every member kept.
+process of its own (its peak RSS and CPU time from wait4, the archive written to /dev/null); the
+trees are built once, in /dev/shm unless --dir says where. "listing" is the same code with the
+two things that grew put back: the whole tree listed before archiving, and every member kept.
 
     python bench/archive_memory.py [--files 1000 100000 1000000] [--shape flat|spread] [--dir DIR]
                                    [--no-listing]
@@ -67,15 +67,14 @@ def child(packer: str, source: str) -> None:
 
 
 def measure(packer: str, source: Path) -> tuple[float, float]:
-    """Peak RSS (MB) and wall seconds of one packing in a child process."""
-    start = time.perf_counter()
+    """Peak RSS (MB) and CPU seconds (user + system: steadier than wall time on a shared machine)
+    of one packing in a child process."""
     proc = subprocess.Popen([sys.executable, __file__, "--child", packer, str(source)], stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
     err = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"packing {source} with the {packer} packer failed: {err[-2000:]}")
-    return usage.ru_maxrss / 1024, elapsed
+    return usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -102,11 +101,12 @@ def main() -> None:
             made = time.perf_counter() - start
             rss, seconds = measure("streaming", source)
             baseline = baseline or rss
-            line = (f"  {count:>9,} files (made in {made:5.1f} s)  streaming {rss:6.1f} MB {seconds:6.1f} s "
+            line = (f"  {count:>9,} files (made in {made:5.1f} s)  streaming {rss:6.1f} MB {seconds:6.1f} s CPU "
                     f"({rss / baseline:4.2f}x {counts[0]:,} files)")
             if not args.no_listing:
                 old_rss, old_seconds = measure("listing", source)
-                line += f"  listing {old_rss:6.1f} MB {old_seconds:6.1f} s (streaming is {rss / old_rss:4.2f}x it)"
+                line += (f"  listing {old_rss:6.1f} MB {old_seconds:6.1f} s CPU "
+                         f"(streaming is {rss / old_rss:4.2f}x its memory, {seconds / old_seconds:4.2f}x its CPU)")
             print(line, flush=True)
             shutil.rmtree(source)
     finally:
