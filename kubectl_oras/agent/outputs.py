@@ -98,8 +98,9 @@ def interrupted(run: Run) -> str:
     """The verdict for a run whose push an earlier sidecar started and never answered.
 
     Why it died is in the pod's status (the oras-push container's lastState.terminated.reason,
-    OOMKilled for a sidecar over its memory limit), which the sidecar cannot read without access
-    to the API: the verdict says what it knows, and where to look."""
+    OOMKilled for a sidecar over its memory limit), which the sidecar does not read (it makes no
+    API requests, and the pod's ServiceAccount need not allow it): the verdict says what it
+    knows, and where to look."""
     try:
         said = read_regular(run.pushing, 64)
     except OSError:
