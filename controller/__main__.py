@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 
+from kubectl_oras.durations import within_bound
 from kubectl_oras.errors import OrasError
 
 from .runtime.logs import configure_logging, wants_json
@@ -40,7 +41,10 @@ def _positive(value: str) -> float:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
     if number <= 0:
         raise argparse.ArgumentTypeError(f"{value!r} must be more than 0")
-    return number
+    try:
+        return within_bound(number, value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parser() -> argparse.ArgumentParser:

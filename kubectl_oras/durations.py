@@ -1,7 +1,8 @@
 """Durations as users write them: ``90``, ``90s``, ``5m``, ``1h30m``, ``250ms``.
 
-A leaf module (it imports nothing of the project), so flags, annotations and the controller's
-specs all read durations the same way.
+A leaf module (it imports nothing of the project), so flags, environment variables, annotations
+and the controller's specs all read durations the same way, and within one bound: a longer one
+(``3000000h``) is refused naming what gave it, instead of overflowing a timer once it is used.
 """
 
 from __future__ import annotations
@@ -10,17 +11,30 @@ import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Ten years: longer than any wait or age anyone means, and far inside what the clocks that use a
+# duration can hold (a process timer, a socket's timeout: about 292 years of nanoseconds).
+MAX_SECONDS = 87600 * 3600.0
+MAX_TEXT = "87600h (10 years)"
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in ``text``; ValueError with the accepted forms when it is not a duration."""
+    """Seconds in ``text``; ValueError with the accepted forms when it is not a duration, or
+    saying the bound when it is longer than ``MAX_SECONDS``."""
     value = text.strip()
     if re.fullmatch(r"\d+(?:\.\d+)?", value):
-        return float(value)
+        return within_bound(float(value), text)
     parts = _PART.findall(value)
     if not value or "".join(n + u for n, u in parts) != value:
         raise ValueError(f"{text!r} is not a duration (write e.g. 90, 90s, 5m, 1h30m)")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    return within_bound(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts), text)
+
+
+def within_bound(seconds: float, text: object) -> float:
+    """``seconds`` if at most ``MAX_SECONDS``; ValueError naming ``text`` (what was written) otherwise.
+    For durations that arrive as numbers (the step description's seconds, a controller flag)."""
+    if not seconds <= MAX_SECONDS:  # also refuses nan
+        raise ValueError(f"{text!r} is longer than {MAX_TEXT}, the longest duration taken")
+    return seconds
 
 
 def positive_duration(text: str) -> float:

@@ -216,16 +216,33 @@ fi
 # The sidecar pokes the fifo when the verdict is written: we sleep in `read` (a shell builtin: no
 # process per poll) and wake at once; the 1 s timeout re-checks in case a restarted sidecar
 # wrote the verdict without poking. Held open read-write, the fifo never blocks either side.
-"$bb" mkfifo -m 0666 "$wake" && exec 3<>"$wake"
+wake_open=0
+"$bb" mkfifo -m 0666 "$wake" && exec 3<>"$wake" && wake_open=1
 [ "$terminated" = 1 ] && [ "$code" = 0 ] && code=143  # a signal during the copies
 echo "$code" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "$bb" mv "$done_file.tmp" "$done_file"
 
+# The wait is bounded (KUBECTL_ORAS_VERDICT_WAIT seconds: the step's timeout and a margin, or a
+# default; pods/step.py): a sidecar that can never answer (it cannot start, say) fails the step
+# instead of holding it for ever. Each 1 s read that times out counts a second.
+verdict_wait="${KUBECTL_ORAS_VERDICT_WAIT:-21600}"  # the default: a pod spec from before this bound
+case "$verdict_wait" in ''|*[!0-9]*) verdict_wait=21600 ;; esac
+waited=0
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
-  while [ ! -e "$verdict_file" ] && [ "$terminated" = 0 ]; do read -t 1 _ <&3; done
+  while [ ! -e "$verdict_file" ] && [ "$terminated" = 0 ] && [ "$waited" -lt "$verdict_wait" ]; do
+    if [ "$wake_open" = 1 ]; then
+      read -t 1 _ <&3 || waited=$((waited + 1))
+    else
+      "$bb" sleep 1; waited=$((waited + 1))
+    fi
+  done
 fi
-if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ ! -e "$verdict_file" ]; then
+if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ ! -e "$verdict_file" ] && [ "$terminated" = 1 ]; then
   fail "stopped by a signal: not waiting for the push"
   [ "$code" = 0 ] && code=143  # outputs not known to be stored: never report success
+elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ ! -e "$verdict_file" ]; then
+  verdict="push-failed: the sidecar (oras-push) gave no verdict within $verdict_wait s of the step's end, so its outputs are not known to be stored (kubectl logs POD -c oras-push; kubectl describe pod: its last state)"
+  fail "$verdict"; termination_message "$verdict"
+  [ "$code" = 0 ] && code=1
 elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
   verdict="$("$bb" cat "$verdict_file")"
   : > "$seen" 2>/dev/null  # a sidecar that ends after this run waits for it

@@ -44,26 +44,71 @@ class RunUnusable(OrasError):
     """A run directory the sidecar cannot work with (written by something other than the wrapper)."""
 
 
-def read_exit_code(run: Run) -> int:
-    """The code in ``done``: opened without following a link or blocking on a fifo, and only if
-    it is a regular file, of which at most a few bytes are read (the step can write the share)."""
+class NotRegular(OSError):
+    """A marker that is not a regular file (``kind`` says what it is)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def read_regular(path: str, limit: int) -> str:
+    """At most ``limit`` bytes of ``path``, opened without following a link or blocking on a fifo,
+    and only if it is a regular file (the step can write the share). OSError if it cannot be
+    opened, NotRegular if it is something else."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
-        fd = os.open(run.done, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        kind = file_kind(os.fstat(fd).st_mode)
+        if kind != "regular file":
+            raise NotRegular(kind)
+        return os.read(fd, limit).decode("utf-8", "replace").strip()
+    finally:
+        os.close(fd)
+
+
+def read_exit_code(run: Run) -> int:
+    """The code in ``done``, of which at most a few bytes are read (``read_regular``)."""
+    try:
+        raw = read_regular(run.done, DONE_MAX_BYTES + 1)
+    except NotRegular as e:
+        raise RunUnusable(f"run {run.number}: its done marker is a {e.kind}, not a file the wrapper wrote") from None
     except OSError as e:
         if os.path.islink(run.done):
             raise RunUnusable(f"run {run.number}: its done marker is a symbolic link; the sidecar never follows one") from None
         raise RunUnusable(f"run {run.number}: cannot open its done marker: {e.strerror}") from None
     try:
-        kind = file_kind(os.fstat(fd).st_mode)
-        if kind != "regular file":
-            raise RunUnusable(f"run {run.number}: its done marker is a {kind}, not a file the wrapper wrote")
-        raw = os.read(fd, DONE_MAX_BYTES + 1).decode("utf-8", "replace").strip()
-    finally:
-        os.close(fd)
-    try:
         return int(raw or "1")
     except ValueError:
         raise RunUnusable(f"run {run.number}: its done marker holds {raw[:40]!r}, not an exit code") from None
+
+
+def record_attempt(run: Run) -> None:
+    """``pushing``, with the time, before the push begins: a sidecar started again that finds it
+    without a verdict knows the one before it died pushing (out of memory, say), and answers
+    instead of pushing again, and dying again, for ever. Not written (a full disk): pushed anyway."""
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    try:
+        write_marker(run.pushing, f"started {started}")
+    except OSError as e:
+        print(f"kubectl-oras: run {run.number}: cannot record the push's start ({e.strerror or e}); pushing anyway",
+              file=sys.stderr, flush=True)
+
+
+def interrupted(run: Run) -> str:
+    """The verdict for a run whose push an earlier sidecar started and never answered.
+
+    Why it died is in the pod's status (the oras-push container's lastState.terminated.reason,
+    OOMKilled for a sidecar over its memory limit), which the sidecar does not read (it makes no
+    API requests, and the pod's ServiceAccount need not allow it): the verdict says what it
+    knows, and where to look."""
+    try:
+        said = read_regular(run.pushing, 64)
+    except OSError:
+        said = ""
+    when = said.removeprefix("started ") if said.startswith("started ") else "an unknown time"
+    return (f"push-failed: the push of run {run.number} was interrupted: the sidecar died while pushing (out of "
+            f"memory, or killed) in an attempt started at {when}; it is not tried again in this pod "
+            "(kubectl describe pod: the oras-push container's last state says why)")
 
 
 def file_kind(mode: int) -> str:
@@ -115,6 +160,7 @@ def push_run(step: StepDescription, run: Run) -> str:
     from ..oci.push import push_artifact  # warmed up by run()'s background import
     from ..oci.signals import alarm_after
 
+    record_attempt(run)
     try:
         # Absolute paths: each layer is titled with the output's own name. The step's timeout also
         # ends a push to a registry that only drips (the transport's own checks would not).
@@ -131,6 +177,8 @@ def push_run(step: StepDescription, run: Run) -> str:
 def handle_run(step: StepDescription, run: Run) -> str:
     """The verdict for one finished run: every failure is one, so the wrapper never waits forever."""
     try:
+        if os.path.lexists(run.pushing):
+            return interrupted(run)
         return push_run(step, run)
     except OrasError as e:
         return f"push-failed: {e}"

@@ -48,18 +48,20 @@ InsecureOption = Annotated[
 ConcurrencyOption = Annotated[
     int, typer.Option("--concurrency", min=1, max=32, help="Layers transferred at once.")
 ]
+TIMEOUT_VARIABLES = {"--timeout": "KUBECTL_ORAS_TIMEOUT", "--connect-timeout": "KUBECTL_ORAS_CONNECT_TIMEOUT",
+                     "--read-timeout": "KUBECTL_ORAS_READ_TIMEOUT"}
 TimeoutOption = Annotated[
     str | None,
-    typer.Option("--timeout", envvar="KUBECTL_ORAS_TIMEOUT", metavar="DURATION",
+    typer.Option("--timeout", envvar=TIMEOUT_VARIABLES["--timeout"], metavar="DURATION",
                  help="Give up when the whole command has not finished after this long (e.g. 90s, 10m). "
                       "Default: no limit."),
 ]
 ConnectTimeoutOption = Annotated[
-    str, typer.Option("--connect-timeout", envvar="KUBECTL_ORAS_CONNECT_TIMEOUT", metavar="DURATION",
+    str, typer.Option("--connect-timeout", envvar=TIMEOUT_VARIABLES["--connect-timeout"], metavar="DURATION",
                       help="How long to wait for the registry to accept a connection."),
 ]
 ReadTimeoutOption = Annotated[
-    str, typer.Option("--read-timeout", envvar="KUBECTL_ORAS_READ_TIMEOUT", metavar="DURATION",
+    str, typer.Option("--read-timeout", envvar=TIMEOUT_VARIABLES["--read-timeout"], metavar="DURATION",
                       help="How long to wait for the registry's next bytes; a registry silent for longer is retried, "
                            "then given up on (within about a minute by default)."),
 ]
@@ -106,12 +108,14 @@ def timeouts(*, total: str | None, connect: str, read: str) -> Timeouts:
         if text is None:
             values[option] = None
             continue
+        # The value may come from the option's variable: then the message names both.
+        culprit = f"{option} or {TIMEOUT_VARIABLES[option]}" if os.environ.get(TIMEOUT_VARIABLES[option]) == text else option
         try:
             seconds = parse_duration(text)
         except ValueError as e:
-            raise OrasError(f"{option}: {e}") from None
+            raise OrasError(f"{culprit}: {e}") from None
         if seconds <= 0:
-            raise OrasError(f"{option}: must be more than zero, not {text!r}")
+            raise OrasError(f"{culprit}: must be more than zero, not {text!r}")
         values[option] = seconds
     return Timeouts(connect=values["--connect-timeout"] or Timeouts.connect, read=values["--read-timeout"] or Timeouts.read,
                     total=values["--timeout"])

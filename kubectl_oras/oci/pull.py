@@ -13,6 +13,7 @@ pull leaves the output directory as it was.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import os
@@ -183,18 +184,21 @@ def plan_placement(tree: str, outdir: str) -> list[Move]:
     |                  | (what it points at is kept)  | the output directory, refused otherwise     |
     """
     moves: list[Move] = []
-
-    def visit(staged: str, final: str, rel: str) -> None:
+    # Entries still to place, the next one last: a loop, not a recursion, so that merging into a
+    # tree 1,200 deep passes Python's recursion limit; the order is a recursion's all the same.
+    pending = [(os.path.join(tree, name), os.path.join(outdir, name), name) for name in sorted(os.listdir(tree))][::-1]
+    while pending:
+        staged, final, rel = pending.pop()
         staged_dir = _is_dir(staged)
         try:
             mode = os.lstat(final).st_mode
         except FileNotFoundError:
             moves.append(Move(staged, final, replaces=False))
-            return
+            continue
         if stat.S_ISLNK(mode):
             if not staged_dir:
                 moves.append(Move(staged, final, replaces=True))
-                return
+                continue
             if not os.path.isdir(final) or not is_within(final, outdir):
                 raise UnsafePath(f"{final}: a symlink that does not lead to a directory inside {outdir} stands where "
                                  f"the artifact has directory {rel!r}; refusing to write through it; nothing was changed")
@@ -202,18 +206,42 @@ def plan_placement(tree: str, outdir: str) -> list[Move]:
             if staged_dir:
                 raise LocalPathError(f"{final}: is a file; the artifact has directory {rel!r} there; nothing was changed")
             moves.append(Move(staged, final, replaces=True))
-            return
+            continue
         elif not staged_dir:
             raise LocalPathError(f"{final}: is a directory; the artifact has file {rel!r} there; nothing was changed")
         if not os.access(final, os.W_OK | os.X_OK):
             raise LocalPathError(f"{final}: cannot write into this directory (the artifact has {rel!r}); "
                                  "nothing was changed")
-        for name in sorted(os.listdir(staged)):
-            visit(os.path.join(staged, name), os.path.join(final, name), f"{rel}/{name}")
-
-    for name in sorted(os.listdir(tree)):
-        visit(os.path.join(tree, name), os.path.join(outdir, name), name)
+        pending += [(os.path.join(staged, name), os.path.join(final, name), f"{rel}/{name}")
+                    for name in sorted(os.listdir(staged))][::-1]
     return moves
+
+
+def remove_staging(top: str) -> None:
+    """``shutil.rmtree(top, ignore_errors=True)``, which in Python 3.11 recurses once per level
+    and raises RecursionError on a tree 1,200 deep (a merged pull leaves its directories in the
+    staging directory): what it leaves is removed by a loop. The staging directory is ours (0700)."""
+    try:
+        shutil.rmtree(top, ignore_errors=True)
+        return
+    except RecursionError:
+        pass
+    stack, opened = [top], set()
+    while stack:
+        path = stack[-1]
+        if path in opened:
+            stack.pop()
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+            continue
+        opened.add(path)
+        with contextlib.suppress(OSError), os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
 
 class UndoIncomplete(LocalPathError):
@@ -317,5 +345,5 @@ def pull_artifact(
                  for item in items]
     finally:
         if not keep_staging:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_staging(staging)
     return PullResult(reference=str(ref), digest=digest, files=files, skipped_untitled=untitled)

@@ -17,6 +17,9 @@ from .errors import DeadlineExceeded
 
 DEFERRED = (signal.SIGINT, signal.SIGTERM)
 ALARM_GRACE = 0.5  # seconds after the deadline: the transport's own check usually answers first
+# The longest a process timer is set for: Python refuses past about 292 years (nanoseconds in 64
+# bits). Every duration a user gives is bounded far below it (durations.py); this is for callers.
+ALARM_MAX = float(2**32)
 
 
 def _in_main_thread() -> bool:
@@ -64,7 +67,7 @@ def arm_alarm(seconds: float, *, what: str) -> Any:
         raise DeadlineExceeded(f"{what}: not done within the {seconds:g} s its timeout allows")
 
     previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds + ALARM_GRACE)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds + ALARM_GRACE, ALARM_MAX))
     return previous
 
 

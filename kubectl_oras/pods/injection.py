@@ -25,7 +25,7 @@ from ..errors import OrasError
 from .annotations import InvalidAnnotations, StepSettings, annotation_key, expand_for_pod, parse_settings, shown
 from .caches import REGISTRY_PORT, CacheView, cache_registry
 from .share import SHARE_MOUNT, SHARE_VOLUME, Share
-from .step import STEP_ENV, WRAPPER_ENV_PREFIX, StepDescription, WrapperSettings, wrapper_environment
+from .step import STEP_ENV, WRAPPER_ENV_PREFIX, StepDescription, WrapperSettings, verdict_wait, wrapper_environment
 from .variables import downward_env, variables_in
 
 PULL_CONTAINER = "oras-pull"
@@ -259,7 +259,8 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: 
     wrapper = WrapperSettings(input_path=settings.input_path, output_path=settings.output_path,
                               output_pipe=settings.output_pipe, push=settings.output is not None, debug=settings.debug,
                               input_overwrite=settings.input_overwrite, pulled_by_sidecar=pulled_by_sidecar,
-                              termination_log=_termination_log(container, field))
+                              termination_log=_termination_log(container, field),
+                              verdict_wait=verdict_wait(settings.timeout))
     env += [{"name": k, "value": v} for k, v in wrapper_environment(wrapper, SHARE).items()]
     wrapped["env"] = env
     mounts = [m for m in old_mounts if m.get("name") != SHARE_VOLUME]

@@ -27,6 +27,7 @@ class Run:
     OUTPUTS = "outputs"  # copies of output-path and output-pipe, made by the wrapper
     STDOUT = "stdout"  # a fifo: the step's stdout on its way to tee (output-pipe)
     SEEN = "seen"  # made by the wrapper once it has read the verdict: a sidecar that ends after one run waits for it
+    PUSHING = "pushing"  # made by the sidecar as its push begins: found without a verdict, a sidecar died pushing
 
     @property
     def number(self) -> int:
@@ -51,6 +52,10 @@ class Run:
     @property
     def seen(self) -> str:
         return os.path.join(self.path, self.SEEN)
+
+    @property
+    def pushing(self) -> str:
+        return os.path.join(self.path, self.PUSHING)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..durations import within_bound
 from ..errors import OrasError
 from .share import Run, Share
 
@@ -93,6 +94,10 @@ class StepDescription:
         timeout = field("timeout", (int, float), None)
         if timeout is not None and timeout <= 0:
             raise InvalidStep(f"{STEP_ENV}: field 'timeout' must be a positive number of seconds")
+        try:
+            within_bound(timeout or 0, timeout)
+        except ValueError as e:
+            raise InvalidStep(f"{STEP_ENV}: field 'timeout': {e}") from None
         registry, share = field("registry", str), field("share", str)
         if not registry or not share:
             raise InvalidStep(f"{STEP_ENV}: fields 'registry' and 'share' must not be empty")
@@ -118,6 +123,20 @@ class StepDescription:
         return f"annotation {self.input_keys[index]}" if index < len(self.input_keys) else f"input {self.inputs[index]}"
 
 
+# How long the wrapper waits for the push's verdict. With a `timeout`, the push ends by then (its
+# alarm covers the registry wait and the push), and the margin covers a sidecar that died and is
+# started again by the kubelet after its back-off (10 s, doubling, at most 5 min), which then
+# answers push-failed (outputs.py). Without one, a push may take as long as its bytes do: the
+# default is generous, and a `timeout` is how to make it shorter.
+VERDICT_MARGIN = 600
+DEFAULT_VERDICT_WAIT = 6 * 3600
+
+
+def verdict_wait(timeout: float | None) -> int:
+    """The wrapper's bound on its wait for the verdict, in whole seconds."""
+    return DEFAULT_VERDICT_WAIT if timeout is None else int(timeout) + 1 + VERDICT_MARGIN
+
+
 @dataclass(frozen=True)
 class WrapperSettings:
     """What the launcher's wrapper does around the step's own command."""
@@ -134,6 +153,8 @@ class WrapperSettings:
     # Where the launcher's container keeps its termination message (its terminationMessagePath):
     # a failed pull's or push's reason goes there, for the pod's status.
     termination_log: str = "/dev/termination-log"
+    # Seconds the wrapper waits for the sidecar's verdict once the step is done (verdict_wait).
+    verdict_wait: int = DEFAULT_VERDICT_WAIT
 
 
 def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, str]:
@@ -151,6 +172,7 @@ def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, st
         "KUBECTL_ORAS_PULL_VERDICT": share.pull_verdict if settings.pulled_by_sidecar else "",
         "KUBECTL_ORAS_PULL_WAKE": share.pull_wake if settings.pulled_by_sidecar else "",
         "KUBECTL_ORAS_TERMINATION_LOG": settings.termination_log,
+        "KUBECTL_ORAS_VERDICT_WAIT": str(settings.verdict_wait),
         "KUBECTL_ORAS_INPUT_PATH": settings.input_path or "",
         "KUBECTL_ORAS_INPUT_OVERWRITE": "1" if settings.input_overwrite else "0",
         "KUBECTL_ORAS_OUTPUT_PATH": settings.output_path or "",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubectl_oras.pods.share import Share
-from kubectl_oras.pods.step import STEP_ENV, StepDescription, WrapperSettings, wrapper_environment
+from kubectl_oras.pods.step import STEP_ENV, StepDescription, WrapperSettings, verdict_wait, wrapper_environment
 
 
 @dataclass
@@ -49,6 +49,7 @@ class LocalPod:
     input_overwrite: bool = False
     timeout: float | None = None
     runs_once: bool = False  # restartPolicy Never, the launcher alone: the sidecar pulls, and ends after the run
+    verdict_wait: int | None = None  # the wrapper's bound on its wait for the verdict (None: the injection's)
     sidecar: subprocess.Popen | None = None
     launched: list[subprocess.Popen] = field(default_factory=list)
 
@@ -107,7 +108,8 @@ class LocalPod:
         settings = WrapperSettings(input_path=self.input_path, output_path=self.output_path,
                                    output_pipe=self.output_pipe, push=self.output is not None, debug=True,
                                    input_overwrite=self.input_overwrite, pulled_by_sidecar=self.runs_once,
-                                   termination_log=str(self.termination_log))
+                                   termination_log=str(self.termination_log),
+                                   verdict_wait=self.verdict_wait or verdict_wait(self.timeout))
         env = dict(os.environ, **wrapper_environment(settings, share))
         cmd = [*prefix, share.busybox, "sh", share.wrapper, *argv]
         popen.setdefault("start_new_session", True)

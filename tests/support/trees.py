@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 
@@ -34,3 +35,29 @@ def snapshot(root: Path) -> dict[str, tuple]:
             else:
                 out[rel] = ("file", path.read_bytes(), bool(path.stat().st_mode & 0o100))
     return out
+
+
+DEEP = 1200  # deeper than Python's recursion limit (1000)
+
+
+def make_deep_tree(root: Path, depth: int = DEEP) -> Path:
+    """``root/d/d/…/d/bottom.txt``, made one level at a time (pathlib's mkdir and os.makedirs recurse).
+    Remove it with ``remove_deep_tree``: Python 3.11's shutil.rmtree, which pytest cleans its
+    temporary directories with, recurses too, and would fail a later session."""
+    path = str(root)
+    os.mkdir(path)
+    for _ in range(depth):
+        path = os.path.join(path, "d")
+        os.mkdir(path)
+    Path(path, "bottom.txt").write_text("the bottom\n")
+    return root
+
+
+def deep_bottom(root: Path | str, depth: int = DEEP) -> str:
+    """What ``make_deep_tree`` wrote at the bottom of the tree under ``root``."""
+    return Path(root, *["d"] * depth, "bottom.txt").read_text()
+
+
+def remove_deep_tree(*roots: Path) -> None:
+    for root in roots:
+        subprocess.run(["rm", "-rf", str(root)], check=True)

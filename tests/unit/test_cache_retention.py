@@ -50,6 +50,8 @@ def test_no_limit_is_no_retention(retention):
     ({"maxAge": ["1h"]}, "spec.retention.maxAge"), ({"keepLast": 1, "interval": "often"}, "spec.retention.interval"),
     ({"keepLast": 1, "keep": "final"}, "spec.retention.keep"), ({"keepLast": 1, "keep": [""]}, "spec.retention.keep"),
     ({"keepLast": 1, "dryRun": "yes"}, "spec.retention.dryRun"),
+    ({"maxAge": "3000000h", "keepLast": 1}, "spec.retention.maxAge"),
+    ({"keepLast": 1, "interval": "3000000h"}, "spec.retention.interval"),
 ])
 def test_a_bad_field_is_named(retention, field):
     with pytest.raises(InvalidCache, match=field.replace(".", r"\.")):

@@ -174,6 +174,16 @@ def test_the_wrapper_is_told_whether_inputs_may_replace_files(annotations, expec
     assert env["KUBECTL_ORAS_INPUT_OVERWRITE"] == expected
 
 
+@pytest.mark.parametrize("annotations, expected", [
+    ({}, str(6 * 3600)),  # no timeout: a push may take as long as its bytes do, within a documented default
+    ({PREFIX + "timeout": "10m"}, str(600 + 1 + 600)),  # the push ends by its timeout; the margin: a sidecar restarted
+])
+def test_the_wrapper_is_told_how_long_it_may_wait_for_the_verdict(annotations, expected):
+    new, _ = inject(pod({**MARK, **annotations}))
+    env = {e["name"]: e["value"] for e in new["spec"]["containers"][0]["env"]}
+    assert env["KUBECTL_ORAS_VERDICT_WAIT"] == expected
+
+
 def load(name):
     return list(yaml.safe_load_all((FIXTURES / name).read_text()))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 import requests
@@ -48,9 +49,11 @@ def test_the_bound(env, timeout, expected):
     assert wait_bound(env, timeout) == expected
 
 
-def test_a_bad_wait_names_the_variable():
-    with pytest.raises(InvalidWait, match=r"^KUBECTL_ORAS_REGISTRY_WAIT: 'soon' is not a duration"):
-        wait_bound({"KUBECTL_ORAS_REGISTRY_WAIT": "soon"}, None)
+@pytest.mark.parametrize("value, said", [("soon", "'soon' is not a duration"),
+                                         ("3000000h", "'3000000h' is longer than 87600h (10 years)")])
+def test_a_bad_wait_names_the_variable(value, said):
+    with pytest.raises(InvalidWait, match=r"^KUBECTL_ORAS_REGISTRY_WAIT: " + re.escape(said)):
+        wait_bound({"KUBECTL_ORAS_REGISTRY_WAIT": value}, None)
 
 
 @pytest.mark.parametrize("status, up", [(200, True), (401, True), (404, True), (500, True), (429, True),

@@ -3,13 +3,19 @@ within about a minute (they waited 10 minutes: 120 s read timeout x 5 tries, no 
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 import pytest
 
-from kubectl_oras.durations import parse_duration
+from controller.core.admission import review_pod
+from kubectl_oras.durations import MAX_SECONDS, parse_duration
+from kubectl_oras.oci.signals import ALARM_MAX, arm_alarm, disarm_alarm
 from kubectl_oras.oci.transport import RetryPolicy, Timeouts, worst_case_seconds
 from kubectl_oras.pods.annotations import PREFIX, InvalidAnnotations, parse_settings, render
 from kubectl_oras.pods.injection import InjectionConfig, step_description
-from kubectl_oras.pods.step import StepDescription
+from kubectl_oras.pods.step import InvalidStep, StepDescription
 
 
 @pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("5m", 300), ("1h30m", 5400), ("250ms", 0.25),
@@ -45,3 +51,53 @@ def test_the_timeout_annotation_reaches_the_agent_as_seconds():
 def test_a_bad_timeout_annotation_is_denied_naming_it(value):
     with pytest.raises(InvalidAnnotations, match=PREFIX + "timeout"):
         parse_settings({"timeout": value})
+
+
+# -- one bound for every duration: a longer one is refused where it is read, naming it -------------
+
+TOO_LONG = "3000000h"  # 342 years: a process timer cannot hold it (OverflowError once armed)
+
+
+@pytest.mark.parametrize("text", [TOO_LONG, "315360001", "9" * 400, "87599h60m1s"])
+def test_a_duration_longer_than_the_bound_is_refused_saying_the_bound(text):
+    with pytest.raises(ValueError, match=r"is longer than 87600h \(10 years\)"):
+        parse_duration(text)
+
+
+def test_the_bound_itself_is_a_duration():
+    assert parse_duration("87600h") == MAX_SECONDS == parse_duration("315360000")
+
+
+def test_a_timeout_annotation_past_the_bound_is_denied_at_admission_naming_it():
+    from tests.unit.test_admission_review import MARK, pod, review
+
+    response = review_pod(review(pod({**MARK, PREFIX + "timeout": TOO_LONG})), owner_annotations=None,
+                          agent_image="img")["response"]
+    assert response["allowed"] is False
+    assert response["status"]["message"] == (f"annotation {PREFIX}timeout: '{TOO_LONG}' is longer than 87600h "
+                                              "(10 years), the longest duration taken")
+
+
+def test_a_step_description_whose_timeout_is_past_the_bound_is_refused_naming_the_field():
+    good = StepDescription(registry="r:5000", plain_http=True, inputs=(), output=None, unpack=True,
+                           push_on_failure="never", debug=False, share="/oras", timeout=1e12)
+    with pytest.raises(InvalidStep, match="field 'timeout': 1000000000000.0 is longer than 87600h"):
+        StepDescription.from_json(good.to_json())
+
+
+def test_an_alarm_past_what_a_process_timer_holds_is_set_to_the_longest_it_holds():
+    previous = arm_alarm(1e10, what="a very long wait")  # raised OverflowError before
+    try:
+        assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= ALARM_MAX
+    finally:
+        disarm_alarm(previous)
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
+
+
+def test_a_controller_flag_past_the_bound_is_one_usage_line_naming_it():
+    done = subprocess.run([sys.executable, "-m", "controller", "--lease-seconds", "1e12"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == ("python -m controller: error: argument --lease-seconds: '1e12' is longer "
+                                            "than 87600h (10 years), the longest duration taken")
+    assert "Traceback" not in done.stderr

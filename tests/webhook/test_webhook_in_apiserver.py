@@ -87,6 +87,16 @@ def test_bad_annotations_are_denied_with_our_message(control_plane, ns):
     assert "denied the request" in message and PREFIX + "output-uri" in message and "'Not/Valid'" in message
 
 
+def test_a_timeout_past_the_bound_is_denied_naming_the_key(control_plane, ns):
+    """Admitted before, it failed the step after it ran (the push's alarm overflowed), losing its output."""
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    r = create(control_plane, ns, pod("forever", {**MARK, PREFIX + "timeout": "3000000h"}))
+    assert r.status_code == 400
+    message = r.json()["message"]
+    assert "denied the request" in message
+    assert f"annotation {PREFIX}timeout: '3000000h' is longer than 87600h (10 years)" in message
+
+
 def test_deprecated_keys_come_back_as_admission_warnings(control_plane, ns):
     create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
     r = create(control_plane, ns, pod("old", {**MARK, PREFIX + "oras-entrypoint": "https://example.invalid/e.sh"}))
