@@ -49,6 +49,7 @@ class LocalPod:
     input_overwrite: bool = False
     timeout: float | None = None
     runs_once: bool = False  # restartPolicy Never, the launcher alone: the sidecar pulls, and ends after the run
+    working_dir: Path | None = None  # the launcher's (default: root/work); root itself stands for `/`, holding the share
     sidecar: subprocess.Popen | None = None
     launched: list[subprocess.Popen] = field(default_factory=list)
 
@@ -63,7 +64,7 @@ class LocalPod:
 
     @property
     def workdir(self) -> Path:
-        return self.root / "work"
+        return self.working_dir or self.root / "work"
 
     def env(self) -> dict[str, str]:
         step = StepDescription(registry=self.registry, plain_http=True, inputs=tuple(self.inputs), output=self.output,
