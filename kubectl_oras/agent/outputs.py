@@ -239,10 +239,11 @@ def run_dirs(step: StepDescription) -> list[Run]:
 
 
 def answered_run(step: StepDescription) -> Run | None:
-    """The launcher's last finished run, once every finished run (with ``done``) has its verdict.
-    A run directory without ``done`` is a step still running, or not the wrapper's: neither is
-    waited for here."""
-    finished = [run for run in run_dirs(step) if os.path.lexists(run.done)]
+    """The launcher's last finished run, once every finished run (with a ``done`` holding a run's
+    token) has its verdict. A run directory without ``done`` is a step still running, or not the
+    wrapper's, and a ``done`` without a token is not the wrapper's (it is answered all the same):
+    none of them is waited for here, nor ends the sidecar before the wrapper's own ``done``."""
+    finished = [run for run in run_dirs(step) if done_token(run)]
     if finished and all(is_answered(run) for run in finished):
         return finished[-1]
     return None

@@ -256,11 +256,10 @@ def test_a_sidecar_whose_wrapper_never_reads_the_verdict_still_ends(pod, repo):
     pod.output, pod.output_path = f"{repo}-out:v1", "out.txt"
     run = pod.share / "runs" / "1"
     run.mkdir(parents=True)
-    (run / "done").write_text("3\n")  # a wrapper that wrote done, then was killed
+    (run / "done").write_text("3 5b1c4a52-run-token\n")  # a wrapper that wrote done, then was killed
     pod.start_sidecar()
     assert pod.sidecar.wait(timeout=10) == 0
-    # The done has no run token (not the wrapper's): the verdict answers it with none.
-    assert (run / "verdict").read_text() == "not-pushed: the step exited with 3\n\n"
+    assert (run / "verdict").read_text() == "not-pushed: the step exited with 3\n5b1c4a52-run-token\n"
 
 
 def test_a_step_with_inputs_and_no_output_ends_its_sidecar_too(pod, client, any_registry, repo, tmp_path):

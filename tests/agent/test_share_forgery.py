@@ -17,7 +17,7 @@ from kubectl_oras.oci.errors import NotFound
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
-from tests.agent.protocol import LocalPod
+from tests.agent.protocol import LocalPod, wait_for
 
 STEP_TIMEOUT = 30
 FORGED_VERDICT = "pushed forged/out:v1@sha256:" + "0" * 64 + "\n"
@@ -115,14 +115,17 @@ def test_an_input_written_through_a_link_into_the_share_is_refused(pod, client, 
     assert not (pod.share / "runs" / "1" / "verdict").exists()
 
 
-@pytest.mark.parametrize("planted", ["verdict", "done-and-outputs"])
+@pytest.mark.parametrize("planted", ["verdict", "done-and-outputs", "directories"])
 def test_a_verdict_the_step_plants_in_the_share_does_not_speak_for_the_sidecar(pod, client, repo, tmp_path, planted):
     """The step writes the share itself (it unpacks something at `/`, say): its verdict, or a done
     with outputs of its own, is not the sidecar's answer to the run; the real output is stored."""
     plant = {
         "verdict": f"printf '{FORGED_VERDICT.strip()}\\n' > share/runs/1/verdict",
         "done-and-outputs": ("mkdir -p share/runs/1/outputs && echo forged > share/runs/1/outputs/out.txt && "
-                             "echo 0 > share/runs/1/done && sleep 1"),  # time for the sidecar to take it
+                             # the sidecar takes it, and must not end, 5 s after its verdict, on it
+                             "echo 0 > share/runs/1/done && sleep 6"),
+        # where the wrapper renames done, and where the sidecar renames its verdict
+        "directories": "mkdir -p share/runs/1/done/x share/runs/1/done.tmp/x share/runs/1/verdict/x",
     }[planted]
     start(pod)
     code, _, err = pod.run_step("sh", "-c", f"{plant} && echo real > out.txt", timeout=STEP_TIMEOUT)
@@ -132,5 +135,21 @@ def test_a_verdict_the_step_plants_in_the_share_does_not_speak_for_the_sidecar(p
     assert verdict[0].startswith(f"pushed {pod.registry}/{repo}-out:v1@sha256:") and len(verdict) == 2
     token = (pod.share / "runs" / "1" / "done").read_text().split()[1]
     assert verdict[1] == token
-    if planted == "verdict":
-        assert "does not answer this run" in err and "not the sidecar's" in err, err
+
+
+def test_a_verdict_written_after_the_runs_done_without_its_token_is_not_taken(pod, client, repo, tmp_path):
+    """A writer the wrapper cannot clear away first (a process the step left running, or the
+    sidecar answering a done the step planted, just late): the run's token tells them apart."""
+    if pod.runs_once:  # the sidecar comes late here: its pull's answer is there already (nothing to pull)
+        assert pod.hook().returncode == 0
+        (pod.share / "pull" / "verdict").write_text("pulled\n")
+    else:
+        assert pod.init().returncode == 0
+    step = pod.launcher("sh", "-c", "echo real > out.txt")
+    run = pod.share / "runs" / "1"
+    wait_for(lambda: (run / "done").exists())
+    (run / "verdict").write_text(FORGED_VERDICT)
+    pod.start_sidecar()
+    _, err = step.communicate(timeout=STEP_TIMEOUT)
+    assert (step.returncode, stored(client, pod, tmp_path)) == (0, "real\n"), err
+    assert (run / "verdict").read_text().splitlines()[1] == (run / "done").read_text().split()[1]
