@@ -13,19 +13,36 @@ import stat
 import tempfile
 
 
-def write_marker(path: str, text: str) -> None:
-    """``text`` (one line) at ``path``, atomically, readable to a wrapper running as another user."""
+def write_marker(path: str, *lines: str) -> None:
+    """``lines`` (each kept to one line) at ``path``, atomically, readable to a wrapper running as another user."""
     directory, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)  # O_EXCL: never follows
     try:
         with os.fdopen(fd, "w") as f:
             os.fchmod(f.fileno(), 0o644)
-            f.write(text.replace("\n", " ") + "\n")
+            f.write("".join(line.replace("\n", " ") + "\n" for line in lines))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def read_marker(path: str, limit: int) -> str | None:
+    """At most ``limit`` bytes of the regular file at ``path``, opened without following a link or
+    blocking on a fifo; None when there is no such file (absent, or something else put there)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, limit).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def wake(fifo: str, line: str = "") -> None:

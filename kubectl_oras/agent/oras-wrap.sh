@@ -99,13 +99,33 @@ fi
 
 dest="$input_path"
 [ -n "$dest" ] || dest="$PWD"
-# Prints each path (relative to input-path) where copying an input would replace something that
-# differs from it: a file of other content, a link elsewhere, a file where the input has a
-# directory or the reverse. Equal files (a restarted launcher's earlier copy) are not replacements.
-replacements='bb=$1 src=$2 dst=$3; shift 3
+share="${KUBECTL_ORAS_SHARE:-${runs%/*}}"  # a default: a pod spec from before this variable still runs
+# Nothing pulled may land in the share, where the agent and the wrapper answer each other (a
+# `verdict` there would speak for the sidecar). With input-path / (or a working directory /, as
+# in busybox's image), the share is oras/ below it: such an input is refused, and the step not run.
+refuse_input() {
+  fail "$1; the step was not run (nothing pulled may land in the share, which holds the agent's" \
+       "answers: give the inputs an input-path of their own)"
+  termination_message "kubectl-oras: $1"
+  exit 1
+}
+# Prints each path (relative to input-path) that copying an input would place in the share ("S "),
+# and each where it would replace something that differs from it ("R "): a file of other content,
+# a link elsewhere, a file where the input has a directory or the reverse. Equal files (a restarted
+# launcher's earlier copy) are not replacements. The share is found physically: its own place
+# below input-path, and any link already there on the way (cp writes a file through one).
+placement='bb=$1 src=$2 dst=$3 pshare=$4 below=$5; shift 5
+said=""  # the last path said to land in the share: what lies under it is not said again
 for f; do
   rel="${f#"$src"/}"
   t="$dst/$rel"
+  [ -n "$said" ] && case "$rel" in "$said"/*) continue ;; esac
+  if [ -n "$below" ]; then
+    case "$rel" in "$below"|"$below"/*) echo "S $rel"; said="$rel"; continue ;; esac
+  fi
+  if [ -L "$t" ]; then
+    case "$("$bb" readlink -f "$t")" in "$pshare"|"$pshare"/*) echo "S $rel"; said="$rel"; continue ;; esac
+  fi
   [ -e "$t" ] || [ -L "$t" ] || continue
   if [ -L "$f" ]; then
     [ -L "$t" ] && [ "$("$bb" readlink "$f")" = "$("$bb" readlink "$t")" ] && continue
@@ -114,27 +134,47 @@ for f; do
   elif [ -f "$t" ] && [ ! -L "$t" ] && "$bb" cmp -s "$f" "$t"; then
     continue
   fi
-  echo "$rel"
+  echo "R $rel"
 done'
+listed() {  # the paths of one kind ("S " or "R ") in $placed, comma-separated
+  list=""
+  while IFS= read -r r; do
+    case "$r" in "$1"*) list="${list:+$list, }${r#"$1"}" ;; esac
+  done <<PLACED
+$placed
+PLACED
+  printf '%s' "$list"
+}
 # cp -R, not -a: the launcher may run as another user than the one that pulled, and preserving
 # ownership would only print warnings into the step's log. Modes and links are kept.
 if [ -n "$("$bb" ls -A "$inputs" 2>/dev/null)" ]; then
   "$bb" mkdir -p "$dest" || { fail "cannot create input-path $dest"; exit 1; }
-  replaced="$("$bb" find "$inputs" -mindepth 1 -exec "$bb" sh -c "$replacements" sh "$bb" "$inputs" "$dest" {} +)"
+  pshare="$(cd -P "$share" 2>/dev/null && pwd)" || pshare="$share"
+  pdest="$(cd -P "$dest" && pwd)" || { fail "cannot enter input-path $dest"; exit 1; }
+  case "$pdest" in
+    "$pshare"|"$pshare"/*) refuse_input "input-path $dest is in the share ($pshare)" ;;
+  esac
+  below=""
+  case "$pshare" in
+    "$pdest"/*) below="${pshare#"$pdest"/}" ;;
+    /*) [ "$pdest" = / ] && below="${pshare#/}" ;;
+  esac
+  placed="$("$bb" find "$inputs" -mindepth 1 -exec "$bb" sh -c "$placement" sh "$bb" "$inputs" "$dest" "$pshare" "$below" {} +)"
+  into_share="$(listed "S ")"
+  [ -z "$into_share" ] || refuse_input "inputs would land in the share ($pshare) below input-path $dest: $into_share"
+  replaced="$(listed "R ")"
   if [ -n "$replaced" ] && [ "${KUBECTL_ORAS_INPUT_OVERWRITE:-0}" != 1 ]; then
-    list=""
-    while IFS= read -r r; do list="${list:+$list, }$r"; done <<EOF
-$replaced
-EOF
-    fail "inputs would replace files in $dest that differ from them: $list; the step was not run" \
+    fail "inputs would replace files in $dest that differ from them: $replaced; the step was not run" \
          "(set annotation input-overwrite: \"true\" to allow it, or give the inputs an input-path of their own)"
     exit 1
   fi
   "$bb" cp -R "$inputs/." "$dest/" || { fail "cannot copy inputs into $dest"; exit 1; }
   if [ -n "$replaced" ]; then
-    while IFS= read -r r; do fail "an input replaced $r in $dest (input-overwrite)"; done <<EOF
-$replaced
-EOF
+    while IFS= read -r r; do
+      case "$r" in "R "*) fail "an input replaced ${r#R } in $dest (input-overwrite)" ;; esac
+    done <<PLACED
+$placed
+PLACED
   fi
   note "inputs copied into $dest"
 fi
@@ -219,7 +259,18 @@ fi
 wake_open=0
 "$bb" mkfifo -m 0666 "$wake" && exec 3<>"$wake" && wake_open=1
 [ "$terminated" = 1 ] && [ "$code" = 0 ] && code=143  # a signal during the copies
-echo "$code" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "$bb" mv "$done_file.tmp" "$done_file"
+# The run's token, made only now that the step has ended, goes to the sidecar in `done`, and its
+# verdict must give it back: a verdict without it is not the sidecar's answer to this run (an
+# input or the step put it there, before the token existed), and is not taken (docs/pod-protocol.md).
+token=""
+IFS= read -r token 2>/dev/null < /proc/sys/kernel/random/uuid
+[ -n "$token" ] || token="$("$bb" od -An -N16 -tx1 /dev/urandom | "$bb" tr -d ' \n')"
+# Whatever the step put at these names of the run's own (a directory would take done.tmp into it,
+# or hold the sidecar's verdict off) is taken away first: the run's answer must be able to come.
+for m in "$done_file.tmp" "$done_file" "$verdict_file"; do
+  if [ -e "$m" ] || [ -L "$m" ]; then "$bb" rm -rf "$done_file.tmp" "$done_file" "$verdict_file"; break; fi
+done
+echo "$code $token" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "$bb" mv "$done_file.tmp" "$done_file"
 
 # The wait is bounded (KUBECTL_ORAS_VERDICT_WAIT seconds: the step's timeout and a margin, or a
 # default; pods/step.py): a sidecar that can never answer (it cannot start, say) fails the step
@@ -227,25 +278,39 @@ echo "$code" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "$bb" mv
 verdict_wait="${KUBECTL_ORAS_VERDICT_WAIT:-21600}"  # the default: a pod spec from before this bound
 case "$verdict_wait" in ''|*[!0-9]*) verdict_wait=21600 ;; esac
 waited=0
+verdict="" not_ours=0
+answered() {  # whether the verdict file is the sidecar's answer to this run: its second line is the token
+  [ -f "$verdict_file" ] || return 1
+  verdict="" given=""
+  { IFS= read -r verdict; IFS= read -r given; } 2>/dev/null < "$verdict_file"
+  [ -n "$token" ] && [ "$given" = "$token" ] && return 0
+  if [ "$not_ours" = 0 ]; then
+    not_ours=1
+    fail "$verdict_file does not answer this run (it lacks the run's token): not the sidecar's; waiting for its verdict"
+  fi
+  return 1
+}
+got=0
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
-  while [ ! -e "$verdict_file" ] && [ "$terminated" = 0 ] && [ "$waited" -lt "$verdict_wait" ]; do
+  while :; do
+    answered && { got=1; break; }
+    [ "$terminated" = 0 ] && [ "$waited" -lt "$verdict_wait" ] || break
     if [ "$wake_open" = 1 ]; then
-      read -t 1 _ <&3 || waited=$((waited + 1))
+      read -t 1 _ 2>/dev/null <&3 || waited=$((waited + 1))
     else
       "$bb" sleep 1; waited=$((waited + 1))
     fi
   done
 fi
-if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ ! -e "$verdict_file" ] && [ "$terminated" = 1 ]; then
+if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$got" = 0 ] && [ "$terminated" = 1 ]; then
   fail "stopped by a signal: not waiting for the push"
   [ "$code" = 0 ] && code=143  # outputs not known to be stored: never report success
-elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ ! -e "$verdict_file" ]; then
+elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$got" = 0 ]; then
   verdict="push-failed: the sidecar (oras-push) gave no verdict within $verdict_wait s of the step's end, so its outputs are not known to be stored (kubectl logs POD -c oras-push; kubectl describe pod: its last state)"
   fail "$verdict"; termination_message "$verdict"
   [ "$code" = 0 ] && code=1
 elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
-  verdict="$("$bb" cat "$verdict_file")"
-  : > "$seen" 2>/dev/null  # a sidecar that ends after this run waits for it
+  echo "$token" 2>/dev/null > "$seen"  # a sidecar that ends after this run waits for it (and its token)
   note "verdict: $verdict"
   case "$verdict" in
     pushed*|not-pushed*) ;;

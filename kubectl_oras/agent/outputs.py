@@ -11,6 +11,7 @@ run's verdict is read, so the kubelet sees the pod's end in one look.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 import threading
@@ -21,19 +22,39 @@ from ..errors import OrasError
 from ..pods.share import Run
 from ..pods.step import EXIT_CODE_ANNOTATION, FAILED_TAG_SUFFIX, StepDescription
 from . import connection, pull_in_sidecar
-from .markers import wake, write_marker
+from .markers import read_marker, wake, write_marker
 
 POLL_SECONDS = 0.02  # the hand-off costs at most this; a stat of one file per run, 50 times a second
 
 
-DONE_MAX_BYTES = 32  # an exit code and a newline; more is not a marker the wrapper wrote
+DONE_MAX_BYTES = 128  # an exit code, the run's token and a newline; more is not a marker the wrapper wrote
+VERDICT_MAX_BYTES = 64 * 1024  # the verdict's line and the token's; a verdict is cut well below this
+RUN_TOKEN = re.compile(r"[A-Za-z0-9-]{1,64}")  # a uuid from the kernel, or hex digits
 
 
-def write_verdict(run: Run, verdict: str) -> None:
-    """Write ``verdict`` atomically and wake the waiting wrapper (markers.py: nothing in the run
-    directory, which the step can write, is trusted)."""
-    write_marker(run.verdict, verdict)
+def write_verdict(run: Run, verdict: str, token: str) -> None:
+    """Write ``verdict`` atomically, with the run's token (from ``done``) on the line after it, and
+    wake the waiting wrapper. The wrapper takes a verdict only with its token, which it made once
+    the step had ended: nothing an input or the step put in the share can answer for the sidecar
+    (markers.py: nothing in the run directory, which the step can write, is trusted)."""
+    write_marker(run.verdict, verdict[:VERDICT_MAX_BYTES // 4], token)  # whole, or the token would be cut off
     wake(run.wake)
+
+
+def done_token(run: Run) -> str:
+    """The token in the run's ``done``; "" when there is none that the wrapper could have written."""
+    try:
+        return read_done(run)[1]
+    except RunUnusable:
+        return ""
+
+
+def is_answered(run: Run) -> bool:
+    """Whether the run's verdict answers the ``done`` there now: a file of the sidecar's holding
+    done's token. Anything else (a verdict an input or the step put there, one answering a done
+    that was replaced since) leaves the run to be answered again."""
+    verdict = read_marker(run.verdict, VERDICT_MAX_BYTES)
+    return verdict is not None and verdict.split("\n")[1:2] == [done_token(run)]
 
 
 def failed_tag(tag: str) -> str:
@@ -44,70 +65,65 @@ class RunUnusable(OrasError):
     """A run directory the sidecar cannot work with (written by something other than the wrapper)."""
 
 
-class NotRegular(OSError):
-    """A marker that is not a regular file (``kind`` says what it is)."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-
-
-def read_regular(path: str, limit: int) -> str:
-    """At most ``limit`` bytes of ``path``, opened without following a link or blocking on a fifo,
-    and only if it is a regular file (the step can write the share). OSError if it cannot be
-    opened, NotRegular if it is something else."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+def read_done(run: Run) -> tuple[int, str]:
+    """The code in ``done`` and the run's token beside it ("" if none): opened without following
+    a link or blocking on a fifo, and only if it is a regular file, of which at most a few bytes are
+    read (the step can write the share)."""
     try:
-        kind = file_kind(os.fstat(fd).st_mode)
-        if kind != "regular file":
-            raise NotRegular(kind)
-        return os.read(fd, limit).decode("utf-8", "replace").strip()
-    finally:
-        os.close(fd)
-
-
-def read_exit_code(run: Run) -> int:
-    """The code in ``done``, of which at most a few bytes are read (``read_regular``)."""
-    try:
-        raw = read_regular(run.done, DONE_MAX_BYTES + 1)
-    except NotRegular as e:
-        raise RunUnusable(f"run {run.number}: its done marker is a {e.kind}, not a file the wrapper wrote") from None
+        fd = os.open(run.done, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as e:
         if os.path.islink(run.done):
             raise RunUnusable(f"run {run.number}: its done marker is a symbolic link; the sidecar never follows one") from None
         raise RunUnusable(f"run {run.number}: cannot open its done marker: {e.strerror}") from None
     try:
-        return int(raw or "1")
+        kind = file_kind(os.fstat(fd).st_mode)
+        if kind != "regular file":
+            raise RunUnusable(f"run {run.number}: its done marker is a {kind}, not a file the wrapper wrote")
+        raw = os.read(fd, DONE_MAX_BYTES + 1).decode("utf-8", "replace").strip()
+    finally:
+        os.close(fd)
+    code, _, token = raw.partition(" ")
+    try:
+        return int(code or "1"), token if RUN_TOKEN.fullmatch(token) else ""
     except ValueError:
         raise RunUnusable(f"run {run.number}: its done marker holds {raw[:40]!r}, not an exit code") from None
 
 
-def record_attempt(run: Run) -> None:
-    """``pushing``, with the time, before the push begins: a sidecar started again that finds it
-    without a verdict knows the one before it died pushing (out of memory, say), and answers
-    instead of pushing again, and dying again, for ever. Not written (a full disk): pushed anyway."""
+def record_attempt(run: Run, token: str) -> None:
+    """``pushing``, with the time and the token of the ``done`` it answers, before the push begins:
+    a sidecar started again that finds it for the same ``done`` without a verdict knows the one
+    before it died pushing (out of memory, say), and answers instead of pushing again, and dying
+    again, for ever. Not written (a full disk): pushed anyway."""
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     try:
-        write_marker(run.pushing, f"started {started}")
+        write_marker(run.pushing, f"started {started}", token)
     except OSError as e:
         print(f"kubectl-oras: run {run.number}: cannot record the push's start ({e.strerror or e}); pushing anyway",
               file=sys.stderr, flush=True)
 
 
-def interrupted(run: Run) -> str:
+def attempt_started(run: Run, token: str) -> str | None:
+    """When an earlier sidecar started pushing for the ``done`` whose token is ``token`` (None if
+    none did: a ``pushing`` for another ``done``, one the step planted before the wrapper's own
+    ``done`` came, does not count)."""
+    said = read_marker(run.pushing, 256)
+    if said is None:
+        return None
+    lines = said.split("\n")
+    if lines[1:2] != [token]:
+        return None
+    return lines[0].removeprefix("started ") if lines[0].startswith("started ") else "an unknown time"
+
+
+def interrupted(run: Run, started: str) -> str:
     """The verdict for a run whose push an earlier sidecar started and never answered.
 
     Why it died is in the pod's status (the oras-push container's lastState.terminated.reason,
     OOMKilled for a sidecar over its memory limit), which the sidecar does not read (it makes no
     API requests, and the pod's ServiceAccount need not allow it): the verdict says what it
     knows, and where to look."""
-    try:
-        said = read_regular(run.pushing, 64)
-    except OSError:
-        said = ""
-    when = said.removeprefix("started ") if said.startswith("started ") else "an unknown time"
     return (f"push-failed: the push of run {run.number} was interrupted: the sidecar died while pushing (out of "
-            f"memory, or killed) in an attempt started at {when}; it is not tried again in this pod "
+            f"memory, or killed) in an attempt started at {started}; it is not tried again in this pod "
             "(kubectl describe pod: the oras-push container's last state says why)")
 
 
@@ -144,9 +160,8 @@ def output_names(run: Run) -> list[str]:
     return names
 
 
-def push_run(step: StepDescription, run: Run) -> str:
+def push_run(step: StepDescription, run: Run, code: int, token: str) -> str:
     """Push one finished run per policy; returns the verdict. Raises on what it cannot do."""
-    code = read_exit_code(run)
     if step.output is None:
         return "not-pushed: no output-uri"
     names = output_names(run)
@@ -160,7 +175,7 @@ def push_run(step: StepDescription, run: Run) -> str:
     from ..oci.push import push_artifact  # warmed up by run()'s background import
     from ..oci.signals import alarm_after
 
-    record_attempt(run)
+    record_attempt(run, token)
     try:
         # Absolute paths: each layer is titled with the output's own name. The step's timeout also
         # ends a push to a registry that only drips (the transport's own checks would not).
@@ -174,20 +189,24 @@ def push_run(step: StepDescription, run: Run) -> str:
     return f"pushed {result.reference}@{result.digest}"
 
 
-def handle_run(step: StepDescription, run: Run) -> str:
-    """The verdict for one finished run: every failure is one, so the wrapper never waits forever."""
+def handle_run(step: StepDescription, run: Run) -> tuple[str, str]:
+    """The verdict for one finished run, and the token from its ``done`` that the verdict answers:
+    every failure is a verdict, so the wrapper never waits forever."""
+    token = ""
     try:
-        if os.path.lexists(run.pushing):
-            return interrupted(run)
-        return push_run(step, run)
+        code, token = read_done(run)
+        started = attempt_started(run, token)
+        if started is not None:
+            return interrupted(run, started), token
+        return push_run(step, run, code, token), token
     except OrasError as e:
-        return f"push-failed: {e}"
+        return f"push-failed: {e}", token
     except OSError as e:  # e.g. an output the step made unreadable to us
-        return f"push-failed: {e.filename}: {e.strerror}" if e.filename and e.strerror else f"push-failed: {e}"
+        return (f"push-failed: {e.filename}: {e.strerror}" if e.filename and e.strerror else f"push-failed: {e}"), token
     except Exception as e:  # a bug of ours is still a verdict, never a crash (and a crash loop on this run)
         if step.debug:
             traceback.print_exc()
-        return f"push-failed: unexpected error ({type(e).__name__}: {e})"
+        return f"push-failed: unexpected error ({type(e).__name__}: {e})", token
 
 
 def _warm_up() -> None:
@@ -195,8 +214,8 @@ def _warm_up() -> None:
 
 
 def pending_runs(step: StepDescription) -> list[Run]:
-    """Runs whose step is done and that have no verdict yet."""
-    return [run for run in run_dirs(step) if os.path.lexists(run.done) and not os.path.lexists(run.verdict)]
+    """Runs whose step is done and that have no verdict of the sidecar's for that ``done`` yet."""
+    return [run for run in run_dirs(step) if os.path.lexists(run.done) and not is_answered(run)]
 
 
 def run(step: StepDescription, *, stop: threading.Event) -> int:
@@ -211,7 +230,8 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
     unwritten = pull_in_sidecar.pull(step, stop) if step.pull_in_sidecar else None  # an answer the share refused
     pull_failed = step.pull_in_sidecar and (unwritten is not None or pull_in_sidecar.failed_answer(step.layout))
     next_answer = time.monotonic() + 1
-    decided: dict[str, str] = {}  # verdicts not written yet (the share refused them): retried, not re-pushed
+    # verdicts not written yet (the share refused them), with their tokens: retried, not re-pushed
+    decided: dict[str, tuple[str, str]] = {}
     reported: set[str] = set()
     while not stop.is_set():
         if unwritten is not None and time.monotonic() >= next_answer:
@@ -219,22 +239,24 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
             next_answer = time.monotonic() + 1
         try:
             for pending in pending_runs(step):
-                verdict = decided.pop(pending.path, None)
-                if verdict is None:
-                    verdict = handle_run(step, pending)
-                    print(f"kubectl-oras: {pending.number}: {verdict}", file=sys.stderr, flush=True)
+                answer = decided.pop(pending.path, None)
+                if answer is None or answer[1] != done_token(pending):  # not decided, or for another done
+                    answer = handle_run(step, pending)
+                    print(f"kubectl-oras: {pending.number}: {answer[0]}", file=sys.stderr, flush=True)
                 try:
-                    write_verdict(pending, verdict)
+                    write_verdict(pending, *answer)
                 except OSError as e:
-                    decided[pending.path] = verdict
+                    decided[pending.path] = answer
                     _report_once(reported, f"run {pending.number}: cannot write the verdict: {e}")
             if step.single_run and pull_failed and (acknowledged := seen_run(step)):
                 print(f"kubectl-oras: run {acknowledged.number} read the failed pull's answer and the launcher runs "
                       "once (restartPolicy Never): the sidecar ends", file=sys.stderr, flush=True)
                 return 0
             if step.single_run and (answered := answered_run(step)):
-                if step.output is not None:  # with nothing to push, the wrapper waits for no verdict
-                    wait_until_seen(answered, stop)
+                # With nothing to push, the wrapper waits for no verdict. A run whose done is
+                # replaced meanwhile (the verdict answered one the step planted) is served again.
+                if step.output is not None and not wait_until_seen(answered, stop):
+                    continue
                 print(f"kubectl-oras: run {answered.number} has its verdict and the launcher runs once "
                       "(restartPolicy Never): the sidecar ends", file=sys.stderr, flush=True)
                 return 0
@@ -259,11 +281,12 @@ def run_dirs(step: StepDescription) -> list[Run]:
 
 
 def answered_run(step: StepDescription) -> Run | None:
-    """The launcher's last finished run, once every finished run (with ``done``) has its verdict.
-    A run directory without ``done`` is a step still running, or not the wrapper's: neither is
-    waited for here."""
-    finished = [run for run in run_dirs(step) if os.path.lexists(run.done)]
-    if finished and all(os.path.lexists(run.verdict) for run in finished):
+    """The launcher's last finished run, once every finished run (with a ``done`` holding a run's
+    token) has its verdict. A run directory without ``done`` is a step still running, or not the
+    wrapper's, and a ``done`` without a token is not the wrapper's (it is answered all the same):
+    none of them is waited for here, nor ends the sidecar before the wrapper's own ``done``."""
+    finished = [run for run in run_dirs(step) if done_token(run)]
+    if finished and all(is_answered(run) for run in finished):
         return finished[-1]
     return None
 
@@ -273,12 +296,21 @@ def seen_run(step: StepDescription) -> Run | None:
     return next((run for run in run_dirs(step) if os.path.lexists(run.seen)), None)
 
 
-def wait_until_seen(run: Run, stop: threading.Event) -> None:
+def wait_until_seen(run: Run, stop: threading.Event) -> bool:
     """Until the wrapper says it has read the verdict (it exits right after), for at most
-    SEEN_WAIT_SECONDS: a sidecar that ended while the launcher still ran would be started again."""
+    SEEN_WAIT_SECONDS: a sidecar that ended while the launcher still ran would be started again.
+    The wrapper writes the run's token into ``seen``; an empty or other ``seen`` (planted) is not
+    its word. False when the run is no longer answered: its ``done`` was replaced (the verdict
+    answered one the step planted), and the wrapper still waits for the answer to its own."""
     deadline = time.monotonic() + SEEN_WAIT_SECONDS
-    while not os.path.lexists(run.seen) and time.monotonic() < deadline and not stop.is_set():
+    while time.monotonic() < deadline and not stop.is_set():
+        token = done_token(run)
+        if token and (read_marker(run.seen, DONE_MAX_BYTES) or "").strip() == token:
+            return True
+        if not is_answered(run):
+            return False
         stop.wait(POLL_SECONDS)
+    return True
 
 
 def _report_once(reported: set[str], message: str) -> None:

@@ -20,6 +20,7 @@ from ..errors import OrasError
 from ..oci.errors import InvalidReference
 from ..oci.reference import parse_name, registry_host_of
 from . import patterns, variables
+from .share import SHARE_MOUNT, in_share
 from .step import PUSH_ON_FAILURE
 
 PREFIX = "oras.converged-computing.github.io/"
@@ -238,6 +239,28 @@ def _path(values: dict[str, str], key: str) -> str | None:
     return value
 
 
+SHARE_PATH_KEYS = ("input-path", "output-path", "output-pipe")
+
+
+def check_outside_share(settings: StepSettings, *, working_dir: str | None = None) -> None:
+    """input-path, output-path and output-pipe must not be the share or lie in it: inputs copied
+    there, or a step's output written there, would land on the markers the agent and the wrapper
+    answer each other with (docs/pod-protocol.md). A relative path is judged from ``working_dir``
+    (the launcher's workingDir) when known; the wrapper refuses at run time what only the step's
+    filesystem can tell (links, the image's working directory)."""
+    for key in SHARE_PATH_KEYS:
+        path = getattr(settings, key.replace("-", "_"))
+        if path is not None and in_share(path, working_dir=working_dir):
+            where = f"{path} (from workingDir {working_dir})" if not path.startswith("/") else path
+            raise InvalidAnnotations(
+                f"annotation {annotation_key(key)}: {where} is in {SHARE_MOUNT}, the volume the cache's agent keeps "
+                f"its answers in; nothing of the step may go there: choose a path outside {SHARE_MOUNT}")
+    if working_dir is not None and settings.inputs and settings.input_path is None and in_share(working_dir):
+        raise InvalidAnnotations(
+            f"the launcher's workingDir {working_dir} is in {SHARE_MOUNT}, the volume the cache's agent keeps its answers "
+            f"in, and the inputs would be copied there: set annotation {annotation_key('input-path')} outside it")
+
+
 def output_name(path: str) -> str | None:
     """The name an output is pushed under (its base name), when the path alone says it.
 
@@ -307,6 +330,11 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
     if "input-uri" in values:
         inputs.append(parse_artifact(values["input-uri"], key="input-uri"))
     numbered = sorted((int(m.group(1)), k) for k in values if (m := INPUT_N.fullmatch(k)))
+    for (number, key), (other_number, other) in zip(numbered, numbered[1:], strict=False):
+        if number == other_number:  # input-uri_01 beside input-uri_1: which comes first would be a key's spelling
+            raise InvalidAnnotations(
+                f"annotations {annotation_key(key)} and {annotation_key(other)} both number input {number}; "
+                "give each input its own number (input-uri_1, input-uri_2, …)")
     for _, key in numbered:
         inputs.append(parse_artifact(values[key], key=key))
     _check_patterns_apart(inputs)
@@ -337,7 +365,7 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         raise InvalidAnnotations(
             f"annotation {annotation_key('push-on-failure')}: {policy!r} is not one of {', '.join(PUSH_ON_FAILURE)}"
         )
-    return StepSettings(
+    settings = StepSettings(
         cache=cache,
         inputs=tuple(inputs),
         output=output,
@@ -354,6 +382,8 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         input_overwrite=_boolean(values, "input-overwrite", False),
         warnings=tuple(warnings),
     )
+    check_outside_share(settings)
+    return settings
 
 
 def render(settings: StepSettings) -> dict[str, str]:
@@ -378,6 +408,6 @@ def render(settings: StepSettings) -> dict[str, str]:
 
 
 __all__ = [
-    "PREFIX", "ArtifactName", "InvalidAnnotations", "StepSettings", "expand_for_pod", "is_marked", "merge_owner",
-    "ours", "output_name", "parse_artifact", "parse_settings", "render",
+    "PREFIX", "ArtifactName", "InvalidAnnotations", "StepSettings", "check_outside_share", "expand_for_pod",
+    "is_marked", "merge_owner", "ours", "output_name", "parse_artifact", "parse_settings", "render",
 ]

@@ -22,9 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import OrasError
-from .annotations import InvalidAnnotations, StepSettings, annotation_key, expand_for_pod, parse_settings, shown
+from .annotations import (
+    InvalidAnnotations,
+    StepSettings,
+    annotation_key,
+    check_outside_share,
+    expand_for_pod,
+    parse_settings,
+    shown,
+)
 from .caches import REGISTRY_PORT, CacheView, cache_registry
-from .share import SHARE_MOUNT, SHARE_VOLUME, Share
+from .share import SHARE_MOUNT, SHARE_VOLUME, Share, in_share
 from .step import STEP_ENV, WRAPPER_ENV_PREFIX, StepDescription, WrapperSettings, verdict_wait, wrapper_environment
 from .variables import downward_env, variables_in
 
@@ -105,7 +113,36 @@ def check_pod(pod: dict[str, Any]) -> None:
 
 
 def is_injected(pod: dict[str, Any]) -> bool:
-    return any(c.get("name") == PUSH_CONTAINER for c in (pod.get("spec") or {}).get("initContainers") or [])
+    """Whether the agent is in the pod already: our sidecar, running our agent, and the share. A
+    container of the user's that only bears the sidecar's name is not it (check_names refuses it)."""
+    spec = pod.get("spec") or {}
+    return (any(c.get("name") == PUSH_CONTAINER and c.get("command") == agent_command("push")
+                for c in spec.get("initContainers") or [])
+            and any(v.get("name") == SHARE_VOLUME for v in spec.get("volumes") or []))
+
+
+AGENT_CONTAINERS = (PUSH_CONTAINER, PULL_CONTAINER)
+
+
+def check_names(spec: dict[str, Any], launcher: int) -> None:
+    """What the injection adds must not clash with the pod's own: the apiserver would refuse the
+    pod naming indices of the injected spec, which the user never wrote (`initContainers[0].name:
+    Duplicate`, `volumeMounts[2].mountPath must be unique`). Raise InvalidPod naming the user's field."""
+    for volume in spec.get("volumes") or []:
+        if volume.get("name") == SHARE_VOLUME:
+            raise InvalidAnnotations(f"the pod already has a volume named {SHARE_VOLUME!r}, which the cache needs")
+    for field in ("initContainers", "containers"):
+        for i, container in enumerate(spec.get(field) or []):
+            if container.get("name") in AGENT_CONTAINERS:
+                raise InvalidPod(f"spec.{field}[{i}] is named {container['name']!r}, a name the cache's agent takes "
+                                 f"(it adds {' and '.join(AGENT_CONTAINERS)}); rename the container")
+    field = f"spec.containers[{launcher}]"
+    for i, mount in enumerate(_maps(spec["containers"][launcher].get("volumeMounts"), f"{field}.volumeMounts")):
+        path = mount.get("mountPath")
+        if isinstance(path, str) and in_share(path):
+            raise InvalidPod(f"{field}.volumeMounts[{i}] (volume {shown(mount.get('name'))}) is mounted at {path}, "
+                             f"where the cache mounts its share ({SHARE_MOUNT}) in the step's container; mount it "
+                             "elsewhere")
 
 
 def runs_once(pod: dict[str, Any], launcher: int) -> bool:
@@ -286,12 +323,12 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     if is_injected(pod):
         return pod, settings
     spec = pod.get("spec") or {}
-    for volume in spec.get("volumes") or []:
-        if volume.get("name") == SHARE_VOLUME:
-            raise InvalidAnnotations(f"the pod already has a volume named {SHARE_VOLUME!r}, which the cache needs")
     if not template:
         settings = expand_for_pod(settings, metadata_of(pod))
     index = choose_launcher(pod, settings)
+    check_names(spec, index)
+    working_dir = spec["containers"][index].get("workingDir")
+    check_outside_share(settings, working_dir=working_dir if isinstance(working_dir, str) else None)
     # Shallow copies are enough: nothing below changes a nested object in place, and a deep copy
     # of the pod was half of the webhook's time per review (bench/webhook.py).
     new_spec = dict(spec)

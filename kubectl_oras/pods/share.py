@@ -8,10 +8,23 @@ path is spelled twice. docs/pod-protocol.md says who writes what.
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass
 
 SHARE_VOLUME = "oras-share"
 SHARE_MOUNT = "/oras"
+
+
+def in_share(path: str, *, working_dir: str | None = None, mount: str = SHARE_MOUNT) -> bool:
+    """Whether ``path`` is the share's mount or lies under it, as written: a relative path is taken
+    from ``working_dir`` (None: not known here, so not in it). Links are the wrapper's to resolve,
+    in the step's filesystem (docs/pod-protocol.md)."""
+    if not posixpath.isabs(path):
+        if working_dir is None or not posixpath.isabs(working_dir):
+            return False
+        path = posixpath.join(working_dir, path)
+    normal = "/" + posixpath.normpath(path).lstrip("/")  # normpath keeps a leading "//"
+    return normal == mount or normal.startswith(mount.rstrip("/") + "/")
 
 
 @dataclass(frozen=True)

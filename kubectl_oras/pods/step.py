@@ -160,6 +160,7 @@ class WrapperSettings:
 def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, str]:
     """The environment the wrapper reads: its settings and the share's layout (share.py)."""
     return {
+        "KUBECTL_ORAS_SHARE": share.root,
         "KUBECTL_ORAS_SHARE_BUSYBOX": share.busybox,
         "KUBECTL_ORAS_SHARE_INPUTS": share.inputs,
         "KUBECTL_ORAS_SHARE_RUNS": share.runs,

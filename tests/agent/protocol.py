@@ -50,6 +50,7 @@ class LocalPod:
     timeout: float | None = None
     runs_once: bool = False  # restartPolicy Never, the launcher alone: the sidecar pulls, and ends after the run
     verdict_wait: int | None = None  # the wrapper's bound on its wait for the verdict (None: the injection's)
+    working_dir: Path | None = None  # the launcher's (default: root/work); root itself stands for `/`, holding the share
     sidecar: subprocess.Popen | None = None
     launched: list[subprocess.Popen] = field(default_factory=list)
 
@@ -64,7 +65,7 @@ class LocalPod:
 
     @property
     def workdir(self) -> Path:
-        return self.root / "work"
+        return self.working_dir or self.root / "work"
 
     def env(self) -> dict[str, str]:
         step = StepDescription(registry=self.registry, plain_http=True, inputs=tuple(self.inputs), output=self.output,

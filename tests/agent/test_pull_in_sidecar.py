@@ -256,10 +256,10 @@ def test_a_sidecar_whose_wrapper_never_reads_the_verdict_still_ends(pod, repo):
     pod.output, pod.output_path = f"{repo}-out:v1", "out.txt"
     run = pod.share / "runs" / "1"
     run.mkdir(parents=True)
-    (run / "done").write_text("3\n")  # a wrapper that wrote done, then was killed
+    (run / "done").write_text("3 5b1c4a52-run-token\n")  # a wrapper that wrote done, then was killed
     pod.start_sidecar()
     assert pod.sidecar.wait(timeout=10) == 0
-    assert (run / "verdict").read_text() == "not-pushed: the step exited with 3\n"
+    assert (run / "verdict").read_text() == "not-pushed: the step exited with 3\n5b1c4a52-run-token\n"
 
 
 def test_a_step_with_inputs_and_no_output_ends_its_sidecar_too(pod, client, any_registry, repo, tmp_path):
@@ -270,5 +270,6 @@ def test_a_step_with_inputs_and_no_output_ends_its_sidecar_too(pod, client, any_
     code, out, err = pod.run_step("cat", "seed.txt", timeout=STEP_TIMEOUT)
     assert (code, out) == (0, "iterations=3\n"), err
     assert pod.sidecar.wait(timeout=10) == 0
-    assert (pod.share / "runs" / "1" / "verdict").read_text() == "not-pushed: no output-uri\n"
+    verdict = (pod.share / "runs" / "1" / "verdict").read_text().splitlines()
+    assert verdict == ["not-pushed: no output-uri", (pod.share / "runs" / "1" / "done").read_text().split()[1]]
     assert not (pod.share / "runs" / "1" / "seen").exists()  # the wrapper waited for no verdict

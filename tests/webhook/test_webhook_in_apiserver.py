@@ -212,3 +212,18 @@ def test_each_pod_of_an_indexed_job_is_told_its_own_tag(control_plane, ns):
     assert len(pods) == 3, "the Job controller did not make a pod per index"
     told = {p["metadata"]["annotations"][INDEX]: step_value(p)["output"] for p in pods}
     assert told == {"0": "results/pi:run-0", "1": "results/pi:run-1", "2": "results/pi:run-2"}
+
+
+def test_a_path_in_the_share_and_a_container_named_as_the_agents_are_denied_naming_what_the_user_wrote(
+        control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    r = create(control_plane, ns, pod("into-share", {**MARK, PREFIX + "input-path": "/oras/runs"}))
+    assert r.status_code == 400
+    message = r.json()["message"]
+    assert "denied the request" in message and f"annotation {PREFIX}input-path: /oras/runs is in /oras" in message
+    clash = pod("clash", MARK)
+    clash["spec"]["initContainers"] = [{"name": "oras-push", "image": "busybox", "command": ["true"]}]
+    r = create(control_plane, ns, clash)
+    assert r.status_code == 400, r.text  # before: stored as it was, the step running without the agent
+    message = r.json()["message"]
+    assert "denied the request" in message and "spec.initContainers[0] is named 'oras-push'" in message
