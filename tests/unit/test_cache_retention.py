@@ -50,6 +50,9 @@ def test_no_limit_is_no_retention(retention):
     ({"maxAge": ["1h"]}, "spec.retention.maxAge"), ({"keepLast": 1, "interval": "often"}, "spec.retention.interval"),
     ({"keepLast": 1, "keep": "final"}, "spec.retention.keep"), ({"keepLast": 1, "keep": [""]}, "spec.retention.keep"),
     ({"keepLast": 1, "dryRun": "yes"}, "spec.retention.dryRun"),
+    ({"maxAge": "0s"}, "spec.retention.maxAge: must be more than zero"), ({"maxAge": 0}, "spec.retention.maxAge"),
+    ({"keepLast": 1, "interval": "0"}, "spec.retention.interval: must be more than zero"),
+    ({"maxAge": "1d"}, "spec.retention.maxAge: '1d' is not a retention duration"),
 ])
 def test_a_bad_field_is_named(retention, field):
     with pytest.raises(InvalidCache, match=field.replace(".", r"\.")):
