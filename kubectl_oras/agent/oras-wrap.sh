@@ -220,11 +220,24 @@ fi
 [ "$terminated" = 1 ] && [ "$code" = 0 ] && code=143  # a signal during the copies
 echo "$code" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "$bb" mv "$done_file.tmp" "$done_file"
 
-if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
-  while [ ! -e "$verdict_file" ] && [ "$terminated" = 0 ]; do read -t 1 _ <&3; done
+# A signal after `done` (the pod deleted once the step had finished on its own) does not stop
+# the wait: the kubelet stops the sidecar only after this container has ended, so the push goes
+# on, and what it stores is the step's whole output. Exiting now would fail a step whose tag
+# then appears; waiting, the exit says what the registry holds. The kubelet's SIGKILL at the end
+# of the grace period bounds the wait; the sidecar, stopped after it, then tags nothing.
+stopped_before_done="$terminated"
+if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$stopped_before_done" = 0 ]; then
+  said=0
+  while [ ! -e "$verdict_file" ]; do
+    read -t 1 _ <&3
+    if [ "$terminated" = 1 ] && [ "$said" = 0 ]; then
+      fail "stopped by a signal after the step finished: waiting for its push to end (the sidecar is stopped after this container)"
+      said=1
+    fi
+  done
 fi
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ ! -e "$verdict_file" ]; then
-  fail "stopped by a signal: not waiting for the push"
+  fail "stopped by a signal before the step finished: not waiting for the push"
   [ "$code" = 0 ] && code=143  # outputs not known to be stored: never report success
 elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
   verdict="$("$bb" cat "$verdict_file")"

@@ -99,8 +99,12 @@ def output_names(run: Run) -> list[str]:
     return names
 
 
-def push_run(step: StepDescription, run: Run) -> str:
-    """Push one finished run per policy; returns the verdict. Raises on what it cannot do."""
+def push_run(step: StepDescription, run: Run, stop: threading.Event) -> str:
+    """Push one finished run per policy; returns the verdict. Raises on what it cannot do.
+
+    Once ``stop`` is set (SIGTERM: the kubelet stops the sidecar only after the launcher has
+    ended, so its wrapper no longer waits for this verdict, and the pod fails), nothing more is
+    tagged: a tag must not say that a step the pod reports as failed succeeded."""
     code = read_exit_code(run)
     if step.output is None:
         return "not-pushed: no output-uri"
@@ -120,18 +124,20 @@ def push_run(step: StepDescription, run: Run) -> str:
         # ends a push to a registry that only drips (the transport's own checks would not).
         with alarm_after(step.timeout, what=f"push {ref}"):
             client = connection.client(step, push=True)
-            connection.wait_until_up(step, client)  # a cache created with the workflow may not be up yet
-            result = push_artifact(client, ref,
-                                   [os.path.join(run.outputs, n) for n in names], annotations={EXIT_CODE_ANNOTATION: str(code)})
+            connection.wait_until_up(step, client, stop=stop)  # a cache created with the workflow may not be up yet
+            result = push_artifact(client, ref, [os.path.join(run.outputs, n) for n in names],
+                                   annotations={EXIT_CODE_ANNOTATION: str(code)}, stop=stop)
     except OrasError as e:
+        if stop.is_set():
+            return f"push-failed: pushing {ref}: the pod is going away (SIGTERM): {e}"
         return f"push-failed: pushing {ref}: {e}"
     return f"pushed {result.reference}@{result.digest}"
 
 
-def handle_run(step: StepDescription, run: Run) -> str:
+def handle_run(step: StepDescription, run: Run, stop: threading.Event) -> str:
     """The verdict for one finished run: every failure is one, so the wrapper never waits forever."""
     try:
-        return push_run(step, run)
+        return push_run(step, run, stop)
     except OrasError as e:
         return f"push-failed: {e}"
     except OSError as e:  # e.g. an output the step made unreadable to us
@@ -173,7 +179,7 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
             for pending in pending_runs(step):
                 verdict = decided.pop(pending.path, None)
                 if verdict is None:
-                    verdict = handle_run(step, pending)
+                    verdict = handle_run(step, pending, stop)
                     print(f"kubectl-oras: {pending.number}: {verdict}", file=sys.stderr, flush=True)
                 try:
                     write_verdict(pending, verdict)
