@@ -10,6 +10,11 @@ from __future__ import annotations
 import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+# The form of a retention duration (an OrasCache's spec.retention.maxAge and .interval, and the
+# flags that set or apply one), matched whole: a whole number of seconds, or parts such as 1h30m.
+# The CRD (manifests/crd-orascache.yaml) carries the same pattern, anchored, and refuses zero
+# with a rule asking for a digit 1-9: tests/unit/test_durations.py holds the two equal.
+RETENTION_DURATION = re.compile(r"([0-9]+(\.[0-9]+)?(ms|s|m|h))+|[0-9]+")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # Ten years: longer than any wait or age anyone means, and far inside what the clocks that use a
 # duration can hold (a process timer, a socket's timeout: about 292 years of nanoseconds).
@@ -39,6 +44,19 @@ def within_bound(seconds: float, text: object) -> float:
 
 def positive_duration(text: str) -> float:
     """``parse_duration`` of a limit, which must be more than zero; ValueError saying which it is not."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"must be more than zero, not {text!r}")
+    return seconds
+
+
+def retention_duration(text: str) -> float:
+    """Seconds in a retention duration: the CRD's form and more than zero, or ValueError saying
+    which it is not. Zero is refused everywhere: ``maxAge: 0`` would put every tag over it, so each
+    run would delete them all (``keepLast: 0`` says that on purpose), and an ``interval`` of 0 asks
+    for nothing a real interval does not."""
+    if not RETENTION_DURATION.fullmatch(text):
+        raise ValueError(f"{text!r} is not a retention duration (a number of seconds, or e.g. 90s, 10m, 720h, 1h30m)")
     seconds = parse_duration(text)
     if seconds <= 0:
         raise ValueError(f"must be more than zero, not {text!r}")

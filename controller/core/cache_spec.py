@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_oras.durations import parse_duration
+from kubectl_oras.durations import retention_duration
 from kubectl_oras.errors import OrasError
 from kubectl_oras.pods.caches import REGISTRY_CANNOT_START, CacheView, auth_secret_name, cache_registry
 from kubectl_oras.retention.choice import Policy
@@ -136,12 +136,13 @@ MIN_RETENTION_INTERVAL = 10.0
 
 
 def _duration(value: Any, field: str) -> float | None:
+    """A retention duration (kubectl_oras/durations.py: the CRD's form, more than zero)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidCache(f"{field}: must be a duration such as 90s or 720h, not {value!r}")
     try:
-        return parse_duration(str(value))
+        return retention_duration(str(value))
     except ValueError as e:
         raise InvalidCache(f"{field}: {e}") from None
 

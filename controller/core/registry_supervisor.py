@@ -28,10 +28,11 @@ by digest once no tag needs them, so the plain collector frees them (docs/retent
 
 from __future__ import annotations
 
-MARKER_REPOSITORY = "kubectl-oras/reclaim"
+from kubectl_oras.retention.choice import RESERVED_PREFIX
+
+MARKER_REPOSITORY = f"{RESERVED_PREFIX}reclaim"  # under ours: retention never deletes it
 MARKER_TAG = "request"
 MARKER_ARTIFACT_TYPE = "application/vnd.kubectl-oras.reclaim.v1"
-RESERVED_PREFIX = "kubectl-oras/"  # repositories of ours: retention leaves them alone
 DRAIN_SECONDS = 10  # REGISTRY_HTTP_DRAINTIMEOUT: requests in flight finish before a stop
 
 SUPERVISOR = r"""

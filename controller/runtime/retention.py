@@ -58,7 +58,7 @@ from ..core.cache_retention import (
     seconds_until_due,
 )
 from ..core.cache_spec import InvalidCache, cache_spec
-from ..core.registry_supervisor import MARKER_ARTIFACT_TYPE, MARKER_REPOSITORY, MARKER_TAG, RESERVED_PREFIX
+from ..core.registry_supervisor import MARKER_ARTIFACT_TYPE, MARKER_REPOSITORY, MARKER_TAG
 from .events import EventRecorder
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def _run(client: RegistryClient, plan: RetentionPlan, cache: dict[str, Any], now
     mode, stopped_by = "", ""
     found, verdicts = Scan(), []
     try:
-        found = scan(client, concurrency=concurrency, first_seen=first_seen, reserved=RESERVED_PREFIX)
+        found = scan(client, concurrency=concurrency, first_seen=first_seen)
         verdicts = choose(found.tags, plan.policy, now)
         chosen = [v for v in verdicts if v.delete]
         if chosen:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from typing import TYPE_CHECKING
 
+from ..oci.errors import Cancelled
 from ..oci.reference import Reference, parse_reference
 from ..pods.step import STEP_ENV, InvalidStep, StepDescription
 from .registry_wait import wait_bound, wait_for_registry
@@ -33,8 +36,17 @@ def client(step: StepDescription, *, push: bool) -> RegistryClient:
                           timeouts=Timeouts(total=step.timeout), retry=RetryPolicy(refused_for=REFUSED_FOR))
 
 
-def wait_until_up(step: StepDescription, client: RegistryClient, *, what: str | None = None) -> None:
-    """Before the first request: wait (bounded, saying so) for a registry that does not answer yet."""
+def wait_until_up(step: StepDescription, client: RegistryClient, *, what: str | None = None,
+                  stop: threading.Event | None = None) -> None:
+    """Before the first request: wait (bounded, saying so) for a registry that does not answer yet;
+    Cancelled once ``stop`` is set."""
     bound, by_timeout = wait_bound(os.environ, step.timeout)
+
+    def sleep(seconds: float) -> None:
+        if stop is None:
+            time.sleep(seconds)
+        elif stop.wait(seconds):
+            raise Cancelled(f"stopped while waiting for registry {step.registry} to answer")
+
     wait_for_registry(step.registry, lambda limit: client.probe(limit=limit), bound=bound, by_timeout=by_timeout,
-                      what=what)
+                      what=what, sleep=sleep)

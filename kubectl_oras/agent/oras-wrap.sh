@@ -290,20 +290,31 @@ answered() {  # whether the verdict file is the sidecar's answer to this run: it
   fi
   return 1
 }
+# A signal after `done` (the pod deleted once the step had finished on its own) does not stop
+# the wait: the kubelet stops the sidecar only after this container has ended, so the push goes
+# on, and what it stores is the step's whole output. Exiting now would fail a step whose tag
+# then appears; waiting, the exit says what the registry holds. The kubelet's SIGKILL at the end
+# of the grace period bounds the wait; the sidecar, stopped after it, then tags nothing.
+stopped_before_done="$terminated"
 got=0
-if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
+if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$stopped_before_done" = 0 ]; then
+  said=0
   while :; do
     answered && { got=1; break; }
-    [ "$terminated" = 0 ] && [ "$waited" -lt "$verdict_wait" ] || break
+    [ "$waited" -lt "$verdict_wait" ] || break
     if [ "$wake_open" = 1 ]; then
       read -t 1 _ 2>/dev/null <&3 || waited=$((waited + 1))
     else
       "$bb" sleep 1; waited=$((waited + 1))
     fi
+    if [ "$terminated" = 1 ] && [ "$said" = 0 ]; then
+      fail "stopped by a signal after the step finished: waiting for its push to end (the sidecar is stopped after this container)"
+      said=1
+    fi
   done
 fi
-if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$got" = 0 ] && [ "$terminated" = 1 ]; then
-  fail "stopped by a signal: not waiting for the push"
+if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$got" = 0 ] && [ "$stopped_before_done" = 1 ]; then
+  fail "stopped by a signal before the step finished: not waiting for the push"
   [ "$code" = 0 ] && code=143  # outputs not known to be stored: never report success
 elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$got" = 0 ]; then
   verdict="push-failed: the sidecar (oras-push) gave no verdict within $verdict_wait s of the step's end, so its outputs are not known to be stored (kubectl logs POD -c oras-push; kubectl describe pod: its last state)"

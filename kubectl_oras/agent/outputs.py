@@ -160,8 +160,12 @@ def output_names(run: Run) -> list[str]:
     return names
 
 
-def push_run(step: StepDescription, run: Run, code: int, token: str) -> str:
-    """Push one finished run per policy; returns the verdict. Raises on what it cannot do."""
+def push_run(step: StepDescription, run: Run, code: int, token: str, stop: threading.Event) -> str:
+    """Push one finished run per policy; returns the verdict. Raises on what it cannot do.
+
+    Once ``stop`` is set (SIGTERM: the kubelet stops the sidecar only after the launcher has
+    ended, so its wrapper no longer waits for this verdict, and the pod fails), nothing more is
+    tagged: a tag must not say that a step the pod reports as failed succeeded."""
     if step.output is None:
         return "not-pushed: no output-uri"
     names = output_names(run)
@@ -181,15 +185,17 @@ def push_run(step: StepDescription, run: Run, code: int, token: str) -> str:
         # ends a push to a registry that only drips (the transport's own checks would not).
         with alarm_after(step.timeout, what=f"push {ref}"):
             client = connection.client(step, push=True)
-            connection.wait_until_up(step, client)  # a cache created with the workflow may not be up yet
-            result = push_artifact(client, ref,
-                                   [os.path.join(run.outputs, n) for n in names], annotations={EXIT_CODE_ANNOTATION: str(code)})
+            connection.wait_until_up(step, client, stop=stop)  # a cache created with the workflow may not be up yet
+            result = push_artifact(client, ref, [os.path.join(run.outputs, n) for n in names],
+                                   annotations={EXIT_CODE_ANNOTATION: str(code)}, stop=stop)
     except OrasError as e:
+        if stop.is_set():
+            return f"push-failed: pushing {ref}: the pod is going away (SIGTERM): {e}"
         return f"push-failed: pushing {ref}: {e}"
     return f"pushed {result.reference}@{result.digest}"
 
 
-def handle_run(step: StepDescription, run: Run) -> tuple[str, str]:
+def handle_run(step: StepDescription, run: Run, stop: threading.Event) -> tuple[str, str]:
     """The verdict for one finished run, and the token from its ``done`` that the verdict answers:
     every failure is a verdict, so the wrapper never waits forever."""
     token = ""
@@ -198,7 +204,7 @@ def handle_run(step: StepDescription, run: Run) -> tuple[str, str]:
         started = attempt_started(run, token)
         if started is not None:
             return interrupted(run, started), token
-        return push_run(step, run, code, token), token
+        return push_run(step, run, code, token, stop), token
     except OrasError as e:
         return f"push-failed: {e}", token
     except OSError as e:  # e.g. an output the step made unreadable to us
@@ -241,7 +247,7 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
             for pending in pending_runs(step):
                 answer = decided.pop(pending.path, None)
                 if answer is None or answer[1] != done_token(pending):  # not decided, or for another done
-                    answer = handle_run(step, pending)
+                    answer = handle_run(step, pending, stop)
                     print(f"kubectl-oras: {pending.number}: {answer[0]}", file=sys.stderr, flush=True)
                 try:
                     write_verdict(pending, *answer)

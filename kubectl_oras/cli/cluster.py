@@ -143,11 +143,12 @@ def create_cache(
     from ..cluster import caches
 
     limit = seconds("--timeout", timeout)
+    # Every option is checked before the cluster is asked anything; the namespace comes from it.
+    cache = caches.cache_object(name, "", storage=storage, storage_class=storage_class, auth=not no_auth,
+                                keep_last=keep_last, max_age=max_age)
 
     async def body(kube: Kube) -> dict[str, Any]:
-        cache = caches.cache_object(name, kube.namespace, storage=storage, storage_class=storage_class,
-                                    auth=not no_auth, keep_last=keep_last, max_age=max_age)
-        made = await caches.create_cache(kube, cache)
+        made = await caches.create_cache(kube, {**cache, "metadata": {**cache["metadata"], "namespace": kube.namespace}})
         progress(f"created cache {name!r} in namespace {kube.namespace}")
         if wait:
             made = await caches.wait_ready(kube, kube.namespace, name, progress, timeout=limit)

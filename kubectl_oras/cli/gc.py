@@ -90,7 +90,7 @@ def gc(
     output: Annotated[Format, typer.Option("--output", "-o", help="Output format: text or json.")] = Format.text,
 ) -> None:
     """Delete the tags a retention policy no longer keeps, printing each one and why."""
-    from ..durations import parse_duration
+    from ..durations import retention_duration
     from ..oci.errors import InvalidReference
     from ..oci.reference import is_valid_repository
     from ..retention.choice import Policy
@@ -98,7 +98,7 @@ def gc(
     if keep_last is None and max_age is None:
         raise NoLimit("say what to delete: --keep-last N, --max-age DURATION, or both")
     try:
-        age = parse_duration(max_age) if max_age is not None else None
+        age = retention_duration(max_age) if max_age is not None else None
     except ValueError as e:
         raise NoLimit(f"--max-age: {e}") from None
     for name in repositories or []:

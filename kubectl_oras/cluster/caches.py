@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..durations import positive_duration
+from ..durations import retention_duration
 from ..errors import OrasError
 from ..kube.api import ORAS_CACHES, SECRETS, Kube
 from ..kube.errors import NotFound
@@ -52,8 +52,6 @@ class CacheExists(CacheError):
 # controller/; tests/unit/test_cluster_caches.py checks that the two agree.
 MAX_NAME = 52
 _CACHE_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-# The CRD's pattern for spec.retention durations (manifests/crd-orascache.yaml), matched whole.
-_CRD_DURATION = re.compile(r"([0-9]+(\.[0-9]+)?(ms|s|m|h))+|[0-9]+")
 # A Kubernetes quantity, not negative (what the CRD's isQuantity accepts for pvc.size).
 _QUANTITY = re.compile(r"\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][-+]?[0-9]+)?")
 
@@ -91,11 +89,8 @@ def cache_object(name: str, namespace: str, *, storage: str | None = None, stora
     if keep_last is not None and keep_last < 0:
         raise CacheError(f"--keep-last: must be 0 or more, not {keep_last}")
     if max_age is not None:
-        if not _CRD_DURATION.fullmatch(max_age):
-            raise CacheError(f"--max-age: {max_age!r} is not a duration the OrasCache takes "
-                             "(a number of seconds, or e.g. 90s, 10m, 720h, 1h30m)")
         try:
-            positive_duration(max_age)
+            retention_duration(max_age)
         except ValueError as e:
             raise CacheError(f"--max-age: {e}") from None
     spec: dict[str, Any] = {}

@@ -12,7 +12,7 @@ from .archive import pack_directory
 from .client import RegistryClient
 from .digest_cache import DigestCache
 from .digests import hash_file, sha256_digest
-from .errors import InvalidReference, LocalPathError, RegistryError
+from .errors import Cancelled, InvalidReference, LocalPathError, RegistryError
 from .manifest import (
     DEFAULT_ARTIFACT_TYPE,
     EMPTY_CONFIG,
@@ -169,22 +169,39 @@ def push_artifact(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress | None = None,
     cache: DigestCache | None = None,
+    stop: threading.Event | None = None,
 ) -> PushResult:
-    """Upload each path as a layer (several at once), then the config and the manifest under ref's tag."""
+    """Upload each path as a layer (several at once), then the config and the manifest under ref's tag.
+
+    Once ``stop`` is set, no layer starts and no manifest is put: the push raises Cancelled, and a
+    push cut short leaves no tag (only blobs no manifest lists, which the registry's garbage
+    collector sweeps). A layer already uploading runs on; a manifest already sent is stored.
+    """
     if ref.digest or not ref.tag:
         raise InvalidReference(f"cannot push to {ref}: give a tag (repo:tag), not a digest")
+
+    def unless_stopped(before: str) -> None:
+        if stop is not None and stop.is_set():
+            raise Cancelled(f"stopped before {before}; nothing was tagged")
+
+    def push_layer(item: PushItem, cancel: threading.Event) -> Blob:
+        unless_stopped(f"uploading {item.title}")
+        return pusher.push_item(item, cancel)
+
+    unless_stopped("it began")
     items = plan_push(paths)
     if progress:
         progress.add_total(sum(os.path.getsize(i.path) for i in items if not i.is_directory))
     workdir = tempfile.mkdtemp(prefix="kubectl-oras-push-")
     try:
         pusher = _Pusher(client, ref.repository, progress, cache, workdir)
-        layers = run_all(pusher.push_item, items, concurrency=concurrency, name="push")
+        layers = run_all(push_layer, items, concurrency=concurrency, name="push")
         manifest = build_manifest(layers=layers, artifact_type=artifact_type, annotations=annotations)
         body = encode_manifest(manifest)
         for attempt in range(MANIFEST_REPAIRS + 1):
             if not client.blob_exists(ref.repository, EMPTY_CONFIG_BLOB.digest):
                 client.upload_blob_bytes(ref.repository, EMPTY_CONFIG, EMPTY_CONFIG_BLOB.digest)
+            unless_stopped("its manifest")
             try:
                 client.put_manifest(ref.repository, ref.tag, body, media_type=MANIFEST_MEDIA_TYPE)
                 break

@@ -9,9 +9,10 @@ The rules, in the order they are applied:
 1. A tag's time is its manifest's ``org.opencontainers.image.created``. A time in the future
    counts as now (a pusher's clock ahead of ours must not make its artifact immortal, or count
    as newest).
-2. Never deleted: a referrer tag (``sha256-<hex>``, and cosign's ``.sig``/``.att``/``.sbom``
-   forms: the tag schema that stands in for the referrers API), and a tag that a ``keep``
-   pattern matches (shell style, the whole tag: ``final-*``).
+2. Never deleted: a tag of a repository under ``kubectl-oras/`` (ours: the controller's reclaim
+   marker, which the registry's supervisor watches), a referrer tag (``sha256-<hex>``, and
+   cosign's ``.sig``/``.att``/``.sbom`` forms: the tag schema that stands in for the referrers
+   API), and a tag that a ``keep`` pattern matches (shell style, the whole tag: ``final-*``).
 3. The tags of each repository with a time, newest first (ties broken by the tag's name in
    natural order, so ``iter-10`` is newer than ``iter-9`` pushed in the same second), are
    deleted past the newest ``keepLast``, and when older than ``maxAge``. Either limit alone
@@ -40,6 +41,9 @@ _NUMBERS = re.compile(r"(\d+)")
 
 DELETE = "delete"
 KEEP = "keep"
+# Repositories of ours (controller/core/registry_supervisor.py: the reclaim marker): whatever the
+# policy and however they are reached, retention never deletes a tag there.
+RESERVED_PREFIX = "kubectl-oras/"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,10 @@ class Verdict:
     @property
     def reference(self) -> str:
         return f"{self.repository}:{self.tag}"
+
+
+def is_reserved_repository(repository: str) -> bool:
+    return repository.startswith(RESERVED_PREFIX)
 
 
 def is_referrer_tag(tag: str) -> bool:
@@ -159,6 +167,9 @@ def _choose_in(tags: Sequence[Tag], policy: Policy, now: _dt.datetime) -> list[V
     for tag, moment, source in timed:
         base = Verdict(tag.repository, tag.tag, tag.digest, KEEP, "", moment, source, children=tag.children)
         age = (now - moment).total_seconds()
+        if is_reserved_repository(tag.repository):
+            out.append(replace(base, reason=f"a repository of kubectl-oras's own ({RESERVED_PREFIX}): never deleted"))
+            continue
         if is_referrer_tag(tag.tag):
             out.append(replace(base, reason="a referrer tag (signatures, SBOMs): never deleted"))
             continue

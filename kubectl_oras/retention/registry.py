@@ -31,7 +31,7 @@ from ..oci.errors import AuthenticationFailed, NotFound, RegistryError
 from ..oci.manifest import ANNOTATION_CREATED, DOCKER_LIST_MEDIA_TYPE, INDEX_MEDIA_TYPE
 from ..oci.parallel import run_all
 from ..oci.reference import is_valid_repository, is_valid_tag
-from .choice import DELETE, Tag, Verdict, digests_to_delete, parse_created, spare_shared
+from .choice import DELETE, Tag, Verdict, digests_to_delete, is_reserved_repository, parse_created, spare_shared
 from .text import clean
 
 log = logging.getLogger(__name__)
@@ -129,9 +129,9 @@ def read_tag(client: RegistryClient, repository: str, tag: str,
 
 def scan(client: RegistryClient, repositories: Sequence[str] | None = None, *, concurrency: int = 8,
          first_seen: dict[str, tuple[str, _dt.datetime]] | None = None,
-         on_progress: Callable[[int, int], None] | None = None, reserved: str = "") -> Scan:
-    """Every tag of ``repositories`` (all the catalog lists when None, but those starting with
-    ``reserved``), read ``concurrency`` at a time."""
+         on_progress: Callable[[int, int], None] | None = None) -> Scan:
+    """Every tag of ``repositories`` (all the catalog lists when None, but ours under
+    ``kubectl-oras/``, which the choice never deletes anyway), read ``concurrency`` at a time."""
     result = Scan()
     named = repositories is not None
     if repositories is not None:
@@ -139,7 +139,7 @@ def scan(client: RegistryClient, repositories: Sequence[str] | None = None, *, c
     else:
         names = []
         for name in _unique(client.list_repositories()):
-            if reserved and name.startswith(reserved):
+            if is_reserved_repository(name):
                 continue
             if is_valid_repository(name):
                 names.append(name)

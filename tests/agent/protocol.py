@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,29 @@ def catches_sigterm(pid: int) -> bool:
             if line.startswith("SigCgt:"):
                 return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
     return False
+
+
+@dataclass
+class Lines:
+    """What a process writes to one of its pipes, line by line, as it comes (read by a thread)."""
+
+    lines: list[str] = field(default_factory=list)
+    ended: bool = False
+
+    def has(self, needle: str) -> bool:
+        return any(needle in line for line in self.lines)
+
+
+def follow(stream) -> Lines:
+    seen = Lines()
+
+    def read() -> None:
+        for line in stream:
+            seen.lines.append(line)
+        seen.ended = True
+
+    threading.Thread(target=read, daemon=True).start()
+    return seen
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:

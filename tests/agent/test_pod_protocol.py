@@ -170,18 +170,6 @@ def test_a_bad_input_reference_fails_the_init_container_with_one_line(pod, repo)
     assert init.stderr.strip().count("\n") == 0 and "not found" in init.stderr
 
 
-def test_a_wrapper_waiting_for_a_verdict_stops_on_sigterm_and_does_not_report_success(pod, repo):
-    pod.output = f"{repo}:iter-0"
-    pod.output_path = "out.txt"
-    assert pod.init().returncode == 0  # no sidecar: the verdict never comes
-    step = pod.launcher("sh", "-c", "echo done > out.txt")
-    wait_for(lambda: any((d / "done").exists() for d in (pod.share / "runs").iterdir()))
-    step.send_signal(signal.SIGTERM)
-    _, err = step.communicate(timeout=10)
-    assert step.returncode == 143
-    assert "not waiting for the push" in err
-
-
 def test_a_launcher_running_as_another_user_gets_its_inputs_and_pushes(client, any_registry, repo, tmp_path):
     import shutil
     import tempfile

@@ -83,6 +83,19 @@ def test_a_bad_spec_is_refused_naming_the_field(control_plane, crd, spec, field,
     assert field in r.json()["message"]
 
 
+@pytest.mark.parametrize("retention, field", [
+    ({"maxAge": "0s"}, "spec.retention.maxAge"), ({"maxAge": "0"}, "spec.retention.maxAge"),
+    ({"keepLast": 1, "interval": "0h0m0.0s"}, "spec.retention.interval"),
+])
+def test_a_retention_duration_of_zero_is_refused_as_the_commands_refuse_it(control_plane, crd, retention, field):
+    ns = new_namespace(control_plane, "oc")
+    r = create(control_plane, ns, cache("zero", {"retention": retention}))
+    assert r.status_code == 422, r.text
+    message = r.json()["message"]
+    assert field in message and "must be more than zero" in message, message
+    assert create(control_plane, ns, cache("tiny", {"retention": {**retention, field.split(".")[-1]: "1ms"}})).status_code == 201
+
+
 def test_the_resource_has_its_short_name_columns_and_status_subresource(crd):
     assert crd["spec"]["names"]["shortNames"] == ["oc"]
     version = crd["spec"]["versions"][0]

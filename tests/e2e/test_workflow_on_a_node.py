@@ -61,11 +61,13 @@ def orascache(cp, ns, name, spec=None):
 
 def cache_client(cp, ns, name):
     cache = wait_for(cp, f"/{GROUP}/namespaces/{ns}/orascaches/{name}", ready, timeout=180)
-    secret = get(cp, f"/api/v1/namespaces/{ns}/secrets/{cache['status']['authSecret']}").json()
-    user, password = (base64.b64decode(secret["data"][k]).decode() for k in ("ORAS_USER", "ORAS_PASS"))
+    credentials = None
+    if cache["status"].get("authSecret"):  # none with auth.enabled: false
+        secret = get(cp, f"/api/v1/namespaces/{ns}/secrets/{cache['status']['authSecret']}").json()
+        credentials = Credentials(*(base64.b64decode(secret["data"][k]).decode() for k in ("ORAS_USER", "ORAS_PASS")))
     service = get(cp, f"/api/v1/namespaces/{ns}/services/{name}").json()
     host = f"{service['spec']['clusterIP']}:5000"
-    client = RegistryClient(host, plain_http=True, retries=8, credentials=Credentials(user, password))
+    client = RegistryClient(host, plain_http=True, retries=8, credentials=credentials)
     deadline = time.monotonic() + 30
     while True:  # until kube-proxy has programmed the Service
         try:
@@ -200,6 +202,45 @@ def test_a_pod_deleted_while_its_sidecar_waits_for_a_registry_goes_away_at_once(
     while get(cp, path).status_code != 404:
         assert time.monotonic() - began < 60, "the pod outlived its 5 s grace period by far"
         time.sleep(0.5)
+
+
+def test_a_pod_deleted_after_its_step_while_the_push_waits_succeeds_with_its_tag_stored(cluster):
+    """The pod is deleted after its step finished, while the sidecar's push waits for the registry
+    (a Service with no endpoints yet): the kubelet signals the step's container first, the wrapper
+    goes on waiting, the push ends once the Service finds the registry, and the pod, the Job
+    (podReplacementPolicy: Failed, so it waits for the pod's phase) and the registry agree."""
+    cp, _ = cluster
+    ns = new_namespace(cp, "e2e")
+    host, client = orascache(cp, ns, "oras", {"auth": {"enabled": False}})
+    registry = get(cp, f"/api/v1/namespaces/{ns}/services/oras").json()["spec"]
+    late = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "late", "namespace": ns},
+            "spec": {"ports": [{"port": 5000, "targetPort": 5000}], "selector": {"kubectl-oras-test": "nobody"}}}
+    apply(cp, late)
+    job = step_job(ns, "deleted", {PREFIX + "registry": f"http://late.{ns}.svc:5000",
+                                   PREFIX + "output-uri": "experiment/deleted:iter-0", PREFIX + "output-path": "out.txt"},
+                   "echo result > out.txt")
+    job["spec"]["podReplacementPolicy"] = "Failed"
+    job["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 120
+    apply(cp, job)
+    pods = f"/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3Ddeleted"
+    deadline = time.monotonic() + 120
+    while not (items := get(cp, pods).json()["items"]):
+        assert time.monotonic() < deadline, "the Job made no pod"
+        time.sleep(0.5)
+    path = f"/api/v1/namespaces/{ns}/pods/{items[0]['metadata']['name']}"
+    while "waiting for registry late." not in get(cp, f"{path}/log?container=oras-push").text:  # the step is done
+        assert time.monotonic() < deadline, get(cp, path).json().get("status")
+        time.sleep(0.5)
+    assert cp.session().delete(f"{cp.server}{path}").status_code == 200
+    while "waiting for its push to end" not in get(cp, f"{path}/log?container=step").text:
+        assert time.monotonic() < deadline, get(cp, f"{path}/log?container=step").text
+        time.sleep(0.5)
+    assert client.resolve("experiment/deleted", "iter-0", what="check") is None
+    apply(cp, {**late, "spec": {**late["spec"], "selector": registry["selector"]}})  # the registry answers now
+    done = wait_for(cp, f"/apis/batch/v1/namespaces/{ns}/jobs/deleted",
+                    lambda j: j.get("status", {}).get("succeeded") == 1 or j.get("status", {}).get("failed"))
+    assert done["status"].get("succeeded") == 1, done["status"]
+    assert client.resolve("experiment/deleted", "iter-0", what="check") is not None
 
 
 def pod_status(cp, ns, pod):

@@ -183,3 +183,15 @@ def test_on_a_digest_only_registry_an_index_of_indexes_keeps_what_it_reaches(fre
     assert r.returncode == 0, r.stderr
     assert {t["tag"]: t["result"] for t in json.loads(r.stdout)["tags"]} == {"release": "kept", "old-build": "spared"}
     assert store.client.fetch_manifest("app", leaf_digest, what="t")[2] == leaf_digest
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["every-repository", "named"])
+def test_gc_never_deletes_the_controllers_reclaim_marker(fresh, named):
+    registry, store = fresh("distribution-3")
+    store.put("kubectl-oras/reclaim", "request", b"reclaim", created=at(1))  # what the controller pushes
+    store.put("metric/lammps", "run-1", b"1", created=at(1))
+    r = gc(registry.host, *(["kubectl-oras/reclaim", "metric/lammps"] if named else []), "--keep-last", "0",
+           "--max-age", "1s")
+    assert r.returncode == 0, r.stderr
+    assert tags(store.client, "kubectl-oras/reclaim") == {"request"}
+    assert store.client.list_tags("metric/lammps") == []  # the run did delete what the policy chose

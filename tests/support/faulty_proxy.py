@@ -12,6 +12,8 @@ registry behind it. ``rules`` maps a predicate on (method, path) to a fault, app
   ("stall", n)          a GET or HEAD: forward, send n body bytes, then fall silent (the
                         connection stays open until the proxy stops); any other request: read
                         its body, then never answer
+  ("hold", None)        keep the request (``holding`` is set) until ``let_go()`` or the proxy
+                        stops, then forward it: a request in flight for as long as a test wants
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ class FaultyProxy:
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _released: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Event = field(default_factory=threading.Event)
+    _let_go: threading.Event = field(default_factory=threading.Event)
+
+    def let_go(self) -> None:
+        """Forward the requests a "hold" rule keeps, and every later one."""
+        self._let_go.set()
 
     def add(self, matches: Callable[[str, str], bool], fault: str, arg: int | None = None, *, times: int = 1) -> None:
         with self._lock:
@@ -72,6 +80,10 @@ class FaultyProxy:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                     body = self._read_chunked()
                 rule = proxy.take_rule(self.command, self.path)
+                if rule and rule.fault == "hold":
+                    proxy.holding.set()
+                    while not proxy._let_go.wait(0.05) and not proxy._released.is_set():
+                        pass
                 if rule and rule.fault == "stall" and self.command not in ("GET", "HEAD"):
                     proxy.seen.append((self.command, self.path, 0))
                     proxy._released.wait(300)

@@ -52,6 +52,9 @@ def test_no_limit_is_no_retention(retention):
     ({"keepLast": 1, "dryRun": "yes"}, "spec.retention.dryRun"),
     ({"maxAge": "3000000h", "keepLast": 1}, "spec.retention.maxAge"),
     ({"keepLast": 1, "interval": "3000000h"}, "spec.retention.interval"),
+    ({"maxAge": "0s"}, "spec.retention.maxAge: must be more than zero"), ({"maxAge": 0}, "spec.retention.maxAge"),
+    ({"keepLast": 1, "interval": "0"}, "spec.retention.interval: must be more than zero"),
+    ({"maxAge": "1d"}, "spec.retention.maxAge: '1d' is not a retention duration"),
 ])
 def test_a_bad_field_is_named(retention, field):
     with pytest.raises(InvalidCache, match=field.replace(".", r"\.")):

@@ -51,6 +51,20 @@ def test_keep_last_zero_deletes_every_unprotected_tag():
     assert deleted(choose(tags, Policy(keep_last=0, keep=("final",)), NOW)) == ["a:x"]
 
 
+@pytest.mark.parametrize("by_digest", [False, True], ids=["by-tag", "by-digest"])
+@pytest.mark.parametrize("policy", [Policy(keep_last=0), Policy(max_age=1.0), Policy(keep_last=0, max_age=1.0)],
+                         ids=["keep-last-0", "max-age-1s", "both"])
+def test_a_repository_under_kubectl_oras_is_never_chosen(policy, by_digest):
+    # the controller's reclaim marker, an old one without a created time, and content parked there
+    tags = [Tag("kubectl-oras/reclaim", "request", digest(1), created=ago(1000)),
+            Tag("kubectl-oras/reclaim", "old", digest(2), first_seen=ago(1000)),
+            Tag("kubectl-oras/parked", "x", digest(3), created=ago(1000)),
+            Tag("kubectl-orasx", "x", digest(4), created=ago(1000))]  # only the folder is ours
+    verdicts = choose(tags, policy, NOW, by_digest=by_digest)
+    assert deleted(verdicts) == ["kubectl-orasx:x"]
+    assert all("kubectl-oras/" in v.reason for v in verdicts if v.repository.startswith("kubectl-oras/"))
+
+
 def test_ties_are_broken_by_the_tag_in_natural_order_whatever_the_input_order():
     # created has one-second resolution: iterations pushed in the same second tie
     same = ago(1)
