@@ -3,8 +3,8 @@ one websocket to a pod's ``portforward`` subresource (``v4.channel.k8s.io``, cha
 
 Two layers. ``Tunnel`` is the asyncio core: it resolves the target (a Service's ready pod, as
 ``kubectl port-forward svc/NAME`` does, forward_target.py, or a named pod), probes it once, then
-listens; each connection opens its own websocket through the Kube's ``ApiClient`` session (its TLS
-context, its bearer token and refresh hooks) and pumps bytes both ways with backpressure. When a
+listens; each connection opens its own websocket (``Kube.websocket``: the ``ApiClient``'s session,
+TLS context, bearer token and refresh hooks) and pumps bytes both ways with backpressure. When a
 websocket cannot be opened because the pod is gone, a Service's ready pod is looked up again
 (waiting up to ``wait_ready`` seconds) and the connection goes on there. ``PortForward`` is the
 synchronous face for the CLI: an event loop in a daemon thread, ``address`` ("127.0.0.1:PORT")
@@ -15,10 +15,8 @@ for a failure message. docs/kube-client.md ("Port-forward") has the protocol as 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,12 +33,10 @@ log = logging.getLogger("kubectl_oras.portforward")
 
 LISTEN_HOST = "127.0.0.1"
 READ_SIZE = 256 * 1024  # the most one local read, and so one websocket message to the pod, carries
-OPEN_TIMEOUT = 15.0  # seconds for the websocket upgrade
 PROBE_TIMEOUT = 10.0  # seconds for the kubelet's port header on the probe
 PROBE_QUIET = 0.3  # seconds the probe's error channel must stay quiet after the header
 EOF_GRACE = 1.0  # seconds the pod may still answer after the local side stopped sending (as the kubelet allows)
 WAIT_READY = 30.0  # seconds to wait for a ready pod behind the Service, at the start and after a pod is gone
-MAX_EXPLAIN_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -137,49 +133,10 @@ class Tunnel:
 
     async def open(self, pod: str, port: int) -> aiohttp.ClientWebSocketResponse:
         """The websocket to ``pod``'s ``port``, upgraded; a KubeError naming what refused it."""
-        api = self.kube.api
-        rest = api.rest_client
-        url = str(api.configuration.host) + PODS.path(namespace=self.namespace, name=pod, subresource="portforward")
-        headers = dict(api.default_headers)
-        await api.update_params_for_auth(headers, [], ["BearerToken"])  # the refresh hooks run here
-        try:
-            ws = await asyncio.wait_for(rest.pool_manager.ws_connect(
-                url, params={"ports": str(port)}, protocols=(SUBPROTOCOL,), headers=headers, max_msg_size=0,
-                compress=0, autoping=True, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-                proxy=rest.proxy, proxy_headers=rest.proxy_headers, server_hostname=rest.server_hostname),
-                OPEN_TIMEOUT)
-        except aiohttp.WSServerHandshakeError as e:
-            if e.status == 101:  # upgraded, but not to a websocket we can use
-                raise PortForwardError(f"port-forward to pod {self.namespace}/{pod}: {e.message}") from None
-            body = await self._explain(url, port, headers)
-            raise upgrade_refused(e.status, body, namespace=self.namespace, pod=pod, port=port) from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            host = api.configuration.host
-            raise ClusterUnreachable(f"port-forward to pod {self.namespace}/{pod}: cannot reach the Kubernetes API "
-                                     f"at {host}: {str(e) or type(e).__name__}") from None
-        if ws.protocol != SUBPROTOCOL:
-            await ws.close()
-            raise PortForwardError(f"port-forward to pod {self.namespace}/{pod}: the apiserver did not agree to "
-                                   f"{SUBPROTOCOL} (it chose {ws.protocol or 'none'})")
-        return ws
-
-    async def _explain(self, url: str, port: int, headers: dict[str, str]) -> bytes:
-        """The body of a refused upgrade. aiohttp's handshake error drops it, so the same upgrade is
-        asked once more and its answer read (only after a refusal)."""
-        rest = self.kube.api.rest_client
-        upgrade = dict(headers, Upgrade="websocket", Connection="Upgrade", **{
-            "Sec-WebSocket-Version": "13", "Sec-WebSocket-Protocol": SUBPROTOCOL,
-            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()})
-        try:
-            async with asyncio.timeout(OPEN_TIMEOUT):
-                async with rest.pool_manager.get(url, params={"ports": str(port)}, headers=upgrade, proxy=rest.proxy,
-                                                 server_hostname=rest.server_hostname) as response:
-                    if response.status == 101:
-                        response.close()
-                        return b""
-                    return await response.content.read(MAX_EXPLAIN_BYTES)
-        except (TimeoutError, aiohttp.ClientError, OSError):
-            return b""
+        return await self.kube.websocket(
+            PODS.path(namespace=self.namespace, name=pod, subresource="portforward"), query={"ports": str(port)},
+            protocol=SUBPROTOCOL, what=f"port-forward to pod {self.namespace}/{pod}", error=PortForwardError,
+            refused=lambda status, body: upgrade_refused(status, body, namespace=self.namespace, pod=pod, port=port))
 
     async def connect(self) -> tuple[aiohttp.ClientWebSocketResponse, str, int]:
         """A websocket to the current target; when the pod is gone (or the last stream ended in
