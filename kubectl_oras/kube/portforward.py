@@ -17,15 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 import aiohttp
 
 from ..errors import OrasError
 from .api import PODS, SERVICES, Kube
-from .channels import SUBPROTOCOL, ChannelReader, data_frame, upgrade_refused
+from .channels import SUBPROTOCOL, ChannelReader, data_message, upgrade_refused
 from .errors import ClusterUnreachable, Forbidden, KubeError, PortForwardError, Unauthorized
 from .forward_target import choose_pod, selector, service_port
 
@@ -33,6 +35,7 @@ log = logging.getLogger("kubectl_oras.portforward")
 
 LISTEN_HOST = "127.0.0.1"
 READ_SIZE = 256 * 1024  # the most one local read, and so one websocket message to the pod, carries
+LISTEN_BACKLOG = 100  # connections the kernel holds for us before we accept them (asyncio's default)
 PROBE_TIMEOUT = 10.0  # seconds for the kubelet's port header on the probe
 PROBE_QUIET = 0.3  # seconds the probe's error channel must stay quiet after the header
 EOF_GRACE = 1.0  # seconds the pod may still answer after the local side stopped sending (as the kubelet allows)
@@ -76,7 +79,8 @@ class Tunnel:
         self.frames = 0  # messages from the kubelet, and the largest (docs/kube-client.md says what they were)
         self.largest_frame = 0
         self.target: tuple[str, int] | None = None  # (pod, port) connections go to
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
         self._streams: set[asyncio.Task[None]] = set()
         self._stale = False
 
@@ -89,19 +93,29 @@ class Tunnel:
     async def start(self) -> None:
         await self._retarget(wait=self.wait_ready)
         await self._probe()
-        self._server = await asyncio.start_server(self._serve, LISTEN_HOST, self.listen_port, limit=READ_SIZE)
-        self.listen_port = self._server.sockets[0].getsockname()[1]
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((LISTEN_HOST, self.listen_port))
+            listener.listen(LISTEN_BACKLOG)
+            listener.setblocking(False)
+        except BaseException:
+            listener.close()
+            raise
+        self._listener = listener
+        self.listen_port = listener.getsockname()[1]
+        self._accepting = asyncio.create_task(self._accept(listener))
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._accepting is not None:
+            self._accepting.cancel()
+            await asyncio.gather(self._accepting, return_exceptions=True)
+        if self._listener is not None:
+            self._listener.close()
         for task in list(self._streams):
             task.cancel()
         if self._streams:
             await asyncio.gather(*self._streams, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
 
     # -- the target ---------------------------------------------------------------------------
 
@@ -205,10 +219,22 @@ class Tunnel:
 
     # -- one local connection -----------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._streams.add(task)
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                connection, _ = await loop.sock_accept(listener)
+            except OSError as e:  # out of file descriptors, an aborted connection: the next may work
+                log.warning("port-forward: cannot accept a connection: %s", e)
+                await asyncio.sleep(0.1)
+                continue
+            connection.setblocking(False)
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = asyncio.create_task(self._serve(connection))
+            self._streams.add(task)
+            task.add_done_callback(self._streams.discard)
+
+    async def _serve(self, connection: socket.socket) -> None:
         self.connections += 1
         try:
             try:
@@ -217,23 +243,29 @@ class Tunnel:
                 self.last_error = str(e)
                 log.warning("port-forward: %s", e)
                 return
-            await self._pump(ws, ChannelReader(port), reader, writer, pod)
+            await self._pump(ws, ChannelReader(port), connection, pod)
         except asyncio.CancelledError:
             pass
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-            self._streams.discard(task)
+            connection.close()
 
-    async def _pump(self, ws: aiohttp.ClientWebSocketResponse, channels: ChannelReader, reader: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter, pod: str) -> None:
+    async def _pump(self, ws: aiohttp.ClientWebSocketResponse, channels: ChannelReader, connection: socket.socket,
+                    pod: str) -> None:
         """Bytes both ways until either side ends. Backpressure: a full local socket stops our reads
-        of the websocket (aiohttp then stops reading its socket); a slow pod, our local reads."""
+        of the websocket (aiohttp then stops reading its socket); a slow pod, our local reads.
+
+        The local socket is read straight into the message that goes to the pod (after its channel
+        byte) and written from the kubelet's message as it came: no stream buffer in between."""
+        loop = asyncio.get_running_loop()
 
         async def upstream() -> None:
-            while data := await reader.read(READ_SIZE):
-                await ws.send_bytes(data_frame(data))
+            while True:
+                message, data = data_message(READ_SIZE)  # a new one each time: aiohttp may keep what it is given
+                n = await loop.sock_recv_into(connection, data)
+                if not n:
+                    return
+                # aiohttp takes any bytes-like here (it checks for bytes, bytearray or memoryview)
+                await ws.send_bytes(cast(bytes, message[:1 + n]))
 
         async def downstream() -> None:
             while True:
@@ -246,8 +278,7 @@ class Tunnel:
                 self.largest_frame = max(self.largest_frame, len(message.data))
                 incoming = channels.feed(message.data)
                 if incoming.data is not None:
-                    writer.write(incoming.data)
-                    await writer.drain()
+                    await loop.sock_sendall(connection, incoming.data)
 
         up = asyncio.create_task(upstream())
         down = asyncio.create_task(downstream())
