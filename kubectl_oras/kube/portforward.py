@@ -78,6 +78,8 @@ class Tunnel:
         self.reconnects = 0  # times the Service's pod was looked up again
         self.frames = 0  # messages from the kubelet, and the largest (docs/kube-client.md says what they were)
         self.largest_frame = 0
+        self.frames_sent = 0  # messages to the kubelet, and the data they carried
+        self.bytes_sent = 0
         self.target: tuple[str, int] | None = None  # (pod, port) connections go to
         self._listener: socket.socket | None = None
         self._accepting: asyncio.Task[None] | None = None
@@ -264,6 +266,8 @@ class Tunnel:
                 n = await loop.sock_recv_into(connection, data)
                 if not n:
                     return
+                self.frames_sent += 1
+                self.bytes_sent += n
                 # aiohttp takes any bytes-like here (it checks for bytes, bytearray or memoryview)
                 await ws.send_bytes(cast(bytes, message[:1 + n]))
 
