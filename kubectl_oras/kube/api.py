@@ -1,15 +1,22 @@
-"""The Kubernetes API as plain dicts: get, create, replace, patch, delete, list of any resource.
+"""The Kubernetes API as plain dicts: get, create, replace, patch, delete, list of any resource;
+an answer read as it comes (a watch's) and an upgraded websocket (a port-forward's).
 
 Built on kubernetes-asyncio's ``ApiClient`` (its configuration, auth and connection pool) and its
 generic ``call_api``, so every object in the project is a plain dict, the same shape as the YAML
-in manifests/ and the JSON the apiserver sends; no generated model classes. Every failure becomes
-a ``KubeError`` (errors.py).
+in manifests/ and the JSON the apiserver sends; no generated model classes. This module is the
+only one that touches the client's internals (``call_api``, its aiohttp session, its auth
+hooks), and the one place a request that cannot be sent becomes ``ClusterUnreachable``; every
+other failure becomes a ``KubeError`` (errors.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
+import os
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +27,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from .errors import ClusterUnreachable, KubeError, api_error
 
 REQUEST_TIMEOUT = 30.0  # seconds for one API call; watches set their own
+UPGRADE_TIMEOUT = 15.0  # seconds for a websocket upgrade
+MAX_REFUSAL_BYTES = 64 * 1024  # of a refused upgrade's body, read to say why
+SENDING_FAILED = (TimeoutError, aiohttp.ClientError, OSError)  # how a request that got no answer fails
 
 
 class InvalidName(KubeError, ValueError):
@@ -103,6 +113,27 @@ class Kube:
     async def close(self) -> None:
         await self.api.close()
 
+    @property
+    def host(self) -> str:
+        """The apiserver's URL, as the kubeconfig (or the pod's environment) gave it."""
+        return str(self.api.configuration.host)
+
+    def unreachable(self, what: str, error: BaseException) -> ClusterUnreachable:
+        """The one error for a request that got no answer: refused, reset, timed out, no route."""
+        return ClusterUnreachable(f"{what}: cannot reach the Kubernetes API at {self.host}: "
+                                  f"{str(error) or type(error).__name__}")
+
+    @contextlib.contextmanager
+    def _sending(self, what: str) -> Iterator[None]:
+        """Failures of sending a request through ``call_api``, mapped: a refusal by its status, no
+        answer as ``unreachable``."""
+        try:
+            yield
+        except ApiException as e:
+            raise api_error(e.status or 0, e.body, what=what, http_reason=e.reason or "") from e
+        except SENDING_FAILED as e:
+            raise self.unreachable(what, e) from e
+
     async def call(self, method: str, path: str, *, what: str, body: Any = None, query: dict[str, Any] | None = None,
                    content_type: str = "application/json", timeout: float | None = None) -> dict[str, Any]:
         """One API call returning the answer's JSON object; every failure a KubeError naming ``what``."""
@@ -110,21 +141,112 @@ class Kube:
             words = what.split()
             self.on_request(words[0], words[1] if len(words) > 1 else "")
         try:
-            result = await self.api.call_api(
-                path, method, query_params=list((query or {}).items()), body=body,
-                header_params={"Accept": "application/json", "Content-Type": content_type},
-                response_types_map={200: "object", 201: "object", 202: "object"}, auth_settings=["BearerToken"],
-                _return_http_data_only=True, _preload_content=True, _request_timeout=timeout or self.timeout)
-        except ApiException as e:
-            raise api_error(e.status or 0, e.body, what=what, http_reason=e.reason or "") from e
-        except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            host = self.api.configuration.host
-            raise ClusterUnreachable(f"{what}: cannot reach the Kubernetes API at {host}: {str(e) or type(e).__name__}") from e
+            with self._sending(what):
+                result = await self.api.call_api(
+                    path, method, query_params=list((query or {}).items()), body=body,
+                    header_params={"Accept": "application/json", "Content-Type": content_type},
+                    response_types_map={200: "object", 201: "object", 202: "object"}, auth_settings=["BearerToken"],
+                    _return_http_data_only=True, _preload_content=True, _request_timeout=timeout or self.timeout)
         except (ValueError, LookupError) as e:  # an answer the client cannot decode (charset, UTF-8)
             raise KubeError(f"{what}: the Kubernetes API answered with something that is not JSON: {e}") from e
         if not isinstance(result, dict):
             raise KubeError(f"{what}: the Kubernetes API answered with something that is not a JSON object")
         return result
+
+    async def stream(self, path: str, *, what: str, query: list[tuple[str, str]], connect_timeout: float,
+                     read_timeout: float) -> AsyncGenerator[bytes, None]:
+        """A GET whose answer is read as it comes (a watch): its body's chunks as they arrive.
+
+        No total limit; ``read_timeout`` is how long it may stay silent. Not counted in
+        ``on_request`` (a watch is not a call). A refusal is mapped by its status, no answer is
+        ``unreachable``, and a body that breaks off (reset, silent too long) is
+        ``ClusterUnreachable`` saying so. Leaving the iteration before its end (break,
+        cancellation, ``aclose``) closes the connection instead of returning it to the pool.
+        """
+        timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout,
+                                        sock_read=read_timeout)
+        with self._sending(what):
+            # The ApiClient's own request path: its session (client certificates, the CA), its
+            # Authorization header (a bearer token, refreshed when the kubeconfig's exec plugin says
+            # so); with _preload_content=False it hands back aiohttp's response unread, as
+            # kubernetes-asyncio's Watch uses it.
+            response = await self.api.call_api(
+                path, "GET", query_params=query, header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout)
+        finished = False
+        try:
+            if response.status != 200:
+                try:
+                    body = await response.read()
+                except SENDING_FAILED:
+                    body = b""
+                raise api_error(response.status, body, what=what, http_reason=response.reason or "")
+            try:
+                async for chunk in response.content.iter_any():
+                    yield chunk
+            except SENDING_FAILED as e:
+                why = f"no data for {read_timeout:.0f} s" if isinstance(e, TimeoutError) else str(e) or type(e).__name__
+                raise ClusterUnreachable(f"{what}: the stream from {self.host} broke off: {why}") from e
+            finished = True
+        finally:
+            if finished:
+                response.release()
+            else:  # the body is not read to its end: the connection cannot be reused
+                response.close()
+
+    async def websocket(self, path: str, *, what: str, query: dict[str, str], protocol: str,
+                        refused: Callable[[int, bytes], KubeError] | None = None,
+                        error: type[KubeError] = KubeError,
+                        timeout: float = UPGRADE_TIMEOUT) -> aiohttp.ClientWebSocketResponse:
+        """``path`` upgraded to a websocket speaking ``protocol`` (a pod's ``portforward``).
+
+        Opened on the ApiClient's own aiohttp session (its TLS context: CA, client certificate,
+        verify, server name; its proxy) with the headers its auth gives, so a bearer token's
+        refresh hook runs before every upgrade. An upgrade the apiserver refuses becomes
+        ``refused(status, body)`` (by default the status's error); no answer within ``timeout`` is
+        ``unreachable``; an upgrade to anything but a websocket speaking ``protocol`` is ``error``.
+        """
+        rest = self.api.rest_client
+        url = self.host + path
+        headers = dict(self.api.default_headers)
+        await self.api.update_params_for_auth(headers, [], ["BearerToken"])  # the refresh hooks run here
+        try:
+            ws = await asyncio.wait_for(rest.pool_manager.ws_connect(
+                url, params=query, protocols=(protocol,), headers=headers, max_msg_size=0, compress=0,
+                autoping=True, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0), proxy=rest.proxy,
+                proxy_headers=rest.proxy_headers, server_hostname=rest.server_hostname), timeout)
+        except aiohttp.WSServerHandshakeError as e:
+            if e.status == 101:  # upgraded, but not to a websocket we can use
+                raise error(f"{what}: {e.message}") from None
+            body = await self._refusal(url, query, protocol, headers, timeout)
+            if refused is not None:
+                raise refused(e.status, body) from None
+            raise api_error(e.status, body, what=what, http_reason=e.message) from None
+        except SENDING_FAILED as e:
+            raise self.unreachable(what, e) from None
+        if ws.protocol != protocol:
+            await ws.close()
+            raise error(f"{what}: the apiserver did not agree to {protocol} (it chose {ws.protocol or 'none'})")
+        return ws
+
+    async def _refusal(self, url: str, query: dict[str, str], protocol: str, headers: dict[str, str],
+                       timeout: float) -> bytes:
+        """The body of a refused upgrade. aiohttp's handshake error drops it, so the same upgrade is
+        asked once more and its answer read (only after a refusal)."""
+        rest = self.api.rest_client
+        upgrade = dict(headers, Upgrade="websocket", Connection="Upgrade", **{
+            "Sec-WebSocket-Version": "13", "Sec-WebSocket-Protocol": protocol,
+            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()})
+        try:
+            async with asyncio.timeout(timeout):
+                async with rest.pool_manager.get(url, params=query, headers=upgrade, proxy=rest.proxy,
+                                                 server_hostname=rest.server_hostname) as response:
+                    if response.status == 101:
+                        response.close()
+                        return b""
+                    return await response.content.read(MAX_REFUSAL_BYTES)
+        except SENDING_FAILED:
+            return b""
 
     async def get(self, resource: Resource, name: str, *, namespace: str | None = None,
                   timeout: float | None = None) -> dict[str, Any]:

@@ -22,12 +22,14 @@ ERROR_CHANNEL = 1
 PORT_HEADER_BYTES = 2
 MAX_ERROR_BYTES = 64 * 1024  # an error message longer than this is cut (the kubelet's are a line)
 
-_DATA_PREFIX = bytes([DATA_CHANNEL])
 
-
-def data_frame(data: bytes) -> bytes:
-    """The message that sends ``data`` to the pod's port."""
-    return _DATA_PREFIX + data
+def data_message(size: int) -> tuple[memoryview, memoryview]:
+    """A message to the pod's port with room for ``size`` bytes of data: (the whole message, its
+    data part to fill). Data read into the second is sent as the first cut to ``1 + length``,
+    with no copy to put the channel byte in front."""
+    message = memoryview(bytearray(1 + size))
+    message[0] = DATA_CHANNEL
+    return message, message[1:]
 
 
 def port_header(port: int) -> bytes:

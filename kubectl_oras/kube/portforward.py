@@ -3,8 +3,8 @@ one websocket to a pod's ``portforward`` subresource (``v4.channel.k8s.io``, cha
 
 Two layers. ``Tunnel`` is the asyncio core: it resolves the target (a Service's ready pod, as
 ``kubectl port-forward svc/NAME`` does, forward_target.py, or a named pod), probes it once, then
-listens; each connection opens its own websocket through the Kube's ``ApiClient`` session (its TLS
-context, its bearer token and refresh hooks) and pumps bytes both ways with backpressure. When a
+listens; each connection opens its own websocket (``Kube.websocket``: the ``ApiClient``'s session,
+TLS context, bearer token and refresh hooks) and pumps bytes both ways with backpressure. When a
 websocket cannot be opened because the pod is gone, a Service's ready pod is looked up again
 (waiting up to ``wait_ready`` seconds) and the connection goes on there. ``PortForward`` is the
 synchronous face for the CLI: an event loop in a daemon thread, ``address`` ("127.0.0.1:PORT")
@@ -15,19 +15,19 @@ for a failure message. docs/kube-client.md ("Port-forward") has the protocol as 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-import os
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 import aiohttp
 
 from ..errors import OrasError
 from .api import PODS, SERVICES, Kube
-from .channels import SUBPROTOCOL, ChannelReader, data_frame, upgrade_refused
+from .channels import SUBPROTOCOL, ChannelReader, data_message, upgrade_refused
 from .errors import ClusterUnreachable, Forbidden, KubeError, PortForwardError, Unauthorized
 from .forward_target import choose_pod, selector, service_port
 
@@ -35,12 +35,11 @@ log = logging.getLogger("kubectl_oras.portforward")
 
 LISTEN_HOST = "127.0.0.1"
 READ_SIZE = 256 * 1024  # the most one local read, and so one websocket message to the pod, carries
-OPEN_TIMEOUT = 15.0  # seconds for the websocket upgrade
+LISTEN_BACKLOG = 100  # connections the kernel holds for us before we accept them (asyncio's default)
 PROBE_TIMEOUT = 10.0  # seconds for the kubelet's port header on the probe
 PROBE_QUIET = 0.3  # seconds the probe's error channel must stay quiet after the header
 EOF_GRACE = 1.0  # seconds the pod may still answer after the local side stopped sending (as the kubelet allows)
 WAIT_READY = 30.0  # seconds to wait for a ready pod behind the Service, at the start and after a pod is gone
-MAX_EXPLAIN_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,11 @@ class Tunnel:
         self.reconnects = 0  # times the Service's pod was looked up again
         self.frames = 0  # messages from the kubelet, and the largest (docs/kube-client.md says what they were)
         self.largest_frame = 0
+        self.frames_sent = 0  # messages to the kubelet, and the data they carried
+        self.bytes_sent = 0
         self.target: tuple[str, int] | None = None  # (pod, port) connections go to
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
         self._streams: set[asyncio.Task[None]] = set()
         self._stale = False
 
@@ -93,19 +95,29 @@ class Tunnel:
     async def start(self) -> None:
         await self._retarget(wait=self.wait_ready)
         await self._probe()
-        self._server = await asyncio.start_server(self._serve, LISTEN_HOST, self.listen_port, limit=READ_SIZE)
-        self.listen_port = self._server.sockets[0].getsockname()[1]
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((LISTEN_HOST, self.listen_port))
+            listener.listen(LISTEN_BACKLOG)
+            listener.setblocking(False)
+        except BaseException:
+            listener.close()
+            raise
+        self._listener = listener
+        self.listen_port = listener.getsockname()[1]
+        self._accepting = asyncio.create_task(self._accept(listener))
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._accepting is not None:
+            self._accepting.cancel()
+            await asyncio.gather(self._accepting, return_exceptions=True)
+        if self._listener is not None:
+            self._listener.close()
         for task in list(self._streams):
             task.cancel()
         if self._streams:
             await asyncio.gather(*self._streams, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
 
     # -- the target ---------------------------------------------------------------------------
 
@@ -137,49 +149,10 @@ class Tunnel:
 
     async def open(self, pod: str, port: int) -> aiohttp.ClientWebSocketResponse:
         """The websocket to ``pod``'s ``port``, upgraded; a KubeError naming what refused it."""
-        api = self.kube.api
-        rest = api.rest_client
-        url = str(api.configuration.host) + PODS.path(namespace=self.namespace, name=pod, subresource="portforward")
-        headers = dict(api.default_headers)
-        await api.update_params_for_auth(headers, [], ["BearerToken"])  # the refresh hooks run here
-        try:
-            ws = await asyncio.wait_for(rest.pool_manager.ws_connect(
-                url, params={"ports": str(port)}, protocols=(SUBPROTOCOL,), headers=headers, max_msg_size=0,
-                compress=0, autoping=True, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-                proxy=rest.proxy, proxy_headers=rest.proxy_headers, server_hostname=rest.server_hostname),
-                OPEN_TIMEOUT)
-        except aiohttp.WSServerHandshakeError as e:
-            if e.status == 101:  # upgraded, but not to a websocket we can use
-                raise PortForwardError(f"port-forward to pod {self.namespace}/{pod}: {e.message}") from None
-            body = await self._explain(url, port, headers)
-            raise upgrade_refused(e.status, body, namespace=self.namespace, pod=pod, port=port) from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            host = api.configuration.host
-            raise ClusterUnreachable(f"port-forward to pod {self.namespace}/{pod}: cannot reach the Kubernetes API "
-                                     f"at {host}: {str(e) or type(e).__name__}") from None
-        if ws.protocol != SUBPROTOCOL:
-            await ws.close()
-            raise PortForwardError(f"port-forward to pod {self.namespace}/{pod}: the apiserver did not agree to "
-                                   f"{SUBPROTOCOL} (it chose {ws.protocol or 'none'})")
-        return ws
-
-    async def _explain(self, url: str, port: int, headers: dict[str, str]) -> bytes:
-        """The body of a refused upgrade. aiohttp's handshake error drops it, so the same upgrade is
-        asked once more and its answer read (only after a refusal)."""
-        rest = self.kube.api.rest_client
-        upgrade = dict(headers, Upgrade="websocket", Connection="Upgrade", **{
-            "Sec-WebSocket-Version": "13", "Sec-WebSocket-Protocol": SUBPROTOCOL,
-            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()})
-        try:
-            async with asyncio.timeout(OPEN_TIMEOUT):
-                async with rest.pool_manager.get(url, params={"ports": str(port)}, headers=upgrade, proxy=rest.proxy,
-                                                 server_hostname=rest.server_hostname) as response:
-                    if response.status == 101:
-                        response.close()
-                        return b""
-                    return await response.content.read(MAX_EXPLAIN_BYTES)
-        except (TimeoutError, aiohttp.ClientError, OSError):
-            return b""
+        return await self.kube.websocket(
+            PODS.path(namespace=self.namespace, name=pod, subresource="portforward"), query={"ports": str(port)},
+            protocol=SUBPROTOCOL, what=f"port-forward to pod {self.namespace}/{pod}", error=PortForwardError,
+            refused=lambda status, body: upgrade_refused(status, body, namespace=self.namespace, pod=pod, port=port))
 
     async def connect(self) -> tuple[aiohttp.ClientWebSocketResponse, str, int]:
         """A websocket to the current target; when the pod is gone (or the last stream ended in
@@ -248,10 +221,22 @@ class Tunnel:
 
     # -- one local connection -----------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._streams.add(task)
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                connection, _ = await loop.sock_accept(listener)
+            except OSError as e:  # out of file descriptors, an aborted connection: the next may work
+                log.warning("port-forward: cannot accept a connection: %s", e)
+                await asyncio.sleep(0.1)
+                continue
+            connection.setblocking(False)
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = asyncio.create_task(self._serve(connection))
+            self._streams.add(task)
+            task.add_done_callback(self._streams.discard)
+
+    async def _serve(self, connection: socket.socket) -> None:
         self.connections += 1
         try:
             try:
@@ -260,23 +245,31 @@ class Tunnel:
                 self.last_error = str(e)
                 log.warning("port-forward: %s", e)
                 return
-            await self._pump(ws, ChannelReader(port), reader, writer, pod)
+            await self._pump(ws, ChannelReader(port), connection, pod)
         except asyncio.CancelledError:
             pass
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-            self._streams.discard(task)
+            connection.close()
 
-    async def _pump(self, ws: aiohttp.ClientWebSocketResponse, channels: ChannelReader, reader: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter, pod: str) -> None:
+    async def _pump(self, ws: aiohttp.ClientWebSocketResponse, channels: ChannelReader, connection: socket.socket,
+                    pod: str) -> None:
         """Bytes both ways until either side ends. Backpressure: a full local socket stops our reads
-        of the websocket (aiohttp then stops reading its socket); a slow pod, our local reads."""
+        of the websocket (aiohttp then stops reading its socket); a slow pod, our local reads.
+
+        The local socket is read straight into the message that goes to the pod (after its channel
+        byte) and written from the kubelet's message as it came: no stream buffer in between."""
+        loop = asyncio.get_running_loop()
 
         async def upstream() -> None:
-            while data := await reader.read(READ_SIZE):
-                await ws.send_bytes(data_frame(data))
+            while True:
+                message, data = data_message(READ_SIZE)  # a new one each time: aiohttp may keep what it is given
+                n = await loop.sock_recv_into(connection, data)
+                if not n:
+                    return
+                self.frames_sent += 1
+                self.bytes_sent += n
+                # aiohttp takes any bytes-like here (it checks for bytes, bytearray or memoryview)
+                await ws.send_bytes(cast(bytes, message[:1 + n]))
 
         async def downstream() -> None:
             while True:
@@ -289,8 +282,7 @@ class Tunnel:
                 self.largest_frame = max(self.largest_frame, len(message.data))
                 incoming = channels.feed(message.data)
                 if incoming.data is not None:
-                    writer.write(incoming.data)
-                    await writer.drain()
+                    await loop.sock_sendall(connection, incoming.data)
 
         up = asyncio.create_task(upstream())
         down = asyncio.create_task(downstream())

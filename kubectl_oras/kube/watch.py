@@ -17,9 +17,6 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-from kubernetes_asyncio.client.exceptions import ApiException
-
 from .api import Kube, Resource
 from .errors import ClusterUnreachable, Forbidden, Gone, KubeError, Unauthorized, api_error
 
@@ -150,48 +147,16 @@ async def watch(kube: Kube, resource: Resource, *, namespace: str | None = None,
         query.append(("allowWatchBookmarks", "true"))
     if label_selector:
         query.append(("labelSelector", label_selector))
-    timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout,
-                                    sock_read=read_timeout(timeout_seconds))
-    host = kube.api.configuration.host
-    try:
-        # The ApiClient's own request path: its session (client certificates, the CA), its
-        # Authorization header (a bearer token, refreshed when the kubeconfig's exec plugin says
-        # so); with _preload_content=False it hands back aiohttp's response unread, as
-        # kubernetes-asyncio's Watch uses it.
-        response = await kube.api.call_api(
-            collection_path(resource, namespace), "GET", query_params=query,
-            header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
-            _preload_content=False, _request_timeout=timeout)
-    except ApiException as e:
-        raise api_error(e.status or 0, e.body, what=what, http_reason=e.reason or "") from e
-    except (TimeoutError, aiohttp.ClientError, OSError) as e:
-        raise ClusterUnreachable(f"{what}: cannot reach the Kubernetes API at {host}: {str(e) or type(e).__name__}") from e
-    finished = False
-    try:
-        if response.status != 200:
-            try:
-                body = await response.read()
-            except (TimeoutError, aiohttp.ClientError, OSError):
-                body = b""
-            raise api_error(response.status, body, what=what, http_reason=response.reason or "")
-        splitter = LineSplitter()
-        try:
-            async for chunk in response.content.iter_any():
-                for line in splitter.feed(chunk):
-                    yield decode_event(line, what=what)
-        except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            why = f"no data for {read_timeout(timeout_seconds):.0f} s" if isinstance(e, TimeoutError) else \
-                str(e) or type(e).__name__
-            raise ClusterUnreachable(f"{what}: the watch from {host} broke off: {why}") from e
-        last = splitter.finish()
-        if last is not None:
-            yield decode_event(last, what=what)
-        finished = True
-    finally:
-        if finished:
-            response.release()
-        else:  # the body is not read to its end: the connection cannot be reused
-            response.close()
+    splitter = LineSplitter()
+    chunks = kube.stream(collection_path(resource, namespace), what=what, query=query, connect_timeout=connect_timeout,
+                         read_timeout=read_timeout(timeout_seconds))
+    async with contextlib.aclosing(chunks):
+        async for chunk in chunks:
+            for line in splitter.feed(chunk):
+                yield decode_event(line, what=what)
+    last = splitter.finish()
+    if last is not None:
+        yield decode_event(last, what=what)
 
 
 # -- the informer -------------------------------------------------------------------------------

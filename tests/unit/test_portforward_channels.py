@@ -10,7 +10,7 @@ import pytest
 from kubectl_oras.kube.channels import (
     MAX_ERROR_BYTES,
     ChannelReader,
-    data_frame,
+    data_message,
     error_text,
     port_header,
     upgrade_refused,
@@ -22,8 +22,10 @@ from tests.support.kubelet_double import pod, service
 HEADER = port_header(5000)
 
 
-def test_a_data_frame_is_channel_zero_then_the_bytes():
-    assert data_frame(b"GET /v2/") == b"\x00GET /v2/"
+def test_a_data_message_is_channel_zero_then_the_bytes_read_into_it():
+    message, data = data_message(16)
+    data[:8] = b"GET /v2/"
+    assert bytes(message[:1 + 8]) == b"\x00GET /v2/" and len(data) == 16
     assert port_header(5000) == b"\x88\x13"
 
 

@@ -208,7 +208,7 @@ async def test_a_stream_that_breaks_off_or_goes_silent_is_unreachable(failure, s
                                  resource_version="5", timeout_seconds=60):
             seen.append(event)
     assert seen == [("ADDED", cm("a", "6"))] and response.closed
-    assert str(error.value) == f"watch configmaps in lab: the watch from https://fake-apiserver broke off: {says}"
+    assert str(error.value) == f"watch configmaps in lab: the stream from https://fake-apiserver broke off: {says}"
 
 
 async def test_leaving_early_closes_the_connection_rather_than_reusing_it():
