@@ -15,7 +15,7 @@ import yaml
 
 from .. import __version__
 from ..errors import OrasError
-from ..kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, ORAS_CACHES, PODS, Kube, Resource
+from ..kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, NAMESPACES, ORAS_CACHES, PODS, Kube, Resource
 from ..kube.errors import NotFound
 from .polling import Progress, poll
 
@@ -33,7 +33,7 @@ CRDS = Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customre
 ENDPOINT_SLICES = Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
 # Every kind manifests/ holds; an unknown one is a programming error caught by the unit tests.
 RESOURCES: dict[str, Resource] = {r.kind: r for r in (
-    Resource("v1", "Namespace", "namespaces", namespaced=False),
+    NAMESPACES,
     Resource("v1", "ServiceAccount", "serviceaccounts"),
     Resource("v1", "Service", "services"),
     CRDS,

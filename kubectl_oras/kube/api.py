@@ -63,6 +63,7 @@ def _segment(part: str) -> str:
 
 
 SECRETS = Resource("v1", "Secret", "secrets")
+NAMESPACES = Resource("v1", "Namespace", "namespaces", namespaced=False)
 PODS = Resource("v1", "Pod", "pods")
 JOBS = Resource("batch/v1", "Job", "jobs")
 REPLICA_SETS = Resource("apps/v1", "ReplicaSet", "replicasets")
