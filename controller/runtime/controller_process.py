@@ -123,8 +123,7 @@ class Controller:
         reconciler = Reconciler(self.kube, Stores(self.caches, self.owned[0], self.owned[1], self.owned[2]), self.events,
                                 on_reconcile=self.metrics.reconciled)
         try:
-            synced: asyncio.Future[Any] = asyncio.gather(self.caches.synced.wait(), labelled.synced.wait(),
-                                                         *(i.synced.wait() for i in self.owned))
+            synced: asyncio.Future[Any] = asyncio.gather(self.caches.synced.wait(), *(i.synced.wait() for i in self.owned))
             stopped: asyncio.Future[Any] = asyncio.ensure_future(stepping_down.wait())
             await asyncio.wait({synced, stopped}, return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
@@ -139,7 +138,8 @@ class Controller:
             retention = RetentionLoop(self.kube, self.caches, self.owned[1], self.owned[2], self.events,
                                       on_run=self.metrics.retention_ran)
             self.labels = labels
-            loops = [asyncio.create_task(retention.run(stepping_down)), asyncio.create_task(labels.run(stepping_down))]
+            loops = [asyncio.create_task(retention.run(stepping_down)),
+                     asyncio.create_task(labels.run(stepping_down, after=labelled.synced))]
             try:
                 await run_workers(reconciler, queue, stepping_down, workers=s.workers)
             finally:

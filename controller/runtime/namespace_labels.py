@@ -4,7 +4,8 @@ Driven by two informers: every OrasCache (the webhook's) and the namespaces that
 (a watch by label selector, so a label someone takes off shows as the namespace going, and is put
 back). Each change wakes one loop that patches what differs; a failure is retried after a
 back-off. Nothing is written before both informers have listed: an empty store would take the
-label off every namespace. A namespace keeps its label while no leader runs (the webhook stays
+label off every namespace (the leader starts this once the caches are listed; ``run`` waits for
+the namespaces). A namespace keeps its label while no leader runs (the webhook stays
 fail-closed there), and loses it when the leader sees its last cache gone.
 """
 
@@ -42,8 +43,12 @@ class NamespaceLabels:
         """An informer's on_change: look again."""
         self.wake.set()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop``: make the labels right at once, then after every change."""
+    async def run(self, stop: asyncio.Event, *, after: asyncio.Event | None = None) -> None:
+        """Until ``stop``: make the labels right once ``after`` is set (the namespace informer has
+        listed), then after every change. Waiting here, not before reconciling: a controller that
+        may not list namespaces (its ClusterRole older than its image) still reconciles caches."""
+        if after is not None:
+            await after.wait()
         failures = 0
         while not stop.is_set():
             self.wake.clear()

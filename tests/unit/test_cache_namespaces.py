@@ -91,3 +91,24 @@ def test_a_failed_patch_is_tried_again_and_a_change_wakes_the_loop():
         await asyncio.wait_for(loop, 5)
 
     asyncio.run(scenario())
+
+
+def test_nothing_is_written_before_the_namespaces_are_listed():
+    async def scenario():
+        kube = Kube()
+        labels, _ = labeller(kube, [("lab", "oras")], [])
+        stop, listed = asyncio.Event(), asyncio.Event()
+        loop = asyncio.create_task(labels.run(stop, after=listed))
+        labels.changed("ADDED", {})
+        await asyncio.sleep(0.05)
+        assert kube.patches == []
+        listed.set()
+        for _ in range(200):
+            if kube.patches:
+                break
+            await asyncio.sleep(0.01)
+        assert [p[1] for p in kube.patches] == ["lab"]
+        stop.set()
+        await asyncio.wait_for(loop, 5)
+
+    asyncio.run(scenario())

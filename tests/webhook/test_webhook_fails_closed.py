@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from controller.core.cache_namespaces import LABEL
 from controller.core.webhook_configuration import OWNED_PODS_IN_CACHE_NAMESPACES, webhook_configuration
-from tests.cluster.apply import apply, delete_configuration, new_namespace, wait_for
+from tests.cluster.apply import apply, apply_file, delete_configuration, new_namespace, wait_for
 from tests.cluster.conftest import FAST
-from tests.webhook.process import NS, Replica, install_controller, start_replica, stop_replica
+from tests.webhook.process import NS, REPO, Replica, install_controller, start_replica, stop_replica
 from tests.webhook.test_webhook_in_apiserver import MARK, create, create_pod_when_webhook_ready, pod
 
 GROUP = "apis/cache.converged-computing.github.io/v1alpha1"
@@ -158,3 +159,26 @@ def test_with_the_webhook_down_the_pods_of_an_annotated_job_wait_for_it(control_
         time.sleep(0.5)
     assert pods, "the Job made no pod once the webhook was back"
     assert [c["name"] for c in pods[0]["spec"]["initContainers"]] == ["oras-push"]
+
+
+def test_a_controller_that_may_not_label_namespaces_still_reconciles_caches(control_plane, controller):
+    """Its ClusterRole older than its image (no rights on namespaces): the label is not made, and
+    every cache is still reconciled."""
+    cp = control_plane
+    rbac = REPO / "manifests" / "rbac-controller.yaml"
+    docs = [d for d in yaml.safe_load_all(rbac.read_text()) if d]
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    role["rules"] = [r for r in role["rules"] if "namespaces" not in r["resources"]]
+    controller.stop()
+    apply(cp, role)
+    try:
+        controller.start()
+        ns = new_namespace(cp, "older")
+        apply(cp, orascache(ns))
+        wait_for(cp, f"/{GROUP}/namespaces/{ns}/orascaches/oras",
+                 lambda c: (c.get("status") or {}).get("observedGeneration") == 1, timeout=60)
+        assert LABEL not in (cp.session().get(f"{cp.server}/api/v1/namespaces/{ns}").json()["metadata"].get("labels") or {})
+    finally:
+        controller.stop()
+        apply_file(cp, rbac)
+        controller.start()
