@@ -166,6 +166,7 @@ class Controller:
         caches = asyncio.create_task(self.caches.run(stop_caches))
         webhook = asyncio.create_task(serve_webhook(self.kube, s.webhook, stop=stop_webhook,
                                                     lookup_cache=self.directory.lookup,
+                                                    holds_cache=self.directory.holds_cache,
                                                     observe=self.metrics.webhook_answered, serving=self.serving))
         election = asyncio.create_task(self.election.run(self.lead, stop)) if s.reconcile else None
         try:

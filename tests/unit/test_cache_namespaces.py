@@ -112,3 +112,11 @@ def test_nothing_is_written_before_the_namespaces_are_listed():
         await asyncio.wait_for(loop, 5)
 
     asyncio.run(scenario())
+
+
+def test_the_webhook_knows_the_namespaces_that_hold_a_cache():
+    from controller.runtime.cache_directory import CacheDirectory
+
+    directory = CacheDirectory(Stores([("lab", "oras"), ("prod", "big")]), kube=None)
+    assert directory.holds_cache("lab") and directory.holds_cache("prod")
+    assert not directory.holds_cache("elsewhere") and not directory.holds_cache("")
