@@ -254,7 +254,9 @@ def test_a_job_annotated_on_itself_waits_while_the_controller_is_scaled_to_zero(
         while time.monotonic() < deadline and not job_events(cp, ns, "late", "FailedCreate"):
             time.sleep(1)
         refused = job_events(cp, ns, "late", "FailedCreate")
-        assert refused and OWNED_PODS_IN_CACHE_NAMESPACES in refused[0], refused
+        # What `kubectl describe job` shows: the entry, and that no replica serves (docs/controller.md).
+        assert refused and f'failed calling webhook "{OWNED_PODS_IN_CACHE_NAMESPACES}"' in refused[0], refused
+        assert "kubectl-oras-webhook.kubectl-oras-system.svc:443/mutate" in refused[0], refused
         assert get(cp, f"/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3Dlate").json()["items"] == []
     finally:
         scale_controller(cp, 2)
