@@ -1,10 +1,21 @@
 """The MutatingWebhookConfiguration, as plain data (manifests/ and the controller render it).
 
 Only pods that carry our annotations reach the webhook (matchConditions, CEL, GA in 1.30); pods
-that carry none but are controlled by a Job or ReplicaSet/StatefulSet/DaemonSet reach it through a
-second entry so the owner's annotations count (a Job annotated after creation while suspended).
-The first fails closed (an annotated pod must not run without its cache); the second fails
-open (a webhook outage must not stop every Job in the cluster).
+that carry none but are controlled by a Job or ReplicaSet/StatefulSet/DaemonSet reach it too, so
+that the owner's annotations count (`kubectl oras annotate job/x` writes them on the Job, and the
+pods a Job makes carry only its template's).
+
+Which of them fail closed (refused while the webhook is unreachable: an outage, a rollout with no
+replica ready, a review slower than its timeout):
+- a pod with our annotations, anywhere but our own namespace and kube-system: it is a marked step;
+- a pod such an owner makes in a namespace that holds an OrasCache (the controller labels those,
+  cache_namespaces.LABEL): the apiserver cannot see the owner's annotations, so only the webhook
+  can tell whether the pod is a marked step, and a marked step must never run without its agent.
+  The Job (or ReplicaSet…) says FailedCreate with the apiserver's message, which names this
+  entry, and makes the pod once the webhook is back.
+The same pods in a namespace without a cache fail open: a webhook outage must not stop every Job
+in the cluster (their annotations could only name a remote `registry` there; a cache they name
+does not exist, and the webhook denies them while it is up).
 """
 
 from __future__ import annotations
@@ -13,11 +24,15 @@ from typing import Any
 
 from kubectl_oras.pods.annotations import PREFIX
 
-OWNER_KINDS = ("Job", "ReplicaSet", "StatefulSet", "DaemonSet")
+from .cache_namespaces import LABEL, OWNER_KINDS
+
 ANNOTATED = (f"has(object.metadata.annotations) && "
              f"object.metadata.annotations.exists(k, k.startsWith('{PREFIX}'))")
 OWNED = ("has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(r, "
          "has(r.controller) && r.controller && r.kind in [" + ", ".join(f"'{k}'" for k in OWNER_KINDS) + "])")
+ANNOTATED_PODS = "annotated.pods.kubectl-oras.dev"
+OWNED_PODS_IN_CACHE_NAMESPACES = "owned.pods.in-cache-namespaces.kubectl-oras.dev"
+OWNED_PODS_ELSEWHERE = "owned.pods.kubectl-oras.dev"
 
 
 def webhook_configuration(*, name: str, own_namespace: str, ca_bundle: str, service: str | None = None,
@@ -30,30 +45,38 @@ def webhook_configuration(*, name: str, own_namespace: str, ca_bundle: str, serv
         client_config["url"] = url
     else:
         client_config["service"] = {"name": service, "namespace": own_namespace, "path": "/mutate", "port": 443}
+    # Never our own namespace (the webhook's own pods must start with no webhook up) nor kube-system,
+    # whatever labels they carry (an OrasCache may be made in either).
+    not_ours = {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [own_namespace, "kube-system"]}
     common = {
         "clientConfig": client_config,
         "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"],
                    "scope": "Namespaced"}],
-        "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn",
-                                                    "values": [own_namespace, "kube-system"]}]},
+        "namespaceSelector": {"matchExpressions": [not_ours]},
         "admissionReviewVersions": ["v1"],
         "sideEffects": "None",
         "timeoutSeconds": timeout_seconds,
         "reinvocationPolicy": "IfNeeded",
+    }
+    owned = {
+        **common,
+        # Not our own registry pods (made by the controller's StatefulSets): nothing to inject,
+        # and a webhook outage must not hold up a cache's registry.
+        "objectSelector": {"matchExpressions": [{"key": "app.kubernetes.io/managed-by", "operator": "NotIn",
+                                                 "values": ["kubectl-oras"]}]},
+        "matchConditions": [{"name": "not-annotated", "expression": f"!({ANNOTATED})"},
+                            {"name": "owned", "expression": OWNED}],
     }
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "kubectl-oras"}},
         "webhooks": [
-            {"name": "annotated.pods.kubectl-oras.dev", **common, "failurePolicy": "Fail",
+            {"name": ANNOTATED_PODS, "failurePolicy": "Fail", **common,
              "matchConditions": [{"name": "annotated", "expression": ANNOTATED}]},
-            # Not our own registry pods (made by the controller's StatefulSets): nothing to inject,
-            # and a slow webhook must not hold up a cache's registry.
-            {"name": "owned.pods.kubectl-oras.dev", **common, "failurePolicy": "Ignore",
-             "objectSelector": {"matchExpressions": [{"key": "app.kubernetes.io/managed-by", "operator": "NotIn",
-                                                      "values": ["kubectl-oras"]}]},
-             "matchConditions": [{"name": "not-annotated", "expression": f"!({ANNOTATED})"},
-                                 {"name": "owned", "expression": OWNED}]},
+            {"name": OWNED_PODS_IN_CACHE_NAMESPACES, "failurePolicy": "Fail", **owned,
+             "namespaceSelector": {"matchExpressions": [not_ours, {"key": LABEL, "operator": "Exists"}]}},
+            {"name": OWNED_PODS_ELSEWHERE, "failurePolicy": "Ignore", **owned,
+             "namespaceSelector": {"matchExpressions": [not_ours, {"key": LABEL, "operator": "DoesNotExist"}]}},
         ],
     }

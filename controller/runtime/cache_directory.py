@@ -15,6 +15,8 @@ LOOKUP_TIMEOUT = 3.0  # the apiserver waits 10 s at most for the whole review
 
 
 class Store(Protocol):
+    store: dict[tuple[str, str], dict[str, Any]]
+
     def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
 
@@ -32,3 +34,7 @@ class CacheDirectory:
             except NotFound:
                 obj = None
         return cache_view(obj, name)
+
+    def holds_cache(self, namespace: str) -> bool:
+        """Whether the informer has an OrasCache in ``namespace`` (where the webhook fails closed)."""
+        return any(ns == namespace for ns, _ in self.store.store)

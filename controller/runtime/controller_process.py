@@ -6,6 +6,8 @@ OrasCaches on the one replica that holds the Lease.
     the leader:    StatefulSet, Service, Secret informers (ours only, by label) ─┐
                    registry pod and claim informers (by label) ───────────────┤
                    OrasCache changes ──────────────────────────────▶ work queue ─▶ reconcile workers
+                   OrasCache changes, labelled Namespace informer ─▶ the namespace label
+                   (namespace_labels.py: where the webhook fails closed for owned pods)
 
 SIGTERM: the leader stops taking work, finishes the reconciles in flight and gives the Lease up
 (the other replica leads at once); the webhook reports not ready, keeps serving for a moment
@@ -20,7 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_oras.kube.api import ORAS_CACHES, PERSISTENT_VOLUME_CLAIMS, PODS, SECRETS, SERVICES, STATEFUL_SETS, Kube
+from kubectl_oras.kube.api import NAMESPACES, ORAS_CACHES, PERSISTENT_VOLUME_CLAIMS, PODS, SECRETS, SERVICES, STATEFUL_SETS, Kube
 from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.lease import LeaderElection
 from kubectl_oras.kube.watch import Informer
@@ -30,6 +32,8 @@ from .cache_directory import CacheDirectory
 from .events import EventRecorder
 from .health import make_health_app, start_health_server
 from .metrics import Metrics
+from .namespace_labels import SELECTOR as LABELLED_NAMESPACES
+from .namespace_labels import NamespaceLabels
 from .reconciler import Reconciler, Stores, run_workers
 from .retention import RetentionLoop
 from .webhook_process import WebhookSettings, serve_webhook
@@ -77,11 +81,14 @@ class Controller:
                                        retry_seconds=s.retry_seconds)
         self.events = EventRecorder(self.kube, instance=self.election.identity)
         self.owned: list[Informer] = []
+        self.labels: NamespaceLabels | None = None
 
     # -- changes ----------------------------------------------------------------------------------
 
     def _cache_changed(self, kind: str, obj: dict[str, Any]) -> None:
         metadata = obj.get("metadata") or {}
+        if self.labels is not None:
+            self.labels.changed(kind, obj)
         if self.queue is not None:
             self.queue.add((str(metadata.get("namespace") or ""), str(metadata.get("name"))))
             self.metrics.set_queue_depth(len(self.queue))
@@ -91,6 +98,10 @@ class Controller:
         if owner is not None and self.queue is not None:
             self.queue.add(owner)
             self.metrics.set_queue_depth(len(self.queue))
+
+    def _labelled_changed(self, kind: str, obj: dict[str, Any]) -> None:
+        if self.labels is not None:
+            self.labels.changed(kind, obj)
 
     def ready(self) -> bool:
         return self.serving.is_set() and not self.stopping
@@ -111,7 +122,11 @@ class Controller:
                                 watch_seconds=s.watch_seconds, name=resource.plural,
                                 on_restart=functools.partial(self.metrics.watch_restarted, resource.plural))
                        for resource in (PODS, PERSISTENT_VOLUME_CLAIMS)]
-        tasks = [asyncio.create_task(informer.run(stop_owned)) for informer in self.owned]
+        labelled = Informer(self.kube, NAMESPACES, label_selector=LABELLED_NAMESPACES, on_change=self._labelled_changed,
+                            watch_seconds=s.watch_seconds, name=NAMESPACES.plural,
+                            on_restart=functools.partial(self.metrics.watch_restarted, NAMESPACES.plural))
+        labels = NamespaceLabels(self.kube, caches=self.caches, labelled=labelled, events=self.events)
+        tasks = [asyncio.create_task(informer.run(stop_owned)) for informer in (*self.owned, labelled)]
         reconciler = Reconciler(self.kube, Stores(self.caches, *self.owned), self.events,
                                 on_reconcile=self.metrics.reconciled, build_mark=s.build_mark)
         try:
@@ -129,13 +144,17 @@ class Controller:
             self.metrics.set_queue_depth(len(queue))
             retention = RetentionLoop(self.kube, self.caches, self.owned[1], self.owned[2], self.events,
                                       on_run=self.metrics.retention_ran)
-            cleaning = asyncio.create_task(retention.run(stepping_down))
+            self.labels = labels
+            loops = [asyncio.create_task(retention.run(stepping_down)),
+                     asyncio.create_task(labels.run(stepping_down, after=labelled.synced))]
             try:
                 await run_workers(reconciler, queue, stepping_down, workers=s.workers)
             finally:
-                cleaning.cancel()
-                await asyncio.gather(cleaning, return_exceptions=True)
+                for loop in loops:
+                    loop.cancel()
+                await asyncio.gather(*loops, return_exceptions=True)
         finally:
+            self.labels = None
             self.queue = None
             queue.close()
             stop_owned.set()
@@ -154,6 +173,7 @@ class Controller:
         caches = asyncio.create_task(self.caches.run(stop_caches))
         webhook = asyncio.create_task(serve_webhook(self.kube, s.webhook, stop=stop_webhook,
                                                     lookup_cache=self.directory.lookup,
+                                                    holds_cache=self.directory.holds_cache,
                                                     observe=self.metrics.webhook_answered, serving=self.serving))
         election = asyncio.create_task(self.election.run(self.lead, stop)) if s.reconcile else None
         try:

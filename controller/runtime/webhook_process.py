@@ -16,7 +16,7 @@ from kubectl_oras.kube.owners import read_owner_annotations
 
 from ..core.certificates import ServingCert, service_hosts
 from .cert_store import ensure_serving_cert, inject_ca_bundle
-from .webhook_server import CacheLookup, Observer, default_cache, make_app, start_server
+from .webhook_server import CacheLookup, HoldsCache, Observer, default_cache, make_app, no_caches, start_server
 
 log = logging.getLogger("kubectl_oras.webhook")
 RENEW_CHECK_SECONDS = 3600
@@ -78,8 +78,8 @@ async def serve(settings: WebhookSettings, *, stop: asyncio.Event | None = None)
 
 
 async def serve_webhook(kube: Kube, settings: WebhookSettings, *, stop: asyncio.Event,
-                        lookup_cache: CacheLookup = default_cache, observe: Observer | None = None,
-                        serving: asyncio.Event | None = None) -> None:
+                        lookup_cache: CacheLookup = default_cache, holds_cache: HoldsCache = no_caches,
+                        observe: Observer | None = None, serving: asyncio.Event | None = None) -> None:
     """Serve /mutate until ``stop``, keeping the certificate fresh; ``serving`` is set once the
     apiserver has been told to trust it."""
     cert = await ensure_serving_cert(kube, namespace=settings.namespace, secret=settings.secret, hosts=settings.hosts)
@@ -88,7 +88,7 @@ async def serve_webhook(kube: Kube, settings: WebhookSettings, *, stop: asyncio.
     _load(context, cert)
     app = make_app(agent_image=settings.agent_image,
                    lookup_owner=lambda ns, owner: read_owner_annotations(kube, ns, owner),
-                   lookup_cache=lookup_cache, observe=observe)
+                   lookup_cache=lookup_cache, holds_cache=holds_cache, observe=observe)
     runner, _ = await start_server(app, host=settings.listen_host, port=settings.listen_port, ssl_context=context)
     log.info("serving /mutate on %s:%d", settings.listen_host, settings.listen_port)
     try:

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from kubectl_oras.kube.errors import NotFound
 from kubectl_oras.pods.caches import CacheView
 
 from ..core.admission import (
@@ -39,6 +40,7 @@ log = logging.getLogger("kubectl_oras.webhook")
 
 OwnerLookup = Callable[[str, dict[str, Any]], Awaitable[dict[str, str] | None]]
 CacheLookup = Callable[[str, str], Awaitable[CacheView]]  # (namespace, name) -> what the cluster says of it
+HoldsCache = Callable[[str], bool]  # namespace -> whether it holds an OrasCache
 Observer = Callable[[str, float], None]  # (outcome, seconds) of each review
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 3 * 1024 * 1024  # a pod object is at most ~1.5 MiB (etcd's limit); reviews carry it plus oldObject
@@ -47,6 +49,10 @@ REQUEST_TIMEOUT = 10.0  # the apiserver's own default timeout for a webhook call
 
 async def no_owner_lookup(namespace: str, owner: dict[str, Any]) -> dict[str, str] | None:
     return None
+
+
+def no_caches(namespace: str) -> bool:
+    return False
 
 
 async def default_cache(namespace: str, name: str) -> CacheView:
@@ -75,8 +81,11 @@ def body_within(timeout: float) -> Middleware:
 
 
 def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, lookup_cache: CacheLookup = default_cache,
-             request_timeout: float = REQUEST_TIMEOUT, observe: Observer | None = None) -> web.Application:
-    """``observe(outcome, seconds)`` hears of every review: allowed, mutated, denied or error."""
+             holds_cache: HoldsCache = no_caches, request_timeout: float = REQUEST_TIMEOUT,
+             observe: Observer | None = None) -> web.Application:
+    """``observe(outcome, seconds)`` hears of every review: allowed, mutated, denied or error.
+    ``holds_cache(namespace)``: where a pod whose owner cannot be read is denied rather than
+    admitted as it is (the owner's annotations may mark it for that namespace's cache)."""
 
     async def mutate(request: web.Request) -> web.Response:
         started = time.monotonic()
@@ -97,10 +106,22 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
         owner = controlling_owner(pod)
         owner_annotations = None
         if owner is not None:
+            namespace = admission.get("namespace") or ""
             try:
-                owner_annotations = await lookup_owner(admission.get("namespace") or "", owner)
-            except Exception as e:  # the pod's own annotations still count; say why the owner's did not
+                owner_annotations = await lookup_owner(namespace, owner)
+            except NotFound:  # no such owner: nothing of it counts (the garbage collector deletes the pod)
+                pass
+            except Exception as e:
                 log.warning("could not read %s/%s: %s", owner.get("kind"), owner.get("name"), e)
+                if holds_cache(namespace):
+                    # Its annotations may mark the pod for this namespace's cache: admitted as it
+                    # is, the step would run without its agent. Its controller tries again.
+                    request["outcome"] = "denied"
+                    message = (f"cannot read the pod's owner {owner.get('kind')} {owner.get('name')} in {namespace}, "
+                               f"whose annotations may mark it for the cache: {e}; try again")
+                    return web.json_response(review_response(admission["uid"], allowed=False, status={
+                        "code": 503, "reason": "ServiceUnavailable", "message": message}))
+                # Where no cache is, the webhook fails open for such pods: the pod's own annotations count.
         try:
             wanted = cache_to_look_up(review, owner_annotations=owner_annotations)
         except MalformedReview as e:

@@ -7,6 +7,7 @@ Rendering is pure (``render``); applying, waiting and deleting go through ``Kube
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import yaml
 
 from .. import __version__
 from ..errors import OrasError
-from ..kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, ORAS_CACHES, PODS, Kube, Resource
+from ..kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, NAMESPACES, ORAS_CACHES, PODS, Kube, Resource
 from ..kube.errors import NotFound
 from ..pods.pod_state import pod_trouble
 from .polling import Progress, poll
@@ -34,7 +35,7 @@ CRDS = Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customre
 ENDPOINT_SLICES = Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
 # Every kind manifests/ holds; an unknown one is a programming error caught by the unit tests.
 RESOURCES: dict[str, Resource] = {r.kind: r for r in (
-    Resource("v1", "Namespace", "namespaces", namespaced=False),
+    NAMESPACES,
     Resource("v1", "ServiceAccount", "serviceaccounts"),
     Resource("v1", "Service", "services"),
     CRDS,
@@ -125,12 +126,35 @@ def _where(doc: dict[str, Any]) -> str:
     return f"{doc['kind']} {ns + '/' if ns else ''}{metadata.get('name')}"
 
 
+def trusting_the_live_ca(doc: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+    """The webhook configuration ``doc`` with each entry that ``live`` lacks (one new in this
+    release) given the CA the live entries trust. The webhook process sets caBundle when it starts;
+    a new entry applied without one trusts no CA until a replica restarts (never, when the
+    Deployment is unchanged), and an entry that fails closed would refuse pods meanwhile."""
+    webhooks = (live or {}).get("webhooks") or []
+    bundle = next((b for w in webhooks if (b := (w.get("clientConfig") or {}).get("caBundle"))), None)
+    if bundle is None:
+        return doc
+    known = {w.get("name") for w in webhooks}
+    out = copy.deepcopy(doc)
+    for webhook in out.get("webhooks") or []:
+        if webhook.get("name") not in known:
+            webhook.setdefault("clientConfig", {})["caBundle"] = bundle
+    return out
+
+
 async def apply(kube: Kube, docs: list[dict[str, Any]], progress: Progress) -> None:
     """Server-side apply of every object, as field manager kubectl-oras (forced: install makes
     the objects what this release says, over hand edits)."""
     for doc in docs:
         resource = RESOURCES[doc["kind"]]
         metadata = doc["metadata"]
+        if resource is MUTATING_WEBHOOK_CONFIGURATIONS:
+            try:
+                live = await kube.get(resource, metadata["name"])
+            except NotFound:
+                live = None
+            doc = trusting_the_live_ca(doc, live)
         await kube.patch(resource, metadata["name"], doc, namespace=metadata.get("namespace"), patch_type="apply",
                          field_manager=FIELD_MANAGER, force=True)
         progress(f"applied {_where(doc)}")

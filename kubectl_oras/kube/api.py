@@ -73,6 +73,7 @@ def _segment(part: str) -> str:
 
 
 SECRETS = Resource("v1", "Secret", "secrets")
+NAMESPACES = Resource("v1", "Namespace", "namespaces", namespaced=False)
 PODS = Resource("v1", "Pod", "pods")
 PERSISTENT_VOLUME_CLAIMS = Resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims")
 JOBS = Resource("batch/v1", "Job", "jobs")

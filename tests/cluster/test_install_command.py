@@ -5,13 +5,16 @@ The wait succeeding is tier 3's."""
 
 from __future__ import annotations
 
+import base64
 import time
 
 import yaml
 
+from controller.core.certificates import make_serving_cert
+from controller.core.webhook_configuration import OWNED_PODS_IN_CACHE_NAMESPACES, webhook_configuration
 from kubectl_oras import __version__
 from kubectl_oras.cluster.version import read_controller_version
-from tests.cluster.apply import apply
+from tests.cluster.apply import apply, wait_for
 from tests.cluster.test_cluster_commands import cli
 
 NS = "kubectl-oras-system"
@@ -61,3 +64,32 @@ def test_install_applies_waits_with_progress_and_uninstall_cleans_up(control_pla
         assert time.monotonic() < deadline, "kubectl-oras-system was not deleted"
         time.sleep(1)
     assert read_controller_version(kubeconfig=str(admin), timeout=2) is None
+
+
+def test_an_upgrade_that_adds_a_webhook_entry_has_it_trust_the_webhooks_ca(control_plane):
+    """The previous release's configuration had no fail-closed entry for owned pods: an install
+    over it adds one, which must trust the CA the running webhook serves from (set on the others),
+    or every pod a Job makes where a cache is would be refused until a replica restarts."""
+    admin = control_plane.kubeconfig
+    s, server = control_plane.session(), control_plane.server
+    ca = base64.b64encode(make_serving_cert(hosts=["kubectl-oras-webhook.kubectl-oras-system.svc"]).ca_pem).decode()
+    earlier = webhook_configuration(name="kubectl-oras", own_namespace=NS, ca_bundle=ca, service="kubectl-oras-webhook")
+    earlier["webhooks"] = [w for w in earlier["webhooks"] if w["name"] != OWNED_PODS_IN_CACHE_NAMESPACES]
+    apply(control_plane, earlier)
+    try:
+        upgraded = cli("install", "--no-wait", kubeconfig=admin)
+        assert upgraded.returncode == 0, upgraded.stderr
+        live = s.get(f"{server}/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/kubectl-oras").json()
+        assert {w["name"]: w["clientConfig"].get("caBundle") for w in live["webhooks"]} == {
+            w["name"]: ca for w in webhook_configuration(name="kubectl-oras", own_namespace=NS, ca_bundle=ca,
+                                                         service="kubectl-oras-webhook")["webhooks"]}
+    finally:
+        # The CRD install made again serves lists once its storage is up (503 "storage is
+        # (re)initializing" until then): uninstall lists the caches first.
+        wait_for(control_plane, "/apis/cache.converged-computing.github.io/v1alpha1/orascaches", lambda _: True, timeout=60)
+        removed = cli("uninstall", "--force", kubeconfig=admin)
+        assert removed.returncode == 0, removed.stderr
+        deadline = time.monotonic() + 120
+        while s.get(f"{server}/api/v1/namespaces/{NS}").status_code != 404:
+            assert time.monotonic() < deadline, "kubectl-oras-system was not deleted"
+            time.sleep(1)

@@ -2,9 +2,9 @@
 install` (its image preloaded on every node as kubectl-oras:VERSION), so the controller and the
 webhook run in pods and reach the apiserver through the `kubernetes` Service. The README's main job
 itself, the predecessor's hello-world fixtures, a DAG across the nodes, an Indexed Job fanning out
-and a consumer fanning in, a failing step, and a PVC-backed cache whose registry pod is deleted
-mid-workflow. Every artifact is checked by pulling it with `kubectl oras pull` through the
-port-forward, as a user would.
+and a consumer fanning in, a failing step, a PVC-backed cache whose registry pod is deleted
+mid-workflow, and a Job annotated on itself while the controller is scaled to zero. Every artifact
+is checked by pulling it with `kubectl oras pull` through the port-forward, as a user would.
 
 This module runs last in tests/e2e (its name sorts after the others'): the other modules run the
 controller as a host process, and the uninstall at its end leaves nothing of it behind for them.
@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from controller.core.cache_namespaces import LABEL
+from controller.core.webhook_configuration import OWNED_PODS_IN_CACHE_NAMESPACES
 from kubectl_oras import __version__
 from kubectl_oras.pods.annotations import PREFIX
 from localcluster.project_image import project_archive
@@ -28,6 +30,7 @@ from tests.cluster.apply import apply, new_namespace, wait_for
 from tests.e2e.test_workflow_on_a_node import FIXTURES, GROUP, SHELL, all_logs, get, hostpath_volume, ready
 
 REPO = Path(__file__).resolve().parents[2]
+CONTROLLER_NS = "kubectl-oras-system"
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +222,45 @@ def test_a_pvc_backed_cache_whose_registry_pod_is_deleted_mid_workflow_loses_not
             assert (tmp_path / name / f"{name}.txt").read_text() == expected
     assert (tmp_path / "one" / "one.txt").read_text() == "".join(f"{i}\n" for i in range(1, 5001))
 
+
+
+def scale_controller(cp, replicas: int) -> None:
+    r = cp.session().patch(f"{cp.server}/apis/apps/v1/namespaces/{CONTROLLER_NS}/deployments/kubectl-oras/scale",
+                           json={"spec": {"replicas": replicas}}, headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+
+
+def job_events(cp, ns: str, name: str, reason: str) -> list[str]:
+    items = get(cp, f"/api/v1/namespaces/{ns}/events").json()["items"]
+    return [e["message"] for e in items
+            if e["involvedObject"]["kind"] == "Job" and e["involvedObject"]["name"] == name and e["reason"] == reason]
+
+
+def test_a_job_annotated_on_itself_waits_while_the_controller_is_scaled_to_zero(control_plane, installed, tmp_path):
+    """A step annotated on its Job (as `kubectl oras annotate job/x` leaves it) never runs without
+    its agent: with no webhook replica, its pods are refused (FailedCreate naming the webhook);
+    once the controller is back, the Job runs injected and its output is in the cache."""
+    cp, env = control_plane, installed
+    ns = new_namespace(cp, "down")
+    cache(cp, env, ns)
+    wait_for(cp, f"/api/v1/namespaces/{ns}", lambda n: LABEL in (n["metadata"].get("labels") or {}), timeout=60)
+    selector = "app.kubernetes.io/name%3Dkubectl-oras,app.kubernetes.io/component%3Dcontroller"
+    scale_controller(cp, 0)
+    try:
+        wait_for(cp, f"/api/v1/namespaces/{CONTROLLER_NS}/pods?labelSelector={selector}",
+                 lambda pods: not pods["items"], timeout=120)
+        apply(cp, job(ns, "late", {a("output-uri"): "down/late:v1", a("output-path"): "late.txt"}, "echo late > late.txt"))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not job_events(cp, ns, "late", "FailedCreate"):
+            time.sleep(1)
+        refused = job_events(cp, ns, "late", "FailedCreate")
+        # What `kubectl describe job` shows: the entry, and that no replica serves (docs/controller.md).
+        assert refused and f'failed calling webhook "{OWNED_PODS_IN_CACHE_NAMESPACES}"' in refused[0], refused
+        assert "kubectl-oras-webhook.kubectl-oras-system.svc:443/mutate" in refused[0], refused
+        assert get(cp, f"/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3Dlate").json()["items"] == []
+    finally:
+        scale_controller(cp, 2)
+    pods = succeeded(cp, ns, "late")
+    assert [c["name"] for c in pods[0]["spec"]["initContainers"]] == ["oras-push"]
+    oras(env, "pull", "down/late:v1", "-n", ns, "-o", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "late.txt").read_text() == "late\n"

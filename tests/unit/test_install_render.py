@@ -17,6 +17,7 @@ from kubectl_oras.cluster.install import (
     pod_problems,
     render,
     to_yaml,
+    trusting_the_live_ca,
 )
 from kubectl_oras.cluster.version import version_of
 
@@ -88,3 +89,17 @@ def test_the_version_label_is_the_installed_images_tag(image, version):
 
 def _deployment(docs):
     return next(d for d in docs if d["kind"] == "Deployment")
+
+
+def test_an_entry_new_in_this_release_trusts_the_ca_the_live_entries_trust():
+    """An upgrade adds a webhook entry: applied without a caBundle it would trust no CA until a
+    replica restarts, and refuse pods meanwhile if it fails closed."""
+    webhook = render()[-1]
+    names = [w["name"] for w in webhook["webhooks"]]
+    live = {"webhooks": [{"name": names[0], "clientConfig": {"caBundle": "Q0E="}}, {"name": "retired.kubectl-oras.dev"}]}
+    applied = trusting_the_live_ca(webhook, live)
+    bundles = {w["name"]: w["clientConfig"].get("caBundle") for w in applied["webhooks"]}
+    assert bundles == {names[0]: None, **{name: "Q0E=" for name in names[1:]}}  # the live entry's stays the webhook's
+    assert all("caBundle" not in w["clientConfig"] for w in webhook["webhooks"])  # the rendered one is untouched
+    assert trusting_the_live_ca(webhook, None) == webhook  # a first install: the webhook sets it
+    assert trusting_the_live_ca(webhook, {"webhooks": [{"name": names[0], "clientConfig": {}}]}) == webhook

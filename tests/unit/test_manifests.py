@@ -2,7 +2,8 @@ from pathlib import Path
 
 import yaml
 
-from controller.core.webhook_configuration import ANNOTATED, webhook_configuration
+from controller.core.cache_namespaces import LABEL, VALUE
+from controller.core.webhook_configuration import ANNOTATED, OWNED, webhook_configuration
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 
@@ -13,14 +14,60 @@ def test_the_webhook_manifest_is_what_the_code_renders():
                                             service="kubectl-oras-webhook")
 
 
-def test_only_annotated_pods_can_fail_closed_and_our_namespace_is_excluded():
+def selects(selector, labels):
+    """Whether a label selector of matchExpressions (In, NotIn, Exists, DoesNotExist) selects ``labels``."""
+    for e in selector["matchExpressions"]:
+        present = e["key"] in labels
+        if not {"In": present and labels.get(e["key"]) in e.get("values", []),
+                "NotIn": not present or labels[e["key"]] not in e.get("values", []),
+                "Exists": present, "DoesNotExist": not present}[e["operator"]]:
+            return False
+    return True
+
+
+def called_for(config, namespace, labels=None):
+    """(webhook name, failurePolicy) of each entry whose namespaceSelector takes a namespace."""
+    ns_labels = {"kubernetes.io/metadata.name": namespace, **(labels or {})}
+    return [(w["name"], w["failurePolicy"]) for w in config["webhooks"] if selects(w["namespaceSelector"], ns_labels)]
+
+
+def test_pods_owned_by_a_workload_fail_closed_only_in_a_namespace_that_holds_a_cache():
+    """An owner's annotations are invisible to the apiserver's matchConditions: in a namespace the
+    controller labels for its cache, such a pod is refused while the webhook is unreachable; in
+    any other, it is admitted as it is (a webhook outage must not stop every Job in the cluster)."""
     (config,) = yaml.safe_load_all((MANIFESTS / "webhook.yaml").read_text())
-    fail = [w for w in config["webhooks"] if w["failurePolicy"] == "Fail"]
-    assert [w["matchConditions"][0]["expression"] for w in fail] == [ANNOTATED]
+    annotated = ("annotated.pods.kubectl-oras.dev", "Fail")
+    owned_fail_closed = ("owned.pods.in-cache-namespaces.kubectl-oras.dev", "Fail")
+    owned_fail_open = ("owned.pods.kubectl-oras.dev", "Ignore")
+    assert called_for(config, "lab", {LABEL: VALUE}) == [annotated, owned_fail_closed]
+    assert called_for(config, "lab", {LABEL: "anything"}) == [annotated, owned_fail_closed]
+    assert called_for(config, "elsewhere") == [annotated, owned_fail_open]
+    # Never our own namespace nor kube-system, whatever labels they carry (a cache may be made there).
+    for namespace in ("kubectl-oras-system", "kube-system"):
+        assert called_for(config, namespace, {LABEL: VALUE}) == []
+        assert called_for(config, namespace) == []
+
+
+def test_the_annotated_entry_takes_annotated_pods_and_the_owned_ones_only_unannotated_owned_pods():
+    (config,) = yaml.safe_load_all((MANIFESTS / "webhook.yaml").read_text())
+    conditions = {w["name"]: [c["expression"] for c in w["matchConditions"]] for w in config["webhooks"]}
+    assert conditions == {"annotated.pods.kubectl-oras.dev": [ANNOTATED],
+                          "owned.pods.in-cache-namespaces.kubectl-oras.dev": [f"!({ANNOTATED})", OWNED],
+                          "owned.pods.kubectl-oras.dev": [f"!({ANNOTATED})", OWNED]}
+    for kind in ("Job", "ReplicaSet", "StatefulSet", "DaemonSet"):
+        assert f"'{kind}'" in OWNED
     for w in config["webhooks"]:
         assert w["sideEffects"] == "None" and w["timeoutSeconds"] <= 10
-        excluded = w["namespaceSelector"]["matchExpressions"][0]
-        assert excluded["operator"] == "NotIn" and set(excluded["values"]) == {"kubectl-oras-system", "kube-system"}
+        if w["name"] != "annotated.pods.kubectl-oras.dev":  # a cache's own registry pods never wait for us
+            assert not selects(w["objectSelector"], {"app.kubernetes.io/managed-by": "kubectl-oras"})
+            assert selects(w["objectSelector"], {"job-name": "train"})
+
+
+def test_the_controller_may_label_namespaces_and_nothing_more_on_them():
+    docs = yaml.safe_load_all((MANIFESTS / "rbac-controller.yaml").read_text())
+    role = next(d for d in docs if d and d["kind"] == "ClusterRole")
+    on_namespaces = [r for r in role["rules"] if "namespaces" in r["resources"]]
+    assert [sorted(r["verbs"]) for r in on_namespaces] == [["list", "patch", "watch"]]
 
 
 def test_kustomization_lists_every_manifest():

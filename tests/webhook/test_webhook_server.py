@@ -193,3 +193,43 @@ async def test_the_cache_lookup_decides_and_its_failure_denies_naming_the_cache(
     assert "kubectl oras create-cache missing" in answers["missing"]["status"]["message"]
     assert answers["here"]["allowed"] and answers["here"]["patchType"] == "JSONPatch"
     assert seen == ["denied", "denied", "mutated"]
+
+
+async def test_an_owner_that_cannot_be_read_denies_its_pod_where_a_cache_is():
+    """The owner's annotations may mark the pod for the cache: in a namespace that holds one, a
+    pod admitted without them would run without its agent. Elsewhere it is admitted as it is."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from controller.runtime.webhook_server import make_app
+    from kubectl_oras.kube.errors import ClusterUnreachable, NotFound
+
+    async def lookup_owner(namespace, owner):
+        if owner["name"] == "gone":
+            raise NotFound("jobs lab/gone not found")
+        raise ClusterUnreachable("the apiserver did not answer within 2 s")
+
+    seen = []
+    app = make_app(agent_image="img", lookup_owner=lookup_owner, holds_cache=lambda namespace: namespace == "lab",
+                   observe=lambda outcome, seconds: seen.append(outcome))
+
+    def review(namespace, owner):
+        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": f"{namespace}-{owner}", "operation": "CREATE", "kind": {"kind": "Pod"},
+                            "namespace": namespace,
+                            "object": {"metadata": {"ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
+                                                                         "name": owner, "uid": "u", "controller": True}]},
+                                       "spec": {"containers": [{"name": "c", "image": "i", "command": ["a"]}]}}}}
+
+    async with TestClient(TestServer(app)) as client:
+        answers = []
+        for namespace, owner in (("lab", "train"), ("elsewhere", "train"), ("lab", "gone")):
+            r = await client.post("/mutate", json=review(namespace, owner))
+            assert r.status == 200
+            answers.append((await r.json())["response"])
+    denied, elsewhere, gone = answers
+    assert not denied["allowed"] and denied["status"]["code"] == 503
+    assert denied["status"]["message"].startswith("cannot read the pod's owner Job train in lab")
+    assert "the apiserver did not answer within 2 s" in denied["status"]["message"]
+    assert elsewhere["allowed"] and "patch" not in elsewhere
+    assert gone["allowed"] and "patch" not in gone
+    assert seen == ["denied", "allowed", "allowed"]
