@@ -135,13 +135,15 @@ GUARD_COMMENT = "kubectl-oras local cluster"  # on each guard's jump: how one cl
 
 
 def guard_rules(net: Network) -> list[list[str]]:
-    """The rules of the guard chain (iptables' raw table, before any NAT): a packet from outside
-    the cluster's own ranges to one of its addresses (a pod, a node, a Service, the apiserver on
-    the first node's link) is dropped, so nothing on the LAN reaches into the cluster through this
-    machine even though it forwards. Packets this machine sends itself never pass PREROUTING."""
-    ours = (net.cluster_cidr, net.link_cidr)
-    return [["-i", "lo", "-j", "RETURN"], *(["-s", cidr, "-j", "RETURN"] for cidr in ours),
-            *(["-d", cidr, "-j", "DROP"] for cidr in (*ours, net.services))]
+    """The rules of the guard chain (iptables' raw table, before any NAT): a packet bound for one
+    of the cluster's addresses (a pod, a node, the apiserver on the first node's link, a Service)
+    passes only when it comes from loopback or from one of the cluster's own veths, so nothing on
+    the LAN (nor another local cluster) reaches into the cluster through this machine even though
+    it forwards. By interface, not by source: the reply to the host's own connection to a Service
+    comes from the Service's address, and a LAN host may write any source it likes. Packets this
+    machine sends itself never pass PREROUTING."""
+    return [["-i", "lo", "-j", "RETURN"], *(["-i", net.veth(i), "-j", "RETURN"] for i in range(MAX_NODES)),
+            *(["-d", cidr, "-j", "DROP"] for cidr in net.ranges())]
 
 
 def guard_chain(net: Network) -> str:

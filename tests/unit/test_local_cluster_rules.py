@@ -27,11 +27,11 @@ from tests.support.cluster_fixtures import WHOLE_MACHINE_NETWORK as WHOLE_MACHIN
 NET = Network()
 
 
-def test_the_guard_lets_the_clusters_own_ranges_and_loopback_through_and_drops_the_rest_bound_for_it():
+def test_the_guard_lets_loopback_and_the_clusters_own_veths_through_and_drops_the_rest_bound_for_it():
     rules = [" ".join(r) for r in guard_rules(NET)]
     returns = [r for r in rules if r.endswith("RETURN")]
     drops = [r for r in rules if r.endswith("DROP")]
-    assert returns == ["-i lo -j RETURN", "-s 10.244.0.0/16 -j RETURN", "-s 10.245.0.0/16 -j RETURN"]
+    assert returns == ["-i lo -j RETURN", *(f"-i korasn{i} -j RETURN" for i in range(1, 9))]  # its own veths
     assert drops == ["-d 10.244.0.0/16 -j DROP", "-d 10.245.0.0/16 -j DROP", "-d 10.96.0.0/24 -j DROP"]
     assert rules == returns + drops  # every exception before any drop
 
