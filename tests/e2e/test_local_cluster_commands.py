@@ -260,12 +260,12 @@ def a_second_cluster_runs_beside_it_and_its_down_leaves_this_one_whole(tmp_path:
              f"iptables chain raw/{guard_chain(NET)}"}
     assert names <= set(mine[0]) and mine[1], mine  # and its pod's namespace; its processes
 
-    same_names = cli(tmp_path / "clash", "up", "--nodes", "1")
+    same_names = cli(tmp_path / "c", "up", "--nodes", "1")
     assert same_names.returncode == 1 and "clashes with what this machine already has" in same_names.stderr
     assert len(same_names.stderr.strip().splitlines()) == 1 and NET.netns(0) in same_names.stderr, same_names.stderr
-    assert not (tmp_path / "clash").exists()
+    assert not (tmp_path / "c").exists()
 
-    beside = tmp_path / "beside"
+    beside = tmp_path / "v"  # short: the unix sockets under it
     try:
         second = cli(beside, "up", "--nodes", "1", net=BESIDE_NETWORK)
         assert second.returncode == 0, second.stderr
