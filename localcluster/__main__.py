@@ -15,13 +15,11 @@ import yaml
 
 from . import network as networking
 from .binaries import BUILD
-from .cluster import MAX_NODES, LocalCluster, StateError, too_long_for_sockets
+from .cluster import NETWORK, LocalCluster, StateError, clash_message, recorded_network, too_long_for_sockets
 from .controlplane import write_kubeconfig
-from .network import Network
+from .network import MAX_NODES, Network, network_of
 from .processes import running_under
 
-CONTEXT = "kubectl-oras-local"
-KUBECONFIG = Path.home() / ".kube" / "kubectl-oras-local.yaml"
 COMPONENTS = ("kube", "etcd", "coredns", "distribution")
 
 
@@ -68,34 +66,62 @@ def build_project_image() -> Path:
     return archive
 
 
+def kubeconfig_path(net: Network) -> Path:
+    """~/.kube/kubectl-oras-local.yaml for the default network; another network's has its name."""
+    return Path.home() / ".kube" / f"{net.context}.yaml"
+
+
 def write_user_kubeconfig(cluster: LocalCluster) -> Path:
-    cp = cluster.cp
+    cp, path = cluster.cp, kubeconfig_path(cluster.network)
     assert cp.ca and cp.admin
-    KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)
-    return write_kubeconfig(KUBECONFIG, server=cp.server, ca=cp.ca.cert_pem(), name=CONTEXT,
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_kubeconfig(path, server=cp.server, ca=cp.ca.cert_pem(), name=cluster.network.context,
                             user={"client-certificate": str(cp.admin.cert), "client-key": str(cp.admin.key)})
 
 
-def ours(path: Path) -> bool:
+def names_admin_under(config: object, root: Path) -> bool:
+    """Whether a kubeconfig's text (parsed) signs in with a certificate under ``root``: the
+    kubeconfig of the cluster whose state directory that is, and of no other."""
+    users = config.get("users") if isinstance(config, dict) else None
+    for entry in users if isinstance(users, list) else []:
+        user = entry.get("user") if isinstance(entry, dict) else None
+        certificate = user.get("client-certificate") if isinstance(user, dict) else None
+        if isinstance(certificate, str) and Path(certificate).is_relative_to(root):
+            return True
+    return False
+
+
+def ours(path: Path, root: Path) -> bool:
     try:
-        return yaml.safe_load(path.read_text()).get("current-context") == CONTEXT
-    except (OSError, AttributeError, yaml.YAMLError):
+        return names_admin_under(yaml.safe_load(path.read_text()), root)
+    except (OSError, yaml.YAMLError):
         return False
 
 
-def up(nodes: int) -> int:
+def kubeconfigs_of(root: Path) -> list[Path]:
+    """The kubeconfigs `up` wrote for the cluster of ``root``: found by what they sign in with,
+    so another state directory's is never taken for it, whatever its name."""
+    return [p for p in sorted((Path.home() / ".kube").glob("kubectl-oras-local*.yaml")) if ours(p, root)]
+
+
+def up(nodes: int, net: Network, chosen: bool) -> int:
+    """``chosen``: whether the network was named on the command line (else the default)."""
     root = state_dir()
     try:
         existing = LocalCluster.recorded(root)
     except StateError as e:
         return fail(f"{e}: `scripts/local-cluster.sh down` removes what it can find of that cluster")
+    if existing is not None and chosen and existing.network != net:
+        return fail(f"the local cluster in {root} is up on network {existing.network.name} ({existing.network.cluster_cidr}); "
+                    f"`scripts/local-cluster.sh down` first to have {net.name} ({net.cluster_cidr})")
     if existing is not None:
+        net = existing.network
         down_parts = existing.not_running()
         readiness = existing.node_readiness() if not down_parts else {}
         if not down_parts and len(existing.nodes) == nodes and set(readiness.values()) == {"Ready"}:
-            write_user_kubeconfig(existing)
+            path = write_user_kubeconfig(existing)
             say(f"already up: {nodes} node(s) Ready, apiserver {existing.cp.server}")
-            print(f"export KUBECONFIG={KUBECONFIG}")
+            print(f"export KUBECONFIG={path}")
             return 0
         if not down_parts and len(existing.nodes) != nodes:
             return fail(f"the local cluster is up with {len(existing.nodes)} node(s); "
@@ -105,10 +131,14 @@ def up(nodes: int) -> int:
                         "`scripts/local-cluster.sh status` again in a moment")
         say(f"the local cluster in {root} is partly down ({', '.join(down_parts) or readiness}): starting it again")
         existing.stop(say)
-    elif networking.leftovers(Network(), MAX_NODES) or running_under(root):
-        found = [*networking.leftovers(Network(), MAX_NODES), *(f"process {pid}" for pid in running_under(root))]
-        return fail(f"{', '.join(found)} exist but no cluster is recorded in {root}: "
+    elif recorded_network(root) is not None or running_under(root):
+        found = [*(f"process {pid}" for pid in running_under(root)), *([str(root / NETWORK)] if recorded_network(root) else [])]
+        return fail(f"{', '.join(found)} of a local cluster exist but no cluster is recorded in {root}: "
                     "`scripts/local-cluster.sh down` removes them")
+    else:
+        clashes = networking.clashes(net)
+        if clashes:
+            return fail(clash_message(net, clashes))
     if too_long_for_sockets(root):
         return fail(f"{too_long_for_sockets(root)} (set XDG_STATE_HOME to one)")
     began = time.monotonic()
@@ -118,13 +148,13 @@ def up(nodes: int) -> int:
     archive = build_project_image()
     from .project_image import IMAGE_NAME
 
-    cluster = LocalCluster.start(root, Network(), nodes=nodes, detach=True, say=say,
+    cluster = LocalCluster.start(root, net, nodes=nodes, detach=True, say=say,
                                  images=((archive, project_image_names()),))
     path = write_user_kubeconfig(cluster)
     say(f"up in {time.monotonic() - began:.0f}s: {nodes} node(s) Ready; images preloaded: {IMAGE_NAME} "
         f"(also {', '.join(project_image_names())}), docker.io/library/registry:3.0.0, "
         "docker.io/library/busybox:latest")
-    say(f"kubeconfig {path} (context {CONTEXT})")
+    say(f"kubeconfig {path} (context {net.context})")
     print(f"export KUBECONFIG={path}")
     return 0
 
@@ -136,15 +166,14 @@ def down() -> int:
     except StateError as e:
         say(f"{e}; removing what can be found without it")
         existing = None
-    leftovers = networking.leftovers(Network(), MAX_NODES)
-    if existing is None and not leftovers and not root.exists():
-        say("no local cluster to take down")
+    if existing is None and not root.exists():  # nothing of this directory's: another's is never guessed at
+        say(f"no local cluster to take down in {root}")
         return 0
-    cluster = existing or LocalCluster.unrecorded(root, Network())
+    cluster = existing or LocalCluster.unrecorded(root)
     cluster.stop(say)
-    if ours(KUBECONFIG):
-        KUBECONFIG.unlink()
-        say(f"removed {KUBECONFIG}")
+    for path in kubeconfigs_of(root):
+        path.unlink()
+        say(f"removed {path}")
     say(f"down: removed every process, container, mount, cgroup, network and file it made ({root})")
     return 0
 
@@ -163,7 +192,8 @@ def status() -> int:
         print(f"node {name}: {ready}")
     print(f"processes: {len(existing.everything()) - len(stopped)} running"
           + (f", not running: {', '.join(stopped)}" if stopped else ""))
-    print(f"kubeconfig: {KUBECONFIG}" if ours(KUBECONFIG) else "kubeconfig: missing (`up` writes it again)")
+    path = kubeconfig_path(existing.network)
+    print(f"kubeconfig: {path}" if ours(path, existing.root) else "kubeconfig: missing (`up` writes it again)")
     return 0 if not stopped else 1
 
 
@@ -174,18 +204,34 @@ def main(argv: list[str] | None = None) -> int:
                     "controller manager, scheduler, CoreDNS, and kubelet + containerd + kube-proxy nodes.",
         epilog="examples:\n  bash scripts/local-cluster.sh up && export KUBECONFIG=~/.kube/kubectl-oras-local.yaml\n"
                "  bash scripts/local-cluster.sh up --nodes 2\n  bash scripts/local-cluster.sh status\n"
-               "  bash scripts/local-cluster.sh down",
+               "  bash scripts/local-cluster.sh down\n"
+               "  XDG_STATE_HOME=/tmp/b bash scripts/local-cluster.sh up --name korasb --pods 10.248 --links 10.249 \\\n"
+               "      --services 10.98.0.0/24   (a second cluster beside the first: a state directory, names and\n"
+               "                                 ranges of its own; kubeconfig ~/.kube/kubectl-oras-local-korasb.yaml)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("up", help="start it (idempotent); prints `export KUBECONFIG=…`")
     start.add_argument("--nodes", type=int, default=1, help=f"how many nodes (1-{MAX_NODES}; default 1)")
+    default = Network()
+    start.add_argument("--name", help=f"prefix of every name it makes on this machine (default {default.name})")
+    start.add_argument("--pods", help=f"the pods' /16, as its first two numbers (default {default.pods})")
+    start.add_argument("--links", help=f"the nodes' links' /16, as its first two numbers (default {default.links})")
+    start.add_argument("--services", help=f"the Services' range (default {default.services})")
     commands.add_parser("down", help="stop it and remove everything it made")
     commands.add_parser("status", help="what runs, and whether each node is Ready")
     args = parser.parse_args(argv)
     if args.command == "up" and not 1 <= args.nodes <= MAX_NODES:
         parser.error(f"--nodes must be between 1 and {MAX_NODES}")
+    net, chosen = Network(), False
+    if args.command == "up":
+        options = {k: getattr(args, k) for k in ("name", "pods", "links", "services")}
+        chosen = any(v is not None for v in options.values())
+        try:
+            net = network_of(**{k: v if v is not None else getattr(net, k) for k, v in options.items()})
+        except ValueError as e:
+            parser.error(str(e))
     if os.geteuid() != 0:
-        return fail("needs root: it makes a bridge and network namespaces, and runs containerd and kubelets")
+        return fail("needs root: it makes network namespaces and veths, and runs containerd and kubelets")
     interrupted: list[int] = []
 
     def interrupt(signum: int, _frame: object) -> None:
@@ -200,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, interrupt)
     try:
         if args.command == "up":
-            return up(args.nodes)
+            return up(args.nodes, net, chosen)
         if args.command == "down":
             return down()
         return status()

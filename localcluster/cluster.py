@@ -20,12 +20,14 @@ from . import network as networking
 from . import pki
 from .binaries import built
 from .controlplane import ControlPlane
-from .network import Network
+from .network import MAX_NODES, Network
 from .node import CLUSTER_DOMAIN, Node, remove_tree
 from .processes import Process, free_port, start_process, stop_all, stop_running_under
 
 STATE = "state.json"
-MAX_NODES = 8
+# The network's names and ranges, written once before any of them is made: `down` finds what to
+# remove by them even when state.json is lost, and never removes a name it did not make.
+NETWORK = "network.json"
 
 
 def _quiet(_: str) -> None:
@@ -47,6 +49,20 @@ def too_long_for_sockets(root: Path) -> str:
             f"{deepest}; at most {SOCKET_PATH_MAX}): use a shorter directory")
 
 
+def clash_message(network: Network, clashes: list[str]) -> str:
+    return (f"network {network.name} clashes with what this machine already has: {'; '.join(clashes)}. Another "
+            "local cluster's (its own `down` removes it), or anything else's: choose other names and ranges "
+            "(`up --name … --pods … --links … --services …`)")
+
+
+def recorded_network(root: Path) -> Network | None:
+    """The network ``root``'s cluster made (network.json), or None when no readable record says."""
+    try:
+        return Network(**json.loads((root / NETWORK).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 class StateError(RuntimeError):
     def __init__(self, path: Path, why: str) -> None:
         super().__init__(f"{path} is not a local cluster's state ({why})")
@@ -63,6 +79,7 @@ class LocalCluster:
     detach: bool = False
     forwarding_before: str = ""  # the machine's net.ipv4.ip_forward before this cluster set it
     stopped: bool = False
+    names_known: bool = True  # False: no record says which network it made, so none is removed
 
     # -- start ------------------------------------------------------------------------------------
 
@@ -72,7 +89,11 @@ class LocalCluster:
         """``images``: more OCI archives every node loads, each with more names for its image."""
         if too_long_for_sockets(root):
             raise RuntimeError(too_long_for_sockets(root))
+        clashes = networking.clashes(network)
+        if clashes:  # refused before anything is made: stopping would remove what holds them
+            raise RuntimeError(clash_message(network, clashes))
         pki.private_dir(root)
+        pki.write_private(root / NETWORK, json.dumps(network.__dict__).encode())
         cluster = cls(root, network, ControlPlane(root / "control-plane"), detach=detach)
         try:
             cluster._start(nodes, images, say)
@@ -83,16 +104,11 @@ class LocalCluster:
 
     def _start(self, nodes: int, images: tuple[tuple[Path, tuple[str, ...]], ...], say: Callable[[str], None]) -> None:
         net = self.network
-        other = networking.other_kube_proxy()
-        if other:
-            raise RuntimeError(f"another cluster's kube-proxy owns this machine's iptables ({other}); one local "
-                               "cluster at a time: `scripts/local-cluster.sh down` (or end the test run) first")
-        say(f"network: bridge {net.bridge} {net.gateway(0)}/24, Services {net.services}")
+        say(f"network {net.name}: nodes in namespaces {net.netns(0)}…, pods {net.cluster_cidr}, "
+            f"links {net.link_cidr}, Services {net.services}")
         self.forwarding_before = networking.forwarding()
         self._write_state()  # from here on, whatever is made is recorded as soon as it is
-        networking.make_host(net)
-        for i in range(1, nodes):
-            networking.make_node_link(net, i)
+        networking.make(net, nodes)
         say(f"control plane: etcd, kube-apiserver on {net.api_address}:{net.api_port}, kube-controller-manager")
         self.cp.recorder = self._write_state
         self.cp.launch(address=net.api_address, port=net.api_port, service_cidr=net.services, detach=self.detach)
@@ -177,15 +193,19 @@ class LocalCluster:
             raise StateError(path, f"{type(e).__name__}: {e}") from None
 
     @classmethod
-    def unrecorded(cls, root: Path, network: Network) -> LocalCluster:
+    def unrecorded(cls, root: Path) -> LocalCluster:
         """What to stop when no state file says: the nodes by their directories under ``root``
         (their containerd, if it still answers, removes their containers), any process whose
-        command line names ``root``, and the network's names."""
+        command line names ``root``, and the network ``root``'s network.json names. Without that
+        record no name is removed at all: a name alone does not say whose it is."""
+        network = recorded_network(root)
+        names_known = network is not None
+        network = network or Network()  # its names are never used to remove anything (names_known)
         cp = ControlPlane(root / "control-plane")
         indices = sorted(int(d.name.removeprefix("node-")) - 1 for d in root.glob("node-*")
                          if d.is_dir() and d.name.removeprefix("node-").isdigit()) if root.is_dir() else []
-        return cls(root, network, cp, [Node(cp, root / f"node-{i + 1}", network, i) for i in indices
-                                       if 0 <= i < MAX_NODES], detach=True)
+        return cls(root, network, cp, [Node(cp, root / f"node-{i + 1}", network, i, names_known=names_known)
+                                       for i in indices if 0 <= i < MAX_NODES], detach=True, names_known=names_known)
 
     def everything(self) -> list[Process]:
         return [*self.cp.processes, *self.processes, *(p for n in self.nodes for p in n.processes)]
@@ -221,8 +241,7 @@ class LocalCluster:
             ("scheduler, CoreDNS", self._stop_shared),
             ("control plane: kube-controller-manager, kube-apiserver, etcd", self.cp.stop),
             (f"any other process started from {self.root}", self._stop_strays),
-            (f"network: bridge {self.network.bridge}, node namespaces, pods' namespaces, guard",
-             lambda: networking.remove(self.network, MAX_NODES, self.forwarding_before)),  # any it may have made
+            self._network_step(say),
         ]
         failed = []
         for what, step in steps:
@@ -236,6 +255,13 @@ class LocalCluster:
         say(f"directory {self.root}")
         remove_tree(self.root)
         self.stopped = True
+
+    def _network_step(self, say: Callable[[str], None]) -> tuple[str, Callable[[], object]]:
+        net = self.network
+        if not self.names_known:
+            return (f"network: none removed (no readable {self.root / NETWORK} says which it made)", lambda: None)
+        return (f"network {net.name}: nodes' namespaces and veths, pods' namespaces, guard {networking.guard_chain(net)}",
+                lambda: networking.remove(net, MAX_NODES, self.forwarding_before, say))  # any node it may have made
 
     def _stop_strays(self) -> None:
         for stray in stop_running_under(self.root):

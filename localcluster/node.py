@@ -1,8 +1,9 @@
 """One node of a local cluster: containerd + runc + the CNI bridge from Debian, and a kubelet and a
-kube-proxy built by localcluster/build.sh, registered with the control plane. The first node runs
-in the host's network namespace, the others each in their own (localcluster/network.py); all
-share the host's filesystem and mounts. Everything lives under the node's directory and is torn
-down with it: containers, shims, mounts, cgroups. docs/node.md says why each setting is what it is.
+kube-proxy built by localcluster/build.sh, registered with the control plane. Each node runs in a
+network namespace of its own (localcluster/network.py), so its kube-proxy's and kubelet's iptables
+rules are that namespace's, never the host's; all share the host's filesystem and mounts.
+Everything lives under the node's directory and is torn down with it: containers, shims, mounts,
+cgroups. docs/node.md says why each setting is what it is.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Node:
     processes: list[Process] = field(default_factory=list)
     ready_seconds: float = 0.0
     recorder: Callable[[], None] = field(default=lambda: None, repr=False)  # called after each process starts
+    names_known: bool = True  # False: the network's names are not known (its record lost), so no cgroup is ours
 
     @property
     def name(self) -> str:
@@ -55,7 +57,7 @@ class Node:
         return self.network.node_ip(self.index)
 
     @property
-    def netns(self) -> str | None:
+    def netns(self) -> str:
         return self.network.netns(self.index)
 
     @property
@@ -64,9 +66,9 @@ class Node:
 
     @property
     def cgroup_root(self) -> str:
-        """The first node's pods under /kubepods, as any kubelet's; every other node's under a
-        cgroup of its own, so two kubelets never take each other's pods for orphans."""
-        return "/" if self.index == 0 else f"/{self.name}"
+        """Every node's pods under a cgroup of its own, named as its network namespace: no two
+        kubelets (of one cluster, or of two) take each other's pods for orphans."""
+        return f"/{self.netns}"
 
     @classmethod
     def start(cls, cp: ControlPlane, root: Path, network: Network, index: int = 0, *, detach: bool = False,
@@ -241,9 +243,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         }
         path = self.root / "kube-proxy" / "config.yaml"
         path.write_text(yaml.safe_dump(config))
-        binary = str(built("kube") / "kube-proxy")
-        (self.root / "kube-proxy" / "binary").write_text(binary)  # for --cleanup at down, even without the state
-        self._process("kube-proxy", [binary, f"--config={path}"])
+        self._process("kube-proxy", [str(built("kube") / "kube-proxy"), f"--config={path}"])
 
     def _wait_ready(self, timeout: float = 120) -> None:
         session = self.cp.session()
@@ -266,10 +266,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def _make_cgroup(self) -> None:
         """The kubelet refuses a cgroupRoot that does not exist; cpuset needs its cpus and mems."""
-        if self.cgroup_root == "/":
-            return
         for hierarchy in self._hierarchies():
-            mine = hierarchy / self.name
+            mine = hierarchy / self.netns
             mine.mkdir(exist_ok=True)
             for knob in ("cpuset.cpus", "cpuset.mems"):
                 if (mine / knob).exists() and not (mine / knob).read_text().strip():
@@ -282,10 +280,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         return [d for d in CGROUP.iterdir() if d.is_dir() and not d.is_symlink() and (d / "cgroup.procs").exists()]
 
     def _remove_cgroup(self) -> None:
-        if self.cgroup_root == "/":
-            return
+        if not self.names_known:
+            raise RuntimeError(f"its cgroup's name is not known (the network's record is lost): {self.cgroup_root} left as it is")
         for hierarchy in self._hierarchies():
-            mine = hierarchy / self.name
+            mine = hierarchy / self.netns
             if mine.exists():
                 for d in sorted((d for d in mine.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True):
                     self._rmdir_when_empty(d)
@@ -329,12 +327,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     # -- teardown ---------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Containers, processes, iptables, shims, pod namespaces, mounts, cgroups, then the
-        directory. Each part is tried even when one before it failed; the directory is removed only
-        when all went (never while anything may still be mounted under it)."""
-        kube_proxy = next((p.argv[0] for p in self.processes if p.name == "kube-proxy" and p.argv), "")
-        if not kube_proxy and (self.root / "kube-proxy" / "binary").is_file():  # started, then its record lost
-            kube_proxy = (self.root / "kube-proxy" / "binary").read_text().strip()
+        """Containers, processes, shims, pod namespaces, mounts, cgroups, then the directory (its
+        iptables go with its network namespace, which the network's removal deletes). Each part is
+        tried even when one before it failed; the directory is removed only when all went (never
+        while anything may still be mounted under it)."""
         pod_namespaces: set[int] = set()
 
         def containers() -> None:
@@ -347,16 +343,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
         def processes() -> None:
             self.processes = stop_all(self.processes)
-            stop_running_under(self.root)  # any started but not recorded (the state lost): before --cleanup
-
-        def iptables() -> None:
-            if self.netns is None:  # a node in a namespace of its own takes its iptables with it
-                if kube_proxy:  # only the rules of a kube-proxy this node started
-                    _run(kube_proxy, "--cleanup", check=False)
-                self._remove_kubelet_chains()
+            stop_running_under(self.root)  # any started but not recorded (the state lost)
 
         steps: list[tuple[str, Callable[[], object]]] = [
-            ("containers", containers), ("processes", processes), ("iptables", iptables),
+            ("containers", containers), ("processes", processes),
             ("shims", self._kill_shims), ("pod network namespaces", lambda: self._remove_pod_namespaces(pod_namespaces)),
             ("mounts", self._unmount_all), ("cgroups", self._remove_cgroup),
         ]
@@ -429,11 +419,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         found = []
         with open("/proc/self/mounts") as f:
             found += [f"mount {line.split()[1]}" for line in f if str(self.root) in line.split()[1]]
-        if self.netns is None:
-            for tool in ("iptables-save", "ip6tables-save"):
-                found += [f"{tool}: {line}" for line in _run(tool, check=False).stdout.splitlines() if "KUBE" in line]
-        if self.cgroup_root != "/":
-            found += [f"cgroup {h / self.name}" for h in self._hierarchies() if (h / self.name).exists()]
+        found += [f"cgroup {h / self.netns}" for h in self._hierarchies() if (h / self.netns).exists()]
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -442,18 +428,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             if str(self.root).encode() in cmdline:
                 found.append(f"process {pid}: {cmdline.replace(bytes(1), b' ')[:120].decode(errors='replace')}")
         return found
-
-    @staticmethod
-    def _remove_kubelet_chains() -> None:
-        """The kubelet's own iptables chains (KUBE-FIREWALL drops off-host traffic to 127/8)."""
-        for tool in ("iptables", "ip6tables"):
-            for table in ("filter", "nat", "mangle"):
-                for hook in ("INPUT", "OUTPUT"):
-                    while _run(tool, "-t", table, "-D", hook, "-j", "KUBE-FIREWALL", check=False).returncode == 0:
-                        pass
-                for chain in ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT"):
-                    _run(tool, "-t", table, "-F", chain, check=False)
-                    _run(tool, "-t", table, "-X", chain, check=False)
 
     def _unmount_all(self) -> None:
         unmount_under(self.root)

@@ -104,9 +104,9 @@ def control_plane():
 
 @pytest.fixture(scope="session")
 def local_cluster(tmp_path_factory):
-    """The local cluster of scripts/local-cluster.sh, with two nodes (the second in a network
-    namespace of its own), on a network of its own so a user's local cluster may run beside it;
-    tier-3 tests get its control plane as `control_plane` (tests/node, tests/e2e conftest.py)."""
+    """The local cluster of scripts/local-cluster.sh, with two nodes (each in a network namespace
+    of its own), on a network of its own (names and ranges) so a user's local cluster may run beside
+    it; tier-3 tests get its control plane as `control_plane` (tests/node, tests/e2e conftest.py)."""
     from localcluster.cluster import LocalCluster
 
     cluster = LocalCluster.start(Path(tempfile.mkdtemp(prefix="kubectl-oras-cluster-")), TEST_NETWORK, nodes=2)
@@ -122,7 +122,8 @@ _SESSION_CLUSTERS: list = []
 @pytest.fixture
 def whole_machine():
     """The machine without the tests' local cluster (stopped if it ran; tests marked
-    `whole_machine` run last): one local cluster at a time, and this test brings up its own."""
+    `whole_machine` run last): these tests bring up clusters of their own, two at a time, and this
+    machine's memory holds no third beside a user's."""
     for cluster in _SESSION_CLUSTERS:
         cluster.stop()
         assert cluster.leftovers() == [], "the cluster's teardown left things behind"
@@ -130,5 +131,5 @@ def whole_machine():
 
 @pytest.fixture(scope="session")
 def node(local_cluster):
-    """The first node (kubelet + containerd + runc + CNI bridge), in the host's network namespace."""
+    """The first node (kubelet + containerd + runc + CNI bridge), in a network namespace of its own."""
     return local_cluster.nodes[0]

@@ -7,19 +7,31 @@ from pathlib import Path
 
 import pytest
 
+from localcluster.__main__ import names_admin_under
 from localcluster.cluster import SOCKET_PATH_MAX, LocalCluster, StateError, too_long_for_sockets
-from localcluster.network import Network, guard_rules, holds_pod_address
+from localcluster.network import (
+    Network,
+    guard_chain,
+    guard_jump,
+    guard_rules,
+    guards_of_others,
+    holds_pod_address,
+    network_of,
+    ranges_in_use,
+)
 from localcluster.node import mounts_under
 from localcluster.processes import _names_under
+from tests.support.cluster_fixtures import BESIDE_NETWORK, TEST_NETWORK
+from tests.support.cluster_fixtures import WHOLE_MACHINE_NETWORK as WHOLE_MACHINE
 
 NET = Network()
 
 
-def test_the_guard_lets_the_clusters_own_ranges_and_loopback_through_and_drops_the_rest_bound_for_it():
+def test_the_guard_lets_loopback_and_the_clusters_own_veths_through_and_drops_the_rest_bound_for_it():
     rules = [" ".join(r) for r in guard_rules(NET)]
     returns = [r for r in rules if r.endswith("RETURN")]
     drops = [r for r in rules if r.endswith("DROP")]
-    assert returns == ["-i lo -j RETURN", "-s 10.244.0.0/16 -j RETURN", "-s 10.245.0.0/16 -j RETURN"]
+    assert returns == ["-i lo -j RETURN", *(f"-i korasn{i} -j RETURN" for i in range(1, 9))]  # its own veths
     assert drops == ["-d 10.244.0.0/16 -j DROP", "-d 10.245.0.0/16 -j DROP", "-d 10.96.0.0/24 -j DROP"]
     assert rules == returns + drops  # every exception before any drop
 
@@ -87,3 +99,69 @@ def test_a_directory_too_long_for_the_sockets_under_it_is_refused_naming_it():
     long = Path("/tmp/pytest-of-root/pytest-410/test_a_whole_up_is_idempotent_0/state/kubectl-oras/local-cluster")
     why = too_long_for_sockets(long)
     assert str(long) in why and f"at most {SOCKET_PATH_MAX}" in why
+
+
+def machine_names(net: Network) -> set[str]:
+    """Every name a cluster of ``net`` makes on this machine (its nodes' namespaces and cgroups,
+    veths, guard chain, kubeconfig)."""
+    return {*(net.netns(i) for i in range(8)), *(net.veth(i) for i in range(8)), guard_chain(net), net.context}
+
+
+def test_the_users_the_tests_and_the_whole_machine_tests_networks_share_no_name_and_no_range():
+    nets = [NET, TEST_NETWORK, WHOLE_MACHINE, BESIDE_NETWORK]
+    for i, a in enumerate(nets):
+        for b in nets[i + 1:]:
+            assert machine_names(a).isdisjoint(machine_names(b)), (a.name, b.name)
+            assert ranges_in_use("\n".join(f"{cidr} dev x" for cidr in a.ranges()), b) == [], (a.name, b.name)
+    assert NET.context == "kubectl-oras-local" and WHOLE_MACHINE.context == "kubectl-oras-local-korasw"
+
+
+def test_a_range_the_machine_already_routes_is_named_with_its_route_and_the_default_route_holds_none():
+    routes = ("default via 192.0.2.1 dev eth0\n192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2\n"
+              "local 10.245.0.1 dev korasn1 table local proto kernel scope host src 10.245.0.1\n"
+              "10.96.0.0/16 via 10.1.0.1 dev eth1\nunreachable 10.0.0.0/8\nnonsense\n")
+    found = ranges_in_use(routes, NET)
+    assert found[0] == "10.245.0.0/16 (route local 10.245.0.1 dev korasn1 table local proto kernel scope host src 10.245.0.1)"
+    assert [f.split()[0] for f in found] == ["10.245.0.0/16", "10.96.0.0/24",  # a /16 holding the Services
+                                             "10.244.0.0/16", "10.245.0.0/16", "10.96.0.0/24"]  # 10/8 holds all
+    assert ranges_in_use("default via 192.0.2.1 dev eth0\n0.0.0.0/0 via 192.0.2.1 dev eth0", NET) == []
+
+
+def test_another_clusters_guard_is_told_by_its_jumps_comment_and_this_ones_is_not_another():
+    tests = Network(name="korast")
+    rules = "\n".join(["-P PREROUTING ACCEPT", "-A " + " ".join(guard_jump(NET)).replace(
+        "kubectl-oras local cluster", '"kubectl-oras local cluster"'), "-A " + " ".join(guard_jump(tests)).replace(
+        "kubectl-oras local cluster", '"kubectl-oras local cluster"'), "-A PREROUTING -j SOMEONE-ELSES-GUARD"])
+    assert guards_of_others(rules, NET) == ["KORAST-GUARD"]
+    assert guards_of_others(rules, tests) == ["KORAS-GUARD"]
+    assert guards_of_others("-P PREROUTING ACCEPT\n-A PREROUTING -j SOMEONE-ELSES-GUARD", NET) == []
+
+
+@pytest.mark.parametrize("options, culprit", [
+    ({"name": "Koras"}, "--name 'Koras'"), ({"name": "k" * 13}, "--name"), ({"name": "1abc"}, "--name"),
+    ({"pods": "10.256"}, "--pods '10.256'"), ({"pods": "10.244.0"}, "--pods"), ({"links": "x.y"}, "--links"),
+    ({"services": "10.96.0.0/8"}, "--services"), ({"services": "fd00::/112"}, "--services"),
+    ({"services": "nonsense"}, "--services 'nonsense'"),
+    ({"links": "10.244"}, "--pods 10.244.0.0/16 and --links 10.244.0.0/16 overlap"),
+    ({"services": "10.245.3.0/24"}, "--links 10.245.0.0/16 and --services 10.245.3.0/24 overlap"),
+])
+def test_up_options_that_cannot_make_a_network_name_the_option(options: dict, culprit: str):
+    given = {"name": "koras", "pods": "10.244", "links": "10.245", "services": "10.96.0.0/24", **options}
+    with pytest.raises(ValueError) as caught:
+        network_of(**given)
+    assert culprit in str(caught.value)
+
+
+def test_up_options_make_the_network_they_say():
+    assert network_of(name="koras", pods="10.244", links="10.245", services="10.96.0.0/24") == NET
+    assert network_of(name="korasw", pods="10.248", links="10.249", services="10.98.0.0/24") == WHOLE_MACHINE
+
+
+def test_a_kubeconfig_is_a_clusters_when_it_signs_in_with_a_certificate_under_its_state_directory():
+    root = Path("/home/u/.local/state/kubectl-oras/local-cluster")
+    ours = {"users": [{"name": "x", "user": {"client-certificate": f"{root}/control-plane/pki/admin.crt"}}]}
+    assert names_admin_under(ours, root)
+    assert not names_admin_under(ours, Path("/tmp/koras-1/state/kubectl-oras/local-cluster"))
+    assert not names_admin_under(ours, Path("/home/u/.local/state/kubectl-oras/local"))  # a prefix is not a parent
+    for config in (None, [], {"users": None}, {"users": [None, {"user": "x"}, {"user": {"token": "t"}}]}):
+        assert not names_admin_under(config, root)
