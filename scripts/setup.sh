@@ -23,23 +23,9 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 
 # Installed already when this checkout is the one installed and every requirement in pyproject.toml
-# (with the test extras) is present, at its pinned version where it has one.
+# (with the test extras) is present, at its pinned version where it has one (scripts/installed.py).
 installed() {
-  python3 - "$PWD" <<'PY'
-import importlib.metadata as md, os, re, sys, tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-for req in project["dependencies"] + project["optional-dependencies"]["test"]:
-    name = re.split(r"[ ;<>=!~\[]", req, maxsplit=1)[0]
-    try:
-        have = md.version(name)
-    except md.PackageNotFoundError:
-        sys.exit(1)
-    pin = re.search(r"==([^;, ]+)", req)
-    if pin and have != pin.group(1):
-        sys.exit(1)
-import kubectl_oras
-sys.exit(os.path.dirname(os.path.dirname(kubectl_oras.__file__)) != sys.argv[1])
-PY
+  python3 -I scripts/installed.py "$PWD"  # -I: never the checkout itself through the current directory
 }
 if ! installed 2>/dev/null; then
   echo "setup: pip install -e .[test]" >&2
