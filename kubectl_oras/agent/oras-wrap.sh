@@ -266,9 +266,10 @@ token=""
 IFS= read -r token 2>/dev/null < /proc/sys/kernel/random/uuid
 [ -n "$token" ] || token="$("$bb" od -An -N16 -tx1 /dev/urandom | "$bb" tr -d ' \n')"
 # Whatever the step put at these names of the run's own (a directory would take done.tmp into it,
-# or hold the sidecar's verdict off) is taken away first: the run's answer must be able to come.
-for m in "$done_file.tmp" "$done_file" "$verdict_file"; do
-  if [ -e "$m" ] || [ -L "$m" ]; then "$bb" rm -rf "$done_file.tmp" "$done_file" "$verdict_file"; break; fi
+# or hold the sidecar's verdict off; a fifo at seen would hold the wrapper's write there for ever)
+# is taken away first: the run's answer must be able to come, and the wrapper to end.
+for m in "$done_file.tmp" "$done_file" "$verdict_file" "$seen"; do
+  if [ -e "$m" ] || [ -L "$m" ]; then "$bb" rm -rf "$done_file.tmp" "$done_file" "$verdict_file" "$seen"; break; fi
 done
 echo "$code $token" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "$bb" mv "$done_file.tmp" "$done_file"
 

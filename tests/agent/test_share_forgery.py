@@ -115,7 +115,7 @@ def test_an_input_written_through_a_link_into_the_share_is_refused(pod, client, 
     assert not (pod.share / "runs" / "1" / "verdict").exists()
 
 
-@pytest.mark.parametrize("planted", ["verdict", "done-and-outputs", "directories"])
+@pytest.mark.parametrize("planted", ["verdict", "done-and-outputs", "directories", "seen-fifo"])
 def test_a_verdict_the_step_plants_in_the_share_does_not_speak_for_the_sidecar(pod, client, repo, tmp_path, planted):
     """The step writes the share itself (it unpacks something at `/`, say): its verdict, or a done
     with outputs of its own, is not the sidecar's answer to the run; the real output is stored."""
@@ -126,6 +126,8 @@ def test_a_verdict_the_step_plants_in_the_share_does_not_speak_for_the_sidecar(p
                              "echo 0 > share/runs/1/done && sleep 6"),
         # where the wrapper renames done, and where the sidecar renames its verdict
         "directories": "mkdir -p share/runs/1/done/x share/runs/1/done.tmp/x share/runs/1/verdict/x",
+        # where the wrapper says it read the verdict: a fifo nobody reads held its write for ever
+        "seen-fifo": "mkfifo share/runs/1/seen",
     }[planted]
     start(pod)
     code, _, err = pod.run_step("sh", "-c", f"{plant} && echo real > out.txt", timeout=STEP_TIMEOUT)
