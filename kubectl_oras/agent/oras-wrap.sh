@@ -258,7 +258,12 @@ fi
 # wrote the verdict without poking. Held open read-write, the fifo never blocks either side.
 wake_open=0
 "$bb" mkfifo -m 0666 "$wake" && exec 3<>"$wake" && wake_open=1
-[ "$terminated" = 1 ] && [ "$code" = 0 ] && code=143  # a signal during the copies
+# Whether a signal came before the run's code is settled (during the copies, say), read once: the
+# code `done` will hold and whether the wrapper waits for the push both follow from it. One that
+# comes later, while done is still being written, comes after the step finished: done says the
+# step's code, so the sidecar pushes, and the wrapper waits for it (below).
+stopped_before_done="$terminated"
+[ "$stopped_before_done" = 1 ] && [ "$code" = 0 ] && code=143
 # The run's token, made only now that the step has ended, goes to the sidecar in `done`, and its
 # verdict must give it back: a verdict without it is not the sidecar's answer to this run (an
 # input or the step put it there, before the token existed), and is not taken (docs/pod-protocol.md).
@@ -296,7 +301,6 @@ answered() {  # whether the verdict file is the sidecar's answer to this run: it
 # on, and what it stores is the step's whole output. Exiting now would fail a step whose tag
 # then appears; waiting, the exit says what the registry holds. The kubelet's SIGKILL at the end
 # of the grace period bounds the wait; the sidecar, stopped after it, then tags nothing.
-stopped_before_done="$terminated"
 got=0
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$stopped_before_done" = 0 ]; then
   said=0
