@@ -224,6 +224,9 @@ note "step exited with $code"
 # it: nothing is lost silently. The copy is made here, in the step's filesystem: a link given as
 # the output is followed here (-H), never by the sidecar; links inside a directory stay links.
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
+  # Only the copies below are pushed: whatever the step put at outputs/ (an earlier pod's share it
+  # unpacked, say) would be pushed beside them, and a directory there would take a copy into it.
+  "$bb" rm -rf "$outputs"
   "$bb" mkdir -p "$outputs"
   first="" first_key="" first_name=""
   for key in output-path output-pipe; do

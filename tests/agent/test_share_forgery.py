@@ -155,3 +155,17 @@ def test_a_verdict_written_after_the_runs_done_without_its_token_is_not_taken(po
     _, err = step.communicate(timeout=STEP_TIMEOUT)
     assert (step.returncode, stored(client, pod, tmp_path)) == (0, "real\n"), err
     assert (run / "verdict").read_text().splitlines()[1] == (run / "done").read_text().split()[1]
+
+
+def test_outputs_the_step_plants_in_its_run_are_not_pushed_with_its_own(pod, client, repo, tmp_path):
+    """The step writes its run's outputs/ itself (it unpacks an earlier pod's share, say): a file
+    there would be pushed beside its output, and a directory in its output's place would take the
+    output into it; the tag holds the step's output alone."""
+    start(pod)
+    plant = "mkdir -p share/runs/1/outputs/out.txt && echo forged > share/runs/1/outputs/extra.txt"
+    code, _, err = pod.run_step("sh", "-c", f"{plant} && echo real > out.txt", timeout=STEP_TIMEOUT)
+    assert code == 0, err
+    repository, tag = pod.output.split(":")
+    pull_artifact(client, Reference(pod.registry, repository, tag), str(tmp_path / "got"))
+    assert sorted(p.name for p in (tmp_path / "got").iterdir()) == ["out.txt"], err
+    assert (tmp_path / "got" / "out.txt").read_text() == "real\n"
