@@ -286,6 +286,10 @@ echo "$code $token" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "
 # instead of holding it for ever. Each 1 s read that times out counts a second.
 verdict_wait="${KUBECTL_ORAS_VERDICT_WAIT:-21600}"  # the default: a pod spec from before this bound
 case "$verdict_wait" in ''|*[!0-9]*) verdict_wait=21600 ;; esac
+verdict_wait="${verdict_wait#"${verdict_wait%%[!0]*}"}"  # leading zeros off (all zeros: none left)
+# More digits than the shell's numbers hold made the comparison below fail, and the wait end at once.
+[ "${#verdict_wait}" -le 9 ] || verdict_wait=999999999
+verdict_wait="${verdict_wait:-0}"
 waited=0
 verdict="" not_ours=0
 answered() {  # whether the verdict file is the sidecar's answer to this run: its second line is the token
