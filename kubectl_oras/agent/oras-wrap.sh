@@ -224,6 +224,9 @@ note "step exited with $code"
 # it: nothing is lost silently. The copy is made here, in the step's filesystem: a link given as
 # the output is followed here (-H), never by the sidecar; links inside a directory stay links.
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
+  # Only the copies below are pushed: whatever the step put at outputs/ (an earlier pod's share it
+  # unpacked, say) would be pushed beside them, and a directory there would take a copy into it.
+  "$bb" rm -rf "$outputs"
   "$bb" mkdir -p "$outputs"
   first="" first_key="" first_name=""
   for key in output-path output-pipe; do
@@ -258,7 +261,12 @@ fi
 # wrote the verdict without poking. Held open read-write, the fifo never blocks either side.
 wake_open=0
 "$bb" mkfifo -m 0666 "$wake" && exec 3<>"$wake" && wake_open=1
-[ "$terminated" = 1 ] && [ "$code" = 0 ] && code=143  # a signal during the copies
+# Whether a signal came before the run's code is settled (during the copies, say), read once: the
+# code `done` will hold and whether the wrapper waits for the push both follow from it. One that
+# comes later, while done is still being written, comes after the step finished: done says the
+# step's code, so the sidecar pushes, and the wrapper waits for it (below).
+stopped_before_done="$terminated"
+[ "$stopped_before_done" = 1 ] && [ "$code" = 0 ] && code=143
 # The run's token, made only now that the step has ended, goes to the sidecar in `done`, and its
 # verdict must give it back: a verdict without it is not the sidecar's answer to this run (an
 # input or the step put it there, before the token existed), and is not taken (docs/pod-protocol.md).
@@ -266,9 +274,10 @@ token=""
 IFS= read -r token 2>/dev/null < /proc/sys/kernel/random/uuid
 [ -n "$token" ] || token="$("$bb" od -An -N16 -tx1 /dev/urandom | "$bb" tr -d ' \n')"
 # Whatever the step put at these names of the run's own (a directory would take done.tmp into it,
-# or hold the sidecar's verdict off) is taken away first: the run's answer must be able to come.
-for m in "$done_file.tmp" "$done_file" "$verdict_file"; do
-  if [ -e "$m" ] || [ -L "$m" ]; then "$bb" rm -rf "$done_file.tmp" "$done_file" "$verdict_file"; break; fi
+# or hold the sidecar's verdict off; a fifo at seen would hold the wrapper's write there for ever)
+# is taken away first: the run's answer must be able to come, and the wrapper to end.
+for m in "$done_file.tmp" "$done_file" "$verdict_file" "$seen"; do
+  if [ -e "$m" ] || [ -L "$m" ]; then "$bb" rm -rf "$done_file.tmp" "$done_file" "$verdict_file" "$seen"; break; fi
 done
 echo "$code $token" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "$bb" mv "$done_file.tmp" "$done_file"
 
@@ -277,6 +286,10 @@ echo "$code $token" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "
 # instead of holding it for ever. Each 1 s read that times out counts a second.
 verdict_wait="${KUBECTL_ORAS_VERDICT_WAIT:-21600}"  # the default: a pod spec from before this bound
 case "$verdict_wait" in ''|*[!0-9]*) verdict_wait=21600 ;; esac
+verdict_wait="${verdict_wait#"${verdict_wait%%[!0]*}"}"  # leading zeros off (all zeros: none left)
+# More digits than the shell's numbers hold made the comparison below fail, and the wait end at once.
+[ "${#verdict_wait}" -le 9 ] || verdict_wait=999999999
+verdict_wait="${verdict_wait:-0}"
 waited=0
 verdict="" not_ours=0
 answered() {  # whether the verdict file is the sidecar's answer to this run: its second line is the token
@@ -295,7 +308,6 @@ answered() {  # whether the verdict file is the sidecar's answer to this run: it
 # on, and what it stores is the step's whole output. Exiting now would fail a step whose tag
 # then appears; waiting, the exit says what the registry holds. The kubelet's SIGKILL at the end
 # of the grace period bounds the wait; the sidecar, stopped after it, then tags nothing.
-stopped_before_done="$terminated"
 got=0
 if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$stopped_before_done" = 0 ]; then
   said=0

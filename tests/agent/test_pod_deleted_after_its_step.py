@@ -105,3 +105,29 @@ def test_a_push_the_pods_end_cuts_tags_nothing(held, pod, client, repo):
                               "stopped before its manifest; nothing was tagged"), verdict
     assert client.resolve(repo, "iter-0", what="check") is None
     assert not any(path.endswith("/manifests/iter-0") for _, path, _ in held.seen)
+
+
+def test_a_signal_once_the_steps_code_is_decided_keeps_the_wait(any_registry, pod, client, repo):
+    """A signal between the moment the wrapper settles the run's code and the moment `done` holds it
+    (here while it clears a tree the step left at done.tmp) comes after the step finished: done says
+    0 and the sidecar pushes, so the wrapper waits for the push instead of exiting 143 while the tag
+    is then stored."""
+    local = pod(any_registry.host)
+    assert local.init().returncode == 0
+    local.start_sidecar()
+    plant = ("import os\nfor i in range(200):\n d = os.environ['KUBECTL_ORAS_SHARE_RUNS'] + f'/1/done.tmp/{i}'\n"
+             " os.makedirs(d)\n"
+             " for j in range(400): open(f'{d}/{j}', 'w').close()\n")
+    step = local.launcher("sh", "-c", f"python3 -c \"{plant}\" && echo result > out.txt")
+    err = follow(step.stderr)
+    run = local.share / "runs" / "1"
+    wait_for(lambda: (run / "wake").exists(), timeout=60)  # made just before the run's code is settled
+    wait_for(lambda: not (run / "done.tmp").exists() or len(os.listdir(run / "done.tmp")) < 190, timeout=60)
+    step.send_signal(signal.SIGTERM)  # the pod is deleted
+    code = step.wait(timeout=60)
+    assert (run / "done").exists(), "".join(err.lines)
+    wait_for(lambda: (run / "verdict").exists(), timeout=60)
+    in_done = (run / "done").read_text().split(" ")[0]
+    stored = client.resolve(repo, "iter-0", what="check") is not None
+    assert (code == 0) == stored == (in_done == "0"), (code, in_done, stored, "".join(err.lines))
+    assert code == 0 and err.has(WAITING), "".join(err.lines)

@@ -115,7 +115,7 @@ def test_an_input_written_through_a_link_into_the_share_is_refused(pod, client, 
     assert not (pod.share / "runs" / "1" / "verdict").exists()
 
 
-@pytest.mark.parametrize("planted", ["verdict", "done-and-outputs", "directories"])
+@pytest.mark.parametrize("planted", ["verdict", "done-and-outputs", "directories", "seen-fifo"])
 def test_a_verdict_the_step_plants_in_the_share_does_not_speak_for_the_sidecar(pod, client, repo, tmp_path, planted):
     """The step writes the share itself (it unpacks something at `/`, say): its verdict, or a done
     with outputs of its own, is not the sidecar's answer to the run; the real output is stored."""
@@ -126,6 +126,8 @@ def test_a_verdict_the_step_plants_in_the_share_does_not_speak_for_the_sidecar(p
                              "echo 0 > share/runs/1/done && sleep 6"),
         # where the wrapper renames done, and where the sidecar renames its verdict
         "directories": "mkdir -p share/runs/1/done/x share/runs/1/done.tmp/x share/runs/1/verdict/x",
+        # where the wrapper says it read the verdict: a fifo nobody reads held its write for ever
+        "seen-fifo": "mkfifo share/runs/1/seen",
     }[planted]
     start(pod)
     code, _, err = pod.run_step("sh", "-c", f"{plant} && echo real > out.txt", timeout=STEP_TIMEOUT)
@@ -153,3 +155,17 @@ def test_a_verdict_written_after_the_runs_done_without_its_token_is_not_taken(po
     _, err = step.communicate(timeout=STEP_TIMEOUT)
     assert (step.returncode, stored(client, pod, tmp_path)) == (0, "real\n"), err
     assert (run / "verdict").read_text().splitlines()[1] == (run / "done").read_text().split()[1]
+
+
+def test_outputs_the_step_plants_in_its_run_are_not_pushed_with_its_own(pod, client, repo, tmp_path):
+    """The step writes its run's outputs/ itself (it unpacks an earlier pod's share, say): a file
+    there would be pushed beside its output, and a directory in its output's place would take the
+    output into it; the tag holds the step's output alone."""
+    start(pod)
+    plant = "mkdir -p share/runs/1/outputs/out.txt && echo forged > share/runs/1/outputs/extra.txt"
+    code, _, err = pod.run_step("sh", "-c", f"{plant} && echo real > out.txt", timeout=STEP_TIMEOUT)
+    assert code == 0, err
+    repository, tag = pod.output.split(":")
+    pull_artifact(client, Reference(pod.registry, repository, tag), str(tmp_path / "got"))
+    assert sorted(p.name for p in (tmp_path / "got").iterdir()) == ["out.txt"], err
+    assert (tmp_path / "got" / "out.txt").read_text() == "real\n"

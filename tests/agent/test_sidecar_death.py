@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.agent.protocol import LocalPod
+from tests.agent.protocol import LocalPod, wait_for
 from tests.support.slow_servers import serve_on_loopback
 
 STEP_TIMEOUT = 60
@@ -96,3 +96,18 @@ def test_a_step_that_fails_keeps_its_own_code_when_no_verdict_comes(pod):
     code, _, err = pod.run_step("sh", "-c", "echo partial > out.txt; exit 7", timeout=STEP_TIMEOUT)
     assert code == 7, err
     assert "gave no verdict within 1 s" in err
+
+
+@pytest.mark.parametrize("wait", ["99999999999999999999", "0010"])
+def test_a_verdict_wait_past_the_shells_numbers_still_waits(pod, wait):
+    """A bound past what the shell's numbers hold (a pod spec written by hand) is a long wait, not
+    none: the comparison failed ("out of range") and the wrapper gave up as soon as done was written."""
+    pod.verdict_wait = wait  # type: ignore[assignment]  # the variable as a pod spec may hold it
+    assert pod.init().returncode == 0
+    step = pod.launcher("sh", "-c", "echo result > out.txt")
+    run = pod.share / "runs" / "1"
+    wait_for(lambda: (run / "done").exists())
+    token = (run / "done").read_text().split()[1]
+    (run / "verdict").write_text(f"not-pushed: as the sidecar would say\n{token}\n")  # the sidecar's answer, by hand
+    _, err = step.communicate(timeout=STEP_TIMEOUT)
+    assert step.returncode == 0 and "out of range" not in err, err
