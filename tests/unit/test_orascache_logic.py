@@ -215,6 +215,24 @@ def test_a_statefulset_an_earlier_build_made_without_the_spec_hash_is_read_back_
     assert objects.statefulset_update(objects.statefulset(cache_spec(cache(other))), earlier)[1] is True
 
 
+def test_a_rollback_to_a_build_before_the_spec_hash_finds_its_own_template_hash():
+    """The builds before the spec hash announced a restart (ArtifactsLost on an emptyDir cache) when
+    the StatefulSet's template-hash annotation differed from the hash of the template they would
+    write. An upgrade that keeps the pod keeps that annotation too: applied without it, it was
+    removed, and a rollback to such a build warned every emptyDir cache that its artifacts were
+    lost, for a template it then applied unchanged."""
+    spec = cache_spec(cache())
+    earlier = as_stored(objects.statefulset(spec, build_mark="earlier"))
+    del earlier["metadata"]["annotations"][objects.SPEC_HASH]
+    earlier_hash = objects.template_hash(objects.pod_template(spec, build_mark="earlier"))  # as that build wrote it
+    earlier["metadata"]["annotations"][objects.EARLIER_TEMPLATE_HASH] = earlier_hash
+    applied, replaces = objects.statefulset_update(objects.statefulset(spec), earlier)
+    assert not replaces and applied["metadata"]["annotations"][objects.EARLIER_TEMPLATE_HASH] == earlier_hash
+    changed, replaces = objects.statefulset_update(objects.statefulset(cache_spec(cache({"image": "registry:3.1"}))),
+                                                   earlier)
+    assert replaces and objects.EARLIER_TEMPLATE_HASH not in changed["metadata"]["annotations"]  # not its template
+
+
 def test_a_template_with_no_registry_container_to_read_is_replaced():
     odd = as_stored(objects.statefulset(cache_spec(cache())))
     del odd["metadata"]["annotations"][objects.SPEC_HASH]
