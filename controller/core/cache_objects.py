@@ -31,6 +31,9 @@ from .registry_supervisor import supervisor_command
 MANAGER = "kubectl-oras"  # our field manager, and the managed-by label
 DOMAIN = "kubectl-oras.converged-computing.github.io"
 SPEC_HASH = f"{DOMAIN}/spec-hash"  # on the StatefulSet: the hash of the pod_inputs its pod template was made from
+# What the builds before SPEC_HASH compared, the hash of their whole pod template: kept while the
+# template is (statefulset_update), so that a controller rolled back to such a build announces no restart.
+EARLIER_TEMPLATE_HASH = f"{DOMAIN}/template-hash"
 # On the pod template, with build_mark only: a test's stand-in for another build of the controller (its
 # script and template differ from this one's, as a release's would), never set in a real deployment.
 BUILD_MARK = f"{DOMAIN}/build"
@@ -252,6 +255,9 @@ def statefulset_update(desired: dict[str, Any], observed: dict[str, Any]) -> tup
             update["spec"][name] = copy.deepcopy(spec[name])
     if not replaces:
         update["spec"]["template"] = copy.deepcopy(template)
+        earlier = ((observed.get("metadata") or {}).get("annotations") or {}).get(EARLIER_TEMPLATE_HASH)
+        if isinstance(earlier, str):
+            update["metadata"]["annotations"][EARLIER_TEMPLATE_HASH] = earlier
     return update, replaces
 
 

@@ -42,6 +42,16 @@ from .work_queue import WorkQueue
 log = logging.getLogger("kubectl_oras.controller")
 
 
+async def _listed_or_refused(informer: Informer, refused: asyncio.Event) -> None:
+    """Until ``informer`` has listed, or was forbidden to (``refused``)."""
+    waiting = {asyncio.ensure_future(informer.synced.wait()), asyncio.ensure_future(refused.wait())}
+    try:
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waiting:
+            task.cancel()
+
+
 @dataclass(frozen=True)
 class ControllerSettings:
     webhook: WebhookSettings
@@ -99,6 +109,11 @@ class Controller:
             self.queue.add(owner)
             self.metrics.set_queue_depth(len(self.queue))
 
+    def _status_informer_restarted(self, plural: str, refused: asyncio.Event, reason: str) -> None:
+        self.metrics.watch_restarted(plural, reason)
+        if reason == "forbidden":
+            refused.set()
+
     def _labelled_changed(self, kind: str, obj: dict[str, Any]) -> None:
         if self.labels is not None:
             self.labels.changed(kind, obj)
@@ -118,9 +133,13 @@ class Controller:
                                on_restart=functools.partial(self.metrics.watch_restarted, resource.plural))
                       for resource in (STATEFUL_SETS, SERVICES, SECRETS)]
         # The registry pods and their claims, for why a registry cannot start (the StatefulSet owns them).
+        # A ClusterRole older than the image may not list them: then the status goes without them
+        # rather than no cache being reconciled (refused: the list was forbidden).
+        refused = {resource.plural: asyncio.Event() for resource in (PODS, PERSISTENT_VOLUME_CLAIMS)}
         self.owned += [Informer(self.kube, resource, label_selector=REGISTRY_SELECTOR, on_change=self._owned_changed,
                                 watch_seconds=s.watch_seconds, name=resource.plural,
-                                on_restart=functools.partial(self.metrics.watch_restarted, resource.plural))
+                                on_restart=functools.partial(self._status_informer_restarted, resource.plural,
+                                                             refused[resource.plural]))
                        for resource in (PODS, PERSISTENT_VOLUME_CLAIMS)]
         labelled = Informer(self.kube, NAMESPACES, label_selector=LABELLED_NAMESPACES, on_change=self._labelled_changed,
                             watch_seconds=s.watch_seconds, name=NAMESPACES.plural,
@@ -130,7 +149,9 @@ class Controller:
         reconciler = Reconciler(self.kube, Stores(self.caches, *self.owned), self.events,
                                 on_reconcile=self.metrics.reconciled, build_mark=s.build_mark)
         try:
-            synced: asyncio.Future[Any] = asyncio.gather(self.caches.synced.wait(), *(i.synced.wait() for i in self.owned))
+            synced: asyncio.Future[Any] = asyncio.gather(
+                self.caches.synced.wait(), *(i.synced.wait() for i in self.owned[:3]),
+                *(_listed_or_refused(i, refused[i.resource.plural]) for i in self.owned[3:]))
             stopped: asyncio.Future[Any] = asyncio.ensure_future(stepping_down.wait())
             await asyncio.wait({synced, stopped}, return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()

@@ -127,19 +127,21 @@ def _where(doc: dict[str, Any]) -> str:
 
 
 def trusting_the_live_ca(doc: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
-    """The webhook configuration ``doc`` with each entry that ``live`` lacks (one new in this
-    release) given the CA the live entries trust. The webhook process sets caBundle when it starts;
-    a new entry applied without one trusts no CA until a replica restarts (never, when the
-    Deployment is unchanged), and an entry that fails closed would refuse pods meanwhile."""
+    """The webhook configuration ``doc`` with each entry given the CA it trusts now in ``live``, or,
+    for one ``live`` lacks (new in this release) or that trusts none, the CA the live entries trust.
+    The webhook process sets caBundle when it starts; a new entry applied without one trusts no CA
+    until a replica restarts (never, when the Deployment is unchanged), and an entry that fails
+    closed would refuse pods meanwhile. Every entry, not only the new one: a server-side apply that
+    leaves out a field it set before removes it, so the next install would take the new entry's CA
+    back (the webhook, finding the same CA there, writes nothing)."""
     webhooks = (live or {}).get("webhooks") or []
     bundle = next((b for w in webhooks if (b := (w.get("clientConfig") or {}).get("caBundle"))), None)
     if bundle is None:
         return doc
-    known = {w.get("name") for w in webhooks}
+    trusted = {w.get("name"): b for w in webhooks if (b := (w.get("clientConfig") or {}).get("caBundle"))}
     out = copy.deepcopy(doc)
     for webhook in out.get("webhooks") or []:
-        if webhook.get("name") not in known:
-            webhook.setdefault("clientConfig", {})["caBundle"] = bundle
+        webhook.setdefault("clientConfig", {})["caBundle"] = trusted.get(webhook.get("name"), bundle)
     return out
 
 

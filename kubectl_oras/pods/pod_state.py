@@ -8,6 +8,7 @@ an exit code); the scheduler says why a pod has no node in its ``PodScheduled`` 
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,19 @@ def _last_end(container: dict[str, Any]) -> str:
 
 
 RESTARTS_STUCK = 3  # a container that ended this many times and is not ready yet is dying, between back-offs
+BACKOFF_RESET = 600  # s: the kubelet forgets a container's back-off once a run lasted this long
+
+
+def _ran_long(container: dict[str, Any]) -> bool:
+    """Whether the container's last run lasted BACKOFF_RESET or more: then it is not crash-looping
+    (it served, and died once more), whatever its restart count; unknown times count as short."""
+    ended = _dict(_dict(container.get("lastState")).get("terminated"))
+    try:
+        began = datetime.datetime.fromisoformat(str(ended["startedAt"]))
+        finished = datetime.datetime.fromisoformat(str(ended["finishedAt"]))
+    except (KeyError, ValueError):
+        return False
+    return (finished - began).total_seconds() >= BACKOFF_RESET
 
 
 def _container_trouble(container: dict[str, Any]) -> PodTrouble | None:
@@ -59,7 +73,7 @@ def _container_trouble(container: dict[str, Any]) -> PodTrouble | None:
     restarts = container.get("restartCount")
     ended = _last_end(container)
     if "running" in state and not container.get("ready") and isinstance(restarts, int) and restarts >= RESTARTS_STUCK \
-            and ended:
+            and ended and not _ran_long(container):
         # Between two back-offs a crash-looping container runs for a moment: still stuck, not "on its way".
         return PodTrouble("CrashLoopBackOff", f"{where}restarted {restarts} times, its last run ended {ended}", True)
     waiting = _dict(state.get("waiting"))
@@ -69,7 +83,8 @@ def _container_trouble(container: dict[str, Any]) -> PodTrouble | None:
     message = " ".join(str(waiting.get("message") or "").split())
     if reason == "CrashLoopBackOff" and ended:
         message = f"its last run ended {ended}" + (f" ({message})" if message else "")
-    return PodTrouble(reason, where + message if message else where.rstrip(": "), reason in STUCK_WAITING)
+    stuck = reason in STUCK_WAITING and not (reason == "CrashLoopBackOff" and _ran_long(container))
+    return PodTrouble(reason, where + message if message else where.rstrip(": "), stuck)
 
 
 def pod_trouble(pod: dict[str, Any] | None) -> PodTrouble | None:

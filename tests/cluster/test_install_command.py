@@ -80,9 +80,15 @@ def test_an_upgrade_that_adds_a_webhook_entry_has_it_trust_the_webhooks_ca(contr
         upgraded = cli("install", "--no-wait", kubeconfig=admin)
         assert upgraded.returncode == 0, upgraded.stderr
         live = s.get(f"{server}/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/kubectl-oras").json()
-        assert {w["name"]: w["clientConfig"].get("caBundle") for w in live["webhooks"]} == {
-            w["name"]: ca for w in webhook_configuration(name="kubectl-oras", own_namespace=NS, ca_bundle=ca,
-                                                         service="kubectl-oras-webhook")["webhooks"]}
+        every_entry_trusts_ca = {w["name"]: ca for w in webhook_configuration(
+            name="kubectl-oras", own_namespace=NS, ca_bundle=ca, service="kubectl-oras-webhook")["webhooks"]}
+        assert {w["name"]: w["clientConfig"].get("caBundle") for w in live["webhooks"]} == every_entry_trusts_ca
+        # Installed again (the same release): the CA install gave the new entry is not taken back
+        # (a server-side apply that leaves out a field it set removes it).
+        again = cli("install", "--no-wait", kubeconfig=admin)
+        assert again.returncode == 0, again.stderr
+        live = s.get(f"{server}/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/kubectl-oras").json()
+        assert {w["name"]: w["clientConfig"].get("caBundle") for w in live["webhooks"]} == every_entry_trusts_ca
     finally:
         # The CRD install made again serves lists once its storage is up (503 "storage is
         # (re)initializing" until then): uninstall lists the caches first.

@@ -96,10 +96,13 @@ def test_an_entry_new_in_this_release_trusts_the_ca_the_live_entries_trust():
     replica restarts, and refuse pods meanwhile if it fails closed."""
     webhook = render()[-1]
     names = [w["name"] for w in webhook["webhooks"]]
-    live = {"webhooks": [{"name": names[0], "clientConfig": {"caBundle": "Q0E="}}, {"name": "retired.kubectl-oras.dev"}]}
+    live = {"webhooks": [{"name": names[0], "clientConfig": {"caBundle": "Q0E="}}, {"name": "retired.kubectl-oras.dev"},
+                         {"name": names[1], "clientConfig": {"caBundle": "b2xk"}}]}
     applied = trusting_the_live_ca(webhook, live)
     bundles = {w["name"]: w["clientConfig"].get("caBundle") for w in applied["webhooks"]}
-    assert bundles == {names[0]: None, **{name: "Q0E=" for name in names[1:]}}  # the live entry's stays the webhook's
+    # Each live entry keeps the CA it trusts (applied as it is, so that an install again never
+    # takes back a CA an install set); a new one trusts the live entries'.
+    assert bundles == {names[0]: "Q0E=", names[1]: "b2xk", **{name: "Q0E=" for name in names[2:]}}
     assert all("caBundle" not in w["clientConfig"] for w in webhook["webhooks"])  # the rendered one is untouched
     assert trusting_the_live_ca(webhook, None) == webhook  # a first install: the webhook sets it
     assert trusting_the_live_ca(webhook, {"webhooks": [{"name": names[0], "clientConfig": {}}]}) == webhook

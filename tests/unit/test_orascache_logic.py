@@ -215,6 +215,24 @@ def test_a_statefulset_an_earlier_build_made_without_the_spec_hash_is_read_back_
     assert objects.statefulset_update(objects.statefulset(cache_spec(cache(other))), earlier)[1] is True
 
 
+def test_a_rollback_to_a_build_before_the_spec_hash_finds_its_own_template_hash():
+    """The builds before the spec hash announced a restart (ArtifactsLost on an emptyDir cache) when
+    the StatefulSet's template-hash annotation differed from the hash of the template they would
+    write. An upgrade that keeps the pod keeps that annotation too: applied without it, it was
+    removed, and a rollback to such a build warned every emptyDir cache that its artifacts were
+    lost, for a template it then applied unchanged."""
+    spec = cache_spec(cache())
+    earlier = as_stored(objects.statefulset(spec, build_mark="earlier"))
+    del earlier["metadata"]["annotations"][objects.SPEC_HASH]
+    earlier_hash = objects.template_hash(objects.pod_template(spec, build_mark="earlier"))  # as that build wrote it
+    earlier["metadata"]["annotations"][objects.EARLIER_TEMPLATE_HASH] = earlier_hash
+    applied, replaces = objects.statefulset_update(objects.statefulset(spec), earlier)
+    assert not replaces and applied["metadata"]["annotations"][objects.EARLIER_TEMPLATE_HASH] == earlier_hash
+    changed, replaces = objects.statefulset_update(objects.statefulset(cache_spec(cache({"image": "registry:3.1"}))),
+                                                   earlier)
+    assert replaces and objects.EARLIER_TEMPLATE_HASH not in changed["metadata"]["annotations"]  # not its template
+
+
 def test_a_template_with_no_registry_container_to_read_is_replaced():
     odd = as_stored(objects.statefulset(cache_spec(cache())))
     del odd["metadata"]["annotations"][objects.SPEC_HASH]
@@ -317,6 +335,7 @@ def registry_pod(*containers, scheduled=None, node="n1"):
 
 PULL_BACKOFF = {"name": "registry", "state": {"waiting": {
     "reason": "ImagePullBackOff", "message": 'Back-off pulling image "nope.invalid/registry:3"'}}}
+LONG_RUN = {"startedAt": "2026-11-23T12:00:00Z", "finishedAt": "2026-11-30T12:00:00Z"}
 PENDING_CLAIM = {"metadata": {"name": "data-oras-0"}, "status": {"phase": "Pending"}}
 OOM_LOOP = {"name": "registry", "restartCount": 4,
             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}},
@@ -333,6 +352,10 @@ OOM_LOOP = {"name": "registry", "restartCount": 4,
     (registry_pod({**OOM_LOOP, "state": {"running": {}}, "ready": False}), None, [],  # between two back-offs
      "the registry pod oras-0 cannot start: CrashLoopBackOff: container registry: restarted 4 times, its last run "
      "ended OOMKilled, exit code 137"),
+    (registry_pod({**OOM_LOOP, "lastState": {"terminated": {  # a run of 30 s: the back-off goes on
+        "reason": "OOMKilled", "exitCode": 137, "startedAt": "2026-11-23T12:00:00Z", "finishedAt": "2026-11-23T12:00:30Z"}}}),
+     None, [], "the registry pod oras-0 cannot start: CrashLoopBackOff: container registry: its last run ended OOMKilled, "
+               "exit code 137 (back-off 40s restarting failed container)"),
     (registry_pod(scheduled="0/2 nodes are available: 2 Insufficient memory.", node=None), None, [],
      "the registry pod oras-0 cannot start: Unschedulable: 0/2 nodes are available: 2 Insufficient memory."),
     (registry_pod(node=None), PENDING_CLAIM,
@@ -377,6 +400,13 @@ def test_a_registry_that_cannot_start_is_degraded_naming_the_pods_or_the_claims_
     (registry_pod(node=None), {**PENDING_CLAIM, "status": {"phase": "Bound"}},
      [{"type": "Warning", "reason": "ProvisioningFailed", "message": "said before it was bound"}]),
     ({**registry_pod(PULL_BACKOFF), "metadata": {"name": "oras-0", "deletionTimestamp": NOW}}, None, []),  # going
+    # A registry that served for a week, restarted 4 times in its life, killed once more: the
+    # kubelet resets its back-off after a run of 10 minutes, so it is not crash-looping (it was
+    # said to be, and the webhook denied the cache's steps, while the new run got ready).
+    (registry_pod({**OOM_LOOP, "state": {"running": {"startedAt": "2026-11-30T12:00:11Z"}}, "ready": False,
+                   "lastState": {"terminated": {**LONG_RUN, "reason": "OOMKilled", "exitCode": 137}}}), None, []),
+    (registry_pod({**OOM_LOOP, "lastState": {"terminated": {**LONG_RUN, "reason": "OOMKilled", "exitCode": 137}}}),
+     None, []),
 ])
 def test_a_registry_on_its_way_is_not_degraded(pod, claim, claim_events):
     spec = cache_spec(cache())
