@@ -18,6 +18,7 @@ from kubectl_oras.oci.pull import STAGING_PREFIX
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
 from tests.support.faulty_proxy import FaultyProxy
+from tests.support.tools import interruptible
 
 KUBECTL_ORAS = [sys.executable, "-m", "kubectl_oras"]
 EXIT_WITHIN = 10  # seconds: generous for a loaded machine; the old code took minutes
@@ -41,7 +42,7 @@ def wait_until(predicate, what: str, timeout: float = 30) -> None:
 
 def start(*args: str, tmpdir: Path) -> subprocess.Popen:
     return subprocess.Popen([*KUBECTL_ORAS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, TMPDIR=str(tmpdir)))
+                            env=dict(os.environ, TMPDIR=str(tmpdir)), preexec_fn=interruptible)
 
 
 def stop(proc: subprocess.Popen, sig: int) -> str:

@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from localcluster.network import Network
 from localcluster.processes import running_under, stop_running_under
+from tests.support.cluster_fixtures import up_options
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,7 +73,10 @@ def test_a_state_file_it_cannot_read_is_one_line_naming_it_for_status_and_up(tmp
 
 def test_a_state_directory_too_long_for_unix_sockets_is_refused_before_anything_starts(tmp_path: Path):
     deep = tmp_path / ("d" * 60)
-    result = subprocess.run([sys.executable, "-m", "localcluster", "up"], cwd=REPO, capture_output=True, text=True,
+    # A network of its own: with the defaults, a user's cluster that is up would be the refusal instead.
+    own = Network(name=f"kl{os.getpid() % 100000}", pods="10.232", links="10.233", services="10.234.0.0/24")
+    result = subprocess.run([sys.executable, "-m", "localcluster", "up", *up_options(own)], cwd=REPO,
+                            capture_output=True, text=True,
                             env={**os.environ, "XDG_STATE_HOME": str(deep)}, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "too long a path for the unix sockets" in result.stderr and "XDG_STATE_HOME" in result.stderr

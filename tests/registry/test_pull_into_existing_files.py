@@ -17,6 +17,7 @@ from kubectl_oras.oci.pull import STAGING_PREFIX, pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
 from tests.support.faulty_proxy import FaultyProxy
+from tests.support.tools import interruptible
 from tests.support.trees import snapshot
 
 
@@ -226,7 +227,7 @@ def test_ctrl_c_while_files_are_placed_neither_cuts_the_artifact_nor_loses_the_u
     for name in ("a.txt", "b.txt", "c.txt"):
         (out / name).write_text(f"user's {name}")
     r = subprocess.run([sys.executable, "-c", PLACE_AND_INTERRUPT, any_registry.host, repo, str(out)],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, preexec_fn=interruptible)
     assert "interrupted after" in r.stdout, r.stderr
     # The placement ran to its end, then the interrupt took effect: all of the artifact, nothing lost.
     assert {p.name: p.read_text() for p in out.iterdir()} == {n: f"artifact {n}" for n in ("a.txt", "b.txt", "c.txt")}

@@ -23,3 +23,13 @@ def debian_registry() -> str:
     if not os.access(path, os.X_OK):
         raise RuntimeError("docker-registry is not installed: apt-get install docker-registry (tests/setup.sh does)")
     return path
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: a test run started in the
+    background by a non-interactive shell (``cmd &``) ignores SIGINT, every child inherits that,
+    and Python keeps an ignored SIGINT ignored (as a command a user backgrounds must), so the
+    child would never see the test's Ctrl-C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
