@@ -125,7 +125,9 @@ def test_a_verdict_the_step_plants_in_the_share_does_not_speak_for_the_sidecar(p
                              # the sidecar takes it, and must not end, 5 s after its verdict, on it
                              "echo 0 > share/runs/1/done && sleep 6"),
         # where the wrapper renames done, and where the sidecar renames its verdict
-        "directories": "mkdir -p share/runs/1/done/x share/runs/1/done.tmp/x share/runs/1/verdict/x",
+        # done last: the sidecar answers a run once it has a done (here: "not a file the wrapper
+        # wrote"), and its verdict must not beat the step's own mkdir to the name verdict
+        "directories": "mkdir -p share/runs/1/verdict/x share/runs/1/done.tmp/x share/runs/1/done/x",
         # where the wrapper says it read the verdict: a fifo nobody reads held its write for ever
         "seen-fifo": "mkfifo share/runs/1/seen",
     }[planted]
