@@ -15,15 +15,17 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
+from kubectl_oras.backoff import Backoff
 from kubectl_oras.kube.api import NAMESPACES, Kube
 from kubectl_oras.kube.errors import KubeError, NotFound
-from kubectl_oras.kube.watch import Backoff
 
 from ..core.cache_namespaces import LABEL, label_changes, label_patch, refusal_notice
 from .events import EventRecorder
 
 log = logging.getLogger("kubectl_oras.controller")
 SELECTOR = LABEL  # every namespace that carries the label, whatever its value
+# 0.5 s doubling to a minute, each wait stretched by up to half again at random (never past the minute).
+LABEL_BACKOFF = Backoff(base=0.5, cap=60.0, jitter=(1.0, 1.5))
 
 
 class Store(Protocol):
@@ -36,7 +38,7 @@ class NamespaceLabels:
     def __init__(self, kube: Kube, *, caches: Store, labelled: Store, events: EventRecorder,
                  backoff: Backoff | None = None) -> None:
         self.kube, self.caches, self.labelled, self.events = kube, caches, labelled, events
-        self.backoff = backoff or Backoff(base=0.5, cap=60.0)
+        self.backoff = backoff or LABEL_BACKOFF
         self.wake = asyncio.Event()
 
     def changed(self, kind: str, obj: dict[str, Any]) -> None:

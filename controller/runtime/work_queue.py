@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
+
+from kubectl_oras.backoff import Backoff
 
 Key = TypeVar("Key", bound=Hashable)
 
-
-def backoff_delay(failures: int, *, base: float = 0.5, cap: float = 60.0) -> float:
-    """Seconds before the ``failures``-th retry: base·2^(n-1), capped, never below base."""
-    return min(cap, base * (2 ** max(0, failures - 1)))
+# A key's retries: 0.5 s doubling to a minute, each then scaled by 0.8 to 1.2 at random so that
+# caches failing together come back apart (a capped one waits 48 to 72 s).
+RETRY_BACKOFF = Backoff(base=0.5, cap=60.0, jitter=(0.8, 1.2), jitter_past_cap=True)
 
 
 class WorkQueue(Generic[Key]):
-    def __init__(self, *, base_delay: float = 0.5, max_delay: float = 60.0) -> None:
+    def __init__(self, *, backoff: Backoff = RETRY_BACKOFF, rand: Callable[[], float] = random.random) -> None:
         self._ready: asyncio.Queue[Key] = asyncio.Queue()
         self._queued: set[Key] = set()
         self._working: set[Key] = set()
         self._again: set[Key] = set()
         self._failures: dict[Key, int] = {}
         self._timers: dict[Key, asyncio.TimerHandle] = {}
-        self.base_delay, self.max_delay = base_delay, max_delay
+        self.backoff, self._rand = backoff, rand
 
     def __len__(self) -> int:
         """Keys waiting for a worker (not those waiting out a back-off)."""
@@ -63,7 +64,7 @@ class WorkQueue(Generic[Key]):
     def retry(self, key: Key) -> float:
         """Queue ``key`` again after its back-off; returns the delay."""
         failures = self._failures[key] = self._failures.get(key, 0) + 1
-        delay = backoff_delay(failures, base=self.base_delay, cap=self.max_delay) * random.uniform(0.8, 1.2)
+        delay = self.backoff.delay(failures, rand=self._rand)
         self.add_after(key, delay)
         return delay
 

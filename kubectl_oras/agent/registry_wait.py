@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from ..backoff import Backoff
 from ..durations import format_duration, parse_duration
 from ..errors import OrasError
 from ..oci.errors import RegistryUnreachable
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 WAIT_ENV = "KUBECTL_ORAS_REGISTRY_WAIT"
 DEFAULT_WAIT = 300.0
-FIRST_DELAY, MAX_DELAY = 0.2, 2.0  # seconds between looks: doubling from the first, capped
+BETWEEN_LOOKS = Backoff(base=0.2, cap=2.0)  # 0.2, 0.4, 0.8, 1.6, 2, 2, ... seconds; no jitter
 LOG_EVERY = 15.0  # seconds between "still waiting" lines
 PROBE_LIMIT = 5.0  # seconds one look may take: a registry this slow to answer /v2/ is not ready
 
@@ -47,14 +48,6 @@ def wait_bound(environ: Mapping[str, str], timeout: float | None) -> tuple[float
     if timeout is not None and timeout < wait:
         return timeout, True
     return wait, False
-
-
-def delays(first: float = FIRST_DELAY, cap: float = MAX_DELAY) -> Iterator[float]:
-    """The pauses between looks: 0.2, 0.4, 0.8, 1.6, 2, 2, ..."""
-    delay = first
-    while True:
-        yield delay
-        delay = min(delay * 2, cap)
 
 
 def waiting_message(host: str, reason: str, bound: float) -> str:
@@ -91,7 +84,7 @@ def wait_for_registry(host: str, probe: Callable[[float], Probe], *, bound: floa
         return 0.0
     say(waiting_message(host, answer.reason, bound))
     logged = clock()
-    for delay in delays():
+    for delay in BETWEEN_LOOKS.delays():
         left = bound - (clock() - start)
         if left <= 0:
             break

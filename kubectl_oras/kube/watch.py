@@ -11,12 +11,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
 from typing import Any
 
+from ..backoff import Backoff
 from .api import Kube, Resource
 from .errors import ClusterUnreachable, Forbidden, Gone, KubeError, Unauthorized, api_error
 
@@ -162,18 +161,9 @@ async def watch(kube: Kube, resource: Resource, *, namespace: str | None = None,
 # -- the informer -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Delays between retries: doubling from ``base`` to ``cap``, each stretched by up to 50 %
-    at random so that many clients failing together do not retry together."""
-
-    base: float = 0.5
-    cap: float = 30.0
-
-    def delay(self, failures: int, *, rand: Callable[[], float] = random.random) -> float:
-        """The wait after the ``failures``-th failure in a row (1 for the first)."""
-        step = min(self.cap, self.base * 2 ** min(max(failures, 1) - 1, 62))
-        return min(self.cap, step * (1 + rand() / 2))
+# Doubling from half a second to 30 s, each wait stretched by up to half again at random (never
+# past 30 s) so that the replicas' informers, failing together, do not retry together.
+INFORMER_BACKOFF = Backoff(base=0.5, cap=30.0, jitter=(1.0, 1.5))
 
 
 def key_of(obj: dict[str, Any]) -> Key:
@@ -265,7 +255,7 @@ class Informer:
         self.on_restart = on_restart
         self.watch_seconds = watch_seconds
         self.page_size = page_size
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or INFORMER_BACKOFF
         self.name = name or resource.describe(None, namespace) + (f" ({label_selector})" if label_selector else "")
         self.store: dict[Key, dict[str, Any]] = {}
         self.synced = asyncio.Event()

@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 import requests
 import requests.adapters
 
+from ..backoff import Backoff
 from .auth import AuthCache, RequestToken, Scope, answer_challenge, parse_token_answer
 from .defaults import Timeouts
 from .digests import IO_BLOCK
@@ -48,8 +49,7 @@ class RetryPolicy:
     """
 
     attempts: int = 5  # tries in all, the first included
-    backoff: float = 0.2  # seconds before the second try; doubled for each further one
-    max_backoff: float = 5.0
+    backoff: Backoff = Backoff(base=0.2, cap=5.0)  # before the second try 0.2 s, doubled for each further one; no jitter
     max_retry_after: float = 30.0  # a registry's Retry-After is honoured up to this
     deadline: float | None = 60.0  # seconds from the first try after which no new try starts
     # A port that refuses connections (a registry stopped for a moment, e.g. for its garbage
@@ -61,7 +61,7 @@ class RetryPolicy:
         """Seconds to wait before try number ``attempt + 1`` (``attempt`` counts from 1)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+        return self.backoff.delay(attempt)
 
 
 def worst_case_seconds(policy: RetryPolicy, timeouts: Timeouts) -> float:

@@ -6,8 +6,8 @@ import asyncio
 
 from controller.core.cache_namespaces import LABEL, VALUE, label_changes, label_patch
 from controller.runtime.namespace_labels import NamespaceLabels
+from kubectl_oras.backoff import Backoff
 from kubectl_oras.kube.errors import KubeError, NotFound
-from kubectl_oras.kube.watch import Backoff
 
 
 def test_a_namespace_is_labelled_while_it_holds_a_cache_and_only_then():

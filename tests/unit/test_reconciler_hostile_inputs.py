@@ -12,6 +12,7 @@ import pytest
 from controller.runtime.events import EventRecorder
 from controller.runtime.reconciler import Reconciler, Stores, run_workers
 from controller.runtime.work_queue import WorkQueue
+from kubectl_oras.backoff import Backoff
 
 KEY = ("lab", "oras")
 OWNER = [{"apiVersion": "cache.converged-computing.github.io/v1alpha1", "kind": "OrasCache", "name": "oras",
@@ -79,7 +80,7 @@ async def test_an_auth_secret_the_registry_cannot_take_is_reported_on_the_cache(
     Warning event, the same as any other failure, instead of a traceback in the controller's log
     every back-off while the status still says the registry is Ready."""
     kube, r = reconciler({("lab", "oras-oras-auth"): auth_secret(password)})
-    queue: WorkQueue = WorkQueue(base_delay=0.01, max_delay=0.02)
+    queue: WorkQueue = WorkQueue(backoff=Backoff(base=0.01, cap=0.02))
     stopping = asyncio.Event()
     queue.add(KEY)
     workers = asyncio.create_task(run_workers(r, queue, stopping, workers=1))

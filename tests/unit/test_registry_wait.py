@@ -10,9 +10,9 @@ import requests
 import urllib3
 
 from kubectl_oras.agent.registry_wait import (
+    BETWEEN_LOOKS,
     DEFAULT_WAIT,
     InvalidWait,
-    delays,
     wait_bound,
     wait_for_registry,
 )
@@ -33,7 +33,7 @@ class FakeTime:
 
 
 def test_the_schedule_grows_from_a_fifth_of_a_second_to_two():
-    assert list(itertools.islice(delays(), 7)) == [0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
+    assert list(itertools.islice(BETWEEN_LOOKS.delays(), 7)) == [0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
 
 
 @pytest.mark.parametrize("env, timeout, expected", [

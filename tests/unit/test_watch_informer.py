@@ -10,9 +10,10 @@ import time
 import aiohttp
 import pytest
 
+from kubectl_oras.backoff import Backoff
 from kubectl_oras.kube.api import Kube, Resource
 from kubectl_oras.kube.errors import ClusterUnreachable, Forbidden, Gone, KubeError
-from kubectl_oras.kube.watch import Backoff, ContinueExpired, Informer, restart_reason, store_diff
+from kubectl_oras.kube.watch import INFORMER_BACKOFF, ContinueExpired, Informer, restart_reason, store_diff
 from tests.support.fake_apiserver import FakeApiServer, FakeResponse, api_exception
 
 CONFIGMAPS = Resource("v1", "ConfigMap", "configmaps")
@@ -41,12 +42,12 @@ def test_the_diff_after_a_relist_is_what_a_watcher_would_have_seen():
 
 
 def test_backoff_doubles_from_half_a_second_to_thirty_with_up_to_half_again_of_jitter():
-    backoff = Backoff()
+    backoff = INFORMER_BACKOFF
     assert [backoff.delay(n, rand=lambda: 0.0) for n in range(1, 10)] == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
     assert [backoff.delay(n, rand=lambda: 0.999) for n in (1, 2, 5, 6, 7)] == \
         pytest.approx([0.75, 1.5, 12, 24, 30], abs=0.01)
     assert backoff.delay(10_000) == 30 and backoff.delay(0, rand=lambda: 0.0) == 0.5
-    delays = {Backoff().delay(3) for _ in range(50)}
+    delays = {INFORMER_BACKOFF.delay(3) for _ in range(50)}
     assert len(delays) > 1 and all(2 <= d < 3 for d in delays)
 
 
@@ -185,7 +186,7 @@ async def test_failures_back_off_log_once_and_never_end_the_informer(caplog):
     informer_sleep = pytest.MonkeyPatch()
     informer_sleep.setattr("kubectl_oras.kube.watch.asyncio.sleep", recording_sleep)
     try:
-        async with Run(api, backoff=Backoff(0.5, 30)) as run:
+        async with Run(api, backoff=INFORMER_BACKOFF) as run:
             assert run.events() == [("ADDED", "a")]
     finally:
         informer_sleep.undo()

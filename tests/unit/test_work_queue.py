@@ -3,8 +3,11 @@ failures retried after a growing back-off that one key's failures keep to itself
 
 import asyncio
 
+import pytest
+
 from controller.core.cache_objects import contains, difference
-from controller.runtime.work_queue import WorkQueue, backoff_delay
+from controller.runtime.work_queue import RETRY_BACKOFF, WorkQueue
+from kubectl_oras.backoff import Backoff
 
 
 async def test_a_key_is_queued_once_and_handed_out_in_order():
@@ -25,9 +28,19 @@ async def test_a_change_while_a_key_is_worked_on_queues_it_again_after():
     assert len(q) == 1 and await q.get() == "a"
 
 
+async def test_a_keys_retries_wait_half_a_second_doubling_to_a_minute_scaled_by_a_fifth_either_way():
+    steps = [0.5, 1.0, 2.0, 4.0, 60, 60]
+    assert [RETRY_BACKOFF.delay(n, rand=lambda: 0.0) for n in (1, 2, 3, 4, 10, 10_000)] == [s * 0.8 for s in steps]
+    assert [RETRY_BACKOFF.delay(n, rand=lambda: 0.999999) for n in (1, 2, 3, 4, 10)] == \
+        pytest.approx([s * 1.2 for s in steps[:5]], rel=1e-5)  # the jitter may take a capped wait past the minute
+    drawn = iter([0.0, 0.5, 0.999999])
+    q: WorkQueue[str] = WorkQueue(rand=lambda: next(drawn))
+    assert [q.retry("a") for _ in range(3)] == pytest.approx([0.4, 1.0, 2.4], rel=1e-5)  # the random source is the queue's
+    q.close()
+
+
 async def test_failures_back_off_per_key_and_success_resets():
-    assert [backoff_delay(n, base=0.5, cap=60) for n in (1, 2, 3, 4, 10)] == [0.5, 1.0, 2.0, 4.0, 60]
-    q = WorkQueue(base_delay=0.01, max_delay=0.05)
+    q = WorkQueue(backoff=Backoff(base=0.01, cap=0.05, jitter=(0.8, 1.2), jitter_past_cap=True))
     q.add("bad")
     q.add("good")
     bad = await q.get()
