@@ -26,6 +26,7 @@ from kubectl_oras.kube.api import NAMESPACES, ORAS_CACHES, PERSISTENT_VOLUME_CLA
 from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.lease import LeaderElection
 from kubectl_oras.kube.watch import Informer
+from kubectl_oras.tasks import cancel_and_wait
 
 from ..core.cache_objects import MANAGED_SELECTOR, REGISTRY_SELECTOR, owner_of, registry_of
 from .cache_directory import CacheDirectory
@@ -48,8 +49,7 @@ async def _listed_or_refused(informer: Informer, refused: asyncio.Event) -> None
     try:
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in waiting:
-            task.cancel()
+        await cancel_and_wait(waiting)
 
 
 @dataclass(frozen=True)
@@ -154,9 +154,9 @@ class Controller:
                 *(_listed_or_refused(i, refused[i.resource.plural]) for i in self.owned[3:]))
             stopped: asyncio.Future[Any] = asyncio.ensure_future(stepping_down.wait())
             await asyncio.wait({synced, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
+            await cancel_and_wait([stopped])
             if stepping_down.is_set():
-                synced.cancel()
+                await cancel_and_wait([synced])
                 return
             log.info("leading: %d caches to reconcile", len(self.caches.store))
             self.queue = queue
@@ -171,9 +171,7 @@ class Controller:
             try:
                 await run_workers(reconciler, queue, stepping_down, workers=s.workers)
             finally:
-                for loop in loops:
-                    loop.cancel()
-                await asyncio.gather(*loops, return_exceptions=True)
+                await cancel_and_wait(loops)
         finally:
             self.labels = None
             self.queue = None
@@ -218,8 +216,9 @@ class Controller:
                     await asyncio.wait_for(task, 10)
                 except Exception as e:  # already reported, or cut short
                     log.debug("stopping: %s", e)
-            if election is not None and not election.done():
-                election.cancel()
+            if election is not None:
+                for error in await cancel_and_wait([election]):  # already raised above, or cut short
+                    log.debug("stopping: %s", error)
             await health.cleanup()
 
 

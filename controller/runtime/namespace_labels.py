@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from kubectl_oras.backoff import Backoff
 from kubectl_oras.kube.api import NAMESPACES, Kube
 from kubectl_oras.kube.errors import KubeError, NotFound
+from kubectl_oras.tasks import cancel_and_wait
 
 from ..core.cache_namespaces import LABEL, label_changes, label_patch, refusal_notice
 from .events import EventRecorder
@@ -66,8 +67,7 @@ class NamespaceLabels:
             try:
                 await asyncio.wait(waiting, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in waiting:
-                    task.cancel()
+                await cancel_and_wait(waiting)
 
     async def sync(self) -> None:
         holding = {ns for ns, _ in self.caches.store}

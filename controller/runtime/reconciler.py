@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from kubectl_oras.kube.api import ORAS_CACHES, SECRETS, SERVICES, STATEFUL_SETS, Kube, Resource
 from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, NotFound
 from kubectl_oras.pods.caches import REGISTRY_CANNOT_START, auth_secret_name, registry_secret_name
+from kubectl_oras.tasks import cancel_and_wait
 
 from ..core import cache_objects as objects
 from ..core.cache_auth import (
@@ -414,10 +415,9 @@ async def run_workers(reconciler: Reconciler, queue: WorkQueue[Key], stopping: a
             stopper = asyncio.ensure_future(stopping.wait())
             done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
-                getter.cancel()
-                stopper.cancel()
+                await cancel_and_wait((getter, stopper))
                 return
-            stopper.cancel()
+            await cancel_and_wait([stopper])
             key = getter.result()
             try:
                 await reconciler.reconcile(key)

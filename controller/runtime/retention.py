@@ -46,6 +46,7 @@ from kubectl_oras.retention.registry import (
     scan,
 )
 from kubectl_oras.retention.text import clean
+from kubectl_oras.tasks import cancel_and_wait
 
 from ..core.cache_auth import PASSWORD_KEY, USER_KEY, secret_strings
 from ..core.cache_retention import (
@@ -227,9 +228,7 @@ class RetentionLoop:
             running = list(self._running.values())
             if running:
                 _, late = await asyncio.wait(running, timeout=STOP_WAIT)
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*running, return_exceptions=True)
+                await cancel_and_wait(late)  # a run's failure is logged when it ends (_forget)
 
     def _start_due(self) -> None:
         now = self.clock()

@@ -10,7 +10,6 @@ owner lookups and /healthz need.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import resource
@@ -25,6 +24,7 @@ from aiohttp.typedefs import Middleware
 
 from kubectl_oras.kube.errors import NotFound
 from kubectl_oras.pods.caches import CacheView
+from kubectl_oras.tasks import cancel_and_wait
 
 from ..core.admission import (
     MalformedReview,
@@ -243,11 +243,9 @@ class CappedSite(web.BaseSite):
 
     async def stop(self) -> None:
         tasks = [t for t in (self._accepting, *self.handshaking) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        failures = await cancel_and_wait(tasks)
+        if failures:
+            raise failures[0]
         if self._listener is not None:
             self._listener.close()
         await super().stop()

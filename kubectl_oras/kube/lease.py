@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..tasks import cancel_and_wait
 from .api import LEASES, Kube
 from .errors import Conflict, KubeError, NotFound
 
@@ -299,7 +300,7 @@ class LeaderElection:
                 if time.monotonic() >= shutdown_deadline:
                     log.warning("the leader's work did not finish within %.0fs of the stop; cancelling it",
                                 self.shutdown_seconds, extra={"lease": self.where})
-                    await _cancel(task)
+                    await cancel_and_wait([task])  # its failure, if any, is reported below
                     break
                 sent = time.monotonic()
                 left = self._last_renew + self.renew_seconds - sent
@@ -319,8 +320,7 @@ class LeaderElection:
         finally:
             if not task.done():  # run() was cancelled: a crash, so no release
                 self._leading = False
-                task.cancel()
-                await asyncio.wait({task}, timeout=self.grace_seconds)
+                await cancel_and_wait([task], timeout=self.grace_seconds)
         # lead has returned: asked to, or on its own (finished, or failed)
         if not stepping_down.is_set():
             log.warning("the leader's work ended without being asked to; releasing lease %s", self.where,
@@ -444,7 +444,7 @@ async def _first_of(task: asyncio.Task[None], stop: asyncio.Event | None, *, tim
         await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         if stopped is not None:
-            stopped.cancel()
+            await cancel_and_wait([stopped])
 
 
 async def _finish(task: asyncio.Task[None], grace: float) -> None:
@@ -452,12 +452,7 @@ async def _finish(task: asyncio.Task[None], grace: float) -> None:
     await asyncio.wait({task}, timeout=max(0.0, grace))
     if not task.done():
         log.warning("the leader's work did not stop within %.1fs; cancelling it", grace)
-        await _cancel(task)
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.wait({task})
+        await cancel_and_wait([task])  # the caller reports how it ended
 
 
 def _report(task: asyncio.Task[None]) -> None:

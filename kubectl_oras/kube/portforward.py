@@ -26,6 +26,7 @@ from typing import cast
 import aiohttp
 
 from ..errors import OrasError
+from ..tasks import cancel_and_wait
 from .api import PODS, SERVICES, Kube
 from .channels import SUBPROTOCOL, ChannelReader, data_message, upgrade_refused
 from .errors import ClusterUnreachable, Forbidden, KubeError, PortForwardError, Unauthorized
@@ -110,14 +111,10 @@ class Tunnel:
 
     async def close(self) -> None:
         if self._accepting is not None:
-            self._accepting.cancel()
-            await asyncio.gather(self._accepting, return_exceptions=True)
+            await cancel_and_wait([self._accepting])
         if self._listener is not None:
             self._listener.close()
-        for task in list(self._streams):
-            task.cancel()
-        if self._streams:
-            await asyncio.gather(*self._streams, return_exceptions=True)
+        await cancel_and_wait(list(self._streams))
 
     # -- the target ---------------------------------------------------------------------------
 
@@ -293,12 +290,9 @@ class Tunnel:
                 local_first = True
                 await asyncio.wait({down}, timeout=EOF_GRACE)
         finally:
-            for task in (up, down):
-                task.cancel()
-            results = await asyncio.gather(up, down, return_exceptions=True)
+            failures = await cancel_and_wait((up, down))
             await ws.close()
-        failure = next((r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)),
-                       None)
+        failure = failures[0] if failures else None
         log.debug("port-forward: stream to %s ended (%s first, close code %s, %d messages ignored)", pod,
                   "local side" if local_first else "pod side", ws.close_code, channels.ignored)
         if channels.error:
@@ -397,10 +391,7 @@ class PortForward:
 
 
 async def _cancel_the_rest() -> None:
-    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await cancel_and_wait([t for t in asyncio.all_tasks() if t is not asyncio.current_task()])
 
 
 async def _kube(kubeconfig: str | None, context: str | None) -> Kube:

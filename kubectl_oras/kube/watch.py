@@ -16,6 +16,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from ..backoff import Backoff
+from ..tasks import cancel_and_wait
 from .api import Kube, Resource
 from .errors import ClusterUnreachable, Forbidden, Gone, KubeError, Unauthorized, api_error
 
@@ -280,9 +281,7 @@ class Informer:
         try:
             await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (work, stopped):
-                task.cancel()
-            await asyncio.gather(work, stopped, return_exceptions=True)
+            await cancel_and_wait((work, stopped))  # nothing to report: the loop handles its every failure
 
     async def _loop(self) -> None:
         while True:

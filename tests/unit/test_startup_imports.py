@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 # What starting the command line must not load, by module name (a name covers its submodules).
 HEAVY = (
     "kubectl_oras.oci.client", "kubectl_oras.oci.transport", "requests", "urllib3", "oras",  # the transfer engine
-    "kubernetes_asyncio", "aiohttp", "kubectl_oras.kube",  # the cluster stack
+    "kubernetes_asyncio", "aiohttp", "kubectl_oras.kube", "kubectl_oras.tasks",  # the cluster stack
     "yaml", "rich", "kubectl_oras.retention.registry", "kubectl_oras.pods",
 )
 
