@@ -5,14 +5,27 @@ passed on only once the tasks have ended."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 
 from kubectl_oras.tasks import cancel_and_wait
 
+T = TypeVar("T")
+
 
 async def forever() -> None:
     await asyncio.sleep(3600)
+
+
+async def ignoring_a_cancel(then: Callable[[], Awaitable[T]]) -> T:
+    """Wait to be cancelled, take no notice of it, and carry on with ``then``."""
+    try:
+        await forever()
+    except asyncio.CancelledError:
+        pass
+    return await then()
 
 
 async def test_every_task_is_cancelled_and_done_when_it_returns():
@@ -26,16 +39,12 @@ async def test_every_task_is_cancelled_and_done_when_it_returns():
 async def test_a_task_that_ignores_one_cancel_is_waited_for_until_it_ends():
     cleaned = asyncio.Event()
 
-    async def stubborn() -> str:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            pass  # ignores the cancel, and tidies up for a while
+    async def tidy_up() -> str:
         await asyncio.sleep(0.05)
         cleaned.set()
         return "tidied"
 
-    task = asyncio.create_task(stubborn())
+    task = asyncio.create_task(ignoring_a_cancel(tidy_up))
     await asyncio.sleep(0)
     assert await cancel_and_wait([task]) == []
     assert cleaned.is_set() and task.result() == "tidied"
@@ -70,18 +79,15 @@ async def test_a_cancel_of_the_caller_cancels_the_tasks_again_and_waits_for_them
     ignored = asyncio.Event()
     ended = asyncio.Event()
 
-    async def ignores_one_cancel() -> None:
+    async def until_a_second_cancel() -> None:
+        ignored.set()
         try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            ignored.set()
-        try:
-            await asyncio.sleep(3600)  # only a second cancel ends this
+            await forever()
         finally:
             await asyncio.sleep(0.05)
             ended.set()
 
-    task = asyncio.create_task(ignores_one_cancel())
+    task = asyncio.create_task(ignoring_a_cancel(until_a_second_cancel))
     await asyncio.sleep(0)
     stopping = asyncio.create_task(cancel_and_wait([task]))
     await asyncio.wait_for(ignored.wait(), 1)
@@ -95,15 +101,29 @@ async def test_a_cancel_of_the_caller_cancels_the_tasks_again_and_waits_for_them
 async def test_a_timeout_bounds_the_wait_and_leaves_the_rest_running():
     release = asyncio.Event()
 
-    async def holds_on() -> None:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            await release.wait()
-
-    task = asyncio.create_task(holds_on())
+    task = asyncio.create_task(ignoring_a_cancel(release.wait))
     await asyncio.sleep(0)
     assert await cancel_and_wait([task], timeout=0.05) == []
     assert not task.done()
     release.set()
     await asyncio.wait_for(task, 1)
+
+
+async def test_the_waits_on_a_stop_leave_no_waiter_behind():
+    """Leader election's wait for its work or a stop, and the leader's wait for an informer that
+    lists or is refused, start a waiter task each time: it is ended before they return (it was
+    once only cancelled, and lingered until the loop next ran)."""
+    from types import SimpleNamespace
+
+    from controller.runtime.controller_process import _listed_or_refused
+    from kubectl_oras.kube.lease import _first_of
+
+    work = asyncio.create_task(forever())
+    before = asyncio.all_tasks()
+    await _first_of(work, asyncio.Event(), timeout=0.01)
+    assert asyncio.all_tasks() == before
+    refused = asyncio.Event()
+    refused.set()
+    await _listed_or_refused(SimpleNamespace(synced=asyncio.Event()), refused)  # type: ignore[arg-type]
+    assert asyncio.all_tasks() == before
+    await cancel_and_wait([work])
