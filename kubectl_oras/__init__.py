@@ -19,6 +19,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
+# This release's image: the controller, the webhook and the agents in pods run from it
+# (Containerfile): what `kubectl oras install` and `inject` give them unless told otherwise.
+RELEASE_IMAGE = f"kubectl-oras:{__version__}"
 
 __all__ = ["OrasError", "__version__", "annotate", "pull", "push", "tags"]
 

@@ -3,7 +3,8 @@
 Plain functions over plain data. The registry pod runs any CNCF distribution image (v3 by
 default, 2.x-based ones too) and is configured only through ``REGISTRY_*`` variables, which
 distribution reads over whatever config file the image ships (docs/registries.md says how, and
-what we learned). Two Secrets per cache:
+what we learned). Two Secrets per cache (their names, and the auth Secret's keys, are
+kubectl_oras/orascache.py's):
 
 - ``<cache>-oras-auth`` (``ORAS_USER``, ``ORAS_PASS``): envFrom into the agents, read by
   ``kubectl oras``;
@@ -23,11 +24,9 @@ from typing import Any
 import bcrypt
 
 from kubectl_oras.errors import OrasError
-from kubectl_oras.pods.caches import REGISTRY_PORT, auth_secret_name, registry_secret_name
+from kubectl_oras.orascache import PASSWORD_KEY, REGISTRY_PORT, USER_KEY
 
 from .registry_supervisor import DRAIN_SECONDS
-
-__all__ = ["auth_secret_name", "registry_secret_name"]  # the names are the pods' business too: made there
 
 DATA_DIR = "/var/lib/registry"  # the registry's filesystem storage: the emptyDir or the PVC
 HTPASSWD_DIR = "/etc/kubectl-oras/htpasswd"  # where the registry pod mounts the htpasswd Secret
@@ -35,8 +34,6 @@ HTPASSWD_KEY = "htpasswd"
 PASSWORD_SHA256_KEY = "password-sha256"
 HTPASSWD_PATH = f"{HTPASSWD_DIR}/{HTPASSWD_KEY}"
 USER = "oras"
-USER_KEY = "ORAS_USER"
-PASSWORD_KEY = "ORAS_PASS"
 REALM = "kubectl-oras"
 # The registry's HTTP secret (it signs upload state) in the registry Secret: the value of
 # spec.secrets.registryHttp as the predecessor took it, or one generated once. Read through a

@@ -18,14 +18,13 @@ import base64
 import copy
 import hashlib
 import json
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from kubectl_oras.pods.caches import REGISTRY_PORT, registry_secret_name
+from kubectl_oras.orascache import API_VERSION, GROUP, KIND, REGISTRY_PORT, quantity, registry_secret_name
 
 from .cache_auth import DATA_DIR, HTPASSWD_DIR, HTPASSWD_KEY, registry_environment
-from .cache_spec import API_VERSION, KIND, CacheSpec
+from .cache_spec import CacheSpec
 from .registry_supervisor import supervisor_command
 
 MANAGER = "kubectl-oras"  # our field manager, and the managed-by label
@@ -82,7 +81,7 @@ def owner_of(obj: dict[str, Any]) -> tuple[str, str] | None:
     """(namespace, name) of the OrasCache that controls ``obj``; None when it is not one of ours."""
     metadata = obj.get("metadata") or {}
     for ref in metadata.get("ownerReferences") or []:
-        if isinstance(ref, dict) and ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(API_VERSION.split("/")[0]) \
+        if isinstance(ref, dict) and ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(GROUP) \
                 and ref.get("controller") and isinstance(ref.get("name"), str):
             return str(metadata.get("namespace") or ""), ref["name"]
     return None
@@ -180,8 +179,14 @@ def volume_claim_templates(spec: CacheSpec) -> list[dict[str, Any]]:
              "metadata": {"name": "data", "labels": labels(spec)}, "spec": claim}]
 
 
+def _read_quantity(value: Any) -> Decimal | None:
+    """A quantity as the apiserver reads one from JSON (it trims spaces first): an object made
+    under a CRD that checked nothing may hold " 1Gi", and its hash must not change for it."""
+    return quantity(value.strip() if isinstance(value, str) else value)
+
+
 def _by_value(value: Any) -> str:
-    found = quantity(value)
+    found = _read_quantity(value)
     return str(found.normalize()) if found is not None else str(value)
 
 
@@ -284,28 +289,8 @@ def statefulset(spec: CacheSpec, *, build_mark: str = "") -> dict[str, Any]:
     return body
 
 
-_QUANTITY = re.compile(r"([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?")
-_SUFFIX: dict[str, Decimal | int] = {
-    "": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-
-
-def quantity(value: Any) -> Decimal | None:
-    """A Kubernetes quantity's value ("1Gi", "1024Mi", "0.5", 2, "500m"), or None when it is none.
-    The apiserver keeps quantities in a canonical form of its own: compare values, not strings."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    match = _QUANTITY.fullmatch(str(value).strip())
-    if not match:
-        return None
-    try:
-        return Decimal(match.group(1)) * _SUFFIX[match.group(2) or ""]
-    except InvalidOperation:
-        return None
-
-
 def same_quantity(a: Any, b: Any) -> bool:
-    qa, qb = quantity(a), quantity(b)
+    qa, qb = _read_quantity(a), _read_quantity(b)
     return qa is not None and qa == qb
 
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 from typing import Any
 
+from kubectl_oras.orascache import GROUP
 from kubectl_oras.retention.choice import Tag, first_seen_times, parse_created
 from kubectl_oras.retention.text import clean
 
@@ -30,7 +31,7 @@ MAX_REQUEST = 64
 MAX_FIRST_SEEN_BYTES = 128 << 10  # of the status; an OrasCache must stay far below etcd's 1.5 MiB
 # A user asks for a run now by setting this annotation on the cache to a new value (any text,
 # e.g. a date): `kubectl annotate orascache/NAME cache.converged-computing.github.io/run-retention="$(date +%s)" --overwrite`.
-RUN_ANNOTATION = "cache.converged-computing.github.io/run-retention"
+RUN_ANNOTATION = f"{GROUP}/run-retention"
 
 
 def rfc3339(moment: _dt.datetime) -> str:

@@ -7,24 +7,21 @@ naming the field, which the controller reports in the cache's status instead of 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_oras.durations import retention_duration
 from kubectl_oras.errors import OrasError
-from kubectl_oras.pods.caches import REGISTRY_CANNOT_START, CacheView, auth_secret_name, cache_registry
+from kubectl_oras.orascache import (
+    DEFAULT_REGISTRY_IMAGE,
+    NAME_RULE,
+    REGISTRY_CANNOT_START,
+    auth_secret_name,
+    is_cache_name,
+    registry_host,
+)
+from kubectl_oras.pods.caches import CacheView
 from kubectl_oras.retention.choice import Policy
-
-GROUP = "cache.converged-computing.github.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "OrasCache"
-DEFAULT_IMAGE = "docker.io/library/registry:3.0.0"
-# The cache's name names its Service (a DNS-1035 label) and its StatefulSet, whose pods carry the
-# label controller-revision-hash: NAME-<10 characters>, at most 63: so at most 52 characters.
-MAX_NAME = 52
-_SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
 
 class InvalidCache(OrasError):
@@ -56,7 +53,7 @@ class CacheSpec:
     namespace: str
     uid: str
     generation: int = 0
-    image: str = DEFAULT_IMAGE
+    image: str = DEFAULT_REGISTRY_IMAGE
     deploy: bool = True
     auth: bool = True
     registry_http_secret: str | None = None  # secrets.registryHttp: the registry's HTTP secret itself (the predecessor's)
@@ -66,7 +63,7 @@ class CacheSpec:
 
     @property
     def endpoint(self) -> str:
-        return cache_registry(self.name, self.namespace)
+        return registry_host(self.name, self.namespace)
 
     @property
     def auth_secret(self) -> str | None:
@@ -176,10 +173,8 @@ def cache_spec(obj: dict[str, Any]) -> CacheSpec:
     name, namespace = metadata.get("name"), metadata.get("namespace")
     if not isinstance(name, str) or not isinstance(namespace, str):
         raise InvalidCache("metadata.name and metadata.namespace must be strings")
-    if len(name) > MAX_NAME or not _SERVICE_NAME.fullmatch(name):
-        raise InvalidCache(
-            f"metadata.name {name!r}: a cache's name names its registry's Service and StatefulSet, so it must be a "
-            f"DNS label of at most {MAX_NAME} characters starting with a letter (a-z, 0-9, -)")
+    if not is_cache_name(name):
+        raise InvalidCache(f"metadata.name {name!r} cannot name a cache: {NAME_RULE}")
     spec = _map(obj.get("spec"), "spec")
     secrets = _map(spec.get("secrets"), "spec.secrets")
     auth = _map(spec.get("auth"), "spec.auth")
@@ -189,7 +184,7 @@ def cache_spec(obj: dict[str, Any]) -> CacheSpec:
         namespace=namespace,
         uid=str(metadata.get("uid") or ""),
         generation=int(metadata.get("generation") or 0),
-        image=_string(spec.get("image"), "spec.image") or DEFAULT_IMAGE,
+        image=_string(spec.get("image"), "spec.image") or DEFAULT_REGISTRY_IMAGE,
         deploy=_bool(spec.get("deploy"), "spec.deploy", True),
         auth=_bool(auth.get("enabled"), "spec.auth.enabled", True),
         registry_http_secret=_string(secrets.get("registryHttp"), "spec.secrets.registryHttp"),

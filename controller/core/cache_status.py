@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_oras.pods.caches import REGISTRY_CANNOT_START
+from kubectl_oras.orascache import REGISTRY_CANNOT_START
 from kubectl_oras.pods.pod_state import pod_trouble
 
 from .cache_objects import running_storage

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from kubectl_oras.kube.api import ORAS_CACHES, SECRETS, SERVICES, STATEFUL_SETS, Kube, Resource
 from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, NotFound
-from kubectl_oras.pods.caches import REGISTRY_CANNOT_START, auth_secret_name, registry_secret_name
+from kubectl_oras.orascache import REGISTRY_CANNOT_START, auth_secret_name, registry_secret_name
 from kubectl_oras.tasks import cancel_and_wait
 
 from ..core import cache_objects as objects

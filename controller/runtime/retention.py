@@ -33,7 +33,7 @@ from kubectl_oras.oci.digests import sha256_digest
 from kubectl_oras.oci.errors import Cancelled
 from kubectl_oras.oci.manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest
 from kubectl_oras.oci.transport import Timeouts
-from kubectl_oras.pods.caches import REGISTRY_PORT, auth_secret_name
+from kubectl_oras.orascache import PASSWORD_KEY, REGISTRY_PORT, USER_KEY, auth_secret_name
 from kubectl_oras.retention.choice import bytes_freed, choose
 from kubectl_oras.retention.registry import (
     DELETED,
@@ -48,7 +48,7 @@ from kubectl_oras.retention.registry import (
 from kubectl_oras.retention.text import clean
 from kubectl_oras.tasks import cancel_and_wait
 
-from ..core.cache_auth import PASSWORD_KEY, USER_KEY, secret_strings
+from ..core.cache_auth import secret_strings
 from ..core.cache_retention import (
     MAX_ERRORS,
     RetentionPlan,

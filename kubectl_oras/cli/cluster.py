@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .. import __version__
+from .. import RELEASE_IMAGE, __version__
 from .cluster_options import (
     Cluster,
     ContextOption,
@@ -27,7 +27,7 @@ from .common import add_command, examples, handle_errors
 if TYPE_CHECKING:
     from ..kube.api import Kube
 
-DEFAULT_IMAGE = f"kubectl-oras:{__version__}"
+DEFAULT_IMAGE = RELEASE_IMAGE
 
 INSTALL_EPILOG = examples(
     "# install the controller and webhook of this release, and wait for them",

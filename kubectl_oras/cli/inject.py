@@ -8,12 +8,10 @@ from typing import Annotated
 
 import typer
 
-from .. import __version__
+from .. import RELEASE_IMAGE
 from ..errors import OrasError
 from .common import add_command, examples, handle_errors
 from .manifest_files import read_documents
-
-DEFAULT_IMAGE = f"kubectl-oras:{__version__}"
 
 
 @handle_errors
@@ -22,7 +20,7 @@ def inject(
     namespace: Annotated[str, typer.Option("--namespace", "-n",
                                            help="Namespace of the cache, when the manifest names none.")] = "default",
     image: Annotated[str, typer.Option("--image", envvar="KUBECTL_ORAS_IMAGE",
-                                       help="The kubectl-oras image the agent runs from.")] = DEFAULT_IMAGE,
+                                       help="The kubectl-oras image the agent runs from.")] = RELEASE_IMAGE,
 ) -> None:
     """Print the manifests with the pull/push agent injected into every annotated pod."""
     import yaml

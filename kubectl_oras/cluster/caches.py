@@ -1,30 +1,39 @@
 """OrasCaches as the plugin sees them: the object `create-cache` makes, the summary `status`
 shows, and the access contract other commands build on (``find_cache``, ``require_ready``,
-``cache_endpoint``).
+``cache_endpoint``). The facts every part agrees on about a cache (its name rule, port, Secret
+keys, quantities) are ``kubectl_oras/orascache.py``'s.
 
 Pure functions of plain dicts, and a few async calls through ``Kube``. Credentials read from a
 cache's auth Secret are never printed or logged: ``CacheEndpoint``'s repr leaves the password out.
+``CacheEndpoint`` is not ``pods/caches.py: CacheView``: that one is what a pod is given (Secret
+names, never a password); this one what this machine needs to reach a Ready cache (the
+credential values themselves).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..durations import retention_duration
 from ..errors import OrasError
 from ..kube.api import ORAS_CACHES, SECRETS, Kube
 from ..kube.errors import NotFound
-from ..pods.caches import REGISTRY_CANNOT_START
+from ..orascache import (
+    API_VERSION,
+    KIND,
+    NAME_RULE,
+    PASSWORD_KEY,
+    REGISTRY_CANNOT_START,
+    USER_KEY,
+    endpoint_port,
+    is_cache_name,
+    quantity,
+    registry_host,
+)
 from .polling import Progress, poll
-
-API_VERSION = f"{ORAS_CACHES.api_version}"
-REGISTRY_PORT = 5000  # the Service's port (docs/orascache.md)
-USER_KEY, PASSWORD_KEY = "ORAS_USER", "ORAS_PASS"  # the auth Secret's keys (controller/core/cache_auth.py)
 
 
 class CacheError(OrasError):
@@ -46,30 +55,15 @@ class CacheExists(CacheError):
 # -- the object create-cache makes ------------------------------------------------------------
 
 
-# The controller's rule for a cache's name (controller/core/cache_spec.py, _SERVICE_NAME and
-# MAX_NAME): it names the registry's Service and StatefulSet (whose pods' names add "-0" and the
-# controller-revision-hash label its hash). Duplicated, as kubectl_oras imports nothing from
-# controller/; tests/unit/test_cluster_caches.py checks that the two agree.
-MAX_NAME = 52
-_CACHE_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-# A Kubernetes quantity, not negative (what the CRD's isQuantity accepts for pvc.size).
-_QUANTITY = re.compile(r"\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][-+]?[0-9]+)?")
-
-
 def check_cache_name(name: str) -> None:
     """CacheError unless the controller can run a cache of this name."""
-    if len(name) > MAX_NAME or not _CACHE_NAME.fullmatch(name):
-        raise CacheError(f"{name!r} cannot name a cache: it names its registry's Service and StatefulSet, so it must "
-                         f"be a DNS label of at most {MAX_NAME} characters starting with a letter (a-z, 0-9, -)")
+    if not is_cache_name(name):
+        raise CacheError(f"{name!r} cannot name a cache: {NAME_RULE}")
 
 
 def _check_size(storage: str) -> None:
-    match = _QUANTITY.fullmatch(storage)
-    try:
-        ok = match is not None and Decimal(match.group(1)) > 0
-    except InvalidOperation:
-        ok = False
-    if not ok:
+    size = quantity(storage)  # a PVC's size: a quantity, as the CRD says, and more than zero
+    if size is None or size <= 0:
         raise CacheError(f"--storage: {storage!r} is not a size; give one more than zero, such as 10Gi")
 
 
@@ -108,7 +102,7 @@ def cache_object(name: str, namespace: str, *, storage: str | None = None, stora
         retention["maxAge"] = max_age
     if retention:
         spec["retention"] = retention
-    return {"apiVersion": API_VERSION, "kind": ORAS_CACHES.kind, "metadata": {"name": name, "namespace": namespace},
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name, "namespace": namespace},
             "spec": spec}
 
 
@@ -281,7 +275,7 @@ class CacheEndpoint:
     @property
     def host(self) -> str:
         """The registry's address inside the cluster: NAME.NAMESPACE.svc:PORT."""
-        return f"{self.service}.{self.namespace}.svc:{self.port}"
+        return registry_host(self.service, self.namespace, self.port)
 
 
 def _secret_value(secret: dict[str, Any], key: str) -> str | None:
@@ -292,15 +286,6 @@ def _secret_value(secret: dict[str, Any], key: str) -> str | None:
         return base64.b64decode(value, validate=True).decode()
     except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
         return None
-
-
-def endpoint_port(endpoint: Any) -> int:
-    """The port of ``status.endpoint`` (``NAME.NS.svc:5000``); the Service's usual one otherwise."""
-    if isinstance(endpoint, str) and ":" in endpoint:
-        text = endpoint.rsplit(":", 1)[1]
-        if text.isdigit() and 0 < int(text) < 65536:
-            return int(text)
-    return REGISTRY_PORT
 
 
 async def cache_endpoint(kube: Kube, namespace: str, name: str) -> CacheEndpoint:

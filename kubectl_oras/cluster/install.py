@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .. import __version__
+from .. import RELEASE_IMAGE
 from ..errors import OrasError
 from ..kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, NAMESPACES, ORAS_CACHES, PODS, Kube, Resource
 from ..kube.errors import NotFound
@@ -26,7 +26,6 @@ DEPLOYMENT = "kubectl-oras"
 WEBHOOK_SERVICE = "kubectl-oras-webhook"
 CRD_NAME = f"{ORAS_CACHES.plural}.{ORAS_CACHES.api_version.split('/')[0]}"
 FIELD_MANAGER = "kubectl-oras"
-DEFAULT_IMAGE = f"kubectl-oras:{__version__}"
 VERSION_LABEL = "app.kubernetes.io/version"
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=kubectl-oras,app.kubernetes.io/component=controller"
 
@@ -79,7 +78,7 @@ def image_tag(image: str) -> str | None:
     return tag if _LABEL_VALUE.fullmatch(tag) else None
 
 
-def render(image: str = DEFAULT_IMAGE, directory: Path | None = None) -> list[dict[str, Any]]:
+def render(image: str = RELEASE_IMAGE, directory: Path | None = None) -> list[dict[str, Any]]:
     """The objects of manifests/, in the kustomization's order, with ``image`` as the controller's
     and the agents' image, and its tag as the Deployment's version label (none without a tag).
     The webhook's empty ``caBundle`` is left out: the webhook process fills it in, and an apply
@@ -230,7 +229,7 @@ async def existing_caches(kube: Kube) -> list[str]:
                   for i in listed.get("items") or [])
 
 
-async def uninstall(kube: Kube, progress: Progress, *, force: bool, image: str = DEFAULT_IMAGE) -> list[str]:
+async def uninstall(kube: Kube, progress: Progress, *, force: bool, image: str = RELEASE_IMAGE) -> list[str]:
     """Delete what install made (the webhook configuration first, so no pod is refused meanwhile,
     then the rest in reverse order); what was deleted, one line each. Refuses while OrasCaches
     exist unless ``force``: deleting the CRD deletes every cache, its registry and its artifacts."""

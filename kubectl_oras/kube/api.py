@@ -24,6 +24,9 @@ import aiohttp
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from ..orascache import API_VERSION as ORAS_CACHE_API_VERSION
+from ..orascache import KIND as ORAS_CACHE_KIND
+from ..orascache import PLURAL as ORAS_CACHE_PLURAL
 from .errors import ClusterUnreachable, KubeError, api_error
 
 REQUEST_TIMEOUT = 30.0  # seconds for one API call; watches set their own
@@ -80,7 +83,7 @@ JOBS = Resource("batch/v1", "Job", "jobs")
 REPLICA_SETS = Resource("apps/v1", "ReplicaSet", "replicasets")
 STATEFUL_SETS = Resource("apps/v1", "StatefulSet", "statefulsets")
 SERVICES = Resource("v1", "Service", "services")
-ORAS_CACHES = Resource("cache.converged-computing.github.io/v1alpha1", "OrasCache", "orascaches")
+ORAS_CACHES = Resource(ORAS_CACHE_API_VERSION, ORAS_CACHE_KIND, ORAS_CACHE_PLURAL)  # kubectl_oras/orascache.py
 DAEMON_SETS = Resource("apps/v1", "DaemonSet", "daemonsets")
 LEASES = Resource("coordination.k8s.io/v1", "Lease", "leases")
 EVENTS = Resource("events.k8s.io/v1", "Event", "events")

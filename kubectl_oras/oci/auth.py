@@ -19,9 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..orascache import PASSWORD_KEY, USER_KEY
 from .errors import RETRY_STATUSES, AuthenticationFailed
 
-CREDENTIALS_HINT = "; set ORAS_USER and ORAS_PASS"
+# The variables credentials are read from: an OrasCache's auth Secret has these keys, so the
+# agents take it by envFrom.
+CREDENTIALS_HINT = f"; set {USER_KEY} and {PASSWORD_KEY}"
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,8 @@ class Credentials:
     def from_env(cls, *, push: bool, environ: Mapping[str, str] | None = None) -> Credentials | None:
         """ORAS_USER with ORAS_PASS, or the predecessor's ORAS_PUSH_PASS / ORAS_PULL_PASS."""
         env = os.environ if environ is None else environ
-        user = env.get("ORAS_USER")
-        password = env.get("ORAS_PUSH_PASS" if push else "ORAS_PULL_PASS") or env.get("ORAS_PASS")
+        user = env.get(USER_KEY)
+        password = env.get("ORAS_PUSH_PASS" if push else "ORAS_PULL_PASS") or env.get(PASSWORD_KEY)
         if user and password:
             return cls(user, password)
         return None

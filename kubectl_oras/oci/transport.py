@@ -23,7 +23,7 @@ import requests
 import requests.adapters
 
 from ..backoff import Backoff
-from .auth import AuthCache, RequestToken, Scope, answer_challenge, parse_token_answer
+from .auth import CREDENTIALS_HINT, AuthCache, RequestToken, Scope, answer_challenge, parse_token_answer
 from .defaults import Timeouts
 from .digests import IO_BLOCK
 from .errors import (
@@ -402,7 +402,7 @@ class Transport:
         message, codes = _oci_messages(_error_body(response))
         detail = f": {message}" if message else ""
         if status == 401:
-            hint = "" if self.auth.credentials else "; set ORAS_USER and ORAS_PASS"
+            hint = "" if self.auth.credentials else CREDENTIALS_HINT
             return AuthenticationFailed(f"{what}: unauthorized (401){detail}{hint}", status=status, codes=codes)
         if status == 403:
             return AuthenticationFailed(f"{what}: denied (403){detail}", status=status, codes=codes)

@@ -19,12 +19,12 @@ from ..durations import parse_duration
 from ..errors import OrasError
 from ..oci.errors import InvalidReference
 from ..oci.reference import parse_name, registry_host_of
+from ..orascache import DEFAULT_CACHE, NAME_RULE, is_cache_name
 from . import patterns, variables
 from .share import SHARE_MOUNT, in_share
 from .step import PUSH_ON_FAILURE
 
 PREFIX = "oras.converged-computing.github.io/"
-DEFAULT_CACHE = "oras"
 
 KNOWN = frozenset({
     "oras-cache", "input-uri", "output-uri", "input-path", "output-path", "output-pipe", "container",
@@ -38,7 +38,6 @@ IGNORED = {  # accepted for old manifests, with a warning: we download nothing a
 # Always applied with fullmatch: `$` would also match before a trailing newline (a YAML `|` block).
 INPUT_N = re.compile(r"input-uri_([0-9]+)")
 BOOLEAN = {"true": True, "false": False}
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _HOST = re.compile(r"(?:https?://)?[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 
@@ -323,9 +322,8 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         if not values[key].strip():
             raise InvalidAnnotations(f"annotation {annotation_key(key)} is empty")
     cache = values.get("oras-cache", DEFAULT_CACHE)
-    if not _DNS_LABEL.fullmatch(cache):
-        raise InvalidAnnotations(
-            f"annotation {annotation_key('oras-cache')}: {cache!r} is not a valid OrasCache name (DNS label)")
+    if not is_cache_name(cache):  # the controller's rule: a cache of another name never runs a registry
+        raise InvalidAnnotations(f"annotation {annotation_key('oras-cache')}: {cache!r} cannot name an OrasCache: {NAME_RULE}")
     inputs = []
     if "input-uri" in values:
         inputs.append(parse_artifact(values["input-uri"], key="input-uri"))

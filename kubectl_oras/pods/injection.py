@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import OrasError
+from ..orascache import REGISTRY_PORT, registry_host
 from .annotations import (
     InvalidAnnotations,
     StepSettings,
@@ -31,7 +32,7 @@ from .annotations import (
     parse_settings,
     shown,
 )
-from .caches import REGISTRY_PORT, CacheView, cache_registry
+from .caches import CacheView
 from .share import SHARE_MOUNT, SHARE_VOLUME, Share, in_share
 from .step import STEP_ENV, WRAPPER_ENV_PREFIX, StepDescription, WrapperSettings, verdict_wait, wrapper_environment
 from .variables import downward_env, variables_in
@@ -187,7 +188,7 @@ def step_description(settings: StepSettings, config: InjectionConfig, *, pull_in
         plain = settings.registry.startswith("http://")
         registry = settings.registry.split("://", 1)[-1]
     else:
-        plain, registry = True, cache_registry(settings.cache, config.namespace, config.registry_port)
+        plain, registry = True, registry_host(settings.cache, config.namespace, config.registry_port)
     return StepDescription(
         registry=registry,
         plain_http=plain,

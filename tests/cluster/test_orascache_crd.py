@@ -96,6 +96,29 @@ def test_a_retention_duration_of_zero_is_refused_as_the_commands_refuse_it(contr
     assert create(control_plane, ns, cache("tiny", {"retention": {**retention, field.split(".")[-1]: "1ms"}})).status_code == 201
 
 
+# Both sides of the edges of the grammar: signs, dots, suffixes, exponents, spaces, case.
+QUANTITIES = ["1Gi", "10G", "500m", "0.5", ".5", "1.", "+1Ki", "1e3", "1E3", "2E", "1.5e-3", "0", "-0", "-1Gi", "-1e3",
+              "Gi", ".", "e3", "+", "-", "E", "-.", "+Gi", "-0Gi",  # no digits: 0 to the apiserver
+              "lots", "1gi", "1GB", "1.2.3", "1..", "1e", "1e3Mi", " 1Gi", "1Gi ", "1 Gi", "1Ki5", "1e+", "Ki1"]
+
+
+def test_the_crd_takes_exactly_the_sizes_the_contract_reads_as_quantities(control_plane, crd):
+    """kubectl_oras/orascache.py's ``quantity`` is the apiserver's isQuantity: `create-cache
+    --storage` refuses what the apiserver would, and the controller compares what it keeps."""
+    from kubectl_oras.orascache import quantity
+
+    ns = new_namespace(control_plane, "oc")
+    differ = []
+    for number, size in enumerate(QUANTITIES):
+        value = quantity(size)
+        ours = value is not None and value >= 0
+        r = create(control_plane, ns, cache(f"q{number}", {"storage": {"pvc": {"size": size}}}))
+        assert r.status_code in (201, 422), r.text
+        if ours != (r.status_code == 201):
+            differ.append((size, ours, r.status_code))
+    assert differ == [], differ
+
+
 def test_the_resource_has_its_short_name_columns_and_status_subresource(crd):
     assert crd["spec"]["names"]["shortNames"] == ["oc"]
     version = crd["spec"]["versions"][0]

@@ -17,9 +17,7 @@ import pytest
 import requests
 
 from controller.core.cache_auth import (
-    PASSWORD_KEY,
     REALM,
-    USER_KEY,
     htpasswd_data,
     new_credentials,
     registry_environment,
@@ -30,6 +28,7 @@ from kubectl_oras.oci.errors import AuthenticationFailed
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
+from kubectl_oras.orascache import PASSWORD_KEY, USER_KEY
 from tests.support.net import free_port
 from tests.support.registries import IMAGE_CONFIG, KINDS, RegistryProcess, start_with_environment
 

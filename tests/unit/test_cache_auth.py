@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import string
 
 import bcrypt
@@ -15,51 +14,14 @@ from controller.core.cache_auth import (
     DATA_DIR,
     HTPASSWD_DIR,
     HTPASSWD_KEY,
-    PASSWORD_KEY,
     USER,
-    USER_KEY,
     InvalidCredentials,
-    auth_secret_name,
     htpasswd_current,
     htpasswd_data,
     new_credentials,
     registry_environment,
-    registry_secret_name,
 )
-
-DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-
-
-def test_secret_names_for_a_short_cache_name():
-    assert auth_secret_name("oras") == "oras-oras-auth"
-    assert registry_secret_name("oras") == "oras-oras-registry"
-
-
-@pytest.mark.parametrize("cache", [
-    "a" * 253,
-    "a" * 240,
-    "a" * 233 + "." + "a" * 19,  # the auth name's cut lands on a dot
-    "a" * 229 + "." + "a" * 23,  # the htpasswd name's
-    "b" * 225 + "-" * 10 + "c" * 18,  # ... or on hyphens
-    "x" * 243,  # auth fits exactly (243 + 10), htpasswd does not
-])
-def test_long_cache_names_give_valid_names_that_fit(cache):
-    assert DNS_SUBDOMAIN.fullmatch(cache)
-    for name_of, suffix in ((auth_secret_name, "-oras-auth"), (registry_secret_name, "-oras-registry")):
-        name = name_of(cache)
-        assert len(name) <= 253
-        assert DNS_SUBDOMAIN.fullmatch(name), name
-        assert name.endswith(suffix)
-        assert name == name_of(cache)  # deterministic
-        if len(cache + suffix) <= 253:
-            assert name == cache + suffix
-
-
-def test_long_names_that_share_a_beginning_stay_apart():
-    a, b = "a" * 250 + "bcd", "a" * 250 + "xyz"
-    assert auth_secret_name(a) != auth_secret_name(b)
-    assert registry_secret_name(a) != registry_secret_name(b)
-    assert hashlib.sha256(a.encode()).hexdigest()[:8] in auth_secret_name(a)
+from kubectl_oras.orascache import PASSWORD_KEY, USER_KEY
 
 
 def test_new_credentials_are_the_fixed_user_and_a_long_url_safe_password():

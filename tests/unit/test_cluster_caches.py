@@ -14,7 +14,6 @@ from kubectl_oras.cluster.caches import (
     CacheNotReady,
     cache_endpoint,
     cache_object,
-    check_cache_name,
     find_cache,
     require_ready,
     summary,
@@ -61,37 +60,6 @@ def test_the_cache_object_holds_only_what_was_asked(options, spec):
 def test_bad_cache_options_are_refused_naming_the_flag(options, words):
     with pytest.raises(CacheError, match=words):
         cache_object("oras", "lab", **options)
-
-
-NAMES = ["oras", "a", "results-2", "x" * 52, "a.b", "1abc", "x" * 70, "x" * 53, "-a", "a-", "A", "a_b", "", "a b",
-         "oras\n", "é"]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_create_cache_takes_exactly_the_names_the_controller_can_run(name):
-    from controller.core.cache_spec import InvalidCache, cache_spec
-
-    try:
-        cache_spec({"metadata": {"name": name, "namespace": "lab"}, "spec": {}})
-        controller_takes = True
-    except InvalidCache:
-        controller_takes = False
-    try:
-        check_cache_name(name)
-        we_take = True
-    except CacheError as e:
-        assert "cannot name a cache" in str(e)
-        we_take = False
-    assert we_take == controller_takes
-    if not we_take:
-        with pytest.raises(CacheError, match="cannot name a cache"):
-            cache_object(name, "lab")
-
-
-@pytest.mark.parametrize("name", ["a.b", "1abc", "x" * 70])
-def test_names_the_controller_cannot_run_are_refused_before_anything_is_sent(name):
-    with pytest.raises(CacheError, match=f"{name[:10]}.*cannot name a cache"):
-        cache_object(name, "lab")
 
 
 @pytest.mark.parametrize("max_age", ["90", "90s", "10m", "720h", "1h30m", "1.5h", "500ms"])

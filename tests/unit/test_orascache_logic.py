@@ -9,10 +9,11 @@ import yaml
 
 from controller.core import cache_objects as objects
 from controller.core.admission import cache_to_look_up, review_pod
-from controller.core.cache_spec import DEFAULT_IMAGE, MAX_NAME, InvalidCache, cache_spec, cache_view
+from controller.core.cache_spec import InvalidCache, cache_spec, cache_view
 from controller.core.cache_status import Note, cache_status
+from kubectl_oras.orascache import DEFAULT_REGISTRY_IMAGE, MAX_NAME, auth_secret_name, registry_secret_name
 from kubectl_oras.pods.annotations import PREFIX
-from kubectl_oras.pods.caches import CacheView, auth_secret_name, registry_secret_name
+from kubectl_oras.pods.caches import CacheView
 
 NOW = "2026-11-23T12:00:00Z"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "predecessor"
@@ -28,7 +29,7 @@ def cache(spec=None, name="oras", namespace="lab", generation=1):
 
 def test_an_empty_spec_runs_the_default_registry_with_auth_on_emptydir():
     spec = cache_spec(cache())
-    assert (spec.image, spec.deploy, spec.auth, spec.storage.kind) == (DEFAULT_IMAGE, True, True, "emptyDir")
+    assert (spec.image, spec.deploy, spec.auth, spec.storage.kind) == (DEFAULT_REGISTRY_IMAGE, True, True, "emptyDir")
     assert spec.endpoint == "oras.lab.svc:5000" and spec.auth_secret == "oras-oras-auth"
 
 
@@ -90,7 +91,7 @@ def test_the_registry_pod_is_non_root_read_only_without_service_links_or_token()
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
     assert pod["enableServiceLinks"] is False and pod["automountServiceAccountToken"] is False
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert container["image"] == DEFAULT_IMAGE
+    assert container["image"] == DEFAULT_REGISTRY_IMAGE
     names = {e["name"] for e in container["env"]}
     assert "REGISTRY_STORAGE_DELETE_ENABLED" in names and "REGISTRY_AUTH" in names
     assert not any("ORAS_PASS" in json.dumps(e) for e in container["env"])  # the password never in the pod spec
@@ -477,7 +478,8 @@ def test_a_cache_that_cannot_run_its_registry_denies_its_pods_saying_why():
 
 
 def test_quantities_compare_by_value_as_the_apiserver_rewrites_them():
-    from controller.core.cache_objects import quantity, same_quantity
+    from controller.core.cache_objects import same_quantity
+    from kubectl_oras.orascache import quantity
 
     assert same_quantity("1Gi", "1024Mi") and same_quantity("0.5", "500m") and same_quantity(2, "2")
     assert not same_quantity("1Gi", "1G") and quantity("lots") is None and quantity(True) is None

@@ -104,3 +104,13 @@ def test_version_with_no_cluster_to_ask_loads_no_kubernetes_client(tmp_path):
     imported = [line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
     assert "kubectl_oras.kube.kubeconfig_files" in imported  # it looked (standard library alone)
     assert heavy_in(imported) == ["kubectl_oras.kube", "kubectl_oras.kube.kubeconfig_files"]
+
+
+def test_the_cache_contract_and_the_release_image_cost_a_command_nothing():
+    """kubectl_oras/orascache.py (a cache's name rule, port, default name) and the package root's
+    RELEASE_IMAGE may be imported at the top of a module under cli/: they load nothing heavy and
+    nothing else of the project."""
+    done, imported = run("-c", "import kubectl_oras.orascache; from kubectl_oras import RELEASE_IMAGE")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {name for name in imported if name.split(".")[0] == "kubectl_oras"} == {"kubectl_oras", "kubectl_oras.orascache"}
+    assert heavy_in(imported, HEAVY + TYPER_COERCION) == []

@@ -59,6 +59,16 @@ def create_pod_when_webhook_ready(cp, ns, doc, attempts=50):
     raise AssertionError("the webhook was never called")
 
 
+def denial(cp, ns, doc) -> str:
+    """The apiserver's message for a pod our webhook denies (the webhook being called by then)."""
+    create_pod_when_webhook_ready(cp, ns, pod("warmup", MARK))
+    r = create(cp, ns, doc)
+    assert r.status_code == 400, r.text
+    message = r.json()["message"]
+    assert "denied the request" in message
+    return message
+
+
 def test_an_annotated_pod_is_stored_with_the_agent_injected(control_plane, ns):
     r = create_pod_when_webhook_ready(control_plane, ns, pod("marked", MARK))
     spec = r.json()["spec"]
@@ -95,6 +105,21 @@ def test_a_timeout_past_the_bound_is_denied_naming_the_key(control_plane, ns):
     message = r.json()["message"]
     assert "denied the request" in message
     assert f"annotation {PREFIX}timeout: '3000000h' is longer than 87600h (10 years)" in message
+
+
+@pytest.mark.parametrize("cache", ["1abc", "c" * 53])
+def test_a_cache_the_controller_would_never_run_is_denied_naming_the_key(control_plane, ns, cache):
+    """Admitted before (a DNS label), the pod then waited for a registry that no cache of that name
+    ever runs."""
+    message = denial(control_plane, ns, pod("nowhere", {**MARK, PREFIX + "oras-cache": cache}))
+    assert f"annotation {PREFIX}oras-cache: {cache!r} cannot name an OrasCache" in message
+
+
+def test_a_cache_the_controller_runs_is_the_pods_registry(control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    r = create(control_plane, ns, pod("results", {**MARK, PREFIX + "oras-cache": "results-2"}))
+    assert r.status_code == 201, r.text
+    assert f'"registry":"results-2.{ns}.svc:5000"' in r.json()["spec"]["initContainers"][0]["env"][0]["value"]
 
 
 def test_deprecated_keys_come_back_as_admission_warnings(control_plane, ns):
@@ -162,11 +187,7 @@ def test_a_pod_with_a_completion_index_pushes_its_own_tag(control_plane, ns):
 
 
 def test_a_completion_index_the_pod_does_not_have_is_denied_naming_the_key(control_plane, ns):
-    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
-    r = create(control_plane, ns, pod("pi-x", FAN_OUT))
-    assert r.status_code == 400
-    message = r.json()["message"]
-    assert "denied the request" in message
+    message = denial(control_plane, ns, pod("pi-x", FAN_OUT))
     assert f"annotation {PREFIX}output-uri: $(JOB_COMPLETION_INDEX) cannot be expanded" in message
 
 
