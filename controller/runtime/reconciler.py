@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from kubectl_oras.kube.api import ORAS_CACHES, SECRETS, SERVICES, STATEFUL_SETS, Kube, Resource
 from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, NotFound
 from kubectl_oras.pods.caches import REGISTRY_CANNOT_START, auth_secret_name, registry_secret_name
+from kubectl_oras.times import now_rfc3339
 
 from ..core import cache_objects as objects
 from ..core.cache_auth import (
@@ -32,7 +33,7 @@ from ..core.cache_auth import (
 )
 from ..core.cache_spec import CacheSpec, InvalidCache, cache_spec
 from ..core.cache_status import Note, cache_status, claim_name, same_status
-from .events import CORE_EVENTS, EventRecorder, now_rfc3339
+from .events import CORE_EVENTS, EventRecorder
 from .work_queue import WorkQueue
 
 log = logging.getLogger("kubectl_oras.controller")
