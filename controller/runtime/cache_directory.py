@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from kubectl_oras.kube.api import ORAS_CACHES, Kube
-from kubectl_oras.kube.errors import NotFound
+from kubectl_oras.kube.errors import ObjectNotFound
 from kubectl_oras.pods.caches import CacheView
 
 from ..core.cache_spec import cache_view
@@ -31,7 +31,7 @@ class CacheDirectory:
             self.gets += 1
             try:
                 obj = await self.kube.get(ORAS_CACHES, name, namespace=namespace, timeout=self.timeout)
-            except NotFound:
+            except ObjectNotFound:
                 obj = None
         return cache_view(obj, name)
 

@@ -16,7 +16,7 @@ import logging
 from typing import Any, Protocol
 
 from kubectl_oras.kube.api import NAMESPACES, Kube
-from kubectl_oras.kube.errors import KubeError, NotFound
+from kubectl_oras.kube.errors import KubeError, ObjectNotFound
 from kubectl_oras.kube.watch import Backoff
 
 from ..core.cache_namespaces import LABEL, label_changes, label_patch, refusal_notice
@@ -73,7 +73,7 @@ class NamespaceLabels:
         for namespace, on in label_changes(holding=holding, labelled=labelled).items():
             try:
                 await self.kube.patch(NAMESPACES, namespace, label_patch(on), patch_type="merge")
-            except NotFound:  # going with its caches
+            except ObjectNotFound:  # going with its caches
                 continue
             if on:
                 log.info("namespace %s: labelled %s (it holds an OrasCache)", namespace, LABEL)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kubectl_oras.kube.api import ORAS_CACHES, SECRETS, SERVICES, STATEFUL_SETS, Kube, Resource
-from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, NotFound
+from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, ObjectNotFound
 from kubectl_oras.pods.caches import REGISTRY_CANNOT_START, auth_secret_name, registry_secret_name
 from kubectl_oras.times import now_rfc3339
 
@@ -269,7 +269,7 @@ class Reconciler:
         metadata = cache.get("metadata") or {}
         try:
             now = await self.kube.get(ORAS_CACHES, str(metadata.get("name")), namespace=metadata.get("namespace"))
-        except NotFound:
+        except ObjectNotFound:
             return False
         except KubeError:
             return True  # cannot tell: say what failed
@@ -402,7 +402,7 @@ class Reconciler:
     async def _delete(self, resource: Resource, namespace: str, name: str) -> None:
         try:
             await self.kube.delete(resource, name, namespace=namespace)
-        except NotFound:
+        except ObjectNotFound:
             pass
 
 

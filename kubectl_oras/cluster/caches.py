@@ -18,7 +18,7 @@ from typing import Any
 from ..durations import retention_duration
 from ..errors import OrasError
 from ..kube.api import ORAS_CACHES, SECRETS, Kube
-from ..kube.errors import NotFound
+from ..kube.errors import ObjectNotFound
 from ..pods.caches import REGISTRY_CANNOT_START
 from .polling import Progress, poll
 
@@ -261,7 +261,7 @@ async def find_cache(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
     """The OrasCache, or CacheNotFound listing the caches in the namespace."""
     try:
         return await kube.get(ORAS_CACHES, name, namespace=namespace)
-    except NotFound:
+    except ObjectNotFound:
         existing = await cache_names(kube, namespace)
         raise CacheNotFound(not_found_message(name, namespace, existing)) from None
 

@@ -17,7 +17,7 @@ import yaml
 from .. import __version__
 from ..errors import OrasError
 from ..kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, NAMESPACES, ORAS_CACHES, PODS, Kube, Resource
-from ..kube.errors import NotFound
+from ..kube.errors import ObjectNotFound
 from ..pods.pod_state import pod_trouble
 from .polling import Progress, poll
 
@@ -154,7 +154,7 @@ async def apply(kube: Kube, docs: list[dict[str, Any]], progress: Progress) -> N
         if resource is MUTATING_WEBHOOK_CONFIGURATIONS:
             try:
                 live = await kube.get(resource, metadata["name"])
-            except NotFound:
+            except ObjectNotFound:
                 live = None
             doc = trusting_the_live_ca(doc, live)
         await kube.patch(resource, metadata["name"], doc, namespace=metadata.get("namespace"), patch_type="apply",
@@ -224,7 +224,7 @@ async def existing_caches(kube: Kube) -> list[str]:
     """namespace/name of every OrasCache; none when the CRD is not there."""
     try:
         listed = await kube.list(ALL_ORAS_CACHES)
-    except NotFound:
+    except ObjectNotFound:
         return []
     return sorted(f"{(i.get('metadata') or {}).get('namespace')}/{(i.get('metadata') or {}).get('name')}"
                   for i in listed.get("items") or [])
@@ -249,7 +249,7 @@ async def uninstall(kube: Kube, progress: Progress, *, force: bool, image: str =
         metadata = doc["metadata"]
         try:
             await kube.delete(RESOURCES[doc["kind"]], metadata["name"], namespace=metadata.get("namespace"))
-        except NotFound:
+        except ObjectNotFound:
             line = f"{_where(doc)} was not there"
         else:
             line = f"deleted {_where(doc)}"

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..times import format_rfc3339, parse_rfc3339
 from .api import LEASES, Kube
-from .errors import Conflict, KubeError, NotFound
+from .errors import Conflict, KubeError, ObjectNotFound
 
 log = logging.getLogger("kubectl_oras.lease")
 
@@ -330,7 +330,7 @@ class LeaderElection:
     async def _read(self, timeout: float) -> dict[str, Any] | None:
         try:
             lease = await self.kube.get(LEASES, self.name, namespace=self.namespace, timeout=timeout)
-        except NotFound:
+        except ObjectNotFound:
             lease = None
         self._observe(lease, time.monotonic())
         self._lease = lease
