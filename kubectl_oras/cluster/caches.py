@@ -20,7 +20,7 @@ from ..errors import OrasError
 from ..kube.api import ORAS_CACHES, SECRETS, Kube
 from ..kube.errors import ObjectNotFound
 from ..pods.caches import REGISTRY_CANNOT_START
-from .polling import Progress, poll
+from .polling import StatusLine, poll
 
 API_VERSION = f"{ORAS_CACHES.api_version}"
 REGISTRY_PORT = 5000  # the Service's port (docs/orascache.md)
@@ -356,7 +356,7 @@ async def delete_cache(kube: Kube, namespace: str, name: str) -> str:
     return what_deleting_loses(cache)
 
 
-async def wait_ready(kube: Kube, namespace: str, name: str, progress: Progress, *, timeout: float,
+async def wait_ready(kube: Kube, namespace: str, name: str, progress: StatusLine, *, timeout: float,
                      interval: float = 1.0) -> dict[str, Any]:
     """Until the cache is Ready for its current spec; a progress line when its condition changes;
     CacheNotReady with the condition's last message after ``timeout`` seconds, and at once when

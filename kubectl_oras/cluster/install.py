@@ -19,7 +19,7 @@ from ..errors import OrasError
 from ..kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, NAMESPACES, ORAS_CACHES, PODS, Kube, Resource
 from ..kube.errors import ObjectNotFound
 from ..pods.pod_state import pod_trouble
-from .polling import Progress, poll
+from .polling import StatusLine, poll
 
 NAMESPACE = "kubectl-oras-system"
 DEPLOYMENT = "kubectl-oras"
@@ -145,7 +145,7 @@ def trusting_the_live_ca(doc: dict[str, Any], live: dict[str, Any] | None) -> di
     return out
 
 
-async def apply(kube: Kube, docs: list[dict[str, Any]], progress: Progress) -> None:
+async def apply(kube: Kube, docs: list[dict[str, Any]], progress: StatusLine) -> None:
     """Server-side apply of every object, as field manager kubectl-oras (forced: install makes
     the objects what this release says, over hand edits)."""
     for doc in docs:
@@ -194,7 +194,7 @@ def endpoints_ready(slices: list[dict[str, Any]]) -> int:
     return sum(1 for s in slices for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready"))
 
 
-async def wait_ready(kube: Kube, progress: Progress, *, timeout: float, interval: float = 1.0) -> None:
+async def wait_ready(kube: Kube, progress: StatusLine, *, timeout: float, interval: float = 1.0) -> None:
     """Until the CRD is established, the Deployment available and the webhook's Service has a
     ready endpoint; a progress line whenever the state changes; InstallTimeout saying what was
     missing after ``timeout`` seconds."""
@@ -230,7 +230,7 @@ async def existing_caches(kube: Kube) -> list[str]:
                   for i in listed.get("items") or [])
 
 
-async def uninstall(kube: Kube, progress: Progress, *, force: bool, image: str = DEFAULT_IMAGE) -> list[str]:
+async def uninstall(kube: Kube, progress: StatusLine, *, force: bool, image: str = DEFAULT_IMAGE) -> list[str]:
     """Delete what install made (the webhook configuration first, so no pod is refused meanwhile,
     then the rest in reverse order); what was deleted, one line each. Refuses while OrasCaches
     exist unless ``force``: deleting the CRD deletes every cache, its registry and its artifacts."""
