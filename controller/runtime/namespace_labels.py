@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from kubectl_oras.kube.api import NAMESPACES, Kube
 from kubectl_oras.kube.errors import KubeError, ObjectNotFound
-from kubectl_oras.kube.watch import Backoff
+from kubectl_oras.kube.watch import Backoff, InformerStore
 
 from ..core.cache_namespaces import LABEL, label_changes, label_patch, refusal_notice
 from .events import EventRecorder
@@ -26,14 +26,8 @@ log = logging.getLogger("kubectl_oras.controller")
 SELECTOR = LABEL  # every namespace that carries the label, whatever its value
 
 
-class Store(Protocol):
-    """An informer's objects by (namespace, name); a namespace's key is ("", name)."""
-
-    store: dict[tuple[str, str], dict[str, Any]]
-
-
 class NamespaceLabels:
-    def __init__(self, kube: Kube, *, caches: Store, labelled: Store, events: EventRecorder,
+    def __init__(self, kube: Kube, *, caches: InformerStore, labelled: InformerStore, events: EventRecorder,
                  backoff: Backoff | None = None) -> None:
         self.kube, self.caches, self.labelled, self.events = kube, caches, labelled, events
         self.backoff = backoff or Backoff(base=0.5, cap=60.0)

@@ -13,9 +13,9 @@ import json
 import logging
 import random
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .api import Kube, Resource
 from .errors import ClusterUnreachable, Forbidden, Gone, KubeError, Unauthorized, api_error
@@ -30,6 +30,15 @@ MAX_EVENT_BYTES = 64 * 1024 * 1024  # one event (one line); etcd keeps objects f
 
 Event = tuple[str, dict[str, Any]]
 Key = tuple[str, str]  # (namespace, name); "" for a cluster-scoped object's namespace
+
+
+class InformerStore(Protocol):
+    """What a reader sees of an ``Informer``: its objects by key, and one of them by namespace and name."""
+
+    @property
+    def store(self) -> Mapping[Key, dict[str, Any]]: ...
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
 
 def read_timeout(timeout_seconds: int) -> float:
