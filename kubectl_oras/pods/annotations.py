@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..durations import parse_duration
+from ..durations import positive_duration
 from ..errors import OrasError
 from ..oci.errors import InvalidReference
 from ..oci.reference import parse_name, registry_host_of
@@ -222,12 +222,9 @@ def _duration(values: dict[str, str], key: str) -> float | None:
     if key not in values:
         return None
     try:
-        seconds = parse_duration(values[key])
+        return positive_duration(values[key])
     except ValueError as e:
         raise InvalidAnnotations(f"annotation {annotation_key(key)}: {e}") from None
-    if seconds <= 0:
-        raise InvalidAnnotations(f"annotation {annotation_key(key)}: must be more than zero")
-    return seconds
 
 
 def _path(values: dict[str, str], key: str) -> str | None:
