@@ -8,7 +8,6 @@ Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations`` naming th
 from __future__ import annotations
 
 import dataclasses
-import json
 import posixpath
 import re
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from typing import Any
 
 from ..durations import positive_duration
 from ..errors import OrasError
+from ..fields import shown
 from ..oci.errors import InvalidReference
 from ..oci.reference import parse_name, registry_host_of
 from . import patterns, variables
@@ -83,12 +83,6 @@ class StepSettings:
     timeout: float | None = None  # seconds each transfer of the step may take (pull of the inputs, push)
     input_overwrite: bool = False
     warnings: tuple[str, ...] = field(default=(), compare=False)
-
-
-def shown(value: object) -> str:
-    """A value as a message quotes it: strings as Python does, the rest as JSON (true, null, [...]), cut short."""
-    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def ours(annotations: Mapping[Any, Any] | None) -> dict[str, str]:

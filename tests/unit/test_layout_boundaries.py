@@ -24,7 +24,7 @@ class Rule:
 
 
 # Leaf modules that import nothing of the project and that every folder may import.
-EVERY_FOLDER = ("kubectl_oras.times",)
+EVERY_FOLDER = ("kubectl_oras.times", "kubectl_oras.fields")
 
 # Most specific prefix first. In ``project``, "kubectl_oras" alone is the package root (its
 # version) and nothing under it; every other entry covers its modules and everything below.
@@ -32,6 +32,7 @@ RULES = (
     Rule("kubectl_oras.errors", project=(), third_party=()),
     Rule("kubectl_oras.durations", project=(), third_party=()),
     Rule("kubectl_oras.times", project=(), third_party=()),
+    Rule("kubectl_oras.fields", project=(), third_party=()),
     Rule("kubectl_oras.oci", project=("kubectl_oras", "kubectl_oras.errors", "kubectl_oras.oci"),
          third_party=("requests", "urllib3", "oras")),
     Rule("kubectl_oras.pods", project=("kubectl_oras.errors", "kubectl_oras.durations", "kubectl_oras.pods",
@@ -151,6 +152,8 @@ def test_every_module_imports_only_what_its_folder_may(module, path):
     ("kubectl_oras.pods.annotate", "from ..kube.api import Kube", "kubectl_oras.kube.api"),
     ("kubectl_oras.times", "from .errors import OrasError", "kubectl_oras.errors"),
     ("kubectl_oras.errors", "from .times import parse_rfc3339", "kubectl_oras.times"),
+    ("kubectl_oras.fields", "from .errors import OrasError", "kubectl_oras.errors"),
+    ("kubectl_oras.times", "from .fields import shown", "kubectl_oras.fields"),
 ])
 def test_an_import_across_a_boundary_is_caught(module, source, culprit):
     found = violations(module, imports_of(source, module, is_package=False))
