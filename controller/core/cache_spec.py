@@ -74,7 +74,7 @@ class CacheSpec:
         return auth_secret_name(self.name) if self.auth else None
 
 
-_FIELDS = FieldReader(InvalidCache)
+_FIELDS = FieldReader(InvalidCache)  # a spec's fields, refused naming them (kubectl_oras/fields.py)
 _map, _string, _bool = _FIELDS.map, _FIELDS.string, _FIELDS.flag
 
 

@@ -56,7 +56,7 @@ class InjectionConfig:
     registry_port: int = REGISTRY_PORT
 
 
-_FIELDS = FieldReader(InvalidPod)
+_FIELDS = FieldReader(InvalidPod)  # a pod's fields, refused naming them (kubectl_oras/fields.py)
 _map, _maps = _FIELDS.map, _FIELDS.maps
 
 
