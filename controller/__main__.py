@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from kubectl_oras.durations import within_bound
+from kubectl_oras.durations import positive_seconds
 from kubectl_oras.errors import OrasError
 
 from .runtime.logs import configure_logging, wants_json
@@ -39,10 +39,8 @@ def _positive(value: str) -> float:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be more than 0")
     try:
-        return within_bound(number, value)
+        return positive_seconds(number, value)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 

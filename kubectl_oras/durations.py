@@ -42,12 +42,18 @@ def within_bound(seconds: float, text: object) -> float:
     return seconds
 
 
-def positive_duration(text: str) -> float:
-    """``parse_duration`` of a limit, which must be more than zero; ValueError saying which it is not."""
-    seconds = parse_duration(text)
+def positive_seconds(seconds: float, text: object) -> float:
+    """``seconds`` of a limit, which must be more than zero and within ``MAX_SECONDS``; ValueError
+    naming ``text`` (what was written) otherwise. For limits that arrive as numbers (the step
+    description's timeout, a controller flag); ``positive_duration`` reads one that is text."""
     if seconds <= 0:
         raise ValueError(f"must be more than zero, not {text!r}")
-    return seconds
+    return within_bound(seconds, text)  # nan too
+
+
+def positive_duration(text: str) -> float:
+    """``parse_duration`` of a limit, which must be more than zero; ValueError saying which it is not."""
+    return positive_seconds(parse_duration(text), text)
 
 
 def retention_duration(text: str) -> float:
@@ -57,10 +63,7 @@ def retention_duration(text: str) -> float:
     for nothing a real interval does not."""
     if not RETENTION_DURATION.fullmatch(text):
         raise ValueError(f"{text!r} is not a retention duration (a number of seconds, or e.g. 90s, 10m, 720h, 1h30m)")
-    seconds = parse_duration(text)
-    if seconds <= 0:
-        raise ValueError(f"must be more than zero, not {text!r}")
-    return seconds
+    return positive_duration(text)
 
 
 def format_duration(seconds: float) -> str:

@@ -16,8 +16,9 @@ import json
 from typing import Any
 
 from kubectl_oras.orascache import GROUP
-from kubectl_oras.retention.choice import Tag, first_seen_times, parse_created
+from kubectl_oras.retention.choice import Tag, first_seen_times
 from kubectl_oras.retention.text import clean
+from kubectl_oras.times import format_rfc3339, parse_rfc3339
 
 from .cache_spec import RetentionPlan
 
@@ -32,10 +33,6 @@ MAX_FIRST_SEEN_BYTES = 128 << 10  # of the status; an OrasCache must stay far be
 # A user asks for a run now by setting this annotation on the cache to a new value (any text,
 # e.g. a date): `kubectl annotate orascache/NAME cache.converged-computing.github.io/run-retention="$(date +%s)" --overwrite`.
 RUN_ANNOTATION = f"{GROUP}/run-retention"
-
-
-def rfc3339(moment: _dt.datetime) -> str:
-    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def requested_run(cache: dict[str, Any]) -> str:
@@ -58,7 +55,7 @@ def seconds_until_due(cache: dict[str, Any], plan: RetentionPlan, now: _dt.datet
     request = requested_run(cache)
     if request and request != last.get("request", ""):
         return 0.0
-    when = parse_created(last.get("time"))
+    when = parse_rfc3339(last.get("time"))
     if when is None or (when - now).total_seconds() > 60:  # unreadable, or written by a clock far ahead
         return 0.0
     return max(0.0, plan.interval - (now - when).total_seconds())
@@ -72,7 +69,7 @@ def first_seen_of(cache: dict[str, Any]) -> dict[str, tuple[str, _dt.datetime]]:
     if isinstance(stored, dict):
         for key, entry in stored.items():
             if isinstance(entry, dict) and isinstance(entry.get("digest"), str):
-                moment = parse_created(entry.get("time"))
+                moment = parse_rfc3339(entry.get("time"))
                 if moment is not None:
                     out[str(key)] = (entry["digest"], moment)
     return out
@@ -83,7 +80,7 @@ def _bounded(seen: dict[str, tuple[str, _dt.datetime]]) -> dict[str, dict[str, s
     out: dict[str, dict[str, str]] = {}
     size = 0
     for key, (digest, moment) in sorted(seen.items(), key=lambda item: (item[1][1], item[0]))[:MAX_FIRST_SEEN]:
-        entry = {"digest": digest, "time": rfc3339(moment)}
+        entry = {"digest": digest, "time": format_rfc3339(moment)}
         size += len(json.dumps({key: entry}))
         if size > MAX_FIRST_SEEN_BYTES:
             break
@@ -106,7 +103,7 @@ def retention_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, ta
         if key.rpartition(":")[0] not in read:
             seen.setdefault(key, entry)
     record: dict[str, Any] = {
-        "time": rfc3339(now),
+        "time": format_rfc3339(now),
         "dryRun": plan.dry_run,
         "tagsSeen": len(tags),
         "tagsDeleted": 0 if plan.dry_run else len(deleted),
@@ -126,7 +123,7 @@ def retention_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, ta
 def failed_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, error: str,
                   previous: dict[str, Any] | None) -> dict[str, Any]:
     """``status.lastRetention`` for a run that could not read the registry: the first-seen times stay."""
-    record: dict[str, Any] = {"time": rfc3339(now), "dryRun": plan.dry_run, "tagsSeen": 0, "tagsDeleted": 0,
+    record: dict[str, Any] = {"time": format_rfc3339(now), "dryRun": plan.dry_run, "tagsSeen": 0, "tagsDeleted": 0,
                               "tags": [], "errors": [clean(error, MAX_ERROR_TEXT)], "request": request}
     if isinstance(previous, dict) and isinstance(previous.get("firstSeen"), dict):
         record["firstSeen"] = previous["firstSeen"]

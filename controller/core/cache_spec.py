@@ -12,6 +12,7 @@ from typing import Any
 
 from kubectl_oras.durations import retention_duration
 from kubectl_oras.errors import OrasError
+from kubectl_oras.fields import FieldReader
 from kubectl_oras.orascache import (
     DEFAULT_REGISTRY_IMAGE,
     NAME_RULE,
@@ -70,28 +71,8 @@ class CacheSpec:
         return auth_secret_name(self.name) if self.auth else None
 
 
-def _map(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidCache(f"{where} must be a map, not {type(value).__name__}")
-    return value
-
-
-def _string(value: Any, where: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise InvalidCache(f"{where} must be a non-empty string")
-    return value
-
-
-def _bool(value: Any, where: str, default: bool) -> bool:
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise InvalidCache(f"{where} must be true or false, not {value!r}")
-    return value
+_FIELDS = FieldReader(InvalidCache)  # a spec's fields, refused naming them (kubectl_oras/fields.py)
+_map, _string, _bool = _FIELDS.map, _FIELDS.string, _FIELDS.flag
 
 
 def _quantity(value: Any, where: str) -> str | None:
@@ -185,8 +166,8 @@ def cache_spec(obj: dict[str, Any]) -> CacheSpec:
         uid=str(metadata.get("uid") or ""),
         generation=int(metadata.get("generation") or 0),
         image=_string(spec.get("image"), "spec.image") or DEFAULT_REGISTRY_IMAGE,
-        deploy=_bool(spec.get("deploy"), "spec.deploy", True),
-        auth=_bool(auth.get("enabled"), "spec.auth.enabled", True),
+        deploy=_bool(spec.get("deploy"), "spec.deploy", default=True),
+        auth=_bool(auth.get("enabled"), "spec.auth.enabled", default=True),
         registry_http_secret=_string(secrets.get("registryHttp"), "spec.secrets.registryHttp"),
         storage=_storage(spec),
         resources=_resources(spec),

@@ -3,10 +3,9 @@ cache created a moment before the pod may not have reached the watch yet)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 from kubectl_oras.kube.api import ORAS_CACHES, Kube
-from kubectl_oras.kube.errors import NotFound
+from kubectl_oras.kube.errors import ObjectNotFound
+from kubectl_oras.kube.watch import InformerStore
 from kubectl_oras.pods.caches import CacheView
 
 from ..core.cache_spec import cache_view
@@ -14,14 +13,8 @@ from ..core.cache_spec import cache_view
 LOOKUP_TIMEOUT = 3.0  # the apiserver waits 10 s at most for the whole review
 
 
-class Store(Protocol):
-    store: dict[tuple[str, str], dict[str, Any]]
-
-    def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-
-
 class CacheDirectory:
-    def __init__(self, store: Store, kube: Kube, *, timeout: float = LOOKUP_TIMEOUT) -> None:
+    def __init__(self, store: InformerStore, kube: Kube, *, timeout: float = LOOKUP_TIMEOUT) -> None:
         self.store, self.kube, self.timeout = store, kube, timeout
         self.gets = 0  # lookups the informer could not answer
 
@@ -31,7 +24,7 @@ class CacheDirectory:
             self.gets += 1
             try:
                 obj = await self.kube.get(ORAS_CACHES, name, namespace=namespace, timeout=self.timeout)
-            except NotFound:
+            except ObjectNotFound:
                 obj = None
         return cache_view(obj, name)
 

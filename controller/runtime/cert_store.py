@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from kubectl_oras.kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, SECRETS, Kube
-from kubectl_oras.kube.errors import Conflict, NotFound
+from kubectl_oras.kube.errors import Conflict, ObjectNotFound
 
 from ..core.certificates import ServingCert, make_serving_cert, needs_renewal
 
@@ -26,7 +26,7 @@ async def ensure_serving_cert(kube: Kube, *, namespace: str, secret: str, hosts:
             existing = ServingCert.from_secret_data(obj.get("data") or {})
         except (KeyError, ValueError):
             existing = None
-    except NotFound:
+    except ObjectNotFound:
         obj = None
     if existing and not needs_renewal(existing, hosts=hosts):
         return existing

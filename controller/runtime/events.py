@@ -4,7 +4,6 @@ keeps failing the same way does not flood the namespace."""
 
 from __future__ import annotations
 
-import datetime
 import logging
 import secrets
 import time
@@ -12,6 +11,7 @@ from typing import Any
 
 from kubectl_oras.kube.api import Kube, Resource
 from kubectl_oras.kube.errors import KubeError
+from kubectl_oras.times import now_rfc3339
 
 log = logging.getLogger("kubectl_oras.controller")
 CORE_EVENTS = Resource("v1", "Event", "events")
@@ -30,10 +30,6 @@ def event_body(obj: dict[str, Any], *, kind: str, reason: str, message: str, now
         "source": {"component": COMPONENT}, "reportingComponent": COMPONENT, "reportingInstance": instance,
         "firstTimestamp": now, "lastTimestamp": now, "count": 1,
     }
-
-
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class EventRecorder:

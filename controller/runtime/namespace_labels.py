@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from kubectl_oras.backoff import Backoff
 from kubectl_oras.kube.api import NAMESPACES, Kube
-from kubectl_oras.kube.errors import KubeError, NotFound
+from kubectl_oras.kube.errors import KubeError, ObjectNotFound
+from kubectl_oras.kube.watch import InformerStore
 from kubectl_oras.tasks import cancel_and_wait
 
 from ..core.cache_namespaces import LABEL, label_changes, label_patch, refusal_notice
@@ -29,14 +30,8 @@ SELECTOR = LABEL  # every namespace that carries the label, whatever its value
 LABEL_BACKOFF = Backoff(base=0.5, cap=60.0, jitter=(1.0, 1.5))
 
 
-class Store(Protocol):
-    """An informer's objects by (namespace, name); a namespace's key is ("", name)."""
-
-    store: dict[tuple[str, str], dict[str, Any]]
-
-
 class NamespaceLabels:
-    def __init__(self, kube: Kube, *, caches: Store, labelled: Store, events: EventRecorder,
+    def __init__(self, kube: Kube, *, caches: InformerStore, labelled: InformerStore, events: EventRecorder,
                  backoff: Backoff | None = None) -> None:
         self.kube, self.caches, self.labelled, self.events = kube, caches, labelled, events
         self.backoff = backoff or LABEL_BACKOFF
@@ -75,7 +70,7 @@ class NamespaceLabels:
         for namespace, on in label_changes(holding=holding, labelled=labelled).items():
             try:
                 await self.kube.patch(NAMESPACES, namespace, label_patch(on), patch_type="merge")
-            except NotFound:  # going with its caches
+            except ObjectNotFound:  # going with its caches
                 continue
             if on:
                 log.info("namespace %s: labelled %s (it holds an OrasCache)", namespace, LABEL)

@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from kubectl_oras.kube.api import ORAS_CACHES, SECRETS, SERVICES, STATEFUL_SETS, Kube, Resource
-from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, NotFound
+from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, ObjectNotFound
+from kubectl_oras.kube.watch import InformerStore
 from kubectl_oras.orascache import REGISTRY_CANNOT_START, auth_secret_name, registry_secret_name
 from kubectl_oras.tasks import cancel_and_wait
+from kubectl_oras.times import now_rfc3339
 
 from ..core import cache_objects as objects
 from ..core.cache_auth import (
@@ -33,21 +35,19 @@ from ..core.cache_auth import (
 )
 from ..core.cache_spec import CacheSpec, InvalidCache, cache_spec
 from ..core.cache_status import Note, cache_status, claim_name, same_status
-from .events import CORE_EVENTS, EventRecorder, now_rfc3339
+from .events import CORE_EVENTS, EventRecorder
 from .work_queue import WorkQueue
 
 log = logging.getLogger("kubectl_oras.controller")
 Key = tuple[str, str]  # (namespace, name) of a cache
 
 
-class Store(Protocol):
-    """What the reconciler reads: an informer's view of one resource."""
-
-    def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-
-
 class NoStore:
     """A store that holds nothing (a reconciler that is not shown registry pods or claims)."""
+
+    @property
+    def store(self) -> Mapping[Key, dict[str, Any]]:
+        return {}
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         return None
@@ -55,12 +55,12 @@ class NoStore:
 
 @dataclass
 class Stores:
-    caches: Store
-    statefulsets: Store
-    services: Store
-    secrets: Store
-    pods: Store = field(default_factory=NoStore)  # the registry pods (why one cannot start)
-    claims: Store = field(default_factory=NoStore)  # their PersistentVolumeClaims
+    caches: InformerStore
+    statefulsets: InformerStore
+    services: InformerStore
+    secrets: InformerStore
+    pods: InformerStore = field(default_factory=NoStore)  # the registry pods (why one cannot start)
+    claims: InformerStore = field(default_factory=NoStore)  # their PersistentVolumeClaims
 
 
 def _owned_by(obj: dict[str, Any] | None, uid: str) -> bool:
@@ -159,7 +159,7 @@ class Reconciler:
         self._applied[key] = (_version(result), fingerprint)
         return result
 
-    async def _observed(self, store: Store, resource: Resource, metadata: dict[str, Any]) -> dict[str, Any] | None:
+    async def _observed(self, store: InformerStore, resource: Resource, metadata: dict[str, Any]) -> dict[str, Any] | None:
         """The object of this name as the informer shows it; when it shows none, as the apiserver
         does: the informers see only what carries our label, and one of this name may be ours
         without it (a label removed) or someone else's (NameTaken: never taken over)."""
@@ -269,7 +269,7 @@ class Reconciler:
         metadata = cache.get("metadata") or {}
         try:
             now = await self.kube.get(ORAS_CACHES, str(metadata.get("name")), namespace=metadata.get("namespace"))
-        except NotFound:
+        except ObjectNotFound:
             return False
         except KubeError:
             return True  # cannot tell: say what failed
@@ -402,7 +402,7 @@ class Reconciler:
     async def _delete(self, resource: Resource, namespace: str, name: str) -> None:
         try:
             await self.kube.delete(resource, name, namespace=namespace)
-        except NotFound:
+        except ObjectNotFound:
             pass
 
 

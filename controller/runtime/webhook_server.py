@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from kubectl_oras.kube.errors import NotFound
+from kubectl_oras.kube.errors import ObjectNotFound
 from kubectl_oras.pods.caches import CacheView
 from kubectl_oras.tasks import cancel_and_wait
 
@@ -109,7 +109,7 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
             namespace = admission.get("namespace") or ""
             try:
                 owner_annotations = await lookup_owner(namespace, owner)
-            except NotFound:  # no such owner: nothing of it counts (the garbage collector deletes the pod)
+            except ObjectNotFound:  # no such owner: nothing of it counts (the garbage collector deletes the pod)
                 pass
             except Exception as e:
                 log.warning("could not read %s/%s: %s", owner.get("kind"), owner.get("name"), e)

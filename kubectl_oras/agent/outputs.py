@@ -21,6 +21,7 @@ import traceback
 from ..errors import OrasError
 from ..pods.share import Run
 from ..pods.step import EXIT_CODE_ANNOTATION, FAILED_TAG_SUFFIX, StepDescription
+from ..times import now_rfc3339
 from . import connection, pull_in_sidecar
 from .markers import read_marker, wake, write_marker
 
@@ -94,7 +95,7 @@ def record_attempt(run: Run, token: str) -> None:
     a sidecar started again that finds it for the same ``done`` without a verdict knows the one
     before it died pushing (out of memory, say), and answers instead of pushing again, and dying
     again, for ever. Not written (a full disk): pushed anyway."""
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    started = now_rfc3339()
     try:
         write_marker(run.pushing, f"started {started}", token)
     except OSError as e:

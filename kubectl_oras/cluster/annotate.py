@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import OrasError
 from ..kube.api import JOBS, PODS, Kube, Resource
-from ..kube.errors import Conflict, NotFound
+from ..kube.errors import Conflict, ObjectNotFound
 from ..pods.annotate import annotate_object
 
 RESOURCES: dict[str, Resource] = {
@@ -29,7 +29,7 @@ async def annotate_live(kube: Kube, kind: str, name: str, namespace: str, values
     resource = RESOURCES[kind]
     try:
         obj = await kube.get(resource, name, namespace=namespace)
-    except NotFound:
+    except ObjectNotFound:
         raise OrasError(f"no {kind} {name!r} in namespace {namespace}") from None
     new, warnings = annotate_object(obj, values, overwrite=overwrite, live=True, namespace=namespace)
     if new == obj:

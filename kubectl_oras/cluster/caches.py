@@ -20,7 +20,7 @@ from typing import Any
 from ..durations import retention_duration
 from ..errors import OrasError
 from ..kube.api import ORAS_CACHES, SECRETS, Kube
-from ..kube.errors import NotFound
+from ..kube.errors import ObjectNotFound
 from ..orascache import (
     API_VERSION,
     KIND,
@@ -33,7 +33,7 @@ from ..orascache import (
     quantity,
     registry_host,
 )
-from .polling import Progress, poll
+from .polling import StatusLine, poll
 
 
 class CacheError(OrasError):
@@ -255,7 +255,7 @@ async def find_cache(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
     """The OrasCache, or CacheNotFound listing the caches in the namespace."""
     try:
         return await kube.get(ORAS_CACHES, name, namespace=namespace)
-    except NotFound:
+    except ObjectNotFound:
         existing = await cache_names(kube, namespace)
         raise CacheNotFound(not_found_message(name, namespace, existing)) from None
 
@@ -341,7 +341,7 @@ async def delete_cache(kube: Kube, namespace: str, name: str) -> str:
     return what_deleting_loses(cache)
 
 
-async def wait_ready(kube: Kube, namespace: str, name: str, progress: Progress, *, timeout: float,
+async def wait_ready(kube: Kube, namespace: str, name: str, progress: StatusLine, *, timeout: float,
                      interval: float = 1.0) -> dict[str, Any]:
     """Until the cache is Ready for its current spec; a progress line when its condition changes;
     CacheNotReady with the condition's last message after ``timeout`` seconds, and at once when

@@ -17,9 +17,9 @@ import yaml
 from .. import RELEASE_IMAGE
 from ..errors import OrasError
 from ..kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, NAMESPACES, ORAS_CACHES, PODS, Kube, Resource
-from ..kube.errors import NotFound
+from ..kube.errors import ObjectNotFound
 from ..pods.pod_state import pod_trouble
-from .polling import Progress, poll
+from .polling import StatusLine, poll
 
 NAMESPACE = "kubectl-oras-system"
 DEPLOYMENT = "kubectl-oras"
@@ -144,7 +144,7 @@ def trusting_the_live_ca(doc: dict[str, Any], live: dict[str, Any] | None) -> di
     return out
 
 
-async def apply(kube: Kube, docs: list[dict[str, Any]], progress: Progress) -> None:
+async def apply(kube: Kube, docs: list[dict[str, Any]], progress: StatusLine) -> None:
     """Server-side apply of every object, as field manager kubectl-oras (forced: install makes
     the objects what this release says, over hand edits)."""
     for doc in docs:
@@ -153,7 +153,7 @@ async def apply(kube: Kube, docs: list[dict[str, Any]], progress: Progress) -> N
         if resource is MUTATING_WEBHOOK_CONFIGURATIONS:
             try:
                 live = await kube.get(resource, metadata["name"])
-            except NotFound:
+            except ObjectNotFound:
                 live = None
             doc = trusting_the_live_ca(doc, live)
         await kube.patch(resource, metadata["name"], doc, namespace=metadata.get("namespace"), patch_type="apply",
@@ -193,7 +193,7 @@ def endpoints_ready(slices: list[dict[str, Any]]) -> int:
     return sum(1 for s in slices for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready"))
 
 
-async def wait_ready(kube: Kube, progress: Progress, *, timeout: float, interval: float = 1.0) -> None:
+async def wait_ready(kube: Kube, progress: StatusLine, *, timeout: float, interval: float = 1.0) -> None:
     """Until the CRD is established, the Deployment available and the webhook's Service has a
     ready endpoint; a progress line whenever the state changes; InstallTimeout saying what was
     missing after ``timeout`` seconds."""
@@ -223,13 +223,13 @@ async def existing_caches(kube: Kube) -> list[str]:
     """namespace/name of every OrasCache; none when the CRD is not there."""
     try:
         listed = await kube.list(ALL_ORAS_CACHES)
-    except NotFound:
+    except ObjectNotFound:
         return []
     return sorted(f"{(i.get('metadata') or {}).get('namespace')}/{(i.get('metadata') or {}).get('name')}"
                   for i in listed.get("items") or [])
 
 
-async def uninstall(kube: Kube, progress: Progress, *, force: bool, image: str = RELEASE_IMAGE) -> list[str]:
+async def uninstall(kube: Kube, progress: StatusLine, *, force: bool, image: str = RELEASE_IMAGE) -> list[str]:
     """Delete what install made (the webhook configuration first, so no pod is refused meanwhile,
     then the rest in reverse order); what was deleted, one line each. Refuses while OrasCaches
     exist unless ``force``: deleting the CRD deletes every cache, its registry and its artifacts."""
@@ -248,7 +248,7 @@ async def uninstall(kube: Kube, progress: Progress, *, force: bool, image: str =
         metadata = doc["metadata"]
         try:
             await kube.delete(RESOURCES[doc["kind"]], metadata["name"], namespace=metadata.get("namespace"))
-        except NotFound:
+        except ObjectNotFound:
             line = f"{_where(doc)} was not there"
         else:
             line = f"deleted {_where(doc)}"

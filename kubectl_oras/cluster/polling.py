@@ -7,10 +7,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-Progress = Callable[[str], None]
+# Told each line of a wait: what is awaited now (`waiting: …`), and what was done (`applied …`).
+StatusLine = Callable[[str], None]
 
 
-async def poll(look: Callable[[], Awaitable[str | None]], progress: Progress, *, timeout: float,
+async def poll(look: Callable[[], Awaitable[str | None]], progress: StatusLine, *, timeout: float,
                interval: float = 1.0) -> str | None:
     """Call ``look`` until it returns None (done); None then, or after ``timeout`` seconds the
     last thing it said was missing. Each new answer is a progress line, ``waiting: …``."""

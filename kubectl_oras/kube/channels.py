@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Forbidden, KubeError, NotFound, PortForwardError, Unauthorized, status_message
+from .errors import Forbidden, KubeError, ObjectNotFound, PortForwardError, Unauthorized, status_message
 
 SUBPROTOCOL = "v4.channel.k8s.io"
 DATA_CHANNEL = 0
@@ -136,5 +136,5 @@ def upgrade_refused(status: int, body: Any, *, namespace: str, pod: str, port: i
             detail = f" (port-forward needs get and create on pods/portforward{'; the apiserver: ' + said if said else ''})"
         return Forbidden(f"{what}: you cannot {verb} {resource} in namespace {namespace}{detail}", status=403,
                          reason=reason)
-    kind = {401: Unauthorized, 404: NotFound}.get(status, PortForwardError)
+    kind = {401: Unauthorized, 404: ObjectNotFound}.get(status, PortForwardError)
     return kind(f"{what}: {message or f'the apiserver refused the upgrade with {status}'}", status=status, reason=reason)

@@ -34,8 +34,8 @@ class Forbidden(KubeError):
     """403: RBAC does not allow this request."""
 
 
-class NotFound(KubeError):
-    """404: no such object (or resource type)."""
+class ObjectNotFound(KubeError):
+    """404 from the apiserver: no such object (or resource type). A registry's 404 is ``oci.errors.NotFound``."""
 
 
 class Conflict(KubeError):
@@ -50,7 +50,7 @@ class Invalid(KubeError):
     """422: the object does not pass validation; the message names the field."""
 
 
-_BY_STATUS: dict[int, type[KubeError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 410: Gone,
+_BY_STATUS: dict[int, type[KubeError]] = {401: Unauthorized, 403: Forbidden, 404: ObjectNotFound, 409: Conflict, 410: Gone,
                                           422: Invalid}
 
 

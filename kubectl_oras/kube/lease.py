@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..tasks import cancel_and_wait
+from ..times import format_rfc3339, parse_rfc3339
 from .api import LEASES, Kube
-from .errors import Conflict, KubeError, NotFound
+from .errors import Conflict, KubeError, ObjectNotFound
 
 log = logging.getLogger("kubectl_oras.lease")
 
@@ -70,25 +71,6 @@ class Decision:
     wait_seconds: float = 0.0  # for WAIT: how long until it may be taken over, by our clock
 
 
-def format_micro_time(when: dt.datetime) -> str:
-    """A MicroTime as the API writes it: RFC 3339 in UTC, always six fraction digits, 'Z'."""
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_micro_time(value: object) -> dt.datetime | None:
-    """A MicroTime (or Time, without fraction) back into an aware datetime; None for anything else."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None  # no zone: cannot say when it was
-
-
 def _spec_of(lease: object) -> dict[str, Any]:
     spec = lease.get("spec") if isinstance(lease, dict) else None
     return spec if isinstance(spec, dict) else {}
@@ -106,8 +88,8 @@ def read_record(lease: object) -> LeaseRecord:
     return LeaseRecord(
         holder="" if holder is None else holder if isinstance(holder, str) else json.dumps(holder),
         duration_seconds=duration if duration is not None and duration > 0 else None,
-        acquire_time=parse_micro_time(spec.get("acquireTime")),
-        renew_time=parse_micro_time(spec.get("renewTime")),
+        acquire_time=parse_rfc3339(spec.get("acquireTime"), zone_required=True),
+        renew_time=parse_rfc3339(spec.get("renewTime"), zone_required=True),
         transitions=transitions if transitions is not None and 0 <= transitions <= INT32_MAX else 0,
     )
 
@@ -147,7 +129,7 @@ def decide(lease: dict[str, Any] | None, *, identity: str, namespace: str, name:
     expired once that reaches its leaseDurationSeconds (our own ``lease_seconds`` when it has none
     we can read): whatever its renewTime says, since another machine's clock wrote it.
     """
-    stamp = format_micro_time(now)
+    stamp = format_rfc3339(now, microseconds=True)
     ours = {"holderIdentity": identity, "leaseDurationSeconds": lease_duration_field(lease_seconds),
             "acquireTime": stamp, "renewTime": stamp}
     if lease is None:
@@ -160,7 +142,7 @@ def decide(lease: dict[str, Any] | None, *, identity: str, namespace: str, name:
                         wait_seconds=lease_seconds)
     if record.holder == identity:
         acquired = record.acquire_time
-        spec = {**ours, "acquireTime": format_micro_time(acquired) if acquired else stamp,
+        spec = {**ours, "acquireTime": format_rfc3339(acquired, microseconds=True) if acquired else stamp,
                 "leaseTransitions": record.transitions}
         return Decision(Action.RENEW, _body(lease, namespace=namespace, name=name, spec=spec), holder=identity,
                         reason="ours")
@@ -181,7 +163,7 @@ def release_body(lease: dict[str, Any], *, now: dt.datetime) -> dict[str, Any]:
     """The Lease as client-go's ReleaseOnCancel writes it: no holder, leaseDurationSeconds 1, both
     times now, the transitions kept; the next candidate takes it without waiting."""
     record = read_record(lease)
-    stamp = format_micro_time(now)
+    stamp = format_rfc3339(now, microseconds=True)
     spec = {"holderIdentity": "", "leaseDurationSeconds": 1, "acquireTime": stamp, "renewTime": stamp,
             "leaseTransitions": record.transitions}
     metadata = lease.get("metadata")
@@ -348,7 +330,7 @@ class LeaderElection:
     async def _read(self, timeout: float) -> dict[str, Any] | None:
         try:
             lease = await self.kube.get(LEASES, self.name, namespace=self.namespace, timeout=timeout)
-        except NotFound:
+        except ObjectNotFound:
             lease = None
         self._observe(lease, time.monotonic())
         self._lease = lease

@@ -12,8 +12,8 @@ import contextlib
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import Any, Protocol
 
 from ..backoff import Backoff
 from ..tasks import cancel_and_wait
@@ -30,6 +30,15 @@ MAX_EVENT_BYTES = 64 * 1024 * 1024  # one event (one line); etcd keeps objects f
 
 Event = tuple[str, dict[str, Any]]
 Key = tuple[str, str]  # (namespace, name); "" for a cluster-scoped object's namespace
+
+
+class InformerStore(Protocol):
+    """What a reader sees of an ``Informer``: its objects by key, and one of them by namespace and name."""
+
+    @property
+    def store(self) -> Mapping[Key, dict[str, Any]]: ...
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
 
 def read_timeout(timeout_seconds: int) -> float:

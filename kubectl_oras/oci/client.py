@@ -24,9 +24,9 @@ from .digests import IO_BLOCK, digest_of, hasher_for
 from .errors import DigestMismatch, RegistryError, RegistryUnreachable, UnsupportedArtifact
 from .file_body import FileBody
 from .manifest import ACCEPTED_MANIFEST_TYPES, MANIFEST_MEDIA_TYPE
+from .progress import BytesMoved
 from .transport import Probe, RetryPolicy, Timeouts, Transport, read_timed_out, retrying
 
-Progress = Callable[[int], None]
 MAX_PAGES = 10_000  # of a tag or repository listing: 10 million names at 1000 a page
 
 __all__ = ["Credentials", "Probe", "RegistryClient", "RetryPolicy", "Timeouts"]
@@ -152,7 +152,7 @@ class RegistryClient:
         return f"{location}{sep}digest={urllib.parse.quote(digest)}"
 
     def upload_blob_file(self, repository: str, path: str, *, size: int, digest: str | None = None,
-                         progress: Progress | None = None, cancel: threading.Event | None = None) -> str:
+                         progress: BytesMoved | None = None, cancel: threading.Event | None = None) -> str:
         """Upload a file as a blob in bounded memory; returns its digest.
 
         With a known digest: POST + PUT (monolithic, body streamed from the file).
@@ -202,7 +202,7 @@ class RegistryClient:
                      headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}, ok=(201,))
 
     def download_blob(self, repository: str, digest: str, size: int, out: BinaryIO, *,
-                      progress: Progress | None = None, cancel: threading.Event | None = None) -> None:
+                      progress: BytesMoved | None = None, cancel: threading.Event | None = None) -> None:
         """Stream a blob into ``out``, verifying size and digest; resume with Range after a reset."""
         what = f"pull blob {digest} from {repository}"
         try:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Callable
 
 from .digests import IO_BLOCK, digest_of
-
-Progress = Callable[[int], None]
+from .progress import BytesMoved
 
 
 class FileBody:
@@ -22,7 +20,7 @@ class FileBody:
 
     READ_AHEAD = 4
 
-    def __init__(self, path: str, size: int, *, progress: Progress | None = None, hashing: bool = False) -> None:
+    def __init__(self, path: str, size: int, *, progress: BytesMoved | None = None, hashing: bool = False) -> None:
         self._file = open(path, "rb")
         self._name = path
         self._size = size

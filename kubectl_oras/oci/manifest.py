@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..times import format_rfc3339
 from .defaults import DEFAULT_ARTIFACT_TYPE
 from .digests import sha256_digest
 from .errors import UnsupportedArtifact
@@ -65,10 +66,6 @@ def directory_layer(*, title: str, digest: str, size: int, tar_digest: str) -> B
     )
 
 
-def rfc3339(moment: _dt.datetime) -> str:
-    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def build_manifest(
     *,
     layers: list[Blob],
@@ -81,7 +78,7 @@ def build_manifest(
 
     User annotations win over ours, except that ``created`` is always present.
     """
-    merged = {ANNOTATION_CREATED: rfc3339(created or _dt.datetime.now(_dt.UTC))}
+    merged = {ANNOTATION_CREATED: format_rfc3339(created or _dt.datetime.now(_dt.UTC))}
     merged.update(annotations or {})
     return {
         "schemaVersion": 2,

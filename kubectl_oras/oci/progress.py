@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
+
+# Told the bytes one request moved (negative when a retry rewinds): what the client and a request
+# body report to. A Progress is one.
+BytesMoved = Callable[[int], None]
 
 
 class Progress(Protocol):
-    """Counts bytes: called with the bytes moved (negative when a retry rewinds)."""
+    """Counts a whole push's or pull's bytes: told the bytes moved (negative when a retry rewinds),
+    and each total to expect as it becomes known."""
 
     def __call__(self, n: int) -> None: ...
 

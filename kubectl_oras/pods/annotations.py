@@ -8,15 +8,15 @@ Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations`` naming th
 from __future__ import annotations
 
 import dataclasses
-import json
 import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..durations import parse_duration
+from ..durations import positive_duration
 from ..errors import OrasError
+from ..fields import shown
 from ..oci.errors import InvalidReference
 from ..oci.reference import parse_name, registry_host_of
 from ..orascache import DEFAULT_CACHE, NAME_RULE, is_cache_name
@@ -82,12 +82,6 @@ class StepSettings:
     timeout: float | None = None  # seconds each transfer of the step may take (pull of the inputs, push)
     input_overwrite: bool = False
     warnings: tuple[str, ...] = field(default=(), compare=False)
-
-
-def shown(value: object) -> str:
-    """A value as a message quotes it: strings as Python does, the rest as JSON (true, null, [...]), cut short."""
-    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def ours(annotations: Mapping[Any, Any] | None) -> dict[str, str]:
@@ -221,12 +215,9 @@ def _duration(values: dict[str, str], key: str) -> float | None:
     if key not in values:
         return None
     try:
-        seconds = parse_duration(values[key])
+        return positive_duration(values[key])
     except ValueError as e:
         raise InvalidAnnotations(f"annotation {annotation_key(key)}: {e}") from None
-    if seconds <= 0:
-        raise InvalidAnnotations(f"annotation {annotation_key(key)}: must be more than zero")
-    return seconds
 
 
 def _path(values: dict[str, str], key: str) -> str | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import OrasError
+from ..fields import FieldReader, shown
 from ..orascache import REGISTRY_PORT, registry_host
 from .annotations import (
     InvalidAnnotations,
@@ -30,7 +31,6 @@ from .annotations import (
     check_outside_share,
     expand_for_pod,
     parse_settings,
-    shown,
 )
 from .caches import CacheView
 from .share import SHARE_MOUNT, SHARE_VOLUME, Share, in_share
@@ -57,25 +57,8 @@ class InjectionConfig:
     registry_port: int = REGISTRY_PORT
 
 
-def _map(value: Any, field: str) -> dict[str, Any]:
-    """``value`` when it is a map; {} when absent (null)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidPod(f"{field} must be a map, not {shown(value)}")
-    return value
-
-
-def _maps(value: Any, field: str) -> list[dict[str, Any]]:
-    """``value`` when it is a list of maps; [] when absent (null)."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidPod(f"{field} must be a list, not {shown(value)}")
-    for i, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise InvalidPod(f"{field}[{i}] must be a map, not {shown(item)}")
-    return value
+_FIELDS = FieldReader(InvalidPod)  # a pod's fields, refused naming them (kubectl_oras/fields.py)
+_map, _maps = _FIELDS.map, _FIELDS.maps
 
 
 def _strings(container: dict[str, Any], field: str) -> list[str]:

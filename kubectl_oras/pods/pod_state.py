@@ -8,9 +8,10 @@ an exit code); the scheduler says why a pod has no node in its ``PodScheduled`` 
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from typing import Any
+
+from ..times import parse_rfc3339
 
 # What the kubelet keeps saying, and retrying in vain, until someone changes the pod's spec or what it
 # names (an image that does not exist, a Secret that is missing, a container that keeps dying).
@@ -58,10 +59,8 @@ def _ran_long(container: dict[str, Any]) -> bool:
     """Whether the container's last run lasted BACKOFF_RESET or more: then it is not crash-looping
     (it served, and died once more), whatever its restart count; unknown times count as short."""
     ended = _dict(_dict(container.get("lastState")).get("terminated"))
-    try:
-        began = datetime.datetime.fromisoformat(str(ended["startedAt"]))
-        finished = datetime.datetime.fromisoformat(str(ended["finishedAt"]))
-    except (KeyError, ValueError):
+    began, finished = parse_rfc3339(ended.get("startedAt")), parse_rfc3339(ended.get("finishedAt"))
+    if began is None or finished is None:
         return False
     return (finished - began).total_seconds() >= BACKOFF_RESET
 

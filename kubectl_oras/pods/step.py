@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..durations import within_bound
+from ..durations import positive_seconds
 from ..errors import OrasError
 from .share import Run, Share
 
@@ -92,10 +92,9 @@ class StepDescription:
         if policy not in PUSH_ON_FAILURE:
             raise InvalidStep(f"{STEP_ENV}: field 'pushOnFailure' is {policy!r}, not one of {', '.join(PUSH_ON_FAILURE)}")
         timeout = field("timeout", (int, float), None)
-        if timeout is not None and timeout <= 0:
-            raise InvalidStep(f"{STEP_ENV}: field 'timeout' must be a positive number of seconds")
         try:
-            within_bound(timeout or 0, timeout)
+            if timeout is not None:
+                positive_seconds(timeout, timeout)
         except ValueError as e:
             raise InvalidStep(f"{STEP_ENV}: field 'timeout': {e}") from None
         registry, share = field("registry", str), field("share", str)

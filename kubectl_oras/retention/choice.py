@@ -100,27 +100,6 @@ def is_referrer_tag(tag: str) -> bool:
     return _REFERRER_TAG.fullmatch(tag) is not None
 
 
-def parse_created(value: object) -> _dt.datetime | None:
-    """An RFC 3339 ``created`` annotation as an aware UTC time; None when absent or unreadable."""
-    if not isinstance(value, str) or not value or len(value) > 64:
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # fromisoformat (3.11) reads fractions of any length only up to microseconds: trim the rest.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    try:
-        moment = _dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:  # RFC 3339 requires an offset; a bare time is read as UTC
-        moment = moment.replace(tzinfo=_dt.UTC)
-    try:
-        return moment.astimezone(_dt.UTC)
-    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past what a datetime holds in UTC
-        return None
-
-
 def natural_key(tag: str) -> tuple[tuple[int, int, str], ...]:
     """``iter-9`` < ``iter-10``: digit runs compare as numbers, the rest as text."""
     return tuple((1, int(part), "") if part.isdigit() else (0, 0, part) for part in _NUMBERS.split(tag) if part)

@@ -31,7 +31,8 @@ from ..oci.errors import AuthenticationFailed, NotFound, RegistryError
 from ..oci.manifest import ANNOTATION_CREATED, DOCKER_LIST_MEDIA_TYPE, INDEX_MEDIA_TYPE
 from ..oci.parallel import run_all
 from ..oci.reference import is_valid_repository, is_valid_tag
-from .choice import DELETE, Tag, Verdict, digests_to_delete, is_reserved_repository, parse_created, spare_shared
+from ..times import parse_rfc3339
+from .choice import DELETE, Tag, Verdict, digests_to_delete, is_reserved_repository, spare_shared
 from .text import clean
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def read_tag(client: RegistryClient, repository: str, tag: str,
     except NotFound:
         return None
     annotations = manifest.get("annotations")
-    created = parse_created(annotations.get(ANNOTATION_CREATED)) if isinstance(annotations, dict) else None
+    created = parse_rfc3339(annotations.get(ANNOTATION_CREATED)) if isinstance(annotations, dict) else None
     seen = (first_seen or {}).get(f"{repository}:{tag}")
     return Tag(repository, tag, digest, created=created,
                first_seen=seen[1] if seen is not None and seen[0] == digest else None,

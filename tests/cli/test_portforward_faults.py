@@ -19,7 +19,7 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 
 from kubectl_oras.kube import portforward
 from kubectl_oras.kube.api import Kube
-from kubectl_oras.kube.errors import Forbidden, NoReadyPod, NotFound, PortForwardError
+from kubectl_oras.kube.errors import Forbidden, NoReadyPod, ObjectNotFound, PortForwardError
 from kubectl_oras.kube.portforward import PortForward
 from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.pull import pull_artifact
@@ -126,9 +126,9 @@ def test_no_ready_pod_says_what_each_pod_is_doing(double):
 
 
 def test_a_missing_service_and_a_missing_pod_are_named(double):
-    with pytest.raises(NotFound, match='services "nowhere" not found'):
+    with pytest.raises(ObjectNotFound, match='services "nowhere" not found'):
         forward(double, service="nowhere").start()
-    with pytest.raises(NotFound, match='pods "gone" not found'):
+    with pytest.raises(ObjectNotFound, match='pods "gone" not found'):
         forward(double, service=None, pod="gone").start()
 
 

@@ -25,7 +25,7 @@ def test_help_shows_the_commands_and_examples():
 
 def test_settings_it_cannot_use_are_one_line_errors(tmp_path):
     cases = [
-        (("run", "--lease-seconds", "-1"), ENV, 2, "must be more than 0"),
+        (("run", "--lease-seconds", "-1"), ENV, 2, "argument --lease-seconds: must be more than zero, not '-1'"),
         (("run", "--listen", "nowhere"), ENV, 2, "is not HOST:PORT"),
         (("run", "--lease-seconds", "5", "--renew-seconds", "10"), ENV, 2, "leader election needs"),
         (("run",), {k: v for k, v in ENV.items() if k != "KUBECTL_ORAS_IMAGE"}, 2, "KUBECTL_ORAS_IMAGE"),

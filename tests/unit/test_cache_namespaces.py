@@ -7,7 +7,7 @@ import asyncio
 from controller.core.cache_namespaces import LABEL, VALUE, label_changes, label_patch
 from controller.runtime.namespace_labels import NamespaceLabels
 from kubectl_oras.backoff import Backoff
-from kubectl_oras.kube.errors import KubeError, NotFound
+from kubectl_oras.kube.errors import KubeError, ObjectNotFound
 
 
 def test_a_namespace_is_labelled_while_it_holds_a_cache_and_only_then():
@@ -62,7 +62,7 @@ def test_sync_labels_the_namespaces_of_caches_and_says_so_on_a_cache():
 
 
 def test_a_namespace_gone_meanwhile_is_no_failure():
-    kube = Kube(fail=[NotFound("namespaces old not found")])
+    kube = Kube(fail=[ObjectNotFound("namespaces old not found")])
     labels, _ = labeller(kube, [], [("", "old"), ("", "older")])
     asyncio.run(labels.sync())
     assert [p[1] for p in kube.patches] == ["older"]

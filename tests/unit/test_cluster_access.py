@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubectl_oras.kube.api import JOBS, MUTATING_WEBHOOK_CONFIGURATIONS, SECRETS
-from kubectl_oras.kube.errors import Forbidden, Gone, Invalid, KubeError, NotFound, api_error
+from kubectl_oras.kube.errors import Forbidden, Gone, Invalid, KubeError, ObjectNotFound, api_error
 from kubectl_oras.kube.owners import read_owner_annotations
 
 
@@ -30,7 +30,7 @@ async def test_owner_references_that_cannot_name_an_owner_are_not_looked_up(owne
     assert await read_owner_annotations(None, "a", owner) is None  # type: ignore[arg-type]: no call is made
 
 
-@pytest.mark.parametrize("status, kind", [(403, Forbidden), (404, NotFound), (410, Gone), (422, Invalid), (500, KubeError)])
+@pytest.mark.parametrize("status, kind", [(403, Forbidden), (404, ObjectNotFound), (410, Gone), (422, Invalid), (500, KubeError)])
 def test_api_errors_are_mapped_once_with_the_apiservers_message(status, kind):
     body = '{"kind":"Status","message":"secrets \\"x\\" is forbidden: no","reason":"Forbidden"}'
     error = api_error(status, body, what="get secrets lab/x")

@@ -21,7 +21,7 @@ from kubectl_oras.cluster.caches import (
     wait_ready,
     what_deleting_loses,
 )
-from kubectl_oras.kube.errors import NotFound
+from kubectl_oras.kube.errors import ObjectNotFound
 
 
 @pytest.mark.parametrize("options, spec", [
@@ -131,7 +131,7 @@ def test_what_deleting_a_cache_takes_with_it():
 
 
 class FakeKube:
-    """Answers get/list from dicts, as Kube does: NotFound for what is not there."""
+    """Answers get/list from dicts, as Kube does: ObjectNotFound for what is not there."""
 
     def __init__(self, caches, secrets=None):
         self.caches, self.secrets = caches, secrets or {}
@@ -139,7 +139,7 @@ class FakeKube:
     async def get(self, resource, name, *, namespace=None, timeout=None):
         store = self.caches if resource.plural == "orascaches" else self.secrets
         if name not in store:
-            raise NotFound(f"get {resource.plural} {namespace}/{name}: not found", status=404)
+            raise ObjectNotFound(f"get {resource.plural} {namespace}/{name}: not found", status=404)
         return store[name]
 
     async def list(self, resource, *, namespace=None, **kw):

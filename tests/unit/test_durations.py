@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubectl_oras.durations import retention_duration
+from kubectl_oras.durations import MAX_SECONDS, positive_duration, positive_seconds, retention_duration
 
 CRD = Path(__file__).resolve().parents[2] / "manifests" / "crd-orascache.yaml"
 TAKEN = {"90": 90.0, "90s": 90.0, "10m": 600.0, "720h": 720 * 3600.0, "1h30m": 5400.0, "1.5h": 5400.0,
@@ -27,6 +27,31 @@ def test_a_retention_duration_is_read_in_seconds(text, seconds):
 def test_zero_is_refused_however_it_is_written(text):
     with pytest.raises(ValueError, match=f"must be more than zero, not {re.escape(repr(text))}"):
         retention_duration(text)
+
+
+@pytest.mark.parametrize("text", ZERO)
+def test_every_limit_refuses_zero_with_the_same_words(text):
+    with pytest.raises(ValueError, match=f"^must be more than zero, not {re.escape(repr(text))}$"):
+        positive_duration(text)
+
+
+@pytest.mark.parametrize("seconds", [0, 0.0, -1, -0.5, float("-inf")])
+def test_a_limit_given_as_a_number_refuses_zero_and_less_naming_what_was_written(seconds):
+    with pytest.raises(ValueError, match=f"^must be more than zero, not {re.escape(repr(seconds))}$"):
+        positive_seconds(seconds, seconds)
+    with pytest.raises(ValueError, match="^must be more than zero, not '-0'$"):
+        positive_seconds(-0.0, "-0")
+
+
+@pytest.mark.parametrize("seconds", [MAX_SECONDS + 1, float("inf"), float("nan")])
+def test_a_limit_given_as_a_number_is_within_the_bound(seconds):
+    with pytest.raises(ValueError, match=r"is longer than 87600h \(10 years\)"):
+        positive_seconds(seconds, seconds)
+
+
+@pytest.mark.parametrize("seconds", [0.001, 1, 90.5, MAX_SECONDS])
+def test_a_limit_more_than_zero_is_its_seconds(seconds):
+    assert positive_seconds(seconds, "written") == seconds
 
 
 @pytest.mark.parametrize("text", NOT_DURATIONS)

@@ -23,6 +23,9 @@ class Rule:
     third_party: tuple[str, ...]
 
 
+# Leaf modules that import nothing of the project and that every folder may import.
+EVERY_FOLDER = ("kubectl_oras.times", "kubectl_oras.fields")
+
 # Most specific prefix first. In ``project``, "kubectl_oras" alone is the package root (its
 # version) and nothing under it; every other entry covers its modules and everything below.
 RULES = (
@@ -30,6 +33,8 @@ RULES = (
     Rule("kubectl_oras.durations", project=(), third_party=()),
     Rule("kubectl_oras.backoff", project=(), third_party=()),
     Rule("kubectl_oras.tasks", project=(), third_party=()),
+    Rule("kubectl_oras.times", project=(), third_party=()),
+    Rule("kubectl_oras.fields", project=(), third_party=()),
     Rule("kubectl_oras.orascache", project=("kubectl_oras.errors",), third_party=()),
     Rule("kubectl_oras.oci", project=("kubectl_oras", "kubectl_oras.errors", "kubectl_oras.backoff", "kubectl_oras.orascache",
                                       "kubectl_oras.oci"),
@@ -113,7 +118,8 @@ def violations(module: str, imported: list[str]) -> list[str]:
         if top in STDLIB:
             continue
         if top in ("kubectl_oras", "controller"):
-            allowed = any(name == p if p == "kubectl_oras" else _within(name, p) for p in rule.project)
+            allowed = any(name == p if p == "kubectl_oras" else _within(name, p) for p in rule.project) \
+                or (rule.project != () and any(_within(name, leaf) for leaf in EVERY_FOLDER))
             if not allowed:
                 out.append(f"{module} imports {name}, outside what {rule.prefix} may use")
         elif top not in rule.third_party:
@@ -163,10 +169,22 @@ def test_every_module_imports_only_what_its_folder_may(module, path):
     ("kubectl_oras.orascache", "from .pods.caches import CacheView", "kubectl_oras.pods.caches"),
     ("kubectl_oras.orascache", "from . import __version__", "kubectl_oras"),
     ("kubectl_oras.orascache", "import yaml", "yaml"),
+    ("kubectl_oras.times", "from .errors import OrasError", "kubectl_oras.errors"),
+    ("kubectl_oras.errors", "from .times import parse_rfc3339", "kubectl_oras.times"),
+    ("kubectl_oras.fields", "from .errors import OrasError", "kubectl_oras.errors"),
+    ("kubectl_oras.times", "from .fields import shown", "kubectl_oras.fields"),
 ])
 def test_an_import_across_a_boundary_is_caught(module, source, culprit):
     found = violations(module, imports_of(source, module, is_package=False))
     assert found and any(culprit in v for v in found)
+
+
+@pytest.mark.parametrize("module", ["kubectl_oras.oci.manifest", "kubectl_oras.pods.pod_state", "kubectl_oras.kube.lease",
+                                    "kubectl_oras.cli.gc", "controller.core.cache_retention", "controller.runtime.events",
+                                    "controller.__main__"])
+def test_every_folder_may_import_the_leaf_modules(module):
+    for leaf in EVERY_FOLDER:
+        assert violations(module, imports_of(f"import {leaf}", module, is_package=False)) == []
 
 
 def test_kubernetes_asyncio_is_imported_only_by_the_cluster_access_folder():

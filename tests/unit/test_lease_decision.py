@@ -10,8 +10,6 @@ import pytest
 from kubectl_oras.kube.lease import (
     Action,
     decide,
-    format_micro_time,
-    parse_micro_time,
     read_record,
     release_body,
     spec_key,
@@ -178,15 +176,21 @@ def test_release_clears_the_holder_and_keeps_transitions_as_client_go_does():
     assert run(released, identity=OTHER).action is Action.TAKE_OVER
 
 
-def test_micro_time_round_trips_and_garbage_is_none():
-    assert format_micro_time(NOW) == STAMP
-    assert format_micro_time(NOW.astimezone(dt.timezone(dt.timedelta(hours=2)))) == STAMP
-    assert format_micro_time(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) == "2026-01-01T00:00:00.000000Z"
-    assert parse_micro_time(STAMP) == NOW
-    assert parse_micro_time("2026-03-01T12:00:00Z") == NOW.replace(microsecond=0)
-    assert parse_micro_time("2026-03-01T14:00:00.123456+02:00") == NOW
+def test_a_lease_s_times_are_read_only_with_a_zone_and_garbage_is_none():
+    record = read_record(held_by(OTHER, acquireTime="2026-03-01T14:00:00.123456+02:00", renewTime=STAMP))
+    assert record.acquire_time == NOW and record.renew_time == NOW
+    assert read_record(held_by(OTHER, renewTime="2026-03-01T12:00:00Z")).renew_time == NOW.replace(microsecond=0)
     for garbage in ("", "now", "2026-13-01T00:00:00Z", "2026-03-01T12:00:00", None, 3, [], {}):
-        assert parse_micro_time(garbage) is None
+        assert read_record(held_by(OTHER, renewTime=garbage)).renew_time is None
+
+
+def test_a_lease_s_times_are_written_as_micro_times():
+    body = run(None, identity=ME).body
+    assert body is not None and body["spec"]["renewTime"] == STAMP  # six fraction digits, always
+    taken = decide(held_by(OTHER), identity=ME, namespace="kubectl-oras", name="kubectl-oras-controller",
+                   now=dt.datetime(2026, 3, 1, 14, tzinfo=dt.timezone(dt.timedelta(hours=2))), lease_seconds=15,
+                   unchanged_for=60)
+    assert taken.body is not None and taken.body["spec"]["renewTime"] == "2026-03-01T12:00:00.000000Z"
 
 
 def test_the_expiry_clock_restarts_on_any_spec_change_only():

@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from kubectl_oras.kube.api import LEASES
-from kubectl_oras.kube.errors import ClusterUnreachable, Conflict, NotFound
+from kubectl_oras.kube.errors import ClusterUnreachable, Conflict, ObjectNotFound
 from kubectl_oras.kube.lease import LeaderElection
 
 NS, NAME = "kubectl-oras", "kubectl-oras-controller"
@@ -44,7 +44,7 @@ class FakeLeases:
         await asyncio.sleep(0)
         self._check("get")
         if name not in self.objects:
-            raise NotFound(f"get {resource.plural} {namespace}/{name}: not found", status=404)
+            raise ObjectNotFound(f"get {resource.plural} {namespace}/{name}: not found", status=404)
         return copy.deepcopy(self.objects[name])
 
     async def call(self, method, path, *, what, body=None, timeout=None, **_):
@@ -59,7 +59,7 @@ class FakeLeases:
         assert method == "PUT" and path == LEASES.path(namespace=NS, name=name)
         current = self.objects.get(name)
         if current is None:
-            raise NotFound(f"{what}: not found", status=404)
+            raise ObjectNotFound(f"{what}: not found", status=404)
         if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
             raise Conflict(f"{what}: the object has been modified", status=409)
         return self._store(body)

@@ -408,6 +408,10 @@ def test_a_registry_that_cannot_start_is_degraded_naming_the_pods_or_the_claims_
                    "lastState": {"terminated": {**LONG_RUN, "reason": "OOMKilled", "exitCode": 137}}}), None, []),
     (registry_pod({**OOM_LOOP, "lastState": {"terminated": {**LONG_RUN, "reason": "OOMKilled", "exitCode": 137}}}),
      None, []),
+    # The same week, its times written in other forms RFC 3339 allows (one without a zone raised TypeError)
+    (registry_pod({**OOM_LOOP, "lastState": {"terminated": {"startedAt": "2026-11-23T12:00:00.5",
+                                                            "finishedAt": "2026-11-30T13:00:00.123456789+01:00",
+                                                            "reason": "OOMKilled", "exitCode": 137}}}), None, []),
 ])
 def test_a_registry_on_its_way_is_not_degraded(pod, claim, claim_events):
     spec = cache_spec(cache())

@@ -15,7 +15,7 @@ from kubectl_oras.kube.channels import (
     port_header,
     upgrade_refused,
 )
-from kubectl_oras.kube.errors import Forbidden, NoReadyPod, NotFound, PortForwardError, Unauthorized
+from kubectl_oras.kube.errors import Forbidden, NoReadyPod, ObjectNotFound, PortForwardError, Unauthorized
 from kubectl_oras.kube.forward_target import choose_pod, pod_state, selector, service_port
 from tests.support.kubelet_double import pod, service
 
@@ -103,7 +103,7 @@ def test_an_rbac_refusal_names_verb_resource_and_namespace():
 
 
 def test_other_refusals_keep_the_apiservers_words():
-    assert isinstance(upgrade_refused(404, status('pods "x" not found'), namespace="lab", pod="x", port=1), NotFound)
+    assert isinstance(upgrade_refused(404, status('pods "x" not found'), namespace="lab", pod="x", port=1), ObjectNotFound)
     assert isinstance(upgrade_refused(401, b"", namespace="lab", pod="x", port=1), Unauthorized)
     e = upgrade_refused(500, b"<html>", namespace="lab", pod="x", port=1)
     assert type(e) is PortForwardError and str(e).endswith("the apiserver refused the upgrade with 500")

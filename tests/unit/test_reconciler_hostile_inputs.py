@@ -146,24 +146,24 @@ class NamespaceGoneKube(RecordingKube):
         self.now = now
 
     async def get(self, resource, name, *, namespace=None, **_):
-        from kubectl_oras.kube.errors import NotFound
+        from kubectl_oras.kube.errors import ObjectNotFound
 
         self.calls.append(("get", resource.plural, name, None))
         if self.now is None or resource.plural != "orascaches":
-            raise NotFound(f'{resource.plural} "{name}" not found')
+            raise ObjectNotFound(f'{resource.plural} "{name}" not found')
         return self.now
 
     async def create(self, resource, body, *, namespace=None):
-        from kubectl_oras.kube.errors import NotFound
+        from kubectl_oras.kube.errors import ObjectNotFound
 
         if resource.plural == "events":  # the namespace is there again: the event would land in it
             return await super().create(resource, body, namespace=namespace)
-        raise NotFound(f'create {resource.plural}: namespaces "{namespace}" not found')
+        raise ObjectNotFound(f'create {resource.plural}: namespaces "{namespace}" not found')
 
     async def patch(self, resource, name, patch, *, namespace=None, subresource=None, **_):
-        from kubectl_oras.kube.errors import NotFound
+        from kubectl_oras.kube.errors import ObjectNotFound
 
-        raise NotFound(f'patch {resource.plural}: namespaces "{namespace}" not found')
+        raise ObjectNotFound(f'patch {resource.plural}: namespaces "{namespace}" not found')
 
 
 @pytest.mark.parametrize("now", [None, {**a_cache(), "metadata": {**a_cache()["metadata"], "uid": "u-2"}}],

@@ -16,7 +16,6 @@ from kubectl_oras.retention.choice import (
     first_seen_times,
     is_referrer_tag,
     natural_key,
-    parse_created,
     spare_shared,
 )
 
@@ -184,18 +183,6 @@ def test_first_seen_times_survive_while_the_digest_stays():
             Tag("a", "stamped", digest(6), created=ago(1))]
     after = first_seen_times(before, tags, NOW)
     assert after == {"a:x": (digest(1), ago(10)), "a:repushed": (digest(4), NOW), "a:new": (digest(5), NOW)}
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("2026-11-23T10:00:00Z", dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)),
-    ("2026-11-23T11:00:00+01:00", dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)),
-    ("2026-11-23T10:00:00.123456789Z", dt.datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=dt.UTC)),
-    ("2026-11-23T10:00:00", dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)),
-    ("yesterday", None), ("", None), (None, None), (12345, None), ("9" * 100, None),
-    ("9999-12-31T23:59:59-23:59", None), ("0001-01-01T00:00:00+01:00", None),  # past what UTC holds
-])
-def test_created_annotation_parsing(text, expected):
-    assert parse_created(text) == expected
 
 
 def test_thousands_of_tags_in_many_repositories():

@@ -44,7 +44,7 @@ def with_fields(**changes) -> str:
     (with_fields(timeout=True), "field 'timeout' has the wrong type"),
     (with_fields(singleRun="yes"), "field 'singleRun' has the wrong type (str)"),
     (with_fields(pullInSidecar=1), "field 'pullInSidecar' has the wrong type (int)"),
-    (with_fields(timeout=-1), "positive number of seconds"),
+    (with_fields(timeout=-1), "field 'timeout': must be more than zero, not -1"),
     (with_fields(inputKeys=["x/input-uri"]), "field 'inputKeys' must list one string per input"),
     (with_fields(inputKeys=["x/input-uri", 2]), "field 'inputKeys' must list one string per input"),
 ])

@@ -47,10 +47,14 @@ def test_the_timeout_annotation_reaches_the_agent_as_seconds():
     assert render(settings)[PREFIX + "timeout"] == "600s"
 
 
-@pytest.mark.parametrize("value", ["soon", "0", "0s"])
-def test_a_bad_timeout_annotation_is_denied_naming_it(value):
-    with pytest.raises(InvalidAnnotations, match=PREFIX + "timeout"):
+@pytest.mark.parametrize("value, why", [("soon", "'soon' is not a duration (write e.g. 90, 90s, 5m, 1h30m)"),
+                                        ("0", "must be more than zero, not '0'"),
+                                        ("0s", "must be more than zero, not '0s'"),
+                                        ("0h0m", "must be more than zero, not '0h0m'")])
+def test_a_bad_timeout_annotation_is_denied_naming_it(value, why):
+    with pytest.raises(InvalidAnnotations) as e:
         parse_settings({"timeout": value})
+    assert str(e.value) == f"annotation {PREFIX}timeout: {why}"
 
 
 # -- one bound for every duration: a longer one is refused where it is read, naming it -------------

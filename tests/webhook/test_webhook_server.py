@@ -201,11 +201,11 @@ async def test_an_owner_that_cannot_be_read_denies_its_pod_where_a_cache_is():
     from aiohttp.test_utils import TestClient, TestServer
 
     from controller.runtime.webhook_server import make_app
-    from kubectl_oras.kube.errors import ClusterUnreachable, NotFound
+    from kubectl_oras.kube.errors import ClusterUnreachable, ObjectNotFound
 
     async def lookup_owner(namespace, owner):
         if owner["name"] == "gone":
-            raise NotFound("jobs lab/gone not found")
+            raise ObjectNotFound("jobs lab/gone not found")
         raise ClusterUnreachable("the apiserver did not answer within 2 s")
 
     seen = []
