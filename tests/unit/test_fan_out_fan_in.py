@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from controller.core.admission import review_pod
+from controller.core.admission import parse_review, review_pod
 from kubectl_oras.agent.outputs import failed_tag
 from kubectl_oras.pods.annotate import Request, annotate_object
 from kubectl_oras.pods.annotations import PREFIX, ArtifactName, InvalidAnnotations, ours, parse_settings
@@ -174,7 +174,7 @@ def test_the_webhook_denies_two_pattern_inputs_naming_both():
     review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
               "request": {"uid": "u", "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "lab",
                           "object": pod({PREFIX + "input-uri": "a/pi:run-*", PREFIX + "input-uri_1": "b/pi:run-*"})}}
-    response = review_pod(review, owner_annotations=None, agent_image="img")["response"]
+    response = review_pod(parse_review(review), owner_annotations=None, agent_image="img")["response"]
     assert response["allowed"] is False
     assert f"annotations {PREFIX}input-uri (a/pi:run-*) and {PREFIX}input-uri_1 (b/pi:run-*)" in \
         response["status"]["message"]
@@ -260,7 +260,7 @@ def test_the_webhook_denies_naming_the_key():
     review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
               "request": {"uid": "u", "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "lab",
                           "object": pod(FAN_OUT, name=None, generate_name="pi-")}}
-    response = review_pod(review, owner_annotations=None, agent_image="img")["response"]
+    response = review_pod(parse_review(review), owner_annotations=None, agent_image="img")["response"]
     assert response["allowed"] is False and f"annotation {PREFIX}output-uri: $(JOB_COMPLETION_INDEX)" in \
         response["status"]["message"]
 
