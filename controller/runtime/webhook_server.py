@@ -105,7 +105,7 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
         except ValueError as e:  # MalformedReview, JSONDecodeError and UnicodeDecodeError are ValueErrors
             return bad_request(f"not an AdmissionReview: {e}")
         try:
-            response = await review(request, admission)
+            response = await review(admission)
         except MalformedReview as e:
             return bad_request(f"not an AdmissionReview: {e}")
         result = response["response"]
@@ -115,7 +115,7 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
                  else ("allowed" if result["allowed"] else f"denied: {result['status']['message']}"))
         return web.json_response(response)
 
-    async def review(request: web.Request, admission: RequestPayload) -> ReviewResponse:
+    async def review(admission: RequestPayload) -> ReviewResponse:
         """The verdict, the owner's annotations and the pod's OrasCache read from the cluster."""
         owner = controlling_owner(admission.get("object"))
         owner_annotations = None
