@@ -1,7 +1,16 @@
 """AdmissionReview in, AdmissionReview out: the pure core of the mutating webhook.
 
 No HTTP and no Kubernetes client here (the server in webhook_server.py does that); the owner's
-annotations are looked up by the caller and passed in.
+annotations and the pod's OrasCache are looked up by the caller between the steps:
+
+1. ``parse_review``: the body, checked once to be an AdmissionReview request (``RequestPayload``);
+2. ``read_pod``: the pod in it read once: its annotations merged over its owner's, its settings,
+   the OrasCache to look up (``PodToInject``), or a verdict already (not a pod CREATE, not
+   marked, or wrong);
+3. ``inject_agent``: the verdict for a ``PodToInject`` and what the cluster says of its cache.
+
+``review_pod`` runs 2 and 3 for a cache known in advance. The payloads are TypedDicts, as
+Kubernetes sends and expects them (admission.k8s.io/v1).
 
 Structurally wrong input never raises anything but MalformedReview: a body that is not an
 AdmissionReview request is a MalformedReview (the server answers 400), and a pod whose fields are
@@ -12,22 +21,62 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Required, TypedDict, cast
 
 from kubectl_oras.pods.annotations import InvalidAnnotations, StepSettings, merge_owner, parse_settings, shown
 from kubectl_oras.pods.caches import CacheView
-from kubectl_oras.pods.injection import InjectionConfig, InvalidPod, metadata_of, mutate_pod, pod_patch
+from kubectl_oras.pods.injection import InjectionConfig, InvalidPod, check_pod, metadata_of, mutate_pod, pod_patch
+
+API_VERSION: Literal["admission.k8s.io/v1"] = "admission.k8s.io/v1"
 
 
 class MalformedReview(ValueError):
     """The body is not an admission.k8s.io/v1 AdmissionReview request."""
 
 
-def request_of(review: Any) -> dict[str, Any]:
+class RequestPayload(TypedDict, total=False):
+    """An AdmissionReview's ``request`` as parse_review checked it: the fields the webhook reads
+    (the apiserver sends more: resource, userInfo, oldObject...). ``kind`` and ``object`` are maps
+    whose insides read_pod checks."""
+
+    uid: Required[str]
+    kind: Mapping[str, Any] | None  # the object's group, version and kind
+    operation: str | None  # CREATE, UPDATE, DELETE or CONNECT
+    namespace: str | None
+    object: dict[str, Any] | None
+
+
+class ResponseStatus(TypedDict):
+    """Why a pod is denied: what kubectl and the workload's controller show."""
+
+    code: int
+    reason: str
+    message: str
+
+
+class ResponsePayload(TypedDict, total=False):
+    uid: Required[str]  # the request's, echoed
+    allowed: Required[bool]
+    patchType: Literal["JSONPatch"]
+    patch: str  # base64 of the JSONPatch
+    warnings: list[str]
+    status: ResponseStatus  # when denied
+
+
+class ReviewResponse(TypedDict):
+    apiVersion: Literal["admission.k8s.io/v1"]
+    kind: Literal["AdmissionReview"]
+    response: ResponsePayload
+
+
+def parse_review(review: Any) -> RequestPayload:
+    """The request of an AdmissionReview (a JSON value as decoded); MalformedReview naming what is wrong."""
     if not isinstance(review, dict):
         raise MalformedReview("body is not a JSON object")
-    if review.get("apiVersion") != "admission.k8s.io/v1" or review.get("kind") != "AdmissionReview":
-        raise MalformedReview("expected apiVersion admission.k8s.io/v1, kind AdmissionReview")
+    if review.get("apiVersion") != API_VERSION or review.get("kind") != "AdmissionReview":
+        raise MalformedReview(f"expected apiVersion {API_VERSION}, kind AdmissionReview")
     request = review.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("uid"), str):
         raise MalformedReview("request.uid is missing")
@@ -37,12 +86,12 @@ def request_of(review: Any) -> dict[str, Any]:
     for field in ("operation", "namespace"):
         if not isinstance(request.get(field), str | None):
             raise MalformedReview(f"request.{field} is not a string")
-    return request
+    return cast(RequestPayload, request)
 
 
 def controlling_owner(pod: Any) -> dict[str, Any] | None:
     """The ownerReference with ``controller: true``; None when there is none, or when the pod's
-    metadata is malformed (review_pod then denies the pod naming the field)."""
+    metadata is malformed (read_pod then denies the pod naming the field)."""
     metadata = pod.get("metadata") if isinstance(pod, dict) else None
     refs = metadata.get("ownerReferences") if isinstance(metadata, dict) else None
     for ref in refs if isinstance(refs, list) else []:
@@ -59,8 +108,18 @@ def pod_label(pod: Any) -> str:
     return str(metadata.get("name") or metadata.get("generateName") or "?")
 
 
-def review_response(uid: str, **fields: Any) -> dict[str, Any]:
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": uid, **fields}}
+def review_response(response: ResponsePayload) -> ReviewResponse:
+    return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response}
+
+
+def allowed(uid: str) -> ReviewResponse:
+    """Admitted as it is."""
+    return review_response({"uid": uid, "allowed": True})
+
+
+def denied(uid: str, message: str, *, code: int = 400, reason: str = "BadRequest") -> ReviewResponse:
+    """Refused, saying why: 400 for the pod's fault, 503 for what may pass on a retry."""
+    return review_response({"uid": uid, "allowed": False, "status": {"code": code, "reason": reason, "message": message}})
 
 
 def _owner_references(metadata: dict[str, Any]) -> None:
@@ -74,74 +133,79 @@ def _owner_references(metadata: dict[str, Any]) -> None:
             raise InvalidPod(f"metadata.ownerReferences[{i}] must be a map (apiVersion, kind, name, uid), not {shown(ref)}")
 
 
-def _namespace(request: dict[str, Any], metadata: dict[str, Any]) -> str:
+def _namespace(request: RequestPayload, metadata: dict[str, Any]) -> str:
     namespace = request.get("namespace") or metadata.get("namespace") or "default"
     if not isinstance(namespace, str):
         raise InvalidPod(f"metadata.namespace must be a string, not {shown(namespace)}")
     return namespace
 
 
-class CacheWanted(NamedTuple):
-    """The OrasCache a pod uses, and the pod's settings (read once: review_pod takes them)."""
+@dataclass(frozen=True)
+class PodToInject:
+    """A pod CREATE that our annotations mark, read once: what inject_agent needs."""
 
+    uid: str  # the review's
+    pod: dict[str, Any]
     namespace: str
-    name: str
+    values: dict[str, str]  # our annotations without prefix, the pod's merged over its owner's
     settings: StepSettings
 
+    @property
+    def cache(self) -> str | None:
+        """The OrasCache (in ``namespace``) whose registry the pod uses; None when it names its own."""
+        return None if self.settings.registry else self.settings.cache
 
-def cache_to_look_up(review: dict[str, Any], *, owner_annotations: dict[str, str] | None) -> CacheWanted | None:
-    """The OrasCache the pod in ``review`` uses; None when it uses none (not marked, or it names
-    its own registry) or when its annotations are wrong (review_pod denies it naming the key, with
-    no lookup). Raises MalformedReview like review_pod."""
-    request = request_of(review)
-    pod = request.get("object")
+
+def read_pod(request: RequestPayload, *, owner_annotations: dict[str, str] | None) -> PodToInject | ReviewResponse:
+    """The pod of a CREATE our annotations mark (on it or on its controlling owner), or the verdict
+    already: allowed untouched (another operation or kind, not marked) or denied naming the key or
+    field that is wrong. Raises MalformedReview for a pod nested too deeply to read."""
+    uid, pod = request["uid"], request.get("object")
     if request.get("operation") != "CREATE" or (request.get("kind") or {}).get("kind") != "Pod" or pod is None:
-        return None
+        return allowed(uid)
     try:
         metadata = metadata_of(pod)
         _owner_references(metadata)
         values = merge_owner(metadata.get("annotations"), owner_annotations)
         if not values:
-            return None
-        settings = parse_settings(values)
-        return None if settings.registry else CacheWanted(_namespace(request, metadata), settings.cache, settings)
-    except (InvalidAnnotations, InvalidPod):
-        return None
+            return allowed(uid)
+        namespace = _namespace(request, metadata)
+        check_pod(pod)
+        return PodToInject(uid, pod, namespace, values, parse_settings(values))
+    except (InvalidAnnotations, InvalidPod) as e:
+        return denied(uid, str(e))
     except RecursionError:
         raise MalformedReview("request.object is nested too deeply") from None
 
 
-def review_pod(review: dict[str, Any], *, owner_annotations: dict[str, str] | None, agent_image: str,
-               cache: CacheView | None = None, settings: StepSettings | None = None) -> dict[str, Any]:
-    """Decide about one pod CREATE: allow untouched, allow with a JSONPatch, or deny with a reason.
+def inject_agent(marked: PodToInject, *, agent_image: str, cache: CacheView | None) -> ReviewResponse:
+    """Allow the pod with a JSONPatch that injects the agent, or deny it with a reason.
 
-    ``cache`` is what the cluster says of the OrasCache that cache_to_look_up named (None: the
-    defaults), ``settings`` the pod's settings it read (None: read here). Raises MalformedReview
-    for a body that is not a review request, or one nested too deeply to handle.
+    ``cache`` is what the cluster says of ``marked.cache`` (None: the defaults). Raises
+    MalformedReview for a pod nested too deeply to handle.
     """
-    request = request_of(review)
-    uid = request["uid"]
-    pod = request.get("object")
-    if request.get("operation") != "CREATE" or (request.get("kind") or {}).get("kind") != "Pod" or pod is None:
-        return review_response(uid, allowed=True)
     try:
-        metadata = metadata_of(pod)
-        _owner_references(metadata)
-        values = merge_owner(metadata.get("annotations"), owner_annotations)
-        if not values:
-            return review_response(uid, allowed=True)
-        config = InjectionConfig(agent_image=agent_image, namespace=_namespace(request, metadata))
-        new, settings = mutate_pod(pod, values, config, cache, settings=settings)
-        ops = pod_patch(pod, new)
+        config = InjectionConfig(agent_image=agent_image, namespace=marked.namespace)
+        new, settings = mutate_pod(marked.pod, marked.values, config, cache, settings=marked.settings)
+        ops = pod_patch(marked.pod, new)
         patch = json.dumps(ops, separators=(",", ":")) if ops else None
     except (InvalidAnnotations, InvalidPod) as e:
-        return review_response(uid, allowed=False, status={"code": 400, "reason": "BadRequest", "message": str(e)})
+        return denied(marked.uid, str(e))
     except RecursionError:
         raise MalformedReview("request.object is nested too deeply") from None
-    fields: dict[str, Any] = {"allowed": True}
+    response: ResponsePayload = {"uid": marked.uid, "allowed": True}
     if patch:
-        fields["patchType"] = "JSONPatch"
-        fields["patch"] = base64.b64encode(patch.encode()).decode()
+        response["patchType"] = "JSONPatch"
+        response["patch"] = base64.b64encode(patch.encode()).decode()
     if settings.warnings:
-        fields["warnings"] = list(settings.warnings)
-    return review_response(uid, **fields)
+        response["warnings"] = list(settings.warnings)
+    return review_response(response)
+
+
+def review_pod(request: RequestPayload, *, owner_annotations: dict[str, str] | None, agent_image: str,
+               cache: CacheView | None = None) -> ReviewResponse:
+    """The whole verdict on one request when the pod's cache is known in advance (None: the defaults)."""
+    marked = read_pod(request, owner_annotations=owner_annotations)
+    if not isinstance(marked, PodToInject):
+        return marked
+    return inject_agent(marked, agent_image=agent_image, cache=cache)

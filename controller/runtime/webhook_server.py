@@ -28,12 +28,15 @@ from kubectl_oras.tasks import cancel_and_wait
 
 from ..core.admission import (
     MalformedReview,
-    cache_to_look_up,
+    PodToInject,
+    RequestPayload,
+    ReviewResponse,
     controlling_owner,
+    denied,
+    inject_agent,
+    parse_review,
     pod_label,
-    request_of,
-    review_pod,
-    review_response,
+    read_pod,
 )
 
 log = logging.getLogger("kubectl_oras.webhook")
@@ -96,14 +99,25 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
 
     async def decide(request: web.Request) -> web.Response:
         try:
-            review = json.loads(await request.read())
-            admission = request_of(review)
+            admission = parse_review(json.loads(await request.read()))
         except RecursionError:
             return bad_request("not an AdmissionReview: nested too deeply")
-        except (ValueError, MalformedReview) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        except ValueError as e:  # MalformedReview, JSONDecodeError and UnicodeDecodeError are ValueErrors
             return bad_request(f"not an AdmissionReview: {e}")
-        pod = admission.get("object")
-        owner = controlling_owner(pod)
+        try:
+            response = await review(admission)
+        except MalformedReview as e:
+            return bad_request(f"not an AdmissionReview: {e}")
+        result = response["response"]
+        request["outcome"] = "mutated" if "patch" in result else "allowed" if result["allowed"] else "denied"
+        log.info("%s %s/%s: %s", admission.get("operation"), admission.get("namespace"), pod_label(admission.get("object")),
+                 "patched" if "patch" in result
+                 else ("allowed" if result["allowed"] else f"denied: {result['status']['message']}"))
+        return web.json_response(response)
+
+    async def review(admission: RequestPayload) -> ReviewResponse:
+        """The verdict, the owner's annotations and the pod's OrasCache read from the cluster."""
+        owner = controlling_owner(admission.get("object"))
         owner_annotations = None
         if owner is not None:
             namespace = admission.get("namespace") or ""
@@ -116,38 +130,23 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
                 if holds_cache(namespace):
                     # Its annotations may mark the pod for this namespace's cache: admitted as it
                     # is, the step would run without its agent. Its controller tries again.
-                    request["outcome"] = "denied"
-                    message = (f"cannot read the pod's owner {owner.get('kind')} {owner.get('name')} in {namespace}, "
-                               f"whose annotations may mark it for the cache: {e}; try again")
-                    return web.json_response(review_response(admission["uid"], allowed=False, status={
-                        "code": 503, "reason": "ServiceUnavailable", "message": message}))
+                    return denied(admission["uid"], f"cannot read the pod's owner {owner.get('kind')} {owner.get('name')} "
+                                  f"in {namespace}, whose annotations may mark it for the cache: {e}; try again",
+                                  code=503, reason="ServiceUnavailable")
                 # Where no cache is, the webhook fails open for such pods: the pod's own annotations count.
-        try:
-            wanted = cache_to_look_up(review, owner_annotations=owner_annotations)
-        except MalformedReview as e:
-            return bad_request(f"not an AdmissionReview: {e}")
+        marked = read_pod(admission, owner_annotations=owner_annotations)
+        if not isinstance(marked, PodToInject):
+            return marked
         cache = None
-        if wanted is not None:
-            namespace, name = wanted.namespace, wanted.name
+        if marked.cache is not None:
+            namespace, name = marked.namespace, marked.cache
             try:
                 cache = await lookup_cache(namespace, name)
             except Exception as e:  # deny: injecting without knowing the cache's registry and Secret would break the step later
                 log.warning("could not read OrasCache %s/%s: %s", namespace, name, e)
-                request["outcome"] = "denied"
-                message = f"cannot read OrasCache {name!r} in {namespace} to wire the pod to its registry: {e}; try again"
-                return web.json_response(review_response(admission["uid"], allowed=False, status={
-                    "code": 503, "reason": "ServiceUnavailable", "message": message}))
-        try:
-            response = review_pod(review, owner_annotations=owner_annotations, agent_image=agent_image, cache=cache,
-                                  settings=wanted.settings if wanted is not None else None)
-        except MalformedReview as e:
-            return bad_request(f"not an AdmissionReview: {e}")
-        result = response["response"]
-        request["outcome"] = "mutated" if "patch" in result else "allowed" if result["allowed"] else "denied"
-        log.info("%s %s/%s: %s", admission.get("operation"), admission.get("namespace"), pod_label(pod),
-                 "patched" if "patch" in result
-                 else ("allowed" if result["allowed"] else f"denied: {result['status']['message']}"))
-        return web.json_response(response)
+                return denied(admission["uid"], f"cannot read OrasCache {name!r} in {namespace} to wire the pod to its "
+                              f"registry: {e}; try again", code=503, reason="ServiceUnavailable")
+        return inject_agent(marked, agent_image=agent_image, cache=cache)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")

@@ -3,16 +3,20 @@ import json
 
 import pytest
 
-from controller.core.admission import MalformedReview, controlling_owner, review_pod
+from controller.core.admission import MalformedReview, controlling_owner, parse_review, review_pod
 from kubectl_oras.pods.annotations import PREFIX
 
 MARK = {PREFIX + "output-uri": "a/b:c", PREFIX + "output-path": "out"}
 
 
-def review(pod, operation="CREATE", kind="Pod", namespace="lab"):
+def review_body(pod, operation="CREATE", kind="Pod", namespace="lab"):
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u-1", "operation": operation, "kind": {"group": "", "version": "v1", "kind": kind},
                         "namespace": namespace, "object": pod}}
+
+
+def review(pod, operation="CREATE", kind="Pod", namespace="lab"):
+    return parse_review(review_body(pod, operation, kind, namespace))
 
 
 def pod(annotations=None, owners=None):
@@ -61,7 +65,7 @@ def test_warnings_are_returned():
                                                                      "kind": "AdmissionReview", "request": {}}])
 def test_malformed_reviews_are_rejected(body):
     with pytest.raises(MalformedReview):
-        review_pod(body, owner_annotations=None, agent_image="img")
+        parse_review(body)
 
 
 def test_the_controlling_owner_is_the_one_with_controller_true():
@@ -132,10 +136,10 @@ def test_a_structurally_wrong_pod_is_denied_naming_the_field(obj, culprit):
     ],
 )
 def test_a_structurally_wrong_request_is_a_malformed_review(request_fields, culprit):
-    r = review(pod(MARK))
+    r = review_body(pod(MARK))
     r["request"].update(request_fields)
     with pytest.raises(MalformedReview, match=culprit):
-        review_pod(r, owner_annotations=None, agent_image="img")
+        parse_review(r)
 
 
 def test_a_pod_nested_too_deeply_is_a_malformed_review_not_a_recursion_error():

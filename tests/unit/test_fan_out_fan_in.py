@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from controller.core.admission import review_pod
+from controller.core.admission import parse_review, review_pod
 from kubectl_oras.agent.outputs import failed_tag
 from kubectl_oras.pods.annotate import Request, annotate_object
 from kubectl_oras.pods.annotations import PREFIX, ArtifactName, InvalidAnnotations, ours, parse_settings
@@ -174,7 +174,7 @@ def test_the_webhook_denies_two_pattern_inputs_naming_both():
     review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
               "request": {"uid": "u", "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "lab",
                           "object": pod({PREFIX + "input-uri": "a/pi:run-*", PREFIX + "input-uri_1": "b/pi:run-*"})}}
-    response = review_pod(review, owner_annotations=None, agent_image="img")["response"]
+    response = review_pod(parse_review(review), owner_annotations=None, agent_image="img")["response"]
     assert response["allowed"] is False
     assert f"annotations {PREFIX}input-uri (a/pi:run-*) and {PREFIX}input-uri_1 (b/pi:run-*)" in \
         response["status"]["message"]
@@ -226,7 +226,7 @@ def test_an_expanded_reference_that_is_not_valid_is_denied_naming_the_key():
                 PREFIX + "output-path": "x", INDEX: "12"}
     message = denial(long_tag)
     assert message.startswith(f"annotation {PREFIX}output-uri: invalid reference") and "expanded from" in message
-    inject(pod({**long_tag, INDEX: "1"}))  # 128 characters: the longest valid tag
+    assert len(step_of(inject(pod({**long_tag, INDEX: "1"}))).output.partition(":")[2]) == 128  # the longest valid tag
 
 
 def test_a_named_pod_has_its_name_expanded_at_admission():
@@ -260,7 +260,7 @@ def test_the_webhook_denies_naming_the_key():
     review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
               "request": {"uid": "u", "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "lab",
                           "object": pod(FAN_OUT, name=None, generate_name="pi-")}}
-    response = review_pod(review, owner_annotations=None, agent_image="img")["response"]
+    response = review_pod(parse_review(review), owner_annotations=None, agent_image="img")["response"]
     assert response["allowed"] is False and f"annotation {PREFIX}output-uri: $(JOB_COMPLETION_INDEX)" in \
         response["status"]["message"]
 
@@ -352,13 +352,25 @@ def test_annotate_refuses_the_completion_index_where_no_pod_will_have_one(kind, 
     assert str(e.value).endswith(said)
 
 
-@pytest.mark.parametrize("kind, spec", [
-    ("CronJob", {"jobTemplate": {"spec": {"completionMode": "Indexed", "template": TEMPLATE}}}),
-    ("JobSet", {"replicatedJobs": [{"name": "w", "template": {"spec": {"template": TEMPLATE}}}]}),  # Indexed by default
-    ("Workflow", {"template": TEMPLATE}),  # a kind we do not know: its pods may have one
+@pytest.mark.parametrize("kind, spec, template_at", [
+    ("CronJob", {"jobTemplate": {"spec": {"completionMode": "Indexed", "template": TEMPLATE}}},
+     ("jobTemplate", "spec", "template")),
+    ("JobSet", {"replicatedJobs": [{"name": "w", "template": {"spec": {"template": TEMPLATE}}}]},  # Indexed by default
+     ("replicatedJobs", 0, "template", "spec", "template")),
+    ("Workflow", {"template": TEMPLATE}, ("template",)),  # a kind we do not know: its pods may have one
 ])
-def test_annotate_accepts_the_completion_index_where_pods_have_one_or_may(kind, spec):
-    annotate_object({"kind": kind, "metadata": {"name": "w"}, "spec": spec}, FAN_OUT_VALUES)
+def test_annotate_accepts_the_completion_index_where_pods_have_one_or_may(kind, spec, template_at):
+    new, warnings = annotate_object({"kind": kind, "metadata": {"name": "w"}, "spec": spec}, FAN_OUT_VALUES)
+    template = new["spec"]
+    for step in template_at:
+        template = template[step]
+    assert warnings == [] and ours(template["metadata"]["annotations"]) == FAN_OUT_VALUES  # on the pods, unexpanded
+    assert template["spec"] == TEMPLATE["spec"]  # the agent is the webhook's to inject, pod by pod
+    made = {**template, "metadata": {**template["metadata"],
+                                     "annotations": {**template["metadata"]["annotations"], INDEX: "2"}}}
+    (sidecar,) = inject(made)["spec"]["initContainers"]  # restartPolicy Never: the sidecar pulls and pushes
+    step = StepDescription.from_json(next(e["value"] for e in sidecar["env"] if e["name"] == STEP_ENV))
+    assert step.output == "results/pi:run-2"  # each pod is told its own index at admission
 
 
 def test_a_bare_pod_with_the_completion_index_is_refused_as_the_webhook_would():

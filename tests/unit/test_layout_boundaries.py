@@ -1,5 +1,6 @@
-"""The folders' import rules (docs/architecture.md), read from the source with ast: every import,
-including the ones deferred into functions, must stay inside what its folder may use."""
+"""The folders' import rules (docs/architecture.md), read from the source with ast: every import in
+kubectl_oras/, controller/ and localcluster/, including the ones deferred into functions, must stay
+inside what its folder may use."""
 
 from __future__ import annotations
 
@@ -78,7 +79,12 @@ RULES = (
          third_party=("aiohttp", "prometheus_client")),
     Rule("controller", project=("kubectl_oras.errors", "kubectl_oras.durations", "controller"),
          third_party=()),  # __main__: one-line errors, its seconds flags bounded as every duration is
+    # Not part of the package: the webhook's certificate code, and the package's version (the
+    # project image is loaded under the name `kubectl oras install` gives it, kubectl-oras:VERSION).
+    Rule("localcluster", project=("kubectl_oras", "controller.core.certificates", "localcluster"),
+         third_party=("requests", "yaml", "cryptography")),
 )
+PROJECT = ("kubectl_oras", "controller", "localcluster")
 
 
 def _within(name: str, prefix: str) -> bool:
@@ -117,7 +123,7 @@ def violations(module: str, imported: list[str]) -> list[str]:
         top = name.split(".")[0]
         if top in STDLIB:
             continue
-        if top in ("kubectl_oras", "controller"):
+        if top in PROJECT:
             allowed = any(name == p if p == "kubectl_oras" else _within(name, p) for p in rule.project) \
                 or (rule.project != () and any(_within(name, leaf) for leaf in EVERY_FOLDER))
             if not allowed:
@@ -127,9 +133,9 @@ def violations(module: str, imported: list[str]) -> list[str]:
     return out
 
 
-def product_modules() -> list[tuple[str, Path]]:
+def project_modules() -> list[tuple[str, Path]]:
     out = []
-    for root in ("kubectl_oras", "controller"):
+    for root in PROJECT:
         for path in sorted((REPO / root).rglob("*.py")):
             parts = list(path.relative_to(REPO).with_suffix("").parts)
             if parts[-1] == "__init__":
@@ -138,7 +144,7 @@ def product_modules() -> list[tuple[str, Path]]:
     return out
 
 
-@pytest.mark.parametrize("module, path", product_modules(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("module, path", project_modules(), ids=lambda v: v if isinstance(v, str) else "")
 def test_every_module_imports_only_what_its_folder_may(module, path):
     imported = imports_of(path.read_text(), module, is_package=path.name == "__init__.py")
     assert violations(module, imported) == []
@@ -173,6 +179,11 @@ def test_every_module_imports_only_what_its_folder_may(module, path):
     ("kubectl_oras.errors", "from .times import parse_rfc3339", "kubectl_oras.times"),
     ("kubectl_oras.fields", "from .errors import OrasError", "kubectl_oras.errors"),
     ("kubectl_oras.times", "from .fields import shown", "kubectl_oras.fields"),
+    ("localcluster.__main__", "from kubectl_oras.cluster.install import DEFAULT_IMAGE", "kubectl_oras.cluster.install"),
+    ("localcluster.pki", "from controller.core.admission import review_pod", "controller.core.admission"),
+    ("localcluster.node", "import aiohttp", "aiohttp"),
+    ("kubectl_oras.cluster.install", "from localcluster.project_image import IMAGE_NAME", "localcluster"),
+    ("controller.runtime.cert_store", "from localcluster import pki", "localcluster"),
 ])
 def test_an_import_across_a_boundary_is_caught(module, source, culprit):
     found = violations(module, imports_of(source, module, is_package=False))
@@ -188,7 +199,7 @@ def test_every_folder_may_import_the_leaf_modules(module):
 
 
 def test_kubernetes_asyncio_is_imported_only_by_the_cluster_access_folder():
-    users = {module for module, path in product_modules()
+    users = {module for module, path in project_modules()
              if any(name.split(".")[0] == "kubernetes_asyncio"
                     for name in imports_of(path.read_text(), module, is_package=path.name == "__init__.py"))}
     assert users and all(_within(m, "kubectl_oras.kube") for m in users)

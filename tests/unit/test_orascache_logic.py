@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from controller.core import cache_objects as objects
-from controller.core.admission import cache_to_look_up, review_pod
+from controller.core.admission import PodToInject, parse_review, read_pod, review_pod
 from controller.core.cache_spec import InvalidCache, cache_spec, cache_view
 from controller.core.cache_status import Note, cache_status
 from kubectl_oras.orascache import DEFAULT_REGISTRY_IMAGE, MAX_NAME, auth_secret_name, registry_secret_name
@@ -429,10 +429,10 @@ def test_deploy_false_is_ready_with_nothing_deployed():
 # -- the webhook's view of a cache ----------------------------------------------------------------
 
 def review(annotations):
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+    return parse_review({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u", "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "lab",
                         "object": {"metadata": {"name": "p", "annotations": annotations},
-                                   "spec": {"containers": [{"name": "c", "image": "x", "command": ["run"]}]}}}}
+                                   "spec": {"containers": [{"name": "c", "image": "x", "command": ["run"]}]}}}})
 
 
 MARK = {PREFIX + "output-uri": "a/b:c", PREFIX + "output-path": "out"}
@@ -443,11 +443,15 @@ def patch_of(out):
 
 
 def test_the_cache_to_look_up_is_the_pods_or_none():
-    assert cache_to_look_up(review(MARK), owner_annotations=None)[:2] == ("lab", "oras")
-    assert cache_to_look_up(review({**MARK, PREFIX + "oras-cache": "c2"}), owner_annotations=None)[:2] == ("lab", "c2")
-    assert cache_to_look_up(review({**MARK, PREFIX + "registry": "r:5000"}), owner_annotations=None) is None
-    assert cache_to_look_up(review({}), owner_annotations=None) is None
-    assert cache_to_look_up(review({PREFIX + "nonsense": "x"}), owner_annotations=None) is None  # denied by review_pod
+    def cache_to_look_up(annotations):
+        marked = read_pod(review(annotations), owner_annotations=None)
+        return (marked.namespace, marked.cache) if isinstance(marked, PodToInject) else marked["response"]["allowed"]
+
+    assert cache_to_look_up(MARK) == ("lab", "oras")
+    assert cache_to_look_up({**MARK, PREFIX + "oras-cache": "c2"}) == ("lab", "c2")
+    assert cache_to_look_up({**MARK, PREFIX + "registry": "r:5000"}) == ("lab", None)
+    assert cache_to_look_up({}) is True  # not marked: allowed with no lookup
+    assert cache_to_look_up({PREFIX + "nonsense": "x"}) is False  # denied with no lookup
 
 
 def test_a_missing_cache_is_denied_saying_how_to_create_it():
