@@ -11,18 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .. import __version__
-from .cluster_options import (
-    Cluster,
-    ContextOption,
-    DataFormat,
-    KubeconfigOption,
-    NamespaceOption,
-    OutputOption,
-    print_data,
-    progress,
-    seconds,
-)
-from .common import add_command, examples, handle_errors
+from .cluster_options import Cluster, ContextOption, KubeconfigOption, NamespaceOption, progress, seconds
+from .common import OutputFormat, OutputOption, add_command, examples, handle_errors, print_data
 
 if TYPE_CHECKING:
     from ..kube.api import Kube
@@ -134,7 +124,7 @@ def create_cache(
                                                 help="Retention: delete tags older than this (720h).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the cache is Ready.")] = False,
     timeout: Annotated[str, typer.Option("--timeout", metavar="DURATION", help="How long --wait waits.")] = "5m",
-    output: OutputOption = DataFormat.text,
+    output: OutputOption = OutputFormat.text,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -180,7 +170,7 @@ def delete_cache(
 @handle_errors
 def status(
     name: Annotated[str | None, typer.Argument(help="One cache (default: every cache in the namespace).")] = None,
-    output: OutputOption = DataFormat.text,
+    output: OutputOption = OutputFormat.text,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
