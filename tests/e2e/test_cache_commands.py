@@ -3,8 +3,9 @@ discovery (an executable `kubectl-oras` on PATH): create-cache --wait, then push
 the port-forward the real kubelet serves (and the Python API, to the same cache), byte for byte,
 with the cache's auth on and its password read from its Secret (never shown); tags, ls, gc and rm
 aimed at the cache by name; a missing tag answered with the tags there are; status of the Ready
-cache; the Python API through one port-forward per session, and NotFound through a cache. The same session again from the krew release: the frozen bundle scripts/release.sh builds,
-installed by the real krew, with no Python of ours on PATH or PYTHONPATH (in this module, so the
+cache; the Python API's session making all its calls through one port-forward, and its NotFound
+through a cache. The same session again from the krew release: the frozen bundle scripts/release.sh
+builds, installed by the real krew, with no Python of ours on PATH or PYTHONPATH (in this module, so the
 node's controller is started once for both).
 """
 
