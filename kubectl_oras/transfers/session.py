@@ -37,15 +37,11 @@ MAX_TAGS_SAID = 20
 
 @dataclass(frozen=True)
 class Reached:
-    """How output names the registry a transfer reached: by host, or as a cache ``NS/NAME``."""
+    """How output names the registry a transfer reached: ``name`` is the registry's host, or
+    ``cache lab/oras`` for the cache ``cache`` (``lab/oras``)."""
 
-    registry: str
+    name: str
     cache: str | None = None
-
-    @property
-    def name(self) -> str:
-        """``cache lab/oras``, or the registry's host."""
-        return f"cache {self.cache}" if self.cache else self.registry
 
     @property
     def suffix(self) -> str:
@@ -92,7 +88,7 @@ class Session:
         if place.registry is not None:
             return Reached(place.registry)
         cache = self._open_cache()
-        return Reached(cache.address, f"{cache.endpoint.namespace}/{cache.endpoint.name}")
+        return Reached(cache.name, f"{cache.endpoint.namespace}/{cache.endpoint.name}")
 
     # -- the transfers ------------------------------------------------------------------------
 
