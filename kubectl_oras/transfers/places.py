@@ -33,6 +33,7 @@ class Located:
 
     place: Place
     reference: Reference
+    text: str  # as the user wrote it, for a message about what they wrote
 
     @property
     def name(self) -> str:
@@ -61,8 +62,8 @@ def locate(text: str, options: TransferOptions, *, default_tag: str | None = DEF
     place = place_of(options, host)
     if place.registry is None:
         repository, tag, digest = parse_name(text, default_tag=default_tag)
-        return Located(place, Reference("", repository, tag, digest))
+        return Located(place, Reference("", repository, tag, digest), text)
     # A registry given apart from the reference wins: then a host in it is part of a repository
     # name, which is refused rather than sent elsewhere.
     given = None if host else place.registry
-    return Located(place, parse_reference(text, registry=given, default_tag=default_tag))
+    return Located(place, parse_reference(text, registry=given, default_tag=default_tag), text)

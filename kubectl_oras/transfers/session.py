@@ -123,7 +123,7 @@ class Session:
 
         ref = where.reference
         if ref.tag or ref.digest:
-            raise InvalidReference(f"{where.name!r}: give a repository without a tag or digest")
+            raise InvalidReference(f"{where.text!r}: give a repository without a tag or digest")
         with self.registry(where.place, push=False, what=f"list tags of {where.name}") as client:
             return client.list_tags(ref.repository)
 
@@ -141,7 +141,7 @@ class Session:
         from ..oci.errors import InvalidReference
 
         if not where.reference.tag and not where.reference.digest:
-            raise InvalidReference(f"{where.name!r}: say which tag or digest to delete (repo:tag)")
+            raise InvalidReference(f"{where.text!r}: say which tag or digest to delete (repo:tag)")
         with self.registry(where.place, push=True, what=f"delete {where.name}") as client:
             return delete_artifact(client, where.reference)
 

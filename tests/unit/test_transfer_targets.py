@@ -154,3 +154,18 @@ def test_the_default_cache_is_the_annotations_default():
     from kubectl_oras.transfers import options as transfer_options_module
 
     assert transfer_options_module.DEFAULT_CACHE == registry.DEFAULT_CACHE == DEFAULT_CACHE
+
+
+def test_a_tag_given_to_tags_or_none_to_rm_is_refused_before_a_cache_is_opened(tmp_path, monkeypatch):
+    """No cluster is configured here: opening the cache would fail otherwise, not name the reference."""
+    from kubectl_oras.transfers.session import Session
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    with Session(options()) as session:
+        with pytest.raises(InvalidReference, match=r"^'metric/x:v1': give a repository without a tag or digest$"):
+            session.tags(session.locate("metric/x:v1", default_tag=None))
+        with pytest.raises(InvalidReference, match=r"^'metric/x': say which tag or digest to delete"):
+            session.delete(session.locate("metric/x", default_tag=None))
+    with Session(options(registry="r.example:5000")) as session:
+        with pytest.raises(InvalidReference, match=r"^'metric/x:v1': give a repository"):
+            session.tags(session.locate("metric/x:v1", default_tag=None))
