@@ -11,25 +11,20 @@ Needs a whole local cluster (root; one at a time on a machine):
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import kubectl_oras  # noqa: E402
+from bench.portforward import on_the_test_node  # noqa: E402
 from kubectl_oras.oci.push import push_artifact  # noqa: E402
 from kubectl_oras.oci.reference import Reference  # noqa: E402
-from localcluster.cluster import LocalCluster  # noqa: E402
 from localcluster.controlplane import ControlPlane  # noqa: E402
-from localcluster.project_image import IMAGE_NAME, project_archive  # noqa: E402
 from tests.cluster.apply import new_namespace  # noqa: E402
 from tests.e2e.test_workflow_on_a_node import orascache  # noqa: E402
-from tests.support.cluster_fixtures import TEST_NETWORK  # noqa: E402
-from tests.webhook.process import controller_process  # noqa: E402
 
 
 def main() -> None:
@@ -37,14 +32,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-session-"))
-    cluster = LocalCluster.start(work / "cluster", TEST_NETWORK, images=((project_archive(), ()),))
-    try:
-        with controller_process(cluster.cp, work / "controller.log", agent_image=IMAGE_NAME):
-            run(cluster.cp, work, args)
-    finally:
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    on_the_test_node("bench-session-", lambda cp, work: run(cp, work, args))
 
 
 def run(cp: ControlPlane, work: Path, args: argparse.Namespace) -> None:
