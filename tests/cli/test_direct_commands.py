@@ -129,6 +129,16 @@ def test_help_explains_every_command():
     assert "--include" in cli("pull", "--help").stdout
 
 
+@pytest.mark.parametrize("command", ["push", "pull", "tags", "ls", "rm", "gc"])
+def test_every_transfer_command_lists_the_shared_target_options(command):
+    """The ten options are declared once (cli/targets.py: transfer_command) and still each command's."""
+    shown = cli(command, "--help").stdout
+    for option in ("--registry", "--plain-http", "--insecure", "--cache", "--kubeconfig", "--context", "--namespace",
+                   "--timeout", "--connect-timeout", "--read-timeout", "--output"):
+        assert option in shown, (command, option)
+    assert "KUBECTL_ORAS_TIMEOUT" in shown and "yaml" in shown
+
+
 # -- a registry (or token service) that lies: one line naming the registry and the request ----------
 
 LAYER_DIGEST = "sha256:" + "a" * 64
