@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -71,11 +72,17 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-pf-"))
+    on_the_test_node("bench-pf-", lambda cp, work: run(cp, work, args))
+
+
+def on_the_test_node(prefix: str, body: Callable[[ControlPlane, Path], None]) -> None:
+    """``body(control_plane, work)`` on a local cluster started for it, the controller running;
+    the cluster and the work directory are gone afterwards (bench/session.py uses it too)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     cluster = LocalCluster.start(work / "cluster", TEST_NETWORK, images=((project_archive(), ()),))
     try:
         with controller_process(cluster.cp, work / "controller.log", agent_image=IMAGE_NAME):
-            run(cluster.cp, work, args)
+            body(cluster.cp, work)
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)

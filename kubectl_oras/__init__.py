@@ -8,6 +8,8 @@ The package is also the Python API for workflow tools (docs/python-api.md)::
                                 output_path="/tmp/lammps.out")
     kubectl_oras.pull("metric/lammps:iter-0", "data")        # from the cache `oras`, through a port-forward
     kubectl_oras.tags("metric/lammps", registry="localhost:5000", plain_http=True)
+    with kubectl_oras.session(namespace="lab") as oras:      # many transfers, one port-forward
+        oras.pull("metric/lammps:iter-0", "data")
 
 Importing the package loads nothing but this file: each name is loaded when first used, so the
 `kubectl oras` command line (which imports the package first) starts quickly.
@@ -23,13 +25,13 @@ __version__ = "0.2.0"
 # (Containerfile): what `kubectl oras install` and `inject` give them unless told otherwise.
 RELEASE_IMAGE = f"kubectl-oras:{__version__}"
 
-__all__ = ["OrasError", "__version__", "annotate", "pull", "push", "tags"]
+__all__ = ["OrasError", "__version__", "annotate", "pull", "push", "session", "tags"]
 
 _WHERE = {"OrasError": "kubectl_oras.errors", "annotate": "kubectl_oras.api", "pull": "kubectl_oras.api",
-          "push": "kubectl_oras.api", "tags": "kubectl_oras.api"}
+          "push": "kubectl_oras.api", "session": "kubectl_oras.api", "tags": "kubectl_oras.api"}
 
 if TYPE_CHECKING:
-    from .api import annotate, pull, push, tags
+    from .api import annotate, pull, push, session, tags
     from .errors import OrasError
 
 

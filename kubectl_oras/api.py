@@ -1,24 +1,26 @@
 """The Python API for workflow tools (Snakemake executors, Argo steps, notebooks): the same things
-as `kubectl oras annotate`, `pull`, `push` and `tags`, as functions of plain data.
+as `kubectl oras annotate`, `pull`, `push` and `tags`, as functions of plain data, and a
+``session`` that makes many transfers through one port-forward.
 
 Every function takes a cache by name (``cache``, default ``oras``, reached through a port-forward
 with its credentials read from its Secret) or a ``registry`` (``HOST:PORT``, credentials from
-ORAS_USER / ORAS_PASS). Failures raise ``OrasError`` (or a subclass) whose message is one line
-naming the culprit. Exported from the package: ``import kubectl_oras``; docs/python-api.md.
+ORAS_USER / ORAS_PASS). Failures raise ``OrasError`` (or a subclass: a missing artifact is
+``NotFound``, through a cache too) whose message is one line naming the culprit. The transfers
+themselves are kubectl_oras/transfers/, the same as the command line's. Exported from the
+package: ``import kubectl_oras``; docs/python-api.md.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import OrasError
-from .targets import DEFAULT_CACHE, Target, Where, open_target, tags_said
+from .transfers.options import DEFAULT_CACHE, TransferOptions
+from .transfers.session import Session
 
 if TYPE_CHECKING:
-    from .oci.client import RegistryClient
     from .oci.pull import PullResult
     from .oci.push import PushResult
 
@@ -55,13 +57,57 @@ def annotate(manifest: Mapping[str, Any], *, output: str | None = None, output_p
     return dict(new)
 
 
-@contextmanager
-def _client(reference: str | None, *, push: bool, cache: str, namespace: str | None, registry: str | None,
-            kubeconfig: str | None, context: str | None, plain_http: bool,
-            insecure: bool) -> Iterator[tuple[Target, RegistryClient]]:
-    where = Where(registry, plain_http, insecure, cache, kubeconfig, context, namespace)
-    with open_target(where, reference) as target:
-        yield target, target.client(push=push)
+class Transfers:
+    """Transfers to one cache (or registry), through one port-forward opened on first use and
+    closed at the end of the ``with`` block: ``with kubectl_oras.session(namespace="lab") as oras:``.
+    Its ``pull``, ``push`` and ``tags`` are the module's, without the cache and cluster arguments."""
+
+    def __init__(self, options: TransferOptions) -> None:
+        self._session = Session(options)
+
+    def __enter__(self) -> Transfers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the port-forward, if one was opened."""
+        self._session.close()
+
+    def pull(self, reference: str, output_dir: str = ".", *, include: Sequence[str] | None = None,
+             unpack: bool = True) -> PullResult:
+        """See ``kubectl_oras.pull``."""
+        return self._session.pull(self._session.locate(reference), output_dir, include=include, unpack=unpack)
+
+    def push(self, reference: str, paths: Sequence[str], *,
+             annotations: Mapping[str, str] | None = None) -> PushResult:
+        """See ``kubectl_oras.push``."""
+        if isinstance(paths, str):
+            raise OrasError("paths must be a list of files and directories, not one string")
+        return self._session.push(self._session.locate(reference), paths, annotations=annotations)
+
+    def tags(self, repository: str) -> list[str]:
+        """See ``kubectl_oras.tags``."""
+        return self._session.tags(self._session.locate(repository, default_tag=None))
+
+
+def session(*, cache: str = DEFAULT_CACHE, namespace: str | None = None, registry: str | None = None,
+            kubeconfig: str | None = None, context: str | None = None, plain_http: bool = False,
+            insecure: bool = False) -> Transfers:
+    """Many transfers through one port-forward (each module-level call opens its own, in about half
+    a second)::
+
+        with kubectl_oras.session(namespace="lab") as oras:
+            oras.push("metric/hwloc:iter-0", ["hwloc.xml"])
+            oras.pull("metric/hwloc:iter-0", "data")
+            oras.tags("metric/hwloc")
+
+    The arguments are the module functions' (``cache``, or a ``registry``; a reference that names
+    its own ``HOST:PORT/`` goes there). Nothing is opened until the first transfer.
+    """
+    return Transfers(TransferOptions(registry=registry, default_cache=cache, plain_http=plain_http, insecure=insecure,
+                                     kubeconfig=kubeconfig, context=context, namespace=namespace))
 
 
 def pull(reference: str, output_dir: str = ".", *, cache: str = DEFAULT_CACHE, namespace: str | None = None,
@@ -73,20 +119,12 @@ def pull(reference: str, output_dir: str = ".", *, cache: str = DEFAULT_CACHE, n
 
     ``pull("metric/hwloc:iter-0", "data")`` pulls from the cache ``oras`` in the kubeconfig
     context's namespace; ``registry="localhost:5000", plain_http=True`` from any registry.
-    ``include`` keeps only layers whose title matches one of the shell patterns.
+    ``include`` keeps only layers whose title matches one of the shell patterns. A missing
+    artifact raises ``NotFound`` saying which tags there are.
     """
-    from .oci.errors import NotFound
-    from .oci.pull import pull_artifact
-
-    with _client(reference, push=False, cache=cache, namespace=namespace, registry=registry, kubeconfig=kubeconfig,
-                 context=context, plain_http=plain_http, insecure=insecure) as (target, client):
-        ref = target.reference(reference)
-        try:
-            result = pull_artifact(client, ref, output_dir, include=list(include) if include else None, unpack=unpack)
-        except NotFound as e:
-            raise NotFound(f"{e}; {tags_said(client, ref)}", status=e.status, codes=e.codes) from e
-        result.reference = target.named(result.reference)  # not the tunnel's local address
-        return result
+    with session(cache=cache, namespace=namespace, registry=registry, kubeconfig=kubeconfig, context=context,
+                 plain_http=plain_http, insecure=insecure) as oras:
+        return oras.pull(reference, output_dir, include=include, unpack=unpack)
 
 
 def push(reference: str, paths: Sequence[str], *, annotations: Mapping[str, str] | None = None,
@@ -95,26 +133,15 @@ def push(reference: str, paths: Sequence[str], *, annotations: Mapping[str, str]
          insecure: bool = False) -> PushResult:
     """Push files and directories (each directory one tar+gzip layer) as one artifact; returns
     its ``.digest`` and ``.layers``. ``annotations`` go on the manifest."""
-    from .oci.digest_cache import DigestCache
-    from .oci.push import push_artifact
-
-    if isinstance(paths, str):
-        raise OrasError("paths must be a list of files and directories, not one string")
-    with _client(reference, push=True, cache=cache, namespace=namespace, registry=registry, kubeconfig=kubeconfig,
-                 context=context, plain_http=plain_http, insecure=insecure) as (target, client):
-        result = push_artifact(client, target.reference(reference), list(paths), annotations=dict(annotations or {}),
-                               cache=DigestCache())
-        result.reference = target.named(result.reference)
-        return result
+    with session(cache=cache, namespace=namespace, registry=registry, kubeconfig=kubeconfig, context=context,
+                 plain_http=plain_http, insecure=insecure) as oras:
+        return oras.push(reference, paths, annotations=annotations)
 
 
 def tags(repository: str, *, cache: str = DEFAULT_CACHE, namespace: str | None = None, registry: str | None = None,
          kubeconfig: str | None = None, context: str | None = None, plain_http: bool = False,
          insecure: bool = False) -> list[str]:
     """The tags of ``repository`` (``metric/hwloc``), in the registry's order."""
-    with _client(repository, push=False, cache=cache, namespace=namespace, registry=registry, kubeconfig=kubeconfig,
-                 context=context, plain_http=plain_http, insecure=insecure) as (target, client):
-        ref = target.reference(repository, default_tag=None)
-        if ref.tag or ref.digest:
-            raise OrasError(f"{repository!r}: give a repository without a tag or digest")
-        return client.list_tags(ref.repository)
+    with session(cache=cache, namespace=namespace, registry=registry, kubeconfig=kubeconfig, context=context,
+                 plain_http=plain_http, insecure=insecure) as oras:
+        return oras.tags(repository)

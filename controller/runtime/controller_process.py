@@ -84,7 +84,8 @@ class Controller:
         s = self.settings
         self.kube.on_request = self.metrics.api_request
         self.caches = Informer(self.kube, ORAS_CACHES, on_change=self._cache_changed, watch_seconds=s.watch_seconds,
-                               name="orascaches", on_restart=lambda why: self.metrics.watch_restarted("orascaches", why))
+                               name=ORAS_CACHES.plural,
+                               on_restart=lambda why: self.metrics.watch_restarted(ORAS_CACHES.plural, why))
         self.directory = CacheDirectory(self.caches, self.kube)
         self.election = LeaderElection(self.kube, namespace=s.webhook.namespace, name=s.lease, identity=s.identity,
                                        lease_seconds=s.lease_seconds, renew_seconds=s.renew_seconds,

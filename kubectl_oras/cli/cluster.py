@@ -11,18 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .. import RELEASE_IMAGE, __version__
-from .cluster_options import (
-    Cluster,
-    ContextOption,
-    DataFormat,
-    KubeconfigOption,
-    NamespaceOption,
-    OutputOption,
-    print_data,
-    progress,
-    seconds,
-)
-from .common import add_command, examples, handle_errors
+from ..orascache import DEFAULT_CACHE
+from .cluster_options import Cluster, ContextOption, KubeconfigOption, NamespaceOption, progress, seconds
+from .common import OutputFormat, OutputOption, add_command, examples, handle_errors, print_data
 
 if TYPE_CHECKING:
     from ..kube.api import Kube
@@ -121,7 +112,8 @@ def uninstall(
 
 @handle_errors
 def create_cache(
-    name: Annotated[str, typer.Argument(help="The cache's name (pods use 'oras' unless annotated otherwise).")] = "oras",
+    name: Annotated[str, typer.Argument(
+        help=f"The cache's name (pods use '{DEFAULT_CACHE}' unless annotated otherwise).")] = DEFAULT_CACHE,
     storage: Annotated[str | None, typer.Option("--storage", metavar="SIZE",
                                                 help="Keep artifacts on a PersistentVolumeClaim of this size "
                                                      "(default: an emptyDir, lost with the registry pod).")] = None,
@@ -134,7 +126,7 @@ def create_cache(
                                                 help="Retention: delete tags older than this (720h).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the cache is Ready.")] = False,
     timeout: Annotated[str, typer.Option("--timeout", metavar="DURATION", help="How long --wait waits.")] = "5m",
-    output: OutputOption = DataFormat.text,
+    output: OutputOption = OutputFormat.text,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -180,7 +172,7 @@ def delete_cache(
 @handle_errors
 def status(
     name: Annotated[str | None, typer.Argument(help="One cache (default: every cache in the namespace).")] = None,
-    output: OutputOption = DataFormat.text,
+    output: OutputOption = OutputFormat.text,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,

@@ -1,17 +1,15 @@
 """What every cluster command shares: --kubeconfig, --context, -n/--namespace (kubectl's
-meaning: the context's namespace by default), -o, --timeout, and running the command's async
-body against the cluster. Nothing heavy is imported here: kube/, kubernetes-asyncio, aiohttp and
-yaml are imported when a command runs, so `kubectl oras --help` stays quick."""
+meaning: the context's namespace by default), --timeout, and running the command's async body
+against the cluster (-o and printing are cli/common.py's, as for every command). Nothing heavy is
+imported here: kube/, kubernetes-asyncio and aiohttp are imported when a command runs, so
+`kubectl oras --help` stays quick."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -30,15 +28,6 @@ ContextOption = Annotated[
     str | None, typer.Option("--context", metavar="NAME", help="The kubeconfig context (default: its current one).")]
 NamespaceOption = Annotated[
     str | None, typer.Option("--namespace", "-n", metavar="NS", help="The namespace (default: the context's).")]
-
-
-class DataFormat(str, Enum):
-    text = "text"
-    json = "json"
-    yaml = "yaml"
-
-
-OutputOption = Annotated[DataFormat, typer.Option("--output", "-o", help="How to print the result.")]
 
 
 @dataclass(frozen=True)
@@ -72,16 +61,3 @@ def seconds(option: str, text: str) -> float:
 def progress(line: str) -> None:
     """Progress goes to stderr, so stdout holds only the result."""
     typer.echo(line, err=True)
-
-
-def print_data(fmt: DataFormat, data: Any, text: str) -> None:
-    """The result as text, or as data (-o json|yaml)."""
-    if fmt is DataFormat.json:
-        json.dump(data, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    elif fmt is DataFormat.yaml:
-        import yaml
-
-        sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
-    elif text:
-        typer.echo(text)

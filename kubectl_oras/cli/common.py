@@ -1,7 +1,8 @@
-"""What every command shares: registry options, output format, and turning errors into one line.
+"""What every command shares: registry options, the one output path for data (text, or -o
+json|yaml), and turning errors into one line.
 
 Light on purpose: every command imports it to build its options, and `--help` should not load the
-HTTP stack, so the engine is imported inside ``make_client`` (docs/architecture.md).
+HTTP stack or PyYAML, so they are imported where they are used (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -13,24 +14,26 @@ import signal
 import sys
 from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ..durations import parse_duration
 from ..errors import OrasError
 from ..oci.defaults import Timeouts
-
-if TYPE_CHECKING:
-    from ..oci.client import RegistryClient
-    from ..targets import Target
+from ..transfers.options import TIMEOUT_VARIABLES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Format(str, Enum):
+class OutputFormat(str, Enum):
+    """How a command prints its result: text for people, json or yaml for programs."""
+
     text = "text"
     json = "json"
+    yaml = "yaml"
+
+
+OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format: text, json or yaml.")]
 
 
 RegistryOption = Annotated[
@@ -48,8 +51,6 @@ InsecureOption = Annotated[
 ConcurrencyOption = Annotated[
     int, typer.Option("--concurrency", min=1, max=32, help="Layers transferred at once.")
 ]
-TIMEOUT_VARIABLES = {"--timeout": "KUBECTL_ORAS_TIMEOUT", "--connect-timeout": "KUBECTL_ORAS_CONNECT_TIMEOUT",
-                     "--read-timeout": "KUBECTL_ORAS_READ_TIMEOUT"}
 TimeoutOption = Annotated[
     str | None,
     typer.Option("--timeout", envvar=TIMEOUT_VARIABLES["--timeout"], metavar="DURATION",
@@ -101,26 +102,6 @@ def run_as_program(command: Callable[[], Any]) -> None:
     os._exit(code)
 
 
-def timeouts(*, total: str | None, connect: str, read: str) -> Timeouts:
-    """The three timeout options as seconds; a clear error naming the option otherwise."""
-    values: dict[str, float | None] = {}
-    for option, text in (("--timeout", total), ("--connect-timeout", connect), ("--read-timeout", read)):
-        if text is None:
-            values[option] = None
-            continue
-        # The value may come from the option's variable: then the message names both.
-        culprit = f"{option} or {TIMEOUT_VARIABLES[option]}" if os.environ.get(TIMEOUT_VARIABLES[option]) == text else option
-        try:
-            seconds = parse_duration(text)
-        except ValueError as e:
-            raise OrasError(f"{culprit}: {e}") from None
-        if seconds <= 0:
-            raise OrasError(f"{culprit}: must be more than zero, not {text!r}")
-        values[option] = seconds
-    return Timeouts(connect=values["--connect-timeout"] or Timeouts.connect, read=values["--read-timeout"] or Timeouts.read,
-                    total=values["--timeout"])
-
-
 def examples(*lines: str, note: str = "") -> str:
     """A command's epilog: "Examples:", the lines kept as written (click rewraps only the note)."""
     block = "\n".join(f"  {line}" if line else "" for line in lines)
@@ -163,20 +144,28 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def make_client(target: Target, *, push: bool, limits: Timeouts, what: str, pool_size: int = 8) -> RegistryClient:
-    """The target's client. With --timeout, the clock starts here and covers the rest of the
-    command (``what``)."""
-    from ..oci.signals import arm_alarm
+def alarm(limits: Timeouts) -> Callable[[str], None]:
+    """What a transfer calls as it starts talking to its registry (``what``): with --timeout, the
+    clock starts there and covers the rest of the command."""
 
-    if limits.total is not None and _running_as_program:
-        arm_alarm(limits.total, what=what)
-    return target.client(push=push, limits=limits, pool_size=pool_size)
+    def start(what: str) -> None:
+        from ..oci.signals import arm_alarm
+
+        if limits.total is not None and _running_as_program:
+            arm_alarm(limits.total, what=what)
+
+    return start
 
 
-def emit(fmt: Format, data: Any, text: str) -> None:
-    if fmt is Format.json:
+def print_data(fmt: OutputFormat, data: Any, text: str) -> None:
+    """The result as text, or as data (-o json|yaml): the one way every command prints one."""
+    if fmt is OutputFormat.json:
         json.dump(data, sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif fmt is OutputFormat.yaml:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
     elif text:
         typer.echo(text)
 

@@ -15,219 +15,141 @@ from typing import Annotated, Any
 import typer
 
 from ..oci.defaults import DEFAULT_ARTIFACT_TYPE
-from ..targets import tags_said
+from ..transfers.options import TransferOptions
 from .common import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_READ_TIMEOUT,
     ConcurrencyOption,
-    ConnectTimeoutOption,
-    Format,
-    InsecureOption,
-    PlainHttpOption,
-    ReadTimeoutOption,
-    RegistryOption,
-    TimeoutOption,
+    OutputFormat,
     add_command,
-    emit,
     examples,
     handle_errors,
-    make_client,
     parse_annotations,
+    print_data,
     stderr_is_terminal,
-    timeouts,
 )
 from .progress import TransferProgress, human_bytes
-from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, target_for
+from .targets import session, transfer_command
 
-FormatOption = Annotated[Format, typer.Option("--output", "-o", "--format", help="Output format: text or json.")]
+FormatOption = Annotated[OutputFormat, typer.Option("--output", "-o", "--format",
+                                                    help="Output format: text, json or yaml.")]
 
 
 @handle_errors
+@transfer_command
 def push(
     reference: Annotated[str, typer.Argument(metavar="REF", help="repo[:tag] to push to (tag defaults to latest).")],
     paths: Annotated[list[str], typer.Argument(metavar="PATH...",
                                                help="Files and directories; directories become tar+gzip layers.")],
-    registry: RegistryOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    cache: CacheOption = None,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = None,
-    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
-    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
+    options: TransferOptions,
     annotation: Annotated[list[str] | None, typer.Option("--annotation", "-a", metavar="KEY=VALUE",
                                                          help="Manifest annotation (repeatable).")] = None,
     artifact_type: Annotated[str, typer.Option("--artifact-type", help="artifactType of the manifest.")] = DEFAULT_ARTIFACT_TYPE,
     concurrency: ConcurrencyOption = 4,
-    output: FormatOption = Format.text,
+    output: FormatOption = OutputFormat.text,
 ) -> None:
     """Push files and directories as one artifact.
 
     To a cache, its credentials come from its Secret; to a --registry, from ORAS_USER / ORAS_PASS
     (or ORAS_PUSH_PASS) or `oras login`'s config.
     """
-    from ..oci.digest_cache import DigestCache
-    from ..oci.push import push_artifact
-
     annotations = parse_annotations(annotation or [])
-    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    with target_for(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
-        ref = target.reference(reference)
-        client = make_client(target, push=True, limits=limits, what=f"push {target.named(str(ref))}")
-        progress = TransferProgress(f"push {ref.repository}:{ref.tag}", enabled=stderr_is_terminal())
+    with session(options) as transfers:
+        where = transfers.locate(reference)
+        progress = TransferProgress(f"push {where.reference.repository}:{where.reference.tag}",
+                                    enabled=stderr_is_terminal())
         try:
-            result = push_artifact(client, ref, paths, annotations=annotations, artifact_type=artifact_type,
-                                   concurrency=concurrency, progress=progress, cache=DigestCache())
+            result = transfers.push(where, paths, annotations=annotations, artifact_type=artifact_type,
+                                    concurrency=concurrency, progress=progress)
         finally:
             progress.close()
-    emit(output, {
-        "reference": target.named(result.reference), **target.description,
+        reached = transfers.reached(where.place)
+    print_data(output, {
+        "reference": result.reference, **reached.description,
         "digest": result.digest,
         "mediaType": result.manifest["mediaType"],
         "artifactType": result.manifest["artifactType"],
         "layers": [layer.descriptor() for layer in result.layers],
         "bytesSent": result.bytes_sent,
         "blobsSkipped": result.blobs_skipped,
-    }, f"Pushed {target.named(result.reference)}{target.suffix} ({len(result.layers)} layers, "
+    }, f"Pushed {result.reference}{reached.suffix} ({len(result.layers)} layers, "
        f"{human_bytes(result.bytes_sent)} sent, {result.blobs_skipped} already present)\nDigest: {result.digest}")
 
 
 @handle_errors
+@transfer_command
 def pull(
     reference: Annotated[str, typer.Argument(metavar="REF", help="repo[:tag] or repo@sha256:… to pull.")],
     output_dir: Annotated[str, typer.Option("--output", "-o", metavar="DIR", help="Directory to write into.")] = ".",
-    registry: RegistryOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    cache: CacheOption = None,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = None,
-    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
-    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
+    *,
+    options: TransferOptions,
     include: Annotated[list[str] | None, typer.Option("--include", metavar="GLOB",
                                                       help="Only pull layers whose title matches (repeatable).")] = None,
     no_unpack: Annotated[bool, typer.Option("--no-unpack", help="Keep directory layers as TITLE.tar.gz.")] = False,
     concurrency: ConcurrencyOption = 4,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format: text or json.")] = Format.text,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format: text, json or yaml.")] = OutputFormat.text,
 ) -> None:
     """Pull an artifact's files into a directory (verified, all-or-nothing)."""
-    from ..oci.errors import NotFound
-    from ..oci.pull import pull_artifact
-
-    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    with target_for(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
-        ref = target.reference(reference)
-        client = make_client(target, push=False, limits=limits, what=f"pull {target.named(str(ref))}")
-        progress = TransferProgress(f"pull {ref.repository}:{ref.tag or ref.digest}", enabled=stderr_is_terminal())
+    with session(options) as transfers:
+        where = transfers.locate(reference)
+        progress = TransferProgress(f"pull {where.reference.repository}:{where.reference.tag or where.reference.digest}",
+                                    enabled=stderr_is_terminal())
         try:
-            result = pull_artifact(client, ref, output_dir, include=include, unpack=not no_unpack,
-                                   concurrency=concurrency, progress=progress)
-        except NotFound as e:
-            raise NotFound(f"{e}; {tags_said(client, ref)}", status=e.status, codes=e.codes) from e
+            result = transfers.pull(where, output_dir, include=include, unpack=not no_unpack, concurrency=concurrency,
+                                    progress=progress)
         finally:
             progress.close()
-    lines = [f"Pulled {target.named(result.reference)}{target.suffix}", f"Digest: {result.digest}"]
+        reached = transfers.reached(where.place)
+    lines = [f"Pulled {result.reference}{reached.suffix}", f"Digest: {result.digest}"]
     lines += [f"  {f.path}" for f in result.files]
     if result.skipped_untitled:
         lines.append(f"  ({result.skipped_untitled} layers without a title skipped)")
     if include and not result.files:
         lines.append(f"  (no layer matched {', '.join(include)})")
-    emit(fmt, {"reference": target.named(result.reference), **target.description, "digest": result.digest,
-               "files": [asdict(f) for f in result.files], "skippedUntitled": result.skipped_untitled},
-         "\n".join(lines))
+    print_data(fmt, {"reference": result.reference, **reached.description, "digest": result.digest,
+                     "files": [asdict(f) for f in result.files], "skippedUntitled": result.skipped_untitled},
+               "\n".join(lines))
 
 
 @handle_errors
+@transfer_command
 def tags(
     repository: Annotated[str, typer.Argument(metavar="REPO", help="Repository whose tags to list.")],
-    registry: RegistryOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    cache: CacheOption = None,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = None,
-    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
-    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
-    output: FormatOption = Format.text,
+    options: TransferOptions,
+    output: FormatOption = OutputFormat.text,
 ) -> None:
     """List the tags of a repository."""
-    from ..oci.errors import InvalidReference
-
-    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    with target_for(repository, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
-        ref = target.reference(repository, default_tag=None)
-        if ref.tag or ref.digest:
-            raise InvalidReference(f"{repository!r}: give a repository without a tag or digest")
-        client = make_client(target, push=False, limits=limits,
-                               what=f"list tags of {target.named(f'{ref.registry}/{ref.repository}')}")
-        found = client.list_tags(ref.repository)
-    emit(output, {"repository": ref.repository, **target.description, "tags": found}, "\n".join(found))
+    with session(options) as transfers:
+        where = transfers.locate(repository, default_tag=None)
+        found = transfers.tags(where)
+        reached = transfers.reached(where.place)
+    print_data(output, {"repository": where.reference.repository, **reached.description, "tags": found},
+               "\n".join(found))
 
 
 @handle_errors
-def ls(
-    registry: RegistryOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    cache: CacheOption = None,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = None,
-    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
-    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
-    output: FormatOption = Format.text,
-) -> None:
+@transfer_command
+def ls(options: TransferOptions, output: FormatOption = OutputFormat.text) -> None:
     """List the repositories in the registry."""
-    from ..oci.reference import is_valid_repository
-
-    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    with target_for(None, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
-        client = make_client(target, push=False, limits=limits, what=f"list repositories{target.suffix or ' of ' + target.host}")
-        found = [r for r in client.list_repositories() if is_valid_repository(r)]
-    emit(output, {**target.description, "repositories": found}, "\n".join(found))
+    with session(options) as transfers:
+        place = transfers.place()
+        found = transfers.repositories(place)
+        reached = transfers.reached(place)
+    print_data(output, {**reached.description, "repositories": found}, "\n".join(found))
 
 
 @handle_errors
+@transfer_command
 def rm(
     reference: Annotated[str, typer.Argument(metavar="REF", help="repo:tag or repo@sha256:… to delete.")],
-    registry: RegistryOption = None,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    cache: CacheOption = None,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = None,
-    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
-    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
-    output: FormatOption = Format.text,
+    options: TransferOptions,
+    output: FormatOption = OutputFormat.text,
 ) -> None:
     """Delete a tag (never other tags that share its manifest) or a manifest by digest."""
-    from ..oci.delete import delete_artifact
-    from ..oci.errors import InvalidReference
-
-    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    with target_for(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
-        ref = target.reference(reference, default_tag=None)
-        if not ref.tag and not ref.digest:
-            raise InvalidReference(f"{reference!r}: say which tag or digest to delete (repo:tag)")
-        client = make_client(target, push=True, limits=limits, what=f"delete {target.named(str(ref))}")
-        deleted = delete_artifact(client, ref)
-    named = target.named(deleted.reference)
-    emit(output, {**asdict(deleted), "reference": named, **target.description},
-         f"Deleted {named}{target.suffix} ({deleted.digest}, by {deleted.by})")
+    with session(options) as transfers:
+        where = transfers.locate(reference, default_tag=None)
+        deleted = transfers.delete(where)
+        reached = transfers.reached(where.place)
+    print_data(output, {**asdict(deleted), **reached.description},
+               f"Deleted {deleted.reference}{reached.suffix} ({deleted.digest}, by {deleted.by})")
 
 
 EXAMPLES: dict[Callable[..., Any], str] = {

@@ -9,29 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import OrasError
-from .common import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_READ_TIMEOUT,
-    ConnectTimeoutOption,
-    Format,
-    InsecureOption,
-    PlainHttpOption,
-    ReadTimeoutOption,
-    RegistryOption,
-    TimeoutOption,
-    add_command,
-    emit,
-    examples,
-    handle_errors,
-    make_client,
-    stderr_is_terminal,
-    timeouts,
-)
+from ..transfers.options import TransferOptions
+from .common import OutputFormat, OutputOption, add_command, examples, handle_errors, print_data, stderr_is_terminal
 from .progress import human_bytes
-from .targets import CacheOption, ContextOption, KubeconfigOption, NamespaceOption, Target, target_for
+from .targets import session, transfer_command
 
 if TYPE_CHECKING:
-    from ..oci.defaults import Timeouts
+    from ..oci.client import RegistryClient
     from ..retention.choice import Policy, Verdict
     from ..retention.registry import Outcome, Scan
 
@@ -65,10 +49,12 @@ def _verdict_json(v: Verdict, outcome: Outcome | None) -> dict[str, object]:
 
 
 @handle_errors
+@transfer_command
 def gc(
     repositories: Annotated[list[str] | None, typer.Argument(
         metavar="[REPO]...", help="Repositories to clean (all the registry lists when none are given).")] = None,
-    registry: RegistryOption = None,
+    *,
+    options: TransferOptions,
     keep_last: Annotated[int | None, typer.Option("--keep-last", min=0, metavar="N",
                                                   help="Keep the newest N tags of each repository.")] = None,
     max_age: Annotated[str | None, typer.Option("--max-age", metavar="DURATION",
@@ -76,18 +62,9 @@ def gc(
     keep: Annotated[list[str] | None, typer.Option("--keep", metavar="PATTERN",
                                                    help="Never delete tags matching this shell pattern (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be deleted; delete nothing.")] = False,
-    plain_http: PlainHttpOption = False,
-    insecure: InsecureOption = False,
-    cache: CacheOption = None,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = None,
-    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
-    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=32,
                                              help="Registry requests at once.")] = 8,
-    output: Annotated[Format, typer.Option("--output", "-o", help="Output format: text or json.")] = Format.text,
+    output: OutputOption = OutputFormat.text,
 ) -> None:
     """Delete the tags a retention policy no longer keeps, printing each one and why."""
     from ..durations import retention_duration
@@ -105,22 +82,21 @@ def gc(
         if not is_valid_repository(name):
             raise InvalidReference(f"{name!r} is not a repository name (lowercase, e.g. metric/lammps; no tag)")
     policy = Policy(keep_last=keep_last, max_age=age, keep=tuple(keep or ()))
-    limits = timeouts(total=timeout, connect=connect_timeout, read=read_timeout)
-    with target_for(None, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                    kubeconfig=kubeconfig, context=context, namespace=namespace) as target:
-        _collect(target, repositories, policy, max_age, limits=limits, dry_run=dry_run, concurrency=concurrency,
-                 output=output)
+    with session(options) as transfers:
+        place = transfers.place()
+        what = "gc" + (f" {place.registry}" if place.registry else "")
+        with transfers.registry(place, push=not dry_run, what=what, pool_size=concurrency) as client:
+            _collect(client, transfers.reached(place).name, repositories, policy, max_age, dry_run=dry_run,
+                     concurrency=concurrency, output=output)
 
 
-def _collect(target: Target, repositories: list[str] | None, policy: Policy, max_age: str | None, *, limits: Timeouts,
-             dry_run: bool, concurrency: int, output: Format) -> None:
+def _collect(client: RegistryClient, registry: str, repositories: list[str] | None, policy: Policy,
+             max_age: str | None, *, dry_run: bool, concurrency: int, output: OutputFormat) -> None:
     from ..oci.errors import AuthenticationFailed
     from ..retention.choice import choose
     from ..retention.registry import BY_TAG, delete_chosen, delete_mode, scan
 
-    registry = target.cache.name if target.cache is not None else target.host
-    client = make_client(target, push=not dry_run, limits=limits, what=f"gc {registry}", pool_size=concurrency)
-    show_progress = stderr_is_terminal() and output is Format.text
+    show_progress = stderr_is_terminal() and output is OutputFormat.text
 
     def progress(done: int, total: int) -> None:
         if show_progress and (done == total or done % 50 == 0):
@@ -152,7 +128,7 @@ def _collect(target: Target, repositories: list[str] | None, policy: Policy, max
         raise typer.Exit(1)
 
 
-def _report(output: Format, registry: str, dry_run: bool, mode: str, policy: Policy, max_age: str | None,
+def _report(output: OutputFormat, registry: str, dry_run: bool, mode: str, policy: Policy, max_age: str | None,
             verdicts: list[Verdict], done: list[Outcome], found: Scan) -> int:
     """Print what was done; the number of deletes that failed."""
     from ..retention.choice import bytes_freed
@@ -178,7 +154,7 @@ def _report(output: Format, registry: str, dry_run: bool, mode: str, policy: Pol
     summary = (f"{'Would delete' if dry_run else 'Deleted'} {len(gone)} of {len(verdicts)} tags in {repos} "
                f"({kept} kept by the policy{f', {others} not deleted' if others else ''}); "
                f"{human_bytes(freed)} of blobs {'would be' if dry_run else 'are'} freed by the registry's garbage collector")
-    emit(output, {
+    print_data(output, {
         "registry": registry, "dryRun": dry_run, "deletedBy": mode,
         "policy": {"keepLast": policy.keep_last, "maxAge": max_age, "keep": list(policy.keep)},
         "tags": [_verdict_json(v, outcome_of.get((v.repository, v.tag))) for v in verdicts],

@@ -1,20 +1,34 @@
-"""The options that aim a transfer command at a cache (``--cache``, and the cluster options);
-which registry that means is kubectl_oras/targets.py."""
+"""The options that aim a transfer command (push, pull, tags, ls, rm, gc): ``--registry``,
+``--cache``, ``--plain-http``, ``--insecure``, the three time limits and the cluster options,
+declared once. ``transfer_command`` adds them to a command's signature and hands the command one
+``TransferOptions`` (kubectl_oras/transfers/options.py) in their place."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from typing import Annotated
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ..errors import OrasError
-from ..targets import DEFAULT_CACHE, Target, Where, open_target
+from ..transfers.options import DEFAULT_CACHE, TransferOptions, transfer_options
+from ..transfers.session import Session
 from .cluster_options import ContextOption, KubeconfigOption, NamespaceOption
+from .common import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    ConnectTimeoutOption,
+    InsecureOption,
+    PlainHttpOption,
+    ReadTimeoutOption,
+    RegistryOption,
+    TimeoutOption,
+    alarm,
+)
 
-REGISTRY_ENV = "KUBECTL_ORAS_REGISTRY"
+F = TypeVar("F", bound=Callable[..., Any])
 
 CacheOption = Annotated[
     str | None, typer.Option("--cache", metavar="NAME",
@@ -22,37 +36,45 @@ CacheOption = Annotated[
                                   "through a port-forward to its registry pod, with its credentials read from its "
                                   "Secret (never shown).")]
 
-
-def where_to(reference: str | None, *, registry: str | None, cache: str | None, plain_http: bool = False,
-             insecure: bool = False, kubeconfig: str | None = None, context: str | None = None,
-             namespace: str | None = None, environ: Mapping[str, str] | None = None) -> Where:
-    """Which registry the flags mean. A flag beats the environment: ``--cache`` goes to the cache
-    even with KUBECTL_ORAS_REGISTRY set; ``--cache`` with ``--registry``, or with a reference that
-    names a registry host, is refused rather than one of them ignored."""
-    from ..oci.reference import registry_host_of
-
-    env = os.environ if environ is None else environ
-    host = registry_host_of(reference) if reference else None
-    if cache is not None:
-        if registry:
-            raise OrasError(f"give --registry or --cache, not both (--registry {registry}, --cache {cache})")
-        if host:
-            raise OrasError(f"{reference!r} names the registry {host}: drop {host}/ to use --cache {cache}, "
-                            "or drop --cache")
-    elif registry and host:
-        raise OrasError(f"{reference!r} names the registry {host} and --registry names {registry}: give one")
-    elif not registry and not host:
-        registry = env.get(REGISTRY_ENV) or None
-    return Where(registry, plain_http, insecure, cache or DEFAULT_CACHE, kubeconfig, context, namespace)
+# (name, annotation, default) of each shared option, in the order the help lists them.
+TARGET_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("registry", RegistryOption, None),
+    ("plain_http", PlainHttpOption, False),
+    ("insecure", InsecureOption, False),
+    ("cache", CacheOption, None),
+    ("kubeconfig", KubeconfigOption, None),
+    ("context", ContextOption, None),
+    ("namespace", NamespaceOption, None),
+    ("timeout", TimeoutOption, None),
+    ("connect_timeout", ConnectTimeoutOption, DEFAULT_CONNECT_TIMEOUT),
+    ("read_timeout", ReadTimeoutOption, DEFAULT_READ_TIMEOUT),
+)
 
 
-@contextmanager
-def target_for(reference: str | None, *, registry: str | None, cache: str | None, plain_http: bool, insecure: bool,
-               kubeconfig: str | None, context: str | None, namespace: str | None) -> Iterator[Target]:
-    """The registry a command's options mean (``where_to``), open for the ``with`` block."""
-    where = where_to(reference, registry=registry, cache=cache, plain_http=plain_http, insecure=insecure,
-                     kubeconfig=kubeconfig, context=context, namespace=namespace)
-    with open_target(where, reference) as target:
-        yield target
+def transfer_command(command: F) -> F:
+    """``command(..., options: TransferOptions, ...)`` as typer sees it: the shared options in place
+    of its ``options`` parameter, parsed into one ``TransferOptions`` when it runs."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    own = [p.replace(annotation=hints.get(p.name, p.annotation))
+           for p in inspect.signature(command).parameters.values()]
+    at = next(i for i, p in enumerate(own) if p.name == "options")
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+              for name, annotation, default in TARGET_OPTIONS]
+    parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in [*own[:at], *shared, *own[at + 1:]]]
 
-__all__ = ["CacheOption", "ContextOption", "KubeconfigOption", "NamespaceOption", "Target", "target_for", "where_to"]
+    @functools.wraps(command)
+    def with_options(**given: Any) -> Any:
+        values = {name: given.pop(name) for name, _, _ in TARGET_OPTIONS}
+        return command(**given, options=transfer_options(**values))
+
+    with_options.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    with_options.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_options  # type: ignore[return-value]
+
+
+def session(options: TransferOptions) -> Session:
+    """A session for one command: its --timeout clock starts as the transfer reaches its registry."""
+    return Session(options, on_start=alarm(options.timeouts))
+
+
+__all__ = ["CacheOption", "ContextOption", "KubeconfigOption", "NamespaceOption", "session", "transfer_command"]

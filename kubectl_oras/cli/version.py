@@ -8,7 +8,7 @@ import typer
 
 from .. import __version__
 from .cluster_options import ContextOption, KubeconfigOption
-from .common import Format, add_command, emit, examples, handle_errors
+from .common import OutputFormat, OutputOption, add_command, examples, handle_errors, print_data
 
 EPILOG = examples("kubectl oras version", "kubectl oras version --client -o json",
                   note="Like kubectl version: the controller's version is read from its Deployment in "
@@ -34,7 +34,7 @@ def version(
     client: Annotated[bool, typer.Option("--client", help="Only this plugin's version; ask no cluster.")] = False,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
-    output: Annotated[Format, typer.Option("--output", "-o", help="Output format: text or json.")] = Format.text,
+    output: OutputOption = OutputFormat.text,
 ) -> None:
     """Print the version of this kubectl-oras, and of the controller in the cluster."""
     data: dict[str, Any] = {"client": {"version": __version__}}
@@ -43,7 +43,7 @@ def version(
     if controller is not None:
         data["controller"] = {"version": controller}
         lines.append(f"controller {controller}")
-    emit(output, data, "\n".join(lines))
+    print_data(output, data, "\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:

@@ -13,16 +13,17 @@ from dataclasses import dataclass
 
 from ..kube.api import Kube
 from ..kube.portforward import ForwardTo, PortForward
-from ..pods.annotations import DEFAULT_CACHE
+from ..orascache import DEFAULT_CACHE
 from .caches import CacheEndpoint, cache_endpoint
 
 
 @dataclass(frozen=True)
 class CacheRegistry:
-    """An open way to one cache's registry: ``address`` is the local end of the port-forward."""
+    """An open way to one cache's registry: ``address`` is the local end of the port-forward, where
+    the engine connects; ``name`` is how every message says it."""
 
     endpoint: CacheEndpoint
-    forward: PortForward
+    forward: PortForward[CacheEndpoint]
 
     @property
     def address(self) -> str:
@@ -33,17 +34,10 @@ class CacheRegistry:
         """How messages name it: ``cache lab/oras``."""
         return f"cache {self.endpoint.namespace}/{self.endpoint.name}"
 
-    def explain(self, message: str) -> str:
-        """``message`` about the local address, said about the cache (``metric/x:v1``, not
-        ``127.0.0.1:PORT/metric/x:v1``), with what the tunnel saw."""
-        said = message.replace(self.address + "/", "")
-        text = said.replace(self.address, self.name)
-        if text != message:
-            text += "" if self.name in text else f" ({self.name})"
-        failure = self.forward.last_error
-        if failure and failure not in text:
-            text += f" (port-forward: {failure})"
-        return text
+    @property
+    def tunnel_failure(self) -> str | None:
+        """What the port-forward last saw go wrong (the kubelet's error, a pod gone), if anything."""
+        return self.forward.last_error
 
 
 @contextmanager
@@ -55,13 +49,12 @@ def open_cache_registry(*, cache: str = DEFAULT_CACHE, namespace: str | None = N
     this works from a thread that runs an event loop, as a notebook's does)."""
     from ..kube.config import connect
 
-    found: list[CacheEndpoint] = []
-
-    async def target(kube: Kube) -> ForwardTo:
+    async def target(kube: Kube) -> tuple[ForwardTo, CacheEndpoint]:
         endpoint = await cache_endpoint(kube, kube.namespace, cache)
-        found.append(endpoint)
-        return ForwardTo(endpoint.namespace, endpoint.port, service=endpoint.service)
+        return ForwardTo(endpoint.namespace, endpoint.port, service=endpoint.service), endpoint
 
-    with PortForward(connect=lambda: connect(kubeconfig=kubeconfig, context=context, namespace=namespace),
-                     target=target) as forward:
-        yield CacheRegistry(found[0], forward)
+    forward: PortForward[CacheEndpoint] = PortForward(
+        connect=lambda: connect(kubeconfig=kubeconfig, context=context, namespace=namespace), target=target)
+    with forward:
+        assert forward.found is not None
+        yield CacheRegistry(forward.found, forward)

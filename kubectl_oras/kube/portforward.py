@@ -21,7 +21,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 import aiohttp
 
@@ -41,6 +41,8 @@ PROBE_TIMEOUT = 10.0  # seconds for the kubelet's port header on the probe
 PROBE_QUIET = 0.3  # seconds the probe's error channel must stay quiet after the header
 EOF_GRACE = 1.0  # seconds the pod may still answer after the local side stopped sending (as the kubelet allows)
 WAIT_READY = 30.0  # seconds to wait for a ready pod behind the Service, at the start and after a pod is gone
+
+Found = TypeVar("Found")  # what a ``target`` looked up on its way to saying where to forward
 
 
 @dataclass(frozen=True)
@@ -306,7 +308,7 @@ class Tunnel:
             self.last_error = f"port-forward to pod {self.namespace}/{pod}: the stream ended with code {ws.close_code}"
 
 
-class PortForward:
+class PortForward(Generic[Found]):
     """The synchronous face: ``with PortForward(namespace="lab", service="oras", port=5000) as pf:``
     then talk to ``pf.address``. Starting resolves, probes and listens, or raises the one-line
     error; the tunnel runs in a daemon thread's event loop until ``close()``."""
@@ -314,10 +316,11 @@ class PortForward:
     def __init__(self, *, namespace: str | None = None, port: int | str | None = None, service: str | None = None,
                  pod: str | None = None, kubeconfig: str | None = None, context: str | None = None,
                  connect: Callable[[], Awaitable[Kube]] | None = None, wait_ready: float = WAIT_READY,
-                 target: Callable[[Kube], Awaitable[ForwardTo]] | None = None) -> None:
+                 target: Callable[[Kube], Awaitable[tuple[ForwardTo, Found]]] | None = None) -> None:
         """Forward to ``service`` (or ``pod``) in ``namespace`` on ``port``; or, with ``target``, to
         where ``target(kube)`` says once connected (one connection for the lookup and the tunnel:
-        an exec credential plugin runs once, and both see the same context)."""
+        an exec credential plugin runs once, and both see the same context). What the target found
+        besides (a cache's endpoint) is ``found`` once started."""
         if target is None:
             if namespace is None or port is None:
                 raise ValueError("give a namespace and a port, or a target")
@@ -325,6 +328,7 @@ class PortForward:
         else:
             self.to = None
         self._target = target
+        self.found: Found | None = None
         self.wait_ready = wait_ready
         self._connect = connect or (lambda: _kube(kubeconfig, context))
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -332,7 +336,7 @@ class PortForward:
         self._kube: Kube | None = None
         self.tunnel: Tunnel | None = None
 
-    def __enter__(self) -> PortForward:
+    def __enter__(self) -> PortForward[Found]:
         self.start()
         return self
 
@@ -363,7 +367,7 @@ class PortForward:
     async def _start(self) -> None:
         self._kube = await self._connect()
         if self._target is not None:
-            self.to = await self._target(self._kube)
+            self.to, self.found = await self._target(self._kube)
         assert self.to is not None
         self.tunnel = Tunnel(self._kube, self.to, wait_ready=self.wait_ready)
         await self.tunnel.start()

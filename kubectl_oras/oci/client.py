@@ -109,15 +109,24 @@ class RegistryClient:
         retries: int = 4,
         retry: RetryPolicy | None = None,
         pool_size: int = 8,
+        name: str | None = None,
     ) -> None:
-        """``retries`` is the number of tries after the first; ``retry`` overrides it with a whole policy."""
+        """``retries`` is the number of tries after the first; ``retry`` overrides it with a whole policy.
+        ``name``: how messages say the registry when not by ``hostname`` (a cache reached through a
+        port-forward: ``cache lab/oras``); its repositories are then named without a host."""
         self.hostname = hostname
+        self.name = name or hostname
+        self._host_in_names = name is None
         self.transport = Transport(
-            hostname, plain_http=plain_http, insecure=insecure,
+            hostname, plain_http=plain_http, insecure=insecure, name=name,
             auth=AuthCache(credentials or docker_config_credentials(hostname)),
             timeouts=timeouts, retry=retry or RetryPolicy(attempts=retries + 1), pool_size=pool_size,
             user_agent=f"kubectl-oras/{__version__}",
         )
+
+    def repository_name(self, repository: str) -> str:
+        """A repository as messages say it: ``HOST/REPO``, or ``REPO`` when the registry has a name."""
+        return f"{self.hostname}/{repository}" if self._host_in_names else repository
 
     @property
     def plain_http(self) -> bool:
@@ -247,7 +256,7 @@ class RegistryClient:
                 raise deadline.exceeded(what) from e
             if read_timed_out(cause):
                 raise RegistryUnreachable(
-                    f"{what}: registry {self.hostname} stopped sending after {e.received} of {size} bytes and did not "
+                    f"{what}: registry {self.name} stopped sending after {e.received} of {size} bytes and did not "
                     f"send more within {self.transport.timeouts.read:g} s") from e
             if e.chunked or e.received:
                 raise DigestMismatch(
@@ -358,8 +367,8 @@ class RegistryClient:
                 raise self.transport.unreachable(e, what) from e
 
     def list_tags(self, repository: str) -> list[str]:
-        what = f"list tags of {self.hostname}/{repository}"
+        what = f"list tags of {self.repository_name(repository)}"
         return list(self._paginate(f"/v2/{repository}/tags/list?n=1000", "tags", what=what))
 
     def list_repositories(self) -> list[str]:
-        return list(self._paginate("/v2/_catalog?n=1000", "repositories", what=f"list repositories of {self.hostname}"))
+        return list(self._paginate("/v2/_catalog?n=1000", "repositories", what=f"list repositories of {self.name}"))

@@ -282,8 +282,11 @@ class Transport:
 
     def __init__(self, hostname: str, *, plain_http: bool = False, insecure: bool = False, auth: AuthCache,
                  timeouts: Timeouts = Timeouts(), retry: RetryPolicy = RetryPolicy(), pool_size: int = 8,
-                 user_agent: str = "kubectl-oras") -> None:
+                 user_agent: str = "kubectl-oras", name: str | None = None) -> None:
+        """``hostname`` is where requests go; ``name`` how messages say the registry (default: the
+        hostname; through a port-forward, the cache, not the tunnel's local address)."""
         self.hostname = hostname
+        self.name = name or hostname
         self.plain_http = plain_http
         self.insecure = insecure
         self.auth = auth
@@ -378,7 +381,7 @@ class Transport:
     def _authenticate(self, response: requests.Response, scope: Scope, what: str) -> None:
         """Obtain what a 401 asks for: basic auth, or a bearer token for the scope it names."""
         decision = answer_challenge(response.headers.get("Www-Authenticate", ""), credentials=self.auth.credentials,
-                                    registry=self.hostname, what=what)
+                                    registry=self.name, what=what)
         if not isinstance(decision, RequestToken):
             self.auth.use_basic()
             return
@@ -389,9 +392,9 @@ class Transport:
         except requests.RequestException as e:
             reached = self.unreachable(e, what)  # a TLS failure is not tried again; a refused connection is
             raise RegistryUnreachable(
-                f"{what}: cannot reach the token service {decision.realm} (for registry {self.hostname}): {e}",
+                f"{what}: cannot reach the token service {decision.realm} (for registry {self.name}): {e}",
                 transient=reached.transient) from e
-        token = parse_token_answer(r.status_code, r.content, realm=decision.realm, registry=self.hostname,
+        token = parse_token_answer(r.status_code, r.content, realm=decision.realm, registry=self.name,
                                    have_credentials=self.auth.credentials is not None, what=what,
                                    content_type=r.headers.get("Content-Type", ""))
         self.auth.remember(scope, token)
@@ -414,9 +417,9 @@ class Transport:
     def unreachable(self, error: BaseException, what: str, *, limits: tuple[float, float] | None = None) -> RegistryUnreachable:
         connect, read = limits or (self.timeouts.connect, self.timeouts.read)
         if isinstance(error, requests.exceptions.ConnectTimeout):
-            return RegistryUnreachable(f"{what}: registry {self.hostname} did not accept a connection within {connect:g} s")
+            return RegistryUnreachable(f"{what}: registry {self.name} did not accept a connection within {connect:g} s")
         if isinstance(error, requests.exceptions.ReadTimeout) or read_timed_out(error):
-            return RegistryUnreachable(f"{what}: registry {self.hostname} did not answer within {read:g} s")
+            return RegistryUnreachable(f"{what}: registry {self.name} did not answer within {read:g} s")
         text = str(error)
         hint = ""
         tls = isinstance(error, requests.exceptions.SSLError)
@@ -431,5 +434,5 @@ class Transport:
         # A TLS failure does not heal by trying again; a refused or broken connection may.
         refused = any(s in text for s in ("Connection refused", "Connection reset", "RemoteDisconnected",
                                           "Connection aborted"))
-        return RegistryUnreachable(f"{what}: cannot reach registry {self.hostname}: {reason}{hint}", transient=not tls,
+        return RegistryUnreachable(f"{what}: cannot reach registry {self.name}: {reason}{hint}", transient=not tls,
                                    refused=refused and not tls)

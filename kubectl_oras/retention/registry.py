@@ -212,7 +212,7 @@ def scan(client: RegistryClient, repositories: Sequence[str] | None = None, *, c
 def delete_mode(client: RegistryClient, repository: str) -> str:
     """BY_TAG or BY_DIGEST, from two deletes of things that do not exist (measured answers:
     docs/retention.md); DeletesDisabled when the registry refuses deletes."""
-    what = f"find out how {client.hostname} deletes"
+    what = f"find out how {client.name} deletes"
     try:
         by_digest = client.delete_manifest(repository, _NO_DIGEST).status_code
     except AuthenticationFailed as e:

@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from kubectl_oras.cli import app
@@ -43,6 +44,27 @@ def test_push_pull_tags_ls_rm_round_trip_with_json_output(any_registry, workdir)
     r = cli("rm", "metric/hwloc:iter-0", "-r", host, "--plain-http")
     assert r.exit_code == 0 and "Deleted" in r.stdout
     assert cli("tags", "metric/hwloc", "-r", host, "--plain-http").stdout.strip() == ""
+
+
+def test_every_command_that_prints_data_prints_it_as_yaml_too(any_registry, workdir):
+    host = any_registry.host
+    (workdir / "hwloc.xml").write_text("<topology/>")
+    as_yaml = {}
+    for name, args in (("push", ["push", "metric/hwloc:iter-0", "hwloc.xml", "-o", "yaml"]),
+                       ("pull", ["pull", "metric/hwloc:iter-0", "-o", workdir / "out", "--format", "yaml"]),
+                       ("tags", ["tags", "metric/hwloc", "-o", "yaml"]),
+                       ("ls", ["ls", "-o", "yaml"]),
+                       ("gc", ["gc", "metric/hwloc", "--keep-last", "1", "--dry-run", "-o", "yaml"]),
+                       ("rm", ["rm", "metric/hwloc:iter-0", "-o", "yaml"])):
+        r = cli(*args, "-r", host, "--plain-http")
+        assert r.exit_code == 0, (name, r.stderr)
+        as_yaml[name] = yaml.safe_load(r.stdout)
+    assert as_yaml["push"]["reference"] == as_yaml["pull"]["reference"] == as_yaml["rm"]["reference"] == \
+        f"{host}/metric/hwloc:iter-0"
+    assert as_yaml["pull"]["digest"] == as_yaml["push"]["digest"] == as_yaml["rm"]["digest"]
+    assert as_yaml["tags"] == {"repository": "metric/hwloc", "tags": ["iter-0"]}
+    assert "metric/hwloc" in as_yaml["ls"]["repositories"]
+    assert as_yaml["gc"]["registry"] == host and as_yaml["gc"]["dryRun"] is True
 
 
 def test_the_registry_can_be_written_in_the_reference(any_registry, workdir):
@@ -105,6 +127,16 @@ def test_help_explains_every_command():
     for command in ("push", "pull", "tags", "ls", "rm"):
         assert command in r.stdout
     assert "--include" in cli("pull", "--help").stdout
+
+
+@pytest.mark.parametrize("command", ["push", "pull", "tags", "ls", "rm", "gc"])
+def test_every_transfer_command_lists_the_shared_target_options(command):
+    """The ten options are declared once (cli/targets.py: transfer_command) and still each command's."""
+    shown = cli(command, "--help").stdout
+    for option in ("--registry", "--plain-http", "--insecure", "--cache", "--kubeconfig", "--context", "--namespace",
+                   "--timeout", "--connect-timeout", "--read-timeout", "--output"):
+        assert option in shown, (command, option)
+    assert "KUBECTL_ORAS_TIMEOUT" in shown and "yaml" in shown
 
 
 # -- a registry (or token service) that lies: one line naming the registry and the request ----------

@@ -3,8 +3,9 @@ discovery (an executable `kubectl-oras` on PATH): create-cache --wait, then push
 the port-forward the real kubelet serves (and the Python API, to the same cache), byte for byte,
 with the cache's auth on and its password read from its Secret (never shown); tags, ls, gc and rm
 aimed at the cache by name; a missing tag answered with the tags there are; status of the Ready
-cache. The same session again from the krew release: the frozen bundle scripts/release.sh builds,
-installed by the real krew, with no Python of ours on PATH or PYTHONPATH (in this module, so the
+cache; the Python API's session making all its calls through one port-forward, and its NotFound
+through a cache. The same session again from the krew release: the frozen bundle scripts/release.sh
+builds, installed by the real krew, with no Python of ours on PATH or PYTHONPATH (in this module, so the
 node's controller is started once for both).
 """
 
@@ -15,11 +16,15 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 import kubectl_oras
+from kubectl_oras.kube.portforward import PortForward
+from kubectl_oras.oci.errors import NotFound
 from tests.cluster.apply import new_namespace
 from tests.e2e.test_workflow_on_a_node import cluster, get  # noqa: F401 - fixture
 from tests.packaging.release import krew, release_build
@@ -38,6 +43,23 @@ def plugin_env(tmp_path_factory) -> dict[str, str]:
     plugin.chmod(0o755)
     return {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(bin_dir),
             "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+@contextmanager
+def counting_port_forwards() -> Iterator[list[PortForward]]:
+    """Every port-forward started in this process while in the block."""
+    opened: list[PortForward] = []
+    start = PortForward.start
+
+    def counted(self: PortForward) -> None:
+        opened.append(self)
+        start(self)
+
+    PortForward.start = counted  # type: ignore[method-assign]
+    try:
+        yield opened
+    finally:
+        PortForward.start = start  # type: ignore[method-assign]
 
 
 def kubectl(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -121,10 +143,29 @@ def run_the_users_commands(cp, ns: str, env: dict[str, str], tmp_path: Path) -> 
     removed = kubectl(env, "oras", "rm", "metric/lammps:iter-0", "-n", ns)
     assert removed.returncode == 0 and removed.stdout.startswith(f"Deleted metric/lammps:iter-0 (cache {ns}/oras)")
 
-    # The Python API, in this process, to the same cache by name.
-    got = kubectl_oras.pull("metric/hwloc:iter-0", str(tmp_path / "api"), namespace=ns, kubeconfig=str(cp.kubeconfig))
-    assert got.reference == "metric/hwloc:iter-0" and (tmp_path / "api" / "analysis" / "summary.txt").read_bytes() == small
-    assert kubectl_oras.tags("metric/lammps", namespace=ns, kubeconfig=str(cp.kubeconfig)) == ["iter-1"]
+    # The Python API, in this process, to the same cache by name: each module-level call opens a
+    # port-forward of its own, a session one for all its calls; a missing tag is NotFound.
+    with counting_port_forwards() as opened:
+        got = kubectl_oras.pull("metric/hwloc:iter-0", str(tmp_path / "api"), namespace=ns,
+                                kubeconfig=str(cp.kubeconfig))
+        assert got.reference == "metric/hwloc:iter-0"
+        assert (tmp_path / "api" / "analysis" / "summary.txt").read_bytes() == small
+        assert kubectl_oras.tags("metric/lammps", namespace=ns, kubeconfig=str(cp.kubeconfig)) == ["iter-1"]
+        with pytest.raises(NotFound) as gone:
+            kubectl_oras.pull("metric/lammps:iter-7", str(tmp_path / "none"), namespace=ns, kubeconfig=str(cp.kubeconfig))
+        assert str(gone.value) == ("pull metric/lammps:iter-7: not found: manifest unknown; tags in metric/lammps: "
+                                   f"iter-1 (cache {ns}/oras)")
+        assert len(opened) == 3
+        with kubectl_oras.session(namespace=ns, kubeconfig=str(cp.kubeconfig)) as oras:
+            pushed = oras.push("metric/api:v1", [str(log)])
+            assert pushed.reference == "metric/api:v1"
+            assert oras.tags("metric/api") == ["v1"]
+            assert oras.pull("metric/api:v1", str(tmp_path / "session")).digest == pushed.digest
+            with pytest.raises(NotFound, match=f"tags in metric/api: v1 \\(cache {ns}/oras\\)$"):
+                oras.pull("metric/api:v9", str(tmp_path / "none"))
+            assert oras.tags("metric/lammps") == ["iter-1"]
+        assert len(opened) == 4, "one session, one port-forward"
+    assert (tmp_path / "session" / "lammps.out").read_bytes() == log.read_bytes()
 
     status = kubectl(env, "oras", "status", "-n", ns, "-o", "json")
     assert status.returncode == 0 and json.loads(status.stdout)[0]["ready"] is True, status.stdout + status.stderr

@@ -18,7 +18,8 @@ JOB = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "lammps"},
 
 
 def test_every_exported_name_is_there_with_a_docstring():
-    assert set(kubectl_oras.__all__) == {"OrasError", "__version__", "annotate", "pull", "push", "tags"}
+    assert set(kubectl_oras.__all__) == {"OrasError", "__version__", "annotate", "pull", "push", "session",
+                                          "tags"}
     for name in kubectl_oras.__all__:
         value = getattr(kubectl_oras, name)
         assert name == "__version__" or value.__doc__, name

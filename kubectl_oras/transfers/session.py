@@ -1,0 +1,227 @@
+"""The transfers, once, for the command line and the Python API: pull, push, the tags of a
+repository, the repositories, delete, and an open registry for retention (gc). A ``Session``
+opens what a place needs when first asked (a cache's port-forward, once, reused by every later
+call) and closes it at the end of its ``with`` block.
+
+Through a cache, the engine connects to the tunnel's local address but knows the registry by the
+cache's name, so no message needs an address cut out; an error keeps its class, gains
+``(cache NS/NAME)`` when it does not say so already, and what the port-forward saw go wrong.
+
+The engine and the cluster stack are imported when a session first opens something.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import OrasError
+from ..oci.defaults import DEFAULT_ARTIFACT_TYPE
+from .options import TransferOptions
+from .places import Located, Place, locate, place_of
+
+if TYPE_CHECKING:
+    from ..cluster.registry import CacheRegistry
+    from ..oci.client import RegistryClient
+    from ..oci.delete import Deleted
+    from ..oci.progress import Progress
+    from ..oci.pull import PullResult
+    from ..oci.push import PushResult
+    from ..oci.reference import Reference
+
+MAX_TAGS_SAID = 20
+
+
+@dataclass(frozen=True)
+class Reached:
+    """How output names the registry a transfer reached: ``name`` is the registry's host, or
+    ``cache lab/oras`` for the cache ``cache`` (``lab/oras``)."""
+
+    name: str
+    cache: str | None = None
+
+    @property
+    def suffix(self) -> str:
+        """`` (cache lab/oras)`` after a line about a cache's registry; nothing for a registry."""
+        return f" (cache {self.cache})" if self.cache else ""
+
+    @property
+    def description(self) -> dict[str, str]:
+        """For -o json|yaml through a cache: which one (a registry's output is as it always was)."""
+        return {"cache": self.cache} if self.cache else {}
+
+
+class Session:
+    """Transfers with one set of options. ``on_start(what)`` is called as each one starts talking
+    to its registry (the command line arms its --timeout alarm there)."""
+
+    def __init__(self, options: TransferOptions, *, on_start: Callable[[str], None] | None = None) -> None:
+        self.options = options
+        self._on_start = on_start
+        self._stack = ExitStack()
+        self._cache: CacheRegistry | None = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the port-forward, if one was opened."""
+        self._cache = None
+        self._stack.close()
+
+    def locate(self, reference: str, *, default_tag: str | None = "latest") -> Located:
+        """``reference`` parsed once, and where it lives (places.py: locate)."""
+        return locate(reference, self.options, default_tag=default_tag)
+
+    def place(self) -> Place:
+        """Where a command without a reference goes (ls, gc)."""
+        return place_of(self.options)
+
+    def reached(self, place: Place) -> Reached:
+        """How output names ``place``, once a transfer has reached it."""
+        if place.registry is not None:
+            return Reached(place.registry)
+        cache = self._open_cache()
+        return Reached(cache.name, f"{cache.endpoint.namespace}/{cache.endpoint.name}")
+
+    # -- the transfers ------------------------------------------------------------------------
+
+    def pull(self, where: Located, output_dir: str = ".", *, include: Sequence[str] | None = None,
+             unpack: bool = True, concurrency: int = 4, progress: Progress | None = None) -> PullResult:
+        """The artifact's files into ``output_dir``; a missing one says which tags there are."""
+        from ..oci.errors import NotFound
+        from ..oci.pull import pull_artifact
+
+        with self.registry(where.place, push=False, what=f"pull {where.name}") as client:
+            try:
+                return pull_artifact(client, where.reference, output_dir, include=list(include) if include else None,
+                                     unpack=unpack, concurrency=concurrency, progress=progress)
+            except NotFound as e:
+                raise NotFound(f"{e}; {tags_said(client, where.reference)}", status=e.status, codes=e.codes) from e
+
+    def push(self, where: Located, paths: Sequence[str], *, annotations: Mapping[str, str] | None = None,
+             artifact_type: str = DEFAULT_ARTIFACT_TYPE, concurrency: int = 4,
+             progress: Progress | None = None) -> PushResult:
+        """Files and directories (each directory one tar+gzip layer) as one artifact."""
+        from ..oci.digest_cache import DigestCache
+        from ..oci.push import push_artifact
+
+        with self.registry(where.place, push=True, what=f"push {where.name}") as client:
+            return push_artifact(client, where.reference, list(paths), annotations=dict(annotations or {}),
+                                 artifact_type=artifact_type, concurrency=concurrency, progress=progress,
+                                 cache=DigestCache())
+
+    def tags(self, where: Located) -> list[str]:
+        """The tags of a repository (``where`` located with no default tag), in the registry's order."""
+        from ..oci.errors import InvalidReference
+
+        ref = where.reference
+        if ref.tag or ref.digest:
+            raise InvalidReference(f"{where.text!r}: give a repository without a tag or digest")
+        with self.registry(where.place, push=False, what=f"list tags of {where.name}") as client:
+            return client.list_tags(ref.repository)
+
+    def repositories(self, place: Place) -> list[str]:
+        """The repositories in a registry, those that are valid names."""
+        from ..oci.reference import is_valid_repository
+
+        what = "list repositories" + (f" of {place.registry}" if place.registry else "")
+        with self.registry(place, push=False, what=what) as client:
+            return [r for r in client.list_repositories() if is_valid_repository(r)]
+
+    def delete(self, where: Located) -> Deleted:
+        """A tag (never other tags that share its manifest) or a manifest by digest."""
+        from ..oci.delete import delete_artifact
+        from ..oci.errors import InvalidReference
+
+        if not where.reference.tag and not where.reference.digest:
+            raise InvalidReference(f"{where.text!r}: say which tag or digest to delete (repo:tag)")
+        with self.registry(where.place, push=True, what=f"delete {where.name}") as client:
+            return delete_artifact(client, where.reference)
+
+    @contextmanager
+    def registry(self, place: Place, *, push: bool, what: str, pool_size: int = 8) -> Iterator[RegistryClient]:
+        """A client for ``place``, for the ``with`` block (retention's gc runs in one). Through a
+        cache, an error in the block is said about the cache, its class kept."""
+        from ..oci.client import Credentials, RegistryClient
+
+        options = self.options
+        if place.registry is not None:
+            if self._on_start is not None:
+                self._on_start(what)
+            yield RegistryClient(place.registry, plain_http=options.plain_http, insecure=options.insecure,
+                                 credentials=Credentials.from_env(push=push), timeouts=options.timeouts,
+                                 pool_size=pool_size)
+            return
+        cache = self._open_cache()
+        endpoint = cache.endpoint
+        credentials = (Credentials(endpoint.username, endpoint.password) if endpoint.username and endpoint.password
+                       else Credentials.from_env(push=push))
+        if self._on_start is not None:
+            self._on_start(what)
+        try:
+            yield RegistryClient(cache.address, plain_http=True, credentials=credentials, timeouts=options.timeouts,
+                                 pool_size=pool_size, name=cache.name)
+        except OrasError as e:
+            said = about_cache(e, cache.name, cache.tunnel_failure)
+            if said is e:
+                raise
+            raise said from e
+
+    def _open_cache(self) -> CacheRegistry:
+        if self._cache is None:
+            from ..cluster.registry import open_cache_registry
+            from ..kube.errors import ClusterUnreachable
+
+            options = self.options
+            try:
+                self._cache = self._stack.enter_context(open_cache_registry(
+                    cache=options.cache_name, namespace=options.namespace, kubeconfig=options.kubeconfig,
+                    context=options.context))
+            except ClusterUnreachable as e:  # no cluster at all: say the other way too
+                raise ClusterUnreachable(f"{e} (or name a registry with --registry HOST:PORT)") from e
+        return self._cache
+
+
+def about_cache(error: OrasError, cache: str, tunnel_failure: str | None) -> OrasError:
+    """``error`` said about the cache (``cache lab/oras``) with what the port-forward saw, as a copy
+    of the same class; ``error`` itself when there is nothing to add. A local file's error is not
+    about the cache."""
+    from ..oci.errors import LocalPathError
+
+    if isinstance(error, LocalPathError):
+        return error
+    text = str(error)
+    said = text if cache in text else f"{text} ({cache})"
+    if tunnel_failure and tunnel_failure not in said:
+        said += f" (port-forward: {tunnel_failure})"
+    if said == text:
+        return error
+    copied = copy.copy(error)
+    copied.args = (said,)
+    return copied
+
+
+def tags_said(client: RegistryClient, ref: Reference) -> str:
+    """After "not found": the repository's tags, so the user sees what there is."""
+    from ..oci.errors import NotFound, RegistryError
+
+    if not ref.tag:
+        return f"no manifest {ref.digest} in {ref.repository}"
+    try:
+        found = client.list_tags(ref.repository)
+    except NotFound:
+        return f"there is no repository {ref.repository}"
+    except RegistryError:
+        return f"no tag {ref.tag} in {ref.repository}"
+    if not found:
+        return f"{ref.repository} has no tags"
+    shown = ", ".join(found[:MAX_TAGS_SAID]) + (f", … ({len(found) - MAX_TAGS_SAID} more)"
+                                                if len(found) > MAX_TAGS_SAID else "")
+    return f"tags in {ref.repository}: {shown}"
