@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 from pathlib import Path
 
@@ -104,3 +105,13 @@ def test_the_request_has_a_field_for_each_flag_and_writes_the_inputs_first():
     assert [f.name for f in dataclasses.fields(Request)] == [e.field for e in schema.FLAGGED]
     given = Request.from_flags({e.field: None for e in schema.FLAGGED} | {"inputs": ["a:1", "b:2"], "cache": "c"})
     assert list(given.values()) == ["input-uri", "input-uri_1", "oras-cache"]
+
+
+def test_the_python_api_takes_a_keyword_for_each_flag():
+    """kubectl_oras.annotate offers what `kubectl oras annotate` offers, by the same names."""
+    from kubectl_oras import api
+
+    parameters = inspect.signature(api.annotate).parameters
+    for entry in schema.FLAGGED:
+        assert parameters[entry.field].kind is inspect.Parameter.KEYWORD_ONLY, entry.field
+        assert parameters[entry.field].default in (None, ()), entry.field
