@@ -9,7 +9,7 @@ reads it without loading the pod logic (docs/architecture.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DEFAULT_CACHE = "oras"
 
@@ -26,8 +26,9 @@ PUSH_POLICY = "push policy"  # one of step.py's PUSH_ON_FAILURE
 DURATION = "duration"  # 90s, 10m, … (durations.py), more than zero
 
 
-@dataclass(frozen=True)
-class Flag:
+# NamedTuples, not dataclasses: the command line builds these at every start, and a dataclass
+# costs several times as much to define.
+class Flag(NamedTuple):
     """How `kubectl oras annotate` sets a key: its option names and what its help shows for the value."""
 
     names: tuple[str, ...]
@@ -35,8 +36,7 @@ class Flag:
     repeatable: bool = False  # each use one more value (PULLED_ARTIFACTS)
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     """One annotation (without the prefix)."""
 
     key: str
