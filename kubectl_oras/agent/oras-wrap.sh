@@ -2,9 +2,10 @@
 # Runs the step's own argv ("$@", exactly as written in the pod spec) between the cache's pull
 # and push, and exits with the step's code, or non-zero when its outputs could not be stored.
 # Protocol: docs/pod-protocol.md. Every marker lives in a run directory of this run's own, so a
-# restarted container never sees an earlier run's markers. Every path and name comes from the
-# environment the injection sets (kubectl_oras/pods/step.py: wrapper_environment), where the
-# share's layout is defined once.
+# restarted container never sees an earlier run's markers. Every path and name, and every word
+# the sidecar's answers begin with, comes from the environment the injection sets
+# (kubectl_oras/pods/step.py: wrapper_environment); the share's layout and those words are
+# defined once, in kubectl_oras/pods/share.py.
 set -u
 bb="$KUBECTL_ORAS_SHARE_BUSYBOX"
 runs="$KUBECTL_ORAS_SHARE_RUNS"
@@ -28,6 +29,23 @@ termination_message() {
   [ -p "$t" ] || [ -d "$t" ] || [ -s "$t" ] || printf '%s\n' "$1" 2>/dev/null > "$t"
   return 0
 }
+
+# The words the sidecar's answers begin with. A pod spec that does not give them (made by an
+# older injection than this wrapper's image) cannot have its answers read: its step is not run.
+w_pulled="${KUBECTL_ORAS_VERDICT_PULLED:-}"
+w_pull_failed="${KUBECTL_ORAS_VERDICT_PULL_FAILED:-}"
+w_pushed="${KUBECTL_ORAS_VERDICT_PUSHED:-}"
+w_not_pushed="${KUBECTL_ORAS_VERDICT_NOT_PUSHED:-}"
+w_push_failed="${KUBECTL_ORAS_VERDICT_PUSH_FAILED:-}"
+if [ -n "${KUBECTL_ORAS_PULL_VERDICT:-}" ] || [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
+  for w in "$w_pulled" "$w_pull_failed" "$w_pushed" "$w_not_pushed" "$w_push_failed"; do
+    [ -n "$w" ] && continue
+    fail "the pod's spec does not give this wrapper the words of the sidecar's answers" \
+         "(KUBECTL_ORAS_VERDICT_*: it was injected by an older kubectl-oras than its image); the step was not run"
+    termination_message "kubectl-oras: the pod's spec lacks KUBECTL_ORAS_VERDICT_*: injected by an older kubectl-oras"
+    exit 1
+  done
+fi
 
 n=1
 # 0777: the sidecar, which may run as another user, writes its verdict here. Only a number taken
@@ -62,11 +80,11 @@ if [ -n "$pull_verdict" ]; then
   # in the pod may write; success only from the file, in the agent's own directory.
   fifo=0
   [ -n "$pull_wake" ] && [ -p "$pull_wake" ] && [ ! -L "$pull_wake" ] && exec 4<>"$pull_wake" && fifo=1
-  pulled="" tenths=0 said=0
-  while [ -z "$pulled" ] && [ ! -e "$pull_verdict" ] && [ ! -L "$pull_verdict" ]; do
+  answer="" tenths=0 said=0
+  while [ -z "$answer" ] && [ ! -e "$pull_verdict" ] && [ ! -L "$pull_verdict" ]; do
     if [ "$fifo" = 1 ]; then
       if read -t 1 line <&4; then
-        case "$line" in pull-failed:*) pulled="$line" ;; esac
+        case "$line" in "$w_pull_failed":*) answer="$line" ;; esac
         continue
       fi
       tenths=$((tenths + 10))
@@ -79,18 +97,18 @@ if [ -n "$pull_verdict" ]; then
     fi
   done
   [ "$fifo" = 1 ] && exec 4<&-
-  if [ -z "$pulled" ]; then
+  if [ -z "$answer" ]; then
     if [ -f "$pull_verdict" ]; then
-      pulled="$("$bb" head -c 4096 "$pull_verdict")"
+      answer="$("$bb" head -c 4096 "$pull_verdict")"
     else
-      pulled="pull-failed: $pull_verdict is not a file the sidecar wrote"
+      answer="$w_pull_failed: $pull_verdict is not a file the sidecar wrote"
     fi
   fi
-  case "$pulled" in
-    pulled) note "inputs pulled" ;;
+  case "$answer" in
+    "$w_pulled") note "inputs pulled" ;;
     *)
-      fail "$pulled; the step was not run (kubectl logs POD -c oras-push has the pull's log)"
-      termination_message "$pulled"
+      fail "$answer; the step was not run (kubectl logs POD -c oras-push has the pull's log)"
+      termination_message "$answer"
       : > "$seen" 2>/dev/null  # a sidecar that ends after the launcher's one run waits for it
       exit 1 ;;
   esac
@@ -329,14 +347,14 @@ if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$got" = 0 ] && [ "$stopped_before_don
   fail "stopped by a signal before the step finished: not waiting for the push"
   [ "$code" = 0 ] && code=143  # outputs not known to be stored: never report success
 elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$got" = 0 ]; then
-  verdict="push-failed: the sidecar (oras-push) gave no verdict within $verdict_wait s of the step's end, so its outputs are not known to be stored (kubectl logs POD -c oras-push; kubectl describe pod: its last state)"
+  verdict="$w_push_failed: the sidecar (oras-push) gave no verdict within $verdict_wait s of the step's end, so its outputs are not known to be stored (kubectl logs POD -c oras-push; kubectl describe pod: its last state)"
   fail "$verdict"; termination_message "$verdict"
   [ "$code" = 0 ] && code=1
 elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
   echo "$token" 2>/dev/null > "$seen"  # a sidecar that ends after this run waits for it (and its token)
   note "verdict: $verdict"
   case "$verdict" in
-    pushed*|not-pushed*) ;;
+    "$w_pushed"*|"$w_not_pushed"*) ;;
     *) fail "$verdict"; termination_message "$verdict"; [ "$code" = 0 ] && code=1 ;;
   esac
 fi

@@ -19,7 +19,7 @@ import time
 import traceback
 
 from ..errors import OrasError
-from ..pods.share import Run
+from ..pods.share import NOT_PUSHED, PUSH_FAILED, PUSHED, Run, saying
 from ..pods.step import EXIT_CODE_ANNOTATION, FAILED_TAG_SUFFIX, StepDescription
 from ..times import now_rfc3339
 from . import connection, pull_in_sidecar
@@ -123,7 +123,7 @@ def interrupted(run: Run, started: str) -> str:
     OOMKilled for a sidecar over its memory limit), which the sidecar does not read (it makes no
     API requests, and the pod's ServiceAccount need not allow it): the verdict says what it
     knows, and where to look."""
-    return (f"push-failed: the push of run {run.number} was interrupted: the sidecar died while pushing (out of "
+    return (f"{PUSH_FAILED}: the push of run {run.number} was interrupted: the sidecar died while pushing (out of "
             f"memory, or killed) in an attempt started at {started}; it is not tried again in this pod "
             "(kubectl describe pod: the oras-push container's last state says why)")
 
@@ -168,15 +168,15 @@ def push_run(step: StepDescription, run: Run, code: int, token: str, stop: threa
     ended, so its wrapper no longer waits for this verdict, and the pod fails), nothing more is
     tagged: a tag must not say that a step the pod reports as failed succeeded."""
     if step.output is None:
-        return "not-pushed: no output-uri"
+        return saying(NOT_PUSHED, "no output-uri")
     names = output_names(run)
     ref = connection.reference(step, step.output)
     if code != 0:
         if step.push_on_failure != "failed-tag" or not names:
-            return f"not-pushed: the step exited with {code}"
+            return saying(NOT_PUSHED, f"the step exited with {code}")
         ref = ref.with_tag(failed_tag(ref.tag or "latest"))
     if not names:
-        return "push-failed: the step produced no output to push"
+        return saying(PUSH_FAILED, "the step produced no output to push")
     from ..oci.push import push_artifact  # warmed up by run()'s background import
     from ..oci.signals import alarm_after
 
@@ -191,9 +191,9 @@ def push_run(step: StepDescription, run: Run, code: int, token: str, stop: threa
                                    annotations={EXIT_CODE_ANNOTATION: str(code)}, stop=stop)
     except OrasError as e:
         if stop.is_set():
-            return f"push-failed: pushing {ref}: the pod is going away (SIGTERM): {e}"
-        return f"push-failed: pushing {ref}: {e}"
-    return f"pushed {result.reference}@{result.digest}"
+            return saying(PUSH_FAILED, f"pushing {ref}: the pod is going away (SIGTERM): {e}")
+        return saying(PUSH_FAILED, f"pushing {ref}: {e}")
+    return f"{PUSHED} {result.reference}@{result.digest}"
 
 
 def handle_run(step: StepDescription, run: Run, stop: threading.Event) -> tuple[str, str]:
@@ -207,13 +207,13 @@ def handle_run(step: StepDescription, run: Run, stop: threading.Event) -> tuple[
             return interrupted(run, started), token
         return push_run(step, run, code, token, stop), token
     except OrasError as e:
-        return f"push-failed: {e}", token
+        return saying(PUSH_FAILED, str(e)), token
     except OSError as e:  # e.g. an output the step made unreadable to us
-        return (f"push-failed: {e.filename}: {e.strerror}" if e.filename and e.strerror else f"push-failed: {e}"), token
+        return saying(PUSH_FAILED, f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)), token
     except Exception as e:  # a bug of ours is still a verdict, never a crash (and a crash loop on this run)
         if step.debug:
             traceback.print_exc()
-        return f"push-failed: unexpected error ({type(e).__name__}: {e})", token
+        return saying(PUSH_FAILED, f"unexpected error ({type(e).__name__}: {e})"), token
 
 
 def _warm_up() -> None:

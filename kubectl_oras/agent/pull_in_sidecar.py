@@ -8,14 +8,15 @@ notice only at its next look, up to a second later (docs/pod-protocol.md). Inste
   the launcher as soon as the hook returns, so the hook does nothing that can take long: the
   kubelet cancels no running hook, and a pod deleted meanwhile would wait for it.
 - ``pull``, in the sidecar's own process before it watches for runs, pulls and writes its
-  answer, ``pulled`` or ``pull-failed: …``, to ``pull/verdict``, then pokes the fifo. Its log is
-  the sidecar's (``kubectl logs POD -c oras-push``), and SIGTERM stops it at once.
+  answer, ``PULLED`` or ``PULL_FAILED: …`` (share.py's words), to ``pull/verdict``, then pokes
+  the fifo. Its log is the sidecar's (``kubectl logs POD -c oras-push``), and SIGTERM stops it
+  at once.
 - The wrapper waits for that answer before anything else, and runs nothing after a failure.
 
 Neither ever fails its container: a failing hook makes the kubelet kill the sidecar and start it
 again, for ever (a sidecar always restarts). A sidecar started again later in the pod's life
 finds the answer there and pulls nothing; one that finds a pull started and never answered (the
-sidecar was killed, say out of memory) answers ``pull-failed`` rather than trying again for ever.
+sidecar was killed, say out of memory) answers ``PULL_FAILED`` rather than trying again for ever.
 """
 
 from __future__ import annotations
@@ -28,13 +29,10 @@ import sys
 import threading
 from typing import Any
 
-from ..pods.share import Share
+from ..pods.share import PULL_FAILED, PULLED, Share, saying
 from ..pods.step import StepDescription
 from . import error_text
 from .markers import wake, write_marker
-
-PULLED = "pulled"
-FAILED = "pull-failed"
 
 
 def prepare(step: StepDescription) -> int:
@@ -77,7 +75,7 @@ class PullStopped(Exception):
     """SIGTERM came while the sidecar pulled: the pod is going away."""
 
 
-STOPPED = f"{FAILED}: stopped by SIGTERM (the pod is going away)"
+STOPPED = saying(PULL_FAILED, "stopped by SIGTERM (the pod is going away)")
 
 
 def pull(step: StepDescription, stop: threading.Event) -> str | None:
@@ -92,7 +90,7 @@ def pull(step: StepDescription, stop: threading.Event) -> str | None:
     try:
         make_pull_dir(layout)
         if os.path.lexists(layout.pull_started):
-            verdict = (f"{FAILED}: an earlier pull in this pod ended without an answer (the sidecar was killed: out "
+            verdict = (f"{PULL_FAILED}: an earlier pull in this pod ended without an answer (the sidecar was killed: out "
                        "of memory?); it is not tried again in this pod")
         else:
             os.close(os.open(layout.pull_started, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
@@ -100,9 +98,9 @@ def pull(step: StepDescription, stop: threading.Event) -> str | None:
     except PullStopped:  # SIGTERM just as the handler went in
         verdict = STOPPED
     except Exception as e:
-        verdict = f"{FAILED}: {error_text(e)}"
+        verdict = saying(PULL_FAILED, error_text(e))
     if verdict != PULLED:
-        print(f"kubectl-oras pull: error: {verdict.removeprefix(FAILED + ': ')}", file=sys.stderr, flush=True)
+        print(f"kubectl-oras pull: error: {verdict.removeprefix(saying(PULL_FAILED, ''))}", file=sys.stderr, flush=True)
     return answer_again(layout, verdict)
 
 
@@ -130,7 +128,7 @@ def _pull(step: StepDescription, stop: threading.Event) -> str:
     except PullStopped:
         return STOPPED
     except Exception as e:
-        return f"{FAILED}: {error_text(e)}"
+        return saying(PULL_FAILED, error_text(e))
 
 
 def answer_again(layout: Share, verdict: str, *, report: bool = True) -> str | None:
@@ -141,9 +139,9 @@ def answer_again(layout: Share, verdict: str, *, report: bool = True) -> str | N
         answer(layout, verdict)
         return None
     except Exception as e:
-        reason = f"{FAILED}: cannot write the pull's answer into {layout.pull} ({error_text(e)})"
+        reason = f"{PULL_FAILED}: cannot write the pull's answer into {layout.pull} ({error_text(e)})"
         if report:
-            print(f"kubectl-oras pull: error: {reason.removeprefix(FAILED + ': ')}; trying again every second",
+            print(f"kubectl-oras pull: error: {reason.removeprefix(saying(PULL_FAILED, ''))}; trying again every second",
                   file=sys.stderr, flush=True)
         wake(layout.pull_wake, reason)
         return verdict
@@ -157,7 +155,7 @@ def answer(layout: Share, verdict: str) -> None:
 
 def failed_answer(layout: Share) -> bool:
     """Whether the pull's answer in the share is a failure (the step will not run): anything but
-    a regular file saying ``pulled`` is one, as the wrapper reads it. Opened without following a
+    a regular file saying ``PULLED`` is one, as the wrapper reads it. Opened without following a
     link or blocking (a fifo planted there must not hold the sidecar)."""
     try:
         fd = os.open(layout.pull_verdict, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from ..errors import OrasError
+from ..pods.annotation_schema import FLAGGED
 from .cluster_options import Cluster, ContextOption, KubeconfigOption, NamespaceOption, progress
 from .common import add_command, examples, handle_errors
 
@@ -31,6 +34,30 @@ EPILOG = examples(
 )
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_annotation_flags(command: F) -> F:
+    """``command`` with an option for each key of the annotation schema's table that has a flag,
+    in the table's order after -f, received in its ``**flags`` by the key's field: typer reads
+    the options from the signature set here."""
+    signature = inspect.signature(command, eval_str=True)  # the annotations as typer reads them, not as strings
+    parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values()
+                  if p.kind != inspect.Parameter.VAR_KEYWORD]
+    after = next(i for i, p in enumerate(parameters) if p.name == "filename") + 1
+    flags = []
+    for entry in FLAGGED:
+        assert entry.flag is not None
+        kind = list[str] | None if entry.flag.repeatable else str | None
+        option = typer.Option(*entry.flag.names, metavar=entry.flag.metavar, help=entry.help)
+        flags.append(inspect.Parameter(entry.field, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                       annotation=Annotated[kind, option]))
+    parameters[after:after] = flags
+    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return command
+
+
+@with_annotation_flags
 @handle_errors
 def annotate(
     target: Annotated[str | None, typer.Argument(metavar="TYPE/NAME", help="job/x, deploy/x, jobset/x, cronjob/x, …")] = None,
@@ -38,26 +65,16 @@ def annotate(
                                                show_default=False)] = None,
     filename: Annotated[str | None, typer.Option("--filename", "-f", metavar="FILE",
                                                  help="Annotate a manifest (- for stdin) and print it; no cluster.")] = None,
-    output: Annotated[str | None, typer.Option("--output", metavar="REF", help="repo:tag to push after the step.")] = None,
-    output_path: Annotated[str | None, typer.Option("--output-path", metavar="PATH", help="What to push.")] = None,
-    inputs: Annotated[list[str] | None, typer.Option("--input", metavar="REF",
-                                                     help="repo:tag to pull before the step (repeatable).")] = None,
-    input_path: Annotated[str | None, typer.Option("--input-path", metavar="PATH", help="Where inputs go.")] = None,
-    output_pipe: Annotated[str | None, typer.Option("--output-pipe", metavar="PATH",
-                                                    help="File that gets the step's stdout (pushed too).")] = None,
-    container: Annotated[str | None, typer.Option("--container", "-c", metavar="NAME",
-                                                  help="The container that runs the step.")] = None,
-    cache: Annotated[str | None, typer.Option("--cache", metavar="NAME", help="The OrasCache (default: oras).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace different values already there.")] = False,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
+    **flags: Any,
 ) -> None:
     """Annotate a workload so that its pods pull inputs from, and push outputs to, the cache."""
     from ..pods.annotate import Request, parse_target
 
-    values = Request(output=output, output_path=output_path, inputs=tuple(inputs or ()), input_path=input_path,
-                     output_pipe=output_pipe, container=container, cache=cache).values()
+    values = Request.from_flags(flags).values()
     if filename is not None:
         if target is not None:
             raise OrasError("give TYPE/NAME or -f FILE, not both")

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import OrasError
+from .annotation_schema import FLAGGED, PULLED_ARTIFACTS, numbered
 from .annotations import INPUT_N, PREFIX, annotation_key, ours, parse_settings
 from .injection import InjectionConfig, InvalidPod, is_injected, metadata_of
 from .workloads import describe, inject_manifest, is_list, pod_templates
@@ -88,7 +90,8 @@ def parse_target(text: str, name: str | None = None) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Request:
-    """What the flags ask for, as values by key without the prefix."""
+    """What the flags ask for: one field for each key of the schema's table that has a flag
+    (``annotation_schema.FLAGGED``), named as its ``field`` (the Python API's keyword arguments)."""
 
     output: str | None = None
     output_path: str | None = None
@@ -98,16 +101,23 @@ class Request:
     container: str | None = None
     cache: str | None = None
 
+    @classmethod
+    def from_flags(cls, flags: Mapping[str, Any]) -> Request:
+        """From the command line's options by field (a repeatable one not given is None there)."""
+        given: dict[str, Any] = {entry.field: tuple(flags[entry.field] or ()) if entry.kind == PULLED_ARTIFACTS
+                                 else flags[entry.field] for entry in FLAGGED}
+        return cls(**given)
+
     def values(self) -> dict[str, str]:
-        """Our keys and values: the first --input is input-uri, the next input-uri_1, … (docs/annotations.md)."""
+        """Our keys and values, the inputs first: the first --input is input-uri, the next
+        input-uri_1, … (docs/annotations.md); then the others in the table's order."""
         out: dict[str, str] = {}
-        for i, ref in enumerate(self.inputs):
-            out["input-uri" if i == 0 else f"input-uri_{i}"] = ref
-        for key, value in (("output-uri", self.output), ("output-path", self.output_path),
-                           ("input-path", self.input_path), ("output-pipe", self.output_pipe),
-                           ("container", self.container), ("oras-cache", self.cache)):
-            if value is not None:
-                out[key] = value
+        for entry in sorted(FLAGGED, key=lambda entry: entry.kind != PULLED_ARTIFACTS):
+            given = getattr(self, entry.field)
+            if entry.kind == PULLED_ARTIFACTS:
+                out.update({numbered(entry.key, i): ref for i, ref in enumerate(given)})
+            elif given is not None:
+                out[entry.key] = given
         if not out:
             raise OrasError("nothing to annotate: give --output/--output-path, --input, … (kubectl oras annotate --help)")
         return out

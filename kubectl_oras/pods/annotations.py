@@ -1,5 +1,6 @@
-"""The pod annotation schema (prefix ``oras.converged-computing.github.io/``): parse, validate,
-merge with the controlling owner's, and render.
+"""The pod annotations (prefix ``oras.converged-computing.github.io/``): parse, validate, merge
+with the controlling owner's, and render, each key as its kind in the schema's table says
+(``annotation_schema.py``).
 
 Every key the predecessor operator understood keeps its meaning (docs/annotations.md).
 Pure: plain dicts in, a ``StepSettings`` (or an ``InvalidAnnotations`` naming the culprit) out.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,21 +21,15 @@ from ..fields import shown
 from ..oci.errors import InvalidReference
 from ..oci.reference import parse_name, registry_host_of
 from ..orascache import DEFAULT_CACHE, NAME_RULE, is_cache_name
+from . import annotation_schema as schema
 from . import patterns, variables
+from .annotation_schema import IGNORED, KEYS
 from .share import SHARE_MOUNT, in_share
 from .step import PUSH_ON_FAILURE
 
 PREFIX = "oras.converged-computing.github.io/"
 
-KNOWN = frozenset({
-    "oras-cache", "input-uri", "output-uri", "input-path", "output-path", "output-pipe", "container",
-    "registry", "oras-env", "unpack", "debug", "push-on-failure", "timeout", "input-overwrite",
-})
-IGNORED = {  # accepted for old manifests, with a warning: we download nothing at pod start
-    "oras-container": "we ship the agent in our own image",
-    "entrypoint": "the wrapper ships in our own image",
-    "oras-entrypoint": "the wrapper ships in our own image",
-}
+KNOWN = frozenset(k.key for k in KEYS)
 # Always applied with fullmatch: `$` would also match before a trailing newline (a YAML `|` block).
 INPUT_N = re.compile(r"input-uri_([0-9]+)")
 BOOLEAN = {"true": True, "false": False}
@@ -202,34 +197,103 @@ def expand_for_pod(settings: StepSettings, metadata: Mapping[str, Any]) -> StepS
         output=expanded(settings.output) if settings.output else None)
 
 
-def _boolean(values: dict[str, str], key: str, default: bool) -> bool:
-    if key not in values:
-        return default
-    value = values[key].strip().lower()
-    if value not in BOOLEAN:
-        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {values[key]!r} is not \"true\" or \"false\"")
-    return BOOLEAN[value]
+def _cache_name(key: str, value: str) -> str:
+    if not is_cache_name(value):  # the controller's rule: a cache of another name never runs a registry
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {value!r} cannot name an OrasCache: {NAME_RULE}")
+    return value
 
 
-def _duration(values: dict[str, str], key: str) -> float | None:
-    if key not in values:
-        return None
-    try:
-        return positive_duration(values[key])
-    except ValueError as e:
-        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {e}") from None
+def _pushed_artifact(key: str, value: str) -> ArtifactName:
+    output = parse_artifact(value, key=key)
+    if output.is_pattern:
+        raise InvalidAnnotations(
+            f"annotation {annotation_key(key)}: {str(output)!r}: a pattern (* or ?) can only be pulled "
+            "(in an input-uri); push to one tag")
+    if output.digest:
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: push to a tag (repo:tag), not a digest")
+    return output
 
 
-def _path(values: dict[str, str], key: str) -> str | None:
-    value = values.get(key)
-    if value is None:
-        return None
+def _path(key: str, value: str) -> str:
     if "\x00" in value or "\n" in value:
         raise InvalidAnnotations(f"annotation {annotation_key(key)}: the path contains a NUL or newline")
     return value
 
 
-SHARE_PATH_KEYS = ("input-path", "output-path", "output-pipe")
+def _text(key: str, value: str) -> str:
+    return value
+
+
+def _host(key: str, value: str) -> str:
+    if not _HOST.fullmatch(value):
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {value!r} is not HOST[:PORT] (optionally http://)")
+    return value
+
+
+def _secret(key: str, value: str) -> str:
+    if not _DNS_SUBDOMAIN.fullmatch(value):
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {value!r} is not a valid Secret name")
+    return value
+
+
+def _boolean(key: str, value: str) -> bool:
+    if value.strip().lower() not in BOOLEAN:
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {value!r} is not \"true\" or \"false\"")
+    return BOOLEAN[value.strip().lower()]
+
+
+def _push_policy(key: str, value: str) -> str:
+    if value not in PUSH_ON_FAILURE:
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {value!r} is not one of {', '.join(PUSH_ON_FAILURE)}")
+    return value
+
+
+def _duration(key: str, value: str) -> float:
+    try:
+        return positive_duration(value)
+    except ValueError as e:
+        raise InvalidAnnotations(f"annotation {annotation_key(key)}: {e}") from None
+
+
+# How a value of each kind of the schema's table is read (the key, for messages, and the value).
+READERS: dict[str, Callable[[str, str], Any]] = {
+    schema.CACHE: _cache_name, schema.PUSHED_ARTIFACT: _pushed_artifact, schema.PATH: _path, schema.TEXT: _text,
+    schema.HOST: _host, schema.SECRET: _secret, schema.BOOLEAN: _boolean, schema.PUSH_POLICY: _push_policy,
+    schema.DURATION: _duration,
+}
+# How a value of each kind is written back (render); the others are written as they are.
+WRITERS: dict[str, Callable[[Any], str]] = {
+    schema.PUSHED_ARTIFACT: str, schema.BOOLEAN: lambda value: "true" if value else "false",
+    schema.DURATION: lambda seconds: f"{seconds:g}s",
+}
+
+
+def _read(entry: schema.Key, values: dict[str, str]) -> Any:
+    """The value of ``entry``'s key as its kind reads it; its default when absent (None: none)."""
+    if entry.kind == schema.PULLED_ARTIFACTS:
+        return _pulled_artifacts(entry, values)
+    value = values.get(entry.key, entry.default)
+    return None if value is None else READERS[entry.kind](entry.key, value)
+
+
+def _pulled_artifacts(entry: schema.Key, values: dict[str, str]) -> tuple[ArtifactName, ...]:
+    """The key, then its numbered keys in numeric order (KEY_01 beside KEY_1 is refused)."""
+    inputs = []
+    if entry.key in values:
+        inputs.append(parse_artifact(values[entry.key], key=entry.key))
+    numbered = sorted((int(m.group(1)), k) for k in values if (m := INPUT_N.fullmatch(k)))
+    for (number, key), (other_number, other) in zip(numbered, numbered[1:], strict=False):
+        if number == other_number:  # input-uri_01 beside input-uri_1: which comes first would be a key's spelling
+            raise InvalidAnnotations(
+                f"annotations {annotation_key(key)} and {annotation_key(other)} both number input {number}; "
+                "give each input its own number (input-uri_1, input-uri_2, …)")
+    for _, key in numbered:
+        inputs.append(parse_artifact(values[key], key=key))
+    _check_patterns_apart(inputs)
+    return tuple(inputs)
+
+
+SHARE_PATH_KEYS = tuple(sorted(k.key for k in KEYS if k.kind == schema.PATH))
 
 
 def check_outside_share(settings: StepSettings, *, working_dir: str | None = None) -> None:
@@ -239,7 +303,7 @@ def check_outside_share(settings: StepSettings, *, working_dir: str | None = Non
     (the launcher's workingDir) when known; the wrapper refuses at run time what only the step's
     filesystem can tell (links, the image's working directory)."""
     for key in SHARE_PATH_KEYS:
-        path = getattr(settings, key.replace("-", "_"))
+        path = getattr(settings, schema.KEY[key].field)
         if path is not None and in_share(path, working_dir=working_dir):
             where = f"{path} (from workingDir {working_dir})" if not path.startswith("/") else path
             raise InvalidAnnotations(
@@ -300,7 +364,8 @@ def _check_patterns_apart(inputs: list[ArtifactName]) -> None:
 
 
 def parse_settings(values: dict[str, str]) -> StepSettings:
-    """Validate our annotations (keys without prefix, e.g. from ``merge_owner``)."""
+    """Validate our annotations (keys without prefix, e.g. from ``merge_owner``), each as its kind
+    in the schema's table says; then what one key says of another."""
     warnings: list[str] = []
     for key in sorted(values):
         if key in IGNORED:
@@ -312,29 +377,8 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
             )
         if not values[key].strip():
             raise InvalidAnnotations(f"annotation {annotation_key(key)} is empty")
-    cache = values.get("oras-cache", DEFAULT_CACHE)
-    if not is_cache_name(cache):  # the controller's rule: a cache of another name never runs a registry
-        raise InvalidAnnotations(f"annotation {annotation_key('oras-cache')}: {cache!r} cannot name an OrasCache: {NAME_RULE}")
-    inputs = []
-    if "input-uri" in values:
-        inputs.append(parse_artifact(values["input-uri"], key="input-uri"))
-    numbered = sorted((int(m.group(1)), k) for k in values if (m := INPUT_N.fullmatch(k)))
-    for (number, key), (other_number, other) in zip(numbered, numbered[1:], strict=False):
-        if number == other_number:  # input-uri_01 beside input-uri_1: which comes first would be a key's spelling
-            raise InvalidAnnotations(
-                f"annotations {annotation_key(key)} and {annotation_key(other)} both number input {number}; "
-                "give each input its own number (input-uri_1, input-uri_2, …)")
-    for _, key in numbered:
-        inputs.append(parse_artifact(values[key], key=key))
-    _check_patterns_apart(inputs)
-    output = parse_artifact(values["output-uri"], key="output-uri") if "output-uri" in values else None
-    if output and output.is_pattern:
-        raise InvalidAnnotations(
-            f"annotation {annotation_key('output-uri')}: {str(output)!r}: a pattern (* or ?) can only be pulled "
-            "(in an input-uri); push to one tag")
-    if output and output.digest:
-        raise InvalidAnnotations(f"annotation {annotation_key('output-uri')}: push to a tag (repo:tag), not a digest")
-    output_path, output_pipe = _path(values, "output-path"), _path(values, "output-pipe")
+    read: dict[str, Any] = {entry.field: _read(entry, values) for entry in sorted(KEYS, key=_reading_order)}
+    output, output_path, output_pipe = read["output"], read["output_path"], read["output_pipe"]
     if output and not (output_path or output_pipe):
         raise InvalidAnnotations(
             f"annotation {annotation_key('output-uri')} needs {annotation_key('output-path')} (the file or directory to push)"
@@ -343,56 +387,25 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         which = "output-path" if output_path else "output-pipe"
         raise InvalidAnnotations(f"annotation {annotation_key(which)} needs {annotation_key('output-uri')} (where to push it)")
     _check_output_names(output_path, output_pipe)
-    registry = values.get("registry")
-    if registry is not None and not _HOST.fullmatch(registry):
-        raise InvalidAnnotations(f"annotation {annotation_key('registry')}: {registry!r} is not HOST[:PORT] (optionally http://)")
-    oras_env = values.get("oras-env")
-    if oras_env is not None and not _DNS_SUBDOMAIN.fullmatch(oras_env):
-        raise InvalidAnnotations(f"annotation {annotation_key('oras-env')}: {oras_env!r} is not a valid Secret name")
-    policy = values.get("push-on-failure", "never")
-    if policy not in PUSH_ON_FAILURE:
-        raise InvalidAnnotations(
-            f"annotation {annotation_key('push-on-failure')}: {policy!r} is not one of {', '.join(PUSH_ON_FAILURE)}"
-        )
-    settings = StepSettings(
-        cache=cache,
-        inputs=tuple(inputs),
-        output=output,
-        input_path=_path(values, "input-path"),
-        output_path=output_path,
-        output_pipe=output_pipe,
-        container=values.get("container"),
-        registry=registry,
-        oras_env=oras_env,
-        unpack=_boolean(values, "unpack", True),
-        debug=_boolean(values, "debug", False),
-        push_on_failure=policy,
-        timeout=_duration(values, "timeout"),
-        input_overwrite=_boolean(values, "input-overwrite", False),
-        warnings=tuple(warnings),
-    )
+    settings = StepSettings(**read, warnings=tuple(warnings))
     check_outside_share(settings)
     return settings
 
 
+def _reading_order(entry: schema.Key) -> int:
+    """The cache, then the inputs, then the rest in the table's order: which of several bad keys is named."""
+    return {schema.CACHE: 0, schema.PULLED_ARTIFACTS: 1}.get(entry.kind, 2)
+
+
 def render(settings: StepSettings) -> dict[str, str]:
-    """The annotations (with prefix) that parse back to ``settings``: what `kubectl oras annotate` writes."""
+    """The annotations (with prefix) that parse back to ``settings``: a key at its default is left out."""
     out: dict[str, str] = {}
-    if settings.cache != DEFAULT_CACHE:
-        out["oras-cache"] = settings.cache
-    for i, name in enumerate(settings.inputs):
-        out["input-uri" if i == 0 else f"input-uri_{i}"] = str(name)
-    optional = {
-        "output-uri": str(settings.output) if settings.output else None,
-        "input-path": settings.input_path, "output-path": settings.output_path,
-        "output-pipe": settings.output_pipe, "container": settings.container,
-        "registry": settings.registry, "oras-env": settings.oras_env,
-        "unpack": None if settings.unpack else "false", "debug": "true" if settings.debug else None,
-        "push-on-failure": None if settings.push_on_failure == "never" else settings.push_on_failure,
-        "timeout": f"{settings.timeout:g}s" if settings.timeout is not None else None,
-        "input-overwrite": "true" if settings.input_overwrite else None,
-    }
-    out.update({k: v for k, v in optional.items() if v is not None})
+    for entry in KEYS:
+        value = getattr(settings, entry.field)
+        if entry.kind == schema.PULLED_ARTIFACTS:
+            out.update({schema.numbered(entry.key, i): str(name) for i, name in enumerate(value)})
+        elif value is not None and (text := WRITERS.get(entry.kind, str)(value)) != entry.default:
+            out[entry.key] = text
     return {PREFIX + k: v for k, v in out.items()}
 
 

@@ -1,8 +1,9 @@
 """The share: the emptyDir every injected container mounts, and where each marker lives in it.
 
-Defined once here. The agent (Python) uses ``Share`` and ``Run``; the wrapper (POSIX sh) gets
-the same paths and names through its environment (``wrapper_environment`` in step.py), so no
-path is spelled twice. docs/pod-protocol.md says who writes what.
+Defined once here, with the words the sidecar's answers begin with (``PULLED``, ``PUSHED``, …).
+The agent (Python) uses ``Share``, ``Run`` and the words; the wrapper (POSIX sh) gets the same
+paths, names and words through its environment (``wrapper_environment`` in step.py), so none is
+spelled twice. docs/pod-protocol.md says who writes what.
 """
 
 from __future__ import annotations
@@ -13,6 +14,23 @@ from dataclasses import dataclass
 
 SHARE_VOLUME = "oras-share"
 SHARE_MOUNT = "/oras"
+
+# The first word of each answer the sidecar writes into a verdict file: ``pull/verdict`` holds
+# ``pulled`` or ``pull-failed: <reason>``; ``runs/N/verdict`` holds ``pushed <ref>@<digest>``,
+# ``not-pushed: <reason>`` or ``push-failed: <reason>`` (the wrapper says that one itself when no
+# verdict comes). The wrapper receives each as KUBECTL_ORAS_VERDICT_<NAME> (step.py).
+PULLED = "pulled"  # the inputs are in the share: the step may run
+PULL_FAILED = "pull-failed"  # the step is not run (also the one answer the wrapper takes from pull/wake)
+PUSHED = "pushed"  # the outputs are stored under the tag
+NOT_PUSHED = "not-pushed"  # nothing to push by policy (no output-uri, a failed step): not a failure
+PUSH_FAILED = "push-failed"  # the outputs are not known to be stored: the step fails
+VERDICT_WORDS = {"PULLED": PULLED, "PULL_FAILED": PULL_FAILED, "PUSHED": PUSHED, "NOT_PUSHED": NOT_PUSHED,
+                 "PUSH_FAILED": PUSH_FAILED}
+
+
+def saying(word: str, reason: str) -> str:
+    """An answer with its reason, as the wrapper prints it: ``push-failed: <reason>``."""
+    return f"{word}: {reason}"
 
 
 def in_share(path: str, *, working_dir: str | None = None, mount: str = SHARE_MOUNT) -> bool:
@@ -35,7 +53,7 @@ class Run:
 
     # Names inside a run directory; the wrapper receives them as KUBECTL_ORAS_RUN_* (step.py).
     DONE = "done"  # the step's exit code: written by the wrapper (DONE + ".tmp", renamed)
-    VERDICT = "verdict"  # pushed … / not-pushed: … / push-failed: …: written by the sidecar
+    VERDICT = "verdict"  # PUSHED …, NOT_PUSHED: … or PUSH_FAILED: … (above): written by the sidecar
     WAKE = "wake"  # a fifo the sidecar pokes when the verdict is there
     OUTPUTS = "outputs"  # copies of output-path and output-pipe, made by the wrapper
     STDOUT = "stdout"  # a fifo: the step's stdout on its way to tee (output-pipe)
@@ -100,7 +118,7 @@ class Share:
 
     @property
     def pull_verdict(self) -> str:
-        """``pulled`` or ``pull-failed: …``: the sidecar's answer, read by the wrapper before the step."""
+        """``PULLED`` or ``PULL_FAILED: …``: the sidecar's answer, read by the wrapper before the step."""
         return os.path.join(self.pull, "verdict")
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..durations import positive_seconds
 from ..errors import OrasError
-from .share import Run, Share
+from .share import VERDICT_WORDS, Run, Share
 
 STEP_ENV = "KUBECTL_ORAS_STEP"
 PUSH_ON_FAILURE = ("never", "failed-tag")  # what happens to the outputs of a step that failed
@@ -157,7 +157,8 @@ class WrapperSettings:
 
 
 def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, str]:
-    """The environment the wrapper reads: its settings and the share's layout (share.py)."""
+    """The environment the wrapper reads: its settings, the share's layout and the words the
+    sidecar's answers begin with (share.py)."""
     return {
         "KUBECTL_ORAS_SHARE": share.root,
         "KUBECTL_ORAS_SHARE_BUSYBOX": share.busybox,
@@ -171,6 +172,7 @@ def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, st
         "KUBECTL_ORAS_RUN_SEEN": Run.SEEN,
         "KUBECTL_ORAS_PULL_VERDICT": share.pull_verdict if settings.pulled_by_sidecar else "",
         "KUBECTL_ORAS_PULL_WAKE": share.pull_wake if settings.pulled_by_sidecar else "",
+        **{f"KUBECTL_ORAS_VERDICT_{name}": word for name, word in VERDICT_WORDS.items()},
         "KUBECTL_ORAS_TERMINATION_LOG": settings.termination_log,
         "KUBECTL_ORAS_VERDICT_WAIT": str(settings.verdict_wait),
         "KUBECTL_ORAS_INPUT_PATH": settings.input_path or "",

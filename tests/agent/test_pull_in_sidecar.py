@@ -180,6 +180,22 @@ def test_a_pod_spec_from_before_the_seen_marker_still_runs_its_step(pod, repo):
     assert r.returncode == 0 and "verdict: pushed" in r.stderr, r.stderr
 
 
+def test_a_pod_spec_without_the_verdict_words_does_not_run_its_step(pod, repo):
+    """A pod spec made by an older injection than its image does not give the wrapper the words of
+    the sidecar's answers: it could not tell a stored output from a failed push, so the step is not
+    run, and the container's status says why."""
+    pod.runs_once = False
+    pod.output, pod.output_path = f"{repo}-words:v1", "out.txt"
+    assert pod.init().returncode == 0
+    env = {k: v for k, v in {**os.environ, **launcher_env(pod)}.items() if not k.startswith("KUBECTL_ORAS_VERDICT_")}
+    r = subprocess.run([str(pod.share / "bin" / "busybox"), "sh", str(pod.share / "bin" / "oras-wrap"), "sh", "-c",
+                        "echo y > out.txt"], cwd=pod.workdir, env=env, capture_output=True, text=True,
+                       timeout=STEP_TIMEOUT)
+    assert r.returncode == 1 and "KUBECTL_ORAS_VERDICT_*" in r.stderr and "the step was not run" in r.stderr, r.stderr
+    assert not (pod.workdir / "out.txt").exists()
+    assert "injected by an older kubectl-oras" in pod.termination_log.read_text()
+
+
 def launcher_env(pod: LocalPod) -> dict[str, str]:
     from kubectl_oras.pods.share import Share
     from kubectl_oras.pods.step import WrapperSettings, wrapper_environment

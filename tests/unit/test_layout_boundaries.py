@@ -40,6 +40,8 @@ RULES = (
     Rule("kubectl_oras.oci", project=("kubectl_oras", "kubectl_oras.errors", "kubectl_oras.backoff", "kubectl_oras.orascache",
                                       "kubectl_oras.oci"),
          third_party=("requests", "urllib3", "oras")),
+    # plain data: the help reads it
+    Rule("kubectl_oras.pods.annotation_schema", project=("kubectl_oras.orascache",), third_party=()),
     Rule("kubectl_oras.pods", project=("kubectl_oras.errors", "kubectl_oras.durations", "kubectl_oras.orascache",
                                        "kubectl_oras.pods",
                                        "kubectl_oras.oci.reference",
@@ -186,6 +188,7 @@ def test_every_module_imports_only_what_its_folder_may(module, path):
     ("controller.runtime.cert_store", "from localcluster import pki", "localcluster"),
     ("kubectl_oras.transfers.session", "from ..cli.common import alarm", "kubectl_oras.cli.common"),
     ("kubectl_oras.transfers.session", "def f():\n    from ..cluster.caches import find_cache", "kubectl_oras.cluster.caches"),
+    ("kubectl_oras.pods.annotation_schema", "from .share import SHARE_MOUNT", "kubectl_oras.pods.share"),
 ])
 def test_an_import_across_a_boundary_is_caught(module, source, culprit):
     found = violations(module, imports_of(source, module, is_package=False))

@@ -4,10 +4,13 @@ anything else is refused naming the field (a container that cannot know its step
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
-from kubectl_oras.pods.share import Share
+from kubectl_oras.pods import share as share_layout
+from kubectl_oras.pods.share import Run, Share
 from kubectl_oras.pods.step import InvalidStep, StepDescription, WrapperSettings, wrapper_environment
 
 STEP = StepDescription(registry="oras.lab.svc:5000", plain_http=True, inputs=("a/b:c", "d/e@sha256:" + "1" * 64),
@@ -77,3 +80,57 @@ def test_the_wrapper_is_told_every_path_of_the_share():
     assert hooked["KUBECTL_ORAS_PULL_VERDICT"] == share.pull_verdict == "/x/pull/verdict"
     assert hooked["KUBECTL_ORAS_PULL_WAKE"] == share.pull_wake == "/x/pull/wake"
     assert (env["KUBECTL_ORAS_OUTPUT_PATH"], env["KUBECTL_ORAS_PUSH"], env["KUBECTL_ORAS_INPUT_PATH"]) == ("out", "1", "")
+
+
+def test_the_wrapper_is_told_every_word_the_sidecars_answers_begin_with():
+    env = wrapper_environment(WrapperSettings(input_path=None, output_path=None, output_pipe=None, push=False,
+                                              debug=False), Share("/x"))
+    told = {name: env[f"KUBECTL_ORAS_VERDICT_{name}"] for name in share_layout.VERDICT_WORDS}
+    assert told == {"PULLED": share_layout.PULLED, "PULL_FAILED": share_layout.PULL_FAILED,
+                    "PUSHED": share_layout.PUSHED, "NOT_PUSHED": share_layout.NOT_PUSHED,
+                    "PUSH_FAILED": share_layout.PUSH_FAILED}
+    assert len(set(told.values())) == len(told)  # the wrapper tells each answer apart by its word
+
+
+WRAPPER = Path(share_layout.__file__).parents[1] / "agent" / "oras-wrap.sh"
+SHARE_NAMES = ("bin", "busybox", "oras-wrap", "inputs", "pull", "runs", "started", Run.DONE, Run.VERDICT, Run.WAKE,
+               Run.OUTPUTS, Run.STDOUT, Run.SEEN, Run.PUSHING)
+# A pod spec from before KUBECTL_ORAS_RUN_SEEN still runs: the one name the script spells, as a fallback.
+OLD_SPEC_FALLBACKS = ("${KUBECTL_ORAS_RUN_SEEN:-seen}",)
+
+
+def spelled_in_wrapper(script: str) -> list[str]:
+    """The share's paths and the sidecar's verdict words that ``script`` spells itself, in its code
+    (comments aside). A word that is also English (pulled, pushed) may be in a sentence the wrapper
+    prints (a quoted string with a space), never where it is matched or written on its own."""
+    code = "\n".join(re.sub(r"(^|\s)#.*$", "", line) for line in script.splitlines())
+    for fallback in OLD_SPEC_FALLBACKS:
+        code = code.replace(fallback, "")
+    found = [f"path {name}" for name in SHARE_NAMES
+             if re.search(rf"(/|:-){re.escape(name)}(?![\w.-])", code.replace(share_layout.SHARE_MOUNT, "/"))]
+    found += [f"path {share_layout.SHARE_MOUNT}" for _ in re.findall(rf"{share_layout.SHARE_MOUNT}(?![\w.-])", code)]
+    # Sentences out (quoted strings, taken in order, that hold a space): their English words are not verdicts.
+    words = re.sub(r'"[^"\n]*"', lambda quoted: '""' if " " in quoted[0] else quoted[0], code)
+    for word in share_layout.VERDICT_WORDS.values():
+        where = code if "-" in word else words  # a hyphened word is a verdict wherever it is
+        if re.search(rf"(?<![\w$-]){re.escape(word)}(?![\w-])", where):
+            found.append(f"verdict word {word}")
+    return found
+
+
+def test_the_wrapper_spells_no_path_of_the_share_and_no_verdict_word():
+    assert spelled_in_wrapper(WRAPPER.read_text()) == []
+
+
+@pytest.mark.parametrize("line, culprit", [
+    ('    pulled) note "inputs pulled" ;;', "verdict word pulled"),
+    ('    pushed*|"$w_not_pushed"*) ;;', "verdict word pushed"),
+    ('  verdict="push-failed: no verdict came"', "verdict word push-failed"),
+    ('  case "$line" in pull-failed:*) answer="$line" ;; esac', "verdict word pull-failed"),
+    ('verdict_file="$run/verdict"', "path verdict"),
+    ('seen="$run/${KUBECTL_ORAS_RUN_SEEN:-done}"', "path done"),
+    ('bb=/oras/bin/busybox', "path /oras"),
+])
+def test_the_check_sees_a_spelled_path_or_word(line, culprit):
+    assert culprit in spelled_in_wrapper(f"# {line}\n{line}\n")
+    assert spelled_in_wrapper(f"# {line}\n") == []  # a comment may name them
