@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kubectl_oras import __version__  # noqa: E402
 from kubectl_oras.pods.annotations import PREFIX  # noqa: E402
+from kubectl_oras.release import __version__  # noqa: E402
 from localcluster.cluster import LocalCluster  # noqa: E402
 from localcluster.project_image import project_archive  # noqa: E402
 from tests.cluster.apply import apply, new_namespace, wait_for  # noqa: E402

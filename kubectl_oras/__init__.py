@@ -11,8 +11,8 @@ The package is also the Python API for workflow tools (docs/python-api.md)::
     with kubectl_oras.session(namespace="lab") as oras:      # many transfers, one port-forward
         oras.pull("metric/lammps:iter-0", "data")
 
-Importing the package loads nothing but this file: each name is loaded when first used, so the
-`kubectl oras` command line (which imports the package first) starts quickly.
+Importing the package loads nothing but this file and release.py (the version): each name is
+loaded when first used, so the `kubectl oras` command line (which imports the package first) starts quickly.
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
-# This release's image: the controller, the webhook and the agents in pods run from it
-# (Containerfile): what `kubectl oras install` and `inject` give them unless told otherwise.
-RELEASE_IMAGE = f"kubectl-oras:{__version__}"
+from .release import __version__
 
 __all__ = ["OrasError", "__version__", "annotate", "pull", "push", "session", "tags"]
 

@@ -40,7 +40,7 @@ def fail(line: str) -> int:
 def project_image_names() -> tuple[str, ...]:
     """The names `kubectl oras install`'s default image goes by, so it runs without a registry:
     `kubectl-oras:VERSION` is `docker.io/library/kubectl-oras:VERSION` to the CRI."""
-    from kubectl_oras import __version__
+    from kubectl_oras.release import __version__
 
     return (f"docker.io/library/kubectl-oras:{__version__}",)
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .. import RELEASE_IMAGE, __version__
 from ..orascache import DEFAULT_CACHE
+from ..release import RELEASE_IMAGE, __version__
 from .cluster_options import Cluster, ContextOption, KubeconfigOption, NamespaceOption, progress, seconds
 from .common import OutputFormat, OutputOption, add_command, examples, handle_errors, print_data
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from .. import RELEASE_IMAGE
 from ..errors import OrasError
+from ..release import RELEASE_IMAGE
 from .common import add_command, examples, handle_errors
 from .manifest_files import read_documents
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import __version__
+from ..release import __version__
 from .cluster_options import ContextOption, KubeconfigOption
 from .common import OutputFormat, OutputOption, add_command, examples, handle_errors, print_data
 

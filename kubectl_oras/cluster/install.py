@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 
-from .. import RELEASE_IMAGE
 from ..errors import OrasError
 from ..kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, NAMESPACES, ORAS_CACHES, PODS, Kube, Resource
 from ..kube.errors import ObjectNotFound
 from ..pods.pod_state import pod_trouble
+from ..release import RELEASE_IMAGE
 from .polling import StatusLine, poll
 
 NAMESPACE = "kubectl-oras-system"

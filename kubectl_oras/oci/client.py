@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import requests
 import urllib3
 
-from .. import __version__
+from ..release import __version__
 from .auth import AuthCache, Credentials, docker_config_credentials
 from .digests import IO_BLOCK, digest_of, hasher_for
 from .errors import DigestMismatch, RegistryError, RegistryUnreachable, UnsupportedArtifact

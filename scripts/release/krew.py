@@ -62,14 +62,14 @@ project's Containerfile and pushed to a registry the cluster pulls from.
 
 
 def package_version() -> str:
-    """kubectl_oras.__version__, read without importing the package (nothing is installed yet)."""
-    tree = ast.parse((REPO / "kubectl_oras" / "__init__.py").read_text())
+    """kubectl_oras.release.__version__, read without importing the package (nothing is installed yet)."""
+    tree = ast.parse((REPO / "kubectl_oras" / "release.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets):
             value = node.value
             if isinstance(value, ast.Constant) and isinstance(value.value, str):
                 return value.value
-    raise SystemExit("kubectl_oras/__init__.py sets no __version__ string")
+    raise SystemExit("kubectl_oras/release.py sets no __version__ string")
 
 
 def tag_of(version: str) -> str:

@@ -27,18 +27,21 @@ class Rule:
 # Leaf modules that import nothing of the project and that every folder may import.
 EVERY_FOLDER = ("kubectl_oras.times", "kubectl_oras.fields")
 
-# Most specific prefix first. In ``project``, "kubectl_oras" alone is the package root (its
-# version) and nothing under it; every other entry covers its modules and everything below.
+# Most specific prefix first. In ``project``, "kubectl_oras" alone is the package root (the
+# Python API's lazy exports) and nothing under it; every other entry covers its modules and
+# everything below. The release's version and image are ``kubectl_oras.release``, a leaf, so
+# nothing below the root has to import the root for them.
 RULES = (
     Rule("kubectl_oras.errors", project=(), third_party=()),
+    Rule("kubectl_oras.release", project=(), third_party=()),
     Rule("kubectl_oras.durations", project=(), third_party=()),
     Rule("kubectl_oras.backoff", project=(), third_party=()),
     Rule("kubectl_oras.tasks", project=(), third_party=()),
     Rule("kubectl_oras.times", project=(), third_party=()),
     Rule("kubectl_oras.fields", project=(), third_party=()),
     Rule("kubectl_oras.orascache", project=("kubectl_oras.errors",), third_party=()),
-    Rule("kubectl_oras.oci", project=("kubectl_oras", "kubectl_oras.errors", "kubectl_oras.backoff", "kubectl_oras.orascache",
-                                      "kubectl_oras.oci"),
+    Rule("kubectl_oras.oci", project=("kubectl_oras.release", "kubectl_oras.errors", "kubectl_oras.backoff",
+                                      "kubectl_oras.orascache", "kubectl_oras.oci"),
          third_party=("requests", "urllib3", "oras")),
     # plain data: the help reads it
     Rule("kubectl_oras.pods.annotation_schema", project=("kubectl_oras.orascache",), third_party=()),
@@ -59,16 +62,17 @@ RULES = (
          third_party=()),
     Rule("kubectl_oras.api", project=("kubectl_oras.errors", "kubectl_oras.oci", "kubectl_oras.pods",
                                       "kubectl_oras.transfers"), third_party=()),
-    Rule("kubectl_oras.cluster", project=("kubectl_oras", "kubectl_oras.errors", "kubectl_oras.durations",
+    Rule("kubectl_oras.cluster", project=("kubectl_oras.release", "kubectl_oras.errors", "kubectl_oras.durations",
                                           "kubectl_oras.orascache", "kubectl_oras.pods", "kubectl_oras.kube",
                                           "kubectl_oras.cluster"),
          third_party=("yaml",)),
-    Rule("kubectl_oras.cli", project=("kubectl_oras", "kubectl_oras.errors", "kubectl_oras.durations",
+    Rule("kubectl_oras.cli", project=("kubectl_oras.release", "kubectl_oras.errors", "kubectl_oras.durations",
                                       "kubectl_oras.orascache", "kubectl_oras.oci", "kubectl_oras.pods", "kubectl_oras.retention",
                                       "kubectl_oras.kube", "kubectl_oras.cluster", "kubectl_oras.transfers",
                                       "kubectl_oras.cli"),
          third_party=("typer", "yaml")),
-    Rule("kubectl_oras", project=("kubectl_oras", "kubectl_oras.cli", "kubectl_oras.api", "kubectl_oras.errors"),
+    Rule("kubectl_oras", project=("kubectl_oras", "kubectl_oras.release", "kubectl_oras.cli", "kubectl_oras.api",
+                                  "kubectl_oras.errors"),
          third_party=()),
     Rule("controller.core", project=("kubectl_oras.errors", "kubectl_oras.durations", "kubectl_oras.orascache",
                                      "kubectl_oras.pods",
@@ -81,9 +85,9 @@ RULES = (
          third_party=("aiohttp", "prometheus_client")),
     Rule("controller", project=("kubectl_oras.errors", "kubectl_oras.durations", "controller"),
          third_party=()),  # __main__: one-line errors, its seconds flags bounded as every duration is
-    # Not part of the package: the webhook's certificate code, and the package's version (the
+    # Not part of the package: the webhook's certificate code, and the release's version (the
     # project image is loaded under the name `kubectl oras install` gives it, kubectl-oras:VERSION).
-    Rule("localcluster", project=("kubectl_oras", "controller.core.certificates", "localcluster"),
+    Rule("localcluster", project=("kubectl_oras.release", "controller.core.certificates", "localcluster"),
          third_party=("requests", "yaml", "cryptography")),
 )
 PROJECT = ("kubectl_oras", "controller", "localcluster")
@@ -189,6 +193,10 @@ def test_every_module_imports_only_what_its_folder_may(module, path):
     ("kubectl_oras.transfers.session", "from ..cli.common import alarm", "kubectl_oras.cli.common"),
     ("kubectl_oras.transfers.session", "def f():\n    from ..cluster.caches import find_cache", "kubectl_oras.cluster.caches"),
     ("kubectl_oras.pods.annotation_schema", "from .share import SHARE_MOUNT", "kubectl_oras.pods.share"),
+    ("kubectl_oras.oci.client", "from .. import __version__", "kubectl_oras"),
+    ("kubectl_oras.cluster.install", "from .. import RELEASE_IMAGE", "kubectl_oras"),
+    ("localcluster.__main__", "from kubectl_oras import __version__", "kubectl_oras"),
+    ("kubectl_oras.release", "from .errors import OrasError", "kubectl_oras.errors"),
 ])
 def test_an_import_across_a_boundary_is_caught(module, source, culprit):
     found = violations(module, imports_of(source, module, is_package=False))

@@ -95,7 +95,8 @@ def test_the_light_modules_import_nothing_heavy():
     assert (REPO / "kubectl_oras" / "pods" / "__init__.py").read_text().strip() == ""
     done, imported = run("-c", "import kubectl_oras.pods.annotation_schema")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert sorted(name for name in imported if name.startswith("kubectl_oras.")) == sorted([*LIGHT, "kubectl_oras.orascache"])
+    project = sorted(name for name in imported if name.startswith("kubectl_oras."))
+    assert project == sorted([*LIGHT, "kubectl_oras.orascache", "kubectl_oras.release"])
     assert heavy_in(imported, HEAVY + TYPER_COERCION) == []
     assert heavy_in(["kubectl_oras.pods.annotations"]) == ["kubectl_oras.pods.annotations"]  # the rest of pods/ is not
 
@@ -124,10 +125,11 @@ def test_version_with_no_cluster_to_ask_loads_no_kubernetes_client(tmp_path):
 
 
 def test_the_cache_contract_and_the_release_image_cost_a_command_nothing():
-    """kubectl_oras/orascache.py (a cache's name rule, port, default name) and the package root's
+    """kubectl_oras/orascache.py (a cache's name rule, port, default name) and release.py's
     RELEASE_IMAGE may be imported at the top of a module under cli/: they load nothing heavy and
     nothing else of the project."""
-    done, imported = run("-c", "import kubectl_oras.orascache; from kubectl_oras import RELEASE_IMAGE")
+    done, imported = run("-c", "import kubectl_oras.orascache; from kubectl_oras.release import RELEASE_IMAGE")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert {name for name in imported if name.split(".")[0] == "kubectl_oras"} == {"kubectl_oras", "kubectl_oras.orascache"}
+    assert {name for name in imported if name.split(".")[0] == "kubectl_oras"} == \
+        {"kubectl_oras", "kubectl_oras.orascache", "kubectl_oras.release"}
     assert heavy_in(imported, HEAVY + TYPER_COERCION) == []
