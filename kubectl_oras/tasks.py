@@ -24,10 +24,10 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]], *, timeout: floa
       before it was cancelled, or while it handled the cancel) is returned, in the order of
       ``tasks``, and counts as retrieved: the caller decides whether to log it, raise it or let it
       go. A task that ignores a cancel and returns is just done;
-    - if the caller is itself cancelled during the wait, the tasks are cancelled again and still
-      waited for (up to ``timeout``) before the caller's CancelledError goes on, as
-      ``asyncio.gather`` does: a task that ignores every cancel keeps its caller waiting unless
-      a ``timeout`` is given.
+    - if the caller is itself cancelled during the wait, the tasks are cancelled again and the
+      caller's CancelledError goes on at once: they end on their own, and a task that ignores
+      every cancel never holds up a caller that is being stopped (without a ``timeout``, only
+      such a task can keep an uncancelled caller waiting).
     """
     stopping = list(dict.fromkeys(tasks))
     if not stopping:
@@ -39,7 +39,6 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]], *, timeout: floa
     except asyncio.CancelledError:
         for task in stopping:
             task.cancel()
-        await asyncio.wait(stopping, timeout=timeout)
         raise
     return [error for task in stopping
             if task.done() and not task.cancelled() and (error := task.exception()) is not None]

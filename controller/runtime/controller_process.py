@@ -218,7 +218,9 @@ class Controller:
                 except Exception as e:  # already reported, or cut short
                     log.debug("stopping: %s", e)
             if election is not None:
-                for error in await cancel_and_wait([election]):  # already raised above, or cut short
+                # already raised above, or cut short; a leader's work that ignores the cancel holds
+                # the exit up no longer than the webhook's and the caches' stop
+                for error in await cancel_and_wait([election], timeout=10):
                     log.debug("stopping: %s", error)
             await health.cleanup()
 

@@ -1,6 +1,6 @@
 """Stopping asyncio tasks (kubectl_oras/tasks.py: cancel_and_wait): every task cancelled and waited
 for, their cancellation no error, any other failure handed back, and the caller's own cancel
-passed on only once the tasks have ended."""
+passed on at once, the tasks cancelled again."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ async def test_a_task_given_twice_is_waited_for_once():
     assert await cancel_and_wait([task, task]) == [] and task.cancelled()
 
 
-async def test_a_cancel_of_the_caller_cancels_the_tasks_again_and_waits_for_them_first():
+async def test_a_cancel_of_the_caller_cancels_the_tasks_again_and_goes_on_at_once():
     ignored = asyncio.Event()
     ended = asyncio.Event()
 
@@ -95,7 +95,34 @@ async def test_a_cancel_of_the_caller_cancels_the_tasks_again_and_waits_for_them
     stopping.cancel()
     with pytest.raises(asyncio.CancelledError):
         await stopping
-    assert ended.is_set() and task.cancelled()  # none left pending behind the caller
+    assert not ended.is_set()  # the caller did not wait for the task's clean-up...
+    await asyncio.wait_for(ended.wait(), 1)  # ...which the second cancel started
+    await asyncio.sleep(0)
+    assert task.cancelled()
+
+
+async def test_a_task_that_ignores_every_cancel_does_not_hold_up_a_cancelled_caller():
+    """Leader election's release and the controller's exit are cancelled when the process stops:
+    a leader's work that swallows every cancel must not keep them from returning."""
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                continue
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    stopping = asyncio.create_task(cancel_and_wait([task]))
+    await asyncio.sleep(0.05)
+    stopping.cancel()
+    done, _ = await asyncio.wait({stopping}, timeout=1)
+    assert done == {stopping} and stopping.cancelled()
+    release.set()
+    task.cancel()
+    await asyncio.wait({task}, timeout=1)
 
 
 async def test_a_timeout_bounds_the_wait_and_leaves_the_rest_running():
