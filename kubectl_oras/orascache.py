@@ -129,8 +129,8 @@ def quantity(value: Any) -> Decimal | None:
     sign, digits, suffix = match.group(1), match.group(2).strip("."), match.group(3) or ""
     try:
         number = Decimal(sign + match.group(2)) if digits else Decimal(0)
-        if suffix[:1] in ("e", "E") and suffix != "E":
-            return number * Decimal(10) ** int(suffix[1:])
-        return number * _SUFFIX[suffix]
+        if suffix in _SUFFIX:  # "Ei" and "E" are suffixes, not exponents
+            return number * _SUFFIX[suffix]
+        return number * Decimal(10) ** int(suffix[1:])
     except (ArithmeticError, ValueError):  # decimal's InvalidOperation and Overflow are ArithmeticErrors
         return None

@@ -12,13 +12,14 @@ from typing import Any
 
 from kubectl_oras.durations import retention_duration
 from kubectl_oras.errors import OrasError
-from kubectl_oras.fields import FieldReader
+from kubectl_oras.fields import FieldReader, shown
 from kubectl_oras.orascache import (
     DEFAULT_REGISTRY_IMAGE,
     NAME_RULE,
     REGISTRY_CANNOT_START,
     auth_secret_name,
     is_cache_name,
+    quantity,
     registry_host,
 )
 from kubectl_oras.pods.caches import CacheView
@@ -76,10 +77,12 @@ _map, _string, _bool = _FIELDS.map, _FIELDS.string, _FIELDS.flag
 
 
 def _quantity(value: Any, where: str) -> str | None:
+    """A size as the CRD takes it (the contract's grammar, not negative), as written."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | str) or (isinstance(value, int) and value < 0):
-        raise InvalidCache(f"{where} must be a quantity such as 10Gi")
+    number = quantity(value)
+    if number is None or number < 0:
+        raise InvalidCache(f"{where} must be a quantity such as 10Gi, not {shown(value)}")
     return str(value)
 
 

@@ -129,6 +129,7 @@ def test_long_names_that_share_a_beginning_stay_apart():
     ("10Gi", 10 * 2**30), ("1024Mi", 2**30), ("1G", 10**9), ("500m", Decimal("0.5")), ("0.5", Decimal("0.5")),
     (".5", Decimal("0.5")), ("1.", 1), ("+1Ki", 1024), ("-1Gi", -(2**30)), ("1e3", 1000), ("1E3", 1000),
     ("2E", 2 * 10**18), ("1.5e-3", Decimal("0.0015")), ("0", 0), (2, 2),
+    ("1Ei", 2**60), ("3Pi", 3 * 2**50), ("2Ti", 2 * 2**40),  # Ei is a suffix, not an exponent e with "i"
     ("Gi", 0), (".", 0), ("e3", 0), ("+", 0),  # no digits: the apiserver reads 0 (tests/cluster/test_orascache_crd.py)
 ])
 def test_a_quantity_as_the_apiserver_reads_it(text, value):
@@ -142,8 +143,23 @@ def test_what_is_not_a_quantity(text):
 
 
 def test_create_cache_sends_only_a_size_the_crd_takes_and_more_than_zero():
-    for size in ("1.5Gi", ".5Gi", "+10G", "1e9"):
+    for size in ("1.5Gi", ".5Gi", "+10G", "1e9", "1Ei"):
         assert cache_object("oras", "lab", storage=size)["spec"]["storage"]["pvc"]["size"] == size
     for size in ("1e3Mi", " 10Gi", "-1Gi", "0", "0Gi", "-0", "Gi", "."):
         with pytest.raises(CacheError, match="--storage"):
             cache_object("oras", "lab", storage=size)
+
+
+def test_the_controller_reads_a_size_by_the_same_grammar_as_create_cache():
+    """A CRD-less install lets any string through to the controller: it refuses what create-cache
+    refuses as no quantity or a negative one, naming the field, and reads 1Ei as the CRD does."""
+    def spec(size: object) -> dict[str, object]:
+        return {"metadata": {"name": "oras", "namespace": "lab"}, "spec": {"storage": {"pvc": {"size": size}}}}
+
+    for size in ("abc", "-1Gi", " 1Gi", "10 Gi", "1e3Mi", -1, True):
+        with pytest.raises(InvalidCache, match=r"spec\.storage\.pvc\.size must be a quantity"):
+            cache_spec(spec(size))
+        with pytest.raises(CacheError):
+            cache_object("oras", "lab", storage=size)  # type: ignore[arg-type]
+    for size in ("1Ei", "10Gi", "1.5Gi", "1e9", 5):
+        assert cache_spec(spec(size)).storage.size == str(size)

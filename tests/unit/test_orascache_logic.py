@@ -490,6 +490,7 @@ def test_quantities_compare_by_value_as_the_apiserver_rewrites_them():
     from kubectl_oras.orascache import quantity
 
     assert same_quantity("1Gi", "1024Mi") and same_quantity("0.5", "500m") and same_quantity(2, "2")
+    assert same_quantity("1Ei", "1024Pi") and same_quantity("1Ei", "1Ei")  # Ei is a suffix, not an exponent
     assert not same_quantity("1Gi", "1G") and quantity("lots") is None and quantity(True) is None
     pvc = objects.statefulset(cache_spec(cache({"storage": {"pvc": {"size": "1024Mi"}}})))
     stored = objects.statefulset(cache_spec(cache({"storage": {"pvc": {"size": "1Gi"}}})))
