@@ -66,10 +66,11 @@ class Transfers:
         self._session = Session(options)
 
     def __enter__(self) -> Transfers:
+        self._session.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._session.__exit__(*exc)
 
     def close(self) -> None:
         """Close the port-forward, if one was opened."""

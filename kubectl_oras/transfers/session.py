@@ -13,6 +13,7 @@ The engine and the cluster stack are imported when a session first opens somethi
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -56,24 +57,46 @@ class Reached:
 
 class Session:
     """Transfers with one set of options. ``on_start(what)`` is called as each one starts talking
-    to its registry (the command line arms its --timeout alarm there)."""
+    to its registry (the command line arms its --timeout alarm there).
+
+    Threads may share a session: the first transfer to a cache opens its one port-forward, the
+    others wait for it and use it too. A ``with`` block inside another on the same session leaves
+    it open for the outer one. A closed session refuses further transfers, so no port-forward is
+    ever opened that nothing will close."""
 
     def __init__(self, options: TransferOptions, *, on_start: Callable[[str], None] | None = None) -> None:
         self.options = options
         self._on_start = on_start
         self._stack = ExitStack()
         self._cache: CacheRegistry | None = None
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._closed = False
 
     def __enter__(self) -> Session:
+        with self._lock:
+            self._refuse_if_closed()
+            self._depth += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        with self._lock:
+            self._depth -= 1
+            last = self._depth <= 0
+        if last:
+            self.close()
 
     def close(self) -> None:
-        """Close the port-forward, if one was opened."""
-        self._cache = None
-        self._stack.close()
+        """Close the port-forward, if one was opened; later transfers are refused."""
+        with self._lock:
+            self._closed = True
+            self._cache = None
+            stack, self._stack = self._stack, ExitStack()
+        stack.close()
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise OrasError("this session is closed: open a new one for more transfers")
 
     def locate(self, reference: str, *, default_tag: str | None = "latest") -> Located:
         """``reference`` parsed once, and where it lives (places.py: locate)."""
@@ -153,6 +176,8 @@ class Session:
 
         options = self.options
         if place.registry is not None:
+            with self._lock:
+                self._refuse_if_closed()
             if self._on_start is not None:
                 self._on_start(what)
             yield RegistryClient(place.registry, plain_http=options.plain_http, insecure=options.insecure,
@@ -175,18 +200,20 @@ class Session:
             raise said from e
 
     def _open_cache(self) -> CacheRegistry:
-        if self._cache is None:
-            from ..cluster.registry import open_cache_registry
-            from ..kube.errors import ClusterUnreachable
+        with self._lock:  # one port-forward, whichever thread asks first
+            self._refuse_if_closed()
+            if self._cache is None:
+                from ..cluster.registry import open_cache_registry
+                from ..kube.errors import ClusterUnreachable
 
-            options = self.options
-            try:
-                self._cache = self._stack.enter_context(open_cache_registry(
-                    cache=options.cache_name, namespace=options.namespace, kubeconfig=options.kubeconfig,
-                    context=options.context))
-            except ClusterUnreachable as e:  # no cluster at all: say the other way too
-                raise ClusterUnreachable(f"{e} (or name a registry with --registry HOST:PORT)") from e
-        return self._cache
+                options = self.options
+                try:
+                    self._cache = self._stack.enter_context(open_cache_registry(
+                        cache=options.cache_name, namespace=options.namespace, kubeconfig=options.kubeconfig,
+                        context=options.context))
+                except ClusterUnreachable as e:  # no cluster at all: say the other way too
+                    raise ClusterUnreachable(f"{e} (or name a registry with --registry HOST:PORT)") from e
+            return self._cache
 
 
 def about_cache(error: OrasError, cache: str, tunnel_failure: str | None) -> OrasError:
