@@ -338,8 +338,9 @@ class RegistryClient:
         origin = urllib.parse.urlsplit(url)[:2]
         visited: set[str] = set()
         while url:
-            if url in visited:
-                raise RegistryError(f"{what}: the registry's next-page link leads back to a page already read ({url})")
+            if url in visited:  # said by its path: the registry's address may be a tunnel's local port
+                page_path = urllib.parse.urlunsplit(("", "", *urllib.parse.urlsplit(url)[2:]))
+                raise RegistryError(f"{what}: the registry's next-page link leads back to a page already read ({page_path})")
             if len(visited) >= MAX_PAGES:
                 raise RegistryError(f"{what}: the registry answered with more than {MAX_PAGES} pages; giving up")
             if urllib.parse.urlsplit(url)[:2] != origin:

@@ -236,7 +236,8 @@ def test_a_manifest_declaring_more_than_4_mib_is_refused_unread(liar, workdir):
 
 
 @pytest.mark.parametrize("next_link, needle", [
-    ("</v2/x/y/tags/list?n=1000>; rel=\"next\"", "leads back to a page already read"),
+    # the page by its path: through a cache the registry's address is the tunnel's local port
+    ("</v2/x/y/tags/list?n=1000>; rel=\"next\"", "leads back to a page already read (/v2/x/y/tags/list?n=1000)"),
     ("<http://127.0.0.2:1/v2/x/y/tags/list?last=a>; rel=\"next\"", "leads to another host"),
 ])
 def test_a_next_page_link_that_loops_or_leaves_the_registry_is_not_followed(liar, workdir, next_link, needle):
