@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 import re
+from decimal import Decimal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -264,8 +265,13 @@ READERS: dict[str, Callable[[str, str], Any]] = {
 # How a value of each kind is written back (render); the others are written as they are.
 WRITERS: dict[str, Callable[[Any], str]] = {
     schema.PUSHED_ARTIFACT: str, schema.BOOLEAN: lambda value: "true" if value else "false",
-    schema.DURATION: lambda seconds: f"{seconds:g}s",
+    schema.DURATION: lambda seconds: _seconds(seconds),
 }
+
+
+def _seconds(seconds: float) -> str:
+    """``3600000s``, ``0.5s``: plain digits, never an exponent (``3.6e+06s``) a duration cannot be."""
+    return format(Decimal(repr(seconds)).normalize(), "f") + "s"
 
 
 def _read(entry: schema.Key, values: dict[str, str]) -> Any:

@@ -77,6 +77,15 @@ def test_render_round_trips():
     assert parse_settings(ours(render(s))) == s
 
 
+@pytest.mark.parametrize("timeout, written", [(3_600_000.0, "3600000s"), (0.5, "0.5s"), (1e-7, "0.0000001s"),
+                                              (86400 * 365 * 10, "315360000s")])
+def test_a_timeout_renders_as_digits_a_duration_can_be(timeout, written):
+    """``{:g}`` wrote 3600000 s as 3.6e+06s, which the annotation's own reading refuses."""
+    rendered = ours(render(StepSettings(timeout=timeout)))
+    assert rendered["timeout"] == written
+    assert parse_settings(rendered).timeout == timeout
+
+
 @pytest.mark.parametrize("value", ["a_b.c/d:v1", "x:y/z", "localhost/x", "a.b/c"])
 def test_a_first_component_that_reads_as_a_host_is_refused_as_one(value):
     with pytest.raises(InvalidAnnotations, match="names a registry host"):
