@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 import re
-from decimal import Decimal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from ..durations import positive_duration
