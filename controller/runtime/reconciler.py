@@ -34,7 +34,7 @@ from ..core.cache_auth import (
     secret_strings,
 )
 from ..core.cache_spec import CacheSpec, InvalidCache, cache_spec
-from ..core.cache_status import Note, cache_status, claim_name, same_status
+from ..core.cache_status import ARTIFACTS_LOST, Note, cache_status, claim_name, same_status
 from .events import CORE_EVENTS, EventRecorder
 from .work_queue import WorkQueue
 
@@ -79,6 +79,11 @@ def _version(obj: dict[str, Any]) -> str:
         mine = {k: metadata.get(k) for k in ("labels", "annotations", "ownerReferences")}
         return f"{metadata['generation']}:{objects.template_hash(mine)}"
     return str(metadata.get("resourceVersion") or "")
+
+
+def _condition(status: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    found = (status or {}).get("conditions")
+    return next((c for c in found if isinstance(c, dict) and c.get("type") == kind), None) if isinstance(found, list) else None
 
 
 RETENTION_KEYS = ("lastRetention",)  # written by the retention loop alone (retention.py)
@@ -257,6 +262,9 @@ class Reconciler:
         degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
         if degraded["reason"] == REGISTRY_CANNOT_START:
             await self.events.emit(cache, "Warning", REGISTRY_CANNOT_START, degraded["message"])
+        lost = _condition(status, ARTIFACTS_LOST)
+        if lost is not None and lost["message"] != (_condition(cache.get("status"), ARTIFACTS_LOST) or {}).get("message"):
+            await self.events.emit(cache, "Warning", ARTIFACTS_LOST, lost["message"])
         await self._write_status(cache, status)
         if claim is not None and (claim.get("status") or {}).get("phase", "Pending") == "Pending" and \
                 degraded["status"] == "False":

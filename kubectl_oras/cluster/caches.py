@@ -168,6 +168,9 @@ def summary(cache: dict[str, Any]) -> dict[str, Any]:
         found = condition(cache, kind)
         if found and found.get("status") == unusual:
             out[kind.lower()] = {"reason": found.get("reason"), "message": found.get("message")}
+    lost = condition(cache, "ArtifactsLost")  # the controller's: until the cache holds artifacts again
+    if lost and lost.get("status") == "True":
+        out["artifactsLost"] = {"since": lost.get("lastTransitionTime"), "message": lost.get("message")}
     if isinstance(spec.get("retention"), dict):
         out["retention"] = spec["retention"]
     last = status.get("lastRetention")
@@ -216,6 +219,8 @@ def summary_text(item: dict[str, Any]) -> str:
     for kind in ("degraded", "progressing"):
         if kind in item:
             lines.append(f"  {kind}: {item[kind]['reason']}: {item[kind]['message']}")
+    if "artifactsLost" in item:
+        lines.append(f"  artifacts lost at {item['artifactsLost']['since']}: {item['artifactsLost']['message']}")
     if "retention" in item:
         policy = ", ".join(f"{k}={v}" for k, v in item["retention"].items())
         lines.append(f"  retention: {policy or 'on'}")
