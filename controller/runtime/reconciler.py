@@ -293,7 +293,7 @@ class Reconciler:
         where = registry_address(self.stores.services.get(ns, spec.name), self.stores.secrets.get(ns, spec.auth_secret or ""),
                                  spec.name, spec.auth)
         if isinstance(where, str):
-            log.info("%s/%s: cannot look for artifacts yet: %s", ns, spec.name, where)
+            log.debug("%s/%s: cannot look for artifacts yet: %s", ns, spec.name, where)
             return False
         try:
             return await asyncio.to_thread(self.holds_artifacts, *where)
