@@ -91,16 +91,59 @@ def registry_trouble(spec: CacheSpec, *, pod: dict[str, Any] | None, claim: dict
     return Note(REGISTRY_CANNOT_START, f"the registry pod {spec.name}-0 cannot start: {trouble.words}")
 
 
+ARTIFACTS_LOST = "ArtifactsLost"  # the condition, and the Warning event sent when it turns True
+REGISTRY_POD_REPLACED = "RegistryPodReplaced"  # its reason
+POD_UID = "registryPodUID"  # the status key: the registry pod the controller saw last
+
+
+def _pod_uid(pod: dict[str, Any] | None) -> str:
+    metadata = pod.get("metadata") if isinstance(pod, dict) else None
+    uid = metadata.get("uid") if isinstance(metadata, dict) else None
+    return uid if isinstance(uid, str) else ""
+
+
+def artifacts_lost(spec: CacheSpec | None, *, previous: dict[str, Any], pod: dict[str, Any] | None, generation: int,
+                   now: str, holds_artifacts: bool = False) -> tuple[str, dict[str, Any] | None]:
+    """(the registry pod uid to remember, the ArtifactsLost condition or None).
+
+    An emptyDir lives and dies with its pod: a registry pod of another uid than the one seen last
+    started empty, so the artifacts pushed before are gone. The uid is remembered in the status,
+    so a controller that restarts sees no loss, and the first pod of a cache is none (nothing was
+    seen before it). A claim keeps its data across pods: a PVC cache never says it. The condition
+    stays until the cache holds artifacts again (``holds_artifacts``: its registry lists a
+    repository), and goes then; no pod (deleted, not made again yet) changes nothing."""
+    found = previous.get("conditions")
+    before = next((c for c in found if isinstance(c, dict) and c.get("type") == ARTIFACTS_LOST and
+                   c.get("status") == "True"), None) if isinstance(found, list) else None
+    seen = previous.get(POD_UID)
+    seen = seen if isinstance(seen, str) else ""
+    current = _pod_uid(pod)
+    if spec is None or spec.storage.kind != "emptyDir" or not spec.deploy:
+        return current or seen, None if spec is not None else before
+    if seen and current and current != seen:
+        message = (f"the registry pod {spec.name}-0 was replaced (pod uid {seen}, now {current}); its storage is an "
+                   f"emptyDir, so every artifact pushed to this cache before is lost; this stays until the cache "
+                   f"holds artifacts again (spec.storage.pvc keeps them across registry pods)")
+        return current, {"type": ARTIFACTS_LOST, "status": "True", "reason": REGISTRY_POD_REPLACED, "message": message,
+                         "observedGeneration": generation, "lastTransitionTime": now}
+    if before is not None and not holds_artifacts:
+        return current or seen, {**before, "observedGeneration": generation}
+    return current or seen, None
+
+
 def cache_status(spec: CacheSpec | None, *, generation: int, previous: dict[str, Any] | None, now: str,
                  statefulset: dict[str, Any] | None = None, service: dict[str, Any] | None = None,
                  problem: Note | None = None, progress: Note | None = None, pod: dict[str, Any] | None = None,
-                 claim: dict[str, Any] | None = None, claim_events: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+                 claim: dict[str, Any] | None = None, claim_events: Sequence[dict[str, Any]] = (),
+                 holds_artifacts: bool = False) -> dict[str, Any]:
     """The whole status subresource. ``spec`` None: the spec could not be read (``problem`` says why).
 
     ``problem`` is what went wrong this time (Degraded); ``progress`` what the controller is doing
     that the objects do not show yet (for example a restart it just announced). ``pod``, ``claim``
     and ``claim_events`` (the claim's events) are the registry pod's, as the informers hold them:
-    a registry that cannot start is Degraded, naming their reason (``registry_trouble``).
+    a registry that cannot start is Degraded, naming their reason (``registry_trouble``); a
+    registry pod that replaced the one seen before, on an emptyDir, is ArtifactsLost
+    (``artifacts_lost``; ``holds_artifacts``: its registry lists a repository again).
     """
     previous = previous or {}
     found = previous.get("conditions")
@@ -145,6 +188,12 @@ def cache_status(spec: CacheSpec | None, *, generation: int, previous: dict[str,
         _condition("Degraded", problem is not None, problem.reason if problem else "AsExpected",
                    problem.message if problem else "no problem seen", generation=generation, previous=conditions, now=now),
     ]
+    pod_uid, lost = artifacts_lost(spec, previous=previous, pod=pod, generation=generation, now=now,
+                                   holds_artifacts=holds_artifacts)
+    if lost is not None:
+        made.append(lost)
+    if pod_uid:
+        status[POD_UID] = pod_uid
     status["conditions"] = made
     for key in ("lastRetention",):  # kept: written by retention, not by this reconcile
         if key in previous:

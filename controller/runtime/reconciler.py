@@ -16,9 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubectl_oras.errors import OrasError
 from kubectl_oras.kube.api import ORAS_CACHES, SECRETS, SERVICES, STATEFUL_SETS, Kube, Resource
 from kubectl_oras.kube.errors import Conflict, Invalid, KubeError, ObjectNotFound
 from kubectl_oras.kube.watch import InformerStore
+from kubectl_oras.oci.auth import Credentials
 from kubectl_oras.orascache import REGISTRY_CANNOT_START, auth_secret_name, registry_secret_name
 from kubectl_oras.tasks import cancel_and_wait
 from kubectl_oras.times import now_rfc3339
@@ -34,8 +36,9 @@ from ..core.cache_auth import (
     secret_strings,
 )
 from ..core.cache_spec import CacheSpec, InvalidCache, cache_spec
-from ..core.cache_status import Note, cache_status, claim_name, same_status
+from ..core.cache_status import ARTIFACTS_LOST, Note, cache_status, claim_name, same_status
 from .events import CORE_EVENTS, EventRecorder
+from .registry_access import holds_artifacts, registry_address
 from .work_queue import WorkQueue
 
 log = logging.getLogger("kubectl_oras.controller")
@@ -81,6 +84,11 @@ def _version(obj: dict[str, Any]) -> str:
     return str(metadata.get("resourceVersion") or "")
 
 
+def _condition(status: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    found = (status or {}).get("conditions")
+    return next((c for c in found if isinstance(c, dict) and c.get("type") == kind), None) if isinstance(found, list) else None
+
+
 RETENTION_KEYS = ("lastRetention",)  # written by the retention loop alone (retention.py)
 
 
@@ -117,6 +125,8 @@ class Reconciler:
     stores: Stores
     events: EventRecorder
     on_reconcile: Callable[[str, float], None] | None = None  # told (result, seconds) of each reconcile: /metrics
+    # Whether a registry (host, credentials) lists a repository of a user's: what ends ArtifactsLost.
+    holds_artifacts: Callable[[str, Credentials | None], bool] = holds_artifacts
     build_mark: str = ""  # tests only: stands in for another build of the controller (cache_objects.statefulset)
     # (kind, namespace, name) -> (the object's _version after our last write, what we wrote): an
     # object still at that version needs no write.
@@ -253,16 +263,43 @@ class Reconciler:
         pod, claim, claim_events = await self._registry_pod(spec, statefulset)
         status = cache_status(spec, generation=generation, previous=cache.get("status"), now=now_rfc3339(),
                               statefulset=statefulset, service=service, problem=problem, progress=progress,
-                              pod=pod, claim=claim, claim_events=claim_events)
+                              pod=pod, claim=claim, claim_events=claim_events,
+                              holds_artifacts=await self._holds_artifacts_again(cache, spec, statefulset))
         degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
         if degraded["reason"] == REGISTRY_CANNOT_START:
             await self.events.emit(cache, "Warning", REGISTRY_CANNOT_START, degraded["message"])
+        lost = _condition(status, ARTIFACTS_LOST)
+        if lost is not None and lost["message"] != (_condition(cache.get("status"), ARTIFACTS_LOST) or {}).get("message"):
+            await self.events.emit(cache, "Warning", ARTIFACTS_LOST, lost["message"])
         await self._write_status(cache, status)
         if claim is not None and (claim.get("status") or {}).get("phase", "Pending") == "Pending" and \
                 degraded["status"] == "False":
             # Why a claim stays Pending is only in its Events, and no watch of ours brings them:
             # look again after the key's back-off (at most a minute) until it binds or says why.
             raise LookAgain(f"claim {claim_name(spec)} is Pending")
+        if lost is not None:
+            # A push tells no watch of ours: the registry is asked again after the key's back-off
+            # (at most a minute), until it holds artifacts again.
+            raise LookAgain("its artifacts are lost until it holds some again")
+
+    async def _holds_artifacts_again(self, cache: dict[str, Any], spec: CacheSpec, statefulset: dict[str, Any] | None
+                                     ) -> bool:
+        """While the cache says ArtifactsLost and its registry is ready: whether the registry lists
+        a repository again (one short request; an error counts as no)."""
+        ready = ((statefulset or {}).get("status") or {}).get("readyReplicas") or 0
+        if _condition(cache.get("status"), ARTIFACTS_LOST) is None or ready < 1:
+            return False
+        ns = spec.namespace
+        where = registry_address(self.stores.services.get(ns, spec.name), self.stores.secrets.get(ns, spec.auth_secret or ""),
+                                 spec.name, spec.auth)
+        if isinstance(where, str):
+            log.debug("%s/%s: cannot look for artifacts yet: %s", ns, spec.name, where)
+            return False
+        try:
+            return await asyncio.to_thread(self.holds_artifacts, *where)
+        except OrasError as e:
+            log.info("%s/%s: cannot list the registry's repositories: %s", ns, spec.name, e)
+            return False
 
     async def _still_there(self, cache: dict[str, Any]) -> bool:
         """Whether the cache reconciled still exists (the same one, not a new one of its name)."""

@@ -33,7 +33,7 @@ from kubectl_oras.oci.digests import sha256_digest
 from kubectl_oras.oci.errors import Cancelled
 from kubectl_oras.oci.manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest
 from kubectl_oras.oci.transport import Timeouts
-from kubectl_oras.orascache import PASSWORD_KEY, REGISTRY_PORT, USER_KEY, auth_secret_name
+from kubectl_oras.orascache import auth_secret_name
 from kubectl_oras.retention.choice import bytes_freed, choose
 from kubectl_oras.retention.registry import (
     DELETED,
@@ -48,7 +48,6 @@ from kubectl_oras.retention.registry import (
 from kubectl_oras.retention.text import clean
 from kubectl_oras.tasks import cancel_and_wait
 
-from ..core.cache_auth import secret_strings
 from ..core.cache_retention import (
     MAX_ERRORS,
     RetentionPlan,
@@ -61,6 +60,7 @@ from ..core.cache_retention import (
 from ..core.cache_spec import InvalidCache, cache_spec
 from ..core.registry_supervisor import MARKER_ARTIFACT_TYPE, MARKER_REPOSITORY, MARKER_TAG
 from .events import EventRecorder
+from .registry_access import registry_address
 
 log = logging.getLogger(__name__)
 
@@ -254,20 +254,8 @@ class RetentionLoop:
         return done
 
     def _registry_of(self, namespace: str, name: str, auth: bool) -> tuple[str, Credentials | None] | str:
-        service = self.services.get(namespace, name)
-        address = ((service or {}).get("spec") or {}).get("clusterIP")
-        if not address or address == "None":
-            return "its registry's Service has no cluster IP yet"
-        credentials = None
-        if auth:
-            secret = self.secrets.get(namespace, auth_secret_name(name))
-            data = secret_strings(secret)
-            user, password = data.get(USER_KEY, ""), data.get(PASSWORD_KEY, "")
-            if not user or not password:
-                return f"its auth Secret {auth_secret_name(name)} has no {USER_KEY} and {PASSWORD_KEY} yet"
-            credentials = Credentials(user, password)
-        host = f"[{address}]:{REGISTRY_PORT}" if ":" in address else f"{address}:{REGISTRY_PORT}"
-        return host, credentials
+        return registry_address(self.services.get(namespace, name), self.secrets.get(namespace, auth_secret_name(name)),
+                                name, auth)
 
     def _plan_now(self, namespace: str, name: str, plan: RetentionPlan, uid: str) -> str:
         """Why the deletes of a run chosen by ``plan`` must not happen now ("" when they may):

@@ -132,7 +132,7 @@ def create_cache(
     namespace: NamespaceOption = None,
 ) -> None:
     """Create an OrasCache: a registry in the namespace for workflow steps to pass files through."""
-    from ..cluster import caches
+    from ..cluster import caches, storage_classes
 
     limit = seconds("--timeout", timeout)
     # Every option is checked before the cluster is asked anything; the namespace comes from it.
@@ -140,6 +140,11 @@ def create_cache(
                                 keep_last=keep_last, max_age=max_age)
 
     async def body(kube: Kube) -> dict[str, Any]:
+        if storage and not storage_class:
+            warning = storage_classes.no_default_class_warning(storage, storage_class,
+                                                               await storage_classes.storage_classes(kube))
+            if warning:
+                progress(f"warning: {warning}")
         made = await caches.create_cache(kube, {**cache, "metadata": {**cache["metadata"], "namespace": kube.namespace}})
         progress(f"created cache {name!r} in namespace {kube.namespace}")
         if wait:

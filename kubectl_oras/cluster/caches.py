@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +115,13 @@ def condition(cache: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return next((c for c in conditions if isinstance(c, dict) and c.get("type") == kind), None)
 
 
+NO_STATUS = "NoStatus"  # the reason of a cache the controller has not written a status on yet
+NOT_REPORTED = "the controller has not reported on this cache yet"
+# A wait says "is it installed?" only once the controller has been silent this long on a new cache:
+# a running one writes its first status within a second or so.
+NO_STATUS_PATIENCE = 10.0
+
+
 def readiness(cache: dict[str, Any]) -> tuple[bool, str, str]:
     """(ready for the current generation, reason, message) from the Ready condition.
 
@@ -123,7 +131,7 @@ def readiness(cache: dict[str, Any]) -> tuple[bool, str, str]:
     ready = condition(cache, "Ready")
     generation = (cache.get("metadata") or {}).get("generation")
     if ready is None:
-        return False, "NoStatus", "the controller has not reported on this cache yet (is it installed? kubectl oras install)"
+        return False, NO_STATUS, f"{NOT_REPORTED} (is it installed? kubectl oras install)"
     seen = ready.get("observedGeneration", (cache.get("status") or {}).get("observedGeneration"))
     reason, message = str(ready.get("reason") or ""), str(ready.get("message") or "")
     if generation is not None and seen is not None and seen < generation:
@@ -168,6 +176,9 @@ def summary(cache: dict[str, Any]) -> dict[str, Any]:
         found = condition(cache, kind)
         if found and found.get("status") == unusual:
             out[kind.lower()] = {"reason": found.get("reason"), "message": found.get("message")}
+    lost = condition(cache, "ArtifactsLost")  # the controller's: until the cache holds artifacts again
+    if lost and lost.get("status") == "True":
+        out["artifactsLost"] = {"since": lost.get("lastTransitionTime"), "message": lost.get("message")}
     if isinstance(spec.get("retention"), dict):
         out["retention"] = spec["retention"]
     last = status.get("lastRetention")
@@ -216,6 +227,8 @@ def summary_text(item: dict[str, Any]) -> str:
     for kind in ("degraded", "progressing"):
         if kind in item:
             lines.append(f"  {kind}: {item[kind]['reason']}: {item[kind]['message']}")
+    if "artifactsLost" in item:
+        lines.append(f"  artifacts lost at {item['artifactsLost']['since']}: {item['artifactsLost']['message']}")
     if "retention" in item:
         policy = ", ".join(f"{k}={v}" for k, v in item["retention"].items())
         lines.append(f"  retention: {policy or 'on'}")
@@ -342,16 +355,20 @@ async def delete_cache(kube: Kube, namespace: str, name: str) -> str:
 
 
 async def wait_ready(kube: Kube, namespace: str, name: str, progress: StatusLine, *, timeout: float,
-                     interval: float = 1.0) -> dict[str, Any]:
+                     interval: float = 1.0, patience: float = NO_STATUS_PATIENCE) -> dict[str, Any]:
     """Until the cache is Ready for its current spec; a progress line when its condition changes;
     CacheNotReady with the condition's last message after ``timeout`` seconds, and at once when
     the cache is Degraded in a way that keeps it from becoming Ready (``hopeless``: a registry
-    pod that cannot start, a spec the controller cannot act on)."""
+    pod that cannot start, a spec the controller cannot act on). Whether the controller is
+    installed is asked only after ``patience`` seconds without a status."""
     found: dict[str, Any] = {}
+    started = time.monotonic()
 
     async def look() -> str | None:
         found["cache"] = await find_cache(kube, namespace, name)
         ready, reason, message = readiness(found["cache"])
+        if reason == NO_STATUS and time.monotonic() - started < patience:
+            message = NOT_REPORTED
         found["why"] = f"({reason}): {message}"
         stuck = None if ready else hopeless(found["cache"])
         if stuck is not None:

@@ -122,7 +122,7 @@ def test_the_crd_takes_exactly_the_sizes_the_contract_reads_as_quantities(contro
 def test_the_resource_has_its_short_name_columns_and_status_subresource(crd):
     assert crd["spec"]["names"]["shortNames"] == ["oc"]
     version = crd["spec"]["versions"][0]
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Ready", "Endpoint", "Storage", "Age"]
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Ready", "Endpoint", "Storage", "Lost", "Age"]
     assert version["subresources"] == {"status": {}}
 
 

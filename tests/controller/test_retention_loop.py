@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import controller.runtime.registry_access as registry_access
 import controller.runtime.retention as retention
 from controller.core.cache_spec import RetentionPlan
 from controller.runtime.events import EventRecorder
@@ -220,12 +221,12 @@ def test_a_run_records_with_the_cache_password_from_its_secret_and_never_shows_i
         service = {"metadata": {"name": "c", "namespace": "n"}, "spec": {"clusterIP": host}}
         loop = RetentionLoop(kube, Store_(cache_object(auth=True)), Store_(service), Store_(secret),
                              EventRecorder(kube, instance="t"), tick=0.1)
-        original = retention.REGISTRY_PORT
-        retention.REGISTRY_PORT = int(port)
+        original = registry_access.REGISTRY_PORT
+        registry_access.REGISTRY_PORT = int(port)
         try:
             asyncio.run(run_until_recorded(loop, kube, within=30))
         finally:
-            retention.REGISTRY_PORT = original
+            registry_access.REGISTRY_PORT = original
         record = kube.patches[0][1][-1]["value"]
         assert record["tagsDeleted"] == 2 and record["errors"] == [], record
         assert set(store.client.list_tags("exp")) == {"iter-2", "iter-3"}

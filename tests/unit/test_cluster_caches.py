@@ -215,3 +215,25 @@ async def test_create_cache_wait_gives_up_at_once_naming_why_the_registry_cannot
 async def test_create_cache_wait_keeps_waiting_for_what_may_pass(cache):
     with pytest.raises(CacheNotReady, match="is not ready after 0.2s"):
         await wait_ready(FakeKube({"oras": cache}), "lab", "oras", lambda line: None, timeout=0.2, interval=0.05)
+
+
+class ReportingLater(FakeKube):
+    """The controller writes the cache's first status at the third look."""
+
+    def __init__(self):
+        super().__init__({"oras": _cache()})
+        self.looks = 0
+
+    async def get(self, resource, name, *, namespace=None, timeout=None):
+        self.looks += 1
+        cache = await super().get(resource, name, namespace=namespace, timeout=timeout)
+        return cache if self.looks >= 3 else {"metadata": cache["metadata"], "spec": {}}
+
+
+@pytest.mark.parametrize("patience, asked", [(60.0, False), (0.0, True)])
+async def test_create_cache_wait_asks_whether_the_controller_is_installed_only_once_it_stays_silent(patience, asked):
+    """A healthy `create-cache --wait` printed "is it installed?" before the controller's first status."""
+    said = []
+    await wait_ready(ReportingLater(), "lab", "oras", said.append, timeout=5, interval=0.01, patience=patience)
+    assert said == ["waiting: cache 'oras' NoStatus: the controller has not reported on this cache yet"
+                    + (" (is it installed? kubectl oras install)" if asked else "")]
