@@ -233,3 +233,42 @@ async def test_an_owner_that_cannot_be_read_denies_its_pod_where_a_cache_is():
     assert elsewhere["allowed"] and "patch" not in elsewhere
     assert gone["allowed"] and "patch" not in gone
     assert seen == ["denied", "allowed", "allowed"]
+
+
+async def test_validate_answers_workloads_without_a_patch_and_a_cache_it_cannot_read_is_a_warning():
+    """/validate fails open, as its entry does: a cache it cannot read is said in a warning (each
+    pod is checked against it when made), a cache that does not exist denies the workload."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from controller.runtime.webhook_server import make_app
+    from kubectl_oras.pods.caches import CacheView
+
+    async def lookup(namespace, name):
+        if name == "broken":
+            raise RuntimeError("the apiserver did not answer")
+        return CacheView(name, exists=name != "missing")
+
+    seen = []
+    app = make_app(agent_image="img", lookup_cache=lookup, observe=lambda outcome, seconds: seen.append(outcome))
+
+    def review(cache):
+        template = {"metadata": {"annotations": {PREFIX + "oras-cache": cache, PREFIX + "output-uri": "a/b:c",
+                                                 PREFIX + "output-path": "out"}},
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i", "command": ["a"]}]}}
+        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": cache, "operation": "CREATE", "kind": {"kind": "Job"}, "namespace": "lab",
+                            "object": {"kind": "Job", "metadata": {"name": "j"}, "spec": {"template": template}}}}
+
+    async with TestClient(TestServer(app)) as client:
+        answers = {}
+        for cache in ("broken", "missing", "here"):
+            r = await client.post("/validate", json=review(cache))
+            assert r.status == 200
+            answers[cache] = (await r.json())["response"]
+    assert answers["broken"] == {"uid": "broken", "allowed": True, "warnings": [
+        "cannot read OrasCache 'broken' in lab (the apiserver did not answer): the workload's pods are checked "
+        "against it when they are made"]}
+    assert not answers["missing"]["allowed"]
+    assert answers["missing"]["status"]["message"].startswith("spec.template: no OrasCache named 'missing'")
+    assert answers["here"] == {"uid": "here", "allowed": True}
+    assert seen == ["allowed", "denied", "allowed"]
