@@ -68,11 +68,19 @@ def job(name, annotations=None, template_annotations=None, **spec):
                                                    "spec": copy.deepcopy(POD_SPEC)}, **spec}}
 
 
-def cronjob(name, template_annotations=None):
+def cronjob(name, template_annotations=None, job_annotations=None):
     return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name},
             "spec": {"schedule": "@yearly", "suspend": True,
-                     "jobTemplate": {"spec": {"template": {"metadata": {"annotations": template_annotations or {}},
+                     "jobTemplate": {"metadata": {"annotations": job_annotations or {}},
+                                     "spec": {"template": {"metadata": {"annotations": template_annotations or {}},
                                                            "spec": copy.deepcopy(POD_SPEC)}}}}}
+
+
+def deployment(name, annotations=None, template_annotations=None):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "annotations": annotations or {}},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}, "annotations": template_annotations or {}},
+                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
 
 
 def create(cp, ns, doc):
@@ -107,6 +115,15 @@ def test_a_cronjob_with_a_bad_value_is_refused_at_create_naming_its_pod_template
     message = denial(control_plane, ns, cronjob("hourly", template_annotations={**MARK, PREFIX + "unpack": "maybe"}))
     assert (f"denied the request: spec.jobTemplate.spec.template: annotation {PREFIX}unpack: "
             "'maybe' is not \"true\" or \"false\"") in message
+    # on its Job template, which its Jobs are given
+    message = denial(control_plane, ns, cronjob("daily", job_annotations={**MARK, PREFIX + "unpack": "maybe"}))
+    assert f"denied the request: spec.jobTemplate.spec.template: annotation {PREFIX}unpack" in message
+
+
+def test_a_deployment_with_a_typo_is_refused_on_its_template_or_on_itself(control_plane, ns):
+    for doc in (deployment("web", template_annotations=TYPO), deployment("api", annotations=TYPO)):
+        message = denial(control_plane, ns, doc)
+        assert f"denied the request: spec.template: annotation {PREFIX}output-pth is not known" in message
 
 
 def test_a_good_job_is_reviewed_and_stored_unchanged(control_plane, ns, webhook):
@@ -127,11 +144,7 @@ def test_objects_without_our_annotations_never_reach_the_webhook(control_plane, 
     assert create(control_plane, ns, job("other", annotations={"example.com/step": "x"},
                                          template_annotations={"example.com/x": "y"})).status_code == 201
     assert create(control_plane, ns, cronjob("plain-cron")).status_code == 201
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "idle"},
-                  "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "idle"}},
-                           "template": {"metadata": {"labels": {"app": "idle"}},
-                                        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
-    assert create(control_plane, ns, deployment).status_code == 201
+    assert create(control_plane, ns, deployment("idle")).status_code == 201
     time.sleep(3)  # the deployment controller's own updates (its revision annotation) come meanwhile
     assert webhook.reviews[before:] == []
     # the count would see a review: a marked one is counted
