@@ -46,6 +46,7 @@ class RequestPayload(TypedDict, total=False):
     operation: str | None  # CREATE, UPDATE, DELETE or CONNECT
     namespace: str | None
     object: dict[str, Any] | None
+    oldObject: dict[str, Any] | None  # an UPDATE's object as it was
 
 
 class ResponseStatus(TypedDict):
@@ -80,7 +81,7 @@ def parse_review(review: Any) -> RequestPayload:
     request = review.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("uid"), str):
         raise MalformedReview("request.uid is missing")
-    for field in ("kind", "object"):
+    for field in ("kind", "object", "oldObject"):
         if not isinstance(request.get(field), dict | None):
             raise MalformedReview(f"request.{field} is not an object")
     for field in ("operation", "namespace"):
@@ -133,7 +134,8 @@ def _owner_references(metadata: dict[str, Any]) -> None:
             raise InvalidPod(f"metadata.ownerReferences[{i}] must be a map (apiVersion, kind, name, uid), not {shown(ref)}")
 
 
-def _namespace(request: RequestPayload, metadata: dict[str, Any]) -> str:
+def namespace_of(request: RequestPayload, metadata: dict[str, Any]) -> str:
+    """The namespace the object is made in: the request's, else its own, else default."""
     namespace = request.get("namespace") or metadata.get("namespace") or "default"
     if not isinstance(namespace, str):
         raise InvalidPod(f"metadata.namespace must be a string, not {shown(namespace)}")
@@ -169,7 +171,7 @@ def read_pod(request: RequestPayload, *, owner_annotations: dict[str, str] | Non
         values = merge_owner(metadata.get("annotations"), owner_annotations)
         if not values:
             return allowed(uid)
-        namespace = _namespace(request, metadata)
+        namespace = namespace_of(request, metadata)
         check_pod(pod)
         return PodToInject(uid, pod, namespace, values, parse_settings(values))
     except (InvalidAnnotations, InvalidPod) as e:

@@ -16,6 +16,12 @@ replica ready, a review slower than its timeout):
 The same pods in a namespace without a cache fail open: a webhook outage must not stop every Job
 in the cluster (their annotations could only name a remote `registry` there; a cache they name
 does not exist, and the webhook denies them while it is up).
+
+A fourth entry reviews the workloads whose pod templates our annotations mark (Job, CronJob,
+JobSet, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController) at CREATE and
+UPDATE, on the same server's /validate, which never patches: a bad annotation is refused at
+`kubectl apply` rather than by every pod later. It fails open: a workload runs nothing itself, and
+each pod it makes still passes the pod entries above, closed where they are closed.
 """
 
 from __future__ import annotations
@@ -30,26 +36,50 @@ ANNOTATED = (f"has(object.metadata.annotations) && "
              f"object.metadata.annotations.exists(k, k.startsWith('{PREFIX}'))")
 OWNED = ("has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(r, "
          "has(r.controller) && r.controller && r.kind in [" + ", ".join(f"'{k}'" for k in OWNER_KINDS) + "])")
+
+
+def _annotated_at(root: str, path: str) -> str:
+    """CEL: ``root.path`` (a chain of fields that may be absent) has an annotation of ours; each
+    step is guarded with has(), so an object without them gives false, never an error."""
+    fields = [*path.split("."), "annotations"]
+    steps = [f"has({root}.{'.'.join(fields[:i])})" for i in range(1, len(fields) + 1)]
+    return " && ".join([*steps, f"{root}.{'.'.join(fields)}.exists(k, k.startsWith('{PREFIX}'))"])
+
+
+# Where a workload's pods take their annotations from (kubectl_oras/pods/workloads.py: pod_templates):
+# the object's own (its pods' owner, or what a Deployment copies to its ReplicaSets), a pod template,
+# a CronJob's Job template and its pod template, a JobSet's Job templates and their pod templates.
+WORKLOAD_ANNOTATED = " || ".join(f"({c})" for c in (
+    *(_annotated_at("object", path) for path in ("metadata", "spec.template.metadata", "spec.jobTemplate.metadata",
+                                                 "spec.jobTemplate.spec.template.metadata")),
+    "has(object.spec) && has(object.spec.replicatedJobs) && object.spec.replicatedJobs.exists(j, "
+    f"({_annotated_at('j', 'template.metadata')}) || ({_annotated_at('j', 'template.spec.template.metadata')}))",
+))
+# The workloads reviewed, by API group: every kind pod_templates walks.
+WORKLOAD_RESOURCES = {"": ["replicationcontrollers"], "apps": ["deployments", "statefulsets", "daemonsets", "replicasets"],
+                      "batch": ["jobs", "cronjobs"], "jobset.x-k8s.io": ["jobsets"]}
 ANNOTATED_PODS = "annotated.pods.kubectl-oras.dev"
 OWNED_PODS_IN_CACHE_NAMESPACES = "owned.pods.in-cache-namespaces.kubectl-oras.dev"
 OWNED_PODS_ELSEWHERE = "owned.pods.kubectl-oras.dev"
+ANNOTATED_WORKLOADS = "annotated.workloads.kubectl-oras.dev"
 
 
 def webhook_configuration(*, name: str, own_namespace: str, ca_bundle: str, service: str | None = None,
                           url: str | None = None, timeout_seconds: int = 5) -> dict[str, Any]:
-    """``ca_bundle`` is base64 PEM; give either the in-cluster ``service`` or a ``url`` (tests, dev)."""
+    """``ca_bundle`` is base64 PEM; give either the in-cluster ``service`` or a ``url`` (tests, dev),
+    the server's /mutate address: the workloads' entry calls /validate beside it."""
     if (service is None) == (url is None):
         raise ValueError("give exactly one of service and url")
-    client_config: dict[str, Any] = {"caBundle": ca_bundle}
-    if url:
-        client_config["url"] = url
-    else:
-        client_config["service"] = {"name": service, "namespace": own_namespace, "path": "/mutate", "port": 443}
+
+    def client_config(path: str) -> dict[str, Any]:
+        if url:
+            return {"caBundle": ca_bundle, "url": url.rsplit("/", 1)[0] + path}
+        return {"caBundle": ca_bundle, "service": {"name": service, "namespace": own_namespace, "path": path, "port": 443}}
     # Never our own namespace (the webhook's own pods must start with no webhook up) nor kube-system,
     # whatever labels they carry (an OrasCache may be made in either).
     not_ours = {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [own_namespace, "kube-system"]}
     common = {
-        "clientConfig": client_config,
+        "clientConfig": client_config("/mutate"),
         "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"],
                    "scope": "Namespaced"}],
         "namespaceSelector": {"matchExpressions": [not_ours]},
@@ -58,12 +88,13 @@ def webhook_configuration(*, name: str, own_namespace: str, ca_bundle: str, serv
         "timeoutSeconds": timeout_seconds,
         "reinvocationPolicy": "IfNeeded",
     }
+    # Not our own registry pods and StatefulSets: nothing to inject, and a webhook outage must
+    # not hold up a cache's registry.
+    not_our_registries = {"matchExpressions": [{"key": "app.kubernetes.io/managed-by", "operator": "NotIn",
+                                                "values": ["kubectl-oras"]}]}
     owned = {
         **common,
-        # Not our own registry pods (made by the controller's StatefulSets): nothing to inject,
-        # and a webhook outage must not hold up a cache's registry.
-        "objectSelector": {"matchExpressions": [{"key": "app.kubernetes.io/managed-by", "operator": "NotIn",
-                                                 "values": ["kubectl-oras"]}]},
+        "objectSelector": not_our_registries,
         "matchConditions": [{"name": "not-annotated", "expression": f"!({ANNOTATED})"},
                             {"name": "owned", "expression": OWNED}],
     }
@@ -78,5 +109,12 @@ def webhook_configuration(*, name: str, own_namespace: str, ca_bundle: str, serv
              "namespaceSelector": {"matchExpressions": [not_ours, {"key": LABEL, "operator": "Exists"}]}},
             {"name": OWNED_PODS_ELSEWHERE, "failurePolicy": "Ignore", **owned,
              "namespaceSelector": {"matchExpressions": [not_ours, {"key": LABEL, "operator": "DoesNotExist"}]}},
+            {"name": ANNOTATED_WORKLOADS, "failurePolicy": "Ignore", **common,
+             "clientConfig": client_config("/validate"),
+             "rules": [{"apiGroups": [group], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+                        "resources": resources, "scope": "Namespaced"} for group, resources in WORKLOAD_RESOURCES.items()],
+             "objectSelector": not_our_registries,
+             "reinvocationPolicy": "Never",  # it changes nothing, so nothing another webhook does needs it again
+             "matchConditions": [{"name": "annotated", "expression": WORKLOAD_ANNOTATED}]},
         ],
     }

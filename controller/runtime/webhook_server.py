@@ -1,4 +1,5 @@
-"""The HTTPS server around admission.review_pod: /mutate and /healthz (aiohttp).
+"""The HTTPS server around the admission cores: /mutate (pods, admission.py), /validate
+(workloads, workload_review.py: never a patch) and /healthz (aiohttp).
 
 No client holds it up: a request must arrive in time (its headers within ``request_timeout`` of
 connecting or of the previous answer, its body within ``request_timeout`` after them), a TLS
@@ -38,6 +39,7 @@ from ..core.admission import (
     pod_label,
     read_pod,
 )
+from ..core.workload_review import WorkloadToCheck, check_workload, read_workload
 
 log = logging.getLogger("kubectl_oras.webhook")
 
@@ -90,14 +92,19 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
     ``holds_cache(namespace)``: where a pod whose owner cannot be read is denied rather than
     admitted as it is (the owner's annotations may mark it for that namespace's cache)."""
 
-    async def mutate(request: web.Request) -> web.Response:
-        started = time.monotonic()
-        response = await decide(request)
-        if observe is not None:
-            observe(request.get("outcome", "error"), time.monotonic() - started)
-        return response
+    Reviewer = Callable[[RequestPayload], Awaitable[ReviewResponse]]
 
-    async def decide(request: web.Request) -> web.Response:
+    def answering(review: Reviewer) -> Handler:
+        async def answer(request: web.Request) -> web.Response:
+            started = time.monotonic()
+            response = await decide(request, review)
+            if observe is not None:
+                observe(request.get("outcome", "error"), time.monotonic() - started)
+            return response
+
+        return answer
+
+    async def decide(request: web.Request, review: Reviewer) -> web.Response:
         try:
             admission = parse_review(json.loads(await request.read()))
         except RecursionError:
@@ -110,12 +117,13 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
             return bad_request(f"not an AdmissionReview: {e}")
         result = response["response"]
         request["outcome"] = "mutated" if "patch" in result else "allowed" if result["allowed"] else "denied"
-        log.info("%s %s/%s: %s", admission.get("operation"), admission.get("namespace"), pod_label(admission.get("object")),
+        log.info("%s %s %s/%s: %s", admission.get("operation"), (admission.get("kind") or {}).get("kind"),
+                 admission.get("namespace"), pod_label(admission.get("object")),
                  "patched" if "patch" in result
                  else ("allowed" if result["allowed"] else f"denied: {result['status']['message']}"))
         return web.json_response(response)
 
-    async def review(admission: RequestPayload) -> ReviewResponse:
+    async def review_pod(admission: RequestPayload) -> ReviewResponse:
         """The verdict, the owner's annotations and the pod's OrasCache read from the cluster."""
         owner = controlling_owner(admission.get("object"))
         owner_annotations = None
@@ -139,14 +147,28 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
             return marked
         cache = None
         if marked.cache is not None:
-            namespace, name = marked.namespace, marked.cache
             try:
-                cache = await lookup_cache(namespace, name)
+                cache = await lookup_cache(marked.namespace, marked.cache)
             except Exception as e:  # deny: injecting without knowing the cache's registry and Secret would break the step later
-                log.warning("could not read OrasCache %s/%s: %s", namespace, name, e)
-                return denied(admission["uid"], f"cannot read OrasCache {name!r} in {namespace} to wire the pod to its "
-                              f"registry: {e}; try again", code=503, reason="ServiceUnavailable")
+                log.warning("could not read OrasCache %s/%s: %s", marked.namespace, marked.cache, e)
+                return denied(admission["uid"], f"cannot read OrasCache {marked.cache!r} in {marked.namespace} to wire "
+                              f"the pod to its registry: {e}; try again", code=503, reason="ServiceUnavailable")
         return inject_agent(marked, agent_image=agent_image, cache=cache)
+
+    async def review_workload(admission: RequestPayload) -> ReviewResponse:
+        """The verdict on a workload's marked pod templates, the OrasCaches they name read from the cluster."""
+        marked = read_workload(admission)
+        if not isinstance(marked, WorkloadToCheck):
+            return marked
+        caches, unread = {}, []
+        for name in marked.caches:
+            try:
+                caches[name] = await lookup_cache(marked.namespace, name)
+            except Exception as e:  # fail open, as the entry does: each pod is checked against its cache when made
+                log.warning("could not read OrasCache %s/%s: %s", marked.namespace, name, e)
+                unread.append(f"cannot read OrasCache {name!r} in {marked.namespace} ({e}): the workload's pods "
+                              "are checked against it when they are made")
+        return check_workload(marked, agent_image=agent_image, caches=caches, warnings=unread)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -155,7 +177,8 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
     # starts it at connect); lingering_time 0: after a 408, close instead of reading on.
     app = web.Application(client_max_size=MAX_BODY, middlewares=[body_within(request_timeout)],
                           handler_args={"keepalive_timeout": request_timeout, "lingering_time": 0})
-    app.router.add_post("/mutate", mutate)
+    app.router.add_post("/mutate", answering(review_pod))
+    app.router.add_post("/validate", answering(review_workload))
     app.router.add_get("/healthz", healthz)
     return app
 

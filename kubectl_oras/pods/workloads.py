@@ -53,7 +53,7 @@ UNINDEXED_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Repl
 _SEGMENT = re.compile(r"([^.\[\]]+)(?:\[([0-9]+)\])?")
 
 
-def _at(obj: Any, path: str) -> Any:
+def value_at(obj: Any, path: str) -> Any:
     """The value at a path as pod_templates writes them (``spec.replicatedJobs[0].template.spec``)."""
     for segment in path.split("."):
         match = _SEGMENT.fullmatch(segment)
@@ -74,7 +74,7 @@ def no_completion_index(obj: dict[str, Any], path: str) -> str | None:
     if kind not in JOB_KINDS or not path.endswith(".template"):
         return None
     job_spec = path[: -len(".template")]
-    spec = _at(obj, job_spec)
+    spec = value_at(obj, job_spec)
     mode = spec.get("completionMode") if isinstance(spec, dict) else None
     if (mode or JOB_KINDS[kind]) == "Indexed":
         return None

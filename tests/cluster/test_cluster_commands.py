@@ -149,6 +149,10 @@ def test_an_annotated_suspended_job_gets_injected_pods_once_unsuspended(control_
     assert f"{PREFIX}output-uri is 'results/train:v1' already, not 'results/other:v1'; give --overwrite" in conflict.stderr
     bad = cli("annotate", "job.batch/train", "--input", "Not A Ref", "--overwrite", kubeconfig=kubeconfig)
     assert bad.returncode == 1 and f"{PREFIX}input-uri" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    # A cache that does not exist: the apiserver refuses the Job's update (the webhook checks workloads).
+    nowhere = cli("annotate", "job/train", "--cache", "nowhere", "--overwrite", kubeconfig=kubeconfig)
+    assert nowhere.returncode == 1 and len(nowhere.stderr.strip().splitlines()) == 1, nowhere.stderr
+    assert "spec.template: no OrasCache named 'nowhere' in this namespace" in nowhere.stderr
 
     r = control_plane.session().patch(f"{control_plane.server}/apis/batch/v1/namespaces/{ns}/jobs/train",
                                       json={"spec": {"suspend": False}},

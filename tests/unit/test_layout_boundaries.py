@@ -166,6 +166,7 @@ def test_every_module_imports_only_what_its_folder_may(module, path):
     ("controller.core.admission", "from kubectl_oras.kube.owners import read_owner_annotations", "kubectl_oras.kube"),
     ("controller.core.admission", "import aiohttp", "aiohttp"),
     ("controller.core.admission", "from prometheus_client import Counter", "prometheus_client"),
+    ("controller.core.workload_review", "from kubectl_oras.kube.api import Kube", "kubectl_oras.kube"),
     ("controller.runtime.cert_store", "from kubernetes_asyncio.client import ApiClient", "kubernetes_asyncio"),
     ("kubectl_oras.cli.direct", "from controller.core import admission", "controller.core"),
     ("kubectl_oras.errors", "from .oci.errors import NotFound", "kubectl_oras.oci.errors"),

@@ -3,7 +3,7 @@ from pathlib import Path
 import yaml
 
 from controller.core.cache_namespaces import LABEL, VALUE
-from controller.core.webhook_configuration import ANNOTATED, OWNED, webhook_configuration
+from controller.core.webhook_configuration import ANNOTATED, OWNED, WORKLOAD_ANNOTATED, webhook_configuration
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 
@@ -39,9 +39,10 @@ def test_pods_owned_by_a_workload_fail_closed_only_in_a_namespace_that_holds_a_c
     annotated = ("annotated.pods.kubectl-oras.dev", "Fail")
     owned_fail_closed = ("owned.pods.in-cache-namespaces.kubectl-oras.dev", "Fail")
     owned_fail_open = ("owned.pods.kubectl-oras.dev", "Ignore")
-    assert called_for(config, "lab", {LABEL: VALUE}) == [annotated, owned_fail_closed]
-    assert called_for(config, "lab", {LABEL: "anything"}) == [annotated, owned_fail_closed]
-    assert called_for(config, "elsewhere") == [annotated, owned_fail_open]
+    workloads = ("annotated.workloads.kubectl-oras.dev", "Ignore")  # a workload runs nothing: its pods are checked
+    assert called_for(config, "lab", {LABEL: VALUE}) == [annotated, owned_fail_closed, workloads]
+    assert called_for(config, "lab", {LABEL: "anything"}) == [annotated, owned_fail_closed, workloads]
+    assert called_for(config, "elsewhere") == [annotated, owned_fail_open, workloads]
     # Never our own namespace nor kube-system, whatever labels they carry (a cache may be made there).
     for namespace in ("kubectl-oras-system", "kube-system"):
         assert called_for(config, namespace, {LABEL: VALUE}) == []
@@ -53,7 +54,8 @@ def test_the_annotated_entry_takes_annotated_pods_and_the_owned_ones_only_unanno
     conditions = {w["name"]: [c["expression"] for c in w["matchConditions"]] for w in config["webhooks"]}
     assert conditions == {"annotated.pods.kubectl-oras.dev": [ANNOTATED],
                           "owned.pods.in-cache-namespaces.kubectl-oras.dev": [f"!({ANNOTATED})", OWNED],
-                          "owned.pods.kubectl-oras.dev": [f"!({ANNOTATED})", OWNED]}
+                          "owned.pods.kubectl-oras.dev": [f"!({ANNOTATED})", OWNED],
+                          "annotated.workloads.kubectl-oras.dev": [WORKLOAD_ANNOTATED]}
     for kind in ("Job", "ReplicaSet", "StatefulSet", "DaemonSet"):
         assert f"'{kind}'" in OWNED
     for w in config["webhooks"]:
@@ -61,6 +63,26 @@ def test_the_annotated_entry_takes_annotated_pods_and_the_owned_ones_only_unanno
         if w["name"] != "annotated.pods.kubectl-oras.dev":  # a cache's own registry pods never wait for us
             assert not selects(w["objectSelector"], {"app.kubernetes.io/managed-by": "kubectl-oras"})
             assert selects(w["objectSelector"], {"job-name": "train"})
+
+
+def test_workloads_go_to_validate_at_create_and_update_and_pods_to_mutate_at_create():
+    (config,) = yaml.safe_load_all((MANIFESTS / "webhook.yaml").read_text())
+    calls = {w["name"]: (w["clientConfig"]["service"]["path"],
+                         sorted({(g, r, *w_rule["operations"]) for w_rule in w["rules"]
+                                 for g in w_rule["apiGroups"] for r in w_rule["resources"]}))
+             for w in config["webhooks"]}
+    assert calls.pop("annotated.workloads.kubectl-oras.dev") == ("/validate", [
+        ("", "replicationcontrollers", "CREATE", "UPDATE"), ("apps", "daemonsets", "CREATE", "UPDATE"),
+        ("apps", "deployments", "CREATE", "UPDATE"), ("apps", "replicasets", "CREATE", "UPDATE"),
+        ("apps", "statefulsets", "CREATE", "UPDATE"), ("batch", "cronjobs", "CREATE", "UPDATE"),
+        ("batch", "jobs", "CREATE", "UPDATE"), ("jobset.x-k8s.io", "jobsets", "CREATE", "UPDATE")])
+    assert list(calls.values()) == [("/mutate", [("", "pods", "CREATE")])] * 3
+
+
+def test_a_url_configuration_sends_workloads_to_validate_beside_mutate():
+    config = webhook_configuration(name="x", own_namespace="ns", ca_bundle="", url="https://127.0.0.1:8443/mutate")
+    assert [w["clientConfig"]["url"] for w in config["webhooks"]] == ["https://127.0.0.1:8443/mutate"] * 3 + [
+        "https://127.0.0.1:8443/validate"]
 
 
 def test_the_controller_may_label_namespaces_and_nothing_more_on_them():

@@ -11,15 +11,17 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.core.certificates import make_serving_cert
-from controller.runtime.webhook_server import make_app, server_ssl_context, start_server
+from controller.runtime.webhook_server import CacheLookup, Observer, make_app, server_ssl_context, start_server
 from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.owners import read_owner_annotations
 from tests.support.net import free_port
 
 
 class WebhookThread:
-    def __init__(self, *, agent_image: str, kubeconfig: Path | None = None, **limits: float) -> None:
-        """``limits``: request_timeout (make_app), max_connections and handshake_timeout (start_server)."""
+    def __init__(self, *, agent_image: str, kubeconfig: Path | None = None, lookup_cache: CacheLookup | None = None,
+                 observe: Observer | None = None, **limits: float) -> None:
+        """``limits``: request_timeout (make_app), max_connections and handshake_timeout (start_server);
+        ``lookup_cache`` and ``observe`` go to make_app (by default every cache exists)."""
         self.cert = make_serving_cert(hosts=["127.0.0.1"])
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}/mutate"
@@ -30,6 +32,7 @@ class WebhookThread:
         self.runner: web.AppRunner | None = None
         self.api = None
         self.limits = limits
+        self.app_options = {k: v for k, v in (("lookup_cache", lookup_cache), ("observe", observe)) if v is not None}
 
     async def _start(self) -> None:
         lookup = None
@@ -38,7 +41,8 @@ class WebhookThread:
             lookup = lambda ns, owner: read_owner_annotations(self.api, ns, owner)  # noqa: E731
         app_limits = {k: v for k, v in self.limits.items() if k == "request_timeout"}
         site_limits = {k: v for k, v in self.limits.items() if k != "request_timeout"}
-        app = make_app(agent_image=self.agent_image, **({"lookup_owner": lookup} if lookup else {}), **app_limits)
+        app = make_app(agent_image=self.agent_image, **({"lookup_owner": lookup} if lookup else {}), **app_limits,
+                       **self.app_options)
         d = Path(tempfile.mkdtemp())
         (d / "tls.crt").write_bytes(self.cert.cert_pem)
         (d / "tls.key").write_bytes(self.cert.key_pem)

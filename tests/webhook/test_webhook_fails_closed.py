@@ -16,6 +16,7 @@ import yaml
 
 from controller.core.cache_namespaces import LABEL
 from controller.core.webhook_configuration import OWNED_PODS_IN_CACHE_NAMESPACES, webhook_configuration
+from kubectl_oras.pods.annotations import PREFIX
 from tests.cluster.apply import apply, apply_file, delete_configuration, new_namespace, wait_for
 from tests.cluster.conftest import FAST
 from tests.webhook.process import NS, REPO, Replica, install_controller, start_replica, stop_replica
@@ -78,9 +79,10 @@ def delete(cp, path: str) -> None:
     assert r.status_code in (200, 202), r.text
 
 
-def annotated_job(name: str, *, suspend: bool) -> dict:
+def annotated_job(name: str, *, suspend: bool, **more: str) -> dict:
     """A Job annotated on itself, as `kubectl oras annotate job/NAME` leaves it: its pods carry none."""
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "annotations": MARK},
+    annotations = {**MARK, **{PREFIX + key: value for key, value in more.items()}}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "annotations": annotations},
             "spec": {"suspend": suspend, "backoffLimit": 0, "template": {"spec": pod("x")["spec"]}}}
 
 
@@ -123,7 +125,8 @@ def test_with_the_webhook_down_the_pods_of_an_annotated_job_wait_for_it(control_
     labelled(cp, with_cache)
     create_pod_when_webhook_ready(cp, with_cache, pod("warmup", MARK))  # the apiserver trusts and calls it
     parked = create(cp, with_cache, annotated_job("parked", suspend=True)).json()
-    elsewhere = create(cp, without, annotated_job("parked", suspend=True)).json()
+    # Where no cache is, only a registry of its own can serve a step (a Job naming the cache is refused).
+    elsewhere = create(cp, without, annotated_job("parked", suspend=True, registry="registry.example:5000")).json()
 
     controller.stop()
     try:

@@ -158,20 +158,33 @@ async def test_connections_past_the_cap_are_closed_at_once_and_slots_come_back()
         hook.stop()
 
 
-async def test_the_cache_lookup_decides_and_its_failure_denies_naming_the_cache():
+async def lookup_broken_or_missing(namespace, name):
+    """The caches the server is told of: 'broken' cannot be read, 'missing' does not exist."""
+    from kubectl_oras.pods.caches import CacheView
+
+    if name == "broken":
+        raise RuntimeError("the apiserver did not answer")
+    return CacheView(name, exists=name != "missing")
+
+
+async def answers_by_cache(path, review, seen):
+    """The server's answer at ``path`` to ``review(cache)`` for each cache, its outcomes in ``seen``."""
     from aiohttp.test_utils import TestClient, TestServer
 
     from controller.runtime.webhook_server import make_app
-    from kubectl_oras.pods.caches import CacheView
 
-    async def lookup(namespace, name):
-        if name == "broken":
-            raise RuntimeError("the apiserver did not answer")
-        return CacheView(name, exists=name != "missing")
+    app = make_app(agent_image="img", lookup_cache=lookup_broken_or_missing,
+                   observe=lambda outcome, seconds: seen.append(outcome))
+    async with TestClient(TestServer(app)) as client:
+        answers = {}
+        for cache in ("broken", "missing", "here"):
+            r = await client.post(path, json=review(cache))
+            assert r.status == 200
+            answers[cache] = (await r.json())["response"]
+    return answers
 
-    seen = []
-    app = make_app(agent_image="img", lookup_cache=lookup, observe=lambda outcome, seconds: seen.append(outcome))
 
+async def test_the_cache_lookup_decides_and_its_failure_denies_naming_the_cache():
     def review(cache):
         return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                 "request": {"uid": cache, "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "lab",
@@ -180,12 +193,8 @@ async def test_the_cache_lookup_decides_and_its_failure_denies_naming_the_cache(
                                                                     PREFIX + "output-path": "out"}},
                                        "spec": {"containers": [{"name": "c", "image": "i", "command": ["a"]}]}}}}
 
-    async with TestClient(TestServer(app)) as client:
-        answers = {}
-        for cache in ("broken", "missing", "here"):
-            r = await client.post("/mutate", json=review(cache))
-            assert r.status == 200
-            answers[cache] = (await r.json())["response"]
+    seen = []
+    answers = await answers_by_cache("/mutate", review, seen)
     assert answers["broken"]["uid"] == "broken" and not answers["broken"]["allowed"]
     assert answers["broken"]["status"]["code"] == 503
     assert "cannot read OrasCache 'broken' in lab" in answers["broken"]["status"]["message"]
@@ -233,3 +242,25 @@ async def test_an_owner_that_cannot_be_read_denies_its_pod_where_a_cache_is():
     assert elsewhere["allowed"] and "patch" not in elsewhere
     assert gone["allowed"] and "patch" not in gone
     assert seen == ["denied", "allowed", "allowed"]
+
+
+async def test_validate_answers_workloads_without_a_patch_and_a_cache_it_cannot_read_is_a_warning():
+    """/validate fails open, as its entry does: a cache it cannot read is said in a warning (each
+    pod is checked against it when made), a cache that does not exist denies the workload."""
+    def review(cache):
+        template = {"metadata": {"annotations": {PREFIX + "oras-cache": cache, PREFIX + "output-uri": "a/b:c",
+                                                 PREFIX + "output-path": "out"}},
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i", "command": ["a"]}]}}
+        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": cache, "operation": "CREATE", "kind": {"kind": "Job"}, "namespace": "lab",
+                            "object": {"kind": "Job", "metadata": {"name": "j"}, "spec": {"template": template}}}}
+
+    seen = []
+    answers = await answers_by_cache("/validate", review, seen)
+    assert answers["broken"] == {"uid": "broken", "allowed": True, "warnings": [
+        "cannot read OrasCache 'broken' in lab (the apiserver did not answer): the workload's pods are checked "
+        "against it when they are made"]}
+    assert not answers["missing"]["allowed"]
+    assert answers["missing"]["status"]["message"].startswith("spec.template: no OrasCache named 'missing'")
+    assert answers["here"] == {"uid": "here", "allowed": True}
+    assert seen == ["allowed", "denied", "allowed"]
