@@ -127,3 +127,44 @@ def test_each_report_is_recorded_once_however_often_the_pod_changes_and_a_refusa
     assert [kind for _, kind, _ in names] == ["Normal", "Warning"]
     step_events.changed("DELETED", {"metadata": {"uid": "u-1"}})
     assert step_events.recorded == set()
+
+
+class Apiserver:
+    """Events by name, as the apiserver keeps them: a second create of a name is a 409."""
+
+    def __init__(self):
+        self.events = {}
+
+    async def create(self, resource, body, *, namespace=None):
+        from kubectl_oras.kube.errors import Conflict
+
+        name = body["metadata"]["name"]
+        if name in self.events:
+            raise Conflict(f"events {name!r} already exists", status=409)
+        self.events[name] = body
+        return body
+
+
+def test_a_restarted_controller_records_no_event_twice():
+    from controller.runtime.events import EventRecorder
+
+    apiserver = Apiserver()
+    pod = with_status(step_pod(), [ended(0)])
+
+    async def one_run(instance):
+        step_events = StepEvents(EventRecorder(apiserver, instance=instance))
+        stop = asyncio.Event()
+        loop = asyncio.create_task(step_events.run(stop))
+        step_events.changed("ADDED", pod)  # a new leader lists the pod again
+        await asyncio.sleep(0.05)
+        stop.set()
+        await loop
+        return step_events
+
+    first = asyncio.run(one_run("replica-a"))
+    second = asyncio.run(one_run("replica-b"))
+    assert sorted(e["reason"] for e in apiserver.events.values()) == ["InputsPulled", "OutputsPushed"]
+    assert all(e["reportingInstance"] == "replica-a" for e in apiserver.events.values())
+    assert second.recorded == first.recorded and not second.pending  # its 409s are taken as recorded
+    assert all(e["involvedObject"]["uid"] == "u-1" and e["involvedObject"]["kind"] == "Pod"
+               for e in apiserver.events.values())
