@@ -81,3 +81,57 @@ def test_pods_are_shown_in_the_order_they_were_made():
     pods = [{"metadata": {"name": n, "creationTimestamp": t}}
             for n, t in (("b", "2026-01-01T00:00:02Z"), ("a", "2026-01-01T00:00:02Z"), ("c", "2026-01-01T00:00:01Z"))]
     assert [p["metadata"]["name"] for p in in_order(pods)] == ["c", "a", "b"]
+
+
+class FakeKube:
+    """A pod's logs by container, and the pod as each later GET finds it (-f's looks)."""
+
+    def __init__(self, logs, later=()):
+        self.logs, self.later, self.asked = logs, list(later), []
+
+    async def stream(self, path, *, what, query, connect_timeout, read_timeout):
+        self.asked.append(dict(query))
+        for chunk in self.logs[dict(query)["container"]]:
+            yield chunk
+
+    async def get(self, resource, name, *, namespace=None):
+        return self.later.pop(0)
+
+
+def write_all(kube, pods, **options):
+    import asyncio
+
+    from kubectl_oras.cluster import step_logs
+
+    out, said = [], []
+    asyncio.run(step_logs.write_logs(kube, pods, "ns1", write=out.append, say=said.append, **options))
+    return "".join(out), said
+
+
+def test_each_log_follows_its_header_on_a_line_of_its_own_and_one_without_a_log_is_said():
+    pod = step_pod("Never")
+    pod["status"] = {"phase": "Running", "initContainerStatuses": running("oras-push"), "containerStatuses": [
+        {"name": "main", "state": {"waiting": {"reason": "ContainerCreating"}}}]}
+    kube = FakeKube({"oras-push": [b"pulled wf/a:in\nwaiting", b" for the step \xc3", b"\xa9"]})
+    out, said = write_all(kube, [pod], container=None, follow=False)
+    assert out == ("==> pod/p container main (the step) <==\n"
+                   "==> pod/p container oras-push (the agent: pulls the inputs, then pushes the outputs) <==\n"
+                   "pulled wf/a:in\nwaiting for the step \u00e9\n")
+    assert said == ["main: it has not started (ContainerCreating)"]
+    assert kube.asked == [{"container": "oras-push"}]
+
+
+def test_follow_waits_for_a_container_to_start_and_gives_up_when_its_pod_finished_without_it(monkeypatch):
+    monkeypatch.setattr("kubectl_oras.cluster.step_logs.LOOK_EVERY", 0)
+    pod = step_pod("Never")
+    pod["status"] = {"phase": "Pending"}
+    started = {**pod, "status": {"phase": "Running", "containerStatuses": running("main"),
+                                 "initContainerStatuses": running("oras-push")}}
+    kube = FakeKube({"main": [b"hi\n"]}, later=[pod, started])
+    out, said = write_all(kube, [pod], container="main", follow=True)
+    assert out == "==> pod/p container main (the step) <==\nhi\n"
+    assert said == ["waiting: main: it has not started (the pod is Pending)"]
+    assert kube.asked == [{"container": "main", "follow": "true"}]
+    failed = {**pod, "status": {"phase": "Failed"}}
+    out, said = write_all(FakeKube({}, later=[failed]), [pod], container="main", follow=True)
+    assert said[-1] == "main: it has not started (the pod is Failed)"
