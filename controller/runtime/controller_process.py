@@ -8,6 +8,7 @@ OrasCaches on the one replica that holds the Lease.
                    OrasCache changes ──────────────────────────────▶ work queue ─▶ reconcile workers
                    OrasCache changes, labelled Namespace informer ─▶ the namespace label
                    (namespace_labels.py: where the webhook fails closed for owned pods)
+                   step pod informer (by the injection's label) ─▶ Events on them (step_events.py)
 
 SIGTERM: the leader stops taking work, finishes the reconciles in flight and gives the Lease up
 (the other replica leads at once); the webhook reports not ready, keeps serving for a moment
@@ -26,6 +27,7 @@ from kubectl_oras.kube.api import NAMESPACES, ORAS_CACHES, PERSISTENT_VOLUME_CLA
 from kubectl_oras.kube.config import connect
 from kubectl_oras.kube.lease import LeaderElection
 from kubectl_oras.kube.watch import Informer
+from kubectl_oras.pods.injection import STEP_LABEL
 from kubectl_oras.tasks import cancel_and_wait
 
 from ..core.cache_objects import MANAGED_SELECTOR, REGISTRY_SELECTOR, owner_of, registry_of
@@ -37,6 +39,7 @@ from .namespace_labels import SELECTOR as LABELLED_NAMESPACES
 from .namespace_labels import NamespaceLabels
 from .reconciler import Reconciler, Stores, run_workers
 from .retention import RetentionLoop
+from .step_events import StepEvents
 from .webhook_process import WebhookSettings, serve_webhook
 from .work_queue import WorkQueue
 
@@ -146,7 +149,11 @@ class Controller:
                             watch_seconds=s.watch_seconds, name=NAMESPACES.plural,
                             on_restart=functools.partial(self.metrics.watch_restarted, NAMESPACES.plural))
         labels = NamespaceLabels(self.kube, caches=self.caches, labelled=labelled, events=self.events)
-        tasks = [asyncio.create_task(informer.run(stop_owned)) for informer in (*self.owned, labelled)]
+        step_events = StepEvents(self.events)
+        steps = Informer(self.kube, PODS, label_selector=STEP_LABEL, on_change=step_events.changed,
+                         watch_seconds=s.watch_seconds, name="step pods",
+                         on_restart=functools.partial(self.metrics.watch_restarted, "step-pods"))
+        tasks = [asyncio.create_task(informer.run(stop_owned)) for informer in (*self.owned, labelled, steps)]
         reconciler = Reconciler(self.kube, Stores(self.caches, *self.owned), self.events,
                                 on_reconcile=self.metrics.reconciled, build_mark=s.build_mark)
         try:
@@ -168,7 +175,8 @@ class Controller:
                                       on_run=self.metrics.retention_ran)
             self.labels = labels
             loops = [asyncio.create_task(retention.run(stepping_down)),
-                     asyncio.create_task(labels.run(stepping_down, after=labelled.synced))]
+                     asyncio.create_task(labels.run(stepping_down, after=labelled.synced)),
+                     asyncio.create_task(step_events.run(stepping_down))]
             try:
                 await run_workers(reconciler, queue, stepping_down, workers=s.workers)
             finally:

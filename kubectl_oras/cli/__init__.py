@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from . import annotate, cluster, direct, gc, inject, version
+from . import annotate, cluster, direct, gc, inject, logs, version
 from .common import run_as_program
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ gc.register(app)
 version.register(app)
 cluster.register(app)
 annotate.register(app)
+logs.register(app)
 
 
 def main() -> None:

@@ -159,7 +159,7 @@ class Kube:
 
     async def stream(self, path: str, *, what: str, query: list[tuple[str, str]], connect_timeout: float,
                      read_timeout: float) -> AsyncGenerator[bytes, None]:
-        """A GET whose answer is read as it comes (a watch): its body's chunks as they arrive.
+        """A GET whose answer is read as it comes (a watch, a pod's log): its body's chunks as they arrive.
 
         No total limit; ``read_timeout`` is how long it may stay silent. Not counted in
         ``on_request`` (a watch is not a call). A refusal is mapped by its status, no answer is

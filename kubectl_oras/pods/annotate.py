@@ -70,8 +70,9 @@ class NothingToAnnotate(InvalidPod):
     """Nothing given makes pods: no Job, Pod or pod template anywhere."""
 
 
-def parse_target(text: str, name: str | None = None) -> tuple[str, str]:
-    """(Kind, name) from ``TYPE/NAME`` (or ``TYPE`` and ``NAME`` apart), with kubectl's type names."""
+def parse_target(text: str, name: str | None = None, *, command: str = "annotate") -> tuple[str, str]:
+    """(Kind, name) from ``TYPE/NAME`` (or ``TYPE`` and ``NAME`` apart), with kubectl's type names;
+    ``command`` is the one whose kinds they are, for the message."""
     kind_text, slash, rest = text.partition("/")
     if slash:
         if name is not None:
@@ -82,7 +83,7 @@ def parse_target(text: str, name: str | None = None) -> tuple[str, str]:
     kind = kind_named(kind_text)
     if kind is None:
         known = ", ".join(aliases[0] for aliases in KIND_NAMES.values())
-        raise OrasError(f"{kind_text!r} is not a kind annotate knows; one of: {known}")
+        raise OrasError(f"{kind_text!r} is not a kind {command} knows; one of: {known}")
     if not _OBJECT_NAME.fullmatch(name):
         raise OrasError(f"{name!r} is not an object name")
     return kind, name

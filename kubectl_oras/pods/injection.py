@@ -25,6 +25,7 @@ from ..errors import OrasError
 from ..fields import FieldReader, shown
 from ..orascache import REGISTRY_PORT, registry_host
 from .annotations import (
+    PREFIX,
     InvalidAnnotations,
     StepSettings,
     annotation_key,
@@ -40,6 +41,10 @@ from .variables import downward_env, variables_in
 PULL_CONTAINER = "oras-pull"
 PUSH_CONTAINER = "oras-push"
 SHARE = Share(SHARE_MOUNT)
+# On every pod the agent is injected into (at admission): the controller watches these pods, by
+# this label alone, for its Events on what the agent reported (docs/controller.md).
+STEP_LABEL = PREFIX + "step"
+STEP_LABEL_VALUE = "injected"
 
 
 class InvalidPod(OrasError):
@@ -87,6 +92,15 @@ def _strings(container: dict[str, Any], field: str) -> list[str]:
 def metadata_of(pod: dict[str, Any]) -> dict[str, Any]:
     """A pod's (or any object's) metadata, checked to be a map; {} when absent."""
     return _map(pod.get("metadata"), "metadata")
+
+
+def labelled(pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod with STEP_LABEL among its labels (a shallow copy; the pod itself is left as it is)."""
+    metadata = metadata_of(pod)
+    labels = _map(metadata.get("labels"), "metadata.labels")
+    if labels.get(STEP_LABEL) == STEP_LABEL_VALUE:
+        return pod
+    return {**pod, "metadata": {**metadata, "labels": {**labels, STEP_LABEL: STEP_LABEL_VALUE}}}
 
 
 def check_pod(pod: dict[str, Any]) -> None:
@@ -304,8 +318,8 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     """
     check_pod(pod)
     settings = settings or parse_settings(values)
-    if is_injected(pod):
-        return pod, settings
+    if is_injected(pod):  # injected before it was applied (`kubectl oras inject`)
+        return (pod if template else labelled(pod)), settings
     spec = pod.get("spec") or {}
     if not template:
         settings = expand_for_pod(settings, metadata_of(pod))
@@ -317,6 +331,8 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     # of the pod was half of the webhook's time per review (bench/webhook.py).
     new_spec = dict(spec)
     new = {**pod, "spec": new_spec}
+    if not template:  # a workload's pods get it when they are admitted
+        new = labelled(new)
     new_spec["containers"] = list(spec["containers"])
     secrets, warnings = agent_secrets(settings, cache)
     if warnings:
@@ -344,8 +360,19 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
 
 
 def pod_patch(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-    """A JSONPatch from ``old`` to ``new`` for the parts mutate_pod changes (whole fields replaced)."""
+    """A JSONPatch from ``old`` to ``new`` for the parts mutate_pod changes (whole fields replaced,
+    and the labels it adds, each by its key)."""
     ops: list[dict[str, Any]] = []
+    old_metadata, new_metadata = old.get("metadata") or {}, new.get("metadata") or {}
+    old_labels, new_labels = old_metadata.get("labels"), new_metadata.get("labels") or {}
+    if "metadata" not in old:
+        ops.append({"op": "add", "path": "/metadata", "value": new_metadata})
+    elif not isinstance(old_labels, dict):
+        if new_labels:
+            ops.append({"op": "add", "path": "/metadata/labels", "value": new_labels})
+    else:
+        ops += [{"op": "add", "path": "/metadata/labels/" + key.replace("~", "~0").replace("/", "~1"), "value": value}
+                for key, value in new_labels.items() if old_labels.get(key) != value]
     old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
     for field in ("initContainers", "containers", "volumes"):
         if old_spec.get(field) == new_spec.get(field):

@@ -32,7 +32,7 @@ def test_a_marked_pod_gets_a_base64_jsonpatch_and_the_uid_echoed():
     assert out["apiVersion"] == "admission.k8s.io/v1" and response["uid"] == "u-1" and response["allowed"]
     assert response["patchType"] == "JSONPatch"
     ops = json.loads(base64.b64decode(response["patch"]))
-    assert {op["path"] for op in ops} == {"/spec/initContainers", "/spec/containers", "/spec/volumes"}
+    assert {op["path"] for op in ops} == {"/metadata/labels", "/spec/initContainers", "/spec/containers", "/spec/volumes"}
 
 
 def test_unmarked_pods_and_other_operations_pass_untouched():

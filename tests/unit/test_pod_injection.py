@@ -10,6 +10,8 @@ from kubectl_oras.pods.injection import (
     PULL_CONTAINER,
     PUSH_CONTAINER,
     SHARE_VOLUME,
+    STEP_LABEL,
+    STEP_LABEL_VALUE,
     InjectionConfig,
     mutate_pod,
     pod_patch,
@@ -135,18 +137,54 @@ def test_existing_init_containers_and_volumes_are_kept_after_ours():
     assert [v["name"] for v in new["spec"]["volumes"]] == ["data", SHARE_VOLUME]
 
 
+def applied(doc, patch):
+    """``doc`` after the JSONPatch's add and replace operations (all pod_patch makes), on objects only."""
+    doc = copy.deepcopy(doc)
+    for op in patch:
+        assert op["op"] in ("add", "replace")
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        target = doc
+        for key in parents:
+            target = target[key]
+        target[last] = op["value"]
+    return doc
+
+
 def test_injection_is_idempotent_and_the_patch_applies():
     original = pod(MARK)
     new, _ = inject(original)
     again, _ = inject(new)
     assert again == new
     patch = pod_patch(original, new)
-    assert {op["path"] for op in patch} == {"/spec/initContainers", "/spec/containers", "/spec/volumes"}
+    assert {op["path"] for op in patch} == {"/metadata/labels", "/spec/initContainers", "/spec/containers",
+                                            "/spec/volumes"}
     assert pod_patch(new, again) == []
-    applied = copy.deepcopy(original)
-    for op in patch:
-        applied["spec"][op["path"].rsplit("/", 1)[1]] = op["value"]
-    assert applied == new
+    assert applied(original, patch) == new
+
+
+def test_an_injected_pod_is_labelled_for_the_controller_keeping_its_own_labels():
+    new, _ = inject(pod(MARK))
+    assert new["metadata"]["labels"] == {STEP_LABEL: STEP_LABEL_VALUE}
+    own = pod(MARK)
+    own["metadata"]["labels"] = {"app": "x", "a/b~c": "d"}
+    new, _ = inject(own)
+    assert new["metadata"]["labels"] == {"app": "x", "a/b~c": "d", STEP_LABEL: STEP_LABEL_VALUE}
+    assert own["metadata"]["labels"] == {"app": "x", "a/b~c": "d"}  # the pod given is not changed
+    patch = pod_patch(own, new)
+    assert {"op": "add", "path": "/metadata/labels/" + STEP_LABEL.replace("/", "~1"), "value": STEP_LABEL_VALUE} in patch
+    assert applied(own, patch) == new
+
+
+def test_a_pod_injected_before_it_was_applied_is_labelled_at_admission_and_a_template_is_not():
+    injected, _ = inject(pod(MARK))
+    del injected["metadata"]["labels"]
+    again, _ = inject(injected)
+    assert again["metadata"]["labels"] == {STEP_LABEL: STEP_LABEL_VALUE}
+    assert pod_patch(injected, again) == [{"op": "add", "path": "/metadata/labels",
+                                           "value": {STEP_LABEL: STEP_LABEL_VALUE}}]
+    template = pod(MARK)
+    new, _ = mutate_pod(template, ours(template["metadata"]["annotations"]), CONFIG, template=True)
+    assert "labels" not in new["metadata"]  # its pods are labelled when they are admitted
 
 
 def test_credentials_come_from_the_secret_as_env_never_args():

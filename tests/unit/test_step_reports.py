@@ -1,0 +1,170 @@
+"""What a step pod's status says its agent reported (pods/step_reports.py), and the one Event
+each report gets (controller/runtime/step_events.py): read from statuses as the kubelet writes them."""
+
+import asyncio
+
+from controller.runtime.step_events import REASONS, StepEvents, event_name
+from kubectl_oras.pods.annotations import PREFIX, ours
+from kubectl_oras.pods.injection import PULL_CONTAINER, InjectionConfig, mutate_pod
+from kubectl_oras.pods.step_reports import AgentReport, agent_reports
+
+CONFIG = InjectionConfig(agent_image="kubectl-oras:test", namespace="ns1")
+STEP = {PREFIX + "input-uri": "wf/a:in", PREFIX + "output-uri": "wf/b:out", PREFIX + "output-path": "out"}
+
+
+def step_pod(annotations=STEP, restart="Never"):
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "p", "namespace": "ns1", "uid": "u-1", "annotations": annotations},
+           "spec": {"restartPolicy": restart, "containers": [{"name": "main", "image": "busybox", "command": ["true"]}]}}
+    return mutate_pod(pod, ours(annotations), CONFIG)[0]
+
+
+def ended(code, message=None, last=None):
+    status = {"name": "main", "state": {"terminated": {"exitCode": code, **({"message": message} if message else {})}}}
+    if last is not None:
+        status["lastState"] = {"terminated": last}
+    return status
+
+
+def with_status(pod, containers=(), init=()):
+    return {**pod, "status": {"containerStatuses": list(containers), "initContainerStatuses": list(init)}}
+
+
+def words(pod):
+    return [(r.container, r.word) for r in agent_reports(pod)]
+
+
+def test_a_running_step_reports_nothing_yet():
+    pod = step_pod()
+    assert words(pod) == []
+    assert words(with_status(pod, [{"name": "main", "state": {"running": {}}}])) == []
+
+
+def test_a_step_run_once_that_succeeded_pulled_and_pushed():
+    reports = agent_reports(with_status(step_pod(), [ended(0)]))
+    assert reports == [AgentReport("main", "pulled", "pulled wf/a:in"), AgentReport("main", "pushed", "pushed wf/b:out")]
+
+
+def test_a_failed_pull_in_the_sidecar_is_read_from_the_launchers_termination_message():
+    message = "pull-failed: pull wf/a:in: not found (tags there: x, y)\n"
+    assert agent_reports(with_status(step_pod(), [ended(1, message)])) == [
+        AgentReport("main", "pull-failed", message.strip())]
+
+
+def test_a_failed_push_is_read_from_the_termination_message_and_the_pull_still_succeeded():
+    pod = with_status(step_pod(), [ended(1, "push-failed: registry gone")])
+    assert words(pod) == [("main", "pulled"), ("main", "push-failed")]
+    assert agent_reports(pod)[1].message == "push-failed: registry gone"
+
+
+def test_a_step_that_failed_itself_reports_its_pull_and_no_push():
+    assert words(with_status(step_pod(), [ended(2, "my own message")])) == [("main", "pulled")]
+
+
+def test_the_init_container_shape_reads_oras_pull_and_an_earlier_run_of_a_restarted_launcher():
+    pod = step_pod(restart="OnFailure")
+    init = [{"name": PULL_CONTAINER, "state": {"terminated": {"exitCode": 0}}}]
+    restarted = ended(0, last={"exitCode": 1, "message": "push-failed: once"})
+    assert words(with_status(pod, [restarted], init)) == [
+        (PULL_CONTAINER, "pulled"), ("main", "push-failed"), ("main", "pushed")]
+    failed = [{"name": PULL_CONTAINER, "state": {"waiting": {}}, "lastState": {"terminated": {"exitCode": 1}}}]
+    (report,) = agent_reports(with_status(pod, [], failed))
+    assert (report.container, report.word) == (PULL_CONTAINER, "pull-failed")
+    assert "oras-pull exited 1 pulling wf/a:in" in report.message
+
+
+def test_a_step_without_inputs_reports_no_pull_and_one_without_output_no_push():
+    pushing = {PREFIX + "output-uri": "wf/b:out", PREFIX + "output-path": "out"}
+    assert words(with_status(step_pod(pushing), [ended(0)])) == [("main", "pushed")]
+    assert words(with_status(step_pod({PREFIX + "input-uri": "wf/a:in"}), [ended(0)])) == [("main", "pulled")]
+
+
+def test_a_pod_that_is_not_injected_or_whose_step_is_unreadable_reports_nothing():
+    plain = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "main", "command": ["true"]}]},
+             "status": {"containerStatuses": [ended(0)]}}
+    assert agent_reports(plain) == []
+    pod = with_status(step_pod(), [ended(0)])
+    pod["spec"]["initContainers"][0]["env"][-1]["value"] = "{not json"
+    assert agent_reports(pod) == []
+
+
+def test_each_verdict_has_one_event_name_a_valid_name_for_a_long_pod():
+    key = ("u-1", "main", "pushed")
+    assert event_name("p", key) == event_name("p", key) != event_name("p", ("u-2", "main", "pushed"))
+    long = event_name("x" * 253, key)
+    assert len(long) == 253 and long.startswith("x" * 236 + ".")
+    assert set(REASONS) == {"pulled", "pull-failed", "pushed", "push-failed"}
+
+
+class Recorder:
+    def __init__(self, refuse=0):
+        self.names, self.refuse = [], refuse
+
+    async def once(self, obj, kind, reason, message, *, name):
+        if self.refuse:
+            self.refuse -= 1
+            return False
+        self.names.append((name, kind, reason))
+        return True
+
+
+def test_each_report_is_recorded_once_however_often_the_pod_changes_and_a_refusal_is_tried_again():
+    async def main():
+        recorder = Recorder(refuse=1)
+        step_events = StepEvents(recorder, backoff=type("B", (), {"delay": lambda self, n: 0.01})())
+        pod = with_status(step_pod(), [ended(1, "push-failed: gone")])
+        stop = asyncio.Event()
+        loop = asyncio.create_task(step_events.run(stop))
+        for _ in range(3):
+            step_events.changed("MODIFIED", pod)
+            await asyncio.sleep(0.05)
+        stop.set()
+        await loop
+        return recorder.names, step_events
+
+    names, step_events = asyncio.run(main())
+    assert [reason for _, _, reason in names] == ["InputsPulled", "OutputsPushFailed"]
+    assert [kind for _, kind, _ in names] == ["Normal", "Warning"]
+    step_events.changed("DELETED", {"metadata": {"uid": "u-1"}})
+    assert step_events.recorded == set()
+
+
+class Apiserver:
+    """Events by name, as the apiserver keeps them: a second create of a name is a 409."""
+
+    def __init__(self):
+        self.events = {}
+
+    async def create(self, resource, body, *, namespace=None):
+        from kubectl_oras.kube.errors import Conflict
+
+        name = body["metadata"]["name"]
+        if name in self.events:
+            raise Conflict(f"events {name!r} already exists", status=409)
+        self.events[name] = body
+        return body
+
+
+def test_a_restarted_controller_records_no_event_twice():
+    from controller.runtime.events import EventRecorder
+
+    apiserver = Apiserver()
+    pod = with_status(step_pod(), [ended(0)])
+
+    async def one_run(instance):
+        step_events = StepEvents(EventRecorder(apiserver, instance=instance))
+        stop = asyncio.Event()
+        loop = asyncio.create_task(step_events.run(stop))
+        step_events.changed("ADDED", pod)  # a new leader lists the pod again
+        await asyncio.sleep(0.05)
+        stop.set()
+        await loop
+        return step_events
+
+    first = asyncio.run(one_run("replica-a"))
+    second = asyncio.run(one_run("replica-b"))
+    assert sorted(e["reason"] for e in apiserver.events.values()) == ["InputsPulled", "OutputsPushed"]
+    assert all(e["reportingInstance"] == "replica-a" for e in apiserver.events.values())
+    assert second.recorded == first.recorded and not second.pending  # its 409s are taken as recorded
+    assert all(e["involvedObject"]["uid"] == "u-1" and e["involvedObject"]["kind"] == "Pod"
+               for e in apiserver.events.values())
