@@ -318,8 +318,8 @@ async def create_cache(kube: Kube, cache: dict[str, Any]) -> dict[str, Any]:
         return await kube.create(ORAS_CACHES, cache, namespace=metadata["namespace"])
     except Conflict:
         raise CacheExists(f"cache {metadata['name']!r} exists in namespace {metadata['namespace']} already "
-                          f"(kubectl oras status {metadata['name']}; delete it first to re-create it: "
-                          f"kubectl oras delete-cache {metadata['name']})") from None
+                          f"(kubectl oras status {metadata['name']} -n {metadata['namespace']}; delete it first to "
+                          f"re-create it: kubectl oras delete-cache {metadata['name']} -n {metadata['namespace']})") from None
 
 
 def what_deleting_loses(cache: dict[str, Any]) -> str:
