@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.doc_examples import LOOPBACK, REPO, Example, examples_run_by, substitute
+from tests.support.doc_examples import LOOPBACK, Example, examples_run_by, substitute
+from tests.support.plugin import plugin_environment
 from tests.support.trees import make_tree, snapshot
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
     """PATH with this checkout's `kubectl-oras` and kubectl, nothing else of ours."""
-    bin_dir = tmp_path_factory.mktemp("bin")
-    plugin = bin_dir / "kubectl-oras"
-    plugin.write_text(f"#!/bin/sh\nexec {sys.executable} -m kubectl_oras \"$@\"\n")
-    plugin.chmod(0o755)
-    return {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(bin_dir),
-            "PYTHONDONTWRITEBYTECODE": "1"}
+    return plugin_environment(tmp_path_factory.mktemp("bin"))
 
 
 def sh(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
