@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.apply import new_namespace
-from tests.e2e.test_cache_commands import plugin_env  # noqa: F401 - fixture
 from tests.e2e.test_workflow_on_a_node import SHELL, cluster  # noqa: F401 - fixture
 from tests.support.doc_examples import LOCAL_CLUSTER, Example, examples_run_by, substitute
+from tests.support.plugin import plugin_environment
 
 pytestmark = pytest.mark.usefixtures("cluster")
 
@@ -45,6 +45,11 @@ FILES = {
 }
 
 
+@pytest.fixture(scope="module")
+def plugin_env(tmp_path_factory) -> dict[str, str]:
+    return plugin_environment(tmp_path_factory.mktemp("bin"))
+
+
 def run(example: str, *, language: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-c", example] if language == "python" else ["bash", "-euo", "pipefail", "-c", example]
     return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
@@ -57,7 +62,7 @@ def blocks() -> dict[tuple[str, int], list[Example]]:
     return grouped
 
 
-def test_the_docs_cluster_commands_run_as_written(cluster, plugin_env, tmp_path):  # noqa: F811
+def test_the_docs_cluster_commands_run_as_written(cluster, plugin_env, tmp_path):  # noqa: F811 - cluster
     cp, _ = cluster
     assert len(blocks()) == 6, "README's two blocks, cli.md, orascache.md, retention.md, python-api.md"
     for (doc, block), examples in blocks().items():
@@ -68,7 +73,7 @@ def test_the_docs_cluster_commands_run_as_written(cluster, plugin_env, tmp_path)
                 (work / name).parent.mkdir(parents=True, exist_ok=True)
                 (work / name).write_text(content)
             kubeconfig = work / "kubeconfig"  # the context's namespace is the test's: a command without -n goes there
-            kubeconfig.write_text(cp.kubeconfig.read_text())
+            kubeconfig.write_text(Path(cp.kubeconfig).read_text())
             env = dict(plugin_env, KUBECONFIG=str(kubeconfig))
             subprocess.run(["kubectl", "config", "set-context", "--current", f"--namespace={ns}"], env=env, check=True,
                            capture_output=True)
