@@ -31,7 +31,7 @@ EPILOG = examples(
     "    --max-age 720h --keep 'final-*'",
     note="A tag's time is its manifest's org.opencontainers.image.created; tags without one are kept. "
          "Referrer tags (sha256-...) are never deleted. "
-         "Disk is freed when the registry's garbage collector runs.",
+         "Deleting frees nothing on disk: the registry's own garbage collector does, when it runs.",
 )
 
 
@@ -153,7 +153,8 @@ def _report(output: OutputFormat, registry: str, dry_run: bool, mode: str, polic
     repos = f"{len(found.repositories)} {'repository' if len(found.repositories) == 1 else 'repositories'}"
     summary = (f"{'Would delete' if dry_run else 'Deleted'} {len(gone)} of {len(verdicts)} tags in {repos} "
                f"({kept} kept by the policy{f', {others} not deleted' if others else ''}); "
-               f"{human_bytes(freed)} of blobs {'would be' if dry_run else 'are'} freed by the registry's garbage collector")
+               f"nothing is freed on disk until the registry's garbage collector runs, which would then free "
+               f"{human_bytes(freed)} of blobs")
     print_data(output, {
         "registry": registry, "dryRun": dry_run, "deletedBy": mode,
         "policy": {"keepLast": policy.keep_last, "maxAge": max_age, "keep": list(policy.keep)},

@@ -183,15 +183,9 @@ def summary(cache: dict[str, Any]) -> dict[str, Any]:
         out["retention"] = spec["retention"]
     last = status.get("lastRetention")
     if isinstance(last, dict):
-        out["lastRetention"] = {k: v for k, v in last.items() if k != "firstSeen"}  # firstSeen: bookkeeping, long
-        first_seen = last.get("firstSeen")
-        if isinstance(first_seen, dict) and first_seen:
-            # The only listing of the registry the status holds: the tags present at that run.
-            counts: dict[str, int] = {}
-            for key in first_seen:
-                repository = str(key).rpartition(":")[0]
-                counts[repository] = counts.get(repository, 0) + 1
-            out["repositories"] = dict(sorted(counts.items()))
+        # firstSeen: bookkeeping, long; it holds only the tags with no `created` time, so it is no
+        # listing of the registry (`kubectl oras ls` and `tags` read that).
+        out["lastRetention"] = {k: v for k, v in last.items() if k != "firstSeen"}
     return out
 
 
@@ -234,9 +228,6 @@ def summary_text(item: dict[str, Any]) -> str:
         lines.append(f"  retention: {policy or 'on'}")
     if "lastRetention" in item:
         lines.append(f"  last retention run: {_last_retention_line(item['lastRetention'])}")
-    if item.get("repositories"):
-        listed = ", ".join(f"{repo} ({n} tag{'s' if n != 1 else ''})" for repo, n in item["repositories"].items())
-        lines.append(f"  repositories at that run: {listed}")
     return "\n".join(lines)
 
 
@@ -331,8 +322,8 @@ async def create_cache(kube: Kube, cache: dict[str, Any]) -> dict[str, Any]:
         return await kube.create(ORAS_CACHES, cache, namespace=metadata["namespace"])
     except Conflict:
         raise CacheExists(f"cache {metadata['name']!r} exists in namespace {metadata['namespace']} already "
-                          f"(kubectl oras status {metadata['name']}; delete it first to re-create it: "
-                          f"kubectl oras delete-cache {metadata['name']})") from None
+                          f"(kubectl oras status {metadata['name']} -n {metadata['namespace']}; delete it first to "
+                          f"re-create it: kubectl oras delete-cache {metadata['name']} -n {metadata['namespace']})") from None
 
 
 def what_deleting_loses(cache: dict[str, Any]) -> str:

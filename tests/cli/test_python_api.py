@@ -4,22 +4,22 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import kubectl_oras
 from kubectl_oras.oci.errors import NotFound
+from tests.support.doc_examples import PYTHON_API, examples_run_by
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def example() -> str:
-    text = (REPO / "docs" / "python-api.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert len(blocks) == 1, "docs/python-api.md has one runnable example"
-    return blocks[0]
+    """The example tests/support/doc_examples.py gives to this module (its session block runs in tier 3)."""
+    (block,) = examples_run_by(PYTHON_API)
+    assert block.doc == "docs/python-api.md"
+    return block.text
 
 
 def test_the_documented_example_runs_against_a_registry(any_registry, tmp_path):

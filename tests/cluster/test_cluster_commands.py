@@ -68,8 +68,8 @@ def test_create_status_and_delete_caches_as_an_edit_user(lab):
     assert f"orascache {ns}/first created" in made.stdout  # in the context's namespace, no -n given
     again = cli("create-cache", "first", kubeconfig=kubeconfig)
     assert again.returncode == 1 and again.stderr.strip() == (
-        f"error: cache 'first' exists in namespace {ns} already (kubectl oras status first; delete it first to "
-        "re-create it: kubectl oras delete-cache first)")
+        f"error: cache 'first' exists in namespace {ns} already (kubectl oras status first -n {ns}; delete it first "
+        f"to re-create it: kubectl oras delete-cache first -n {ns})")
 
     # No node: the registry pod never runs, and --wait says so with the condition's message.
     waited = cli("create-cache", "second", "--no-auth", "--wait", "--timeout", "4s", kubeconfig=kubeconfig)

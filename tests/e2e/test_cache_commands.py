@@ -15,7 +15,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,20 +28,15 @@ from tests.cluster.apply import new_namespace
 from tests.e2e.test_workflow_on_a_node import cluster, get  # noqa: F401 - fixture
 from tests.packaging.release import krew, release_build
 from tests.packaging.release import kubectl as built_kubectl
+from tests.support.plugin import plugin_environment
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("cluster")
 
 
 @pytest.fixture(scope="module")
 def plugin_env(tmp_path_factory) -> dict[str, str]:
     """An environment whose PATH has this checkout's `kubectl-oras` (and kubectl), nothing else of ours."""
-    bin_dir = tmp_path_factory.mktemp("bin")
-    plugin = bin_dir / "kubectl-oras"
-    plugin.write_text(f"#!/bin/sh\nexec {sys.executable} -m kubectl_oras \"$@\"\n")
-    plugin.chmod(0o755)
-    return {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(bin_dir),
-            "PYTHONDONTWRITEBYTECODE": "1"}
+    return plugin_environment(tmp_path_factory.mktemp("bin"))
 
 
 @contextmanager
