@@ -300,11 +300,11 @@ def _check_counts(counts: tuple[tuple[str, int], ...], inputs: tuple[ArtifactNam
     for input_key, _ in counts:
         key = schema.count_key(input_key)
         if input_key not in by_key:
-            raise InvalidAnnotations(f"annotation {annotation_key(key)} counts the tags of {annotation_key(input_key)}, "
-                                     "which is not given")
+            raise InvalidAnnotations(f"annotation {annotation_key(key)} counts the tags of annotation "
+                                     f"{annotation_key(input_key)}, which is not given")
         if not by_key[input_key].is_pattern:
             raise InvalidAnnotations(
-                f"annotation {annotation_key(key)}: {annotation_key(input_key)} ({by_key[input_key]}) is not a tag "
+                f"annotation {annotation_key(key)}: annotation {annotation_key(input_key)} ({by_key[input_key]}) is not a tag "
                 "pattern; a count goes only with a pattern (repo:run-*), whose matches the pull waits for")
 
 
@@ -438,8 +438,10 @@ def render(settings: StepSettings) -> dict[str, str]:
         value = getattr(settings, entry.field)
         if entry.kind == schema.PULLED_ARTIFACTS:
             out.update({schema.numbered(entry.key, i): str(name) for i, name in enumerate(value)})
-        elif entry.kind == schema.MATCH_COUNTS:
-            out.update({schema.count_key(input_key): str(count) for input_key, count in value})
+        elif entry.kind == schema.MATCH_COUNTS:  # each beside its input, as the inputs are numbered here
+            number = {name.key: i for i, name in enumerate(settings.inputs)}
+            out.update({schema.count_key(schema.numbered("input-uri", number[key])): str(count)
+                        for key, count in value if key in number})
         elif value is not None and (text := WRITERS.get(entry.kind, str)(value)) != entry.default:
             out[entry.key] = text
     return {PREFIX + k: v for k, v in out.items()}
