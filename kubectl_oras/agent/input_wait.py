@@ -61,11 +61,7 @@ def wait_for_inputs(look: Callable[[], tuple[Found, list[str]]], *, bound: float
         raise InputsMissing("; ".join(missing))
     say(waiting_message(missing, bound))
     logged = clock()
-    for delay in BETWEEN_LOOKS.delays():
-        left = bound - (clock() - start)
-        if left <= 0:
-            break
-        sleep(min(delay, left))
+    for _ in BETWEEN_LOOKS.sleeps(bound, start=start, clock=clock, sleep=sleep):
         found, missing = look()
         now = clock()
         if not missing:

@@ -19,27 +19,23 @@ STEP_TIMEOUT = 60
 
 
 @pytest.fixture
-def client(any_registry):
-    return RegistryClient(any_registry.host, plain_http=True)
-
-
-@pytest.fixture
 def pod(any_registry, tmp_path):
     p = LocalPod(any_registry.host, tmp_path, runs_once=True)  # the shape a podFailurePolicy needs: restartPolicy Never
     yield p
     p.cleanup()
 
 
-def push_tags(client, registry, repo, tags, tmp_path):
+def push_tags(registry, repo, tags, tmp_path):
+    client = RegistryClient(registry.host, plain_http=True)
     (tmp_path / "made").mkdir(exist_ok=True)
     (tmp_path / "made" / "x.txt").write_text("x\n")
     for tag in tags:
         push_artifact(client, Reference(registry.host, repo, tag), [str(tmp_path / "made" / "x.txt")])
 
 
-def test_a_missing_input_exits_with_the_pull_code_and_its_message_lists_the_tags_there_are(pod, client, any_registry,
-                                                                                           repo, tmp_path):
-    push_tags(client, any_registry, repo, ["v0", "v2"], tmp_path)
+def test_a_missing_input_exits_with_the_pull_code_and_its_message_lists_the_tags_there_are(pod, any_registry, repo,
+                                                                                           tmp_path):
+    push_tags(any_registry, repo, ["v0", "v2"], tmp_path)
     pod.inputs, pod.input_keys = [f"{repo}:v1"], [PREFIX + "input-uri"]
     pod.start_sidecar()
     assert pod.hook().returncode == 0
@@ -68,19 +64,19 @@ def test_outputs_that_cannot_be_pushed_exit_with_the_push_code_saying_push_faile
 
 
 @pytest.mark.parametrize("own", [1, 3, PULL_FAILED_EXIT])
-def test_the_steps_own_failure_keeps_its_code_and_the_termination_message_is_not_ours(pod, client, repo, own):
+def test_the_steps_own_failure_keeps_its_code_and_the_termination_message_is_not_ours(pod, any_registry, repo, own):
     pod.output, pod.output_path = f"{repo}:v1", "out.txt"
     pod.start_sidecar()
     assert pod.hook().returncode == 0
     code, _, err = pod.run_step("sh", "-c", f"echo half > out.txt; exit {own}", timeout=STEP_TIMEOUT)
     assert code == own, err
     assert not pod.termination_log.exists()  # nothing of ours to say: the step's own failure
-    assert client.resolve(repo, "v1", what="check") is None
+    assert RegistryClient(any_registry.host, plain_http=True).resolve(repo, "v1", what="check") is None
 
 
-def test_the_init_containers_failed_pull_exits_1_and_lists_the_tags_there_are(any_registry, client, repo, tmp_path):
+def test_the_init_containers_failed_pull_exits_1_and_lists_the_tags_there_are(any_registry, repo, tmp_path):
     """Under OnFailure the kubelet runs a failed init container again (no podFailurePolicy there): its code stays 1."""
-    push_tags(client, any_registry, repo, ["v0"], tmp_path)
+    push_tags(any_registry, repo, ["v0"], tmp_path)
     pod = LocalPod(any_registry.host, tmp_path, inputs=[f"{repo}:v1"], input_keys=[PREFIX + "input-uri"])
     init = pod.init()
     assert init.returncode == 1
