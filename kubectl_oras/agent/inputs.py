@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -75,11 +76,12 @@ def pull_all(step: StepDescription) -> None:
     from ..oci.signals import alarm_after  # only now: a step without inputs starts without the HTTP stack
 
     client = connection.client(step, push=False)
+    started = time.monotonic()
     with alarm_after(step.timeout, what="pull the step's inputs"):  # also when a registry only drips
         # A cache created with the workflow may not be up yet.
         connection.wait_until_up(step, client, what=f"pull {', '.join(step.inputs)}")
         splits = {index: split for index, name in enumerate(step.inputs) if (split := split_pattern(name))}
-        matches = awaited_matches(step, client, splits)
+        matches = awaited_matches(step, client, splits, started=started)
         for index, tags in matches.items():
             print(f"kubectl-oras: {step.input_key(index)}: {step.inputs[index]} pulls {len(tags)} tags: {', '.join(tags)}",
                   file=sys.stderr)
@@ -111,13 +113,17 @@ def pull_input(step: StepDescription, client: RegistryClient, name: str, outdir:
     return result
 
 
-def awaited_matches(step: StepDescription, client: RegistryClient,
-                    splits: dict[int, tuple[str, str]]) -> dict[int, list[str]]:
+def awaited_matches(step: StepDescription, client: RegistryClient, splits: dict[int, tuple[str, str]], *,
+                    started: float) -> dict[int, list[str]]:
     """Each pattern input's tags, once every input is there: at once without ``input-wait`` (a
-    pattern that matches nothing, or fewer than its count, fails the pull), else within it."""
+    pattern that matches nothing, or fewer than its count, fails the pull), else within it, and
+    within what the step's timeout leaves of the pull begun at ``started`` (a monotonic time), so
+    that the inputs still missing are named before its alarm rings."""
     bound, by_timeout = step.input_wait, False
-    if bound is not None and step.timeout is not None and step.timeout < bound:
-        bound, by_timeout = step.timeout, True
+    if bound is not None and step.timeout is not None:
+        left = step.timeout - (time.monotonic() - started)
+        if left < bound:
+            bound, by_timeout = max(left, 0.0), True
 
     def look() -> tuple[dict[int, list[str]], list[str]]:
         matches, missing = {}, []

@@ -256,3 +256,17 @@ def test_a_count_without_input_wait_fails_at_once_when_fewer_match(pod, client, 
         f"kubectl-oras pull: error: annotation {PREFIX}input-uri: {repo}:run-* matches 2 of the 3 tags expected: "
         "run-0, run-1")
     assert "waiting for inputs" not in init.stderr
+
+
+def test_a_step_timeout_shorter_than_input_wait_ends_the_wait_naming_what_is_missing(pod, client, registry, repo,
+                                                                                      tmp_path):
+    produce(client, registry, repo, "run-0", tmp_path)
+    pod.inputs, pod.input_keys = [f"{repo}:run-*"], [PREFIX + "input-uri"]
+    pod.input_counts, pod.input_wait, pod.timeout = [2], 600, 3
+    started = time.monotonic()
+    init = pod.init()
+    assert init.returncode == 1 and time.monotonic() - started < 30
+    last = init.stderr.strip().splitlines()[-1]
+    assert last.startswith("kubectl-oras pull: error: inputs still missing after "), last
+    assert last.endswith(f" s (the step's timeout): annotation {PREFIX}input-uri: {repo}:run-* matches 1 of the 2 "
+                         "tags expected: run-0"), last
