@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 def annotate(manifest: Mapping[str, Any], *, output: str | None = None, output_path: str | None = None,
              inputs: Sequence[str] = (), input_path: str | None = None, output_pipe: str | None = None,
-             container: str | None = None, cache: str | None = None, namespace: str = "default",
-             overwrite: bool = False) -> dict[str, Any]:
+             container: str | None = None, cache: str | None = None, input_wait: str | None = None,
+             namespace: str = "default", overwrite: bool = False) -> dict[str, Any]:
     """A copy of ``manifest`` (a Job, JobSet, Deployment, CronJob, Pod, a List…, as a dict) with the
     annotations that make its pods pull ``inputs`` before the step and push ``output`` after it.
 
@@ -52,7 +52,7 @@ def annotate(manifest: Mapping[str, Any], *, output: str | None = None, output_p
     if not isinstance(manifest, Mapping):
         raise OrasError(f"the manifest must be a mapping (a Kubernetes object), not {type(manifest).__name__}")
     values = Request(output=output, output_path=output_path, inputs=tuple(inputs), input_path=input_path,
-                     output_pipe=output_pipe, container=container, cache=cache).values()
+                     output_pipe=output_pipe, container=container, cache=cache, input_wait=input_wait).values()
     new, _warnings = annotate_object(copy.deepcopy(dict(manifest)), values, overwrite=overwrite, namespace=namespace)
     return dict(new)
 

@@ -1,7 +1,7 @@
 """How long to wait before trying again: one ``Backoff``, kept as data.
 
 Every retry loop of the project (the registry transport, the informer's watches, the reconciler's
-work queue, the namespace labels, the agent's wait for a registry) names its own ``Backoff`` beside
+work queue, the namespace labels, the agent's waits for a registry and for inputs) names its own ``Backoff`` beside
 the loop that uses it, and asks it for the n-th delay. A delay grows by ``factor`` from ``base``
 up to ``cap``; a jittered one is then multiplied by a number drawn from the ``jitter`` range, so
 that many clients failing together do not retry together. The random source is passed in
@@ -56,3 +56,18 @@ class Backoff:
         while True:
             yield self.delay(failures, rand=rand)
             failures += 1
+
+    def sleeps(self, bound: float, *, start: float, clock: Callable[[], float],
+               sleep: Callable[[float], None]) -> Iterator[float]:
+        """For a loop that looks again until ``bound`` seconds after ``start`` (a ``clock()``
+        reading): sleeps each delay in turn, the last cut short at the bound, and after each yields
+        the seconds gone since ``start``, as long as some are left."""
+        for delay in self.delays():
+            left = bound - (clock() - start)
+            if left <= 0:
+                return
+            sleep(min(delay, left))
+            gone = clock() - start
+            if gone >= bound:
+                return
+            yield gone

@@ -1,6 +1,7 @@
 # kubectl-oras step wrapper (POSIX sh; run by the busybox the pull installed in the share).
 # Runs the step's own argv ("$@", exactly as written in the pod spec) between the cache's pull
-# and push, and exits with the step's code, or non-zero when its outputs could not be stored.
+# and push, and exits with the step's code, or the agent's own code when the inputs could not be
+# pulled or the outputs stored (KUBECTL_ORAS_EXIT_*).
 # Protocol: docs/pod-protocol.md. Every marker lives in a run directory of this run's own, so a
 # restarted container never sees an earlier run's markers. Every path and name, and every word
 # the sidecar's answers begin with, comes from the environment the injection sets
@@ -46,6 +47,13 @@ if [ -n "${KUBECTL_ORAS_PULL_VERDICT:-}" ] || [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ];
     exit 1
   done
 fi
+
+# The exit codes that say the agent, not the step, failed the run (share.py: a Job's
+# podFailurePolicy tells them apart); a pod spec from before them gets 1, as it did.
+exit_pull_failed="${KUBECTL_ORAS_EXIT_PULL_FAILED:-1}"
+exit_push_failed="${KUBECTL_ORAS_EXIT_PUSH_FAILED:-1}"
+case "$exit_pull_failed" in ''|*[!0-9]*) exit_pull_failed=1 ;; esac
+case "$exit_push_failed" in ''|*[!0-9]*) exit_push_failed=1 ;; esac
 
 n=1
 # 0777: the sidecar, which may run as another user, writes its verdict here. Only a number taken
@@ -110,7 +118,7 @@ if [ -n "$pull_verdict" ]; then
       fail "$answer; the step was not run (kubectl logs POD -c oras-push has the pull's log)"
       termination_message "$answer"
       : > "$seen" 2>/dev/null  # a sidecar that ends after the launcher's one run waits for it
-      exit 1 ;;
+      exit "$exit_pull_failed" ;;
   esac
   trap - TERM INT
 fi
@@ -349,13 +357,13 @@ if [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$got" = 0 ] && [ "$stopped_before_don
 elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ] && [ "$got" = 0 ]; then
   verdict="$w_push_failed: the sidecar (oras-push) gave no verdict within $verdict_wait s of the step's end, so its outputs are not known to be stored (kubectl logs POD -c oras-push; kubectl describe pod: its last state)"
   fail "$verdict"; termination_message "$verdict"
-  [ "$code" = 0 ] && code=1
+  [ "$code" = 0 ] && code="$exit_push_failed"
 elif [ "${KUBECTL_ORAS_PUSH:-0}" = 1 ]; then
   echo "$token" 2>/dev/null > "$seen"  # a sidecar that ends after this run waits for it (and its token)
   note "verdict: $verdict"
   case "$verdict" in
     "$w_pushed"*|"$w_not_pushed"*) ;;
-    *) fail "$verdict"; termination_message "$verdict"; [ "$code" = 0 ] && code=1 ;;
+    *) fail "$verdict"; termination_message "$verdict"; [ "$code" = 0 ] && code="$exit_push_failed" ;;
   esac
 fi
 exit "$code"

@@ -84,15 +84,8 @@ def wait_for_registry(host: str, probe: Callable[[float], Probe], *, bound: floa
         return 0.0
     say(waiting_message(host, answer.reason, bound))
     logged = clock()
-    for delay in BETWEEN_LOOKS.delays():
-        left = bound - (clock() - start)
-        if left <= 0:
-            break
-        sleep(min(delay, left))
-        left = bound - (clock() - start)
-        if left <= 0:
-            break
-        answer = probe(min(PROBE_LIMIT, left))
+    for waited in BETWEEN_LOOKS.sleeps(bound, start=start, clock=clock, sleep=sleep):
+        answer = probe(min(PROBE_LIMIT, bound - waited))
         now = clock()
         if answer.up:
             say(answered_message(host, now - start))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from .archive import unpack_directory
 from .client import RegistryClient
-from .errors import LocalPathError, UnsafePath, UnsupportedArtifact
+from .errors import LocalPathError, NotFound, RegistryError, UnsafePath, UnsupportedArtifact
 from .manifest import (
     ANNOTATION_CONTENT_DIGEST,
     ANNOTATION_TITLE,
@@ -347,3 +347,24 @@ def pull_artifact(
         if not keep_staging:
             remove_staging(staging)
     return PullResult(reference=str(ref), digest=digest, files=files, skipped_untitled=untitled)
+
+
+MAX_TAGS_SAID = 20
+
+
+def tags_said(client: RegistryClient, ref: Reference) -> str:
+    """After "not found": the repository's tags, so the user sees what there is (the command line's
+    pull and the agent's say it alike)."""
+    if not ref.tag:
+        return f"no manifest {ref.digest} in {ref.repository}"
+    try:
+        found = client.list_tags(ref.repository)
+    except NotFound:
+        return f"there is no repository {ref.repository}"
+    except RegistryError:
+        return f"no tag {ref.tag} in {ref.repository}"
+    if not found:
+        return f"{ref.repository} has no tags"
+    shown = ", ".join(found[:MAX_TAGS_SAID]) + (f", … ({len(found) - MAX_TAGS_SAID} more)"
+                                                if len(found) > MAX_TAGS_SAID else "")
+    return f"tags in {ref.repository}: {shown}"

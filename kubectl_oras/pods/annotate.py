@@ -101,6 +101,7 @@ class Request:
     output_pipe: str | None = None
     container: str | None = None
     cache: str | None = None
+    input_wait: str | None = None  # a duration as written (90s, 10m)
 
     @classmethod
     def from_flags(cls, flags: Mapping[str, Any]) -> Request:

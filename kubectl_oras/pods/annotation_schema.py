@@ -17,6 +17,7 @@ from ..orascache import DEFAULT_CACHE
 # Kinds: how a value is read (annotations.py: parse_settings) and written back (render).
 CACHE = "cache"  # an OrasCache's name
 PULLED_ARTIFACTS = "pulled artifacts"  # the key, then KEY_1, KEY_2, … in numeric order: repo:tag (a tag pattern too)
+MATCH_COUNTS = "match counts"  # the key, then KEY_1, …: how many tags the pattern input of the same number waits for
 PUSHED_ARTIFACT = "pushed artifact"  # one repo:tag, no pattern, no digest
 PATH = "path"  # a path in the step's container (no NUL, no newline)
 TEXT = "text"  # a name the injection looks up in the pod (a container's)
@@ -60,6 +61,10 @@ KEYS: tuple[Key, ...] = (
     Key("container", "container", TEXT, None, "The container that runs the step.", Flag(("--container", "-c"), "NAME")),
     Key("oras-cache", "cache", CACHE, DEFAULT_CACHE, f"The OrasCache (default: {DEFAULT_CACHE}).",
         Flag(("--cache",), "NAME")),
+    Key("input-wait", "input_wait", DURATION, None, "How long the pull waits for inputs not pushed yet (90s, 10m).",
+        Flag(("--input-wait",), "DURATION")),
+    Key("input-count", "input_counts", MATCH_COUNTS, None, "How many tags the pattern of input-uri (input-count_K: "
+        "of input-uri_K) must match: the pull waits for them, within input-wait."),
     Key("registry", "registry", HOST, None, "A registry other than the cache, HOST[:PORT] (http:// for plain HTTP)."),
     Key("oras-env", "oras_env", SECRET, None, "The Secret with that registry's credentials."),
     Key("unpack", "unpack", BOOLEAN, "true", "Unpack directory layers of inputs."),
@@ -82,3 +87,13 @@ IGNORED = {  # accepted for old manifests, with a warning: we download nothing a
 def numbered(key: str, index: int) -> str:
     """The key of the ``index``-th value of a PULLED_ARTIFACTS key: the key itself, then KEY_1, KEY_2, …"""
     return key if index == 0 else f"{key}_{index}"
+
+
+def count_key(input_key: str) -> str:
+    """The MATCH_COUNTS key that goes with an input's key: input-uri → input-count, input-uri_2 → input-count_2."""
+    return "input-count" + input_key.removeprefix("input-uri")
+
+
+def counted_input(count: str) -> str:
+    """The input key a MATCH_COUNTS key goes with: input-count → input-uri, input-count_2 → input-uri_2."""
+    return "input-uri" + count.removeprefix("input-count")

@@ -33,6 +33,7 @@ PREFIX = "oras.converged-computing.github.io/"
 KNOWN = frozenset(k.key for k in KEYS)
 # Always applied with fullmatch: `$` would also match before a trailing newline (a YAML `|` block).
 INPUT_N = re.compile(r"input-uri_([0-9]+)")
+COUNT_N = re.compile(r"input-count_([0-9]+)")
 BOOLEAN = {"true": True, "false": False}
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _HOST = re.compile(r"(?:https?://)?[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
@@ -77,6 +78,8 @@ class StepSettings:
     push_on_failure: str = "never"
     timeout: float | None = None  # seconds each transfer of the step may take (pull of the inputs, push)
     input_overwrite: bool = False
+    input_wait: float | None = None  # seconds the pull waits for inputs that do not exist yet
+    input_counts: tuple[tuple[str, int], ...] = ()  # (an input's key, how many tags its pattern must match)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -278,8 +281,37 @@ def _read(entry: schema.Key, values: dict[str, str]) -> Any:
     """The value of ``entry``'s key as its kind reads it; its default when absent (None: none)."""
     if entry.kind == schema.PULLED_ARTIFACTS:
         return _pulled_artifacts(entry, values)
+    if entry.kind == schema.MATCH_COUNTS:
+        return _match_counts(entry, values)
     value = values.get(entry.key, entry.default)
     return None if value is None else READERS[entry.kind](entry.key, value)
+
+
+def _match_counts(entry: schema.Key, values: dict[str, str]) -> tuple[tuple[str, int], ...]:
+    """(the input's key, the count) for the key and each numbered one; each a number of tags one
+    pattern may pull. Whether its input is a pattern is checked once the inputs are read."""
+    counts = []
+    for key in sorted(k for k in values if k == entry.key or COUNT_N.fullmatch(k)):
+        value = values[key]
+        if not (value.isascii() and value.isdigit() and 1 <= int(value) <= patterns.MAX_MATCHES):
+            raise InvalidAnnotations(f"annotation {annotation_key(key)}: {value!r} is not a number of tags from 1 to "
+                                     f"{patterns.MAX_MATCHES} (the most one pattern may pull)")
+        counts.append((schema.counted_input(key), int(value)))
+    return tuple(counts)
+
+
+def _check_counts(counts: tuple[tuple[str, int], ...], inputs: tuple[ArtifactName, ...]) -> None:
+    """Each count goes with a pattern input of the same number."""
+    by_key = {i.key: i for i in inputs}
+    for input_key, _ in counts:
+        key = schema.count_key(input_key)
+        if input_key not in by_key:
+            raise InvalidAnnotations(f"annotation {annotation_key(key)} counts the tags of annotation "
+                                     f"{annotation_key(input_key)}, which is not given")
+        if not by_key[input_key].is_pattern:
+            raise InvalidAnnotations(
+                f"annotation {annotation_key(key)}: annotation {annotation_key(input_key)} ({by_key[input_key]}) is not a tag "
+                "pattern; a count goes only with a pattern (repo:run-*), whose matches the pull waits for")
 
 
 def _pulled_artifacts(entry: schema.Key, values: dict[str, str]) -> tuple[ArtifactName, ...]:
@@ -377,14 +409,16 @@ def parse_settings(values: dict[str, str]) -> StepSettings:
         if key in IGNORED:
             warnings.append(f"annotation {annotation_key(key)} is ignored: {IGNORED[key]}")
             continue
-        if key not in KNOWN and not INPUT_N.fullmatch(key):
+        if key not in KNOWN and not INPUT_N.fullmatch(key) and not COUNT_N.fullmatch(key):
             raise InvalidAnnotations(
-                f"annotation {annotation_key(key)} is not known; known keys: {', '.join(sorted(KNOWN | {'input-uri_N'}))}"
+                f"annotation {annotation_key(key)} is not known; known keys: "
+                f"{', '.join(sorted(KNOWN | {'input-uri_N', 'input-count_N'}))}"
             )
         if not values[key].strip():
             raise InvalidAnnotations(f"annotation {annotation_key(key)} is empty")
     read: dict[str, Any] = {entry.field: _read(entry, values) for entry in sorted(KEYS, key=_reading_order)}
     output, output_path, output_pipe = read["output"], read["output_path"], read["output_pipe"]
+    _check_counts(read["input_counts"], read["inputs"])
     if output and not (output_path or output_pipe):
         raise InvalidAnnotations(
             f"annotation {annotation_key('output-uri')} needs {annotation_key('output-path')} (the file or directory to push)"
@@ -410,6 +444,10 @@ def render(settings: StepSettings) -> dict[str, str]:
         value = getattr(settings, entry.field)
         if entry.kind == schema.PULLED_ARTIFACTS:
             out.update({schema.numbered(entry.key, i): str(name) for i, name in enumerate(value)})
+        elif entry.kind == schema.MATCH_COUNTS:  # each beside its input, as the inputs are numbered here
+            number = {name.key: i for i, name in enumerate(settings.inputs)}
+            out.update({schema.count_key(schema.numbered("input-uri", number[key])): str(count)
+                        for key, count in value if key in number})
         elif value is not None and (text := WRITERS.get(entry.kind, str)(value)) != entry.default:
             out[entry.key] = text
     return {PREFIX + k: v for k, v in out.items()}

@@ -199,7 +199,15 @@ def step_description(settings: StepSettings, config: InjectionConfig, *, pull_in
         input_keys=tuple(annotation_key(i.key or "input-uri") for i in settings.inputs),
         pull_in_sidecar=pull_in_sidecar,
         single_run=single_run,
+        input_wait=settings.input_wait,
+        input_counts=input_counts(settings),
     )
+
+
+def input_counts(settings: StepSettings) -> tuple[int | None, ...]:
+    """Each input's count (annotation input-count), None where it has none; empty when none has one."""
+    counts = dict(settings.input_counts)
+    return tuple(counts.get(i.key or "input-uri") for i in settings.inputs) if counts else ()
 
 
 def agent_command(*args: str) -> list[str]:

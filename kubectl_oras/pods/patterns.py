@@ -81,23 +81,48 @@ def _quoted(text: str) -> str:
 
 
 def select_matches(repository: str, pattern: str, listed: Sequence[str]) -> list[str]:
-    """The tags of ``repository`` (as its registry listed them) that ``pattern`` pulls.
+    """The tags of ``repository`` (as its registry listed them) that ``pattern`` pulls; none, too.
 
     MatchError, before anything is pulled, when the listing holds something that is not a tag (a
-    registry that lies could name ``..`` or ``a/b``, and each match becomes a directory), when no
-    tag matches, or when more than MAX_MATCHES do.
+    registry that lies could name ``..`` or ``a/b``, and each match becomes a directory), or when
+    more than MAX_MATCHES match. Whether they are enough is ``shortfall``'s to say.
     """
     for tag in listed:
         if not is_valid_tag(tag):
             raise MatchError(f"the registry listed {_quoted(tag)} among the tags of {repository}, which is not a "
                              f"valid tag ({TAG_RE.pattern}); nothing was pulled")
     matches = matching_tags(pattern, listed)
-    if not matches:
-        raise MatchError(f"no tag of {repository} matches {pattern}")
     if len(matches) > MAX_MATCHES:
         raise MatchError(f"{repository}:{pattern} matches {len(matches)} tags, more than the {MAX_MATCHES} one "
                          "pattern may pull; narrow the pattern")
     return matches
+
+
+SHOWN_MATCHES = 10  # the most matches a message lists
+
+
+def _listed(tags: Sequence[str]) -> str:
+    more = f", … ({len(tags) - SHOWN_MATCHES} more)" if len(tags) > SHOWN_MATCHES else ""
+    return ", ".join(tags[:SHOWN_MATCHES]) + more
+
+
+def shortfall(repository: str, pattern: str, matches: Sequence[str], count: int | None) -> str | None:
+    """What the pattern's input still waits for: a match at all, or, with a count (annotation
+    input-count), that many; None once ``matches`` are enough."""
+    if count is None:
+        return None if matches else f"no tag of {repository} matches {pattern}"
+    if len(matches) >= count:
+        return None
+    found = f": {_listed(matches)}" if matches else ""
+    return f"{repository}:{pattern} matches {len(matches)} of the {count} tags expected{found}"
+
+
+def surplus(repository: str, pattern: str, matches: Sequence[str], count: int | None) -> str | None:
+    """Why ``matches`` are more than the count asks for (a stale run's tags, a pattern too wide); None if not."""
+    if count is None or len(matches) <= count:
+        return None
+    return (f"{repository}:{pattern} matches {len(matches)} tags, more than the {count} expected ({_listed(matches)}): "
+            "nothing was pulled; remove the stale tags, or give each run its own tag prefix")
 
 
 def first_clash(matches: Mapping[int, Sequence[str]],

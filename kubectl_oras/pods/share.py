@@ -27,6 +27,14 @@ PUSH_FAILED = "push-failed"  # the outputs are not known to be stored: the step 
 VERDICT_WORDS = {"PULLED": PULLED, "PULL_FAILED": PULL_FAILED, "PUSHED": PUSHED, "NOT_PUSHED": NOT_PUSHED,
                  "PUSH_FAILED": PUSH_FAILED}
 
+# The launcher's exit code when the cache's agent, not the step, failed the run, so that a Job's
+# podFailurePolicy can tell them from the step's own codes (docs/pod-protocol.md: fail fast on a
+# missing input, try a failed push again). Codes no shell gives (126, 127, 128+signal) and few
+# programs do. The wrapper receives each as KUBECTL_ORAS_EXIT_<NAME> (step.py).
+PULL_FAILED_EXIT = 211  # the inputs could not be pulled: the step was not run
+PUSH_FAILED_EXIT = 212  # the step exited 0, but its outputs are not known to be stored
+EXIT_CODES = {"PULL_FAILED": PULL_FAILED_EXIT, "PUSH_FAILED": PUSH_FAILED_EXIT}
+
 
 def saying(word: str, reason: str) -> str:
     """An answer with its reason, as the wrapper prints it: ``push-failed: <reason>``."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..durations import positive_seconds
 from ..errors import OrasError
-from .share import VERDICT_WORDS, Run, Share
+from .share import EXIT_CODES, VERDICT_WORDS, Run, Share
 
 STEP_ENV = "KUBECTL_ORAS_STEP"
 PUSH_ON_FAILURE = ("never", "failed-tag")  # what happens to the outputs of a step that failed
@@ -53,13 +53,18 @@ class StepDescription:
     # ... and the launcher is the only container: the sidecar ends by itself after the run's
     # verdict, and the kubelet sees both containers end together (docs/pod-protocol.md).
     single_run: bool = False
+    input_wait: float | None = None  # seconds the pull waits for inputs not pushed yet (annotation `input-wait`)
+    # how many tags each input's pattern must match (annotation `input-count`), None where none is
+    # asked; one per input (empty: none anywhere)
+    input_counts: tuple[int | None, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps({
             "registry": self.registry, "plainHttp": self.plain_http, "inputs": list(self.inputs),
             "output": self.output, "unpack": self.unpack, "pushOnFailure": self.push_on_failure,
             "debug": self.debug, "share": self.share, "timeout": self.timeout, "inputKeys": list(self.input_keys),
-            "pullInSidecar": self.pull_in_sidecar, "singleRun": self.single_run,
+            "pullInSidecar": self.pull_in_sidecar, "singleRun": self.single_run, "inputWait": self.input_wait,
+            "inputCounts": list(self.input_counts),
         }, separators=(",", ":"))
 
     @classmethod
@@ -91,12 +96,17 @@ class StepDescription:
         policy = field("pushOnFailure", str, "never")
         if policy not in PUSH_ON_FAILURE:
             raise InvalidStep(f"{STEP_ENV}: field 'pushOnFailure' is {policy!r}, not one of {', '.join(PUSH_ON_FAILURE)}")
-        timeout = field("timeout", (int, float), None)
-        try:
-            if timeout is not None:
-                positive_seconds(timeout, timeout)
-        except ValueError as e:
-            raise InvalidStep(f"{STEP_ENV}: field 'timeout': {e}") from None
+        timeout, input_wait = field("timeout", (int, float), None), field("inputWait", (int, float), None)
+        for name, seconds in (("timeout", timeout), ("inputWait", input_wait)):
+            try:
+                if seconds is not None:
+                    positive_seconds(seconds, seconds)
+            except ValueError as e:
+                raise InvalidStep(f"{STEP_ENV}: field {name!r}: {e}") from None
+        input_counts = field("inputCounts", list, [])
+        if len(input_counts) not in (0, len(inputs)) or not all(
+                c is None or (isinstance(c, int) and not isinstance(c, bool) and c > 0) for c in input_counts):
+            raise InvalidStep(f"{STEP_ENV}: field 'inputCounts' must list one positive number or null per input")
         registry, share = field("registry", str), field("share", str)
         if not registry or not share:
             raise InvalidStep(f"{STEP_ENV}: fields 'registry' and 'share' must not be empty")
@@ -104,7 +114,8 @@ class StepDescription:
                    output=field("output", str, None), unpack=field("unpack", bool, True), push_on_failure=policy,
                    debug=field("debug", bool, False), share=share,
                    timeout=float(timeout) if timeout is not None else None, input_keys=tuple(input_keys),
-                   pull_in_sidecar=field("pullInSidecar", bool, False), single_run=field("singleRun", bool, False))
+                   pull_in_sidecar=field("pullInSidecar", bool, False), single_run=field("singleRun", bool, False),
+                   input_wait=float(input_wait) if input_wait is not None else None, input_counts=tuple(input_counts))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StepDescription:
@@ -120,6 +131,10 @@ class StepDescription:
     def input_key(self, index: int) -> str:
         """What a message calls input ``index``: its annotation, when the injection said it."""
         return f"annotation {self.input_keys[index]}" if index < len(self.input_keys) else f"input {self.inputs[index]}"
+
+    def input_count(self, index: int) -> int | None:
+        """How many tags input ``index``'s pattern must match; None: any number but none."""
+        return self.input_counts[index] if index < len(self.input_counts) else None
 
 
 # How long the wrapper waits for the push's verdict. With a `timeout`, the push ends by then (its
@@ -157,8 +172,8 @@ class WrapperSettings:
 
 
 def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, str]:
-    """The environment the wrapper reads: its settings, the share's layout and the words the
-    sidecar's answers begin with (share.py)."""
+    """The environment the wrapper reads: its settings, the share's layout, the words the
+    sidecar's answers begin with and the exit codes that say the agent failed the run (share.py)."""
     return {
         "KUBECTL_ORAS_SHARE": share.root,
         "KUBECTL_ORAS_SHARE_BUSYBOX": share.busybox,
@@ -173,6 +188,7 @@ def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, st
         "KUBECTL_ORAS_PULL_VERDICT": share.pull_verdict if settings.pulled_by_sidecar else "",
         "KUBECTL_ORAS_PULL_WAKE": share.pull_wake if settings.pulled_by_sidecar else "",
         **{f"KUBECTL_ORAS_VERDICT_{name}": word for name, word in VERDICT_WORDS.items()},
+        **{f"KUBECTL_ORAS_EXIT_{name}": str(code) for name, code in EXIT_CODES.items()},
         "KUBECTL_ORAS_TERMINATION_LOG": settings.termination_log,
         "KUBECTL_ORAS_VERDICT_WAIT": str(settings.verdict_wait),
         "KUBECTL_ORAS_INPUT_PATH": settings.input_path or "",

@@ -31,10 +31,6 @@ if TYPE_CHECKING:
     from ..oci.progress import Progress
     from ..oci.pull import PullResult
     from ..oci.push import PushResult
-    from ..oci.reference import Reference
-
-MAX_TAGS_SAID = 20
-
 
 @dataclass(frozen=True)
 class Reached:
@@ -119,7 +115,7 @@ class Session:
              unpack: bool = True, concurrency: int = 4, progress: Progress | None = None) -> PullResult:
         """The artifact's files into ``output_dir``; a missing one says which tags there are."""
         from ..oci.errors import NotFound
-        from ..oci.pull import pull_artifact
+        from ..oci.pull import pull_artifact, tags_said
 
         with self.registry(where.place, push=False, what=f"pull {where.name}") as client:
             try:
@@ -233,22 +229,3 @@ def about_cache(error: OrasError, cache: str, tunnel_failure: str | None) -> Ora
     copied = copy.copy(error)
     copied.args = (said,)
     return copied
-
-
-def tags_said(client: RegistryClient, ref: Reference) -> str:
-    """After "not found": the repository's tags, so the user sees what there is."""
-    from ..oci.errors import NotFound, RegistryError
-
-    if not ref.tag:
-        return f"no manifest {ref.digest} in {ref.repository}"
-    try:
-        found = client.list_tags(ref.repository)
-    except NotFound:
-        return f"there is no repository {ref.repository}"
-    except RegistryError:
-        return f"no tag {ref.tag} in {ref.repository}"
-    if not found:
-        return f"{ref.repository} has no tags"
-    shown = ", ".join(found[:MAX_TAGS_SAID]) + (f", … ({len(found) - MAX_TAGS_SAID} more)"
-                                                if len(found) > MAX_TAGS_SAID else "")
-    return f"tags in {ref.repository}: {shown}"

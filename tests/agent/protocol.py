@@ -49,6 +49,8 @@ class LocalPod:
     push_on_failure: str = "never"
     input_overwrite: bool = False
     timeout: float | None = None
+    input_wait: float | None = None  # annotation input-wait, in seconds
+    input_counts: list[int | None] = field(default_factory=list)  # annotation input-count of each input
     runs_once: bool = False  # restartPolicy Never, the launcher alone: the sidecar pulls, and ends after the run
     verdict_wait: int | None = None  # the wrapper's bound on its wait for the verdict (None: the injection's)
     working_dir: Path | None = None  # the launcher's (default: root/work); root itself stands for `/`, holding the share
@@ -72,7 +74,8 @@ class LocalPod:
         step = StepDescription(registry=self.registry, plain_http=True, inputs=tuple(self.inputs), output=self.output,
                                unpack=True, push_on_failure=self.push_on_failure, debug=True, share=str(self.share),
                                timeout=self.timeout, input_keys=tuple(self.input_keys),
-                               pull_in_sidecar=self.runs_once, single_run=self.runs_once)
+                               pull_in_sidecar=self.runs_once, single_run=self.runs_once,
+                               input_wait=self.input_wait, input_counts=tuple(self.input_counts))
         return dict(os.environ, **{STEP_ENV: step.to_json()})
 
     def init(self, **env: str) -> subprocess.CompletedProcess:

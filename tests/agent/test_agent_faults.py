@@ -20,6 +20,7 @@ from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
+from kubectl_oras.pods.share import PUSH_FAILED_EXIT
 from tests.agent.protocol import LocalPod, wait_for
 from tests.support.registries import start_registry
 from tests.support.token_service import TokenService
@@ -161,7 +162,7 @@ def test_a_token_service_answering_a_list_fails_the_step_naming_the_service(tmp_
         assert pod.init().returncode == 0
         pod.start_sidecar(ORAS_USER="u", ORAS_PUSH_PASS="p")
         code, _, err = pod.run_step("sh", "-c", "echo result > out.txt", timeout=STEP_TIMEOUT)
-        assert code == 1
+        assert code == PUSH_FAILED_EXIT
         assert "push-failed" in err and tokens.realm in err and "Traceback" not in err
         assert pod.sidecar.poll() is None
     finally:
@@ -266,7 +267,7 @@ def test_a_link_out_of_an_output_directory_fails_the_producer_naming_it(pod, cli
     pod.start_sidecar()
     script = f"mkdir results && echo x > results/data.txt && ln -s data.txt results/latest && ln -s {target} results/{link}"
     code, _, err = pod.run_step("sh", "-c", script, timeout=STEP_TIMEOUT)
-    assert code == 1
+    assert code == PUSH_FAILED_EXIT
     line = next(x for x in err.splitlines() if "push-failed" in x)
     assert f"results/{link}" in line and target in line and "results/latest" not in line
     assert client.resolve(repo, "v1", what="check") is None
@@ -451,7 +452,7 @@ def test_a_push_to_a_registry_that_only_drips_ends_within_the_steps_timeout(drip
         assert pod.init().returncode == 0
         pod.start_sidecar()
         code, _, err = pod.run_step("sh", "-c", "echo result > out.txt", timeout=60)
-        assert code == 1
+        assert code == PUSH_FAILED_EXIT
         assert "push-failed" in err and "not done within the 2 s its timeout allows" in err
     finally:
         pod.cleanup()

@@ -5,13 +5,14 @@ match at all is the init container's one-line failure naming the annotation."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
 from kubectl_oras.pods.annotations import PREFIX
-from tests.agent.protocol import LocalPod
+from tests.agent.protocol import LocalPod, wait_for
 from tests.support.faulty_proxy import FaultyProxy
 from tests.support.lying_registry import Answer, LyingRegistry
 from tests.support.trees import make_tree, snapshot
@@ -188,3 +189,84 @@ def test_a_listed_tag_that_is_no_tag_is_refused_naming_the_answer_and_the_annota
     assert not [path for _, path in liar.seen if "/manifests/" in path or "/blobs/" in path]
     assert sorted(p.name for p in pod.share.iterdir()) == ["bin", "inputs", "runs"]  # nothing written elsewhere
     assert list((pod.share / "inputs").iterdir()) == []
+
+
+# -- awaited inputs: input-wait and input-count (docs/annotations.md, Fan-out and fan-in) ------------
+
+
+def test_a_pull_with_input_wait_waits_for_the_count_of_matches_then_pulls_them_all(pod, client, registry, repo,
+                                                                                    tmp_path):
+    """The consumer starts beside its producers: it must gather all 3 shards, never the 1 there at its start."""
+    produce(client, registry, repo, "run-0", tmp_path, text="0\n")
+    pod.inputs, pod.input_keys = [f"{repo}:run-*"], [PREFIX + "input-uri"]
+    pod.input_counts, pod.input_wait = [3], 60
+    init = pod.start_init()
+    wait_for(lambda: (pod.share / "bin" / "oras-wrap").exists())
+    time.sleep(1)  # a few looks find 1 of 3
+    for i in (1, 2):
+        produce(client, registry, repo, f"run-{i}", tmp_path, text=f"{i}\n")
+    done = init.wait_done(timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (f"kubectl-oras: waiting for inputs: annotation {PREFIX}input-uri: {repo}:run-* matches 1 of the 3 tags "
+            "expected: run-0; giving up in 60 s" in done.stderr), done.stderr
+    assert "kubectl-oras: every input is there after " in done.stderr
+    assert f"input-uri: {repo}:run-* pulls 3 tags: run-0, run-1, run-2\n" in done.stderr
+    assert sorted(p.name for p in (pod.share / "inputs").iterdir()) == ["run-0", "run-1", "run-2"]
+
+
+def test_at_the_bound_the_pull_fails_naming_each_input_still_missing(pod, client, registry, repo, tmp_path):
+    produce(client, registry, repo, "run-0", tmp_path)
+    produce(client, registry, f"{repo}-plain", "v1", tmp_path)
+    pod.inputs = [f"{repo}:run-*", f"{repo}-plain:v2"]
+    pod.input_keys = [PREFIX + "input-uri", PREFIX + "input-uri_1"]
+    pod.input_counts, pod.input_wait = [2, None], 2
+    started = time.monotonic()
+    init = pod.init()
+    assert init.returncode == 1 and time.monotonic() - started < 30
+    last = init.stderr.strip().splitlines()[-1]
+    assert last.startswith("kubectl-oras pull: error: inputs still missing after 2 s (input-wait): "), last
+    assert last.endswith(
+        f"annotation {PREFIX}input-uri: {repo}:run-* matches 1 of the 2 tags expected: run-0; "
+        f"annotation {PREFIX}input-uri_1: {repo}-plain:v2 is not there (tags in {repo}-plain: v1)"), last
+    assert list((pod.share / "inputs").iterdir()) == []
+
+
+def test_more_matches_than_the_count_fail_at_once_naming_the_count(pod, client, registry, repo, tmp_path):
+    for i in range(4):
+        produce(client, registry, repo, f"run-{i}", tmp_path)
+    pod.inputs, pod.input_keys = [f"{repo}:run-*"], [PREFIX + "input-uri_3"]
+    pod.input_counts, pod.input_wait = [3], 600
+    started = time.monotonic()
+    init = pod.init()
+    assert init.returncode == 1 and time.monotonic() - started < 30  # no waiting for fewer
+    assert init.stderr.strip().splitlines()[-1] == (
+        f"kubectl-oras pull: error: annotation {PREFIX}input-count_3: {repo}:run-* matches 4 tags, more than the 3 "
+        "expected (run-0, run-1, run-2, run-3): nothing was pulled; remove the stale tags, or give each run its own "
+        "tag prefix")
+    assert list((pod.share / "inputs").iterdir()) == []
+
+
+def test_a_count_without_input_wait_fails_at_once_when_fewer_match(pod, client, registry, repo, tmp_path):
+    for i in range(2):
+        produce(client, registry, repo, f"run-{i}", tmp_path)
+    pod.inputs, pod.input_keys, pod.input_counts = [f"{repo}:run-*"], [PREFIX + "input-uri"], [3]
+    init = pod.init()
+    assert init.returncode == 1
+    assert init.stderr.strip().splitlines()[-1] == (
+        f"kubectl-oras pull: error: annotation {PREFIX}input-uri: {repo}:run-* matches 2 of the 3 tags expected: "
+        "run-0, run-1")
+    assert "waiting for inputs" not in init.stderr
+
+
+def test_a_step_timeout_shorter_than_input_wait_ends_the_wait_naming_what_is_missing(pod, client, registry, repo,
+                                                                                      tmp_path):
+    produce(client, registry, repo, "run-0", tmp_path)
+    pod.inputs, pod.input_keys = [f"{repo}:run-*"], [PREFIX + "input-uri"]
+    pod.input_counts, pod.input_wait, pod.timeout = [2], 600, 3
+    started = time.monotonic()
+    init = pod.init()
+    assert init.returncode == 1 and time.monotonic() - started < 30
+    last = init.stderr.strip().splitlines()[-1]
+    assert last.startswith("kubectl-oras pull: error: inputs still missing after "), last
+    assert last.endswith(f" s (the step's timeout): annotation {PREFIX}input-uri: {repo}:run-* matches 1 of the 2 "
+                         "tags expected: run-0"), last

@@ -17,6 +17,7 @@ from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
+from kubectl_oras.pods.share import PULL_FAILED_EXIT, PUSH_FAILED_EXIT
 from tests.agent.protocol import LocalPod, drop_file_capabilities, wait_for
 
 STEP_TIMEOUT = 30
@@ -86,7 +87,7 @@ def test_a_failed_pull_is_answered_the_wrapper_runs_nothing_saying_why_and_the_s
     pod.start_sidecar()
     assert pod.hook().returncode == 0
     code, out, err = pod.run_step("sh", "-c", "touch ran", timeout=STEP_TIMEOUT)
-    assert code == 1 and out == ""
+    assert code == PULL_FAILED_EXIT and out == ""
     assert not (pod.workdir / "ran").exists()
     answer = verdict(pod)
     assert answer.startswith("pull-failed: ") and f"{repo}-missing:v1" in answer, answer
@@ -109,7 +110,7 @@ def test_an_answer_the_share_refuses_reaches_the_waiting_wrapper_through_the_fif
     time.sleep(0.3)  # the wrapper holds the fifo and waits
     pod.start_sidecar()
     out, err = launcher.communicate(timeout=STEP_TIMEOUT)
-    assert launcher.returncode == 1 and not (pod.workdir / "ran").exists()
+    assert launcher.returncode == PULL_FAILED_EXIT and not (pod.workdir / "ran").exists()
     assert "pull-failed: cannot write the pull's answer into" in err, err
     assert not (pod.share / "pull" / "verdict").exists()
     assert pod.sidecar.wait(timeout=10) == 0  # alive until the wrapper read it, never a crash loop
@@ -123,7 +124,7 @@ def test_an_answer_that_is_not_a_file_fails_the_wrapper_and_holds_no_one(pod, pl
     target.mkdir() if planted == "directory" else os.mkfifo(target)
     pod.start_sidecar()  # started again after it was planted: it must neither block on it nor wait for ever
     code, _, err = pod.run_step("sh", "-c", "touch ran", timeout=STEP_TIMEOUT)
-    assert code == 1 and not (pod.workdir / "ran").exists()
+    assert code == PULL_FAILED_EXIT and not (pod.workdir / "ran").exists()
     assert f"{target} is not a file the sidecar wrote" in err, err
     assert pod.sidecar.wait(timeout=10) == 0
 
@@ -135,7 +136,7 @@ def test_the_steps_own_termination_message_is_kept_when_the_push_fails(pod, repo
     assert pod.hook().returncode == 0
     code, _, err = pod.run_step("sh", "-c", f"echo x > out.txt; echo result=42 > {pod.termination_log}",
                                 timeout=STEP_TIMEOUT)
-    assert code == 1 and "push-failed" in err, err
+    assert code == PUSH_FAILED_EXIT and "push-failed" in err, err
     assert pod.termination_log.read_text() == "result=42\n"  # a tool may read results from it
 
 
@@ -235,7 +236,7 @@ def test_a_sidecar_killed_mid_pull_is_answered_by_the_next_one_without_trying_ag
     assert verdict(pod).startswith("pull-failed: an earlier pull in this pod ended without an answer")
     assert pod.hook().returncode == 0
     code, _, err = pod.run_step("sh", "-c", "touch ran", timeout=STEP_TIMEOUT)
-    assert code == 1 and "ended without an answer" in err and not (pod.workdir / "ran").exists()
+    assert code == PULL_FAILED_EXIT and "ended without an answer" in err and not (pod.workdir / "ran").exists()
 
 
 def test_sigterm_stops_the_sidecars_pull_at_once_and_the_waiting_wrapper_too(pod, silent_registry):
@@ -250,7 +251,7 @@ def test_sigterm_stops_the_sidecars_pull_at_once_and_the_waiting_wrapper_too(pod
     began = time.monotonic()
     code, log = pod.stop_sidecar(timeout=10)  # the pod is deleted: SIGTERM to both
     launcher.send_signal(signal.SIGTERM)
-    assert launcher.wait(timeout=10) in (1, 143)  # woken by the answer "stopped", or by its own SIGTERM
+    assert launcher.wait(timeout=10) in (PULL_FAILED_EXIT, 143)  # woken by the answer "stopped", or by its own SIGTERM
     assert time.monotonic() - began < 5  # not the registry wait's 300 s
     assert code == 0
     assert verdict(pod).startswith("pull-failed: stopped by SIGTERM")

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from kubectl_oras.pods.share import PUSH_FAILED_EXIT
 from tests.agent.protocol import LocalPod, wait_for
 from tests.support.slow_servers import serve_on_loopback
 
@@ -66,7 +67,7 @@ def test_a_sidecar_killed_mid_push_answers_push_failed_when_started_again(pod, r
     assert verdict.startswith("push-failed: the push of run 1 was interrupted: the sidecar died while pushing "
                               "(out of memory, or killed) in an attempt started at 20"), verdict
     assert "not tried again in this pod" in verdict and "last state" in verdict
-    assert launcher.returncode == 1, err
+    assert launcher.returncode == PUSH_FAILED_EXIT, err
     assert pod.termination_log.read_text() == verdict + "\n"
     if runs_once:  # it ends by itself once the wrapper has read the answer
         assert pod.sidecar.wait(timeout=10) == 0
@@ -82,7 +83,7 @@ def test_the_wrapper_stops_waiting_for_a_verdict_at_its_bound(pod):
     assert pod.init().returncode == 0  # and no sidecar ever answers (it could not even start)
     started = time.monotonic()
     code, _, err = pod.run_step("sh", "-c", "echo result > out.txt", timeout=STEP_TIMEOUT)
-    assert code == 1, err
+    assert code == PUSH_FAILED_EXIT, err
     said = ("push-failed: the sidecar (oras-push) gave no verdict within 2 s of the step's end, so its outputs are "
             "not known to be stored (kubectl logs POD -c oras-push; kubectl describe pod: its last state)")
     assert f"kubectl-oras: {said}\n" in err

@@ -27,7 +27,7 @@ from kubectl_oras import __version__
 from kubectl_oras.pods.annotations import PREFIX
 from localcluster.project_image import project_archive
 from tests.cluster.apply import apply, new_namespace, wait_for
-from tests.e2e.test_workflow_on_a_node import FIXTURES, GROUP, SHELL, all_logs, get, hostpath_volume, ready
+from tests.e2e.test_workflow_on_a_node import FIXTURES, GROUP, SHELL, all_logs, get, hostpath_volume, logs, ready
 
 REPO = Path(__file__).resolve().parents[2]
 CONTROLLER_NS = "kubectl-oras-system"
@@ -174,6 +174,64 @@ def test_an_indexed_job_fans_out_and_a_consumer_pulls_every_result(control_plane
     succeeded(cp, ns, "sum")
     oras(env, "pull", "results/sum:v1", "-n", ns, "-o", str(tmp_path / "out"))
     assert (tmp_path / "out" / "sum.txt").read_text() == "part 0\npart 1\npart 2\n"
+
+
+def docs_fan_in_example(ns: str) -> list[dict]:
+    """docs/annotations.md's fan-out and fan-in example, as written but for its images, which no
+    node here can pull: python:3.12-slim is the project's image (a Python on Debian's slim, run as
+    root as that one is), busybox the node's own."""
+    section = (REPO / "docs" / "annotations.md").read_text().partition("## Fan-out and fan-in")[2]
+    documents = list(yaml.safe_load_all(section.partition("```yaml\n")[2].partition("```")[0]))
+    local = {"python:3.12-slim": f"kubectl-oras:{__version__}", "busybox": "busybox"}
+    for doc in documents:
+        doc["metadata"]["namespace"] = ns
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            container.update(image=local[container["image"]], imagePullPolicy="Never")
+            if container["image"].startswith("kubectl-oras:"):
+                container["securityContext"] = {"runAsUser": 0}
+    return documents
+
+
+def test_the_docs_fan_in_applied_as_one_file_pulls_every_shard(control_plane, installed, tmp_path):
+    """Producers and consumer in one `kubectl apply -f`: the consumer's pull waits (input-count,
+    input-wait) for all 3 shards instead of gathering those there when it starts."""
+    cp, env = control_plane, installed
+    ns = new_namespace(cp, "fanin")
+    cache(cp, env, ns)
+    pi, gather = docs_fan_in_example(ns)
+    assert gather["metadata"]["annotations"][a("input-count")] == "3"
+    manifest = tmp_path / "pi.yaml"
+    manifest.write_text(yaml.safe_dump_all([gather, pi]))  # the consumer first: it starts before any shard exists
+    applied = subprocess.run(["kubectl", "apply", "-f", str(manifest)], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert applied.returncode == 0, applied.stderr
+    pods = succeeded(cp, ns, "gather")
+    assert len(pods) == 1
+    said = logs(cp, ns, pods[0], "gather").splitlines()  # the step's output, and the wrapper's word if it waited
+    assert [line for line in said if not line.startswith("kubectl-oras: ")] == ["3.14159"] * 3, said
+    assert "input-uri: results/pi:run-* pulls 3 tags: run-0, run-1, run-2" in logs(cp, ns, pods[0], "oras-push")
+    assert len(succeeded(cp, ns, "pi")) == 3
+
+
+def test_the_docs_pod_failure_policy_fails_the_job_at_once_on_a_missing_input(control_plane, installed):
+    """docs/pod-protocol.md's podFailurePolicy, as written but for busybox's pull policy: its input
+    was never pushed, so the one pod exits 211 (pull-failed) and the Job fails without a retry."""
+    cp, env = control_plane, installed
+    ns = new_namespace(cp, "policy")
+    cache(cp, env, ns)
+    section = (REPO / "docs" / "pod-protocol.md").read_text().partition("## Exit codes")[2]
+    (train,) = yaml.safe_load_all(section.partition("```yaml\n")[2].partition("```")[0])
+    train["metadata"]["namespace"] = ns
+    train["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "Never"
+    apply(cp, train)
+    done, pods = outcome(cp, ns, "train")
+    assert [c["reason"] for c in done["status"]["conditions"] if c["type"] == "Failed"] == ["PodFailurePolicy"]
+    assert len(pods) == 1 and done["status"].get("failed") == 1
+    pod = get(cp, f"/api/v1/namespaces/{ns}/pods/{pods[0]['metadata']['name']}").json()
+    (step,) = [c for c in pod["status"]["containerStatuses"] if c["name"] == "train"]
+    assert step["state"]["terminated"]["exitCode"] == 211, all_logs(cp, ns, pod)
+    assert step["state"]["terminated"]["message"].startswith("pull-failed: "), step
+    assert "data/corpus" in step["state"]["terminated"]["message"]
 
 
 def test_a_failing_step_fails_its_job_and_the_tag_keeps_its_earlier_artifact(control_plane, installed, tmp_path):

@@ -50,6 +50,18 @@ def test_a_reference_without_tag_means_latest_and_digests_are_allowed_for_inputs
         ({"push-on-failure": "always"}, PREFIX + "push-on-failure"),
         ({"registry": "http://a b"}, PREFIX + "registry"),
         ({"input-uri_1": "a/b@sha256:zz"}, PREFIX + "input-uri_1"),
+        ({"input-wait": "soon"}, PREFIX + "input-wait: "),
+        ({"input-wait": "0s"}, PREFIX + "input-wait: must be more than zero"),
+        ({"input-uri": "a/b:run-*", "input-count": "three"},
+         PREFIX + "input-count: 'three' is not a number of tags from 1 to 256"),
+        ({"input-uri": "a/b:run-*", "input-count": "0"}, PREFIX + "input-count: '0' is not a number of tags"),
+        ({"input-uri": "a/b:run-*", "input-count": "257"}, PREFIX + "input-count: '257' is not a number of tags"),
+        ({"input-uri": "a/b:run-*", "input-count": "-1"}, PREFIX + "input-count: '-1' is not a number of tags"),
+        ({"input-uri": "a/b:v1", "input-uri_2": "a/c:run-*", "input-count_2": "3", "input-count": "3"},
+         f"annotation {PREFIX}input-count: annotation {PREFIX}input-uri (a/b:v1) is not a tag pattern"),
+        ({"input-uri": "a/b:run-*", "input-count_1": "3"},
+         f"annotation {PREFIX}input-count_1 counts the tags of annotation {PREFIX}input-uri_1, which is not given"),
+        ({"input-uri": "a/b:run-*", "input-count_x": "3"}, PREFIX + "input-count_x is not known"),
     ],
 )
 def test_invalid_annotations_name_the_culprit(values, culprit):
@@ -68,6 +80,17 @@ def test_the_pods_own_values_win_over_its_owners():
     pod = {PREFIX + "output-uri": "a/b:pod"}
     assert merge_owner(pod, owner) == {"output-uri": "a/b:pod", "output-path": "out"}
     assert is_marked(owner) and not is_marked({"unrelated": "x"})
+
+
+def test_input_wait_and_counts_are_read_for_their_pattern_inputs_and_rendered_back():
+    values = {"input-uri": "a/b:run-*", "input-uri_2": "c/d:v1", "input-uri_3": "e/f:part-?", "input-count_3": "4",
+              "input-wait": "10m"}
+    settings = parse_settings(values)
+    assert settings.input_wait == 600 and settings.input_counts == (("input-uri_3", 4),)
+    assert ours(render(settings)) == {  # the inputs numbered again from 0, each count beside its input
+        "input-uri": "a/b:run-*", "input-uri_1": "c/d:v1", "input-uri_2": "e/f:part-?", "input-count_2": "4",
+        "input-wait": "600s"}
+    assert parse_settings({"input-uri": "a/b:run-*"}).input_counts == ()  # no count: every match, as before
 
 
 def test_render_round_trips():

@@ -17,6 +17,7 @@ from kubectl_oras.cli import app
 from kubectl_oras.pods import annotation_schema as schema
 from kubectl_oras.pods.annotate import Request
 from kubectl_oras.pods.annotations import (
+    COUNT_N,
     INPUT_N,
     KNOWN,
     PREFIX,
@@ -38,7 +39,7 @@ def docs_table() -> dict[str, str]:
     for row in rows.splitlines():
         cells = [cell.strip() for cell in row.strip("|").split(" | ")]
         for key in re.findall(r"`([^`]+)`", cells[0]):
-            if not INPUT_N.fullmatch(key):
+            if not INPUT_N.fullmatch(key) and not COUNT_N.fullmatch(key):
                 table[key] = cells[-1] if len(cells) == 3 else ""
     return table
 
@@ -65,7 +66,7 @@ def test_the_docs_check_sees_a_wrong_default(monkeypatch):
 
 def test_every_setting_has_a_key_and_every_kind_a_reader():
     assert {e.field for e in schema.KEYS} == {f.name for f in dataclasses.fields(StepSettings)} - {"warnings"}
-    assert {e.kind for e in schema.KEYS} - {schema.PULLED_ARTIFACTS} <= set(READERS)
+    assert {e.kind for e in schema.KEYS} - {schema.PULLED_ARTIFACTS, schema.MATCH_COUNTS} <= set(READERS)
     assert len(schema.KEY) == len(schema.KEYS)
 
 

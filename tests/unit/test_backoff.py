@@ -72,3 +72,15 @@ def test_a_backoff_is_plain_immutable_data():
     assert backoff == Backoff(base=0.5, cap=30.0, jitter=(1.0, 1.5)) and hash(backoff) == hash(Backoff(0.5, 30, 2, (1.0, 1.5)))
     with pytest.raises(AttributeError):
         backoff.cap = 60  # type: ignore[misc]
+
+
+def test_sleeps_end_at_the_bound_cutting_the_last_one_short():
+    now, slept = [10.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    gone = list(Backoff(base=1, cap=4).sleeps(10, start=10.0, clock=lambda: now[0], sleep=sleep))
+    assert slept == [1, 2, 4, 3] and gone == [1, 3, 7]  # the last sleep reaches the bound: nothing is looked at then
+    assert list(Backoff(base=1, cap=4).sleeps(5, start=0.0, clock=lambda: now[0], sleep=sleep)) == []  # gone already

@@ -20,7 +20,9 @@ from kubectl_oras.pods.patterns import (
     first_clash,
     matching_tags,
     select_matches,
+    shortfall,
     split_pattern,
+    surplus,
 )
 from kubectl_oras.pods.step import STEP_ENV, StepDescription
 from kubectl_oras.pods.variables import VariableError, expand, variables_in
@@ -121,8 +123,7 @@ def test_two_patterns_share_a_tag_when_some_valid_tag_matches_both(one, other, c
 def test_a_tag_listing_is_checked_before_anything_is_pulled():
     listed = ["run-1", "run-0", "run-0", "latest"]
     assert select_matches("results/pi", "run-*", listed) == ["run-0", "run-1"]
-    with pytest.raises(MatchError, match=r"^no tag of results/pi matches run-\?\?$"):
-        select_matches("results/pi", "run-??", listed)
+    assert select_matches("results/pi", "run-??", listed) == []  # none yet: shortfall says what is missing
     with pytest.raises(MatchError, match=r"the registry listed '\.\./x' among the tags of results/pi, which is not "
                                          r"a valid tag"):
         select_matches("results/pi", "nothing-*", [*listed, "../x"])  # a lying registry is refused, match or not
@@ -132,6 +133,22 @@ def test_a_tag_listing_is_checked_before_anything_is_pulled():
         select_matches("results/pi", "run-*", many)
     assert str(e.value) == (f"results/pi:run-* matches {MAX_MATCHES + 1} tags, more than the {MAX_MATCHES} one "
                             "pattern may pull; narrow the pattern")
+
+
+def test_a_pattern_without_a_count_waits_for_one_match_and_with_one_for_exactly_that_many():
+    assert shortfall("results/pi", "run-??", [], None) == "no tag of results/pi matches run-??"
+    assert shortfall("results/pi", "run-*", ["run-0"], None) is None
+    assert surplus("results/pi", "run-*", ["run-0"] * 300, None) is None  # without a count, any number
+    assert shortfall("results/pi", "run-*", ["run-0", "run-1"], 3) == (
+        "results/pi:run-* matches 2 of the 3 tags expected: run-0, run-1")
+    assert shortfall("results/pi", "run-*", [], 3) == "results/pi:run-* matches 0 of the 3 tags expected"
+    assert shortfall("results/pi", "run-*", ["run-0", "run-1", "run-2"], 3) is None
+    assert surplus("results/pi", "run-*", ["run-0", "run-1", "run-2"], 3) is None
+    many = [f"run-{i}" for i in range(12)]
+    said = surplus("results/pi", "run-*", many, 3)
+    assert said is not None and said.startswith(
+        "results/pi:run-* matches 12 tags, more than the 3 expected (run-0, run-1, run-2, run-3, run-4, run-5, run-6, "
+        "run-7, run-8, run-9, … (2 more)): nothing was pulled")
 
 
 def test_the_first_directory_two_inputs_would_both_place_is_found():

@@ -90,6 +90,8 @@ def test_the_wrapper_is_told_every_word_the_sidecars_answers_begin_with():
                     "PUSHED": share_layout.PUSHED, "NOT_PUSHED": share_layout.NOT_PUSHED,
                     "PUSH_FAILED": share_layout.PUSH_FAILED}
     assert len(set(told.values())) == len(told)  # the wrapper tells each answer apart by its word
+    codes = {name: env[f"KUBECTL_ORAS_EXIT_{name}"] for name in share_layout.EXIT_CODES}
+    assert codes == {"PULL_FAILED": "211", "PUSH_FAILED": "212"}  # docs/pod-protocol.md, Exit codes
 
 
 WRAPPER = Path(share_layout.__file__).parents[1] / "agent" / "oras-wrap.sh"
@@ -100,7 +102,7 @@ OLD_SPEC_FALLBACKS = ("${KUBECTL_ORAS_RUN_SEEN:-seen}",)
 
 
 def spelled_in_wrapper(script: str) -> list[str]:
-    """The share's paths and the sidecar's verdict words that ``script`` spells itself, in its code
+    """The share's paths, the sidecar's verdict words and the exit codes that ``script`` spells itself, in its code
     (comments aside). A word that is also English (pulled, pushed) may be in a sentence the wrapper
     prints (a quoted string with a space), never where it is matched or written on its own."""
     code = "\n".join(re.sub(r"(^|\s)#.*$", "", line) for line in script.splitlines())
@@ -115,6 +117,8 @@ def spelled_in_wrapper(script: str) -> list[str]:
         where = code if "-" in word else words  # a hyphened word is a verdict wherever it is
         if re.search(rf"(?<![\w$-]){re.escape(word)}(?![\w-])", where):
             found.append(f"verdict word {word}")
+    found += [f"exit code {number}" for number in share_layout.EXIT_CODES.values()
+              if re.search(rf"(?<!\d){number}(?!\d)", code)]
     return found
 
 
@@ -130,6 +134,8 @@ def test_the_wrapper_spells_no_path_of_the_share_and_no_verdict_word():
     ('verdict_file="$run/verdict"', "path verdict"),
     ('seen="$run/${KUBECTL_ORAS_RUN_SEEN:-done}"', "path done"),
     ('bb=/oras/bin/busybox', "path /oras"),
+    ('      exit 211 ;;', "exit code 211"),
+    ('  [ "$code" = 0 ] && code=212', "exit code 212"),
 ])
 def test_the_check_sees_a_spelled_path_or_word(line, culprit):
     assert culprit in spelled_in_wrapper(f"# {line}\n{line}\n")

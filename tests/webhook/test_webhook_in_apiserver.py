@@ -203,6 +203,26 @@ def test_two_input_patterns_that_can_match_one_tag_are_denied_naming_both(contro
     assert r.status_code == 201, r.text
 
 
+@pytest.mark.parametrize("annotations, said", [
+    ({"input-uri": "a/pi:v1", "input-count": "3"},
+     f"annotation {PREFIX}input-count: annotation {PREFIX}input-uri (a/pi:v1) is not a tag pattern"),
+    ({"input-uri": "a/pi:run-*", "input-count": "many"}, f"annotation {PREFIX}input-count: 'many' is not a number"),
+    ({"input-uri": "a/pi:run-*", "input-wait": "3000000h"}, f"annotation {PREFIX}input-wait: '3000000h' is longer"),
+], ids=["count-on-a-plain-input", "count-not-a-number", "wait-past-the-bound"])
+def test_an_input_count_or_wait_that_cannot_be_honoured_is_denied_naming_the_key(control_plane, ns, annotations, said):
+    message = denial(control_plane, ns, pod("gather", {PREFIX + k: v for k, v in annotations.items()}))
+    assert said in message, message
+
+
+def test_a_pattern_input_with_a_count_and_a_wait_is_admitted_and_its_agent_told_both(control_plane, ns):
+    create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
+    r = create(control_plane, ns, pod("gather", {PREFIX + "input-uri": "a/pi:run-*", PREFIX + "input-count": "3",
+                                                 PREFIX + "input-wait": "10m"}))
+    assert r.status_code == 201, r.text
+    step = r.json()["spec"]["initContainers"][0]["env"][0]["value"]
+    assert '"inputWait":600.0' in step and '"inputCounts":[3]' in step, step
+
+
 def test_a_generated_name_is_defined_for_the_kubelet_before_the_step(control_plane, ns):
     create_pod_when_webhook_ready(control_plane, ns, pod("warmup", MARK))
     doc = pod("unused", {PREFIX + "output-uri": "results/pi:$(POD_NAME)", PREFIX + "output-path": "pi.txt"})
