@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_oras.durations import retention_duration
+from kubectl_oras.durations import min_age_duration, retention_duration
 from kubectl_oras.errors import OrasError
 from kubectl_oras.fields import FieldReader
 from kubectl_oras.orascache import (
@@ -110,6 +110,9 @@ def _resources(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 DEFAULT_RETENTION_INTERVAL = 3600.0
+# spec.retention.minAge when not given: a tag pushed within the hour is never deleted, so a step
+# that reads what the one before it pushed gets it even under keepLast: 0 (docs/retention.md).
+DEFAULT_MIN_AGE = 3600.0
 MIN_RETENTION_INTERVAL = 10.0
 
 
@@ -125,13 +128,26 @@ def _duration(value: Any, field: str) -> float | None:
         raise InvalidCache(f"{field}: {e}") from None
 
 
+def _min_age(value: Any) -> float:
+    """``spec.retention.minAge`` (0 allowed: no minimum), DEFAULT_MIN_AGE when not given."""
+    if value is None:
+        return DEFAULT_MIN_AGE
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidCache(f"spec.retention.minAge: must be a duration such as 1h or 0s, not {value!r}")
+    try:
+        return min_age_duration(str(value))
+    except ValueError as e:
+        raise InvalidCache(f"spec.retention.minAge: {e}") from None
+
+
 def _retention(raw: dict[str, Any] | None) -> RetentionPlan | None:
     """``spec.retention``, or None when it has none (or one that deletes nothing by limit)."""
     if not raw:
         return None
-    keep_last = raw.get("keepLast")
-    if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0):
-        raise InvalidCache(f"spec.retention.keepLast: must be a whole number of tags, 0 or more, not {keep_last!r}")
+    keep_last, keep_last_runs = raw.get("keepLast"), raw.get("keepLastRuns")
+    for name, value in (("keepLast", keep_last), ("keepLastRuns", keep_last_runs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise InvalidCache(f"spec.retention.{name}: must be a whole number, 0 or more, not {value!r}")
     keep = raw.get("keep") or []
     if not isinstance(keep, list) or not all(isinstance(p, str) and p for p in keep):
         raise InvalidCache("spec.retention.keep: must be a list of tag patterns such as final-*")
@@ -142,7 +158,7 @@ def _retention(raw: dict[str, Any] | None) -> RetentionPlan | None:
     if interval is not None:  # shorter would only load the registry: taken as the minimum, not refused
         interval = max(interval, MIN_RETENTION_INTERVAL)
     policy = Policy(keep_last=keep_last, max_age=_duration(raw.get("maxAge"), "spec.retention.maxAge"),
-                    keep=tuple(keep))
+                    keep=tuple(keep), min_age=_min_age(raw.get("minAge")), keep_last_runs=keep_last_runs)
     if not policy.deletes_anything:
         return None
     return RetentionPlan(policy, interval or DEFAULT_RETENTION_INTERVAL, dry_run)
