@@ -390,7 +390,8 @@ def test_retention_deletes_what_the_cache_policy_no_longer_keeps_and_kept_tags_p
     run-retention annotation): against the cache's registry pod, with the cache's password."""
     cp, _ = cluster
     ns = new_namespace(cp, "retention")
-    host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["final"], "interval": "1h"}})
+    host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["final"], "interval": "1h",
+                                                             "minAge": "0s"}}  # the tags are fresh: no minimum)
     last_retention(cp, ns, "oras", lambda r: "time" in r)  # the first run: nothing there yet
     content = {}
     for tag in ("iter-0", "iter-1", "iter-2", "iter-3", "iter-4", "final"):
@@ -431,7 +432,8 @@ def test_reclamation_frees_the_disk_of_deleted_tags_while_steps_keep_pushing(clu
     cp, _ = cluster
     ns = new_namespace(cp, "reclaim")
     # the pushes meanwhile (p-*, and the steps' v1) are kept by pattern: retention deletes 4 iterations
-    host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["p-*", "v1"], "interval": "1h"}})
+    host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["p-*", "v1"], "interval": "1h",
+                                                             "minAge": "0s"}})
     last_retention(cp, ns, "oras", lambda r: "time" in r)
     pod = get(cp, f"/api/v1/namespaces/{ns}/pods/oras-0").json()
     node = local_cluster.node_named(pod["spec"]["nodeName"])
