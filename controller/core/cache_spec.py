@@ -7,6 +7,7 @@ naming the field, which the controller reports in the cache's status instead of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,28 +117,17 @@ DEFAULT_MIN_AGE = 3600.0
 MIN_RETENTION_INTERVAL = 10.0
 
 
-def _duration(value: Any, field: str) -> float | None:
-    """A retention duration (kubectl_oras/durations.py: the CRD's form, more than zero)."""
+def _duration(value: Any, field: str, read: Callable[[str], float] = retention_duration) -> float | None:
+    """A retention duration (kubectl_oras/durations.py: the CRD's form, more than zero; ``read``
+    says which: ``min_age_duration`` takes zero)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidCache(f"{field}: must be a duration such as 90s or 720h, not {value!r}")
     try:
-        return retention_duration(str(value))
+        return read(str(value))
     except ValueError as e:
         raise InvalidCache(f"{field}: {e}") from None
-
-
-def _min_age(value: Any) -> float:
-    """``spec.retention.minAge`` (0 allowed: no minimum), DEFAULT_MIN_AGE when not given."""
-    if value is None:
-        return DEFAULT_MIN_AGE
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise InvalidCache(f"spec.retention.minAge: must be a duration such as 1h or 0s, not {value!r}")
-    try:
-        return min_age_duration(str(value))
-    except ValueError as e:
-        raise InvalidCache(f"spec.retention.minAge: {e}") from None
 
 
 def _retention(raw: dict[str, Any] | None) -> RetentionPlan | None:
@@ -157,8 +147,10 @@ def _retention(raw: dict[str, Any] | None) -> RetentionPlan | None:
     interval = _duration(raw.get("interval"), "spec.retention.interval")
     if interval is not None:  # shorter would only load the registry: taken as the minimum, not refused
         interval = max(interval, MIN_RETENTION_INTERVAL)
+    min_age = _duration(raw.get("minAge"), "spec.retention.minAge", min_age_duration)  # 0s: no minimum
     policy = Policy(keep_last=keep_last, max_age=_duration(raw.get("maxAge"), "spec.retention.maxAge"),
-                    keep=tuple(keep), min_age=_min_age(raw.get("minAge")), keep_last_runs=keep_last_runs)
+                    keep=tuple(keep), keep_last_runs=keep_last_runs,
+                    min_age=DEFAULT_MIN_AGE if min_age is None else min_age)
     if not policy.deletes_anything:
         return None
     return RetentionPlan(policy, interval or DEFAULT_RETENTION_INTERVAL, dry_run)

@@ -190,12 +190,11 @@ def summary(cache: dict[str, Any]) -> dict[str, Any]:
             out[kind.lower()] = {"reason": found.get("reason"), "message": found.get("message")}
     if isinstance(spec.get("retention"), dict):
         out["retention"] = spec["retention"]
-    last_warnings = (status.get("lastRetention") or {}).get("warnings") if isinstance(status.get("lastRetention"), dict) else None
-    warnings = [*retention_warnings(spec.get("retention")),
-                *(str(w) for w in (last_warnings if isinstance(last_warnings, list) else []))]
+    last = status.get("lastRetention")
+    ran = last.get("warnings") if isinstance(last, dict) else None  # the last run's, against the tags there were
+    warnings = [*retention_warnings(spec.get("retention")), *(str(w) for w in (ran if isinstance(ran, list) else []))]
     if warnings:
         out["warnings"] = warnings
-    last = status.get("lastRetention")
     if isinstance(last, dict):
         out["lastRetention"] = {k: v for k, v in last.items() if k != "firstSeen"}  # firstSeen: bookkeeping, long
         first_seen = last.get("firstSeen")

@@ -391,7 +391,7 @@ def test_retention_deletes_what_the_cache_policy_no_longer_keeps_and_kept_tags_p
     cp, _ = cluster
     ns = new_namespace(cp, "retention")
     host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["final"], "interval": "1h",
-                                                             "minAge": "0s"}}  # the tags are fresh: no minimum)
+                                                             "minAge": "0s"}})  # the tags are fresh: no minimum
     last_retention(cp, ns, "oras", lambda r: "time" in r)  # the first run: nothing there yet
     content = {}
     for tag in ("iter-0", "iter-1", "iter-2", "iter-3", "iter-4", "final"):
