@@ -19,7 +19,7 @@ from controller.core.cache_spec import cache_spec
 from controller.runtime.retention import RetentionLoop, run_against_registry
 from kubectl_oras.kube.config import connect
 from kubectl_oras.oci.client import RegistryClient
-from kubectl_oras.oci.manifest import ANNOTATION_JOB, build_manifest, encode_manifest, file_layer
+from kubectl_oras.oci.manifest import ANNOTATION_JOB, EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest, file_layer
 from kubectl_oras.pods.annotations import PREFIX
 from tests.cluster.apply import apply, new_namespace, wait_for
 from tests.cluster.test_orascache_controller import orascache
@@ -40,6 +40,7 @@ def registry():
 
 def push_run(client: RegistryClient, run: int, created: dt.datetime) -> None:
     """One run of a 4-way Indexed Job: run-R-0..run-R-3, each with the Job's uid (agent/outputs.py)."""
+    client.upload_blob_bytes(REPO, EMPTY_CONFIG, EMPTY_CONFIG_BLOB.digest)
     for i in range(SHARDS):
         data = f"shard {i} of run {run}".encode()
         client.upload_blob_bytes(REPO, data, sha256(data))
@@ -82,6 +83,7 @@ def test_a_pending_pod_spares_every_shard_its_pattern_names_until_it_finishes(co
     async def scenario() -> tuple[dict, dict]:
         async with await connect(kubeconfig=str(kubeconfig)) as kube:  # the controller's identity
             first = await one_run(kube, cache, registry.host)
+            assert set(client.list_tags(REPO)) == shards(0) | shards(2)  # run 0 spared for fan-in; run 2 the newest
             # the kubelet's word: the pod has finished; its inputs are free to go
             r = control_plane.session().patch(f"{control_plane.server}/api/v1/namespaces/{ns}/pods/fan-in/status",
                                               json={"status": {"phase": "Succeeded"}},
@@ -93,7 +95,6 @@ def test_a_pending_pod_spares_every_shard_its_pattern_names_until_it_finishes(co
 
     first, second = asyncio.run(scenario())
     assert first["errors"] == [] and sorted(first["tags"]) == sorted(f"{REPO}:{t}" for t in shards(1))
-    assert set(client.list_tags(REPO)) == shards(0) | shards(2)  # run 0 spared for fan-in, run 2 the newest
     assert second["errors"] == [] and sorted(second["tags"]) == sorted(f"{REPO}:{t}" for t in shards(0))
     assert set(client.list_tags(REPO)) == shards(2)
 
