@@ -66,6 +66,14 @@ def retention_duration(text: str) -> float:
     return positive_duration(text)
 
 
+def min_age_duration(text: str) -> float:
+    """Seconds in a retention ``minAge``: the form of ``retention_duration``, where zero is allowed
+    (no minimum: the limits alone decide), or ValueError saying which it is not."""
+    if not RETENTION_DURATION.fullmatch(text):
+        raise ValueError(f"{text!r} is not a retention duration (a number of seconds, or e.g. 90s, 10m, 720h, 1h30m)")
+    return within_bound(parse_duration(text), text)
+
+
 def format_duration(seconds: float) -> str:
     """A short human form: ``45 s``, ``2.5 s``, ``3 min``."""
     if seconds >= 120:

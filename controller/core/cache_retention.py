@@ -15,8 +15,11 @@ import hashlib
 import json
 from typing import Any
 
-from kubectl_oras.orascache import GROUP
-from kubectl_oras.retention.choice import Tag, first_seen_times
+from kubectl_oras.orascache import GROUP, registry_host
+from kubectl_oras.pods.annotations import InvalidAnnotations, expand_for_pod, ours, parse_artifact, parse_settings
+from kubectl_oras.pods.step import STEP_ENV, InvalidStep, StepDescription
+from kubectl_oras.pods.variables import POD_NAME, expand
+from kubectl_oras.retention.choice import InputInUse, Tag, first_seen_times
 from kubectl_oras.retention.text import clean
 from kubectl_oras.times import format_rfc3339, parse_rfc3339
 
@@ -45,6 +48,63 @@ def requested_run(cache: dict[str, Any]) -> str:
     if len(value) > MAX_REQUEST or not value.isprintable():
         return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
     return value
+
+
+FINISHED = ("Succeeded", "Failed")  # a pod in either phase runs nothing more, and pulls nothing more
+
+
+def inputs_in_use(pods: list[dict[str, Any]], cache: str, namespace: str) -> list[InputInUse]:
+    """The inputs that the pods of the cache's namespace which have not finished pull from it:
+    what their agents were given (the step description in their containers' environment, the
+    webhook's expansion of the annotations) and what their own annotations name. A pod whose
+    annotations cannot be read was refused by the webhook, and pulls nothing: it spares nothing."""
+    out: list[InputInUse] = []
+    host = registry_host(cache, namespace)
+    for pod in pods:
+        status, metadata = pod.get("status"), pod.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        phase = str(status.get("phase") or "Pending") if isinstance(status, dict) else "Pending"
+        if phase in FINISHED:
+            continue
+        who = f"{metadata.get('namespace', namespace)}/{metadata.get('name', '?')} ({phase})"
+        names = [str(i) for i in _annotated_inputs(metadata, cache)] + _step_inputs(pod, host)
+        for text in dict.fromkeys(names):
+            try:
+                name = parse_artifact(text, key="input-uri")
+            except InvalidAnnotations:
+                continue
+            out.append(InputInUse(name.repository, name.tag, name.digest, who))
+    return out
+
+
+def _annotated_inputs(metadata: dict[str, Any], cache: str) -> tuple[Any, ...]:
+    try:
+        values = ours(metadata.get("annotations"))
+        if not values:
+            return ()
+        settings = expand_for_pod(parse_settings(values), metadata)
+    except InvalidAnnotations:
+        return ()
+    return settings.inputs if settings.cache == cache and not settings.registry else ()
+
+
+def _step_inputs(pod: dict[str, Any], host: str) -> list[str]:
+    spec = pod.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    name = str((pod.get("metadata") or {}).get("name") or "")
+    out: list[str] = []
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        env = container.get("env") if isinstance(container, dict) else None
+        for entry in env if isinstance(env, list) else []:
+            if not (isinstance(entry, dict) and entry.get("name") == STEP_ENV and isinstance(entry.get("value"), str)):
+                continue
+            try:
+                step = StepDescription.from_env({STEP_ENV: entry["value"]})
+            except InvalidStep:
+                continue
+            if step.registry == host:  # $(POD_NAME) is left for the kubelet when the name is generated
+                out += [expand(i, {POD_NAME: name}) for i in step.inputs]
+    return out
 
 
 def seconds_until_due(cache: dict[str, Any], plan: RetentionPlan, now: _dt.datetime) -> float:
@@ -91,7 +151,7 @@ def _bounded(seen: dict[str, tuple[str, _dt.datetime]]) -> dict[str, dict[str, s
 def retention_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, tags: list[Tag], ranked: list[str],
                      deleted: list[str], failed: list[str], errors: list[str],
                      bytes_freed: int, deleted_by: str, previous_first_seen: dict[str, tuple[str, _dt.datetime]],
-                     seconds: float) -> dict[str, Any]:
+                     seconds: float, warnings: list[str] | None = None) -> dict[str, Any]:
     """``status.lastRetention`` for a run. ``ranked``: the repositories read in full; first-seen
     times of the others (left alone this time) are kept as they were. Deleted tags are forgotten:
     the same content pushed again is new."""
@@ -117,6 +177,8 @@ def retention_record(*, now: _dt.datetime, plan: RetentionPlan, request: str, ta
     }
     if plan.dry_run:
         record["tagsWouldDelete"] = len(deleted)
+    if warnings:  # e.g. choice.runs_cut_by_keep_last: `kubectl oras status` shows them
+        record["warnings"] = [clean(w, MAX_ERROR_TEXT) for w in warnings[:MAX_ERRORS]]
     return record
 
 

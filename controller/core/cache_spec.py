@@ -7,10 +7,11 @@ naming the field, which the controller reports in the cache's status instead of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_oras.durations import retention_duration
+from kubectl_oras.durations import min_age_duration, retention_duration
 from kubectl_oras.errors import OrasError
 from kubectl_oras.fields import FieldReader, shown
 from kubectl_oras.orascache import (
@@ -113,17 +114,21 @@ def _resources(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 DEFAULT_RETENTION_INTERVAL = 3600.0
+# spec.retention.minAge when not given: a tag pushed within the hour is never deleted, so a step
+# that reads what the one before it pushed gets it even under keepLast: 0 (docs/retention.md).
+DEFAULT_MIN_AGE = 3600.0
 MIN_RETENTION_INTERVAL = 10.0
 
 
-def _duration(value: Any, field: str) -> float | None:
-    """A retention duration (kubectl_oras/durations.py: the CRD's form, more than zero)."""
+def _duration(value: Any, field: str, read: Callable[[str], float] = retention_duration) -> float | None:
+    """A retention duration (kubectl_oras/durations.py: the CRD's form, more than zero; ``read``
+    says which: ``min_age_duration`` takes zero)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidCache(f"{field}: must be a duration such as 90s or 720h, not {value!r}")
     try:
-        return retention_duration(str(value))
+        return read(str(value))
     except ValueError as e:
         raise InvalidCache(f"{field}: {e}") from None
 
@@ -132,9 +137,10 @@ def _retention(raw: dict[str, Any] | None) -> RetentionPlan | None:
     """``spec.retention``, or None when it has none (or one that deletes nothing by limit)."""
     if not raw:
         return None
-    keep_last = raw.get("keepLast")
-    if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0):
-        raise InvalidCache(f"spec.retention.keepLast: must be a whole number of tags, 0 or more, not {keep_last!r}")
+    keep_last, keep_last_runs = raw.get("keepLast"), raw.get("keepLastRuns")
+    for name, value in (("keepLast", keep_last), ("keepLastRuns", keep_last_runs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise InvalidCache(f"spec.retention.{name}: must be a whole number, 0 or more, not {value!r}")
     keep = raw.get("keep") or []
     if not isinstance(keep, list) or not all(isinstance(p, str) and p for p in keep):
         raise InvalidCache("spec.retention.keep: must be a list of tag patterns such as final-*")
@@ -144,8 +150,10 @@ def _retention(raw: dict[str, Any] | None) -> RetentionPlan | None:
     interval = _duration(raw.get("interval"), "spec.retention.interval")
     if interval is not None:  # shorter would only load the registry: taken as the minimum, not refused
         interval = max(interval, MIN_RETENTION_INTERVAL)
+    min_age = _duration(raw.get("minAge"), "spec.retention.minAge", min_age_duration)  # 0s: no minimum
     policy = Policy(keep_last=keep_last, max_age=_duration(raw.get("maxAge"), "spec.retention.maxAge"),
-                    keep=tuple(keep))
+                    keep=tuple(keep), keep_last_runs=keep_last_runs,
+                    min_age=DEFAULT_MIN_AGE if min_age is None else min_age)
     if not policy.deletes_anything:
         return None
     return RetentionPlan(policy, interval or DEFAULT_RETENTION_INTERVAL, dry_run)

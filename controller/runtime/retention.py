@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_oras.errors import OrasError
-from kubectl_oras.kube.api import ORAS_CACHES, Kube
+from kubectl_oras.kube.api import ORAS_CACHES, PODS, Kube
 from kubectl_oras.kube.errors import KubeError
 from kubectl_oras.kube.watch import Informer
 from kubectl_oras.oci.auth import Credentials
@@ -34,7 +34,7 @@ from kubectl_oras.oci.errors import Cancelled
 from kubectl_oras.oci.manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, build_manifest, encode_manifest
 from kubectl_oras.oci.transport import Timeouts
 from kubectl_oras.orascache import auth_secret_name
-from kubectl_oras.retention.choice import bytes_freed, choose
+from kubectl_oras.retention.choice import InputInUse, bytes_freed, choose, runs_cut_by_keep_last
 from kubectl_oras.retention.registry import (
     DELETED,
     FAILED,
@@ -53,6 +53,7 @@ from ..core.cache_retention import (
     RetentionPlan,
     failed_record,
     first_seen_of,
+    inputs_in_use,
     requested_run,
     retention_record,
     seconds_until_due,
@@ -97,23 +98,27 @@ RUN_SLACK = 60.0  # past RUN_LIMIT, for the run's own deadline to end it first
 
 def run_against_registry(host: str, credentials: Credentials | None, plan: RetentionPlan, cache: dict[str, Any],
                          now: _dt.datetime, *, concurrency: int = 8, stop: threading.Event | None = None,
-                         still_wanted: Callable[[], str] | None = None) -> RunResult:
+                         still_wanted: Callable[[], str] | None = None,
+                         in_use: Callable[[], list[InputInUse]] | None = None) -> RunResult:
     """One retention run (blocking): read every tag, choose, delete, ask for the disk to be
     reclaimed; the status record of it. Once ``stop`` is set no further delete starts; before the
     deletes, ``still_wanted()`` says why they must not happen ("" when they may: the cache's
-    retention is still the one this run chose by)."""
+    retention is still the one this run chose by). ``in_use()``, called once the tags are read,
+    says which inputs the pods that have not finished name (they are spared); when it raises,
+    nothing is deleted."""
     client = RegistryClient(host, plain_http=True, credentials=credentials, pool_size=concurrency,
                             timeouts=Timeouts(connect=5.0, read=30.0, total=RUN_LIMIT),
                             retry=RetryPolicy(attempts=4, refused_for=120.0))  # through a reclamation's stop
     try:
         return _run(client, plan, cache, now, concurrency=concurrency, stop=stop or threading.Event(),
-                    still_wanted=still_wanted or (lambda: ""))
+                    still_wanted=still_wanted or (lambda: ""), in_use=in_use or (lambda: []))
     finally:
         client.transport.session.close()
 
 
 def _run(client: RegistryClient, plan: RetentionPlan, cache: dict[str, Any], now: _dt.datetime, *,
-         concurrency: int, stop: threading.Event, still_wanted: Callable[[], str]) -> RunResult:
+         concurrency: int, stop: threading.Event, still_wanted: Callable[[], str],
+         in_use: Callable[[], list[InputInUse]]) -> RunResult:
     started = time.monotonic()
     request = requested_run(cache)
     previous = ((cache.get("status") or {}).get("lastRetention"))
@@ -123,7 +128,8 @@ def _run(client: RegistryClient, plan: RetentionPlan, cache: dict[str, Any], now
     found, verdicts = Scan(), []
     try:
         found = scan(client, concurrency=concurrency, first_seen=first_seen)
-        verdicts = choose(found.tags, plan.policy, now)
+        # read after the tags: a pod created during the scan is seen (the window left is the deletes')
+        verdicts = choose(found.tags, plan.policy, now, in_use=in_use())
         chosen = [v for v in verdicts if v.delete]
         if chosen:
             why_not = "stopped: this replica is no longer the leader" if stop.is_set() else still_wanted()
@@ -149,7 +155,8 @@ def _run(client: RegistryClient, plan: RetentionPlan, cache: dict[str, Any], now
                               deleted=[o.reference for o in gone], failed=failed,
                               errors=[*([stopped_by] if stopped_by else []), *found.problems],
                               bytes_freed=freed, deleted_by=mode, previous_first_seen=first_seen,
-                              seconds=time.monotonic() - started)
+                              seconds=time.monotonic() - started,
+                              warnings=runs_cut_by_keep_last(found.tags, plan.policy))
     deleted = 0 if plan.dry_run else len(gone)
     if deleted:  # the disk is freed by the registry's garbage collector: ask its supervisor to run it
         try:
@@ -194,6 +201,7 @@ def registry_ready(cache: dict[str, Any]) -> bool:
     return any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+PODS_LIST_LIMIT = 60.0  # seconds a run waits for the list of its namespace's pods
 STOP_WAIT = 10.0  # seconds a stepping-down leader waits for its runs to record what they did
 
 
@@ -273,6 +281,22 @@ class RetentionLoop:
             return "the cache's retention changed during the run; the next run follows it"
         return ""
 
+    def _inputs_now(self, loop: asyncio.AbstractEventLoop, namespace: str, name: str) -> list[InputInUse]:
+        """From a run's thread: the inputs the namespace's unfinished pods name (one list of its
+        pods, through the event loop). A list that fails raises: the run then deletes nothing."""
+        listed = asyncio.run_coroutine_threadsafe(self.kube.list(PODS, namespace=namespace), loop)
+        try:
+            pods = listed.result(timeout=PODS_LIST_LIMIT)
+        except TimeoutError:
+            listed.cancel()
+            raise Cancelled(f"nothing deleted: the pods of namespace {namespace} could not be listed within "
+                            f"{PODS_LIST_LIMIT:g} s (their inputs are spared)") from None
+        except KubeError as e:
+            raise Cancelled(f"nothing deleted: cannot list the pods of namespace {namespace} "
+                            f"(their inputs are spared): {e}") from None
+        items = pods.get("items")
+        return inputs_in_use(items if isinstance(items, list) else [], name, namespace)
+
     async def _run_one(self, key: tuple[str, str], _plan: RetentionPlan) -> None:
         namespace, name = key
         async with self._slots:
@@ -299,7 +323,9 @@ class RetentionLoop:
                 host, credentials = where
                 stop = self._run_stops[key] = threading.Event()
                 work = functools.partial(run_against_registry, host, credentials, plan, cache, now, stop=stop,
-                                         still_wanted=functools.partial(self._plan_now, namespace, name, plan, uid))
+                                         still_wanted=functools.partial(self._plan_now, namespace, name, plan, uid),
+                                         in_use=functools.partial(self._inputs_now, asyncio.get_running_loop(),
+                                                                  namespace, name))
                 try:
                     result = await asyncio.wait_for(asyncio.shield(in_daemon_thread(work)), RUN_LIMIT + RUN_SLACK)
                 except TimeoutError:

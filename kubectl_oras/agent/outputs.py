@@ -20,7 +20,7 @@ import traceback
 
 from ..errors import OrasError
 from ..pods.share import NOT_PUSHED, PUSH_FAILED, PUSHED, Run, saying
-from ..pods.step import EXIT_CODE_ANNOTATION, FAILED_TAG_SUFFIX, StepDescription
+from ..pods.step import EXIT_CODE_ANNOTATION, FAILED_TAG_SUFFIX, JOB_UID_ENV, StepDescription
 from ..times import now_rfc3339
 from . import connection, pull_in_sidecar
 from .markers import read_marker, wake, write_marker
@@ -161,6 +161,15 @@ def output_names(run: Run) -> list[str]:
     return names
 
 
+def pushed_annotations(code: int) -> dict[str, str]:
+    """What the sidecar writes on a manifest besides ``created``: the step's exit code, and the uid
+    of the pod's Job when it has one (retention counts the tags one Job pushed as one run)."""
+    from ..oci.manifest import ANNOTATION_JOB
+
+    job = os.environ.get(JOB_UID_ENV, "")
+    return {EXIT_CODE_ANNOTATION: str(code), **({ANNOTATION_JOB: job} if job else {})}
+
+
 def push_run(step: StepDescription, run: Run, code: int, token: str, stop: threading.Event) -> str:
     """Push one finished run per policy; returns the verdict. Raises on what it cannot do.
 
@@ -188,7 +197,7 @@ def push_run(step: StepDescription, run: Run, code: int, token: str, stop: threa
             client = connection.client(step, push=True)
             connection.wait_until_up(step, client, stop=stop)  # a cache created with the workflow may not be up yet
             result = push_artifact(client, ref, [os.path.join(run.outputs, n) for n in names],
-                                   annotations={EXIT_CODE_ANNOTATION: str(code)}, stop=stop)
+                                   annotations=pushed_annotations(code), stop=stop)
     except OrasError as e:
         if stop.is_set():
             return saying(PUSH_FAILED, f"pushing {ref}: the pod is going away (SIGTERM): {e}")

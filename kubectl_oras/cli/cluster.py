@@ -124,6 +124,10 @@ def create_cache(
                                                   help="Retention: keep the newest N tags per repository.")] = None,
     max_age: Annotated[str | None, typer.Option("--max-age", metavar="DURATION",
                                                 help="Retention: delete tags older than this (720h).")] = None,
+    keep_last_runs: Annotated[int | None, typer.Option(
+        "--keep-last-runs", metavar="N", help="Retention: keep the newest N runs (one Job's tags each) per repository.")] = None,
+    min_age: Annotated[str | None, typer.Option("--min-age", metavar="DURATION",
+                                                help="Retention: delete no tag younger than this (default 1h).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the cache is Ready.")] = False,
     timeout: Annotated[str, typer.Option("--timeout", metavar="DURATION", help="How long --wait waits.")] = "5m",
     output: OutputOption = OutputFormat.text,
@@ -137,7 +141,9 @@ def create_cache(
     limit = seconds("--timeout", timeout)
     # Every option is checked before the cluster is asked anything; the namespace comes from it.
     cache = caches.cache_object(name, "", storage=storage, storage_class=storage_class, auth=not no_auth,
-                                keep_last=keep_last, max_age=max_age)
+                                keep_last=keep_last, max_age=max_age, keep_last_runs=keep_last_runs, min_age=min_age)
+    for warning in caches.retention_warnings(cache["spec"].get("retention")):
+        typer.echo(f"warning: {warning}", err=True)
 
     async def body(kube: Kube) -> dict[str, Any]:
         if storage and not storage_class:

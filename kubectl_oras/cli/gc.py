@@ -26,10 +26,15 @@ EPILOG = examples(
     "# the same against any registry",
     "kubectl oras gc -r 127.0.0.1:5000 --plain-http --keep-last 5 --dry-run",
     "",
+    "# the newest 2 runs of each repository (a run: the tags one Job pushed), nothing under an hour old",
+    "kubectl oras gc --keep-last-runs 2 --min-age 1h --dry-run",
+    "",
     "# tags over 30 days old in two repositories, never final-*",
     "kubectl oras gc metric/lammps metric/hwloc -r localhost:5000 \\",
     "    --max-age 720h --keep 'final-*'",
     note="A tag's time is its manifest's org.opencontainers.image.created; tags without one are kept. "
+         "gc reads no cluster: it does not know which tags running pods are about to pull (the controller's "
+         "retention does); --min-age keeps the fresh ones. "
          "Referrer tags (sha256-...) are never deleted. "
          "Deleting frees nothing on disk: the registry's own garbage collector does, when it runs.",
 )
@@ -59,6 +64,11 @@ def gc(
                                                   help="Keep the newest N tags of each repository.")] = None,
     max_age: Annotated[str | None, typer.Option("--max-age", metavar="DURATION",
                                                 help="Delete tags older than this (e.g. 720h).")] = None,
+    keep_last_runs: Annotated[int | None, typer.Option(
+        "--keep-last-runs", min=0, metavar="N",
+        help="Keep the newest N runs of each repository (a run: the tags one Job pushed).")] = None,
+    min_age: Annotated[str | None, typer.Option("--min-age", metavar="DURATION",
+                                                help="Delete no tag younger than this (e.g. 1h; default: none).")] = None,
     keep: Annotated[list[str] | None, typer.Option("--keep", metavar="PATTERN",
                                                    help="Never delete tags matching this shell pattern (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be deleted; delete nothing.")] = False,
@@ -67,21 +77,26 @@ def gc(
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Delete the tags a retention policy no longer keeps, printing each one and why."""
-    from ..durations import retention_duration
+    from ..durations import min_age_duration, retention_duration
     from ..oci.errors import InvalidReference
     from ..oci.reference import is_valid_repository
     from ..retention.choice import Policy
 
-    if keep_last is None and max_age is None:
-        raise NoLimit("say what to delete: --keep-last N, --max-age DURATION, or both")
+    if keep_last is None and max_age is None and keep_last_runs is None:
+        raise NoLimit("say what to delete: --keep-last N, --keep-last-runs N, --max-age DURATION, or more than one")
     try:
         age = retention_duration(max_age) if max_age is not None else None
     except ValueError as e:
         raise NoLimit(f"--max-age: {e}") from None
+    try:
+        youngest = min_age_duration(min_age) if min_age is not None else None
+    except ValueError as e:
+        raise NoLimit(f"--min-age: {e}") from None
     for name in repositories or []:
         if not is_valid_repository(name):
             raise InvalidReference(f"{name!r} is not a repository name (lowercase, e.g. metric/lammps; no tag)")
-    policy = Policy(keep_last=keep_last, max_age=age, keep=tuple(keep or ()))
+    policy = Policy(keep_last=keep_last, max_age=age, keep=tuple(keep or ()), min_age=youngest,
+                    keep_last_runs=keep_last_runs)
     with session(options) as transfers:
         place = transfers.place()
         what = "gc" + (f" {place.registry}" if place.registry else "")
@@ -93,7 +108,7 @@ def gc(
 def _collect(client: RegistryClient, registry: str, repositories: list[str] | None, policy: Policy,
              max_age: str | None, *, dry_run: bool, concurrency: int, output: OutputFormat) -> None:
     from ..oci.errors import AuthenticationFailed
-    from ..retention.choice import choose
+    from ..retention.choice import choose, runs_cut_by_keep_last
     from ..retention.registry import BY_TAG, delete_chosen, delete_mode, scan
 
     show_progress = stderr_is_terminal() and output is OutputFormat.text
@@ -107,6 +122,8 @@ def _collect(client: RegistryClient, registry: str, repositories: list[str] | No
 
     found = scan(client, repositories or None, concurrency=concurrency, on_progress=progress)
     verdicts = choose(found.tags, policy, _dt.datetime.now(_dt.UTC))
+    for warning in runs_cut_by_keep_last(found.tags, policy):
+        typer.echo(f"warning: {warning}", err=True)
     chosen = [v for v in verdicts if v.delete]
     done: list[Outcome] = []
     mode = ""
@@ -157,7 +174,8 @@ def _report(output: OutputFormat, registry: str, dry_run: bool, mode: str, polic
                f"{human_bytes(freed)} of blobs")
     print_data(output, {
         "registry": registry, "dryRun": dry_run, "deletedBy": mode,
-        "policy": {"keepLast": policy.keep_last, "maxAge": max_age, "keep": list(policy.keep)},
+        "policy": {"keepLast": policy.keep_last, "keepLastRuns": policy.keep_last_runs, "maxAge": max_age,
+                   "minAgeSeconds": policy.min_age, "keep": list(policy.keep)},
         "tags": [_verdict_json(v, outcome_of.get((v.repository, v.tag))) for v in verdicts],
         "deleted": len(gone), "kept": kept, "bytesFreed": freed, "problems": found.problems,
         "failed": [o.reference for o in failed],

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..durations import retention_duration
+from ..durations import min_age_duration, retention_duration
 from ..errors import OrasError
 from ..kube.api import ORAS_CACHES, SECRETS, Kube
 from ..kube.errors import ObjectNotFound
@@ -69,7 +69,8 @@ def _check_size(storage: str) -> None:
 
 
 def cache_object(name: str, namespace: str, *, storage: str | None = None, storage_class: str | None = None,
-                 auth: bool = True, keep_last: int | None = None, max_age: str | None = None) -> dict[str, Any]:
+                 auth: bool = True, keep_last: int | None = None, max_age: str | None = None,
+                 keep_last_runs: int | None = None, min_age: str | None = None) -> dict[str, Any]:
     """The OrasCache for create-cache's options (pure). Options left out leave the controller's
     defaults (an emptyDir, auth on, no retention) out of the spec too, so they follow the
     controller. ``storage`` with or without ``storage_class`` asks for a PVC of that size;
@@ -81,13 +82,15 @@ def cache_object(name: str, namespace: str, *, storage: str | None = None, stora
         raise CacheError("--storage-class needs --storage SIZE (the size of the cache's PersistentVolumeClaim)")
     if storage_class == "":
         raise CacheError("--storage-class: give a StorageClass's name (leave it out for the default one)")
-    if keep_last is not None and keep_last < 0:
-        raise CacheError(f"--keep-last: must be 0 or more, not {keep_last}")
-    if max_age is not None:
+    for flag, count in (("--keep-last", keep_last), ("--keep-last-runs", keep_last_runs)):
+        if count is not None and count < 0:
+            raise CacheError(f"{flag}: must be 0 or more, not {count}")
+    for flag, text, read in (("--max-age", max_age, retention_duration), ("--min-age", min_age, min_age_duration)):
         try:
-            retention_duration(max_age)
+            if text is not None:
+                read(text)
         except ValueError as e:
-            raise CacheError(f"--max-age: {e}") from None
+            raise CacheError(f"{flag}: {e}") from None
     spec: dict[str, Any] = {}
     if storage is not None:
         pvc: dict[str, Any] = {"size": storage}
@@ -99,12 +102,29 @@ def cache_object(name: str, namespace: str, *, storage: str | None = None, stora
     retention: dict[str, Any] = {}
     if keep_last is not None:
         retention["keepLast"] = keep_last
+    if keep_last_runs is not None:
+        retention["keepLastRuns"] = keep_last_runs
     if max_age is not None:
         retention["maxAge"] = max_age
+    if min_age is not None:
+        retention["minAge"] = min_age
     if retention:
         spec["retention"] = retention
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name, "namespace": namespace},
             "spec": spec}
+
+
+def retention_warnings(retention: Any) -> list[str]:
+    """What a cache's ``spec.retention`` may delete that its user likely means to keep (pure): a
+    ``keepLast`` without ``keepLastRuns`` counts tags, and a run writing more tags than that to one
+    repository (the shards of an Indexed Job) would lose some of its newest run. The exact check,
+    against the tags there are, is the controller's (``status.lastRetention.warnings``)."""
+    if not isinstance(retention, dict) or not isinstance(retention.get("keepLast"), int) \
+            or "keepLastRuns" in retention:
+        return []
+    n = retention["keepLast"]
+    return [f"spec.retention.keepLast {n} counts tags, not runs: a run that writes more than {n} tags to one "
+            f"repository (an Indexed Job's shards) loses some of them; keepLastRuns (--keep-last-runs) counts runs"]
 
 
 # -- reading a cache's status -----------------------------------------------------------------
@@ -182,6 +202,10 @@ def summary(cache: dict[str, Any]) -> dict[str, Any]:
     if isinstance(spec.get("retention"), dict):
         out["retention"] = spec["retention"]
     last = status.get("lastRetention")
+    ran = last.get("warnings") if isinstance(last, dict) else None  # the last run's, against the tags there were
+    warnings = [*retention_warnings(spec.get("retention")), *(str(w) for w in (ran if isinstance(ran, list) else []))]
+    if warnings:
+        out["warnings"] = warnings
     if isinstance(last, dict):
         # firstSeen: bookkeeping, long; it holds only the tags with no `created` time, so it is no
         # listing of the registry (`kubectl oras ls` and `tags` read that).
@@ -228,6 +252,7 @@ def summary_text(item: dict[str, Any]) -> str:
         lines.append(f"  retention: {policy or 'on'}")
     if "lastRetention" in item:
         lines.append(f"  last retention run: {_last_retention_line(item['lastRetention'])}")
+    lines += [f"  warning: {w}" for w in item.get("warnings") or []]
     return "\n".join(lines)
 
 

@@ -30,6 +30,9 @@ EMPTY_CONFIG = b"{}"
 
 ANNOTATION_TITLE = "org.opencontainers.image.title"
 ANNOTATION_CREATED = "org.opencontainers.image.created"
+# The uid of the Job whose pod pushed the artifact (the sidecar writes it: agent/outputs.py): the
+# tags one run of a fan-out wrote are one run to retention (docs/retention.md, keepLastRuns).
+ANNOTATION_JOB = "dev.kubectl-oras.job"
 ANNOTATION_UNPACK = "io.deis.oras.content.unpack"
 ANNOTATION_CONTENT_DIGEST = "io.deis.oras.content.digest"
 

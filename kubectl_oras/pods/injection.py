@@ -35,7 +35,16 @@ from .annotations import (
 )
 from .caches import CacheView
 from .share import SHARE_MOUNT, SHARE_VOLUME, Share, in_share
-from .step import STEP_ENV, WRAPPER_ENV_PREFIX, StepDescription, WrapperSettings, verdict_wait, wrapper_environment
+from .step import (
+    JOB_UID_ENV,
+    JOB_UID_FIELD,
+    STEP_ENV,
+    WRAPPER_ENV_PREFIX,
+    StepDescription,
+    WrapperSettings,
+    verdict_wait,
+    wrapper_environment,
+)
 from .variables import downward_env, variables_in
 
 PULL_CONTAINER = "oras-pull"
@@ -224,7 +233,8 @@ def _agent_container(name: str, command: str, config: InjectionConfig, step: Ste
         # A variable not known at admission ($(POD_NAME) of a pod whose name is generated after it)
         # is left in the step for the kubelet, which expands $(NAME) in an env value from the
         # variables defined before it in the same container: so they come first.
-        "env": [*downward_env(variables_in(step.to_json())), {"name": STEP_ENV, "value": step.to_json()}],
+        "env": [*downward_env(variables_in(step.to_json())), {"name": STEP_ENV, "value": step.to_json()},
+                {"name": JOB_UID_ENV, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": JOB_UID_FIELD}}}],
         "volumeMounts": [{"name": SHARE_VOLUME, "mountPath": SHARE_MOUNT}],
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
     }

@@ -24,6 +24,10 @@ FAILED_TAG_SUFFIX = "-failed"  # failed-tag pushes to <tag>-failed; a tag patter
 _REQUIRED = object()
 WRAPPER_ENV_PREFIX = "KUBECTL_ORAS_"
 EXIT_CODE_ANNOTATION = "dev.kubectl-oras.exit-code"  # on every artifact the sidecar pushes
+# The agents' environment: the uid of the pod's Job (the downward API, from the label the Job
+# controller sets; empty for a pod no Job made), which the sidecar writes on what it pushes.
+JOB_UID_ENV = "KUBECTL_ORAS_JOB_UID"
+JOB_UID_FIELD = "metadata.labels['batch.kubernetes.io/controller-uid']"
 
 
 def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:

@@ -20,7 +20,15 @@ The rules, in the order they are applied:
 4. A tag without a (readable) ``created`` time has no place in that order: ``keepLast`` neither
    counts nor deletes it. ``maxAge`` applies from when the caller first saw it (the controller
    remembers); one never seen before is kept.
-5. On a registry that deletes only by digest (distribution 2.x), deleting a tag deletes its
+5. ``keepLastRuns`` keeps the newest runs of each repository, whole: a run is the tags one Job
+   wrote (the manifest's ``dev.kubectl-oras.job`` annotation, the Job's uid, which the sidecar
+   writes), ranked by its newest tag; a tag with no Job is a run of its own. It counts and deletes
+   only the tags ``keepLast`` would (those with a time, not protected by 2.).
+6. Whatever 3. to 5. chose, a tag is kept when it is younger than ``minAge``, or when a pod that
+   has not finished names it as an input (``InputInUse``: a tag, a tag pattern such as ``run-*``
+   of which every match is spared, or a digest). It still counts toward the limits, so a pod
+   starting or ending never moves which other tags go.
+7. On a registry that deletes only by digest (distribution 2.x), deleting a tag deletes its
    manifest and with it every other tag on that manifest: ``by_digest`` keeps a tag whose
    manifest another kept tag points at, or a kept index lists (``digests_to_delete`` then says
    which manifests go).
@@ -53,10 +61,30 @@ class Policy:
     keep_last: int | None = None
     max_age: float | None = None
     keep: tuple[str, ...] = ()
+    min_age: float | None = None  # seconds: no younger tag is deleted, whatever the limits say
+    keep_last_runs: int | None = None  # per repository, the newest runs (one Job's tags each) kept whole
 
     @property
     def deletes_anything(self) -> bool:
-        return self.keep_last is not None or self.max_age is not None
+        return self.keep_last is not None or self.max_age is not None or self.keep_last_runs is not None
+
+
+@dataclass(frozen=True)
+class InputInUse:
+    """An input a pod that has not finished names: ``tag`` may be a pattern (``run-*``); with a
+    ``digest``, the tags on that manifest. ``pod`` says who, for the reason."""
+
+    repository: str
+    tag: str | None
+    digest: str | None
+    pod: str
+
+    def names(self, tag: Tag) -> bool:
+        if tag.repository != self.repository:
+            return False
+        if self.digest is not None:
+            return tag.digest == self.digest
+        return self.tag is not None and fnmatch.fnmatchcase(tag.tag, self.tag)
 
 
 @dataclass(frozen=True)
@@ -68,6 +96,7 @@ class Tag:
     first_seen: _dt.datetime | None = None  # when the caller first saw this tag (no created)
     blobs: tuple[tuple[str, int], ...] = ()  # (digest, size) of the blobs its manifest lists
     children: tuple[str, ...] = ()  # an index's manifests (digests)
+    job: str = ""  # its manifest's dev.kubectl-oras.job (oci/manifest.py: ANNOTATION_JOB): the run that wrote it ("" when none)
 
 
 @dataclass(frozen=True)
@@ -122,15 +151,53 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def choose(tags: Iterable[Tag], policy: Policy, now: _dt.datetime, *, by_digest: bool = False) -> list[Verdict]:
+def choose(tags: Iterable[Tag], policy: Policy, now: _dt.datetime, *, by_digest: bool = False,
+           in_use: Sequence[InputInUse] = ()) -> list[Verdict]:
     """A verdict for every tag, grouped by repository (sorted), newest first within each."""
     by_repository: dict[str, list[Tag]] = defaultdict(list)
     for tag in tags:
         by_repository[tag.repository].append(tag)
     verdicts: list[Verdict] = []
     for repository in sorted(by_repository):
-        verdicts.extend(_choose_in(by_repository[repository], policy, now))
+        chosen = _choose_in(by_repository[repository], policy, now)
+        verdicts.extend(_spare_live(chosen, by_repository[repository], policy, now, in_use))
     return spare_shared(verdicts) if by_digest else verdicts
+
+
+def _spare_live(verdicts: list[Verdict], tags: Sequence[Tag], policy: Policy, now: _dt.datetime,
+                in_use: Sequence[InputInUse]) -> list[Verdict]:
+    """Rule 6: a tag chosen for deletion is kept when younger than minAge or named by a live pod."""
+    of = {tag.tag: tag for tag in tags}
+    out = []
+    for v in verdicts:
+        if v.delete:
+            age = (now - v.time).total_seconds()
+            user = next((i for i in in_use if i.names(of[v.tag])), None)
+            if user is not None:
+                v = replace(v, action=KEEP, reason=f"{v.reason}, but kept: pod {user.pod} has not finished and "
+                                                   f"names it as an input ({_input_shown(user)})")
+            elif policy.min_age is not None and age < policy.min_age:
+                v = replace(v, action=KEEP, reason=f"{v.reason}, but kept: {_age(age)} old, younger than minAge "
+                                                   f"{_age(policy.min_age)}")
+        out.append(v)
+    return out
+
+
+def _input_shown(user: InputInUse) -> str:
+    return f"{user.repository}@{user.digest}" if user.digest else f"{user.repository}:{user.tag}"
+
+
+def _run_ranks(timed: Sequence[tuple[Tag, _dt.datetime, str]]) -> dict[str, int]:
+    """For each ranked tag, the rank of its run (1 = newest): a run is one Job's tags, ranked by
+    its newest; a tag no Job wrote is a run of its own. ``timed`` is newest first."""
+    runs: dict[str, int] = {}
+    of_tag: dict[str, int] = {}
+    for tag, _moment, source in timed:
+        if source != "created" or is_referrer_tag(tag.tag):
+            continue
+        run = f"job {tag.job}" if tag.job else f"tag {tag.tag}"
+        of_tag[tag.tag] = runs.setdefault(run, len(runs) + 1)
+    return of_tag
 
 
 def _choose_in(tags: Sequence[Tag], policy: Policy, now: _dt.datetime) -> list[Verdict]:
@@ -143,6 +210,8 @@ def _choose_in(tags: Sequence[Tag], policy: Policy, now: _dt.datetime) -> list[V
     timed.sort(key=lambda item: (item[2] == "created", item[1], natural_key(item[0].tag), item[0].tag), reverse=True)
     out: list[Verdict] = []
     rank = 0
+    ranked = [item for item in timed if not any(fnmatch.fnmatchcase(item[0].tag, p) for p in policy.keep)]
+    run_rank = _run_ranks(ranked)
     for tag, moment, source in timed:
         base = Verdict(tag.repository, tag.tag, tag.digest, KEEP, "", moment, source, children=tag.children)
         age = (now - moment).total_seconds()
@@ -169,6 +238,8 @@ def _choose_in(tags: Sequence[Tag], policy: Policy, now: _dt.datetime) -> list[V
         reasons = []
         if policy.keep_last is not None and rank > policy.keep_last:
             reasons.append(f"beyond the newest {policy.keep_last} (number {rank})")
+        if policy.keep_last_runs is not None and run_rank[tag.tag] > policy.keep_last_runs:
+            reasons.append(f"of run number {run_rank[tag.tag]}, beyond the newest {policy.keep_last_runs} runs")
         if policy.max_age is not None and age > policy.max_age:
             reasons.append(f"{_age(age)} old, over maxAge {_age(policy.max_age)}")
         if reasons:
@@ -177,6 +248,8 @@ def _choose_in(tags: Sequence[Tag], policy: Policy, now: _dt.datetime) -> list[V
             kept = []
             if policy.keep_last is not None:
                 kept.append(f"number {rank} of the newest {policy.keep_last}")
+            if policy.keep_last_runs is not None:
+                kept.append(f"of run number {run_rank[tag.tag]} of the newest {policy.keep_last_runs} runs")
             if policy.max_age is not None:
                 kept.append(f"{_age(age)} old")
             out.append(replace(base, reason="; ".join(kept) or "no limit set", rank=rank))
@@ -253,4 +326,28 @@ def first_seen_times(previous: dict[str, tuple[str, _dt.datetime]], tags: Iterab
         key = f"{tag.repository}:{tag.tag}"
         seen = previous.get(key)
         out[key] = seen if seen is not None and seen[0] == tag.digest else (tag.digest, now)
+    return out
+
+
+def runs_cut_by_keep_last(tags: Iterable[Tag], policy: Policy) -> list[str]:
+    """Where ``keepLast`` is fewer than the tags the newest run of a repository wrote (one Job's
+    tags with a time, not kept by a pattern), so it deletes part of that run: one line for each,
+    saying to count runs instead (``keepLastRuns``). Nothing without ``keepLast``."""
+    if policy.keep_last is None:
+        return []
+    newest: dict[str, tuple[_dt.datetime, str]] = {}
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for tag in tags:
+        if not tag.job or tag.created is None or is_referrer_tag(tag.tag) or is_reserved_repository(tag.repository) \
+                or any(fnmatch.fnmatchcase(tag.tag, p) for p in policy.keep):
+            continue
+        counts[(tag.repository, tag.job)] += 1
+        if tag.repository not in newest or (tag.created, tag.job) > newest[tag.repository]:
+            newest[tag.repository] = (tag.created, tag.job)
+    out = []
+    for repository, (_created, job) in sorted(newest.items()):
+        count = counts[(repository, job)]
+        if count > policy.keep_last:
+            out.append(f"{repository}: keepLast {policy.keep_last} is fewer than the {count} tags its newest run "
+                       f"wrote (Job uid {job}), so it deletes part of that run; keepLastRuns counts runs")
     return out

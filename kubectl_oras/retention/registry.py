@@ -28,7 +28,7 @@ from typing import Any
 from ..errors import OrasError
 from ..oci.client import RegistryClient
 from ..oci.errors import AuthenticationFailed, NotFound, RegistryError
-from ..oci.manifest import ANNOTATION_CREATED, DOCKER_LIST_MEDIA_TYPE, INDEX_MEDIA_TYPE
+from ..oci.manifest import ANNOTATION_CREATED, ANNOTATION_JOB, DOCKER_LIST_MEDIA_TYPE, INDEX_MEDIA_TYPE
 from ..oci.parallel import run_all
 from ..oci.reference import is_valid_repository, is_valid_tag
 from ..times import parse_rfc3339
@@ -121,9 +121,11 @@ def read_tag(client: RegistryClient, repository: str, tag: str,
     except NotFound:
         return None
     annotations = manifest.get("annotations")
-    created = parse_rfc3339(annotations.get(ANNOTATION_CREATED)) if isinstance(annotations, dict) else None
+    annotations = annotations if isinstance(annotations, dict) else {}
+    created = parse_rfc3339(annotations.get(ANNOTATION_CREATED))
+    job = annotations.get(ANNOTATION_JOB)
     seen = (first_seen or {}).get(f"{repository}:{tag}")
-    return Tag(repository, tag, digest, created=created,
+    return Tag(repository, tag, digest, created=created, job=job if isinstance(job, str) else "",
                first_seen=seen[1] if seen is not None and seen[0] == digest else None,
                blobs=_blobs_of(manifest), children=reachable_from(client, repository, manifest))
 

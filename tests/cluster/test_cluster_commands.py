@@ -66,6 +66,7 @@ def test_create_status_and_delete_caches_as_an_edit_user(lab):
     made = cli("create-cache", "first", "--storage", "1Gi", "--keep-last", "3", kubeconfig=kubeconfig)
     assert made.returncode == 0, made.stderr
     assert f"orascache {ns}/first created" in made.stdout  # in the context's namespace, no -n given
+    assert "warning: spec.retention.keepLast 3 counts tags, not runs" in made.stderr  # keepLastRuns counts runs
     again = cli("create-cache", "first", kubeconfig=kubeconfig)
     assert again.returncode == 1 and again.stderr.strip() == (
         f"error: cache 'first' exists in namespace {ns} already (kubectl oras status first -n {ns}; delete it first "
@@ -85,6 +86,7 @@ def test_create_status_and_delete_caches_as_an_edit_user(lab):
     assert item["ready"] is False and item["endpoint"] == f"first.{ns}.svc:5000"
     assert item["storage"].startswith("pvc") and item["authSecret"] == "first-oras-auth"
     assert item["retention"] == {"keepLast": 3}
+    assert item["warnings"][0].startswith("spec.retention.keepLast 3 counts tags, not runs")
     every = cli("status", kubeconfig=kubeconfig)
     assert every.returncode == 0 and f"{ns}/first: not ready" in every.stdout and f"{ns}/second: not ready" in every.stdout
     assert "  auth: off" in every.stdout

@@ -58,7 +58,8 @@ def test_a_full_spec_of_ours_is_accepted_and_kept(control_plane, crd):
     spec = {"image": "docker.io/library/registry:3.0.0", "deploy": True, "auth": {"enabled": False},
             "storage": {"pvc": {"size": "10Gi", "storageClassName": "fast"}},
             "resources": {"requests": {"cpu": "100m", "memory": 134217728}, "limits": {"memory": "1Gi"}},
-            "retention": {"keepLast": 5, "maxAge": "720h", "keep": ["final-*"], "interval": "1h", "dryRun": True}}
+            "retention": {"keepLast": 5, "keepLastRuns": 2, "maxAge": "720h", "minAge": "0s", "keep": ["final-*"],
+                          "interval": "1h", "dryRun": True}}
     r = create(control_plane, ns, cache("full", spec))
     assert r.status_code == 201, r.text
     assert r.json()["spec"] == spec
@@ -72,6 +73,8 @@ def test_a_full_spec_of_ours_is_accepted_and_kept(control_plane, crd):
     ({"resources": {"limits": {"memory": "a lot"}}}, "spec.resources.limits[memory]", 422),
     ({"retention": {"keepLast": -1}}, "spec.retention.keepLast", 422),
     ({"retention": {"maxAge": "soon"}}, "spec.retention.maxAge", 422),
+    ({"retention": {"keepLastRuns": -1}}, "spec.retention.keepLastRuns", 422),
+    ({"retention": {"minAge": "1d"}}, "spec.retention.minAge", 422),
     ({"deploy": "yes"}, "spec.deploy", 422),
     ({"imag": "typo"}, 'unknown field "spec.imag"', 400),  # refused while decoding, before validation
     ({"retention": {"keepLats": 3}}, 'unknown field "spec.retention.keepLats"', 400),

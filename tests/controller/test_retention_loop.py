@@ -116,8 +116,13 @@ class Store_:
 
 
 class Apiserver:
-    def __init__(self):
+    def __init__(self, pods=()):
         self.patches, self.events = [], []
+        self.pods = list(pods)  # what a run lists in the cache's namespace (their inputs are spared)
+
+    async def list(self, resource, *, namespace=None, **kw):
+        assert resource.plural == "pods" and namespace == "n", (resource, namespace)
+        return {"items": self.pods}
 
     async def patch(self, resource, name, patch, **kw):
         self.patches.append((name, patch, kw))
@@ -234,3 +239,25 @@ def test_a_run_records_with_the_cache_password_from_its_secret_and_never_shows_i
         assert password not in repr(kube.patches) + repr(kube.events)
     finally:
         registry.stop()
+
+
+def test_the_loop_spares_the_input_a_pending_pod_of_the_namespace_names(registry, monkeypatch):
+    """The run lists the cache's namespace's pods once it has read the tags: a Pending pod's input
+    is kept, a finished pod's is not (tier 2 lists them through the apiserver)."""
+    store = filled(registry, 4)  # keepLast 2 deletes iter-0 and iter-1
+    step = {"oras.converged-computing.github.io/input-uri": "exp:iter-0",
+            "oras.converged-computing.github.io/input-path": "in", "oras.converged-computing.github.io/oras-cache": "c"}
+    pods = [{"metadata": {"name": "waiting", "namespace": "n", "annotations": step}, "status": {"phase": "Pending"}},
+            {"metadata": {"name": "done", "namespace": "n",
+                          "annotations": {**step, "oras.converged-computing.github.io/input-uri": "exp:iter-1"}},
+             "status": {"phase": "Succeeded"}}]
+    kube = Apiserver(pods)
+    host, port = registry.host.split(":")
+    service = {"metadata": {"name": "c", "namespace": "n"}, "spec": {"clusterIP": host}}
+    loop = RetentionLoop(kube, Store_(cache_object()), Store_(service), Store_(), EventRecorder(kube, instance="t"),
+                         tick=0.1)
+    monkeypatch.setattr(retention, "REGISTRY_PORT", int(port))
+    asyncio.run(run_until_recorded(loop, kube, within=30))
+    record = kube.patches[0][1][-1]["value"]
+    assert record["tags"] == ["exp:iter-1"] and record["errors"] == [], record
+    assert set(store.client.list_tags("exp")) == {"iter-0", "iter-2", "iter-3"}

@@ -390,7 +390,8 @@ def test_retention_deletes_what_the_cache_policy_no_longer_keeps_and_kept_tags_p
     run-retention annotation): against the cache's registry pod, with the cache's password."""
     cp, _ = cluster
     ns = new_namespace(cp, "retention")
-    host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["final"], "interval": "1h"}})
+    host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["final"], "interval": "1h",
+                                                             "minAge": "0s"}})  # the tags are fresh: no minimum
     last_retention(cp, ns, "oras", lambda r: "time" in r)  # the first run: nothing there yet
     content = {}
     for tag in ("iter-0", "iter-1", "iter-2", "iter-3", "iter-4", "final"):
@@ -416,6 +417,57 @@ def test_retention_deletes_what_the_cache_policy_no_longer_keeps_and_kept_tags_p
     assert deleted and "deleted 3 tags" in deleted[0]["message"], [e["reason"] for e in events]
 
 
+def indexed_job(ns, name, output_uri):
+    """A 4-way Indexed Job, each pod pushing its shard to ``output_uri`` (with $(JOB_COMPLETION_INDEX))."""
+    job = step_job(ns, name, {}, 'echo "shard $JOB_COMPLETION_INDEX" > part.txt')
+    job["spec"].update({"completions": 4, "parallelism": 4, "completionMode": "Indexed"})
+    job["spec"]["template"]["metadata"] = {"annotations": {PREFIX + "output-uri": output_uri,
+                                                           PREFIX + "output-path": "part.txt"}}
+    return job
+
+
+def test_retention_keeps_the_newest_run_of_a_fan_out_whole_and_what_a_pending_pod_will_pull(cluster, tmp_path):
+    """keepLastRuns over the shards 4-way Indexed Jobs pushed (the sidecar writes its Job's uid on
+    each), and the shards a pod that has not started yet names as its input, by pattern."""
+    cp, _ = cluster
+    ns = new_namespace(cp, "runs")
+    host, client = orascache(cp, ns, "oras", {"retention": {"keepLastRuns": 1, "minAge": "0s", "interval": "1h"}})
+    last_retention(cp, ns, "oras", lambda r: "time" in r)  # the first run: nothing there yet
+    for run in (1, 2):
+        apply(cp, indexed_job(ns, f"pi-{run}", f"results/pi:run-{run}-$(JOB_COMPLETION_INDEX)"))
+        wait_for(cp, f"/apis/batch/v1/namespaces/{ns}/jobs/pi-{run}",
+                 lambda j: j.get("status", {}).get("succeeded") == 4 or j.get("status", {}).get("failed"))
+    assert sorted(client.list_tags("results/pi")) == sorted(f"run-{r}-{i}" for r in (1, 2) for i in range(4))
+    uids = {get(cp, f"/apis/batch/v1/namespaces/{ns}/jobs/pi-{r}").json()["metadata"]["uid"] for r in (1, 2)}
+    written = {client.fetch_manifest("results/pi", f"run-{r}-{i}", what="read")[0]["annotations"]["dev.kubectl-oras.job"]
+               for r in (1, 2) for i in range(4)}
+    assert written == uids
+    # a fan-in of run 1 that cannot be scheduled: Pending, as a step waiting for its node is
+    apply(cp, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fan-in", "namespace": ns, "annotations": {
+        PREFIX + "input-uri": "results/pi:run-1-*", PREFIX + "input-path": "parts"}},
+        "spec": {"restartPolicy": "Never", "nodeSelector": {"no-such-node": "true"}, "containers": [
+            {"name": "step", "image": SHELL, "imagePullPolicy": "Never", "command": ["true"]}]}})
+
+    def ask(request):
+        cp.session().patch(f"{cp.server}/{GROUP}/namespaces/{ns}/orascaches/oras",
+                           json={"metadata": {"annotations": {"cache.converged-computing.github.io/run-retention": request}}},
+                           headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+        return last_retention(cp, ns, "oras", lambda r: r.get("request") == request)
+
+    record = ask("1")
+    assert record["errors"] == [] and record["tagsDeleted"] == 0, record  # run 1 named by fan-in, run 2 the newest
+    assert len(client.list_tags("results/pi")) == 8
+    cp.session().delete(f"{cp.server}/api/v1/namespaces/{ns}/pods/fan-in", params={"gracePeriodSeconds": "0"})
+    wait_for(cp, f"/api/v1/namespaces/{ns}/pods?fieldSelector=metadata.name%3Dfan-in", lambda listed: not listed["items"],
+             timeout=60)
+    record = ask("2")
+    assert record["errors"] == [] and sorted(record["tags"]) == [f"results/pi:run-1-{i}" for i in range(4)], record
+    assert sorted(client.list_tags("results/pi")) == [f"run-2-{i}" for i in range(4)]
+    for i in range(4):  # every shard of the newest run pulls
+        pull_artifact(client, Reference(host, "results/pi", f"run-2-{i}"), str(tmp_path / str(i)))
+        assert (tmp_path / str(i) / "part.txt").read_text() == f"shard {i}\n"
+
+
 def blob_files(root: Path) -> int:
     blobs = root / "docker" / "registry" / "v2" / "blobs"
     return sum(f.stat().st_size for f in blobs.rglob("*") if f.is_file())
@@ -431,7 +483,8 @@ def test_reclamation_frees_the_disk_of_deleted_tags_while_steps_keep_pushing(clu
     cp, _ = cluster
     ns = new_namespace(cp, "reclaim")
     # the pushes meanwhile (p-*, and the steps' v1) are kept by pattern: retention deletes 4 iterations
-    host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["p-*", "v1"], "interval": "1h"}})
+    host, client = orascache(cp, ns, "oras", {"retention": {"keepLast": 2, "keep": ["p-*", "v1"], "interval": "1h",
+                                                             "minAge": "0s"}})
     last_retention(cp, ns, "oras", lambda r: "time" in r)
     pod = get(cp, f"/api/v1/namespaces/{ns}/pods/oras-0").json()
     node = local_cluster.node_named(pod["spec"]["nodeName"])

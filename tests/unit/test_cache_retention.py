@@ -17,7 +17,7 @@ from controller.core.cache_retention import (
     retention_record,
     seconds_until_due,
 )
-from controller.core.cache_spec import DEFAULT_RETENTION_INTERVAL, InvalidCache, cache_spec
+from controller.core.cache_spec import DEFAULT_MIN_AGE, DEFAULT_RETENTION_INTERVAL, InvalidCache, cache_spec
 from kubectl_oras.retention.choice import Policy, Tag
 
 NOW = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
@@ -34,9 +34,18 @@ def cache(retention=None, *, status=None, annotations=None):
 def test_the_plan_reads_every_field():
     plan = cache_spec(cache({"keepLast": 3, "maxAge": "720h", "keep": ["final-*"], "interval": "10m",
                              "dryRun": True})).retention
-    assert plan == RetentionPlan(Policy(keep_last=3, max_age=720 * 3600.0, keep=("final-*",)), 600.0, True)
+    assert plan == RetentionPlan(Policy(keep_last=3, max_age=720 * 3600.0, keep=("final-*",), min_age=3600.0),
+                                 600.0, True)
+    plan = cache_spec(cache({"keepLastRuns": 2, "minAge": "10m"})).retention
+    assert plan.policy == Policy(keep_last_runs=2, min_age=600.0)
     assert cache_spec(cache({"keepLast": 0})).retention.interval == DEFAULT_RETENTION_INTERVAL
     assert cache_spec(cache({"keepLast": 0, "interval": "1s"})).retention.interval == 10.0  # the minimum
+
+
+def test_min_age_defaults_to_an_hour_and_zero_is_no_minimum():
+    assert cache_spec(cache({"keepLast": 0})).retention.policy.min_age == DEFAULT_MIN_AGE == 3600.0
+    assert cache_spec(cache({"keepLast": 0, "minAge": "0s"})).retention.policy.min_age == 0.0
+    assert cache_spec(cache({"keepLast": 0, "minAge": 90})).retention.policy.min_age == 90.0
 
 
 @pytest.mark.parametrize("retention", [None, {}, {"keep": ["x"]}, {"interval": "1m", "dryRun": True}])
@@ -55,6 +64,10 @@ def test_no_limit_is_no_retention(retention):
     ({"maxAge": "0s"}, "spec.retention.maxAge: must be more than zero"), ({"maxAge": 0}, "spec.retention.maxAge"),
     ({"keepLast": 1, "interval": "0"}, "spec.retention.interval: must be more than zero"),
     ({"maxAge": "1d"}, "spec.retention.maxAge: '1d' is not a retention duration"),
+    ({"keepLastRuns": -1}, "spec.retention.keepLastRuns"), ({"keepLastRuns": "2"}, "spec.retention.keepLastRuns"),
+    ({"keepLast": 1, "minAge": "soon"}, "spec.retention.minAge: 'soon' is not a retention duration"),
+    ({"keepLast": 1, "minAge": True}, "spec.retention.minAge"),
+    ({"keepLast": 1, "minAge": "3000000h"}, "spec.retention.minAge"),
 ])
 def test_a_bad_field_is_named(retention, field):
     with pytest.raises(InvalidCache, match=field.replace(".", r"\.")):

@@ -232,7 +232,7 @@ def test_a_generated_name_is_defined_for_the_kubelet_before_the_step(control_pla
     stored = r.json()
     assert stored["metadata"]["name"].startswith("pi-")
     env = agent_env(stored)
-    assert [e["name"] for e in env] == ["POD_NAME", "KUBECTL_ORAS_STEP"]
+    assert [e["name"] for e in env] == ["POD_NAME", "KUBECTL_ORAS_STEP", "KUBECTL_ORAS_JOB_UID"]  # the apiserver takes it
     assert env[0]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert step_value(stored)["output"] == "results/pi:$(POD_NAME)"
 
