@@ -95,8 +95,11 @@ def test_the_summary_shows_retention_and_its_last_run_but_lists_no_repositories(
             "firstSeen": {"a/b:v1": {}, "a/b:v2": {}, "c:x": {}}}
     item = summary(_cache(spec={"retention": {"keepLast": 2}}, status_extra={"lastRetention": last}))
     assert "repositories" not in item and "firstSeen" not in item["lastRetention"]
-    assert summary_text(item).splitlines()[-2:] == [
+    lines = summary_text(item).splitlines()
+    assert lines[-3:-1] == [
         "  retention: keepLast=2", "  last retention run: at 2026-03-01T12:00:00Z, 4 tags seen, 1 deleted"]
+    assert lines[-1].startswith("  warning: spec.retention.keepLast 2 counts tags, not runs")
+    assert not any("repositories" in line for line in lines)
 
 
 def test_a_degraded_cache_says_why():

@@ -6,6 +6,7 @@ import asyncio
 from controller.runtime.step_events import REASONS, StepEvents, event_name
 from kubectl_oras.pods.annotations import PREFIX, ours
 from kubectl_oras.pods.injection import PULL_CONTAINER, InjectionConfig, mutate_pod
+from kubectl_oras.pods.step import STEP_ENV
 from kubectl_oras.pods.step_reports import AgentReport, agent_reports
 
 CONFIG = InjectionConfig(agent_image="kubectl-oras:test", namespace="ns1")
@@ -84,7 +85,8 @@ def test_a_pod_that_is_not_injected_or_whose_step_is_unreadable_reports_nothing(
              "status": {"containerStatuses": [ended(0)]}}
     assert agent_reports(plain) == []
     pod = with_status(step_pod(), [ended(0)])
-    pod["spec"]["initContainers"][0]["env"][-1]["value"] = "{not json"
+    (step,) = [env for env in pod["spec"]["initContainers"][0]["env"] if env["name"] == STEP_ENV]
+    step["value"] = "{not json"
     assert agent_reports(pod) == []
 
 
