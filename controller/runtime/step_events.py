@@ -33,6 +33,7 @@ REASONS = {
 }
 # 1 s doubling to a minute: an Event the apiserver refused for a reason other than being there.
 RECORD_BACKOFF = Backoff(base=1.0, cap=60.0)
+MAX_ATTEMPTS = 12  # about ten minutes of refusals at the back-off: then the Event is given up, logged
 NAME_LIMIT = 253  # an Event's name is a DNS subdomain
 
 Key = tuple[str, str, str]  # pod uid, container, verdict
@@ -50,6 +51,7 @@ class StepEvents:
         self.backoff = backoff or RECORD_BACKOFF
         self.pending: dict[Key, tuple[dict[str, Any], AgentReport]] = {}
         self.recorded: set[Key] = set()
+        self.attempts: dict[Key, int] = {}  # refusals of each pending Event so far
         self.wake = asyncio.Event()
 
     def changed(self, kind: str, obj: dict[str, Any]) -> None:
@@ -58,6 +60,7 @@ class StepEvents:
         if kind == "DELETED":
             self.recorded = {key for key in self.recorded if key[0] != uid}
             self.pending = {key: value for key, value in self.pending.items() if key[0] != uid}
+            self.attempts = {key: n for key, n in self.attempts.items() if key[0] != uid}
             return
         for report in agent_reports(obj):
             key = (uid, report.container, report.word)
@@ -66,8 +69,9 @@ class StepEvents:
                 self.wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop``: record each pending Event, again after a back-off if refused."""
-        failures = 0
+        """Until ``stop``: record each pending Event, again after a back-off if refused. Each is
+        tried on its own: one the apiserver keeps refusing (a namespace being deleted) holds up no
+        other, and is given up after MAX_ATTEMPTS refusals."""
         while not stop.is_set():
             self.wake.clear()
             delay = None
@@ -75,10 +79,17 @@ class StepEvents:
                 kind, reason = REASONS[report.word]
                 name = event_name(str((pod.get("metadata") or {}).get("name")), key)
                 if not await self.events.once(pod, kind, reason, report.message, name=name):
-                    failures += 1
-                    delay = self.backoff.delay(failures)
-                    break
-                failures = 0
+                    attempts = self.attempts[key] = self.attempts.get(key, 0) + 1
+                    if attempts >= MAX_ATTEMPTS:
+                        log.warning("giving up the %s Event on pod %s after %d refusals", reason, name.split(".")[0],
+                                    attempts)
+                        self.pending.pop(key, None)
+                        self.attempts.pop(key, None)
+                    else:
+                        after = self.backoff.delay(attempts)
+                        delay = after if delay is None else min(delay, after)
+                    continue
+                self.attempts.pop(key, None)
                 if self.pending.get(key, (None, None))[1] == report:
                     del self.pending[key]
                     self.recorded.add(key)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .injection import PULL_CONTAINER, PUSH_CONTAINER, SHARE, is_injected
-from .share import PULL_FAILED, PULLED, PUSH_FAILED, PUSHED
+from .share import PULL_FAILED, PULL_FAILED_EXIT, PULLED, PUSH_FAILED, PUSH_FAILED_EXIT, PUSHED
 from .step import STEP_ENV, InvalidStep, StepDescription
 
 LAUNCHER_COMMAND = [SHARE.busybox, "sh", SHARE.wrapper]  # what the injection makes the launcher run
@@ -77,9 +77,29 @@ def _statuses(pod: dict[str, Any], field: str) -> dict[str, dict[str, Any]]:
     return {str(s.get("name")): s for s in (pod.get("status") or {}).get(field) or [] if isinstance(s, dict)}
 
 
+MAX_MESSAGE = 256  # an Event says the first line of the pod's own termination message, cut short
+
+
 def _message(ended: dict[str, Any]) -> str:
+    """The first line of a termination message, at most MAX_MESSAGE characters: the text is the
+    pod's own (anyone who can run a pod can write it), so an Event repeats no more of it."""
     message = ended.get("message")
-    return message.strip() if isinstance(message, str) else ""
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    line = message.strip().splitlines()[0]
+    return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE - 1] + "…"
+
+
+def _ran_the_step(ended: dict[str, Any]) -> bool:
+    """Whether a launcher's ending shows the sidecar's pull succeeded (it ran the step): it exited 0,
+    failed only its push, or ended with a code of the step's own. A kill (128 and above), a
+    container that never started, or the pull's own code say nothing of the pull, or its failure."""
+    code = ended.get("exitCode")
+    if not isinstance(code, int) or isinstance(code, bool):
+        return False
+    if ended.get("reason") in ("StartError", "ContainerCannotRun"):
+        return False
+    return code in (0, PUSH_FAILED_EXIT) or (0 < code < 128 and code != PULL_FAILED_EXIT)
 
 
 def _first_word(message: str) -> str:
@@ -112,10 +132,11 @@ def agent_reports(pod: dict[str, Any]) -> list[AgentReport]:
         message = _message(ended)
         word = _first_word(message)
         if step.inputs and step.pull_in_sidecar:
-            if word == PULL_FAILED:
-                report(launcher, PULL_FAILED, message)
+            if word == PULL_FAILED or ended.get("exitCode") == PULL_FAILED_EXIT:
+                report(launcher, PULL_FAILED, message or f"{PULL_FAILED}: {inputs}")
                 continue
-            report(launcher, PULLED, f"{PULLED} {inputs}")
+            if _ran_the_step(ended):
+                report(launcher, PULLED, f"{PULLED} {inputs}")
         if step.output is None:
             continue
         if word == PUSH_FAILED:

@@ -3,11 +3,13 @@ each report gets (controller/runtime/step_events.py): read from statuses as the 
 
 import asyncio
 
+import pytest
+
 from controller.runtime.step_events import REASONS, StepEvents, event_name
 from kubectl_oras.pods.annotations import PREFIX, ours
 from kubectl_oras.pods.injection import PULL_CONTAINER, InjectionConfig, mutate_pod
 from kubectl_oras.pods.step import STEP_ENV
-from kubectl_oras.pods.step_reports import AgentReport, agent_reports
+from kubectl_oras.pods.step_reports import MAX_MESSAGE, AgentReport, agent_reports
 
 CONFIG = InjectionConfig(agent_image="kubectl-oras:test", namespace="ns1")
 STEP = {PREFIX + "input-uri": "wf/a:in", PREFIX + "output-uri": "wf/b:out", PREFIX + "output-path": "out"}
@@ -125,10 +127,66 @@ def test_each_report_is_recorded_once_however_often_the_pod_changes_and_a_refusa
         return recorder.names, step_events
 
     names, step_events = asyncio.run(main())
-    assert [reason for _, _, reason in names] == ["InputsPulled", "OutputsPushFailed"]
-    assert [kind for _, kind, _ in names] == ["Normal", "Warning"]
+    # the refused one was tried again after the other went through
+    assert [(reason, kind) for _, kind, reason in names] == [("OutputsPushFailed", "Warning"), ("InputsPulled", "Normal")]
     step_events.changed("DELETED", {"metadata": {"uid": "u-1"}})
     assert step_events.recorded == set()
+
+
+@pytest.mark.parametrize("ending", [
+    {"exitCode": 137}, {"exitCode": 143}, {"exitCode": 137, "reason": "OOMKilled"},
+    {"exitCode": 128, "reason": "StartError", "message": "failed to create containerd task"},
+])
+def test_a_launcher_killed_or_never_started_says_nothing_of_the_sidecars_pull(ending):
+    """Run once, the inputs are pulled by the sidecar: only the launcher's ending tells. A kill or a
+    container that never started is no evidence the pull succeeded (nor that it failed)."""
+    pod = with_status(step_pod({PREFIX + "input-uri": "wf/a:in"}), [{"name": "main", "state": {"terminated": ending}}])
+    assert words(pod) == []
+
+
+@pytest.mark.parametrize("code, said", [(0, "pulled"), (1, "pulled"), (212, "pulled"), (211, "pull-failed")])
+def test_a_launcher_that_ran_the_step_or_failed_its_pull_says_so_by_its_code(code, said):
+    pod = with_status(step_pod({PREFIX + "input-uri": "wf/a:in"}), [ended(code)])
+    assert words(pod) == [("main", said)]
+
+
+def test_an_events_text_is_one_line_of_the_pods_own_message_cut_short():
+    pod = with_status(step_pod(), [ended(1, "push-failed: " + "x" * 5000 + "\nre-authenticate at evil")])
+    (report,) = [r for r in agent_reports(pod) if r.word == "push-failed"]
+    assert len(report.message) == MAX_MESSAGE and "\n" not in report.message and "evil" not in report.message
+
+
+def test_an_event_the_apiserver_keeps_refusing_holds_up_no_other_and_is_given_up():
+    """A namespace being deleted refuses every new Event (403): the other pods' Events go on, and
+    the refused one is dropped after MAX_ATTEMPTS refusals instead of being tried for ever."""
+    from controller.runtime.step_events import MAX_ATTEMPTS
+
+    class RefusingOne(Recorder):
+        async def once(self, obj, kind, reason, message, *, name):
+            if obj["metadata"]["uid"] == "u-doomed":
+                self.refused = getattr(self, "refused", 0) + 1
+                return False
+            return await super().once(obj, kind, reason, message, name=name)
+
+    async def main():
+        recorder = RefusingOne()
+        step_events = StepEvents(recorder, backoff=type("B", (), {"delay": lambda self, n: 0.01})())
+        doomed = with_status(step_pod(), [ended(1, "push-failed: gone")])
+        doomed["metadata"] = {**doomed["metadata"], "uid": "u-doomed", "namespace": "gone"}
+        step_events.changed("MODIFIED", doomed)
+        stop = asyncio.Event()
+        loop = asyncio.create_task(step_events.run(stop))
+        await asyncio.sleep(0.05)
+        step_events.changed("MODIFIED", with_status(step_pod(), [ended(0)]))
+        await asyncio.sleep(0.5)
+        stop.set()
+        await loop
+        return recorder, step_events
+
+    recorder, step_events = asyncio.run(main())
+    assert [reason for _, _, reason in recorder.names] == ["InputsPulled", "OutputsPushed"]
+    assert step_events.pending == {} and step_events.attempts == {}
+    assert recorder.refused == 2 * MAX_ATTEMPTS  # its two Events, each given up
 
 
 class Apiserver:
