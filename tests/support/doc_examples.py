@@ -85,6 +85,10 @@ WHERE: dict[tuple[str, str], str] = {
     ("docs/orascache.md", "kubectl apply -n lab -f my-cache.yaml"): LOCAL_CLUSTER,
     ("docs/orascache.md", "kubectl get oc -n lab"): LOCAL_CLUSTER,
     ("docs/orascache.md", "kubectl describe oc oras -n lab"): LOCAL_CLUSTER,
+    ("docs/local-cluster.md", "XDG_STATE_HOME=/tmp/b bash scripts/local-cluster.sh up --name korasb --pods 10.248 "
+                              "--links 10.249 --services 10.98.0.0/24"):
+        "not runnable in the docs' module: a second local cluster takes the whole machine's networks for minutes; "
+        "tests/e2e/test_local_cluster_commands.py brings one up beside another on networks of their own",
     ("docs/packaging.md", "nice -n 19 bash scripts/release.sh --write-krew-yaml"):
         "not runnable here: a frozen bundle takes minutes to build and this one rewrites krew.yaml; "
         "tests/packaging/release.py runs scripts/release.sh",
@@ -127,7 +131,10 @@ def _kind(tag: str, first_line: str) -> str | None:
     stripped = first_line.strip()
     if stripped.startswith(PYTHON_STARTS):
         return "python"
-    if stripped.split(" ", 1)[0] in COMMAND_WORDS:
+    words = stripped.split()
+    while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S*", words[0]):  # VAR=value before the command
+        words.pop(0)
+    if words and words[0] in COMMAND_WORDS:
         return "sh"
     return None
 
@@ -194,7 +201,7 @@ def _commands(first: int, lines: list[str], console: bool) -> list[tuple[int, st
 def examples_of(doc: str, text: str) -> list[Example]:
     found: list[Example] = []
     for first, tag, lines in _blocks(text):
-        kind = _kind(tag, next((x for x in lines if x.strip()), ""))
+        kind = _kind(tag, next((x for x in lines if x.strip() and not x.strip().startswith("#")), ""))
         if kind == "python":
             found.append(Example(doc, first, first, "python", "\n".join(lines) + "\n"))
         elif kind == "sh":
