@@ -383,9 +383,9 @@ async def wait_ready(kube: Kube, namespace: str, name: str, progress: StatusLine
     async def look() -> str | None:
         found["cache"] = await find_cache(kube, namespace, name)
         ready, reason, message = readiness(found["cache"])
+        found["why"] = f"({reason}): {message}"  # the whole of it when the wait gives up, however soon
         if reason == NO_STATUS and time.monotonic() - started < patience:
             message = NOT_REPORTED
-        found["why"] = f"({reason}): {message}"
         stuck = None if ready else hopeless(found["cache"])
         if stuck is not None:
             raise CacheNotReady(f"cache {name!r} in namespace {namespace} cannot become ready {stuck} "

@@ -240,3 +240,11 @@ async def test_create_cache_wait_asks_whether_the_controller_is_installed_only_o
     await wait_ready(ReportingLater(), "lab", "oras", said.append, timeout=5, interval=0.01, patience=patience)
     assert said == ["waiting: cache 'oras' NoStatus: the controller has not reported on this cache yet"
                     + (" (is it installed? kubectl oras install)" if asked else "")]
+
+
+async def test_a_wait_that_gives_up_before_its_patience_still_asks_whether_the_controller_is_installed():
+    """`create-cache --wait --timeout 3s` with no controller: the progress lines hold the question
+    back for NO_STATUS_PATIENCE, the final error does not."""
+    silent = FakeKube({"oras": {**_cache(), "status": {}}})
+    with pytest.raises(CacheNotReady, match=r"not ready after 0\.2s \(NoStatus\): .*is it installed\? kubectl oras install"):
+        await wait_ready(silent, "lab", "oras", lambda line: None, timeout=0.2, interval=0.05, patience=60.0)
