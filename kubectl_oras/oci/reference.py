@@ -62,6 +62,14 @@ def registry_host_of(text: str) -> str | None:
     return first if sep and ("." in first or ":" in first or first == "localhost") else None
 
 
+MAX_QUOTED = 200  # a reference quoted in a message: a 250 kB annotation is not said back whole, twice
+
+
+def _quoted(text: str) -> str:
+    said = repr(text)
+    return said if len(said) <= MAX_QUOTED else said[:MAX_QUOTED - 4] + "...'"
+
+
 def parse_name(text: str, *, default_tag: str | None = DEFAULT_TAG,
                original: str | None = None) -> tuple[str, str | None, str | None]:
     """(repository, tag, digest) of ``repo[:tag][@digest]`` with no host; ``original`` is what errors quote."""
@@ -71,7 +79,8 @@ def parse_name(text: str, *, default_tag: str | None = DEFAULT_TAG,
         text, digest = text.split("@", 1)
         if not DIGEST_RE.fullmatch(digest):
             raise InvalidReference(
-                f"invalid reference {original!r}: digest {digest!r} is not sha256:<64 hex> or sha512:<128 hex>"
+                f"invalid reference {_quoted(original)}: digest {_quoted(digest)} is not sha256:<64 hex> or "
+                "sha512:<128 hex>"
             )
     tag = None
     last_slash = text.rfind("/")
@@ -80,11 +89,11 @@ def parse_name(text: str, *, default_tag: str | None = DEFAULT_TAG,
         text, tag = text[:colon], text[colon + 1 :]
         if not is_valid_tag(tag):
             raise InvalidReference(
-                f"invalid reference {original!r}: tag {tag!r} must match [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}"
+                f"invalid reference {_quoted(original)}: tag {_quoted(tag)} must match [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}"
             )
     if not is_valid_repository(text):
         raise InvalidReference(
-            f"invalid reference {original!r}: repository {text!r} must be lowercase path components "
+            f"invalid reference {_quoted(original)}: repository {_quoted(text)} must be lowercase path components "
             "of [a-z0-9] separated by '/', '.', '_', '__' or '-'"
         )
     if tag is None and digest is None:
@@ -101,16 +110,16 @@ def parse_reference(text: str, *, registry: str | None = None, default_tag: str 
     """
     original = text
     if not text or text != text.strip():
-        raise InvalidReference(f"invalid reference {original!r}: empty or surrounded by spaces")
+        raise InvalidReference(f"invalid reference {_quoted(original)}: empty or surrounded by spaces")
     host = None if registry else registry_host_of(text)
     if host:
         if not _HOST_RE.fullmatch(host):
-            raise InvalidReference(f"invalid reference {original!r}: registry host {host!r} is not HOST[:PORT]")
+            raise InvalidReference(f"invalid reference {_quoted(original)}: registry host {_quoted(host)} is not HOST[:PORT]")
         text = text[len(host) + 1 :]
     repository, tag, digest = parse_name(text, default_tag=default_tag, original=original)
     target_registry = registry or host
     if not target_registry:
         raise InvalidReference(
-            f"no registry for {original!r}: pass --registry HOST:PORT or write HOST:PORT/{original}"
+            f"no registry for {_quoted(original)}: pass --registry HOST:PORT or write HOST:PORT/{original}"
         )
     return Reference(target_registry, repository, tag, digest)

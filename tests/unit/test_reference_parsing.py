@@ -80,3 +80,13 @@ def test_names_match_whole_not_up_to_a_trailing_newline(text, culprit):
     with pytest.raises(InvalidReference) as e:
         parse_name(text)
     assert culprit in str(e.value)
+
+
+def test_a_huge_reference_is_quoted_cut_short_in_its_error():
+    """A 250 kB input-uri annotation was said back whole, twice, in the webhook's denial and its log."""
+    from kubectl_oras.oci.reference import MAX_QUOTED, parse_name
+
+    huge = "a" * 250_000 + ":" + "!" * 10
+    with pytest.raises(InvalidReference) as refused:
+        parse_name(huge)
+    assert len(str(refused.value)) < 3 * MAX_QUOTED and "must match" in str(refused.value)
