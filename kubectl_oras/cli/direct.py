@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -28,6 +28,12 @@ from .common import (
 )
 from .progress import TransferProgress, human_bytes
 from .targets import session, transfer_command
+
+if TYPE_CHECKING:
+    from ..transfers.places import Located
+    from ..transfers.session import Reached, Session
+
+T = TypeVar("T")
 
 FormatOption = Annotated[OutputFormat, typer.Option("--output", "-o", "--format",
                                                     help="Output format: text, json or yaml.")]
@@ -117,10 +123,7 @@ def tags(
     output: FormatOption = OutputFormat.text,
 ) -> None:
     """List the tags of a repository."""
-    with session(options) as transfers:
-        where = transfers.locate(repository, default_tag=None)
-        found = transfers.tags(where)
-        reached = transfers.reached(where.place)
+    where, found, reached = _on_one(options, repository, lambda transfers, where: transfers.tags(where))
     print_data(output, {"repository": where.reference.repository, **reached.description, "tags": found},
                "\n".join(found))
 
@@ -144,12 +147,18 @@ def rm(
     output: FormatOption = OutputFormat.text,
 ) -> None:
     """Delete a tag (never other tags that share its manifest) or a manifest by digest."""
-    with session(options) as transfers:
-        where = transfers.locate(reference, default_tag=None)
-        deleted = transfers.delete(where)
-        reached = transfers.reached(where.place)
+    _, deleted, reached = _on_one(options, reference, lambda transfers, where: transfers.delete(where))
     print_data(output, {**asdict(deleted), **reached.description},
                f"Deleted {deleted.reference}{reached.suffix} ({deleted.digest}, by {deleted.by})")
+
+
+def _on_one(options: TransferOptions, text: str, act: Callable[[Session, Located], T]) -> tuple[Located, T, Reached]:
+    """``text`` located with no default tag and ``act`` done on it in a session of its own: where it
+    was, what ``act`` returned, and how output names the registry reached."""
+    with session(options) as transfers:
+        where = transfers.locate(text, default_tag=None)
+        done = act(transfers, where)
+        return where, done, transfers.reached(where.place)
 
 
 EXAMPLES: dict[Callable[..., Any], str] = {
