@@ -147,8 +147,8 @@ def create_cache(
 
     async def body(kube: Kube) -> dict[str, Any]:
         if storage and not storage_class:
-            warning = storage_classes.no_default_class_warning(storage, storage_class,
-                                                               await storage_classes.storage_classes(kube))
+            warning = storage_classes.no_default_class_warning(
+                storage, storage_class, await storage_classes.admitted_claim(kube, storage))
             if warning:
                 progress(f"warning: {warning}")
         made = await caches.create_cache(kube, {**cache, "metadata": {**cache["metadata"], "namespace": kube.namespace}})

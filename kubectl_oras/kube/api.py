@@ -263,10 +263,14 @@ class Kube:
         return await self.call("GET", resource.path(namespace=namespace), query=query,
                                what=f"list {resource.describe(None, namespace)}")
 
-    async def create(self, resource: Resource, body: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
+    async def create(self, resource: Resource, body: dict[str, Any], *, namespace: str | None = None,
+                     dry_run: bool = False) -> dict[str, Any]:
+        """POST ``body``; with ``dry_run`` the apiserver admits it (defaults, admission plugins) and
+        answers with the object it would have stored, storing nothing (``dryRun=All``)."""
         name = (body.get("metadata") or {}).get("name")
         return await self.call("POST", resource.path(namespace=namespace), body=body,
-                               what=f"create {resource.describe(name, namespace)}")
+                               query={"dryRun": "All"} if dry_run else None,
+                               what=f"create {resource.describe(name, namespace)}{' (dry run)' if dry_run else ''}")
 
     async def replace(self, resource: Resource, name: str, body: dict[str, Any], *,
                       namespace: str | None = None) -> dict[str, Any]:

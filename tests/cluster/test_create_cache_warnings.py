@@ -1,32 +1,38 @@
 """Tier 2: what `create-cache` says up front and while it waits, as a user bound only to `edit` in
-one namespace (and to what manifests/rbac-users.yaml gives every signed-in user): a warning when
-`--storage` will get no volume for want of a default StorageClass, none when one exists or a class
-is named or the classes cannot be read, and no "is it installed?" from a healthy `--wait`.
+one namespace: a warning when `--storage` will get no volume for want of a default StorageClass
+(the apiserver's answer to a dry run of the claim, which stores nothing), none when one exists or a
+class is named (then no dry run at all), and no "is it installed?" from a healthy `--wait`.
 
 No kubelet: a ready registry pod is written through the pod's status, as a kubelet would."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.cluster.apply import apply_file, wait_for
-from tests.cluster.test_cluster_commands import REPO, cli, controller, lab  # noqa: F401 (fixtures)
+from tests.cluster.apply import wait_for
+from tests.cluster.test_cluster_commands import cli, controller, lab  # noqa: F401 (fixtures)
 from tests.cluster.test_orascache_controller import cache_path
 from tests.cluster.test_orascache_registry_cannot_start import create_cache_waiting, kubelet_says
 
 WARNING = "warning: the cluster has no default StorageClass and --storage-class is not given"
 CLASSES = "/apis/storage.k8s.io/v1/storageclasses"
-BINDING = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/kubectl-oras-storage-classes"
+DRY_RUN_CLAIMS = re.compile(r'^apiserver_request_total\{(?=[^}]*dry_run="All")(?=[^}]*resource="persistentvolumeclaims")'
+                            r'(?=[^}]*verb="POST")[^}]*\} (\d+)$', re.M)
 
 
-def may_list_classes(cp, ns, user):
-    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-              "spec": {"user": f"system:serviceaccount:{ns}:{user}",
-                       "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"],
-                       "resourceAttributes": {"group": "storage.k8s.io", "resource": "storageclasses", "verb": "list"}}}
-    r = cp.session().post(f"{cp.server}/apis/authorization.k8s.io/v1/subjectaccessreviews", json=review)
-    assert r.status_code == 201, r.text
-    return r.json()["status"].get("allowed", False)
+def dry_run_claims(cp):
+    """How many claims the apiserver has been asked to create as a dry run, by its own metrics."""
+    r = cp.session().get(f"{cp.server}/metrics")
+    assert r.status_code == 200, r.text[:200]
+    return sum(int(n) for n in DRY_RUN_CLAIMS.findall(r.text))
+
+
+def claims(cp, ns):
+    r = cp.session().get(f"{cp.server}/api/v1/namespaces/{ns}/persistentvolumeclaims")
+    assert r.status_code == 200, r.text
+    return [c["metadata"]["name"] for c in r.json()["items"]]
 
 
 def until(check, *, timeout=30.0):
@@ -55,13 +61,17 @@ def test_a_healthy_create_cache_wait_never_asks_whether_the_controller_is_instal
 def test_create_cache_storage_warns_up_front_when_no_class_is_default(control_plane, lab):  # noqa: F811
     cp = control_plane
     ns, kubeconfig = lab
-    assert may_list_classes(cp, ns, "alice")
+    asked = dry_run_claims(cp)
     made = cli("create-cache", "noclass", "--storage", "1Gi", kubeconfig=kubeconfig)
     assert made.returncode == 0, made.stderr
     lines = made.stderr.splitlines()
     assert lines[0].startswith(WARNING) and lines[1] == f"created cache 'noclass' in namespace {ns}", lines
+    assert lines[0].endswith("name a class with --storage-class CLASS (kubectl get storageclass lists them)")
+    assert dry_run_claims(cp) == asked + 1
+    assert not [c for c in claims(cp, ns) if c.startswith("kubectl-oras-storage-check-")]  # the dry run made none
     named = cli("create-cache", "named", "--storage", "1Gi", "--storage-class", "fast", kubeconfig=kubeconfig)
     assert named.returncode == 0 and "warning" not in named.stderr, named.stderr
+    assert dry_run_claims(cp) == asked + 1  # a class named: nothing to ask
     r = cp.session().post(f"{cp.server}{CLASSES}", json={
         "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "provisioner": "example.com/none",
         "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}})
@@ -69,27 +79,32 @@ def test_create_cache_storage_warns_up_front_when_no_class_is_default(control_pl
     try:
         with_default = cli("create-cache", "defaulted", "--storage", "1Gi", kubeconfig=kubeconfig)
         assert with_default.returncode == 0 and "warning" not in with_default.stderr, with_default.stderr
+        assert dry_run_claims(cp) == asked + 2
     finally:  # no default class for the tests after (a claim with no class stays Pending there)
         assert cp.session().delete(f"{cp.server}{CLASSES}/standard").status_code == 200
+    assert not [c for c in claims(cp, ns) if c.startswith("kubectl-oras-storage-check-")]
 
 
-def test_a_user_who_may_not_read_storage_classes_gets_no_warning_and_no_failure(control_plane, lab):  # noqa: F811
+def test_a_user_who_may_not_create_claims_gets_no_warning_and_no_failure(control_plane, lab):  # noqa: F811
     cp = control_plane
     ns, kubeconfig = lab
-    assert cp.session().delete(f"{cp.server}{BINDING}").status_code == 200
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "no-claims", "namespace": ns},
+             "spec": {"hard": {"persistentvolumeclaims": "0"}}}
+    r = cp.session().post(f"{cp.server}/api/v1/namespaces/{ns}/resourcequotas", json=quota)
+    assert r.status_code == 201, r.text
     try:
-        until(lambda: not may_list_classes(cp, ns, "alice"))
-        made = cli("create-cache", "unread", "--storage", "1Gi", kubeconfig=kubeconfig)
+        until(lambda: "persistentvolumeclaims" in (cp.session().get(
+            f"{cp.server}/api/v1/namespaces/{ns}/resourcequotas/no-claims").json().get("status") or {}).get("hard", {}))
+        made = cli("create-cache", "refused", "--storage", "1Gi", kubeconfig=kubeconfig)
         assert made.returncode == 0, made.stderr
-        assert made.stderr.splitlines() == [f"created cache 'unread' in namespace {ns}"]
+        assert made.stderr.splitlines() == [f"created cache 'refused' in namespace {ns}"]
     finally:
-        apply_file(cp, REPO / "manifests" / "rbac-users.yaml")
-    until(lambda: may_list_classes(cp, ns, "alice"))
+        cp.session().delete(f"{cp.server}/api/v1/namespaces/{ns}/resourcequotas/no-claims")
 
 
 @pytest.fixture(autouse=True)
 def _no_leftover_caches(control_plane, lab):  # noqa: F811
     yield
     ns, _ = lab
-    for name in ("healthy", "noclass", "named", "defaulted", "unread"):
+    for name in ("healthy", "noclass", "named", "defaulted", "refused"):
         control_plane.session().delete(f"{control_plane.server}{cache_path(ns, name)}")
