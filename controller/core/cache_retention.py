@@ -18,7 +18,7 @@ from typing import Any
 from kubectl_oras.orascache import GROUP, registry_host
 from kubectl_oras.pods.annotations import InvalidAnnotations, expand_for_pod, ours, parse_artifact, parse_settings
 from kubectl_oras.pods.step import STEP_ENV, InvalidStep, StepDescription
-from kubectl_oras.pods.variables import POD_NAME, expand
+from kubectl_oras.pods.variables import JOB_COMPLETION_INDEX, POD_NAME, VARIABLES, completion_index, expand
 from kubectl_oras.retention.choice import InputInUse, Tag, first_seen_times
 from kubectl_oras.retention.text import clean
 from kubectl_oras.times import format_rfc3339, parse_rfc3339
@@ -91,7 +91,10 @@ def _annotated_inputs(metadata: dict[str, Any], cache: str) -> tuple[Any, ...]:
 def _step_inputs(pod: dict[str, Any], host: str) -> list[str]:
     spec = pod.get("spec")
     spec = spec if isinstance(spec, dict) else {}
-    name = str((pod.get("metadata") or {}).get("name") or "")
+    metadata = pod.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    name = str(metadata.get("name") or "")
+    index = completion_index(metadata)
     out: list[str] = []
     for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
         env = container.get("env") if isinstance(container, dict) else None
@@ -102,8 +105,12 @@ def _step_inputs(pod: dict[str, Any], host: str) -> list[str]:
                 step = StepDescription.from_env({STEP_ENV: entry["value"]})
             except InvalidStep:
                 continue
-            if step.registry == host:  # $(POD_NAME) is left for the kubelet when the name is generated
-                out += [expand(i, {POD_NAME: name}) for i in step.inputs]
+            if step.registry == host:
+                # $(POD_NAME) is left for the kubelet when the name is generated, and so is
+                # $(JOB_COMPLETION_INDEX) in a Job injected before it was applied: the pod says
+                # both. A variable it does not say spares every tag it could become.
+                known = {POD_NAME: name, **({JOB_COMPLETION_INDEX: index} if index is not None else {})}
+                out += [expand(expand(i, known), {v: "*" for v in VARIABLES}) for i in step.inputs]
     return out
 
 

@@ -6,9 +6,9 @@ the tags and carries out the verdicts.
 
 The rules, in the order they are applied:
 
-1. A tag's time is its manifest's ``org.opencontainers.image.created``. A time in the future
-   counts as now (a pusher's clock ahead of ours must not make its artifact immortal, or count
-   as newest).
+1. A tag's time is its manifest's ``org.opencontainers.image.created``. A time in the future is
+   no time (rule 4): a pusher's clock ahead of ours must not make its artifact immortal, or count
+   as newest (taken as now, it ranked newest at every run and pushed the real newest run out).
 2. Never deleted: a tag of a repository under ``kubectl-oras/`` (ours: the controller's reclaim
    marker, which the registry's supervisor watches), a referrer tag (``sha256-<hex>``, and
    cosign's ``.sig``/``.att``/``.sbom`` forms: the tag schema that stands in for the referrers
@@ -135,7 +135,9 @@ def natural_key(tag: str) -> tuple[tuple[int, int, str], ...]:
 
 
 def _time_of(tag: Tag, now: _dt.datetime) -> tuple[_dt.datetime, str]:
-    if tag.created is not None:
+    # A created time in the future (a pusher's clock ahead) is no time: taken as "now" at every
+    # run it would rank newest and never grow old; the first-seen time stands in for it.
+    if tag.created is not None and tag.created <= now:
         moment, source = tag.created, "created"
     elif tag.first_seen is not None:
         moment, source = tag.first_seen, "first seen"
@@ -314,14 +316,16 @@ def bytes_freed(verdicts: Sequence[Verdict], tags: Iterable[Tag]) -> int:
 
 def first_seen_times(previous: dict[str, tuple[str, _dt.datetime]], tags: Iterable[Tag],
                      now: _dt.datetime) -> dict[str, tuple[str, _dt.datetime]]:
-    """When each tag without a ``created`` time was first seen, as ``{"repo:tag": (digest, time)}``.
+    """When each tag without a ``created`` time (or with one in the future) was first seen, as
+    ``{"repo:tag": (digest, time)}``.
 
     A tag keeps its time while it points at the same manifest; one pushed again (another digest)
-    is seen anew; a tag no longer there is forgotten. Tags with a ``created`` time need no entry.
+    is seen anew; a tag no longer there is forgotten. Tags with a ``created`` time up to now need
+    no entry.
     """
     out: dict[str, tuple[str, _dt.datetime]] = {}
     for tag in tags:
-        if tag.created is not None:
+        if tag.created is not None and tag.created <= now:
             continue
         key = f"{tag.repository}:{tag.tag}"
         seen = previous.get(key)

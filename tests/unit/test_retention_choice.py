@@ -127,15 +127,15 @@ def test_missing_creation_time_uses_first_seen_else_now():
     assert sources == {"seen-long-ago": "first seen", "never-seen": "now", "created": "created"}
 
 
-def test_a_time_in_the_future_counts_as_now():
+def test_a_time_in_the_future_is_no_time_and_ranks_nowhere():
     future = NOW + dt.timedelta(days=365)
     tags = [Tag("a", "skewed", digest(1), created=future), Tag("a", "recent", digest(2), created=ago(0.5)),
             Tag("a", "old", digest(3), created=ago(5))]
     verdicts = choose(tags, Policy(keep_last=2, max_age=HOUR), NOW)
     skewed = next(v for v in verdicts if v.tag == "skewed")
     assert skewed.time == NOW and not skewed.delete
-    # ranks as now, not as a year ahead: with keep_last=1 the ordering still holds by time
-    assert deleted(choose(tags, Policy(keep_last=1), NOW)) == ["a:old", "a:recent"]
+    # not ranked (taken as now, it was newest at every run): keep_last=1 keeps the real newest
+    assert deleted(choose(tags, Policy(keep_last=1), NOW)) == ["a:old"]
     assert deleted(verdicts) == ["a:old"]
 
 

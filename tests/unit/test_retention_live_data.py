@@ -194,6 +194,40 @@ def test_what_the_agent_was_given_counts_when_the_pod_carries_no_annotation():
         ("results/pi", "run-1", None), ("logs/job-abcde", "x", None), ("results/pi", None, digest("z"))]
 
 
+def test_a_job_injected_before_it_was_applied_spares_each_pods_own_shard():
+    """`kubectl oras inject` leaves $(JOB_COMPLETION_INDEX) in the step for the kubelet: the pod's
+    completion index says which shard it pulls; a variable the pod does not say spares every tag
+    it could become, never none."""
+    step = step_json("oras.lab.svc:5000", ["results/pi:run-$(JOB_COMPLETION_INDEX)"])
+    shard = pod("shard-2-abcde", "Running", step=step, labels={"batch.kubernetes.io/job-completion-index": "2"})
+    unknown = pod("shard-x", "Running", step=step)
+    used = inputs_in_use([shard, unknown], "oras", "lab")
+    assert [(i.tag, i.pod) for i in used] == [("run-2", "lab/shard-2-abcde (Running)"), ("run-*", "lab/shard-x (Running)")]
+    tags = [Tag("results/pi", f"run-{n}", digest(str(n)), NOW - dt.timedelta(hours=5 + n)) for n in range(4)]
+    assert deleted(choose(tags, Policy(keep_last=1, min_age=3600), NOW, in_use=used[:1])) == {"run-1", "run-3"}
+
+
+def test_a_created_time_in_the_future_neither_ranks_newest_nor_stays_young():
+    """A node whose clock runs a day ahead stamped run A: taken as "now" at every run, it ranked
+    newest and the real newest run B went. Its first-seen time (recorded for it) stands in, as for
+    a tag with no created time: not ranked, and old once its first sighting is."""
+    from kubectl_oras.retention.choice import first_seen_times
+
+    ahead = [Tag("results/pi", f"a-{i}", digest(f"a{i}"), created=NOW + dt.timedelta(hours=21), job="uid-a")
+             for i in range(2)]
+    seen = first_seen_times({}, ahead, NOW - dt.timedelta(hours=3))  # recorded at an earlier run
+    assert set(seen) == {"results/pi:a-0", "results/pi:a-1"}
+    ahead = [Tag(t.repository, t.tag, t.digest, created=t.created, job=t.job, first_seen=seen[f"results/pi:{t.tag}"][1])
+             for t in ahead]
+    behind = [Tag("results/pi", f"b-{i}", digest(f"b{i}"), created=NOW - dt.timedelta(hours=2), job="uid-b")
+              for i in range(2)]
+    verdicts = choose(ahead + behind, Policy(keep_last_runs=1, min_age=3600), NOW)
+    assert deleted(verdicts) == set()
+    assert {v.tag: v.reason for v in verdicts}["b-0"] == "of run number 1 of the newest 1 runs"
+    later = NOW + dt.timedelta(days=10)
+    assert deleted(choose(ahead, Policy(keep_last=0, max_age=86400, min_age=3600), later)) == {"a-0", "a-1"}
+
+
 # -- what the sidecar writes, and the warnings ------------------------------------------------------
 
 
