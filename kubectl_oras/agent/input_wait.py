@@ -19,6 +19,7 @@ from typing import TypeVar
 from ..backoff import Backoff
 from ..durations import format_duration
 from ..errors import OrasError
+from ..oci.errors import RegistryError
 from .registry_wait import LOG_EVERY
 
 BETWEEN_LOOKS = Backoff(base=0.5, cap=5.0)  # 0.5, 1, 2, 4, 5, 5, ... seconds; no jitter: a step is not a crowd
@@ -50,7 +51,9 @@ def wait_for_inputs(look: Callable[[], tuple[Found, list[str]]], *, bound: float
 
     ``bound`` None: the first look decides, and what it misses fails at once (InputsMissing with
     its phrases). Else looks ``BETWEEN_LOOKS`` apart until ``bound`` seconds have gone, then
-    InputsMissing naming what is still missing. Whatever ``look`` raises ends the wait.
+    InputsMissing naming what is still missing. A transient registry error while waiting (a 5xx,
+    a registry restarting: what the client itself tries again) is one more look that found
+    nothing new, and the message at the bound says it; anything else ``look`` raises ends the wait.
     """
     say = log or (lambda line: print(line, file=sys.stderr, flush=True))
     start = clock()
@@ -61,8 +64,15 @@ def wait_for_inputs(look: Callable[[], tuple[Found, list[str]]], *, bound: float
         raise InputsMissing("; ".join(missing))
     say(waiting_message(missing, bound))
     logged = clock()
+    trouble = ""
     for _ in BETWEEN_LOOKS.sleeps(bound, start=start, clock=clock, sleep=sleep):
-        found, missing = look()
+        try:
+            found, missing = look()
+            trouble = ""
+        except RegistryError as e:
+            if not e.transient:
+                raise
+            trouble = f" (the registry's last answer: {e})"
         now = clock()
         if not missing:
             say(f"kubectl-oras: every input is there after {format_duration(round(now - start, 1))}")
@@ -72,4 +82,4 @@ def wait_for_inputs(look: Callable[[], tuple[Found, list[str]]], *, bound: float
         if now - logged >= LOG_EVERY:
             say(still_waiting_message(missing, now - start, bound - (now - start)))
             logged = now
-    raise InputsMissing(gave_up_message(missing, clock() - start, by_timeout=by_timeout))
+    raise InputsMissing(gave_up_message(missing, clock() - start, by_timeout=by_timeout) + trouble)

@@ -57,3 +57,32 @@ def test_at_the_bound_it_fails_naming_what_is_still_missing(by_timeout, bound_sa
                         clock=t.clock, sleep=t.sleep, log=lambda line: None)
     assert str(e.value) == f"inputs still missing after 20 s ({bound_said}): a: 2 of 3"
     assert t.now == 120.0  # the last sleep is cut to the bound
+
+
+def test_a_registry_that_fails_for_a_while_during_the_wait_is_waited_through():
+    """A 500 or a restart during an hour's wait ended it at once with a failed pull (211), which
+    the documented podFailurePolicy fails the Job on: transient errors are looks that found
+    nothing new; at the bound the message says the registry's last answer."""
+    from kubectl_oras.oci.errors import AuthenticationFailed, RegistryError, RegistryUnreachable
+
+    def flaky(*outcomes):
+        given = iter(outcomes)
+
+        def look():
+            outcome = next(given)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return "found", outcome
+        return look
+
+    t = FakeTime()
+    down = RegistryUnreachable("cannot reach registry oras.lab.svc:5000: connection refused", refused=True)
+    busy = RegistryError("list tags of r: registry answered 503", status=503, transient=True)
+    assert wait_for_inputs(flaky(["a: 0 of 3"], down, busy, []), bound=60, clock=t.clock, sleep=t.sleep,
+                           log=lambda line: None) == "found"
+    t = FakeTime()
+    with pytest.raises(InputsMissing, match=r"a: 0 of 3 \(the registry's last answer: list tags of r: registry answered 503\)$"):
+        wait_for_inputs(flaky(["a: 0 of 3"], *[busy] * 20), bound=20, clock=t.clock, sleep=t.sleep, log=lambda line: None)
+    with pytest.raises(AuthenticationFailed):  # not transient: said at once
+        wait_for_inputs(flaky(["a: 0 of 3"], AuthenticationFailed("denied", status=401)), bound=20,
+                        clock=FakeTime().clock, sleep=FakeTime().sleep, log=lambda line: None)
