@@ -256,7 +256,7 @@ def test_the_loop_spares_the_input_a_pending_pod_of_the_namespace_names(registry
     service = {"metadata": {"name": "c", "namespace": "n"}, "spec": {"clusterIP": host}}
     loop = RetentionLoop(kube, Store_(cache_object()), Store_(service), Store_(), EventRecorder(kube, instance="t"),
                          tick=0.1)
-    monkeypatch.setattr(retention, "REGISTRY_PORT", int(port))
+    monkeypatch.setattr(registry_access, "REGISTRY_PORT", int(port))
     asyncio.run(run_until_recorded(loop, kube, within=30))
     record = kube.patches[0][1][-1]["value"]
     assert record["tags"] == ["exp:iter-1"] and record["errors"] == [], record
