@@ -25,6 +25,7 @@ from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
 from kubectl_oras.pods.annotations import PREFIX
+from kubectl_oras.pods.share import PULL_FAILED_EXIT
 from localcluster import images
 from localcluster.project_image import IMAGE_NAME, project_archive
 from tests.cluster.apply import apply, new_namespace, wait_for
@@ -168,7 +169,7 @@ def test_a_missing_input_fails_its_job_without_running_the_step_and_the_step_log
     assert done["status"].get("failed") == 1, all_logs(cp, ns, pod)
     status = pod_status(cp, ns, pod)
     step = next(c for c in status["containerStatuses"] if c["name"] == "step")
-    assert step["state"]["terminated"]["exitCode"] == 1
+    assert step["state"]["terminated"]["exitCode"] == PULL_FAILED_EXIT  # 211: a podFailurePolicy can tell it apart
     assert step["state"]["terminated"]["message"].startswith("pull-failed: ")  # the pod's status says why
     step_log = logs(cp, ns, pod, "step")
     assert "the step ran" not in step_log
