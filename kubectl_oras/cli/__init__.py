@@ -6,10 +6,15 @@ it runs when it runs, so `--help` and `version` start fast (docs/architecture.md
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
-from . import annotate, cluster, direct, gc, inject, logs, version
+from . import annotate, cluster, completion, direct, gc, inject, logs, version
+from .command_line import global_flags_placed, program_name
 from .common import run_as_program
+from .global_options import global_options
 
 app = typer.Typer(
     name="kubectl-oras",
@@ -19,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # click's plain help: loading rich to draw it would cost more than the rest of start-up
     context_settings={"help_option_names": ["-h", "--help"]},
+    callback=global_options,
 )
 direct.register(app)
 inject.register(app)
@@ -27,7 +33,17 @@ version.register(app)
 cluster.register(app)
 annotate.register(app)
 logs.register(app)
+completion.register(app)
+
+
+def command_names() -> list[str]:
+    return [c.name for c in app.registered_commands if c.name]
 
 
 def main() -> None:
-    run_as_program(lambda: app(prog_name="kubectl-oras"))
+    """The program: global flags placed where the parser reads them (cli/command_line.py), and
+    named as the user typed it (``kubectl oras`` as kubectl's plugin)."""
+    if sys.argv[1:2] == ["__complete"]:  # cobra's spelling: kubectl_complete-oras in the krew bundle runs this
+        completion.main(sys.argv[2:])
+    args = global_flags_placed(sys.argv[1:], command_names())
+    run_as_program(lambda: app(args=args, prog_name=program_name(sys.argv[0], os.environ)))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..errors import OrasError
 from ..orascache import DEFAULT_CACHE
 from ..release import RELEASE_IMAGE, __version__
 from .cluster_options import Cluster, ContextOption, KubeconfigOption, NamespaceOption, progress, seconds
@@ -60,6 +61,8 @@ STATUS_EPILOG = examples(
     "kubectl oras status                 # every cache in the namespace",
     "kubectl oras status oras -n lab",
     "kubectl oras status -o json",
+    "kubectl oras status -A             # every cache in every namespace",
+    "kubectl oras status -A -o jsonpath='{.items[*].name}'",
 )
 
 
@@ -160,7 +163,8 @@ def create_cache(
     made = Cluster(kubeconfig, context, namespace).run(body)
     item = caches.summary(made)
     print_data(output, made, caches.summary_text(item) if wait else
-               f"orascache {item['namespace']}/{name} created (kubectl oras status {name} -n {item['namespace']})")
+               f"orascache {item['namespace']}/{name} created (kubectl oras status {name} -n {item['namespace']})",
+               names=[f"orascache/{name}"])
 
 
 @handle_errors
@@ -184,6 +188,8 @@ def delete_cache(
 def status(
     name: Annotated[str | None, typer.Argument(help="One cache (default: every cache in the namespace).")] = None,
     output: OutputOption = OutputFormat.text,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A",
+                                                 help="Every cache in every namespace (not with a NAME).")] = False,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -192,17 +198,22 @@ def status(
     from ..cluster import caches
     from ..kube.api import ORAS_CACHES
 
+    if name and all_namespaces:  # kubectl's refusal too: a name is looked up in one namespace
+        raise OrasError(f"status {name} -A: a cache is named in one namespace; give -n NS, not --all-namespaces")
+
     async def body(kube: Kube) -> tuple[str, list[dict[str, Any]]]:
         if name:
             return kube.namespace, [await caches.find_cache(kube, kube.namespace, name)]
-        listed = await kube.list(ORAS_CACHES, namespace=kube.namespace)
-        return kube.namespace, sorted(listed.get("items") or [], key=lambda c: str(c["metadata"]["name"]))
+        listed = await kube.list(ORAS_CACHES, namespace=kube.namespace, all_namespaces=all_namespaces)
+        return kube.namespace, sorted(listed.get("items") or [],
+                                      key=lambda c: (str(c["metadata"].get("namespace")), str(c["metadata"]["name"])))
 
     where, found = Cluster(kubeconfig, context, namespace).run(body)
     items = [caches.summary(c) for c in found]
     text = "\n".join(caches.summary_text(i) for i in items) or \
-        f"no caches in namespace {where} (kubectl oras create-cache)"
-    print_data(output, items[0] if name else items, text)
+        ("no caches in any namespace" if all_namespaces else f"no caches in namespace {where}") + \
+        " (kubectl oras create-cache)"
+    print_data(output, items[0] if name else items, text, names=[f"orascache/{i['name']}" for i in items])
 
 
 def register(app: typer.Typer) -> None:

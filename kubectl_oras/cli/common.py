@@ -1,5 +1,5 @@
 """What every command shares: registry options, the one output path for data (text, or -o
-json|yaml), and turning errors into one line.
+json|yaml|name|jsonpath=TEMPLATE), and turning errors into one line.
 
 Light on purpose: every command imports it to build its options, and `--help` should not load the
 HTTP stack or PyYAML, so they are imported where they are used (docs/architecture.md).
@@ -13,8 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import typer
 
@@ -25,15 +24,53 @@ from ..transfers.options import TIMEOUT_VARIABLES
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class OutputFormat(str, Enum):
-    """How a command prints its result: text for people, json or yaml for programs."""
+class OutputFormat:
+    """How a command prints its result: text for people; json, yaml, name or jsonpath=TEMPLATE
+    for programs (kubectl's -o). The words are single values (``output is OutputFormat.json``)."""
 
-    text = "text"
-    json = "json"
-    yaml = "yaml"
+    WORDS = ("text", "json", "yaml", "name")
+    text: ClassVar[OutputFormat]
+    json: ClassVar[OutputFormat]
+    yaml: ClassVar[OutputFormat]
+    name: ClassVar[OutputFormat]
+
+    def __init__(self, kind: str, template: str = "") -> None:
+        self.kind = kind
+        self.template = template  # jsonpath's
+
+    def __str__(self) -> str:
+        return f"jsonpath={self.template}" if self.kind == "jsonpath" else self.kind
+
+    def __repr__(self) -> str:
+        return f"OutputFormat({str(self)!r})"
 
 
-OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format: text, json or yaml.")]
+for _word in OutputFormat.WORDS:
+    setattr(OutputFormat, _word, OutputFormat(_word))
+
+
+def output_format(given: str | OutputFormat) -> OutputFormat:
+    """-o's value: one of the words, or ``jsonpath=TEMPLATE`` (checked before the command runs)."""
+    if isinstance(given, OutputFormat):
+        return given
+    if given in OutputFormat.WORDS:
+        return getattr(OutputFormat, given)
+    kind, eq, template = given.partition("=")
+    if kind == "jsonpath":
+        if not eq or not template:
+            raise typer.BadParameter("jsonpath needs a template: -o jsonpath='{.items[*].name}'")
+        from .jsonpath import check
+
+        try:
+            return OutputFormat("jsonpath", check(template))
+        except OrasError as e:
+            raise typer.BadParameter(str(e)) from None
+    raise typer.BadParameter(f"{given!r} is not one of text, json, yaml, name, jsonpath=TEMPLATE")
+
+
+OUTPUT_HELP = "Output format: text, json, yaml, name or jsonpath=TEMPLATE (docs/cli.md)."
+OutputOption = Annotated[OutputFormat, typer.Option("--output", "-o", parser=output_format, metavar="FORMAT",
+                                                    help=OUTPUT_HELP)]
 
 
 RegistryOption = Annotated[
@@ -157,8 +194,10 @@ def alarm(limits: Timeouts) -> Callable[[str], None]:
     return start
 
 
-def print_data(fmt: OutputFormat, data: Any, text: str) -> None:
-    """The result as text, or as data (-o json|yaml): the one way every command prints one."""
+def print_data(fmt: OutputFormat, data: Any, text: str, *, names: list[str] | None = None) -> None:
+    """The result as text, or as data (-o json|yaml|name|jsonpath=...): the one way every command
+    prints one. ``names`` are what -o name prints (kubectl's ``kind/name``, a repository, a tag);
+    without them -o name is refused naming the command's output."""
     if fmt is OutputFormat.json:
         json.dump(data, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -166,6 +205,15 @@ def print_data(fmt: OutputFormat, data: Any, text: str) -> None:
         import yaml
 
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
+    elif fmt is OutputFormat.name:
+        if names is None:
+            raise OrasError("-o name: this command's output has no names; use -o json, yaml or jsonpath=...")
+        if names:
+            typer.echo("\n".join(names))
+    elif fmt.kind == "jsonpath":
+        from .jsonpath import render
+
+        typer.echo(render(fmt.template, data), nl=False)
     elif text:
         typer.echo(text)
 

@@ -17,11 +17,13 @@ import typer
 from ..oci.defaults import DEFAULT_ARTIFACT_TYPE
 from ..transfers.options import TransferOptions
 from .common import (
+    OUTPUT_HELP,
     ConcurrencyOption,
     OutputFormat,
     add_command,
     examples,
     handle_errors,
+    output_format,
     parse_annotations,
     print_data,
     stderr_is_terminal,
@@ -35,8 +37,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-FormatOption = Annotated[OutputFormat, typer.Option("--output", "-o", "--format",
-                                                    help="Output format: text, json or yaml.")]
+FormatOption = Annotated[OutputFormat, typer.Option("--output", "-o", "--format", parser=output_format,
+                                                    metavar="FORMAT", help=OUTPUT_HELP)]
 
 
 @handle_errors
@@ -77,7 +79,8 @@ def push(
         "bytesSent": result.bytes_sent,
         "blobsSkipped": result.blobs_skipped,
     }, f"Pushed {result.reference}{reached.suffix} ({len(result.layers)} layers, "
-       f"{human_bytes(result.bytes_sent)} sent, {result.blobs_skipped} already present)\nDigest: {result.digest}")
+       f"{human_bytes(result.bytes_sent)} sent, {result.blobs_skipped} already present)\nDigest: {result.digest}",
+       names=[result.reference])
 
 
 @handle_errors
@@ -91,7 +94,8 @@ def pull(
                                                       help="Only pull layers whose title matches (repeatable).")] = None,
     no_unpack: Annotated[bool, typer.Option("--no-unpack", help="Keep directory layers as TITLE.tar.gz.")] = False,
     concurrency: ConcurrencyOption = 4,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format: text, json or yaml.")] = OutputFormat.text,
+    fmt: Annotated[OutputFormat, typer.Option("--format", parser=output_format, metavar="FORMAT",
+                                              help=OUTPUT_HELP)] = OutputFormat.text,
 ) -> None:
     """Pull an artifact's files into a directory (verified, all-or-nothing)."""
     with session(options) as transfers:
@@ -112,7 +116,7 @@ def pull(
         lines.append(f"  (no layer matched {', '.join(include)})")
     print_data(fmt, {"reference": result.reference, **reached.description, "digest": result.digest,
                      "files": [asdict(f) for f in result.files], "skippedUntitled": result.skipped_untitled},
-               "\n".join(lines))
+               "\n".join(lines), names=[result.reference])
 
 
 @handle_errors
@@ -125,7 +129,7 @@ def tags(
     """List the tags of a repository."""
     where, found, reached = _on_one(options, repository, lambda transfers, where: transfers.tags(where))
     print_data(output, {"repository": where.reference.repository, **reached.description, "tags": found},
-               "\n".join(found))
+               "\n".join(found), names=[f"{where.reference.repository}:{tag}" for tag in found])
 
 
 @handle_errors
@@ -136,7 +140,7 @@ def ls(options: TransferOptions, output: FormatOption = OutputFormat.text) -> No
         place = transfers.place()
         found = transfers.repositories(place)
         reached = transfers.reached(place)
-    print_data(output, {**reached.description, "repositories": found}, "\n".join(found))
+    print_data(output, {**reached.description, "repositories": found}, "\n".join(found), names=found)
 
 
 @handle_errors
@@ -149,7 +153,8 @@ def rm(
     """Delete a tag (never other tags that share its manifest) or a manifest by digest."""
     _, deleted, reached = _on_one(options, reference, lambda transfers, where: transfers.delete(where))
     print_data(output, {**asdict(deleted), **reached.description},
-               f"Deleted {deleted.reference}{reached.suffix} ({deleted.digest}, by {deleted.by})")
+               f"Deleted {deleted.reference}{reached.suffix} ({deleted.digest}, by {deleted.by})",
+               names=[deleted.reference])
 
 
 def _on_one(options: TransferOptions, text: str, act: Callable[[Session, Located], T]) -> tuple[Located, T, Reached]:

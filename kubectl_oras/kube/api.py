@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import os
+import time
 import urllib.parse
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
@@ -48,11 +50,13 @@ class Resource:
     plural: str
     namespaced: bool = True
 
-    def path(self, *, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
-        """The object's (or with no name, the collection's) path. Every part is escaped, so a name
-        holding '/' or '..' (a pod's ownerReferences are its author's to write) stays one name."""
+    def path(self, *, namespace: str | None = None, name: str | None = None, subresource: str | None = None,
+             all_namespaces: bool = False) -> str:
+        """The object's (or with no name, the collection's; with ``all_namespaces``, every
+        namespace's) path. Every part is escaped, so a name holding '/' or '..' (a pod's
+        ownerReferences are its author's to write) stays one name."""
         base = f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
-        if self.namespaced:
+        if self.namespaced and not (all_namespaces and name is None):
             if not namespace:
                 raise InvalidName(f"{self.plural} are namespaced: give a namespace")
             base += f"/namespaces/{_segment(namespace)}"
@@ -98,13 +102,23 @@ PATCH_TYPES = {
 }
 
 
+REQUEST_LOG = logging.getLogger("kubectl_oras.requests")  # -v 6 and up (docs/cli.md)
+
+
+def log_request(method: str, url: str, status: int | str, started: float) -> None:
+    """One line per API request at -v 6: method, URL, status (or why there was none), time; never
+    a header (a bearer token, an impersonation)."""
+    if REQUEST_LOG.isEnabledFor(logging.DEBUG):
+        REQUEST_LOG.debug("%s %s %s in %d ms", method, url, status, (time.monotonic() - started) * 1000)
+
+
 class Kube:
     """A connection to one cluster's API; ``async with`` closes its pool."""
 
-    def __init__(self, api: ApiClient, *, namespace: str = "default", timeout: float = REQUEST_TIMEOUT) -> None:
+    def __init__(self, api: ApiClient, *, namespace: str = "default", timeout: float | None = REQUEST_TIMEOUT) -> None:
         self.api = api
         self.namespace = namespace  # the context's (or the pod's) namespace: the default for commands
-        self.timeout = timeout
+        self.timeout = timeout  # one call's limit; None: no limit (kubectl's --request-timeout 0)
         # Told of every call as (operation, resource plural) from ``what``: "patch", "statefulsets".
         self.on_request: Callable[[str, str], None] | None = None
 
@@ -144,15 +158,26 @@ class Kube:
         if self.on_request is not None:
             words = what.split()
             self.on_request(words[0], words[1] if len(words) > 1 else "")
+        started = time.monotonic()
+        status: int | str = "no answer"  # what the log says when none came
         try:
             with self._sending(what):
-                result = await self.api.call_api(
-                    path, method, query_params=list((query or {}).items()), body=body,
-                    header_params={"Accept": "application/json", "Content-Type": content_type},
-                    response_types_map={200: "object", 201: "object", 202: "object"}, auth_settings=["BearerToken"],
-                    _return_http_data_only=True, _preload_content=True, _request_timeout=timeout or self.timeout)
+                try:
+                    result = await self.api.call_api(
+                        path, method, query_params=list((query or {}).items()), body=body,
+                        header_params={"Accept": "application/json", "Content-Type": content_type},
+                        response_types_map={200: "object", 201: "object", 202: "object"}, auth_settings=["BearerToken"],
+                        _return_http_data_only=True, _preload_content=True, _request_timeout=timeout or self.timeout)
+                    # the client keeps the answer it just read (set before it returns, so this call's)
+                    status = getattr(getattr(self.api, "last_response", None), "status", "OK")
+                except ApiException as e:
+                    status = e.status or status
+                    raise
         except (ValueError, LookupError) as e:  # an answer the client cannot decode (charset, UTF-8)
             raise KubeError(f"{what}: the Kubernetes API answered with something that is not JSON: {e}") from e
+        finally:
+            query_text = f"?{urllib.parse.urlencode(query)}" if query else ""
+            log_request(method, f"{self.host}{path}{query_text}", status, started)
         if not isinstance(result, dict):
             raise KubeError(f"{what}: the Kubernetes API answered with something that is not a JSON object")
         return result
@@ -169,6 +194,7 @@ class Kube:
         """
         timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout,
                                         sock_read=read_timeout)
+        started = time.monotonic()
         with self._sending(what):
             # The ApiClient's own request path: its session (client certificates, the CA), its
             # Authorization header (a bearer token, refreshed when the kubeconfig's exec plugin says
@@ -177,6 +203,7 @@ class Kube:
             response = await self.api.call_api(
                 path, "GET", query_params=query, header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout)
+        log_request("GET", f"{self.host}{path}?{urllib.parse.urlencode(query)}", response.status, started)
         finished = False
         try:
             if response.status != 200:
@@ -214,6 +241,7 @@ class Kube:
         url = self.host + path
         headers = dict(self.api.default_headers)
         await self.api.update_params_for_auth(headers, [], ["BearerToken"])  # the refresh hooks run here
+        started = time.monotonic()
         try:
             ws = await asyncio.wait_for(rest.pool_manager.ws_connect(
                 url, params=query, protocols=(protocol,), headers=headers, max_msg_size=0, compress=0,
@@ -228,6 +256,7 @@ class Kube:
             raise api_error(e.status, body, what=what, http_reason=e.message) from None
         except SENDING_FAILED as e:
             raise self.unreachable(what, e) from None
+        log_request("GET", f"{url} (websocket {protocol})", 101, started)
         if ws.protocol != protocol:
             await ws.close()
             raise error(f"{what}: the apiserver did not agree to {protocol} (it chose {ws.protocol or 'none'})")
@@ -258,10 +287,12 @@ class Kube:
                                what=f"get {resource.describe(name, namespace)}")
 
     async def list(self, resource: Resource, *, namespace: str | None = None, label_selector: str | None = None,
-                   field_selector: str | None = None) -> dict[str, Any]:
+                   field_selector: str | None = None, all_namespaces: bool = False) -> dict[str, Any]:
+        """The collection in ``namespace``, or with ``all_namespaces`` in every namespace (kubectl's -A)."""
         query = {k: v for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v} or None
-        return await self.call("GET", resource.path(namespace=namespace), query=query,
-                               what=f"list {resource.describe(None, namespace)}")
+        where = None if all_namespaces else namespace
+        return await self.call("GET", resource.path(namespace=where, all_namespaces=all_namespaces), query=query,
+                               what=f"list {resource.describe(None, where)}")
 
     async def create(self, resource: Resource, body: dict[str, Any], *, namespace: str | None = None,
                      dry_run: bool = False) -> dict[str, Any]:

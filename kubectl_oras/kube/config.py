@@ -21,6 +21,7 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from .api import Kube
+from .config_flags import ConfigFlags, given
 from .errors import ClusterUnreachable, KubeError
 from .kubeconfig_files import kubeconfig_files
 
@@ -39,6 +40,8 @@ class MergedConfig:
     current: str | None = None
     files: tuple[str, ...] = ()  # the files that exist, in order
     loaded: tuple[str, ...] = ()  # those with something in them: the loader is given these alone
+    users: frozenset[str] = frozenset()  # the names --user may give
+    clusters: frozenset[str] = frozenset()  # the names --cluster may give
 
 
 def merge_kubeconfigs(documents: list[tuple[str, Any]]) -> MergedConfig:
@@ -49,6 +52,7 @@ def merge_kubeconfigs(documents: list[tuple[str, Any]]) -> MergedConfig:
     """
     contexts: dict[str, dict[str, Any]] = {}
     current: str | None = None
+    named: dict[str, set[str]] = {"users": set(), "clusters": set()}
     for path, doc in documents:
         if doc is None:
             continue  # an empty file: kubectl skips it too
@@ -60,8 +64,11 @@ def merge_kubeconfigs(documents: list[tuple[str, Any]]) -> MergedConfig:
                 contexts[entry["name"]] = body if isinstance(body, dict) else {}
         if current is None and isinstance(doc.get("current-context"), str) and doc["current-context"]:
             current = doc["current-context"]
+        for kind, names in named.items():
+            names.update(e["name"] for e in doc.get(kind) or [] if isinstance(e, dict) and isinstance(e.get("name"), str))
     return MergedConfig(contexts, current, tuple(path for path, _ in documents),
-                        tuple(path for path, doc in documents if doc is not None))
+                        tuple(path for path, doc in documents if doc is not None),
+                        frozenset(named["users"]), frozenset(named["clusters"]))
 
 
 def choose_context(merged: MergedConfig, context: str | None) -> tuple[str, str]:
@@ -76,6 +83,56 @@ def choose_context(merged: MergedConfig, context: str | None) -> tuple[str, str]
         raise ContextNotFound(f"no context {name!r} in {where}; contexts: {listed}")
     namespace = merged.contexts[name].get("namespace")
     return name, namespace if isinstance(namespace, str) and namespace else "default"
+
+
+def check_flags(merged: MergedConfig, flags: ConfigFlags) -> None:
+    """--user and --cluster name entries the kubeconfig has; --certificate-authority is a file and
+    not given with --insecure-skip-tls-verify (kubectl refuses the pair too)."""
+    where = ", ".join(merged.files)
+    for flag, name, names in (("--user", flags.user, merged.users), ("--cluster", flags.cluster, merged.clusters)):
+        if name is not None and name not in names:
+            raise ContextNotFound(f"{flag} {name}: no such {flag[2:]} in {where} ({', '.join(sorted(names)) or 'none'})")
+    check_tls_flags(flags)
+
+
+def check_tls_flags(flags: ConfigFlags) -> None:
+    if flags.certificate_authority is not None:
+        if flags.insecure_skip_tls_verify:
+            raise ClusterUnreachable("--certificate-authority and --insecure-skip-tls-verify: give one, not both "
+                                     "(a CA to verify with, or no verifying)")
+        if not os.path.isfile(flags.certificate_authority):
+            raise ClusterUnreachable(f"--certificate-authority {flags.certificate_authority}: no such file")
+
+
+def apply_flags(configuration: Configuration, flags: ConfigFlags) -> None:
+    """kubectl's config flags over what the kubeconfig (or the pod) gave: the server, how its
+    certificate is checked, and a bearer token in place of the user's own credentials."""
+    if flags.server:
+        configuration.host = flags.server.rstrip("/")
+    if flags.certificate_authority is not None:
+        configuration.ssl_ca_cert = flags.certificate_authority
+    if flags.insecure_skip_tls_verify:
+        configuration.verify_ssl = False
+        configuration.ssl_ca_cert = None
+    if flags.token is not None:
+        configuration.api_key = {"BearerToken": f"Bearer {flags.token}"}
+        configuration.api_key_prefix = {}
+        configuration.refresh_api_key_hook = None  # an exec plugin's refresh would put its token back
+        configuration.cert_file = configuration.key_file = None
+        configuration.username = configuration.password = None
+
+
+def impersonation_headers(flags: ConfigFlags) -> dict[str, str]:
+    """--as and --as-group as the apiserver reads them (Impersonate-User, Impersonate-Group)."""
+    if flags.impersonate_groups and not flags.impersonate:
+        raise ClusterUnreachable("--as-group needs --as (kubectl refuses a group without a user to impersonate)")
+    if len(flags.impersonate_groups) > 1:
+        raise ClusterUnreachable(f"--as-group given {len(flags.impersonate_groups)} times "
+                                 f"({', '.join(flags.impersonate_groups)}): kubectl oras sends one group")
+    headers = {"Impersonate-User": flags.impersonate} if flags.impersonate else {}
+    if flags.impersonate_groups:
+        headers["Impersonate-Group"] = flags.impersonate_groups[0]
+    return headers
 
 
 def read_kubeconfigs(files: list[str]) -> MergedConfig:
@@ -96,10 +153,24 @@ def read_kubeconfigs(files: list[str]) -> MergedConfig:
 
 
 async def connect(*, kubeconfig: str | None = None, context: str | None = None,
-                  namespace: str | None = None, environ: Mapping[str, str] | None = None) -> Kube:
+                  namespace: str | None = None, environ: Mapping[str, str] | None = None,
+                  flags: ConfigFlags | None = None) -> Kube:
     """A Kube for the kubeconfig (its current or the given context), or in-cluster when there is
-    none. ``namespace`` overrides the context's (``-n``)."""
+    none. ``namespace`` overrides the context's (``-n``); ``flags`` (by default the command
+    line's: kube/config_flags.py) override the rest as kubectl's config flags do."""
     env = os.environ if environ is None else environ
+    flags = given() if flags is None else flags
+    headers = impersonation_headers(flags)
+    kube = await _connect(kubeconfig=kubeconfig, context=context, namespace=namespace, env=env, flags=flags)
+    for name, value in headers.items():
+        kube.api.set_default_header(name, value)
+    if flags.request_timeout is not None:
+        kube.timeout = flags.request_timeout or None
+    return kube
+
+
+async def _connect(*, kubeconfig: str | None, context: str | None, namespace: str | None,
+                   env: Mapping[str, str], flags: ConfigFlags) -> Kube:
     files = kubeconfig_files(kubeconfig, env)
     # kubectl falls back to the pod's ServiceAccount only when no kubeconfig file is there.
     use_kubeconfig = bool(kubeconfig) or any(os.path.exists(p) for p in files) or not env.get("KUBERNETES_SERVICE_HOST")
@@ -107,14 +178,17 @@ async def connect(*, kubeconfig: str | None = None, context: str | None = None,
         if use_kubeconfig:
             merged = read_kubeconfigs(files)
             name, context_namespace = choose_context(merged, context)
+            check_flags(merged, flags)
             configuration = Configuration()
-            await config.load_kube_config(config_file=os.pathsep.join(merged.loaded), context=name,
-                                          client_configuration=configuration, persist_config=False)
+            await load_context(merged, name, flags, configuration)
+            apply_flags(configuration, flags)
             return Kube(ApiClient(configuration), namespace=namespace or context_namespace)
         if context:
             raise ContextNotFound(f"no context {context!r}: there is no kubeconfig, only the pod's own ServiceAccount")
+        check_tls_flags(flags)
         configuration = Configuration()
         config.load_incluster_config(client_configuration=configuration)
+        apply_flags(configuration, flags)
         try:
             with open(IN_CLUSTER_NAMESPACE_FILE) as f:
                 pod_namespace = f.read().strip() or "default"
@@ -126,3 +200,26 @@ async def connect(*, kubeconfig: str | None = None, context: str | None = None,
         # file, and what.
         where = ", ".join(files) if use_kubeconfig else "in-cluster"
         raise ClusterUnreachable(f"no cluster to talk to ({where}): {e}") from e
+
+
+OVERRIDDEN_CONTEXT = "kubectl-oras/--user,--cluster"  # a name no kubeconfig context has (a '/' and a ',')
+
+
+async def load_context(merged: MergedConfig, name: str, flags: ConfigFlags, configuration: Configuration) -> None:
+    """The context's cluster and user into ``configuration``; --user and --cluster take the
+    kubeconfig's entry of that name in place of the context's (its namespace stays)."""
+    if flags.user is None and flags.cluster is None:
+        await config.load_kube_config(config_file=os.pathsep.join(merged.loaded), context=name,
+                                      client_configuration=configuration, persist_config=False)
+        return
+    merger = config.kube_config.KubeConfigMerger(os.pathsep.join(merged.loaded))
+    chosen = dict(merged.contexts[name])
+    if flags.user is not None:
+        chosen["user"] = flags.user
+    if flags.cluster is not None:
+        chosen["cluster"] = flags.cluster
+    assert merger.config is not None  # the files were read and merged above
+    merger.config.value["contexts"].append({"name": OVERRIDDEN_CONTEXT, "context": chosen})
+    loader = config.kube_config.KubeConfigLoader(config_dict=merger.config, active_context=OVERRIDDEN_CONTEXT,
+                                                 config_base_path=None)
+    await loader.load_and_set(configuration)

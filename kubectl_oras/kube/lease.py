@@ -314,7 +314,7 @@ class LeaderElection:
     # -- one API exchange ---------------------------------------------------------------------
 
     def _call_timeout(self) -> float:
-        return min(self.kube.timeout, self.renew_seconds)
+        return min(self.kube.timeout or self.renew_seconds, self.renew_seconds)
 
     def _observe(self, lease: dict[str, Any] | None, at: float) -> None:
         key = spec_key(lease) if lease is not None else None

@@ -10,6 +10,7 @@ at once with the message the user sees.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -277,6 +278,19 @@ def _retry_after(response: requests.Response) -> float | None:
     return seconds if math.isfinite(seconds) else None
 
 
+REQUEST_LOG = logging.getLogger("kubectl_oras.requests")  # -v 6 and up (docs/cli.md)
+
+
+def log_request(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """One line per answered request at -v 6: method, URL, status, time. The URL without its query
+    and user part (a presigned blob URL's query is a credential); never a header."""
+    if REQUEST_LOG.isEnabledFor(logging.DEBUG):
+        url = urllib.parse.urlsplit(response.url)
+        shown = f"{url.scheme}://{url.hostname}{f':{url.port}' if url.port else ''}{url.path}{'?…' if url.query else ''}"
+        REQUEST_LOG.debug("%s %s %d %s in %d ms", response.request.method, shown, response.status_code,
+                          response.reason or "", response.elapsed.total_seconds() * 1000)
+
+
 class Transport:
     """One registry's HTTP: shared safely by the transfer threads."""
 
@@ -294,6 +308,7 @@ class Transport:
         self.deadline = Deadline(timeouts.total) if timeouts.total is not None else None
         self.retry = retry
         self.session = requests.Session()
+        self.session.hooks["response"].append(log_request)
         # Some registries (Harbor) take a cookie as a sign of a browser and start CSRF checks.
         self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         adapter = _BlockAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)

@@ -30,7 +30,7 @@ HEAVY = (
 LIGHT = ("kubectl_oras.pods", "kubectl_oras.pods.annotation_schema")
 
 COMMANDS = ("push", "pull", "tags", "ls", "rm", "gc", "inject", "version", "install", "uninstall", "create-cache",
-            "delete-cache", "status", "annotate", "logs")
+            "delete-cache", "status", "annotate", "logs", "completion")
 
 
 def run(*args: str, **extra_env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
@@ -59,7 +59,8 @@ def heavy_in(imported: list[str], heavy: tuple[str, ...] = HEAVY) -> list[str]:
 
 
 @pytest.mark.parametrize("args", [
-    ("--help",), (), ("version", "--client"), ("version", "--client", "-o", "json"),
+    ("--help",), (), ("version", "--client"), ("version", "--client", "-o", "json"), ("--version",),
+    ("--context", "lab", "version", "--client", "-v", "6"),  # global flags before the command, moved
     *((command, "--help") for command in COMMANDS),
 ], ids=lambda args: " ".join(args) or "(no arguments)")
 def test_help_and_version_load_no_engine(args):
@@ -112,13 +113,15 @@ def test_the_light_defaults_are_the_engines():
 
 def test_version_with_no_cluster_to_ask_loads_no_kubernetes_client(tmp_path):
     """Like `kubectl version`, plain `version` asks the cluster, but with no kubeconfig and no pod's
-    ServiceAccount there is none: it answers with the client's version without loading the client."""
+    ServiceAccount there is none: it answers with the client's version, and says why the
+    controller's is unknown, without loading the client."""
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
     code = ("import runpy, sys; sys.argv = ['kubectl-oras', 'version']; "
             "import kubectl_oras.cli as c; c.app(prog_name='kubectl-oras')")
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=REPO, capture_output=True, text=True,
                           env={**env, "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}, timeout=60)
-    assert done.stdout == f"kubectl-oras {__version__}\n", done.stderr[-2000:]
+    assert done.stdout == (f"kubectl-oras {__version__}\n"
+                           "controller unknown: no cluster to ask (no kubeconfig, not in a pod)\n"), done.stderr[-2000:]
     imported = [line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
     assert "kubectl_oras.kube.kubeconfig_files" in imported  # it looked (standard library alone)
     assert heavy_in(imported) == ["kubectl_oras.kube", "kubectl_oras.kube.kubeconfig_files"]

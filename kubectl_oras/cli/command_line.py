@@ -1,0 +1,96 @@
+"""kubectl's global flags anywhere on the line, and the name the help gives the program (pure).
+
+kubectl takes ``kubectl -n lab get pods`` as ``kubectl get pods -n lab``; click takes only the
+options of the group before the command's name. ``global_flags_placed`` moves each global flag
+where click reads it, before click sees the line: kubectl's config flags (``--as``, ``--token``,
+``-v``...) in front of the command (the program's own options: they apply to every command), the
+cluster options every cluster command declares (``-n``, ``--context``, ``--kubeconfig``) after the
+command's name. Nothing after ``--`` moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# kubectl's config flags (its genericclioptions), read by the program before any command:
+# flag -> whether it takes a value.
+CONFIG_FLAGS: dict[str, bool] = {
+    "--as": True, "--as-group": True, "--token": True, "--server": True, "-s": True,
+    "--certificate-authority": True, "--insecure-skip-tls-verify": False, "--request-timeout": True,
+    "--user": True, "--cluster": True, "-v": True, "--v": True,
+}
+# The cluster options each cluster command declares itself: placed after the command's name.
+COMMAND_FLAGS: dict[str, bool] = {"--namespace": True, "-n": True, "--context": True, "--kubeconfig": True}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One flag as found on the line: its tokens, and which list it goes to."""
+
+    tokens: tuple[str, ...]
+    global_flag: bool
+
+
+def _flag_at(args: Sequence[str], i: int) -> Flag | None:
+    """The known flag starting at ``args[i]`` (with its value: ``--as x``, ``--as=x``, ``-nlab``,
+    ``-v6``), or None."""
+    word = args[i]
+    for table, global_flag in ((CONFIG_FLAGS, True), (COMMAND_FLAGS, False)):
+        name, eq, _ = word.partition("=")
+        if name in table:
+            if eq or not table[name]:
+                return Flag((word,), global_flag)
+            # a flag missing its value stays where it is: the parser says so, naming it
+            return Flag((word, args[i + 1]), global_flag) if i + 1 < len(args) else None
+        for short in (f for f in table if len(f) == 2):  # -nlab, -v6: a short flag and its value joined
+            if word.startswith(short) and len(word) > 2 and table[short]:
+                return Flag((word,), global_flag)
+    return None
+
+
+def _flag_words(word: str) -> list[str]:
+    """kubectl's way of writing a boolean flag's value, as the parser takes it:
+    ``--insecure-skip-tls-verify=true`` is the flag, ``=false`` is nothing."""
+    name, eq, value = word.partition("=")
+    if eq and name in CONFIG_FLAGS and not CONFIG_FLAGS[name]:
+        return [name] if value.lower() in ("true", "1", "t", "yes") else []
+    return [word]
+
+
+def global_flags_placed(args: Sequence[str], commands: Sequence[str]) -> list[str]:
+    """``args`` (after the program's name) with kubectl's config flags first and the cluster
+    options just after the command's name, wherever the user wrote them.
+
+    The command is the first word that names one of ``commands``; without one (``--help``, a
+    typo), only the config flags move and the parser says what is wrong with the rest.
+    """
+    config: list[str] = []
+    command_flags: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] == "--":
+            rest += args[i:]
+            break
+        found = _flag_at(args, i)
+        if found is None:
+            rest.append(args[i])
+            i += 1
+            continue
+        if found.global_flag:
+            config += _flag_words(found.tokens[0]) + list(found.tokens[1:])
+        else:
+            command_flags += found.tokens
+        i += len(found.tokens)
+    at = next((j for j, word in enumerate(rest) if word in commands), None)
+    if at is None:
+        return [*config, *rest, *command_flags]
+    return [*config, *rest[:at + 1], *command_flags, *rest[at + 1:]]
+
+
+def program_name(argv0: str, environ: Mapping[str, str]) -> str:
+    """``kubectl oras`` when kubectl runs this as its plugin (the executable is ``kubectl-oras``, or
+    kubectl says it is the caller), so help reads as the user typed it; ``kubectl-oras`` otherwise."""
+    base = argv0.replace("\\", "/").rsplit("/", 1)[-1]
+    return "kubectl oras" if base == "kubectl-oras" or environ.get("KUBECTL_PLUGINS_CALLER") else "kubectl-oras"

@@ -1,0 +1,63 @@
+"""kubectl's config flags (``--as``, ``--token``, ``--server``...) as one value, with the standard
+library alone: the command line reads them before any command and leaves them here for
+``kube/config.py: connect`` to apply, as kubectl applies them over the kubeconfig.
+
+One value per process, like kubectl's own global flags: the command line sets it once (``use``)
+and every connection it opens (a cluster command's, a cache's port-forward, `version`'s) reads it.
+The controller and the webhook never set it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import OrasError
+
+
+@dataclass(frozen=True)
+class ConfigFlags:
+    """What the user gave of kubectl's config flags; None (or empty) where not given."""
+
+    impersonate: str | None = None  # --as
+    impersonate_groups: tuple[str, ...] = ()  # --as-group
+    token: str | None = None  # --token: never shown (``__repr__`` leaves it out)
+    server: str | None = None  # --server, -s
+    certificate_authority: str | None = None  # --certificate-authority
+    insecure_skip_tls_verify: bool = False  # --insecure-skip-tls-verify
+    request_timeout: float | None = None  # --request-timeout in seconds; 0: no limit; None: not given
+    user: str | None = None  # --user: the kubeconfig user
+    cluster: str | None = None  # --cluster: the kubeconfig cluster
+
+    def __repr__(self) -> str:
+        shown = {k: v for k, v in self.__dict__.items() if v not in (None, (), False)}
+        if "token" in shown:
+            shown["token"] = "(hidden)"
+        return f"ConfigFlags({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def request_timeout(text: str) -> float:
+    """kubectl's --request-timeout: a number of seconds (``30``), or with a unit (``1s``, ``2m``,
+    ``500ms``, ``1h``); ``0`` waits without limit."""
+    parts = [_DURATION.match(p) for p in re.findall(r"\d+(?:\.\d+)?[a-z]*", text)] if text else []
+    if not parts or "".join(m.group(0) for m in parts if m) != text or not all(parts):
+        raise OrasError(f"--request-timeout {text!r}: give a number of seconds or a duration with a unit "
+                        "(30, 1s, 2m, 1h30m); 0 for no limit")
+    return sum(float(m[1]) * _UNIT[m[2]] for m in parts if m)
+
+
+_given = ConfigFlags()
+
+
+def use(flags: ConfigFlags) -> None:
+    """The command line's flags, for every connection this process opens."""
+    global _given
+    _given = flags
+
+
+def given() -> ConfigFlags:
+    return _given
