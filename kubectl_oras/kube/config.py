@@ -11,6 +11,7 @@ so the context is chosen here (``merge_kubeconfigs``, pure) and handed to the lo
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +103,11 @@ def check_tls_flags(flags: ConfigFlags) -> None:
                                      "(a CA to verify with, or no verifying)")
         if not os.path.isfile(flags.certificate_authority):
             raise ClusterUnreachable(f"--certificate-authority {flags.certificate_authority}: no such file")
+        try:
+            ssl.create_default_context(cafile=flags.certificate_authority)
+        except ssl.SSLError as e:
+            raise ClusterUnreachable(f"--certificate-authority {flags.certificate_authority}: "
+                                     f"not a PEM certificate ({e.reason or e})") from None
 
 
 def apply_flags(configuration: Configuration, flags: ConfigFlags) -> None:

@@ -36,18 +36,21 @@ class ConfigFlags:
         return f"ConfigFlags({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def request_timeout(text: str) -> float:
-    """kubectl's --request-timeout: a number of seconds (``30``), or with a unit (``1s``, ``2m``,
-    ``500ms``, ``1h``); ``0`` waits without limit."""
-    parts = [_DURATION.match(p) for p in re.findall(r"\d+(?:\.\d+)?[a-z]*", text)] if text else []
-    if not parts or "".join(m.group(0) for m in parts if m) != text or not all(parts):
-        raise OrasError(f"--request-timeout {text!r}: give a number of seconds or a duration with a unit "
+    """kubectl's --request-timeout: a number of seconds (``30``), or a duration with units
+    (``1s``, ``2m``, ``500ms``, ``1h30m``); ``0`` waits without limit."""
+    if _NUMBER.match(text):
+        return float(text)
+    if not _DURATION.match(text):
+        raise OrasError(f"--request-timeout {text!r}: give a number of seconds or a duration with units "
                         "(30, 1s, 2m, 1h30m); 0 for no limit")
-    return sum(float(m[1]) * _UNIT[m[2]] for m in parts if m)
+    return sum(float(number) * _UNIT[unit] for number, unit in _PART.findall(text))
 
 
 _given = ConfigFlags()

@@ -1,0 +1,53 @@
+"""kubectl's global flags anywhere on the line (cli/command_line.py): the config flags go before the
+command, the cluster options after its name, and the program is named as the user typed it."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubectl_oras.cli.command_line import global_flags_placed, program_name
+
+COMMANDS = ("status", "push", "pull", "version")
+
+
+@pytest.mark.parametrize(("given", "placed"), [
+    (["-n", "lab", "status"], ["status", "-n", "lab"]),
+    (["--namespace=lab", "status", "oras"], ["status", "--namespace=lab", "oras"]),
+    (["-nlab", "--context", "kind", "status"], ["status", "-nlab", "--context", "kind"]),
+    (["status", "-n", "lab"], ["status", "-n", "lab"]),
+    (["status", "--as", "jane", "-v", "6"], ["--as", "jane", "-v", "6", "status"]),
+    (["--kubeconfig", "k.yaml", "push", "a:1", "f", "--token=t"], ["--token=t", "push", "--kubeconfig", "k.yaml", "a:1", "f"]),
+    (["-v6", "--v=7", "status"], ["-v6", "--v=7", "status"]),
+    (["status", "--insecure-skip-tls-verify=true"], ["--insecure-skip-tls-verify", "status"]),
+    (["status", "--insecure-skip-tls-verify=false"], ["status"]),
+    (["--as-group", "a", "--as-group=b", "status"], ["--as-group", "a", "--as-group=b", "status"]),
+], ids=lambda v: " ".join(v))
+def test_global_flags_are_placed_where_the_parser_reads_them(given, placed):
+    assert global_flags_placed(given, COMMANDS) == placed
+
+
+def test_a_value_that_names_a_command_is_the_flags_value_not_the_command():
+    assert global_flags_placed(["-n", "status", "status"], COMMANDS) == ["status", "-n", "status"]
+    assert global_flags_placed(["--user", "pull", "push", "x"], COMMANDS) == ["--user", "pull", "push", "x"]
+
+
+def test_nothing_after_a_double_dash_moves():
+    assert global_flags_placed(["push", "--", "-n", "x"], COMMANDS) == ["push", "--", "-n", "x"]
+
+
+def test_a_flag_missing_its_value_stays_for_the_parser_to_name():
+    assert global_flags_placed(["status", "-n"], COMMANDS) == ["status", "-n"]
+    assert global_flags_placed(["status", "--as"], COMMANDS) == ["status", "--as"]
+
+
+def test_without_a_command_only_the_config_flags_move():
+    assert global_flags_placed(["-n", "lab", "--help", "--as", "x"], COMMANDS) == ["--as", "x", "--help", "-n", "lab"]
+    assert global_flags_placed(["-n", "lab", "stauts"], COMMANDS) == ["stauts", "-n", "lab"]
+
+
+def test_the_program_is_named_kubectl_oras_when_kubectl_runs_it():
+    assert program_name("/home/u/.krew/bin/kubectl-oras", {}) == "kubectl oras"
+    assert program_name("kubectl-oras", {}) == "kubectl oras"
+    assert program_name("/usr/bin/python3", {"KUBECTL_PLUGINS_CALLER": "/usr/bin/kubectl"}) == "kubectl oras"
+    assert program_name("/usr/bin/python3", {}) == "kubectl-oras"
+    assert program_name("/x/kubectl-oras-dev", {}) == "kubectl-oras"

@@ -1,0 +1,113 @@
+"""kubectl's config flags over a kubeconfig (kube/config.py, kube/config_flags.py), without a
+cluster: the Kube that connect() hands back aims, authenticates and times out as the flags say,
+and the token is never shown."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+import yaml
+
+from kubectl_oras.kube.config import ContextNotFound, connect
+from kubectl_oras.kube.config_flags import ConfigFlags, request_timeout
+from kubectl_oras.kube.errors import ClusterUnreachable
+
+SYSTEM_CAS = ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
+
+
+@pytest.fixture
+def kubeconfig(tmp_path):
+    """Two clusters and two users; the context names the first of each."""
+    (tmp_path / "ca.crt").write_text(open(SYSTEM_CAS).read())
+    (tmp_path / "not-a-ca.crt").write_text("hello")
+    doc = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "dev",
+        "clusters": [{"name": "one", "cluster": {"server": "https://one.example:6443"}},
+                     {"name": "two", "cluster": {"server": "https://two.example:6443", "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "alice", "user": {"token": "alice-token"}},
+                  {"name": "bob", "user": {"token": "bob-token"}}],
+        "contexts": [{"name": "dev", "context": {"cluster": "one", "user": "alice", "namespace": "lab"}}],
+    }
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+async def _connect(kubeconfig, **flags):
+    return await connect(kubeconfig=kubeconfig, environ={}, flags=ConfigFlags(**flags))
+
+
+async def test_without_flags_the_context_is_used(kubeconfig):
+    async with await _connect(kubeconfig) as kube:
+        configuration = kube.api.configuration
+        assert (configuration.host, configuration.api_key["BearerToken"]) == ("https://one.example:6443",
+                                                                               "Bearer alice-token")
+        assert kube.namespace == "lab" and kube.timeout == 30.0
+        assert "Impersonate-User" not in kube.api.default_headers
+
+
+async def test_user_and_cluster_replace_the_contexts_and_keep_its_namespace(kubeconfig):
+    async with await _connect(kubeconfig, user="bob", cluster="two") as kube:
+        configuration = kube.api.configuration
+        assert configuration.host == "https://two.example:6443" and configuration.verify_ssl is False
+        assert configuration.api_key["BearerToken"] == "Bearer bob-token"
+        assert kube.namespace == "lab"
+
+
+async def test_server_token_and_tls_flags_override_the_kubeconfig(kubeconfig, tmp_path):
+    ca = str(tmp_path / "ca.crt")
+    async with await _connect(kubeconfig, server="https://three.example:443/", token="flag-token",
+                              certificate_authority=ca) as kube:
+        configuration = kube.api.configuration
+        assert configuration.host == "https://three.example:443"
+        assert configuration.api_key == {"BearerToken": "Bearer flag-token"}
+        assert configuration.ssl_ca_cert == ca
+    async with await _connect(kubeconfig, insecure_skip_tls_verify=True) as kube:
+        assert kube.api.configuration.verify_ssl is False
+
+
+async def test_impersonation_and_the_request_timeout(kubeconfig):
+    async with await _connect(kubeconfig, impersonate="jane", impersonate_groups=("devs",),
+                              request_timeout=2.5) as kube:
+        assert kube.api.default_headers["Impersonate-User"] == "jane"
+        assert kube.api.default_headers["Impersonate-Group"] == "devs"
+        assert kube.timeout == 2.5
+    async with await _connect(kubeconfig, request_timeout=0) as kube:
+        assert kube.timeout is None  # kubectl's 0: no limit
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    ({"user": "carol"}, "--user carol: no such user in {config} (alice, bob)"),
+    ({"cluster": "three"}, "--cluster three: no such cluster in {config} (one, two)"),
+    ({"certificate_authority": "/no/such/ca.crt"}, "--certificate-authority /no/such/ca.crt: no such file"),
+    ({"certificate_authority": "{dir}/not-a-ca.crt"},
+     "--certificate-authority {dir}/not-a-ca.crt: not a PEM certificate (NO_CERTIFICATE_OR_CRL_FOUND)"),
+    ({"certificate_authority": "{ca}", "insecure_skip_tls_verify": True},
+     "--certificate-authority and --insecure-skip-tls-verify: give one, not both (a CA to verify with, or no verifying)"),
+    ({"impersonate_groups": ("devs",)}, "--as-group needs --as (kubectl refuses a group without a user to impersonate)"),
+    ({"impersonate": "jane", "impersonate_groups": ("a", "b")}, "--as-group given 2 times (a, b): kubectl oras sends one group"),
+])
+async def test_a_flag_that_cannot_apply_is_refused_naming_it(kubeconfig, tmp_path, flags, message):
+    flags = {k: v.format(ca=tmp_path / "ca.crt", dir=tmp_path) if isinstance(v, str) else v for k, v in flags.items()}
+    with pytest.raises((ContextNotFound, ClusterUnreachable)) as refused:
+        await _connect(kubeconfig, **flags)
+    assert str(refused.value) == message.format(config=kubeconfig, dir=tmp_path)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30", 30), ("1s", 1), ("2m", 120), ("500ms", 0.5), ("1h30m", 5400),
+                                               ("0", 0), ("1.5s", 1.5)])
+def test_request_timeout_reads_as_kubectl_reads_it(text, seconds):
+    assert request_timeout(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "1x", "-1s", "1s2"])
+def test_a_request_timeout_that_is_not_one_is_refused(text):
+    with pytest.raises(Exception, match=r"^--request-timeout "):
+        request_timeout(text)
+
+
+def test_the_token_is_never_shown():
+    flags = ConfigFlags(token="s3cr3t-token", impersonate="jane")
+    assert "s3cr3t" not in repr(flags) and "s3cr3t" not in str(flags)
+    assert repr(flags) == "ConfigFlags(impersonate='jane', token='(hidden)')"
