@@ -1,0 +1,162 @@
+"""Tier 2: kubectl's config flags, -A, -o and completion against a real apiserver with RBAC on.
+
+--as is seen by RBAC (impersonation); --token, --server and --certificate-authority reach the
+apiserver with no usable user or cluster in the kubeconfig, and the token is in no output or log;
+--user and --cluster pick kubeconfig entries; kubectl itself completes `kubectl oras` through
+kubectl_complete-oras."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubectl_oras.orascache import API_VERSION, KIND, PLURAL
+from tests.cluster.apply import apply, apply_file, new_namespace, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+CRD = REPO / "manifests" / "crd-orascache.yaml"
+
+
+def cli(*args: str, kubeconfig: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The program as a user runs it: its global flags wherever ``args`` put them."""
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    return subprocess.run([sys.executable, "-m", "kubectl_oras", *args], cwd=REPO, timeout=timeout,
+                          env={**env, "KUBECONFIG": str(kubeconfig)}, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def caches(control_plane):
+    """Two namespaces with a cache each; user jane may read caches in the first alone, and so may
+    the ServiceAccount reader there."""
+    apply_file(control_plane, CRD)
+    wait_for(control_plane, f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{PLURAL}.{API_VERSION.split('/')[0]}",
+             lambda crd: any(c["type"] == "Established" and c["status"] == "True"
+                             for c in (crd.get("status") or {}).get("conditions") or []), timeout=60)
+    first, second = new_namespace(control_plane, "flags-a"), new_namespace(control_plane, "flags-b")
+    for ns, name in ((first, "alpha"), (second, "beta")):
+        apply(control_plane, {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name, "namespace": ns},
+                              "spec": {}})
+    apply(control_plane, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                          "metadata": {"name": "cache-reader", "namespace": first},
+                          "rules": [{"apiGroups": [API_VERSION.split("/")[0]], "resources": ["orascaches"],
+                                     "verbs": ["get", "list"]}]})
+    apply(control_plane, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reader", "namespace": first}})
+    apply(control_plane, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                          "metadata": {"name": "cache-readers", "namespace": first},
+                          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cache-reader"},
+                          "subjects": [{"kind": "User", "name": "jane", "apiGroup": "rbac.authorization.k8s.io"},
+                                       {"kind": "ServiceAccount", "name": "reader", "namespace": first}]})
+    return first, second
+
+
+def test_as_is_impersonation_that_rbac_sees(control_plane, caches):
+    first, second = caches
+    allowed = cli("--as", "jane", "status", "-n", first, "-o", "name", kubeconfig=control_plane.kubeconfig)
+    assert (allowed.returncode, allowed.stdout) == (0, "orascache/alpha\n"), allowed.stderr
+    refused = cli("-n", second, "--as=jane", "status", kubeconfig=control_plane.kubeconfig)  # flags before the command
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == f'error: you cannot list orascaches in namespace {second} (User "jane")'
+    as_admin = cli("status", "-n", second, "-o", "name", kubeconfig=control_plane.kubeconfig)
+    assert as_admin.stdout == "orascache/beta\n"
+
+
+def test_all_namespaces_lists_the_caches_of_every_namespace(control_plane, caches):
+    first, second = caches
+    listed = cli("status", "-A", "-o", "jsonpath={.items[*].namespace}", kubeconfig=control_plane.kubeconfig)
+    assert listed.returncode == 0, listed.stderr
+    assert {first, second} <= set(listed.stdout.split())
+    refused = cli("--as", "jane", "status", "-A", kubeconfig=control_plane.kubeconfig)
+    assert refused.stderr.strip() == 'error: you cannot list orascaches at cluster scope (User "jane")'
+
+
+@pytest.fixture
+def nowhere(tmp_path) -> Path:
+    """A kubeconfig whose only context names a cluster that is not there and a user with no rights."""
+    path = tmp_path / "nowhere.kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "nowhere",
+        "clusters": [{"name": "nowhere", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "users": [{"name": "nobody", "user": {"token": "not-a-token"}}],
+        "contexts": [{"name": "nowhere", "context": {"cluster": "nowhere", "user": "nobody"}}],
+    }))
+    return path
+
+
+def test_token_server_and_ca_flags_reach_the_apiserver_and_the_token_is_never_shown(control_plane, caches, nowhere):
+    first, _ = caches
+    token = control_plane.service_account_token(first, "reader")
+    aimed = ("--server", control_plane.server, "--token", token)
+    done = cli(*aimed, "--certificate-authority", str(control_plane.ca.cert), "status", "-n", first, "-v", "6",
+               "-o", "name", kubeconfig=nowhere)
+    assert (done.returncode, done.stdout) == (0, "orascache/alpha\n"), done.stderr
+    assert f"GET {control_plane.server}/apis/{API_VERSION}/namespaces/{first}/orascaches 200 in " in done.stderr
+    unverified = cli(*aimed, "--insecure-skip-tls-verify", "status", "-n", first, "-o", "name", kubeconfig=nowhere)
+    assert unverified.stdout == "orascache/alpha\n", unverified.stderr
+    untrusted = cli(*aimed, "status", "-n", first, kubeconfig=nowhere)  # the system's CAs do not know this apiserver
+    assert untrusted.returncode == 1 and "cannot reach the Kubernetes API" in untrusted.stderr
+    for run in (done, unverified, untrusted):
+        assert token not in run.stdout + run.stderr
+
+
+def test_user_and_cluster_pick_the_kubeconfigs_entries(control_plane, caches, nowhere, tmp_path):
+    first, _ = caches
+    doc = yaml.safe_load(nowhere.read_text())
+    admin = yaml.safe_load(Path(control_plane.kubeconfig).read_text())
+    doc["clusters"] += [{**admin["clusters"][0], "name": "real"}]
+    doc["users"] += [{**admin["users"][0], "name": "admin"}]
+    both = tmp_path / "both.kubeconfig"
+    both.write_text(yaml.safe_dump(doc))
+    picked = cli("--cluster", "real", "--user", "admin", "status", "-n", first, "-o", "name", kubeconfig=both)
+    assert picked.stdout == "orascache/alpha\n", picked.stderr
+    unpicked = cli("status", "-n", first, "--request-timeout", "5s", kubeconfig=both)
+    assert unpicked.returncode == 1 and "cannot reach the Kubernetes API at https://127.0.0.1:9" in unpicked.stderr
+    wrong = cli("--user", "carol", "status", kubeconfig=both)
+    assert wrong.stderr.strip() == f"error: --user carol: no such user in {both} (admin, nobody)"
+
+
+def test_request_timeout_bounds_each_api_request(control_plane, caches):
+    first, _ = caches
+    cut = cli("status", "-n", first, "--request-timeout", "1ms", kubeconfig=control_plane.kubeconfig)
+    assert cut.returncode == 1 and "cannot reach the Kubernetes API" in cut.stderr, cut.stderr
+    bad = cli("status", "--request-timeout", "soon", kubeconfig=control_plane.kubeconfig)
+    assert bad.returncode == 1 and bad.stderr.startswith("error: --request-timeout 'soon': ")
+
+
+@pytest.fixture
+def plugin_path(tmp_path) -> str:
+    """PATH with this tree's kubectl-oras and kubectl_complete-oras, as pip's console scripts are."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, module in (("kubectl-oras", "kubectl_oras.cli"), ("kubectl_complete-oras", "kubectl_oras.cli.completion")):
+        script = bin_dir / name
+        script.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(REPO)!r})\n"
+                          f"from {module} import main\nmain()\n")
+        script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+def test_kubectl_completes_kubectl_oras_through_kubectl_complete_oras(control_plane, caches, plugin_path):
+    first, _ = caches
+    env = {**os.environ, "PATH": plugin_path, "KUBECONFIG": str(control_plane.kubeconfig)}
+
+    def complete(*words: str) -> list[str]:
+        done = subprocess.run(["kubectl", "__complete", "oras", *words], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    commands = complete("sta")
+    assert commands[0].startswith("status\t") and commands[-1] == ":4"
+    assert complete("status", "-n", first, "") == ["alpha", ":4"]  # the cache names, from the cluster
+    assert complete("-n", first, "delete-cache", "al") == ["alpha", ":4"]
+    assert first in complete("status", "-n", "flags-")[:-1]  # namespaces
+    assert complete("status", "--a") == ["--all-namespaces", "--as", "--as-group", ":4"]
+    help_text = subprocess.run(["kubectl", "oras", "status", "--help"], env=env, capture_output=True, text=True,
+                               timeout=60).stdout
+    assert help_text.startswith("Usage: kubectl oras status [OPTIONS]")  # kubectl runs it as its plugin
