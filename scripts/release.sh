@@ -117,6 +117,7 @@ else
     --distpath "$BUILD.tmp/dist" --workpath "$BUILD.tmp/work" scripts/release/kubectl-oras.spec >&2
   bundle="$BUILD.tmp/dist/kubectl-oras"
   cp LICENSE "$bundle/LICENSE"
+  "$PYTHON" scripts/release/krew.py completer "$bundle"
   "$VENV/bin/python" -m pip freeze --disable-pip-version-check > "$BUILD.tmp/requirements.txt"
   "$PYTHON" scripts/release/krew.py archive "$bundle" "$BUILD.tmp" "$OS" "$ARCH" >/dev/null
   "$PYTHON" scripts/release/krew.py manifest "$BUILD.tmp/$(basename "$ARCHIVE")" --output "$BUILD.tmp/oras.yaml"

@@ -29,6 +29,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = "oras"  # `kubectl oras`: krew links bin/kubectl-oras to the bundle's executable
 EXECUTABLE = "kubectl-oras"
+COMPLETER = "kubectl_complete-oras"  # kubectl >= 1.26 runs it to complete `kubectl oras ...` (docs/cli.md)
+COMPLETER_SCRIPT = """\
+#!/bin/sh
+# kubectl (1.26 and later) runs this to complete `kubectl oras ...`: the bundle's kubectl-oras
+# answers, found beside this file wherever it is linked from (docs/cli.md, Completion).
+here=$(dirname "$(readlink -f "$0")")
+exec "$here/kubectl-oras" __complete "$@"
+"""
 LICENSE = "LICENSE"
 # Until the project has a public home, its manifests and archives point here (docs/packaging.md).
 HOMEPAGE = "https://example.invalid/kubectl-oras"
@@ -58,6 +66,10 @@ Direct mode (push, pull, tags, ls, rm, gc with -r HOST) needs nothing in a clust
 caches and the agent in annotated pods need the controller, installed once per cluster with
 `kubectl oras install --image IMAGE`, where IMAGE is the controller image built from the
 project's Containerfile and pushed to a registry the cluster pulls from.
+
+Shell completion of `kubectl oras` (kubectl 1.26 and later) needs kubectl_complete-oras on
+PATH, which krew does not link; link it once (again after an upgrade):
+ln -sf "${KREW_ROOT:-$HOME/.krew}"/store/oras/*/kubectl_complete-oras "${KREW_ROOT:-$HOME/.krew}/bin/"
 """
 
 
@@ -230,6 +242,7 @@ def render_manifest(tag: str, platforms: list[Platform]) -> str:
             "      to: .",
             "    - from: _internal",
             "      to: .",
+            *([f"    - from: {COMPLETER}", "      to: ."] if p.os != "windows" else []),
             f"    - from: {LICENSE}",
             "      to: .",
         ]
@@ -244,12 +257,18 @@ def main(argv: list[str]) -> None:
     a.add_argument("out_dir", type=Path)
     a.add_argument("os")
     a.add_argument("arch")
+    c = sub.add_parser("completer", help=f"write {COMPLETER} into a bundle")
+    c.add_argument("bundle", type=Path)
     m = sub.add_parser("manifest", help="the krew manifest for built archives")
     m.add_argument("archives", type=Path, nargs="+")
     m.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     tag = tag_of(package_version())
-    if args.command == "archive":
+    if args.command == "completer":
+        script = args.bundle / COMPLETER
+        script.write_text(COMPLETER_SCRIPT)
+        script.chmod(0o755)
+    elif args.command == "archive":
         out = args.out_dir / archive_name(tag, args.os, args.arch)
         write_archive(args.bundle, out, mtime=int(os.environ.get("SOURCE_DATE_EPOCH", "0")))
         print(out)

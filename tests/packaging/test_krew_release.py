@@ -162,19 +162,27 @@ def test_krew_installs_the_plugin_where_no_python_of_ours_exists_and_it_runs(
 
     # kubectl's plugin discovery finds it on PATH (KREW_ROOT/bin), through krew's symlink.
     assert "/root/.krew/bin/kubectl-oras" in _ok(in_root(root, ["kubectl", "plugin", "list"], ROOT_ENV))
-    assert "Usage: kubectl-oras" in _ok(in_root(root, ["kubectl", "oras", "--help"], ROOT_ENV))
+    assert "Usage: kubectl oras [OPTIONS]" in _ok(in_root(root, ["kubectl", "oras", "--help"], ROOT_ENV))  # as typed
     assert "List the tags of a repository" in _ok(in_root(root, ["kubectl", "oras", "tags", "--help"], ROOT_ENV))
+
+    # kubectl completes `kubectl oras` through the bundle's kubectl_complete-oras, once linked onto
+    # PATH as the caveats say (krew links only the plugin itself).
+    assert "kubectl_complete-oras" in install.stderr
+    _ok(in_root(root, ["sh", "-c", 'ln -sf /root/.krew/store/oras/*/kubectl_complete-oras /root/.krew/bin/'], ROOT_ENV))
+    completed = _ok(in_root(root, ["kubectl", "__complete", "oras", "sta"], ROOT_ENV)).splitlines()
+    assert completed[0].startswith("status\t") and completed[-1] == ":4"
 
     # A real pull in direct mode from a registry on loopback (the root shares the network).
     (tmp_path / "result.txt").write_text("made outside the root\n")
     subprocess.run([oras, "push", "--plain-http", f"{any_registry.host}/krew/pulled:v1", "result.txt"],
                    cwd=tmp_path, check=True, capture_output=True)
     # version --client asks no cluster; plain version with no cluster to ask (no kubeconfig here)
-    # still prints the client's version and succeeds, at once.
+    # still prints the client's version and succeeds, at once, saying why the controller's is unknown.
     client = f"kubectl-oras {kubectl_oras.__version__}\n"
     assert _ok(in_root(root, ["kubectl", "oras", "version", "--client"], ROOT_ENV)) == client
     start = time.monotonic()
-    assert _ok(in_root(root, ["kubectl", "oras", "version"], ROOT_ENV)) == client
+    assert _ok(in_root(root, ["kubectl", "oras", "version"], ROOT_ENV)) == \
+        client + "controller unknown: no cluster to ask (no kubeconfig, not in a pod)\n"
     assert time.monotonic() - start < 10  # at once: no client loaded (a loaded 2-core machine varies)
     # install renders the manifests the bundle carries: the same objects as from the source tree.
     env = {k: v for k, v in os.environ.items() if k != "KUBECTL_ORAS_IMAGE"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def test_the_manifest_follows_the_package_version_and_krew_s_rules() -> None:
     assert linux["selector"] == {"matchLabels": {"os": "linux", "arch": "amd64"}}
     assert linux["uri"].endswith(f"/{tag}/kubectl-oras_{tag}_linux_amd64.tar.gz")
     assert linux["bin"] == "kubectl-oras" and windows["bin"] == "kubectl-oras.exe"
-    assert {f["from"] for f in linux["files"]} == {"kubectl-oras", "_internal", "LICENSE"}
+    assert {f["from"] for f in linux["files"]} == {"kubectl-oras", "_internal", "LICENSE", "kubectl_complete-oras"}
+    assert {f["from"] for f in windows["files"]} == {"kubectl-oras.exe", "_internal", "LICENSE"}  # no sh there
 
 
 @pytest.mark.parametrize("version", ["0.2", "0.2.0.1", "v0.2.0", "00.2.0"])
@@ -122,3 +124,19 @@ def test_the_release_constraints_satisfy_the_project_s_requirements() -> None:
         assert name in pins, f"{name} is not pinned in constraints.txt"
         assert requirement.specifier.contains(pins[name], prereleases=True), (text, pins[name])
     assert "pydantic" not in pins and "pydantic-core" not in pins
+
+
+def test_the_bundles_completer_runs_the_program_beside_it_wherever_it_is_linked_from(tmp_path: Path) -> None:
+    """kubectl runs kubectl_complete-oras from PATH (a link into krew's store); it answers through
+    the bundle's own kubectl-oras, as `kubectl-oras __complete WORDS…`."""
+    store, on_path = tmp_path / "store" / "oras" / "v0.2.0", tmp_path / "bin"
+    store.mkdir(parents=True)
+    on_path.mkdir()
+    krew["main"](["completer", str(store)])
+    program = store / "kubectl-oras"
+    program.write_text('#!/bin/sh\necho "$0 $*"\n')
+    program.chmod(0o755)
+    (on_path / "kubectl_complete-oras").symlink_to(store / "kubectl_complete-oras")
+    done = subprocess.run([str(on_path / "kubectl_complete-oras"), "status", "-n", "lab", ""], capture_output=True,
+                          text=True, timeout=30)
+    assert done.stdout == f"{program} __complete status -n lab \n", done.stderr
