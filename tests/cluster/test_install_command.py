@@ -64,6 +64,9 @@ def test_install_applies_waits_with_progress_and_uninstall_cleans_up(control_pla
         assert time.monotonic() < deadline, "kubectl-oras-system was not deleted"
         time.sleep(1)
     assert read_controller_version(kubeconfig=str(admin), timeout=2) is None
+    said = cli("version", kubeconfig=admin)  # the line says why, instead of being left out
+    assert said.stdout.splitlines()[1] == (f"controller unknown: not installed (no Deployment {NS}/kubectl-oras; "
+                                           "kubectl oras install)"), said.stderr
 
 
 def test_an_upgrade_that_adds_a_webhook_entry_has_it_trust_the_webhooks_ca(control_plane):
