@@ -36,14 +36,14 @@ logs.register(app)
 completion.register(app)
 
 
-def command_names() -> list[str]:
-    return [c.name for c in app.registered_commands if c.name]
-
-
 def main() -> None:
     """The program: global flags placed where the parser reads them (cli/command_line.py), and
-    named as the user typed it (``kubectl oras`` as kubectl's plugin)."""
+    named as the user typed it (``kubectl oras`` as kubectl's plugin). The click group is built
+    once, here: what typer's ``app()`` would build, read for each command's options too."""
     if sys.argv[1:2] == ["__complete"]:  # cobra's spelling: kubectl_complete-oras in the krew bundle runs this
         completion.main(sys.argv[2:])
-    args = global_flags_placed(sys.argv[1:], command_names())
-    run_as_program(lambda: app(args=args, prog_name=program_name(sys.argv[0], os.environ)))
+    group = typer.main.get_command(app)
+    options = {name: {opt for param in command.params for opt in [*param.opts, *param.secondary_opts]}
+               for name, command in getattr(group, "commands", {}).items()}
+    args = global_flags_placed(sys.argv[1:], options)
+    run_as_program(lambda: group(args=args, prog_name=program_name(sys.argv[0], os.environ)))

@@ -5,12 +5,13 @@ options of the group before the command's name. ``global_flags_placed`` moves ea
 where click reads it, before click sees the line: kubectl's config flags (``--as``, ``--token``,
 ``-v``...) in front of the command (the program's own options: they apply to every command), the
 cluster options every cluster command declares (``-n``, ``--context``, ``--kubeconfig``) after the
-command's name. Nothing after ``--`` moves.
+command's name, or nowhere for a command that has no such option (kubectl's ``version -n lab``
+ignores the namespace too). Nothing after ``--`` moves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 # kubectl's config flags (its genericclioptions), read by the program before any command:
@@ -58,15 +59,16 @@ def _flag_words(word: str) -> list[str]:
     return [word]
 
 
-def global_flags_placed(args: Sequence[str], commands: Sequence[str]) -> list[str]:
+def global_flags_placed(args: Sequence[str], commands: Mapping[str, Collection[str]]) -> list[str]:
     """``args`` (after the program's name) with kubectl's config flags first and the cluster
     options just after the command's name, wherever the user wrote them.
 
-    The command is the first word that names one of ``commands``; without one (``--help``, a
-    typo), only the config flags move and the parser says what is wrong with the rest.
+    ``commands`` gives each command's option names. The command is the first word that names one;
+    a cluster option it does not have is left out. Without a command (``--help``, a typo), only
+    the config flags move and the parser says what is wrong with the rest.
     """
     config: list[str] = []
-    command_flags: list[str] = []
+    command_flags: list[tuple[str, ...]] = []
     rest: list[str] = []
     i = 0
     while i < len(args):
@@ -81,12 +83,19 @@ def global_flags_placed(args: Sequence[str], commands: Sequence[str]) -> list[st
         if found.global_flag:
             config += _flag_words(found.tokens[0]) + list(found.tokens[1:])
         else:
-            command_flags += found.tokens
+            command_flags.append(found.tokens)
         i += len(found.tokens)
     at = next((j for j, word in enumerate(rest) if word in commands), None)
     if at is None:
-        return [*config, *rest, *command_flags]
-    return [*config, *rest[:at + 1], *command_flags, *rest[at + 1:]]
+        return [*config, *rest, *(t for tokens in command_flags for t in tokens)]
+    own = commands[rest[at]]
+    kept = [t for tokens in command_flags if _name(tokens[0]) in own for t in tokens]
+    return [*config, *rest[:at + 1], *kept, *rest[at + 1:]]
+
+
+def _name(word: str) -> str:
+    """The flag a word spells: ``--namespace=lab`` and ``-nlab`` are ``--namespace`` and ``-n``."""
+    return word.partition("=")[0] if word.startswith("--") else word[:2]
 
 
 def program_name(argv0: str, environ: Mapping[str, str]) -> str:

@@ -7,7 +7,8 @@ import pytest
 
 from kubectl_oras.cli.command_line import global_flags_placed, program_name
 
-COMMANDS = ("status", "push", "pull", "version")
+CLUSTER = {"-n", "--namespace", "--context", "--kubeconfig"}
+COMMANDS = {"status": CLUSTER, "push": CLUSTER, "pull": CLUSTER, "version": {"--context", "--kubeconfig", "--client"}}
 
 
 @pytest.mark.parametrize(("given", "placed"), [
@@ -38,6 +39,11 @@ def test_nothing_after_a_double_dash_moves():
 def test_a_flag_missing_its_value_stays_for_the_parser_to_name():
     assert global_flags_placed(["status", "-n"], COMMANDS) == ["status", "-n"]
     assert global_flags_placed(["status", "--as"], COMMANDS) == ["status", "--as"]
+
+
+def test_a_cluster_option_the_command_has_not_is_left_out_as_kubectl_ignores_it():
+    assert global_flags_placed(["-n", "lab", "--context", "k", "version"], COMMANDS) == ["version", "--context", "k"]
+    assert global_flags_placed(["version", "--namespace=lab", "-nx"], COMMANDS) == ["version"]
 
 
 def test_without_a_command_only_the_config_flags_move():

@@ -61,6 +61,7 @@ def heavy_in(imported: list[str], heavy: tuple[str, ...] = HEAVY) -> list[str]:
 @pytest.mark.parametrize("args", [
     ("--help",), (), ("version", "--client"), ("version", "--client", "-o", "json"), ("--version",),
     ("--context", "lab", "version", "--client", "-v", "6"),  # global flags before the command, moved
+    ("-n", "lab", "version", "--client"),  # a namespace the command has no use for, left out as kubectl does
     *((command, "--help") for command in COMMANDS),
 ], ids=lambda args: " ".join(args) or "(no arguments)")
 def test_help_and_version_load_no_engine(args):
