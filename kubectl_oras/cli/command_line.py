@@ -12,7 +12,6 @@ ignores the namespace too). Nothing after ``--`` moves.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 
 # kubectl's config flags (its genericclioptions), read by the program before any command:
 # flag -> whether it takes a value.
@@ -25,12 +24,7 @@ CONFIG_FLAGS: dict[str, bool] = {
 COMMAND_FLAGS: dict[str, bool] = {"--namespace": True, "-n": True, "--context": True, "--kubeconfig": True}
 
 
-@dataclass(frozen=True)
-class Flag:
-    """One flag as found on the line: its tokens, and which list it goes to."""
-
-    tokens: tuple[str, ...]
-    global_flag: bool
+Flag = tuple[tuple[str, ...], bool]  # a flag's words on the line, and whether it is a config flag (plain: start-up)
 
 
 def _flag_at(args: Sequence[str], i: int) -> Flag | None:
@@ -41,12 +35,12 @@ def _flag_at(args: Sequence[str], i: int) -> Flag | None:
         name, eq, _ = word.partition("=")
         if name in table:
             if eq or not table[name]:
-                return Flag((word,), global_flag)
+                return (word,), global_flag
             # a flag missing its value stays where it is: the parser says so, naming it
-            return Flag((word, args[i + 1]), global_flag) if i + 1 < len(args) else None
+            return ((word, args[i + 1]), global_flag) if i + 1 < len(args) else None
         for short in (f for f in table if len(f) == 2):  # -nlab, -v6: a short flag and its value joined
             if word.startswith(short) and len(word) > 2 and table[short]:
-                return Flag((word,), global_flag)
+                return (word,), global_flag
     return None
 
 
@@ -80,11 +74,12 @@ def global_flags_placed(args: Sequence[str], commands: Mapping[str, Collection[s
             rest.append(args[i])
             i += 1
             continue
-        if found.global_flag:
-            config += _flag_words(found.tokens[0]) + list(found.tokens[1:])
+        tokens, global_flag = found
+        if global_flag:
+            config += _flag_words(tokens[0]) + list(tokens[1:])
         else:
-            command_flags.append(found.tokens)
-        i += len(found.tokens)
+            command_flags.append(tokens)
+        i += len(tokens)
     at = next((j for j, word in enumerate(rest) if word in commands), None)
     if at is None:
         return [*config, *rest, *(t for tokens in command_flags for t in tokens)]

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .common import add_command, examples
-from .completion_protocol import NO_FILES, NO_SPACE, Shape, Wanted, answer, offline_candidates, wanted
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the protocol is imported when completing, not by every start of the program
     from ..kube.api import Kube
+    from .completion_protocol import Shape, Wanted
 
 COMPLETER = "kubectl_complete-oras"
 TIME_LIMIT = 2.0  # seconds a lookup may take before the shell gets nothing
@@ -108,6 +108,8 @@ def register(app: typer.Typer) -> None:
 
 def shapes(app: typer.Typer) -> tuple[dict[str, Shape], Shape]:
     """Each command's options and arguments, and the program's own options, read from the app."""
+    from .completion_protocol import Shape
+
     group = typer.main.get_command(app)
 
     def shape(command: object, help_text: str = "") -> Shape:
@@ -128,6 +130,8 @@ def shapes(app: typer.Typer) -> tuple[dict[str, Shape], Shape]:
 
 def lookup(want: Wanted) -> tuple[list[str], int]:
     """The candidates only the cluster or the registry knows (import the stacks here alone)."""
+    from .completion_protocol import NO_FILES, NO_SPACE
+
     given = want.given
     if want.kind in ("contexts", "users", "clusters"):
         from ..kube.config import read_kubeconfigs
@@ -172,6 +176,8 @@ def lookup(want: Wanted) -> tuple[list[str], int]:
 
 def lookup_within(want: Wanted, limit: float) -> tuple[list[str], int]:
     """``lookup`` given ``limit`` seconds; nothing when it fails or takes longer (a shell waits)."""
+    from .completion_protocol import NO_FILES
+
     found: list[tuple[list[str], int]] = []
 
     def run() -> None:
@@ -189,6 +195,7 @@ def lookup_within(want: Wanted, limit: float) -> tuple[list[str], int]:
 def complete(words: list[str], limit: float = TIME_LIMIT) -> str:
     """cobra's answer for ``words`` (the arguments after ``oras``, the word being completed last)."""
     from . import app
+    from .completion_protocol import answer, offline_candidates, wanted
 
     commands, root = shapes(app)
     want = wanted(words, commands, root)
