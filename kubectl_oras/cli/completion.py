@@ -130,9 +130,14 @@ def shapes(app: typer.Typer) -> tuple[dict[str, Shape], Shape]:
 
 def lookup(want: Wanted) -> tuple[list[str], int]:
     """The candidates only the cluster or the registry knows (import the stacks here alone)."""
+    from ..kube.config_flags import ConfigFlags, use
     from .completion_protocol import NO_FILES, NO_SPACE
 
     given = want.given
+    # kubectl's config flags on the line (--as, --token, …) aim the lookups as they aim the command
+    use(ConfigFlags(impersonate=given.get("impersonate"), token=given.get("token"), server=given.get("server"),
+                    certificate_authority=given.get("certificate_authority"), user=given.get("user"),
+                    cluster=given.get("cluster"), insecure_skip_tls_verify="insecure_skip_tls_verify" in given))
     if want.kind in ("contexts", "users", "clusters"):
         from ..kube.config import read_kubeconfigs
         from ..kube.kubeconfig_files import kubeconfig_files

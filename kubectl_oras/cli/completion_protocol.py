@@ -55,8 +55,12 @@ ARGUMENT_VALUES = {"name": "caches", "repository": "repositories", "reference": 
 NEW_NAMES = ("create-cache",)  # their NAME is a new one: nothing to offer
 # Options whose values the lookups need (the cluster and the registry to ask).
 REMEMBERED = {"-n": "namespace", "--namespace": "namespace", "--context": "context", "--kubeconfig": "kubeconfig",
-              "--cache": "cache", "-r": "registry", "--registry": "registry"}
-FLAGS_REMEMBERED = {"--plain-http": "plain_http", "--insecure": "insecure"}
+              "--cache": "cache", "-r": "registry", "--registry": "registry",
+              # kubectl's config flags (kube/config_flags.py's fields)
+              "--as": "impersonate", "--token": "token", "--server": "server", "-s": "server",
+              "--certificate-authority": "certificate_authority", "--user": "user", "--cluster": "cluster"}
+FLAGS_REMEMBERED = {"--plain-http": "plain_http", "--insecure": "insecure",
+                    "--insecure-skip-tls-verify": "insecure_skip_tls_verify"}
 
 
 def wanted(words: Sequence[str], commands: Mapping[str, Shape], root: Shape) -> Wanted:

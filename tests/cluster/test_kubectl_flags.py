@@ -156,6 +156,9 @@ def test_kubectl_completes_kubectl_oras_through_kubectl_complete_oras(control_pl
     assert complete("status", "-n", first, "") == ["alpha", ":4"]  # the cache names, from the cluster
     assert complete("-n", first, "delete-cache", "al") == ["alpha", ":4"]
     assert first in complete("status", "-n", "flags-")[:-1]  # namespaces
+    _, second = caches
+    assert complete("--as", "jane", "status", "-n", first, "") == ["alpha", ":4"]  # the config flags aim the lookup
+    assert complete("--as", "jane", "status", "-n", second, "") == [":4"]  # jane may not list there: nothing
     assert complete("status", "--a") == ["--all-namespaces", "--as", "--as-group", ":4"]
     help_text = subprocess.run(["kubectl", "oras", "status", "--help"], env=env, capture_output=True, text=True,
                                timeout=60).stdout

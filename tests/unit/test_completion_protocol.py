@@ -46,6 +46,10 @@ def test_the_options_given_before_the_word_aim_the_lookup():
     assert dict(want.given) == {"cache": "results", "namespace": "lab", "context": "kind", "registry": "h:5000",
                                 "plain_http": "true"}
     assert wanted(["pull", "metric/hwloc:it"], COMMANDS, ROOT).repository == "metric/hwloc"
+    config = wanted(["--as", "jane", "status", "--token=t", "-s", "https://a", "--insecure-skip-tls-verify", ""],
+                    COMMANDS, ROOT)
+    assert dict(config.given) == {"impersonate": "jane", "token": "t", "server": "https://a",
+                                  "insecure_skip_tls_verify": "true"}
 
 
 def test_cobras_format_is_the_candidates_that_fit_then_the_directive():
