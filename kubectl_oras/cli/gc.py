@@ -179,7 +179,7 @@ def _report(output: OutputFormat, registry: str, dry_run: bool, mode: str, polic
         "tags": [_verdict_json(v, outcome_of.get((v.repository, v.tag))) for v in verdicts],
         "deleted": len(gone), "kept": kept, "bytesFreed": freed, "problems": found.problems,
         "failed": [o.reference for o in failed],
-    }, "\n".join([*lines, summary]))
+    }, "\n".join([*lines, summary]), names=[o.reference for o in gone])
     for problem in found.problems:
         typer.echo(f"warning: {problem}", err=True)
     for o in failed:
