@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from . import annotate, cluster, direct, gc, inject, logs, version
+from . import annotate, cluster, direct, gc, inject, logs, moving, version
 from .common import run_as_program
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 direct.register(app)
+moving.register(app)
 inject.register(app)
 gc.register(app)
 version.register(app)
