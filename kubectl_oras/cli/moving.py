@@ -44,15 +44,13 @@ NAMESPACE_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a namespace 
 SIDE_CREDENTIALS = {"from": ("ORAS_FROM_USER", "ORAS_FROM_PASS"), "to": ("ORAS_TO_USER", "ORAS_TO_PASS")}
 
 
-def _cache_option(side: str, where: str) -> Any:
-    return Annotated[str | None, typer.Option(
-        f"--{side}-cache", metavar="[NS/]NAME",
-        help=f"The OrasCache {where} is in, when it names no registry host (default: oras in -n), reached "
-             "through a port-forward with its Secret's credentials.")]
+def _cache_help(where: str) -> str:
+    return (f"The OrasCache {where} is in, when it names no registry host (default: oras in -n), reached through a "
+            "port-forward with its Secret's credentials.")
 
 
-FromCacheOption = _cache_option("from", "SRC")
-ToCacheOption = _cache_option("to", "DST")
+FromCacheOption = Annotated[str | None, typer.Option("--from-cache", metavar="[NS/]NAME", help=_cache_help("SRC"))]
+ToCacheOption = Annotated[str | None, typer.Option("--to-cache", metavar="[NS/]NAME", help=_cache_help("DST"))]
 FromPlainHttpOption = Annotated[bool, typer.Option("--from-plain-http", help="Use HTTP for SRC's registry.")]
 ToPlainHttpOption = Annotated[bool, typer.Option("--to-plain-http", help="Use HTTP for DST's registry.")]
 FromInsecureOption = Annotated[bool, typer.Option("--from-insecure", help="Do not verify SRC's registry certificate.")]
