@@ -116,15 +116,18 @@ class Session:
     # -- the transfers ------------------------------------------------------------------------
 
     def pull(self, where: Located, output_dir: str = ".", *, include: Sequence[str] | None = None,
-             unpack: bool = True, concurrency: int = 4, progress: Progress | None = None) -> PullResult:
-        """The artifact's files into ``output_dir``; a missing one says which tags there are."""
+             unpack: bool = True, concurrency: int = 4, progress: Progress | None = None,
+             replace: bool = True) -> PullResult:
+        """The artifact's files into ``output_dir``; a missing one says which tags there are.
+        ``replace=False``: a file there with other content is refused (oci/pull.py)."""
         from ..oci.errors import NotFound
         from ..oci.pull import pull_artifact, tags_said
 
         with self.registry(where.place, push=False, what=f"pull {where.name}") as client:
             try:
                 return pull_artifact(client, where.reference, output_dir, include=list(include) if include else None,
-                                     unpack=unpack, concurrency=concurrency, progress=progress)
+                                     unpack=unpack, concurrency=concurrency, progress=progress,
+                                     replace_files=replace)
             except NotFound as e:
                 raise NotFound(f"{e}; {tags_said(client, where.reference)}", status=e.status, codes=e.codes) from e
 
