@@ -105,6 +105,9 @@ def test_go_oras_replaces_a_file_unless_told_to_keep_old_files(runs, oras, workd
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (out / "part.csv").read_text() == "run-1\n"
+    same = subprocess.run([oras, "pull", "-k", "--plain-http", f"{runs}/exp1/partial:run-1"], cwd=out,
+                          capture_output=True, text=True)
+    assert same.returncode != 0  # -k refuses a file there even with the very bytes it would write
 
 
 def test_two_patterns_that_match_one_tag_are_refused_before_anything_is_pulled(runs, workdir):
