@@ -62,8 +62,8 @@ def split_cache(flag: str, given: str | None, namespace: str | None) -> tuple[st
     name is refused naming the flag."""
     if given is None:
         return None, namespace
-    space, _, name = given.rpartition("/")
-    if not is_cache_name(name) or (space and not NAMESPACE_RE.fullmatch(space)):
+    space, slash, name = given.rpartition("/")
+    if not is_cache_name(name) or (slash and not NAMESPACE_RE.fullmatch(space)):
         raise OrasError(f"{flag} {given!r}: give a cache NAME or NAMESPACE/NAME")
     return name, space or namespace
 
