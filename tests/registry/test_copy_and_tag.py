@@ -12,6 +12,7 @@ from kubectl_oras.cli import app
 from kubectl_oras.oci.client import Credentials, RegistryClient
 from kubectl_oras.oci.copy import copy_artifact
 from kubectl_oras.oci.errors import DigestMismatch
+from kubectl_oras.oci.manifest import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
@@ -142,3 +143,18 @@ def test_tag_puts_the_same_manifest_under_new_tags(registry, client, ref, artifa
     r = cli("tag", str(ref), "ok", "bad/tag", "--plain-http")
     assert r.exit_code == 1 and "'bad/tag' cannot be a tag" in r.stderr and "nothing was tagged" in r.stderr
     assert client.resolve(ref.repository, "ok", what="look") is None  # checked before anything was sent
+
+
+def test_an_index_is_copied_with_the_manifests_it_lists(registry, other_registry, client, ref, artifact, workdir):
+    one = push_artifact(client, ref, ["big.bin"])
+    two = push_artifact(client, ref.with_tag("v2"), ["results"])
+    index = json.dumps({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": [
+        {"mediaType": MANIFEST_MEDIA_TYPE, "digest": pushed.digest,
+         "size": len(manifest_bytes(client, ref.with_tag(tag)))} for pushed, tag in ((one, "v1"), (two, "v2"))]}).encode()
+    client.put_manifest(ref.repository, "both", index, media_type=INDEX_MEDIA_TYPE)
+    there = RegistryClient(other_registry.host, plain_http=True, credentials=Credentials("writer", "s3cret"))
+    result = copy_artifact(client, ref.with_tag("both"), there, Reference(other_registry.host, "copies/both", "both"))
+    assert result.manifests == 3 and result.media_type == INDEX_MEDIA_TYPE
+    assert manifest_bytes(there, Reference(other_registry.host, "copies/both", "both")) == index
+    pulled = pull_artifact(there, Reference(other_registry.host, "copies/both", None, two.digest), str(workdir / "two"))
+    assert pulled.digest == two.digest and snapshot(workdir / "two" / "results") == snapshot(workdir / "results")
