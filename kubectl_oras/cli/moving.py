@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import OrasError
 from ..orascache import is_cache_name
-from ..transfers.options import TransferOptions, transfer_options
+from ..transfers.options import TransferOptions
 from ..transfers.session import Session
-from .cluster_options import ContextOption, KubeconfigOption, NamespaceOption
 from .common import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_READ_TIMEOUT,
     ConcurrencyOption,
-    ConnectTimeoutOption,
     OutputFormat,
     OutputOption,
-    PlainHttpOption,
-    ReadTimeoutOption,
-    TimeoutOption,
     add_command,
     examples,
     handle_errors,
@@ -81,45 +74,36 @@ def side_credentials(side: str, environ: dict[str, str] | None = None) -> Any:
 
 
 @handle_errors
+@transfer_command
 def cp(
     source: Annotated[str, typer.Argument(metavar="SRC", help="[HOST:PORT/]repo:tag or repo@sha256:… to copy.")],
     destination: Annotated[str, typer.Argument(metavar="DST",
                                                help="[HOST:PORT/]repo[:tag] (without a tag: SRC's tag).")],
+    options: TransferOptions,
     from_cache: FromCacheOption = None,
     to_cache: ToCacheOption = None,
-    plain_http: PlainHttpOption = False,
     from_plain_http: FromPlainHttpOption = False,
     to_plain_http: ToPlainHttpOption = False,
     from_insecure: FromInsecureOption = False,
     to_insecure: ToInsecureOption = False,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = None,
-    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT,
-    read_timeout: ReadTimeoutOption = DEFAULT_READ_TIMEOUT,
     concurrency: ConcurrencyOption = 4,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Copy an artifact between registries and caches (same digest).
 
-    Each side is a registry when its reference starts with HOST:PORT/, else a cache by name
-    (--from-cache, --to-cache; default: oras in -n). A registry's credentials come from
-    ORAS_FROM_USER/ORAS_FROM_PASS (SRC) and ORAS_TO_USER/ORAS_TO_PASS (DST), else ORAS_USER/ORAS_PASS,
-    else `oras login`'s config. Blobs stream from one side to the other; a blob DST has already is
-    skipped, and within one registry it is mounted from SRC's repository instead of sent.
+    Each side is a registry when its reference starts with HOST:PORT/ (or by --registry, for both),
+    else a cache by name (--from-cache, --to-cache, or --cache for both; default: oras in -n). A
+    registry's credentials come from ORAS_FROM_USER/ORAS_FROM_PASS (SRC) and ORAS_TO_USER/ORAS_TO_PASS
+    (DST), else ORAS_USER/ORAS_PASS, else `oras login`'s config. Blobs stream from one side to the
+    other; a blob DST has already is skipped, and within one registry it is mounted from SRC's
+    repository instead of sent.
     """
     from ..transfers.copying import copy
 
-    def side_options(flag: str, given: str | None, plain: bool, insecure: bool) -> TransferOptions:
-        cache, cache_namespace = split_cache(flag, given, namespace)
-        return transfer_options(cache=cache, plain_http=plain or plain_http, insecure=insecure, timeout=timeout,
-                                connect_timeout=connect_timeout, read_timeout=read_timeout, kubeconfig=kubeconfig,
-                                context=context, namespace=cache_namespace)
-
-    reading = session(side_options("--from-cache", from_cache, from_plain_http, from_insecure))
+    reading = session(side_options(options, "--from-cache", from_cache, plain_http=from_plain_http,
+                                   insecure=from_insecure))
     reading.credentials = side_credentials("from")
-    writing = Session(side_options("--to-cache", to_cache, to_plain_http, to_insecure),
+    writing = Session(side_options(options, "--to-cache", to_cache, plain_http=to_plain_http, insecure=to_insecure),
                       credentials=side_credentials("to"))
     with reading, writing:
         src = reading.locate(source, default_tag="latest")
@@ -141,6 +125,17 @@ def cp(
        f"Digest: {result.digest}")
 
 
+def side_options(options: TransferOptions, flag: str, cache: str | None, *, plain_http: bool,
+                 insecure: bool) -> TransferOptions:
+    """One side's options: the shared ones, with its own cache (in place of --cache or
+    --registry), and HTTP or an unverified certificate for it alone when asked."""
+    options = replace(options, plain_http=options.plain_http or plain_http, insecure=options.insecure or insecure)
+    if cache is None:
+        return options
+    name, namespace = split_cache(flag, cache, options.namespace)
+    return replace(options, cache=name, namespace=namespace, registry=None, default_registry=None)
+
+
 @handle_errors
 @transfer_command
 def tag(
@@ -158,26 +153,24 @@ def tag(
                f"Tagged {where.name}{reached.suffix} as {', '.join(new_tags)}\nDigest: {digest}")
 
 
-EXAMPLES: dict[Callable[..., Any], str] = {
-    cp: examples(
-        "# a result out of the cache oras in namespace lab, to a registry (its credentials from ORAS_TO_USER/PASS)",
-        "kubectl oras cp metric/hwloc:iter-7 registry.example.com/team/hwloc:iter-7 -n lab",
-        "",
-        "# from the cache results in lab to the cache oras in prod (no tag on DST: SRC's)",
-        "kubectl oras cp metric/hwloc:iter-7 metric/hwloc --from-cache lab/results --to-cache prod/oras",
-        "",
-        "# between two registries, or two repositories of one (then mounted, not sent)",
-        "kubectl oras cp localhost:5000/metric/hwloc:iter-7 localhost:5001/hwloc:best --plain-http -o json",
-        "kubectl oras cp localhost:5000/metric/hwloc:iter-7 localhost:5000/archive/hwloc --plain-http",
-    ),
-    tag: examples(
-        "# keep a result from retention: a keep pattern (say best-*) protects the new tag",
-        "kubectl oras tag metric/hwloc:iter-7 best-hwloc -n lab",
-        "kubectl oras tag localhost:5000/metric/hwloc:iter-7 v1 stable --plain-http -o json",
-    ),
-}
+CP_EXAMPLES = examples(
+    "# a result out of the cache oras in namespace lab, to a registry (its credentials from ORAS_TO_USER/PASS)",
+    "kubectl oras cp metric/hwloc:iter-7 registry.example.com/team/hwloc:iter-7 -n lab",
+    "",
+    "# from the cache results in lab to the cache oras in prod (no tag on DST: SRC's)",
+    "kubectl oras cp metric/hwloc:iter-7 metric/hwloc --from-cache lab/results --to-cache prod/oras",
+    "",
+    "# between two registries, or two repositories of one (then mounted, not sent)",
+    "kubectl oras cp localhost:5000/metric/hwloc:iter-7 localhost:5001/hwloc:best --plain-http -o json",
+    "kubectl oras cp localhost:5000/metric/hwloc:iter-7 localhost:5000/archive/hwloc --plain-http",
+)
+TAG_EXAMPLES = examples(
+    "# keep a result from retention: a keep pattern (say best-*) protects the new tag",
+    "kubectl oras tag metric/hwloc:iter-7 best-hwloc -n lab",
+    "kubectl oras tag localhost:5000/metric/hwloc:iter-7 v1 stable --plain-http -o json",
+)
 
 
 def register(app: typer.Typer) -> None:
-    for command, epilog in EXAMPLES.items():
-        add_command(app, command, epilog=epilog)
+    add_command(app, cp, epilog=CP_EXAMPLES)
+    add_command(app, tag, epilog=TAG_EXAMPLES)

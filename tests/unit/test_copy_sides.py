@@ -4,7 +4,7 @@ artifacts refuses to replace."""
 
 import pytest
 
-from kubectl_oras.cli.moving import side_credentials, split_cache
+from kubectl_oras.cli.moving import side_credentials, side_options, split_cache
 from kubectl_oras.errors import OrasError
 from kubectl_oras.oci.errors import LocalPathError
 from kubectl_oras.oci.pull import Move, refuse_replacing
@@ -82,3 +82,13 @@ def test_a_file_with_other_bytes_is_refused_and_the_same_bytes_pass(tmp_path):
     with pytest.raises(LocalPathError, match="link.txt: is there already"):
         refuse_replacing([Move(str(staged / "same.txt"), str(out / "link.txt"), replaces=True)], outdir=str(out),
                          what="r/a:1")
+
+
+def test_a_sides_cache_takes_the_place_of_the_shared_registry_and_its_flags_add_to_the_shared_ones():
+    shared = TransferOptions(registry="r.example:5000", namespace="lab", plain_http=False)
+    to = side_options(shared, "--to-cache", "prod/oras", plain_http=True, insecure=False)
+    assert (to.registry, to.cache, to.namespace, to.plain_http) == (None, "oras", "prod", True)
+    assert locate("a/b:1", to).place.cache == "oras"
+    same = side_options(shared, "--from-cache", None, plain_http=False, insecure=True)
+    assert (same.registry, same.cache, same.insecure) == ("r.example:5000", None, True)
+    assert locate("a/b:1", same).place.registry == "r.example:5000"
