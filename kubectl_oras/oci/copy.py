@@ -70,7 +70,7 @@ class BlobStream:
         if self._left <= 0:
             return b""
         self._check_going()
-        want = self._left if n < 0 else min(n, self._left, IO_BLOCK)
+        want = min(IO_BLOCK if n < 0 else n, self._left, IO_BLOCK)  # never the whole blob at once
         try:
             data = self._raw.read(want, decode_content=False)
         except (OSError, urllib3.exceptions.HTTPError) as e:
