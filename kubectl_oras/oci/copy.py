@@ -18,6 +18,7 @@ from typing import Any
 import requests
 import urllib3
 
+from ..errors import OrasError
 from .client import RegistryClient
 from .digests import IO_BLOCK, digest_of, hasher_for
 from .errors import DigestMismatch, RegistryUnreachable, UnsupportedArtifact
@@ -180,6 +181,12 @@ class _Copier:
             self.progress(n)
 
 
+def _side(client: RegistryClient, repository: str) -> str:
+    """A repository as a message names it: ``HOST/REPO``, or ``REPO (cache lab/oras)``."""
+    named = client.repository_name(repository)
+    return named if client.name == client.hostname else f"{named} ({client.name})"
+
+
 def copy_artifact(source: RegistryClient, src: Reference, dest: RegistryClient, dst: Reference, *,
                   same_registry: bool = False, concurrency: int = DEFAULT_CONCURRENCY,
                   progress: Progress | None = None) -> CopyResult:
@@ -192,7 +199,15 @@ def copy_artifact(source: RegistryClient, src: Reference, dest: RegistryClient, 
     result = CopyResult(source=str(src), reference="", digest="", media_type="")
     copier = _Copier(source, src, dest, dst, same_registry=same_registry, concurrency=concurrency,
                      progress=progress, result=result)
-    result.digest, result.media_type = copier.manifest(src.target, put_as=put_as)
+    try:
+        result.digest, result.media_type = copier.manifest(src.target, put_as=put_as)
+    except OrasError as e:
+        # Both sides named, so a cache's session (which adds its name to a message without it)
+        # never says one side's failure about the other.
+        context = f"copying {_side(source, src.repository)} to {_side(dest, dst.repository)}"
+        if context not in str(e):
+            e.args = (f"{e} ({context})", *e.args[1:])
+        raise
     result.reference = str(Reference(dst.registry, dst.repository, dst.tag, None if dst.tag else result.digest))
     return result
 

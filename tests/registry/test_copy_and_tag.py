@@ -158,3 +158,11 @@ def test_an_index_is_copied_with_the_manifests_it_lists(registry, other_registry
     assert manifest_bytes(there, Reference(other_registry.host, "copies/both", "both")) == index
     pulled = pull_artifact(there, Reference(other_registry.host, "copies/both", None, two.digest), str(workdir / "two"))
     assert pulled.digest == two.digest and snapshot(workdir / "two" / "results") == snapshot(workdir / "results")
+
+
+def test_a_missing_source_is_said_naming_both_sides(registry, other_registry, client, ref):
+    r = cli("cp", f"{ref.registry}/{ref.repository}:nothing", f"{other_registry.host}/copies/none", "--plain-http",
+            env={"ORAS_TO_USER": "writer", "ORAS_TO_PASS": "s3cret"})
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"error: copy {ref.registry}/{ref.repository}:nothing: not found: ")
+    assert r.stderr.strip().endswith(f"(copying {ref.registry}/{ref.repository} to {other_registry.host}/copies/none)")
