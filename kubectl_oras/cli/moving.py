@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,9 +32,12 @@ from .common import (
 from .progress import TransferProgress, human_bytes
 from .targets import session, transfer_command
 
+if TYPE_CHECKING:
+    from ..oci.client import Credentials
+
+NAMESPACE_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a namespace is a DNS label
 # Each side's registry credentials (a cache's come from its Secret); else ORAS_USER / ORAS_PASS,
 # else what `oras login` saved for the registry's host.
-NAMESPACE_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a namespace is a DNS label
 SIDE_CREDENTIALS = {"from": ("ORAS_FROM_USER", "ORAS_FROM_PASS"), "to": ("ORAS_TO_USER", "ORAS_TO_PASS")}
 
 
@@ -61,7 +65,7 @@ def split_cache(flag: str, given: str | None, namespace: str | None) -> tuple[st
     return name, space or namespace
 
 
-def side_credentials(side: str, environ: dict[str, str] | None = None) -> Any:
+def side_credentials(side: str, environ: Mapping[str, str] | None = None) -> Credentials | None:
     """The credentials ``ORAS_FROM_USER``/``ORAS_FROM_PASS`` (or ``TO``) give, or None."""
     from ..oci.client import Credentials
 
