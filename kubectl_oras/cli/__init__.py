@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from . import annotate, cluster, completion, direct, gc, inject, logs, version
+from . import annotate, cluster, completion, direct, gc, inject, logs, moving, version
 from .command_line import global_flags_placed, program_name
 from .common import run_as_program
 from .global_options import global_options
@@ -27,6 +27,7 @@ app = typer.Typer(
     callback=global_options,
 )
 direct.register(app)
+moving.register(app)
 inject.register(app)
 gc.register(app)
 version.register(app)

@@ -51,7 +51,8 @@ OPTION_VALUES = {
     "-o": "formats", "--output": "formats", "--format": "formats", "--cluster": "clusters", "--user": "users",
 }
 # An argument's value, by the argument's name in the command's signature.
-ARGUMENT_VALUES = {"name": "caches", "repository": "repositories", "reference": "references", "paths": "files"}
+ARGUMENT_VALUES = {"name": "caches", "repository": "repositories", "reference": "references", "references": "references",
+                   "source": "references", "paths": "files"}
 NEW_NAMES = ("create-cache",)  # their NAME is a new one: nothing to offer
 # Options whose values the lookups need (the cluster and the registry to ask).
 REMEMBERED = {"-n": "namespace", "--namespace": "namespace", "--context": "context", "--kubeconfig": "kubeconfig",

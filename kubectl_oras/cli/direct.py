@@ -32,6 +32,7 @@ from .progress import TransferProgress, human_bytes
 from .targets import session, transfer_command
 
 if TYPE_CHECKING:
+    from ..oci.pull import PullResult
     from ..transfers.places import Located
     from ..transfers.session import Reached, Session
 
@@ -86,37 +87,87 @@ def push(
 @handle_errors
 @transfer_command
 def pull(
-    reference: Annotated[str, typer.Argument(metavar="REF", help="repo[:tag] or repo@sha256:… to pull.")],
+    references: Annotated[list[str], typer.Argument(
+        metavar="REF...", help="repo[:tag] or repo@sha256:… to pull; a tag pattern (repo:run-*) pulls every "
+                               "tag it matches, each into a subdirectory named by the tag.")],
     output_dir: Annotated[str, typer.Option("--output", "-o", metavar="DIR", help="Directory to write into.")] = ".",
     *,
     options: TransferOptions,
     include: Annotated[list[str] | None, typer.Option("--include", metavar="GLOB",
                                                       help="Only pull layers whose title matches (repeatable).")] = None,
     no_unpack: Annotated[bool, typer.Option("--no-unpack", help="Keep directory layers as TITLE.tar.gz.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With several references or a pattern: replace a file "
+                                                        "there already that has other content.")] = False,
     concurrency: ConcurrencyOption = 4,
     fmt: Annotated[OutputFormat, typer.Option("--format", parser=output_format, metavar="FORMAT",
                                               help=OUTPUT_HELP)] = OutputFormat.text,
 ) -> None:
-    """Pull an artifact's files into a directory (verified, all-or-nothing)."""
+    """Pull artifacts' files into a directory (verified, all-or-nothing each)."""
+    from ..pods.patterns import split_pattern
+
+    if len(references) > 1 or split_pattern(references[0]):
+        return _pull_several(references, output_dir, options=options, include=include, unpack=not no_unpack,
+                             force=force, concurrency=concurrency, fmt=fmt)
     with session(options) as transfers:
-        where = transfers.locate(reference)
-        progress = TransferProgress(f"pull {where.reference.repository}:{where.reference.tag or where.reference.digest}",
-                                    enabled=stderr_is_terminal())
+        where = transfers.locate(references[0])
+        progress = _pull_progress(where)
         try:
             result = transfers.pull(where, output_dir, include=include, unpack=not no_unpack, concurrency=concurrency,
                                     progress=progress)
         finally:
             progress.close()
         reached = transfers.reached(where.place)
+    print_data(fmt, {"reference": result.reference, **reached.description, **_pulled_data(result)},
+               "\n".join(_pulled_lines(result, reached, include)), names=[result.reference])
+
+
+def _pull_progress(where: Located) -> TransferProgress:
+    return TransferProgress(f"pull {where.reference.repository}:{where.reference.tag or where.reference.digest}",
+                            enabled=stderr_is_terminal())
+
+
+def _pulled_data(result: PullResult) -> dict[str, Any]:
+    return {"digest": result.digest, "files": [asdict(f) for f in result.files],
+            "skippedUntitled": result.skipped_untitled}
+
+
+def _pulled_lines(result: PullResult, reached: Reached, include: list[str] | None) -> list[str]:
     lines = [f"Pulled {result.reference}{reached.suffix}", f"Digest: {result.digest}"]
     lines += [f"  {f.path}" for f in result.files]
     if result.skipped_untitled:
         lines.append(f"  ({result.skipped_untitled} layers without a title skipped)")
     if include and not result.files:
         lines.append(f"  (no layer matched {', '.join(include)})")
-    print_data(fmt, {"reference": result.reference, **reached.description, "digest": result.digest,
-                     "files": [asdict(f) for f in result.files], "skippedUntitled": result.skipped_untitled},
-               "\n".join(lines), names=[result.reference])
+    return lines
+
+
+def _pull_several(references: list[str], output_dir: str, *, options: TransferOptions, include: list[str] | None,
+                  unpack: bool, force: bool, concurrency: int, fmt: OutputFormat) -> None:
+    """Several references and patterns through one session (transfers/pulls.py)."""
+    from ..transfers.pulls import pull_all
+
+    bars: list[TransferProgress] = []
+
+    def progress(where: Located) -> TransferProgress:
+        for bar in bars:
+            bar.close()
+        bars.append(_pull_progress(where))
+        return bars[-1]
+
+    with session(options) as transfers:
+        try:
+            done = pull_all(transfers, references, output_dir, force=force, include=include, unpack=unpack,
+                            concurrency=concurrency, progress=progress)
+        finally:
+            for bar in bars[-1:]:
+                bar.close()
+        reached = transfers.reached(done[0][0].place) if done else None
+    said = reached.description if reached else {}
+    pulled = [{"reference": result.reference, "directory": directory, **_pulled_data(result)}
+              for _, directory, result in done]
+    lines = [line for _, _, result in done for line in _pulled_lines(result, reached, include)] if reached else []
+    print_data(fmt, {**said, "pulled": pulled}, "\n".join(lines),
+               names=[result.reference for _, _, result in done])
 
 
 @handle_errors
@@ -134,11 +185,18 @@ def tags(
 
 @handle_errors
 @transfer_command
-def ls(options: TransferOptions, output: FormatOption = OutputFormat.text) -> None:
+def ls(
+    options: TransferOptions,
+    output: FormatOption = OutputFormat.text,
+    all_repositories: Annotated[bool, typer.Option("--all", help="Also list kubectl-oras's own repositories "
+                                                                 "(kubectl-oras/…: the controller's).")] = False,
+) -> None:
     """List the repositories in the registry."""
+    from ..retention.choice import is_reserved_repository
+
     with session(options) as transfers:
         place = transfers.place()
-        found = transfers.repositories(place)
+        found = [r for r in transfers.repositories(place) if all_repositories or not is_reserved_repository(r)]
         reached = transfers.reached(place)
     print_data(output, {**reached.description, "repositories": found}, "\n".join(found), names=found)
 
@@ -185,9 +243,14 @@ EXAMPLES: dict[Callable[..., Any], str] = {
         "",
         "# only the XML files, by layer title",
         "kubectl oras pull localhost:5000/metric/hwloc:iter-0 -o out --plain-http --include '*.xml'",
+        "",
+        "# every run-* tag, each into parts/TAG, and another artifact into parts, through one port-forward",
+        "kubectl oras pull 'exp1/partial:run-*' exp1/config:v1 -o parts -n lab",
     ),
     tags: examples("kubectl oras tags metric/hwloc", "kubectl oras tags metric/hwloc -r localhost:5000 --plain-http -o json"),
-    ls: examples("kubectl oras ls --cache oras -n lab", "kubectl oras ls -r localhost:5000 --plain-http"),
+    ls: examples("kubectl oras ls --cache oras -n lab", "kubectl oras ls -r localhost:5000 --plain-http",
+                 "", "# with the controller's own (kubectl-oras/reclaim, its retention marker)",
+                 "kubectl oras ls --all -n lab"),
     rm: examples(
         "kubectl oras rm metric/hwloc:iter-0",
         "kubectl oras rm metric/hwloc:iter-0 -r localhost:5000 --plain-http",

@@ -25,7 +25,7 @@ from .errors import DigestMismatch, RegistryError, RegistryUnreachable, Unsuppor
 from .file_body import FileBody
 from .manifest import ACCEPTED_MANIFEST_TYPES, MANIFEST_MEDIA_TYPE
 from .progress import BytesMoved
-from .transport import Probe, RetryPolicy, Timeouts, Transport, read_timed_out, retrying
+from .transport import Body, Probe, RetryPolicy, Timeouts, Transport, read_timed_out, retrying
 
 MAX_PAGES = 10_000  # of a tag or repository listing: 10 million names at 1000 a page
 
@@ -190,8 +190,7 @@ class RegistryClient:
             octet = {"Content-Type": "application/octet-stream"}
             if digest is not None:
                 with FileBody(path, size, progress=counted) as body:
-                    self.request("PUT", self._with_digest(location, digest), what=what, body=body,
-                                 headers={**octet, "Content-Length": str(size)}, ok=(201,), retry=False)
+                    self.put_blob(location, digest, body, what=what)
                 return digest
             with FileBody(path, size, progress=counted, hashing=True) as body:
                 r = self.request("PATCH", location, what=what, body=body, ok=(202, 204), retry=False,
@@ -203,6 +202,32 @@ class RegistryClient:
             return computed
 
         return retrying(self.transport.retry, upload, on_retry=rewind, deadline=self.transport.deadline)
+
+    def start_upload(self, repository: str, *, what: str) -> str:
+        """A new upload's Location (POST, not tried again here: the caller retries the whole upload)."""
+        return self._start_upload(repository, what, retry=False)
+
+    def put_blob(self, location: str, digest: str, body: Body, *, what: str) -> None:
+        """The whole blob in one PUT to an upload's ``location``, ``body`` streamed (read once, so
+        not tried again here)."""
+        self.request("PUT", self._with_digest(location, digest), what=what, body=body, ok=(201,), retry=False,
+                     headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(body))})
+
+    def mount_blob(self, repository: str, digest: str, *, source_repository: str) -> bool:
+        """Ask the registry to link ``digest`` of ``source_repository`` into ``repository`` without
+        sending it (cross-repository mount): True when it did (201). A registry that will not (no
+        such blob there, no read access to the source) starts an upload instead (202): False, and
+        the blob is sent."""
+        what = f"mount blob {digest[:19]} from {source_repository} into {repository}"
+        query = urllib.parse.urlencode({"mount": digest, "from": source_repository})
+        r = self.request("POST", f"/v2/{repository}/blobs/uploads/?{query}", what=what,
+                         headers={"Content-Length": "0"}, body=b"", ok=(201, 202))
+        r.close()
+        return r.status_code == 201
+
+    def open_blob(self, repository: str, digest: str, *, what: str) -> requests.Response:
+        """A blob's answer with its body unread, to stream elsewhere (not tried again here)."""
+        return self.request("GET", f"/v2/{repository}/blobs/{digest}", what=what, stream=True, retry=False)
 
     def upload_blob_bytes(self, repository: str, data: bytes, digest: str) -> None:
         what = f"push blob {digest[:19]} to {repository}"
@@ -277,6 +302,12 @@ class RegistryClient:
         The body is read as it streams, and refused past MAX_MANIFEST_BYTES (as distribution and
         the Go oras CLI do), so a huge or endless answer never fills the memory.
         """
+        return self.fetch_manifest_bytes(repository, reference, what=what)[:3]
+
+    def fetch_manifest_bytes(self, repository: str, reference: str, *,
+                             what: str) -> tuple[dict[str, Any], str, str, bytes]:
+        """``fetch_manifest``'s answer and the manifest's bytes as the registry sent them (a copy
+        or a new tag puts these very bytes, so the digest stays the same)."""
         def fetch() -> tuple[bytes, str]:
             r = self.request("GET", f"/v2/{repository}/manifests/{reference}", what=what, stream=True, retry=False,
                              headers={"Accept": ", ".join(ACCEPTED_MANIFEST_TYPES)})
@@ -304,7 +335,7 @@ class RegistryClient:
         media_type = manifest.get("mediaType") or content_type.split(";")[0]
         if not isinstance(media_type, str):
             raise RegistryError(f"{what}: the manifest's mediaType is {media_type!r}, not a string")
-        return manifest, media_type, actual
+        return manifest, media_type, actual, raw
 
     def resolve(self, repository: str, reference: str, *, what: str) -> str | None:
         """The digest a tag points at, or None when there is no such tag."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import filecmp
 import fnmatch
 import os
 import shutil
@@ -217,6 +218,19 @@ def plan_placement(tree: str, outdir: str) -> list[Move]:
     return moves
 
 
+def refuse_replacing(moves: list[Move], *, outdir: str, what: str) -> None:
+    """LocalPathError naming the first file ``moves`` would replace with other content (a
+    symlink is never the same): it is another artifact's, or the user's. A file with the very
+    bytes the artifact has is the same result pulled again, and passes."""
+    for move in moves:
+        if not move.replaces:
+            continue
+        if os.path.islink(move.final) or not filecmp.cmp(move.staged, move.final, shallow=False):
+            rel = os.path.relpath(move.final, outdir)
+            raise LocalPathError(f"{move.final}: is there already and is not {what}'s {rel} (another artifact's, "
+                                 "or yours); nothing of it was placed: give --force to replace it")
+
+
 def remove_staging(top: str) -> None:
     """``shutil.rmtree(top, ignore_errors=True)``, which in Python 3.11 recurses once per level
     and raises RecursionError on a tree 1,200 deep (a merged pull leaves its directories in the
@@ -286,7 +300,11 @@ def pull_artifact(
     unpack: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress | None = None,
+    replace_files: bool = True,
 ) -> PullResult:
+    """``ref``'s files into ``outdir``. ``replace_files=False``: a file (or symlink) already
+    there with other content than the artifact's is refused before anything is placed
+    (``refuse_replacing``), for several artifacts pulled into one directory."""
     what = f"pull {ref}"
     manifest, media_type, digest = client.fetch_manifest(ref.repository, ref.target, what=what)
     if media_type in (INDEX_MEDIA_TYPE, DOCKER_LIST_MEDIA_TYPE) or "manifests" in manifest:
@@ -333,6 +351,8 @@ def pull_artifact(
             for index, (item, staged_path) in enumerate(zip(items, staged, strict=True)):
                 _stage_into_tree(staged_path, item.title, tree=tree, wrap=os.path.join(staging, f"wrap-{index}"))
             moves = plan_placement(tree, outdir)
+            if not replace_files:
+                refuse_replacing(moves, outdir=outdir, what=str(ref))
         except OSError as e:
             raise LocalPathError(f"{e.filename or outdir}: {e.strerror}; nothing was changed") from e
         try:

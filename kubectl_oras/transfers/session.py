@@ -26,7 +26,7 @@ from .places import Located, Place, locate, place_of
 
 if TYPE_CHECKING:
     from ..cluster.registry import CacheRegistry
-    from ..oci.client import RegistryClient
+    from ..oci.client import Credentials, RegistryClient
     from ..oci.delete import Deleted
     from ..oci.progress import Progress
     from ..oci.pull import PullResult
@@ -60,8 +60,12 @@ class Session:
     it open for the outer one. A closed session refuses further transfers, so no port-forward is
     ever opened that nothing will close."""
 
-    def __init__(self, options: TransferOptions, *, on_start: Callable[[str], None] | None = None) -> None:
+    def __init__(self, options: TransferOptions, *, on_start: Callable[[str], None] | None = None,
+                 credentials: Credentials | None = None) -> None:
+        """``credentials``: a registry's (not a cache's, which come from its Secret), in place of
+        those of the environment (``cp`` gives each side its own)."""
         self.options = options
+        self.credentials = credentials
         self._on_start = on_start
         self._stack = ExitStack()
         self._cache: CacheRegistry | None = None
@@ -112,15 +116,18 @@ class Session:
     # -- the transfers ------------------------------------------------------------------------
 
     def pull(self, where: Located, output_dir: str = ".", *, include: Sequence[str] | None = None,
-             unpack: bool = True, concurrency: int = 4, progress: Progress | None = None) -> PullResult:
-        """The artifact's files into ``output_dir``; a missing one says which tags there are."""
+             unpack: bool = True, concurrency: int = 4, progress: Progress | None = None,
+             replace: bool = True) -> PullResult:
+        """The artifact's files into ``output_dir``; a missing one says which tags there are.
+        ``replace=False``: a file there with other content is refused (oci/pull.py)."""
         from ..oci.errors import NotFound
         from ..oci.pull import pull_artifact, tags_said
 
         with self.registry(where.place, push=False, what=f"pull {where.name}") as client:
             try:
                 return pull_artifact(client, where.reference, output_dir, include=list(include) if include else None,
-                                     unpack=unpack, concurrency=concurrency, progress=progress)
+                                     unpack=unpack, concurrency=concurrency, progress=progress,
+                                     replace_files=replace)
             except NotFound as e:
                 raise NotFound(f"{e}; {tags_said(client, where.reference)}", status=e.status, codes=e.codes) from e
 
@@ -154,6 +161,19 @@ class Session:
         with self.registry(place, push=False, what=what) as client:
             return [r for r in client.list_repositories() if is_valid_repository(r)]
 
+    def tag(self, where: Located, tags: Sequence[str]) -> tuple[str, str]:
+        """The manifest ``where`` names put under each of ``tags`` too (no blob moves): its digest
+        and media type. Every tag is checked before anything is sent."""
+        from ..oci.copy import tag_artifact
+        from ..oci.errors import InvalidReference
+        from ..oci.reference import TAG_RE, is_valid_tag
+
+        for tag in tags:
+            if not is_valid_tag(tag):
+                raise InvalidReference(f"{tag!r} cannot be a tag ({TAG_RE.pattern}); nothing was tagged")
+        with self.registry(where.place, push=True, what=f"tag {where.name}") as client:
+            return tag_artifact(client, where.reference, list(tags))
+
     def delete(self, where: Located) -> Deleted:
         """A tag (never other tags that share its manifest) or a manifest by digest."""
         from ..oci.delete import delete_artifact
@@ -177,7 +197,7 @@ class Session:
             if self._on_start is not None:
                 self._on_start(what)
             yield RegistryClient(place.registry, plain_http=options.plain_http, insecure=options.insecure,
-                                 credentials=Credentials.from_env(push=push), timeouts=options.timeouts,
+                                 credentials=self.credentials or Credentials.from_env(push=push), timeouts=options.timeouts,
                                  pool_size=pool_size)
             return
         cache = self._open_cache()

@@ -1,0 +1,95 @@
+"""Several artifacts pulled into one directory through one session (one port-forward): plain
+references into the directory itself, and a tag pattern's matches (``exp1/partial:run-*``) each
+into a subdirectory named by its tag, as a pod's pattern input pulls them (pods/patterns.py:
+the same matching, the same refusal of two inputs that would place one name).
+
+Unlike a single pull, a file already there with other content (another artifact's, or the
+user's) is not replaced unless ``force``: several artifacts in one directory must not silently
+overwrite each other's results (docs/cli.md says where this differs from the Go ``oras`` CLI).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import OrasError
+from ..pods.patterns import MatchError, first_clash, select_matches, shortfall, split_pattern
+from .places import Located
+from .session import Session
+
+if TYPE_CHECKING:
+    from ..oci.progress import Progress
+    from ..oci.pull import PullResult
+
+
+@dataclass(frozen=True)
+class Planned:
+    """Which artifacts each thing the user wrote stands for: one reference, or a pattern's tags."""
+
+    text: str
+    artifacts: tuple[Located, ...]
+    pattern: bool
+
+
+def plan(session: Session, texts: Sequence[str]) -> list[Planned]:
+    """Every reference located and every pattern's tags listed and matched, before anything is
+    pulled; a pattern that matches nothing is refused naming it."""
+    planned = []
+    for text in texts:
+        split = split_pattern(text)
+        if split is None:
+            planned.append(Planned(text, (session.locate(text),), pattern=False))
+            continue
+        repository_text, pattern = split
+        repository = session.locate(repository_text, default_tag=None)
+        try:
+            tags = select_matches(repository.name, pattern, session.tags(repository))
+        except MatchError as e:
+            raise OrasError(f"{text}: {e}") from None
+        if missing := shortfall(repository.name, pattern, tags, None):
+            raise OrasError(f"{text}: {missing}")
+        planned.append(Planned(text, tuple(Located(repository.place, repository.reference.with_tag(tag), text)
+                                           for tag in tags), pattern=True))
+    return planned
+
+
+def _refuse_clash(planned: Sequence[Planned], clash: tuple[str, int, int] | None) -> None:
+    if clash is not None:
+        name, one, other = clash
+        raise OrasError(f"{planned[one].text} and {planned[other].text} would both place {name} in the output "
+                        "directory; nothing of them was merged: pull them into different directories")
+
+
+def pull_all(session: Session, texts: Sequence[str], output_dir: str, *, force: bool = False,
+             include: Sequence[str] | None = None, unpack: bool = True, concurrency: int = 4,
+             progress: Callable[[Located], Progress | None] = lambda where: None) -> list[tuple[Located, str, PullResult]]:
+    """Each of ``texts`` pulled into ``output_dir`` (a pattern's tags into ``output_dir/TAG``),
+    the plain references first, in order; (where, the directory, what was pulled) for each. Each
+    pull is all-or-nothing; one that fails says which were pulled before it."""
+    planned = plan(session, texts)
+    matches = {index: [where.reference.tag or "" for where in p.artifacts] for index, p in enumerate(planned)
+               if p.pattern}
+    _refuse_clash(planned, first_clash(matches))
+    done: list[tuple[Located, str, PullResult]] = []
+
+    def pull(where: Located, directory: str) -> PullResult:
+        result = session.pull(where, directory, include=include, unpack=unpack, concurrency=concurrency,
+                              progress=progress(where), replace=force)
+        done.append((where, directory, result))
+        return result
+
+    try:
+        placed = {index: [f.title.split("/", 1)[0] for f in pull(p.artifacts[0], output_dir).files]
+                  for index, p in enumerate(planned) if not p.pattern}
+        _refuse_clash(planned, first_clash(matches, placed))
+        for p in planned:
+            for where in p.artifacts if p.pattern else ():
+                pull(where, os.path.join(output_dir, where.reference.tag or ""))
+    except OrasError as e:
+        if done:
+            e.args = (f"{e} (pulled before it: {', '.join(where.name for where, _, _ in done)})", *e.args[1:])
+        raise
+    return done
