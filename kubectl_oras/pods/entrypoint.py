@@ -144,7 +144,7 @@ def launcher_command(command: list[str], args: list[str], resolved: ResolvedImag
         if not argv:
             on = f" for {platform}" if platform else ""
             raise NoImageCommand(f"container {container!r}: image {resolved.image}{on} has neither ENTRYPOINT nor CMD, "
-                                 "and the container no command or args: nothing to run")
+                                 "and the container no command or args: nothing to run; set command: on the container")
         argvs[platform] = tuple(argv)
     dirs = {image.working_dir for _, image in resolved.commands}
     working_dir = (next(iter(dirs)) or None) if len(dirs) == 1 else None
