@@ -203,15 +203,20 @@ def image_name(image: str) -> ImageName:
     return ImageName(registry, repository, tag, digest)
 
 
+def _json(text: str) -> Any:
+    """The JSON value of ``text``; None when it is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def static_commands(text: str, *, where: str) -> dict[str, ImageCommand]:
     """The static entries (JSON: ``{"IMAGE": {"command": [...], "args": [...]}}``), keyed by
     ``ImageName.key``; NoImageCommand naming ``where`` and the entry that is wrong."""
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise NoImageCommand(f"{where} is not JSON: {e}") from None
+    data = _json(text)
     if not isinstance(data, dict):
-        raise NoImageCommand(f"{where} must be a JSON object of image: {{command, args}}")
+        raise NoImageCommand(f"{where} is not a JSON object of image: {{\"command\": [...], \"args\": [...]}}")
     entries = {}
     for image, entry in data.items():
         said = f"{where}: entry {image!r}"

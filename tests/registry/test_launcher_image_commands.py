@@ -143,7 +143,7 @@ def test_a_static_entry_wins_over_the_registry_and_a_registry_that_is_not_there_
 def test_a_static_map_that_is_not_json_denies_naming_the_configmap():
     static = {"kind": "ConfigMap", "metadata": {"name": STATIC_CONFIGMAP, "namespace": "sys"},
               "data": {"images.json": "busybox: [sh]"}}
-    with pytest.raises(ImageLookupFailed, match=f"ConfigMap sys/{STATIC_CONFIGMAP} key images.json is not JSON"):
+    with pytest.raises(ImageLookupFailed, match=f"ConfigMap sys/{STATIC_CONFIGMAP} key images.json is not a JSON object"):
         resolve(ImageCommands(Objects(static).get, namespace="sys"), pod("busybox"))
 
 

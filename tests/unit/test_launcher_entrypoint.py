@@ -159,7 +159,7 @@ def test_static_entries_are_keyed_as_the_runtime_names_images_and_refused_naming
         static_commands('{"busybox": {"args": ["a"]}}', where="ConfigMap x")
     with pytest.raises(NoImageCommand, match="ConfigMap x: entry 'b': command must be a list of strings"):
         static_commands('{"b": {"command": "sh -c"}}', where="ConfigMap x")
-    with pytest.raises(NoImageCommand, match="ConfigMap x is not JSON"):
+    with pytest.raises(NoImageCommand, match="ConfigMap x is not a JSON object"):
         static_commands("images: []", where="ConfigMap x")
 
 
@@ -198,3 +198,15 @@ def test_the_wrapper_runs_the_argv_of_its_nodes_platform():
     assert (done.returncode, done.stdout.splitlines()) == (0, mine)
     missing = choose(other)
     assert missing.returncode == 1 and f"linux/{goarch}" in missing.stderr and "not run" in missing.stderr
+
+
+def test_the_admission_core_denies_an_image_with_nothing_to_run_naming_the_container_and_the_image():
+    from controller.core.admission import PodToInject, inject_agent
+
+    p = pod({"name": "main", "image": "myorg/sim:v3"})
+    marked = PodToInject("uid-1", p, "ns1", ours(MARK), parse_settings(ours(MARK)))
+    assert marked.launcher_image == ("main", "myorg/sim:v3")
+    response = inject_agent(marked, agent_image="kubectl-oras:test", cache=None, image=resolved(("", ImageCommand())))
+    assert not response["response"]["allowed"]
+    assert response["response"]["status"]["message"].startswith(
+        "container 'main': image myorg/sim:v3 has neither ENTRYPOINT nor CMD")
