@@ -153,6 +153,13 @@ def launcher_command(command: list[str], args: list[str], resolved: ResolvedImag
     return LauncherCommand((), tuple(sorted(argvs.items())), working_dir)
 
 
+def looked_up_later(image: str) -> ResolvedImage:
+    """What a workload's pod template whose launcher has no command is checked with: its pods'
+    image is looked up as each pod is made, so the template stands as one whose image runs
+    something (never a patch: the template is stored as written)."""
+    return ResolvedImage(image, "", (("", ImageCommand(entrypoint=(image or "?",))),))
+
+
 def resolved_annotation(container: str, resolved: ResolvedImage) -> str:
     """RESOLVED_IMAGE_ANNOTATION's value: which container, the image as written, what it was pinned to."""
     record = {"container": container, "image": resolved.image, "pinned": resolved.pinned or None,
