@@ -12,7 +12,7 @@ from controller.runtime.image_commands import STATIC_CONFIGMAP
 from kubectl_oras.oci.client import Credentials, RegistryClient
 from kubectl_oras.pods.annotations import PREFIX
 from kubectl_oras.pods.entrypoint import RESOLVED_IMAGE_ANNOTATION
-from tests.cluster.apply import apply, new_namespace
+from tests.cluster.apply import apply, new_namespace, wait_for
 from tests.registry.test_launcher_image_commands import PASSWORD, USER, pull_secret, push_image
 from tests.support.registries import start_registry
 from tests.support.token_service import TokenService
@@ -112,3 +112,19 @@ def test_a_static_entry_serves_an_image_no_registry_answers_for(control_plane, w
     assert (main["args"], main["image"]) == (["/step", "a"], "nowhere.invalid/argo/step:v1")
     assert json.loads(r.json()["metadata"]["annotations"][RESOLVED_IMAGE_ANNOTATION])["source"] == "static"
     assert "Traceback" not in log.read_text()
+
+
+def test_a_jobs_launcher_without_command_is_allowed_and_its_pod_gets_the_images_command(control_plane, webhook,
+                                                                                         registry):
+    _, log = webhook
+    proc, _ = registry
+    ns = new_namespace(control_plane, "t")
+    apply(control_plane, {**pull_secret("regcred", proc.host, USER, PASSWORD), "apiVersion": "v1",
+                          "metadata": {"name": "regcred", "namespace": ns}})
+    template = pod("unused", f"{proc.host}/team/sim:v3", imagePullSecrets=[{"name": "regcred"}])
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "sim", "namespace": ns},
+           "spec": {"backoffLimit": 0, "template": {"metadata": {"annotations": dict(MARK)}, "spec": template["spec"]}}}
+    apply(control_plane, job)
+    found = wait_for(control_plane, f"/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3Dsim",
+                     lambda pods: bool(pods["items"]), timeout=60)["items"][0]
+    assert found["spec"]["containers"][0]["args"] == ["/bin/sim", "--default"], log.read_text()[-2000:]
