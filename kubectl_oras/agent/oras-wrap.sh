@@ -43,6 +43,8 @@ PLATFORMS
     fail "the image has no command for this node's platform, linux/$arch${variant:+/$variant} ($machine); the step was not run"
     exit 1
   fi
+  argv_nl='
+'  # a newline in a word is written as $argv_nl outside its quotes
   eval "set -- $words"
 fi
 failed() { [ "$code" = 0 ] && code=1; return 0; }  # the step succeeded, but something of ours did not

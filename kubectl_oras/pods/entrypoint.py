@@ -130,8 +130,12 @@ class LauncherCommand:
     working_dir: str | None = None
 
     def platform_lines(self) -> str:
-        """PLATFORM_ARGV_ENV's value: a line per platform, its words shell-quoted."""
-        return "\n".join(f"{platform} {shlex.join(argv)}" for platform, argv in self.per_platform)
+        """PLATFORM_ARGV_ENV's value: a line per platform, its words shell-quoted; a newline in a
+        word is written as ``$argv_nl`` outside the quotes (the wrapper sets it), so each line stays one."""
+        def quoted(word: str) -> str:
+            return shlex.quote(word).replace("\n", "'\"$argv_nl\"'")
+
+        return "\n".join(f"{platform} {' '.join(map(quoted, argv))}" for platform, argv in self.per_platform)
 
 
 def launcher_command(command: list[str], args: list[str], resolved: ResolvedImage, *, container: str) -> LauncherCommand:

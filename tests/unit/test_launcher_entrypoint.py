@@ -2,7 +2,6 @@
 the image pinned by digest, an argv per platform for an index, and the static entries."""
 
 import json
-import shlex
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from kubectl_oras.pods.entrypoint import (
     PLATFORM_ARGV_ENV,
     RESOLVED_IMAGE_ANNOTATION,
     ImageCommand,
+    LauncherCommand,
     NoImageCommand,
     ResolvedImage,
     image_command,
@@ -192,11 +192,12 @@ def test_the_wrapper_runs_the_argv_of_its_nodes_platform():
     goarch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine)
     if goarch is None:
         pytest.fail(f"this test knows the Go name of x86_64 and aarch64 only, not {machine}")
-    mine = ["/mine", "a b", "it's"]
-    other = "linux/s390x /other"
-    done = choose(f"{other}\nlinux/{goarch} {shlex.join(mine)}")
-    assert (done.returncode, done.stdout.splitlines()) == (0, mine)
-    missing = choose(other)
+    mine = ["/mine", "a b", "it's", "line\nbreak", "$HOME", "", "'"]
+    lines = LauncherCommand((), (("linux/s390x", ("/other",)), (f"linux/{goarch}", tuple(mine)))).platform_lines()
+    assert len(lines.splitlines()) == 2
+    done = choose(lines)
+    assert (done.returncode, done.stdout) == (0, "".join(f"{w}\n" for w in mine))
+    missing = choose("linux/s390x /other")
     assert missing.returncode == 1 and f"linux/{goarch}" in missing.stderr and "not run" in missing.stderr
 
 
