@@ -154,6 +154,7 @@ class ImageCommands:
         self.tags = Bounded(MAX_ENTRIES)  # (namespace, image key) -> (digest, until)
         self._static: tuple[dict[str, ImageCommand], frozenset[str], float] | None = None
         self.registry_reads = 0  # lookups that went to a registry
+        self.reading: dict[tuple[str, str], asyncio.Future[tuple[str, Commands]]] = {}  # reads under way
         self.static_entries = f"{namespace}/{STATIC_CONFIGMAP}"
 
     async def resolve(self, namespace: str, pod: dict[str, Any], container: str, image: str) -> ResolvedImage:
@@ -181,6 +182,21 @@ class ImageCommands:
         cached = self.by_digest.fetch((repository, digest)) if digest else None
         if digest and cached is not None:
             return ResolvedImage(image, name.pinned(digest), cached)
+        # The pods of a Job are made at once: one read of the registry serves every pod of the
+        # namespace that asks meanwhile (as the tag's digest is shared for TAG_TTL), and goes on
+        # for them if the first one's time runs out.
+        key = (namespace, name.key)
+        reading = self.reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(namespace, pod, name, plain_hosts))
+            self.reading[key] = reading
+            reading.add_done_callback(lambda _: self.reading.pop(key, None))
+        found, commands = await asyncio.shield(reading)
+        return ResolvedImage(image, name.pinned(found), commands)
+
+    async def _read(self, namespace: str, pod: dict[str, Any], name: ImageName,
+                    plain_hosts: frozenset[str]) -> tuple[str, Commands]:
+        repository = f"{name.registry}/{name.repository}"
         credentials: list[Credentials | None] = [Credentials(u, p) for u, p in await self._credentials(namespace, pod, name)]
         plain = name.registry.rsplit(":", 1)[0] in LOOPBACK or name.registry in plain_hosts
         self.registry_reads += 1
@@ -190,7 +206,7 @@ class ImageCommands:
         self.by_digest.keep((repository, found), commands)
         if name.digest is None:
             self.tags.keep((namespace, name.key), (found, time.monotonic() + self.tag_ttl))
-        return ResolvedImage(image, name.pinned(found), commands)
+        return found, commands
 
     async def _credentials(self, namespace: str, pod: dict[str, Any], name: ImageName) -> list[tuple[str, str]]:
         """The pull Secrets' credentials for the image's registry (a Secret or ServiceAccount that is

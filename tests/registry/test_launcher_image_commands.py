@@ -120,6 +120,20 @@ def test_a_digest_read_once_is_not_read_again_and_a_tag_is_kept_for_a_while(regi
     assert commands.registry_reads == 1
 
 
+def test_the_pods_of_a_job_made_at_once_share_one_read_of_the_registry(registry):
+    proc, _ = registry
+    commands = ImageCommands(Objects().get, namespace="sys")
+    p = pod(f"{proc.host}/img/entry:v1")
+
+    async def sixteen():
+        return await asyncio.gather(*(commands.resolve("ns", p, "main", p["spec"]["containers"][0]["image"])
+                                      for _ in range(16)))
+
+    found = asyncio.run(sixteen())
+    assert {f.commands for f in found} == {(("", ImageCommand(("/bin/entry",), (), "/work", ("PATH=/opt/bin:/bin",))),)}
+    assert commands.registry_reads == 1 and commands.reading == {}
+
+
 def test_an_image_that_is_not_there_denies_the_pod_naming_the_container_the_image_and_the_ways_out(registry):
     proc, _ = registry
     image = f"{proc.host}/img/missing:v1"
