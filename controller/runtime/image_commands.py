@@ -157,12 +157,15 @@ class ImageCommands:
         self.reading: dict[tuple[str, str], asyncio.Future[tuple[str, Commands]]] = {}  # reads under way
         self.static_entries = f"{namespace}/{STATIC_CONFIGMAP}"
 
-    async def resolve(self, namespace: str, pod: dict[str, Any], container: str, image: str) -> ResolvedImage:
-        """``image`` (of ``pod``'s launcher ``container``) resolved; ImageLookupFailed saying why and what to do."""
+    async def resolve(self, namespace: str, pod: dict[str, Any], container: str, image: str,
+                      seconds: float | None = None) -> ResolvedImage:
+        """``image`` (of ``pod``'s launcher ``container``) resolved within ``seconds`` (at most the
+        lookup's own limit); ImageLookupFailed saying why and what to do."""
+        limit = self.timeout if seconds is None else max(min(seconds, self.timeout), 0.0)
         try:
-            return await asyncio.wait_for(self._resolve(namespace, pod, image), self.timeout)
+            return await asyncio.wait_for(self._resolve(namespace, pod, image), limit)
         except TimeoutError:
-            reason: Exception = NoImageCommand(f"no answer within {self.timeout:g} s")
+            reason: Exception = NoImageCommand(f"no answer within {limit:.3g} s")
             transient = True
         except Exception as e:  # whatever it is, the pod is denied saying it: never admitted without its command
             reason, transient = e, isinstance(e, RegistryUnreachable | ClusterUnreachable)

@@ -48,11 +48,15 @@ log = logging.getLogger("kubectl_oras.webhook")
 OwnerLookup = Callable[[str, dict[str, Any]], Awaitable[dict[str, str] | None]]
 CacheLookup = Callable[[str, str], Awaitable[CacheView]]  # (namespace, name) -> what the cluster says of it
 HoldsCache = Callable[[str], bool]  # namespace -> whether it holds an OrasCache
-ImageLookup = Callable[[str, dict[str, Any], str, str], Awaitable[ResolvedImage]]  # (namespace, pod, container, image)
+# (namespace, pod, container, image, seconds left for it) -> what its image runs
+ImageLookup = Callable[[str, dict[str, Any], str, str, float], Awaitable[ResolvedImage]]
 Observer = Callable[[str, float], None]  # (outcome, seconds) of each review
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 3 * 1024 * 1024  # a pod object is at most ~1.5 MiB (etcd's limit); reviews carry it plus oldObject
 REQUEST_TIMEOUT = 10.0  # the apiserver's own default timeout for a webhook call is 10 s
+# What one pod's review may spend on its lookups (owner, cache, image), inside the 5 s the
+# webhook configuration gives the apiserver's call (webhook_configuration.py: timeout_seconds).
+REVIEW_SECONDS = 4.5
 
 
 async def no_owner_lookup(namespace: str, owner: dict[str, Any]) -> dict[str, str] | None:
@@ -130,6 +134,7 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
 
     async def review_pod(admission: RequestPayload) -> ReviewResponse:
         """The verdict, the owner's annotations and the pod's OrasCache read from the cluster."""
+        started = time.monotonic()
         owner = controlling_owner(admission.get("object"))
         owner_annotations = None
         if owner is not None:
@@ -162,7 +167,8 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
         launcher = marked.launcher_image
         if launcher is not None and lookup_image is not None:
             try:
-                image = await lookup_image(marked.namespace, marked.pod, *launcher)
+                left = REVIEW_SECONDS - (time.monotonic() - started)  # the owner's and the cache's took the rest
+                image = await lookup_image(marked.namespace, marked.pod, *launcher, left)
             except ImageLookupFailed as e:
                 return (denied(admission["uid"], str(e), code=503, reason="ServiceUnavailable") if e.transient
                         else denied(admission["uid"], str(e)))
