@@ -134,11 +134,22 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{cni / 'net.d'}"
+  # A registry's hosts.toml here (pull_over_plain_http) is read at each pull: no restart.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{r / 'certs.d'}"
 """
         path = r / "config.toml"
         r.mkdir(parents=True, exist_ok=True)
         path.write_text(config)
         return path
+
+    def pull_over_plain_http(self, host: str) -> None:
+        """Let the node's containerd pull images from ``host`` (HOST:PORT, e.g. a cache's Service)
+        over plain HTTP, as it does only for localhost unless told."""
+        directory = self.root / "containerd" / "certs.d" / host
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "hosts.toml").write_text(f'server = "http://{host}"\n\n[host."http://{host}"]\n'
+                                              '  capabilities = ["pull", "resolve"]\n')
 
     def _start_containerd(self) -> None:
         config = self._containerd_config()

@@ -7,7 +7,8 @@ annotations and the pod's OrasCache are looked up by the caller between the step
 2. ``read_pod``: the pod in it read once: its annotations merged over its owner's, its settings,
    the OrasCache to look up (``PodToInject``), or a verdict already (not a pod CREATE, not
    marked, or wrong);
-3. ``inject_agent``: the verdict for a ``PodToInject`` and what the cluster says of its cache.
+3. ``inject_agent``: the verdict for a ``PodToInject`` and what the cluster says of its cache
+   (and, for a launcher without a command, of its image: ``PodToInject.launcher_image``).
 
 ``review_pod`` runs 2 and 3 for a cache known in advance. The payloads are TypedDicts, as
 Kubernetes sends and expects them (admission.k8s.io/v1).
@@ -27,7 +28,16 @@ from typing import Any, Literal, Required, TypedDict, cast
 
 from kubectl_oras.pods.annotations import InvalidAnnotations, StepSettings, merge_owner, parse_settings, shown
 from kubectl_oras.pods.caches import CacheView
-from kubectl_oras.pods.injection import InjectionConfig, InvalidPod, check_pod, metadata_of, mutate_pod, pod_patch
+from kubectl_oras.pods.entrypoint import NoImageCommand, ResolvedImage
+from kubectl_oras.pods.injection import (
+    InjectionConfig,
+    InvalidPod,
+    check_pod,
+    launcher_image,
+    metadata_of,
+    mutate_pod,
+    pod_patch,
+)
 
 API_VERSION: Literal["admission.k8s.io/v1"] = "admission.k8s.io/v1"
 
@@ -157,6 +167,11 @@ class PodToInject:
         """The OrasCache (in ``namespace``) whose registry the pod uses; None when it names its own."""
         return None if self.settings.registry else self.settings.cache
 
+    @property
+    def launcher_image(self) -> tuple[str, str] | None:
+        """(container, image) of a launcher without a command, whose image's command is looked up."""
+        return launcher_image(self.pod, self.settings)
+
 
 def read_pod(request: RequestPayload, *, owner_annotations: dict[str, str] | None) -> PodToInject | ReviewResponse:
     """The pod of a CREATE our annotations mark (on it or on its controlling owner), or the verdict
@@ -180,18 +195,20 @@ def read_pod(request: RequestPayload, *, owner_annotations: dict[str, str] | Non
         raise MalformedReview("request.object is nested too deeply") from None
 
 
-def inject_agent(marked: PodToInject, *, agent_image: str, cache: CacheView | None) -> ReviewResponse:
+def inject_agent(marked: PodToInject, *, agent_image: str, cache: CacheView | None,
+                 image: ResolvedImage | None = None) -> ReviewResponse:
     """Allow the pod with a JSONPatch that injects the agent, or deny it with a reason.
 
-    ``cache`` is what the cluster says of ``marked.cache`` (None: the defaults). Raises
-    MalformedReview for a pod nested too deeply to handle.
+    ``cache`` is what the cluster says of ``marked.cache`` (None: the defaults); ``image`` what
+    the registry or a static entry says of the image of a launcher without a command
+    (``marked.launcher_image``). Raises MalformedReview for a pod nested too deeply to handle.
     """
     try:
         config = InjectionConfig(agent_image=agent_image, namespace=marked.namespace)
-        new, settings = mutate_pod(marked.pod, marked.values, config, cache, settings=marked.settings)
+        new, settings = mutate_pod(marked.pod, marked.values, config, cache, settings=marked.settings, image=image)
         ops = pod_patch(marked.pod, new)
         patch = json.dumps(ops, separators=(",", ":")) if ops else None
-    except (InvalidAnnotations, InvalidPod) as e:
+    except (InvalidAnnotations, InvalidPod, NoImageCommand) as e:
         return denied(marked.uid, str(e))
     except RecursionError:
         raise MalformedReview("request.object is nested too deeply") from None

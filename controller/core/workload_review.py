@@ -21,7 +21,8 @@ from typing import Any
 
 from kubectl_oras.pods.annotations import InvalidAnnotations, StepSettings, merge_owner, parse_settings
 from kubectl_oras.pods.caches import CacheView
-from kubectl_oras.pods.injection import InjectionConfig, InvalidPod, check_pod, metadata_of, mutate_pod
+from kubectl_oras.pods.entrypoint import looked_up_later
+from kubectl_oras.pods.injection import InjectionConfig, InvalidPod, check_pod, launcher_image, metadata_of, mutate_pod
 from kubectl_oras.pods.workloads import JOB_KINDS, check_completion_index, pod_templates, value_at
 
 from .admission import MalformedReview, RequestPayload, ReviewResponse, allowed, denied, namespace_of, review_response
@@ -150,8 +151,9 @@ def check_workload(marked: WorkloadToCheck, *, agent_image: str, caches: Mapping
     for template in marked.templates:
         try:
             cache = caches.get(template.cache) if template.cache is not None else None
+            launcher = launcher_image(template.pod, template.settings)  # its pods' image is read when they are made
             _, settings = mutate_pod(template.pod, template.values, config, cache, settings=template.settings,
-                                     template=True)
+                                     template=True, image=looked_up_later(launcher[1]) if launcher else None)
             check_completion_index(marked.workload, template.path, settings)
         except (InvalidAnnotations, InvalidPod) as e:
             return denied(marked.uid, f"{template.path}: {e}")

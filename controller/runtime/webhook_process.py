@@ -16,6 +16,7 @@ from kubectl_oras.kube.owners import read_owner_annotations
 
 from ..core.certificates import ServingCert, service_hosts
 from .cert_store import ensure_serving_cert, inject_ca_bundle
+from .image_commands import ImageCommands
 from .webhook_server import CacheLookup, HoldsCache, Observer, default_cache, make_app, no_caches, start_server
 
 log = logging.getLogger("kubectl_oras.webhook")
@@ -88,7 +89,8 @@ async def serve_webhook(kube: Kube, settings: WebhookSettings, *, stop: asyncio.
     _load(context, cert)
     app = make_app(agent_image=settings.agent_image,
                    lookup_owner=lambda ns, owner: read_owner_annotations(kube, ns, owner),
-                   lookup_cache=lookup_cache, holds_cache=holds_cache, observe=observe)
+                   lookup_cache=lookup_cache, holds_cache=holds_cache, observe=observe,
+                   lookup_image=ImageCommands(kube.get, namespace=settings.namespace).resolve)
     runner, _ = await start_server(app, host=settings.listen_host, port=settings.listen_port, ssl_context=context)
     log.info("serving /mutate on %s:%d", settings.listen_host, settings.listen_port)
     try:

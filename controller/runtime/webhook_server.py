@@ -25,6 +25,7 @@ from aiohttp.typedefs import Middleware
 
 from kubectl_oras.kube.errors import ObjectNotFound
 from kubectl_oras.pods.caches import CacheView
+from kubectl_oras.pods.entrypoint import ResolvedImage
 from kubectl_oras.tasks import cancel_and_wait
 
 from ..core.admission import (
@@ -40,16 +41,22 @@ from ..core.admission import (
     read_pod,
 )
 from ..core.workload_review import WorkloadToCheck, check_workload, read_workload
+from .image_commands import ImageLookupFailed
 
 log = logging.getLogger("kubectl_oras.webhook")
 
 OwnerLookup = Callable[[str, dict[str, Any]], Awaitable[dict[str, str] | None]]
 CacheLookup = Callable[[str, str], Awaitable[CacheView]]  # (namespace, name) -> what the cluster says of it
 HoldsCache = Callable[[str], bool]  # namespace -> whether it holds an OrasCache
+# (namespace, pod, container, image, seconds left for it) -> what its image runs
+ImageLookup = Callable[[str, dict[str, Any], str, str, float], Awaitable[ResolvedImage]]
 Observer = Callable[[str, float], None]  # (outcome, seconds) of each review
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 3 * 1024 * 1024  # a pod object is at most ~1.5 MiB (etcd's limit); reviews carry it plus oldObject
 REQUEST_TIMEOUT = 10.0  # the apiserver's own default timeout for a webhook call is 10 s
+# What one pod's review may spend on its lookups (owner, cache, image), inside the 5 s the
+# webhook configuration gives the apiserver's call (webhook_configuration.py: timeout_seconds).
+REVIEW_SECONDS = 4.5
 
 
 async def no_owner_lookup(namespace: str, owner: dict[str, Any]) -> dict[str, str] | None:
@@ -87,10 +94,12 @@ def body_within(timeout: float) -> Middleware:
 
 def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, lookup_cache: CacheLookup = default_cache,
              holds_cache: HoldsCache = no_caches, request_timeout: float = REQUEST_TIMEOUT,
-             observe: Observer | None = None) -> web.Application:
+             observe: Observer | None = None, lookup_image: ImageLookup | None = None) -> web.Application:
     """``observe(outcome, seconds)`` hears of every review: allowed, mutated, denied or error.
     ``holds_cache(namespace)``: where a pod whose owner cannot be read is denied rather than
-    admitted as it is (the owner's annotations may mark it for that namespace's cache)."""
+    admitted as it is (the owner's annotations may mark it for that namespace's cache).
+    ``lookup_image``: the command of a launcher without one (image_commands.py); without it such
+    a pod is denied, asking for a command."""
 
     Reviewer = Callable[[RequestPayload], Awaitable[ReviewResponse]]
 
@@ -125,6 +134,7 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
 
     async def review_pod(admission: RequestPayload) -> ReviewResponse:
         """The verdict, the owner's annotations and the pod's OrasCache read from the cluster."""
+        started = time.monotonic()
         owner = controlling_owner(admission.get("object"))
         owner_annotations = None
         if owner is not None:
@@ -153,7 +163,16 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
                 log.warning("could not read OrasCache %s/%s: %s", marked.namespace, marked.cache, e)
                 return denied(admission["uid"], f"cannot read OrasCache {marked.cache!r} in {marked.namespace} to wire "
                               f"the pod to its registry: {e}; try again", code=503, reason="ServiceUnavailable")
-        return inject_agent(marked, agent_image=agent_image, cache=cache)
+        image = None
+        launcher = marked.launcher_image
+        if launcher is not None and lookup_image is not None:
+            try:
+                left = REVIEW_SECONDS - (time.monotonic() - started)  # the owner's and the cache's took the rest
+                image = await lookup_image(marked.namespace, marked.pod, *launcher, left)
+            except ImageLookupFailed as e:
+                return (denied(admission["uid"], str(e), code=503, reason="ServiceUnavailable") if e.transient
+                        else denied(admission["uid"], str(e)))
+        return inject_agent(marked, agent_image=agent_image, cache=cache, image=image)
 
     async def review_workload(admission: RequestPayload) -> ReviewResponse:
         """The verdict on a workload's marked pod templates, the OrasCaches they name read from the cluster."""

@@ -13,6 +13,40 @@ runs="$KUBECTL_ORAS_SHARE_RUNS"
 inputs="$KUBECTL_ORAS_SHARE_INPUTS"
 note() { [ "${KUBECTL_ORAS_DEBUG:-0}" = 1 ] && echo "kubectl-oras: $*" >&2; return 0; }
 fail() { echo "kubectl-oras: $*" >&2; }
+
+# A launcher without a command whose image is an index of platforms that run different argvs: the
+# injection gave the wrapper no argv but a line per platform, "os/arch[/variant] words..." (the
+# words shell-quoted), and this node's is taken, its machine named as Go names architectures.
+if [ -n "${KUBECTL_ORAS_PLATFORM_ARGV:-}" ] && [ $# = 0 ]; then
+  machine="$("$bb" uname -m)"
+  variant=""
+  case "$machine" in
+    x86_64|amd64) arch=amd64 ;;
+    aarch64|arm64) arch=arm64 variant=v8 ;;
+    armv8*) arch=arm64 variant=v8 ;;
+    armv7*) arch=arm variant=v7 ;;
+    armv6*) arch=arm variant=v6 ;;
+    armv5*) arch=arm variant=v5 ;;
+    i?86) arch=386 ;;
+    *) arch="$machine" ;;  # ppc64le, s390x, riscv64, loong64: the same word in both
+  esac
+  words=""
+  for want in "linux/$arch/$variant" "linux/$arch"; do  # arm64's v8 is also written without a variant
+    while IFS= read -r line; do
+      [ "${line%% *}" = "$want" ] && { words="${line#* }"; break; }
+    done <<PLATFORMS
+$KUBECTL_ORAS_PLATFORM_ARGV
+PLATFORMS
+    [ -n "$words" ] && break
+  done
+  if [ -z "$words" ]; then
+    fail "the image has no command for this node's platform, linux/$arch${variant:+/$variant} ($machine); the step was not run"
+    exit 1
+  fi
+  argv_nl='
+'  # a newline in a word is written as $argv_nl outside its quotes
+  eval "set -- $words"
+fi
 failed() { [ "$code" = 0 ] && code=1; return 0; }  # the step succeeded, but something of ours did not
 
 # The paths the user gave; one that starts with '-' gets './', so that no tool reads it as an option.

@@ -15,7 +15,16 @@ from typing import Any
 import yaml
 
 from ..errors import OrasError
-from ..kube.api import MUTATING_WEBHOOK_CONFIGURATIONS, NAMESPACES, ORAS_CACHES, PODS, Kube, Resource
+from ..kube.api import (
+    CONFIG_MAPS,
+    MUTATING_WEBHOOK_CONFIGURATIONS,
+    NAMESPACES,
+    ORAS_CACHES,
+    PODS,
+    SERVICE_ACCOUNTS,
+    Kube,
+    Resource,
+)
 from ..kube.errors import ObjectNotFound
 from ..pods.pod_state import pod_trouble
 from ..release import RELEASE_IMAGE
@@ -35,7 +44,8 @@ ENDPOINT_SLICES = Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslic
 # Every kind manifests/ holds; an unknown one is a programming error caught by the unit tests.
 RESOURCES: dict[str, Resource] = {r.kind: r for r in (
     NAMESPACES,
-    Resource("v1", "ServiceAccount", "serviceaccounts"),
+    SERVICE_ACCOUNTS,
+    CONFIG_MAPS,
     Resource("v1", "Service", "services"),
     CRDS,
     Resource("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", namespaced=False),

@@ -80,6 +80,8 @@ def _segment(part: str) -> str:
 
 
 SECRETS = Resource("v1", "Secret", "secrets")
+SERVICE_ACCOUNTS = Resource("v1", "ServiceAccount", "serviceaccounts")
+CONFIG_MAPS = Resource("v1", "ConfigMap", "configmaps")
 NAMESPACES = Resource("v1", "Namespace", "namespaces", namespaced=False)
 PODS = Resource("v1", "Pod", "pods")
 PERSISTENT_VOLUME_CLAIMS = Resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims")

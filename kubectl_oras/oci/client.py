@@ -110,16 +110,19 @@ class RegistryClient:
         retry: RetryPolicy | None = None,
         pool_size: int = 8,
         name: str | None = None,
+        docker_config: bool = True,
     ) -> None:
         """``retries`` is the number of tries after the first; ``retry`` overrides it with a whole policy.
         ``name``: how messages say the registry when not by ``hostname`` (a cache reached through a
-        port-forward: ``cache lab/oras``); its repositories are then named without a host."""
+        port-forward: ``cache lab/oras``); its repositories are then named without a host.
+        ``docker_config``: without ``credentials``, use what `docker login` saved for the host (the
+        webhook, reading for pods, uses only theirs: never its own)."""
         self.hostname = hostname
         self.name = name or hostname
         self._host_in_names = name is None
         self.transport = Transport(
             hostname, plain_http=plain_http, insecure=insecure, name=name,
-            auth=AuthCache(credentials or docker_config_credentials(hostname)),
+            auth=AuthCache(credentials or (docker_config_credentials(hostname) if docker_config else None)),
             timeouts=timeouts, retry=retry or RetryPolicy(attempts=retries + 1), pool_size=pool_size,
             user_agent=f"kubectl-oras/{__version__}",
         )

@@ -34,6 +34,14 @@ from .annotations import (
     parse_settings,
 )
 from .caches import CacheView
+from .entrypoint import (
+    PLATFORM_ARGV_ENV,
+    RESOLVED_IMAGE_ANNOTATION,
+    LauncherCommand,
+    ResolvedImage,
+    launcher_command,
+    resolved_annotation,
+)
 from .share import SHARE_MOUNT, SHARE_VOLUME, Share, in_share
 from .step import (
     JOB_UID_ENV,
@@ -291,15 +299,36 @@ def _termination_log(container: dict[str, Any], field: str) -> str:
     return path
 
 
-def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: str,
-                   pulled_by_sidecar: bool) -> dict[str, Any]:
-    command = _strings(container, "command")
-    if not command:
+def launcher_image(pod: dict[str, Any], settings: StepSettings) -> tuple[str, str] | None:
+    """(container name, image) of a launcher that has no command, whose image's command the
+    webhook must look up; None when it has one (or the pod is already injected, or has no launcher
+    we can tell: the mutation then says why)."""
+    if is_injected(pod):
+        return None
+    try:
+        container = (pod.get("spec") or {})["containers"][choose_launcher(pod, settings)]
+        if _strings(container, "command"):
+            return None
+    except (InvalidAnnotations, InvalidPod, KeyError, IndexError, TypeError):
+        return None
+    image = container.get("image")
+    return str(container.get("name")), image if isinstance(image, str) else ""
+
+
+def _launcher_argv(container: dict[str, Any], command: list[str], args: list[str],
+                   image: ResolvedImage | None) -> LauncherCommand:
+    if command:
+        return LauncherCommand(tuple(command + args))
+    if image is None:
         raise InvalidAnnotations(
             f"container {container.get('name')!r} has no command, so its image's entrypoint would run and "
             "the wrapper could not; set command: (and args:) to what the image runs"
         )
-    args = _strings(container, "args")
+    return launcher_command(command, args, image, container=str(container.get("name")))
+
+
+def _wrap_launcher(container: dict[str, Any], settings: StepSettings, launcher: LauncherCommand,
+                   image: ResolvedImage | None, *, field: str, pulled_by_sidecar: bool) -> dict[str, Any]:
     old_env = _maps(container.get("env"), f"{field}.env")
     for i, e in enumerate(old_env):
         if not isinstance(e.get("name", ""), str):
@@ -307,7 +336,9 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: 
     old_mounts = _maps(container.get("volumeMounts"), f"{field}.volumeMounts")
     wrapped = dict(container)
     wrapped["command"] = [SHARE.busybox, "sh", SHARE.wrapper]
-    wrapped["args"] = command + args
+    wrapped["args"] = list(launcher.argv)
+    if image is not None and image.pinned:
+        wrapped["image"] = image.pinned  # the command read and the image run cannot drift apart
     env = [e for e in old_env if not e.get("name", "").startswith(WRAPPER_ENV_PREFIX)]
     wrapper = WrapperSettings(input_path=settings.input_path, output_path=settings.output_path,
                               output_pipe=settings.output_pipe, push=settings.output is not None, debug=settings.debug,
@@ -315,6 +346,8 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: 
                               termination_log=_termination_log(container, field),
                               verdict_wait=verdict_wait(settings.timeout))
     env += [{"name": k, "value": v} for k, v in wrapper_environment(wrapper, SHARE).items()]
+    if launcher.per_platform:
+        env.append({"name": PLATFORM_ARGV_ENV, "value": launcher.platform_lines()})
     wrapped["env"] = env
     mounts = [m for m in old_mounts if m.get("name") != SHARE_VOLUME]
     wrapped["volumeMounts"] = mounts + [{"name": SHARE_VOLUME, "mountPath": SHARE_MOUNT}]
@@ -323,14 +356,16 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings, *, field: 
 
 def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionConfig,
                cache: CacheView | None = None, *, settings: StepSettings | None = None,
-               template: bool = False) -> tuple[dict[str, Any], StepSettings]:
+               template: bool = False, image: ResolvedImage | None = None) -> tuple[dict[str, Any], StepSettings]:
     """The pod with the agent injected, and the settings it was injected with.
 
     ``values`` are our annotations without prefix (the pod's merged over its owner's); ``cache``
     what the cluster says of the pod's OrasCache (None: the defaults, for `kubectl oras inject`);
     ``settings`` those ``values`` were read into already, if they were. A pod's $(VARIABLES) are
     expanded from its own metadata; a workload's pod ``template`` is no pod yet, so its
-    variables are left for the kubelet (defined from the downward API).
+    variables are left for the kubelet (defined from the downward API). ``image``: what the
+    webhook found of the image of a launcher without a command (``launcher_image``), whose
+    command it then runs, pinned to its digest (entrypoint.py).
     Raises InvalidAnnotations or InvalidPod with a message for the user. A pod already injected is
     returned as is.
     """
@@ -343,7 +378,10 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
         settings = expand_for_pod(settings, metadata_of(pod))
     index = choose_launcher(pod, settings)
     check_names(spec, index)
-    working_dir = spec["containers"][index].get("workingDir")
+    launcher = spec["containers"][index]
+    command, args = _strings(launcher, "command"), _strings(launcher, "args")
+    argv = _launcher_argv(launcher, command, args, image)
+    working_dir = launcher.get("workingDir") or argv.working_dir  # the runtime's: the image's when none is set
     check_outside_share(settings, working_dir=working_dir if isinstance(working_dir, str) else None)
     # Shallow copies are enough: nothing below changes a nested object in place, and a deep copy
     # of the pod was half of the webhook's time per review (bench/webhook.py).
@@ -371,26 +409,34 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
         # stack's imports) overlaps the pull instead of delaying the hand-off after the step.
         agents = [push, _agent_container(PULL_CONTAINER, "pull", config, step, secrets)]
     new_spec["initContainers"] = agents + list(spec.get("initContainers") or [])
-    new_spec["containers"][index] = _wrap_launcher(spec["containers"][index], settings,
+    resolved = image if not command else None
+    new_spec["containers"][index] = _wrap_launcher(launcher, settings, argv, resolved,
                                                    field=f"spec.containers[{index}]", pulled_by_sidecar=once)
+    if resolved is not None:
+        metadata = metadata_of(new)
+        annotations = {**_map(metadata.get("annotations"), "metadata.annotations"),
+                       RESOLVED_IMAGE_ANNOTATION: resolved_annotation(str(launcher.get("name")), resolved)}
+        new["metadata"] = {**metadata, "annotations": annotations}
     new_spec["volumes"] = list(spec.get("volumes") or []) + [{"name": SHARE_VOLUME, "emptyDir": {}}]
     return new, settings
 
 
 def pod_patch(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
     """A JSONPatch from ``old`` to ``new`` for the parts mutate_pod changes (whole fields replaced,
-    and the labels it adds, each by its key)."""
+    and the labels and annotations it adds, each by its key)."""
     ops: list[dict[str, Any]] = []
     old_metadata, new_metadata = old.get("metadata") or {}, new.get("metadata") or {}
-    old_labels, new_labels = old_metadata.get("labels"), new_metadata.get("labels") or {}
     if "metadata" not in old:
         ops.append({"op": "add", "path": "/metadata", "value": new_metadata})
-    elif not isinstance(old_labels, dict):
-        if new_labels:
-            ops.append({"op": "add", "path": "/metadata/labels", "value": new_labels})
     else:
-        ops += [{"op": "add", "path": "/metadata/labels/" + key.replace("~", "~0").replace("/", "~1"), "value": value}
-                for key, value in new_labels.items() if old_labels.get(key) != value]
+        for field in ("labels", "annotations"):
+            old_map, new_map = old_metadata.get(field), new_metadata.get(field) or {}
+            if not isinstance(old_map, dict):
+                if new_map:
+                    ops.append({"op": "add", "path": f"/metadata/{field}", "value": new_map})
+            else:
+                ops += [{"op": "add", "path": f"/metadata/{field}/" + key.replace("~", "~0").replace("/", "~1"),
+                         "value": value} for key, value in new_map.items() if old_map.get(key) != value]
     old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
     for field in ("initContainers", "containers", "volumes"):
         if old_spec.get(field) == new_spec.get(field):

@@ -11,6 +11,7 @@ from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
+from kubectl_oras.pods.entrypoint import PLATFORM_ARGV_ENV, LauncherCommand
 from tests.agent.protocol import LocalPod, wait_for
 from tests.support.net import free_port
 from tests.support.trees import make_tree, snapshot
@@ -199,3 +200,16 @@ def test_a_launcher_running_as_another_user_gets_its_inputs_and_pushes(client, a
     finally:
         pod.cleanup()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_launcher_given_an_argv_per_platform_runs_its_own_through_the_whole_wrapper(pod, monkeypatch):
+    """A launcher without a command whose image's platforms differ (docs/pod-protocol.md): the
+    wrapper gets no argv but a line per platform, and runs the one of the machine it runs on."""
+    goarch = {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine]
+    printer = (sys.executable, "-c", "import json,sys; print(json.dumps(sys.argv[1:]))")
+    lines = LauncherCommand((), (("linux/s390x", ("/not/this/one",)), (f"linux/{goarch}", (*printer, *ARGV))))
+    monkeypatch.setenv(PLATFORM_ARGV_ENV, lines.platform_lines())
+    assert pod.init().returncode == 0
+    code, out, err = pod.run_step()
+    assert code == 0, err
+    assert json.loads(out) == ARGV

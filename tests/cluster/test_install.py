@@ -18,7 +18,7 @@ def test_kubectl_apply_k_manifests_is_accepted_whole(control_plane):
                               check=True).stdout
     kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(rendered) if doc)
     assert set(kinds) == {"Namespace", "ServiceAccount", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
-                          "Role", "RoleBinding", "Deployment", "PodDisruptionBudget", "Service",
+                          "Role", "RoleBinding", "ConfigMap", "Deployment", "PodDisruptionBudget", "Service",
                           "MutatingWebhookConfiguration"}
     # A dry run does not create the namespace the other objects go in: it must exist already.
     apply(control_plane, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubectl-oras-system"}})

@@ -26,7 +26,7 @@ def test_render_follows_the_kustomization_and_sets_the_image_everywhere():
     kustomization = yaml.safe_load((manifest_dir() / "kustomization.yaml").read_text())
     docs = render("mirror.example.com/kubectl-oras:9")
     assert docs[0]["kind"] == "Namespace" and docs[-1]["kind"] == "MutatingWebhookConfiguration"
-    assert len(kustomization["resources"]) == 8 and all(d["kind"] in RESOURCES for d in docs)
+    assert len(kustomization["resources"]) == 9 and all(d["kind"] in RESOURCES for d in docs)
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "mirror.example.com/kubectl-oras:9"

@@ -174,3 +174,11 @@ def test_the_caches_to_look_up_are_each_named_once():
                  ({**MARK, PREFIX + "registry": "r.example:5000"}, None))
     marked = read_workload(request(obj))
     assert isinstance(marked, WorkloadToCheck) and marked.caches == ["b", "oras"]
+
+
+def test_a_job_whose_launcher_has_no_command_is_allowed_its_pods_image_is_looked_up_when_they_are_made():
+    no_command = job(template_annotations=MARK)
+    del no_command["spec"]["template"]["spec"]["containers"][0]["command"]
+    marked = read_workload(request(no_command))
+    assert isinstance(marked, WorkloadToCheck)
+    assert check_workload(marked, agent_image="img", caches={})["response"] == {"uid": "u-1", "allowed": True}

@@ -264,3 +264,41 @@ async def test_validate_answers_workloads_without_a_patch_and_a_cache_it_cannot_
     assert answers["missing"]["status"]["message"].startswith("spec.template: no OrasCache named 'missing'")
     assert answers["here"] == {"uid": "here", "allowed": True}
     assert seen == ["allowed", "denied", "allowed"]
+
+
+async def test_a_launcher_without_command_is_looked_up_in_the_time_the_other_lookups_left():
+    """The owner's lookup took 1.5 s of the review's 4.5: the image's gets what is left, and its
+    failure denies the pod with its message (503 when trying again may help)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from controller.runtime.image_commands import ImageLookupFailed
+    from controller.runtime.webhook_server import REVIEW_SECONDS, make_app
+
+    async def lookup_owner(namespace, owner):
+        await asyncio.sleep(1.5)
+        return {}
+
+    given = []
+
+    async def lookup_image(namespace, pod, container, image, seconds):
+        given.append((container, image, seconds))
+        raise ImageLookupFailed(f"container {container!r}: {image} could not be read", transient=image == "slow")
+
+    app = make_app(agent_image="img", lookup_owner=lookup_owner, lookup_image=lookup_image)
+
+    def review(image):
+        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": image, "operation": "CREATE", "kind": {"kind": "Pod"}, "namespace": "lab",
+                            "object": {"metadata": {"annotations": {PREFIX + "output-uri": "a/b:c",
+                                                                    PREFIX + "output-path": "out"},
+                                                    "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
+                                                                         "name": "j", "uid": "u", "controller": True}]},
+                                       "spec": {"containers": [{"name": "c", "image": image}]}}}}
+
+    async with TestClient(TestServer(app)) as client:
+        answers = [(await (await client.post("/mutate", json=review(image))).json())["response"]
+                   for image in ("slow", "private")]
+    assert [(c, i) for c, i, _ in given] == [("c", "slow"), ("c", "private")]
+    assert all(REVIEW_SECONDS - 1.5 - 0.5 < seconds <= REVIEW_SECONDS - 1.5 for _, _, seconds in given)
+    assert [(a["allowed"], a["status"]["code"]) for a in answers] == [(False, 503), (False, 400)]
+    assert answers[1]["status"]["message"] == "container 'c': private could not be read"
