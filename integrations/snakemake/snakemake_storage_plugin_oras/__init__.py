@@ -4,8 +4,8 @@ port-forward for the whole run). docs/snakemake.md says how to use it; ``mapping
 artifact each file is.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: Snakemake reads the settings' field types at run
+# time (a bool is a flag), and takes Optional[X], never X | None.
 import atexit
 import datetime as _dt
 import os
@@ -14,7 +14,7 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_storage_plugins.common import Operation
@@ -46,20 +46,20 @@ class StorageProviderSettings(StorageProviderSettingsBase):
     cache: str = field(default="oras", metadata={
         "help": "The OrasCache that holds the workflow's files (reached through one port-forward).",
     })
-    namespace: str | None = field(default=None, metadata={
+    namespace: Optional[str] = field(default=None, metadata={  # noqa: UP045
         "help": "The cache's namespace (default: the kubeconfig context's).",
     })
-    registry: str | None = field(default=None, metadata={
+    registry: Optional[str] = field(default=None, metadata={  # noqa: UP045
         "help": "A registry HOST:PORT to use instead of a cache.",
     })
     plain_http: bool = field(default=False, metadata={
         "help": "Talk HTTP, not HTTPS, to --storage-oras-registry.",
     })
-    username: str | None = field(default=None, metadata={
+    username: Optional[str] = field(default=None, metadata={  # noqa: UP045
         "help": "The registry's user (else ORAS_USER). Only through its environment variable.",
         "env_var": True,
     })
-    password: str | None = field(default=None, metadata={
+    password: Optional[str] = field(default=None, metadata={  # noqa: UP045
         "help": "The registry's password (else ORAS_PASS). Only through its environment variable.",
         "env_var": True,
     })
@@ -217,15 +217,14 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):
                 pulled = self.provider.transfers().pull(self.artifact.reference, staging)
             except kubectl_oras.OrasError as e:
                 raise self._failed("cannot retrieve", e) from None
-            titles = {f.title.split("/")[0] for f in pulled.files}
-            if len(titles) != 1:
+            if len(pulled.files) != 1:
                 raise WorkflowError(f"{self.query} ({self.artifact.reference} in {self.provider.where}) holds "
-                                    f"{len(titles)} files or directories, not one")
+                                    f"{len(pulled.files)} files or directories, not one")
             if local.is_dir() and not local.is_symlink():
                 shutil.rmtree(local)
             elif local.exists() or local.is_symlink():
                 local.unlink()
-            os.replace(os.path.join(staging, titles.pop()), local)
+            os.replace(pulled.files[0].path, local)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -236,7 +235,9 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):
         microsecond (Snakemake compares the times of inputs and outputs)."""
         now = format_rfc3339(_dt.datetime.now(_dt.UTC), microseconds=True)
         try:
-            self.provider.transfers().push(self.artifact.reference, [str(self.local_path())],
+            # An absolute path: the layer's title is the file's own name (a relative one would keep
+            # Snakemake's .snakemake/storage/... in it), which `kubectl oras pull` writes.
+            self.provider.transfers().push(self.artifact.reference, [os.path.abspath(self.local_path())],
                                            annotations={ANNOTATION_CREATED: now})
         except kubectl_oras.OrasError as e:
             raise self._failed("cannot store", e) from None
