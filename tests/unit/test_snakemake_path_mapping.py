@@ -84,3 +84,14 @@ def test_tags_and_directories_not_written_by_the_plugin_are_refused_on_reading()
         file_name("a_zz")
     with pytest.raises(UnmappablePath, match="not a directory written by this plugin"):
         directory_name("a__xyz")
+
+
+def test_the_table_in_docs_snakemake_md_is_what_the_plugin_does():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "snakemake.md").read_text()
+    rows = [line.split("|")[1:3] for line in doc.splitlines() if line.startswith("| `") and "my-workflow/" in line]
+    assert len(rows) == 4
+    for file, artifact in rows:
+        path = file.strip().split("`")[1]
+        assert artifact_of(f"oras://my-workflow/{path}").reference == artifact.strip().strip("`")
