@@ -6,6 +6,7 @@ artifact each file is.
 
 # No ``from __future__ import annotations`` here: Snakemake reads the settings' field types at run
 # time (a bool is a flag), and takes Optional[X], never X | None.
+import asyncio
 import atexit
 import datetime as _dt
 import os
@@ -170,7 +171,8 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):
             return
         repository = self.artifact.repository
         try:
-            found = self.provider.transfers().artifacts(repository)
+            # In a thread: Snakemake runs the inventories of many directories at once.
+            found = await asyncio.to_thread(self.provider.transfers().artifacts, repository)
         except kubectl_oras.OrasError as e:
             raise self._failed("cannot list", e) from None
         for described in found:
