@@ -38,7 +38,7 @@ def prefix() -> str:
     return f"run-{os.getpid()}-{next(_runs)}"
 
 
-def put_inputs(host: str, prefix: str, tmp_path: Path, names=INPUTS) -> None:
+def put_inputs(host: str, prefix: str, tmp_path: Path, names=tuple(INPUTS)) -> None:
     """The workflow's inputs, pushed as docs/snakemake.md says (one artifact each)."""
     source = tmp_path / "inputs"
     source.mkdir(exist_ok=True)
@@ -48,15 +48,20 @@ def put_inputs(host: str, prefix: str, tmp_path: Path, names=INPUTS) -> None:
             oras.push(f"{prefix}/data:{name.replace(' ', '_20')}", [str(source / name)])
 
 
-def snakemake(host: str, prefix: str, workdir: Path, *extra: str) -> subprocess.CompletedProcess:
+def run_example(prefix: str, workdir: Path, storage: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The example workflow, on this machine, with ``storage`` (the plugin's settings) and ``env``."""
     workdir.mkdir(exist_ok=True)
-    env = dict(os.environ, SNAKEMAKE_STORAGE_ORAS_USERNAME=USER, SNAKEMAKE_STORAGE_ORAS_PASSWORD=PASSWORD)
-    env.pop("ORAS_USER", None), env.pop("ORAS_PASS", None)
+    environment = {k: v for k, v in os.environ.items() if k not in ("ORAS_USER", "ORAS_PASS")} | env
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--default-storage-provider", "oras",
-         "--default-storage-prefix", f"oras://{prefix}", "--storage-oras-registry", host, "--storage-oras-plain-http",
-         "-j", "2", *extra],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+         "--default-storage-prefix", f"oras://{prefix}", *storage, "-j", "2"],
+        cwd=workdir, env=environment, capture_output=True, text=True, timeout=600)
+
+
+def snakemake(host: str, prefix: str, workdir: Path) -> subprocess.CompletedProcess:
+    """The example against the registry ``host``, its credentials as Snakemake's env_var settings."""
+    return run_example(prefix, workdir, ["--storage-oras-registry", host, "--storage-oras-plain-http"],
+                       {"SNAKEMAKE_STORAGE_ORAS_USERNAME": USER, "SNAKEMAKE_STORAGE_ORAS_PASSWORD": PASSWORD})
 
 
 def jobs_run(result: subprocess.CompletedProcess) -> dict[str, int]:
@@ -84,6 +89,8 @@ def test_the_example_runs_then_is_up_to_date_then_reruns_only_what_an_input_chan
     second = snakemake(secured.host, prefix, tmp_path / "work")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Nothing to be done" in second.stderr
+    logs = "".join(p.read_text() for p in (tmp_path / "work" / ".snakemake" / "log").glob("*.log"))
+    assert "Nothing to be done" in logs and PASSWORD not in logs  # Snakemake's own log holds no credential
 
     put_inputs(secured.host, prefix, tmp_path, names=["Alpha Reads.txt"])  # "touched": pushed again, newer
     third = snakemake(secured.host, prefix, tmp_path / "work")
