@@ -90,9 +90,11 @@ RULES = (
     Rule("localcluster", project=("kubectl_oras.release", "controller.core.certificates", "localcluster"),
          third_party=("requests", "yaml", "cryptography")),
     # A distribution of its own (integrations/snakemake/): the Python API, and of the engine only
-    # the description it reads, its errors and the manifest's annotation names.
+    # the description it reads, its errors and the manifest's annotation names; the cache's host
+    # and where kubectl looks for a kubeconfig (in a pod, it reaches the cache directly).
     Rule("snakemake_storage_plugin_oras", project=("kubectl_oras", "kubectl_oras.oci.describe", "kubectl_oras.oci.errors",
-                                                   "kubectl_oras.oci.manifest", "snakemake_storage_plugin_oras"),
+                                                   "kubectl_oras.oci.manifest", "kubectl_oras.orascache",
+                                                   "kubectl_oras.kube.kubeconfig_files", "snakemake_storage_plugin_oras"),
          third_party=("snakemake_interface_common", "snakemake_interface_storage_plugins")),
 )
 # Each top-level package of the project, and the folder it is in.

@@ -40,6 +40,7 @@ from kubectl_oras.oci.manifest import ANNOTATION_CREATED, DIRECTORY_MEDIA_TYPE
 from kubectl_oras.times import format_rfc3339
 
 from .mapping import SCHEME, Artifact, UnmappablePath, artifact_of, directory_component, path_of, query_of
+from .reach import registry_in_pod
 
 
 @dataclass
@@ -73,12 +74,18 @@ class StorageProvider(StorageProviderBase):
         if self.settings is None:
             self.settings = StorageProviderSettings()
 
+        # In a pod of the cluster, the cache is reached at its Service (reach.py).
+        self._in_pod = None if self.settings.registry else registry_in_pod(
+            cache=self.settings.cache, namespace=self.settings.namespace, environ=os.environ)
+
     @property
     def where(self) -> str:
         """The cache or registry, as messages name it."""
         settings = self.settings
         if settings.registry:
             return f"registry {settings.registry}"
+        if self._in_pod:
+            return f"cache {settings.cache} at {self._in_pod}"
         return f"cache {settings.namespace + '/' if settings.namespace else ''}{settings.cache}"
 
     def transfers(self) -> Any:
@@ -86,9 +93,10 @@ class StorageProvider(StorageProviderBase):
         with self._lock:
             if self._transfers is None:
                 s = self.settings
+                registry = s.registry or self._in_pod
                 self._transfers = kubectl_oras.session(
-                    cache=s.cache, namespace=s.namespace, registry=s.registry, plain_http=s.plain_http,
-                    username=s.username, password=s.password)
+                    cache=s.cache, namespace=s.namespace, registry=registry,
+                    plain_http=s.plain_http or self._in_pod is not None, username=s.username, password=s.password)
                 atexit.register(self._transfers.close)
             return self._transfers
 
