@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.cli.test_snakemake_workflow import INPUTS, jobs_run, run_example
-from tests.cluster.apply import new_namespace
+from tests.cluster.apply import apply, new_namespace
 from tests.e2e.test_workflow_on_a_node import cluster, orascache  # noqa: F401 - the fixture
 
 REPORT = "Alpha\t2\nbeta\t1\ntotal\t3\nAlpha Upper.txt\nbeta Upper.txt\n"
@@ -47,3 +47,15 @@ def test_the_example_keeps_every_file_in_the_cache_and_its_report_pulls_byte_for
     pulled = kubectl_oras("pull", "example/report:Summary_20Report.txt", "-o", "out", "-n", ns, cp=cp, cwd=tmp_path)
     assert pulled.returncode == 0, pulled.stderr
     assert (tmp_path / "out" / "Summary Report.txt").read_bytes() == REPORT.encode()
+
+
+def test_a_cache_that_is_not_ready_ends_the_run_naming_the_file_and_the_cache(lab, tmp_path):
+    cp, ns = lab
+    apply(cp, {"apiVersion": "cache.converged-computing.github.io/v1alpha1", "kind": "OrasCache",
+               "metadata": {"name": "stuck", "namespace": ns}, "spec": {"image": "registry.invalid/none:1"}})
+    result = run_example("example", tmp_path / "work", ["--storage-oras-cache", "stuck", "--storage-oras-namespace", ns],
+                         {"KUBECONFIG": str(cp.kubeconfig)})
+    assert result.returncode != 0
+    said = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith("cannot ")]
+    assert said and "oras://example/" in said[0] and f"cache {ns}/stuck" in said[0] and "not ready" in said[0], \
+        result.stderr[-3000:]
