@@ -21,6 +21,7 @@ from .transfers.options import DEFAULT_CACHE, TransferOptions
 from .transfers.session import Session
 
 if TYPE_CHECKING:
+    from .oci.client import Credentials
     from .oci.delete import Deleted
     from .oci.describe import Artifact
     from .oci.pull import PullResult
@@ -65,8 +66,8 @@ class Transfers:
     Its ``pull``, ``push`` and ``tags`` are the module's, without the cache and cluster arguments;
     ``artifact``, ``artifacts`` and ``delete`` are the session's own."""
 
-    def __init__(self, options: TransferOptions) -> None:
-        self._session = Session(options)
+    def __init__(self, options: TransferOptions, credentials: Credentials | None = None) -> None:
+        self._session = Session(options, credentials=credentials)
 
     def __enter__(self) -> Transfers:
         self._session.__enter__()
@@ -128,10 +129,13 @@ def session(*, cache: str = DEFAULT_CACHE, namespace: str | None = None, registr
     """
     if bool(username) != bool(password):
         raise OrasError("give both username and password for the registry, or neither")
-    credentials = (username, password) if username and password else None
+    credentials = None
+    if username and password:
+        from .oci.auth import Credentials
+
+        credentials = Credentials(username, password)
     return Transfers(TransferOptions(registry=registry, default_cache=cache, plain_http=plain_http, insecure=insecure,
-                                     kubeconfig=kubeconfig, context=context, namespace=namespace,
-                                     credentials=credentials))
+                                     kubeconfig=kubeconfig, context=context, namespace=namespace), credentials)
 
 
 def pull(reference: str, output_dir: str = ".", *, cache: str = DEFAULT_CACHE, namespace: str | None = None,

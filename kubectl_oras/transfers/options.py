@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..durations import positive_duration
 from ..errors import OrasError
@@ -41,9 +41,6 @@ class TransferOptions:
     kubeconfig: str | None = None
     context: str | None = None
     namespace: str | None = None
-    # (user, password) for a registry, given by a program (the Python API) instead of ORAS_USER /
-    # ORAS_PASS; a cache's come from its Secret.
-    credentials: tuple[str, str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.cache is not None and self.registry:

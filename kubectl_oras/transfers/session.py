@@ -26,7 +26,7 @@ from .places import Located, Place, locate, place_of
 
 if TYPE_CHECKING:
     from ..cluster.registry import CacheRegistry
-    from ..oci.client import RegistryClient
+    from ..oci.client import Credentials, RegistryClient
     from ..oci.delete import Deleted
     from ..oci.describe import Artifact
     from ..oci.progress import Progress
@@ -61,8 +61,12 @@ class Session:
     it open for the outer one. A closed session refuses further transfers, so no port-forward is
     ever opened that nothing will close."""
 
-    def __init__(self, options: TransferOptions, *, on_start: Callable[[str], None] | None = None) -> None:
+    def __init__(self, options: TransferOptions, *, on_start: Callable[[str], None] | None = None,
+                 credentials: Credentials | None = None) -> None:
+        """``credentials``: a registry's (not a cache's, which come from its Secret), in place of
+        those of the environment (``cp`` gives each side its own)."""
         self.options = options
+        self.credentials = credentials
         self._on_start = on_start
         self._stack = ExitStack()
         self._cache: CacheRegistry | None = None
@@ -200,9 +204,8 @@ class Session:
                 self._refuse_if_closed()
             if self._on_start is not None:
                 self._on_start(what)
-            given = Credentials(*options.credentials) if options.credentials else None
             yield RegistryClient(place.registry, plain_http=options.plain_http, insecure=options.insecure,
-                                 credentials=given or Credentials.from_env(push=push), timeouts=options.timeouts,
+                                 credentials=self.credentials or Credentials.from_env(push=push), timeouts=options.timeouts,
                                  pool_size=pool_size)
             return
         cache = self._open_cache()

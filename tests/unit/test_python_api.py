@@ -72,5 +72,5 @@ def test_a_session_takes_a_registrys_user_and_password_together_or_not_at_all():
     with pytest.raises(kubectl_oras.OrasError, match="give both username and password"):
         kubectl_oras.session(registry="localhost:5000", username="u")
     session = kubectl_oras.session(registry="localhost:5000", username="u", password="Pa55-secret")
-    assert "Pa55-secret" not in repr(session._session.options)  # never shown
-    assert session._session.options.credentials == ("u", "Pa55-secret")
+    assert "Pa55-secret" not in repr(session._session.credentials)  # never shown
+    assert (session._session.credentials.username, session._session.credentials.password) == ("u", "Pa55-secret")
