@@ -21,6 +21,9 @@ from .transfers.options import DEFAULT_CACHE, TransferOptions
 from .transfers.session import Session
 
 if TYPE_CHECKING:
+    from .oci.client import Credentials
+    from .oci.delete import Deleted
+    from .oci.describe import Artifact
     from .oci.pull import PullResult
     from .oci.push import PushResult
 
@@ -60,10 +63,11 @@ def annotate(manifest: Mapping[str, Any], *, output: str | None = None, output_p
 class Transfers:
     """Transfers to one cache (or registry), through one port-forward opened on first use and
     closed at the end of the ``with`` block: ``with kubectl_oras.session(namespace="lab") as oras:``.
-    Its ``pull``, ``push`` and ``tags`` are the module's, without the cache and cluster arguments."""
+    Its ``pull``, ``push`` and ``tags`` are the module's, without the cache and cluster arguments;
+    ``artifact``, ``artifacts`` and ``delete`` are the session's own."""
 
-    def __init__(self, options: TransferOptions) -> None:
-        self._session = Session(options)
+    def __init__(self, options: TransferOptions, credentials: Credentials | None = None) -> None:
+        self._session = Session(options, credentials=credentials)
 
     def __enter__(self) -> Transfers:
         self._session.__enter__()
@@ -92,10 +96,25 @@ class Transfers:
         """See ``kubectl_oras.tags``."""
         return self._session.tags(self._session.locate(repository, default_tag=None))
 
+    def artifact(self, reference: str) -> Artifact:
+        """What the tag ``reference`` holds, from its manifest alone (no file is fetched):
+        ``.created`` (an aware datetime, None when it says no time), ``.digest``, ``.layers``,
+        ``.annotations``. A missing one raises ``NotFound``."""
+        return self._session.artifact(self._session.locate(reference, default_tag=None))
+
+    def artifacts(self, repository: str) -> list[Artifact]:
+        """``artifact`` for every tag of ``repository``: one listing, the manifests read side by
+        side; an empty list for a repository that does not exist."""
+        return self._session.artifacts(self._session.locate(repository, default_tag=None))
+
+    def delete(self, reference: str) -> Deleted:
+        """Delete the tag ``reference`` (never another tag that shares its manifest)."""
+        return self._session.delete(self._session.locate(reference, default_tag=None))
+
 
 def session(*, cache: str = DEFAULT_CACHE, namespace: str | None = None, registry: str | None = None,
             kubeconfig: str | None = None, context: str | None = None, plain_http: bool = False,
-            insecure: bool = False) -> Transfers:
+            insecure: bool = False, username: str | None = None, password: str | None = None) -> Transfers:
     """Many transfers through one port-forward (each module-level call opens its own, in about half
     a second)::
 
@@ -105,10 +124,18 @@ def session(*, cache: str = DEFAULT_CACHE, namespace: str | None = None, registr
             oras.tags("metric/hwloc")
 
     The arguments are the module functions' (``cache``, or a ``registry``; a reference that names
-    its own ``HOST:PORT/`` goes there). Nothing is opened until the first transfer.
+    its own ``HOST:PORT/`` goes there). ``username`` and ``password`` (both or neither) are a
+    registry's, in place of ORAS_USER / ORAS_PASS. Nothing is opened until the first transfer.
     """
+    if bool(username) != bool(password):
+        raise OrasError("give both username and password for the registry, or neither")
+    credentials = None
+    if username and password:
+        from .oci.auth import Credentials
+
+        credentials = Credentials(username, password)
     return Transfers(TransferOptions(registry=registry, default_cache=cache, plain_http=plain_http, insecure=insecure,
-                                     kubeconfig=kubeconfig, context=context, namespace=namespace))
+                                     kubeconfig=kubeconfig, context=context, namespace=namespace), credentials)
 
 
 def pull(reference: str, output_dir: str = ".", *, cache: str = DEFAULT_CACHE, namespace: str | None = None,

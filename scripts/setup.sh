@@ -33,5 +33,12 @@ if ! installed 2>/dev/null; then
 fi
 
 if [[ "${1:-}" == "--tests" ]]; then
+  # The Snakemake storage plugin is a distribution of its own (integrations/snakemake): built as its
+  # wheel and installed, with the Snakemake it is tested against, every run (a few seconds).
+  python3 -m pip install -q --disable-pip-version-check -r integrations/snakemake/requirements-ci.txt >&2
+  wheels=$(mktemp -d)
+  python3 -m pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation integrations/snakemake -w "$wheels" >&2
+  python3 -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$wheels"/snakemake_storage_plugin_oras-*.whl >&2
+  rm -rf "$wheels" integrations/snakemake/build integrations/snakemake/*.egg-info
   bash localcluster/build.sh >&2
 fi

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..cluster.registry import CacheRegistry
     from ..oci.client import Credentials, RegistryClient
     from ..oci.delete import Deleted
+    from ..oci.describe import Artifact
     from ..oci.progress import Progress
     from ..oci.pull import PullResult
     from ..oci.push import PushResult
@@ -152,6 +153,29 @@ class Session:
             raise InvalidReference(f"{where.text!r}: give a repository without a tag or digest")
         with self.registry(where.place, push=False, what=f"list tags of {where.name}") as client:
             return client.list_tags(ref.repository)
+
+    def artifact(self, where: Located) -> Artifact:
+        """What a tag holds, from its manifest alone: created, digest, layers (oci/describe.py)."""
+        from ..oci.describe import describe_artifact
+        from ..oci.errors import InvalidReference
+
+        ref = where.reference
+        if not ref.tag or ref.digest:
+            raise InvalidReference(f"{where.text!r}: give a tag (repo:tag)")
+        with self.registry(where.place, push=False, what=f"read {where.name}") as client:
+            return describe_artifact(client, ref.repository, ref.tag)
+
+    def artifacts(self, where: Located) -> list[Artifact]:
+        """Every tag of a repository (``where`` located with no default tag) described: one listing,
+        the manifests read side by side; none for a repository that does not exist."""
+        from ..oci.describe import describe_repository
+        from ..oci.errors import InvalidReference
+
+        ref = where.reference
+        if ref.tag or ref.digest:
+            raise InvalidReference(f"{where.text!r}: give a repository without a tag or digest")
+        with self.registry(where.place, push=False, what=f"describe {where.name}") as client:
+            return describe_repository(client, ref.repository)
 
     def repositories(self, place: Place) -> list[str]:
         """The repositories in a registry, those that are valid names."""

@@ -94,6 +94,19 @@ WHERE: dict[tuple[str, str], str] = {
         "tests/packaging/release.py runs scripts/release.sh",
     ("docs/python-api.md", "import os"): PYTHON_API,
     ("docs/python-api.md", "import kubectl_oras"): LOCAL_CLUSTER,
+    ("docs/snakemake.md", "pip install ./integrations/snakemake"):
+        "not runnable here: it would install into this machine's Python; scripts/setup.sh --tests builds the same "
+        "directory as its wheel and installs it",
+    ("docs/snakemake.md", "snakemake --default-storage-provider oras --default-storage-prefix oras://my-workflow "
+                          "--storage-oras-cache oras --storage-oras-namespace lab -j 4"):
+        "not runnable here: a cache in a cluster; tests/cli/test_snakemake_workflow.py runs the same command with "
+        "--storage-oras-registry against a registry on loopback",
+    ("docs/snakemake.md", 'kubectl oras push my-workflow/data:Alpha_20Reads.txt "Alpha Reads.txt" -n lab'):
+        "not runnable here: a cache in a cluster; tests/cli/test_snakemake_workflow.py pushes the example's inputs "
+        "under these names (put_inputs)",
+    ("docs/snakemake.md", "kubectl oras pull my-workflow/merged:All_20Counts_2bTotal.tsv -o data -n lab"):
+        "not runnable here: a cache in a cluster and a finished run; tests/cli/test_snakemake_workflow.py pulls a "
+        "run's files the same way",
     ("docs/retention.md", 'kubectl annotate orascache/oras cache.converged-computing.github.io/run-retention="$(date +%s)" '
                           "--overwrite"): LOCAL_CLUSTER,
 }

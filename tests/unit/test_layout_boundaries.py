@@ -89,8 +89,18 @@ RULES = (
     # project image is loaded under the name `kubectl oras install` gives it, kubectl-oras:VERSION).
     Rule("localcluster", project=("kubectl_oras.release", "controller.core.certificates", "localcluster"),
          third_party=("requests", "yaml", "cryptography")),
+    # A distribution of its own (integrations/snakemake/): the Python API, and of the engine only
+    # the description it reads, its errors and the manifest's annotation names; the cache's host
+    # and where kubectl looks for a kubeconfig (in a pod, it reaches the cache directly).
+    Rule("snakemake_storage_plugin_oras", project=("kubectl_oras", "kubectl_oras.oci.describe", "kubectl_oras.oci.errors",
+                                                   "kubectl_oras.oci.manifest", "kubectl_oras.orascache",
+                                                   "kubectl_oras.kube.kubeconfig_files", "snakemake_storage_plugin_oras"),
+         third_party=("snakemake_interface_common", "snakemake_interface_storage_plugins")),
 )
-PROJECT = ("kubectl_oras", "controller", "localcluster")
+# Each top-level package of the project, and the folder it is in.
+FOLDERS = {"kubectl_oras": REPO / "kubectl_oras", "controller": REPO / "controller", "localcluster": REPO / "localcluster",
+           "snakemake_storage_plugin_oras": REPO / "integrations" / "snakemake" / "snakemake_storage_plugin_oras"}
+PROJECT = tuple(FOLDERS)
 
 
 def _within(name: str, prefix: str) -> bool:
@@ -141,9 +151,9 @@ def violations(module: str, imported: list[str]) -> list[str]:
 
 def project_modules() -> list[tuple[str, Path]]:
     out = []
-    for root in PROJECT:
-        for path in sorted((REPO / root).rglob("*.py")):
-            parts = list(path.relative_to(REPO).with_suffix("").parts)
+    for root, folder in FOLDERS.items():
+        for path in sorted(folder.rglob("*.py")):
+            parts = [root, *path.relative_to(folder).with_suffix("").parts]
             if parts[-1] == "__init__":
                 parts.pop()
             out.append((".".join(parts), path))
@@ -199,6 +209,9 @@ def test_every_module_imports_only_what_its_folder_may(module, path):
     ("kubectl_oras.cluster.install", "from .. import RELEASE_IMAGE", "kubectl_oras"),
     ("localcluster.__main__", "from kubectl_oras import __version__", "kubectl_oras"),
     ("kubectl_oras.release", "from .errors import OrasError", "kubectl_oras.errors"),
+    ("snakemake_storage_plugin_oras", "from kubectl_oras.transfers.session import Session", "kubectl_oras.transfers"),
+    ("snakemake_storage_plugin_oras.mapping", "import requests", "requests"),
+    ("kubectl_oras.api", "from snakemake_storage_plugin_oras import StorageProvider", "snakemake_storage_plugin_oras"),
 ])
 def test_an_import_across_a_boundary_is_caught(module, source, culprit):
     found = violations(module, imports_of(source, module, is_package=False))

@@ -66,3 +66,11 @@ def test_annotate_refuses_what_the_webhook_refuses_naming_the_key():
 def test_push_refuses_one_string_for_paths():
     with pytest.raises(kubectl_oras.OrasError, match="list of files"):
         kubectl_oras.push("a/b:c", "results", registry="127.0.0.1:9")  # type: ignore[arg-type]
+
+
+def test_a_session_takes_a_registrys_user_and_password_together_or_not_at_all():
+    with pytest.raises(kubectl_oras.OrasError, match="give both username and password"):
+        kubectl_oras.session(registry="localhost:5000", username="u")
+    session = kubectl_oras.session(registry="localhost:5000", username="u", password="Pa55-secret")
+    assert "Pa55-secret" not in repr(session._session.credentials)  # never shown
+    assert (session._session.credentials.username, session._session.credentials.password) == ("u", "Pa55-secret")
