@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,13 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.node_cluster import cluster_with_cache  # noqa: E402
 from kubectl_oras.pods.annotations import PREFIX  # noqa: E402
-from kubectl_oras.release import __version__  # noqa: E402
-from localcluster.cluster import LocalCluster  # noqa: E402
-from localcluster.project_image import project_archive  # noqa: E402
-from tests.cluster.apply import apply, new_namespace, wait_for  # noqa: E402
-from tests.e2e.test_workflow_on_a_node import GROUP, SHELL, ready  # noqa: E402
-from tests.support.cluster_fixtures import TEST_NETWORK  # noqa: E402
+from tests.cluster.apply import apply  # noqa: E402
+from tests.e2e.test_workflow_on_a_node import SHELL  # noqa: E402
 
 STEP = "head -c 1024 /dev/urandom > result.bin"
 
@@ -158,17 +152,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-node-step-"))
-    cluster = LocalCluster.start(work / "cluster", TEST_NETWORK, nodes=1,
-                                 images=((project_archive(), (f"docker.io/library/kubectl-oras:{__version__}",)),))
-    try:
+    with cluster_with_cache(Path(tempfile.mkdtemp(prefix="bench-node-step-")), nodes=1, prefix="bench") as (cluster, ns):
         cp = cluster.cp
-        env = {**os.environ, "KUBECONFIG": str(cp.kubeconfig)}
-        subprocess.run(["kubectl-oras", "install"], env=env, check=True, stdout=subprocess.DEVNULL)
-        ns = new_namespace(cp, "bench")
-        apply(cp, {"apiVersion": "cache.converged-computing.github.io/v1alpha1", "kind": "OrasCache",
-                   "metadata": {"name": "oras", "namespace": ns}, "spec": {}})
-        wait_for(cp, f"/{GROUP}/namespaces/{ns}/orascaches/oras", ready)
         for annotated, policy, prefix in KINDS.values():
             run(cp, ns, f"warm-{prefix}", annotated, policy)
         times: dict[str, list[float]] = {kind: [] for kind in ROUND}
@@ -197,9 +182,6 @@ def main() -> None:
             plain = statistics.median(times[BASELINE[kind]])
             print(f"  {kind:22s}  {median:6.2f} s   added {median - plain:5.2f} s   ratio {median / plain:.2f}x   "
                   f"target <= 1 s added: {'ok' if median - plain <= 1 else 'MISSED'}")
-    finally:
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,28 +18,26 @@ STEP_TIMEOUT = 30
 
 
 @pytest.fixture
-def client(any_registry):
-    return RegistryClient(any_registry.host, plain_http=True)
-
-
-@pytest.fixture
-def on_failure(any_registry, tmp_path):
-    p = LocalPod(any_registry.host, tmp_path, restart_policy="OnFailure")
+def local_pod(any_registry, tmp_path, request):
+    """A pod of the restart policy the test names (indirect parametrization)."""
+    p = LocalPod(any_registry.host, tmp_path, restart_policy=request.param)
     yield p
     p.cleanup()
 
 
-@pytest.fixture
-def always(any_registry, tmp_path):
-    p = LocalPod(any_registry.host, tmp_path, restart_policy="Always")
-    yield p
-    p.cleanup()
+ON_FAILURE = pytest.mark.parametrize("local_pod", ["OnFailure"], indirect=True)
+ALWAYS = pytest.mark.parametrize("local_pod", ["Always"], indirect=True)
 
 
-def seed(client, host, name, tmp_path, text):
+def seed(host, name, tmp_path, text):
     path = tmp_path / "seed.txt"
     path.write_text(text)
-    push_artifact(client, Reference(host, *name.split(":")), [str(path)])
+    push_artifact(RegistryClient(host, plain_http=True), Reference(host, *name.split(":")), [str(path)])
+
+
+def pulled_text(host, name, tmp_path, file):
+    pull_artifact(RegistryClient(host, plain_http=True), Reference(host, *name.split(":")), str(tmp_path / "got"))
+    return (tmp_path / "got" / file).read_text()
 
 
 def start_again(pod: LocalPod) -> None:
@@ -48,16 +46,17 @@ def start_again(pod: LocalPod) -> None:
     pod.workdir.mkdir()
 
 
+@ON_FAILURE
 def test_a_launcher_started_again_after_a_failed_pull_gets_its_inputs_pushes_and_the_sidecar_ends(
-        on_failure, client, any_registry, repo, tmp_path):
-    pod = on_failure
+        local_pod, any_registry, repo, tmp_path):
+    pod = local_pod
     pod.inputs, pod.output, pod.output_path = [f"{repo}-in:v1"], f"{repo}-out:v1", "out.txt"
     pod.start_sidecar()
     assert pod.hook().returncode == 0
     code, _, err = pod.run_step("sh", "-c", "cp seed.txt out.txt", timeout=STEP_TIMEOUT)
     assert code == PULL_FAILED_EXIT and f"{repo}-in:v1" in err, err  # not pushed yet: the step was not run
     assert pod.sidecar.poll() is None  # the launcher will run again: the sidecar stays
-    seed(client, any_registry.host, f"{repo}-in:v1", tmp_path, "iterations=3\n")
+    seed(any_registry.host, f"{repo}-in:v1", tmp_path, "iterations=3\n")
     start_again(pod)
     code, _, err = pod.run_step("sh", "-c", "cp seed.txt out.txt", timeout=STEP_TIMEOUT)
     assert code == 0, err
@@ -66,12 +65,12 @@ def test_a_launcher_started_again_after_a_failed_pull_gets_its_inputs_pushes_and
     assert pod.sidecar.wait(timeout=10) == 0  # ended by itself after the run that succeeded
     log = pod.sidecar.stdout.read()
     assert "run 2 asks for the inputs again" in log and "run 2 succeeded and its verdict is read" in log, log
-    pull_artifact(client, Reference(any_registry.host, f"{repo}-out", "v1"), str(tmp_path / "got"))
-    assert (tmp_path / "got" / "out.txt").read_text() == "iterations=3\n"
+    assert pulled_text(any_registry.host, f"{repo}-out:v1", tmp_path, "out.txt") == "iterations=3\n"
 
 
-def test_a_pull_that_fails_again_answers_the_run_that_asked_and_the_next_run_asks_again(on_failure, repo):
-    pod = on_failure
+@ON_FAILURE
+def test_a_pull_that_fails_again_answers_the_run_that_asked_and_the_next_run_asks_again(local_pod, repo):
+    pod = local_pod
     pod.inputs = [f"{repo}-never:v1"]
     pod.start_sidecar()
     assert pod.hook().returncode == 0
@@ -86,8 +85,9 @@ def test_a_pull_that_fails_again_answers_the_run_that_asked_and_the_next_run_ask
     assert log.count("asks for the inputs again") == 2, log
 
 
-def test_a_failed_push_fails_the_run_and_the_sidecar_stays_for_the_next(on_failure, repo):
-    pod = on_failure
+@ON_FAILURE
+def test_a_failed_push_fails_the_run_and_the_sidecar_stays_for_the_next(local_pod, repo):
+    pod = local_pod
     pod.registry, pod.timeout = "127.0.0.1:9", 2  # nothing listens: the push fails after the step's timeout
     pod.output, pod.output_path = f"{repo}-out:v1", "out.txt"
     pod.start_sidecar()
@@ -102,10 +102,11 @@ def test_a_failed_push_fails_the_run_and_the_sidecar_stays_for_the_next(on_failu
     assert code == 1 and pod.sidecar.poll() is None, err
 
 
+@ALWAYS
 def test_under_always_every_run_gets_the_inputs_again_and_pushes_and_the_sidecar_stays(
-        always, client, any_registry, repo, tmp_path):
-    pod = always
-    seed(client, any_registry.host, f"{repo}-in:v1", tmp_path, "seed\n")
+        local_pod, any_registry, repo, tmp_path):
+    pod = local_pod
+    seed(any_registry.host, f"{repo}-in:v1", tmp_path, "seed\n")
     pod.inputs, pod.output, pod.output_path = [f"{repo}-in:v1"], f"{repo}-out:v1", "out.txt"
     pod.start_sidecar()
     assert pod.hook().returncode == 0
@@ -120,14 +121,14 @@ def test_under_always_every_run_gets_the_inputs_again_and_pushes_and_the_sidecar
         digests.append(verdict.split("@")[1].split()[0])
     assert digests[0] != digests[1]  # each run pushed its own outputs
     assert pod.sidecar.poll() is None  # a Deployment's launcher runs again after a success too
-    pull_artifact(client, Reference(any_registry.host, f"{repo}-out", "v1"), str(tmp_path / "got"))
-    assert (tmp_path / "got" / "out.txt").read_text() == "seed\nrun2\n"
+    assert pulled_text(any_registry.host, f"{repo}-out:v1", tmp_path, "out.txt") == "seed\nrun2\n"
     _, log = pod.stop_sidecar()
     assert log.count("pulled ") == 1, log  # the inputs were pulled once; each run copied them again
 
 
-def test_a_request_to_pull_again_planted_in_the_share_costs_one_pull_not_a_loop(on_failure, repo):
-    pod = on_failure
+@ON_FAILURE
+def test_a_request_to_pull_again_planted_in_the_share_costs_one_pull_not_a_loop(local_pod, repo):
+    pod = local_pod
     pod.inputs = [f"{repo}-never:v1"]
     (pod.share / "runs" / "7").mkdir(parents=True)
     (pod.share / "runs" / "7" / "pull-again").write_text("")
