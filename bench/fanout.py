@@ -3,8 +3,9 @@ pushes an output of its own through the namespace's cache, against the same Job 
 input from a hostPath share and writing its output there (the tutorial's way), in one run on
 one local cluster of two nodes. It prints, for each: the wall time from create to Complete, where
 each pod's time went (from the pods' status and the sidecar's timestamped log), the registry
-pod's CPU and memory (its cgroup on the node), and the bytes each node's pods received
-(the node's pod interfaces, less what the registry pod itself received).
+pod's CPU and memory (its cgroup on the node), the CPU the pods and the machine used, and the
+bytes each node pulled (through its uplink; the registry's node: what the registry sent, less
+what went to the other node).
 
 Sizes by environment (defaults: the figures in docs/performance.md):
     FANOUT_COMPLETIONS (32), FANOUT_PARALLELISM (16), FANOUT_INPUT_MIB (64), FANOUT_OUTPUT_MIB (4)
@@ -113,9 +114,22 @@ def node_interfaces(netns: str) -> dict[str, tuple[int, int]]:
                                           text=True).stdout)
 
 
-def pods_received(netns: str) -> int:
-    """Bytes the node sent into its pods: what its pods' interfaces (veth*, node side) sent."""
-    return sum(sent for name, (_, sent) in node_interfaces(netns).items() if name.startswith("veth"))
+def uplink_received(netns: str) -> int:
+    """Bytes that came into the node from outside it (its eth0: from the other node, the host);
+    a pod's own interface goes with the pod, so the uplink is what lasts a Job."""
+    return node_interfaces(netns)["eth0"][0]
+
+
+def pods_cpu_seconds(netns: str) -> float:
+    """CPU time every pod of the node has used (the kubelet's kubepods cgroup)."""
+    return read_int(CGROUP / "cpuacct" / netns.lstrip("/") / "kubepods" / "cpuacct.usage") / 1e9
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
 
 
 @dataclass
@@ -253,26 +267,36 @@ def main() -> None:
         meter = RegistryMeter(pod_cgroup("cpuacct", registry_node.netns, registry["metadata"]["uid"]), memory, pid)
         results = {}
         for kind, through_cache in (("hostPath share", False), ("through the cache", True)):
-            before = {name: pods_received(node.netns) for name, node in node_of.items()}
+            before = {name: (uplink_received(node.netns), pods_cpu_seconds(node.netns)) for name, node in node_of.items()}
+            busy_before = machine_busy()
             with meter:
                 took, pods = run_job(cp, ns, indexed_job(ns, "cache" if through_cache else "hostpath", sizes,
                                                          through_cache=through_cache, share=share))
-            received = {name: pods_received(node.netns) - before[name] for name, node in node_of.items()}
-            received[registry_node.name] -= meter.received  # the pushes the registry pod itself received
+            busy_after = machine_busy()
+            came_in = {name: uplink_received(node.netns) - before[name][0] for name, node in node_of.items()}
+            cpu = {name: pods_cpu_seconds(node.netns) - before[name][1] for name, node in node_of.items()}
+            # The registry's node: what the registry sent less what went out to the other node.
+            pulled = {name: came_in[name] for name in node_of if name != registry_node.name}
+            pulled[registry_node.name] = max(0, meter.sent - sum(pulled.values()))
             per_node = {name: sum(1 for p in pods if p["spec"]["nodeName"] == name) for name in node_of}
             results[kind] = took
             print(f"\n{kind}: {sizes.completions} completions, parallelism {sizes.parallelism}, "
                   f"{sizes.input_mib} MiB in, {sizes.output_mib} MiB out each: {took:.1f} s create -> Complete")
             for part, median in where_the_time_goes(cp, ns, pods, through_cache).items():
                 print(f"  median {part:50s} {median:6.2f} s")
+            busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
+            print(f"  the machine's {os.cpu_count()} cores: {busy:.0%} busy (everything on it); the pods used "
+                  f"{sum(cpu.values()):.1f} CPU-seconds ({sum(cpu.values()) / took:.2f} cores on average)")
             print(f"  registry pod (on {registry_node.name}): CPU {meter.cpu_seconds:.1f} s "
                   f"({meter.cpu_seconds / took:.2f} cores on average), throttled {meter.throttled_seconds:.1f} s, "
                   f"peak RSS {meter.peak_rss / MIB:.0f} MiB, peak memory usage with page cache "
                   f"{meter.peak_usage / MIB:.0f} MiB; sent {meter.sent / MIB:.0f} MiB, received "
                   f"{meter.received / MIB:.0f} MiB")
             for name in node_of:
-                print(f"  node {name}: {per_node[name]} pods, its pods received {received[name] / MIB:.0f} MiB"
-                      f"{' (the registry is here)' if name == registry_node.name else ''}")
+                where = (" (the registry's node: what the registry sent, less what went to the other node)"
+                         if name == registry_node.name else " (what came in through its uplink)")
+                print(f"  node {name}: {per_node[name]} pods, {cpu[name]:.1f} CPU-seconds; it pulled "
+                      f"{pulled[name] / MIB:.0f} MiB{where}")
         ratio = results["through the cache"] / results["hostPath share"]
         print(f"\nthrough the cache {results['through the cache']:.1f} s against the hostPath share "
               f"{results['hostPath share']:.1f} s: {ratio:.2f}x")
