@@ -156,7 +156,7 @@ def asked_again(layout: Share, runs: list[Run], served: set[int]) -> Run | None:
     request planted in the share costs one pull, never a loop)."""
     if not os.path.lexists(layout.pull_verdict) or not failed_answer(layout):
         return None
-    given = run_named((read_marker(layout.pull_verdict, 4096) or "").partition("\n")[2]) or "1"
+    given = run_named((read_marker(layout.pull_verdict, 1 << 20) or "").partition("\n")[2]) or "1"
     return next((run for run in runs if run.number not in served and str(run.number) != given
                  and os.path.lexists(run.pull_again)), None)
 
