@@ -1,7 +1,8 @@
 """python -m kubectl_oras.agent pull|push|prepare — what the injected containers run.
 
-pull: the oras-pull init container. push: the oras-push sidecar (which also pulls, first, when
-the launcher runs once). prepare: that sidecar's postStart hook (agent/pull_in_sidecar.py).
+pull: the oras-pull init container (of pods injected before the sidecar pulled under every
+restart policy). push: the oras-push sidecar (which pulls first, and again when a launcher started
+again asks). prepare: that sidecar's postStart hook (agent/pull_in_sidecar.py).
 """
 
 from __future__ import annotations

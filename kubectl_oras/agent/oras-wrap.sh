@@ -109,12 +109,33 @@ stdout="$run/$KUBECTL_ORAS_RUN_STDOUT"
 seen="$run/${KUBECTL_ORAS_RUN_SEEN:-seen}"  # a default: a pod spec from before this marker still runs
 note "run $n"
 
-# When the sidecar pulls the inputs (a launcher that runs once), its answer comes first: the
-# wrapper waits for it, and after a failed pull runs nothing; the reason goes to the step's log.
+# When the sidecar pulls the inputs, its answer comes first: the wrapper waits for it, and after
+# a failed pull runs nothing; the reason goes to the step's log.
 pull_verdict="${KUBECTL_ORAS_PULL_VERDICT:-}"
 if [ -n "$pull_verdict" ]; then
   trap 'exit 143' TERM INT  # the pod is going away: nothing has run, nothing to report
   pull_wake="${KUBECTL_ORAS_PULL_WAKE:-}"
+  # A launcher started again (restartPolicy OnFailure, Always) may find a failure the sidecar gave
+  # an earlier run: that is not its answer. It asks for the pull again (pull-again in its run
+  # directory) and waits for an answer naming its run on the answer's second line (the pod's
+  # first pull names none: it answers run 1). "pulled" answers every run.
+  pull_again="${KUBECTL_ORAS_RUN_PULL_AGAIN:+$run/$KUBECTL_ORAS_RUN_PULL_AGAIN}"
+  take_answer() {
+    [ -e "$pull_verdict" ] || [ -L "$pull_verdict" ] || return 1
+    if [ ! -f "$pull_verdict" ]; then
+      answer="$w_pull_failed: $pull_verdict is not a file the sidecar wrote"; return 0
+    fi
+    given="" for_run=""
+    { IFS= read -r given; IFS= read -r for_run; } 2>/dev/null < "$pull_verdict"
+    if [ "$given" = "$w_pulled" ] || [ -z "$pull_again" ] || [ "${for_run:-1}" = "$n" ]; then
+      answer="${given:-$w_pull_failed: $pull_verdict is empty}"; return 0
+    fi
+    if [ ! -e "$pull_again" ]; then
+      : > "$pull_again"
+      fail "the inputs' pull failed for run ${for_run:-1}; asking the sidecar to pull them again (kubectl logs POD -c oras-push)"
+    fi
+    return 1
+  }
   # The sidecar writes a line into the fifo once the answer is there: `read` sleeps in the shell
   # (no process per look) and wakes at once; held open read-write, it never blocks either side.
   # A line that says the pull failed is an answer too: the sidecar sends it when the share
@@ -123,7 +144,7 @@ if [ -n "$pull_verdict" ]; then
   fifo=0
   [ -n "$pull_wake" ] && [ -p "$pull_wake" ] && [ ! -L "$pull_wake" ] && exec 4<>"$pull_wake" && fifo=1
   answer="" tenths=0 said=0
-  while [ -z "$answer" ] && [ ! -e "$pull_verdict" ] && [ ! -L "$pull_verdict" ]; do
+  while [ -z "$answer" ] && ! take_answer; do
     if [ "$fifo" = 1 ]; then
       if read -t 1 line <&4; then
         case "$line" in "$w_pull_failed":*) answer="$line" ;; esac
@@ -139,13 +160,6 @@ if [ -n "$pull_verdict" ]; then
     fi
   done
   [ "$fifo" = 1 ] && exec 4<&-
-  if [ -z "$answer" ]; then
-    if [ -f "$pull_verdict" ]; then
-      answer="$("$bb" head -c 4096 "$pull_verdict")"
-    else
-      answer="$w_pull_failed: $pull_verdict is not a file the sidecar wrote"
-    fi
-  fi
   case "$answer" in
     "$w_pulled") note "inputs pulled" ;;
     *)

@@ -3,9 +3,10 @@
 It watches the share for run directories whose ``done`` marker has no ``verdict`` yet (also
 after its own restart), pushes per policy, writes ``verdict`` atomically, and goes on watching:
 a launcher restarted in the same pod starts a new run. SIGTERM ends it; a run whose step never
-finished (no ``done``) is never pushed. When the launcher runs once (restartPolicy Never), it pulls
-the inputs first, and, when the launcher is the pod's only container, ends by itself once that
-run's verdict is read, so the kubelet sees the pod's end in one look.
+finished (no ``done``) is never pushed. It pulls the inputs first, and again when a launcher
+started again after a failed pull asks (pull_in_sidecar.py). When the launcher is the pod's only
+container it ends by itself once the run's verdict is read (restartPolicy Never), or once a run
+that succeeded has been read (OnFailure), so the kubelet sees the pod's end in one look.
 """
 
 from __future__ import annotations
@@ -249,11 +250,17 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
     # verdicts not written yet (the share refused them), with their tokens: retried, not re-pushed
     decided: dict[str, tuple[str, str]] = {}
     reported: set[str] = set()
+    pulled_again: set[int] = set()  # the runs this sidecar pulled again for
     while not stop.is_set():
         if unwritten is not None and time.monotonic() >= next_answer:
             unwritten = pull_in_sidecar.answer_again(step.layout, unwritten, report=False)
             next_answer = time.monotonic() + 1
         try:
+            if step.pull_in_sidecar and unwritten is None and (
+                    asking := pull_in_sidecar.asked_again(step.layout, run_dirs(step), pulled_again)):
+                pulled_again.add(asking.number)
+                unwritten = pull_in_sidecar.pull_again(step, asking, stop)
+                next_answer = time.monotonic() + 1
             for pending in pending_runs(step):
                 answer = decided.pop(pending.path, None)
                 if answer is None or answer[1] != done_token(pending):  # not decided, or for another done
@@ -275,6 +282,11 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
                     continue
                 print(f"kubectl-oras: run {answered.number} has its verdict and the launcher runs once "
                       "(restartPolicy Never): the sidecar ends", file=sys.stderr, flush=True)
+                return 0
+            if step.ends_after_success and (succeeded := succeeded_run(step)):
+                print(f"kubectl-oras: run {succeeded.number} succeeded and its verdict is read; the launcher is not "
+                      "started again after a success (restartPolicy OnFailure): the sidecar ends", file=sys.stderr,
+                      flush=True)
                 return 0
         except Exception as e:  # the watch itself never ends on an error: a new run may still be served
             _report_once(reported, f"watching {step.layout.runs}: {type(e).__name__}: {e}")
@@ -305,6 +317,28 @@ def answered_run(step: StepDescription) -> Run | None:
     if finished and all(is_answered(run) for run in finished):
         return finished[-1]
     return None
+
+
+def succeeded_run(step: StepDescription) -> Run | None:
+    """The launcher's last finished run, when it succeeded and its wrapper has read so: its step
+    exited 0, its verdict says the outputs are stored (or that there were none to push), and,
+    with outputs, ``seen`` holds its token (the wrapper exits 0 right after). Without ``seen`` the
+    sidecar does not end: a wrapper killed before reading a verdict fails its run, and the
+    launcher runs again (the kubelet stops the sidecar itself once the pod is done)."""
+    finished = [run for run in run_dirs(step) if done_token(run)]
+    if not finished or not all(is_answered(run) for run in finished):
+        return None
+    last = finished[-1]
+    try:
+        code, token = read_done(last)
+    except RunUnusable:
+        return None
+    verdict = (read_marker(last.verdict, VERDICT_MAX_BYTES) or "").split("\n")[0]
+    if code != 0 or not verdict.startswith((PUSHED + " ", NOT_PUSHED + ":")):
+        return None
+    if step.output is not None and (read_marker(last.seen, DONE_MAX_BYTES) or "").strip() != token:
+        return None
+    return last
 
 
 def seen_run(step: StepDescription) -> Run | None:

@@ -1,6 +1,6 @@
-"""The pull of a pod whose launcher runs once: a short postStart hook, then the sidecar pulls.
+"""The sidecar's pull: a short postStart hook, then the sidecar pulls, and pulls again on request.
 
-A pod with restartPolicy Never has no oras-pull init container, whose exit the kubelet would
+Under every restart policy the pod has no oras-pull init container, whose exit the kubelet would
 notice only at its next look, up to a second later (docs/pod-protocol.md). Instead:
 
 - ``prepare``, the sidecar's postStart hook, puts the wrapper and busybox into the share (the
@@ -12,11 +12,15 @@ notice only at its next look, up to a second later (docs/pod-protocol.md). Inste
   the fifo. Its log is the sidecar's (``kubectl logs POD -c oras-push``), and SIGTERM stops it
   at once.
 - The wrapper waits for that answer before anything else, and runs nothing after a failure.
+- A launcher started again (restartPolicy OnFailure or Always) that finds the answer a failure
+  given to an earlier run asks for the pull again (``runs/N/pull-again``); ``pull_again`` pulls
+  and answers naming run N on the answer's second line. The pod's first pull answers run 1.
 
 Neither ever fails its container: a failing hook makes the kubelet kill the sidecar and start it
 again, for ever (a sidecar always restarts). A sidecar started again later in the pod's life
 finds the answer there and pulls nothing; one that finds a pull started and never answered (the
-sidecar was killed, say out of memory) answers ``PULL_FAILED`` rather than trying again for ever.
+sidecar was killed, say out of memory) answers ``PULL_FAILED`` rather than trying again for ever
+(a launcher started again may still ask).
 """
 
 from __future__ import annotations
@@ -27,12 +31,20 @@ import signal
 import stat
 import sys
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..pods.share import PULL_FAILED, PULLED, Share, saying
+from ..pods.share import PULL_FAILED, PULLED, Run, Share, saying
 from ..pods.step import StepDescription
 from . import error_text
-from .markers import wake, write_marker
+from .markers import read_marker, wake, write_marker
+
+
+class PullAnswer(NamedTuple):
+    """An answer to write into the share: the verdict, and the run that asked for the pull again
+    ("" for the pod's first pull, which answers run 1)."""
+
+    verdict: str
+    run: str = ""
 
 
 def prepare(step: StepDescription) -> int:
@@ -78,20 +90,22 @@ class PullStopped(Exception):
 STOPPED = saying(PULL_FAILED, "stopped by SIGTERM (the pod is going away)")
 
 
-def pull(step: StepDescription, stop: threading.Event) -> str | None:
-    """The sidecar's pull, once per pod, in its main thread (the step's timeout is a SIGALRM).
+def pull(step: StepDescription, stop: threading.Event) -> PullAnswer | None:
+    """The sidecar's pull as it starts, in its main thread (the step's timeout is a SIGALRM).
 
     Returns the answer if it could not be written into the share (a full disk, say), for the
     caller to write again (``answer_again``); None once it is there.
     """
     layout = step.layout
     if os.path.lexists(layout.pull_verdict):
-        return None  # started again later in the pod's life: the inputs were pulled once
+        return None  # started again later in the pod's life: the answer is there
+    asked_by = ""
     try:
         make_pull_dir(layout)
         if os.path.lexists(layout.pull_started):
+            asked_by = run_named(read_marker(layout.pull_started, 64) or "")
             verdict = (f"{PULL_FAILED}: an earlier pull in this pod ended without an answer (the sidecar was killed: out "
-                       "of memory?); it is not tried again in this pod")
+                       "of memory?); it is not tried again in this pod unless the launcher, started again, asks")
         else:
             os.close(os.open(layout.pull_started, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
             verdict = _pull(step, stop)
@@ -99,9 +113,52 @@ def pull(step: StepDescription, stop: threading.Event) -> str | None:
         verdict = STOPPED
     except Exception as e:
         verdict = saying(PULL_FAILED, error_text(e))
-    if verdict != PULLED:
-        print(f"kubectl-oras pull: error: {verdict.removeprefix(saying(PULL_FAILED, ''))}", file=sys.stderr, flush=True)
-    return answer_again(layout, verdict)
+    return _answered(layout, PullAnswer(verdict, asked_by))
+
+
+def pull_again(step: StepDescription, run: Run, stop: threading.Event) -> PullAnswer | None:
+    """Pull again for ``run``, a launcher started again whose wrapper found the answer a failure
+    given to an earlier run (the input may be there now, the registry up). ``pull/started`` names
+    the run first, so a sidecar that dies pulling is answered for that run by the next one."""
+    layout = step.layout
+    asked_by = str(run.number)
+    print(f"kubectl-oras: run {asked_by} asks for the inputs again (the pull failed for an earlier run): pulling again",
+          file=sys.stderr, flush=True)
+    try:
+        make_pull_dir(layout)
+        write_marker(layout.pull_started, asked_by)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(layout.pull_verdict)
+        verdict = _pull(step, stop)
+    except PullStopped:
+        verdict = STOPPED
+    except Exception as e:
+        verdict = saying(PULL_FAILED, error_text(e))
+    return _answered(layout, PullAnswer(verdict, asked_by))
+
+
+def _answered(layout: Share, answer: PullAnswer) -> PullAnswer | None:
+    if answer.verdict != PULLED:
+        print(f"kubectl-oras pull: error: {answer.verdict.removeprefix(saying(PULL_FAILED, ''))}", file=sys.stderr,
+              flush=True)
+    return answer_again(layout, answer)
+
+
+def run_named(text: str) -> str:
+    """The run a marker names (its first line, a number), or "" (the pod's first pull, run 1)."""
+    first = text.split("\n", 1)[0].strip()
+    return first if first.isdigit() else ""
+
+
+def asked_again(layout: Share, runs: list[Run], served: set[int]) -> Run | None:
+    """The first of ``runs`` that asks for the pull again and is owed it: the answer there is a
+    failure given to another run, and this sidecar has not pulled for it yet (``served``: a
+    request planted in the share costs one pull, never a loop)."""
+    if not os.path.lexists(layout.pull_verdict) or not failed_answer(layout):
+        return None
+    given = run_named((read_marker(layout.pull_verdict, 1 << 20) or "").partition("\n")[2]) or "1"
+    return next((run for run in runs if run.number not in served and str(run.number) != given
+                 and os.path.lexists(run.pull_again)), None)
 
 
 def _pull(step: StepDescription, stop: threading.Event) -> str:
@@ -131,12 +188,13 @@ def _pull(step: StepDescription, stop: threading.Event) -> str:
         return saying(PULL_FAILED, error_text(e))
 
 
-def answer_again(layout: Share, verdict: str, *, report: bool = True) -> str | None:
+def answer_again(layout: Share, answer: PullAnswer, *, report: bool = True) -> PullAnswer | None:
     """Write the answer and wake the wrapper; None once written. If it cannot be written, the
     wrapper, if it waits, is told through the fifo (which needs no disk) that the pull failed:
     only a failure is ever taken from the fifo, which anyone in the pod may write."""
     try:
-        answer(layout, verdict)
+        write_marker(layout.pull_verdict, answer.verdict, *([answer.run] if answer.run else []))
+        wake(layout.pull_wake)
         return None
     except Exception as e:
         reason = f"{PULL_FAILED}: cannot write the pull's answer into {layout.pull} ({error_text(e)})"
@@ -144,13 +202,7 @@ def answer_again(layout: Share, verdict: str, *, report: bool = True) -> str | N
             print(f"kubectl-oras pull: error: {reason.removeprefix(saying(PULL_FAILED, ''))}; trying again every second",
                   file=sys.stderr, flush=True)
         wake(layout.pull_wake, reason)
-        return verdict
-
-
-def answer(layout: Share, verdict: str) -> None:
-    """Write the verdict atomically, then wake the wrapper if it waits (markers.py)."""
-    write_marker(layout.pull_verdict, verdict)
-    wake(layout.pull_wake)
+        return answer
 
 
 def failed_answer(layout: Share) -> bool:
@@ -164,6 +216,6 @@ def failed_answer(layout: Share) -> bool:
     except OSError:
         return True
     try:
-        return not (stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, 64) == PULLED.encode() + b"\n")
+        return not (stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, 64).split(b"\n")[0] == PULLED.encode())
     finally:
         os.close(fd)

@@ -1,13 +1,14 @@
 """What a marked pod becomes: the pure mutation behind the webhook and `kubectl oras inject`.
 
-    initContainers: oras-push  (native sidecar, restartPolicy: Always: pushes after the step)
-                    oras-pull  (regular init: pulls inputs into the share, installs the wrapper)
+    initContainers: oras-push  (native sidecar, restartPolicy: Always: pulls the inputs, then
+                                pushes after each run; its postStart hook prepares the share)
     containers:     <launcher> command -> the wrapper; original command + args kept as its args
     volumes:        oras-share (emptyDir)
 
-A pod whose launcher runs once (restartPolicy: Never) has no oras-pull: the sidecar's postStart
-hook prepares the share, the sidecar pulls, and (the launcher alone in the pod) ends after the
-run's verdict (docs/pod-protocol.md).
+Every restart policy gets this shape. The sidecar ends by itself, the launcher alone in the pod,
+after the run's verdict (restartPolicy Never) or after a run that succeeded (OnFailure); under
+Always it stays. A launcher started again after a failed pull asks the sidecar to pull again
+(docs/pod-protocol.md).
 
 Plain dicts in, plain dicts out; ``pod_patch`` turns the difference into a JSONPatch.
 The contract with the agent is step.py; the share's layout is share.py (docs/pod-protocol.md).
@@ -55,6 +56,8 @@ from .step import (
 )
 from .variables import downward_env, variables_in
 
+# The init container that pulled in pods injected before the sidecar pulled under every restart
+# policy: its agent command stays (such pods may still run), and its name stays reserved.
 PULL_CONTAINER = "oras-pull"
 PUSH_CONTAINER = "oras-push"
 SHARE = Share(SHARE_MOUNT)
@@ -170,6 +173,16 @@ def runs_once(pod: dict[str, Any], launcher: int) -> bool:
             and not container.get("restartPolicyRules"))
 
 
+def runs_until_it_succeeds(pod: dict[str, Any], launcher: int) -> bool:
+    """Whether the kubelet starts the launcher again after a failure only, never after exit 0: its
+    own restartPolicy, else the pod's, is OnFailure, and it has no restartPolicyRules (a rule may
+    restart it on any code, 0 too)."""
+    spec = pod.get("spec") or {}
+    container = spec["containers"][launcher]
+    return ((container.get("restartPolicy") or spec.get("restartPolicy")) == "OnFailure"
+            and not container.get("restartPolicyRules"))
+
+
 def launcher_is_alone(pod: dict[str, Any]) -> bool:
     """Whether the launcher is the pod's only container, which a sidecar that ends after the
     launcher's one run needs: beside another container that still runs, the kubelet would start
@@ -196,7 +209,7 @@ def choose_launcher(pod: dict[str, Any], settings: StepSettings) -> int:
 
 
 def step_description(settings: StepSettings, config: InjectionConfig, *, pull_in_sidecar: bool = False,
-                     single_run: bool = False) -> StepDescription:
+                     single_run: bool = False, ends_after_success: bool = False) -> StepDescription:
     """What the agent containers are told (JSON in KUBECTL_ORAS_STEP): no credentials, ever."""
     if settings.registry:
         plain = settings.registry.startswith("http://")
@@ -216,6 +229,7 @@ def step_description(settings: StepSettings, config: InjectionConfig, *, pull_in
         input_keys=tuple(annotation_key(i.key or "input-uri") for i in settings.inputs),
         pull_in_sidecar=pull_in_sidecar,
         single_run=single_run,
+        ends_after_success=ends_after_success,
         input_wait=settings.input_wait,
         input_counts=input_counts(settings),
     )
@@ -393,25 +407,21 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     secrets, warnings = agent_secrets(settings, cache)
     if warnings:
         settings = dataclasses.replace(settings, warnings=settings.warnings + tuple(warnings))
-    once = runs_once(pod, index)
-    step = step_description(settings, config, pull_in_sidecar=once, single_run=once and launcher_is_alone(pod))
+    once, alone = runs_once(pod, index), launcher_is_alone(pod)
+    step = step_description(settings, config, pull_in_sidecar=True, single_run=once and alone,
+                            ends_after_success=not once and alone and runs_until_it_succeeds(pod, index))
     push = _agent_container(PUSH_CONTAINER, "push", config, step, secrets)
     push["restartPolicy"] = "Always"
-    if once:
-        # No init container whose exit the kubelet would notice only at its next look, up to a
-        # second later: the sidecar pulls. Its hook, which the kubelet runs as soon as it has
-        # started it, puts the launcher's busybox and wrapper into the share; the kubelet starts
-        # the launcher when the hook returns. The hook always succeeds and never takes long.
-        push["lifecycle"] = {"postStart": {"exec": {"command": agent_command("prepare")}}}
-        agents = [push]
-    else:
-        # The sidecar first: the kubelet starts it and moves on at once, so its start-up (the HTTP
-        # stack's imports) overlaps the pull instead of delaying the hand-off after the step.
-        agents = [push, _agent_container(PULL_CONTAINER, "pull", config, step, secrets)]
+    # No init container whose exit the kubelet would notice only at its next look, up to a second
+    # later: the sidecar pulls, under every restart policy. Its hook, which the kubelet runs as
+    # soon as it has started it, puts the launcher's busybox and wrapper into the share; the
+    # kubelet starts the launcher when the hook returns. The hook always succeeds and never takes long.
+    push["lifecycle"] = {"postStart": {"exec": {"command": agent_command("prepare")}}}
+    agents = [push]
     new_spec["initContainers"] = agents + list(spec.get("initContainers") or [])
     resolved = image if not command else None
     new_spec["containers"][index] = _wrap_launcher(launcher, settings, argv, resolved,
-                                                   field=f"spec.containers[{index}]", pulled_by_sidecar=once)
+                                                   field=f"spec.containers[{index}]", pulled_by_sidecar=True)
     if resolved is not None:
         metadata = metadata_of(new)
         annotations = {**_map(metadata.get("annotations"), "metadata.annotations"),

@@ -67,6 +67,9 @@ class Run:
     STDOUT = "stdout"  # a fifo: the step's stdout on its way to tee (output-pipe)
     SEEN = "seen"  # made by the wrapper once it has read the verdict: a sidecar that ends after one run waits for it
     PUSHING = "pushing"  # made by the sidecar as its push begins: found without a verdict, a sidecar died pushing
+    # made by the wrapper of a launcher started again that finds the pull's answer a failure given
+    # to an earlier run: the sidecar pulls again and answers this run (pull_in_sidecar.py)
+    PULL_AGAIN = "pull-again"
 
     @property
     def number(self) -> int:
@@ -96,6 +99,10 @@ class Run:
     def pushing(self) -> str:
         return os.path.join(self.path, self.PUSHING)
 
+    @property
+    def pull_again(self) -> str:
+        return os.path.join(self.path, self.PULL_AGAIN)
+
 
 @dataclass(frozen=True)
 class Share:
@@ -121,12 +128,13 @@ class Share:
 
     @property
     def pull(self) -> str:
-        """The pull's answer when the sidecar pulls (a launcher that runs once): the agent's own, 0755."""
+        """The pull's answer when the sidecar pulls: the agent's own, 0755."""
         return os.path.join(self.root, "pull")
 
     @property
     def pull_verdict(self) -> str:
-        """``PULLED`` or ``PULL_FAILED: …``: the sidecar's answer, read by the wrapper before the step."""
+        """``PULLED`` or ``PULL_FAILED: …``: the sidecar's answer, read by the wrapper before the step;
+        on the next line, the run that asked for it again (none for the pod's first pull)."""
         return os.path.join(self.pull, "verdict")
 
     @property
@@ -136,7 +144,8 @@ class Share:
 
     @property
     def pull_started(self) -> str:
-        """Made when the sidecar's pull begins: found without an answer, an earlier sidecar died pulling."""
+        """Made when the sidecar's pull begins (holding the run that asked for it again, if one did):
+        found without an answer, an earlier sidecar died pulling."""
         return os.path.join(self.pull, "started")
 
     @property

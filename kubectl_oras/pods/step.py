@@ -52,11 +52,15 @@ class StepDescription:
     share: str
     timeout: float | None = None  # seconds a whole pull or push may take (annotation `timeout`)
     input_keys: tuple[str, ...] = ()  # the annotation each input came from, for messages (empty: not known)
-    # restartPolicy Never: the sidecar pulls (no init container whose exit the kubelet must notice)
+    # The sidecar pulls (no init container whose exit the kubelet must notice); false only in a
+    # pod spec from before every restart policy had this shape, which has an oras-pull.
     pull_in_sidecar: bool = False
-    # ... and the launcher is the only container: the sidecar ends by itself after the run's
-    # verdict, and the kubelet sees both containers end together (docs/pod-protocol.md).
+    # restartPolicy Never and the launcher the only container: the sidecar ends by itself after
+    # the run's verdict, and the kubelet sees both containers end together (docs/pod-protocol.md).
     single_run: bool = False
+    # restartPolicy OnFailure and the launcher the only container: the sidecar ends by itself
+    # after a run that succeeded (its outputs stored), after which the kubelet starts nothing again.
+    ends_after_success: bool = False
     input_wait: float | None = None  # seconds the pull waits for inputs not pushed yet (annotation `input-wait`)
     # how many tags each input's pattern must match (annotation `input-count`), None where none is
     # asked; one per input (empty: none anywhere)
@@ -67,7 +71,8 @@ class StepDescription:
             "registry": self.registry, "plainHttp": self.plain_http, "inputs": list(self.inputs),
             "output": self.output, "unpack": self.unpack, "pushOnFailure": self.push_on_failure,
             "debug": self.debug, "share": self.share, "timeout": self.timeout, "inputKeys": list(self.input_keys),
-            "pullInSidecar": self.pull_in_sidecar, "singleRun": self.single_run, "inputWait": self.input_wait,
+            "pullInSidecar": self.pull_in_sidecar, "singleRun": self.single_run,
+            "endsAfterSuccess": self.ends_after_success, "inputWait": self.input_wait,
             "inputCounts": list(self.input_counts),
         }, separators=(",", ":"))
 
@@ -119,6 +124,7 @@ class StepDescription:
                    debug=field("debug", bool, False), share=share,
                    timeout=float(timeout) if timeout is not None else None, input_keys=tuple(input_keys),
                    pull_in_sidecar=field("pullInSidecar", bool, False), single_run=field("singleRun", bool, False),
+                   ends_after_success=field("endsAfterSuccess", bool, False),
                    input_wait=float(input_wait) if input_wait is not None else None, input_counts=tuple(input_counts))
 
     @classmethod
@@ -189,6 +195,7 @@ def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, st
         "KUBECTL_ORAS_RUN_OUTPUTS": Run.OUTPUTS,
         "KUBECTL_ORAS_RUN_STDOUT": Run.STDOUT,
         "KUBECTL_ORAS_RUN_SEEN": Run.SEEN,
+        "KUBECTL_ORAS_RUN_PULL_AGAIN": Run.PULL_AGAIN,
         "KUBECTL_ORAS_PULL_VERDICT": share.pull_verdict if settings.pulled_by_sidecar else "",
         "KUBECTL_ORAS_PULL_WAKE": share.pull_wake if settings.pulled_by_sidecar else "",
         **{f"KUBECTL_ORAS_VERDICT_{name}": word for name, word in VERDICT_WORDS.items()},

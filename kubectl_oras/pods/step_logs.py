@@ -2,10 +2,10 @@
 to show, in the order they ran, each under a header naming it (docs/cli.md).
 
 A step pod's containers run in this order (docs/pod-protocol.md): the agent's pull (the
-``oras-pull`` init container, when the pod has one), the pod's own init containers, the step
-(the launcher, beside the pod's other containers), and the sidecar, ``oras-push``, whose log
-holds the push (and, when the launcher runs once, the pull before it: that shape has no
-``oras-pull``). A pod without the agent shows its init containers, then its containers.
+``oras-pull`` init container, when the pod has one: one injected before the sidecar pulled under
+every restart policy), the pod's own init containers, the step (the launcher, beside the pod's
+other containers), and the sidecar, ``oras-push``, whose log holds the push (and the pull before
+it, in a pod without ``oras-pull``). A pod without the agent shows its init containers, then its containers.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ permission and nothing more runs in it.
 
 The container statuses say it, by the pod's shape (docs/pod-protocol.md):
 
-- the init-container shape: ``oras-pull`` ended with exit code 0 (``pulled``) or another
-  (``pull-failed``, with its termination message when it left one);
-- the runs-once shape, where the sidecar pulls: the launcher's termination message begins with
+- the init-container shape (pods injected before the sidecar pulled under every restart
+  policy): ``oras-pull`` ended with exit code 0 (``pulled``) or another (``pull-failed``, with
+  its termination message when it left one);
+- where the sidecar pulls: the launcher's termination message begins with
   ``pull-failed`` (the wrapper writes the sidecar's answer there and runs nothing); a launcher
   that ended with any other message ran the step, so the inputs were pulled;
 - the push, either shape: the launcher's termination message begins with ``push-failed`` (the

@@ -52,10 +52,17 @@ class LocalPod:
     input_wait: float | None = None  # annotation input-wait, in seconds
     input_counts: list[int | None] = field(default_factory=list)  # annotation input-count of each input
     runs_once: bool = False  # restartPolicy Never, the launcher alone: the sidecar pulls, and ends after the run
+    # OnFailure or Always, the launcher alone: the sidecar pulls (and again when asked), and, under
+    # OnFailure, ends after a run that succeeded (None: the older shape, an oras-pull init container)
+    restart_policy: str | None = None
     verdict_wait: int | None = None  # the wrapper's bound on its wait for the verdict (None: the injection's)
     working_dir: Path | None = None  # the launcher's (default: root/work); root itself stands for `/`, holding the share
     sidecar: subprocess.Popen | None = None
     launched: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def sidecar_pulls(self) -> bool:
+        return self.runs_once or self.restart_policy is not None
 
     @property
     def share(self) -> Path:
@@ -74,7 +81,8 @@ class LocalPod:
         step = StepDescription(registry=self.registry, plain_http=True, inputs=tuple(self.inputs), output=self.output,
                                unpack=True, push_on_failure=self.push_on_failure, debug=True, share=str(self.share),
                                timeout=self.timeout, input_keys=tuple(self.input_keys),
-                               pull_in_sidecar=self.runs_once, single_run=self.runs_once,
+                               pull_in_sidecar=self.sidecar_pulls, single_run=self.runs_once,
+                               ends_after_success=self.restart_policy == "OnFailure",
                                input_wait=self.input_wait, input_counts=tuple(self.input_counts))
         return dict(os.environ, **{STEP_ENV: step.to_json()})
 
@@ -112,7 +120,7 @@ class LocalPod:
         share = Share(str(self.share))
         settings = WrapperSettings(input_path=self.input_path, output_path=self.output_path,
                                    output_pipe=self.output_pipe, push=self.output is not None, debug=True,
-                                   input_overwrite=self.input_overwrite, pulled_by_sidecar=self.runs_once,
+                                   input_overwrite=self.input_overwrite, pulled_by_sidecar=self.sidecar_pulls,
                                    termination_log=str(self.termination_log),
                                    verdict_wait=self.verdict_wait or verdict_wait(self.timeout))
         env = dict(os.environ, **wrapper_environment(settings, share))

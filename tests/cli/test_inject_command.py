@@ -57,7 +57,7 @@ def test_every_workload_kind_gets_its_pod_template_injected(tmp_path):
     for template in (job["spec"]["template"], deploy["spec"]["template"],
                      cron["spec"]["jobTemplate"]["spec"]["template"],
                      jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"], pod):
-        assert containers_of(template) == ["oras-push", "oras-pull"]
+        assert containers_of(template) == ["oras-push"]  # the sidecar pulls under every restart policy
         assert template["spec"]["initContainers"][0]["image"] == "img:1"
         assert '"registry":"oras.lab.svc:5000"' in template["spec"]["initContainers"][0]["env"][0]["value"]
     assert cm == docs[-1]
@@ -71,9 +71,8 @@ def test_predecessor_examples_inject_unchanged(tmp_path):
             marked = any(k.startswith(PREFIX) for k in (doc.get("metadata", {}).get("annotations") or {}))
             if doc["kind"] in ("Pod", "Job") and marked:
                 template = doc if doc["kind"] == "Pod" else doc["spec"]["template"]
-                # restartPolicy Never (the Job example): the sidecar pulls, no oras-pull
-                once = template["spec"].get("restartPolicy") == "Never"
-                assert containers_of(template) == (["oras-push"] if once else ["oras-push", "oras-pull"]), path.name
+                # the sidecar pulls under every restart policy: no oras-pull
+                assert containers_of(template) == ["oras-push"], path.name
 
 
 def test_bad_annotations_name_the_object_and_the_key(tmp_path):
@@ -114,7 +113,7 @@ def test_a_list_from_kubectl_get_has_each_item_injected(tmp_path):
     (out,) = yaml.safe_load_all(result.stdout)
     job, pod, cm = out["items"]
     for template, namespace in ((job["spec"]["template"], "lab"), (pod, "other")):
-        assert containers_of(template) == ["oras-push", "oras-pull"]
+        assert containers_of(template) == ["oras-push"]
         assert f'"registry":"oras.{namespace}.svc:5000"' in template["spec"]["initContainers"][0]["env"][0]["value"]
     assert cm == listing["items"][2]
 

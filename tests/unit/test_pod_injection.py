@@ -7,7 +7,6 @@ import yaml
 
 from kubectl_oras.pods.annotations import PREFIX, InvalidAnnotations, ours
 from kubectl_oras.pods.injection import (
-    PULL_CONTAINER,
     PUSH_CONTAINER,
     SHARE_VOLUME,
     STEP_LABEL,
@@ -37,9 +36,8 @@ MARK = {PREFIX + "output-uri": "dinosaur/hello:v1", PREFIX + "output-path": "out
 def test_layout_matches_the_design():
     new, _ = inject(pod(MARK))
     spec = new["spec"]
-    assert [c["name"] for c in spec["initContainers"]] == [PUSH_CONTAINER, PULL_CONTAINER]
+    assert [c["name"] for c in spec["initContainers"]] == [PUSH_CONTAINER]
     assert spec["initContainers"][0]["restartPolicy"] == "Always"
-    assert "restartPolicy" not in spec["initContainers"][1]
     assert {"name": SHARE_VOLUME, "emptyDir": {}} in spec["volumes"]
     main = spec["containers"][0]
     assert main["command"] == ["/oras/bin/busybox", "sh", "/oras/bin/oras-wrap"]
@@ -76,12 +74,21 @@ def test_beside_another_container_the_sidecar_pulls_but_stays():
     assert step["pullInSidecar"] is True and step["singleRun"] is False  # b may still run: an ended sidecar restarts
 
 
-@pytest.mark.parametrize("own", [{"restartPolicy": "OnFailure"}, {"restartPolicyRules": [
-    {"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}]}])
-def test_a_launcher_that_restarts_by_its_own_policy_under_a_pods_never_keeps_the_init_container(own):
+def step_json(new):
+    return json.loads(next(e["value"] for e in new["spec"]["initContainers"][0]["env"] if e["name"] == "KUBECTL_ORAS_STEP"))
+
+
+@pytest.mark.parametrize("own, ends_after_success", [
+    ({"restartPolicy": "OnFailure"}, True),
+    ({"restartPolicy": "Always"}, False),
+    ({"restartPolicyRules": [{"action": "Restart", "exitCodes": {"operator": "In", "values": [0]}}]}, False)])
+def test_a_launcher_that_restarts_by_its_own_policy_under_a_pods_never_gets_a_sidecar_that_serves_each_run(
+        own, ends_after_success):
     new, _ = inject(pod(MARK, [{"name": "main", "image": "x", "command": ["a"], **own}], restartPolicy="Never"))
-    assert [c["name"] for c in new["spec"]["initContainers"]] == [PUSH_CONTAINER, PULL_CONTAINER]
-    assert json.loads(new["spec"]["initContainers"][0]["env"][0]["value"])["singleRun"] is False
+    assert [c["name"] for c in new["spec"]["initContainers"]] == [PUSH_CONTAINER]
+    step = step_json(new)
+    assert step["pullInSidecar"] is True and step["singleRun"] is False
+    assert step["endsAfterSuccess"] is ends_after_success  # a rule may restart it after exit 0 too
 
 
 def test_the_launchers_termination_message_path_is_where_the_wrapper_says_why():
@@ -93,16 +100,25 @@ def test_the_launchers_termination_message_path_is_where_the_wrapper_says_why():
         "/dev/termination-log"
 
 
-@pytest.mark.parametrize("policy", [None, "OnFailure", "Always"])
-def test_a_launcher_that_may_run_again_keeps_the_pull_init_container_and_a_sidecar_that_stays(policy):
-    new, _ = inject(pod(MARK, **({"restartPolicy": policy} if policy else {})))
+@pytest.mark.parametrize("policy, ends_after_success", [(None, False), ("OnFailure", True), ("Always", False)])
+def test_a_launcher_that_may_run_again_gets_the_sidecar_that_pulls_and_asks_for_a_pull_again_on_each_start(
+        policy, ends_after_success):
+    """No oras-pull init container under any restart policy: its exit cost the kubelet's next look."""
+    new, _ = inject(pod({**MARK, PREFIX + "input-uri": "dinosaur/seed:v1"}, **({"restartPolicy": policy} if policy else {})))
     spec = new["spec"]
-    assert [c["name"] for c in spec["initContainers"]] == [PUSH_CONTAINER, PULL_CONTAINER]
-    assert "lifecycle" not in spec["initContainers"][0]
-    step = json.loads(spec["initContainers"][0]["env"][0]["value"])
-    assert step["pullInSidecar"] is step["singleRun"] is False
+    assert [c["name"] for c in spec["initContainers"]] == [PUSH_CONTAINER]
+    assert spec["initContainers"][0]["lifecycle"]["postStart"]["exec"]["command"][-1] == "prepare"
+    step = step_json(new)
+    assert step["pullInSidecar"] is True and step["singleRun"] is False
+    assert step["endsAfterSuccess"] is ends_after_success  # OnFailure: no run after one that succeeded
     env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
-    assert env["KUBECTL_ORAS_PULL_VERDICT"] == env["KUBECTL_ORAS_PULL_WAKE"] == ""
+    assert (env["KUBECTL_ORAS_PULL_VERDICT"], env["KUBECTL_ORAS_RUN_PULL_AGAIN"]) == ("/oras/pull/verdict", "pull-again")
+
+
+def test_beside_another_container_an_on_failure_sidecar_stays():
+    two = [{"name": "a", "image": "x", "command": ["a"]}, {"name": "b", "image": "x", "command": ["b"]}]
+    new, _ = inject(pod({**MARK, PREFIX + "container": "a"}, two, restartPolicy="OnFailure"))
+    assert step_json(new)["endsAfterSuccess"] is False  # b may still run: an ended sidecar restarts
 
 
 @pytest.mark.parametrize("argv", [
@@ -133,7 +149,7 @@ def test_several_containers_need_the_container_annotation():
 def test_existing_init_containers_and_volumes_are_kept_after_ours():
     p = pod(MARK, initContainers=[{"name": "setup", "image": "x"}], volumes=[{"name": "data", "emptyDir": {}}])
     new, _ = inject(p)
-    assert [c["name"] for c in new["spec"]["initContainers"]] == [PUSH_CONTAINER, PULL_CONTAINER, "setup"]
+    assert [c["name"] for c in new["spec"]["initContainers"]] == [PUSH_CONTAINER, "setup"]
     assert [v["name"] for v in new["spec"]["volumes"]] == ["data", SHARE_VOLUME]
 
 

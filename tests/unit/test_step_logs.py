@@ -1,6 +1,8 @@
 """`kubectl oras logs`' pure part (pods/step_logs.py): which containers of a pod, in the order they
 ran, under which header; which pods a workload has."""
 
+import json
+
 import pytest
 
 from kubectl_oras.errors import OrasError
@@ -27,8 +29,17 @@ def shown(parts):
     return [(p.container, p.role) for p in parts]
 
 
-def test_the_init_container_shape_shows_the_pull_the_own_inits_the_step_then_the_push():
+def test_every_restart_policy_has_the_sidecar_pull_and_push_after_the_own_inits_and_the_step():
+    assert shown(container_logs(step_pod("OnFailure", init=["setup"]))) == [
+        ("setup", "init container"), ("main", "the step"), ("oras-push", "the agent: pulls the inputs, then pushes the outputs")]
+
+
+def test_a_pod_injected_with_the_older_init_container_shape_shows_the_pull_the_own_inits_the_step_then_the_push():
     pod = step_pod("OnFailure", init=["setup"])
+    push = pod["spec"]["initContainers"][0]
+    step = json.loads(push["env"][0]["value"])
+    push["env"] = [{"name": "KUBECTL_ORAS_STEP", "value": json.dumps({**step, "pullInSidecar": False})}]
+    pod["spec"]["initContainers"].insert(1, {**push, "name": "oras-pull"})
     assert shown(container_logs(pod)) == [
         ("oras-pull", "the agent: pulls the inputs"), ("setup", "init container"), ("main", "the step"),
         ("oras-push", "the agent: pushes the outputs")]
