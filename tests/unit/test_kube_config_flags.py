@@ -111,3 +111,16 @@ def test_the_token_is_never_shown():
     flags = ConfigFlags(token="s3cr3t-token", impersonate="jane")
     assert "s3cr3t" not in repr(flags) and "s3cr3t" not in str(flags)
     assert repr(flags) == "ConfigFlags(impersonate='jane', token='(hidden)')"
+
+
+@pytest.mark.parametrize("text", ["100000h", "1" + "0" * 400])
+def test_a_request_timeout_past_the_longest_duration_is_refused_naming_it(text):
+    # 1 followed by 400 zeros is infinite as a float: aiohttp's timer raised OverflowError, a traceback
+    from typer.testing import CliRunner
+
+    from kubectl_oras.cli import app
+
+    refused = CliRunner().invoke(app, ["--request-timeout", text, "version", "--client"])
+    assert refused.exit_code == 1
+    assert refused.output.strip() == f"error: --request-timeout {text!r} is longer than 87600h (10 years), " \
+                                     "the longest duration taken"
