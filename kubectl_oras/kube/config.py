@@ -114,7 +114,7 @@ def apply_flags(configuration: Configuration, flags: ConfigFlags) -> None:
     """kubectl's config flags over what the kubeconfig (or the pod) gave: the server, how its
     certificate is checked, and a bearer token in place of the user's own credentials."""
     if flags.server:
-        configuration.host = flags.server.rstrip("/")
+        configuration.host = server_url(flags.server)
     if flags.certificate_authority is not None:
         configuration.ssl_ca_cert = flags.certificate_authority
     if flags.insecure_skip_tls_verify:
@@ -126,6 +126,16 @@ def apply_flags(configuration: Configuration, flags: ConfigFlags) -> None:
         configuration.refresh_api_key_hook = None  # an exec plugin's refresh would put its token back
         configuration.cert_file = configuration.key_file = None
         configuration.username = configuration.password = None
+
+
+def server_url(server: str) -> str:
+    """--server as the URL to send to: ``host:port`` alone is https, as kubectl reads it for an
+    apiserver it verifies; a scheme other than http or https is refused, naming it."""
+    if "://" not in server:
+        server = f"https://{server}"
+    elif server.partition("://")[0].lower() not in ("http", "https"):
+        raise ClusterUnreachable(f"--server {server}: give an https:// (or http://) URL")
+    return server.rstrip("/")
 
 
 def impersonation_headers(flags: ConfigFlags) -> dict[str, str]:

@@ -67,6 +67,13 @@ async def test_server_token_and_tls_flags_override_the_kubeconfig(kubeconfig, tm
         assert kube.api.configuration.verify_ssl is False
 
 
+@pytest.mark.parametrize("server", ["k.example:6443", "localhost:6443", "10.0.0.1"])
+async def test_a_server_without_a_scheme_is_https_as_kubectl_takes_it(kubeconfig, server):
+    # it went to aiohttp as it was: "cannot reach the Kubernetes API at k.example:6443: k.example:6443/apis/..."
+    async with await _connect(kubeconfig, server=server) as kube:
+        assert kube.api.configuration.host == f"https://{server}"
+
+
 async def test_impersonation_and_the_request_timeout(kubeconfig):
     async with await _connect(kubeconfig, impersonate="jane", impersonate_groups=("devs",),
                               request_timeout=2.5) as kube:
@@ -85,6 +92,7 @@ async def test_impersonation_and_the_request_timeout(kubeconfig):
      "--certificate-authority {dir}/not-a-ca.crt: not a PEM certificate (NO_CERTIFICATE_OR_CRL_FOUND)"),
     ({"certificate_authority": "{ca}", "insecure_skip_tls_verify": True},
      "--certificate-authority and --insecure-skip-tls-verify: give one, not both (a CA to verify with, or no verifying)"),
+    ({"server": "ftp://k.example:6443"}, "--server ftp://k.example:6443: give an https:// (or http://) URL"),
     ({"impersonate_groups": ("devs",)}, "--as-group needs --as (kubectl refuses a group without a user to impersonate)"),
     ({"impersonate": "jane", "impersonate_groups": ("a", "b")}, "--as-group given 2 times (a, b): kubectl oras sends one group"),
 ])
