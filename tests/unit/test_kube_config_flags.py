@@ -132,3 +132,25 @@ def test_a_request_timeout_past_the_longest_duration_is_refused_naming_it(text):
     assert refused.exit_code == 1
     assert refused.output.strip() == f"error: --request-timeout {text!r} is longer than 87600h (10 years), " \
                                      "the longest duration taken"
+
+
+def test_the_request_log_shows_no_user_part_of_the_apiservers_url():
+    # -v 6: a server written https://user:password@host (a kubeconfig's or --server's) went whole into the log
+    import logging
+    import time
+
+    from kubectl_oras.kube.api import REQUEST_LOG, log_request
+
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    level = REQUEST_LOG.level
+    REQUEST_LOG.addHandler(handler)
+    REQUEST_LOG.setLevel(logging.DEBUG)
+    try:
+        log_request("GET", "https://jane:s3cr3t@k.example:6443/api/v1/namespaces/lab/pods?limit=1", 200, time.monotonic())
+    finally:
+        REQUEST_LOG.removeHandler(handler)
+        REQUEST_LOG.setLevel(level)
+    assert len(lines) == 1 and "s3cr3t" not in lines[0] and "jane" not in lines[0]
+    assert lines[0].startswith("GET https://k.example:6443/api/v1/namespaces/lab/pods?limit=1 200 in ")
