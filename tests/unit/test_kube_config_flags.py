@@ -74,6 +74,17 @@ async def test_a_server_without_a_scheme_is_https_as_kubectl_takes_it(kubeconfig
         assert kube.api.configuration.host == f"https://{server}"
 
 
+async def test_an_empty_flag_is_not_given_as_kubectl_takes_it(kubeconfig):
+    # a script's --token "$TOKEN" with TOKEN unset sent "Bearer " in place of the user's own
+    # credentials; --user "" was "no such user", --certificate-authority "" "no such file"
+    async with await _connect(kubeconfig, token="", user="", cluster="", server="", impersonate="",
+                              certificate_authority="") as kube:
+        configuration = kube.api.configuration
+        assert (configuration.host, configuration.api_key["BearerToken"]) == ("https://one.example:6443",
+                                                                               "Bearer alice-token")
+        assert "Impersonate-User" not in kube.api.default_headers
+
+
 async def test_impersonation_and_the_request_timeout(kubeconfig):
     async with await _connect(kubeconfig, impersonate="jane", impersonate_groups=("devs",),
                               request_timeout=2.5) as kube:
