@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,12 +131,18 @@ def apply_flags(configuration: Configuration, flags: ConfigFlags) -> None:
 
 def server_url(server: str) -> str:
     """--server as the URL to send to: ``host:port`` alone is https, as kubectl reads it for an
-    apiserver it verifies; a scheme other than http or https is refused, naming it."""
-    if "://" not in server:
-        server = f"https://{server}"
-    elif server.partition("://")[0].lower() not in ("http", "https"):
+    apiserver it verifies; a scheme other than http or https, or no host, is refused, naming it."""
+    url = server if "://" in server else f"https://{server}"
+    if url.partition("://")[0].lower() not in ("http", "https"):
         raise ClusterUnreachable(f"--server {server}: give an https:// (or http://) URL")
-    return server.rstrip("/")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        hostname, _ = parts.hostname, parts.port  # .port raises ValueError when out of range
+    except ValueError:  # an IPv6 address not closed, a port out of range
+        hostname = None
+    if not hostname:
+        raise ClusterUnreachable(f"--server {server}: not an apiserver's URL (https://HOST[:PORT])")
+    return url.rstrip("/")
 
 
 def impersonation_headers(flags: ConfigFlags) -> dict[str, str]:

@@ -104,6 +104,11 @@ async def test_impersonation_and_the_request_timeout(kubeconfig):
     ({"certificate_authority": "{ca}", "insecure_skip_tls_verify": True},
      "--certificate-authority and --insecure-skip-tls-verify: give one, not both (a CA to verify with, or no verifying)"),
     ({"server": "ftp://k.example:6443"}, "--server ftp://k.example:6443: give an https:// (or http://) URL"),
+    # these went to aiohttp: "cannot reach the Kubernetes API at https:: https:///apis/..."
+    ({"server": "https://"}, "--server https://: not an apiserver's URL (https://HOST[:PORT])"),
+    ({"server": ":6443"}, "--server :6443: not an apiserver's URL (https://HOST[:PORT])"),
+    ({"server": "https://[::1"}, "--server https://[::1: not an apiserver's URL (https://HOST[:PORT])"),
+    ({"server": "https://k.example:99999"}, "--server https://k.example:99999: not an apiserver's URL (https://HOST[:PORT])"),
     ({"impersonate_groups": ("devs",)}, "--as-group needs --as (kubectl refuses a group without a user to impersonate)"),
     ({"impersonate": "jane", "impersonate_groups": ("a", "b")}, "--as-group given 2 times (a, b): kubectl oras sends one group"),
 ])
