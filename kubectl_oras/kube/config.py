@@ -116,8 +116,9 @@ def apply_flags(configuration: Configuration, flags: ConfigFlags) -> None:
     certificate is checked, and a bearer token in place of the user's own credentials."""
     if flags.server:
         configuration.host = server_url(flags.server)
-    if flags.certificate_authority is not None:
+    if flags.certificate_authority is not None:  # verify with it, whatever the kubeconfig said (kubectl too)
         configuration.ssl_ca_cert = flags.certificate_authority
+        configuration.verify_ssl = True
     if flags.insecure_skip_tls_verify:
         configuration.verify_ssl = False
         configuration.ssl_ca_cert = None

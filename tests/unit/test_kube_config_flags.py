@@ -74,6 +74,14 @@ async def test_a_server_without_a_scheme_is_https_as_kubectl_takes_it(kubeconfig
         assert kube.api.configuration.host == f"https://{server}"
 
 
+async def test_a_certificate_authority_verifies_a_cluster_the_kubeconfig_says_not_to_verify(kubeconfig, tmp_path):
+    # cluster "two" has insecure-skip-tls-verify: the CA was set and verify_ssl left False, so nothing was verified
+    ca = str(tmp_path / "ca.crt")
+    async with await _connect(kubeconfig, cluster="two", certificate_authority=ca) as kube:
+        configuration = kube.api.configuration
+        assert (configuration.verify_ssl, configuration.ssl_ca_cert) == (True, ca)
+
+
 async def test_an_empty_flag_is_not_given_as_kubectl_takes_it(kubeconfig):
     # a script's --token "$TOKEN" with TOKEN unset sent "Bearer " in place of the user's own
     # credentials; --user "" was "no such user", --certificate-authority "" "no such file"
