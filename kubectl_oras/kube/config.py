@@ -226,13 +226,14 @@ async def _connect(*, kubeconfig: str | None, context: str | None, namespace: st
         raise ClusterUnreachable(f"no cluster to talk to ({where}): {e}") from e
 
 
-OVERRIDDEN_CONTEXT = "kubectl-oras/--user,--cluster"  # a name no kubeconfig context has (a '/' and a ',')
+OVERRIDDEN_CONTEXT = "kubectl-oras/--user,--cluster"  # a name no kubeconfig context or user has (a '/' and a ',')
 
 
 async def load_context(merged: MergedConfig, name: str, flags: ConfigFlags, configuration: Configuration) -> None:
     """The context's cluster and user into ``configuration``; --user and --cluster take the
-    kubeconfig's entry of that name in place of the context's (its namespace stays)."""
-    if flags.user is None and flags.cluster is None:
+    kubeconfig's entry of that name in place of the context's (its namespace stays), and --token
+    a user of that token alone: kubectl runs no credential plugin of the user's when given one."""
+    if flags.user is None and flags.cluster is None and flags.token is None:
         await config.load_kube_config(config_file=os.pathsep.join(merged.loaded), context=name,
                                       client_configuration=configuration, persist_config=False)
         return
@@ -243,6 +244,10 @@ async def load_context(merged: MergedConfig, name: str, flags: ConfigFlags, conf
     if flags.cluster is not None:
         chosen["cluster"] = flags.cluster
     assert merger.config is not None  # the files were read and merged above
+    if flags.token is not None:
+        chosen["user"] = OVERRIDDEN_CONTEXT
+        merger.config.value["users"] = [*(merger.config.value.get("users") or []),
+                                        {"name": OVERRIDDEN_CONTEXT, "user": {"token": flags.token}}]
     merger.config.value["contexts"].append({"name": OVERRIDDEN_CONTEXT, "context": chosen})
     loader = config.kube_config.KubeConfigLoader(config_dict=merger.config, active_context=OVERRIDDEN_CONTEXT,
                                                  config_base_path=None)

@@ -82,6 +82,20 @@ async def test_a_certificate_authority_verifies_a_cluster_the_kubeconfig_says_no
         assert (configuration.verify_ssl, configuration.ssl_ca_cert) == (True, ca)
 
 
+async def test_a_token_is_used_without_running_the_users_exec_plugin(tmp_path):
+    # kubectl --token does not run the user's credential plugin; here a plugin that failed (an
+    # expired login, a CLI not installed) stopped the command the token was given for
+    doc = {"apiVersion": "v1", "kind": "Config", "current-context": "sso",
+           "clusters": [{"name": "one", "cluster": {"server": "https://one.example:6443"}}],
+           "users": [{"name": "sso", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
+                                                      "command": "/bin/false"}}}],
+           "contexts": [{"name": "sso", "context": {"cluster": "one", "user": "sso"}}]}
+    (tmp_path / "config").write_text(yaml.safe_dump(doc))
+    async with await _connect(str(tmp_path / "config"), token="flag-token") as kube:
+        assert kube.api.configuration.api_key == {"BearerToken": "Bearer flag-token"}
+        assert kube.api.configuration.host == "https://one.example:6443"
+
+
 async def test_an_empty_flag_is_not_given_as_kubectl_takes_it(kubeconfig):
     # a script's --token "$TOKEN" with TOKEN unset sent "Bearer " in place of the user's own
     # credentials; --user "" was "no such user", --certificate-authority "" "no such file"
