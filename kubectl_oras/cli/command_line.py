@@ -36,7 +36,7 @@ def _flag_at(args: Sequence[str], i: int) -> Flag | None:
     for table, global_flag in ((CONFIG_FLAGS, True), (COMMAND_FLAGS, False)):
         name, eq, value = word.partition("=")
         if name in table:
-            if eq and len(name) == 2 and table[name]:  # kubectl's -v=6, -n=lab: click would read "=6"
+            if eq and value and len(name) == 2 and table[name]:  # kubectl's -v=6, -n=lab: click would read "=6"
                 return (name + value,), global_flag  # -v6, -nlab
             if eq or not table[name]:
                 return (word,), global_flag

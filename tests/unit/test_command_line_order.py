@@ -50,6 +50,7 @@ def test_a_short_flag_written_with_an_equals_sign_is_taken_as_kubectl_takes_it()
     # kubectl -v=6 and -n=lab: pflag reads the value after '='; click would read "=6" and "=lab"
     assert global_flags_placed(["-v=6", "status", "-n=lab"], COMMANDS) == ["-v6", "status", "-nlab"]
     assert global_flags_placed(["-s=https://k:6443", "status"], COMMANDS) == ["-shttps://k:6443", "status"]
+    assert global_flags_placed(["-v=", "status"], COMMANDS) == ["-v=", "status"]  # the parser names it, not "status"
 
 
 def test_a_boolean_flag_with_a_value_that_is_no_boolean_is_left_for_the_parser_to_refuse():
