@@ -146,6 +146,17 @@ def server_url(server: str) -> str:
     return url.rstrip("/")
 
 
+def check_header_flags(flags: ConfigFlags) -> None:
+    """--token, --as and --as-group travel as HTTP headers, which cannot carry a control character
+    (a token file's line end): refused naming the flag, the token never shown."""
+    given = [("--token", flags.token), ("--as", flags.impersonate), *(("--as-group", g) for g in flags.impersonate_groups)]
+    for flag, value in given:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            shown = "" if flag == "--token" else f" {value!r}"
+            raise ClusterUnreachable(f"{flag}{shown}: holds a control character (a line end?), "
+                                     "which an HTTP header cannot carry")
+
+
 def impersonation_headers(flags: ConfigFlags) -> dict[str, str]:
     """--as and --as-group as the apiserver reads them (Impersonate-User, Impersonate-Group)."""
     if flags.impersonate_groups and not flags.impersonate:
@@ -184,6 +195,7 @@ async def connect(*, kubeconfig: str | None = None, context: str | None = None,
     line's: kube/config_flags.py) override the rest as kubectl's config flags do."""
     env = os.environ if environ is None else environ
     flags = given() if flags is None else flags
+    check_header_flags(flags)
     headers = impersonation_headers(flags)
     kube = await _connect(kubeconfig=kubeconfig, context=context, namespace=namespace, env=env, flags=flags)
     for name, value in headers.items():

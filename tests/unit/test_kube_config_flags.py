@@ -131,6 +131,9 @@ async def test_impersonation_and_the_request_timeout(kubeconfig):
     ({"server": ":6443"}, "--server :6443: not an apiserver's URL (https://HOST[:PORT])"),
     ({"server": "https://[::1"}, "--server https://[::1: not an apiserver's URL (https://HOST[:PORT])"),
     ({"server": "https://k.example:99999"}, "--server https://k.example:99999: not an apiserver's URL (https://HOST[:PORT])"),
+    # a token file written with CRLF: "the Kubernetes API answered with something that is not JSON"
+    ({"token": "s3cr3t\r"}, "--token: holds a control character (a line end?), which an HTTP header cannot carry"),
+    ({"impersonate": "jane\n"}, "--as 'jane\\n': holds a control character (a line end?), which an HTTP header cannot carry"),
     ({"impersonate_groups": ("devs",)}, "--as-group needs --as (kubectl refuses a group without a user to impersonate)"),
     ({"impersonate": "jane", "impersonate_groups": ("a", "b")}, "--as-group given 2 times (a, b): kubectl oras sends one group"),
 ])
