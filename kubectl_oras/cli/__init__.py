@@ -44,7 +44,8 @@ def main() -> None:
     if sys.argv[1:2] == ["__complete"]:  # cobra's spelling: kubectl_complete-oras in the krew bundle runs this
         completion.main(sys.argv[2:])
     group = typer.main.get_command(app)
-    options = {name: {opt for param in command.params for opt in [*param.opts, *param.secondary_opts]}
+    options = {name: {opt: not (param.is_flag or param.count) for param in command.params
+                       if param.param_type_name == "option" for opt in [*param.opts, *param.secondary_opts]}
                for name, command in getattr(group, "commands", {}).items()}
     args = global_flags_placed(sys.argv[1:], options)
     run_as_program(lambda: group(args=args, prog_name=program_name(sys.argv[0], os.environ)))

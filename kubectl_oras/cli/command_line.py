@@ -6,12 +6,14 @@ where click reads it, before click sees the line: kubectl's config flags (``--as
 ``-v``...) in front of the command (the program's own options: they apply to every command), the
 cluster options every cluster command declares (``-n``, ``--context``, ``--kubeconfig``) after the
 command's name, or nowhere for a command that has no such option (kubectl's ``version -n lab``
-ignores the namespace too). Nothing after ``--`` moves.
+ignores the namespace too). Nothing after ``--`` moves, nor the value of the command's own
+options (``pull REF -o -n``: the directory ``-n``), which click reads as that value whatever it
+looks like.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 # kubectl's config flags (its genericclioptions), read by the program before any command:
 # flag -> whether it takes a value.
@@ -32,8 +34,10 @@ def _flag_at(args: Sequence[str], i: int) -> Flag | None:
     ``-v6``), or None."""
     word = args[i]
     for table, global_flag in ((CONFIG_FLAGS, True), (COMMAND_FLAGS, False)):
-        name, eq, _ = word.partition("=")
+        name, eq, value = word.partition("=")
         if name in table:
+            if eq and value and len(name) == 2 and table[name]:  # kubectl's -v=6, -n=lab: click would read "=6"
+                return (name + value,), global_flag  # -v6, -nlab
             if eq or not table[name]:
                 return (word,), global_flag
             # a flag missing its value stays where it is: the parser says so, naming it
@@ -49,21 +53,26 @@ def _flag_words(word: str) -> list[str]:
     ``--insecure-skip-tls-verify=true`` is the flag, ``=false`` is nothing."""
     name, eq, value = word.partition("=")
     if eq and name in CONFIG_FLAGS and not CONFIG_FLAGS[name]:
-        return [name] if value.lower() in ("true", "1", "t", "yes") else []
-    return [word]
+        if value.lower() in ("true", "1", "t", "yes"):
+            return [name]
+        if value.lower() in ("false", "0", "f", "no"):
+            return []
+    return [word]  # another value: the parser refuses it, naming the flag
 
 
-def global_flags_placed(args: Sequence[str], commands: Mapping[str, Collection[str]]) -> list[str]:
+def global_flags_placed(args: Sequence[str], commands: Mapping[str, Mapping[str, bool]]) -> list[str]:
     """``args`` (after the program's name) with kubectl's config flags first and the cluster
     options just after the command's name, wherever the user wrote them.
 
-    ``commands`` gives each command's option names. The command is the first word that names one;
-    a cluster option it does not have is left out. Without a command (``--help``, a typo), only
-    the config flags move and the parser says what is wrong with the rest.
+    ``commands`` gives each command's option names, and whether each takes a value. The command is
+    the first word that names one; a cluster option it does not have is left out. Without a
+    command (``--help``, a typo), only the config flags move and the parser says what is wrong
+    with the rest.
     """
     config: list[str] = []
     command_flags: list[tuple[str, ...]] = []
     rest: list[str] = []
+    command: str | None = None
     i = 0
     while i < len(args):
         if args[i] == "--":
@@ -71,6 +80,12 @@ def global_flags_placed(args: Sequence[str], commands: Mapping[str, Collection[s
             break
         found = _flag_at(args, i)
         if found is None:
+            if command is None and args[i] in commands:
+                command = args[i]
+            elif command is not None and commands[command].get(args[i]):  # its value follows, as it is
+                rest += args[i:i + 2]
+                i += 2
+                continue
             rest.append(args[i])
             i += 1
             continue
@@ -80,10 +95,10 @@ def global_flags_placed(args: Sequence[str], commands: Mapping[str, Collection[s
         else:
             command_flags.append(tokens)
         i += len(tokens)
-    at = next((j for j, word in enumerate(rest) if word in commands), None)
-    if at is None:
+    if command is None:
         return [*config, *rest, *(t for tokens in command_flags for t in tokens)]
-    own = commands[rest[at]]
+    at = rest.index(command)
+    own = commands[command]
     kept = [t for tokens in command_flags if _name(tokens[0]) in own for t in tokens]
     return [*config, *rest[:at + 1], *kept, *rest[at + 1:]]
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import OrasError
 from ..release import __version__
 from .common import handle_errors
 
@@ -73,10 +74,14 @@ def global_options(
     if not any((impersonate, groups, token is not None, server, certificate_authority, insecure_skip_tls_verify,
                 request_timeout is not None, user is not None, cluster is not None)):
         return  # nothing for the cluster stack: `version --client` and the direct commands load none of it
+    from ..durations import within_bound
     from ..kube.config_flags import ConfigFlags, use
     from ..kube.config_flags import request_timeout as seconds
 
+    try:  # every duration a user gives is bounded: a longer one overflowed the request's timer
+        limit = None if request_timeout is None else within_bound(seconds(request_timeout), request_timeout)
+    except ValueError as e:
+        raise OrasError(f"--request-timeout {e}") from None
     use(ConfigFlags(impersonate=impersonate, impersonate_groups=groups, token=token, server=server,
                     certificate_authority=certificate_authority, insecure_skip_tls_verify=insecure_skip_tls_verify,
-                    request_timeout=None if request_timeout is None else seconds(request_timeout),
-                    user=user, cluster=cluster))
+                    request_timeout=limit, user=user, cluster=cluster))

@@ -2,7 +2,7 @@
 
 A template is text with expressions in braces, as kubectl writes them:
 ``{.items[*].metadata.name}``, ``{.status.phase}``, ``{.tags[0]}``, ``{.spec['retention']}``,
-``{"\\n"}`` (a string). An expression is ``.`` or ``@`` then fields, ``[N]`` (negative from the
+``{"\\n"}`` (a string). An expression is ``.``, ``@`` or ``$`` then fields, ``[N]`` (negative from the
 end), ``[*]`` and ``.*`` (every element or value). Several results are joined by a space, a
 string printed as it is and anything else as JSON, and a field that is not there gives nothing
 (kubectl's default, --allow-missing-template-keys). What this does not do (``range``/``end``,
@@ -31,7 +31,7 @@ def _steps(expression: str, template: str) -> list[str | int | None]:
     if expression.split(" ", 1)[0] in ("range", "end"):
         raise TemplateError(f"-o jsonpath: {{{expression}}} in {template!r}: range is not supported; "
                             "use -o json (and jq) for loops")
-    if expression.startswith("@"):
+    if expression[:1] in ("@", "$"):  # the current object, and the root: both the data here
         expression = expression[1:]
     if expression in (".", "$", ""):
         return []
@@ -70,6 +70,17 @@ def _walk(values: list[Any], step: str | int | None) -> list[Any]:
     return out
 
 
+def _literal(text: str, template: str) -> str | None:
+    """The string an expression such as ``"\\n"`` stands for, or None when it is no string."""
+    literal = _STRING.match(text)
+    if literal is None:
+        return None
+    try:
+        return str(json.loads(f'"{literal[1]}"'))
+    except ValueError as e:
+        raise TemplateError(f"-o jsonpath: {{{text}}} in {template!r}: {text} is not a JSON string ({e})") from None
+
+
 def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -102,9 +113,9 @@ def render(template: str, data: Any) -> str:
         if not expression:
             out.append(text)
             continue
-        literal = _STRING.match(text)
-        if literal:
-            out.append(json.loads(f'"{literal[1]}"'))
+        literal = _literal(text, template)
+        if literal is not None:
+            out.append(literal)
             continue
         values = [root]
         for step in _steps(text, template):
@@ -116,6 +127,6 @@ def render(template: str, data: Any) -> str:
 def check(template: str) -> str:
     """The template, when this reader can run it (before the command does its work)."""
     for expression, text in split_template(template):
-        if expression and not _STRING.match(text):
+        if expression and _literal(text, template) is None:
             _steps(text, template)
     return template

@@ -109,9 +109,12 @@ REQUEST_LOG = logging.getLogger("kubectl_oras.requests")  # -v 6 and up (docs/cl
 
 def log_request(method: str, url: str, status: int | str, started: float) -> None:
     """One line per API request at -v 6: method, URL, status (or why there was none), time; never
-    a header (a bearer token, an impersonation)."""
+    a header (a bearer token, an impersonation), nor the URL's user part (``user:password@``)."""
     if REQUEST_LOG.isEnabledFor(logging.DEBUG):
-        REQUEST_LOG.debug("%s %s %s in %d ms", method, url, status, (time.monotonic() - started) * 1000)
+        scheme, at, rest = url.partition("://")
+        host, slash, path = rest.partition("/")
+        shown = f"{scheme}{at}{host.rpartition('@')[2]}{slash}{path}"
+        REQUEST_LOG.debug("%s %s %s in %d ms", method, shown, status, (time.monotonic() - started) * 1000)
 
 
 class Kube:

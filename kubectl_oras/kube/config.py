@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,9 +115,10 @@ def apply_flags(configuration: Configuration, flags: ConfigFlags) -> None:
     """kubectl's config flags over what the kubeconfig (or the pod) gave: the server, how its
     certificate is checked, and a bearer token in place of the user's own credentials."""
     if flags.server:
-        configuration.host = flags.server.rstrip("/")
-    if flags.certificate_authority is not None:
+        configuration.host = server_url(flags.server)
+    if flags.certificate_authority is not None:  # verify with it, whatever the kubeconfig said (kubectl too)
         configuration.ssl_ca_cert = flags.certificate_authority
+        configuration.verify_ssl = True
     if flags.insecure_skip_tls_verify:
         configuration.verify_ssl = False
         configuration.ssl_ca_cert = None
@@ -126,6 +128,33 @@ def apply_flags(configuration: Configuration, flags: ConfigFlags) -> None:
         configuration.refresh_api_key_hook = None  # an exec plugin's refresh would put its token back
         configuration.cert_file = configuration.key_file = None
         configuration.username = configuration.password = None
+
+
+def server_url(server: str) -> str:
+    """--server as the URL to send to: ``host:port`` alone is https, as kubectl reads it for an
+    apiserver it verifies; a scheme other than http or https, or no host, is refused, naming it."""
+    url = server if "://" in server else f"https://{server}"
+    if url.partition("://")[0].lower() not in ("http", "https"):
+        raise ClusterUnreachable(f"--server {server}: give an https:// (or http://) URL")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        hostname, _ = parts.hostname, parts.port  # .port raises ValueError when out of range
+    except ValueError:  # an IPv6 address not closed, a port out of range
+        hostname = None
+    if not hostname:
+        raise ClusterUnreachable(f"--server {server}: not an apiserver's URL (https://HOST[:PORT])")
+    return url.rstrip("/")
+
+
+def check_header_flags(flags: ConfigFlags) -> None:
+    """--token, --as and --as-group travel as HTTP headers, which cannot carry a control character
+    (a token file's line end): refused naming the flag, the token never shown."""
+    given = [("--token", flags.token), ("--as", flags.impersonate), *(("--as-group", g) for g in flags.impersonate_groups)]
+    for flag, value in given:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            shown = "" if flag == "--token" else f" {value!r}"
+            raise ClusterUnreachable(f"{flag}{shown}: holds a control character (a line end?), "
+                                     "which an HTTP header cannot carry")
 
 
 def impersonation_headers(flags: ConfigFlags) -> dict[str, str]:
@@ -166,6 +195,7 @@ async def connect(*, kubeconfig: str | None = None, context: str | None = None,
     line's: kube/config_flags.py) override the rest as kubectl's config flags do."""
     env = os.environ if environ is None else environ
     flags = given() if flags is None else flags
+    check_header_flags(flags)
     headers = impersonation_headers(flags)
     kube = await _connect(kubeconfig=kubeconfig, context=context, namespace=namespace, env=env, flags=flags)
     for name, value in headers.items():
@@ -208,13 +238,14 @@ async def _connect(*, kubeconfig: str | None, context: str | None, namespace: st
         raise ClusterUnreachable(f"no cluster to talk to ({where}): {e}") from e
 
 
-OVERRIDDEN_CONTEXT = "kubectl-oras/--user,--cluster"  # a name no kubeconfig context has (a '/' and a ',')
+OVERRIDDEN_CONTEXT = "kubectl-oras/--user,--cluster"  # a name no kubeconfig context or user has (a '/' and a ',')
 
 
 async def load_context(merged: MergedConfig, name: str, flags: ConfigFlags, configuration: Configuration) -> None:
     """The context's cluster and user into ``configuration``; --user and --cluster take the
-    kubeconfig's entry of that name in place of the context's (its namespace stays)."""
-    if flags.user is None and flags.cluster is None:
+    kubeconfig's entry of that name in place of the context's (its namespace stays), and --token
+    a user of that token alone: kubectl runs no credential plugin of the user's when given one."""
+    if flags.user is None and flags.cluster is None and flags.token is None:
         await config.load_kube_config(config_file=os.pathsep.join(merged.loaded), context=name,
                                       client_configuration=configuration, persist_config=False)
         return
@@ -225,6 +256,10 @@ async def load_context(merged: MergedConfig, name: str, flags: ConfigFlags, conf
     if flags.cluster is not None:
         chosen["cluster"] = flags.cluster
     assert merger.config is not None  # the files were read and merged above
+    if flags.token is not None:
+        chosen["user"] = OVERRIDDEN_CONTEXT
+        merger.config.value["users"] = [*(merger.config.value.get("users") or []),
+                                        {"name": OVERRIDDEN_CONTEXT, "user": {"token": flags.token}}]
     merger.config.value["contexts"].append({"name": OVERRIDDEN_CONTEXT, "context": chosen})
     loader = config.kube_config.KubeConfigLoader(config_dict=merger.config, active_context=OVERRIDDEN_CONTEXT,
                                                  config_base_path=None)

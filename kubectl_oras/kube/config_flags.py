@@ -29,6 +29,13 @@ class ConfigFlags:
     user: str | None = None  # --user: the kubeconfig user
     cluster: str | None = None  # --cluster: the kubeconfig cluster
 
+    def __post_init__(self) -> None:
+        # kubectl takes an empty value as a flag not given: a script's --token "$TOKEN" with TOKEN
+        # unset keeps the kubeconfig user's credentials, --user "" the context's user
+        for name in ("impersonate", "token", "server", "certificate_authority", "user", "cluster"):
+            if getattr(self, name) == "":
+                object.__setattr__(self, name, None)
+
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.__dict__.items() if v not in (None, (), False)}
         if "token" in shown:

@@ -7,8 +7,11 @@ import pytest
 
 from kubectl_oras.cli.command_line import global_flags_placed, program_name
 
-CLUSTER = {"-n", "--namespace", "--context", "--kubeconfig"}
-COMMANDS = {"status": CLUSTER, "push": CLUSTER, "pull": CLUSTER, "version": {"--context", "--kubeconfig", "--client"}}
+# Each command's options, and whether each takes a value (as cli/__init__.py: main reads them).
+CLUSTER = {"-n": True, "--namespace": True, "--context": True, "--kubeconfig": True}
+COMMANDS = {"status": CLUSTER, "push": CLUSTER, "pull": {**CLUSTER, "-o": True, "--output": True, "--include": True},
+            "logs": {**CLUSTER, "-f": False, "--follow": False, "-c": True},
+            "version": {"--context": True, "--kubeconfig": True, "--client": False}}
 
 
 @pytest.mark.parametrize(("given", "placed"), [
@@ -30,6 +33,36 @@ def test_global_flags_are_placed_where_the_parser_reads_them(given, placed):
 def test_a_value_that_names_a_command_is_the_flags_value_not_the_command():
     assert global_flags_placed(["-n", "status", "status"], COMMANDS) == ["status", "-n", "status"]
     assert global_flags_placed(["--user", "pull", "push", "x"], COMMANDS) == ["--user", "pull", "push", "x"]
+
+
+@pytest.mark.parametrize(("given", "placed"), [
+    # click reads -n as -o's value here: moving it would pull from namespace "--include" into "a"
+    (["pull", "lab/x:y", "-o", "-n", "--include", "a"], ["pull", "lab/x:y", "-o", "-n", "--include", "a"]),
+    (["pull", "lab/x:y", "-o", "-vendor"], ["pull", "lab/x:y", "-o", "-vendor"]),
+    (["logs", "-c", "-nginx", "job/x"], ["logs", "-c", "-nginx", "job/x"]),
+    (["logs", "-f", "-v", "6", "job/x"], ["-v", "6", "logs", "-f", "job/x"]),  # -f takes no value: -v is a flag
+], ids=lambda v: " ".join(v))
+def test_a_value_of_the_commands_own_option_stays_its_value(given, placed):
+    assert global_flags_placed(given, COMMANDS) == placed
+
+
+def test_a_short_flag_written_with_an_equals_sign_is_taken_as_kubectl_takes_it():
+    # kubectl -v=6 and -n=lab: pflag reads the value after '='; click would read "=6" and "=lab"
+    assert global_flags_placed(["-v=6", "status", "-n=lab"], COMMANDS) == ["-v6", "status", "-nlab"]
+    assert global_flags_placed(["-s=https://k:6443", "status"], COMMANDS) == ["-shttps://k:6443", "status"]
+    assert global_flags_placed(["-v=", "status"], COMMANDS) == ["-v=", "status"]  # the parser names it, not "status"
+
+
+def test_a_boolean_flag_with_a_value_that_is_no_boolean_is_left_for_the_parser_to_refuse():
+    placed = global_flags_placed(["status", "--insecure-skip-tls-verify=maybe"], COMMANDS)
+    assert placed == ["--insecure-skip-tls-verify=maybe", "status"]
+    from typer.testing import CliRunner
+
+    from kubectl_oras.cli import app
+
+    refused = CliRunner().invoke(app, placed)
+    assert refused.exit_code == 2 and "'--insecure-skip-tls-verify' does not take a value" in refused.output
+    assert global_flags_placed(["status", "--insecure-skip-tls-verify=0"], COMMANDS) == ["status"]
 
 
 def test_nothing_after_a_double_dash_moves():

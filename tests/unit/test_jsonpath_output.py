@@ -24,6 +24,8 @@ CACHES = [{"name": "oras", "namespace": "lab", "ready": True, "retention": {"kee
     ("{@.client.version}", {"client": {"version": "0.2.0"}}, "0.2.0"),
     ("tags: {.tags[5]}{.missing.field}.", {"tags": []}, "tags: ."),  # missing: nothing, as kubectl by default
     ("{.}", {"a": 1}, '{"a": 1}'),
+    ("{$.client.version}", {"client": {"version": "0.2.0"}}, "0.2.0"),  # kubectl's root, as JSONPath writes it
+    ("{$}", {"a": 1}, '{"a": 1}'),
 ])
 def test_a_template_prints_what_it_finds(template, data, out):
     assert render(check(template), data) == out
@@ -35,6 +37,9 @@ def test_a_template_prints_what_it_finds(template, data, out):
     ("{.items[0:1]}", "slices [a:b] not supported"),
     ("{..name}", "recursive descent (..) is not supported"),
     ("{.items[*].name", "is not closed"),
+    # a string JSON cannot read: a JSONDecodeError traceback once, after the command had acted
+    ('{.name}{"\\q"}', '"\\q" is not a JSON string (Invalid \\escape'),
+    ('{"\\u12"}', '"\\u12" is not a JSON string (Invalid \\uXXXX escape'),
 ])
 def test_what_is_not_supported_is_refused_by_name(template, named):
     with pytest.raises(TemplateError) as refused:

@@ -67,6 +67,46 @@ async def test_server_token_and_tls_flags_override_the_kubeconfig(kubeconfig, tm
         assert kube.api.configuration.verify_ssl is False
 
 
+@pytest.mark.parametrize("server", ["k.example:6443", "localhost:6443", "10.0.0.1"])
+async def test_a_server_without_a_scheme_is_https_as_kubectl_takes_it(kubeconfig, server):
+    # it went to aiohttp as it was: "cannot reach the Kubernetes API at k.example:6443: k.example:6443/apis/..."
+    async with await _connect(kubeconfig, server=server) as kube:
+        assert kube.api.configuration.host == f"https://{server}"
+
+
+async def test_a_certificate_authority_verifies_a_cluster_the_kubeconfig_says_not_to_verify(kubeconfig, tmp_path):
+    # cluster "two" has insecure-skip-tls-verify: the CA was set and verify_ssl left False, so nothing was verified
+    ca = str(tmp_path / "ca.crt")
+    async with await _connect(kubeconfig, cluster="two", certificate_authority=ca) as kube:
+        configuration = kube.api.configuration
+        assert (configuration.verify_ssl, configuration.ssl_ca_cert) == (True, ca)
+
+
+async def test_a_token_is_used_without_running_the_users_exec_plugin(tmp_path):
+    # kubectl --token does not run the user's credential plugin; here a plugin that failed (an
+    # expired login, a CLI not installed) stopped the command the token was given for
+    doc = {"apiVersion": "v1", "kind": "Config", "current-context": "sso",
+           "clusters": [{"name": "one", "cluster": {"server": "https://one.example:6443"}}],
+           "users": [{"name": "sso", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
+                                                      "command": "/bin/false"}}}],
+           "contexts": [{"name": "sso", "context": {"cluster": "one", "user": "sso"}}]}
+    (tmp_path / "config").write_text(yaml.safe_dump(doc))
+    async with await _connect(str(tmp_path / "config"), token="flag-token") as kube:
+        assert kube.api.configuration.api_key == {"BearerToken": "Bearer flag-token"}
+        assert kube.api.configuration.host == "https://one.example:6443"
+
+
+async def test_an_empty_flag_is_not_given_as_kubectl_takes_it(kubeconfig):
+    # a script's --token "$TOKEN" with TOKEN unset sent "Bearer " in place of the user's own
+    # credentials; --user "" was "no such user", --certificate-authority "" "no such file"
+    async with await _connect(kubeconfig, token="", user="", cluster="", server="", impersonate="",
+                              certificate_authority="") as kube:
+        configuration = kube.api.configuration
+        assert (configuration.host, configuration.api_key["BearerToken"]) == ("https://one.example:6443",
+                                                                               "Bearer alice-token")
+        assert "Impersonate-User" not in kube.api.default_headers
+
+
 async def test_impersonation_and_the_request_timeout(kubeconfig):
     async with await _connect(kubeconfig, impersonate="jane", impersonate_groups=("devs",),
                               request_timeout=2.5) as kube:
@@ -85,6 +125,15 @@ async def test_impersonation_and_the_request_timeout(kubeconfig):
      "--certificate-authority {dir}/not-a-ca.crt: not a PEM certificate (NO_CERTIFICATE_OR_CRL_FOUND)"),
     ({"certificate_authority": "{ca}", "insecure_skip_tls_verify": True},
      "--certificate-authority and --insecure-skip-tls-verify: give one, not both (a CA to verify with, or no verifying)"),
+    ({"server": "ftp://k.example:6443"}, "--server ftp://k.example:6443: give an https:// (or http://) URL"),
+    # these went to aiohttp: "cannot reach the Kubernetes API at https:: https:///apis/..."
+    ({"server": "https://"}, "--server https://: not an apiserver's URL (https://HOST[:PORT])"),
+    ({"server": ":6443"}, "--server :6443: not an apiserver's URL (https://HOST[:PORT])"),
+    ({"server": "https://[::1"}, "--server https://[::1: not an apiserver's URL (https://HOST[:PORT])"),
+    ({"server": "https://k.example:99999"}, "--server https://k.example:99999: not an apiserver's URL (https://HOST[:PORT])"),
+    # a token file written with CRLF: "the Kubernetes API answered with something that is not JSON"
+    ({"token": "s3cr3t\r"}, "--token: holds a control character (a line end?), which an HTTP header cannot carry"),
+    ({"impersonate": "jane\n"}, "--as 'jane\\n': holds a control character (a line end?), which an HTTP header cannot carry"),
     ({"impersonate_groups": ("devs",)}, "--as-group needs --as (kubectl refuses a group without a user to impersonate)"),
     ({"impersonate": "jane", "impersonate_groups": ("a", "b")}, "--as-group given 2 times (a, b): kubectl oras sends one group"),
 ])
@@ -111,3 +160,38 @@ def test_the_token_is_never_shown():
     flags = ConfigFlags(token="s3cr3t-token", impersonate="jane")
     assert "s3cr3t" not in repr(flags) and "s3cr3t" not in str(flags)
     assert repr(flags) == "ConfigFlags(impersonate='jane', token='(hidden)')"
+
+
+@pytest.mark.parametrize("text", ["100000h", "1" + "0" * 400])
+def test_a_request_timeout_past_the_longest_duration_is_refused_naming_it(text):
+    # 1 followed by 400 zeros is infinite as a float: aiohttp's timer raised OverflowError, a traceback
+    from typer.testing import CliRunner
+
+    from kubectl_oras.cli import app
+
+    refused = CliRunner().invoke(app, ["--request-timeout", text, "version", "--client"])
+    assert refused.exit_code == 1
+    assert refused.output.strip() == f"error: --request-timeout {text!r} is longer than 87600h (10 years), " \
+                                     "the longest duration taken"
+
+
+def test_the_request_log_shows_no_user_part_of_the_apiservers_url():
+    # -v 6: a server written https://user:password@host (a kubeconfig's or --server's) went whole into the log
+    import logging
+    import time
+
+    from kubectl_oras.kube.api import REQUEST_LOG, log_request
+
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    level = REQUEST_LOG.level
+    REQUEST_LOG.addHandler(handler)
+    REQUEST_LOG.setLevel(logging.DEBUG)
+    try:
+        log_request("GET", "https://jane:s3cr3t@k.example:6443/api/v1/namespaces/lab/pods?limit=1", 200, time.monotonic())
+    finally:
+        REQUEST_LOG.removeHandler(handler)
+        REQUEST_LOG.setLevel(level)
+    assert len(lines) == 1 and "s3cr3t" not in lines[0] and "jane" not in lines[0]
+    assert lines[0].startswith("GET https://k.example:6443/api/v1/namespaces/lab/pods?limit=1 200 in ")
