@@ -24,7 +24,7 @@ from kubectl_oras.pods.patterns import (
     split_pattern,
     surplus,
 )
-from kubectl_oras.pods.step import JOB_UID_ENV, STEP_ENV, StepDescription
+from kubectl_oras.pods.step import JOB_UID_ENV, POD_ENV, STEP_ENV, StepDescription
 from kubectl_oras.pods.variables import VariableError, expand, variables_in
 from kubectl_oras.pods.workloads import inject_manifest
 
@@ -220,8 +220,8 @@ def test_a_pod_of_an_indexed_job_pushes_its_own_tag():
     step = step_of(new)
     assert step.output == "results/pi:run-2"
     # nothing left for the kubelet to expand; the Job's uid for what the sidecar pushes (retention's runs)
-    assert [e["name"] for e in agent_env(new)] == [STEP_ENV, JOB_UID_ENV]
-    assert agent_env(new)[-1]["valueFrom"]["fieldRef"]["fieldPath"] == \
+    assert [e["name"] for e in agent_env(new)] == [STEP_ENV, JOB_UID_ENV, *POD_ENV]
+    assert agent_env(new)[1]["valueFrom"]["fieldRef"]["fieldPath"] == \
         "metadata.labels['batch.kubernetes.io/controller-uid']"
 
 
@@ -311,7 +311,7 @@ def test_an_injected_template_leaves_every_variable_for_the_kubelet():
     new, _ = inject_manifest(indexed_job(FAN_OUT), CONFIG)
     push = new["spec"]["template"]["spec"]["initContainers"][0]
     names = [e["name"] for e in push["env"]]
-    assert names == ["JOB_COMPLETION_INDEX", STEP_ENV, JOB_UID_ENV]
+    assert names == ["JOB_COMPLETION_INDEX", STEP_ENV, JOB_UID_ENV, *POD_ENV]
     assert push["env"][0]["valueFrom"]["fieldRef"]["fieldPath"] == f"metadata.annotations['{INDEX}']"
     assert json.loads(push["env"][1]["value"])["output"] == "results/pi:run-$(JOB_COMPLETION_INDEX)"
 
