@@ -9,6 +9,7 @@ from kubectl_oras.pods.variables import variables_in
 
 IMAGE = "reg.example/lmp@sha256:" + "c" * 64
 CONFIG = InjectionConfig(agent_image="kubectl-oras:test", namespace="lab")
+OUTPUT = {"output-uri": "m/x:1", "output-path": "/out"}
 
 
 def job_pod(args: list[str]) -> dict:
@@ -36,7 +37,7 @@ def test_the_step_names_its_image_command_workload_and_our_annotations():
 def test_a_variable_in_the_command_is_said_as_written_never_expanded_by_the_kubelet():
     # The kubelet expands $(NAME) in an env value from the container's variables, and the sidecar's
     # include ORAS_PASS (envFrom): the step's command reaches it escaped, and reads back as written.
-    new, _ = mutate_pod(job_pod(["--token", "$(ORAS_PASS)", "$(POD_NAME)"]), {"output-uri": "m/x:1", "output-path": "/out"}, CONFIG)
+    new, _ = mutate_pod(job_pod(["--token", "$(ORAS_PASS)", "$(POD_NAME)"]), OUTPUT, CONFIG)
     raw = next(e["value"] for e in sidecar(new)["env"] if e["name"] == STEP_ENV)
     assert "$(" not in raw and variables_in(raw) == ()
     assert StepDescription.from_json(raw).argv == ("lmp", "--token", "$(ORAS_PASS)", "$(POD_NAME)")
@@ -45,6 +46,6 @@ def test_a_variable_in_the_command_is_said_as_written_never_expanded_by_the_kube
 def test_a_pod_without_a_controller_names_no_workload():
     pod = job_pod([])
     del pod["metadata"]["ownerReferences"]
-    new, _ = mutate_pod(pod, {"output-uri": "m/x:1", "output-path": "/out"}, CONFIG)
+    new, _ = mutate_pod(pod, OUTPUT, CONFIG)
     raw = next(e["value"] for e in sidecar(new)["env"] if e["name"] == STEP_ENV)
     assert StepDescription.from_json(raw).workload == ""
