@@ -67,6 +67,7 @@ class Run:
     STDOUT = "stdout"  # a fifo: the step's stdout on its way to tee (output-pipe)
     SEEN = "seen"  # made by the wrapper once it has read the verdict: a sidecar that ends after one run waits for it
     PUSHING = "pushing"  # made by the sidecar as its push begins: found without a verdict, a sidecar died pushing
+    STARTED = "started"  # the UTC time the step started, by the wrapper: its outputs' provenance says it
 
     @property
     def number(self) -> int:
@@ -95,6 +96,10 @@ class Run:
     @property
     def pushing(self) -> str:
         return os.path.join(self.path, self.PUSHING)
+
+    @property
+    def started(self) -> str:
+        return os.path.join(self.path, self.STARTED)
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,11 @@ class Share:
     def pull_started(self) -> str:
         """Made when the sidecar's pull begins: found without an answer, an earlier sidecar died pulling."""
         return os.path.join(self.pull, "started")
+
+    @property
+    def pulled_inputs(self) -> str:
+        """What the pull got, each input's name and digest (JSON), for the outputs' provenance."""
+        return os.path.join(self.pull, "inputs")
 
     @property
     def runs(self) -> str:

@@ -212,6 +212,7 @@ def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, st
         "KUBECTL_ORAS_RUN_OUTPUTS": Run.OUTPUTS,
         "KUBECTL_ORAS_RUN_STDOUT": Run.STDOUT,
         "KUBECTL_ORAS_RUN_SEEN": Run.SEEN,
+        "KUBECTL_ORAS_RUN_STARTED": Run.STARTED,
         "KUBECTL_ORAS_PULL_VERDICT": share.pull_verdict if settings.pulled_by_sidecar else "",
         "KUBECTL_ORAS_PULL_WAKE": share.pull_wake if settings.pulled_by_sidecar else "",
         **{f"KUBECTL_ORAS_VERDICT_{name}": word for name, word in VERDICT_WORDS.items()},

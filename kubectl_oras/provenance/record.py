@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..pods.step import EXIT_CODE_ANNOTATION
+from ..release import __version__
+
+AGENT_BUILDER = f"kubectl-oras agent {__version__}"  # the sidecar injected into a step's pod
+CLI_BUILDER = f"kubectl-oras {__version__}"  # `kubectl oras push`
 
 PREFIX = "dev.kubectl-oras."
 NAMESPACE = PREFIX + "namespace"

@@ -53,7 +53,7 @@ RULES = (
                                        "kubectl_oras.orascache", "kubectl_oras.kube"),
          third_party=("kubernetes_asyncio", "aiohttp", "yaml")),
     # pure: a producer's record, its manifest annotations and its statement
-    Rule("kubectl_oras.provenance", project=("kubectl_oras.errors", "kubectl_oras.pods.step",
+    Rule("kubectl_oras.provenance", project=("kubectl_oras.errors", "kubectl_oras.release", "kubectl_oras.pods.step",
                                              "kubectl_oras.provenance"), third_party=()),
     Rule("kubectl_oras.agent", project=("kubectl_oras.errors", "kubectl_oras.durations", "kubectl_oras.backoff",
                                         "kubectl_oras.oci", "kubectl_oras.pods", "kubectl_oras.provenance",
