@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from . import annotate, cluster, direct, gc, inject, logs, version
+from . import annotate, cluster, direct, gc, inject, logs, provenance, version
 from .common import run_as_program
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ version.register(app)
 cluster.register(app)
 annotate.register(app)
 logs.register(app)
+provenance.register(app)
 
 
 def main() -> None:

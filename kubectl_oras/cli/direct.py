@@ -57,9 +57,14 @@ def push(
     To a cache, its credentials come from its Secret; to a --registry, from ORAS_USER / ORAS_PASS
     (or ORAS_PUSH_PASS) or `oras login`'s config.
     """
+    from ..provenance.record import PUSHED_BY
+    from .provenance import pushed_by
+
     annotations = parse_annotations(annotation or [])
     with session(options) as transfers:
         where = transfers.locate(reference)
+        by = pushed_by(options, where.place)
+        annotations = {PUSHED_BY: by, **annotations}  # who pushed it by hand (docs/provenance.md)
         progress = TransferProgress(f"push {where.reference.repository}:{where.reference.tag}",
                                     enabled=stderr_is_terminal())
         try:
@@ -67,6 +72,7 @@ def push(
                                     concurrency=concurrency, progress=progress)
         finally:
             progress.close()
+        provenance = attach_provenance(transfers, where, result, paths, by)
         reached = transfers.reached(where.place)
     print_data(output, {
         "reference": result.reference, **reached.description,
@@ -76,8 +82,24 @@ def push(
         "layers": [layer.descriptor() for layer in result.layers],
         "bytesSent": result.bytes_sent,
         "blobsSkipped": result.blobs_skipped,
+        "provenance": provenance,
     }, f"Pushed {result.reference}{reached.suffix} ({len(result.layers)} layers, "
-       f"{human_bytes(result.bytes_sent)} sent, {result.blobs_skipped} already present)\nDigest: {result.digest}")
+       f"{human_bytes(result.bytes_sent)} sent, {result.blobs_skipped} already present)\nDigest: {result.digest}"
+       f"\nProvenance: {provenance}")
+
+
+def attach_provenance(transfers: Session, where: Located, result: Any, paths: list[str], by: str) -> str:
+    """The push's statement attached (docs/provenance.md), and how it is indexed; a failure is a
+    warning: the artifact is pushed."""
+    from ..errors import OrasError
+    from ..transfers.provenance import attach_push_statement
+
+    try:
+        indexed_by = attach_push_statement(transfers, where, result, pushed_by=by, paths=paths)
+    except OrasError as e:
+        typer.echo(f"warning: {result.reference} is pushed, but its provenance statement is not: {e}", err=True)
+        return "not attached"
+    return f"attached, indexed by {indexed_by}"
 
 
 @handle_errors
@@ -121,9 +143,26 @@ def tags(
     repository: Annotated[str, typer.Argument(metavar="REPO", help="Repository whose tags to list.")],
     options: TransferOptions,
     output: FormatOption = OutputFormat.text,
+    long: Annotated[bool, typer.Option("--long", "-l", help="With each tag's created time, size, exit code and "
+                                                             "producer (workload and pod).")] = False,
+    all_tags: Annotated[bool, typer.Option("--all", help="Also the sha256-<hex> tags that index referrers "
+                                                         "(provenance) on a registry without the referrers API.")]
+    = False,
 ) -> None:
     """List the tags of a repository."""
-    where, found, reached = _on_one(options, repository, lambda transfers, where: transfers.tags(where))
+    from ..oci.referrers import is_fallback_tag
+
+    if long:
+        from ..transfers.provenance import long_tags
+        from .provenance import long_listing
+
+        where, rows, reached = _on_one(options, repository, lambda transfers, where: long_tags(
+            transfers, where, shown=lambda tag: all_tags or not is_fallback_tag(tag)))
+        print_data(output, {"repository": where.reference.repository, **reached.description, "tags": rows},
+                   long_listing(rows))
+        return
+    where, listed, reached = _on_one(options, repository, lambda transfers, where: transfers.tags(where))
+    found = [tag for tag in listed if all_tags or not is_fallback_tag(tag)]
     print_data(output, {"repository": where.reference.repository, **reached.description, "tags": found},
                "\n".join(found))
 
@@ -181,7 +220,8 @@ EXAMPLES: dict[Callable[..., Any], str] = {
         "# only the XML files, by layer title",
         "kubectl oras pull localhost:5000/metric/hwloc:iter-0 -o out --plain-http --include '*.xml'",
     ),
-    tags: examples("kubectl oras tags metric/hwloc", "kubectl oras tags metric/hwloc -r localhost:5000 --plain-http -o json"),
+    tags: examples("kubectl oras tags metric/hwloc", "kubectl oras tags metric/hwloc -r localhost:5000 --plain-http -o json",
+                   "kubectl oras tags metric/hwloc -l"),
     ls: examples("kubectl oras ls --cache oras -n lab", "kubectl oras ls -r localhost:5000 --plain-http"),
     rm: examples(
         "kubectl oras rm metric/hwloc:iter-0",
