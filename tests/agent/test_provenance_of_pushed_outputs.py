@@ -21,18 +21,15 @@ DOWNWARD = {"KUBECTL_ORAS_POD_NAME": "join-x2k", "KUBECTL_ORAS_POD_NAMESPACE": "
 
 
 @pytest.fixture
-def client(any_registry):
-    return RegistryClient(any_registry.host, plain_http=True)
+def step_pod(any_registry, tmp_path):
+    """A pod of the agent's processes, and a client of its registry."""
+    pod = LocalPod(any_registry.host, tmp_path)
+    yield pod, RegistryClient(any_registry.host, plain_http=True)
+    pod.cleanup()
 
 
-@pytest.fixture
-def pod(any_registry, tmp_path):
-    p = LocalPod(any_registry.host, tmp_path)
-    yield p
-    p.cleanup()
-
-
-def test_an_output_names_its_pod_image_and_inputs_by_digest(pod, client, any_registry, repo, tmp_path):
+def test_an_output_names_its_pod_image_and_inputs_by_digest(step_pod, any_registry, repo, tmp_path):
+    pod, client = step_pod
     (tmp_path / "seed.txt").write_text("seed")
     parent = push_artifact(client, Reference(any_registry.host, f"{repo}-in", "v1"), [str(tmp_path / "seed.txt")])
     pod.inputs = [f"{repo}-in:v1"]
