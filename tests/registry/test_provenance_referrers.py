@@ -45,3 +45,23 @@ def test_an_artifact_without_referrers_has_none(client, ref, workdir):
     (workdir / "f").write_text("f")
     pushed = push_artifact(client, ref, [str(workdir / "f")])
     assert referrers(client, ref.repository, pushed.digest) == []
+
+
+def test_a_registry_that_serves_the_referrers_api_indexes_the_statement_itself(workdir):
+    from kubectl_oras.oci.client import RegistryClient
+    from kubectl_oras.oci.reference import Reference
+    from tests.support.referrers_registry import ReferrersRegistry
+
+    fake = ReferrersRegistry().start()
+    try:
+        client = RegistryClient(fake.host, plain_http=True, retries=0)
+        (workdir / "f").write_text("f")
+        pushed = push_artifact(client, Reference(fake.host, "exp/x", "v1"), [str(workdir / "f")])
+        attached = attach(client, "exp/x", subject_of(pushed), artifact_type=statement.MEDIA_TYPE, payload=b"{}")
+        assert attached.indexed_by == "the referrers API"
+        assert ("exp/x", fallback_tag(pushed.digest)) not in fake.manifests  # no tag schema's index
+        found = referrers(client, "exp/x", pushed.digest)
+        assert [d["digest"] for d in found] == [attached.digest]
+        assert read_referrer(client, "exp/x", found[0]) == b"{}"
+    finally:
+        fake.stop()
