@@ -28,8 +28,10 @@ def step_pod(any_registry, tmp_path):
     pod.cleanup()
 
 
-def test_an_output_names_its_pod_image_and_inputs_by_digest(step_pod, any_registry, repo, tmp_path):
+@pytest.mark.parametrize("runs_once", [False, True], ids=["init-pulls", "sidecar-pulls-and-ends"])
+def test_an_output_names_its_pod_image_and_inputs_by_digest(step_pod, any_registry, repo, tmp_path, runs_once):
     pod, client = step_pod
+    pod.runs_once = runs_once
     (tmp_path / "seed.txt").write_text("seed")
     parent = push_artifact(client, Reference(any_registry.host, f"{repo}-in", "v1"), [str(tmp_path / "seed.txt")])
     pod.inputs = [f"{repo}-in:v1"]
@@ -38,10 +40,16 @@ def test_an_output_names_its_pod_image_and_inputs_by_digest(step_pod, any_regist
     step = dataclasses.replace(StepDescription.from_json(pod.env()[STEP_ENV]), image=IMAGE, workload="Job/join",
                                argv=("sh", "-c", "cp seed.txt out.txt"))
     told = {STEP_ENV: step.to_json(), **DOWNWARD, "ORAS_PASS": "never-recorded-pass"}
-    assert pod.init(**told).returncode == 0
-    pod.start_sidecar(**told)
+    if runs_once:
+        pod.start_sidecar(**told)
+        assert pod.hook(**told).returncode == 0
+    else:
+        assert pod.init(**told).returncode == 0
+        pod.start_sidecar(**told)
     code, _, err = pod.run_step("sh", "-c", "cp seed.txt out.txt")
     assert code == 0, err
+    if runs_once:  # it ends by itself
+        assert pod.sidecar.wait(timeout=30) == 0
     manifest, _, digest = client.fetch_manifest(repo, "v1", what="check")
     said = record.read_annotations(manifest["annotations"])
     assert {k: said[k] for k in (record.NAMESPACE, record.WORKLOAD, record.POD, record.IMAGE, record.NODE,
