@@ -150,19 +150,17 @@ def tags(
     = False,
 ) -> None:
     """List the tags of a repository."""
-    from ..oci.referrers import is_fallback_tag
-
     if long:
         from ..transfers.provenance import long_tags
         from .provenance import long_listing
 
         where, rows, reached = _on_one(options, repository, lambda transfers, where: long_tags(
-            transfers, where, shown=lambda tag: all_tags or not is_fallback_tag(tag)))
+            transfers, where, referrer_tags=all_tags))
         print_data(output, {"repository": where.reference.repository, **reached.description, "tags": rows},
                    long_listing(rows))
         return
-    where, listed, reached = _on_one(options, repository, lambda transfers, where: transfers.tags(where))
-    found = [tag for tag in listed if all_tags or not is_fallback_tag(tag)]
+    where, found, reached = _on_one(options, repository, lambda transfers, where: transfers.tags(
+        where, referrer_tags=all_tags))
     print_data(output, {"repository": where.reference.repository, **reached.description, "tags": found},
                "\n".join(found))
 

@@ -5,7 +5,7 @@ the statement `kubectl oras push` attaches, and what `inspect`, `lineage` and `t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import OrasError
@@ -118,16 +118,15 @@ def _artifact(client: RegistryClient, repository: str, reference: str) -> Artifa
     return Artifact(name, digest, producer_said(annotations), image, inputs, provenance, problem)
 
 
-def long_tags(session: Session, where: Located, *, shown: Callable[[str], bool] = lambda tag: True
-              ) -> list[dict[str, Any]]:
-    """Each tag of a repository that ``shown`` keeps, with its manifest's created time, size (the
-    layers'), producer and exit code."""
+def long_tags(session: Session, where: Located, *, referrer_tags: bool = False) -> list[dict[str, Any]]:
+    """Each tag of a repository (as ``Session.tags`` lists them), with its manifest's created time,
+    size (the layers'), producer and exit code."""
     from ..oci.errors import NotFound
     from ..oci.manifest import ANNOTATION_CREATED, layers_of
 
     ref = where.reference
     rows = []
-    listed = [tag for tag in session.tags(where) if shown(tag)]  # a repository without a tag, else refused
+    listed = session.tags(where, referrer_tags=referrer_tags)  # a repository without a tag, else refused
     with session.registry(where.place, push=False, what=f"read the tags of {where.name}") as client:
         for tag in listed:
             what = f"read {ref.repository}:{tag}"

@@ -106,3 +106,17 @@ def test_tags_long_shows_created_size_exit_code_and_producer(registry, workdir):
 def test_inspect_of_a_missing_tag_is_one_line(registry, workdir):
     r = cli("inspect", "nowhere/none:1", "-r", registry.host, "--plain-http")
     assert r.exit_code == 1 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_referrers_index_tag_is_left_out_of_every_list_of_tags_unless_asked(registry, workdir):
+    import kubectl_oras
+
+    host = registry.host
+    (workdir / "a.txt").write_text("a")
+    assert cli("push", "hide/x:1", "a.txt", "-r", host, "--plain-http").exit_code == 0
+    missing = cli("pull", "hide/x:9", "-r", host, "--plain-http")
+    assert missing.exit_code == 1 and missing.stderr.strip().endswith("tags in hide/x: 1"), missing.stderr
+    assert kubectl_oras.tags("hide/x", registry=host, plain_http=True) == ["1"]
+    assert cli("tags", "hide/x", "-r", host, "--plain-http").stdout.split() == ["1"]
+    every = cli("tags", "hide/x", "--all", "-r", host, "--plain-http").stdout.split()
+    assert len(every) == 2 and {tag[:7] for tag in every} == {"1", "sha256-"}
