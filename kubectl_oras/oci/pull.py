@@ -355,7 +355,7 @@ MAX_TAGS_SAID = 20
 def tags_said(client: RegistryClient, ref: Reference) -> str:
     """After "not found": the repository's tags, so the user sees what there is (the command line's
     pull and the agent's say it alike); not the sha256-<hex> tags that index referrers."""
-    from .referrers import is_fallback_tag
+    from .reference import is_fallback_tag
 
     if not ref.tag:
         return f"no manifest {ref.digest} in {ref.repository}"

@@ -36,13 +36,6 @@ def fallback_tag(digest: str) -> str:
     return digest.replace(":", "-", 1)
 
 
-def is_fallback_tag(tag: str) -> bool:
-    """Whether ``tag`` is the tag schema's index of some manifest's referrers (``tags`` hides them)."""
-    algorithm, dash, hex_part = tag.partition("-")
-    return bool(dash) and {"sha256": 64, "sha512": 128}.get(algorithm) == len(hex_part) \
-        and all(c in "0123456789abcdef" for c in hex_part)
-
-
 def attach(client: RegistryClient, repository: str, subject: dict[str, Any], *, artifact_type: str,
            payload: bytes, annotations: dict[str, str] | None = None) -> Attached:
     """``payload`` as a one-layer artifact whose ``subject`` is the descriptor ``subject``."""

@@ -140,7 +140,7 @@ class Session:
         """The tags of a repository (``where`` located with no default tag), in the registry's order;
         the ``sha256-<hex>`` tags that index referrers (provenance) only with ``referrer_tags``."""
         from ..oci.errors import InvalidReference
-        from ..oci.referrers import is_fallback_tag
+        from ..oci.reference import is_fallback_tag
 
         ref = where.reference
         if ref.tag or ref.digest:

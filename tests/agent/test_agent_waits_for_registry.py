@@ -12,8 +12,7 @@ import pytest
 
 from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.push import push_artifact
-from kubectl_oras.oci.reference import Reference
-from kubectl_oras.oci.referrers import is_fallback_tag
+from kubectl_oras.oci.reference import Reference, is_fallback_tag
 from tests.agent.protocol import LocalPod
 from tests.support.faulty_proxy import FaultyProxy
 from tests.support.net import free_port

@@ -23,8 +23,7 @@ from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.errors import RegistryError
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
-from kubectl_oras.oci.reference import Reference
-from kubectl_oras.oci.referrers import is_fallback_tag
+from kubectl_oras.oci.reference import Reference, is_fallback_tag
 from kubectl_oras.pods.annotations import PREFIX
 from kubectl_oras.pods.share import PULL_FAILED_EXIT
 from localcluster import images

@@ -104,6 +104,14 @@ def test_a_failed_steps_tag_is_matched_only_by_a_pattern_that_ends_in_failed():
     assert matching_tags("run-?", tags) == ["run-0", "run-1"]
 
 
+def test_the_tag_that_indexes_an_outputs_provenance_is_matched_only_by_a_pattern_that_says_so():
+    index = "sha256-" + "a" * 64  # on a registry without the referrers API, every output has one (docs/provenance.md)
+    tags = ["run-0", "run-1", index, "sha256-notahexdigest"]
+    assert matching_tags("*", tags) == ["run-0", "run-1", "sha256-notahexdigest"]
+    assert matching_tags("*-*", tags) == ["run-0", "run-1", "sha256-notahexdigest"]
+    assert matching_tags("sha256-*", tags) == [index, "sha256-notahexdigest"]
+
+
 @pytest.mark.parametrize("one, other, common", [
     ("run-*", "run-*", "run-"),
     ("a*", "*b", "ab"),
