@@ -169,7 +169,8 @@ def push(reference: str, paths: Sequence[str], *, annotations: Mapping[str, str]
 def tags(repository: str, *, cache: str = DEFAULT_CACHE, namespace: str | None = None, registry: str | None = None,
          kubeconfig: str | None = None, context: str | None = None, plain_http: bool = False,
          insecure: bool = False) -> list[str]:
-    """The tags of ``repository`` (``metric/hwloc``), in the registry's order."""
+    """The tags of ``repository`` (``metric/hwloc``), in the registry's order (not the
+    ``sha256-<hex>`` tags that index referrers: docs/provenance.md)."""
     with session(cache=cache, namespace=namespace, registry=registry, kubeconfig=kubeconfig, context=context,
                  plain_http=plain_http, insecure=insecure) as oras:
         return oras.tags(repository)

@@ -18,8 +18,10 @@ from ..pods.annotation_schema import count_key
 from ..pods.annotations import PREFIX
 from ..pods.patterns import MatchError, first_clash, select_matches, shortfall, split_pattern, surplus
 from ..pods.step import StepDescription
+from ..provenance.record import Input
 from . import connection
 from .input_wait import wait_for_inputs
+from .provenance import record_pulled
 
 if TYPE_CHECKING:
     from ..oci.client import RegistryClient
@@ -87,15 +89,22 @@ def pull_all(step: StepDescription) -> None:
                   file=sys.stderr)
         refuse_clash(step, first_clash(matches))
         placed: dict[int, list[str]] = {}
+        pulled: list[Input] = []
         for index, name in enumerate(step.inputs):
             if index not in splits:
                 result = pull_input(step, client, name, step.layout.inputs)
                 placed[index] = [f.title.split("/", 1)[0] for f in result.files]
+                pulled.append(Input(name, result.digest))
         refuse_clash(step, first_clash(matches, placed))
         for index, tags in matches.items():
             repository = splits[index][0]
             for tag in tags:
-                pull_input(step, client, f"{repository}:{tag}", os.path.join(step.layout.inputs, tag))
+                result = pull_input(step, client, f"{repository}:{tag}", os.path.join(step.layout.inputs, tag))
+                pulled.append(Input(f"{repository}:{tag}", result.digest))
+    try:
+        record_pulled(step.layout, pulled)
+    except OSError as e:  # the inputs are there: the outputs' provenance will name none
+        print(f"kubectl-oras: cannot record the inputs pulled for the outputs' provenance: {e}", file=sys.stderr)
 
 
 def pull_input(step: StepDescription, client: RegistryClient, name: str, outdir: str) -> PullResult:

@@ -258,6 +258,8 @@ terminated=0
 # Forwarded only while the step runs: once waited for, its pid may belong to another process.
 forward() { terminated=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null; return 0; }
 trap forward TERM INT
+# When the step started, for its outputs' provenance (a pod spec from before it records none).
+[ -n "${KUBECTL_ORAS_RUN_STARTED:-}" ] && "$bb" date -u +%Y-%m-%dT%H:%M:%SZ 2>/dev/null > "$run/$KUBECTL_ORAS_RUN_STARTED"
 if [ -n "$output_pipe" ]; then
   "$bb" mkfifo "$stdout"
   "$bb" tee "$output_pipe" < "$stdout" &

@@ -23,7 +23,7 @@ from ..errors import OrasError
 from ..pods.share import NOT_PUSHED, PUSH_FAILED, PUSHED, Run, saying
 from ..pods.step import EXIT_CODE_ANNOTATION, FAILED_TAG_SUFFIX, JOB_UID_ENV, StepDescription
 from ..times import now_rfc3339
-from . import connection, pull_in_sidecar
+from . import connection, provenance, pull_in_sidecar
 from .markers import read_marker, wake, write_marker
 
 POLL_SECONDS = 0.02  # the hand-off costs at most this; a stat of one file per run, 50 times a second
@@ -189,7 +189,9 @@ def push_run(step: StepDescription, run: Run, code: int, token: str, stop: threa
         return saying(PUSH_FAILED, "the step produced no output to push")
     from ..oci.push import push_artifact  # warmed up by run()'s background import
     from ..oci.signals import alarm_after
+    from ..provenance.record import manifest_annotations
 
+    produced = provenance.producer(step, run, code, os.environ)
     record_attempt(run, token)
     try:
         # Absolute paths: each layer is titled with the output's own name. The step's timeout also
@@ -198,7 +200,10 @@ def push_run(step: StepDescription, run: Run, code: int, token: str, stop: threa
             client = connection.client(step, push=True)
             connection.wait_until_up(step, client, stop=stop)  # a cache created with the workflow may not be up yet
             result = push_artifact(client, ref, [os.path.join(run.outputs, n) for n in names],
-                                   annotations=pushed_annotations(code), stop=stop)
+                                   annotations={**pushed_annotations(code), **manifest_annotations(produced)},
+                                   stop=stop)
+            if not stop.is_set():  # the output is stored: its provenance never fails the step
+                provenance.attach_statement(client, ref, result, produced)
     except OrasError as e:
         if stop.is_set():
             return saying(PUSH_FAILED, f"pushing {ref}: the pod is going away (SIGTERM): {e}")

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from . import annotate, cluster, completion, direct, gc, inject, logs, moving, version
+from . import annotate, cluster, completion, direct, gc, inject, logs, moving, provenance, version
 from .command_line import global_flags_placed, program_name
 from .common import run_as_program
 from .global_options import global_options
@@ -35,6 +35,7 @@ cluster.register(app)
 annotate.register(app)
 logs.register(app)
 completion.register(app)
+provenance.register(app)
 
 
 def main() -> None:

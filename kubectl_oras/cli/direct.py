@@ -60,9 +60,14 @@ def push(
     To a cache, its credentials come from its Secret; to a --registry, from ORAS_USER / ORAS_PASS
     (or ORAS_PUSH_PASS) or `oras login`'s config.
     """
+    from ..provenance.record import PUSHED_BY
+    from .provenance import pushed_by
+
     annotations = parse_annotations(annotation or [])
     with session(options) as transfers:
         where = transfers.locate(reference)
+        by = pushed_by(options, where.place)
+        annotations = {PUSHED_BY: by, **annotations}  # who pushed it by hand (docs/provenance.md)
         progress = TransferProgress(f"push {where.reference.repository}:{where.reference.tag}",
                                     enabled=stderr_is_terminal())
         try:
@@ -70,6 +75,7 @@ def push(
                                     concurrency=concurrency, progress=progress)
         finally:
             progress.close()
+        provenance = attach_provenance(transfers, where, result, paths, by)
         reached = transfers.reached(where.place)
     print_data(output, {
         "reference": result.reference, **reached.description,
@@ -79,9 +85,24 @@ def push(
         "layers": [layer.descriptor() for layer in result.layers],
         "bytesSent": result.bytes_sent,
         "blobsSkipped": result.blobs_skipped,
+        "provenance": provenance,
     }, f"Pushed {result.reference}{reached.suffix} ({len(result.layers)} layers, "
-       f"{human_bytes(result.bytes_sent)} sent, {result.blobs_skipped} already present)\nDigest: {result.digest}",
-       names=[result.reference])
+       f"{human_bytes(result.bytes_sent)} sent, {result.blobs_skipped} already present)\nDigest: {result.digest}"
+       f"\nProvenance: {provenance}", names=[result.reference])
+
+
+def attach_provenance(transfers: Session, where: Located, result: Any, paths: list[str], by: str) -> str:
+    """The push's statement attached (docs/provenance.md), and how it is indexed; a failure is a
+    warning: the artifact is pushed."""
+    from ..errors import OrasError
+    from ..transfers.provenance import attach_push_statement
+
+    try:
+        indexed_by = attach_push_statement(transfers, where, result, pushed_by=by, paths=paths)
+    except OrasError as e:
+        typer.echo(f"warning: {result.reference} is pushed, but its provenance statement is not: {e}", err=True)
+        return "not attached"
+    return f"attached, indexed by {indexed_by}"
 
 
 @handle_errors
@@ -176,9 +197,24 @@ def tags(
     repository: Annotated[str, typer.Argument(metavar="REPO", help="Repository whose tags to list.")],
     options: TransferOptions,
     output: FormatOption = OutputFormat.text,
+    long: Annotated[bool, typer.Option("--long", "-l", help="With each tag's created time, size, exit code and "
+                                                             "producer (workload and pod).")] = False,
+    all_tags: Annotated[bool, typer.Option("--all", help="Also the sha256-<hex> tags that index referrers "
+                                                         "(provenance) on a registry without the referrers API.")]
+    = False,
 ) -> None:
     """List the tags of a repository."""
-    where, found, reached = _on_one(options, repository, lambda transfers, where: transfers.tags(where))
+    if long:
+        from ..transfers.provenance import long_tags
+        from .provenance import long_listing
+
+        where, rows, reached = _on_one(options, repository, lambda transfers, where: long_tags(
+            transfers, where, referrer_tags=all_tags))
+        print_data(output, {"repository": where.reference.repository, **reached.description, "tags": rows},
+                   long_listing(rows))
+        return
+    where, found, reached = _on_one(options, repository, lambda transfers, where: transfers.tags(
+        where, referrer_tags=all_tags))
     print_data(output, {"repository": where.reference.repository, **reached.description, "tags": found},
                "\n".join(found), names=[f"{where.reference.repository}:{tag}" for tag in found])
 
@@ -247,7 +283,8 @@ EXAMPLES: dict[Callable[..., Any], str] = {
         "# every run-* tag, each into parts/TAG, and another artifact into parts, through one port-forward",
         "kubectl oras pull 'exp1/partial:run-*' exp1/config:v1 -o parts -n lab",
     ),
-    tags: examples("kubectl oras tags metric/hwloc", "kubectl oras tags metric/hwloc -r localhost:5000 --plain-http -o json"),
+    tags: examples("kubectl oras tags metric/hwloc", "kubectl oras tags metric/hwloc -r localhost:5000 --plain-http -o json",
+                   "kubectl oras tags metric/hwloc -l"),
     ls: examples("kubectl oras ls --cache oras -n lab", "kubectl oras ls -r localhost:5000 --plain-http",
                  "", "# with the controller's own (kubectl-oras/reclaim, its retention marker)",
                  "kubectl oras ls --all -n lab"),

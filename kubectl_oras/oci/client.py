@@ -351,9 +351,12 @@ class RegistryClient:
             return self.fetch_manifest(repository, reference, what=what)[2]
         return digest
 
-    def put_manifest(self, repository: str, reference: str, body: bytes, *, media_type: str = MANIFEST_MEDIA_TYPE) -> None:
-        self.request("PUT", f"/v2/{repository}/manifests/{reference}", what=f"push manifest {repository}:{reference}",
-                     body=body, headers={"Content-Type": media_type}, ok=(201,))
+    def put_manifest(self, repository: str, reference: str, body: bytes, *,
+                     media_type: str = MANIFEST_MEDIA_TYPE) -> requests.Response:
+        """PUT a manifest under a tag or its digest; the answer's headers say more (``OCI-Subject``)."""
+        return self.request("PUT", f"/v2/{repository}/manifests/{reference}",
+                            what=f"push manifest {repository}:{reference}", body=body,
+                            headers={"Content-Type": media_type}, ok=(201,))
 
     def delete_manifest(self, repository: str, reference: str) -> requests.Response:
         """DELETE /manifests/<tag or digest>; the caller decides what 4xx answers mean."""

@@ -374,11 +374,13 @@ MAX_TAGS_SAID = 20
 
 def tags_said(client: RegistryClient, ref: Reference) -> str:
     """After "not found": the repository's tags, so the user sees what there is (the command line's
-    pull and the agent's say it alike)."""
+    pull and the agent's say it alike); not the sha256-<hex> tags that index referrers."""
+    from .reference import is_fallback_tag
+
     if not ref.tag:
         return f"no manifest {ref.digest} in {ref.repository}"
     try:
-        found = client.list_tags(ref.repository)
+        found = [tag for tag in client.list_tags(ref.repository) if not is_fallback_tag(tag)]
     except NotFound:
         return f"there is no repository {ref.repository}"
     except RegistryError:

@@ -15,6 +15,7 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
+FALLBACK_TAG_RE = re.compile(r"sha256-[a-f0-9]{64}|sha512-[a-f0-9]{128}")  # a digest's referrers, as a tag
 _HOST_RE = re.compile(r"localhost|[A-Za-z0-9.-]+\.[A-Za-z0-9.-]+|[A-Za-z0-9.-]+:[0-9]+|\[[0-9a-fA-F:]+\](?::[0-9]+)?")
 
 
@@ -50,6 +51,13 @@ def is_valid_repository(name: str) -> bool:
 
 def is_valid_tag(tag: str) -> bool:
     return TAG_RE.fullmatch(tag) is not None
+
+
+def is_fallback_tag(tag: str) -> bool:
+    """Whether ``tag`` is the tag schema's index of some manifest's referrers, ``sha256-<hex>``
+    (oci/referrers.py: ``fallback_tag``); listings leave them out, and tag patterns match them
+    only when they say so."""
+    return FALLBACK_TAG_RE.fullmatch(tag) is not None
 
 
 def registry_host_of(text: str) -> str | None:

@@ -47,6 +47,7 @@ from .share import SHARE_MOUNT, SHARE_VOLUME, Share, in_share
 from .step import (
     JOB_UID_ENV,
     JOB_UID_FIELD,
+    POD_ENV,
     STEP_ENV,
     WRAPPER_ENV_PREFIX,
     StepDescription,
@@ -208,8 +209,37 @@ def choose_launcher(pod: dict[str, Any], settings: StepSettings) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Producer:
+    """What the provenance of a step's outputs says of the pod (docs/provenance.md), as written in
+    its spec: the launcher's image and command, the pod's controller, our annotations on it."""
+
+    image: str = ""
+    argv: tuple[str, ...] = ()
+    workload: str = ""
+    shaped_by: tuple[tuple[str, str], ...] = ()
+
+
+def controller_of(metadata: dict[str, Any]) -> str:
+    """``Kind/name`` of the owner reference marked controller (a Job's pods have one), or ""."""
+    for owner in metadata.get("ownerReferences") or []:
+        if isinstance(owner, dict) and owner.get("controller") is True:
+            return f"{owner.get('kind', '')}/{owner.get('name', '')}"
+    return ""
+
+
+def producer_of(pod: dict[str, Any], launcher: int, values: dict[str, str]) -> Producer:
+    container = pod["spec"]["containers"][launcher]
+    image = container.get("image")
+    return Producer(image=image if isinstance(image, str) else "",
+                    argv=tuple(_strings(container, "command") + _strings(container, "args")),
+                    workload=controller_of(metadata_of(pod)),
+                    shaped_by=tuple(sorted((PREFIX + key, value) for key, value in values.items())))
+
+
 def step_description(settings: StepSettings, config: InjectionConfig, *, pull_in_sidecar: bool = False,
-                     single_run: bool = False, ends_after_success: bool = False) -> StepDescription:
+                     single_run: bool = False, ends_after_success: bool = False,
+                     producer: Producer = Producer()) -> StepDescription:
     """What the agent containers are told (JSON in KUBECTL_ORAS_STEP): no credentials, ever."""
     if settings.registry:
         plain = settings.registry.startswith("http://")
@@ -232,6 +262,10 @@ def step_description(settings: StepSettings, config: InjectionConfig, *, pull_in
         ends_after_success=ends_after_success,
         input_wait=settings.input_wait,
         input_counts=input_counts(settings),
+        image=producer.image,
+        argv=producer.argv,
+        workload=producer.workload,
+        shaped_by=producer.shaped_by,
     )
 
 
@@ -256,7 +290,8 @@ def _agent_container(name: str, command: str, config: InjectionConfig, step: Ste
         # is left in the step for the kubelet, which expands $(NAME) in an env value from the
         # variables defined before it in the same container: so they come first.
         "env": [*downward_env(variables_in(step.to_json())), {"name": STEP_ENV, "value": step.to_json()},
-                {"name": JOB_UID_ENV, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": JOB_UID_FIELD}}}],
+                *({"name": name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}}
+                  for name, path in ((JOB_UID_ENV, JOB_UID_FIELD), *POD_ENV.items()))],
         "volumeMounts": [{"name": SHARE_VOLUME, "mountPath": SHARE_MOUNT}],
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
     }
@@ -408,8 +443,13 @@ def mutate_pod(pod: dict[str, Any], values: dict[str, str], config: InjectionCon
     if warnings:
         settings = dataclasses.replace(settings, warnings=settings.warnings + tuple(warnings))
     once, alone = runs_once(pod, index), launcher_is_alone(pod)
+    producer = producer_of(pod, index, values)
+    if image is not None and not command:  # what runs is what the webhook resolved: its argv, its pinned image
+        producer = dataclasses.replace(producer, argv=tuple(argv.argv) or producer.argv,
+                                       image=image.pinned or producer.image)
     step = step_description(settings, config, pull_in_sidecar=True, single_run=once and alone,
-                            ends_after_success=not once and alone and runs_until_it_succeeds(pod, index))
+                            ends_after_success=not once and alone and runs_until_it_succeeds(pod, index),
+                            producer=producer)
     push = _agent_container(PUSH_CONTAINER, "push", config, step, secrets)
     push["restartPolicy"] = "Always"
     # No init container whose exit the kubelet would notice only at its next look, up to a second

@@ -16,7 +16,7 @@ import string
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..oci.reference import TAG_RE, is_valid_tag
+from ..oci.reference import TAG_RE, is_fallback_tag, is_valid_tag
 from .step import FAILED_TAG_SUFFIX
 
 WILDCARDS = "*?"
@@ -70,9 +70,11 @@ def takes_failed(pattern: str) -> bool:
 
 def matching_tags(pattern: str, tags: Iterable[str]) -> list[str]:
     """The tags ``pattern`` matches (case matters, as in tags), sorted, each once. A tag ending in
-    ``-failed`` (a failed step's) is matched only by a pattern ending in ``-failed``."""
-    regex, failed = _regex(pattern), takes_failed(pattern)
-    return sorted({t for t in tags if regex.fullmatch(t) and (failed or not t.endswith(FAILED_TAG_SUFFIX))})
+    ``-failed`` (a failed step's) is matched only by a pattern ending in ``-failed``; a tag that
+    indexes referrers (``sha256-<hex>``: an output's provenance) only by one starting ``sha``."""
+    regex, failed, referrers = _regex(pattern), takes_failed(pattern), pattern.startswith("sha")
+    return sorted({t for t in tags if regex.fullmatch(t) and (failed or not t.endswith(FAILED_TAG_SUFFIX))
+                   and (referrers or not is_fallback_tag(t))})
 
 
 def _quoted(text: str) -> str:

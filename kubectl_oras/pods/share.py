@@ -70,6 +70,7 @@ class Run:
     # made by the wrapper of a launcher started again that finds the pull's answer a failure given
     # to an earlier run: the sidecar pulls again and answers this run (pull_in_sidecar.py)
     PULL_AGAIN = "pull-again"
+    STARTED = "started"  # the UTC time the step started, by the wrapper: its outputs' provenance says it
 
     @property
     def number(self) -> int:
@@ -102,6 +103,10 @@ class Run:
     @property
     def pull_again(self) -> str:
         return os.path.join(self.path, self.PULL_AGAIN)
+
+    @property
+    def started(self) -> str:
+        return os.path.join(self.path, self.STARTED)
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,11 @@ class Share:
         """Made when the sidecar's pull begins (holding the run that asked for it again, if one did):
         found without an answer, an earlier sidecar died pulling."""
         return os.path.join(self.pull, "started")
+
+    @property
+    def pulled_inputs(self) -> str:
+        """What the pull got, each input's name and digest (JSON), for the outputs' provenance."""
+        return os.path.join(self.pull, "inputs")
 
     @property
     def runs(self) -> str:

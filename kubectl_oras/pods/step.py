@@ -28,6 +28,10 @@ EXIT_CODE_ANNOTATION = "dev.kubectl-oras.exit-code"  # on every artifact the sid
 # controller sets; empty for a pod no Job made), which the sidecar writes on what it pushes.
 JOB_UID_ENV = "KUBECTL_ORAS_JOB_UID"
 JOB_UID_FIELD = "metadata.labels['batch.kubernetes.io/controller-uid']"
+# The agents' environment for provenance (docs/provenance.md), from the downward API: the pod's
+# name (generated after admission for a Job's pods), its namespace, and the node it runs on.
+POD_ENV = {"KUBECTL_ORAS_POD_NAME": "metadata.name", "KUBECTL_ORAS_POD_NAMESPACE": "metadata.namespace",
+           "KUBECTL_ORAS_NODE_NAME": "spec.nodeName"}
 
 
 def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
@@ -65,9 +69,16 @@ class StepDescription:
     # how many tags each input's pattern must match (annotation `input-count`), None where none is
     # asked; one per input (empty: none anywhere)
     input_counts: tuple[int | None, ...] = ()
+    # What the provenance of the outputs says of the step (docs/provenance.md): the launcher's
+    # image and command as its spec writes them, its controller (Kind/name), and the annotations
+    # of ours that shaped it (full keys). Never a credential: the spec's $(VAR) stay unexpanded.
+    image: str = ""
+    argv: tuple[str, ...] = ()
+    workload: str = ""
+    shaped_by: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps({
+        main = json.dumps({
             "registry": self.registry, "plainHttp": self.plain_http, "inputs": list(self.inputs),
             "output": self.output, "unpack": self.unpack, "pushOnFailure": self.push_on_failure,
             "debug": self.debug, "share": self.share, "timeout": self.timeout, "inputKeys": list(self.input_keys),
@@ -75,6 +86,13 @@ class StepDescription:
             "endsAfterSuccess": self.ends_after_success, "inputWait": self.input_wait,
             "inputCounts": list(self.input_counts),
         }, separators=(",", ":"))
+        if not (self.image or self.argv or self.workload or self.shaped_by):
+            return main
+        # Said as written: every "$" escaped in the JSON, so the kubelet expands no $(VAR) of the
+        # step's command in this env value (a credential's variable would land in the provenance).
+        told = json.dumps({"image": self.image, "argv": list(self.argv), "workload": self.workload,
+                           "shapedBy": dict(self.shaped_by)}, separators=(",", ":")).replace("$", "\\u0024")
+        return main[:-1] + "," + told[1:]
 
     @classmethod
     def from_json(cls, raw: str) -> StepDescription:
@@ -116,6 +134,9 @@ class StepDescription:
         if len(input_counts) not in (0, len(inputs)) or not all(
                 c is None or (isinstance(c, int) and not isinstance(c, bool) and c > 0) for c in input_counts):
             raise InvalidStep(f"{STEP_ENV}: field 'inputCounts' must list one positive number or null per input")
+        argv, shaped_by = field("argv", list, []), field("shapedBy", dict, {})
+        if not all(isinstance(a, str) for a in argv) or not all(isinstance(v, str) for v in shaped_by.values()):
+            raise InvalidStep(f"{STEP_ENV}: fields 'argv' and 'shapedBy' must hold strings")
         registry, share = field("registry", str), field("share", str)
         if not registry or not share:
             raise InvalidStep(f"{STEP_ENV}: fields 'registry' and 'share' must not be empty")
@@ -125,7 +146,9 @@ class StepDescription:
                    timeout=float(timeout) if timeout is not None else None, input_keys=tuple(input_keys),
                    pull_in_sidecar=field("pullInSidecar", bool, False), single_run=field("singleRun", bool, False),
                    ends_after_success=field("endsAfterSuccess", bool, False),
-                   input_wait=float(input_wait) if input_wait is not None else None, input_counts=tuple(input_counts))
+                   input_wait=float(input_wait) if input_wait is not None else None, input_counts=tuple(input_counts),
+                   image=field("image", str, ""), argv=tuple(argv), workload=field("workload", str, ""),
+                   shaped_by=tuple(sorted(shaped_by.items())))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StepDescription:
@@ -196,6 +219,7 @@ def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, st
         "KUBECTL_ORAS_RUN_STDOUT": Run.STDOUT,
         "KUBECTL_ORAS_RUN_SEEN": Run.SEEN,
         "KUBECTL_ORAS_RUN_PULL_AGAIN": Run.PULL_AGAIN,
+        "KUBECTL_ORAS_RUN_STARTED": Run.STARTED,
         "KUBECTL_ORAS_PULL_VERDICT": share.pull_verdict if settings.pulled_by_sidecar else "",
         "KUBECTL_ORAS_PULL_WAKE": share.pull_wake if settings.pulled_by_sidecar else "",
         **{f"KUBECTL_ORAS_VERDICT_{name}": word for name, word in VERDICT_WORDS.items()},

@@ -144,15 +144,18 @@ class Session:
                                  artifact_type=artifact_type, concurrency=concurrency, progress=progress,
                                  cache=DigestCache())
 
-    def tags(self, where: Located) -> list[str]:
-        """The tags of a repository (``where`` located with no default tag), in the registry's order."""
+    def tags(self, where: Located, *, referrer_tags: bool = False) -> list[str]:
+        """The tags of a repository (``where`` located with no default tag), in the registry's order;
+        the ``sha256-<hex>`` tags that index referrers (provenance) only with ``referrer_tags``."""
         from ..oci.errors import InvalidReference
+        from ..oci.reference import is_fallback_tag
 
         ref = where.reference
         if ref.tag or ref.digest:
             raise InvalidReference(f"{where.text!r}: give a repository without a tag or digest")
         with self.registry(where.place, push=False, what=f"list tags of {where.name}") as client:
-            return client.list_tags(ref.repository)
+            listed = client.list_tags(ref.repository)
+        return listed if referrer_tags else [tag for tag in listed if not is_fallback_tag(tag)]
 
     def artifact(self, where: Located) -> Artifact:
         """What a tag holds, from its manifest alone: created, digest, layers (oci/describe.py)."""

@@ -12,6 +12,7 @@ controller as a host process, and the uninstall at its end leaves nothing of it 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -30,6 +31,7 @@ from tests.cluster.apply import apply, new_namespace, wait_for
 from tests.e2e.test_workflow_on_a_node import FIXTURES, GROUP, SHELL, all_logs, get, hostpath_volume, logs, ready
 
 REPO = Path(__file__).resolve().parents[2]
+PROVENANCE = "dev.kubectl-oras."
 CONTROLLER_NS = "kubectl-oras-system"
 
 
@@ -156,6 +158,19 @@ def test_a_dag_passes_artifacts_between_steps_on_different_nodes(control_plane, 
     oras(env, "pull", "dag/join:v1", "-n", ns, "-o", str(tmp_path / "out"))
     assert (tmp_path / "out" / "summary.txt").read_text() == f"100\nalpha\nbeta\n{left[0]['metadata']['name']}\n"
     assert join[0]["spec"]["nodeName"] == second
+    # Where the last output came from (docs/provenance.md): both producers, their pods and image.
+    found = {x["name"]: x for x in json.loads(oras(env, "lineage", "dag/join:v1", "-n", ns, "-o", "json"))["artifacts"]}
+    assert list(found) == ["dag/join:v1", "dag/left:v1", "dag/right:v1"]
+    for name, pods in (("left", left), ("right", right), ("join", join)):
+        assert found[f"dag/{name}:v1"]["producer"] == f"Job/{name} pod {pods[0]['metadata']['name']}"
+        assert found[f"dag/{name}:v1"]["image"] == SHELL and found[f"dag/{name}:v1"]["provenance"]
+    said = json.loads(oras(env, "inspect", "dag/join:v1", "-n", ns, "-o", "json"))["provenance"]["annotations"]
+    assert (said[PROVENANCE + "node"], said[PROVENANCE + "namespace"]) == (second, ns)
+    # Re-pushed by hand, it says so, naming the context and never its credentials.
+    oras(env, "push", "dag/join:by-hand", "summary.txt", "-n", ns, cwd=tmp_path / "out")
+    again = json.loads(oras(env, "inspect", "dag/join:by-hand", "-n", ns, "-o", "json"))["provenance"]
+    assert again["annotations"] == {PROVENANCE + "pushed-by": "context test"}
+    assert again["statements"][0]["predicate"]["buildDefinition"]["internalParameters"] == {"pushedBy": "context test"}
 
 
 def test_an_indexed_job_fans_out_and_a_consumer_pulls_every_result(control_plane, installed, tmp_path):

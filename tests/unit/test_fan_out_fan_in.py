@@ -24,7 +24,7 @@ from kubectl_oras.pods.patterns import (
     split_pattern,
     surplus,
 )
-from kubectl_oras.pods.step import JOB_UID_ENV, STEP_ENV, StepDescription
+from kubectl_oras.pods.step import JOB_UID_ENV, POD_ENV, STEP_ENV, StepDescription
 from kubectl_oras.pods.variables import VariableError, expand, variables_in
 from kubectl_oras.pods.workloads import inject_manifest
 
@@ -100,6 +100,14 @@ def test_a_failed_steps_tag_is_matched_only_by_a_pattern_that_ends_in_failed():
     assert matching_tags("*-failed", tags) == sorted(t for t in tags if t.endswith("-failed"))
     assert matching_tags("run-*failed", tags) == []  # ends in "failed", not "-failed": not a failed-tag pattern
     assert matching_tags("run-?", tags) == ["run-0", "run-1"]
+
+
+def test_the_tag_that_indexes_an_outputs_provenance_is_matched_only_by_a_pattern_that_says_so():
+    index = "sha256-" + "a" * 64  # on a registry without the referrers API, every output has one (docs/provenance.md)
+    tags = ["run-0", "run-1", index, "sha256-notahexdigest"]
+    assert matching_tags("*", tags) == ["run-0", "run-1", "sha256-notahexdigest"]
+    assert matching_tags("*-*", tags) == ["run-0", "run-1", "sha256-notahexdigest"]
+    assert matching_tags("sha256-*", tags) == [index, "sha256-notahexdigest"]
 
 
 @pytest.mark.parametrize("one, other, common", [
@@ -218,8 +226,8 @@ def test_a_pod_of_an_indexed_job_pushes_its_own_tag():
     step = step_of(new)
     assert step.output == "results/pi:run-2"
     # nothing left for the kubelet to expand; the Job's uid for what the sidecar pushes (retention's runs)
-    assert [e["name"] for e in agent_env(new)] == [STEP_ENV, JOB_UID_ENV]
-    assert agent_env(new)[-1]["valueFrom"]["fieldRef"]["fieldPath"] == \
+    assert [e["name"] for e in agent_env(new)] == [STEP_ENV, JOB_UID_ENV, *POD_ENV]
+    assert agent_env(new)[1]["valueFrom"]["fieldRef"]["fieldPath"] == \
         "metadata.labels['batch.kubernetes.io/controller-uid']"
 
 
@@ -309,7 +317,7 @@ def test_an_injected_template_leaves_every_variable_for_the_kubelet():
     new, _ = inject_manifest(indexed_job(FAN_OUT), CONFIG)
     push = new["spec"]["template"]["spec"]["initContainers"][0]
     names = [e["name"] for e in push["env"]]
-    assert names == ["JOB_COMPLETION_INDEX", STEP_ENV, JOB_UID_ENV]
+    assert names == ["JOB_COMPLETION_INDEX", STEP_ENV, JOB_UID_ENV, *POD_ENV]
     assert push["env"][0]["valueFrom"]["fieldRef"]["fieldPath"] == f"metadata.annotations['{INDEX}']"
     assert json.loads(push["env"][1]["value"])["output"] == "results/pi:run-$(JOB_COMPLETION_INDEX)"
 

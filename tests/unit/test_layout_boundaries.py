@@ -52,13 +52,17 @@ RULES = (
     Rule("kubectl_oras.kube", project=("kubectl_oras.errors", "kubectl_oras.backoff", "kubectl_oras.tasks",
                                        "kubectl_oras.orascache", "kubectl_oras.kube"),
          third_party=("kubernetes_asyncio", "aiohttp", "yaml")),
+    # pure: a producer's record, its manifest annotations and its statement
+    Rule("kubectl_oras.provenance", project=("kubectl_oras.errors", "kubectl_oras.release", "kubectl_oras.pods.step",
+                                             "kubectl_oras.provenance"), third_party=()),
     Rule("kubectl_oras.agent", project=("kubectl_oras.errors", "kubectl_oras.durations", "kubectl_oras.backoff",
-                                        "kubectl_oras.oci", "kubectl_oras.pods", "kubectl_oras.agent"), third_party=()),
+                                        "kubectl_oras.oci", "kubectl_oras.pods", "kubectl_oras.provenance",
+                                        "kubectl_oras.agent"), third_party=()),
     Rule("kubectl_oras.retention", project=("kubectl_oras.errors", "kubectl_oras.durations", "kubectl_oras.oci",
                                             "kubectl_oras.retention"), third_party=()),
     Rule("kubectl_oras.transfers", project=("kubectl_oras.errors", "kubectl_oras.durations", "kubectl_oras.orascache",
                                             "kubectl_oras.oci", "kubectl_oras.cluster.registry", "kubectl_oras.kube.errors",
-                                            "kubectl_oras.pods.patterns", "kubectl_oras.transfers"),
+                                            "kubectl_oras.pods.patterns", "kubectl_oras.provenance", "kubectl_oras.transfers"),
          third_party=()),
     Rule("kubectl_oras.api", project=("kubectl_oras.errors", "kubectl_oras.oci", "kubectl_oras.pods",
                                       "kubectl_oras.transfers"), third_party=()),
@@ -69,7 +73,7 @@ RULES = (
     Rule("kubectl_oras.cli", project=("kubectl_oras.release", "kubectl_oras.errors", "kubectl_oras.durations",
                                       "kubectl_oras.orascache", "kubectl_oras.oci", "kubectl_oras.pods", "kubectl_oras.retention",
                                       "kubectl_oras.kube", "kubectl_oras.cluster", "kubectl_oras.transfers",
-                                      "kubectl_oras.cli"),
+                                      "kubectl_oras.provenance", "kubectl_oras.cli"),
          third_party=("typer", "yaml")),
     Rule("kubectl_oras", project=("kubectl_oras", "kubectl_oras.release", "kubectl_oras.cli", "kubectl_oras.api",
                                   "kubectl_oras.errors"),
@@ -212,6 +216,8 @@ def test_every_module_imports_only_what_its_folder_may(module, path):
     ("snakemake_storage_plugin_oras", "from kubectl_oras.transfers.session import Session", "kubectl_oras.transfers"),
     ("snakemake_storage_plugin_oras.mapping", "import requests", "requests"),
     ("kubectl_oras.api", "from snakemake_storage_plugin_oras import StorageProvider", "snakemake_storage_plugin_oras"),
+    ("kubectl_oras.provenance.statement", "from ..oci.client import RegistryClient", "kubectl_oras.oci.client"),
+    ("kubectl_oras.provenance.record", "from ..pods.injection import mutate_pod", "kubectl_oras.pods.injection"),
 ])
 def test_an_import_across_a_boundary_is_caught(module, source, culprit):
     found = violations(module, imports_of(source, module, is_package=False))

@@ -72,7 +72,7 @@ def test_the_wrapper_is_told_every_path_of_the_share():
     assert env["KUBECTL_ORAS_SHARE_BUSYBOX"] == share.busybox == "/x/bin/busybox"
     assert env["KUBECTL_ORAS_SHARE_RUNS"] == share.runs and env["KUBECTL_ORAS_SHARE_INPUTS"] == share.inputs
     run = share.run(3)
-    for name in ("DONE", "VERDICT", "WAKE", "OUTPUTS", "SEEN"):
+    for name in ("DONE", "VERDICT", "WAKE", "OUTPUTS", "SEEN", "STARTED"):
         assert f"{run.path}/{env['KUBECTL_ORAS_RUN_' + name]}" == getattr(run, name.lower())
     assert env["KUBECTL_ORAS_PULL_VERDICT"] == env["KUBECTL_ORAS_PULL_WAKE"] == ""  # an init container pulled
     hooked = wrapper_environment(WrapperSettings(input_path=None, output_path="out", output_pipe=None, push=True,

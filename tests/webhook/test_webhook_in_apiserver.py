@@ -10,6 +10,7 @@ import pytest
 
 from controller.core.webhook_configuration import webhook_configuration
 from kubectl_oras.pods.annotations import PREFIX
+from kubectl_oras.pods.step import POD_ENV
 from tests.cluster.apply import apply, delete_configuration, new_namespace
 from tests.webhook.process import NS, install_identity
 from tests.webhook.server import WebhookThread
@@ -147,6 +148,8 @@ def test_a_pod_made_by_an_annotated_job_is_injected_via_its_owner(control_plane,
     assert [c["name"] for c in spec["initContainers"]] == ["oras-push"]  # the Job's restartPolicy is Never
     env = {e["name"]: e.get("value", "") for e in spec["containers"][0]["env"]}  # "" is stored as absent
     assert env["KUBECTL_ORAS_OUTPUT_PIPE"] == "out.txt"
+    step = step_value(pods[0])  # its outputs' provenance names the Job (docs/provenance.md)
+    assert (step["workload"], step["argv"]) == ("Job/breakfast", spec["containers"][0]["args"])
 
 
 def test_an_owner_reference_cannot_reach_into_another_namespace(control_plane, ns):
@@ -232,7 +235,8 @@ def test_a_generated_name_is_defined_for_the_kubelet_before_the_step(control_pla
     stored = r.json()
     assert stored["metadata"]["name"].startswith("pi-")
     env = agent_env(stored)
-    assert [e["name"] for e in env] == ["POD_NAME", "KUBECTL_ORAS_STEP", "KUBECTL_ORAS_JOB_UID"]  # the apiserver takes it
+    # the apiserver takes them all (the downward API's fields among them)
+    assert [e["name"] for e in env] == ["POD_NAME", "KUBECTL_ORAS_STEP", "KUBECTL_ORAS_JOB_UID", *POD_ENV]
     assert env[0]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert step_value(stored)["output"] == "results/pi:$(POD_NAME)"
 
