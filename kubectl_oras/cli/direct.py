@@ -211,7 +211,7 @@ def tags(
         where, rows, reached = _on_one(options, repository, lambda transfers, where: long_tags(
             transfers, where, referrer_tags=all_tags))
         print_data(output, {"repository": where.reference.repository, **reached.description, "tags": rows},
-                   long_listing(rows))
+                   long_listing(rows), names=[f"{where.reference.repository}:{row['tag']}" for row in rows])
         return
     where, found, reached = _on_one(options, repository, lambda transfers, where: transfers.tags(
         where, referrer_tags=all_tags))

@@ -10,25 +10,17 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..transfers.options import TransferOptions
-from .common import OutputFormat, add_command, examples, handle_errors, print_data
+from .common import OutputFormat, OutputOption, add_command, examples, handle_errors, output_format, print_data
 from .targets import session, transfer_command
 
 if TYPE_CHECKING:
     from ..transfers.places import Place
 
-class LineageFormat(str, Enum):
-    """How `lineage` prints the graph: a tree for people, json, yaml or dot (Graphviz) for tools."""
-
-    text = "text"
-    json = "json"
-    yaml = "yaml"
-    dot = "dot"
 
 
 def pushed_by(options: TransferOptions, place: Place) -> str:
@@ -56,8 +48,7 @@ def pushed_by(options: TransferOptions, place: Place) -> str:
 def inspect(
     reference: Annotated[str, typer.Argument(metavar="REF", help="repo:tag or repo@sha256:… to inspect.")],
     options: TransferOptions,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format: text, json or yaml.")]
-    = OutputFormat.text,
+    output: OutputOption = OutputFormat.text,
 ) -> None:
     """Show an artifact: its manifest, layers, provenance and referrers."""
     from ..transfers.provenance import inspect as inspect_artifact
@@ -67,7 +58,7 @@ def inspect(
         found = inspect_artifact(transfers, where)
         reached = transfers.reached(where.place)
     print_data(output, {**found, **reached.description}, inspect_text(found) + (
-        f"\nRegistry: {reached.name}" if reached.cache else ""))
+        f"\nRegistry: {reached.name}" if reached.cache else ""), names=[found["reference"]])
 
 
 def inspect_text(found: dict[str, Any]) -> str:
@@ -93,8 +84,9 @@ def inspect_text(found: dict[str, Any]) -> str:
 def lineage(
     reference: Annotated[str, typer.Argument(metavar="REF", help="repo:tag or repo@sha256:… whose lineage to show.")],
     options: TransferOptions,
-    output: Annotated[LineageFormat, typer.Option("--output", "-o", help="Output format: text (a tree), json, yaml "
-                                                                           "or dot.")] = LineageFormat.text,
+    output: Annotated[str, typer.Option("--output", "-o", parser=lineage_format, metavar="FORMAT",
+                                        help="Output format: text (a tree), json, yaml, name, jsonpath=TEMPLATE "
+                                             "or dot.")] = "text",
 ) -> None:
     """Show the artifacts an artifact was made from, through its provenance."""
     from ..provenance.lineage import as_data, as_dot, as_tree
@@ -102,10 +94,16 @@ def lineage(
 
     with session(options) as transfers:
         found = walk_lineage(transfers, transfers.locate(reference))
-    if output is LineageFormat.dot:
+    if output == "dot":
         sys.stdout.write(as_dot(found) + "\n")
         return
-    print_data(OutputFormat(output.value), as_data(found), as_tree(found))
+    data = as_data(found)
+    print_data(output_format(output), data, as_tree(found), names=[a["name"] for a in data["artifacts"]])
+
+
+def lineage_format(given: str) -> str:
+    """lineage's -o: ``dot`` (a Graphviz digraph), or any format every command prints."""
+    return given if given == "dot" else str(output_format(given))
 
 
 def long_listing(rows: list[dict[str, Any]]) -> str:

@@ -30,7 +30,7 @@ HEAVY = (
 LIGHT = ("kubectl_oras.pods", "kubectl_oras.pods.annotation_schema")
 
 COMMANDS = ("push", "pull", "tags", "ls", "rm", "gc", "inject", "version", "install", "uninstall", "create-cache",
-            "delete-cache", "status", "annotate", "logs", "completion", "cp", "tag")
+            "delete-cache", "status", "annotate", "logs", "completion", "cp", "tag", "inspect", "lineage")
 
 
 def run(*args: str, **extra_env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
