@@ -3,6 +3,7 @@ subdirectory per matched tag, one session, and no file of one artifact silently 
 another's unless --force (the Go oras CLI, our peer, replaces by default: docs/cli.md); `ls --all`."""
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -126,3 +127,26 @@ def test_ls_hides_the_controllers_own_repositories_unless_all(client, registry, 
     assert "kubectl-oras/reclaim" not in json.loads(shown.stdout)["repositories"]
     every = cli("ls", "--all", "-r", registry.host, "--plain-http")
     assert {"kubectl-oras/reclaim", "exp1/visible"} <= set(every.stdout.split())
+
+
+def test_an_artifacts_symlink_pulled_again_is_the_same_result(client, registry, workdir):
+    """A symlink already there that leads where the artifact's does is that artifact's, pulled
+    again (the same reference twice on one line, or the same line run twice); one that leads
+    elsewhere is another's, and refused."""
+    host = registry.host
+    src = workdir / "src-link"
+    (src / "results").mkdir(parents=True)
+    (src / "results" / "log.txt").write_text("log\n")
+    (src / "results" / "latest").symlink_to("log.txt")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(src)
+        push_artifact(client, Reference(host, "exp1/linked", "v1"), ["results"])
+    out = workdir / "out"
+    r = cli("pull", "exp1/linked:v1", "exp1/linked:v1", "-o", out, "-r", host, "--plain-http")
+    assert r.exit_code == 0, r.stderr
+    assert os.readlink(out / "results" / "latest") == "log.txt"
+    (out / "results" / "latest").unlink()
+    (out / "results" / "latest").symlink_to("elsewhere.txt")
+    r = cli("pull", "exp1/linked:v1", "exp1/linked:v1", "-o", out, "-r", host, "--plain-http")
+    assert r.exit_code == 1 and f"{out / 'results' / 'latest'}: is there already" in r.stderr
+    assert os.readlink(out / "results" / "latest") == "elsewhere.txt"
