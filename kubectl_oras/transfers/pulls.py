@@ -63,6 +63,22 @@ def _refuse_clash(planned: Sequence[Planned], clash: tuple[str, int, int] | None
                         "directory; nothing of them was merged: pull them into different directories")
 
 
+def _refuse_escaping_links(planned: Sequence[Planned], output_dir: str) -> None:
+    """UnsafePath when a matched tag's directory is a symlink that leads anywhere but to a
+    directory inside ``output_dir``: its files would be written through it (as a single pull
+    refuses such a link where its artifact has a directory)."""
+    from ..oci.errors import UnsafePath
+    from ..oci.paths import is_within
+
+    for p in planned:
+        for where in p.artifacts if p.pattern else ():
+            directory = os.path.join(output_dir, where.reference.tag or "")
+            if os.path.islink(directory) and not (os.path.isdir(directory) and is_within(directory, output_dir)):
+                raise UnsafePath(f"{directory}: a symlink that does not lead to a directory inside {output_dir} "
+                                 f"stands where {p.text} pulls {where.name}; refusing to write through it; "
+                                 "nothing was pulled")
+
+
 def pull_all(session: Session, texts: Sequence[str], output_dir: str, *, force: bool = False,
              include: Sequence[str] | None = None, unpack: bool = True, concurrency: int = 4,
              progress: Callable[[Located], Progress | None] = lambda where: None) -> list[tuple[Located, str, PullResult]]:
@@ -73,6 +89,7 @@ def pull_all(session: Session, texts: Sequence[str], output_dir: str, *, force: 
     matches = {index: [where.reference.tag or "" for where in p.artifacts] for index, p in enumerate(planned)
                if p.pattern}
     _refuse_clash(planned, first_clash(matches))
+    _refuse_escaping_links(planned, output_dir)
     done: list[tuple[Located, str, PullResult]] = []
 
     def pull(where: Located, directory: str) -> PullResult:

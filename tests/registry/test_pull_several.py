@@ -150,3 +150,23 @@ def test_an_artifacts_symlink_pulled_again_is_the_same_result(client, registry, 
     r = cli("pull", "exp1/linked:v1", "exp1/linked:v1", "-o", out, "-r", host, "--plain-http")
     assert r.exit_code == 1 and f"{out / 'results' / 'latest'}: is there already" in r.stderr
     assert os.readlink(out / "results" / "latest") == "elsewhere.txt"
+
+
+def test_a_tags_directory_that_is_a_symlink_out_of_the_output_is_refused_before_anything_is_pulled(runs, workdir):
+    outside = workdir / "outside"
+    outside.mkdir()
+    (workdir / "parts").mkdir()
+    (workdir / "parts" / "run-2").symlink_to(outside)
+    r = cli("pull", "exp1/partial:run-*", "exp1/config:v1", "-o", workdir / "parts", "-r", runs, "--plain-http")
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (
+        f"error: {workdir / 'parts' / 'run-2'}: a symlink that does not lead to a directory inside "
+        f"{workdir / 'parts'} stands where exp1/partial:run-* pulls {runs}/exp1/partial:run-2; refusing to write "
+        "through it; nothing was pulled")
+    assert list(outside.iterdir()) == [] and sorted(p.name for p in (workdir / "parts").iterdir()) == ["run-2"]
+    (workdir / "parts" / "run-2").unlink()
+    (workdir / "parts" / "inside").mkdir()
+    (workdir / "parts" / "run-2").symlink_to("inside")  # a link within the output is followed, as a single pull does
+    r = cli("pull", "exp1/partial:run-*", "-o", workdir / "parts", "-r", runs, "--plain-http")
+    assert r.exit_code == 0, r.stderr
+    assert (workdir / "parts" / "inside" / "part.csv").read_text() == "run-2\n"
