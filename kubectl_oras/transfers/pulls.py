@@ -6,6 +6,8 @@ the same matching, the same refusal of two inputs that would place one name).
 Unlike a single pull, a file already there with other content (another artifact's, or the
 user's) is not replaced unless ``force``: several artifacts in one directory must not silently
 overwrite each other's results (docs/cli.md says where this differs from the Go ``oras`` CLI).
+Every manifest is read first, so such a file is refused before any artifact is pulled when it is
+a layer of its own (a directory layer's files: by that artifact's pull).
 """
 
 from __future__ import annotations
@@ -79,6 +81,39 @@ def _refuse_escaping_links(planned: Sequence[Planned], output_dir: str) -> None:
                                  "nothing was pulled")
 
 
+def _refuse_replacing_files(session: Session, planned: Sequence[Planned], output_dir: str, *,
+                            include: Sequence[str] | None, unpack: bool) -> None:
+    """Before anything is pulled: LocalPathError naming the first file (a layer that is a file,
+    not a directory to unpack: its digest is its bytes') that is already there with other bytes,
+    or that two plain references would both place with other bytes. A directory's files are
+    known only once fetched: each pull refuses those itself (``replace=False``)."""
+    from ..oci.digests import digest_of, hasher_for
+    from ..oci.errors import LocalPathError
+    from ..oci.pull import plan_pull
+
+    placed: dict[str, tuple[str, str]] = {}  # a file's path: (its digest, the artifact placing it)
+    for p in planned:
+        for where in p.artifacts:
+            directory = os.path.join(output_dir, where.reference.tag or "") if p.pattern else output_dir
+            items, _ = plan_pull(session.layers(where), include=list(include) if include else None, unpack=unpack)
+            for item in (i for i in items if not i.unpack):
+                path, digest = os.path.join(directory, item.title), item.blob.digest
+                if path in placed and placed[path][0] != digest:
+                    raise LocalPathError(f"{path}: {placed[path][1]} and {where.name} both have it, with other "
+                                         "bytes; nothing was pulled: give --force to replace it (the later one wins)")
+                placed[path] = (digest, where.name)
+                if os.path.isfile(path) and not os.path.islink(path):
+                    hasher = hasher_for(digest)
+                    with open(path, "rb") as f:
+                        while block := f.read(1 << 20):
+                            hasher.update(block)
+                    if digest_of(hasher) == digest:
+                        continue
+                if os.path.lexists(path) and not os.path.isdir(path):
+                    raise LocalPathError(f"{path}: is there already and is not {where.name}'s {item.title} (another "
+                                         "artifact's, or yours); nothing was pulled: give --force to replace it")
+
+
 def pull_all(session: Session, texts: Sequence[str], output_dir: str, *, force: bool = False,
              include: Sequence[str] | None = None, unpack: bool = True, concurrency: int = 4,
              progress: Callable[[Located], Progress | None] = lambda where: None) -> list[tuple[Located, str, PullResult]]:
@@ -90,6 +125,8 @@ def pull_all(session: Session, texts: Sequence[str], output_dir: str, *, force: 
                if p.pattern}
     _refuse_clash(planned, first_clash(matches))
     _refuse_escaping_links(planned, output_dir)
+    if not force:
+        _refuse_replacing_files(session, planned, output_dir, include=include, unpack=unpack)
     done: list[tuple[Located, str, PullResult]] = []
 
     def pull(where: Located, directory: str) -> PullResult:

@@ -73,14 +73,26 @@ def test_another_artifacts_file_is_not_replaced_without_force(client, registry, 
     r = cli("pull", "exp1/a:v1", "exp1/b:v1", "-o", out, "-r", host, "--plain-http")
     assert r.exit_code == 1
     assert r.stderr.strip() == (
-        f"error: {out / 'result.txt'}: is there already and is not {host}/exp1/b:v1's result.txt (another "
-        f"artifact's, or yours); nothing of it was placed: give --force to replace it (pulled before it: "
-        f"{host}/exp1/a:v1)")
-    assert (out / "result.txt").read_text() == "a\n"
-    assert [p.name for p in out.iterdir()] == ["result.txt"]  # no staging directory left
+        f"error: {out / 'result.txt'}: {host}/exp1/a:v1 and {host}/exp1/b:v1 both have it, with other bytes; "
+        "nothing was pulled: give --force to replace it (the later one wins)")
+    assert not out.exists()  # refused before anything was written, a's file too
     r = cli("pull", "exp1/a:v1", "exp1/b:v1", "-o", out, "-r", host, "--plain-http", "--force")
     assert r.exit_code == 0, r.stderr
     assert (out / "result.txt").read_text() == "b\n"  # the later one, as asked
+    r = cli("pull", "exp1/a:v1", "exp1/b:v1", "-o", out, "-r", host, "--plain-http")
+    assert r.exit_code == 1 and "exp1/a:v1's result.txt" in r.stderr and "nothing was pulled" in r.stderr
+
+
+def test_a_users_file_under_a_later_match_is_refused_before_any_match_is_pulled(runs, workdir):
+    mine = workdir / "parts" / "run-2" / "part.csv"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("my own notes\n")
+    r = cli("pull", "exp1/config:v1", "exp1/partial:run-*", "-o", workdir / "parts", "-r", runs, "--plain-http")
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (f"error: {mine}: is there already and is not {runs}/exp1/partial:run-2's part.csv "
+                                "(another artifact's, or yours); nothing was pulled: give --force to replace it")
+    assert sorted(p.name for p in (workdir / "parts").iterdir()) == ["run-2"]  # neither config.yaml nor run-1
+    assert mine.read_text() == "my own notes\n"
 
 
 def test_a_users_file_is_kept_by_a_pattern_pull_and_replaced_by_a_single_pull(runs, workdir):
