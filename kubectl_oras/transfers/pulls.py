@@ -81,35 +81,53 @@ def _refuse_escaping_links(planned: Sequence[Planned], output_dir: str) -> None:
                                  "nothing was pulled")
 
 
-def _refuse_replacing_files(session: Session, planned: Sequence[Planned], output_dir: str, *,
-                            include: Sequence[str] | None, unpack: bool) -> None:
-    """Before anything is pulled: LocalPathError naming the first file (a layer that is a file,
-    not a directory to unpack: its digest is its bytes') that is already there with other bytes,
-    or that two plain references would both place with other bytes. A directory's files are
-    known only once fetched: each pull refuses those itself (``replace=False``)."""
-    from ..oci.digests import digest_of, hasher_for
+def _same_bytes(path: str, digest: str) -> bool:
+    """Whether the file at ``path`` (no symlink) holds the bytes ``digest`` names."""
+    from ..oci.digests import IO_BLOCK, digest_of, hasher_for
+
+    if not os.path.isfile(path) or os.path.islink(path):
+        return False
+    hasher = hasher_for(digest)
+    with open(path, "rb") as f:
+        while block := f.read(IO_BLOCK):
+            hasher.update(block)
+    return digest_of(hasher) == digest
+
+
+def _refuse_replacing(session: Session, planned: Sequence[Planned], output_dir: str, *, force: bool,
+                      include: Sequence[str] | None, unpack: bool) -> None:
+    """Before anything is pulled, from the manifests alone: LocalPathError naming the first name
+    an artifact places where a file and a directory meet (already there, or of two plain
+    references: never replaced, even with ``force``), and without ``force`` the first file (a
+    layer that is a file: its digest is its bytes') that would replace other bytes, there already
+    or of an earlier reference. A directory's files are known only once fetched: each pull
+    refuses those itself (``replace=False``)."""
     from ..oci.errors import LocalPathError
     from ..oci.pull import plan_pull
 
-    placed: dict[str, tuple[str, str]] = {}  # a file's path: (its digest, the artifact placing it)
+    placed: dict[str, tuple[str, bool, str]] = {}  # a path: (its digest, a directory?, the artifact placing it)
     for p in planned:
         for where in p.artifacts:
             directory = os.path.join(output_dir, where.reference.tag or "") if p.pattern else output_dir
             items, _ = plan_pull(session.layers(where), include=list(include) if include else None, unpack=unpack)
-            for item in (i for i in items if not i.unpack):
-                path, digest = os.path.join(directory, item.title), item.blob.digest
-                if path in placed and placed[path][0] != digest:
-                    raise LocalPathError(f"{path}: {placed[path][1]} and {where.name} both have it, with other "
+            for item in items:
+                path, digest, is_dir = os.path.join(directory, item.title), item.blob.digest, item.unpack
+                kind = "directory" if is_dir else "file"
+                if path in placed and placed[path][1] != is_dir:
+                    raise LocalPathError(f"{path}: {placed[path][2]} has a {'directory' if placed[path][1] else 'file'} "
+                                         f"there and {where.name} a {kind}; nothing was pulled")
+                if path in placed and not is_dir and not force and placed[path][0] != digest:
+                    raise LocalPathError(f"{path}: {placed[path][2]} and {where.name} both have it, with other "
                                          "bytes; nothing was pulled: give --force to replace it (the later one wins)")
-                placed[path] = (digest, where.name)
-                if os.path.isfile(path) and not os.path.islink(path):
-                    hasher = hasher_for(digest)
-                    with open(path, "rb") as f:
-                        while block := f.read(1 << 20):
-                            hasher.update(block)
-                    if digest_of(hasher) == digest:
-                        continue
-                if os.path.lexists(path) and not os.path.isdir(path):
+                placed[path] = (digest, is_dir, where.name)
+                if not os.path.lexists(path) or is_dir == os.path.isdir(path) and (is_dir or force
+                                                                                  or _same_bytes(path, digest)):
+                    continue
+                if is_dir or os.path.isdir(path) and not os.path.islink(path):
+                    there = "a file" if is_dir else "a directory"
+                    raise LocalPathError(f"{path}: is {there}; {where.name} has {kind} {item.title!r} there; "
+                                         "nothing was pulled")
+                if not force:
                     raise LocalPathError(f"{path}: is there already and is not {where.name}'s {item.title} (another "
                                          "artifact's, or yours); nothing was pulled: give --force to replace it")
 
@@ -125,8 +143,7 @@ def pull_all(session: Session, texts: Sequence[str], output_dir: str, *, force: 
                if p.pattern}
     _refuse_clash(planned, first_clash(matches))
     _refuse_escaping_links(planned, output_dir)
-    if not force:
-        _refuse_replacing_files(session, planned, output_dir, include=include, unpack=unpack)
+    _refuse_replacing(session, planned, output_dir, force=force, include=include, unpack=unpack)
     done: list[tuple[Located, str, PullResult]] = []
 
     def pull(where: Located, directory: str) -> PullResult:

@@ -182,3 +182,30 @@ def test_a_tags_directory_that_is_a_symlink_out_of_the_output_is_refused_before_
     r = cli("pull", "exp1/partial:run-*", "-o", workdir / "parts", "-r", runs, "--plain-http")
     assert r.exit_code == 0, r.stderr
     assert (workdir / "parts" / "inside" / "part.csv").read_text() == "run-2\n"
+
+
+def test_force_never_puts_a_file_where_a_directory_goes_and_says_so_before_pulling(client, registry, workdir):
+    """--force replaces files, never a directory by a file or a file by a directory: two plain
+    references that disagree, or one that disagrees with the output, are refused from their
+    manifests, before either artifact is written."""
+    host = registry.host
+    tree = workdir / "src-tree"
+    (tree / "results").mkdir(parents=True)
+    (tree / "results" / "x.txt").write_text("x\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tree)
+        push_artifact(client, Reference(host, "exp1/dir", "v1"), ["results"])
+    push(client, Reference(host, "exp1/file", "v1"), {"results": "a file\n"}, workdir)
+    out = workdir / "out"
+    r = cli("pull", "exp1/dir:v1", "exp1/file:v1", "-o", out, "-r", host, "--plain-http", "--force")
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (f"error: {out / 'results'}: {host}/exp1/dir:v1 has a directory there and "
+                                f"{host}/exp1/file:v1 a file; nothing was pulled")
+    assert not out.exists()
+    (out / "results").mkdir(parents=True)
+    push(client, Reference(host, "exp1/config", "v1"), {"config.yaml": "n: 2\n"}, workdir)
+    r = cli("pull", "exp1/config:v1", "exp1/file:v1", "-o", out, "-r", host, "--plain-http", "--force")
+    assert r.exit_code == 1
+    assert r.stderr.strip().endswith(f"{out / 'results'}: is a directory; {host}/exp1/file:v1 has file 'results' "
+                                     "there; nothing was pulled")
+    assert [p.name for p in out.iterdir()] == ["results"]
