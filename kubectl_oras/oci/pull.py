@@ -219,16 +219,24 @@ def plan_placement(tree: str, outdir: str) -> list[Move]:
 
 
 def refuse_replacing(moves: list[Move], *, outdir: str, what: str) -> None:
-    """LocalPathError naming the first file ``moves`` would replace with other content (a
-    symlink is never the same): it is another artifact's, or the user's. A file with the very
-    bytes the artifact has is the same result pulled again, and passes."""
+    """LocalPathError naming the first file ``moves`` would replace with other content: it is
+    another artifact's, or the user's. A file with the very bytes the artifact has, or a symlink
+    leading where the artifact's does, is the same result pulled again, and passes."""
     for move in moves:
         if not move.replaces:
             continue
-        if os.path.islink(move.final) or not filecmp.cmp(move.staged, move.final, shallow=False):
+        if not _same_entry(move.staged, move.final):
             rel = os.path.relpath(move.final, outdir)
             raise LocalPathError(f"{move.final}: is there already and is not {what}'s {rel} (another artifact's, "
                                  "or yours); nothing of it was placed: give --force to replace it")
+
+
+def _same_entry(staged: str, final: str) -> bool:
+    """Whether ``final`` already is what ``staged`` would put there: two symlinks with one target
+    (never followed), or two files with the same bytes."""
+    if os.path.islink(staged) or os.path.islink(final):
+        return os.path.islink(staged) and os.path.islink(final) and os.readlink(staged) == os.readlink(final)
+    return filecmp.cmp(staged, final, shallow=False)
 
 
 def remove_staging(top: str) -> None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..oci.client import Credentials, RegistryClient
     from ..oci.delete import Deleted
     from ..oci.describe import Artifact
+    from ..oci.manifest import Blob
     from ..oci.progress import Progress
     from ..oci.pull import PullResult
     from ..oci.push import PushResult
@@ -156,6 +157,20 @@ class Session:
         with self.registry(where.place, push=False, what=f"list tags of {where.name}") as client:
             listed = client.list_tags(ref.repository)
         return listed if referrer_tags else [tag for tag in listed if not is_fallback_tag(tag)]
+
+    def layers(self, where: Located) -> list[Blob]:
+        """The layers of the manifest ``where`` names (a tag or a digest), its files unread."""
+        from ..oci.errors import NotFound
+        from ..oci.manifest import layers_of
+        from ..oci.pull import tags_said
+
+        what = f"pull {where.reference}"
+        with self.registry(where.place, push=False, what=f"pull {where.name}") as client:
+            try:
+                manifest, _, _ = client.fetch_manifest(where.reference.repository, where.reference.target, what=what)
+            except NotFound as e:
+                raise NotFound(f"{e}; {tags_said(client, where.reference)}", status=e.status, codes=e.codes) from e
+            return layers_of(manifest, what=what)
 
     def artifact(self, where: Located) -> Artifact:
         """What a tag holds, from its manifest alone: created, digest, layers (oci/describe.py)."""

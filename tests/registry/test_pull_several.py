@@ -3,6 +3,7 @@ subdirectory per matched tag, one session, and no file of one artifact silently 
 another's unless --force (the Go oras CLI, our peer, replaces by default: docs/cli.md); `ls --all`."""
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -72,14 +73,26 @@ def test_another_artifacts_file_is_not_replaced_without_force(client, registry, 
     r = cli("pull", "exp1/a:v1", "exp1/b:v1", "-o", out, "-r", host, "--plain-http")
     assert r.exit_code == 1
     assert r.stderr.strip() == (
-        f"error: {out / 'result.txt'}: is there already and is not {host}/exp1/b:v1's result.txt (another "
-        f"artifact's, or yours); nothing of it was placed: give --force to replace it (pulled before it: "
-        f"{host}/exp1/a:v1)")
-    assert (out / "result.txt").read_text() == "a\n"
-    assert [p.name for p in out.iterdir()] == ["result.txt"]  # no staging directory left
+        f"error: {out / 'result.txt'}: {host}/exp1/a:v1 and {host}/exp1/b:v1 both have it, with other bytes; "
+        "nothing was pulled: give --force to replace it (the later one wins)")
+    assert not out.exists()  # refused before anything was written, a's file too
     r = cli("pull", "exp1/a:v1", "exp1/b:v1", "-o", out, "-r", host, "--plain-http", "--force")
     assert r.exit_code == 0, r.stderr
     assert (out / "result.txt").read_text() == "b\n"  # the later one, as asked
+    r = cli("pull", "exp1/a:v1", "exp1/b:v1", "-o", out, "-r", host, "--plain-http")
+    assert r.exit_code == 1 and "exp1/a:v1's result.txt" in r.stderr and "nothing was pulled" in r.stderr
+
+
+def test_a_users_file_under_a_later_match_is_refused_before_any_match_is_pulled(runs, workdir):
+    mine = workdir / "parts" / "run-2" / "part.csv"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("my own notes\n")
+    r = cli("pull", "exp1/config:v1", "exp1/partial:run-*", "-o", workdir / "parts", "-r", runs, "--plain-http")
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (f"error: {mine}: is there already and is not {runs}/exp1/partial:run-2's part.csv "
+                                "(another artifact's, or yours); nothing was pulled: give --force to replace it")
+    assert sorted(p.name for p in (workdir / "parts").iterdir()) == ["run-2"]  # neither config.yaml nor run-1
+    assert mine.read_text() == "my own notes\n"
 
 
 def test_a_users_file_is_kept_by_a_pattern_pull_and_replaced_by_a_single_pull(runs, workdir):
@@ -126,3 +139,73 @@ def test_ls_hides_the_controllers_own_repositories_unless_all(client, registry, 
     assert "kubectl-oras/reclaim" not in json.loads(shown.stdout)["repositories"]
     every = cli("ls", "--all", "-r", registry.host, "--plain-http")
     assert {"kubectl-oras/reclaim", "exp1/visible"} <= set(every.stdout.split())
+
+
+def test_an_artifacts_symlink_pulled_again_is_the_same_result(client, registry, workdir):
+    """A symlink already there that leads where the artifact's does is that artifact's, pulled
+    again (the same reference twice on one line, or the same line run twice); one that leads
+    elsewhere is another's, and refused."""
+    host = registry.host
+    src = workdir / "src-link"
+    (src / "results").mkdir(parents=True)
+    (src / "results" / "log.txt").write_text("log\n")
+    (src / "results" / "latest").symlink_to("log.txt")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(src)
+        push_artifact(client, Reference(host, "exp1/linked", "v1"), ["results"])
+    out = workdir / "out"
+    r = cli("pull", "exp1/linked:v1", "exp1/linked:v1", "-o", out, "-r", host, "--plain-http")
+    assert r.exit_code == 0, r.stderr
+    assert os.readlink(out / "results" / "latest") == "log.txt"
+    (out / "results" / "latest").unlink()
+    (out / "results" / "latest").symlink_to("elsewhere.txt")
+    r = cli("pull", "exp1/linked:v1", "exp1/linked:v1", "-o", out, "-r", host, "--plain-http")
+    assert r.exit_code == 1 and f"{out / 'results' / 'latest'}: is there already" in r.stderr
+    assert os.readlink(out / "results" / "latest") == "elsewhere.txt"
+
+
+def test_a_tags_directory_that_is_a_symlink_out_of_the_output_is_refused_before_anything_is_pulled(runs, workdir):
+    outside = workdir / "outside"
+    outside.mkdir()
+    (workdir / "parts").mkdir()
+    (workdir / "parts" / "run-2").symlink_to(outside)
+    r = cli("pull", "exp1/partial:run-*", "exp1/config:v1", "-o", workdir / "parts", "-r", runs, "--plain-http")
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (
+        f"error: {workdir / 'parts' / 'run-2'}: a symlink that does not lead to a directory inside "
+        f"{workdir / 'parts'} stands where exp1/partial:run-* pulls {runs}/exp1/partial:run-2; refusing to write "
+        "through it; nothing was pulled")
+    assert list(outside.iterdir()) == [] and sorted(p.name for p in (workdir / "parts").iterdir()) == ["run-2"]
+    (workdir / "parts" / "run-2").unlink()
+    (workdir / "parts" / "inside").mkdir()
+    (workdir / "parts" / "run-2").symlink_to("inside")  # a link within the output is followed, as a single pull does
+    r = cli("pull", "exp1/partial:run-*", "-o", workdir / "parts", "-r", runs, "--plain-http")
+    assert r.exit_code == 0, r.stderr
+    assert (workdir / "parts" / "inside" / "part.csv").read_text() == "run-2\n"
+
+
+def test_force_never_puts_a_file_where_a_directory_goes_and_says_so_before_pulling(client, registry, workdir):
+    """--force replaces files, never a directory by a file or a file by a directory: two plain
+    references that disagree, or one that disagrees with the output, are refused from their
+    manifests, before either artifact is written."""
+    host = registry.host
+    tree = workdir / "src-tree"
+    (tree / "results").mkdir(parents=True)
+    (tree / "results" / "x.txt").write_text("x\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tree)
+        push_artifact(client, Reference(host, "exp1/dir", "v1"), ["results"])
+    push(client, Reference(host, "exp1/file", "v1"), {"results": "a file\n"}, workdir)
+    out = workdir / "out"
+    r = cli("pull", "exp1/dir:v1", "exp1/file:v1", "-o", out, "-r", host, "--plain-http", "--force")
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (f"error: {out / 'results'}: {host}/exp1/dir:v1 has a directory there and "
+                                f"{host}/exp1/file:v1 a file; nothing was pulled")
+    assert not out.exists()
+    (out / "results").mkdir(parents=True)
+    push(client, Reference(host, "exp1/config", "v1"), {"config.yaml": "n: 2\n"}, workdir)
+    r = cli("pull", "exp1/config:v1", "exp1/file:v1", "-o", out, "-r", host, "--plain-http", "--force")
+    assert r.exit_code == 1
+    assert r.stderr.strip().endswith(f"{out / 'results'}: is a directory; {host}/exp1/file:v1 has file 'results' "
+                                     "there; nothing was pulled")
+    assert [p.name for p in out.iterdir()] == ["results"]
