@@ -5,8 +5,9 @@ read again after STATIC_TTL), which win; else the image's registry: the referenc
 digest (HEAD, with the Accept of manifests and indexes), its manifest (for an index, each
 platform's), each config blob. Credentials are the pod's ``imagePullSecrets`` and its
 ServiceAccount's, read through the API, tried in turn; anonymous when none matches the registry.
-Results are kept by digest (bounded, MAX_ENTRIES) and a tag's digest for TAG_TTL, per namespace
-(a tag one namespace may read is not answered to another from the cache). Each lookup is bounded
+Results are kept by digest (bounded, MAX_ENTRIES) and a tag's digest for TAG_TTL, both per namespace
+(an image one namespace may read is not answered to another from the cache, by tag or by digest;
+within a namespace, any pod may name any of its pull Secrets, so the namespace is the boundary). Each lookup is bounded
 by ``timeout``, inside the webhook's own (manifests/webhook.yaml: timeoutSeconds). The pure
 rules are kubectl_oras/pods/entrypoint.py and controller/core/pull_secrets.py; docs/pod-protocol.md
 says what happens for a launcher without a command.
@@ -150,11 +151,11 @@ class ImageCommands:
                  static_ttl: float = STATIC_TTL, tag_ttl: float = TAG_TTL) -> None:
         self.get, self.namespace, self.timeout = get, namespace, timeout
         self.static_ttl, self.tag_ttl = static_ttl, tag_ttl
-        self.by_digest = Bounded(MAX_ENTRIES)  # (registry/repository, digest) -> Commands
+        self.by_digest = Bounded(MAX_ENTRIES)  # (namespace, registry/repository, digest) -> Commands
         self.tags = Bounded(MAX_ENTRIES)  # (namespace, image key) -> (digest, until)
         self._static: tuple[dict[str, ImageCommand], frozenset[str], float] | None = None
         self.registry_reads = 0  # lookups that went to a registry
-        self.reading: dict[tuple[str, str], asyncio.Future[tuple[str, Commands]]] = {}  # reads under way
+        self.reading: dict[tuple[Any, ...], asyncio.Future[tuple[str, Commands]]] = {}  # reads under way
         self.static_entries = f"{namespace}/{STATIC_CONFIGMAP}"
 
     async def resolve(self, namespace: str, pod: dict[str, Any], container: str, image: str,
@@ -182,13 +183,14 @@ class ImageCommands:
         if digest is None:
             tagged = self.tags.fetch((namespace, name.key))
             digest = tagged[0] if tagged and tagged[1] > time.monotonic() else None
-        cached = self.by_digest.fetch((repository, digest)) if digest else None
+        cached = self.by_digest.fetch((namespace, repository, digest)) if digest else None
         if digest and cached is not None:
             return ResolvedImage(image, name.pinned(digest), cached)
         # The pods of a Job are made at once: one read of the registry serves every pod of the
         # namespace that asks meanwhile (as the tag's digest is shared for TAG_TTL), and goes on
-        # for them if the first one's time runs out.
-        key = (namespace, name.key)
+        # for them if the first one's time runs out. Only pods that name the same pull Secrets and
+        # ServiceAccount share a read: each is read with its own pod's credentials.
+        key = (namespace, name.key, service_account_of(pod), tuple(pull_secret_names(pod, None)))
         reading = self.reading.get(key)
         if reading is None:
             reading = asyncio.ensure_future(self._read(namespace, pod, name, plain_hosts))
@@ -205,8 +207,8 @@ class ImageCommands:
         self.registry_reads += 1
         found, commands = await asyncio.to_thread(
             read_image, name, credentials=credentials or [None], plain_http=plain, timeout=self.timeout,
-            known=lambda d: self.by_digest.get((repository, d)))  # from the thread: a plain read
-        self.by_digest.keep((repository, found), commands)
+            known=lambda d: self.by_digest.get((namespace, repository, d)))  # from the thread: a plain read
+        self.by_digest.keep((namespace, repository, found), commands)
         if name.digest is None:
             self.tags.keep((namespace, name.key), (found, time.monotonic() + self.tag_ttl))
         return found, commands

@@ -231,3 +231,31 @@ def test_a_tag_resolved_in_one_namespace_is_not_answered_to_another_from_the_cac
     with pytest.raises(ImageLookupFailed, match="refused"):
         resolve(commands, pod(image, imagePullSecrets=[{"name": "regcred"}]), namespace="b")
 
+
+
+def test_a_digest_read_in_one_namespace_is_not_answered_to_another_from_the_cache(private_registry):
+    """A pod elsewhere that names a private image by its digest learns nothing from another
+    namespace's read: the registry is asked again, with that pod's own credentials (none)."""
+    image = f"{private_registry.host}/team/private:v1"
+    objects = Objects(pull_secret("regcred", private_registry.host, USER, PASSWORD, namespace="a"))
+    commands = ImageCommands(objects.get, namespace="sys")
+    pinned = resolve(commands, pod(image, imagePullSecrets=[{"name": "regcred"}]), namespace="a").pinned
+    with pytest.raises(ImageLookupFailed, match="refused"):
+        resolve(commands, pod(pinned), namespace="b")
+
+
+def test_a_pod_with_a_pull_secret_is_not_answered_by_the_read_of_a_pod_without_one_under_way(private_registry):
+    """Two pods of one namespace made at once, one with the pull Secret and one without: each read
+    is made with its own pod's credentials (only pods that name the same ones share a read)."""
+    image = f"{private_registry.host}/team/private:v1"
+    commands = ImageCommands(Objects(pull_secret("regcred", private_registry.host, USER, PASSWORD)).get,
+                             namespace="sys")
+    anonymous, holder = pod(image), pod(image, imagePullSecrets=[{"name": "regcred"}])
+
+    async def both():
+        return await asyncio.gather(*(commands.resolve("ns", p, "main", image) for p in (anonymous, holder)),
+                                    return_exceptions=True)
+
+    without, with_secret = asyncio.run(both())
+    assert isinstance(without, ImageLookupFailed)
+    assert with_secret.commands == (("", ImageCommand(entrypoint=("/secret/run",))),)
