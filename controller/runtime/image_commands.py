@@ -215,11 +215,13 @@ class ImageCommands:
 
     async def _credentials(self, namespace: str, pod: dict[str, Any], name: ImageName) -> list[tuple[str, str]]:
         """The pull Secrets' credentials for the image's registry (a Secret or ServiceAccount that is
-        not there is none: the kubelet goes on without it too)."""
+        not there is none: the kubelet goes on without it too; one that cannot be read is
+        UnreadablePullSecret naming it)."""
         account = await self._object(SERVICE_ACCOUNTS, service_account_of(pod), namespace)
         found = []
-        for secret in pull_secret_names(pod, account):
-            found += credentials_in(await self._object(SECRETS, secret, namespace) or {}, name.registry)
+        for secret_name in pull_secret_names(pod, account):
+            secret = await self._object(SECRETS, secret_name, namespace)
+            found += credentials_in(secret, name.registry) if secret is not None else []
         return found
 
     async def _object(self, resource: Resource, name: str, namespace: str) -> dict[str, Any] | None:

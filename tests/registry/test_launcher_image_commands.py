@@ -259,3 +259,14 @@ def test_a_pod_with_a_pull_secret_is_not_answered_by_the_read_of_a_pod_without_o
     without, with_secret = asyncio.run(both())
     assert isinstance(without, ImageLookupFailed)
     assert with_secret.commands == (("", ImageCommand(entrypoint=("/secret/run",))),)
+
+
+def test_a_pull_secret_of_the_wrong_type_denies_the_pod_naming_it_not_what_it_holds(private_registry):
+    image = f"{private_registry.host}/team/private:v1"
+    opaque = {**pull_secret("regcred", private_registry.host, USER, PASSWORD), "type": "Opaque"}
+    with pytest.raises(ImageLookupFailed) as e:
+        resolve(ImageCommands(Objects(opaque).get, namespace="sys"), pod(image, imagePullSecrets=[{"name": "regcred"}]))
+    message = str(e.value)
+    assert "imagePullSecret ns/regcred is of type 'Opaque', not one of kubernetes.io/dockerconfigjson" in message
+    assert PASSWORD not in message and opaque["data"][".dockerconfigjson"] not in message
+    assert not e.value.transient
