@@ -30,8 +30,15 @@ if [ -n "${KUBECTL_ORAS_PLATFORM_ARGV:-}" ] && [ $# = 0 ]; then
     i?86) arch=386 ;;
     *) arch="$machine" ;;  # ppc64le, s390x, riscv64, loong64: the same word in both
   esac
+  case "$arch/$variant" in  # what containerd runs here when the index has no image of the node's own
+    arm/v7) older="linux/arm/v6 linux/arm/v5" ;;
+    arm/v6) older="linux/arm/v5" ;;
+    amd64/) older="linux/386" ;;
+    *) older="" ;;
+  esac
   words=""
-  for want in "linux/$arch/$variant" "linux/$arch"; do  # arm64's v8 is also written without a variant
+  # arm64's v8 is also written without a variant; $older is split into its words on purpose
+  for want in "linux/$arch/$variant" "linux/$arch" $older; do
     while IFS= read -r line; do
       [ "${line%% *}" = "$want" ] && { words="${line#* }"; break; }
     done <<PLATFORMS
