@@ -16,6 +16,7 @@ says what happens for a launcher without a command.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import time
@@ -43,6 +44,7 @@ from kubectl_oras.pods.entrypoint import (
 )
 
 from ..core.pull_secrets import credentials_in, pull_secret_names, service_account_of
+from .retention import in_daemon_thread
 
 STATIC_CONFIGMAP = "kubectl-oras-launcher-commands"
 STATIC_KEY = "images.json"  # {"IMAGE": {"command": [...], "args": [...]}}
@@ -205,9 +207,11 @@ class ImageCommands:
         credentials: list[Credentials | None] = [Credentials(u, p) for u, p in await self._credentials(namespace, pod, name)]
         plain = name.registry.rsplit(":", 1)[0] in LOOPBACK or name.registry in plain_hosts
         self.registry_reads += 1
-        found, commands = await asyncio.to_thread(
+        # A thread of its own, not asyncio's small pool: a registry that drips its answers holds
+        # its read past the lookup's limit, and must not hold up the lookups of other images.
+        found, commands = await in_daemon_thread(functools.partial(
             read_image, name, credentials=credentials or [None], plain_http=plain, timeout=self.timeout,
-            known=lambda d: self.by_digest.get((namespace, repository, d)))  # from the thread: a plain read
+            known=lambda d: self.by_digest.get((namespace, repository, d))), name="image-lookup")  # known: a plain read
         self.by_digest.keep((namespace, repository, found), commands)
         if name.digest is None:
             self.tags.keep((namespace, name.key), (found, time.monotonic() + self.tag_ttl))

@@ -270,3 +270,22 @@ def test_a_pull_secret_of_the_wrong_type_denies_the_pod_naming_it_not_what_it_ho
     assert "imagePullSecret ns/regcred is of type 'Opaque', not one of kubernetes.io/dockerconfigjson" in message
     assert PASSWORD not in message and opaque["data"][".dockerconfigjson"] not in message
     assert not e.value.transient
+
+
+def test_registries_that_drip_their_answers_do_not_hold_up_the_lookups_of_other_images(registry, dripping_registry):
+    """Each lookup of an image on a registry that drips its manifest is denied at its limit while
+    its read goes on in the background; eight of them (more than a thread pool of a small node
+    holds) leave the next pod's lookup of a registry that answers as quick as ever."""
+    proc, _ = registry
+    commands = ImageCommands(Objects().get, namespace="sys", timeout=1.0)
+    good = pod(f"{proc.host}/img/cmd:v1")
+
+    async def eight_then_one():
+        dripping = await asyncio.gather(*(commands.resolve(f"ns{i}", pod(f"{dripping_registry}/a/b:v{i}"), "main",
+                                                           f"{dripping_registry}/a/b:v{i}") for i in range(8)),
+                                        return_exceptions=True)
+        return dripping, await commands.resolve("ns", good, "main", good["spec"]["containers"][0]["image"])
+
+    dripping, found = asyncio.run(eight_then_one())
+    assert all(isinstance(d, ImageLookupFailed) and d.transient for d in dripping)
+    assert found.commands == (("", ImageCommand(cmd=("sh", "-c", "echo cmd"))),)
