@@ -233,5 +233,9 @@ def static_commands(text: str, *, where: str) -> dict[str, ImageCommand]:
         said = f"{where}: entry {image!r}"
         if not isinstance(entry, dict) or set(entry) - {"command", "args"} or not entry.get("command"):
             raise NoImageCommand(f"{said} must be {{\"command\": [...], \"args\": [...]}} with a command")
-        entries[image_name(image).key] = ImageCommand(_words(entry, "command", said), _words(entry, "args", said))
+        try:
+            key = image_name(image).key
+        except NoImageCommand as e:
+            raise NoImageCommand(f"{said} is not an image reference: {e}") from None
+        entries[key] = ImageCommand(_words(entry, "command", said), _words(entry, "args", said))
     return entries

@@ -163,6 +163,14 @@ def test_static_entries_are_keyed_as_the_runtime_names_images_and_refused_naming
         static_commands("images: []", where="ConfigMap x")
 
 
+def test_a_static_entry_whose_image_is_no_reference_is_refused_naming_the_configmap_and_the_entry():
+    """Every launcher's lookup reads the static entries first: its denial must say where the bad
+    reference is, not quote one the pod never wrote."""
+    with pytest.raises(NoImageCommand, match=r"^ConfigMap x: entry 'Myorg/Sim:v3' is not an image reference: "
+                                             r"invalid reference 'Myorg/Sim:v3': repository 'Myorg/Sim' must be lowercase"):
+        static_commands('{"Myorg/Sim:v3": {"command": ["/sim"]}}', where="ConfigMap x")
+
+
 def test_a_static_entry_pins_nothing_and_says_where_the_command_came_from():
     p = pod({"name": "main", "image": "busybox"})
     new, _ = mutate_pod(p, ours(MARK), CONFIG, image=ResolvedImage("busybox", "", (("", BOTH),)))
