@@ -53,7 +53,7 @@ LOOKUP_TIMEOUT = 3.0  # the whole lookup; the webhook configuration gives the ap
 STATIC_TTL = 10.0
 TAG_TTL = 60.0
 MAX_ENTRIES = 1024
-MAX_CONFIG_BYTES = 4 << 20
+MAX_CONFIG_BYTES = 4 << 20  # an image's config, and all the configs of an index together
 REGISTRY_HOSTS = {DOCKER_HUB: "registry-1.docker.io"}  # where Docker Hub's API answers
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 
@@ -110,25 +110,31 @@ def _read_with(name: ImageName, credentials: Credentials | None, *, plain_http: 
     if found is not None:
         return digest, found
     manifest, media_type, _ = client.fetch_manifest(repository, digest, what=what)
+    budget = [MAX_CONFIG_BYTES]  # for all the configs of one lookup: an index may name any number
     if media_type not in (INDEX_MEDIA_TYPE, DOCKER_LIST_MEDIA_TYPE):
-        return digest, (("", _config_command(client, repository, manifest, what)),)
+        return digest, (("", _config_command(client, repository, manifest, what, budget)),)
     commands = []
     for entry in manifest.get("manifests") or []:
         platform = platform_of(entry) if isinstance(entry, dict) else None
         if platform is None or not isinstance(entry.get("digest"), str):
             continue
         child, _, _ = client.fetch_manifest(repository, entry["digest"], what=f"{what} for {platform}")
-        commands.append((platform, _config_command(client, repository, child, f"{what} for {platform}")))
+        commands.append((platform, _config_command(client, repository, child, f"{what} for {platform}", budget)))
     if not commands:
         raise NoImageCommand(f"{what}: its index names no platform")
     return digest, tuple(commands)
 
 
-def _config_command(client: RegistryClient, repository: str, manifest: dict[str, Any], what: str) -> ImageCommand:
+def _config_command(client: RegistryClient, repository: str, manifest: dict[str, Any], what: str,
+                    budget: list[int]) -> ImageCommand:
+    """The command of one image's config; ``budget``: the bytes of configs the lookup may still read."""
     config = manifest.get("config")
     digest, size = (config.get("digest"), config.get("size")) if isinstance(config, dict) else (None, None)
     if not isinstance(digest, str) or not isinstance(size, int) or not 0 <= size <= MAX_CONFIG_BYTES:
         raise NoImageCommand(f"{what}: its manifest names no image config (or one over {MAX_CONFIG_BYTES >> 20} MiB)")
+    if size > budget[0]:
+        raise NoImageCommand(f"{what}: its configs together are over {MAX_CONFIG_BYTES >> 20} MiB")
+    budget[0] -= size
     out = io.BytesIO()
     client.download_blob(repository, digest, size, out)
     try:

@@ -289,3 +289,15 @@ def test_registries_that_drip_their_answers_do_not_hold_up_the_lookups_of_other_
     dripping, found = asyncio.run(eight_then_one())
     assert all(isinstance(d, ImageLookupFailed) and d.transient for d in dripping)
     assert found.commands == (("", ImageCommand(cmd=("sh", "-c", "echo cmd"))),)
+
+
+def test_an_index_whose_configs_together_are_over_the_bound_is_refused_not_held_in_memory(registry):
+    """Each config of an index may be up to the bound, but not all of them together: a lookup
+    (and what the webhook keeps of it) holds at most MAX_CONFIG_BYTES of configs, however many
+    platforms an index names."""
+    proc, client = registry
+    padding = ["PAD=" + "x" * (1 << 20)] * 2  # 2 MiB of Env in each platform's config
+    push_index(client, "img/heavy", "v1", {f"linux/{arch}": {"Entrypoint": [f"/{arch}"], "Env": padding}
+                                           for arch in ("amd64", "arm64", "s390x")})
+    with pytest.raises(ImageLookupFailed, match=r"its configs together are over 4 MiB"):
+        resolve(ImageCommands(Objects().get, namespace="sys", timeout=20), pod(f"{proc.host}/img/heavy:v1"))
