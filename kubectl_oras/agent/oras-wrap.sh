@@ -15,9 +15,10 @@ note() { [ "${KUBECTL_ORAS_DEBUG:-0}" = 1 ] && echo "kubectl-oras: $*" >&2; retu
 fail() { echo "kubectl-oras: $*" >&2; }
 
 # A launcher without a command whose image is an index of platforms that run different argvs: the
-# injection gave the wrapper no argv but a line per platform, "os/arch[/variant] words..." (the
-# words shell-quoted), and this node's is taken, its machine named as Go names architectures.
-if [ -n "${KUBECTL_ORAS_PLATFORM_ARGV:-}" ] && [ $# = 0 ]; then
+# injection gave the wrapper a line per platform, "os/arch[/variant] words..." (the image's words,
+# shell-quoted), and as its argv only the pod's own args, which follow them; this node's line is
+# taken, its machine named as Go names architectures.
+if [ -n "${KUBECTL_ORAS_PLATFORM_ARGV:-}" ]; then
   machine="$("$bb" uname -m)"
   variant=""
   case "$machine" in
@@ -52,7 +53,7 @@ PLATFORMS
   fi
   argv_nl='
 '  # a newline in a word is written as $argv_nl outside its quotes
-  eval "set -- $words"
+  eval "set -- $words \"\$@\""
 fi
 failed() { [ "$code" = 0 ] && code=1; return 0; }  # the step succeeded, but something of ours did not
 

@@ -238,3 +238,17 @@ def test_the_wrapper_takes_the_platform_containerd_would_run_on_its_node(pod, mo
     code, out, err = pod.run_step()
     assert code == 0, err
     assert out.strip() == chosen
+
+
+def test_a_launcher_given_an_argv_per_platform_and_args_runs_its_platforms_words_then_the_args_exactly(pod, monkeypatch):
+    """The pod's own args (as the kubelet expanded them: a quote, a newline, a `;`) come to the
+    wrapper as its argv and follow its platform's words, each one word, run by no shell."""
+    goarch = {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine]
+    printer = (sys.executable, "-c", "import json,sys; print(json.dumps(sys.argv[1:]))")
+    lines = LauncherCommand(("it's; echo pwned", "line\nbreak", "$HOME", ""),
+                            (("linux/s390x", ("/not/this/one",)), (f"linux/{goarch}", (*printer, "from the image"))))
+    monkeypatch.setenv(PLATFORM_ARGV_ENV, lines.platform_lines())
+    assert pod.init().returncode == 0
+    code, out, err = pod.run_step(*lines.argv)
+    assert code == 0, err
+    assert json.loads(out) == ["from the image", *lines.argv]
