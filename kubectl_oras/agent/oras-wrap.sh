@@ -32,6 +32,7 @@ if [ -n "${KUBECTL_ORAS_PLATFORM_ARGV:-}" ]; then
     *) arch="$machine" ;;  # ppc64le, s390x, riscv64, loong64: the same word in both
   esac
   case "$arch/$variant" in  # what containerd runs here when the index has no image of the node's own
+    arm64/v8) older="linux/arm/v8 linux/arm/v7 linux/arm/v6 linux/arm/v5" ;;
     arm/v7) older="linux/arm/v6 linux/arm/v5" ;;
     arm/v6) older="linux/arm/v5" ;;
     amd64/) older="linux/386" ;;

@@ -222,11 +222,12 @@ def test_a_launcher_given_an_argv_per_platform_runs_its_own_through_the_whole_wr
     ("armv6l", ("linux/arm/v7", "linux/arm/v5"), "linux/arm/v5"),
     ("x86_64", ("linux/arm64", "linux/386"), "linux/386"),
     ("aarch64", ("linux/amd64", "linux/arm64"), "linux/arm64"),
+    ("aarch64", ("linux/amd64", "linux/arm/v6", "linux/arm/v7"), "linux/arm/v7"),
 ])
 def test_the_wrapper_takes_the_platform_containerd_would_run_on_its_node(pod, monkeypatch, tmp_path, machine,
                                                                            platforms, chosen):
-    """An armv7 node runs an arm/v6 image when the index has no arm/v7 one (and an amd64 node a
-    386 one): containerd's choice, so the wrapper takes that platform's argv, not none."""
+    """An armv7 node runs an arm/v6 image when the index has no arm/v7 one (an arm64 node an arm
+    one, an amd64 node a 386 one): containerd's choice, so the wrapper takes that platform's argv, not none."""
     real = find_busybox()
     fake = tmp_path / "busybox-on-another-machine"  # answers `uname -m` as that node's kernel would
     fake.write_text(f'#!/bin/sh\n[ "$1 $2" = "uname -m" ] && {{ echo {machine}; exit 0; }}\nexec {real} "$@"\n')
