@@ -53,6 +53,7 @@ LOOKUP_TIMEOUT = 3.0  # the whole lookup; the webhook configuration gives the ap
 STATIC_TTL = 10.0
 TAG_TTL = 60.0
 MAX_ENTRIES = 1024
+MAX_INDEX_ENTRIES = 256  # an index's images (a real one: a dozen platforms and their attestations)
 MAX_CONFIG_BYTES = 4 << 20  # an image's config, and all the configs of an index together
 REGISTRY_HOSTS = {DOCKER_HUB: "registry-1.docker.io"}  # where Docker Hub's API answers
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
@@ -114,7 +115,10 @@ def _read_with(name: ImageName, credentials: Credentials | None, *, plain_http: 
     if media_type not in (INDEX_MEDIA_TYPE, DOCKER_LIST_MEDIA_TYPE):
         return digest, (("", _config_command(client, repository, manifest, what, budget)),)
     commands = []
-    for entry in manifest.get("manifests") or []:
+    entries = manifest.get("manifests") or []
+    if isinstance(entries, list) and len(entries) > MAX_INDEX_ENTRIES:
+        raise NoImageCommand(f"{what}: its index names {len(entries)} images, over the {MAX_INDEX_ENTRIES} a lookup reads")
+    for entry in entries if isinstance(entries, list) else []:
         platform = platform_of(entry) if isinstance(entry, dict) else None
         if platform is None or not isinstance(entry.get("digest"), str):
             continue

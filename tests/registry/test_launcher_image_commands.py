@@ -301,3 +301,16 @@ def test_an_index_whose_configs_together_are_over_the_bound_is_refused_not_held_
                                            for arch in ("amd64", "arm64", "s390x")})
     with pytest.raises(ImageLookupFailed, match=r"its configs together are over 4 MiB"):
         resolve(ImageCommands(Objects().get, namespace="sys", timeout=20), pod(f"{proc.host}/img/heavy:v1"))
+
+
+def test_an_index_of_thousands_of_entries_is_refused_at_once_saying_so(registry):
+    """Not read entry by entry until the lookup's time runs out (a 503 the pod's controller would
+    try again and again): refused for good, naming the count."""
+    proc, client = registry
+    one = push_image(client, "img/wide", "one", {"Entrypoint": ["/run"]})
+    entries = [{**one, "platform": {"os": "linux", "architecture": f"arch{i}"}} for i in range(10_000)]
+    index = json.dumps({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": entries}).encode()
+    client.put_manifest("img/wide", "v1", index, media_type=INDEX_MEDIA_TYPE)
+    with pytest.raises(ImageLookupFailed, match="its index names 10000 images, over the 256 a lookup reads") as e:
+        resolve(ImageCommands(Objects().get, namespace="sys", timeout=20), pod(f"{proc.host}/img/wide:v1"))
+    assert not e.value.transient
