@@ -5,8 +5,9 @@ read again after STATIC_TTL), which win; else the image's registry: the referenc
 digest (HEAD, with the Accept of manifests and indexes), its manifest (for an index, each
 platform's), each config blob. Credentials are the pod's ``imagePullSecrets`` and its
 ServiceAccount's, read through the API, tried in turn; anonymous when none matches the registry.
-Results are kept by digest (bounded, MAX_ENTRIES) and a tag's digest for TAG_TTL, per namespace
-(a tag one namespace may read is not answered to another from the cache). Each lookup is bounded
+Results are kept by digest (bounded, MAX_ENTRIES) and a tag's digest for TAG_TTL, both per namespace
+(an image one namespace may read is not answered to another from the cache, by tag or by digest;
+within a namespace, any pod may name any of its pull Secrets, so the namespace is the boundary). Each lookup is bounded
 by ``timeout``, inside the webhook's own (manifests/webhook.yaml: timeoutSeconds). The pure
 rules are kubectl_oras/pods/entrypoint.py and controller/core/pull_secrets.py; docs/pod-protocol.md
 says what happens for a launcher without a command.
@@ -15,6 +16,7 @@ says what happens for a launcher without a command.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import time
@@ -42,6 +44,7 @@ from kubectl_oras.pods.entrypoint import (
 )
 
 from ..core.pull_secrets import credentials_in, pull_secret_names, service_account_of
+from .retention import in_daemon_thread
 
 STATIC_CONFIGMAP = "kubectl-oras-launcher-commands"
 STATIC_KEY = "images.json"  # {"IMAGE": {"command": [...], "args": [...]}}
@@ -50,7 +53,8 @@ LOOKUP_TIMEOUT = 3.0  # the whole lookup; the webhook configuration gives the ap
 STATIC_TTL = 10.0
 TAG_TTL = 60.0
 MAX_ENTRIES = 1024
-MAX_CONFIG_BYTES = 4 << 20
+MAX_INDEX_ENTRIES = 256  # an index's images (a real one: a dozen platforms and their attestations)
+MAX_CONFIG_BYTES = 4 << 20  # an image's config, and all the configs of an index together
 REGISTRY_HOSTS = {DOCKER_HUB: "registry-1.docker.io"}  # where Docker Hub's API answers
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 
@@ -107,25 +111,34 @@ def _read_with(name: ImageName, credentials: Credentials | None, *, plain_http: 
     if found is not None:
         return digest, found
     manifest, media_type, _ = client.fetch_manifest(repository, digest, what=what)
+    budget = [MAX_CONFIG_BYTES]  # for all the configs of one lookup: an index may name any number
     if media_type not in (INDEX_MEDIA_TYPE, DOCKER_LIST_MEDIA_TYPE):
-        return digest, (("", _config_command(client, repository, manifest, what)),)
+        return digest, (("", _config_command(client, repository, manifest, what, budget)),)
     commands = []
-    for entry in manifest.get("manifests") or []:
+    entries = manifest.get("manifests") or []
+    if isinstance(entries, list) and len(entries) > MAX_INDEX_ENTRIES:
+        raise NoImageCommand(f"{what}: its index names {len(entries)} images, over the {MAX_INDEX_ENTRIES} a lookup reads")
+    for entry in entries if isinstance(entries, list) else []:
         platform = platform_of(entry) if isinstance(entry, dict) else None
         if platform is None or not isinstance(entry.get("digest"), str):
             continue
         child, _, _ = client.fetch_manifest(repository, entry["digest"], what=f"{what} for {platform}")
-        commands.append((platform, _config_command(client, repository, child, f"{what} for {platform}")))
+        commands.append((platform, _config_command(client, repository, child, f"{what} for {platform}", budget)))
     if not commands:
         raise NoImageCommand(f"{what}: its index names no platform")
     return digest, tuple(commands)
 
 
-def _config_command(client: RegistryClient, repository: str, manifest: dict[str, Any], what: str) -> ImageCommand:
+def _config_command(client: RegistryClient, repository: str, manifest: dict[str, Any], what: str,
+                    budget: list[int]) -> ImageCommand:
+    """The command of one image's config; ``budget``: the bytes of configs the lookup may still read."""
     config = manifest.get("config")
     digest, size = (config.get("digest"), config.get("size")) if isinstance(config, dict) else (None, None)
     if not isinstance(digest, str) or not isinstance(size, int) or not 0 <= size <= MAX_CONFIG_BYTES:
         raise NoImageCommand(f"{what}: its manifest names no image config (or one over {MAX_CONFIG_BYTES >> 20} MiB)")
+    if size > budget[0]:
+        raise NoImageCommand(f"{what}: its configs together are over {MAX_CONFIG_BYTES >> 20} MiB")
+    budget[0] -= size
     out = io.BytesIO()
     client.download_blob(repository, digest, size, out)
     try:
@@ -150,11 +163,11 @@ class ImageCommands:
                  static_ttl: float = STATIC_TTL, tag_ttl: float = TAG_TTL) -> None:
         self.get, self.namespace, self.timeout = get, namespace, timeout
         self.static_ttl, self.tag_ttl = static_ttl, tag_ttl
-        self.by_digest = Bounded(MAX_ENTRIES)  # (registry/repository, digest) -> Commands
+        self.by_digest = Bounded(MAX_ENTRIES)  # (namespace, registry/repository, digest) -> Commands
         self.tags = Bounded(MAX_ENTRIES)  # (namespace, image key) -> (digest, until)
         self._static: tuple[dict[str, ImageCommand], frozenset[str], float] | None = None
         self.registry_reads = 0  # lookups that went to a registry
-        self.reading: dict[tuple[str, str], asyncio.Future[tuple[str, Commands]]] = {}  # reads under way
+        self.reading: dict[tuple[Any, ...], asyncio.Future[tuple[str, Commands]]] = {}  # reads under way
         self.static_entries = f"{namespace}/{STATIC_CONFIGMAP}"
 
     async def resolve(self, namespace: str, pod: dict[str, Any], container: str, image: str,
@@ -182,13 +195,14 @@ class ImageCommands:
         if digest is None:
             tagged = self.tags.fetch((namespace, name.key))
             digest = tagged[0] if tagged and tagged[1] > time.monotonic() else None
-        cached = self.by_digest.fetch((repository, digest)) if digest else None
+        cached = self.by_digest.fetch((namespace, repository, digest)) if digest else None
         if digest and cached is not None:
             return ResolvedImage(image, name.pinned(digest), cached)
         # The pods of a Job are made at once: one read of the registry serves every pod of the
         # namespace that asks meanwhile (as the tag's digest is shared for TAG_TTL), and goes on
-        # for them if the first one's time runs out.
-        key = (namespace, name.key)
+        # for them if the first one's time runs out. Only pods that name the same pull Secrets and
+        # ServiceAccount share a read: each is read with its own pod's credentials.
+        key = (namespace, name.key, service_account_of(pod), tuple(pull_secret_names(pod, None)))
         reading = self.reading.get(key)
         if reading is None:
             reading = asyncio.ensure_future(self._read(namespace, pod, name, plain_hosts))
@@ -203,21 +217,25 @@ class ImageCommands:
         credentials: list[Credentials | None] = [Credentials(u, p) for u, p in await self._credentials(namespace, pod, name)]
         plain = name.registry.rsplit(":", 1)[0] in LOOPBACK or name.registry in plain_hosts
         self.registry_reads += 1
-        found, commands = await asyncio.to_thread(
+        # A thread of its own, not asyncio's small pool: a registry that drips its answers holds
+        # its read past the lookup's limit, and must not hold up the lookups of other images.
+        found, commands = await in_daemon_thread(functools.partial(
             read_image, name, credentials=credentials or [None], plain_http=plain, timeout=self.timeout,
-            known=lambda d: self.by_digest.get((repository, d)))  # from the thread: a plain read
-        self.by_digest.keep((repository, found), commands)
+            known=lambda d: self.by_digest.get((namespace, repository, d))), name="image-lookup")  # known: a plain read
+        self.by_digest.keep((namespace, repository, found), commands)
         if name.digest is None:
             self.tags.keep((namespace, name.key), (found, time.monotonic() + self.tag_ttl))
         return found, commands
 
     async def _credentials(self, namespace: str, pod: dict[str, Any], name: ImageName) -> list[tuple[str, str]]:
         """The pull Secrets' credentials for the image's registry (a Secret or ServiceAccount that is
-        not there is none: the kubelet goes on without it too)."""
+        not there is none: the kubelet goes on without it too; one that cannot be read is
+        UnreadablePullSecret naming it)."""
         account = await self._object(SERVICE_ACCOUNTS, service_account_of(pod), namespace)
         found = []
-        for secret in pull_secret_names(pod, account):
-            found += credentials_in(await self._object(SECRETS, secret, namespace) or {}, name.registry)
+        for secret_name in pull_secret_names(pod, account):
+            secret = await self._object(SECRETS, secret_name, namespace)
+            found += credentials_in(secret, name.registry) if secret is not None else []
         return found
 
     async def _object(self, resource: Resource, name: str, namespace: str) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kubectl_oras.errors import OrasError
 from kubectl_oras.kube.api import ORAS_CACHES, PODS, Kube
@@ -167,13 +167,18 @@ def _run(client: RegistryClient, plan: RetentionPlan, cache: dict[str, Any], now
     return RunResult(record, deleted, freed, bool(failed or found.problems or stopped_by))
 
 
-def in_daemon_thread(work: Callable[[], RunResult]) -> asyncio.Future[RunResult]:
-    """``work()`` in a thread of its own that never holds up the process's exit (asyncio.to_thread's
-    pool is joined at exit: a run stuck on a registry would keep a stopped controller alive)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[RunResult] = loop.create_future()
+T = TypeVar("T")
 
-    def settle(result: RunResult | None, error: BaseException | None) -> None:
+
+def in_daemon_thread(work: Callable[[], T], *, name: str = "retention-run") -> asyncio.Future[T]:
+    """``work()`` in a thread of its own that never holds up the process's exit (asyncio.to_thread's
+    pool is joined at exit: a run stuck on a registry would keep a stopped controller alive), nor
+    other work: the pool's few threads, each held by a registry that drips its answers, would
+    stop every other read queued behind them (the webhook's image lookups use it too)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
         if future.done():
             return
         if error is not None:
@@ -183,15 +188,15 @@ def in_daemon_thread(work: Callable[[], RunResult]) -> asyncio.Future[RunResult]
 
     def target() -> None:
         try:
-            outcome: tuple[RunResult | None, BaseException | None] = (work(), None)
+            outcome: tuple[T | None, BaseException | None] = (work(), None)
         except BaseException as e:  # noqa: BLE001 - handed to the awaiting task
             outcome = (None, e)
         try:
             loop.call_soon_threadsafe(settle, *outcome)
         except RuntimeError:  # the loop is closed: the run was given up, and so is its result
-            log.info("a retention run given up earlier has ended")
+            log.info("a %s given up earlier has ended", name)
 
-    threading.Thread(target=target, name="retention-run", daemon=True).start()
+    threading.Thread(target=target, name=name, daemon=True).start()
     return future
 
 

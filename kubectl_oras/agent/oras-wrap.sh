@@ -15,9 +15,10 @@ note() { [ "${KUBECTL_ORAS_DEBUG:-0}" = 1 ] && echo "kubectl-oras: $*" >&2; retu
 fail() { echo "kubectl-oras: $*" >&2; }
 
 # A launcher without a command whose image is an index of platforms that run different argvs: the
-# injection gave the wrapper no argv but a line per platform, "os/arch[/variant] words..." (the
-# words shell-quoted), and this node's is taken, its machine named as Go names architectures.
-if [ -n "${KUBECTL_ORAS_PLATFORM_ARGV:-}" ] && [ $# = 0 ]; then
+# injection gave the wrapper a line per platform, "os/arch[/variant] words..." (the image's words,
+# shell-quoted), and as its argv only the pod's own args, which follow them; this node's line is
+# taken, its machine named as Go names architectures.
+if [ -n "${KUBECTL_ORAS_PLATFORM_ARGV:-}" ]; then
   machine="$("$bb" uname -m)"
   variant=""
   case "$machine" in
@@ -30,8 +31,16 @@ if [ -n "${KUBECTL_ORAS_PLATFORM_ARGV:-}" ] && [ $# = 0 ]; then
     i?86) arch=386 ;;
     *) arch="$machine" ;;  # ppc64le, s390x, riscv64, loong64: the same word in both
   esac
+  case "$arch/$variant" in  # what containerd runs here when the index has no image of the node's own
+    arm64/v8) older="linux/arm/v8 linux/arm/v7 linux/arm/v6 linux/arm/v5" ;;
+    arm/v7) older="linux/arm/v6 linux/arm/v5" ;;
+    arm/v6) older="linux/arm/v5" ;;
+    amd64/) older="linux/386" ;;
+    *) older="" ;;
+  esac
   words=""
-  for want in "linux/$arch/$variant" "linux/$arch"; do  # arm64's v8 is also written without a variant
+  # arm64's v8 is also written without a variant; $older is split into its words on purpose
+  for want in "linux/$arch/$variant" "linux/$arch" $older; do
     while IFS= read -r line; do
       [ "${line%% *}" = "$want" ] && { words="${line#* }"; break; }
     done <<PLATFORMS
@@ -45,7 +54,7 @@ PLATFORMS
   fi
   argv_nl='
 '  # a newline in a word is written as $argv_nl outside its quotes
-  eval "set -- $words"
+  eval "set -- $words \"\$@\""
 fi
 failed() { [ "$code" = 0 ] && code=1; return 0; }  # the step succeeded, but something of ours did not
 

@@ -120,10 +120,13 @@ def platform_of(descriptor: dict[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class LauncherCommand:
-    """What the wrapped launcher is given: its argv (the same on every platform), or an argv per
-    platform for the wrapper to choose from at run time (``argv`` then empty), and the image's
-    working directory where every platform agrees on it. Words from the image are written for the
-    pod spec already (``unexpanded``); the pod's own are left for the kubelet to expand, as it would."""
+    """What the wrapped launcher is given: its argv (the same on every platform), or the image's
+    words per platform for the wrapper to choose from at run time (``argv`` then holds the pod's
+    own ``args`` alone, which follow them), and the image's working directory where every
+    platform agrees on it. Words from the image are written for the pod spec already
+    (``unexpanded``); the pod's own are left for the kubelet to expand, as it would, and stay in
+    the container's args: expanded inside a platform's line, a value holding a quote or a newline
+    would not be the one word Kubernetes passes."""
 
     argv: tuple[str, ...]
     per_platform: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -149,12 +152,13 @@ def launcher_command(command: list[str], args: list[str], resolved: ResolvedImag
             on = f" for {platform}" if platform else ""
             raise NoImageCommand(f"container {container!r}: image {resolved.image}{on} has neither ENTRYPOINT nor CMD, "
                                  "and the container no command or args: nothing to run; set command: on the container")
-        argvs[platform] = tuple(argv)
+        argvs[platform] = tuple(argv[:len(argv) - len(args)] if args and not command else argv)  # the image's words
     dirs = {image.working_dir for _, image in resolved.commands}
     working_dir = (next(iter(dirs)) or None) if len(dirs) == 1 else None
+    mine = tuple(args) if args and not command else ()
     if len(set(argvs.values())) == 1:
-        return LauncherCommand(next(iter(argvs.values())), working_dir=working_dir)
-    return LauncherCommand((), tuple(sorted(argvs.items())), working_dir)
+        return LauncherCommand(next(iter(argvs.values())) + mine, working_dir=working_dir)
+    return LauncherCommand(mine, tuple(sorted(argvs.items())), working_dir)
 
 
 def looked_up_later(image: str) -> ResolvedImage:
@@ -233,5 +237,9 @@ def static_commands(text: str, *, where: str) -> dict[str, ImageCommand]:
         said = f"{where}: entry {image!r}"
         if not isinstance(entry, dict) or set(entry) - {"command", "args"} or not entry.get("command"):
             raise NoImageCommand(f"{said} must be {{\"command\": [...], \"args\": [...]}} with a command")
-        entries[image_name(image).key] = ImageCommand(_words(entry, "command", said), _words(entry, "args", said))
+        try:
+            key = image_name(image).key
+        except NoImageCommand as e:
+            raise NoImageCommand(f"{said} is not an image reference: {e}") from None
+        entries[key] = ImageCommand(_words(entry, "command", said), _words(entry, "args", said))
     return entries

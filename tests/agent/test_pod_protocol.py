@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from kubectl_oras.agent.inputs import find_busybox
 from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
@@ -213,3 +214,42 @@ def test_a_launcher_given_an_argv_per_platform_runs_its_own_through_the_whole_wr
     code, out, err = pod.run_step()
     assert code == 0, err
     assert json.loads(out) == ARGV
+
+
+@pytest.mark.parametrize(("machine", "platforms", "chosen"), [
+    ("armv7l", ("linux/arm64", "linux/arm/v6", "linux/arm/v5"), "linux/arm/v6"),
+    ("armv7l", ("linux/arm/v6", "linux/arm/v7"), "linux/arm/v7"),
+    ("armv6l", ("linux/arm/v7", "linux/arm/v5"), "linux/arm/v5"),
+    ("x86_64", ("linux/arm64", "linux/386"), "linux/386"),
+    ("aarch64", ("linux/amd64", "linux/arm64"), "linux/arm64"),
+    ("aarch64", ("linux/amd64", "linux/arm/v6", "linux/arm/v7"), "linux/arm/v7"),
+])
+def test_the_wrapper_takes_the_platform_containerd_would_run_on_its_node(pod, monkeypatch, tmp_path, machine,
+                                                                           platforms, chosen):
+    """An armv7 node runs an arm/v6 image when the index has no arm/v7 one (an arm64 node an arm
+    one, an amd64 node a 386 one): containerd's choice, so the wrapper takes that platform's argv, not none."""
+    real = find_busybox()
+    fake = tmp_path / "busybox-on-another-machine"  # answers `uname -m` as that node's kernel would
+    fake.write_text(f'#!/bin/sh\n[ "$1 $2" = "uname -m" ] && {{ echo {machine}; exit 0; }}\nexec {real} "$@"\n')
+    fake.chmod(0o755)
+    printer = (sys.executable, "-c", "import sys; print(sys.argv[1])")
+    lines = LauncherCommand((), tuple((p, (*printer, p)) for p in platforms))
+    monkeypatch.setenv(PLATFORM_ARGV_ENV, lines.platform_lines())
+    assert pod.init(KUBECTL_ORAS_BUSYBOX=str(fake)).returncode == 0
+    code, out, err = pod.run_step()
+    assert code == 0, err
+    assert out.strip() == chosen
+
+
+def test_a_launcher_given_an_argv_per_platform_and_args_runs_its_platforms_words_then_the_args_exactly(pod, monkeypatch):
+    """The pod's own args (as the kubelet expanded them: a quote, a newline, a `;`) come to the
+    wrapper as its argv and follow its platform's words, each one word, run by no shell."""
+    goarch = {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine]
+    printer = (sys.executable, "-c", "import json,sys; print(json.dumps(sys.argv[1:]))")
+    lines = LauncherCommand(("it's; echo pwned", "line\nbreak", "$HOME", ""),
+                            (("linux/s390x", ("/not/this/one",)), (f"linux/{goarch}", (*printer, "from the image"))))
+    monkeypatch.setenv(PLATFORM_ARGV_ENV, lines.platform_lines())
+    assert pod.init().returncode == 0
+    code, out, err = pod.run_step(*lines.argv)
+    assert code == 0, err
+    assert json.loads(out) == ["from the image", *lines.argv]

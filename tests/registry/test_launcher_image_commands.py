@@ -231,3 +231,86 @@ def test_a_tag_resolved_in_one_namespace_is_not_answered_to_another_from_the_cac
     with pytest.raises(ImageLookupFailed, match="refused"):
         resolve(commands, pod(image, imagePullSecrets=[{"name": "regcred"}]), namespace="b")
 
+
+
+def test_a_digest_read_in_one_namespace_is_not_answered_to_another_from_the_cache(private_registry):
+    """A pod elsewhere that names a private image by its digest learns nothing from another
+    namespace's read: the registry is asked again, with that pod's own credentials (none)."""
+    image = f"{private_registry.host}/team/private:v1"
+    objects = Objects(pull_secret("regcred", private_registry.host, USER, PASSWORD, namespace="a"))
+    commands = ImageCommands(objects.get, namespace="sys")
+    pinned = resolve(commands, pod(image, imagePullSecrets=[{"name": "regcred"}]), namespace="a").pinned
+    with pytest.raises(ImageLookupFailed, match="refused"):
+        resolve(commands, pod(pinned), namespace="b")
+
+
+def test_a_pod_with_a_pull_secret_is_not_answered_by_the_read_of_a_pod_without_one_under_way(private_registry):
+    """Two pods of one namespace made at once, one with the pull Secret and one without: each read
+    is made with its own pod's credentials (only pods that name the same ones share a read)."""
+    image = f"{private_registry.host}/team/private:v1"
+    commands = ImageCommands(Objects(pull_secret("regcred", private_registry.host, USER, PASSWORD)).get,
+                             namespace="sys")
+    anonymous, holder = pod(image), pod(image, imagePullSecrets=[{"name": "regcred"}])
+
+    async def both():
+        return await asyncio.gather(*(commands.resolve("ns", p, "main", image) for p in (anonymous, holder)),
+                                    return_exceptions=True)
+
+    without, with_secret = asyncio.run(both())
+    assert isinstance(without, ImageLookupFailed)
+    assert with_secret.commands == (("", ImageCommand(entrypoint=("/secret/run",))),)
+
+
+def test_a_pull_secret_of_the_wrong_type_denies_the_pod_naming_it_not_what_it_holds(private_registry):
+    image = f"{private_registry.host}/team/private:v1"
+    opaque = {**pull_secret("regcred", private_registry.host, USER, PASSWORD), "type": "Opaque"}
+    with pytest.raises(ImageLookupFailed) as e:
+        resolve(ImageCommands(Objects(opaque).get, namespace="sys"), pod(image, imagePullSecrets=[{"name": "regcred"}]))
+    message = str(e.value)
+    assert "imagePullSecret ns/regcred is of type 'Opaque', not one of kubernetes.io/dockerconfigjson" in message
+    assert PASSWORD not in message and opaque["data"][".dockerconfigjson"] not in message
+    assert not e.value.transient
+
+
+def test_registries_that_drip_their_answers_do_not_hold_up_the_lookups_of_other_images(registry, dripping_registry):
+    """Each lookup of an image on a registry that drips its manifest is denied at its limit while
+    its read goes on in the background; eight of them (more than a thread pool of a small node
+    holds) leave the next pod's lookup of a registry that answers as quick as ever."""
+    proc, _ = registry
+    commands = ImageCommands(Objects().get, namespace="sys", timeout=1.0)
+    good = pod(f"{proc.host}/img/cmd:v1")
+
+    async def eight_then_one():
+        dripping = await asyncio.gather(*(commands.resolve(f"ns{i}", pod(f"{dripping_registry}/a/b:v{i}"), "main",
+                                                           f"{dripping_registry}/a/b:v{i}") for i in range(8)),
+                                        return_exceptions=True)
+        return dripping, await commands.resolve("ns", good, "main", good["spec"]["containers"][0]["image"])
+
+    dripping, found = asyncio.run(eight_then_one())
+    assert all(isinstance(d, ImageLookupFailed) and d.transient for d in dripping)
+    assert found.commands == (("", ImageCommand(cmd=("sh", "-c", "echo cmd"))),)
+
+
+def test_an_index_whose_configs_together_are_over_the_bound_is_refused_not_held_in_memory(registry):
+    """Each config of an index may be up to the bound, but not all of them together: a lookup
+    (and what the webhook keeps of it) holds at most MAX_CONFIG_BYTES of configs, however many
+    platforms an index names."""
+    proc, client = registry
+    padding = ["PAD=" + "x" * (1 << 20)] * 2  # 2 MiB of Env in each platform's config
+    push_index(client, "img/heavy", "v1", {f"linux/{arch}": {"Entrypoint": [f"/{arch}"], "Env": padding}
+                                           for arch in ("amd64", "arm64", "s390x")})
+    with pytest.raises(ImageLookupFailed, match=r"its configs together are over 4 MiB"):
+        resolve(ImageCommands(Objects().get, namespace="sys", timeout=20), pod(f"{proc.host}/img/heavy:v1"))
+
+
+def test_an_index_of_thousands_of_entries_is_refused_at_once_saying_so(registry):
+    """Not read entry by entry until the lookup's time runs out (a 503 the pod's controller would
+    try again and again): refused for good, naming the count."""
+    proc, client = registry
+    one = push_image(client, "img/wide", "one", {"Entrypoint": ["/run"]})
+    entries = [{**one, "platform": {"os": "linux", "architecture": f"arch{i}"}} for i in range(10_000)]
+    index = json.dumps({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": entries}).encode()
+    client.put_manifest("img/wide", "v1", index, media_type=INDEX_MEDIA_TYPE)
+    with pytest.raises(ImageLookupFailed, match="its index names 10000 images, over the 256 a lookup reads") as e:
+        resolve(ImageCommands(Objects().get, namespace="sys", timeout=20), pod(f"{proc.host}/img/wide:v1"))
+    assert not e.value.transient

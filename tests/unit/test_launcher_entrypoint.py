@@ -129,6 +129,24 @@ def test_an_index_whose_platforms_differ_gives_the_wrapper_a_line_per_platform()
     assert lines == ["linux/amd64 /amd64/sim", "linux/arm/v7 /arm/sim 'two words'"]
 
 
+def test_the_pods_own_args_stay_the_containers_args_after_each_platforms_words():
+    """The kubelet expands $(VAR) in args and env values alike: a value holding a quote or a
+    newline, expanded inside a platform's shell-quoted line, would no longer be one word."""
+    amd = ImageCommand(entrypoint=("/amd64/sim",), cmd=("--default",))
+    arm = ImageCommand(entrypoint=("/arm/sim", "two words"))
+    new, _ = mutate_pod(pod({"name": "main", "image": "x", "args": ["$(MSG)", "b c"]}), ours(MARK), CONFIG,
+                        image=resolved(("linux/amd64", amd), ("linux/arm/v7", arm)))
+    main = new["spec"]["containers"][0]
+    assert main["args"] == ["$(MSG)", "b c"]
+    lines = next(e["value"] for e in main["env"] if e["name"] == PLATFORM_ARGV_ENV).splitlines()
+    assert lines == ["linux/amd64 /amd64/sim", "linux/arm/v7 /arm/sim 'two words'"]
+
+
+def test_an_index_without_entrypoints_runs_the_pods_args_alone():
+    only_cmd = resolved(("linux/amd64", ImageCommand(cmd=("a",))), ("linux/arm64", ImageCommand(cmd=("b",))))
+    assert launcher_command([], ["/bin/run", "x"], only_cmd, container="main").argv == ("/bin/run", "x")
+
+
 def test_an_index_whose_platforms_agree_gives_one_argv():
     new, _ = mutate_pod(pod({"name": "main", "image": "x"}), ours(MARK), CONFIG,
                         image=resolved(("linux/amd64", BOTH), ("linux/arm64", BOTH)))
@@ -161,6 +179,14 @@ def test_static_entries_are_keyed_as_the_runtime_names_images_and_refused_naming
         static_commands('{"b": {"command": "sh -c"}}', where="ConfigMap x")
     with pytest.raises(NoImageCommand, match="ConfigMap x is not a JSON object"):
         static_commands("images: []", where="ConfigMap x")
+
+
+def test_a_static_entry_whose_image_is_no_reference_is_refused_naming_the_configmap_and_the_entry():
+    """Every launcher's lookup reads the static entries first: its denial must say where the bad
+    reference is, not quote one the pod never wrote."""
+    with pytest.raises(NoImageCommand, match=r"^ConfigMap x: entry 'Myorg/Sim:v3' is not an image reference: "
+                                             r"invalid reference 'Myorg/Sim:v3': repository 'Myorg/Sim' must be lowercase"):
+        static_commands('{"Myorg/Sim:v3": {"command": ["/sim"]}}', where="ConfigMap x")
 
 
 def test_a_static_entry_pins_nothing_and_says_where_the_command_came_from():

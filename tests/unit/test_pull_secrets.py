@@ -3,7 +3,18 @@
 import base64
 import json
 
-from controller.core.pull_secrets import credentials_in, pull_secret_names, registry_of_key, service_account_of
+import pytest
+
+from controller.core.pull_secrets import (
+    UnreadablePullSecret,
+    credentials_in,
+    pull_secret_names,
+    registry_of_key,
+    service_account_of,
+)
+
+CONFIG = {"auths": {"r.example": {"auth": "dTpw"}}}
+NAMED = {"name": "regcred", "namespace": "ns"}
 
 
 def b64(text: str) -> str:
@@ -29,14 +40,30 @@ def test_docker_hubs_names_are_one_registry():
     assert registry_of_key("registry-1.docker.io") == registry_of_key("docker.io") == "docker.io"
 
 
-def test_a_secret_of_another_type_or_unreadable_holds_none():
-    config = {"auths": {"r.example": {"auth": b64("u:p")}}}
-    assert credentials_in(secret("Opaque", ".dockerconfigjson", config), "r.example") == []
-    assert credentials_in({"type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "!!"}}, "r.example") == []
-    assert credentials_in({"type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": b64("[")}},
-                          "r.example") == []
-    assert credentials_in(secret("kubernetes.io/dockerconfigjson", ".dockerconfigjson",
-                                 {"auths": {"r.example": {"auth": "not base64!"}}}), "r.example") == []
+@pytest.mark.parametrize(("secret_", "said"), [
+    ({**secret("Opaque", ".dockerconfigjson", CONFIG), "metadata": NAMED},
+     "imagePullSecret ns/regcred is of type 'Opaque', not one of kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg"),
+    ({"type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "!!"}, "metadata": NAMED},
+     'imagePullSecret ns/regcred: its key .dockerconfigjson is missing or not base64 of JSON {"auths": {REGISTRY: {...}}}'),
+    ({"type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": b64("[")}, "metadata": NAMED},
+     'imagePullSecret ns/regcred: its key .dockerconfigjson is missing or not base64 of JSON'),
+    ({"type": "kubernetes.io/dockercfg", "data": {}, "metadata": NAMED},
+     "imagePullSecret ns/regcred: its key .dockercfg is missing or not base64 of JSON {REGISTRY: {...}}"),
+    ({**secret("kubernetes.io/dockerconfigjson", ".dockerconfigjson",
+               {"auths": {"r.example": {"auth": b64("p4ssw0rd-no-user")}}}), "metadata": NAMED},
+     "imagePullSecret ns/regcred: its entry 'r.example' has neither a username nor an auth that is base64 of user:password"),
+    ({**secret("kubernetes.io/dockerconfigjson", ".dockerconfigjson", {"auths": {"r.example": "p4ssw0rd"}}),
+      "metadata": NAMED}, "imagePullSecret ns/regcred: its entry 'r.example' is not an object"),
+])
+def test_a_pull_secret_that_cannot_be_read_is_refused_naming_it_and_never_quoting_it(secret_, said):
+    with pytest.raises(UnreadablePullSecret) as e:
+        credentials_in(secret_, "r.example")
+    assert said in str(e.value) and "p4ssw0rd" not in str(e.value)
+
+
+def test_a_malformed_entry_for_another_registry_is_not_this_lookups_concern():
+    s = secret("kubernetes.io/dockerconfigjson", ".dockerconfigjson", {"auths": {"other.example": {"auth": "!!"}}})
+    assert credentials_in(s, "r.example") == []
 
 
 def test_the_pods_pull_secrets_come_before_its_service_accounts_each_once():
