@@ -51,10 +51,17 @@ async def test_certificate_is_created_kept_renewed_and_its_ca_injected(control_p
 
 
 async def test_the_service_account_can_touch_nothing_else(control_plane, sa_kubeconfig):
+    """Of other Secrets it may only read one by name (manifests/rbac-webhook.yaml: a pod's
+    imagePullSecrets, for a launcher without a command; docs/annotations.md): never list, watch,
+    change or delete one."""
     async with await connect(kubeconfig=str(sa_kubeconfig)) as api:
-        with pytest.raises(Forbidden) as e:
-            await api.get(SECRETS, "some-other-secret", namespace=NS)
-        assert e.value.status == 403
+        for refused in (api.list(SECRETS, namespace=NS), api.list(SECRETS, all_namespaces=True),
+                        api.delete(SECRETS, "some-other-secret", namespace=NS),
+                        api.create(SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "planted"}},
+                                   namespace="default")):
+            with pytest.raises(Forbidden) as e:
+                await refused
+            assert e.value.status == 403
         with pytest.raises(Forbidden) as e:
             await api.get(MUTATING_WEBHOOK_CONFIGURATIONS, "someone-elses")
         assert e.value.status == 403
