@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,11 +61,14 @@ def base_archive() -> Path:
     return path
 
 
-def _source_key() -> str:
-    h = hashlib.sha256()
-    for name in SOURCES:
+def files_key(names: tuple[str, ...], salt: str = "") -> str:
+    """A digest of the files ``names`` (under the checkout) hold, to key a cached archive by."""
+    h = hashlib.sha256(salt.encode())
+    for name in names:
         root = REPO / name
-        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        paths = [root] if root.is_file() else sorted(
+            p for p in root.rglob("*")
+            if p.is_file() and not any(part == "__pycache__" or part.endswith(".egg-info") for part in p.parts))
         for p in paths:
             h.update(str(p.relative_to(REPO)).encode())
             h.update(p.read_bytes())
@@ -74,30 +78,41 @@ def _source_key() -> str:
 def project_archive() -> Path:
     """The image from our Containerfile, as an OCI archive (rebuilt when a source changes)."""
     base = base_archive()
-    path = CACHE / f"kubectl-oras-{_source_key()}-{base.stem[-12:]}.tar"
+    return build_archive(CACHE / f"kubectl-oras-{files_key(SOURCES)}-{base.stem[-12:]}.tar", fill=_project_context,
+                         base=base, name=IMAGE_NAME, network="host", stale="kubectl-oras-*.tar")
+
+
+def _project_context(context: Path) -> None:
+    for name in SOURCES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, context / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, context / name)
+    _run(sys.executable, "-m", "pip", "wheel", "--quiet", "-w", str(context / "wheels"), str(context))
+
+
+def build_archive(path: Path, *, fill: Callable[[Path], None], base: Path, name: str, network: str, stale: str) -> Path:
+    """The OCI archive ``path``, unless it is there already: a build context made by ``fill`` (a
+    Containerfile and what it copies), built on ``base`` as the image ``name``; the older archives
+    matching ``stale`` deleted."""
     if path.exists():
         return path
     context = Path(tempfile.mkdtemp(prefix="kubectl-oras-build-"))
     try:
-        for name in SOURCES:
-            src = REPO / name
-            if src.is_dir():
-                shutil.copytree(src, context / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-            else:
-                shutil.copy2(src, context / name)
-        _run(sys.executable, "-m", "pip", "wheel", "--quiet", "-w", str(context / "wheels"), str(context))
-        _run("buildah", "bud", "--network=host", "--layers=false", "--build-arg", f"BASE=oci-archive:{base}",
-             "-t", IMAGE_NAME, "-f", str(context / "Containerfile"), str(context))
+        fill(context)
+        _run("buildah", "bud", f"--network={network}", "--layers=false", "--build-arg", f"BASE=oci-archive:{base}",
+             "-t", name, "-f", str(context / "Containerfile"), str(context))
         tmp = path.with_suffix(".tmp")
-        _run("buildah", "push", IMAGE_NAME, f"oci-archive:{tmp}:{IMAGE_NAME}")
+        _run("buildah", "push", name, f"oci-archive:{tmp}:{name}")
         tmp.rename(path)
     finally:
         shutil.rmtree(context, ignore_errors=True)
         # Each source change makes a new ~100 MB archive and ~300 MB in buildah's storage:
         # keep only the newest, so a machine that runs CI often does not fill its disk.
-        subprocess.run(["buildah", "rmi", "--force", IMAGE_NAME], capture_output=True)
+        subprocess.run(["buildah", "rmi", "--force", name], capture_output=True)
         subprocess.run(["buildah", "rmi", "--prune"], capture_output=True)
-    for old in CACHE.glob("kubectl-oras-*.tar"):
+    for old in CACHE.glob(stale):
         if old != path:
             old.unlink(missing_ok=True)
     return path

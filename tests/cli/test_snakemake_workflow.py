@@ -107,6 +107,18 @@ def test_an_unreachable_registry_ends_the_run_naming_the_file_and_the_registry(p
     assert "Traceback" not in result.stderr
 
 
+def test_a_password_given_as_a_flag_ends_the_run_naming_the_variable_to_use(prefix, tmp_path):
+    host = f"127.0.0.1:{free_port()}"  # nothing listens: the run must end before reaching it
+    result = run_example(prefix, tmp_path / "work",
+                         ["--storage-oras-registry", host, "--storage-oras-plain-http", "--storage-oras-pass", PASSWORD],
+                         {"SNAKEMAKE_STORAGE_ORAS_USERNAME": USER})
+    assert result.returncode != 0
+    said = [line for line in result.stderr.splitlines() if line.startswith("--storage-oras-pass: ")]
+    assert said and "set the variable SNAKEMAKE_STORAGE_ORAS_PASSWORD instead" in said[0], result.stderr[-3000:]
+    assert PASSWORD not in result.stdout + result.stderr
+    assert not (tmp_path / "work" / "results").exists()
+
+
 def test_a_missing_input_ends_the_run_naming_it(secured, prefix, tmp_path):
     put_inputs(secured.host, prefix, tmp_path, names=["Alpha Reads.txt"])
     result = snakemake(secured.host, prefix, tmp_path / "work")

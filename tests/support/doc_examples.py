@@ -101,6 +101,11 @@ WHERE: dict[tuple[str, str], str] = {
                           "--storage-oras-cache oras --storage-oras-namespace lab -j 4"):
         "not runnable here: a cache in a cluster; tests/cli/test_snakemake_workflow.py runs the same command with "
         "--storage-oras-registry against a registry on loopback",
+    ("docs/snakemake.md", "snakemake --executor kubernetes --kubernetes-namespace lab --container-image "
+                          "kubectl-oras-snakemake:VERSION --default-storage-provider oras --default-storage-prefix "
+                          "oras://my-workflow --storage-oras-cache oras --storage-oras-namespace lab -j 4"):
+        "not runnable here: a cache and the job image in a cluster; tests/packaging/test_snakemake_job_image.py runs "
+        "one of its jobs in the image as the executor's command line does",
     ("docs/snakemake.md", 'kubectl oras push my-workflow/data:Alpha_20Reads.txt "Alpha Reads.txt" -n lab'):
         "not runnable here: a cache in a cluster; tests/cli/test_snakemake_workflow.py pushes the example's inputs "
         "under these names (put_inputs)",

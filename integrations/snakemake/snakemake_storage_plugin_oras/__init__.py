@@ -11,6 +11,7 @@ import atexit
 import datetime as _dt
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -40,6 +41,7 @@ from kubectl_oras.oci.manifest import ANNOTATION_CREATED, DIRECTORY_MEDIA_TYPE
 from kubectl_oras.times import format_rfc3339
 
 from .mapping import SCHEME, Artifact, UnmappablePath, artifact_of, directory_component, path_of, query_of
+from .password_flag import password_flag, refusal
 from .reach import registry_in_pod
 
 
@@ -65,6 +67,12 @@ class StorageProviderSettings(StorageProviderSettingsBase):
         "help": "The registry's password (else ORAS_PASS). Only through its environment variable.",
         "env_var": True,
     })
+
+    def __post_init__(self) -> None:
+        # Snakemake builds these settings from its command line, which must not hold a password.
+        given = password_flag(sys.argv[1:])
+        if given is not None:
+            raise WorkflowError(refusal(given))
 
 
 class StorageProvider(StorageProviderBase):
