@@ -48,12 +48,13 @@ def put_inputs(host: str, prefix: str, tmp_path: Path, names=tuple(INPUTS)) -> N
             oras.push(f"{prefix}/data:{name.replace(' ', '_20')}", [str(source / name)])
 
 
-def run_example(prefix: str, workdir: Path, storage: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_example(prefix: str, workdir: Path, storage: list[str], env: dict[str, str],
+                snakefile: Path = SNAKEFILE) -> subprocess.CompletedProcess:
     """The example workflow, on this machine, with ``storage`` (the plugin's settings) and ``env``."""
     workdir.mkdir(exist_ok=True)
     environment = {k: v for k, v in os.environ.items() if k not in ("ORAS_USER", "ORAS_PASS")} | env
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--default-storage-provider", "oras",
+        [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--default-storage-provider", "oras",
          "--default-storage-prefix", f"oras://{prefix}", *storage, "-j", "2"],
         cwd=workdir, env=environment, capture_output=True, text=True, timeout=600)
 
