@@ -79,6 +79,11 @@ def inspect_text(found: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def lineage_format(given: str) -> str:
+    """lineage's -o: ``dot`` (a Graphviz digraph), or any format every command prints."""
+    return given if given == "dot" else str(output_format(given))
+
+
 @handle_errors
 @transfer_command
 def lineage(
@@ -99,11 +104,6 @@ def lineage(
         return
     data = as_data(found)
     print_data(output_format(output), data, as_tree(found), names=[a["name"] for a in data["artifacts"]])
-
-
-def lineage_format(given: str) -> str:
-    """lineage's -o: ``dot`` (a Graphviz digraph), or any format every command prints."""
-    return given if given == "dot" else str(output_format(given))
 
 
 def long_listing(rows: list[dict[str, Any]]) -> str:
