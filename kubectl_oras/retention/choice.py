@@ -33,7 +33,7 @@ The rules, in the order they are applied:
    manifest and with it every other tag on that manifest: ``by_digest`` keeps a tag whose
    manifest another kept tag points at, or a kept index lists (``digests_to_delete`` then says
    which manifests go).
-8. A subject's index tag (exactly ``sha256-<64 hex>``, not matched by a ``keep`` pattern) goes
+8. A subject's index tag (exactly ``sha256-<64 hex>`` or ``sha512-<128 hex>``, not matched by a ``keep`` pattern) goes
    once no tag of its repository that stays after 1. to 7. points at manifest ``sha256:<hex>``
    (its subject's tags all deleted in this run, or gone before it): otherwise every deleted
    output would leave its provenance index behind. ``minAge`` does not keep it: the index of a
@@ -49,10 +49,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from ..oci.reference import is_fallback_tag
+
 # The tag schema for referrers (distribution-spec 1.1) and cosign's signature/attestation tags.
 _REFERRER_TAG = re.compile(r"sha(256|512)-[0-9a-f]{32,128}(\.(sig|att|sbom))?")
-# The tag schema's index of the referrers of one manifest: sha256-<its hex> (oci/referrers.py).
-_SUBJECT_INDEX_TAG = re.compile(r"sha256-([0-9a-f]{64})")
 _NUMBERS = re.compile(r"(\d+)")
 
 DELETE = "delete"
@@ -139,10 +139,9 @@ def is_referrer_tag(tag: str) -> bool:
 
 
 def subject_of_index_tag(tag: str) -> str | None:
-    """``sha256:<hex>`` for the tag schema's index tag ``sha256-<hex>``; None for any other tag
-    (cosign's ``.sig``/``.att``/``.sbom`` included)."""
-    match = _SUBJECT_INDEX_TAG.fullmatch(tag)
-    return None if match is None else f"sha256:{match.group(1)}"
+    """``sha256:<hex>`` for the tag schema's index tag ``sha256-<hex>`` (``sha512`` alike); None
+    for any other tag (cosign's ``.sig``/``.att``/``.sbom`` included)."""
+    return tag.replace("-", ":", 1) if is_fallback_tag(tag) else None
 
 
 def natural_key(tag: str) -> tuple[tuple[int, int, str], ...]:

@@ -298,11 +298,14 @@ def test_a_keep_pattern_keeps_an_index_tag_whose_subject_is_gone():
     assert next(v for v in verdicts if v.tag == index_of(digest(1))).reason == "matches keep pattern 'sha256-*'"
 
 
-def test_cosign_tags_and_other_referrer_tags_stay_when_their_subject_is_gone():
+def test_cosign_tags_and_other_referrer_tags_stay_when_their_subject_is_gone_but_not_a_sha512_index():
     hexes = digest(1).split(":")[1]
     tags = [Tag("a", f"sha256-{hexes}.{kind}", digest(10 + n)) for n, kind in enumerate(("sig", "att", "sbom"))]
-    tags += [Tag("a", f"sha512-{'c' * 128}", digest(20)), Tag("a", f"sha256-{hexes[:40]}", digest(21))]
+    tags += [Tag("a", f"sha256-{hexes[:40]}", digest(21))]  # a referrer tag, but no digest's index
     assert deleted(choose(tags, Policy(keep_last=0), NOW)) == []
+    # a sha512 subject's index is one too
+    assert deleted(choose([*tags, Tag("a", f"sha512-{'c' * 128}", digest(20))], Policy(keep_last=0), NOW)) == \
+        [f"a:sha512-{'c' * 128}"]
 
 
 def test_by_digest_an_orphan_index_tag_sharing_its_manifest_with_a_kept_tag_is_spared():
