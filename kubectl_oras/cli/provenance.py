@@ -106,6 +106,7 @@ def lineage(
     print_data(output_format(output), data, as_tree(found), names=[a["name"] for a in data["artifacts"]])
 
 
+
 def long_listing(rows: list[dict[str, Any]]) -> str:
     """``tags -l`` as a table: tag, created, size, exit code, producer."""
     from .progress import human_bytes
