@@ -3,7 +3,8 @@
 ``attach`` pushes one (a blob and a manifest by digest). A registry that serves the referrers
 API answers the manifest's PUT with an ``OCI-Subject`` header and indexes it itself; on one that
 does not, the referrer is added to the image index tagged ``sha256-<hex of the subject>``, the
-tag schema that stands in for the API (retention never deletes such a tag: retention/choice.py).
+tag schema that stands in for the API (retention deletes it once its subject's tags are all gone:
+retention/choice.py).
 ``referrers`` reads them back the same two ways.
 """
 

@@ -10,9 +10,10 @@ The rules, in the order they are applied:
    no time (rule 4): a pusher's clock ahead of ours must not make its artifact immortal, or count
    as newest (taken as now, it ranked newest at every run and pushed the real newest run out).
 2. Never deleted: a tag of a repository under ``kubectl-oras/`` (ours: the controller's reclaim
-   marker, which the registry's supervisor watches), a referrer tag (``sha256-<hex>``, and
-   cosign's ``.sig``/``.att``/``.sbom`` forms: the tag schema that stands in for the referrers
-   API), and a tag that a ``keep`` pattern matches (shell style, the whole tag: ``final-*``).
+   marker, which the registry's supervisor watches), a referrer tag (cosign's
+   ``sha256-<hex>.sig``/``.att``/``.sbom``, and ``sha256-<hex>`` while its subject stays: the tag
+   schema that stands in for the referrers API), and a tag that a ``keep`` pattern matches (shell
+   style, the whole tag: ``final-*``).
 3. The tags of each repository with a time, newest first (ties broken by the tag's name in
    natural order, so ``iter-10`` is newer than ``iter-9`` pushed in the same second), are
    deleted past the newest ``keepLast``, and when older than ``maxAge``. Either limit alone
@@ -32,6 +33,11 @@ The rules, in the order they are applied:
    manifest and with it every other tag on that manifest: ``by_digest`` keeps a tag whose
    manifest another kept tag points at, or a kept index lists (``digests_to_delete`` then says
    which manifests go).
+8. A subject's index tag (exactly ``sha256-<64 hex>`` or ``sha512-<128 hex>``, not matched by a ``keep`` pattern) goes
+   once no tag of its repository that stays after 1. to 7. points at manifest ``sha256:<hex>``
+   (its subject's tags all deleted in this run, or gone before it): otherwise every deleted
+   output would leave its provenance index behind. ``minAge`` does not keep it: the index of a
+   subject that is gone indexes nothing. Then 7. applies to it too.
 """
 
 from __future__ import annotations
@@ -43,11 +49,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from ..oci.reference import is_fallback_tag
+
 # The tag schema for referrers (distribution-spec 1.1) and cosign's signature/attestation tags.
 _REFERRER_TAG = re.compile(r"sha(256|512)-[0-9a-f]{32,128}(\.(sig|att|sbom))?")
 _NUMBERS = re.compile(r"(\d+)")
 
 DELETE = "delete"
+_INDEX_KEPT = "the referrers index of a manifest a tag that stays points at: kept with it"
 KEEP = "keep"
 # Repositories of ours (controller/core/registry_supervisor.py: the reclaim marker): whatever the
 # policy and however they are reached, retention never deletes a tag there.
@@ -129,6 +138,12 @@ def is_referrer_tag(tag: str) -> bool:
     return _REFERRER_TAG.fullmatch(tag) is not None
 
 
+def subject_of_index_tag(tag: str) -> str | None:
+    """``sha256:<hex>`` for the tag schema's index tag ``sha256-<hex>`` (``sha512`` alike); None
+    for any other tag (cosign's ``.sig``/``.att``/``.sbom`` included)."""
+    return tag.replace("-", ":", 1) if is_fallback_tag(tag) else None
+
+
 def natural_key(tag: str) -> tuple[tuple[int, int, str], ...]:
     """``iter-9`` < ``iter-10``: digit runs compare as numbers, the rest as text."""
     return tuple((1, int(part), "") if part.isdigit() else (0, 0, part) for part in _NUMBERS.split(tag) if part)
@@ -163,7 +178,24 @@ def choose(tags: Iterable[Tag], policy: Policy, now: _dt.datetime, *, by_digest:
     for repository in sorted(by_repository):
         chosen = _choose_in(by_repository[repository], policy, now)
         verdicts.extend(_spare_live(chosen, by_repository[repository], policy, now, in_use))
+    if by_digest:
+        verdicts = spare_shared(verdicts)
+    verdicts = drop_orphan_indexes(verdicts)
     return spare_shared(verdicts) if by_digest else verdicts
+
+
+def drop_orphan_indexes(verdicts: Sequence[Verdict]) -> list[Verdict]:
+    """Rule 8: a kept subject index tag ``sha256-<hex>`` (not kept by a pattern) is deleted when no
+    kept tag of its repository points at ``sha256:<hex>``."""
+    kept = {(v.repository, v.digest) for v in verdicts if not v.delete}
+    out = []
+    for v in verdicts:
+        subject = subject_of_index_tag(v.tag)
+        if v.reason == _INDEX_KEPT and subject is not None and (v.repository, subject) not in kept:
+            v = replace(v, action=DELETE, reason=f"the referrers index of {subject}, which no tag that stays "
+                                                 f"points at")
+        out.append(v)
+    return out
 
 
 def _spare_live(verdicts: list[Verdict], tags: Sequence[Tag], policy: Policy, now: _dt.datetime,
@@ -220,10 +252,13 @@ def _choose_in(tags: Sequence[Tag], policy: Policy, now: _dt.datetime) -> list[V
         if is_reserved_repository(tag.repository):
             out.append(replace(base, reason=f"a repository of kubectl-oras's own ({RESERVED_PREFIX}): never deleted"))
             continue
-        if is_referrer_tag(tag.tag):
+        pattern = next((p for p in policy.keep if fnmatch.fnmatchcase(tag.tag, p)), None)
+        if subject_of_index_tag(tag.tag) is not None and pattern is None:
+            out.append(replace(base, reason=_INDEX_KEPT))  # rule 8 decides once the subject's tags are
+            continue
+        if is_referrer_tag(tag.tag) and subject_of_index_tag(tag.tag) is None:
             out.append(replace(base, reason="a referrer tag (signatures, SBOMs): never deleted"))
             continue
-        pattern = next((p for p in policy.keep if fnmatch.fnmatchcase(tag.tag, p)), None)
         if pattern is not None:
             out.append(replace(base, reason=f"matches keep pattern {pattern!r}"))
             continue

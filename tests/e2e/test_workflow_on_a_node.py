@@ -429,7 +429,7 @@ def indexed_job(ns, name, output_uri):
 
 def shards(client) -> list[str]:
     """The tags of results/pi, not the sha256-<hex> tags that index each one's provenance
-    (retention never deletes those: docs/provenance.md)."""
+    (retention deletes those only with their shard: docs/provenance.md)."""
     return [tag for tag in client.list_tags("results/pi") if not is_fallback_tag(tag)]
 
 

@@ -82,8 +82,8 @@ def build(store: Store) -> dict[str, set[str]]:
         # two expired tags on one manifest: both go on either registry (2.8: one delete by digest)
         store.alias(repo, "copy-7", bodies[7], "iter-7")
         gone_by_tag.add(f"{repo}:copy-7")
-        # a referrer tag (tag schema) with an old time: never deleted, and not counted
-        store.put(repo, "sha256-" + hashlib.sha256(bodies[0]).hexdigest(), b"signature\n", created=BASE)
+        # a referrer tag (tag schema) with an old time, of a kept output: kept with it, and not counted
+        store.put(repo, "sha256-" + hashlib.sha256(bodies[ITERATIONS - 1]).hexdigest(), b"signature\n", created=BASE)
         # a pusher whose clock is ahead: a time in the future is no time, so kept and not ranked:
         # it takes none of the 40 places (iter-80 stays, the oldest of the 40 kept)
         store.put(repo, "skewed", b"from the future\n", created=dt.datetime(2099, 1, 1, tzinfo=dt.UTC))

@@ -18,6 +18,7 @@ from kubectl_oras.retention.choice import (
     natural_key,
     spare_shared,
 )
+from kubectl_oras.retention.registry import BY_TAG, WOULD_DELETE, delete_chosen
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, 0, tzinfo=dt.UTC)
 HOUR = 3600.0
@@ -96,12 +97,13 @@ def test_with_both_limits_a_tag_goes_when_it_breaks_either():
 
 
 def test_referrer_tags_are_never_deleted_nor_counted():
-    hexes = "ab" * 32
+    hexes = "ab" * 32  # iter-1's manifest: its index tag stays with it
     tags = [Tag("a", f"sha256-{hexes}", digest(1), created=ago(1000)),
             Tag("a", f"sha256-{hexes}.sig", digest(2), created=ago(1000)),
-            Tag("a", "iter-0", digest(3), created=ago(2)), Tag("a", "iter-1", digest(4), created=ago(1))]
+            Tag("a", "iter-0", digest(3), created=ago(2)), Tag("a", "iter-1", f"sha256:{hexes}", created=ago(1))]
     verdicts = choose(tags, Policy(keep_last=1, max_age=HOUR * 10), NOW)
     assert deleted(verdicts) == ["a:iter-0"]
+    assert next(v for v in verdicts if v.tag == f"sha256-{hexes}").rank is None
     assert is_referrer_tag(f"sha512-{'c' * 128}")
     assert not is_referrer_tag("sha256-notahexdigest") and not is_referrer_tag("sha256")
 
@@ -239,3 +241,85 @@ def test_by_digest_keeps_a_manifest_a_kept_index_lists():
     sized = [Tag("app", "amd64-old", child, created=ago(5), blobs=(("sha256:" + "1" * 64, 100),)),
              Tag("app", "release", digest("index"), created=ago(1), children=(child,))]
     assert bytes_freed(choose(sized, Policy(keep_last=1), NOW), sized) == 0  # the index keeps them
+
+
+def index_of(subject: str) -> str:
+    """The tag schema's index tag of ``subject`` (``sha256:<hex>`` → ``sha256-<hex>``)."""
+    return subject.replace(":", "-", 1)
+
+
+def outputs_with_indexes(*, ages: tuple[float, ...] = (3, 2, 1)) -> list[Tag]:
+    """Outputs iter-0.. (oldest first) of repository a, each with its provenance index tag."""
+    tags = []
+    for i, hours in enumerate(ages):
+        tags.append(Tag("a", f"iter-{i}", digest(i + 1), created=ago(hours)))
+        tags.append(Tag("a", index_of(digest(i + 1)), digest(100 + i), children=(digest(200 + i),)))
+    return tags
+
+
+@pytest.mark.parametrize("by_digest", [False, True], ids=["by-tag", "by-digest"])
+def test_the_index_tag_of_an_output_deleted_in_this_run_goes_with_it(by_digest):
+    verdicts = choose(outputs_with_indexes(), Policy(keep_last=1), NOW, by_digest=by_digest)
+    assert deleted(verdicts) == sorted(["a:iter-0", "a:iter-1", f"a:{index_of(digest(1))}",
+                                        f"a:{index_of(digest(2))}"])
+    gone = next(v for v in verdicts if v.tag == index_of(digest(1)))
+    assert gone.reason == f"the referrers index of {digest(1)}, which no tag that stays points at"
+    assert gone.rank is None
+    kept = next(v for v in verdicts if v.tag == index_of(digest(3)))
+    assert not kept.delete and kept.rank is None
+    # the index tags neither count nor are counted: keepLast 1 kept iter-2, the newest output
+    assert [v.tag for v in verdicts if v.rank == 1] == ["iter-2"]
+
+
+def test_the_index_tag_of_a_subject_gone_before_the_run_goes_whatever_its_age():
+    tags = [Tag("a", index_of(digest(7)), digest(100), created=ago(0.01)), Tag("a", "x", digest(1), created=ago(1))]
+    verdicts = choose(tags, Policy(keep_last=5, min_age=HOUR * 24), NOW)
+    assert deleted(verdicts) == [f"a:{index_of(digest(7))}"]
+
+
+def test_the_index_tag_stays_while_any_tag_that_stays_points_at_its_subject():
+    tags = outputs_with_indexes(ages=(3, 1))
+    tags.append(Tag("a", "best", digest(1), created=ago(3)))  # a second tag on iter-0's manifest
+    # iter-0 goes, but best (a pattern keeps it) still points at its manifest
+    verdicts = choose(tags, Policy(keep_last=1, keep=("best",)), NOW)
+    assert deleted(verdicts) == ["a:iter-0"]
+    # a subject kept by minAge keeps its index too
+    young = choose(outputs_with_indexes(ages=(0.5, 0.1)), Policy(keep_last=1, min_age=HOUR), NOW)
+    assert deleted(young) == []
+    # and one in another repository does not count
+    other = [Tag("b", "x", digest(1), created=ago(1)), Tag("a", index_of(digest(1)), digest(100))]
+    assert deleted(choose(other, Policy(keep_last=5), NOW)) == [f"a:{index_of(digest(1))}"]
+
+
+def test_a_keep_pattern_keeps_an_index_tag_whose_subject_is_gone():
+    tags = outputs_with_indexes(ages=(2, 1))
+    verdicts = choose(tags, Policy(keep_last=1, keep=("sha256-*",)), NOW)
+    assert deleted(verdicts) == ["a:iter-0"]
+    assert next(v for v in verdicts if v.tag == index_of(digest(1))).reason == "matches keep pattern 'sha256-*'"
+
+
+def test_cosign_tags_and_other_referrer_tags_stay_when_their_subject_is_gone_but_not_a_sha512_index():
+    hexes = digest(1).split(":")[1]
+    tags = [Tag("a", f"sha256-{hexes}.{kind}", digest(10 + n)) for n, kind in enumerate(("sig", "att", "sbom"))]
+    tags += [Tag("a", f"sha256-{hexes[:40]}", digest(21))]  # a referrer tag, but no digest's index
+    assert deleted(choose(tags, Policy(keep_last=0), NOW)) == []
+    # a sha512 subject's index is one too
+    assert deleted(choose([*tags, Tag("a", f"sha512-{'c' * 128}", digest(20))], Policy(keep_last=0), NOW)) == \
+        [f"a:sha512-{'c' * 128}"]
+
+
+def test_by_digest_an_orphan_index_tag_sharing_its_manifest_with_a_kept_tag_is_spared():
+    # someone tagged the index manifest by hand: deleting it by digest would take that tag
+    tags = [Tag("a", index_of(digest(1)), digest(100)), Tag("a", "by-hand", digest(100), created=ago(1))]
+    verdicts = choose(tags, Policy(keep_last=5), NOW, by_digest=True)
+    assert deleted(verdicts) == []
+    spared = next(v for v in verdicts if v.tag == index_of(digest(1)))
+    assert "but kept: its manifest is also tagged by-hand" in spared.reason
+    assert deleted(choose(tags, Policy(keep_last=5), NOW)) == [f"a:{index_of(digest(1))}"]
+
+
+def test_a_dry_run_says_the_orphan_index_tag_would_be_deleted():
+    verdicts = choose(outputs_with_indexes(ages=(2, 1)), Policy(keep_last=1), NOW)
+    outcomes = delete_chosen(None, verdicts, mode=BY_TAG, dry_run=True)  # type: ignore[arg-type]
+    assert sorted((o.tag, o.result) for o in outcomes) == [("iter-0", WOULD_DELETE),
+                                                          (index_of(digest(1)), WOULD_DELETE)]
