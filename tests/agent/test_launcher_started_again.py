@@ -141,3 +141,23 @@ def test_a_request_to_pull_again_planted_in_the_share_costs_one_pull_not_a_loop(
     assert code == PULL_FAILED_EXIT, err
     _, log = pod.stop_sidecar()
     assert log.count("run 7 asks for the inputs again") == 1, log
+
+
+@ON_FAILURE
+def test_a_pull_again_starts_from_no_inputs_not_from_what_the_failed_pull_left(local_pod, any_registry, repo, tmp_path):
+    pod = local_pod
+    client = RegistryClient(any_registry.host, plain_http=True)
+    (tmp_path / "old.txt").write_text("old\n")
+    (tmp_path / "new.txt").write_text("new\n")
+    push_artifact(client, Reference(any_registry.host, f"{repo}-a", "v1"), [str(tmp_path / "old.txt")])
+    pod.inputs, pod.output, pod.output_path = [f"{repo}-a:v1", f"{repo}-b:v1"], f"{repo}-out:v1", "out.txt"
+    pod.start_sidecar()
+    assert pod.hook().returncode == 0
+    code, _, err = pod.run_step("ls", timeout=STEP_TIMEOUT)  # a:v1 pulled, b:v1 not pushed yet
+    assert code == PULL_FAILED_EXIT and f"{repo}-b:v1" in err, err
+    push_artifact(client, Reference(any_registry.host, f"{repo}-a", "v1"), [str(tmp_path / "new.txt")])
+    seed(any_registry.host, f"{repo}-b:v1", tmp_path, "b\n")
+    start_again(pod)
+    code, _, err = pod.run_step("sh", "-c", "ls > out.txt", timeout=STEP_TIMEOUT)
+    assert code == 0, err
+    assert sorted((pod.workdir / "out.txt").read_text().split()) == ["new.txt", "out.txt", "seed.txt"]
