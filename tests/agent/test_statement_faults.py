@@ -28,9 +28,11 @@ def proxy(any_registry):
     p.stop()
 
 
-@pytest.mark.parametrize("restart_policy", ["Never", "OnFailure", "Always"])
-@pytest.mark.parametrize("fault, arg", [("status", 403), ("status", 500), ("stall", 0)],
-                         ids=["refused-403", "failing-500", "never-answering"])
+@pytest.mark.parametrize("restart_policy, fault, arg", [
+    ("Never", "status", 403), ("OnFailure", "status", 500),
+    ("Never", "stall", 0), ("OnFailure", "stall", 0), ("Always", "stall", 0),
+], ids=["refused-403-Never", "failing-500-OnFailure", "never-answering-Never", "never-answering-OnFailure",
+        "never-answering-Always"])
 def test_a_statement_the_registry_fails_leaves_the_output_pushed_within_the_timeout(
         proxy, any_registry, repo, tmp_path, restart_policy, fault, arg):
     proxy.add(the_statement(repo), fault, arg, times=100)
