@@ -42,6 +42,16 @@ def pulled_text(host, name, tmp_path, file):
     return (tmp_path / "got" / file).read_text()
 
 
+def started_with_an_input(pod: LocalPod, host: str, repo: str, tmp_path) -> LocalPod:
+    """The pod's sidecar started, for a step that reads seed.txt (input REPO-in:v1) and pushes
+    out.txt to REPO-out:v1."""
+    seed(host, f"{repo}-in:v1", tmp_path, "seed\n")
+    pod.inputs, pod.output, pod.output_path = [f"{repo}-in:v1"], f"{repo}-out:v1", "out.txt"
+    pod.start_sidecar()
+    assert pod.hook().returncode == 0
+    return pod
+
+
 def start_again(pod: LocalPod) -> None:
     """What the kubelet gives a container it starts again: a new filesystem (the share stays)."""
     shutil.rmtree(pod.workdir)
@@ -107,11 +117,7 @@ def test_a_failed_push_fails_the_run_and_the_sidecar_stays_for_the_next(local_po
 @ALWAYS
 def test_under_always_every_run_gets_the_inputs_again_and_pushes_and_the_sidecar_stays(
         local_pod, any_registry, repo, tmp_path):
-    pod = local_pod
-    seed(any_registry.host, f"{repo}-in:v1", tmp_path, "seed\n")
-    pod.inputs, pod.output, pod.output_path = [f"{repo}-in:v1"], f"{repo}-out:v1", "out.txt"
-    pod.start_sidecar()
-    assert pod.hook().returncode == 0
+    pod = started_with_an_input(local_pod, any_registry.host, repo, tmp_path)
     digests = []
     for run in (1, 2):
         start_again(pod)
@@ -148,11 +154,7 @@ def test_a_request_to_pull_again_planted_in_the_share_costs_one_pull_not_a_loop(
 @ON_FAILURE
 def test_runs_that_fail_push_nothing_and_the_run_that_succeeds_after_them_is_the_tag(
         local_pod, any_registry, repo, tmp_path):
-    pod = local_pod
-    seed(any_registry.host, f"{repo}-in:v1", tmp_path, "seed\n")
-    pod.inputs, pod.output, pod.output_path = [f"{repo}-in:v1"], f"{repo}-out:v1", "out.txt"
-    pod.start_sidecar()
-    assert pod.hook().returncode == 0
+    pod = started_with_an_input(local_pod, any_registry.host, repo, tmp_path)
     # three failed runs, the first leaving an output behind it; each finds its inputs again
     for run, script in enumerate(("cat seed.txt > out.txt; echo bad >> out.txt; exit 3", "test -f seed.txt && exit 4",
                                   "test ! -f out.txt && exit 5"), start=1):
