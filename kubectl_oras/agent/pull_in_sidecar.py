@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import stat
 import sys
@@ -119,7 +120,8 @@ def pull(step: StepDescription, stop: threading.Event) -> PullAnswer | None:
 def pull_again(step: StepDescription, run: Run, stop: threading.Event) -> PullAnswer | None:
     """Pull again for ``run``, a launcher started again whose wrapper found the answer a failure
     given to an earlier run (the input may be there now, the registry up). ``pull/started`` names
-    the run first, so a sidecar that dies pulling is answered for that run by the next one."""
+    the run first, so a sidecar that dies pulling is answered for that run by the next one; the
+    pull starts from an empty ``inputs/``."""
     layout = step.layout
     asked_by = str(run.number)
     print(f"kubectl-oras: run {asked_by} asks for the inputs again (the pull failed for an earlier run): pulling again",
@@ -129,12 +131,25 @@ def pull_again(step: StepDescription, run: Run, stop: threading.Event) -> PullAn
         write_marker(layout.pull_started, asked_by)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(layout.pull_verdict)
+        empty_inputs(layout)
         verdict = _pull(step, stop)
     except PullStopped:
         verdict = STOPPED
     except Exception as e:
         verdict = saying(PULL_FAILED, error_text(e))
     return _answered(layout, PullAnswer(verdict, asked_by))
+
+
+def empty_inputs(layout: Share) -> None:
+    """Remove what the failed pull left in ``inputs/`` (an input pulled before the one that was
+    missing, since replaced in the registry, would reach the step beside the new one); the
+    directory itself, with its mode, stays. Links are removed, never followed."""
+    with contextlib.suppress(FileNotFoundError), os.scandir(layout.inputs) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
 
 
 def _answered(layout: Share, answer: PullAnswer) -> PullAnswer | None:
