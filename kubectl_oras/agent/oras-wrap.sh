@@ -98,6 +98,17 @@ exit_push_failed="${KUBECTL_ORAS_EXIT_PUSH_FAILED:-1}"
 case "$exit_pull_failed" in ''|*[!0-9]*) exit_pull_failed=1 ;; esac
 case "$exit_push_failed" in ''|*[!0-9]*) exit_push_failed=1 ;; esac
 
+# A bound on a wait, in whole seconds, as the environment gives it: one that is not a number is the
+# default (6 h), leading zeros go, and more digits than the shell's numbers hold (which made a
+# comparison fail, and the wait end at once) are 999999999.
+bound() {
+  b="$1"
+  case "$b" in ''|*[!0-9]*) b=21600 ;; esac
+  b="${b#"${b%%[!0]*}"}"  # leading zeros off (all zeros: none left)
+  [ "${#b}" -le 9 ] || b=999999999
+  echo "${b:-0}"
+}
+
 n=1
 # 0777: the sidecar, which may run as another user, writes its verdict here. Only a number taken
 # by an earlier run is skipped; any other refusal (a full disk, say) ends here, saying so.
@@ -152,8 +163,16 @@ if [ -n "$pull_verdict" ]; then
   # in the pod may write; success only from the file, in the agent's own directory.
   fifo=0
   [ -n "$pull_wake" ] && [ -p "$pull_wake" ] && [ ! -L "$pull_wake" ] && exec 4<>"$pull_wake" && fifo=1
+  # The wait is bounded as the verdict's is (KUBECTL_ORAS_PULL_WAIT seconds: the step's timeout and
+  # a margin, or a default and the input-wait; pods/step.py: pull_wait): a sidecar that dies on
+  # every start before it even records the pull's start would otherwise hold the step for ever.
+  pull_wait="$(bound "${KUBECTL_ORAS_PULL_WAIT:-21600}")"  # the default: a pod spec from before this bound
   answer="" tenths=0 said=0
   while [ -z "$answer" ] && ! take_answer; do
+    if [ "$tenths" -ge $((pull_wait * 10)) ]; then
+      answer="$w_pull_failed: the sidecar (oras-push) gave no answer to the inputs' pull within $pull_wait s (kubectl describe pod: its last state)"
+      break
+    fi
     if [ "$fifo" = 1 ]; then
       if read -t 1 line <&4; then
         case "$line" in "$w_pull_failed":*) answer="$line" ;; esac
@@ -369,12 +388,7 @@ echo "$code $token" > "$done_file.tmp" && "$bb" chmod 0644 "$done_file.tmp" && "
 # The wait is bounded (KUBECTL_ORAS_VERDICT_WAIT seconds: the step's timeout and a margin, or a
 # default; pods/step.py): a sidecar that can never answer (it cannot start, say) fails the step
 # instead of holding it for ever. Each 1 s read that times out counts a second.
-verdict_wait="${KUBECTL_ORAS_VERDICT_WAIT:-21600}"  # the default: a pod spec from before this bound
-case "$verdict_wait" in ''|*[!0-9]*) verdict_wait=21600 ;; esac
-verdict_wait="${verdict_wait#"${verdict_wait%%[!0]*}"}"  # leading zeros off (all zeros: none left)
-# More digits than the shell's numbers hold made the comparison below fail, and the wait end at once.
-[ "${#verdict_wait}" -le 9 ] || verdict_wait=999999999
-verdict_wait="${verdict_wait:-0}"
+verdict_wait="$(bound "${KUBECTL_ORAS_VERDICT_WAIT:-21600}")"  # the default: a pod spec from before this bound
 waited=0
 verdict="" not_ours=0
 answered() {  # whether the verdict file is the sidecar's answer to this run: its second line is the token

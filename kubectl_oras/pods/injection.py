@@ -52,6 +52,7 @@ from .step import (
     WRAPPER_ENV_PREFIX,
     StepDescription,
     WrapperSettings,
+    pull_wait,
     verdict_wait,
     wrapper_environment,
 )
@@ -393,7 +394,8 @@ def _wrap_launcher(container: dict[str, Any], settings: StepSettings, launcher: 
                               output_pipe=settings.output_pipe, push=settings.output is not None, debug=settings.debug,
                               input_overwrite=settings.input_overwrite, pulled_by_sidecar=pulled_by_sidecar,
                               termination_log=_termination_log(container, field),
-                              verdict_wait=verdict_wait(settings.timeout))
+                              verdict_wait=verdict_wait(settings.timeout),
+                              pull_wait=pull_wait(settings.timeout, settings.input_wait))
     env += [{"name": k, "value": v} for k, v in wrapper_environment(wrapper, SHARE).items()]
     if launcher.per_platform:
         env.append({"name": PLATFORM_ARGV_ENV, "value": launcher.platform_lines()})

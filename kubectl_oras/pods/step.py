@@ -9,6 +9,7 @@ they reach the agent containers from a Secret (envFrom).
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -184,6 +185,15 @@ def verdict_wait(timeout: float | None) -> int:
     return DEFAULT_VERDICT_WAIT if timeout is None else int(timeout) + 1 + VERDICT_MARGIN
 
 
+def pull_wait(timeout: float | None, input_wait: float | None) -> int:
+    """The wrapper's bound on its wait for the sidecar's answer to the inputs' pull, in whole
+    seconds: the verdict's bound (the `timeout` covers the input-wait and the pull), and without a
+    timeout the default beside the input-wait, which the pull may spend before its first byte."""
+    if timeout is not None:
+        return verdict_wait(timeout)
+    return DEFAULT_VERDICT_WAIT + math.ceil(input_wait or 0)
+
+
 @dataclass(frozen=True)
 class WrapperSettings:
     """What the launcher's wrapper does around the step's own command."""
@@ -202,6 +212,8 @@ class WrapperSettings:
     termination_log: str = "/dev/termination-log"
     # Seconds the wrapper waits for the sidecar's verdict once the step is done (verdict_wait).
     verdict_wait: int = DEFAULT_VERDICT_WAIT
+    # Seconds the wrapper waits for the sidecar's answer to the inputs' pull (pull_wait).
+    pull_wait: int = DEFAULT_VERDICT_WAIT
 
 
 def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, str]:
@@ -226,6 +238,7 @@ def wrapper_environment(settings: WrapperSettings, share: Share) -> dict[str, st
         **{f"KUBECTL_ORAS_EXIT_{name}": str(code) for name, code in EXIT_CODES.items()},
         "KUBECTL_ORAS_TERMINATION_LOG": settings.termination_log,
         "KUBECTL_ORAS_VERDICT_WAIT": str(settings.verdict_wait),
+        "KUBECTL_ORAS_PULL_WAIT": str(settings.pull_wait),
         "KUBECTL_ORAS_INPUT_PATH": settings.input_path or "",
         "KUBECTL_ORAS_INPUT_OVERWRITE": "1" if settings.input_overwrite else "0",
         "KUBECTL_ORAS_OUTPUT_PATH": settings.output_path or "",

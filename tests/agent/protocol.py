@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubectl_oras.pods.share import Share
-from kubectl_oras.pods.step import STEP_ENV, StepDescription, WrapperSettings, verdict_wait, wrapper_environment
+from kubectl_oras.pods.step import STEP_ENV, StepDescription, WrapperSettings, pull_wait, verdict_wait, wrapper_environment
 
 
 @dataclass
@@ -56,6 +56,7 @@ class LocalPod:
     # OnFailure, ends after a run that succeeded (None: the older shape, an oras-pull init container)
     restart_policy: str | None = None
     verdict_wait: int | None = None  # the wrapper's bound on its wait for the verdict (None: the injection's)
+    pull_wait: int | None = None  # the wrapper's bound on its wait for the pull's answer (None: the injection's)
     working_dir: Path | None = None  # the launcher's (default: root/work); root itself stands for `/`, holding the share
     sidecar: subprocess.Popen | None = None
     launched: list[subprocess.Popen] = field(default_factory=list)
@@ -122,7 +123,8 @@ class LocalPod:
                                    output_pipe=self.output_pipe, push=self.output is not None, debug=True,
                                    input_overwrite=self.input_overwrite, pulled_by_sidecar=self.sidecar_pulls,
                                    termination_log=str(self.termination_log),
-                                   verdict_wait=self.verdict_wait or verdict_wait(self.timeout))
+                                   verdict_wait=self.verdict_wait or verdict_wait(self.timeout),
+                                   pull_wait=self.pull_wait or pull_wait(self.timeout, self.input_wait))
         env = dict(os.environ, **wrapper_environment(settings, share))
         cmd = [*prefix, share.busybox, "sh", share.wrapper, *argv]
         popen.setdefault("start_new_session", True)

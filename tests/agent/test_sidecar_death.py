@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from kubectl_oras.pods.share import PUSH_FAILED_EXIT
+from kubectl_oras.pods.share import PULL_FAILED_EXIT, PUSH_FAILED_EXIT
 from tests.agent.protocol import LocalPod, wait_for
 from tests.support.slow_servers import serve_on_loopback
 
@@ -112,3 +112,19 @@ def test_a_verdict_wait_past_the_shells_numbers_still_waits(pod, wait):
     (run / "verdict").write_text(f"not-pushed: as the sidecar would say\n{token}\n")  # the sidecar's answer, by hand
     _, err = step.communicate(timeout=STEP_TIMEOUT)
     assert step.returncode == 0 and "out of range" not in err, err
+
+
+def test_the_wrapper_stops_waiting_for_the_pulls_answer_at_its_bound(pod):
+    pod.inputs = ["wf/in:v1"]
+    pod.runs_once = True  # the sidecar pulls, and the wrapper waits for its answer before the step
+    pod.pull_wait = 2  # the injection sets it from the step's timeout; here, short
+    assert pod.hook().returncode == 0  # the share is prepared, and no sidecar ever starts (it dies on every start)
+    started = time.monotonic()
+    code, _, err = pod.run_step("sh", "-c", "echo ran > ran.txt", timeout=STEP_TIMEOUT)
+    assert code == PULL_FAILED_EXIT, err
+    said = ("pull-failed: the sidecar (oras-push) gave no answer to the inputs' pull within 2 s "
+            "(kubectl describe pod: its last state)")
+    assert f"kubectl-oras: {said}; the step was not run" in err
+    assert pod.termination_log.read_text() == said + "\n"
+    assert not (pod.workdir / "ran.txt").exists()
+    assert time.monotonic() - started >= 2

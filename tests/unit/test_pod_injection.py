@@ -238,6 +238,17 @@ def test_the_wrapper_is_told_how_long_it_may_wait_for_the_verdict(annotations, e
     assert env["KUBECTL_ORAS_VERDICT_WAIT"] == expected
 
 
+@pytest.mark.parametrize("annotations, expected", [
+    ({}, str(6 * 3600)),  # no timeout: a pull may take as long as its bytes do, within the same default
+    ({PREFIX + "input-wait": "10m"}, str(6 * 3600 + 600)),  # the wait for inputs comes before the pull's bytes
+    ({PREFIX + "timeout": "10m", PREFIX + "input-wait": "5m"}, str(600 + 1 + 600)),  # the timeout covers both
+])
+def test_the_wrapper_is_told_how_long_it_may_wait_for_the_pulls_answer(annotations, expected):
+    new, _ = inject(pod({**MARK, **annotations}))
+    env = {e["name"]: e["value"] for e in new["spec"]["containers"][0]["env"]}
+    assert env["KUBECTL_ORAS_PULL_WAIT"] == expected
+
+
 def load(name):
     return list(yaml.safe_load_all((FIXTURES / name).read_text()))
 
