@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import traceback
+from typing import TYPE_CHECKING
 
 from ..errors import OrasError
 from ..pods.share import NOT_PUSHED, PUSH_FAILED, PUSHED, Run, saying
@@ -25,6 +26,9 @@ from ..pods.step import EXIT_CODE_ANNOTATION, FAILED_TAG_SUFFIX, JOB_UID_ENV, St
 from ..times import now_rfc3339
 from . import connection, provenance, pull_in_sidecar
 from .markers import read_marker, wake, write_marker
+
+if TYPE_CHECKING:
+    from ..oci.push import PushResult
 
 POLL_SECONDS = 0.02  # the hand-off costs at most this; a stat of one file per run, 50 times a second
 
@@ -193,6 +197,7 @@ def push_run(step: StepDescription, run: Run, code: int, token: str, stop: threa
 
     produced = provenance.producer(step, run, code, os.environ)
     record_attempt(run, token)
+    result: PushResult | None = None  # set once the output's manifest is put: the output is stored
     try:
         # Absolute paths: each layer is titled with the output's own name. The step's timeout also
         # ends a push to a registry that only drips (the transport's own checks would not).
@@ -205,9 +210,13 @@ def push_run(step: StepDescription, run: Run, code: int, token: str, stop: threa
             if not stop.is_set():  # the output is stored: its provenance never fails the step
                 provenance.attach_statement(client, ref, result, produced)
     except OrasError as e:
-        if stop.is_set():
-            return saying(PUSH_FAILED, f"pushing {ref}: the pod is going away (SIGTERM): {e}")
-        return saying(PUSH_FAILED, f"pushing {ref}: {e}")
+        if result is None:
+            if stop.is_set():
+                return saying(PUSH_FAILED, f"pushing {ref}: the pod is going away (SIGTERM): {e}")
+            return saying(PUSH_FAILED, f"pushing {ref}: {e}")
+        # The step's timeout rang once the manifest was put (while the statement was built, or
+        # before the alarm was switched off): the verdict follows what is stored.
+        provenance.statement_not_attached(ref, result, e)
     return f"{PUSHED} {result.reference}@{result.digest}"
 
 

@@ -87,8 +87,14 @@ def attach_statement(client: RegistryClient, ref: Reference, result: PushResult,
         attached = attach(client, ref.repository, subject, artifact_type=statement.MEDIA_TYPE,
                           payload=statement.encode(document))
     except OrasError as e:
-        print(f"kubectl-oras: {ref}@{result.digest} is pushed, but its provenance statement is not: {e}",
-              file=sys.stderr, flush=True)
+        statement_not_attached(ref, result, e)
         return
     print(f"kubectl-oras: provenance of {ref} attached ({attached.digest}, indexed by {attached.indexed_by})",
+          file=sys.stderr, flush=True)
+
+
+def statement_not_attached(ref: Reference, result: PushResult, error: OrasError) -> None:
+    """Say on the sidecar's log that the stored output has no statement: a warning, never a
+    failure of the step (its output is stored)."""
+    print(f"kubectl-oras: {ref}@{result.digest} is pushed, but its provenance statement is not: {error}",
           file=sys.stderr, flush=True)
