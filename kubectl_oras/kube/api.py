@@ -107,13 +107,21 @@ PATCH_TYPES = {
 REQUEST_LOG = logging.getLogger("kubectl_oras.requests")  # -v 6 and up (docs/cli.md)
 
 
+def without_userinfo(url: str) -> str:
+    """A server's URL as messages and logs say it: without its user part (``user:password@``,
+    which a kubeconfig's or --server's URL may hold), with or without a scheme."""
+    scheme, at, rest = url.partition("://")
+    if not at:
+        scheme, rest = "", url
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{at}{host.rpartition('@')[2]}{slash}{path}"
+
+
 def log_request(method: str, url: str, status: int | str, started: float) -> None:
     """One line per API request at -v 6: method, URL, status (or why there was none), time; never
     a header (a bearer token, an impersonation), nor the URL's user part (``user:password@``)."""
     if REQUEST_LOG.isEnabledFor(logging.DEBUG):
-        scheme, at, rest = url.partition("://")
-        host, slash, path = rest.partition("/")
-        shown = f"{scheme}{at}{host.rpartition('@')[2]}{slash}{path}"
+        shown = without_userinfo(url)
         REQUEST_LOG.debug("%s %s %s in %d ms", method, shown, status, (time.monotonic() - started) * 1000)
 
 
@@ -141,10 +149,15 @@ class Kube:
         """The apiserver's URL, as the kubeconfig (or the pod's environment) gave it."""
         return str(self.api.configuration.host)
 
+    @property
+    def shown_host(self) -> str:
+        """The apiserver's URL as messages say it: without a user part."""
+        return without_userinfo(self.host)
+
     def unreachable(self, what: str, error: BaseException) -> ClusterUnreachable:
         """The one error for a request that got no answer: refused, reset, timed out, no route."""
-        return ClusterUnreachable(f"{what}: cannot reach the Kubernetes API at {self.host}: "
-                                  f"{str(error) or type(error).__name__}")
+        why = (str(error) or type(error).__name__).replace(self.host, self.shown_host)
+        return ClusterUnreachable(f"{what}: cannot reach the Kubernetes API at {self.shown_host}: {why}")
 
     @contextlib.contextmanager
     def _sending(self, what: str) -> Iterator[None]:
@@ -222,7 +235,7 @@ class Kube:
                     yield chunk
             except SENDING_FAILED as e:
                 why = f"no data for {read_timeout:.0f} s" if isinstance(e, TimeoutError) else str(e) or type(e).__name__
-                raise ClusterUnreachable(f"{what}: the stream from {self.host} broke off: {why}") from e
+                raise ClusterUnreachable(f"{what}: the stream from {self.shown_host} broke off: {why}") from e
             finished = True
         finally:
             if finished:

@@ -22,7 +22,7 @@ from kubernetes_asyncio import config
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from .api import Kube
+from .api import Kube, without_userinfo
 from .config_flags import ConfigFlags, given
 from .errors import ClusterUnreachable, KubeError
 from .kubeconfig_files import kubeconfig_files
@@ -134,15 +134,16 @@ def server_url(server: str) -> str:
     """--server as the URL to send to: ``host:port`` alone is https, as kubectl reads it for an
     apiserver it verifies; a scheme other than http or https, or no host, is refused, naming it."""
     url = server if "://" in server else f"https://{server}"
+    shown = without_userinfo(server)  # a user:password@ in it is never said
     if url.partition("://")[0].lower() not in ("http", "https"):
-        raise ClusterUnreachable(f"--server {server}: give an https:// (or http://) URL")
+        raise ClusterUnreachable(f"--server {shown}: give an https:// (or http://) URL")
     try:
         parts = urllib.parse.urlsplit(url)
         hostname, _ = parts.hostname, parts.port  # .port raises ValueError when out of range
     except ValueError:  # an IPv6 address not closed, a port out of range
         hostname = None
     if not hostname:
-        raise ClusterUnreachable(f"--server {server}: not an apiserver's URL (https://HOST[:PORT])")
+        raise ClusterUnreachable(f"--server {shown}: not an apiserver's URL (https://HOST[:PORT])")
     return url.rstrip("/")
 
 

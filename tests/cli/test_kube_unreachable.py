@@ -5,7 +5,10 @@ loopback port where nothing listens, so each path meets the connection refused f
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -65,3 +68,35 @@ async def test_every_path_says_it_through_the_one_mapping(nowhere, what):
         with pytest.raises(ClusterUnreachable) as caught:
             await PATHS[what](kube)
     assert str(caught.value) == f"through the one mapping: {what}"
+
+
+
+def a_kubeconfig(path, server: str):
+    """A kubeconfig of one cluster at ``server``, and a user without credentials of its own."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "dev",
+        "clusters": [{"name": "one", "cluster": {"server": server}}],
+        "users": [{"name": "alice", "user": {}}],
+        "contexts": [{"name": "dev", "context": {"cluster": "one", "user": "alice", "namespace": "lab"}}]}))
+    return path
+
+
+@pytest.mark.parametrize("given", ["--server", "kubeconfig", "--server, refused"])
+def test_a_servers_user_and_password_appear_in_no_output(nowhere, tmp_path, given):
+    # `--server https://u:secret@127.0.0.1:1` said the password in kube.unreachable's line
+    with_secret = nowhere.replace("http://", "http://jane:s3cr3t@")
+    server = {"--server": with_secret, "kubeconfig": nowhere, "--server, refused": "ftp://jane:s3cr3t@127.0.0.1:1"}[given]
+    config = a_kubeconfig(tmp_path / "config", with_secret if given == "kubeconfig" else nowhere)
+    flags = ["--server", server] if given != "kubeconfig" else []
+    done = subprocess.run([sys.executable, "-m", "kubectl_oras", "-v", "6", *flags, "status"], capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, KUBECONFIG=str(config)))
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert "s3cr3t" not in said and "jane" not in said, said
+    if given == "--server, refused":
+        assert said.strip() == "error: --server ftp://127.0.0.1:1: give an https:// (or http://) URL"
+    else:
+        assert f"cannot reach the Kubernetes API at {nowhere}: " in said, said
+        assert f"GET {nowhere}/apis/" in said, said  # the -v 6 request log, said too

@@ -195,3 +195,28 @@ def test_the_request_log_shows_no_user_part_of_the_apiservers_url():
         REQUEST_LOG.setLevel(level)
     assert len(lines) == 1 and "s3cr3t" not in lines[0] and "jane" not in lines[0]
     assert lines[0].startswith("GET https://k.example:6443/api/v1/namespaces/lab/pods?limit=1 200 in ")
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("https://jane:s3cr3t@k.example:6443", "https://k.example:6443"),
+    ("https://jane:s3cr3t@k.example:6443/api/v1/pods?limit=1", "https://k.example:6443/api/v1/pods?limit=1"),
+    ("jane:s3cr3t@k.example:6443", "k.example:6443"),  # --server without a scheme
+    ("https://jane@[::1]:6443", "https://[::1]:6443"),
+    ("https://k.example:6443", "https://k.example:6443"),  # nothing to take away
+])
+def test_a_servers_url_is_said_without_its_user_part(url, shown):
+    from kubectl_oras.kube.api import without_userinfo
+
+    assert without_userinfo(url) == shown
+
+
+async def test_an_unreachable_server_is_said_without_its_user_part():
+    # `--server https://u:secret@127.0.0.1:1` said the password in the one line of kube.unreachable
+    from kubernetes_asyncio.client import ApiClient, Configuration
+
+    from kubectl_oras.kube.api import Kube
+
+    async with Kube(ApiClient(Configuration(host="https://jane:s3cr3t@127.0.0.1:1"))) as kube:
+        said = str(kube.unreachable("get pods lab/p", OSError("cannot connect to https://jane:s3cr3t@127.0.0.1:1")))
+    assert said == "get pods lab/p: cannot reach the Kubernetes API at https://127.0.0.1:1: cannot connect to " \
+                   "https://127.0.0.1:1"
