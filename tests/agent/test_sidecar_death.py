@@ -78,17 +78,25 @@ def test_a_sidecar_killed_mid_push_answers_push_failed_when_started_again(pod, r
     assert "push-failed: the push of run 1 was interrupted" in log
 
 
+def fails_at_the_bound(pod: LocalPod, seconds: int, exit_code: int, said: str, *argv: str) -> str:
+    """Runs the step and checks the wrapper waited ``seconds`` for an answer that never came, then
+    exited ``exit_code`` saying ``said`` in the log and as the termination message; the log."""
+    started = time.monotonic()
+    code, _, err = pod.run_step(*argv, timeout=STEP_TIMEOUT)
+    assert time.monotonic() - started >= seconds
+    assert code == exit_code, err
+    assert f"kubectl-oras: {said}" in err
+    assert pod.termination_log.read_text() == said + "\n"
+    return err
+
+
 def test_the_wrapper_stops_waiting_for_a_verdict_at_its_bound(pod):
     pod.verdict_wait = 2  # the injection sets it from the step's timeout; here, short
     assert pod.init().returncode == 0  # and no sidecar ever answers (it could not even start)
-    started = time.monotonic()
-    code, _, err = pod.run_step("sh", "-c", "echo result > out.txt", timeout=STEP_TIMEOUT)
-    assert code == PUSH_FAILED_EXIT, err
     said = ("push-failed: the sidecar (oras-push) gave no verdict within 2 s of the step's end, so its outputs are "
             "not known to be stored (kubectl logs POD -c oras-push; kubectl describe pod: its last state)")
+    err = fails_at_the_bound(pod, 2, PUSH_FAILED_EXIT, said, "sh", "-c", "echo result > out.txt")
     assert f"kubectl-oras: {said}\n" in err
-    assert pod.termination_log.read_text() == said + "\n"
-    assert time.monotonic() - started >= 2
 
 
 def test_a_step_that_fails_keeps_its_own_code_when_no_verdict_comes(pod):
@@ -119,12 +127,8 @@ def test_the_wrapper_stops_waiting_for_the_pulls_answer_at_its_bound(pod):
     pod.runs_once = True  # the sidecar pulls, and the wrapper waits for its answer before the step
     pod.pull_wait = 2  # the injection sets it from the step's timeout; here, short
     assert pod.hook().returncode == 0  # the share is prepared, and no sidecar ever starts (it dies on every start)
-    started = time.monotonic()
-    code, _, err = pod.run_step("sh", "-c", "echo ran > ran.txt", timeout=STEP_TIMEOUT)
-    assert code == PULL_FAILED_EXIT, err
     said = ("pull-failed: the sidecar (oras-push) gave no answer to the inputs' pull within 2 s "
             "(kubectl describe pod: its last state)")
+    err = fails_at_the_bound(pod, 2, PULL_FAILED_EXIT, said, "sh", "-c", "echo ran > ran.txt")
     assert f"kubectl-oras: {said}; the step was not run" in err
-    assert pod.termination_log.read_text() == said + "\n"
     assert not (pod.workdir / "ran.txt").exists()
-    assert time.monotonic() - started >= 2
