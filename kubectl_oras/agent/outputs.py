@@ -234,9 +234,11 @@ def handle_run(step: StepDescription, run: Run, stop: threading.Event) -> tuple[
 def warm_up(step: StepDescription) -> None:
     """Load everything a push uses (the HTTP stack, the engine, provenance) and build a client
     once, whose first construction loads more, so that a push after the launcher's run only
-    sends. Run in the background once the pull has answered: the wrapper waits for that answer,
-    the push comes only after the step. The client itself is not kept: the step's timeout is
-    counted from a client's construction, so each push builds its own (a fraction of a ms)."""
+    sends. Run in the background from the sidecar's start, beside its pull: the launcher starts
+    only after the postStart hook, and the push of a step that ends at once would otherwise wait
+    for these imports (the pull of inputs loads the same modules). The client itself is not
+    kept: the step's timeout is counted from a client's construction, so each push builds its
+    own (a fraction of a ms)."""
     import netrc  # noqa: F401  (requests reads ~/.netrc on a session's first request)
 
     from ..oci import manifest, push, referrers, signals  # noqa: F401
@@ -260,11 +262,10 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
     sidecar pulls (``pull_in_sidecar``), it does that first (pull_in_sidecar.py).
 
     The HTTP stack (requests, oras-py: ~0.3 s of imports) loads in the background while the
-    step runs (``warm_up``), once the pull has answered (the wrapper waits for that answer before
-    the step starts), so the hand-off after ``done`` does not wait for it.
+    step runs (``warm_up``), so the hand-off after ``done`` does not wait for it.
     """
-    unwritten = pull_in_sidecar.pull(step, stop) if step.pull_in_sidecar else None  # an answer the share refused
     threading.Thread(target=warm_up, args=(step,), name="warm-up", daemon=True).start()
+    unwritten = pull_in_sidecar.pull(step, stop) if step.pull_in_sidecar else None  # an answer the share refused
     pull_failed = step.pull_in_sidecar and (unwritten is not None or pull_in_sidecar.failed_answer(step.layout))
     next_answer = time.monotonic() + 1
     # verdicts not written yet (the share refused them), with their tokens: retried, not re-pushed

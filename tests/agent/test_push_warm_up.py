@@ -1,5 +1,5 @@
-"""Tier 1: the sidecar's warm-up (run in the background once the pull has answered, while the
-launcher runs) loads everything a push uses and builds its client, so that the push after the
+"""Tier 1: the sidecar's warm-up (run in the background from its start, while the hook and the
+launcher run) loads everything a push uses and builds its client, so that the push after the
 step only sends: under restartPolicy Always no import sits between the step's end and its verdict
 (docs/pod-protocol.md, What the injection costs on a real node)."""
 
