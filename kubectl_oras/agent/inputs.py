@@ -1,16 +1,14 @@
 """The pull: install the wrapper and busybox into the share, then pull every input, verified.
 
 Run by the oras-pull init container (``run``), or by the sidecar itself (pull_in_sidecar.py), whose
-postStart hook installs the tools (``install_tools``).
+postStart hook installs the tools (``pull_in_sidecar.install_tools``, which imports none of this).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
-from importlib import resources
 from typing import TYPE_CHECKING
 
 from ..errors import OrasError
@@ -22,36 +20,11 @@ from ..provenance.record import Input
 from . import connection
 from .input_wait import wait_for_inputs
 from .provenance import record_pulled
+from .pull_in_sidecar import install_tools
 
 if TYPE_CHECKING:
     from ..oci.client import RegistryClient
     from ..oci.pull import PullResult
-
-
-def find_busybox() -> str:
-    for candidate in (os.environ.get("KUBECTL_ORAS_BUSYBOX"), shutil.which("busybox"), "/bin/busybox"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise FileNotFoundError("no static busybox in this image (set KUBECTL_ORAS_BUSYBOX)")
-
-
-def install_tools(step: StepDescription) -> None:
-    """The wrapper and a static busybox, so launchers without a shell can run the protocol."""
-    share = step.layout
-    os.makedirs(share.bin, exist_ok=True)
-    # The launcher may run as any user: it must create run directories and read inputs.
-    for shared, mode in ((share.runs, 0o777), (share.inputs, 0o755)):
-        os.makedirs(shared, exist_ok=True)
-        os.chmod(shared, mode)
-    for target, source in ((share.busybox, find_busybox()), (share.wrapper, None)):
-        tmp = os.path.join(share.bin, f".{os.path.basename(target)}.tmp")
-        if source:
-            shutil.copyfile(source, tmp)
-        else:
-            with open(tmp, "wb") as f:
-                f.write(resources.files("kubectl_oras.agent").joinpath("oras-wrap.sh").read_bytes())
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, target)
 
 
 class PatternInputError(OrasError):

@@ -191,7 +191,7 @@ def push_run(step: StepDescription, run: Run, code: int, token: str, stop: threa
         ref = ref.with_tag(failed_tag(ref.tag or "latest"))
     if not names:
         return saying(PUSH_FAILED, "the step produced no output to push")
-    from ..oci.push import push_artifact  # warmed up by run()'s background import
+    from ..oci.push import push_artifact  # loaded by warm_up, in the background
     from ..oci.signals import alarm_after
     from ..provenance.record import manifest_annotations
 
@@ -240,8 +240,24 @@ def handle_run(step: StepDescription, run: Run, stop: threading.Event) -> tuple[
         return saying(PUSH_FAILED, f"unexpected error ({type(e).__name__}: {e})"), token
 
 
-def _warm_up() -> None:
-    from ..oci import client, push  # noqa: F401
+def warm_up(step: StepDescription) -> None:
+    """Load everything a push uses (the HTTP stack, the engine, provenance) and build a client
+    once, whose first construction loads more, so that a push after the launcher's run only
+    sends. Run in the background from the sidecar's start, beside its pull: the launcher starts
+    only after the postStart hook, and the push of a step that ends at once would otherwise wait
+    for these imports (the pull of inputs loads the same modules). The client itself is not
+    kept: the step's timeout is counted from a client's construction, so each push builds its
+    own (a fraction of a ms)."""
+    import netrc  # noqa: F401  (requests reads ~/.netrc on a session's first request)
+
+    from ..oci import manifest, push, referrers, signals  # noqa: F401
+    from ..provenance import record, statement  # noqa: F401
+
+    try:
+        connection.client(step, push=True)
+    except Exception as e:  # e.g. credentials it cannot read: the push says so, on its run
+        if step.debug:
+            print(f"kubectl-oras: warming up the push's client: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 
 
 def pending_runs(step: StepDescription) -> list[Run]:
@@ -255,9 +271,9 @@ def run(step: StepDescription, *, stop: threading.Event) -> int:
     sidecar pulls (``pull_in_sidecar``), it does that first (pull_in_sidecar.py).
 
     The HTTP stack (requests, oras-py: ~0.3 s of imports) loads in the background while the
-    step runs, so the hand-off after ``done`` does not wait for it.
+    step runs (``warm_up``), so the hand-off after ``done`` does not wait for it.
     """
-    threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+    threading.Thread(target=warm_up, args=(step,), name="warm-up", daemon=True).start()
     unwritten = pull_in_sidecar.pull(step, stop) if step.pull_in_sidecar else None  # an answer the share refused
     pull_failed = step.pull_in_sidecar and (unwritten is not None or pull_in_sidecar.failed_answer(step.layout))
     next_answer = time.monotonic() + 1

@@ -32,6 +32,7 @@ import signal
 import stat
 import sys
 import threading
+from importlib import resources
 from typing import Any, NamedTuple
 
 from ..pods.share import PULL_FAILED, PULLED, Run, Share, saying
@@ -51,14 +52,38 @@ class PullAnswer(NamedTuple):
 def prepare(step: StepDescription) -> int:
     """The postStart hook: always 0. What it cannot do goes to the sidecar's log (the hook's own
     output reaches none); the launcher's start then fails naming the busybox."""
-    from .inputs import install_tools
-
     try:
         make_pull_dir(step.layout)
         install_tools(step)
     except Exception as e:
         to_sidecar_log(f"kubectl-oras prepare: error: {error_text(e)}")
     return 0
+
+
+def find_busybox() -> str:
+    for candidate in (os.environ.get("KUBECTL_ORAS_BUSYBOX"), shutil.which("busybox"), "/bin/busybox"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError("no static busybox in this image (set KUBECTL_ORAS_BUSYBOX)")
+
+
+def install_tools(step: StepDescription) -> None:
+    """The wrapper and a static busybox, so launchers without a shell can run the protocol."""
+    share = step.layout
+    os.makedirs(share.bin, exist_ok=True)
+    # The launcher may run as any user: it must create run directories and read inputs.
+    for shared, mode in ((share.runs, 0o777), (share.inputs, 0o755)):
+        os.makedirs(shared, exist_ok=True)
+        os.chmod(shared, mode)
+    for target, source in ((share.busybox, find_busybox()), (share.wrapper, None)):
+        tmp = os.path.join(share.bin, f".{os.path.basename(target)}.tmp")
+        if source:
+            shutil.copyfile(source, tmp)
+        else:
+            with open(tmp, "wb") as f:
+                f.write(resources.files("kubectl_oras.agent").joinpath("oras-wrap.sh").read_bytes())
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, target)
 
 
 def to_sidecar_log(line: str) -> None:

@@ -3,6 +3,7 @@ cache created with the workflow), as processes against real registries."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ import pytest
 from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference, is_fallback_tag
+from kubectl_oras.pods.share import Share
 from tests.agent.protocol import LocalPod
 from tests.support.faulty_proxy import FaultyProxy
 from tests.support.net import free_port
@@ -131,18 +133,33 @@ def test_a_registry_that_answers_at_once_is_not_mentioned(stored, tmp_path):
     assert "waiting" not in init.stderr
 
 
-@pytest.mark.parametrize("command", [["pull"], ["prepare"]], ids=["init container", "sidecar hook"])
+def imports_of(pod: LocalPod, command: str) -> set[str]:
+    """The modules one run of the agent's ``command`` loads (it must succeed)."""
+    pod.share.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "kubectl_oras.agent", command], env=pod.env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "waiting" not in r.stderr
+    return {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("command", ["pull", "prepare"], ids=["init container", "sidecar hook"])
 def test_a_pull_with_no_inputs_neither_waits_nor_loads_the_http_stack(tmp_path, command):
     """Both run before the launcher can start: neither may load what it does not need."""
     pod = LocalPod(f"127.0.0.1:{free_port()}", tmp_path)  # nothing listens: nothing is asked of it
-    pod.share.mkdir(parents=True)
-    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "kubectl_oras.agent", *command], env=pod.env(),
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
-    assert "kubectl_oras.agent.inputs" in imported
+    imported = imports_of(pod, command)
+    assert ("kubectl_oras.agent.pull_in_sidecar" if command == "prepare" else "kubectl_oras.agent.inputs") in imported
     assert not {"requests", "urllib3", "kubectl_oras.oci.transport"} & imported
-    assert "waiting" not in r.stderr
+
+
+def test_the_sidecar_hook_loads_nothing_of_the_pull(tmp_path):
+    """The kubelet starts the launcher only once the hook has returned: it installs the tools and
+    loads neither the pull (annotations, patterns, references, provenance) nor the HTTP stack."""
+    pod = LocalPod(f"127.0.0.1:{free_port()}", tmp_path, runs_once=True)
+    imported = imports_of(pod, "prepare")
+    assert not {"kubectl_oras.agent.inputs", "kubectl_oras.pods.annotations", "kubectl_oras.oci.reference"} & imported
+    share = Share(str(pod.share))
+    assert os.access(share.busybox, os.X_OK) and os.access(share.wrapper, os.X_OK)
 
 
 def test_the_push_sidecar_waits_for_a_registry_that_starts_late(tmp_path):
