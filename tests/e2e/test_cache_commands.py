@@ -133,7 +133,10 @@ def run_the_users_commands(cp, ns: str, env: dict[str, str], tmp_path: Path) -> 
     planned = kubectl(env, "oras", "gc", "--keep-last", "1", "--dry-run", "-n", ns, "-o", "json")
     assert planned.returncode == 0, planned.stderr
     would = {(v["repository"], v["tag"]) for v in json.loads(planned.stdout)["tags"] if v["result"] == "would-delete"}
-    assert would == {("metric/lammps", "iter-0")}
+    # iter-0 and the tag that indexes its provenance statement (docs/retention.md)
+    digest = kubectl(env, "oras", "inspect", "metric/lammps:iter-0", "-n", ns, "-o", "jsonpath={.digest}").stdout
+    assert digest.startswith("sha256:"), digest
+    assert would == {("metric/lammps", "iter-0"), ("metric/lammps", "sha256-" + digest.removeprefix("sha256:"))}
     removed = kubectl(env, "oras", "rm", "metric/lammps:iter-0", "-n", ns)
     assert removed.returncode == 0 and removed.stdout.startswith(f"Deleted metric/lammps:iter-0 (cache {ns}/oras)")
 

@@ -115,10 +115,10 @@ def check(doc: str, said: dict[str, str], work: Path, env: dict[str, str]) -> No
         status = ""
         while time.monotonic() < deadline:
             status = run("kubectl oras status oras", language="sh", env=env, cwd=work).stdout
-            if ", 1 tags seen, 0 deleted" in status:
+            if ", 2 tags seen, 0 deleted" in status:  # the output and the tag that indexes its provenance
                 break
             time.sleep(2)
-        assert ", 1 tags seen, 0 deleted" in status and "repositories" not in status, status
+        assert ", 2 tags seen, 0 deleted" in status and "repositories" not in status, status
     else:
         raise AssertionError(f"{doc}: say what its block should have done")
 

@@ -24,4 +24,7 @@ def test_push_tags_ls_and_gc_print_names(any_registry, tmp_path, monkeypatch):
     would = runner.invoke(app, ["gc", "named/a", "--keep-last", "1", "--min-age", "0s", "--dry-run", *target,
                                 "-o", "name"])
     assert would.exit_code == 0, would.output
-    assert would.stdout == "named/a:iter-0\n"  # the one gc would delete
+    # the one gc would delete, and the tag that indexes its provenance statement (docs/retention.md)
+    digest = runner.invoke(app, ["inspect", "named/a:iter-0", *target, "-o", "jsonpath={.digest}"]).stdout
+    assert digest.startswith("sha256:"), digest
+    assert would.stdout == f"named/a:iter-0\nnamed/a:sha256-{digest.removeprefix('sha256:')}\n"
