@@ -71,9 +71,7 @@ def _blob(blobs: dict[str, bytes], data: bytes) -> dict:
     return {"digest": digest, "size": len(data)}
 
 
-def oci_image(image: Image) -> tuple[bytes, dict[str, bytes]]:
-    """The image's manifest and the blobs it names (its config and its one layer), by digest: the
-    same bytes in an archive (``write_oci_archive``) and pushed to a registry, so one digest."""
+def write_oci_archive(image: Image, path: Path) -> Path:
     layer = _layer(image)
     compressed = gzip.compress(layer, mtime=0)
     blobs: dict[str, bytes] = {}
@@ -87,12 +85,8 @@ def oci_image(image: Image) -> tuple[bytes, dict[str, bytes]]:
     layer_desc = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **_blob(blobs, compressed)}
     manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "config": config_desc, "layers": [layer_desc]}
-    return json.dumps(manifest).encode(), blobs
-
-
-def write_oci_archive(image: Image, path: Path) -> Path:
-    manifest, blobs = oci_image(image)
-    manifest_desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json", **_blob(blobs, manifest),
+    manifest_desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                     **_blob(blobs, json.dumps(manifest).encode()),
                      "annotations": {"io.containerd.image.name": image.name,
                                      "org.opencontainers.image.ref.name": image.name.rsplit(":", 1)[1]},
                      "platform": {"architecture": "amd64", "os": "linux"}}
@@ -210,5 +204,5 @@ def _archive_name(archive: Path) -> str:
     return annotations.get("io.containerd.image.name") or annotations["org.opencontainers.image.ref.name"]
 
 
-__all__ = ["Image", "busybox_image", "import_image", "node_archives", "oci_image", "pause_image", "registry_image",
-           "shell_image", "write_oci_archive"]
+__all__ = ["Image", "busybox_image", "import_image", "node_archives", "pause_image", "registry_image", "shell_image",
+           "write_oci_archive"]

@@ -12,8 +12,6 @@ controller as a host process, and the uninstall at its end leaves nothing of it 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import subprocess
@@ -28,15 +26,13 @@ from controller.core.cache_namespaces import LABEL
 from controller.core.webhook_configuration import OWNED_PODS_IN_CACHE_NAMESPACES
 from kubectl_oras import __version__
 from kubectl_oras.pods.annotations import PREFIX
-from localcluster import images
 from localcluster.project_image import project_archive
 from tests.cluster.apply import apply, new_namespace, wait_for
-from tests.e2e.test_workflow_on_a_node import FIXTURES, GROUP, SHELL, all_logs, cache_client, get, hostpath_volume, logs, ready
+from tests.e2e.test_workflow_on_a_node import FIXTURES, GROUP, SHELL, all_logs, get, hostpath_volume, logs, ready
 
 REPO = Path(__file__).resolve().parents[2]
 PROVENANCE = "dev.kubectl-oras."
 CONTROLLER_NS = "kubectl-oras-system"
-PULL_SECRET = "cache-pull"
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +57,9 @@ def cache(cp, env, ns: str, name: str = "oras", spec: dict | None = None) -> Non
     wait_for(cp, f"/{GROUP}/namespaces/{ns}/orascaches/{name}", ready, timeout=180)
 
 
-def job(ns: str, name: str, annotations: dict[str, str], script: str, *, node: str | None = None,
-        image: str | None = None, **spec) -> dict:
-    """A Job of one step running ``script``: in the preloaded shell image, or in ``image`` pulled
-    with the Secret ``PULL_SECRET`` (shell_served_by_digest)."""
+def job(ns: str, name: str, annotations: dict[str, str], script: str, *, node: str | None = None, **spec) -> dict:
     pod_spec: dict = {"restartPolicy": "Never", "containers": [
         {"name": "step", "image": SHELL, "imagePullPolicy": "Never", "command": ["sh", "-c", script]}]}
-    if image:
-        pod_spec["containers"][0].update(image=image, imagePullPolicy="IfNotPresent")
-        pod_spec["imagePullSecrets"] = [{"name": PULL_SECRET}]
     if node:
         pod_spec["nodeSelector"] = {"kubernetes.io/hostname": node}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": ns, "annotations": annotations},
@@ -94,36 +84,6 @@ def succeeded(cp, ns: str, name: str) -> list[dict]:
 
 def a(key: str) -> str:
     return PREFIX + key
-
-
-def shell_served_by_digest(cp, local_cluster, ns: str) -> str:
-    """The preloaded shell image pushed to the namespace's cache `oras`, which every node pulls from
-    with the Secret PULL_SECRET: its reference by digest, `HOST/shell/step@sha256:…`. A node runs an
-    image by digest it pulled; the preloaded one has only its tag there."""
-    host, client = cache_client(cp, ns, "oras")
-    manifest, blobs = images.oci_image(images.shell_image())
-    for digest, data in blobs.items():
-        client.upload_blob_bytes("shell/step", data, digest)
-    client.put_manifest("shell/step", "1", manifest)
-    for node in local_cluster.nodes:
-        node.pull_over_plain_http(host)
-    credentials = client.transport.auth.credentials
-    auth = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
-    config = json.dumps({"auths": {host: {"auth": auth}}}).encode()
-    apply(cp, {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-               "metadata": {"name": PULL_SECRET, "namespace": ns},
-               "data": {".dockerconfigjson": base64.b64encode(config).decode()}})
-    return f"{host}/shell/step@sha256:{hashlib.sha256(manifest).hexdigest()}"
-
-
-def image_run(pod: dict) -> str:
-    """The image the node ran for the step container, by digest (the kubelet's `imageID`)."""
-    return next(c["imageID"] for c in pod["status"]["containerStatuses"] if c["name"] == "step")
-
-
-def digest_of(image: str) -> str:
-    """`sha256:…` of `NAME@sha256:…`; "" for an image by tag."""
-    return image.partition("@")[2]
 
 
 def test_the_readme_main_job_ends_with_the_results_on_disk(control_plane, installed, tmp_path):
@@ -183,36 +143,29 @@ def test_a_dag_passes_artifacts_between_steps_on_different_nodes(control_plane, 
     first, second = (n.name for n in local_cluster.nodes[:2])
     ns = new_namespace(cp, "dag")
     cache(cp, env, ns)
-    image = shell_served_by_digest(cp, local_cluster, ns)  # pinned, so provenance names it by digest
     apply(cp, job(ns, "left", {a("output-uri"): "dag/left:v1", a("output-path"): "results"},
                   "mkdir -p results/deep && seq 1 100 > results/deep/numbers.txt && hostname > results/where.txt",
-                  node=first, image=image))
+                  node=first))
     apply(cp, job(ns, "right", {a("output-uri"): "dag/right:v1", a("output-path"): "words.txt"},
-                  "printf 'alpha\\nbeta\\n' > words.txt", node=second, image=image))
+                  "printf 'alpha\\nbeta\\n' > words.txt", node=second))
     left, right = succeeded(cp, ns, "left"), succeeded(cp, ns, "right")
     assert (left[0]["spec"]["nodeName"], right[0]["spec"]["nodeName"]) == (first, second)
     apply(cp, job(ns, "join", {a("input-uri_1"): "dag/left:v1", a("input-uri_2"): "dag/right:v1",
                                a("output-uri"): "dag/join:v1", a("output-path"): "summary.txt"},
                   "{ wc -l < results/deep/numbers.txt; cat words.txt; cat results/where.txt; } > summary.txt",
-                  node=second, image=image))
+                  node=second))
     join = succeeded(cp, ns, "join")
     oras(env, "pull", "dag/join:v1", "-n", ns, "-o", str(tmp_path / "out"))
     assert (tmp_path / "out" / "summary.txt").read_text() == f"100\nalpha\nbeta\n{left[0]['metadata']['name']}\n"
     assert join[0]["spec"]["nodeName"] == second
-    # Where the last output came from (docs/provenance.md): both producers, their pods, and the
-    # image each ran, by the digest its node reports having run.
+    # Where the last output came from (docs/provenance.md): both producers, their pods and image.
     found = {x["name"]: x for x in json.loads(oras(env, "lineage", "dag/join:v1", "-n", ns, "-o", "json"))["artifacts"]}
     assert list(found) == ["dag/join:v1", "dag/left:v1", "dag/right:v1"]
     for name, pods in (("left", left), ("right", right), ("join", join)):
         assert found[f"dag/{name}:v1"]["producer"] == f"Job/{name} pod {pods[0]['metadata']['name']}"
-        assert found[f"dag/{name}:v1"]["image"] == image and found[f"dag/{name}:v1"]["provenance"]
-        assert digest_of(image_run(pods[0])) == digest_of(image), (image_run(pods[0]), image)
-    provenance = json.loads(oras(env, "inspect", "dag/join:v1", "-n", ns, "-o", "json"))["provenance"]
-    said = provenance["annotations"]
-    assert (said[PROVENANCE + "node"], said[PROVENANCE + "namespace"], said[PROVENANCE + "image"]) == (second, ns, image)
-    algorithm, _, hex_digest = digest_of(image).partition(":")
-    assert provenance["statements"][0]["predicate"]["buildDefinition"]["resolvedDependencies"][-1] == \
-        {"uri": f"oci://{image}", "digest": {algorithm: hex_digest}}
+        assert found[f"dag/{name}:v1"]["image"] == SHELL and found[f"dag/{name}:v1"]["provenance"]
+    said = json.loads(oras(env, "inspect", "dag/join:v1", "-n", ns, "-o", "json"))["provenance"]["annotations"]
+    assert (said[PROVENANCE + "node"], said[PROVENANCE + "namespace"]) == (second, ns)
     # Re-pushed by hand, it says so, naming the context and never its credentials.
     oras(env, "push", "dag/join:by-hand", "summary.txt", "-n", ns, cwd=tmp_path / "out")
     again = json.loads(oras(env, "inspect", "dag/join:by-hand", "-n", ns, "-o", "json"))["provenance"]
