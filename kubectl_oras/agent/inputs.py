@@ -1,7 +1,7 @@
 """The pull: install the wrapper and busybox into the share, then pull every input, verified.
 
 Run by the oras-pull init container (``run``), or by the sidecar itself (pull_in_sidecar.py), whose
-postStart hook installs the tools (``pull_in_sidecar.install_tools``, which imports none of this).
+postStart hook installs the tools (``tools.install_tools``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..provenance.record import Input
 from . import connection
 from .input_wait import wait_for_inputs
 from .provenance import record_pulled
-from .pull_in_sidecar import install_tools
+from .tools import install_tools
 
 if TYPE_CHECKING:
     from ..oci.client import RegistryClient

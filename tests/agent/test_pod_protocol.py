@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from kubectl_oras.agent.pull_in_sidecar import find_busybox
+from kubectl_oras.agent.tools import find_busybox
 from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
