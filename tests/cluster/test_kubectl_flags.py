@@ -113,7 +113,7 @@ def test_every_as_group_is_sent_and_rbac_sees_them_all(grouped):
     assert refused.stderr.strip() == f'error: you cannot list orascaches in namespace {ns} (User "dana")'
     not_allowed = cli("--as", "dana", "--as-group", "g2", "--as-group", "g3", "status", "-n", ns, kubeconfig=impersonator)
     assert not_allowed.returncode == 1  # the impersonator may not
-    assert not_allowed.stderr.strip() == ("error: you cannot impersonate groups at cluster scope "
+    assert not_allowed.stderr.strip() == ("error: you cannot impersonate groups g3 at cluster scope "
                                           f'(User "system:serviceaccount:{ns}:impersonator")')
 
 
