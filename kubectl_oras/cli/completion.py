@@ -142,7 +142,8 @@ def lookup(want: Wanted) -> tuple[list[str], int]:
 
     given = want.given
     # kubectl's config flags on the line (--as, --token, …) aim the lookups as they aim the command
-    use(ConfigFlags(impersonate=given.get("impersonate"), token=given.get("token"), server=given.get("server"),
+    use(ConfigFlags(impersonate=given.get("impersonate"), impersonate_groups=want.impersonate_groups,
+                    token=given.get("token"), server=given.get("server"),
                     certificate_authority=given.get("certificate_authority"), user=given.get("user"),
                     cluster=given.get("cluster"), insecure_skip_tls_verify="insecure_skip_tls_verify" in given))
     if want.kind in ("contexts", "users", "clusters"):

@@ -220,7 +220,7 @@ def plugin_path(tmp_path) -> str:
     return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
 
 
-def test_kubectl_completes_kubectl_oras_through_kubectl_complete_oras(control_plane, caches, plugin_path):
+def test_kubectl_completes_kubectl_oras_through_kubectl_complete_oras(control_plane, caches, grouped, plugin_path):
     first, _ = caches
     env = {**os.environ, "PATH": plugin_path, "KUBECONFIG": str(control_plane.kubeconfig)}
 
@@ -238,6 +238,9 @@ def test_kubectl_completes_kubectl_oras_through_kubectl_complete_oras(control_pl
     _, second = caches
     assert complete("--as", "jane", "status", "-n", first, "") == ["alpha", ":4"]  # the config flags aim the lookup
     assert complete("--as", "jane", "status", "-n", second, "") == [":4"]  # jane may not list there: nothing
+    grouped, _ = grouped  # a cache only group g2 may list; the admin may impersonate anyone
+    assert complete("--as", "dana", "status", "-n", grouped, "") == [":4"]
+    assert complete("--as", "dana", "--as-group", "g1", "status", "--as-group=g2", "-n", grouped, "") == ["gamma", ":4"]
     assert complete("status", "--a") == ["--all-namespaces", "--as", "--as-group", ":4"]
     help_text = subprocess.run(["kubectl", "oras", "status", "--help"], env=env, capture_output=True, text=True,
                                timeout=60).stdout
