@@ -4,12 +4,15 @@
 # Idempotent: a second run only checks.
 #
 #   scripts/setup.sh            packages + Python package
-#   scripts/setup.sh --tests    ... + test binaries (oras CLI, distribution v3, Kubernetes)
+#   scripts/setup.sh --tests    ... + zsh and fish + test binaries (oras CLI, distribution v3, Kubernetes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(docker-registry apache2-utils openssl curl busybox-static containerd runc containernetworking-plugins iproute2
               debootstrap buildah iptables)
+if [[ "${1:-}" == "--tests" ]]; then
+  APT_PACKAGES+=(zsh fish)  # tests/cli/test_completion_scripts.py runs `completion zsh|fish` in them
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

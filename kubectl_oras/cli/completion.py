@@ -63,17 +63,24 @@ _kubectl_oras() {
         _files
     fi
 }
-compdef _kubectl_oras kubectl-oras
+# sourced: register the function; autoloaded from fpath as _kubectl-oras (the #compdef line), this
+# file is the completion function's body: complete at once
+if [[ $funcstack[1] == _kubectl-oras ]]; then _kubectl_oras "$@"; else compdef _kubectl_oras kubectl-oras; fi
 """
 
 FISH = r"""# fish completion for kubectl-oras: kubectl oras completion fish | source
-function __kubectl_oras_complete
+# The condition asks kubectl_complete-oras once and keeps its candidates for the -a list; it is false
+# when the answer wants file names (no candidates, directive without 4), so fish offers files then.
+function __kubectl_oras_prepare
+    set -g __kubectl_oras_values
     set -l out (kubectl_complete-oras (commandline -opc)[2..-1] (commandline -ct) 2>/dev/null)
-    for line in $out[1..-2]
-        printf '%s\n' $line
-    end
+    or return 0
+    set -l directive (string replace -r '^:' '' -- $out[-1])
+    string match -qr '^[0-9]+$' -- $directive; or return 0
+    set -g __kubectl_oras_values $out[1..-2]
+    test (count $__kubectl_oras_values) -gt 0; or test (math "floor($directive / 4) % 2") -eq 1
 end
-complete -c kubectl-oras -f -a '(__kubectl_oras_complete)'
+complete -c kubectl-oras -n __kubectl_oras_prepare -f -a '$__kubectl_oras_values'
 """
 
 
@@ -135,7 +142,8 @@ def lookup(want: Wanted) -> tuple[list[str], int]:
 
     given = want.given
     # kubectl's config flags on the line (--as, --token, …) aim the lookups as they aim the command
-    use(ConfigFlags(impersonate=given.get("impersonate"), token=given.get("token"), server=given.get("server"),
+    use(ConfigFlags(impersonate=given.get("impersonate"), impersonate_groups=want.impersonate_groups,
+                    token=given.get("token"), server=given.get("server"),
                     certificate_authority=given.get("certificate_authority"), user=given.get("user"),
                     cluster=given.get("cluster"), insecure_skip_tls_verify="insecure_skip_tls_verify" in given))
     if want.kind in ("contexts", "users", "clusters"):

@@ -42,6 +42,7 @@ class Wanted:
     command: str | None = None
     given: Mapping[str, str] = field(default_factory=dict)
     repository: str = ""  # for tags: what comes before the ':'
+    impersonate_groups: tuple[str, ...] = ()  # every --as-group on the line, in order
 
 
 # An option's value, by option: what completes it. The others complete nothing.
@@ -62,6 +63,7 @@ REMEMBERED = {"-n": "namespace", "--namespace": "namespace", "--context": "conte
               "--certificate-authority": "certificate_authority", "--user": "user", "--cluster": "cluster"}
 FLAGS_REMEMBERED = {"--plain-http": "plain_http", "--insecure": "insecure",
                     "--insecure-skip-tls-verify": "insecure_skip_tls_verify"}
+GROUP = "--as-group"  # given again and again: each value kept, as the command sends each one
 
 
 def wanted(words: Sequence[str], commands: Mapping[str, Shape], root: Shape) -> Wanted:
@@ -69,11 +71,14 @@ def wanted(words: Sequence[str], commands: Mapping[str, Shape], root: Shape) -> 
     *before, word = words or [""]
     command: str | None = None
     given: dict[str, str] = {}
+    groups: list[str] = []
     positional = 0
     pending: str | None = None  # an option waiting for its value
     for w in before:
         if pending is not None:
-            if pending in REMEMBERED:
+            if pending == GROUP:
+                groups.append(w)
+            elif pending in REMEMBERED:
                 given[REMEMBERED[pending]] = w
             pending = None
             continue
@@ -81,29 +86,34 @@ def wanted(words: Sequence[str], commands: Mapping[str, Shape], root: Shape) -> 
             name, eq, value = w.partition("=")
             if name in FLAGS_REMEMBERED:
                 given[FLAGS_REMEMBERED[name]] = "true"
+            elif eq and name == GROUP:
+                groups.append(value)
             elif eq and name in REMEMBERED:
                 given[REMEMBERED[name]] = value
             shape = commands.get(command, root) if command else root
-            if not eq and (shape.options.get(name) or root.options.get(name) or name in REMEMBERED):
+            if not eq and (shape.options.get(name) or root.options.get(name) or name in REMEMBERED or name == GROUP):
                 pending = name
             continue
         if command is None and w in commands:
             command = w
         elif command is not None:
             positional += 1
+    as_groups = tuple(groups)
     if pending is not None:  # pull's -o is the directory to write into
         kind = "files" if command == "pull" and pending in ("-o", "--output") else OPTION_VALUES.get(pending, "nothing")
-        return Wanted(kind, word, command, given)
+        return Wanted(kind, word, command, given, impersonate_groups=as_groups)
     if word.startswith("-"):
-        return Wanted("options", word, command, given)
+        return Wanted("options", word, command, given, impersonate_groups=as_groups)
     if command is None:
-        return Wanted("commands", word, None, given)
+        return Wanted("commands", word, None, given, impersonate_groups=as_groups)
     shape = commands[command]
     argument = shape.arguments[min(positional, len(shape.arguments) - 1)] if shape.arguments else ""
     kind = "nothing" if command in NEW_NAMES else ARGUMENT_VALUES.get(argument, "nothing")
     if kind == "references" and ":" in word:
-        return Wanted("tags", word, command, given, repository=word.rpartition(":")[0])
-    return Wanted(kind, word, command, given)  # references: each repository then ':', its tags at the next TAB
+        return Wanted("tags", word, command, given, repository=word.rpartition(":")[0],
+                      impersonate_groups=as_groups)
+    # references: each repository then ':', its tags at the next TAB
+    return Wanted(kind, word, command, given, impersonate_groups=as_groups)
 
 
 def answer(candidates: Sequence[str], directive: int, word: str = "") -> str:

@@ -18,7 +18,7 @@ import logging
 import os
 import time
 import urllib.parse
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +134,19 @@ class Kube:
         self.timeout = timeout  # one call's limit; None: no limit (kubectl's --request-timeout 0)
         # Told of every call as (operation, resource plural) from ``what``: "patch", "statefulsets".
         self.on_request: Callable[[str, str], None] | None = None
+
+    def send_with_every_request(self, headers: Iterable[tuple[str, str]]) -> None:
+        """Headers every request carries (the calls, a stream, a websocket's upgrade), a name given
+        twice sent twice (kubectl's Impersonate-Group, one per --as-group).
+
+        Not the ApiClient's ``default_headers``: its ``call_api`` merges them with the call's own into
+        a dict, one value a name, before aiohttp sees them. They go on its aiohttp session, whose
+        default headers are a CIMultiDict that every request the session sends starts from
+        (``ws_connect``'s too); a request's own header of the same name would replace them all, and
+        none of ours names one of these."""
+        sent = self.api.rest_client.pool_manager.headers
+        for name, value in headers:
+            sent.add(name, value)
 
     async def __aenter__(self) -> Kube:
         return self

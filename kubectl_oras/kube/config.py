@@ -158,17 +158,13 @@ def check_header_flags(flags: ConfigFlags) -> None:
                                      "which an HTTP header cannot carry")
 
 
-def impersonation_headers(flags: ConfigFlags) -> dict[str, str]:
-    """--as and --as-group as the apiserver reads them (Impersonate-User, Impersonate-Group)."""
+def impersonation_headers(flags: ConfigFlags) -> list[tuple[str, str]]:
+    """--as and --as-group as the apiserver reads them: Impersonate-User, and one Impersonate-Group
+    per --as-group, in their order (kubectl sends each group so)."""
     if flags.impersonate_groups and not flags.impersonate:
         raise ClusterUnreachable("--as-group needs --as (kubectl refuses a group without a user to impersonate)")
-    if len(flags.impersonate_groups) > 1:
-        raise ClusterUnreachable(f"--as-group given {len(flags.impersonate_groups)} times "
-                                 f"({', '.join(flags.impersonate_groups)}): kubectl oras sends one group")
-    headers = {"Impersonate-User": flags.impersonate} if flags.impersonate else {}
-    if flags.impersonate_groups:
-        headers["Impersonate-Group"] = flags.impersonate_groups[0]
-    return headers
+    headers = [("Impersonate-User", flags.impersonate)] if flags.impersonate else []
+    return headers + [("Impersonate-Group", group) for group in flags.impersonate_groups]
 
 
 def read_kubeconfigs(files: list[str]) -> MergedConfig:
@@ -199,8 +195,7 @@ async def connect(*, kubeconfig: str | None = None, context: str | None = None,
     check_header_flags(flags)
     headers = impersonation_headers(flags)
     kube = await _connect(kubeconfig=kubeconfig, context=context, namespace=namespace, env=env, flags=flags)
-    for name, value in headers.items():
-        kube.api.set_default_header(name, value)
+    kube.send_with_every_request(headers)
     if flags.request_timeout is not None:
         kube.timeout = flags.request_timeout or None
     return kube

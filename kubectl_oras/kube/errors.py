@@ -72,10 +72,13 @@ def status_message(body: Any) -> tuple[str, str]:
 _RBAC_REFUSAL = re.compile(
     r'(?P<who>(?:User|ServiceAccount|Group) "[^"]*") cannot (?P<verb>[a-z]+) resource "(?P<resource>[^"]+)"'
     r'(?: in API group "[^"]*")?(?: in the namespace "(?P<namespace>[^"]+)"| (?P<cluster>at the cluster scope))?')
+# the object refused, before the refusal: `groups "ops" is forbidden: User "bob" cannot impersonate …`
+_REFUSED_NAME = re.compile(r'^[^\s"]+ "(?P<name>[^"]*)" is forbidden: ')
 
 
 def forbidden_words(body: Any) -> str | None:
-    """A 403's refusal in the user's words: ``you cannot create orascaches in namespace lab (User "bob")``.
+    """A 403's refusal in the user's words: ``you cannot create orascaches in namespace lab (User "bob")``
+(an impersonation's names whom: ``you cannot impersonate groups ops at cluster scope (User "bob")``).
 
     Read from the Status's message, which alone names the verb and the namespace (its
     ``details`` hold only the group and the resource's plural, in ``kind``). None for a refusal
@@ -86,7 +89,10 @@ def forbidden_words(body: Any) -> str | None:
     if found:
         where = (f" in namespace {found['namespace']}" if found["namespace"]
                  else " at cluster scope" if found["cluster"] else "")
-        return f"you cannot {found['verb']} {found['resource']}{where} ({found['who']})"
+        # which user or group may not be impersonated (of several --as-group, the one refused)
+        named = _REFUSED_NAME.match(message) if found["verb"] == "impersonate" else None
+        name = f" {named['name']}" if named else ""
+        return f"you cannot {found['verb']} {found['resource']}{name}{where} ({found['who']})"
     return None
 
 

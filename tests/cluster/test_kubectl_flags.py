@@ -1,6 +1,7 @@
 """Tier 2: kubectl's config flags, -A, -o and completion against a real apiserver with RBAC on.
 
---as is seen by RBAC (impersonation); --token, --server and --certificate-authority reach the
+--as is seen by RBAC (impersonation), with every --as-group (an API call, a watch's stream and a
+port-forward's websocket upgrade); --token, --server and --certificate-authority reach the
 apiserver with no usable user or cluster in the kubeconfig, and the token is in no output or log;
 --user and --cluster pick kubeconfig entries; kubectl itself completes `kubectl oras` through
 kubectl_complete-oras."""
@@ -16,6 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kubectl_oras.kube.api import ORAS_CACHES, PODS
+from kubectl_oras.kube.channels import SUBPROTOCOL
+from kubectl_oras.kube.config import connect
+from kubectl_oras.kube.config_flags import ConfigFlags
+from kubectl_oras.kube.errors import Forbidden, ObjectNotFound
 from kubectl_oras.orascache import API_VERSION, KIND, PLURAL
 from tests.cluster.apply import apply, apply_file, new_namespace, wait_for
 
@@ -64,6 +70,79 @@ def test_as_is_impersonation_that_rbac_sees(control_plane, caches):
     assert refused.stderr.strip() == f'error: you cannot list orascaches in namespace {second} (User "jane")'
     as_admin = cli("status", "-n", second, "-o", "name", kubeconfig=control_plane.kubeconfig)
     assert as_admin.stdout == "orascache/beta\n"
+
+
+RBAC = "rbac.authorization.k8s.io"
+
+
+@pytest.fixture(scope="module")
+def grouped(control_plane, caches):
+    """A namespace whose cache only group g2 may read (list, watch) and port-forward to, and the
+    kubeconfig of a ServiceAccount that may impersonate user dana in groups g1 and g2, nothing else."""
+    ns = new_namespace(control_plane, "flags-g")
+    apply(control_plane, {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": "gamma", "namespace": ns},
+                          "spec": {}})
+    apply(control_plane, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "impersonator", "namespace": ns}})
+    apply(control_plane, {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": {"name": f"{ns}-impersonate"},
+                          "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"],
+                                     "resourceNames": ["dana"]},
+                                    {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"],
+                                     "resourceNames": ["g1", "g2"]}]})
+    apply(control_plane, {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": f"{ns}-impersonate"},
+                          "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": f"{ns}-impersonate"},
+                          "subjects": [{"kind": "ServiceAccount", "name": "impersonator", "namespace": ns}]})
+    apply(control_plane, {"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": {"name": "g2-reader", "namespace": ns},
+                          "rules": [{"apiGroups": [API_VERSION.split("/")[0]], "resources": ["orascaches"],
+                                     "verbs": ["get", "list", "watch"]},
+                                    {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["get", "create"]}]})
+    apply(control_plane, {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding", "metadata": {"name": "g2-readers", "namespace": ns},
+                          "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "g2-reader"},
+                          "subjects": [{"kind": "Group", "name": "g2", "apiGroup": RBAC}]})
+    return ns, control_plane.kubeconfig_for_service_account(ns, "impersonator")
+
+
+def test_every_as_group_is_sent_and_rbac_sees_them_all(grouped):
+    ns, impersonator = grouped
+    # was refused before any request: "--as-group given 2 times (g1, g2): kubectl oras sends one group"
+    for groups in (("g1", "g2"), ("g2", "g1")):  # neither the first nor the last alone
+        flags = [arg for group in groups for arg in ("--as-group", group)]
+        allowed = cli("--as", "dana", *flags, "status", "-n", ns, "-o", "name", kubeconfig=impersonator)
+        assert (allowed.returncode, allowed.stdout) == (0, "orascache/gamma\n"), allowed.stderr
+    refused = cli("status", "-n", ns, "--as", "dana", "--as-group", "g1", kubeconfig=impersonator)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == f'error: you cannot list orascaches in namespace {ns} (User "dana")'
+    not_allowed = cli("--as", "dana", "--as-group", "g2", "--as-group", "g3", "status", "-n", ns, kubeconfig=impersonator)
+    assert not_allowed.returncode == 1  # the impersonator may not
+    assert not_allowed.stderr.strip() == ("error: you cannot impersonate groups g3 at cluster scope "
+                                          f'(User "system:serviceaccount:{ns}:impersonator")')
+
+
+async def test_every_as_group_reaches_a_watch_and_a_port_forwards_upgrade(grouped):
+    ns, impersonator = grouped
+
+    async def as_dana(*groups: str):
+        flags = ConfigFlags(impersonate="dana", impersonate_groups=groups)
+        return await connect(kubeconfig=str(impersonator), environ={}, flags=flags)
+
+    async def watch(kube) -> None:  # a watch that ends after a second
+        async for _ in kube.stream(ORAS_CACHES.path(namespace=ns), what="watch orascaches", connect_timeout=10,
+                                   read_timeout=30, query=[("watch", "1"), ("timeoutSeconds", "1")]):
+            pass
+
+    async def upgrade(kube) -> None:
+        await kube.websocket(PODS.path(namespace=ns, name="no-such-pod", subresource="portforward"),
+                             what="port-forward", query={"ports": "5000"}, protocol=SUBPROTOCOL)
+
+    for groups in (("g1", "g2"), ("g2", "g1")):
+        async with await as_dana(*groups) as kube:
+            await watch(kube)
+            with pytest.raises(ObjectNotFound):  # authorized: the upgrade reaches the pod's lookup (there is none)
+                await upgrade(kube)
+    async with await as_dana("g1") as kube:
+        with pytest.raises(Forbidden):
+            await watch(kube)
+        with pytest.raises(Forbidden):  # refused before the pod is looked up
+            await upgrade(kube)
 
 
 def test_all_namespaces_lists_the_caches_of_every_namespace(control_plane, caches):
@@ -141,7 +220,7 @@ def plugin_path(tmp_path) -> str:
     return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
 
 
-def test_kubectl_completes_kubectl_oras_through_kubectl_complete_oras(control_plane, caches, plugin_path):
+def test_kubectl_completes_kubectl_oras_through_kubectl_complete_oras(control_plane, caches, grouped, plugin_path):
     first, _ = caches
     env = {**os.environ, "PATH": plugin_path, "KUBECONFIG": str(control_plane.kubeconfig)}
 
@@ -159,6 +238,9 @@ def test_kubectl_completes_kubectl_oras_through_kubectl_complete_oras(control_pl
     _, second = caches
     assert complete("--as", "jane", "status", "-n", first, "") == ["alpha", ":4"]  # the config flags aim the lookup
     assert complete("--as", "jane", "status", "-n", second, "") == [":4"]  # jane may not list there: nothing
+    grouped, _ = grouped  # a cache only group g2 may list; the admin may impersonate anyone
+    assert complete("--as", "dana", "status", "-n", grouped, "") == [":4"]
+    assert complete("--as", "dana", "--as-group", "g1", "status", "--as-group=g2", "-n", grouped, "") == ["gamma", ":4"]
     assert complete("status", "--a") == ["--all-namespaces", "--as", "--as-group", ":4"]
     help_text = subprocess.run(["kubectl", "oras", "status", "--help"], env=env, capture_output=True, text=True,
                                timeout=60).stdout

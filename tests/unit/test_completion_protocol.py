@@ -50,6 +50,10 @@ def test_the_options_given_before_the_word_aim_the_lookup():
                     COMMANDS, ROOT)
     assert dict(config.given) == {"impersonate": "jane", "token": "t", "server": "https://a",
                                   "insecure_skip_tls_verify": "true"}
+    # every --as-group, in order (the lookup sends each, as the command does)
+    grouped = wanted(["--as", "jane", "--as-group", "devs", "status", "--as-group=ops", "-n", "lab", ""], COMMANDS, ROOT)
+    assert (grouped.kind, grouped.impersonate_groups) == ("caches", ("devs", "ops"))
+    assert dict(grouped.given) == {"impersonate": "jane", "namespace": "lab"}
 
 
 def test_cobras_format_is_the_candidates_that_fit_then_the_directive():

@@ -105,6 +105,9 @@ def _status(message):
     ('orascaches.cache.converged-computing.github.io "a" is forbidden: User "bob" cannot patch resource '
      '"orascaches/status" in API group "cache.converged-computing.github.io" in the namespace "lab"',
      'you cannot patch orascaches/status in namespace lab (User "bob")'),
+    # an impersonation refused: which group of several --as-group (the apiserver's impersonation filter)
+    ('groups "ops" is forbidden: User "bob" cannot impersonate resource "groups" in API group "" at the cluster scope',
+     'you cannot impersonate groups ops at cluster scope (User "bob")'),
 ])
 def test_a_403_from_rbac_is_said_in_the_users_words(message, words):
     assert forbidden_words(_status(message)) == words
