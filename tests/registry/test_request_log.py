@@ -1,5 +1,8 @@
-"""-v 6 logs each request to the registry (method, URL, status, time), as kubectl's -v 6 logs its
-own, and never a credential: not the password, not the Authorization header, not a URL's query."""
+"""What each request to the registry costs besides itself. -v 6 logs it (method, URL, status,
+time), as kubectl's -v 6 logs its own, and never a credential: not the password, not the
+Authorization header, not a URL's query. The proxy and CA bundle variables are read once per
+registry, not once per request (requests walks the whole environment for them every time:
+oci/transport.py's ``_Session``), and still decide where requests go."""
 
 from __future__ import annotations
 
@@ -11,7 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests.sessions
 
+from kubectl_oras.oci.client import Credentials, RegistryClient
+from kubectl_oras.oci.errors import RegistryUnreachable
+from kubectl_oras.oci.transport import RetryPolicy
+from tests.support.net import free_port
 from tests.support.registries import htpasswd_file, start_registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,3 +61,41 @@ def test_v6_logs_each_registry_request_and_no_credential(secured, tmp_path):
 def test_without_v_nothing_is_logged(secured, tmp_path):
     quiet = cli("tags", "logged/none", "-r", secured.host, "--plain-http", "-v", "5", cwd=tmp_path)
     assert "http://" not in quiet.stderr
+
+
+def client_for(host: str) -> RegistryClient:
+    return RegistryClient(host, plain_http=True, credentials=Credentials(USER, PASSWORD), docker_config=False)
+
+
+def test_many_requests_read_the_environment_once(secured, monkeypatch):
+    looked_up = []
+    real = requests.sessions.get_environ_proxies
+
+    def counted(url, no_proxy=None):
+        looked_up.append(url)
+        return real(url, no_proxy=no_proxy)
+
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counted)
+    client = client_for(secured.host)
+    for _ in range(10):
+        assert client.resolve("nothing/here", "latest", what="check") is None
+    assert len(looked_up) == 1, looked_up  # one registry: eleven requests (the first answered 401)
+
+
+def test_the_proxy_variables_still_decide_where_requests_go(secured, monkeypatch):
+    nowhere = f"http://127.0.0.1:{free_port()}"  # a proxy that is not there
+    monkeypatch.setenv("HTTP_PROXY", nowhere)
+    monkeypatch.setenv("http_proxy", nowhere)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = client_for(secured.host)
+    client.transport.retry = RetryPolicy(attempts=1)
+    for _ in range(2):  # the first answer kept is the proxy's, every time
+        with pytest.raises(RegistryUnreachable):
+            client.resolve("nothing/here", "latest", what="check")
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    direct = client_for(secured.host)
+    for _ in range(2):
+        assert direct.resolve("nothing/here", "latest", what="check") is None
