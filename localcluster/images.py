@@ -170,13 +170,18 @@ def registry_image(binary: str) -> Image:
                  entrypoint=["/bin/registry"], cmd=["serve", "/etc/distribution/config.yml"])
 
 
+def archive_path(directory: Path, image: Image) -> Path:
+    """Where ``node_archives`` writes ``image``'s archive in ``directory``."""
+    return directory / (image.name.rsplit("/", 1)[1].replace(":", "-") + ".tar")
+
+
 def node_archives(directory: Path) -> list[Path]:
     """The images every node has: the sandbox, the tests' shell, busybox, and the default registry
     image of an OrasCache; written once into ``directory`` and shared by the nodes."""
     directory.mkdir(parents=True, exist_ok=True)
     archives = []
     for image in (pause_image(), shell_image(), busybox_image(), registry_image(str(built("distribution") / "registry"))):
-        path = directory / (image.name.rsplit("/", 1)[1].replace(":", "-") + ".tar")
+        path = archive_path(directory, image)
         if not path.exists():
             write_oci_archive(image, path.with_suffix(".tmp"))
             path.with_suffix(".tmp").rename(path)
@@ -187,22 +192,48 @@ def node_archives(directory: Path) -> list[Path]:
 def import_image(archive: Path, *, address: str, namespace: str = "k8s.io", also: tuple[str, ...] = ()) -> None:
     """Load ``archive`` into the containerd at ``address``; ``also``: more names for its image."""
     ctr = ["ctr", "--address", address, "-n", namespace]
-    result = subprocess.run([*ctr, "images", "import", str(archive)], check=True, capture_output=True, text=True)
+    subprocess.run([*ctr, "images", "import", str(archive)], check=True, capture_output=True, text=True)
     if also:
-        name = _archive_name(archive)
+        name = image_name(archive_index(archive))
         for other in also:
             subprocess.run([*ctr, "images", "tag", "--force", name, other], check=True, capture_output=True)
-    del result
 
 
-def _archive_name(archive: Path) -> str:
+def archive_index(archive: Path) -> dict:
+    """The ``index.json`` of an OCI image archive."""
     with tarfile.open(archive) as tar:
         member = tar.extractfile("index.json")
-        assert member is not None
-        index = json.load(member)
-    annotations = index["manifests"][0].get("annotations", {})
+        if member is None:
+            raise ValueError(f"{archive}: index.json is not a file")
+        return json.load(member)
+
+
+def _only_manifest(index: dict) -> dict:
+    manifests = index.get("manifests") or []
+    if len(manifests) != 1:
+        raise ValueError(f"the archive's index.json lists {len(manifests)} manifests, not one")
+    return manifests[0]
+
+
+def image_name(index: dict) -> str:
+    """The name ``ctr images import`` gives the one image an archive's index lists."""
+    annotations = _only_manifest(index).get("annotations", {})
     return annotations.get("io.containerd.image.name") or annotations["org.opencontainers.image.ref.name"]
 
 
-__all__ = ["Image", "busybox_image", "import_image", "node_archives", "pause_image", "registry_image", "shell_image",
-           "write_oci_archive"]
+def manifest_digest(index: dict) -> str:
+    """The digest of the one manifest an archive's index lists: the image's digest, the one a
+    registry would serve it under and a pod spec pins it by (``NAME@DIGEST``)."""
+    return _only_manifest(index)["digest"]
+
+
+def pinned_name(index: dict) -> str:
+    """The image's name by digest, tag dropped: ``localhost/kubectl-oras-test/shell@sha256:…``."""
+    name = image_name(index)
+    host_and_path, _, last = name.rpartition("/")
+    repository = f"{host_and_path}/{last.partition(':')[0]}" if host_and_path else last.partition(":")[0]
+    return f"{repository}@{manifest_digest(index)}"
+
+
+__all__ = ["Image", "archive_index", "archive_path", "busybox_image", "image_name", "import_image", "manifest_digest",
+           "node_archives", "pause_image", "pinned_name", "registry_image", "shell_image", "write_oci_archive"]

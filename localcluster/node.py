@@ -163,8 +163,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             time.sleep(0.1)
         raise RuntimeError(f"containerd did not answer:\n{proc.tail()}")
 
+    @property
+    def images_directory(self) -> Path:
+        """Where the archives of the images every node has are written, once for all the nodes."""
+        return self.root.parent / "images"
+
     def _import_images(self, extra: tuple[Path, ...]) -> None:
-        for archive in (*images.node_archives(self.root.parent / "images"), *extra):
+        for archive in (*images.node_archives(self.images_directory), *extra):
             images.import_image(archive, address=self.containerd_socket)
 
     def import_archive(self, archive: Path, *also: str) -> None:

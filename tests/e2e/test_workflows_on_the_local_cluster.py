@@ -26,6 +26,7 @@ from controller.core.cache_namespaces import LABEL
 from controller.core.webhook_configuration import OWNED_PODS_IN_CACHE_NAMESPACES
 from kubectl_oras import __version__
 from kubectl_oras.pods.annotations import PREFIX
+from localcluster import images
 from localcluster.project_image import project_archive
 from tests.cluster.apply import apply, new_namespace, wait_for
 from tests.e2e.test_workflow_on_a_node import FIXTURES, GROUP, SHELL, all_logs, get, hostpath_volume, logs, ready
@@ -45,6 +46,17 @@ def installed(control_plane, local_cluster):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.fixture(scope="module")
+def shell_by_digest(local_cluster) -> str:
+    """The tests' shell image also under its name by digest (`…/shell@sha256:…`, its manifest's
+    digest), given with `ctr images tag` as no registry is at hand: a step naming it so is
+    recorded with its digest (docs/provenance.md). Its name by tag stays (docs/local-cluster.md)."""
+    archive = images.archive_path(local_cluster.nodes[0].images_directory, images.shell_image())
+    name = images.pinned_name(images.archive_index(archive))
+    local_cluster.import_archive(archive, name)
+    return name
+
+
 def oras(env, *args: str, cwd: Path | None = None) -> str:
     result = subprocess.run(["kubectl-oras", *args], env=env, capture_output=True, text=True, cwd=cwd, timeout=300)
     assert result.returncode == 0, f"kubectl oras {' '.join(args)}: {result.stderr}"
@@ -57,9 +69,10 @@ def cache(cp, env, ns: str, name: str = "oras", spec: dict | None = None) -> Non
     wait_for(cp, f"/{GROUP}/namespaces/{ns}/orascaches/{name}", ready, timeout=180)
 
 
-def job(ns: str, name: str, annotations: dict[str, str], script: str, *, node: str | None = None, **spec) -> dict:
+def job(ns: str, name: str, annotations: dict[str, str], script: str, *, node: str | None = None, image: str = SHELL,
+        **spec) -> dict:
     pod_spec: dict = {"restartPolicy": "Never", "containers": [
-        {"name": "step", "image": SHELL, "imagePullPolicy": "Never", "command": ["sh", "-c", script]}]}
+        {"name": "step", "image": image, "imagePullPolicy": "Never", "command": ["sh", "-c", script]}]}
     if node:
         pod_spec["nodeSelector"] = {"kubernetes.io/hostname": node}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": ns, "annotations": annotations},
@@ -138,33 +151,44 @@ def test_the_predecessors_hello_world_job_and_pods_run_unchanged_but_for_their_i
     assert (tmp_path / "h" / "hello-world.txt").read_text() == ""
 
 
-def test_a_dag_passes_artifacts_between_steps_on_different_nodes(control_plane, local_cluster, installed, tmp_path):
-    cp, env = control_plane, installed
+def test_a_dag_passes_artifacts_between_steps_on_different_nodes(control_plane, local_cluster, installed,
+                                                                shell_by_digest, tmp_path):
+    cp, env, pinned = control_plane, installed, shell_by_digest
     first, second = (n.name for n in local_cluster.nodes[:2])
     ns = new_namespace(cp, "dag")
     cache(cp, env, ns)
     apply(cp, job(ns, "left", {a("output-uri"): "dag/left:v1", a("output-path"): "results"},
                   "mkdir -p results/deep && seq 1 100 > results/deep/numbers.txt && hostname > results/where.txt",
-                  node=first))
+                  node=first, image=pinned))
     apply(cp, job(ns, "right", {a("output-uri"): "dag/right:v1", a("output-path"): "words.txt"},
-                  "printf 'alpha\\nbeta\\n' > words.txt", node=second))
+                  "printf 'alpha\\nbeta\\n' > words.txt", node=second, image=pinned))
     left, right = succeeded(cp, ns, "left"), succeeded(cp, ns, "right")
     assert (left[0]["spec"]["nodeName"], right[0]["spec"]["nodeName"]) == (first, second)
     apply(cp, job(ns, "join", {a("input-uri_1"): "dag/left:v1", a("input-uri_2"): "dag/right:v1",
                                a("output-uri"): "dag/join:v1", a("output-path"): "summary.txt"},
                   "{ wc -l < results/deep/numbers.txt; cat words.txt; cat results/where.txt; } > summary.txt",
-                  node=second))
+                  node=second, image=pinned))
     join = succeeded(cp, ns, "join")
     oras(env, "pull", "dag/join:v1", "-n", ns, "-o", str(tmp_path / "out"))
     assert (tmp_path / "out" / "summary.txt").read_text() == f"100\nalpha\nbeta\n{left[0]['metadata']['name']}\n"
     assert join[0]["spec"]["nodeName"] == second
-    # Where the last output came from (docs/provenance.md): both producers, their pods and image.
+    # What the kubelet says each step ran (docs/local-cluster.md, "An image by digest"): the same name by digest.
+    assert {c["imageID"] for pod in (*left, *right, *join) for c in pod["status"]["containerStatuses"]
+            if c["name"] == "step"} == {pinned}
+    # Where the last output came from (docs/provenance.md): both producers, their pods and image by digest.
     found = {x["name"]: x for x in json.loads(oras(env, "lineage", "dag/join:v1", "-n", ns, "-o", "json"))["artifacts"]}
     assert list(found) == ["dag/join:v1", "dag/left:v1", "dag/right:v1"]
     for name, pods in (("left", left), ("right", right), ("join", join)):
         assert found[f"dag/{name}:v1"]["producer"] == f"Job/{name} pod {pods[0]['metadata']['name']}"
-        assert found[f"dag/{name}:v1"]["image"] == SHELL and found[f"dag/{name}:v1"]["provenance"]
-    said = json.loads(oras(env, "inspect", "dag/join:v1", "-n", ns, "-o", "json"))["provenance"]["annotations"]
+        assert found[f"dag/{name}:v1"]["image"] == pinned and found[f"dag/{name}:v1"]["provenance"]
+    provenance = json.loads(oras(env, "inspect", "dag/join:v1", "-n", ns, "-o", "json"))["provenance"]
+    (statement,) = provenance["statements"]
+    algorithm, _, digest = pinned.partition("@")[2].partition(":")
+    *inputs, image = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert image == {"uri": f"oci://{pinned}", "digest": {algorithm: digest}}  # the image, with its digest
+    assert sorted(i["digest"][algorithm] for i in inputs) == sorted(
+        found[f"dag/{name}:v1"]["digest"].partition(":")[2] for name in ("left", "right"))
+    said = provenance["annotations"]
     assert (said[PROVENANCE + "node"], said[PROVENANCE + "namespace"]) == (second, ns)
     # Re-pushed by hand, it says so, naming the context and never its credentials.
     oras(env, "push", "dag/join:by-hand", "summary.txt", "-n", ns, cwd=tmp_path / "out")
