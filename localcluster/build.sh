@@ -2,7 +2,8 @@
 # Build the Go test-infrastructure binaries the tiers need, from pinned Go modules,
 # into a cache outside the repository. A second run with the same pins does no work.
 #
-#   localcluster/build.sh [kube] [kubectl] [etcd] [coredns] [oras] [distribution] [krew]    (default: all)
+#   localcluster/build.sh [kube] [kubectl] [etcd] [coredns] [oras] [distribution] [referrers-registry] [krew]
+#                                                                                  (default: all)
 #
 # Prints the cache directory of each built component on stdout, one "name=path" a line.
 # Fails loudly (non-zero, with the go error) when a component cannot be built.
@@ -18,6 +19,9 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.8}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.13.1}"
 # The plugin manager and the krew-index's manifest validator (tests/packaging), both from sigs.k8s.io/krew.
 KREW_VERSION="${KREW_VERSION:-v0.5.0}"
+# The tier-1 tests' registry that serves the referrers API: go-containerregistry's pkg/registry
+# behind our own main (localcluster/referrers-registry/main.go; docs/provenance.md).
+GGCR_VERSION="${GGCR_VERSION:-v0.22.1}"
 CACHE="${KUBECTL_ORAS_CACHE:-$HOME/.cache/kubectl-oras}"
 KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 
@@ -114,9 +118,29 @@ go_build_pinned() {  # name version module [ldflags] -- package binary [package 
   echo "$name=$out"
 }
 
+# A main of our own over a pinned module: the cache is keyed by the module's version and by the
+# main's content, so an edit to main.go builds it again.
+build_own_main() {  # name version module source-dir binary
+  local name="$1" version="$2" module="$3" source="$4" binary="$5"
+  local key out start=$SECONDS work
+  key="$(cat "$source"/*.go | sha256sum | cut -c1-12)"
+  out="$CACHE/$name-$version-$key"
+  if all_present "$out" "$binary"; then echo "$name=$out"; return; fi
+  new_workdir; work="$WORK"
+  log "$name $version: building $source"
+  printf 'module kubectl-oras.test/%s\n\ngo 1.22\n\nrequire %s %s\n' "$name" "$module" "$version" > "$work/go.mod"
+  cp "$source"/*.go "$work/"
+  (cd "$work" && GOFLAGS=-mod=mod go mod tidy >&2)
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp/$binary" . >&2)
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  log "$name $version: built in $((SECONDS - start))s"
+  echo "$name=$out"
+}
+
 main() {
   local targets=("$@")
-  [[ ${#targets[@]} -gt 0 ]] || targets=(oras distribution etcd coredns kube kubectl krew)
+  [[ ${#targets[@]} -gt 0 ]] || targets=(oras distribution referrers-registry etcd coredns kube kubectl krew)
   mkdir -p "$CACHE"
   local target
   for target in "${targets[@]}"; do
@@ -128,10 +152,12 @@ main() {
       etcd) go_build_pinned etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 -- go.etcd.io/etcd/server/v3 etcd ;;
       distribution) go_build_pinned distribution "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3 -- \
                       github.com/distribution/distribution/v3/cmd/registry registry ;;
+      referrers-registry) build_own_main referrers-registry "$GGCR_VERSION" github.com/google/go-containerregistry \
+                            "$(dirname "${BASH_SOURCE[0]}")/referrers-registry" referrers-registry ;;
       # kubectl finds `kubectl-krew` on PATH as the `krew` plugin.
       krew) go_build_pinned krew "$KREW_VERSION" sigs.k8s.io/krew "-X sigs.k8s.io/krew/internal/version.gitTag=$KREW_VERSION" -- \
               sigs.k8s.io/krew/cmd/krew kubectl-krew sigs.k8s.io/krew/cmd/validate-krew-manifest validate-krew-manifest ;;
-      *) log "unknown target '$target' (known: kube kubectl etcd coredns oras distribution krew)"; exit 2 ;;
+      *) log "unknown target '$target' (known: kube kubectl etcd coredns oras distribution referrers-registry krew)"; exit 2 ;;
     esac
   done
 }

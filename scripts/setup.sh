@@ -4,7 +4,8 @@
 # Idempotent: a second run only checks.
 #
 #   scripts/setup.sh            packages + Python package
-#   scripts/setup.sh --tests    ... + zsh and fish + test binaries (oras CLI, distribution v3, Kubernetes)
+#   scripts/setup.sh --tests    ... + zsh and fish + test binaries (oras CLI, distribution v3,
+#                               the referrers-API registry, Kubernetes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -6,6 +6,12 @@ does not, the referrer is added to the image index tagged ``sha256-<hex of the s
 tag schema that stands in for the API (retention deletes it once its subject's tags are all gone:
 retention/choice.py).
 ``referrers`` reads them back the same two ways.
+
+The distribution spec has each descriptor the referrers API lists carry its manifest's
+``artifactType``, and only a manifest without one its config's media type. go-containerregistry's
+registry (v0.22.1, the tests' registry that serves the API: docs/provenance.md) lists the config's
+media type always, so a referrer with an empty config is listed as
+``application/vnd.oci.empty.v1+json``; ``referrers`` reads such a referrer's manifest for its own.
 """
 
 from __future__ import annotations
@@ -21,7 +27,15 @@ import urllib3
 from .client import MAX_MANIFEST_BYTES, RegistryClient, read_small_answer
 from .digests import sha256_digest
 from .errors import RegistryError, UnsupportedArtifact
-from .manifest import EMPTY_CONFIG, EMPTY_CONFIG_BLOB, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Blob, encode_manifest
+from .manifest import (
+    EMPTY_CONFIG,
+    EMPTY_CONFIG_BLOB,
+    EMPTY_MEDIA_TYPE,
+    INDEX_MEDIA_TYPE,
+    MANIFEST_MEDIA_TYPE,
+    Blob,
+    encode_manifest,
+)
 
 MAX_REFERRER_BYTES = 1 << 20  # a referrer's blob read back (a statement, a signature) is a few KiB
 
@@ -82,7 +96,8 @@ def referrers(client: RegistryClient, repository: str, digest: str) -> list[dict
     answer = client.request("GET", f"/v2/{repository}/referrers/{digest}", what=what, ok=(200, 404), stream=True,
                             headers={"Accept": INDEX_MEDIA_TYPE})
     with answer:
-        if answer.status_code == 200 and answer.headers.get("Content-Type", "").startswith(INDEX_MEDIA_TYPE):
+        from_api = answer.status_code == 200 and answer.headers.get("Content-Type", "").startswith(INDEX_MEDIA_TYPE)
+        if from_api:
             try:
                 body = read_small_answer(answer, what, limit=MAX_MANIFEST_BYTES,
                                          too_big=lambda _: RegistryError(f"{what}: the answer is too big"))
@@ -100,7 +115,23 @@ def referrers(client: RegistryClient, repository: str, digest: str) -> list[dict
     manifests = index.get("manifests") if isinstance(index, dict) else None
     if not isinstance(manifests, list):
         raise RegistryError(f"{what}: the index's manifests are not a list")
-    return [d for d in manifests if isinstance(d, dict) and isinstance(d.get("digest"), str)]
+    found = [d for d in manifests if isinstance(d, dict) and isinstance(d.get("digest"), str)]
+    if not from_api:
+        return found
+    return [_with_own_artifact_type(client, repository, d) if lists_config_type(d) else d for d in found]
+
+
+def lists_config_type(descriptor: dict[str, Any]) -> bool:
+    """Whether the referrers API listed ``descriptor`` with no artifact type of its own: none, or
+    the empty config's media type (what a registry that lists config media types puts)."""
+    return descriptor.get("artifactType") in (None, "", EMPTY_MEDIA_TYPE)
+
+
+def _with_own_artifact_type(client: RegistryClient, repository: str, descriptor: dict[str, Any]) -> dict[str, Any]:
+    manifest, _, _ = client.fetch_manifest(repository, descriptor["digest"],
+                                           what=f"read referrer {repository}@{descriptor['digest']}")
+    own = manifest.get("artifactType")
+    return {**descriptor, "artifactType": own} if isinstance(own, str) and own else descriptor
 
 
 def read_referrer(client: RegistryClient, repository: str, descriptor: dict[str, Any]) -> bytes:

@@ -1,10 +1,12 @@
-"""inspect, lineage, tags -l and the statement `push` attaches, against both registries (neither
-serves the referrers API: the tag schema stands in)."""
+"""inspect, lineage, tags -l and the statement `push` attaches, against both distributions (neither
+serves the referrers API: the tag schema stands in) and go-containerregistry's registry (which
+does: inspect and lineage read the referrers through it)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from kubectl_oras.agent.provenance import attach_statement
@@ -12,8 +14,18 @@ from kubectl_oras.oci.client import RegistryClient
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
 from kubectl_oras.provenance.record import AGENT_BUILDER, Input, Produced, manifest_annotations
+from tests.support.registries import REFERRERS_API, REFERRERS_KINDS, start_registry
 
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module", params=REFERRERS_KINDS)
+def registry(request):
+    proc = start_registry(request.param)
+    yield proc
+    proc.stop()
+
+
 IMAGE = "reg.example/tools/sim@sha256:" + "e" * 64
 
 
@@ -42,6 +54,14 @@ def step_output(client, host, name, inputs, workdir, *, code=0):
     return Input(name, result.digest)
 
 
+def pushed_by_hand(client, host, name, workdir):
+    """``kubectl oras push`` of a seed file to ``name``, as an input of later steps."""
+    (workdir / "seed.txt").write_text("seed")
+    assert cli("push", name, "seed.txt", "-r", host, "--plain-http").exit_code == 0
+    repository, tag = name.split(":")
+    return Input(name, client.resolve(repository, tag, what="t"))
+
+
 def test_a_push_by_hand_is_inspected_with_its_statement_and_referrer(registry, workdir):
     host = registry.host
     (workdir / "a.txt").write_text("a")
@@ -64,9 +84,7 @@ def test_a_push_by_hand_is_inspected_with_its_statement_and_referrer(registry, w
 def test_lineage_walks_a_dag_back_to_both_producers_and_the_push_by_hand(registry, workdir):
     host = registry.host
     client = RegistryClient(host, plain_http=True)
-    (workdir / "seed.txt").write_text("seed")
-    assert cli("push", "dag/prep:1", "seed.txt", "-r", host, "--plain-http").exit_code == 0
-    prep = Input("dag/prep:1", client.resolve("dag/prep", "1", what="t"))
+    prep = pushed_by_hand(client, host, "dag/prep:1", workdir)
     left = step_output(client, host, "dag/left:1", [prep], workdir)
     right = step_output(client, host, "dag/right:1", [prep], workdir)
     step_output(client, host, "dag/join:1", [left, right], workdir)
@@ -84,6 +102,31 @@ def test_lineage_walks_a_dag_back_to_both_producers_and_the_push_by_hand(registr
     assert tree[-1].endswith("(shown above)")
     dot = cli("lineage", "dag/join:1", "-r", host, "--plain-http", "-o", "dot").stdout
     assert dot.startswith("digraph lineage {") and dot.count("->") == 4
+
+
+@pytest.mark.parametrize("registry", [REFERRERS_API], indirect=True)
+def test_inspect_and_lineage_read_the_statements_through_the_referrers_api(registry, workdir):
+    """With every sha256-<hex> tag deleted, only the referrers API lists the statements."""
+    host = registry.host
+    client = RegistryClient(host, plain_http=True)
+    prep = pushed_by_hand(client, host, "api/prep:1", workdir)
+    made = step_output(client, host, "api/made:1", [prep], workdir)
+    for repository, digest in (("api/prep", prep.digest), ("api/made", made.digest)):
+        fallback = digest.replace(":", "-")
+        assert client.delete_manifest(repository, fallback).status_code == 202
+        assert fallback not in client.list_tags(repository)
+
+    found = json.loads(cli("inspect", "api/made:1", "-r", host, "--plain-http", "-o", "json").stdout)
+    [statement] = found["provenance"]["statements"]
+    assert statement["subject"][0]["digest"] == {"sha256": made.digest.removeprefix("sha256:")}
+    assert [ref["artifactType"] for ref in found["referrers"]] == ["application/vnd.in-toto+json"]
+    r = cli("lineage", "api/made:1", "-r", host, "--plain-http", "-o", "json")
+    assert r.exit_code == 0, r.stderr
+    walked = {a["name"]: a for a in json.loads(r.stdout)["artifacts"]}
+    assert list(walked) == ["api/made:1", "api/prep:1"]
+    assert walked["api/made:1"]["producer"] == "Job/made pod made-x2k"
+    assert walked["api/prep:1"]["producer"] == "pushed by local user"
+    assert walked["api/made:1"]["provenance"] and walked["api/prep:1"]["provenance"]  # both statements read
 
 
 def test_tags_long_shows_created_size_exit_code_and_producer(registry, workdir):

@@ -1,8 +1,8 @@
 """An in-memory registry on 127.0.0.1 that serves the referrers API, as distribution-spec 1.1 has
 it, and little else: blobs (monolithic uploads), manifests by tag and digest, and
 ``GET /v2/<name>/referrers/<digest>``. A PUT of a manifest with a ``subject`` is answered with
-``OCI-Subject``. Neither distribution release the tests run serves that API (docs/provenance.md),
-so this double stands for the registries that do."""
+``OCI-Subject``. No registry the tests run answers that header (go-containerregistry's serves
+the API but does not: docs/provenance.md), so this double stands for the registries that do."""
 
 from __future__ import annotations
 

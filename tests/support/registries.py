@@ -1,4 +1,5 @@
-"""Real registry processes on loopback: Debian's docker-registry (distribution 2.8) and distribution v3."""
+"""Real registry processes on loopback: Debian's docker-registry (distribution 2.8), distribution v3,
+and, for the referrers tests, go-containerregistry's registry, which serves the referrers API."""
 
 from __future__ import annotations
 
@@ -14,9 +15,14 @@ import yaml
 from localcluster.images import OFFICIAL_CONFIG
 
 from .net import free_port, wait_listening
-from .tools import debian_registry, distribution_v3
+from .tools import debian_registry, distribution_v3, referrers_registry
 
 KINDS = ("distribution-2.8", "distribution-3")
+# go-containerregistry's pkg/registry (localcluster/referrers-registry): in memory, no deletes of
+# blobs, no TLS; it serves GET /v2/<name>/referrers/<digest>, which neither distribution does
+# (docs/provenance.md). Only the tests of referrers run against it.
+REFERRERS_API = "go-containerregistry"
+REFERRERS_KINDS = (*KINDS, REFERRERS_API)
 
 
 @dataclass
@@ -44,6 +50,10 @@ class RegistryProcess:
 def start_registry(kind: str, *, htpasswd: Path | None = None, tls: tuple[Path, Path] | None = None,
                    auth: dict | None = None, root: Path | None = None) -> RegistryProcess:
     """Start a registry of ``kind`` on a free loopback port with deletes enabled."""
+    if kind == REFERRERS_API:
+        if htpasswd or tls or auth or root:
+            raise ValueError(f"{kind} is started with none of htpasswd, tls, auth or root")
+        return start_referrers_registry()
     owns_root = root is None
     root = root or Path(tempfile.mkdtemp(prefix=f"registry-{kind}-"))
     port = free_port()
@@ -68,13 +78,30 @@ def start_registry(kind: str, *, htpasswd: Path | None = None, tls: tuple[Path, 
     binary = debian_registry() if kind == "distribution-2.8" else distribution_v3()
     log = root / "registry.log"
     env = dict(os.environ, OTEL_TRACES_EXPORTER="none")
-    proc = subprocess.Popen([binary, "serve", str(config_path)], stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
+    proc = _listening(kind, [binary, "serve", str(config_path)], f"127.0.0.1:{port}", log, env)
+    return RegistryProcess(kind, f"127.0.0.1:{port}", root, proc, log, owns_root=owns_root)
+
+
+def _listening(kind: str, argv: list[str], host: str, log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """``argv`` started with its output in ``log``, once it listens on ``host`` (ADDRESS:PORT)."""
+    address, _, port = host.rpartition(":")
+    proc = subprocess.Popen(argv, stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
     try:
-        wait_listening("127.0.0.1", port, proc=proc)
+        wait_listening(address, int(port), proc=proc)
     except RuntimeError as e:
         proc.kill()
         raise RuntimeError(f"{kind} registry did not start: {e}\n{log.read_text()[-2000:]}") from e
-    return RegistryProcess(kind, f"127.0.0.1:{port}", root, proc, log, owns_root=owns_root)
+    return proc
+
+
+def start_referrers_registry(*, user_password: str = "") -> RegistryProcess:
+    """go-containerregistry's registry; every request needs ``user:password`` as basic auth if given."""
+    root = Path(tempfile.mkdtemp(prefix=f"registry-{REFERRERS_API}-"))
+    port = free_port()
+    log = root / "registry.log"
+    env = dict(os.environ, REFERRERS_REGISTRY_AUTH=user_password)
+    proc = _listening(REFERRERS_API, [referrers_registry(), f"127.0.0.1:{port}"], f"127.0.0.1:{port}", log, env)
+    return RegistryProcess(REFERRERS_API, f"127.0.0.1:{port}", root, proc, log, owns_root=True)
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
@@ -110,13 +137,6 @@ def start_with_environment(kind: str, config: str, environment: dict[str, str], 
     binary = debian_registry() if kind == "distribution-2.8" else distribution_v3()
     log = directory / "registry.log"
     host = environment["REGISTRY_HTTP_ADDR"]
-    address, _, port = host.rpartition(":")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment}
-    proc = subprocess.Popen([binary, "serve", str(config_path)], stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            env=env)
-    try:
-        wait_listening(address, int(port), proc=proc)
-    except RuntimeError as e:
-        proc.kill()
-        raise RuntimeError(f"{kind} registry did not start: {e}\n{log.read_text()[-2000:]}") from e
+    proc = _listening(kind, [binary, "serve", str(config_path)], host, log, env)
     return RegistryProcess(kind, host, directory, proc, log)

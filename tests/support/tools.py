@@ -18,6 +18,11 @@ def distribution_v3() -> str:
     return str(built("distribution") / "registry")
 
 
+def referrers_registry() -> str:
+    """go-containerregistry's registry with the referrers API on (localcluster/referrers-registry)."""
+    return str(built("referrers-registry") / "referrers-registry")
+
+
 def debian_registry() -> str:
     path = "/usr/bin/docker-registry"
     if not os.access(path, os.X_OK):
