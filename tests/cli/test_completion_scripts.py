@@ -117,6 +117,15 @@ def test_zsh_completes_commands_options_and_formats(bin_dir):
     assert zsh_completes(bin_dir, "kubectl-oras status -n ") == []  # no cluster: nothing, not file names
 
 
+def test_zsh_hands_the_words_over_unquoted(bin_dir):
+    """zsh's ``words`` hold each word as typed, quotes and all (a real zle hands `"tags"` so); the
+    completer gets them unquoted, as fish's ``commandline -o`` gives them, and nothing in them is run."""
+    assert zsh_completes(bin_dir, 'kubectl-oras "tags" r -o js') == ["json", "jsonpath="]
+    assert zsh_completes(bin_dir, "kubectl-oras 'tags' r -o 'js'") == ["json", "jsonpath="]
+    assert zsh_completes(bin_dir, f"kubectl-oras tags \"$(touch{'${IFS}'}{bin_dir / 'ran'})\" -o js") == ["json", "jsonpath="]
+    assert not (bin_dir / "ran").exists()
+
+
 def test_zsh_completes_from_its_fpath_file_as_the_compdef_line_says(bin_dir):
     assert zsh_completes(bin_dir, "kubectl-oras sta", from_fpath=True) == ["status"]
     assert zsh_completes(bin_dir, "kubectl-oras tags r -o js", from_fpath=True) == ["json", "jsonpath="]
