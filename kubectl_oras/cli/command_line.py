@@ -79,6 +79,10 @@ def global_flags_placed(args: Sequence[str], commands: Mapping[str, Mapping[str,
             rest += args[i:]
             break
         found = _flag_at(args, i)
+        if found is None and CONFIG_FLAGS.get(args[i]) and i + 1 == len(args):
+            # a config flag missing its value, last: alone in front, the parser says it needs one
+            # (left after the command, it was "No such option: --as", the command's options' word)
+            return [*config, args[i]]
         if found is None:
             if command is None and args[i] in commands:
                 command = args[i]

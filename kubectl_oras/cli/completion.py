@@ -34,6 +34,7 @@ _kubectl_oras() {
         cur="${COMP_WORDS[COMP_CWORD]}"; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
     fi
     out=$(kubectl_complete-oras "${words[@]:1:cword-1}" "$cur" 2>/dev/null) || return
+    [[ ${out##*$'\n'} =~ ^:[0-9]+$ ]] || return 0  # no directive last: not an answer, and never arithmetic
     directive=${out##*:}
     out=${out%:*}
     COMPREPLY=()
@@ -53,8 +54,10 @@ ZSH = r"""#compdef kubectl-oras
 _kubectl_oras() {
     local out directive
     local -a lines values
-    out=$(kubectl_complete-oras "${(@)words[2,CURRENT-1]}" "${words[CURRENT]}" 2>/dev/null) || return
+    # words hold what was typed, quotes and all: (Q) takes the quotes off and runs nothing
+    out=$(kubectl_complete-oras "${(@Q)words[2,CURRENT-1]}" "${(Q)words[CURRENT]}" 2>/dev/null) || return
     lines=("${(@f)out}")
+    [[ ${lines[-1]} == :<-> ]] || return 0  # no directive last: not an answer, and never arithmetic
     directive=${lines[-1]#:}
     values=("${(@)${(@)lines[1,-2]}%%$'\t'*}")
     if (( ${#values} )); then

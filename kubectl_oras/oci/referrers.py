@@ -24,9 +24,10 @@ from typing import Any
 import requests
 import urllib3
 
+from ..errors import OrasError
 from .client import MAX_MANIFEST_BYTES, RegistryClient, read_small_answer
 from .digests import sha256_digest
-from .errors import RegistryError, UnsupportedArtifact
+from .errors import AuthenticationFailed, DeadlineExceeded, RegistryError, RegistryUnreachable, UnsupportedArtifact
 from .manifest import (
     EMPTY_CONFIG,
     EMPTY_CONFIG_BLOB,
@@ -36,6 +37,7 @@ from .manifest import (
     Blob,
     encode_manifest,
 )
+from .reference import DIGEST_RE
 
 MAX_REFERRER_BYTES = 1 << 20  # a referrer's blob read back (a statement, a signature) is a few KiB
 
@@ -115,7 +117,9 @@ def referrers(client: RegistryClient, repository: str, digest: str) -> list[dict
     manifests = index.get("manifests") if isinstance(index, dict) else None
     if not isinstance(manifests, list):
         raise RegistryError(f"{what}: the index's manifests are not a list")
-    found = [d for d in manifests if isinstance(d, dict) and isinstance(d.get("digest"), str)]
+    # a descriptor whose digest is no digest names nothing to read (and one could aim a read elsewhere)
+    found = [d for d in manifests
+             if isinstance(d, dict) and isinstance(d.get("digest"), str) and DIGEST_RE.fullmatch(d["digest"])]
     if not from_api:
         return found
     return [_with_own_artifact_type(client, repository, d) if lists_config_type(d) else d for d in found]
@@ -128,8 +132,17 @@ def lists_config_type(descriptor: dict[str, Any]) -> bool:
 
 
 def _with_own_artifact_type(client: RegistryClient, repository: str, descriptor: dict[str, Any]) -> dict[str, Any]:
-    manifest, _, _ = client.fetch_manifest(repository, descriptor["digest"],
-                                           what=f"read referrer {repository}@{descriptor['digest']}")
+    """``descriptor`` with its manifest's own artifact type; as listed when the manifest cannot be
+    read (deleted since the listing, another digest's bytes, too big): a referrer is anyone's to
+    push, and one bad referrer must not hide the others. A registry that cannot be reached, or
+    refuses us, still stops the listing."""
+    try:
+        manifest, _, _ = client.fetch_manifest(repository, descriptor["digest"],
+                                               what=f"read referrer {repository}@{descriptor['digest']}")
+    except (RegistryUnreachable, DeadlineExceeded, AuthenticationFailed):
+        raise
+    except OrasError:
+        return descriptor
     own = manifest.get("artifactType")
     return {**descriptor, "artifactType": own} if isinstance(own, str) and own else descriptor
 

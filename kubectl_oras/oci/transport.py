@@ -308,6 +308,17 @@ class _Session(requests.Session):
             self._environment[key] = settings
         return {**settings, "proxies": dict(settings["proxies"])}  # requests may change what it is given
 
+    def rebuild_proxies(self, prepared_request: requests.PreparedRequest, proxies: Any) -> Any:
+        """The proxies for a redirect's target, from the environment for its own host.
+
+        requests starts a redirect from the proxies of the request redirected and only adds the
+        environment's when the new host has none: a registry reached through ``HTTP(S)_PROXY`` that
+        redirects a blob to storage ``NO_PROXY`` exempts sent that request through the proxy still
+        (tests/registry/test_request_log.py)."""
+        if self.trust_env and isinstance(prepared_request.url, str):
+            proxies = self.merge_environment_settings(prepared_request.url, {}, None, None, None)["proxies"]
+        return super().rebuild_proxies(prepared_request, proxies)
+
 
 REQUEST_LOG = logging.getLogger("kubectl_oras.requests")  # -v 6 and up (docs/cli.md)
 

@@ -117,6 +117,15 @@ def test_zsh_completes_commands_options_and_formats(bin_dir):
     assert zsh_completes(bin_dir, "kubectl-oras status -n ") == []  # no cluster: nothing, not file names
 
 
+def test_zsh_hands_the_words_over_unquoted(bin_dir):
+    """zsh's ``words`` hold each word as typed, quotes and all (a real zle hands `"tags"` so); the
+    completer gets them unquoted, as fish's ``commandline -o`` gives them, and nothing in them is run."""
+    assert zsh_completes(bin_dir, 'kubectl-oras "tags" r -o js') == ["json", "jsonpath="]
+    assert zsh_completes(bin_dir, "kubectl-oras 'tags' r -o 'js'") == ["json", "jsonpath="]
+    assert zsh_completes(bin_dir, f"kubectl-oras tags \"$(touch{'${IFS}'}{bin_dir / 'ran'})\" -o js") == ["json", "jsonpath="]
+    assert not (bin_dir / "ran").exists()
+
+
 def test_zsh_completes_from_its_fpath_file_as_the_compdef_line_says(bin_dir):
     assert zsh_completes(bin_dir, "kubectl-oras sta", from_fpath=True) == ["status"]
     assert zsh_completes(bin_dir, "kubectl-oras tags r -o js", from_fpath=True) == ["json", "jsonpath="]
@@ -128,3 +137,33 @@ def test_fish_completes_commands_options_and_formats(bin_dir, files):
     assert fish_completes(bin_dir, "kubectl-oras tags r -o js") == ["json", "jsonpath="]
     assert fish_completes(bin_dir, "kubectl-oras push r da", cwd=files) == ["data.txt"]  # a path: file names
     assert fish_completes(bin_dir, "kubectl-oras status -n ", cwd=files) == []  # no cluster: nothing, not files
+
+
+
+def fake_completer(bin_dir: Path, lines: list[str]) -> Path:
+    """``bin_dir`` with a kubectl_complete-oras that prints ``lines`` whatever it is asked."""
+    bin_dir.mkdir()
+    script = bin_dir / "kubectl_complete-oras"
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' {' '.join(shlex.quote(line) for line in lines)}\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return bin_dir
+
+
+def test_an_answer_without_a_directive_completes_nothing_and_runs_nothing(tmp_path):
+    """Another program of that name, or a broken install: lines, but no directive last; the last
+    one is arithmetic that would run a command."""
+    garbage = fake_completer(tmp_path / "garbage", ["status", f"a[$(touch {tmp_path / 'ran'})]"])
+    assert bash_completes(garbage, "kubectl-oras sta") == []
+    assert zsh_completes(garbage, "kubectl-oras sta") == []
+    assert fish_completes(garbage, "kubectl-oras sta") == []
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_candidate_is_offered_as_written_never_run(tmp_path):
+    ran = tmp_path / "ran"
+    candidates = ["a b", "'q'", '"d"', f"$(touch {ran})", f"`touch {ran}`", f";touch {ran}"]
+    hostile = fake_completer(tmp_path / "hostile", [*candidates, ":4"])
+    assert bash_completes(hostile, "kubectl-oras ") == candidates
+    assert zsh_completes(hostile, "kubectl-oras ") == candidates
+    assert sorted(fish_completes(hostile, "kubectl-oras ")) == sorted(candidates)
+    assert not ran.exists()

@@ -117,6 +117,35 @@ def test_every_as_group_is_sent_and_rbac_sees_them_all(grouped):
                                           f'(User "system:serviceaccount:{ns}:impersonator")')
 
 
+def test_an_impersonation_refused_is_said_in_either_of_the_apiservers_wordings(control_plane, grouped):
+    """kube-apiserver 1.36 words a refusal by its constrained impersonation check (no user or group
+    named) until the caller has once impersonated through the legacy check, then by the legacy
+    check (the refused group named): a fresh ServiceAccount sees both, each in the user's words."""
+    ns, _ = grouped
+    apply(control_plane, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "fresh", "namespace": ns}})
+    apply(control_plane, {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": f"{ns}-fresh"},
+                          "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": f"{ns}-impersonate"},
+                          "subjects": [{"kind": "ServiceAccount", "name": "fresh", "namespace": ns}]})
+    fresh = control_plane.kubeconfig_for_service_account(ns, "fresh")
+    caller = f'(User "system:serviceaccount:{ns}:fresh")'
+
+    def refusal(*groups: str) -> str:
+        flags = [arg for group in groups for arg in ("--as-group", group)]
+        done = cli("--as", "dana", *flags, "status", "-n", ns, kubeconfig=fresh)
+        assert done.returncode == 1, done.stdout
+        return done.stderr.strip()
+
+    # was the apiserver's own: "list orascaches in NS: orascaches.… is forbidden: User … cannot
+    # impersonate-on:user-info:list resource "orascaches" in API group … in the namespace …"
+    assert refusal("g2", "g3") == ("error: you cannot impersonate the --as user and groups to list orascaches "
+                                   f"in namespace {ns} {caller}")
+    allowed = cli("--as", "dana", "--as-group", "g2", "status", "-n", ns, "-o", "name", kubeconfig=fresh)
+    assert (allowed.returncode, allowed.stdout) == (0, "orascache/gamma\n"), allowed.stderr
+    assert refusal("g2", "g3") == f"error: you cannot impersonate groups g3 at cluster scope {caller}"
+    assert refusal("g2", "g 3") == f'error: you cannot impersonate groups "g 3" at cluster scope {caller}'  # was g 3
+    assert refusal("g2", "") == f"error: you cannot impersonate groups at cluster scope {caller}"  # no name said for ''
+
+
 async def test_every_as_group_reaches_a_watch_and_a_port_forwards_upgrade(grouped):
     ns, impersonator = grouped
 

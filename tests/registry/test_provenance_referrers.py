@@ -101,23 +101,45 @@ def test_an_artifact_without_referrers_has_none(client, ref, workdir):
     assert referrers(client, ref.repository, pushed.digest) == []
 
 
-def test_a_registry_that_answers_oci_subject_indexes_the_statement_itself(workdir):
-    """No registry the tests run answers a PUT with OCI-Subject (ANSWERS_OCI_SUBJECT above), so
-    this branch of attach is shown against tests/support/referrers_registry.py, which does."""
+@pytest.fixture
+def fake(workdir):
+    """tests/support/referrers_registry.py, an artifact pushed to it as exp/x:v1: (registry, client, pushed)."""
     from kubectl_oras.oci.client import RegistryClient
     from kubectl_oras.oci.reference import Reference
     from tests.support.referrers_registry import ReferrersRegistry
 
-    fake = ReferrersRegistry().start()
+    registry = ReferrersRegistry().start()
     try:
-        client = RegistryClient(fake.host, plain_http=True, retries=0)
+        client = RegistryClient(registry.host, plain_http=True, retries=0)
         (workdir / "f").write_text("f")
-        pushed = push_artifact(client, Reference(fake.host, "exp/x", "v1"), [str(workdir / "f")])
-        attached = attach(client, "exp/x", subject_of(pushed), artifact_type=statement.MEDIA_TYPE, payload=b"{}")
-        assert attached.indexed_by == "the referrers API"
-        assert ("exp/x", fallback_tag(pushed.digest)) not in fake.manifests  # no tag schema's index
-        found = referrers(client, "exp/x", pushed.digest)
-        assert [d["digest"] for d in found] == [attached.digest]
-        assert read_referrer(client, "exp/x", found[0]) == b"{}"
+        yield registry, client, push_artifact(client, Reference(registry.host, "exp/x", "v1"), [str(workdir / "f")])
     finally:
-        fake.stop()
+        registry.stop()
+
+
+def test_a_registry_that_answers_oci_subject_indexes_the_statement_itself(fake):
+    """No registry the tests run answers a PUT with OCI-Subject (ANSWERS_OCI_SUBJECT above), so
+    this branch of attach is shown against tests/support/referrers_registry.py, which does."""
+    registry, client, pushed = fake
+    attached = attach(client, "exp/x", subject_of(pushed), artifact_type=statement.MEDIA_TYPE, payload=b"{}")
+    assert attached.indexed_by == "the referrers API"
+    assert ("exp/x", fallback_tag(pushed.digest)) not in registry.manifests  # no tag schema's index
+    found = referrers(client, "exp/x", pushed.digest)
+    assert [d["digest"] for d in found] == [attached.digest]
+    assert read_referrer(client, "exp/x", found[0]) == b"{}"
+
+
+def test_a_listed_referrer_that_cannot_be_read_is_kept_as_listed(fake):
+    """A referrer listed with no type of its own is read for its type; one the registry lists but
+    does not serve (deleted since, or never there), or serves with another digest, or whose digest
+    is no digest, does not hide the others: the readable ones keep their own type."""
+    registry, client, pushed = fake
+    attached = attach(client, "exp/x", subject_of(pushed), artifact_type=statement.MEDIA_TYPE, payload=b"{}")
+    gone = {"mediaType": MANIFEST_MEDIA_TYPE, "digest": "sha256:" + "0" * 64, "size": 2, "artifactType": ""}
+    lying = {"mediaType": MANIFEST_MEDIA_TYPE, "digest": "sha256:" + "1" * 64, "size": 2}
+    registry.manifests[("exp/x", lying["digest"])] = (b"{}", MANIFEST_MEDIA_TYPE)  # not what that digest names
+    not_a_digest = {"mediaType": MANIFEST_MEDIA_TYPE, "digest": "md5:abc", "size": 2}
+    registry.also_listed += [gone, lying, not_a_digest]
+    found = referrers(client, "exp/x", pushed.digest)
+    assert [(d["digest"], d.get("artifactType")) for d in found] == [
+        (attached.digest, statement.MEDIA_TYPE), (gone["digest"], ""), (lying["digest"], None)]

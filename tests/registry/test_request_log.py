@@ -2,7 +2,7 @@
 time), as kubectl's -v 6 logs its own, and never a credential: not the password, not the
 Authorization header, not a URL's query. The proxy and CA bundle variables are read once per
 registry, not once per request (requests walks the whole environment for them every time:
-oci/transport.py's ``_Session``), and still decide where requests go."""
+oci/transport.py's ``_Session``), and still decide where requests go, a redirect's by its own host."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import os
 import re
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests.sessions
@@ -99,3 +102,50 @@ def test_the_proxy_variables_still_decide_where_requests_go(secured, monkeypatch
     direct = client_for(secured.host)
     for _ in range(2):
         assert direct.resolve("nothing/here", "latest", what="check") is None
+
+
+class _Recorded(BaseHTTPRequestHandler):
+    """A server that records each request's target and answers from ``answers``: (path part, status,
+    headers, body), the first whose part the target holds."""
+
+    server: Any
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+    def do_GET(self) -> None:
+        self.server.seen.append(self.path)
+        status, headers, body = next((s, h, b) for part, s, h, b in self.server.answers if part in self.path)
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def recorded(answers: list[tuple[str, int, dict[str, str], bytes]]) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
+    server.seen, server.answers = [], answers  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_redirect_goes_through_the_proxy_its_own_host_is_given(monkeypatch):
+    """A registry reached through HTTP_PROXY redirects a blob to storage that NO_PROXY exempts: the
+    blob is fetched directly (requests kept the registry's proxy for the redirect)."""
+    storage = recorded([("/blob", 200, {}, b"from storage")])
+    proxy = recorded([("/v2/", 307, {"Location": f"http://localhost:{storage.server_address[1]}/blob"}, b""),
+                      ("", 200, {}, b"from the proxy")])
+    try:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.server_address[1]}")
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.setenv(name, "localhost")
+        client = RegistryClient("registry.example:5000", plain_http=True, docker_config=False, retries=0)
+        answer = client.request("GET", "/v2/x/blobs/sha256:" + "0" * 64, what="read a blob")
+        assert answer.content == b"from storage"
+        assert (proxy.seen, storage.seen) == ([f"http://registry.example:5000/v2/x/blobs/sha256:{'0' * 64}"], ["/blob"])
+    finally:
+        for server in (proxy, storage):
+            server.shutdown()
+            server.server_close()

@@ -77,6 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if repo == name and key.startswith("sha256:") and (manifest.get("subject") or {}).get("digest") == ref:
                     listed.append({"mediaType": media_type, "digest": key, "size": len(body),
                                    "artifactType": manifest.get("artifactType", "")})
+            listed += self.server.store.also_listed  # a registry that lists what it does not hold
             index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": listed}
             return self._send(200, json.dumps(index).encode(), {"Content-Type": INDEX})
         found = self.server.store.manifests.get((name, ref))
@@ -98,6 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
 class ReferrersRegistry:
     blobs: dict[str, bytes] = field(default_factory=dict)
     manifests: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)  # (repo, tag or digest)
+    also_listed: list[dict[str, object]] = field(default_factory=list)  # descriptors every listing adds
     host: str = ""
     _server: _Server | None = None
 

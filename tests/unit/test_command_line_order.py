@@ -71,7 +71,10 @@ def test_nothing_after_a_double_dash_moves():
 
 def test_a_flag_missing_its_value_stays_for_the_parser_to_name():
     assert global_flags_placed(["status", "-n"], COMMANDS) == ["status", "-n"]
-    assert global_flags_placed(["status", "--as"], COMMANDS) == ["status", "--as"]
+    # a config flag is the program's option: in front, alone, where click says "requires an argument"
+    # (after the command, click said "No such option: --as-group")
+    assert global_flags_placed(["status", "-n", "lab", "--as-group"], COMMANDS) == ["--as-group"]
+    assert global_flags_placed(["--as", "jane", "status", "--as"], COMMANDS) == ["--as", "jane", "--as"]
 
 
 def test_a_cluster_option_the_command_has_not_is_left_out_as_kubectl_ignores_it():

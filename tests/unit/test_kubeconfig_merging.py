@@ -108,6 +108,16 @@ def _status(message):
     # an impersonation refused: which group of several --as-group (the apiserver's impersonation filter)
     ('groups "ops" is forbidden: User "bob" cannot impersonate resource "groups" in API group "" at the cluster scope',
      'you cannot impersonate groups ops at cluster scope (User "bob")'),
+    # a name that is not one word is shown quoted as the apiserver quotes it (Go's %q)
+    ('groups "g 3" is forbidden: User "bob" cannot impersonate resource "groups" in API group "" at the cluster scope',
+     'you cannot impersonate groups "g 3" at cluster scope (User "bob")'),
+    ('groups "q\\"x" is forbidden: User "bob" cannot impersonate resource "groups" in API group "" at the cluster scope',
+     'you cannot impersonate groups "q\\"x" at cluster scope (User "bob")'),
+    # kube-apiserver 1.36, a caller that has not impersonated through the legacy check yet: the
+    # constrained impersonation's refusal, naming the request's verb and resource, no user or group
+    ('orascaches.cache.converged-computing.github.io is forbidden: User "bob" cannot impersonate-on:user-info:list '
+     'resource "orascaches" in API group "cache.converged-computing.github.io" in the namespace "lab"',
+     'you cannot impersonate the --as user and groups to list orascaches in namespace lab (User "bob")'),
 ])
 def test_a_403_from_rbac_is_said_in_the_users_words(message, words):
     assert forbidden_words(_status(message)) == words
