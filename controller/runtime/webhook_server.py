@@ -106,31 +106,32 @@ def make_app(*, agent_image: str, lookup_owner: OwnerLookup = no_owner_lookup, l
     def answering(review: Reviewer) -> Handler:
         async def answer(request: web.Request) -> web.Response:
             started = time.monotonic()
-            response = await decide(request, review)
+            response, outcome = await decide(request, review)
             if observe is not None:
-                observe(request.get("outcome", "error"), time.monotonic() - started)
+                observe(outcome, time.monotonic() - started)
             return response
 
         return answer
 
-    async def decide(request: web.Request, review: Reviewer) -> web.Response:
+    async def decide(request: web.Request, review: Reviewer) -> tuple[web.Response, str]:
+        """The answer, and its outcome for the metrics: mutated, allowed, denied or error."""
         try:
             admission = parse_review(json.loads(await request.read()))
         except RecursionError:
-            return bad_request("not an AdmissionReview: nested too deeply")
+            return bad_request("not an AdmissionReview: nested too deeply"), "error"
         except ValueError as e:  # MalformedReview, JSONDecodeError and UnicodeDecodeError are ValueErrors
-            return bad_request(f"not an AdmissionReview: {e}")
+            return bad_request(f"not an AdmissionReview: {e}"), "error"
         try:
             response = await review(admission)
         except MalformedReview as e:
-            return bad_request(f"not an AdmissionReview: {e}")
+            return bad_request(f"not an AdmissionReview: {e}"), "error"
         result = response["response"]
-        request["outcome"] = "mutated" if "patch" in result else "allowed" if result["allowed"] else "denied"
+        outcome = "mutated" if "patch" in result else "allowed" if result["allowed"] else "denied"
         log.info("%s %s %s/%s: %s", admission.get("operation"), (admission.get("kind") or {}).get("kind"),
                  admission.get("namespace"), pod_label(admission.get("object")),
                  "patched" if "patch" in result
                  else ("allowed" if result["allowed"] else f"denied: {result['status']['message']}"))
-        return web.json_response(response)
+        return web.json_response(response), outcome
 
     async def review_pod(admission: RequestPayload) -> ReviewResponse:
         """The verdict, the owner's annotations and the pod's OrasCache read from the cluster."""
