@@ -127,6 +127,10 @@ class RegistryClient:
             user_agent=f"kubectl-oras/{__version__}",
         )
 
+    def close(self) -> None:
+        """Close the pooled connections (a transfer in flight on one fails)."""
+        self.transport.session.close()
+
     def repository_name(self, repository: str) -> str:
         """A repository as messages say it: ``HOST/REPO``, or ``REPO`` when the registry has a name."""
         return f"{self.hostname}/{repository}" if self._host_in_names else repository

@@ -71,6 +71,7 @@ class Session:
         self._on_start = on_start
         self._stack = ExitStack()
         self._cache: CacheRegistry | None = None
+        self._clients: dict[tuple[object, ...], RegistryClient] = {}
         self._lock = threading.Lock()
         self._depth = 0
         self._closed = False
@@ -89,10 +90,12 @@ class Session:
             self.close()
 
     def close(self) -> None:
-        """Close the port-forward, if one was opened; later transfers are refused."""
+        """Close the clients' connections and the port-forward, if one was opened; later transfers
+        are refused."""
         with self._lock:
             self._closed = True
             self._cache = None
+            self._clients = {}
             stack, self._stack = self._stack, ExitStack()
         stack.close()
 
@@ -229,18 +232,27 @@ class Session:
     @contextmanager
     def registry(self, place: Place, *, push: bool, what: str, pool_size: int = 8) -> Iterator[RegistryClient]:
         """A client for ``place``, for the ``with`` block (retention's gc runs in one). Through a
-        cache, an error in the block is said about the cache, its class kept."""
+        cache, an error in the block is said about the cache, its class kept.
+
+        The session keeps one client per registry, credentials and pool size, so that its calls
+        share their connections and authentication: a file's exists, mtime and size (a workflow
+        tool asks them one by one) cost one request each, not a new connection (through a cache, a
+        new stream of the port-forward) and an unauthenticated try first. With a total time limit
+        (``--timeout``), each call has a client of its own, its deadline starting with it."""
         from ..oci.client import Credentials, RegistryClient
 
         options = self.options
-        if place.registry is not None:
+        host = place.registry
+        if host is not None:
             with self._lock:
                 self._refuse_if_closed()
             if self._on_start is not None:
                 self._on_start(what)
-            yield RegistryClient(place.registry, plain_http=options.plain_http, insecure=options.insecure,
-                                 credentials=self.credentials or Credentials.from_env(push=push), timeouts=options.timeouts,
-                                 pool_size=pool_size)
+            credentials = self.credentials or Credentials.from_env(push=push)
+            with self._client((host, credentials, pool_size), lambda: RegistryClient(
+                    host, plain_http=options.plain_http, insecure=options.insecure, credentials=credentials,
+                    timeouts=options.timeouts, pool_size=pool_size)) as client:
+                yield client
             return
         cache = self._open_cache()
         endpoint = cache.endpoint
@@ -249,13 +261,34 @@ class Session:
         if self._on_start is not None:
             self._on_start(what)
         try:
-            yield RegistryClient(cache.address, plain_http=True, credentials=credentials, timeouts=options.timeouts,
-                                 pool_size=pool_size, name=cache.name)
+            with self._client((cache.address, credentials, pool_size), lambda: RegistryClient(
+                    cache.address, plain_http=True, credentials=credentials, timeouts=options.timeouts,
+                    pool_size=pool_size, name=cache.name)) as client:
+                yield client
         except OrasError as e:
             said = about_cache(e, cache.name, cache.tunnel_failure)
             if said is e:
                 raise
             raise said from e
+
+    @contextmanager
+    def _client(self, key: tuple[object, ...], make: Callable[[], RegistryClient]) -> Iterator[RegistryClient]:
+        """The session's client for ``key``, made on first use and closed with the session; or,
+        with a total time limit, one for this call alone, closed after it."""
+        if self.options.timeouts.total is not None:
+            own = make()
+            try:
+                yield own
+            finally:
+                own.close()
+            return
+        with self._lock:
+            self._refuse_if_closed()
+            kept = self._clients.get(key)
+            if kept is None:
+                kept = self._clients[key] = make()
+                self._stack.callback(kept.close)  # before the port-forward, opened earlier, closes
+        yield kept
 
     def _open_cache(self) -> CacheRegistry:
         with self._lock:  # one port-forward, whichever thread asks first

@@ -149,3 +149,38 @@ def test_a_redirect_goes_through_the_proxy_its_own_host_is_given(monkeypatch):
         for server in (proxy, storage):
             server.shutdown()
             server.server_close()
+
+
+def test_a_sessions_calls_share_one_connection_and_one_authentication(secured, tmp_path, monkeypatch, caplog):
+    """A workflow tool asks exists, mtime and size of each file one call at a time: each is one
+    request on a connection already open and authenticated, not a new connection and a 401 first."""
+    import urllib3.connection
+
+    import kubectl_oras
+
+    connects = []
+    real_connect = urllib3.connection.HTTPConnection.connect
+
+    def counted(self):
+        connects.append(self.port)
+        return real_connect(self)
+
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", counted)
+    (tmp_path / "f.txt").write_text("result")
+    caplog.set_level("DEBUG", logger="kubectl_oras.requests")
+    with kubectl_oras.session(registry=secured.host, plain_http=True, username=USER, password=PASSWORD) as oras:
+        oras.push("shared/x:1", [str(tmp_path / "f.txt")])
+        pushed = len(caplog.records)
+        for _ in range(10):
+            assert oras.artifact("shared/x:1").tag == "1"
+        assert oras.tags("shared/x") == ["1"]
+    reads = [r.getMessage() for r in caplog.records[pushed:]]
+    assert len(reads) == 11 and all(" 200 OK in " in line for line in reads), reads
+    assert sum(" 401 Unauthorized in " in r.getMessage() for r in caplog.records) == 1
+    assert connects == [int(secured.host.rsplit(":", 1)[1])], connects  # the push's one, kept
+
+    connects.clear()
+    with kubectl_oras.session(registry=secured.host, plain_http=True, username=USER, password=PASSWORD) as again:
+        again.tags("shared/x")
+        again.tags("shared/x")
+    assert connects  # a new session, a new connection: nothing is kept past the session that closed
