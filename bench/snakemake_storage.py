@@ -14,6 +14,13 @@ which doubles what the registry spends checking each request); no cluster, no tu
 
     python bench/snakemake_storage.py [--size-mib 256] [--files 1000] [--repeat 5]
 
+With --through-cache, the same against an OrasCache's registry on a local cluster started for it,
+through the port-forward the plugin opens in a user's Snakemake process (one for the whole run),
+each side's requests through it alike (root; one cluster at a time on a machine):
+
+    flock /tmp/kubectl-oras-tier3.lock flock /tmp/kubectl-oras-node.lock \\
+        python bench/snakemake_storage.py --through-cache [--size-mib 64] [--files 1000]
+
 Each figure is the shortest of --repeat tries (the machine may be busy with something else).
 
 The plugin is imported from integrations/snakemake/ of this checkout.
@@ -30,7 +37,9 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "integrations" / "snakemake")]
@@ -67,12 +76,31 @@ def timed(work) -> float:
     return time.perf_counter() - start
 
 
-def per_file(host: str, work: Path, size_mib: int, repeat: int) -> None:
-    from snakemake_storage_plugin_oras import StorageProvider, StorageProviderSettings
+@dataclass(frozen=True)
+class Where:
+    """The registry both sides reach: ``settings`` the plugin's, ``session`` the Python API's."""
 
-    provider = StorageProvider(local_prefix=work / "local", logger=logging.getLogger("bench"),
-                               settings=StorageProviderSettings(registry=host, plain_http=True, username=USER,
-                                                                password=PASSWORD))
+    settings: dict[str, Any]
+    session: dict[str, Any]
+
+    @classmethod
+    def registry(cls, host: str) -> Where:
+        reach = {"registry": host, "plain_http": True, "username": USER, "password": PASSWORD}
+        return cls(reach, reach)
+
+    @classmethod
+    def cache(cls, namespace: str, name: str) -> Where:
+        return cls({"cache": name, "namespace": namespace}, {"cache": name, "namespace": namespace})
+
+    def provider(self, work: Path) -> Any:
+        from snakemake_storage_plugin_oras import StorageProvider, StorageProviderSettings
+
+        return StorageProvider(local_prefix=work / "local", logger=logging.getLogger("bench"),
+                               settings=StorageProviderSettings(**self.settings))
+
+
+def per_file(where: Where, work: Path, size_mib: int, repeat: int) -> None:
+    provider = where.provider(work)
     source = work / "big.bin"
     with open(source, "wb") as f:
         for _ in range(size_mib):
@@ -106,7 +134,7 @@ def per_file(host: str, work: Path, size_mib: int, repeat: int) -> None:
         plugin["pull"].append(timed(obj.retrieve_object))
         obj.local_path().unlink()
 
-    with kubectl_oras.session(registry=host, plain_http=True, username=USER, password=PASSWORD) as oras:
+    with kubectl_oras.session(**where.session) as oras:
         for run in range(repeat):
             # Each goes first every other run: whatever the machine does meanwhile falls on both.
             if run % 2 == 0:
@@ -118,15 +146,17 @@ def per_file(host: str, work: Path, size_mib: int, repeat: int) -> None:
     for what in ("push", "pull"):
         ours, base = min(plugin[what]), min(engine[what])
         name = "store_object" if what == "push" else "retrieve_object"
-        print(f"{name} of {size_mib} MiB: {ours:.2f} s; the engine's {what} {base:.2f} s; ratio {ours / base:.2f}x")
+        print(f"{name} of {size_mib} MiB: {ours:.2f} s; the engine's {what} {base:.2f} s; ratio {ours / base:.2f}x",
+              flush=True)
+    provider.transfers().close()
 
 
-def many_files(host: str, work: Path, files: int, repeat: int) -> None:
+def many_files(where: Where, client: RegistryClient, work: Path, files: int, repeat: int) -> None:
+    """``client`` writes the files' manifests (not measured) and reads them one by one; through a
+    cache, it is given the tunnel the plugin opened, so both sides' requests take the same way."""
     from snakemake.io import IOCache
-    from snakemake_storage_plugin_oras import StorageProvider, StorageProviderSettings
     from snakemake_storage_plugin_oras.mapping import artifact_of
 
-    client = RegistryClient(host, plain_http=True, credentials=Credentials(USER, PASSWORD))
     repository = artifact_of("oras://many/files/x").repository
     data = b"one small file\n"
     from kubectl_oras.oci.digests import sha256_digest
@@ -142,11 +172,11 @@ def many_files(host: str, work: Path, files: int, repeat: int) -> None:
                                   annotations={ANNOTATION_CREATED: created})
         client.put_manifest(repository, tag, encode_manifest(manifest))
 
-    provider = StorageProvider(local_prefix=work / "local", logger=logging.getLogger("bench"),
-                               settings=StorageProviderSettings(registry=host, plain_http=True, username=USER,
-                                                                password=PASSWORD))
+    provider = where.provider(work)
     objects = [provider.object(f"oras://many/files/{name}") for name in names]
     provider.transfers().tags(repository)  # the session's first request (authentication) is not measured
+    client = through_the_same_way(provider, client)
+    one_by_one = min(timed(lambda: [(o.exists(), o.mtime(), o.size()) for o in objects[:100]]) for _ in range(repeat))
     inventories = []
     for _ in range(repeat):  # each a new run's: Snakemake's cache of answers starts empty
         cache = IOCache(max_wait_time=60)
@@ -160,7 +190,22 @@ def many_files(host: str, work: Path, files: int, repeat: int) -> None:
                for _ in range(repeat))
     print(f"exists+mtime of {files} files: one inventory {inventory:.2f} s (one listing page of up to 1000 tags, "
           f"then the manifests eight at a time); {files} HEADs {heads:.2f} s (exists only), "
-          f"ratio {inventory / heads:.2f}x; {files} manifest GETs {gets:.2f} s, ratio {inventory / gets:.2f}x")
+          f"ratio {inventory / heads:.2f}x; {files} manifest GETs {gets:.2f} s, ratio {inventory / gets:.2f}x",
+          flush=True)
+    print(f"exists, mtime and size of one file asked one by one (Snakemake without an inventory): "
+          f"{one_by_one * 10:.2f} ms a file (100 files)", flush=True)
+    provider.transfers().close()
+
+
+def through_the_same_way(provider: Any, client: RegistryClient) -> RegistryClient:
+    """A client for the bench's own reads that takes the plugin's way to the registry: through a
+    cache, its port-forward (the session's, already open); otherwise ``client`` itself."""
+    session = provider.transfers()._session
+    if session.options.registry:
+        return client
+    cache = session._open_cache()
+    return RegistryClient(cache.address, plain_http=True, name=cache.name,
+                          credentials=Credentials(cache.endpoint.username, cache.endpoint.password))
 
 
 def main() -> None:
@@ -168,16 +213,39 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--through-cache", action="store_true",
+                        help="an OrasCache on a local cluster, through the port-forward (root)")
     args = parser.parse_args()
+    if args.through_cache:
+        from bench.portforward import on_the_test_node
+
+        on_the_test_node("bench-snakemake-", lambda cp, work: through_a_cache(cp, work, args))
+        return
     work = Path(tempfile.mkdtemp(prefix="bench-snakemake-"))
     os.environ["KUBECTL_ORAS_CACHE"] = str(work / "cache")  # not this machine's digest cache
     registry = start_registry("distribution-3", htpasswd=cache_htpasswd(work))
     try:
-        per_file(registry.host, work, args.size_mib, args.repeat)
-        many_files(registry.host, work, args.files, args.repeat)
+        where = Where.registry(registry.host)
+        per_file(where, work, args.size_mib, args.repeat)
+        many_files(where, RegistryClient(registry.host, plain_http=True, credentials=Credentials(USER, PASSWORD)),
+                   work, args.files, args.repeat)
     finally:
         registry.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def through_a_cache(cp: Any, work: Path, args: argparse.Namespace) -> None:
+    from tests.cluster.apply import new_namespace
+    from tests.e2e.test_workflow_on_a_node import orascache
+
+    os.environ["KUBECTL_ORAS_CACHE"] = str(work / "cache")
+    os.environ["KUBECONFIG"] = str(cp.kubeconfig)
+    ns = new_namespace(cp, "bench")
+    _host, direct = orascache(cp, ns, "oras")
+    print(f"the cache {ns}/oras is Ready; every request below goes through a port-forward to it", flush=True)
+    where = Where.cache(ns, "oras")
+    per_file(where, work, args.size_mib, args.repeat)
+    many_files(where, direct, work, args.files, args.repeat)
 
 
 if __name__ == "__main__":
