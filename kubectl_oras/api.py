@@ -77,7 +77,8 @@ class Transfers:
         self._session.__exit__(*exc)
 
     def close(self) -> None:
-        """Close the port-forward, if one was opened."""
+        """Close the connections to the registry and the port-forward, if one was opened; later
+        transfers are refused."""
         self._session.close()
 
     def pull(self, reference: str, output_dir: str = ".", *, include: Sequence[str] | None = None,

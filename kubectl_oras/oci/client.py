@@ -128,7 +128,8 @@ class RegistryClient:
         )
 
     def close(self) -> None:
-        """Close the pooled connections (a transfer in flight on one fails)."""
+        """Close the connections kept in the pool; a request in flight keeps its own to the end, and
+        a later one opens a new connection."""
         self.transport.session.close()
 
     def repository_name(self, repository: str) -> str:

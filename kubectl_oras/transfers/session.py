@@ -13,10 +13,12 @@ The engine and the cluster stack are imported when a session first opens somethi
 from __future__ import annotations
 
 import copy
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import OrasError
@@ -71,7 +73,7 @@ class Session:
         self._on_start = on_start
         self._stack = ExitStack()
         self._cache: CacheRegistry | None = None
-        self._clients: dict[tuple[object, ...], RegistryClient] = {}
+        self._clients: dict[tuple[object, ...], _Kept] = {}
         self._lock = threading.Lock()
         self._depth = 0
         self._closed = False
@@ -95,8 +97,11 @@ class Session:
         with self._lock:
             self._closed = True
             self._cache = None
-            self._clients = {}
+            kept, self._clients = self._clients, {}
             stack, self._stack = self._stack, ExitStack()
+        for one in kept.values():  # before the port-forward they go through
+            if one.pid == os.getpid():  # a forked child leaves its parent's sockets alone
+                one.client.close()
         stack.close()
 
     def _refuse_if_closed(self) -> None:
@@ -237,21 +242,29 @@ class Session:
         The session keeps one client per registry, credentials and pool size, so that its calls
         share their connections and authentication: a file's exists, mtime and size (a workflow
         tool asks them one by one) cost one request each, not a new connection (through a cache, a
-        new stream of the port-forward) and an unauthenticated try first. With a total time limit
-        (``--timeout``), each call has a client of its own, its deadline starting with it."""
+        new stream of the port-forward) and an unauthenticated try first. The credentials are read
+        for each call (the environment's, or a docker login's), and new ones get a new client; so
+        does a forked process, and a call after the kept client sat unused for KEPT_IDLE seconds
+        (a connection some network dropped without a word would cost a whole read timeout). With
+        a total time limit (``--timeout``), each call has a client of its own, its deadline
+        starting with it."""
+        from ..oci.auth import docker_config_credentials
         from ..oci.client import Credentials, RegistryClient
 
         options = self.options
+        own = options.timeouts.total is not None
+        pool = pool_size if own else max(pool_size, KEPT_POOL)
         host = place.registry
         if host is not None:
             with self._lock:
                 self._refuse_if_closed()
             if self._on_start is not None:
                 self._on_start(what)
-            credentials = self.credentials or Credentials.from_env(push=push)
-            with self._client((host, credentials, pool_size), lambda: RegistryClient(
+            credentials = (self.credentials or Credentials.from_env(push=push)
+                           or docker_config_credentials(host))
+            with self._client((host, credentials, pool_size), own, lambda: RegistryClient(
                     host, plain_http=options.plain_http, insecure=options.insecure, credentials=credentials,
-                    timeouts=options.timeouts, pool_size=pool_size)) as client:
+                    timeouts=options.timeouts, pool_size=pool, docker_config=False)) as client:
                 yield client
             return
         cache = self._open_cache()
@@ -261,9 +274,9 @@ class Session:
         if self._on_start is not None:
             self._on_start(what)
         try:
-            with self._client((cache.address, credentials, pool_size), lambda: RegistryClient(
+            with self._client((cache.address, credentials, pool_size), own, lambda: RegistryClient(
                     cache.address, plain_http=True, credentials=credentials, timeouts=options.timeouts,
-                    pool_size=pool_size, name=cache.name)) as client:
+                    pool_size=pool, name=cache.name)) as client:
                 yield client
         except OrasError as e:
             said = about_cache(e, cache.name, cache.tunnel_failure)
@@ -272,23 +285,34 @@ class Session:
             raise said from e
 
     @contextmanager
-    def _client(self, key: tuple[object, ...], make: Callable[[], RegistryClient]) -> Iterator[RegistryClient]:
-        """The session's client for ``key``, made on first use and closed with the session; or,
-        with a total time limit, one for this call alone, closed after it."""
-        if self.options.timeouts.total is not None:
-            own = make()
+    def _client(self, key: tuple[object, ...], own: bool, make: Callable[[], RegistryClient]) -> Iterator[RegistryClient]:
+        """The session's client for ``key``, made on first use and closed with the session (or
+        when a later call finds it idle too long, or made by another process); with ``own``, one
+        for this call alone, closed after it."""
+        if own:
+            client = make()
             try:
-                yield own
+                yield client
             finally:
-                own.close()
+                client.close()
             return
         with self._lock:
             self._refuse_if_closed()
             kept = self._clients.get(key)
+            if kept is not None and kept.stale(os.getpid(), time.monotonic()):
+                del self._clients[key]
+                if kept.pid == os.getpid():
+                    kept.client.close()  # unused: no call of this session has it
+                kept = None
             if kept is None:
-                kept = self._clients[key] = make()
-                self._stack.callback(kept.close)  # before the port-forward, opened earlier, closes
-        yield kept
+                kept = self._clients[key] = _Kept(make(), os.getpid())
+            kept.users += 1
+        try:
+            yield kept.client
+        finally:
+            with self._lock:
+                kept.users -= 1
+                kept.last_used = time.monotonic()
 
     def _open_cache(self) -> CacheRegistry:
         with self._lock:  # one port-forward, whichever thread asks first
@@ -305,6 +329,24 @@ class Session:
                 except ClusterUnreachable as e:  # no cluster at all: say the other way too
                     raise ClusterUnreachable(f"{e} (or name a registry with --registry HOST:PORT)") from e
             return self._cache
+
+
+KEPT_POOL = 32  # connections a kept client holds for threads sharing a session (more are opened and not kept)
+KEPT_IDLE = 60.0  # seconds a kept client may sit unused before a call starts on new connections
+
+
+@dataclass
+class _Kept:
+    """A session's client, who made it, how many calls have it now and when the last one ended."""
+
+    client: RegistryClient
+    pid: int
+    users: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+    def stale(self, pid: int, now: float) -> bool:
+        """Made by another process (a fork shares its sockets), or unused for KEPT_IDLE seconds."""
+        return pid != self.pid or (self.users == 0 and now - self.last_used > KEPT_IDLE)
 
 
 def about_cache(error: OrasError, cache: str, tunnel_failure: str | None) -> OrasError:
