@@ -54,8 +54,10 @@ def docker_config_credentials(hostname: str) -> Credentials | None:
         config = oras.auth.utils.load_configs(None)
     except Exception:  # an unreadable config is the same as none: we never fail on it
         return None
-    auth = ((config.get("auths") or {}).get(hostname) or {}).get("auth")
-    if not auth:
+    auths = config.get("auths") if isinstance(config, dict) else None
+    entry = auths.get(hostname) if isinstance(auths, dict) else None
+    auth = entry.get("auth") if isinstance(entry, dict) else None
+    if not auth or not isinstance(auth, str):  # a config of another shape is the same as none too
         return None
     try:
         user, _, password = base64.b64decode(auth).decode().partition(":")

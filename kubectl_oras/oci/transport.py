@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
 import threading
 import time
 import urllib.parse
@@ -22,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 import requests
 import requests.adapters
+import urllib3
 
 from ..backoff import Backoff
 from .auth import CREDENTIALS_HINT, AuthCache, RequestToken, Scope, answer_challenge, parse_token_answer
@@ -159,12 +161,55 @@ class ReplayUpload(AuthenticationFailed):
                          retry_after=0.0)
 
 
+IDLE_CONNECTION = 60.0  # seconds a kept connection may sit unused before it is closed rather than used
+
+
+class _KeptConnections:
+    """A connection pool that does not use a connection again after it sat unused for
+    IDLE_CONNECTION seconds (a NAT or a load balancer may have dropped it without a word, and a
+    request sent on it would wait a whole read timeout for an answer), and closes quietly a
+    connection one more than it keeps (opened for a burst of threads) instead of warning."""
+
+    pool: Any
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        kept_at = getattr(conn, "kept_at", None)
+        if kept_at is not None and time.monotonic() - kept_at > IDLE_CONNECTION:
+            conn.close()  # its next request connects afresh, as after urllib3's own dropped check
+        return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None and self.pool is not None:
+            conn.kept_at = time.monotonic()
+            try:
+                self.pool.put(conn, block=False)
+                return
+            except AttributeError:  # the pool was closed meanwhile
+                pass
+            except queue.Full:
+                conn.close()
+                return
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _KeptHTTPConnectionPool(_KeptConnections, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _KeptHTTPSConnectionPool(_KeptConnections, urllib3.HTTPSConnectionPool):
+    pass
+
+
 class _BlockAdapter(requests.adapters.HTTPAdapter):
-    """Send request bodies in 1 MiB blocks (urllib3's default 16 KiB costs ~10% CPU on big blobs)."""
+    """Send request bodies in 1 MiB blocks (urllib3's default 16 KiB costs ~10% CPU on big blobs),
+    from pools that keep connections as ``_KeptConnections`` says."""
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
         pool_kwargs["blocksize"] = IO_BLOCK
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _KeptHTTPConnectionPool,
+                                                   "https": _KeptHTTPSConnectionPool}
 
 
 def _repository_of(path: str) -> str | None:

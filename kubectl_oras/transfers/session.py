@@ -15,10 +15,9 @@ from __future__ import annotations
 import copy
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import OrasError
@@ -242,12 +241,12 @@ class Session:
         The session keeps one client per registry, credentials and pool size, so that its calls
         share their connections and authentication: a file's exists, mtime and size (a workflow
         tool asks them one by one) cost one request each, not a new connection (through a cache, a
-        new stream of the port-forward) and an unauthenticated try first. The credentials are read
-        for each call (the environment's, or a docker login's), and new ones get a new client; so
-        does a forked process, and a call after the kept client sat unused for KEPT_IDLE seconds
-        (a connection some network dropped without a word would cost a whole read timeout). With
-        a total time limit (``--timeout``), each call has a client of its own, its deadline
-        starting with it."""
+        new stream of the port-forward) and an unauthenticated try first. A registry's credentials
+        are read for each call (the environment's, or a docker login's), and new ones get a new
+        client; so does a forked process (its parent's sockets are not its own). A connection
+        unused for a minute is not used again (oci/transport.py: IDLE_CONNECTION). With a total
+        time limit (``--timeout``), each call has a client of its own, its deadline starting
+        with it."""
         from ..oci.auth import docker_config_credentials
         from ..oci.client import Credentials, RegistryClient
 
@@ -286,9 +285,8 @@ class Session:
 
     @contextmanager
     def _client(self, key: tuple[object, ...], own: bool, make: Callable[[], RegistryClient]) -> Iterator[RegistryClient]:
-        """The session's client for ``key``, made on first use and closed with the session (or
-        when a later call finds it idle too long, or made by another process); with ``own``, one
-        for this call alone, closed after it."""
+        """The session's client for ``key``, made on first use (again in a forked process) and
+        closed with the session; with ``own``, one for this call alone, closed after it."""
         if own:
             client = make()
             try:
@@ -296,23 +294,22 @@ class Session:
             finally:
                 client.close()
             return
+        pid = os.getpid()
         with self._lock:
             self._refuse_if_closed()
             kept = self._clients.get(key)
-            if kept is not None and kept.stale(os.getpid(), time.monotonic()):
-                del self._clients[key]
-                if kept.pid == os.getpid():
-                    kept.client.close()  # unused: no call of this session has it
-                kept = None
-            if kept is None:
-                kept = self._clients[key] = _Kept(make(), os.getpid())
-            kept.users += 1
-        try:
-            yield kept.client
-        finally:
+        if kept is None or kept.pid != pid:
+            made = _Kept(make(), pid)  # not under the lock: a fork meanwhile would find it held
             with self._lock:
-                kept.users -= 1
-                kept.last_used = time.monotonic()
+                if self._closed:
+                    made.client.close()
+                self._refuse_if_closed()
+                kept = self._clients.get(key)
+                if kept is None or kept.pid != pid:  # a forked child drops its parent's: their sockets are shared
+                    kept = self._clients[key] = made
+                else:
+                    made.client.close()  # another thread made one first
+        yield kept.client
 
     def _open_cache(self) -> CacheRegistry:
         with self._lock:  # one port-forward, whichever thread asks first
@@ -332,21 +329,14 @@ class Session:
 
 
 KEPT_POOL = 32  # connections a kept client holds for threads sharing a session (more are opened and not kept)
-KEPT_IDLE = 60.0  # seconds a kept client may sit unused before a call starts on new connections
 
 
 @dataclass
 class _Kept:
-    """A session's client, who made it, how many calls have it now and when the last one ended."""
+    """A session's client and the process that made it."""
 
     client: RegistryClient
     pid: int
-    users: int = 0
-    last_used: float = field(default_factory=time.monotonic)
-
-    def stale(self, pid: int, now: float) -> bool:
-        """Made by another process (a fork shares its sockets), or unused for KEPT_IDLE seconds."""
-        return pid != self.pid or (self.users == 0 and now - self.last_used > KEPT_IDLE)
 
 
 def about_cache(error: OrasError, cache: str, tunnel_failure: str | None) -> OrasError:

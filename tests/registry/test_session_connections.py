@@ -3,7 +3,9 @@ not let that keeping go wrong: a forked process must not read answers meant for 
 siblings on a socket they share, credentials from a docker login are read for each call (a login
 renewed mid-run counts on the next call), and a connection the network dropped silently while
 it sat idle is not used again (the call would wait a whole read timeout for an answer that never
-comes). Each is fed here against a real registry with auth on."""
+comes), nor is one a burst of threads left idle while single calls went on. Threads beyond the
+connections kept say nothing; a docker config of an odd shape is the same as none. Each is fed
+here against a real registry with auth on."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import json
 import os
 import socket
 import threading
+import time
 
 import pytest
 
 import kubectl_oras
+import kubectl_oras.oci.transport as transport
 import kubectl_oras.transfers.session as session_module
 from kubectl_oras.oci.errors import AuthenticationFailed
 from tests.support.net import free_port
@@ -63,12 +67,18 @@ def test_forked_processes_never_read_each_others_answers(secured, tmp_path):
         assert all(oras.artifact(f"forked/x:{tag}").digest == digest for tag, digest in digests.items())
 
 
-def test_a_docker_login_renewed_mid_session_counts_on_the_next_call(secured, tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
+def docker_config_only(home, monkeypatch):
+    """No credentials in the environment, and a docker config (its path returned) in ``home``."""
+    monkeypatch.setenv("HOME", str(home))
     for name in ("ORAS_USER", "ORAS_PASS", "ORAS_PUSH_PASS", "ORAS_PULL_PASS"):
         monkeypatch.delenv(name, raising=False)
-    config = tmp_path / ".docker" / "config.json"
+    config = home / ".docker" / "config.json"
     config.parent.mkdir()
+    return config
+
+
+def test_a_docker_login_renewed_mid_session_counts_on_the_next_call(secured, tmp_path, monkeypatch):
+    config = docker_config_only(tmp_path, monkeypatch)
 
     def login(password: str) -> None:
         auth = base64.b64encode(f"{USER}:{password}".encode()).decode()
@@ -85,24 +95,23 @@ def test_a_docker_login_renewed_mid_session_counts_on_the_next_call(secured, tmp
         assert oras.tags("renewed/x") == ["1"]
 
 
-class SilentlyDroppingRelay:
-    """A TCP relay to the registry that, once ``drop()`` is called, forgets every connection open
-    then as a NAT or a load balancer does after an idle timeout: what comes on one is swallowed,
-    and nothing (no FIN, no RST) tells the client."""
+class ForgetfulRelay:
+    """A TCP relay to the registry that forgets a connection idle for more than ``forget_after``
+    seconds, as a NAT or a load balancer does: what comes on it afterwards is swallowed, and
+    nothing (no FIN, no RST) tells the client. ``delay``: seconds each request waits before it is
+    passed on (requests overlap as on a slow link)."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, forget_after: float, delay: float = 0.0) -> None:
         host, port = target.rsplit(":", 1)
         self.target = (host, int(port))
+        self.forget_after = forget_after
+        self.delay = delay
         self.listener = socket.create_server(("127.0.0.1", free_port()))
         self.host = f"127.0.0.1:{self.listener.getsockname()[1]}"
-        self.generation = 0
+        self.opened = 0
         self.swallowed = 0
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
-
-    def drop(self) -> None:
-        with self.lock:
-            self.generation += 1
 
     def _accept(self) -> None:
         while True:
@@ -110,18 +119,25 @@ class SilentlyDroppingRelay:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            with self.lock:
+                self.opened += 1
             upstream = socket.create_connection(self.target)
-            born = self.generation
-            threading.Thread(target=self._pump, args=(client, upstream, born), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True).start()
+            last = [time.monotonic()]  # the connection's last traffic, either way
+            threading.Thread(target=self._pump, args=(client, upstream, last, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, last, False), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, born: int | None) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, last: list[float], asking: bool) -> None:
+        forgotten = False
         try:
             while data := source.recv(65536):
-                if born is not None and born != self.generation:  # a forgotten connection
-                    with self.lock:
-                        self.swallowed += 1
-                    continue
+                if asking:
+                    forgotten = forgotten or time.monotonic() - last[0] > self.forget_after
+                    if forgotten:
+                        with self.lock:
+                            self.swallowed += 1
+                        continue
+                    time.sleep(self.delay)
+                last[0] = time.monotonic()
                 sink.sendall(data)
         except OSError:
             pass
@@ -130,17 +146,70 @@ class SilentlyDroppingRelay:
         self.listener.close()
 
 
-def test_a_connection_dropped_silently_while_idle_is_not_used_again(secured, tmp_path, monkeypatch):
-    monkeypatch.setattr(session_module, "KEPT_IDLE", 0.5)
-    relay = SilentlyDroppingRelay(secured.host)
+@pytest.fixture
+def quick_idle(monkeypatch):
+    """Connections unused for half a second are not used again (a minute, outside the tests)."""
+    monkeypatch.setattr(transport, "IDLE_CONNECTION", 0.5)
+
+
+def test_a_connection_dropped_silently_while_idle_is_not_used_again(secured, tmp_path, quick_idle):
+    relay = ForgetfulRelay(secured.host, forget_after=1.0)
     try:
         (tmp_path / "f.txt").write_text("result")
         with kubectl_oras.session(registry=relay.host, plain_http=True, username=USER, password=PASSWORD) as oras:
             oras.push("idle/x:1", [str(tmp_path / "f.txt")])
-            relay.drop()  # the session's connections sit idle; the network forgets them
-            threading.Event().wait(0.7)
+            time.sleep(1.2)  # the session's connections sit idle; the network forgets them
             assert oras.artifact("idle/x:1").tag == "1"
         assert relay.swallowed == 0  # nothing was sent on a forgotten connection (it would wait 30 s)
     finally:
         relay.close()
 
+
+def test_connections_left_idle_by_a_burst_are_not_used_in_the_next_one(secured, tmp_path, quick_idle):
+    """An inventory's burst, then one file after another (one connection busy, the rest idle), then
+    another burst: the connections the calls between left idle are not used again."""
+    relay = ForgetfulRelay(secured.host, forget_after=1.0, delay=0.02)
+    try:
+        with kubectl_oras.session(registry=relay.host, plain_http=True, username=USER, password=PASSWORD) as oras:
+            pushed_tags(oras, tmp_path, 4)
+
+            def burst() -> None:
+                threads = [threading.Thread(target=oras.artifact, args=(f"forked/x:{i % 4}",)) for i in range(8)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(20)
+
+            burst()
+            for i in range(6):
+                oras.artifact(f"forked/x:{i % 4}")
+                time.sleep(0.3)
+            burst()
+        assert relay.swallowed == 0
+    finally:
+        relay.close()
+
+
+def test_threads_beyond_the_kept_connections_say_nothing(secured, tmp_path, caplog):
+    relay = ForgetfulRelay(secured.host, forget_after=60, delay=0.05)
+    try:
+        with kubectl_oras.session(registry=relay.host, plain_http=True, username=USER, password=PASSWORD) as oras:
+            pushed_tags(oras, tmp_path, 12)
+            threads = [threading.Thread(target=oras.artifacts, args=("forked/x",)) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        assert relay.opened > session_module.KEPT_POOL  # more at once than the session keeps
+        assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+    finally:
+        relay.close()
+
+
+def test_a_docker_config_of_another_shape_is_the_same_as_none(secured, tmp_path, monkeypatch):
+    config = docker_config_only(tmp_path, monkeypatch)
+    for shape in ({"auths": {secured.host: "oops"}}, {"auths": {secured.host: {"auth": 5}}}, {"auths": []}, []):
+        config.write_text(json.dumps(shape))
+        with kubectl_oras.session(registry=secured.host, plain_http=True) as oras:
+            with pytest.raises(AuthenticationFailed, match="set ORAS_USER and ORAS_PASS"):
+                oras.tags("forked/x")
