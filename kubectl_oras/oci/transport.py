@@ -180,15 +180,19 @@ class _KeptConnections:
         return conn
 
     def _put_conn(self, conn: Any) -> None:
-        if conn is not None and self.pool is not None:
-            conn.kept_at = time.monotonic()
+        # ``conn`` is None after a request failed (urllib3 puts the empty place back): urllib3 would
+        # warn that it discards a connection there too.
+        if self.pool is not None:
+            if conn is not None:
+                conn.kept_at = time.monotonic()
             try:
                 self.pool.put(conn, block=False)
                 return
             except AttributeError:  # the pool was closed meanwhile
                 pass
             except queue.Full:
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 return
         super()._put_conn(conn)  # type: ignore[misc]
 

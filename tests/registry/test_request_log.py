@@ -23,18 +23,10 @@ from kubectl_oras.oci.client import Credentials, RegistryClient
 from kubectl_oras.oci.errors import RegistryUnreachable
 from kubectl_oras.oci.transport import RetryPolicy
 from tests.support.net import free_port
-from tests.support.registries import htpasswd_file, start_registry
+from tests.support.registries import SECURED_PASSWORD, SECURED_USER
 
 REPO = Path(__file__).resolve().parents[2]
-USER, PASSWORD = "experimenter", "s3cret-Pa55word"
-
-
-@pytest.fixture(scope="module")
-def secured(tmp_path_factory):
-    d = tmp_path_factory.mktemp("secured")
-    proc = start_registry("distribution-3", htpasswd=htpasswd_file(d, USER, PASSWORD))
-    yield proc
-    proc.stop()
+USER, PASSWORD = SECURED_USER, SECURED_PASSWORD
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

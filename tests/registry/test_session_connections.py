@@ -23,17 +23,9 @@ import kubectl_oras.oci.transport as transport
 import kubectl_oras.transfers.session as session_module
 from kubectl_oras.oci.errors import AuthenticationFailed
 from tests.support.net import free_port
-from tests.support.registries import htpasswd_file, start_registry
+from tests.support.registries import SECURED_PASSWORD, SECURED_USER
 
-USER, PASSWORD = "experimenter", "s3cret-Pa55word"
-
-
-@pytest.fixture(scope="module")
-def secured(tmp_path_factory):
-    d = tmp_path_factory.mktemp("secured")
-    proc = start_registry("distribution-3", htpasswd=htpasswd_file(d, USER, PASSWORD))
-    yield proc
-    proc.stop()
+USER, PASSWORD = SECURED_USER, SECURED_PASSWORD
 
 
 def pushed_tags(oras, tmp_path, count: int) -> dict[str, str]:
@@ -106,6 +98,9 @@ class ForgetfulRelay:
         self.target = (host, int(port))
         self.forget_after = forget_after
         self.delay = delay
+        self.held, self.holding, self.drop_held = 0, 0, False
+        self.all_held = threading.Event()
+        self.all_held.set()
         self.listener = socket.create_server(("127.0.0.1", free_port()))
         self.host = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.opened = 0
@@ -136,11 +131,29 @@ class ForgetfulRelay:
                         with self.lock:
                             self.swallowed += 1
                         continue
+                    if not self.all_held.is_set():
+                        with self.lock:
+                            self.held += 1
+                            if self.held >= self.holding:
+                                self.all_held.set()
+                        self.all_held.wait(30)
+                        if self.drop_held:  # the connection breaks with the request unanswered
+                            source.close()
+                            sink.close()
+                            return
                     time.sleep(self.delay)
                 last[0] = time.monotonic()
                 sink.sendall(data)
         except OSError:
             pass
+
+    def hold(self, count: int, *, drop: bool = False) -> None:
+        """The next ``count`` requests wait (up to 30 s) until all of them came: that many are in
+        flight at once, each on a connection of its own, however fast or slow the machine is.
+        ``drop``: then their connections break, unanswered."""
+        with self.lock:
+            self.held, self.holding, self.drop_held = 0, count, drop
+            self.all_held.clear()
 
     def close(self) -> None:
         self.listener.close()
@@ -190,17 +203,28 @@ def test_connections_left_idle_by_a_burst_are_not_used_in_the_next_one(secured, 
         relay.close()
 
 
-def test_threads_beyond_the_kept_connections_say_nothing(secured, tmp_path, caplog):
-    relay = ForgetfulRelay(secured.host, forget_after=60, delay=0.05)
+@pytest.mark.parametrize("broken", [False, True], ids=["answered", "connections-broken"])
+def test_threads_beyond_the_kept_connections_say_nothing(secured, tmp_path, caplog, broken):
+    """More threads at once than the session keeps connections: those beyond are closed quietly,
+    also when their requests failed (urllib3 puts back an empty place then) and were tried again."""
+    beyond = session_module.KEPT_POOL + 8
+    relay = ForgetfulRelay(secured.host, forget_after=60)
     try:
         with kubectl_oras.session(registry=relay.host, plain_http=True, username=USER, password=PASSWORD) as oras:
-            pushed_tags(oras, tmp_path, 12)
-            threads = [threading.Thread(target=oras.artifacts, args=("forked/x",)) for _ in range(8)]
+            repository = f"beyond-{int(broken)}/x"
+            (tmp_path / "f.txt").write_text("result")
+            oras.push(f"{repository}:0", [str(tmp_path / "f.txt")])
+            opened_before = relay.opened
+            relay.hold(beyond, drop=broken)  # each thread's request waits until every thread's came
+            answers: list[list[str]] = []
+            threads = [threading.Thread(target=lambda: answers.append(oras.tags(repository))) for _ in range(beyond)]
             for thread in threads:
                 thread.start()
             for thread in threads:
-                thread.join(30)
-        assert relay.opened > session_module.KEPT_POOL  # more at once than the session keeps
+                thread.join(60)
+        assert relay.held == beyond  # so many at once, more than the session keeps
+        assert relay.opened - opened_before >= beyond - session_module.KEPT_POOL
+        assert answers == [["0"]] * beyond  # every thread had its answer
         assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
     finally:
         relay.close()

@@ -23,6 +23,8 @@ KINDS = ("distribution-2.8", "distribution-3")
 # (docs/provenance.md). Only the tests of referrers run against it.
 REFERRERS_API = "go-containerregistry"
 REFERRERS_KINDS = (*KINDS, REFERRERS_API)
+# The account of tests/registry/conftest.py's `secured` registry.
+SECURED_USER, SECURED_PASSWORD = "experimenter", "s3cret-Pa55word"
 
 
 @dataclass
