@@ -458,6 +458,7 @@ class Transport:
                 except requests.RequestException as e:  # redirects without end, an invalid redirect URL, …
                     raise RegistryError(f"{what}: {type(e).__name__}: {e}") from e
                 if response.status_code == 401 and not answered:
+                    _error_body(response)  # read to its end, the connection is kept for the next try
                     response.close()
                     self._authenticate(response, scope, what)
                     answered = True

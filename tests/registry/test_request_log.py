@@ -173,6 +173,8 @@ def test_a_sessions_calls_share_one_connection_and_one_authentication(secured, t
 
     connects.clear()
     with kubectl_oras.session(registry=secured.host, plain_http=True, username=USER, password=PASSWORD) as again:
-        again.tags("shared/x")
-        again.tags("shared/x")
-    assert connects  # a new session, a new connection: nothing is kept past the session that closed
+        again.tags("shared/x")  # a streamed answer: its 401 is read to its end, the connection kept
+        again.artifact("shared/x:1")
+    # A new session, a new connection (nothing is kept past the session that closed), and only one:
+    # through a cache, each would be a new stream of the port-forward.
+    assert connects == [int(secured.host.rsplit(":", 1)[1])], connects
