@@ -9,6 +9,7 @@ at once with the message the user sees.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -164,6 +165,12 @@ class ReplayUpload(AuthenticationFailed):
 IDLE_CONNECTION = 60.0  # seconds a kept connection may sit unused before it is closed rather than used
 
 
+# Seconds for a connection's idleness, counting while the machine sleeps (a laptop's suspended hour
+# leaves a connection as stale as an hour awake; the monotonic clock stops meanwhile). Linux has it.
+_idle_clock: Callable[[], float] = (functools.partial(time.clock_gettime, time.CLOCK_BOOTTIME)
+                                    if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic)
+
+
 class _KeptConnections:
     """A connection pool that does not use a connection again after it sat unused for
     IDLE_CONNECTION seconds (a NAT or a load balancer may have dropped it without a word, and a
@@ -175,7 +182,7 @@ class _KeptConnections:
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)  # type: ignore[misc]
         kept_at = getattr(conn, "kept_at", None)
-        if kept_at is not None and time.monotonic() - kept_at > IDLE_CONNECTION:
+        if kept_at is not None and _idle_clock() - kept_at > IDLE_CONNECTION:
             conn.close()  # its next request connects afresh, as after urllib3's own dropped check
         return conn
 
@@ -184,7 +191,7 @@ class _KeptConnections:
         # warn that it discards a connection there too.
         if self.pool is not None:
             if conn is not None:
-                conn.kept_at = time.monotonic()
+                conn.kept_at = _idle_clock()
             try:
                 self.pool.put(conn, block=False)
                 return
@@ -205,15 +212,27 @@ class _KeptHTTPSConnectionPool(_KeptConnections, urllib3.HTTPSConnectionPool):
     pass
 
 
+_KEPT_POOLS = {"http": _KeptHTTPConnectionPool, "https": _KeptHTTPSConnectionPool}
+
+
 class _BlockAdapter(requests.adapters.HTTPAdapter):
     """Send request bodies in 1 MiB blocks (urllib3's default 16 KiB costs ~10% CPU on big blobs),
-    from pools that keep connections as ``_KeptConnections`` says."""
+    from pools that keep connections as ``_KeptConnections`` says, through a proxy too."""
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
         pool_kwargs["blocksize"] = IO_BLOCK
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _KeptHTTPConnectionPool,
-                                                   "https": _KeptHTTPSConnectionPool}
+        self.poolmanager.pool_classes_by_scheme = _KEPT_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # requests makes a manager of its own for each proxy, with urllib3's pools and blocks.
+        fresh = proxy not in self.proxy_manager
+        if fresh and not proxy.lower().startswith("socks"):
+            proxy_kwargs["blocksize"] = IO_BLOCK
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if fresh and type(manager) is urllib3.ProxyManager:  # a SOCKS manager's pools speak SOCKS
+            manager.pool_classes_by_scheme = _KEPT_POOLS
+        return manager
 
 
 def _repository_of(path: str) -> str | None:
@@ -225,6 +244,32 @@ def _repository_of(path: str) -> str | None:
 
 
 ERROR_BODY_LIMIT = 64 << 10  # an error's explanation is short; a streamed answer may be a whole blob
+REFUSAL_SECONDS = 1.0  # what a refused answer's body may take to come before its connection is closed
+
+
+def _finish_refusal(response: requests.Response) -> None:
+    """Read a 401's body to its end, so that its connection serves the try with credentials (a
+    streamed answer closed half-read closes its connection; through a cache that is a new stream
+    of the port-forward). Only a short one that comes at once: a body of no stated end, a long one,
+    or one that stalls or drips is left, and the connection closed with it, as a try would wait
+    for it otherwise (a read timeout, past the command's deadline)."""
+    if not response.raw or getattr(response, "_content_consumed", False):
+        return  # not streamed: read already
+    declared = response.headers.get("Content-Length", "")
+    chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
+    if not (chunked or (declared.isdigit() and int(declared) <= ERROR_BODY_LIMIT)):
+        return
+    sock = getattr(response.raw.connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(REFUSAL_SECONDS)  # urllib3 sets its own again for the connection's next request
+    started, read = time.monotonic(), 0
+    try:
+        while chunk := response.raw.read1(ERROR_BODY_LIMIT):
+            read += len(chunk)
+            if read > ERROR_BODY_LIMIT or time.monotonic() - started > REFUSAL_SECONDS:
+                return
+    except (OSError, urllib3.exceptions.HTTPError, requests.RequestException):
+        return
 
 
 def _error_body(response: requests.Response) -> bytes:
@@ -402,7 +447,8 @@ class Transport:
         self.session.hooks["response"].append(log_request)
         # Some registries (Harbor) take a cookie as a sign of a browser and start CSRF checks.
         self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = _BlockAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        # Pools for 4 hosts: a blob redirected to storage keeps the registry's connections, and back.
+        adapter = _BlockAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = user_agent
@@ -458,7 +504,7 @@ class Transport:
                 except requests.RequestException as e:  # redirects without end, an invalid redirect URL, …
                     raise RegistryError(f"{what}: {type(e).__name__}: {e}") from e
                 if response.status_code == 401 and not answered:
-                    _error_body(response)  # read to its end, the connection is kept for the next try
+                    _finish_refusal(response)
                     response.close()
                     self._authenticate(response, scope, what)
                     answered = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ class Session:
         self._lock = threading.Lock()
         self._depth = 0
         self._closed = False
+        _SESSIONS.add(self)
 
     def __enter__(self) -> Session:
         with self._lock:
@@ -307,9 +309,19 @@ class Session:
                 kept = self._clients.get(key)
                 if kept is None or kept.pid != pid:  # a forked child drops its parent's: their sockets are shared
                     kept = self._clients[key] = made
+                    stale = self._beyond_kept(key)
                 else:
-                    made.client.close()  # another thread made one first
+                    stale = [made]  # another thread made one first
+            for one in stale:
+                if one.pid == pid:
+                    one.client.close()  # a call still using it finishes on connections of its own
         yield kept.client
+
+    def _beyond_kept(self, key: tuple[object, ...]) -> list[_Kept]:
+        """The oldest clients of the registry and pool size of ``key`` beyond KEPT_CREDENTIALS,
+        taken out (credentials renewed at every call would otherwise each keep sockets open)."""
+        same = [k for k in self._clients if k[0] == key[0] and k[2:] == key[2:]]
+        return [self._clients.pop(k) for k in same[:max(len(same) - KEPT_CREDENTIALS, 0)]]
 
     def _open_cache(self) -> CacheRegistry:
         with self._lock:  # one port-forward, whichever thread asks first
@@ -329,6 +341,19 @@ class Session:
 
 
 KEPT_POOL = 32  # connections a kept client holds for threads sharing a session (more are opened and not kept)
+KEPT_CREDENTIALS = 4  # clients kept for one registry with different credentials (push and pull ones, renewed ones)
+
+# Every open session, so that a forked child gets locks of its own: a lock another thread of the
+# parent held at the fork stays held in the child, where no thread will ever release it.
+_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
+
+
+def _fresh_locks_in_child() -> None:
+    for session in list(_SESSIONS):
+        session._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_locks_in_child)
 
 
 @dataclass

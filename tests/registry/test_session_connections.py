@@ -5,25 +5,30 @@ renewed mid-run counts on the next call), and a connection the network dropped s
 it sat idle is not used again (the call would wait a whole read timeout for an answer that never
 comes), nor is one a burst of threads left idle while single calls went on. Threads beyond the
 connections kept say nothing; a docker config of an odd shape is the same as none. Each is fed
-here against a real registry with auth on."""
+here against a real registry with auth on. What a registry cannot be made to do (a refusal whose
+body never comes, a proxy, a redirect to storage) a scripted server does."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import signal
 import socket
 import threading
 import time
 
 import pytest
+import urllib3.connection
 
 import kubectl_oras
 import kubectl_oras.oci.transport as transport
 import kubectl_oras.transfers.session as session_module
+from kubectl_oras.oci.client import Credentials, RegistryClient, Timeouts
 from kubectl_oras.oci.errors import AuthenticationFailed
 from tests.support.net import free_port
 from tests.support.registries import SECURED_PASSWORD, SECURED_USER
+from tests.support.scripted_http import Answer, ScriptedServer
 
 USER, PASSWORD = SECURED_USER, SECURED_PASSWORD
 
@@ -237,3 +242,129 @@ def test_a_docker_config_of_another_shape_is_the_same_as_none(secured, tmp_path,
         with kubectl_oras.session(registry=secured.host, plain_http=True) as oras:
             with pytest.raises(AuthenticationFailed, match="set ORAS_USER and ORAS_PASS"):
                 oras.tags("forked/x")
+
+
+# -- a third review: a refusal that does not come, proxies, redirects, forks, renewed credentials
+
+TAGS = Answer(200, {"Content-Type": "application/json"}, b'{"name": "x", "tags": ["1"]}')
+REFUSAL = Answer(401, {"WWW-Authenticate": 'Basic realm="test"', "Content-Type": "application/json"},
+                 b'{"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}')
+
+
+@pytest.fixture
+def connects(monkeypatch) -> list[int]:
+    """The port of each connection the clients open."""
+    opened: list[int] = []
+    real = urllib3.connection.HTTPConnection.connect
+
+    def counted(self):
+        opened.append(self.port)
+        return real(self)
+
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", counted)
+    return opened
+
+
+@pytest.mark.parametrize("refusal, connections", [
+    (Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, chunked=True), 1),  # read to its end: its connection serves
+    (Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, stall=20), 2),  # its body does not come: left, and closed
+], ids=["chunked", "stalled"])
+def test_a_refusal_is_read_to_its_end_only_when_it_comes_at_once(connects, refusal, connections):
+    server = ScriptedServer(lambda path, authorization: TAGS if authorization else refusal)
+    try:
+        client = RegistryClient(server.host, plain_http=True, credentials=Credentials("u", "p"),
+                                timeouts=Timeouts(read=20), docker_config=False)
+        started = time.monotonic()
+        assert client.list_tags("x") == ["1"]
+        took = time.monotonic() - started
+        client.close()
+    finally:
+        server.close()
+    assert len(connects) == connections, connects
+    assert took < 10  # a hang check: not the 20 s read timeout a body that never comes would cost
+
+
+def test_a_connection_through_a_proxy_is_not_used_again_after_sitting_idle(monkeypatch, quick_idle):
+    """requests makes a pool manager of its own for a proxy: its pools check idleness too."""
+    proxy = ScriptedServer(lambda path, authorization: TAGS)
+    relay = ForgetfulRelay(proxy.host, forget_after=1.0)  # a NAT between the client and its proxy
+    try:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, f"http://{relay.host}")
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        client = RegistryClient("registry.example:5000", plain_http=True, docker_config=False, retries=0,
+                                timeouts=Timeouts(read=5))
+        assert client.list_tags("x") == ["1"]
+        time.sleep(1.2)  # the NAT forgets the connection
+        assert client.list_tags("x") == ["1"]
+        client.close()
+        assert relay.swallowed == 0
+        assert [target for target, _ in proxy.seen] == ["http://registry.example:5000/v2/x/tags/list?n=1000"] * 2
+    finally:
+        relay.close()
+        proxy.close()
+
+
+def test_a_blob_redirected_to_storage_leaves_the_registrys_connection_kept(connects, monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    storage = ScriptedServer(lambda path, authorization: Answer(200, {}, b"from storage"))
+    registry = ScriptedServer(lambda path, authorization: TAGS if "/tags/" in path
+                              else Answer(307, {"Location": f"http://{storage.host}/blob"}))
+    try:
+        client = RegistryClient(registry.host, plain_http=True, docker_config=False, retries=0)
+        for _ in range(5):  # a listing, then a blob: as a pull of each file of a directory does
+            assert client.list_tags("x") == ["1"]
+            assert client.request("GET", "/v2/x/blobs/sha256:" + "0" * 64, what="read a blob").content == b"from storage"
+        client.close()
+    finally:
+        registry.close()
+        storage.close()
+    assert sorted(connects) == sorted(int(server.host.rsplit(":", 1)[1]) for server in (registry, storage)), connects
+
+
+def test_a_child_forked_while_another_thread_holds_the_session_goes_on(secured, tmp_path):
+    with kubectl_oras.session(registry=secured.host, plain_http=True, username=USER, password=PASSWORD) as oras:
+        digest = pushed_tags(oras, tmp_path, 1)["0"]
+        holding, release = threading.Event(), threading.Event()
+
+        def inside_a_call() -> None:
+            with oras._session._lock:  # where a thread making a call is when another one forks
+                holding.set()
+                release.wait(30)
+
+        thread = threading.Thread(target=inside_a_call)
+        thread.start()
+        assert holding.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(20)  # a child stuck on the lock dies of it
+            try:
+                os._exit(0 if oras.artifact("forked/x:0").digest == digest else 1)
+            except BaseException:
+                os._exit(2)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        release.set()
+        thread.join()
+    assert code == 0, code  # the alarm ended a child that waited for a lock no thread of its own would release
+
+
+def test_credentials_renewed_at_every_call_keep_few_connections_open(monkeypatch, tmp_path):
+    server = ScriptedServer(lambda path, authorization: TAGS if authorization else REFUSAL)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("ORAS_PUSH_PASS", "ORAS_PULL_PASS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ORAS_USER", "u")
+    try:
+        with kubectl_oras.session(registry=server.host, plain_http=True) as oras:
+            for i in range(40):
+                monkeypatch.setenv("ORAS_PASS", f"token-{i}")  # a short-lived token renewed before each call
+                assert oras.tags("x") == ["1"]
+            deadline = time.monotonic() + 10
+            while server.open > session_module.KEPT_CREDENTIALS and time.monotonic() < deadline:
+                time.sleep(0.05)  # the server sees a closed connection as its next read ends
+            assert server.open <= session_module.KEPT_CREDENTIALS
+        assert server.seen[-1][1] == "Basic " + base64.b64encode(b"u:token-39").decode()  # the renewed one
+    finally:
+        server.close()
