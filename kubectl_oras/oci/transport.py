@@ -226,11 +226,12 @@ class _BlockAdapter(requests.adapters.HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         # requests makes a manager of its own for each proxy, with urllib3's pools and blocks.
-        fresh = proxy not in self.proxy_manager
-        if fresh and not proxy.lower().startswith("socks"):
+        if proxy not in self.proxy_manager and not proxy.lower().startswith("socks"):
             proxy_kwargs["blocksize"] = IO_BLOCK
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if fresh and type(manager) is urllib3.ProxyManager:  # a SOCKS manager's pools speak SOCKS
+        # On every call, not only the one that made it: a thread may take the manager from
+        # requests before the thread that made it has set it here (its pools are made later).
+        if type(manager) is urllib3.ProxyManager:  # a SOCKS manager's pools speak SOCKS
             manager.pool_classes_by_scheme = _KEPT_POOLS
         return manager
 
@@ -247,12 +248,12 @@ ERROR_BODY_LIMIT = 64 << 10  # an error's explanation is short; a streamed answe
 REFUSAL_SECONDS = 1.0  # what a refused answer's body may take to come before its connection is closed
 
 
-def _finish_refusal(response: requests.Response) -> None:
+def _finish_refusal(response: requests.Response, *, seconds: float) -> None:
     """Read a 401's body to its end, so that its connection serves the try with credentials (a
     streamed answer closed half-read closes its connection; through a cache that is a new stream
-    of the port-forward). Only a short one that comes at once: a body of no stated end, a long one,
-    or one that stalls or drips is left, and the connection closed with it, as a try would wait
-    for it otherwise (a read timeout, past the command's deadline)."""
+    of the port-forward). Only a short one that comes within ``seconds`` (at most REFUSAL_SECONDS,
+    and never past the read timeout or the deadline the caller has left): a body of no stated
+    end, a long one, or one that stalls or drips is left, and the connection closed with it."""
     if not response.raw or getattr(response, "_content_consumed", False):
         return  # not streamed: read already
     declared = response.headers.get("Content-Length", "")
@@ -260,13 +261,19 @@ def _finish_refusal(response: requests.Response) -> None:
     if not (chunked or (declared.isdigit() and int(declared) <= ERROR_BODY_LIMIT)):
         return
     sock = getattr(response.raw.connection, "sock", None)
-    if sock is not None:
-        sock.settimeout(REFUSAL_SECONDS)  # urllib3 sets its own again for the connection's next request
-    started, read = time.monotonic(), 0
+    ends, read = time.monotonic() + min(seconds, REFUSAL_SECONDS), 0
     try:
-        while chunk := response.raw.read1(ERROR_BODY_LIMIT):
+        while True:
+            left = ends - time.monotonic()
+            if left <= 0:
+                return
+            if sock is not None:
+                sock.settimeout(left)  # urllib3 sets its own again for the connection's next request
+            chunk = response.raw.read1(ERROR_BODY_LIMIT)
+            if not chunk:
+                return
             read += len(chunk)
-            if read > ERROR_BODY_LIMIT or time.monotonic() - started > REFUSAL_SECONDS:
+            if read > ERROR_BODY_LIMIT:
                 return
     except (OSError, urllib3.exceptions.HTTPError, requests.RequestException):
         return
@@ -504,7 +511,7 @@ class Transport:
                 except requests.RequestException as e:  # redirects without end, an invalid redirect URL, …
                     raise RegistryError(f"{what}: {type(e).__name__}: {e}") from e
                 if response.status_code == 401 and not answered:
-                    _finish_refusal(response)
+                    _finish_refusal(response, seconds=limits[1])
                     response.close()
                     self._authenticate(response, scope, what)
                     answered = True

@@ -299,7 +299,9 @@ class Session:
         pid = os.getpid()
         with self._lock:
             self._refuse_if_closed()
-            kept = self._clients.get(key)
+            kept = self._clients.pop(key, None)
+            if kept is not None:
+                self._clients[key] = kept  # the most recently used last: the oldest are let go first
         if kept is None or kept.pid != pid:
             made = _Kept(make(), pid)  # not under the lock: a fork meanwhile would find it held
             with self._lock:
@@ -318,9 +320,12 @@ class Session:
         yield kept.client
 
     def _beyond_kept(self, key: tuple[object, ...]) -> list[_Kept]:
-        """The oldest clients of the registry and pool size of ``key`` beyond KEPT_CREDENTIALS,
-        taken out (credentials renewed at every call would otherwise each keep sockets open)."""
-        same = [k for k in self._clients if k[0] == key[0] and k[2:] == key[2:]]
+        """The clients of the registry and pool size of ``key`` beyond KEPT_CREDENTIALS, taken out
+        (credentials renewed at every call would otherwise each keep sockets open): a forked
+        parent's first, then the least recently used."""
+        pid = os.getpid()
+        same = sorted((k for k in self._clients if k[0] == key[0] and k[2:] == key[2:]),
+                      key=lambda k: self._clients[k].pid == pid)  # stable: in the order of use
         return [self._clients.pop(k) for k in same[:max(len(same) - KEPT_CREDENTIALS, 0)]]
 
     def _open_cache(self) -> CacheRegistry:

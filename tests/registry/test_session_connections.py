@@ -19,6 +19,7 @@ import threading
 import time
 
 import pytest
+import urllib3
 import urllib3.connection
 
 import kubectl_oras
@@ -368,3 +369,58 @@ def test_credentials_renewed_at_every_call_keep_few_connections_open(monkeypatch
         assert server.seen[-1][1] == "Basic " + base64.b64encode(b"u:token-39").decode()  # the renewed one
     finally:
         server.close()
+
+
+# -- a fourth review: the refusal's read within the caller's time, the least recently used let go,
+# a proxy's manager taken by a second thread before the first gave it the kept pools
+
+def test_a_refusals_read_waits_no_longer_than_the_read_timeout(connects, monkeypatch):
+    monkeypatch.setattr(transport, "REFUSAL_SECONDS", 30.0)  # the read timeout is the shorter here
+    stalled = Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, stall=20)
+    server = ScriptedServer(lambda path, authorization: TAGS if authorization else stalled)
+    try:
+        client = RegistryClient(server.host, plain_http=True, credentials=Credentials("u", "p"),
+                                timeouts=Timeouts(read=0.5), docker_config=False)
+        started = time.monotonic()
+        assert client.list_tags("x") == ["1"]
+        took = time.monotonic() - started
+        client.close()
+    finally:
+        server.close()
+    assert took < 10, took  # a hang check: 0.5 s of waiting for the body, not the 20 s of its stall
+
+
+def test_the_client_let_go_for_renewed_credentials_is_the_least_recently_used(monkeypatch, tmp_path):
+    server = ScriptedServer(lambda path, authorization: TAGS if authorization else REFUSAL)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("ORAS_PUSH_PASS", "ORAS_PULL_PASS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ORAS_USER", "u")
+    try:
+        with kubectl_oras.session(registry=server.host, plain_http=True) as oras:
+            for i in range(12):  # a steady password in use between tokens renewed each time
+                monkeypatch.setenv("ORAS_PASS", "steady" if i % 2 == 0 else f"token-{i}")
+                assert oras.tags("x") == ["1"]
+    finally:
+        server.close()
+    refused = sum(authorization is None for _, authorization in server.seen)  # one for each client made
+    assert refused == 1 + 6, server.seen  # the steady one made once, each token once
+
+
+def test_a_proxys_manager_another_thread_made_gets_the_kept_pools(monkeypatch):
+    proxy = ScriptedServer(lambda path, authorization: TAGS)
+    try:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, f"http://{proxy.host}")
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        client = RegistryClient("registry.example:5000", plain_http=True, docker_config=False, retries=0)
+        adapter = client.transport.session.get_adapter("http://registry.example:5000/")
+        # What a thread finds when another has just made the manager, before giving it the kept pools.
+        adapter.proxy_manager[f"http://{proxy.host}"] = urllib3.ProxyManager(f"http://{proxy.host}")
+        assert client.list_tags("x") == ["1"]
+        pools = list(adapter.proxy_manager[f"http://{proxy.host}"].pools._container.values())
+        assert pools and all(isinstance(pool, transport._KeptConnections) for pool in pools), pools
+        client.close()
+    finally:
+        proxy.close()
