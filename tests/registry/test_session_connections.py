@@ -266,21 +266,28 @@ def connects(monkeypatch) -> list[int]:
     return opened
 
 
-@pytest.mark.parametrize("refusal, connections", [
-    (Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, chunked=True), 1),  # read to its end: its connection serves
-    (Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, stall=20), 2),  # its body does not come: left, and closed
-], ids=["chunked", "stalled"])
-def test_a_refusal_is_read_to_its_end_only_when_it_comes_at_once(connects, refusal, connections):
+def seconds_to_list_asked_for_credentials(refusal: Answer, *, read: float) -> float:
+    """Seconds a client with credentials takes to list a repository on a server that answers its
+    first request with ``refusal``, the request with credentials with the tags."""
     server = ScriptedServer(lambda path, authorization: TAGS if authorization else refusal)
     try:
         client = RegistryClient(server.host, plain_http=True, credentials=Credentials("u", "p"),
-                                timeouts=Timeouts(read=20), docker_config=False)
+                                timeouts=Timeouts(read=read), docker_config=False)
         started = time.monotonic()
         assert client.list_tags("x") == ["1"]
         took = time.monotonic() - started
         client.close()
     finally:
         server.close()
+    return took
+
+
+@pytest.mark.parametrize("refusal, connections", [
+    (Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, chunked=True), 1),  # read to its end: its connection serves
+    (Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, stall=20), 2),  # its body does not come: left, and closed
+], ids=["chunked", "stalled"])
+def test_a_refusal_is_read_to_its_end_only_when_it_comes_at_once(connects, refusal, connections):
+    took = seconds_to_list_asked_for_credentials(refusal, read=20)
     assert len(connects) == connections, connects
     assert took < 10  # a hang check: not the 20 s read timeout a body that never comes would cost
 
@@ -351,12 +358,17 @@ def test_a_child_forked_while_another_thread_holds_the_session_goes_on(secured, 
     assert code == 0, code  # the alarm ended a child that waited for a lock no thread of its own would release
 
 
-def test_credentials_renewed_at_every_call_keep_few_connections_open(monkeypatch, tmp_path):
-    server = ScriptedServer(lambda path, authorization: TAGS if authorization else REFUSAL)
-    monkeypatch.setenv("HOME", str(tmp_path))
+def credentials_from_the_environment(monkeypatch, home) -> None:
+    """ORAS_USER ``u``, ORAS_PASS as the test sets it, no docker config."""
+    monkeypatch.setenv("HOME", str(home))
     for name in ("ORAS_PUSH_PASS", "ORAS_PULL_PASS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ORAS_USER", "u")
+
+
+def test_credentials_renewed_at_every_call_keep_few_connections_open(monkeypatch, tmp_path):
+    server = ScriptedServer(lambda path, authorization: TAGS if authorization else REFUSAL)
+    credentials_from_the_environment(monkeypatch, tmp_path)
     try:
         with kubectl_oras.session(registry=server.host, plain_http=True) as oras:
             for i in range(40):
@@ -376,26 +388,14 @@ def test_credentials_renewed_at_every_call_keep_few_connections_open(monkeypatch
 
 def test_a_refusals_read_waits_no_longer_than_the_read_timeout(connects, monkeypatch):
     monkeypatch.setattr(transport, "REFUSAL_SECONDS", 30.0)  # the read timeout is the shorter here
-    stalled = Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, stall=20)
-    server = ScriptedServer(lambda path, authorization: TAGS if authorization else stalled)
-    try:
-        client = RegistryClient(server.host, plain_http=True, credentials=Credentials("u", "p"),
-                                timeouts=Timeouts(read=0.5), docker_config=False)
-        started = time.monotonic()
-        assert client.list_tags("x") == ["1"]
-        took = time.monotonic() - started
-        client.close()
-    finally:
-        server.close()
+    took = seconds_to_list_asked_for_credentials(Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, stall=20),
+                                                 read=0.5)
     assert took < 10, took  # a hang check: 0.5 s of waiting for the body, not the 20 s of its stall
 
 
 def test_the_client_let_go_for_renewed_credentials_is_the_least_recently_used(monkeypatch, tmp_path):
     server = ScriptedServer(lambda path, authorization: TAGS if authorization else REFUSAL)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    for name in ("ORAS_PUSH_PASS", "ORAS_PULL_PASS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ORAS_USER", "u")
+    credentials_from_the_environment(monkeypatch, tmp_path)
     try:
         with kubectl_oras.session(registry=server.host, plain_http=True) as oras:
             for i in range(12):  # a steady password in use between tokens renewed each time
