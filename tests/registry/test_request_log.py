@@ -11,10 +11,7 @@ import os
 import re
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests.sessions
@@ -24,6 +21,7 @@ from kubectl_oras.oci.errors import RegistryUnreachable
 from kubectl_oras.oci.transport import RetryPolicy
 from tests.support.net import free_port
 from tests.support.registries import SECURED_PASSWORD, SECURED_USER
+from tests.support.scripted_http import Answer, ScriptedServer
 
 REPO = Path(__file__).resolve().parents[2]
 USER, PASSWORD = SECURED_USER, SECURED_PASSWORD
@@ -96,68 +94,33 @@ def test_the_proxy_variables_still_decide_where_requests_go(secured, monkeypatch
         assert direct.resolve("nothing/here", "latest", what="check") is None
 
 
-class _Recorded(BaseHTTPRequestHandler):
-    """A server that records each request's target and answers from ``answers``: (path part, status,
-    headers, body), the first whose part the target holds."""
-
-    server: Any
-
-    def log_message(self, *args: object) -> None:
-        return None
-
-    def do_GET(self) -> None:
-        self.server.seen.append(self.path)
-        status, headers, body = next((s, h, b) for part, s, h, b in self.server.answers if part in self.path)
-        self.send_response(status)
-        for name, value in {**headers, "Content-Length": str(len(body))}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-def recorded(answers: list[tuple[str, int, dict[str, str], bytes]]) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
-    server.seen, server.answers = [], answers  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def test_a_redirect_goes_through_the_proxy_its_own_host_is_given(monkeypatch):
     """A registry reached through HTTP_PROXY redirects a blob to storage that NO_PROXY exempts: the
     blob is fetched directly (requests kept the registry's proxy for the redirect)."""
-    storage = recorded([("/blob", 200, {}, b"from storage")])
-    proxy = recorded([("/v2/", 307, {"Location": f"http://localhost:{storage.server_address[1]}/blob"}, b""),
-                      ("", 200, {}, b"from the proxy")])
+    storage = ScriptedServer(lambda path, authorization: Answer(200, {}, b"from storage"))
+    storage_port = storage.server_address[1]
+    proxy = ScriptedServer(lambda path, authorization: Answer(307, {"Location": f"http://localhost:{storage_port}/blob"})
+                           if "/v2/" in path else Answer(200, {}, b"from the proxy"))
     try:
         for name in ("HTTP_PROXY", "http_proxy"):
-            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.server_address[1]}")
+            monkeypatch.setenv(name, f"http://{proxy.host}")
         for name in ("NO_PROXY", "no_proxy"):
             monkeypatch.setenv(name, "localhost")
         client = RegistryClient("registry.example:5000", plain_http=True, docker_config=False, retries=0)
         answer = client.request("GET", "/v2/x/blobs/sha256:" + "0" * 64, what="read a blob")
         assert answer.content == b"from storage"
-        assert (proxy.seen, storage.seen) == ([f"http://registry.example:5000/v2/x/blobs/sha256:{'0' * 64}"], ["/blob"])
+        seen = [[target for target, _ in server.seen] for server in (proxy, storage)]
+        assert seen == [[f"http://registry.example:5000/v2/x/blobs/sha256:{'0' * 64}"], ["/blob"]]
     finally:
-        for server in (proxy, storage):
-            server.shutdown()
-            server.server_close()
+        proxy.close()
+        storage.close()
 
 
-def test_a_sessions_calls_share_one_connection_and_one_authentication(secured, tmp_path, monkeypatch, caplog):
+def test_a_sessions_calls_share_one_connection_and_one_authentication(secured, tmp_path, connects, caplog):
     """A workflow tool asks exists, mtime and size of each file one call at a time: each is one
     request on a connection already open and authenticated, not a new connection and a 401 first."""
-    import urllib3.connection
-
     import kubectl_oras
 
-    connects = []
-    real_connect = urllib3.connection.HTTPConnection.connect
-
-    def counted(self):
-        connects.append(self.port)
-        return real_connect(self)
-
-    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", counted)
     (tmp_path / "f.txt").write_text("result")
     caplog.set_level("DEBUG", logger="kubectl_oras.requests")
     with kubectl_oras.session(registry=secured.host, plain_http=True, username=USER, password=PASSWORD) as oras:

@@ -11,6 +11,7 @@ body never comes, a proxy, a redirect to storage) a scripted server does."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import signal
@@ -20,7 +21,6 @@ import time
 
 import pytest
 import urllib3
-import urllib3.connection
 
 import kubectl_oras
 import kubectl_oras.oci.transport as transport
@@ -252,20 +252,6 @@ REFUSAL = Answer(401, {"WWW-Authenticate": 'Basic realm="test"', "Content-Type":
                  b'{"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}')
 
 
-@pytest.fixture
-def connects(monkeypatch) -> list[int]:
-    """The port of each connection the clients open."""
-    opened: list[int] = []
-    real = urllib3.connection.HTTPConnection.connect
-
-    def counted(self):
-        opened.append(self.port)
-        return real(self)
-
-    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", counted)
-    return opened
-
-
 def seconds_to_list_asked_for_credentials(refusal: Answer, *, read: float) -> float:
     """Seconds a client with credentials takes to list a repository on a server that answers its
     first request with ``refusal``, the request with credentials with the tags."""
@@ -283,8 +269,8 @@ def seconds_to_list_asked_for_credentials(refusal: Answer, *, read: float) -> fl
 
 
 @pytest.mark.parametrize("refusal, connections", [
-    (Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, chunked=True), 1),  # read to its end: its connection serves
-    (Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, stall=20), 2),  # its body does not come: left, and closed
+    (dataclasses.replace(REFUSAL, chunked=True), 1),  # read to its end: its connection serves
+    (dataclasses.replace(REFUSAL, stall=20), 2),  # its body does not come: left, and closed
 ], ids=["chunked", "stalled"])
 def test_a_refusal_is_read_to_its_end_only_when_it_comes_at_once(connects, refusal, connections):
     took = seconds_to_list_asked_for_credentials(refusal, read=20)
@@ -292,15 +278,20 @@ def test_a_refusal_is_read_to_its_end_only_when_it_comes_at_once(connects, refus
     assert took < 10  # a hang check: not the 20 s read timeout a body that never comes would cost
 
 
+def through_proxy(monkeypatch, proxy: str) -> None:
+    """Every plain-HTTP request goes through ``proxy``."""
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_a_connection_through_a_proxy_is_not_used_again_after_sitting_idle(monkeypatch, quick_idle):
     """requests makes a pool manager of its own for a proxy: its pools check idleness too."""
     proxy = ScriptedServer(lambda path, authorization: TAGS)
     relay = ForgetfulRelay(proxy.host, forget_after=1.0)  # a NAT between the client and its proxy
     try:
-        for name in ("HTTP_PROXY", "http_proxy"):
-            monkeypatch.setenv(name, f"http://{relay.host}")
-        for name in ("NO_PROXY", "no_proxy"):
-            monkeypatch.delenv(name, raising=False)
+        through_proxy(monkeypatch, f"http://{relay.host}")
         client = RegistryClient("registry.example:5000", plain_http=True, docker_config=False, retries=0,
                                 timeouts=Timeouts(read=5))
         assert client.list_tags("x") == ["1"]
@@ -388,7 +379,7 @@ def test_credentials_renewed_at_every_call_keep_few_connections_open(monkeypatch
 
 def test_a_refusals_read_waits_no_longer_than_the_read_timeout(connects, monkeypatch):
     monkeypatch.setattr(transport, "REFUSAL_SECONDS", 30.0)  # the read timeout is the shorter here
-    took = seconds_to_list_asked_for_credentials(Answer(REFUSAL.status, REFUSAL.headers, REFUSAL.body, stall=20),
+    took = seconds_to_list_asked_for_credentials(dataclasses.replace(REFUSAL, stall=20),
                                                  read=0.5)
     assert took < 10, took  # a hang check: 0.5 s of waiting for the body, not the 20 s of its stall
 
@@ -410,10 +401,7 @@ def test_the_client_let_go_for_renewed_credentials_is_the_least_recently_used(mo
 def test_a_proxys_manager_another_thread_made_gets_the_kept_pools(monkeypatch):
     proxy = ScriptedServer(lambda path, authorization: TAGS)
     try:
-        for name in ("HTTP_PROXY", "http_proxy"):
-            monkeypatch.setenv(name, f"http://{proxy.host}")
-        for name in ("NO_PROXY", "no_proxy"):
-            monkeypatch.delenv(name, raising=False)
+        through_proxy(monkeypatch, f"http://{proxy.host}")
         client = RegistryClient("registry.example:5000", plain_http=True, docker_config=False, retries=0)
         adapter = client.transport.session.get_adapter("http://registry.example:5000/")
         # What a thread finds when another has just made the manager, before giving it the kept pools.
