@@ -288,7 +288,8 @@ class Session:
     @contextmanager
     def _client(self, key: tuple[object, ...], own: bool, make: Callable[[], RegistryClient]) -> Iterator[RegistryClient]:
         """The session's client for ``key``, made on first use (again in a forked process) and
-        closed with the session; with ``own``, one for this call alone, closed after it."""
+        closed with the session, or before when let go for newer credentials (``_beyond_kept``);
+        with ``own``, one for this call alone, closed after it."""
         if own:
             client = make()
             try:
