@@ -48,7 +48,7 @@ def inspect(session: Session, where: Located) -> dict[str, Any]:
                                                              what=f"inspect {where.name}")
         layers = layers_of(manifest, what=f"inspect {where.name}")
         found = _referrers(client, ref.repository, digest)
-        statements = [_statement_of(client, ref.repository, d) for d in found if _is_statement(d)]
+        statements = [_statement_of(client, ref.repository, d, digest) for d in found if _is_statement(d)]
     return {
         "reference": where.name, "digest": digest, "mediaType": media_type,
         "artifactType": manifest.get("artifactType", ""), "annotations": manifest.get("annotations") or {},
@@ -72,16 +72,21 @@ def _is_statement(descriptor: dict[str, Any]) -> bool:
     return descriptor.get("artifactType") == MEDIA_TYPE
 
 
-def _statement_of(client: RegistryClient, repository: str, descriptor: dict[str, Any]) -> dict[str, Any]:
-    """A statement's document, or what was wrong with it (a referrer is anyone's to push)."""
+def _statement_of(client: RegistryClient, repository: str, descriptor: dict[str, Any], subject: str) -> dict[str, Any]:
+    """A statement about ``subject`` (the artifact's digest), or what was wrong with it: a referrer
+    is anyone's to push, and one listed for this artifact may be about another."""
     from ..oci.referrers import read_referrer
     from ..provenance.statement import parse
 
     what = f"referrer {descriptor['digest']}"
     try:
-        return parse(read_referrer(client, repository, descriptor), what=what).document
+        read = parse(read_referrer(client, repository, descriptor), what=what)
     except OrasError as e:
         return {"digest": descriptor["digest"], "problem": str(e)}
+    if read.subject != subject:
+        return {"digest": descriptor["digest"],
+                "problem": f"{what}: a statement about {read.subject}, not about this artifact ({subject}): not shown"}
+    return read.document
 
 
 def lineage(session: Session, where: Located) -> Lineage:

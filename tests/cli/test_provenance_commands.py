@@ -81,6 +81,38 @@ def test_a_push_by_hand_is_inspected_with_its_statement_and_referrer(registry, w
     assert "  a.txt  1 bytes" in text and "statement by kubectl-oras" in text
 
 
+def test_inspect_shows_a_statement_about_another_artifact_as_a_problem_not_as_provenance(registry, workdir):
+    """Anyone may attach a referrer: one listed under this artifact but about another is not its provenance."""
+    from kubectl_oras.oci.manifest import MANIFEST_MEDIA_TYPE
+    from kubectl_oras.oci.referrers import attach
+    from kubectl_oras.provenance import statement
+
+    host = registry.host
+    client = RegistryClient(host, plain_http=True)
+    other = step_output(client, host, "stray/other:1", [], workdir)
+    mine = pushed_by_hand(client, host, "stray/mine:1", workdir)
+    forged = statement.statement(subject_name="stray/other:1", subject_digest=other.digest,
+                                 produced=Produced(builder=AGENT_BUILDER, namespace="lab", workload="Job/other",
+                                                   pod="other-x2k", node="node-1", image=IMAGE, exit_code=0))
+    *_, body = client.fetch_manifest_bytes("stray/mine", mine.digest, what="t")
+    subject = {"mediaType": MANIFEST_MEDIA_TYPE, "digest": mine.digest, "size": len(body)}
+    attached = attach(client, "stray/mine", subject, artifact_type=statement.MEDIA_TYPE,
+                      payload=statement.encode(forged))
+
+    found = json.loads(cli("inspect", "stray/mine:1", "-r", host, "--plain-http", "-o", "json").stdout)
+    kept = [s for s in found["provenance"]["statements"] if "problem" not in s]
+    [own] = kept
+    assert own["subject"][0]["digest"] == {"sha256": mine.digest.removeprefix("sha256:")}
+    [refused] = [s for s in found["provenance"]["statements"] if "problem" in s]
+    assert refused["digest"] == attached.digest
+    assert other.digest in refused["problem"] and mine.digest in refused["problem"]
+    text = cli("inspect", "stray/mine:1", "-r", host, "--plain-http").stdout
+    assert f"statement {attached.digest}: referrer {attached.digest}: a statement about {other.digest}" in text
+    assert "Job/other" not in text
+    walked = json.loads(cli("lineage", "stray/mine:1", "-r", host, "--plain-http", "-o", "json").stdout)
+    assert walked["artifacts"][0]["producer"] == "pushed by local user"
+
+
 def test_lineage_walks_a_dag_back_to_both_producers_and_the_push_by_hand(registry, workdir):
     host = registry.host
     client = RegistryClient(host, plain_http=True)
