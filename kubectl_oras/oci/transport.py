@@ -28,6 +28,7 @@ import urllib3
 
 from ..backoff import Backoff
 from .auth import CREDENTIALS_HINT, AuthCache, RequestToken, Scope, answer_challenge, parse_token_answer
+from .bodies import ANSWER_BODY_SECONDS, error_body, finish_refusal, read_within, settle, settle_redirect
 from .defaults import Timeouts
 from .digests import IO_BLOCK
 from .errors import (
@@ -244,49 +245,7 @@ def _repository_of(path: str) -> str | None:
     return None
 
 
-ERROR_BODY_LIMIT = 64 << 10  # an error's explanation is short; a streamed answer may be a whole blob
-REFUSAL_SECONDS = 1.0  # what a refused answer's body may take to come before its connection is closed
-
-
-def _finish_refusal(response: requests.Response, *, seconds: float) -> None:
-    """Read a 401's body to its end, so that its connection serves the try with credentials (a
-    streamed answer closed half-read closes its connection; through a cache that is a new stream
-    of the port-forward). Only a short one that comes within ``seconds`` (at most REFUSAL_SECONDS,
-    and never past the read timeout or the deadline the caller has left): a body of no stated
-    end, a long one, or one that stalls or drips is left, and the connection closed with it."""
-    if not response.raw or getattr(response, "_content_consumed", False):
-        return  # not streamed: read already
-    declared = response.headers.get("Content-Length", "")
-    chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
-    if not (chunked or (declared.isdigit() and int(declared) <= ERROR_BODY_LIMIT)):
-        return
-    sock = getattr(response.raw.connection, "sock", None)
-    ends, read = time.monotonic() + min(seconds, REFUSAL_SECONDS), 0
-    try:
-        while True:
-            left = ends - time.monotonic()
-            if left <= 0:
-                return
-            if sock is not None:
-                sock.settimeout(left)  # urllib3 sets its own again for the connection's next request
-            chunk = response.raw.read1(ERROR_BODY_LIMIT)
-            if not chunk:
-                return
-            read += len(chunk)
-            if read > ERROR_BODY_LIMIT:
-                return
-    except (OSError, urllib3.exceptions.HTTPError, requests.RequestException):
-        return
-
-
-def _error_body(response: requests.Response) -> bytes:
-    """At most ERROR_BODY_LIMIT bytes of an error answer's body (streamed answers included)."""
-    try:
-        return next(response.iter_content(ERROR_BODY_LIMIT), b"")
-    except requests.exceptions.StreamConsumedError:
-        return response.content or b""
-    except requests.RequestException:  # the explanation broke off: there is none
-        return b""
+TOKEN_ANSWER_LIMIT = 1 << 20  # a token service's JSON: a token of a few KiB, with room
 
 
 def _oci_messages(body: bytes) -> tuple[str, tuple[str, ...]]:
@@ -451,7 +410,7 @@ class Transport:
         self.deadline = Deadline(timeouts.total) if timeouts.total is not None else None
         self.retry = retry
         self.session = _Session()
-        self.session.hooks["response"].append(log_request)
+        self.session.hooks["response"].extend([settle_redirect, log_request])
         # Some registries (Harbor) take a cookie as a sign of a browser and start CSRF checks.
         self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         # Pools for 4 hosts: a blob redirected to storage keeps the registry's connections, and back.
@@ -499,9 +458,10 @@ class Transport:
                 self.check_going(what)
                 limits = self._timeout
                 try:
+                    # Streamed whatever the caller asks: no body is read whole before it is looked at (oci/bodies.py).
                     response = self.session.request(
                         method, url, headers={**(headers or {}), **self.auth.headers(scope)}, data=body,
-                        stream=stream, verify=not self.insecure, timeout=limits, allow_redirects=True)
+                        stream=True, verify=not self.insecure, timeout=limits, allow_redirects=True)
                 except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.ContentDecodingError) as e:
                     # Also a body that broke off while it was read (a manifest, a tag list).
@@ -511,7 +471,7 @@ class Transport:
                 except requests.RequestException as e:  # redirects without end, an invalid redirect URL, …
                     raise RegistryError(f"{what}: {type(e).__name__}: {e}") from e
                 if response.status_code == 401 and not answered:
-                    _finish_refusal(response, seconds=limits[1])
+                    finish_refusal(response, seconds=self._timeout[1])
                     response.close()
                     self._authenticate(response, scope, what)
                     answered = True
@@ -522,6 +482,8 @@ class Transport:
                     error = self.error_for(response, what)  # reads the explanation before closing
                     response.close()
                     raise error
+                if not stream:
+                    settle(response, seconds=self._timeout[1])
                 return response
 
         return retrying(self.retry, once, deadline=self.deadline) if retry else once()
@@ -546,15 +508,20 @@ class Transport:
             self.auth.use_basic()
             return
         headers = {"Authorization": decision.authorization} if decision.authorization else {}
+        service = f"the token service {decision.realm} (for registry {self.name})"
         try:
             r = self.session.get(decision.realm, params=decision.params, headers=headers, verify=not self.insecure,
-                                 timeout=self._timeout)
+                                 timeout=self._timeout, stream=True)
         except requests.RequestException as e:
             reached = self.unreachable(e, what)  # a TLS failure is not tried again; a refused connection is
-            raise RegistryUnreachable(
-                f"{what}: cannot reach the token service {decision.realm} (for registry {self.name}): {e}",
-                transient=reached.transient) from e
-        token = parse_token_answer(r.status_code, r.content, realm=decision.realm, registry=self.name,
+            raise RegistryUnreachable(f"{what}: cannot reach {service}: {e}", transient=reached.transient) from e
+        seconds = min(ANSWER_BODY_SECONDS, self._timeout[1])
+        answer, ended = read_within(r, limit=TOKEN_ANSWER_LIMIT, seconds=seconds)
+        if not ended and r.status_code == 200:
+            why = (f"sent over {TOKEN_ANSWER_LIMIT >> 10} KiB" if len(answer) >= TOKEN_ANSWER_LIMIT
+                   else f"did not send its answer within {seconds:g} s")
+            raise RegistryUnreachable(f"{what}: {service} {why}; giving up", transient=False)
+        token = parse_token_answer(r.status_code, answer, realm=decision.realm, registry=self.name,
                                    have_credentials=self.auth.credentials is not None, what=what,
                                    content_type=r.headers.get("Content-Type", ""))
         self.auth.remember(scope, token)
@@ -562,7 +529,7 @@ class Transport:
     def error_for(self, response: requests.Response, what: str) -> RegistryError:
         """An HTTP error as our error hierarchy: the one place that maps them."""
         status = response.status_code
-        message, codes = _oci_messages(_error_body(response))
+        message, codes = _oci_messages(error_body(response, seconds=self._timeout[1]))
         detail = f": {message}" if message else ""
         if status == 401:
             hint = "" if self.auth.credentials else CREDENTIALS_HINT

@@ -23,6 +23,7 @@ import pytest
 import urllib3
 
 import kubectl_oras
+import kubectl_oras.oci.bodies as bodies
 import kubectl_oras.oci.transport as transport
 import kubectl_oras.transfers.session as session_module
 from kubectl_oras.oci.client import Credentials, RegistryClient, Timeouts
@@ -378,7 +379,7 @@ def test_credentials_renewed_at_every_call_keep_few_connections_open(monkeypatch
 # a proxy's manager taken by a second thread before the first gave it the kept pools
 
 def test_a_refusals_read_waits_no_longer_than_the_read_timeout(connects, monkeypatch):
-    monkeypatch.setattr(transport, "REFUSAL_SECONDS", 30.0)  # the read timeout is the shorter here
+    monkeypatch.setattr(bodies, "REFUSAL_SECONDS", 30.0)  # the read timeout is the shorter here
     took = seconds_to_list_asked_for_credentials(dataclasses.replace(REFUSAL, stall=20),
                                                  read=0.5)
     assert took < 10, took  # a hang check: 0.5 s of waiting for the body, not the 20 s of its stall
