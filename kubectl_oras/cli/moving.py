@@ -118,15 +118,21 @@ def cp(
         finally:
             progress.close()
         came, went = reading.reached(src.place), writing.reached(dst.place)
+    for left in result.referrers_left:
+        typer.echo(f"warning: referrer {left['digest']} not copied: {left['problem']}", err=True)
+    referred = (f"\nReferrers: {result.referrers} copied" + (f", {len(result.referrers_left)} not (see above)"
+                                                             if result.referrers_left else "")
+                if result.referrers or result.referrers_left else "")
     print_data(output, {
         "source": result.source, **{f"source{k.title()}": v for k, v in came.description.items()},
         "reference": result.reference, **went.description,
         "digest": result.digest, "mediaType": result.media_type, "manifests": result.manifests,
         "blobs": result.blobs, "bytesSent": result.bytes_sent, "blobsSkipped": result.blobs_skipped,
-        "blobsMounted": result.blobs_mounted,
+        "blobsMounted": result.blobs_mounted, "referrers": result.referrers,
+        "referrersNotCopied": result.referrers_left,
     }, f"Copied {result.source}{came.suffix} to {result.reference}{went.suffix} ({result.blobs} blobs: "
        f"{human_bytes(result.bytes_sent)} sent, {result.blobs_skipped} already there, {result.blobs_mounted} mounted)\n"
-       f"Digest: {result.digest}", names=[result.reference])
+       f"Digest: {result.digest}{referred}", names=[result.reference])
 
 
 def side_options(options: TransferOptions, flag: str, cache: str | None, *, plain_http: bool,

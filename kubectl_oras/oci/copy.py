@@ -6,13 +6,19 @@ source repository (``POST …/blobs/uploads/?mount=…&from=…``), never sent; 
 from the source's answer into the destination's upload, 1 MiB at a time, hashed on the way: no
 blob is ever held whole in memory or written to disk. An image index is copied with the
 manifests it lists (each by digest) before the index itself.
+
+Then what refers to it (its provenance statement, a signature: ``oci/referrers.py``), each put
+by digest at the destination the same way, and listed there as the destination lists referrers
+(its referrers API, else the ``sha256-<hex>`` index). A referrer is anyone's to push: one that
+cannot be read, or whose ``subject`` is not the artifact, is left behind and said so; a registry
+that cannot be reached, or refuses us, still fails the copy.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -21,11 +27,19 @@ import urllib3
 from ..errors import OrasError
 from .client import RegistryClient
 from .digests import IO_BLOCK, digest_of, hasher_for
-from .errors import DigestMismatch, RegistryUnreachable, UnsupportedArtifact
+from .errors import (
+    AuthenticationFailed,
+    Cancelled,
+    DeadlineExceeded,
+    DigestMismatch,
+    RegistryUnreachable,
+    UnsupportedArtifact,
+)
 from .manifest import DOCKER_LIST_MEDIA_TYPE, INDEX_MEDIA_TYPE, Blob, layers_of
 from .parallel import run_all
 from .progress import BytesMoved, Progress
 from .reference import Reference
+from .referrers import index_in_tag, referrers
 from .transport import retrying
 
 DEFAULT_CONCURRENCY = 4
@@ -46,6 +60,8 @@ class CopyResult:
     bytes_sent: int = 0
     blobs_skipped: int = 0
     blobs_mounted: int = 0
+    referrers: int = 0  # copied with it
+    referrers_left: list[dict[str, str]] = field(default_factory=list)  # {digest, problem} of those not copied
 
 
 class BlobStream:
@@ -125,6 +141,32 @@ class _Copier:
         destination, after everything it lists: (its digest, its media type)."""
         what = f"copy {self.src.repository}@{target}" if target.startswith("sha") else f"copy {self.src}"
         manifest, media_type, digest, raw = self.source.fetch_manifest_bytes(self.src.repository, target, what=what)
+        self.put(manifest, media_type, raw, put_as=put_as, what=what, depth=depth)
+        return digest, media_type
+
+    def referrer(self, descriptor: dict[str, Any], *, subject: str) -> None:
+        """The referrer ``descriptor`` of ``subject`` put by digest, and listed as the destination
+        lists referrers; UnsupportedArtifact when it is not about ``subject``."""
+        target = descriptor["digest"]
+        what = f"copy referrer {self.src.repository}@{target}"
+        manifest, media_type, digest, raw = self.source.fetch_manifest_bytes(self.src.repository, target, what=what)
+        about = manifest.get("subject")
+        if not isinstance(about, dict) or about.get("digest") != subject:
+            said = about.get("digest") if isinstance(about, dict) else None
+            raise UnsupportedArtifact(f"{what}: its subject is {said or 'missing'}, not {subject}")
+        answer = self.put(manifest, media_type, raw, put_as=digest, what=what, depth=0)
+        if answer.headers.get("OCI-Subject") != subject:  # the destination serves no referrers API
+            listed = {"mediaType": media_type, "digest": digest, "size": len(raw)}
+            kind = manifest.get("artifactType") or descriptor.get("artifactType")
+            if isinstance(kind, str) and kind:
+                listed["artifactType"] = kind
+            if isinstance(manifest.get("annotations"), dict) and manifest["annotations"]:
+                listed["annotations"] = manifest["annotations"]
+            index_in_tag(self.dest, self.dst.repository, subject, listed)
+
+    def put(self, manifest: dict[str, Any], media_type: str, raw: bytes, *, put_as: str, what: str,
+            depth: int) -> requests.Response:
+        """``raw`` (``manifest`` as read) put under ``put_as`` after everything it lists: the answer."""
         if is_index(manifest, media_type):
             if depth >= MAX_INDEX_DEPTH:
                 raise UnsupportedArtifact(f"{what}: image indexes nested over {MAX_INDEX_DEPTH} deep; refusing it")
@@ -136,9 +178,21 @@ class _Copier:
                 self.progress.add_total(sum(b.size for b in blobs.values()))
             run_all(self.blob, list(blobs.values()), concurrency=self.concurrency, name="copy")
             self.result.blobs += len(blobs)
-        self.dest.put_manifest(self.dst.repository, put_as, raw, media_type=media_type)
+        answer = self.dest.put_manifest(self.dst.repository, put_as, raw, media_type=media_type)
         self.result.manifests += 1
-        return digest, media_type
+        return answer
+
+    def referrers(self, subject: str) -> None:
+        """Every referrer of ``subject`` the source lists, copied; one that cannot be is recorded."""
+        for descriptor in referrers(self.source, self.src.repository, subject):
+            try:
+                self.referrer(descriptor, subject=subject)
+            except (RegistryUnreachable, DeadlineExceeded, AuthenticationFailed, Cancelled):
+                raise
+            except OrasError as e:
+                self.result.referrers_left.append({"digest": descriptor["digest"], "problem": str(e)})
+            else:
+                self.result.referrers += 1
 
     def blob(self, blob: Blob, cancel: threading.Event) -> None:
         repository = self.dst.repository
@@ -189,10 +243,10 @@ def _side(client: RegistryClient, repository: str) -> str:
 
 def copy_artifact(source: RegistryClient, src: Reference, dest: RegistryClient, dst: Reference, *,
                   same_registry: bool = False, concurrency: int = DEFAULT_CONCURRENCY,
-                  progress: Progress | None = None) -> CopyResult:
+                  progress: Progress | None = None, with_referrers: bool = True) -> CopyResult:
     """``src`` of ``source`` to ``dst`` of ``dest``: under ``dst``'s tag, or by digest alone when
-    it has none. ``same_registry``: the two clients reach one registry, so a blob of another
-    repository is mounted rather than sent."""
+    it has none, then (``with_referrers``) what refers to it. ``same_registry``: the two clients
+    reach one registry, so a blob of another repository is mounted rather than sent."""
     put_as = dst.tag or src.digest
     if not put_as:
         raise UnsupportedArtifact(f"copy {src} to {dst}: say which tag to copy it to")
@@ -201,6 +255,8 @@ def copy_artifact(source: RegistryClient, src: Reference, dest: RegistryClient, 
                      progress=progress, result=result)
     try:
         result.digest, result.media_type = copier.manifest(src.target, put_as=put_as)
+        if with_referrers and not (same_registry and src.repository == dst.repository):  # there already
+            copier.referrers(result.digest)
     except OrasError as e:
         # Both sides named, so a cache's session (which adds its name to a message without it)
         # never says one side's failure about the other.

@@ -72,13 +72,21 @@ def attach(client: RegistryClient, repository: str, subject: dict[str, Any], *, 
     answer = client.put_manifest(repository, digest, body)
     if answer.headers.get("OCI-Subject") == subject["digest"]:
         return Attached(digest, "the referrers API")
-    tag = fallback_tag(subject["digest"])
-    index = _fallback_index(client, repository, tag)
-    listed = [d for d in index["manifests"] if isinstance(d, dict) and d.get("digest") != digest]
-    listed.append({"mediaType": MANIFEST_MEDIA_TYPE, "digest": digest, "size": len(body),
-                   "artifactType": artifact_type, **({"annotations": annotations} if annotations else {})})
-    client.put_manifest(repository, tag, encode_manifest({**index, "manifests": listed}), media_type=INDEX_MEDIA_TYPE)
+    tag = index_in_tag(client, repository, subject["digest"], {
+        "mediaType": MANIFEST_MEDIA_TYPE, "digest": digest, "size": len(body), "artifactType": artifact_type,
+        **({"annotations": annotations} if annotations else {})})
     return Attached(digest, f"tag {tag}")
+
+
+def index_in_tag(client: RegistryClient, repository: str, subject: str, descriptor: dict[str, Any]) -> str:
+    """List the referrer ``descriptor`` in the tag schema's index of ``subject`` (a digest), in
+    place of any entry of the same digest: the tag it wrote. A read, then a write (docs/provenance.md)."""
+    tag = fallback_tag(subject)
+    index = _fallback_index(client, repository, tag)
+    listed = [d for d in index["manifests"] if isinstance(d, dict) and d.get("digest") != descriptor["digest"]]
+    listed.append(descriptor)
+    client.put_manifest(repository, tag, encode_manifest({**index, "manifests": listed}), media_type=INDEX_MEDIA_TYPE)
+    return tag
 
 
 def _fallback_index(client: RegistryClient, repository: str, tag: str) -> dict[str, Any]:

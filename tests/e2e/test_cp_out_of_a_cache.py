@@ -38,6 +38,7 @@ def test_cp_from_a_cache_to_a_loopback_registry_then_tag_and_a_pattern_pull(  # 
         said = json.loads(copied.stdout)
         assert said["sourceCache"] == f"{ns}/oras" and said["digest"] == runs["run-2"][0]
         assert said["reference"] == f"{registry.host}/archive/partial:run-2" and said["bytesSent"] > 3 << 20
+        assert (said["referrers"], said["referrersNotCopied"]) == (1, [])  # the push's statement came along
         out = tmp_path / "out"
         pulled = kubectl(env, "oras", "pull", f"{registry.host}/archive/partial:run-2", "-o", str(out), "--plain-http")
         assert pulled.returncode == 0, pulled.stderr

@@ -16,8 +16,9 @@ from kubectl_oras.oci.manifest import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
+from kubectl_oras.oci.referrers import index_in_tag, referrers
 from tests.support.faulty_proxy import FaultyProxy
-from tests.support.registries import htpasswd_file, start_registry
+from tests.support.registries import REFERRERS_API, htpasswd_file, start_registry
 from tests.support.trees import make_tree, snapshot
 
 runner = CliRunner()
@@ -166,3 +167,49 @@ def test_a_missing_source_is_said_naming_both_sides(registry, other_registry, cl
     assert r.exit_code == 1
     assert r.stderr.startswith(f"error: copy {ref.registry}/{ref.repository}:nothing: not found: ")
     assert r.stderr.strip().endswith(f"(copying {ref.registry}/{ref.repository} to {other_registry.host}/copies/none)")
+
+
+@pytest.fixture
+def api_registry():
+    """A registry that serves the referrers API (go-containerregistry's)."""
+    proc = start_registry(REFERRERS_API)
+    yield proc
+    proc.stop()
+
+
+def test_cp_takes_the_provenance_statement_along_and_leaves_a_referrer_about_another(
+        registry, other_registry, api_registry, client, ref, workdir):
+    """A push by hand attaches a statement; a copy out keeps saying where the artifact came from, to a
+    registry without the referrers API (the sha256-<hex> index) and to one with it. A referrer listed
+    under the artifact but about another (anyone may write the index) is not copied, and said so."""
+    (workdir / "a.txt").write_text("a")
+    assert cli("push", f"{ref}", "a.txt", "--plain-http").exit_code == 0
+    digest = client.resolve(ref.repository, ref.tag, what="t")
+    (workdir / "b.txt").write_text("b")
+    assert cli("push", f"{ref.registry}/{ref.repository}:other", "b.txt", "--plain-http").exit_code == 0
+    other = client.resolve(ref.repository, "other", what="t")
+    [about_other] = referrers(client, ref.repository, other)
+    index_in_tag(client, ref.repository, digest, about_other)  # listed under the artifact, about another
+
+    writer = {"ORAS_TO_USER": "writer", "ORAS_TO_PASS": "s3cret"}
+    r = cli("cp", f"{ref}", f"{other_registry.host}/copies/hand", "--plain-http", "-o", "json", env=writer)
+    assert r.exit_code == 0, r.stderr
+    copied = json.loads(r.stdout)
+    assert copied["referrers"] == 1
+    assert copied["referrersNotCopied"] == [{"digest": about_other["digest"], "problem": (
+        f"copy referrer {ref.repository}@{about_other['digest']}: its subject is {other}, not {digest}")}]
+    assert f"warning: referrer {about_other['digest']} not copied: " in r.stderr
+
+    for host, env in ((other_registry.host, {"ORAS_USER": "writer", "ORAS_PASS": "s3cret"}), (api_registry.host, None)):
+        if env is None:
+            r = cli("cp", f"{ref}", f"{host}/copies/hand", "--plain-http", "-o", "json")
+            assert r.exit_code == 0 and json.loads(r.stdout)["referrers"] == 1, r.stderr
+        shown = cli("inspect", f"{host}/copies/hand:{ref.tag}", "--plain-http", "-o", "json", env=env)
+        assert shown.exit_code == 0, shown.stderr
+        found = json.loads(shown.stdout)
+        assert found["digest"] == digest
+        [statement] = found["provenance"]["statements"]  # the one about the artifact, and no other
+        assert statement["subject"][0]["digest"] == {"sha256": digest.removeprefix("sha256:")}
+        assert statement["predicate"]["buildDefinition"]["internalParameters"] == {"pushedBy": "local user"}
+    text = cli("cp", f"{ref}", f"{api_registry.host}/copies/hand:again", "--plain-http").stdout
+    assert "Referrers: 1 copied, 1 not (see above)" in text
