@@ -1,19 +1,29 @@
 """The bodies of answers we read but do not stream, each within a size and a time: a refusal's, an
-error's explanation, the reply to a PUT or a DELETE, a token service's answer.
+error's explanation, the reply to a PUT or a DELETE, a redirect's, a token service's answer.
 
 Every request goes out streamed (``Transport.request``), so no answer's body is read whole
 before we look at it: requests would read a non-streamed one to its end whatever its length and
 however slowly it comes (each byte within the read timeout), so a registry answering a PUT with an
 endless body filled the memory, and one that dripped a 500's explanation held the call past any
-deadline. A body here is read as it comes, the socket's timeout set again before each read, and
-left once it is over its limit or its time: the connection then goes with it (a half-read answer's
-connection cannot serve another request).
+deadline. A body here is read as it comes and left once it is over its limit or its time: the
+connection then goes with it (a half-read answer's connection cannot serve another request).
+
+The time is kept from outside the read (``cut_off_after``): one ``read1`` can go on inside
+http.client and urllib3 for as long as bytes keep coming without giving us any (trailer lines
+without end, a chunk-size line whose extension drips, gzip blocks that inflate to nothing), so a
+clock checked between reads, or a socket timeout, which counts silence, never ends it.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import os
+import socket
+import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import requests
 import urllib3
@@ -22,41 +32,116 @@ ERROR_BODY_LIMIT = 64 << 10  # an error's explanation is short; a streamed answe
 REFUSAL_SECONDS = 1.0  # what a refused answer's body may take to come before its connection is closed
 ANSWER_BODY_SECONDS = 5.0  # what any other body read here may take to come after its headers
 
+ENDED, TOO_BIG, OUT_OF_TIME, BROKEN_OFF = "ended", "too big", "out of time", "broken off"
 
-def read_within(response: requests.Response, *, limit: int, seconds: float) -> tuple[bytes, bool]:
-    """At most ``limit`` bytes of a streamed answer's body, read as they come for at most
-    ``seconds``: (what was read, whether the body ended there). A body that did not end is closed
-    with its connection; one that did leaves its connection to the pool."""
-    raw = response.raw
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raw.close()
-        return b"", False
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    ends, body = time.monotonic() + seconds, bytearray()
+
+class _Watchdog:
+    """One thread that shuts a socket down at its time unless it is let off first: what ends a
+    read that keeps receiving. Arming is a heap push under a lock (no thread per read)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, list[socket.socket | None]]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, sock: socket.socket, seconds: float) -> list[socket.socket | None]:
+        entry: list[socket.socket | None] = [sock]
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._order), entry))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="kubectl-oras-body-watchdog", daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is entry:
+                self._cond.notify()
+        return entry
+
+    def disarm(self, entry: list[socket.socket | None]) -> None:
+        """Once this returns the socket is never shut by this watch (it may go back to a pool)."""
+        with self._cond:
+            entry[0] = None
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][2][0] is None or self._heap[0][0] <= now):
+                    _, _, entry = heapq.heappop(self._heap)
+                    sock, entry[0] = entry[0], None
+                    if sock is not None:
+                        try:
+                            sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns; the connection is done
+                        except OSError:
+                            pass
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _new_watchdog_in_child() -> None:
+    global _WATCHDOG
+    _WATCHDOG = _Watchdog()  # a forked child has no such thread, and its lock may be held
+
+
+os.register_at_fork(after_in_child=_new_watchdog_in_child)
+
+
+@contextmanager
+def cut_off_after(response: requests.Response, seconds: float) -> Iterator[None]:
+    """While inside, ``response``'s connection is shut down once ``seconds`` have passed."""
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    if not isinstance(sock, socket.socket):
+        yield
+        return
+    entry = _WATCHDOG.arm(sock, seconds)
     try:
-        while len(body) <= limit:
-            left = ends - time.monotonic()
-            if left <= 0:
-                break
-            if sock is not None:
-                sock.settimeout(left)  # urllib3 sets its own again for the connection's next request
-            chunk = raw.read1(limit + 1 - len(body), decode_content=True)
-            if not chunk:
-                return bytes(body), True
-            body += chunk
+        yield
+    finally:
+        _WATCHDOG.disarm(entry)
+
+
+def _declared_beyond(response: requests.Response, limit: int) -> bool:
+    """Whether the body, by what the answer says of it, is longer than ``limit`` (a HEAD's, a 204's
+    or a 304's Content-Length says what a GET would send: they have no body)."""
+    remaining = getattr(response.raw, "length_remaining", None)
+    return isinstance(remaining, int) and remaining > limit
+
+
+def read_within(response: requests.Response, *, limit: int, seconds: float) -> tuple[bytes, str]:
+    """At most ``limit`` bytes of a streamed answer's body, read as they come for at most
+    ``seconds``: (what was read, ENDED, TOO_BIG, OUT_OF_TIME or BROKEN_OFF). A body that did not
+    end is closed with its connection; one that did leaves its connection to the pool."""
+    raw = response.raw
+    if _declared_beyond(response, limit):
+        raw.close()
+        return b"", TOO_BIG
+    ends, body, why = time.monotonic() + seconds, bytearray(), TOO_BIG
+    try:
+        with cut_off_after(response, seconds):
+            while len(body) <= limit:
+                if time.monotonic() >= ends:
+                    why = OUT_OF_TIME
+                    break
+                chunk = raw.read1(limit + 1 - len(body), decode_content=True)
+                if not chunk:
+                    if time.monotonic() >= ends:  # the watchdog shut it: that is no end
+                        why = OUT_OF_TIME
+                        break
+                    return bytes(body), ENDED
+                body += chunk
     except (OSError, urllib3.exceptions.HTTPError, requests.RequestException):
-        pass  # it broke off or stalled: what came is all there is
+        why = OUT_OF_TIME if time.monotonic() >= ends else BROKEN_OFF
     raw.close()
-    return bytes(body[:limit]), False
+    return bytes(body[:limit]), why
 
 
 def has_stated_end(response: requests.Response, *, limit: int) -> bool:
-    """Whether the body says where it ends (a Content-Length within ``limit``, or chunks): one that
-    does not ends only when the connection closes."""
-    declared = response.headers.get("Content-Length", "")
+    """Whether the body says where it ends within ``limit`` (a length, none for a HEAD, or chunks):
+    one that does not ends only when the connection closes."""
+    remaining = getattr(response.raw, "length_remaining", None)
     chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
-    return chunked or (declared.isdigit() and int(declared) <= limit)
+    return chunked or (isinstance(remaining, int) and remaining <= limit)
 
 
 def finish_refusal(response: requests.Response, *, seconds: float) -> None:
@@ -80,21 +165,18 @@ def error_body(response: requests.Response, *, seconds: float) -> bytes:
 
 
 def settle(response: requests.Response, *, seconds: float) -> None:
-    """The body of an answer the caller did not stream (a PUT's, a DELETE's, a HEAD's), read within
-    ERROR_BODY_LIMIT and ``seconds`` (at most ANSWER_BODY_SECONDS) and kept as its ``content``:
-    what is beyond is not read, and the call's outcome is its status. No caller reads such a body;
-    one that needs a body asks for it streamed and reads it within bounds of its own."""
+    """The body of an answer the caller did not stream (a PUT's, a DELETE's, a HEAD's, a
+    redirect's), read within ERROR_BODY_LIMIT and ``seconds`` (at most ANSWER_BODY_SECONDS) and kept
+    as its ``content``: what is beyond is not read, and the call's outcome is its status. No caller
+    reads such a body; one that needs a body asks for it streamed and reads it within bounds of its own."""
+    if getattr(response, "_content_consumed", False):
+        return
     body, _ = read_within(response, limit=ERROR_BODY_LIMIT, seconds=min(seconds, ANSWER_BODY_SECONDS))
     response._content = body
     response._content_consumed = True  # type: ignore[attr-defined]
 
 
-def settle_redirect(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-    """A response hook: requests reads a redirect's body whole (``resp.content``) before it
-    follows the redirect, so an endless one filled the memory; read it here within bounds first
-    (``kwargs['timeout']``: the request's, whose read part bounds the time too)."""
-    if response.is_redirect and not getattr(response, "_content_consumed", False):
-        timeout = kwargs.get("timeout")
-        read = timeout[1] if isinstance(timeout, tuple) else timeout
-        settle(response, seconds=read if isinstance(read, (int, float)) else ANSWER_BODY_SECONDS)
-    return response
+def is_unread_redirect(response: requests.Response) -> bool:
+    """A redirect whose body requests would read whole (``resp.content``) before following it."""
+    return response.is_redirect and not getattr(response, "_content_consumed", False)
+

@@ -20,6 +20,7 @@ import urllib3
 
 from ..release import __version__
 from .auth import AuthCache, Credentials, docker_config_credentials
+from .bodies import cut_off_after
 from .digests import IO_BLOCK, digest_of, hasher_for
 from .errors import DigestMismatch, RegistryError, RegistryUnreachable, UnsupportedArtifact
 from .file_body import FileBody
@@ -41,24 +42,37 @@ SMALL_ANSWER_SECONDS = 60.0
 
 def read_small_answer(r: requests.Response, what: str, *, limit: int, seconds: float | None = None,
                       too_big: Callable[[int | None], Exception]) -> bytes:
-    """The body of a streamed response, refused past ``limit`` bytes or ``seconds`` (ending at once:
-    each read returns what has arrived, so a slow trickle is timed as it comes)."""
+    """The body of a streamed response, refused past ``limit`` bytes or ``seconds`` (each read
+    returns what has arrived, so a slow trickle is timed as it comes, and the connection is shut at
+    ``seconds`` from outside the read: oci/bodies.py, ``cut_off_after``)."""
     declared = r.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_big(int(declared))
     seconds = SMALL_ANSWER_SECONDS if seconds is None else seconds
     started = time.monotonic()
     body = bytearray()
-    while True:
-        chunk = r.raw.read1(MANIFEST_CHUNK, decode_content=True)
-        if not chunk:
-            return bytes(body)
-        body += chunk
-        if len(body) > limit:
-            raise too_big(None)
-        if time.monotonic() - started > seconds:
-            raise RegistryUnreachable(f"{what}: the registry took over {seconds:g} s to send {len(body)} bytes "
-                                      f"of a small answer; giving up", transient=False)
+
+    def too_slow() -> RegistryUnreachable:
+        return RegistryUnreachable(f"{what}: the registry took over {seconds:g} s to send {len(body)} bytes "
+                                   f"of a small answer; giving up", transient=False)
+
+    with cut_off_after(r, seconds):
+        while True:
+            try:
+                chunk = r.raw.read1(MANIFEST_CHUNK, decode_content=True)
+            except (OSError, urllib3.exceptions.HTTPError):
+                if time.monotonic() - started >= seconds:  # the watchdog shut it
+                    raise too_slow() from None
+                raise
+            if not chunk:
+                if time.monotonic() - started >= seconds:
+                    raise too_slow()
+                return bytes(body)
+            body += chunk
+            if len(body) > limit:
+                raise too_big(None)
+            if time.monotonic() - started > seconds:
+                raise too_slow()
 
 
 def _manifest_too_big(what: str, declared: int | None) -> UnsupportedArtifact:

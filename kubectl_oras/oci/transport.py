@@ -28,7 +28,16 @@ import urllib3
 
 from ..backoff import Backoff
 from .auth import CREDENTIALS_HINT, AuthCache, RequestToken, Scope, answer_challenge, parse_token_answer
-from .bodies import ANSWER_BODY_SECONDS, error_body, finish_refusal, read_within, settle, settle_redirect
+from .bodies import (
+    ANSWER_BODY_SECONDS,
+    ENDED,
+    TOO_BIG,
+    error_body,
+    finish_refusal,
+    is_unread_redirect,
+    read_within,
+    settle,
+)
 from .defaults import Timeouts
 from .digests import IO_BLOCK
 from .errors import (
@@ -245,6 +254,10 @@ def _repository_of(path: str) -> str | None:
     return None
 
 
+class _RedirectPastDeadline(requests.RequestException):
+    """A redirect answered after the deadline: not followed (``Transport.request`` says whose)."""
+
+
 TOKEN_ANSWER_LIMIT = 1 << 20  # a token service's JSON: a token of a few KiB, with room
 
 
@@ -410,7 +423,7 @@ class Transport:
         self.deadline = Deadline(timeouts.total) if timeouts.total is not None else None
         self.retry = retry
         self.session = _Session()
-        self.session.hooks["response"].extend([settle_redirect, log_request])
+        self.session.hooks["response"].extend([self._settle_redirect, log_request])
         # Some registries (Harbor) take a cookie as a sign of a browser and start CSRF checks.
         self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         # Pools for 4 hosts: a blob redirected to storage keeps the registry's connections, and back.
@@ -462,6 +475,9 @@ class Transport:
                     response = self.session.request(
                         method, url, headers={**(headers or {}), **self.auth.headers(scope)}, data=body,
                         stream=True, verify=not self.insecure, timeout=limits, allow_redirects=True)
+                except _RedirectPastDeadline as e:
+                    assert self.deadline is not None
+                    raise self.deadline.exceeded(what) from e
                 except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.ContentDecodingError) as e:
                     # Also a body that broke off while it was read (a manifest, a tag list).
@@ -487,6 +503,20 @@ class Transport:
                 return response
 
         return retrying(self.retry, once, deadline=self.deadline) if retry else once()
+
+    def _settle_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        """A response hook: requests reads a redirect's body whole before it follows it (an endless
+        one filled the memory), and follows up to 30 with the timeouts of the first request; so each
+        redirect's body is read here within bounds and the time left, and none is followed past the
+        deadline."""
+        if is_unread_redirect(response):
+            if self.deadline is not None and self.deadline.remaining() <= 0:
+                response.close()
+                raise _RedirectPastDeadline()
+            asked = kwargs.get("timeout")  # the request's own (a probe's is shorter)
+            read = asked[1] if isinstance(asked, tuple) and isinstance(asked[1], (int, float)) else math.inf
+            settle(response, seconds=min(self._timeout[1], read))
+        return response
 
     def probe(self, *, limit: float) -> Probe:
         """One ``GET /v2/`` without credentials, no retry, within ``limit`` seconds: does the
@@ -516,11 +546,11 @@ class Transport:
             reached = self.unreachable(e, what)  # a TLS failure is not tried again; a refused connection is
             raise RegistryUnreachable(f"{what}: cannot reach {service}: {e}", transient=reached.transient) from e
         seconds = min(ANSWER_BODY_SECONDS, self._timeout[1])
-        answer, ended = read_within(r, limit=TOKEN_ANSWER_LIMIT, seconds=seconds)
-        if not ended and r.status_code == 200:
-            why = (f"sent over {TOKEN_ANSWER_LIMIT >> 10} KiB" if len(answer) >= TOKEN_ANSWER_LIMIT
-                   else f"did not send its answer within {seconds:g} s")
-            raise RegistryUnreachable(f"{what}: {service} {why}; giving up", transient=False)
+        answer, why = read_within(r, limit=TOKEN_ANSWER_LIMIT, seconds=seconds)
+        if why != ENDED and r.status_code == 200:
+            said = (f"sent over {TOKEN_ANSWER_LIMIT >> 10} KiB" if why == TOO_BIG
+                    else f"did not send its answer within {seconds:g} s")
+            raise RegistryUnreachable(f"{what}: {service} {said}; giving up", transient=False)
         token = parse_token_answer(r.status_code, answer, realm=decision.realm, registry=self.name,
                                    have_credentials=self.auth.credentials is not None, what=what,
                                    content_type=r.headers.get("Content-Type", ""))

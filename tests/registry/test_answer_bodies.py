@@ -9,12 +9,15 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
 from kubectl_oras.oci.client import RegistryClient, Timeouts
-from kubectl_oras.oci.errors import NotFound, RegistryError, RegistryUnreachable
+from kubectl_oras.oci.errors import DeadlineExceeded, NotFound, RegistryError, RegistryUnreachable
+from kubectl_oras.oci.manifest import MANIFEST_MEDIA_TYPE as MANIFEST
 from tests.support.slow_servers import serve_on_loopback
 
 BIG = 256 << 20  # a body the client must not read whole: before, it did
@@ -32,17 +35,25 @@ def big() -> Iterator[bytes]:
         yield block
 
 
+@dataclass
+class AsIs:
+    """A body sent byte for byte as the iterator gives it, chunk framing included (for the tricks)."""
+    parts: Iterator[bytes]
+
+
 class Server:
     """Answers each request by ``script(first_line, host) -> (head, body)``: a body of chunks is sent
     as they come (framed as chunks when the head says so); counts the bytes of such bodies sent."""
 
-    def __init__(self, script: Callable[[str, str], tuple[str, Iterator[bytes] | bytes]]) -> None:
+    def __init__(self, script: Callable[[str, str], tuple[str, Iterator[bytes] | AsIs | bytes]]) -> None:
         self.script = script
         self.sent = 0
+        self.connections = 0
         self._serving = serve_on_loopback(self._handle)
         self.host = next(self._serving)
 
     def _handle(self, conn: socket.socket, stop: threading.Event) -> None:
+        self.connections += 1
         try:
             while not stop.is_set():
                 data = b""
@@ -61,6 +72,10 @@ class Server:
                 if isinstance(body, bytes):
                     conn.sendall(body)
                     continue
+                if isinstance(body, AsIs):
+                    for part in body.parts:
+                        conn.sendall(part)
+                    continue
                 chunked = "chunked" in status_and_headers
                 for chunk in body:
                     conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
@@ -77,7 +92,7 @@ class Server:
 def serve():
     servers: list[Server] = []
 
-    def start(script: Callable[[str, str], tuple[str, Iterator[bytes] | bytes]]) -> Server:
+    def start(script: Callable[[str, str], tuple[str, Iterator[bytes] | AsIs | bytes]]) -> Server:
         servers.append(Server(script))
         return servers[-1]
 
@@ -125,7 +140,7 @@ def test_an_endless_error_to_a_put_is_not_read_whole(serve):
 
 @pytest.mark.timeout(120)
 def test_a_redirect_with_an_endless_body_is_followed_without_reading_it_whole(serve):
-    def script(line: str, host: str) -> tuple[str, Iterator[bytes] | bytes]:
+    def script(line: str, host: str) -> tuple[str, Iterator[bytes] | AsIs | bytes]:
         if "/storage/" in line:
             return "HTTP/1.1 200 OK\nContent-Length: 4\n", b"blob"
         return f"HTTP/1.1 307 Temporary Redirect\nLocation: http://{host}/storage/x\n{CHUNKED}", big()
@@ -141,7 +156,7 @@ def test_a_redirect_with_an_endless_body_is_followed_without_reading_it_whole(se
 @pytest.mark.parametrize("body, why", [(drip, "did not send its answer within 1 s"), (big, "sent over 1024 KiB")],
                          ids=["drips", "endless"])
 def test_a_token_service_whose_answer_drips_or_has_no_end_is_given_up_on_naming_it(serve, body, why):
-    def script(line: str, host: str) -> tuple[str, Iterator[bytes] | bytes]:
+    def script(line: str, host: str) -> tuple[str, Iterator[bytes] | AsIs | bytes]:
         if "/token" in line:
             return f"HTTP/1.1 200 OK\nContent-Type: application/json\n{CHUNKED}", body()
         return (f'HTTP/1.1 401 Unauthorized\nWWW-Authenticate: Bearer realm="http://{host}/token",service="r"\n'
@@ -153,3 +168,111 @@ def test_a_token_service_whose_answer_drips_or_has_no_end_is_given_up_on_naming_
                                                   rf"\(for registry .*\) {why}; giving up"):
         client(server).list_tags("a")
     assert time.monotonic() - started < 10
+
+
+# -- a second review: reads that go on receiving without end, HEADs, a chain of redirects
+
+def trailers() -> Iterator[bytes]:
+    """A chunked body that ends, then trailer lines without end (http.client reads them all)."""
+    yield b"2\r\n{}\r\n0\r\n"
+    while True:
+        time.sleep(0.2)
+        yield b"X-More: y\r\n"
+
+
+def chunk_extension() -> Iterator[bytes]:
+    """A chunk-size line whose extension drips (the line may be 64 KiB long)."""
+    yield b"1;"
+    while True:
+        time.sleep(0.2)
+        yield b"a"
+
+
+def empty_gzip_blocks() -> Iterator[bytes]:
+    """gzip blocks that inflate to nothing, sent as chunks (urllib3's read1 reads on until it has
+    something to give)."""
+    squeeze = zlib.compressobj(6, zlib.DEFLATED, 31)
+    header = squeeze.compress(b"") + squeeze.flush(zlib.Z_SYNC_FLUSH)
+    yield b"%x\r\n%s\r\n" % (len(header), header)
+    while True:
+        time.sleep(0.2)
+        block = squeeze.flush(zlib.Z_SYNC_FLUSH) or b"\x00\x00\x00\xff\xff"
+        yield b"%x\r\n%s\r\n" % (len(block), block)
+
+
+TRICKS = {"trailers": trailers, "chunk-extension": chunk_extension, "empty-gzip-blocks": empty_gzip_blocks}
+
+
+def tricked(status: str, trick: str, more: str = "") -> tuple[str, AsIs]:
+    gzip = "Content-Encoding: gzip\n" if trick == "empty-gzip-blocks" else ""
+    return f"HTTP/1.1 {status}\n{CHUNKED}{gzip}{more}", AsIs(TRICKS[trick]())
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("trick", list(TRICKS))
+@pytest.mark.parametrize("status", ["201 Created", "500 Oops"], ids=["reply", "explanation"])
+def test_a_body_that_keeps_coming_without_giving_a_byte_is_cut_off_in_time(serve, trick, status):
+    """A read of such a body never returns by itself, and a socket timeout never rings: the
+    connection is shut from outside it at its time."""
+    server = serve(lambda line, host: tricked(status, trick))
+    started = time.monotonic()
+    try:
+        assert client(server).put_manifest("a", "1", b"{}").status_code == 201
+    except RegistryError as e:
+        assert status == "500 Oops" and "registry answered 500" in str(e)
+    assert time.monotonic() - started < 10  # the 1 s read timeout
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("trick", list(TRICKS))
+def test_a_manifest_that_keeps_coming_without_giving_a_byte_is_given_up_on_at_its_limit(serve, trick, monkeypatch):
+    import kubectl_oras.oci.client as client_module
+
+    monkeypatch.setattr(client_module, "SMALL_ANSWER_SECONDS", 1.5)
+    server = serve(lambda line, host: tricked("200 OK", trick, f"Content-Type: {MANIFEST}\n"))
+    started = time.monotonic()
+    with pytest.raises(RegistryUnreachable, match="read a:1: the registry took over 1.5 s to send"):
+        client(server, read=30).fetch_manifest("a", "1", what="read a:1")
+    assert time.monotonic() - started < 10  # not the 30 s read timeout, nor for ever
+
+
+def test_a_head_says_the_size_of_what_a_get_would_send_and_keeps_its_connection(serve):
+    """A HEAD's Content-Length is the blob's size, not a body to come: its connection serves the next."""
+    server = serve(lambda line, host: ("HTTP/1.1 200 OK\nContent-Length: 104857600\n", b""))
+    checks = client(server)
+    assert all(checks.blob_exists("a", "sha256:" + "0" * 64) for _ in range(5))
+    assert server.connections == 1
+
+
+@pytest.mark.timeout(60)
+def test_a_chain_of_dripping_redirects_is_not_followed_past_the_deadline(serve):
+    def script(line: str, host: str) -> tuple[str, Iterator[bytes] | AsIs | bytes]:
+        hop = int(line.split("hop=")[1].split()[0]) if "hop=" in line else 0
+        return f"HTTP/1.1 307 Go\nLocation: /v2/a/manifests/1?hop={hop + 1}\n{CHUNKED}", drip()
+
+    server = serve(script)
+    chained = RegistryClient(server.host, plain_http=True, timeouts=Timeouts(read=2, total=3), retries=0,
+                             docker_config=False)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match="delete a:1: not done within the 3 s"):
+        chained.delete_manifest("a", "1")
+    assert time.monotonic() - started < 6  # 3 s, not 30 redirects of 2 s each
+
+
+def test_a_token_answer_said_to_be_too_big_is_refused_as_such(serve):
+    def script(line: str, host: str) -> tuple[str, Iterator[bytes] | AsIs | bytes]:
+        if "/token" in line:
+            return "HTTP/1.1 200 OK\nContent-Length: 2000000000\n", b"{"
+        return f'HTTP/1.1 401 No\nWWW-Authenticate: Bearer realm="http://{host}/token"\nContent-Length: 0\n', b""
+
+    server = serve(script)
+    with pytest.raises(RegistryUnreachable, match="/token .* sent over 1024 KiB; giving up"):
+        client(server).list_tags("a")
+
+
+@pytest.mark.timeout(60)
+def test_a_probe_redirected_to_a_dripping_body_answers_within_its_limit(serve):
+    server = serve(lambda line, host: (f"HTTP/1.1 302 Found\nLocation: /elsewhere\n{CHUNKED}", drip()))
+    started = time.monotonic()
+    client(server, read=30).probe(limit=2)
+    assert time.monotonic() - started < 6  # the probe's 2 s, not the read timeout
