@@ -527,6 +527,8 @@ class Transport:
                                         timeout=(connect, read), allow_redirects=False)
         except (requests.ConnectionError, requests.Timeout) as e:
             return judge_error(e, connect=connect, read=read)
+        except _RedirectPastDeadline:
+            return judge_status(307)  # it answered, with a redirect; what comes next is past the deadline
         response.close()
         return judge_status(response.status_code, response.reason or "")
 
@@ -542,6 +544,9 @@ class Transport:
         try:
             r = self.session.get(decision.realm, params=decision.params, headers=headers, verify=not self.insecure,
                                  timeout=self._timeout, stream=True)
+        except _RedirectPastDeadline as e:
+            assert self.deadline is not None
+            raise self.deadline.exceeded(what) from e
         except requests.RequestException as e:
             reached = self.unreachable(e, what)  # a TLS failure is not tried again; a refused connection is
             raise RegistryUnreachable(f"{what}: cannot reach {service}: {e}", transient=reached.transient) from e

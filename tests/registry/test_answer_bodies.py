@@ -276,3 +276,26 @@ def test_a_probe_redirected_to_a_dripping_body_answers_within_its_limit(serve):
     started = time.monotonic()
     client(server, read=30).probe(limit=2)
     assert time.monotonic() - started < 6  # the probe's 2 s, not the read timeout
+
+
+@pytest.mark.timeout(60)
+def test_a_token_service_redirecting_past_the_deadline_ends_the_call_at_it(serve):
+    def script(line: str, host: str) -> tuple[str, Iterator[bytes] | AsIs | bytes]:
+        if "/token" in line:
+            return f"HTTP/1.1 307 Go\nLocation: /token-{time.monotonic()}\n{CHUNKED}", drip()
+        return f'HTTP/1.1 401 No\nWWW-Authenticate: Bearer realm="http://{host}/token"\nContent-Length: 0\n', b""
+
+    server = serve(script)
+    short = RegistryClient(server.host, plain_http=True, timeouts=Timeouts(read=5, total=1.5), retries=0,
+                           docker_config=False)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match="list tags of .*/a: not done within the 1.5 s"):
+        short.list_tags("a")
+    assert time.monotonic() - started < 6
+
+
+def test_a_probe_answered_with_a_redirect_after_the_deadline_says_the_registry_is_up(serve):
+    server = serve(lambda line, host: ("HTTP/1.1 302 Found\nLocation: /elsewhere\nContent-Length: 0\n", b""))
+    late = RegistryClient(server.host, plain_http=True, timeouts=Timeouts(total=0.2), retries=0, docker_config=False)
+    time.sleep(0.3)
+    assert late.probe(limit=2).up
