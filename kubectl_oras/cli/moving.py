@@ -119,7 +119,7 @@ def cp(
             progress.close()
         came, went = reading.reached(src.place), writing.reached(dst.place)
     for left in result.referrers_left:
-        typer.echo(f"warning: referrer {left['digest']} not copied: {left['problem']}", err=True)
+        typer.echo(f"warning: not copied: {left['problem']}", err=True)
     referred = (f"\nReferrers: {result.referrers} copied" + (f", {len(result.referrers_left)} not (see above)"
                                                              if result.referrers_left else "")
                 if result.referrers or result.referrers_left else "")

@@ -17,13 +17,11 @@ clock checked between reads, or a socket timeout, which counts silence, never en
 from __future__ import annotations
 
 import heapq
-import itertools
+import math
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import requests
 import urllib3
@@ -35,45 +33,69 @@ ANSWER_BODY_SECONDS = 5.0  # what any other body read here may take to come afte
 ENDED, TOO_BIG, OUT_OF_TIME, BROKEN_OFF = "ended", "too big", "out of time", "broken off"
 
 
+class Watch:
+    """One read's watch: ``fired`` once the watchdog has shut its connection down."""
+
+    __slots__ = ("sock", "when", "fired", "done")
+
+    def __init__(self, sock: socket.socket, when: float) -> None:
+        self.sock, self.when, self.fired, self.done = sock, when, False, False
+
+    def __lt__(self, other: Watch) -> bool:
+        return self.when < other.when
+
+
 class _Watchdog:
     """One thread that shuts a socket down at its time unless it is let off first: what ends a
-    read that keeps receiving. Arming is a heap push under a lock (no thread per read)."""
+    read that keeps receiving. Arming is a heap push under a lock (no thread per read); watches let
+    off are dropped from the heap once they are most of it."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, list[socket.socket | None]]] = []
-        self._order = itertools.count()
+        self._heap: list[Watch] = []
+        self._done = 0  # watches in the heap already let off
         self._thread: threading.Thread | None = None
+        self._wakes_at = math.inf  # when the thread looks next: an earlier watch wakes it, no other
 
-    def arm(self, sock: socket.socket, seconds: float) -> list[socket.socket | None]:
-        entry: list[socket.socket | None] = [sock]
+    def arm(self, sock: socket.socket, seconds: float) -> Watch:
+        watch = Watch(sock, time.monotonic() + seconds)
         with self._cond:
-            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._order), entry))
+            heapq.heappush(self._heap, watch)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="kubectl-oras-body-watchdog", daemon=True)
                 self._thread.start()
-            if self._heap[0][2] is entry:
+            if watch.when < self._wakes_at:
+                self._wakes_at = watch.when
                 self._cond.notify()
-        return entry
+        return watch
 
-    def disarm(self, entry: list[socket.socket | None]) -> None:
-        """Once this returns the socket is never shut by this watch (it may go back to a pool)."""
+    def disarm(self, watch: Watch) -> None:
+        """Once this returns the socket is never shut by this watch; ``watch.fired`` says whether it was."""
         with self._cond:
-            entry[0] = None
+            if not watch.done:
+                watch.done = True
+                self._done += 1
+            if self._done > 64 and self._done * 2 > len(self._heap):
+                self._heap = [w for w in self._heap if not w.done]
+                heapq.heapify(self._heap)
+                self._done = 0
 
     def _run(self) -> None:
         with self._cond:
             while True:
                 now = time.monotonic()
-                while self._heap and (self._heap[0][2][0] is None or self._heap[0][0] <= now):
-                    _, _, entry = heapq.heappop(self._heap)
-                    sock, entry[0] = entry[0], None
-                    if sock is not None:
-                        try:
-                            sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns; the connection is done
-                        except OSError:
-                            pass
-                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+                while self._heap and (self._heap[0].done or self._heap[0].when <= now):
+                    watch = heapq.heappop(self._heap)
+                    if watch.done:
+                        self._done -= 1
+                        continue
+                    watch.done = watch.fired = True
+                    try:
+                        watch.sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns; the connection is done
+                    except OSError:
+                        pass
+                self._wakes_at = self._heap[0].when if self._heap else math.inf
+                self._cond.wait(self._wakes_at - now if self._heap else None)
 
 
 _WATCHDOG = _Watchdog()
@@ -87,18 +109,45 @@ def _new_watchdog_in_child() -> None:
 os.register_at_fork(after_in_child=_new_watchdog_in_child)
 
 
-@contextmanager
-def cut_off_after(response: requests.Response, seconds: float) -> Iterator[None]:
-    """While inside, ``response``'s connection is shut down once ``seconds`` have passed."""
-    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    if not isinstance(sock, socket.socket):
-        yield
-        return
-    entry = _WATCHDOG.arm(sock, seconds)
-    try:
-        yield
-    finally:
-        _WATCHDOG.disarm(entry)
+class Unwatched:
+    """A read with no socket to watch (its body was all there with the headers)."""
+
+    fired = False
+
+
+class cut_off_after:  # noqa: N801 (used as a function: ``with cut_off_after(answer, 5) as watch``)
+    """While inside, ``response``'s connection is shut down once ``seconds`` have passed (the
+    watch it gives says whether it was: ``fired``). urllib3 puts a connection back in its pool
+    inside the read that ends its body, before this is left: another thread could take it and be
+    cut off in our stead. So the connection is kept from its pool while watched, and given back
+    (or closed, if the watch fired) on leaving. A class, not a generator: it wraps every body read."""
+
+    __slots__ = ("_raw", "_seconds", "_pool", "_watch")
+
+    def __init__(self, response: requests.Response, seconds: float) -> None:
+        self._raw, self._seconds = response.raw, seconds
+        self._watch: Watch | None = None
+
+    def __enter__(self) -> Watch | Unwatched:
+        raw = self._raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if not isinstance(sock, socket.socket) or not hasattr(raw, "_pool"):
+            return Unwatched()  # no connection left to it: its body came whole with the headers
+        self._pool, raw._pool = raw._pool, None  # release_conn() does nothing without it
+        self._watch = _WATCHDOG.arm(sock, self._seconds)
+        return self._watch
+
+    def __exit__(self, *exc: object) -> None:
+        watch = self._watch
+        if watch is None:
+            return
+        _WATCHDOG.disarm(watch)
+        raw = self._raw
+        raw._pool = self._pool
+        if watch.fired:
+            raw.close()
+        elif raw.closed:  # the body ended: its connection serves the next request
+            raw.release_conn()
 
 
 def _declared_beyond(response: requests.Response, limit: int) -> bool:
@@ -116,23 +165,22 @@ def read_within(response: requests.Response, *, limit: int, seconds: float) -> t
     if _declared_beyond(response, limit):
         raw.close()
         return b"", TOO_BIG
-    ends, body, why = time.monotonic() + seconds, bytearray(), TOO_BIG
+    body, ended = bytearray(), False
+    watch: Watch | Unwatched = Unwatched()
     try:
-        with cut_off_after(response, seconds):
+        with cut_off_after(response, seconds) as watch:
             while len(body) <= limit:
-                if time.monotonic() >= ends:
-                    why = OUT_OF_TIME
-                    break
                 chunk = raw.read1(limit + 1 - len(body), decode_content=True)
                 if not chunk:
-                    if time.monotonic() >= ends:  # the watchdog shut it: that is no end
-                        why = OUT_OF_TIME
-                        break
-                    return bytes(body), ENDED
+                    ended = True
+                    break
                 body += chunk
     except (OSError, urllib3.exceptions.HTTPError, requests.RequestException):
-        why = OUT_OF_TIME if time.monotonic() >= ends else BROKEN_OFF
+        pass  # it broke off, or was cut off: what came is all there is
+    if ended and not watch.fired:
+        return bytes(body), ENDED
     raw.close()
+    why = OUT_OF_TIME if watch.fired else TOO_BIG if len(body) > limit else BROKEN_OFF
     return bytes(body[:limit]), why
 
 

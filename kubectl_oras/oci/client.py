@@ -56,23 +56,24 @@ def read_small_answer(r: requests.Response, what: str, *, limit: int, seconds: f
         return RegistryUnreachable(f"{what}: the registry took over {seconds:g} s to send {len(body)} bytes "
                                    f"of a small answer; giving up", transient=False)
 
-    with cut_off_after(r, seconds):
+    with cut_off_after(r, seconds) as watch:
         while True:
             try:
                 chunk = r.raw.read1(MANIFEST_CHUNK, decode_content=True)
             except (OSError, urllib3.exceptions.HTTPError):
-                if time.monotonic() - started >= seconds:  # the watchdog shut it
+                if watch.fired:
                     raise too_slow() from None
                 raise
             if not chunk:
-                if time.monotonic() - started >= seconds:
-                    raise too_slow()
-                return bytes(body)
+                break
             body += chunk
             if len(body) > limit:
                 raise too_big(None)
-            if time.monotonic() - started > seconds:
+            if time.monotonic() - started > seconds and not r.raw.closed:  # (closed: it all came)
                 raise too_slow()
+    if watch.fired:  # cut off: what came is not the whole answer
+        raise too_slow()
+    return bytes(body)
 
 
 def _manifest_too_big(what: str, declared: int | None) -> UnsupportedArtifact:

@@ -120,6 +120,9 @@ def is_index(manifest: dict[str, Any], media_type: str) -> bool:
     return media_type in (INDEX_MEDIA_TYPE, DOCKER_LIST_MEDIA_TYPE) or "manifests" in manifest
 
 
+_STOPS = (RegistryUnreachable, DeadlineExceeded, AuthenticationFailed, Cancelled)  # end a copy's referrers too
+
+
 class _Copier:
     def __init__(self, source: RegistryClient, src: Reference, dest: RegistryClient, dst: Reference, *,
                  same_registry: bool, concurrency: int, progress: Progress | None, result: CopyResult) -> None:
@@ -162,7 +165,12 @@ class _Copier:
                 listed["artifactType"] = kind
             if isinstance(manifest.get("annotations"), dict) and manifest["annotations"]:
                 listed["annotations"] = manifest["annotations"]
-            index_in_tag(self.dest, self.dst.repository, subject, listed)
+            try:
+                index_in_tag(self.dest, self.dst.repository, subject, listed)
+            except _STOPS:
+                raise
+            except OrasError as e:
+                raise UnsupportedArtifact(f"{what}: put at the destination by digest, but not listed there: {e}") from e
 
     def put(self, manifest: dict[str, Any], media_type: str, raw: bytes, *, put_as: str, what: str,
             depth: int) -> requests.Response:
@@ -183,14 +191,25 @@ class _Copier:
         return answer
 
     def referrers(self, subject: str) -> None:
-        """Every referrer of ``subject`` the source lists, copied; one that cannot be is recorded."""
-        for descriptor in referrers(self.source, self.src.repository, subject):
+        """Every referrer of ``subject`` the source lists (each digest once), copied; one that
+        cannot be is recorded, and so is a listing that cannot be read (anyone can tag the
+        ``sha256-<hex>`` index with something else): the artifact is copied by then. A registry
+        that cannot be reached, or refuses us, still fails the copy."""
+        try:
+            listed = referrers(self.source, self.src.repository, subject)
+        except _STOPS:
+            raise
+        except OrasError as e:
+            self.result.referrers_left.append({"digest": subject,
+                                               "problem": f"{e} (the artifact is copied, its referrers not)"})
+            return
+        for digest, descriptor in {d["digest"]: d for d in listed}.items():
             try:
                 self.referrer(descriptor, subject=subject)
-            except (RegistryUnreachable, DeadlineExceeded, AuthenticationFailed, Cancelled):
+            except _STOPS:
                 raise
             except OrasError as e:
-                self.result.referrers_left.append({"digest": descriptor["digest"], "problem": str(e)})
+                self.result.referrers_left.append({"digest": digest, "problem": str(e)})
             else:
                 self.result.referrers += 1
 

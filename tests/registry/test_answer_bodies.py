@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
+import kubectl_oras.oci.bodies as bodies
 from kubectl_oras.oci.client import RegistryClient, Timeouts
 from kubectl_oras.oci.errors import DeadlineExceeded, NotFound, RegistryError, RegistryUnreachable
 from kubectl_oras.oci.manifest import MANIFEST_MEDIA_TYPE as MANIFEST
@@ -299,3 +300,31 @@ def test_a_probe_answered_with_a_redirect_after_the_deadline_says_the_registry_i
     late = RegistryClient(server.host, plain_http=True, timeouts=Timeouts(total=0.2), retries=0, docker_config=False)
     time.sleep(0.3)
     assert late.probe(limit=2).up
+
+
+def idle_in_pool(checks: RegistryClient, host: str) -> int:
+    """Connections to ``host`` waiting in the client's pools for a request."""
+    adapter = checks.transport.session.get_adapter(f"http://{host}/")
+    pools = [pool for pool in adapter.poolmanager.pools._container.values() if f"{pool.host}:{pool.port}" == host]
+    assert pools, "no pool for the host"
+    return sum(1 for pool in pools for conn in list(pool.pool.queue) if conn is not None)
+
+
+def test_a_watched_connection_goes_back_to_its_pool_only_once_its_watch_is_let_off(serve, monkeypatch):
+    """urllib3 gives a connection back inside the read that ends its body: were the watchdog to
+    ring between that read and its letting off, it would cut another thread's request."""
+    server = serve(lambda line, host: ("HTTP/1.1 201 Created\nContent-Length: 2\n", b"{}"))
+    checks = client(server)
+    idle_when_let_off = []
+    real = bodies._WATCHDOG.disarm
+
+    def disarm(watch):
+        idle_when_let_off.append(idle_in_pool(checks, server.host))
+        real(watch)
+
+    monkeypatch.setattr(bodies._WATCHDOG, "disarm", disarm)
+    for _ in range(3):
+        assert checks.put_manifest("a", "1", b"{}").status_code == 201
+    assert idle_when_let_off == [0, 0, 0]  # still ours while watched
+    assert idle_in_pool(checks, server.host) == 1 and server.connections == 1  # then given back, and used again
+

@@ -16,12 +16,15 @@ from kubectl_oras.oci.manifest import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 from kubectl_oras.oci.pull import pull_artifact
 from kubectl_oras.oci.push import push_artifact
 from kubectl_oras.oci.reference import Reference
-from kubectl_oras.oci.referrers import index_in_tag, referrers
+from kubectl_oras.oci.referrers import fallback_tag, index_in_tag, referrers
 from tests.support.faulty_proxy import FaultyProxy
 from tests.support.registries import REFERRERS_API, htpasswd_file, start_registry
 from tests.support.trees import make_tree, snapshot
 
 runner = CliRunner()
+EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # of b"{}"
+EMPTY_MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE, "layers": [], "config": {
+    "mediaType": "application/vnd.oci.empty.v1+json", "digest": EMPTY_DIGEST, "size": 2}}).encode()
 
 
 def cli(*args, env=None):
@@ -198,7 +201,7 @@ def test_cp_takes_the_provenance_statement_along_and_leaves_a_referrer_about_ano
     assert copied["referrers"] == 1
     assert copied["referrersNotCopied"] == [{"digest": about_other["digest"], "problem": (
         f"copy referrer {ref.repository}@{about_other['digest']}: its subject is {other}, not {digest}")}]
-    assert f"warning: referrer {about_other['digest']} not copied: " in r.stderr
+    assert f"warning: not copied: copy referrer {ref.repository}@{about_other['digest']}: its subject" in r.stderr
 
     for host, env in ((other_registry.host, {"ORAS_USER": "writer", "ORAS_PASS": "s3cret"}), (api_registry.host, None)):
         if env is None:
@@ -213,3 +216,43 @@ def test_cp_takes_the_provenance_statement_along_and_leaves_a_referrer_about_ano
         assert statement["predicate"]["buildDefinition"]["internalParameters"] == {"pushedBy": "local user"}
     text = cli("cp", f"{ref}", f"{api_registry.host}/copies/hand:again", "--plain-http").stdout
     assert "Referrers: 1 copied, 1 not (see above)" in text
+
+
+def test_cp_of_an_artifact_whose_referrers_are_listed_wrong_or_twice_copies_it_and_says_what_was_not(
+        registry, other_registry, client, ref, workdir):
+    """Anyone who can push to a repository can write a sha256-<hex> tag: the artifact is copied
+    whatever it holds, each referrer once, and what could not be done is said."""
+    writer = {"ORAS_TO_USER": "writer", "ORAS_TO_PASS": "s3cret"}
+    there = RegistryClient(other_registry.host, plain_http=True, credentials=Credentials("writer", "s3cret"))
+    (workdir / "a.txt").write_text("a")
+    assert cli("push", f"{ref}", "a.txt", "--plain-http").exit_code == 0
+    digest = client.resolve(ref.repository, ref.tag, what="t")
+    [statement] = referrers(client, ref.repository, digest)
+    index_in_tag(client, ref.repository, digest, {**statement, "annotations": {"again": "1"}})  # listed twice
+    index, _, _ = client.fetch_manifest(ref.repository, fallback_tag(digest), what="t")
+    assert len(index["manifests"]) == 1  # index_in_tag keeps one entry a digest: write two by hand
+    client.put_manifest(ref.repository, fallback_tag(digest), json.dumps(
+        {**index, "manifests": [statement, statement]}).encode(), media_type=INDEX_MEDIA_TYPE)
+
+    # The destination's own sha256-<hex> tag taken by something that is no index.
+    there.upload_blob_bytes("copies/twice", b"{}", EMPTY_DIGEST)
+    there.put_manifest("copies/twice", fallback_tag(digest), EMPTY_MANIFEST)
+    r = cli("cp", f"{ref}", f"{other_registry.host}/copies/twice", "--plain-http", "-o", "json", env=writer)
+    assert r.exit_code == 0, r.stderr
+    copied = json.loads(r.stdout)
+    assert copied["digest"] == digest and copied["referrers"] == 0
+    [left] = copied["referrersNotCopied"]  # the statement once, though listed twice
+    assert left["digest"] == statement["digest"]
+    assert "put at the destination by digest, but not listed there" in left["problem"]
+    assert "is not an image index of referrers" in left["problem"]
+
+    # The source's sha256-<hex> tag put on the artifact itself: no list of referrers at all.
+    client.put_manifest(ref.repository, fallback_tag(digest), manifest_bytes(client, ref))
+    r = cli("cp", f"{ref}", f"{other_registry.host}/copies/listless", "--plain-http", "-o", "json", env=writer)
+    assert r.exit_code == 0, r.stderr
+    copied = json.loads(r.stdout)
+    assert copied["digest"] == digest and copied["referrers"] == 0
+    [left] = copied["referrersNotCopied"]
+    assert left["digest"] == digest and left["problem"].endswith("(the artifact is copied, its referrers not)")
+    assert "warning: not copied: list the referrers of" in r.stderr
+    assert there.resolve("copies/listless", ref.tag, what="t") == digest
