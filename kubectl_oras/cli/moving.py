@@ -120,9 +120,11 @@ def cp(
         came, went = reading.reached(src.place), writing.reached(dst.place)
     for left in result.referrers_left:
         typer.echo(f"warning: not copied: {left['problem']}", err=True)
-    referred = (f"\nReferrers: {result.referrers} copied" + (f", {len(result.referrers_left)} not (see above)"
-                                                             if result.referrers_left else "")
-                if result.referrers or result.referrers_left else "")
+    referred = ""
+    if result.referrers or result.referrers_left:
+        referred = f"\nReferrers: {result.referrers} copied"
+        if result.referrers_left:
+            referred += f", {len(result.referrers_left)} not (see above)"
     print_data(output, {
         "source": result.source, **{f"source{k.title()}": v for k, v in came.description.items()},
         "reference": result.reference, **went.description,

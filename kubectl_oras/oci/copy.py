@@ -262,9 +262,9 @@ def _side(client: RegistryClient, repository: str) -> str:
 
 def copy_artifact(source: RegistryClient, src: Reference, dest: RegistryClient, dst: Reference, *,
                   same_registry: bool = False, concurrency: int = DEFAULT_CONCURRENCY,
-                  progress: Progress | None = None, with_referrers: bool = True) -> CopyResult:
+                  progress: Progress | None = None) -> CopyResult:
     """``src`` of ``source`` to ``dst`` of ``dest``: under ``dst``'s tag, or by digest alone when
-    it has none, then (``with_referrers``) what refers to it. ``same_registry``: the two clients
+    it has none, then what refers to it. ``same_registry``: the two clients
     reach one registry, so a blob of another repository is mounted rather than sent."""
     put_as = dst.tag or src.digest
     if not put_as:
@@ -274,7 +274,7 @@ def copy_artifact(source: RegistryClient, src: Reference, dest: RegistryClient, 
                      progress=progress, result=result)
     try:
         result.digest, result.media_type = copier.manifest(src.target, put_as=put_as)
-        if with_referrers and not (same_registry and src.repository == dst.repository):  # there already
+        if not (same_registry and src.repository == dst.repository):  # else its referrers are there already
             copier.referrers(result.digest)
     except OrasError as e:
         # Both sides named, so a cache's session (which adds its name to a message without it)
